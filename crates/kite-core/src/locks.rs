@@ -1,0 +1,453 @@
+//! The lock table: who holds which path, who waits, in what order, and what a release hands on.
+//!
+//! Rules, all enforced here and nowhere else:
+//! - shared locks coexist; an exclusive lock conflicts with any other session's lock on an
+//!   overlapping path (see [`LockPath::overlaps`]); a session never conflicts with itself;
+//! - waiting is first come, first served: a request that conflicts with an earlier waiter queues
+//!   behind it even if the holders would let it in, so writers are not starved by readers;
+//! - a wait that would close a cycle of sessions waiting on each other is refused (deadlock),
+//!   naming the cycle;
+//! - every grant of a path carries a fencing token one greater than the last grant of that path.
+//!
+//! The table is pure state: the daemon persists grants and pushes them to waiters.
+
+use crate::paths::LockPath;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Read or write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    Shared,
+    #[default]
+    Exclusive,
+}
+
+impl LockMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Shared => "shared",
+            LockMode::Exclusive => "exclusive",
+        }
+    }
+    pub fn parse(s: &str) -> Option<LockMode> {
+        match s {
+            "shared" | "read" => Some(LockMode::Shared),
+            "exclusive" | "write" => Some(LockMode::Exclusive),
+            _ => None,
+        }
+    }
+}
+
+/// A lock someone holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub path: LockPath,
+    pub mode: LockMode,
+    pub session: String,
+    pub token: u64,
+}
+
+/// A request waiting its turn.
+#[derive(Debug, Clone)]
+pub struct Waiter {
+    pub ticket: u64,
+    pub path: LockPath,
+    pub mode: LockMode,
+    pub session: String,
+}
+
+/// A grant made now: to a new request, or to a waiter when someone let go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub path: String,
+    pub mode: LockMode,
+    pub session: String,
+    pub token: u64,
+    /// The waiter's ticket when the grant went to a queued request.
+    pub ticket: Option<u64>,
+}
+
+/// What a request came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requested {
+    Granted(Grant),
+    /// The session already holds the path in this mode (or a stronger one): nothing changes.
+    AlreadyHeld(Grant),
+    /// Queued behind `blockers` (sessions); the grant comes later from a release.
+    Queued { ticket: u64, blockers: Vec<String> },
+}
+
+/// A refusal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LockError {
+    #[error("'{path}' is held by {}", .holders.join(", "))]
+    Busy { path: String, holders: Vec<String> },
+    #[error("waiting for '{path}' would deadlock: {}", crate::deps::format_cycle(.cycle))]
+    Deadlock { path: String, cycle: Vec<String> },
+    #[error("session {session} does not hold '{path}'")]
+    NotHeld { path: String, session: String },
+}
+
+/// Holders, waiters and fencing counters.
+#[derive(Debug, Default)]
+pub struct LockTable {
+    held: Vec<Held>,
+    waiting: VecDeque<Waiter>,
+    tokens: HashMap<String, u64>,
+    next_ticket: u64,
+}
+
+fn conflicts(path: &LockPath, mode: LockMode, session: &str, o_path: &LockPath, o_mode: LockMode, o_session: &str) -> bool {
+    session != o_session
+        && !(mode == LockMode::Shared && o_mode == LockMode::Shared)
+        && path.overlaps(o_path)
+}
+
+impl LockTable {
+    pub fn new() -> LockTable {
+        LockTable::default()
+    }
+
+    /// Rebuilds the table from persisted holders and counters (after a restart; waiters do not
+    /// survive one, their connections did not either).
+    pub fn restore(held: Vec<Held>, tokens: HashMap<String, u64>) -> LockTable {
+        LockTable { held, waiting: VecDeque::new(), tokens, next_ticket: 0 }
+    }
+
+    pub fn held(&self) -> &[Held] {
+        &self.held
+    }
+
+    pub fn waiting(&self) -> impl Iterator<Item = &Waiter> {
+        self.waiting.iter()
+    }
+
+    pub fn waiter(&self, ticket: u64) -> Option<&Waiter> {
+        self.waiting.iter().find(|w| w.ticket == ticket)
+    }
+
+    /// The last token handed out for `path` (0 if never granted).
+    pub fn last_token(&self, path: &str) -> u64 {
+        self.tokens.get(path).copied().unwrap_or(0)
+    }
+
+    /// Sessions whose held locks or earlier queued requests stand in the way of this request,
+    /// `queued_before` limiting waiters to those ahead of a given queue position.
+    fn blockers(&self, path: &LockPath, mode: LockMode, session: &str, queued_before: usize) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let holders = self.held.iter().map(|h| (&h.path, h.mode, &h.session));
+        let ahead = self.waiting.iter().take(queued_before).map(|w| (&w.path, w.mode, &w.session));
+        for (p, m, s) in holders.chain(ahead) {
+            if conflicts(path, mode, session, p, m, s) && !out.contains(s) {
+                out.push(s.clone());
+            }
+        }
+        out
+    }
+
+    fn grant(&mut self, path: LockPath, mode: LockMode, session: String, ticket: Option<u64>) -> Grant {
+        let token = self.tokens.entry(path.as_str().to_string()).or_insert(0);
+        *token += 1;
+        let grant = Grant { path: path.as_str().to_string(), mode, session: session.clone(), token: *token, ticket };
+        self.held.push(Held { path, mode, session, token: grant.token });
+        grant
+    }
+
+    /// Asks for `path` in `mode` for `session`. Without `wait`, a conflict is refused at once
+    /// naming the holders; with it, the request queues unless that would deadlock.
+    pub fn request(&mut self, session: &str, path: LockPath, mode: LockMode, wait: bool) -> Result<Requested, LockError> {
+        if let Some(h) = self.held.iter().find(|h| {
+            h.session == session && h.path == path && (h.mode == mode || h.mode == LockMode::Exclusive)
+        }) {
+            return Ok(Requested::AlreadyHeld(Grant {
+                path: h.path.as_str().to_string(),
+                mode: h.mode,
+                session: h.session.clone(),
+                token: h.token,
+                ticket: None,
+            }));
+        }
+        let blockers = self.blockers(&path, mode, session, self.waiting.len());
+        if blockers.is_empty() {
+            return Ok(Requested::Granted(self.grant(path, mode, session.to_string(), None)));
+        }
+        if !wait {
+            return Err(LockError::Busy { path: path.as_str().to_string(), holders: blockers });
+        }
+        if let Some(cycle) = self.wait_cycle(session, &blockers) {
+            return Err(LockError::Deadlock { path: path.as_str().to_string(), cycle });
+        }
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        self.waiting.push_back(Waiter { ticket, path, mode, session: session.to_string() });
+        Ok(Requested::Queued { ticket, blockers })
+    }
+
+    /// The waits-for graph: a queued session waits for the sessions blocking its request.
+    fn waits_for(&self) -> HashMap<String, Vec<String>> {
+        let mut g: HashMap<String, Vec<String>> = HashMap::new();
+        for (i, w) in self.waiting.iter().enumerate() {
+            let b = self.blockers(&w.path, w.mode, &w.session, i);
+            g.entry(w.session.clone()).or_default().extend(b);
+        }
+        g
+    }
+
+    /// If `session` waiting on `blockers` closes a cycle, returns it: `[session, b, ..., session]`.
+    fn wait_cycle(&self, session: &str, blockers: &[String]) -> Option<Vec<String>> {
+        let g = self.waits_for();
+        for b in blockers {
+            // Depth-first search from each blocker for a way back to `session`.
+            let mut stack: Vec<Vec<String>> = vec![vec![b.clone()]];
+            let mut seen: HashSet<String> = HashSet::from([b.clone()]);
+            while let Some(path) = stack.pop() {
+                let last = path.last().expect("paths are never empty");
+                for next in g.get(last).into_iter().flatten() {
+                    if next == session {
+                        let mut cycle = vec![session.to_string()];
+                        cycle.extend(path.iter().cloned());
+                        cycle.push(session.to_string());
+                        return Some(cycle);
+                    }
+                    if seen.insert(next.clone()) {
+                        let mut p = path.clone();
+                        p.push(next.clone());
+                        stack.push(p);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Hands freed paths to waiters, in queue order.
+    fn promote(&mut self) -> Vec<Grant> {
+        let mut grants = Vec::new();
+        let mut i = 0;
+        while i < self.waiting.len() {
+            let w = &self.waiting[i];
+            if self.blockers(&w.path, w.mode, &w.session, i).is_empty() {
+                let w = self.waiting.remove(i).expect("index in range");
+                grants.push(self.grant(w.path, w.mode, w.session, Some(w.ticket)));
+            } else {
+                i += 1;
+            }
+        }
+        grants
+    }
+
+    /// Releases `session`'s locks on exactly `path`; returns the grants this hands on.
+    pub fn release(&mut self, session: &str, path: &LockPath) -> Result<Vec<Grant>, LockError> {
+        let before = self.held.len();
+        self.held.retain(|h| !(h.session == session && h.path == *path));
+        if self.held.len() == before {
+            return Err(LockError::NotHeld { path: path.as_str().to_string(), session: session.to_string() });
+        }
+        Ok(self.promote())
+    }
+
+    /// Drops everything `session` holds or waits for (it ended or was reaped). Returns the paths
+    /// it held, the tickets of its dropped waits, and the grants this hands on.
+    pub fn release_all(&mut self, session: &str) -> (Vec<String>, Vec<u64>, Vec<Grant>) {
+        let mut released = Vec::new();
+        self.held.retain(|h| {
+            let mine = h.session == session;
+            if mine {
+                released.push(h.path.as_str().to_string());
+            }
+            !mine
+        });
+        let mut dropped = Vec::new();
+        self.waiting.retain(|w| {
+            let mine = w.session == session;
+            if mine {
+                dropped.push(w.ticket);
+            }
+            !mine
+        });
+        let grants = self.promote();
+        (released, dropped, grants)
+    }
+
+    /// Withdraws a queued request (its client left or its timeout passed).
+    pub fn cancel(&mut self, ticket: u64) -> Vec<Grant> {
+        let before = self.waiting.len();
+        self.waiting.retain(|w| w.ticket != ticket);
+        if self.waiting.len() == before {
+            return Vec::new();
+        }
+        self.promote()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use LockMode::*;
+
+    fn p(s: &str) -> LockPath {
+        LockPath::from_normalized(s).unwrap()
+    }
+
+    fn granted(r: Result<Requested, LockError>) -> Grant {
+        match r {
+            Ok(Requested::Granted(g)) => g,
+            other => panic!("expected a grant, got {other:?}"),
+        }
+    }
+
+    fn queued(r: Result<Requested, LockError>) -> u64 {
+        match r {
+            Ok(Requested::Queued { ticket, .. }) => ticket,
+            other => panic!("expected to queue, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn exclusive_conflicts_and_names_the_holder() {
+        let mut t = LockTable::new();
+        granted(t.request("a", p("src/x.rs"), Exclusive, false));
+        let err = t.request("b", p("src/x.rs"), Exclusive, false).unwrap_err();
+        assert_eq!(err, LockError::Busy { path: "src/x.rs".into(), holders: vec!["a".into()] });
+        assert!(err.to_string().contains("held by a"));
+    }
+
+    #[test]
+    fn shared_locks_coexist_and_block_writers() {
+        let mut t = LockTable::new();
+        granted(t.request("a", p("f"), Shared, false));
+        granted(t.request("b", p("f"), Shared, false));
+        assert!(t.request("c", p("f"), Exclusive, false).is_err());
+    }
+
+    #[test]
+    fn release_hands_on_in_fifo_order_with_growing_tokens() {
+        let mut t = LockTable::new();
+        assert_eq!(granted(t.request("a", p("f"), Exclusive, false)).token, 1);
+        let tb = queued(t.request("b", p("f"), Exclusive, true));
+        let _tc = queued(t.request("c", p("f"), Exclusive, true));
+        let g = t.release("a", &p("f")).unwrap();
+        assert_eq!(g.len(), 1);
+        assert_eq!((g[0].session.as_str(), g[0].token, g[0].ticket), ("b", 2, Some(tb)));
+        let g = t.release("b", &p("f")).unwrap();
+        assert_eq!((g[0].session.as_str(), g[0].token), ("c", 3));
+    }
+
+    #[test]
+    fn readers_queue_behind_a_waiting_writer() {
+        let mut t = LockTable::new();
+        granted(t.request("r1", p("f"), Shared, false));
+        queued(t.request("w", p("f"), Exclusive, true));
+        // r2 would be compatible with r1, but the writer came first.
+        queued(t.request("r2", p("f"), Shared, true));
+        let g = t.release("r1", &p("f")).unwrap();
+        assert_eq!(g.iter().map(|g| g.session.as_str()).collect::<Vec<_>>(), ["w"]);
+        let g = t.release("w", &p("f")).unwrap();
+        assert_eq!(g.iter().map(|g| g.session.as_str()).collect::<Vec<_>>(), ["r2"]);
+    }
+
+    #[test]
+    fn directory_lock_waits_for_a_file_below_it() {
+        let mut t = LockTable::new();
+        granted(t.request("a", p("src/x.rs"), Exclusive, false));
+        queued(t.request("b", p("src"), Exclusive, true));
+        granted(t.request("c", p("docs/readme.md"), Exclusive, false));
+        let g = t.release("a", &p("src/x.rs")).unwrap();
+        assert_eq!(g[0].path, "src");
+    }
+
+    #[test]
+    fn a_two_session_deadlock_is_refused_naming_the_cycle() {
+        let mut t = LockTable::new();
+        granted(t.request("a", p("x"), Exclusive, false));
+        granted(t.request("b", p("y"), Exclusive, false));
+        queued(t.request("a", p("y"), Exclusive, true));
+        let err = t.request("b", p("x"), Exclusive, true).unwrap_err();
+        assert_eq!(err, LockError::Deadlock { path: "x".into(), cycle: vec!["b".into(), "a".into(), "b".into()] });
+        // Nothing changed: b is not queued.
+        assert_eq!(t.waiting().count(), 1);
+    }
+
+    #[test]
+    fn a_three_session_deadlock_is_found() {
+        let mut t = LockTable::new();
+        for (s, f) in [("a", "x"), ("b", "y"), ("c", "z")] {
+            granted(t.request(s, p(f), Exclusive, false));
+        }
+        queued(t.request("a", p("y"), Exclusive, true));
+        queued(t.request("b", p("z"), Exclusive, true));
+        let err = t.request("c", p("x"), Exclusive, true).unwrap_err();
+        match err {
+            LockError::Deadlock { cycle, .. } => assert_eq!(cycle, ["c", "a", "b", "c"]),
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn release_all_drops_holds_and_waits_and_hands_on() {
+        let mut t = LockTable::new();
+        granted(t.request("a", p("x"), Exclusive, false));
+        granted(t.request("b", p("y"), Exclusive, false));
+        let ta = queued(t.request("a", p("y"), Exclusive, true));
+        queued(t.request("c", p("x"), Exclusive, true));
+        let (released, dropped, grants) = t.release_all("a");
+        assert_eq!(released, ["x"]);
+        assert_eq!(dropped, [ta]);
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0].session, "c");
+    }
+
+    #[test]
+    fn relocking_what_you_hold_is_idempotent_and_releasing_what_you_do_not_is_an_error() {
+        let mut t = LockTable::new();
+        let g = granted(t.request("a", p("x"), Exclusive, false));
+        assert_eq!(t.request("a", p("x"), Shared, false), Ok(Requested::AlreadyHeld(g)));
+        assert!(matches!(t.release("b", &p("x")), Err(LockError::NotHeld { .. })));
+    }
+
+    #[test]
+    fn cancelling_a_waiter_lets_the_ones_behind_it_through() {
+        let mut t = LockTable::new();
+        granted(t.request("r1", p("f"), Shared, false));
+        let tw = queued(t.request("w", p("f"), Exclusive, true));
+        queued(t.request("r2", p("f"), Shared, true));
+        let g = t.cancel(tw);
+        assert_eq!(g.iter().map(|g| g.session.as_str()).collect::<Vec<_>>(), ["r2"]);
+    }
+
+    proptest::proptest! {
+        /// Under any sequence of requests and releases, no two sessions ever hold conflicting
+        /// locks, and tokens of a path strictly grow.
+        #[test]
+        fn holders_never_conflict(ops in proptest::collection::vec((0u8..4, 0u8..3, 0u8..4, proptest::bool::ANY), 1..80)) {
+            let paths = ["a", "a/b", "c", "a/*"];
+            let mut t = LockTable::new();
+            let mut last: HashMap<String, u64> = HashMap::new();
+            for (s, op, pi, shared) in ops {
+                let session = format!("s{s}");
+                let path = p(paths[pi as usize]);
+                let mode = if shared { Shared } else { Exclusive };
+                let grants = match op {
+                    0 | 1 => match t.request(&session, path, mode, op == 1) {
+                        Ok(Requested::Granted(g)) => vec![g],
+                        _ => vec![],
+                    },
+                    _ => t.release(&session, &path).unwrap_or_default(),
+                };
+                for g in grants {
+                    let prev = last.insert(g.path.clone(), g.token).unwrap_or(0);
+                    proptest::prop_assert!(g.token > prev);
+                }
+                let h = t.held();
+                for (i, x) in h.iter().enumerate() {
+                    for y in &h[i + 1..] {
+                        proptest::prop_assert!(!conflicts(&x.path, x.mode, &x.session, &y.path, y.mode, &y.session),
+                            "{x:?} conflicts with {y:?}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The task state machine. Tasks move pending → active → done | failed, may be pruned while
+//! pending, and go back to pending when their session dies or fails transiently. Every other
+//! move is refused here, once, so the daemon cannot drift into states no one designed.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    Pending,
+    Active,
+    Done,
+    Failed,
+    Pruned,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 5] = [
+        TaskStatus::Pending,
+        TaskStatus::Active,
+        TaskStatus::Done,
+        TaskStatus::Failed,
+        TaskStatus::Pruned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Active => "active",
+            TaskStatus::Done => "done",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Pruned => "pruned",
+        }
+    }
+
+    /// Done, failed and pruned tasks never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TaskStatus::Done | TaskStatus::Failed | TaskStatus::Pruned)
+    }
+
+    /// Whether the machine allows `self → to`.
+    pub fn can_become(self, to: TaskStatus) -> bool {
+        use TaskStatus::*;
+        matches!(
+            (self, to),
+            (Pending, Active)
+                | (Pending, Pruned)
+                | (Active, Done)
+                | (Active, Failed)
+                | (Active, Pending)
+        )
+    }
+
+    /// Checks a move, with an error that names both ends.
+    pub fn transition(self, to: TaskStatus) -> Result<TaskStatus, TransitionError> {
+        if self.can_become(to) {
+            Ok(to)
+        } else {
+            Err(TransitionError { from: self, to })
+        }
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown task status '{s}' (expected pending, active, done, failed or pruned)")
+            })
+    }
+}
+
+/// A move the state machine does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} task cannot become {to}")]
+pub struct TransitionError {
+    pub from: TaskStatus,
+    pub to: TaskStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TaskStatus::*;
+
+    #[test]
+    fn terminal_states_never_move() {
+        for from in [Done, Failed, Pruned] {
+            for to in TaskStatus::ALL {
+                assert!(from.transition(to).is_err(), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_designed_moves_are_allowed() {
+        let ok = [(Pending, Active), (Pending, Pruned), (Active, Done), (Active, Failed), (Active, Pending)];
+        for from in TaskStatus::ALL {
+            for to in TaskStatus::ALL {
+                assert_eq!(from.can_become(to), ok.contains(&(from, to)), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn status_round_trips_through_text() {
+        for st in TaskStatus::ALL {
+            assert_eq!(st.as_str().parse::<TaskStatus>().unwrap(), st);
+        }
+        assert!("paused".parse::<TaskStatus>().unwrap_err().contains("paused"));
+    }
+}
