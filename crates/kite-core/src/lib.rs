@@ -12,4 +12,4 @@ pub mod task;
 
 pub use locks::{Grant, LockError, LockMode, LockTable, Requested};
 pub use paths::{normalize, LockPath, PathError};
-pub use task::{TaskStatus, TransitionError};
+pub use task::{HistoryEntry, Task, TaskStatus, TransitionError};

@@ -122,3 +122,54 @@ mod tests {
         assert!("paused".parse::<TaskStatus>().unwrap_err().contains("paused"));
     }
 }
+
+/// A task as stored and as shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: i64,
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    pub status: TaskStatus,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub depends_on: Vec<i64>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub dedup_key: Option<String>,
+    #[serde(default)]
+    pub stale_after_secs: Option<u64>,
+    #[serde(default)]
+    pub workstream: Option<String>,
+    /// The strategy-loop template that produced the task, if any.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// How many times the task was started.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The session holding the current claim, while active.
+    #[serde(default)]
+    pub claim_session: Option<String>,
+    /// The fencing token of the current (or last) claim.
+    #[serde(default)]
+    pub claim_token: Option<u64>,
+    #[serde(default)]
+    pub result: Option<String>,
+    /// Why it failed or was pruned.
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// One transition in a task's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at_ms: i64,
+    pub from: Option<TaskStatus>,
+    pub to: TaskStatus,
+    pub session: Option<String>,
+    pub note: Option<String>,
+}

@@ -1,1 +1,10 @@
-//! kite-proto
+//! kite-proto: the wire protocol between the daemon and everyone else, and the one client library
+//! that the CLI, the hooks, the MCP server and the scheduler all use. The protocol is described
+//! for people in docs/PROTOCOL.md; this crate is its only implementation.
+
+pub mod client;
+pub mod frame;
+pub mod ops;
+
+pub use client::{Client, ClientError};
+pub use frame::{ErrorBody, ErrorCode, Push, Request, ServerMessage, MAX_FRAME, PROTOCOL_VERSION};

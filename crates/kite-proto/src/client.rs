@@ -1,0 +1,155 @@
+//! The client library: one connection to the daemon, many requests in flight, and a stream of
+//! pushed events. Replies are matched to requests by id, so a caller can wait for a lock grant on
+//! one request while others go on over the same connection.
+
+use crate::frame::{ErrorBody, ErrorCode, Push, Request, ServerMessage, MAX_FRAME};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot};
+
+/// Why a call did not get a result.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no kite daemon is listening on {}: start one with `kite daemon`", .0.display())]
+    NoDaemon(PathBuf),
+    #[error("cannot connect to {}: {source}", .path.display())]
+    Connect { path: PathBuf, source: std::io::Error },
+    #[error("lost the connection to the daemon: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the daemon closed the connection")]
+    Closed,
+    #[error("{0}")]
+    Daemon(ErrorBody),
+    #[error("unexpected reply from the daemon: {0}")]
+    Decode(String),
+    #[error("request too large: {0} bytes (the limit is {MAX_FRAME})")]
+    TooLarge(usize),
+}
+
+impl ClientError {
+    /// The daemon's error code, when the daemon refused the request.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Daemon(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, ErrorBody>>>>>;
+
+/// A connection to the daemon.
+pub struct Client {
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    pending: Pending,
+    next_id: AtomicU64,
+    pushes: Mutex<Option<mpsc::UnboundedReceiver<Push>>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Client {
+    /// Connects to the daemon's socket.
+    pub async fn connect(socket: &Path) -> Result<Client, ClientError> {
+        let stream = match UnixStream::connect(socket).await {
+            Ok(s) => s,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+                return Err(ClientError::NoDaemon(socket.to_path_buf()))
+            }
+            Err(source) => return Err(ClientError::Connect { path: socket.to_path_buf(), source }),
+        };
+        let (read, write) = stream.into_split();
+        let pending: Pending = Arc::default();
+        let (push_tx, push_rx) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(read_loop(BufReader::new(read), pending.clone(), push_tx));
+        Ok(Client {
+            writer: tokio::sync::Mutex::new(write),
+            pending,
+            next_id: AtomicU64::new(1),
+            pushes: Mutex::new(Some(push_rx)),
+            reader,
+        })
+    }
+
+    /// Takes the stream of pushed events (lock grants, broadcasts, followed events). Only the
+    /// first caller gets it.
+    pub fn take_pushes(&self) -> Option<mpsc::UnboundedReceiver<Push>> {
+        self.pushes.lock().expect("push receiver lock").take()
+    }
+
+    /// Sends `op` with `args` and waits for its reply.
+    pub async fn call<A: Serialize, R: DeserializeOwned>(&self, op: &str, args: A) -> Result<R, ClientError> {
+        let v = self.call_value(op, serde_json::to_value(args).map_err(|e| ClientError::Decode(e.to_string()))?).await?;
+        serde_json::from_value(v).map_err(|e| ClientError::Decode(format!("{op}: {e}")))
+    }
+
+    /// Like [`Client::call`] with untyped JSON on both ends.
+    pub async fn call_value(&self, op: &str, args: Value) -> Result<Value, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut line = serde_json::to_string(&Request { id, op: op.to_string(), args })
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        if line.len() > MAX_FRAME {
+            return Err(ClientError::TooLarge(line.len()));
+        }
+        line.push('\n');
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(id, tx);
+        let sent = {
+            let mut w = self.writer.lock().await;
+            w.write_all(line.as_bytes()).await
+        };
+        if let Err(e) = sent {
+            self.pending.lock().expect("pending lock").remove(&id);
+            return Err(ClientError::Io(e));
+        }
+        match rx.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(ClientError::Daemon(e)),
+            Err(_) => Err(ClientError::Closed),
+        }
+    }
+}
+
+async fn read_loop(
+    mut read: BufReader<tokio::net::unix::OwnedReadHalf>,
+    pending: Pending,
+    pushes: mpsc::UnboundedSender<Push>,
+) {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match read.read_line(&mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        match ServerMessage::decode(line.trim_end()) {
+            Ok(ServerMessage::Reply { id: Some(id), result }) => {
+                if let Some(tx) = pending.lock().expect("pending lock").remove(&id) {
+                    let _ = tx.send(result);
+                }
+            }
+            Ok(ServerMessage::Reply { id: None, result }) => {
+                tracing::warn!(?result, "reply without an id from the daemon");
+            }
+            Ok(ServerMessage::Push(p)) => {
+                let _ = pushes.send(p);
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    // Dropping the senders wakes every waiting call with `Closed`.
+    pending.lock().expect("pending lock").clear();
+}

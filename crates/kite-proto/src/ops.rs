@@ -1,0 +1,318 @@
+//! The operations: one argument struct (and result struct where it is not a core type) per op,
+//! shared by the daemon, which parses them, and the client, which builds them. Field names are the
+//! protocol; docs/PROTOCOL.md lists them for people.
+
+use kite_core::{HistoryEntry, LockMode, Task, TaskStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Every op name the daemon knows.
+pub const OPS: &[&str] = &[
+    "hello",
+    "status",
+    "session.register",
+    "session.attach",
+    "session.heartbeat",
+    "session.end",
+    "session.list",
+    "task.create",
+    "task.depend",
+    "task.list",
+    "task.show",
+    "task.start",
+    "task.next",
+    "task.done",
+    "task.fail",
+    "task.prune",
+    "lock.acquire",
+    "lock.release",
+    "lock.list",
+    "broadcast",
+    "events.list",
+    "events.follow",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: String,
+    pub protocol: u32,
+    pub pid: u32,
+    pub root: String,
+    pub home: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRegister {
+    pub name: String,
+    /// Bind this connection to the new session so it receives pushes (the default).
+    #[serde(default = "yes")]
+    pub attach: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRef {
+    pub session: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionId {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionInfo {
+    pub id: String,
+    pub name: String,
+    /// live, ended or reaped
+    pub state: String,
+    pub registered_at_ms: i64,
+    /// Milliseconds since the last heartbeat (live sessions).
+    pub idle_ms: Option<i64>,
+    /// Connections currently bound to it.
+    pub connections: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskCreate {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub depends_on: Vec<i64>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub dedup_key: Option<String>,
+    #[serde(default)]
+    pub stale_after_secs: Option<u64>,
+    #[serde(default)]
+    pub workstream: Option<String>,
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Directory relative paths in `files` are resolved from (defaults to the project root).
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskCreated {
+    pub id: i64,
+    pub status: TaskStatus,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDepend {
+    pub task: i64,
+    pub on: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskList {
+    #[serde(default)]
+    pub status: Option<TaskStatus>,
+    #[serde(default)]
+    pub workstream: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tasks {
+    pub tasks: Vec<Task>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRef {
+    pub task: i64,
+}
+
+/// A dependency as shown with a task.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DepInfo {
+    pub id: i64,
+    pub title: String,
+    pub status: TaskStatus,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub task: Task,
+    pub dependencies: Vec<DepInfo>,
+    pub dependents: Vec<i64>,
+    pub history: Vec<HistoryEntry>,
+    /// Structured details of a prune (score parts, the superseding task), if any.
+    pub prune_details: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskStart {
+    pub task: i64,
+    pub session: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskNext {
+    pub session: String,
+    #[serde(default)]
+    pub workstream: Option<String>,
+}
+
+/// A claim on a task: the task and the fencing token that finishing it may present.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claim {
+    pub task: Task,
+    pub claim: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskFinish {
+    pub task: i64,
+    pub session: String,
+    /// The claim token; when given it must be the current claim's.
+    #[serde(default)]
+    pub claim: Option<u64>,
+    /// The result (done) or the reason (fail).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// For fail: put the task back to pending instead of failing it.
+    #[serde(default)]
+    pub transient: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskPrune {
+    pub task: i64,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub details: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockAcquire {
+    pub path: String,
+    pub session: String,
+    /// The directory a relative `path` is resolved from (the client's working directory).
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub mode: LockMode,
+    #[serde(default)]
+    pub wait: bool,
+    /// Give up waiting after this long (with `wait`).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LockGranted {
+    pub path: String,
+    pub mode: LockMode,
+    pub session: String,
+    pub token: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockRelease {
+    pub path: String,
+    pub session: String,
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Released {
+    pub path: String,
+    /// Grants this release handed on.
+    pub granted: Vec<LockGranted>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LockWaiting {
+    pub path: String,
+    pub mode: LockMode,
+    pub session: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Locks {
+    pub held: Vec<LockGranted>,
+    pub waiting: Vec<LockWaiting>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Broadcast {
+    pub message: String,
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivered {
+    pub delivered: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events with an id greater than this.
+    #[serde(default)]
+    pub since: Option<i64>,
+    /// The newest this many (events.list).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// One entry of the event log; pushed as `event` to followers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    pub at_ms: i64,
+    pub kind: String,
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Events {
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Counters {
+    pub completed: u64,
+    pub pruned: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub pid: u32,
+    pub root: String,
+    pub sessions: Vec<SessionInfo>,
+    /// Task counts by status.
+    pub queue: std::collections::BTreeMap<String, u64>,
+    pub locks: Locks,
+    /// Lifetime counters.
+    pub counters: Counters,
+}

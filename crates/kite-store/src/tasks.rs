@@ -1,0 +1,312 @@
+//! Tasks, their dependencies, declared files and history. The rules (which moves are allowed,
+//! cycles, blockers) are decided by the daemon with kite-core; this module only reads and writes.
+
+use crate::{Result, Store, StoreError};
+use kite_core::{HistoryEntry, Task, TaskStatus};
+use rusqlite::{params, OptionalExtension, Row};
+use std::collections::BTreeMap;
+
+/// What a new task is made of.
+#[derive(Debug, Clone, Default)]
+pub struct NewTaskRow<'a> {
+    pub title: &'a str,
+    pub body: &'a str,
+    pub priority: i64,
+    pub depends_on: &'a [i64],
+    pub files: &'a [String],
+    pub dedup_key: Option<&'a str>,
+    pub stale_after_secs: Option<u64>,
+    pub workstream: Option<&'a str>,
+    pub template: Option<&'a str>,
+}
+
+const TASK_COLUMNS: &str = "t.id, t.title, t.body, t.status, t.priority, t.dedup_key, t.stale_after_secs,
+    t.workstream, t.template, t.attempts, t.claim_session, t.claim_token, t.result, t.reason,
+    t.created_at_ms, t.updated_at_ms,
+    (SELECT group_concat(dep) FROM task_deps WHERE task = t.id),
+    (SELECT group_concat(path, char(10)) FROM task_files WHERE task = t.id)";
+
+fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
+    let status: String = r.get(3)?;
+    let deps: Option<String> = r.get(16)?;
+    let files: Option<String> = r.get(17)?;
+    Ok(Task {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        body: r.get(2)?,
+        status: status.parse().map_err(|e: String| {
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
+        })?,
+        priority: r.get(4)?,
+        dedup_key: r.get(5)?,
+        stale_after_secs: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+        workstream: r.get(7)?,
+        template: r.get(8)?,
+        attempts: r.get::<_, i64>(9)? as u32,
+        claim_session: r.get(10)?,
+        claim_token: r.get::<_, Option<i64>>(11)?.map(|v| v as u64),
+        result: r.get(12)?,
+        reason: r.get(13)?,
+        created_at_ms: r.get(14)?,
+        updated_at_ms: r.get(15)?,
+        depends_on: deps.map(|d| d.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or_default(),
+        files: files.map(|f| f.split('\n').map(str::to_string).collect()).unwrap_or_default(),
+    })
+}
+
+impl Store {
+    /// Inserts a pending task with its dependencies and files; returns its id.
+    pub fn insert_task(&self, t: &NewTaskRow<'_>, now_ms: i64) -> Result<i64> {
+        let id: i64 = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO tasks (title, body, status, priority, dedup_key, stale_after_secs, workstream, template,
+                                    created_at_ms, updated_at_ms)
+                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
+            )?
+            .query_row(
+                params![t.title, t.body, t.priority, t.dedup_key, t.stale_after_secs.map(|v| v as i64), t.workstream, t.template, now_ms],
+                |r| r.get(0),
+            )?;
+        for dep in t.depends_on {
+            self.add_dep(id, *dep)?;
+        }
+        let mut st = self.conn.prepare_cached("INSERT OR IGNORE INTO task_files (task, path) VALUES (?1, ?2)")?;
+        for f in t.files {
+            st.execute(params![id, f])?;
+        }
+        self.add_history(id, None, TaskStatus::Pending, None, None, now_ms)?;
+        Ok(id)
+    }
+
+    pub fn add_dep(&self, task: i64, on: i64) -> Result<()> {
+        self.conn.prepare_cached("INSERT OR IGNORE INTO task_deps (task, dep) VALUES (?1, ?2)")?.execute(params![task, on])?;
+        Ok(())
+    }
+
+    pub fn task(&self, id: i64) -> Result<Option<Task>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = ?1"))?
+            .query_row([id], task_from_row)
+            .optional()?)
+    }
+
+    pub fn task_exists(&self, id: i64) -> Result<bool> {
+        Ok(self.conn.prepare_cached("SELECT 1 FROM tasks WHERE id = ?1")?.exists([id])?)
+    }
+
+    /// Tasks, oldest first, optionally of one status and workstream.
+    pub fn list_tasks(&self, status: Option<TaskStatus>, workstream: Option<&str>, limit: Option<u32>) -> Result<Vec<Task>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks t
+             WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.workstream = ?2)
+             ORDER BY t.id LIMIT ?3"
+        ))?;
+        let rows = st.query_map(
+            params![status.map(|s| s.as_str()), workstream, limit.map(i64::from).unwrap_or(-1)],
+            task_from_row,
+        )?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The ids `id` depends on.
+    pub fn deps_of(&self, id: i64) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare_cached("SELECT dep FROM task_deps WHERE task = ?1 ORDER BY dep")?;
+        let rows = st.query_map([id], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The ids that depend on `id`.
+    pub fn dependents_of(&self, id: i64) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare_cached("SELECT task FROM task_deps WHERE dep = ?1 ORDER BY task")?;
+        let rows = st.query_map([id], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// `(id, title, status)` of each dependency of `id`.
+    pub fn deps_with_status(&self, id: i64) -> Result<Vec<(i64, String, TaskStatus)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT t.id, t.title, t.status FROM task_deps d JOIN tasks t ON t.id = d.dep WHERE d.task = ?1 ORDER BY t.id",
+        )?;
+        let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, title, status) = row?;
+            out.push((id, title, status.parse().map_err(StoreError::Corrupt)?));
+        }
+        Ok(out)
+    }
+
+    /// The best ready task: pending, every dependency done, highest priority, oldest first.
+    pub fn next_ready(&self, workstream: Option<&str>) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT t.id FROM tasks t
+                 WHERE t.status = 'pending' AND (?1 IS NULL OR t.workstream = ?1)
+                   AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks x ON x.id = d.dep
+                                   WHERE d.task = t.id AND x.status != 'done')
+                 ORDER BY t.priority DESC, t.id LIMIT 1",
+            )?
+            .query_row(params![workstream], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Moves a task to `to` and records the claim, result and reason as given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_task_state(
+        &self,
+        id: i64,
+        to: TaskStatus,
+        claim_session: Option<&str>,
+        claim_token: Option<u64>,
+        attempts: u32,
+        result: Option<&str>,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE tasks SET status = ?2, claim_session = ?3, claim_token = ?4, attempts = ?5,
+                                  result = ?6, reason = ?7, updated_at_ms = ?8 WHERE id = ?1",
+            )?
+            .execute(params![id, to.as_str(), claim_session, claim_token.map(|v| v as i64), attempts, result, reason, now_ms])?;
+        Ok(())
+    }
+
+    pub fn set_prune_details(&self, id: i64, details: &serde_json::Value) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE tasks SET prune_details = ?2 WHERE id = ?1")?
+            .execute(params![id, details.to_string()])?;
+        Ok(())
+    }
+
+    pub fn prune_details(&self, id: i64) -> Result<Option<serde_json::Value>> {
+        let s: Option<String> = self
+            .conn
+            .prepare_cached("SELECT prune_details FROM tasks WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    pub fn add_history(
+        &self,
+        task: i64,
+        from: Option<TaskStatus>,
+        to: TaskStatus,
+        session: Option<&str>,
+        note: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO task_history (task, at_ms, from_st, to_st, session, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![task, now_ms, from.map(|s| s.as_str()), to.as_str(), session, note])?;
+        Ok(())
+    }
+
+    pub fn history(&self, task: i64) -> Result<Vec<HistoryEntry>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT at_ms, from_st, to_st, session, note FROM task_history WHERE task = ?1 ORDER BY id")?;
+        let rows = st.query_map([task], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at_ms, from, to, session, note) = row?;
+            out.push(HistoryEntry {
+                at_ms,
+                from: from.map(|f| f.parse()).transpose().map_err(StoreError::Corrupt)?,
+                to: to.parse().map_err(StoreError::Corrupt)?,
+                session,
+                note,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Ids of the tasks `session` holds a claim on.
+    pub fn active_tasks_of(&self, session: &str) -> Result<Vec<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id FROM tasks WHERE status = 'active' AND claim_session = ?1 ORDER BY id")?;
+        let rows = st.query_map([session], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Task counts by status (every status present, zero included).
+    pub fn counts_by_status(&self) -> Result<BTreeMap<String, u64>> {
+        let mut out: BTreeMap<String, u64> = TaskStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+        let mut st = self.conn.prepare_cached("SELECT status, count(*) FROM tasks GROUP BY status")?;
+        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (s, n) = row?;
+            out.insert(s, n as u64);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new<'a>(title: &'a str, deps: &'a [i64]) -> NewTaskRow<'a> {
+        NewTaskRow { title, depends_on: deps, ..Default::default() }
+    }
+
+    #[test]
+    fn a_task_round_trips_with_its_dependencies_and_files() {
+        let s = Store::open_in_memory().unwrap();
+        let a = s.insert_task(&new("a", &[]), 1).unwrap();
+        let files = vec!["src/x.rs".to_string(), "src/y.rs".to_string()];
+        let b = s
+            .insert_task(&NewTaskRow { title: "b", depends_on: &[a], files: &files, priority: 3, ..Default::default() }, 2)
+            .unwrap();
+        let t = s.task(b).unwrap().unwrap();
+        assert_eq!((t.title.as_str(), t.status, t.priority), ("b", TaskStatus::Pending, 3));
+        assert_eq!(t.depends_on, vec![a]);
+        assert_eq!(t.files, files);
+        assert_eq!(s.history(b).unwrap().len(), 1);
+        assert!(s.task(999).unwrap().is_none());
+    }
+
+    #[test]
+    fn next_ready_skips_tasks_with_unfinished_dependencies() {
+        let s = Store::open_in_memory().unwrap();
+        let a = s.insert_task(&new("a", &[]), 1).unwrap();
+        let b = s.insert_task(&NewTaskRow { title: "b", depends_on: &[a], priority: 10, ..Default::default() }, 2).unwrap();
+        assert_eq!(s.next_ready(None).unwrap(), Some(a));
+        s.set_task_state(a, TaskStatus::Done, None, None, 1, None, None, 3).unwrap();
+        assert_eq!(s.next_ready(None).unwrap(), Some(b));
+    }
+
+    #[test]
+    fn savepoints_undo_one_request_and_keep_the_rest() {
+        let s = Store::open_in_memory().unwrap();
+        s.begin().unwrap();
+        s.savepoint().unwrap();
+        s.insert_task(&new("kept", &[]), 1).unwrap();
+        s.release_savepoint().unwrap();
+        s.savepoint().unwrap();
+        s.insert_task(&new("undone", &[]), 1).unwrap();
+        s.rollback_savepoint().unwrap();
+        s.commit().unwrap();
+        let titles: Vec<_> = s.list_tasks(None, None, None).unwrap().into_iter().map(|t| t.title).collect();
+        assert_eq!(titles, ["kept"]);
+    }
+
+    #[test]
+    fn counters_and_events() {
+        let s = Store::open_in_memory().unwrap();
+        assert_eq!(s.bump_counter("completed", 1).unwrap(), 1);
+        assert_eq!(s.bump_counter("completed", 2).unwrap(), 3);
+        for i in 0..5 {
+            s.append_event(i, "x", &serde_json::json!({"i": i})).unwrap();
+        }
+        let ev = s.events(0, Some(2)).unwrap();
+        assert_eq!(ev.iter().map(|e| e.0).collect::<Vec<_>>(), [4, 5]);
+    }
+}
