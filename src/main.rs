@@ -1,1 +1,67 @@
-fn main() {}
+//! `kite`: the command line. Every subcommand lives in its own module under `cmd/` with its clap
+//! definition and its `run`. Errors end here: one line on stderr and exit code 1 (clap's usage
+//! errors exit 2); a closed stdout (`kite events | head`) is not an error.
+
+mod cmd;
+mod config;
+mod home;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "kite", version, about = "Coordinate many coding-agent sessions on one repository")]
+pub(crate) struct Cli {
+    /// The kite home (socket, database, config, logs). Default: .kite/ at the git root.
+    #[arg(long, global = true, env = "KITE_HOME")]
+    home: Option<PathBuf>,
+    /// The project root lock paths are relative to. Default: the git root around the current directory.
+    #[arg(long, global = true, env = "KITE_ROOT")]
+    root: Option<PathBuf>,
+    /// The vault directory. Default: vault/ beside the home.
+    #[arg(long, global = true, env = "KITE_VAULT")]
+    vault: Option<PathBuf>,
+    /// Print one JSON document (or one JSON object per line for streams).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon in the foreground until SIGINT/SIGTERM.
+    Daemon(cmd::daemon::Args),
+    /// Sessions, queue counts, locks and lifetime counters.
+    Status,
+    /// The event log.
+    Events(cmd::status::EventsArgs),
+    /// Register, heartbeat, list and end sessions.
+    #[command(subcommand)]
+    Session(cmd::session::SessionCmd),
+    /// Create, inspect, claim and finish tasks.
+    #[command(subcommand)]
+    Task(cmd::task::TaskCmd),
+    /// Acquire, release and list advisory file locks.
+    #[command(subcommand)]
+    Lock(cmd::lock::LockCmd),
+    /// Send a message to every connected session.
+    Broadcast(cmd::status::BroadcastArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cmd::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+            eprintln!("kite: {}", msg.replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

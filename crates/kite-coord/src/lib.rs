@@ -1,1 +1,59 @@
-//! kite-coord
+//! kite-coord: the daemon. One process per project owns the task queue, the session registry and
+//! the locks, and serves every client over a Unix socket.
+//!
+//! Shape: an accept loop ([`server`]) spawns one task per connection ([`connection`]); each
+//! connection parses frames and sends them to the single state owner ([`state`]), a dedicated
+//! thread that holds the SQLite connection and the in-memory lock table. The owner applies a batch
+//! of requests in one transaction, commits, and only then sends the replies and pushes (durable
+//! before acknowledged; group commit keeps that cheap). [`instance`] makes sure one daemon runs per
+//! home and that its directory is private.
+
+pub mod connection;
+pub mod instance;
+pub mod server;
+pub mod state;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use kite_store::Durability;
+pub use server::run;
+
+/// How a daemon is set up.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// The kite home: socket, database, pidfile, logs.
+    pub home: PathBuf,
+    /// The project root: lock paths are relative to it and may not leave it.
+    pub root: PathBuf,
+    /// A session silent for this long is reaped.
+    pub heartbeat_timeout: Duration,
+    pub durability: Durability,
+}
+
+impl DaemonConfig {
+    pub fn socket_path(&self) -> PathBuf {
+        self.home.join("kite.sock")
+    }
+    pub fn db_path(&self) -> PathBuf {
+        self.home.join("kite.db")
+    }
+}
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("another kite daemon (pid {pid}) is already running for {home}")]
+    AlreadyRunning { pid: String, home: String },
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] kite_store::StoreError),
+}
+
+impl DaemonError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
+        let what = what.into();
+        move |source| DaemonError::Io { what, source }
+    }
+}

@@ -6,6 +6,7 @@
 //! property-tested without a socket or a database.
 
 pub mod deps;
+pub mod duration;
 pub mod locks;
 pub mod paths;
 pub mod task;

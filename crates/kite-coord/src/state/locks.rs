@@ -1,0 +1,125 @@
+//! Lock operations. The lock table (kite-core) decides; this module persists grants, answers
+//! queued requests the moment they are granted (the grant is pushed as the reply to the waiting
+//! request, over its open connection — nobody polls), and tells the session's other connections.
+
+use super::{json, Answer, ConnId, OpResult, State, Wait};
+use kite_core::{normalize, Grant, LockError, LockPath, Requested};
+use kite_proto::ops::{LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, Released};
+use kite_proto::{ErrorBody, ErrorCode};
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn lock_error(e: LockError) -> ErrorBody {
+    let code = match e {
+        LockError::Busy { .. } => ErrorCode::Busy,
+        LockError::Deadlock { .. } => ErrorCode::Deadlock,
+        LockError::NotHeld { .. } => ErrorCode::NotFound,
+    };
+    ErrorBody::new(code, e.to_string())
+}
+
+fn granted(g: &Grant) -> LockGranted {
+    LockGranted { path: g.path.clone(), mode: g.mode, session: g.session.clone(), token: g.token }
+}
+
+impl State {
+    fn lock_path(&self, cwd: Option<&str>, path: &str) -> Result<LockPath, ErrorBody> {
+        let cwd = match cwd {
+            Some(c) if Path::new(c).is_absolute() => Path::new(c).to_path_buf(),
+            Some(c) => return Err(ErrorBody::new(ErrorCode::BadRequest, format!("cwd '{c}' must be absolute"))),
+            None => self.root.clone(),
+        };
+        normalize(&self.root, &cwd, path).map_err(|e| ErrorBody::new(ErrorCode::OutsideRoot, e.to_string()))
+    }
+
+    pub(super) fn lock_acquire(&mut self, conn: ConnId, req_id: u64, a: LockAcquire) -> OpResult {
+        self.touch(&a.session)?;
+        let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
+        match self.locks.request(&a.session, path, a.mode, a.wait).map_err(lock_error)? {
+            Requested::Granted(g) => {
+                self.persist_grant(&g)?;
+                json(granted(&g))
+            }
+            Requested::AlreadyHeld(g) => json(granted(&g)),
+            Requested::Queued { ticket, blockers } => {
+                let deadline = a.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+                self.waits.insert(ticket, Wait { conn, req_id, deadline });
+                tracing::debug!(session = a.session, path = a.path, ?blockers, "lock request queued");
+                Ok(Answer::Later)
+            }
+        }
+    }
+
+    fn persist_grant(&mut self, g: &Grant) -> Result<(), ErrorBody> {
+        self.store.insert_lock(&g.path, &g.session, g.mode, g.token, self.now_ms).map_err(super::internal)?;
+        self.event("lock.granted", json!({"path": g.path, "session": g.session, "mode": g.mode, "token": g.token}))
+    }
+
+    /// Persists grants handed on by a release and answers their waiting requests.
+    pub(super) fn apply_grants(&mut self, grants: Vec<Grant>) -> Result<(), ErrorBody> {
+        for g in grants {
+            self.persist_grant(&g)?;
+            let data = serde_json::to_value(granted(&g)).map_err(super::internal)?;
+            let waiter = g.ticket.and_then(|t| self.waits.remove(&t));
+            if let Some(w) = &waiter {
+                self.reply(w.conn, w.req_id, Ok(data.clone()));
+            }
+            // The session's other connections (its MCP server, say) hear of it too.
+            let others: Vec<ConnId> = self
+                .live
+                .get(&g.session)
+                .map(|l| l.conns.iter().copied().filter(|c| waiter.as_ref().is_none_or(|w| w.conn != *c)).collect())
+                .unwrap_or_default();
+            for c in others {
+                self.push(c, "lock.granted", data.clone());
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn lock_release(&mut self, a: LockRelease) -> OpResult {
+        self.touch(&a.session)?;
+        let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
+        let grants = self.locks.release(&a.session, &path).map_err(lock_error)?;
+        self.store.delete_lock(path.as_str(), &a.session).map_err(super::internal)?;
+        self.event("lock.released", json!({"path": path.as_str(), "session": a.session}))?;
+        let handed: Vec<LockGranted> = grants.iter().map(granted).collect();
+        self.apply_grants(grants)?;
+        json(Released { path: path.as_str().to_string(), granted: handed })
+    }
+
+    pub(super) fn locks_view(&self) -> Locks {
+        Locks {
+            held: self
+                .locks
+                .held()
+                .iter()
+                .map(|h| LockGranted { path: h.path.as_str().to_string(), mode: h.mode, session: h.session.clone(), token: h.token })
+                .collect(),
+            waiting: self
+                .locks
+                .waiting()
+                .map(|w| LockWaiting { path: w.path.as_str().to_string(), mode: w.mode, session: w.session.clone() })
+                .collect(),
+        }
+    }
+
+    pub(super) fn lock_list(&mut self) -> OpResult {
+        json(self.locks_view())
+    }
+
+    /// Answers waits whose timeout passed with an error, and hands on what their leaving frees.
+    pub(super) fn expire_waits(&mut self, now: Instant) -> Result<(), ErrorBody> {
+        let expired: Vec<u64> =
+            self.waits.iter().filter(|(_, w)| w.deadline.is_some_and(|d| d <= now)).map(|(t, _)| *t).collect();
+        for t in expired {
+            let Some(w) = self.waits.remove(&t) else { continue };
+            let path = self.locks.waiter(t).map(|x| x.path.as_str().to_string()).unwrap_or_default();
+            let grants = self.locks.cancel(t);
+            self.reply(w.conn, w.req_id, Err(ErrorBody::new(ErrorCode::Timeout, format!("timed out waiting for '{path}'"))));
+            self.apply_grants(grants)?;
+        }
+        Ok(())
+    }
+}

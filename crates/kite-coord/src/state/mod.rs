@@ -1,0 +1,377 @@
+//! The single owner of the daemon's state. It runs on its own thread (all SQLite work stays off
+//! the async workers), takes commands from every connection over one channel, and handles them in
+//! batches: one transaction per batch, one savepoint per request, then one commit, and only after
+//! the commit the replies and pushes go out. This is group commit: under load one fsync covers
+//! many requests, and an acknowledged change is always on disk.
+//!
+//! The op handlers live in the submodules, grouped by what they touch.
+
+mod events;
+mod locks;
+mod sessions;
+mod tasks;
+
+use crate::{DaemonConfig, DaemonError};
+use kite_core::LockTable;
+use kite_proto::ops::Event;
+use kite_proto::{ErrorBody, ErrorCode, Push, Request, ServerMessage};
+use kite_store::Store;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) type ConnId = u64;
+
+/// What connections tell the owner.
+pub(crate) enum Command {
+    Connect { conn: ConnId, out: mpsc::UnboundedSender<String> },
+    Request { conn: ConnId, req: Request },
+    Disconnect { conn: ConnId },
+    Shutdown,
+}
+
+/// A cheap, cloneable way to reach the owner.
+#[derive(Clone)]
+pub(crate) struct StateHandle {
+    tx: std_mpsc::Sender<Command>,
+    done: std::sync::Arc<std::sync::Mutex<Option<oneshot::Receiver<()>>>>,
+}
+
+impl StateHandle {
+    /// Opens the store, restores the state and starts the owner's thread.
+    pub(crate) fn start(config: &DaemonConfig) -> Result<StateHandle, DaemonError> {
+        let store = Store::open(&config.db_path(), config.durability)?;
+        let state = State::restore(store, config)?;
+        let (tx, rx) = std_mpsc::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("kite-state".into())
+            .spawn(move || {
+                state.run(rx);
+                let _ = done_tx.send(());
+            })
+            .map_err(DaemonError::io("cannot start the state thread"))?;
+        Ok(StateHandle { tx, done: std::sync::Arc::new(std::sync::Mutex::new(Some(done_rx))) })
+    }
+
+    pub(crate) fn send(&self, cmd: Command) {
+        // Fails only after shutdown, when there is no one left to answer.
+        let _ = self.tx.send(cmd);
+    }
+
+    /// Waits until the owner has committed its last batch and stopped.
+    pub(crate) async fn join(&self) {
+        let rx = self.done.lock().expect("join lock").take();
+        if let Some(rx) = rx {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// A live session.
+struct Live {
+    name: String,
+    last_seen: Instant,
+    conns: HashSet<ConnId>,
+}
+
+/// A connection as the owner knows it.
+struct Conn {
+    out: mpsc::UnboundedSender<String>,
+    sessions: HashSet<String>,
+    /// Following the event log: the id of the last event sent to it.
+    follow: Option<i64>,
+}
+
+/// A lock request waiting for its grant.
+struct Wait {
+    conn: ConnId,
+    req_id: u64,
+    deadline: Option<Instant>,
+}
+
+/// An outgoing message held until the batch commits.
+struct Out {
+    conn: ConnId,
+    /// The request it answers, if it is a reply (so a failed commit can turn it into an error).
+    req_id: Option<u64>,
+    msg: ServerMessage,
+}
+
+/// A handler's answer: a reply now, or later (a queued lock request).
+pub(crate) enum Answer {
+    Now(Value),
+    Later,
+}
+
+type OpResult = Result<Answer, ErrorBody>;
+
+pub(crate) struct State {
+    store: Store,
+    root: PathBuf,
+    home: PathBuf,
+    heartbeat_timeout: Duration,
+    locks: LockTable,
+    live: HashMap<String, Live>,
+    conns: HashMap<ConnId, Conn>,
+    waits: HashMap<u64, Wait>,
+    outbox: Vec<Out>,
+    /// Events appended in this batch, pushed to followers after the commit.
+    new_events: Vec<Event>,
+    now_ms: i64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The most requests one transaction takes.
+const MAX_BATCH: usize = 1024;
+
+impl State {
+    fn restore(store: Store, config: &DaemonConfig) -> Result<State, DaemonError> {
+        let (held, tokens) = store.load_locks()?;
+        let now = Instant::now();
+        // Sessions get a fresh timeout after a restart: the daemon, not they, was away.
+        let live = store
+            .sessions(true)?
+            .into_iter()
+            .map(|s| (s.id, Live { name: s.name, last_seen: now, conns: HashSet::new() }))
+            .collect();
+        Ok(State {
+            store,
+            root: config.root.clone(),
+            home: config.home.clone(),
+            heartbeat_timeout: config.heartbeat_timeout,
+            locks: LockTable::restore(held, tokens),
+            live,
+            conns: HashMap::new(),
+            waits: HashMap::new(),
+            outbox: Vec::new(),
+            new_events: Vec::new(),
+            now_ms: now_ms(),
+        })
+    }
+
+    fn run(mut self, rx: std_mpsc::Receiver<Command>) {
+        let tick = (self.heartbeat_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
+        let mut next_reap = Instant::now() + tick;
+        let mut stopping = false;
+        while !stopping {
+            let wake = self.waits.values().filter_map(|w| w.deadline).fold(next_reap, Instant::min);
+            let first = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                Ok(c) => Some(c),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let mut batch: Vec<Command> = first.into_iter().collect();
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+            self.now_ms = now_ms();
+            if let Err(e) = self.store.begin() {
+                tracing::error!("cannot begin a transaction: {e}");
+            }
+            for cmd in batch {
+                match cmd {
+                    Command::Connect { conn, out } => {
+                        self.conns.insert(conn, Conn { out, sessions: HashSet::new(), follow: None });
+                    }
+                    Command::Request { conn, req } => self.request(conn, req),
+                    Command::Disconnect { conn } => self.guarded(|s| s.disconnect(conn)),
+                    Command::Shutdown => stopping = true,
+                }
+            }
+            let now = Instant::now();
+            if now >= next_reap {
+                next_reap = now + tick;
+                self.guarded(|s| s.reap(now));
+            }
+            self.guarded(|s| s.expire_waits(now));
+            self.commit_and_flush();
+        }
+        tracing::info!("state owner stopped");
+    }
+
+    /// Runs housekeeping in its own savepoint; an error is logged and undone.
+    fn guarded(&mut self, f: impl FnOnce(&mut State) -> Result<(), ErrorBody>) {
+        if let Err(e) = self.store.savepoint() {
+            tracing::error!("savepoint failed: {e}");
+            return;
+        }
+        match f(self) {
+            Ok(()) => {
+                let _ = self.store.release_savepoint();
+            }
+            Err(e) => {
+                tracing::error!("housekeeping failed: {}", e.message);
+                let _ = self.store.rollback_savepoint();
+            }
+        }
+    }
+
+    fn request(&mut self, conn: ConnId, req: Request) {
+        let outbox_mark = self.outbox.len();
+        let events_mark = self.new_events.len();
+        let result = match self.store.savepoint() {
+            Ok(()) => self.dispatch(conn, &req),
+            Err(e) => Err(internal(e)),
+        };
+        let reply = match result {
+            Ok(answer) => match self.store.release_savepoint() {
+                Ok(()) => Ok(answer),
+                Err(e) => Err(internal(e)),
+            },
+            Err(e) => Err(e),
+        };
+        match reply {
+            Ok(Answer::Now(v)) => self.reply(conn, req.id, Ok(v)),
+            Ok(Answer::Later) => {}
+            Err(e) => {
+                // Nothing of a refused request may stay: undo its rows, its pushes and events.
+                let _ = self.store.rollback_savepoint();
+                self.outbox.truncate(outbox_mark);
+                self.new_events.truncate(events_mark);
+                self.reply(conn, req.id, Err(e));
+            }
+        }
+    }
+
+    fn dispatch(&mut self, conn: ConnId, req: &Request) -> OpResult {
+        let a = &req.args;
+        match req.op.as_str() {
+            "hello" => self.hello(),
+            "status" => self.status(),
+            "session.register" => self.session_register(conn, args(&req.op, a)?),
+            "session.attach" => self.session_attach(conn, args(&req.op, a)?),
+            "session.heartbeat" => self.session_heartbeat(args(&req.op, a)?),
+            "session.end" => self.session_end(args(&req.op, a)?),
+            "session.list" => self.session_list(),
+            "task.create" => self.task_create(args(&req.op, a)?),
+            "task.depend" => self.task_depend(args(&req.op, a)?),
+            "task.list" => self.task_list(args(&req.op, a)?),
+            "task.show" => self.task_show(args(&req.op, a)?),
+            "task.start" => self.task_start(args(&req.op, a)?),
+            "task.next" => self.task_next(args(&req.op, a)?),
+            "task.done" => self.task_done(args(&req.op, a)?),
+            "task.fail" => self.task_fail(args(&req.op, a)?),
+            "task.prune" => self.task_prune(args(&req.op, a)?),
+            "lock.acquire" => self.lock_acquire(conn, req.id, args(&req.op, a)?),
+            "lock.release" => self.lock_release(args(&req.op, a)?),
+            "lock.list" => self.lock_list(),
+            "broadcast" => self.broadcast(args(&req.op, a)?),
+            "events.list" => self.events_list(args(&req.op, a)?),
+            "events.follow" => self.events_follow(conn, args(&req.op, a)?),
+            other => Err(ErrorBody::new(
+                ErrorCode::UnknownOp,
+                format!("unknown operation '{other}' (known: {})", kite_proto::ops::OPS.join(", ")),
+            )),
+        }
+    }
+
+    fn reply(&mut self, conn: ConnId, id: u64, result: Result<Value, ErrorBody>) {
+        self.outbox.push(Out { conn, req_id: Some(id), msg: ServerMessage::Reply { id: Some(id), result } });
+    }
+
+    fn push(&mut self, conn: ConnId, event: &str, data: Value) {
+        self.outbox.push(Out { conn, req_id: None, msg: ServerMessage::Push(Push { push: event.to_string(), data }) });
+    }
+
+    /// Appends to the event log (inside the request's savepoint).
+    fn event(&mut self, kind: &str, data: Value) -> Result<(), ErrorBody> {
+        let id = self.store.append_event(self.now_ms, kind, &data).map_err(internal)?;
+        self.new_events.push(Event { id, at_ms: self.now_ms, kind: kind.to_string(), data });
+        Ok(())
+    }
+
+    fn commit_and_flush(&mut self) {
+        if let Err(e) = self.store.commit() {
+            // Nothing of this batch is durable: every reply becomes an error, pushes are dropped,
+            // and the in-memory lock table is rebuilt from what the database still says.
+            tracing::error!("commit failed: {e}");
+            self.store.rollback();
+            let failed: Vec<Out> = std::mem::take(&mut self.outbox);
+            for o in failed {
+                if let Some(id) = o.req_id {
+                    let err = ErrorBody::new(ErrorCode::Internal, format!("the change could not be committed: {e}"));
+                    self.send(o.conn, ServerMessage::Reply { id: Some(id), result: Err(err) });
+                }
+            }
+            self.new_events.clear();
+            match self.store.load_locks() {
+                Ok((held, tokens)) => self.locks = LockTable::restore(held, tokens),
+                Err(e) => tracing::error!("cannot reload locks: {e}"),
+            }
+            self.waits.clear();
+            return;
+        }
+        for o in std::mem::take(&mut self.outbox) {
+            self.send(o.conn, o.msg);
+        }
+        let events = std::mem::take(&mut self.new_events);
+        if !events.is_empty() {
+            let followers: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.follow.is_some()).map(|(id, _)| *id).collect();
+            for conn in followers {
+                for ev in &events {
+                    let c = self.conns.get_mut(&conn).expect("follower exists");
+                    if c.follow.is_some_and(|last| ev.id > last) {
+                        c.follow = Some(ev.id);
+                        let line = ServerMessage::Push(Push { push: "event".into(), data: serde_json::to_value(ev).unwrap_or_default() }).encode();
+                        let _ = c.out.send(line);
+                    }
+                }
+            }
+        }
+    }
+
+    fn send(&self, conn: ConnId, msg: ServerMessage) {
+        if let Some(c) = self.conns.get(&conn) {
+            let _ = c.out.send(msg.encode());
+        }
+    }
+
+    fn disconnect(&mut self, conn: ConnId) -> Result<(), ErrorBody> {
+        let Some(c) = self.conns.remove(&conn) else { return Ok(()) };
+        for s in &c.sessions {
+            if let Some(live) = self.live.get_mut(s) {
+                live.conns.remove(&conn);
+            }
+        }
+        let tickets: Vec<u64> = self.waits.iter().filter(|(_, w)| w.conn == conn).map(|(t, _)| *t).collect();
+        for t in tickets {
+            self.waits.remove(&t);
+            let grants = self.locks.cancel(t);
+            self.apply_grants(grants)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses an op's arguments, with an error that names the op.
+fn args<T: DeserializeOwned>(op: &str, v: &Value) -> Result<T, ErrorBody> {
+    let v = if v.is_null() { Value::Object(Default::default()) } else { v.clone() };
+    serde_json::from_value(v).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("bad arguments for {op}: {e}")))
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> ErrorBody {
+    ErrorBody::new(ErrorCode::Internal, format!("internal error: {e}"))
+}
+
+pub(crate) fn not_found(what: impl std::fmt::Display) -> ErrorBody {
+    ErrorBody::new(ErrorCode::NotFound, what.to_string())
+}
+
+fn json<T: serde::Serialize>(v: T) -> OpResult {
+    serde_json::to_value(v).map(Answer::Now).map_err(internal)
+}

@@ -1,0 +1,176 @@
+//! Sessions: registration, heartbeats, binding connections for pushes, the end of a session and
+//! the reaper. A session's end — asked for or reaped — releases its locks (waiters get them) and
+//! puts its active tasks back to pending; its claims die with it, so a late `done` is refused.
+
+use super::{json, not_found, Answer, ConnId, Live, OpResult, State};
+use kite_core::TaskStatus;
+use kite_proto::ops::{Hello, SessionId, SessionInfo, SessionRef, SessionRegister, Status};
+use kite_proto::{ErrorBody, ErrorCode, PROTOCOL_VERSION};
+use serde_json::json;
+use std::collections::HashSet;
+use std::time::Instant;
+
+impl State {
+    pub(super) fn hello(&mut self) -> OpResult {
+        json(Hello {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            protocol: PROTOCOL_VERSION,
+            pid: std::process::id(),
+            root: self.root.display().to_string(),
+            home: self.home.display().to_string(),
+        })
+    }
+
+    pub(super) fn status(&mut self) -> OpResult {
+        let sessions = self.session_infos(true)?;
+        let queue = self.store.counts_by_status().map_err(super::internal)?;
+        json(Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            root: self.root.display().to_string(),
+            sessions,
+            queue,
+            locks: self.locks_view(),
+            counters: self.counters()?,
+        })
+    }
+
+    pub(super) fn counters(&self) -> Result<kite_proto::ops::Counters, ErrorBody> {
+        let c = |n: &str| self.store.counter(n).map(|v| v as u64).map_err(super::internal);
+        Ok(kite_proto::ops::Counters { completed: c("completed")?, pruned: c("pruned")?, failed: c("failed")? })
+    }
+
+    fn session_infos(&self, live_only: bool) -> Result<Vec<SessionInfo>, ErrorBody> {
+        let now = Instant::now();
+        Ok(self
+            .store
+            .sessions(live_only)
+            .map_err(super::internal)?
+            .into_iter()
+            .map(|row| {
+                let live = self.live.get(&row.id);
+                SessionInfo {
+                    idle_ms: live.map(|l| now.duration_since(l.last_seen).as_millis() as i64),
+                    connections: live.map_or(0, |l| l.conns.len()),
+                    id: row.id,
+                    name: row.name,
+                    state: row.state,
+                    registered_at_ms: row.registered_at_ms,
+                }
+            })
+            .collect())
+    }
+
+    pub(super) fn session_register(&mut self, conn: ConnId, a: SessionRegister) -> OpResult {
+        let name = a.name.trim();
+        if name.is_empty() {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, "a session needs a non-empty name"));
+        }
+        let n = self.store.bump_counter("session_seq", 1).map_err(super::internal)?;
+        let id = format!("s{n}");
+        self.store.insert_session(&id, name, self.now_ms).map_err(super::internal)?;
+        self.live.insert(id.clone(), Live { name: name.to_string(), last_seen: Instant::now(), conns: HashSet::new() });
+        if a.attach {
+            self.bind(conn, &id);
+        }
+        self.event("session.registered", json!({"session": id, "name": name}))?;
+        json(SessionId { id })
+    }
+
+    fn bind(&mut self, conn: ConnId, session: &str) {
+        if let (Some(c), Some(l)) = (self.conns.get_mut(&conn), self.live.get_mut(session)) {
+            c.sessions.insert(session.to_string());
+            l.conns.insert(conn);
+        }
+    }
+
+    /// Checks that `session` is live and counts the request as a heartbeat.
+    pub(super) fn touch(&mut self, session: &str) -> Result<(), ErrorBody> {
+        if let Some(l) = self.live.get_mut(session) {
+            l.last_seen = Instant::now();
+            return Ok(());
+        }
+        let known = self.store.sessions(false).map_err(super::internal)?.into_iter().find(|s| s.id == session);
+        Err(match known {
+            Some(s) => ErrorBody::new(
+                ErrorCode::SessionGone,
+                format!("session {session} was {} ; register a new one with `kite session register`", s.state),
+            ),
+            None => not_found(format!("no session {session}")),
+        })
+    }
+
+    pub(super) fn session_attach(&mut self, conn: ConnId, a: SessionRef) -> OpResult {
+        self.touch(&a.session)?;
+        self.bind(conn, &a.session);
+        Ok(Answer::Now(json!({})))
+    }
+
+    pub(super) fn session_heartbeat(&mut self, a: SessionRef) -> OpResult {
+        self.touch(&a.session)?;
+        Ok(Answer::Now(json!({})))
+    }
+
+    pub(super) fn session_end(&mut self, a: SessionRef) -> OpResult {
+        self.touch(&a.session)?;
+        let summary = self.end_session(&a.session, "ended")?;
+        Ok(Answer::Now(summary))
+    }
+
+    pub(super) fn session_list(&mut self) -> OpResult {
+        json(serde_json::json!({ "sessions": self.session_infos(false)? }))
+    }
+
+    /// Ends a live session: releases its locks, cancels its waits, requeues its active tasks.
+    pub(super) fn end_session(&mut self, session: &str, how: &str) -> Result<serde_json::Value, ErrorBody> {
+        let Some(live) = self.live.remove(session) else { return Err(not_found(format!("no live session {session}"))) };
+        for conn in &live.conns {
+            if let Some(c) = self.conns.get_mut(conn) {
+                c.sessions.remove(session);
+            }
+        }
+        let (released, dropped, grants) = self.locks.release_all(session);
+        self.store.delete_locks_of(session).map_err(super::internal)?;
+        for path in &released {
+            self.event("lock.released", json!({"path": path, "session": session, "why": how}))?;
+        }
+        for ticket in dropped {
+            if let Some(w) = self.waits.remove(&ticket) {
+                let err = ErrorBody::new(ErrorCode::SessionGone, format!("session {session} was {how} while waiting"));
+                self.reply(w.conn, w.req_id, Err(err));
+            }
+        }
+        self.apply_grants(grants)?;
+        let mut requeued = Vec::new();
+        for id in self.store.active_tasks_of(session).map_err(super::internal)? {
+            let t = self.store.task(id).map_err(super::internal)?.ok_or_else(|| not_found(format!("no task {id}")))?;
+            let note = format!("session {session} {how}");
+            self.store
+                .set_task_state(id, TaskStatus::Pending, None, t.claim_token, t.attempts, None, Some(&note), self.now_ms)
+                .map_err(super::internal)?;
+            self.store
+                .add_history(id, Some(TaskStatus::Active), TaskStatus::Pending, Some(session), Some(&note), self.now_ms)
+                .map_err(super::internal)?;
+            self.event("task.requeued", json!({"task": id, "session": session, "why": how, "attempts": t.attempts}))?;
+            requeued.push(id);
+        }
+        self.store.set_session_state(session, how, self.now_ms).map_err(super::internal)?;
+        self.event(&format!("session.{how}"), json!({"session": session, "name": live.name, "released": released, "requeued": requeued}))?;
+        tracing::info!(session, how, ?released, ?requeued, "session over");
+        Ok(json!({"session": session, "released": released, "requeued": requeued}))
+    }
+
+    /// Reaps every session silent for longer than the heartbeat timeout.
+    pub(super) fn reap(&mut self, now: Instant) -> Result<(), ErrorBody> {
+        let dead: Vec<String> = self
+            .live
+            .iter()
+            .filter(|(_, l)| now.duration_since(l.last_seen) > self.heartbeat_timeout)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dead {
+            self.end_session(&id, "reaped")?;
+        }
+        Ok(())
+    }
+}

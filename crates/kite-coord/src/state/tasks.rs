@@ -1,0 +1,232 @@
+//! Task operations. The rules: a task starts only when every dependency is done (the refusal
+//! names the blockers); dependencies must exist and may not close a cycle (the refusal names it);
+//! every start hands out a new claim token, and only the holder of the current claim may finish
+//! the task — a session that was reaped or superseded is refused (fencing).
+
+use super::{json, not_found, Answer, OpResult, State};
+use kite_core::deps::{cycle_if_added, format_cycle};
+use kite_core::{normalize, Task, TaskStatus};
+use kite_proto::ops::{
+    Claim, DepInfo, TaskCreate, TaskCreated, TaskDepend, TaskDetail, TaskFinish, TaskList, TaskNext, TaskPrune, TaskRef,
+    TaskStart, Tasks,
+};
+use kite_proto::{ErrorBody, ErrorCode};
+use kite_store::NewTaskRow;
+use serde_json::json;
+use std::path::Path;
+
+const MAX_TITLE: usize = 500;
+
+impl State {
+    fn load_task(&self, id: i64) -> Result<Task, ErrorBody> {
+        self.store.task(id).map_err(super::internal)?.ok_or_else(|| not_found(format!("no task {id}")))
+    }
+
+    pub(super) fn task_create(&mut self, a: TaskCreate) -> OpResult {
+        let title = a.title.trim();
+        if title.is_empty() {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, "a task needs a non-empty title"));
+        }
+        if title.chars().count() > MAX_TITLE {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a task title is at most {MAX_TITLE} characters")));
+        }
+        let unknown: Vec<String> = a
+            .depends_on
+            .iter()
+            .filter(|d| !self.store.task_exists(**d).unwrap_or(false))
+            .map(|d| d.to_string())
+            .collect();
+        if !unknown.is_empty() {
+            return Err(not_found(format!("cannot depend on unknown task(s): {}", unknown.join(", "))));
+        }
+        let cwd = a.cwd.as_deref().map(Path::new).unwrap_or(&self.root).to_path_buf();
+        let mut files = Vec::with_capacity(a.files.len());
+        for f in &a.files {
+            let p = normalize(&self.root, &cwd, f).map_err(|e| ErrorBody::new(ErrorCode::OutsideRoot, e.to_string()))?;
+            files.push(p.as_str().to_string());
+        }
+        let mut deps = a.depends_on.clone();
+        deps.sort_unstable();
+        deps.dedup();
+        let row = NewTaskRow {
+            title,
+            body: &a.body,
+            priority: a.priority,
+            depends_on: &deps,
+            files: &files,
+            dedup_key: a.dedup_key.as_deref(),
+            stale_after_secs: a.stale_after_secs,
+            workstream: a.workstream.as_deref(),
+            template: a.template.as_deref(),
+        };
+        let id = self.store.insert_task(&row, self.now_ms).map_err(super::internal)?;
+        self.event("task.created", json!({"task": id, "title": title, "depends_on": deps}))?;
+        json(TaskCreated { id, status: TaskStatus::Pending })
+    }
+
+    pub(super) fn task_depend(&mut self, a: TaskDepend) -> OpResult {
+        let task = self.load_task(a.task)?;
+        self.load_task(a.on)?;
+        if task.status != TaskStatus::Pending {
+            return Err(ErrorBody::new(
+                ErrorCode::InvalidTransition,
+                format!("task {} is {}: only a pending task can gain dependencies", task.id, task.status),
+            ));
+        }
+        let store = &self.store;
+        if let Some(cycle) = cycle_if_added(a.task, a.on, |n| store.deps_of(n).unwrap_or_default()) {
+            return Err(ErrorBody::new(
+                ErrorCode::Cycle,
+                format!("task {} depending on {} would close a cycle: {}", a.task, a.on, format_cycle(&cycle)),
+            ));
+        }
+        self.store.add_dep(a.task, a.on).map_err(super::internal)?;
+        self.event("task.depended", json!({"task": a.task, "on": a.on}))?;
+        json(self.load_task(a.task)?)
+    }
+
+    pub(super) fn task_list(&mut self, a: TaskList) -> OpResult {
+        let tasks = self.store.list_tasks(a.status, a.workstream.as_deref(), a.limit).map_err(super::internal)?;
+        json(Tasks { tasks })
+    }
+
+    pub(super) fn task_show(&mut self, a: TaskRef) -> OpResult {
+        let task = self.load_task(a.task)?;
+        let dependencies = self
+            .store
+            .deps_with_status(a.task)
+            .map_err(super::internal)?
+            .into_iter()
+            .map(|(id, title, status)| DepInfo { id, title, status })
+            .collect();
+        json(TaskDetail {
+            dependents: self.store.dependents_of(a.task).map_err(super::internal)?,
+            history: self.store.history(a.task).map_err(super::internal)?,
+            prune_details: self.store.prune_details(a.task).map_err(super::internal)?,
+            dependencies,
+            task,
+        })
+    }
+
+    /// Claims a pending, unblocked task for `session`.
+    fn claim(&mut self, id: i64, session: &str) -> OpResult {
+        self.touch(session)?;
+        let task = self.load_task(id)?;
+        if task.status != TaskStatus::Pending {
+            let who = task.claim_session.as_deref().map(|s| format!(", claimed by {s}")).unwrap_or_default();
+            return Err(ErrorBody::new(
+                ErrorCode::InvalidTransition,
+                format!("task {id} is {}{who}: only a pending task can be started", task.status),
+            ));
+        }
+        let blockers: Vec<String> = self
+            .store
+            .deps_with_status(id)
+            .map_err(super::internal)?
+            .into_iter()
+            .filter(|(_, _, st)| *st != TaskStatus::Done)
+            .map(|(d, title, st)| format!("{d} '{title}' ({st})"))
+            .collect();
+        if !blockers.is_empty() {
+            return Err(ErrorBody::new(
+                ErrorCode::Blocked,
+                format!("task {id} is blocked by unfinished dependencies: {}", blockers.join(", ")),
+            ));
+        }
+        let claim = self.store.bump_counter("claim_seq", 1).map_err(super::internal)? as u64;
+        let attempts = task.attempts + 1;
+        self.store
+            .set_task_state(id, TaskStatus::Active, Some(session), Some(claim), attempts, None, None, self.now_ms)
+            .map_err(super::internal)?;
+        self.store
+            .add_history(id, Some(TaskStatus::Pending), TaskStatus::Active, Some(session), Some(&format!("claim {claim}")), self.now_ms)
+            .map_err(super::internal)?;
+        self.event("task.started", json!({"task": id, "session": session, "claim": claim, "attempt": attempts}))?;
+        json(Claim { task: self.load_task(id)?, claim })
+    }
+
+    pub(super) fn task_start(&mut self, a: TaskStart) -> OpResult {
+        self.claim(a.task, &a.session)
+    }
+
+    pub(super) fn task_next(&mut self, a: TaskNext) -> OpResult {
+        self.touch(&a.session)?;
+        match self.store.next_ready(a.workstream.as_deref()).map_err(super::internal)? {
+            Some(id) => self.claim(id, &a.session),
+            None => Ok(Answer::Now(serde_json::Value::Null)),
+        }
+    }
+
+    /// Checks that `a.session` holds the task's current claim.
+    fn fenced(&self, a: &TaskFinish) -> Result<Task, ErrorBody> {
+        let task = self.load_task(a.task)?;
+        let holder = task.claim_session.as_deref();
+        let refuse = |why: String| Err(ErrorBody::new(ErrorCode::Fenced, format!("task {} cannot be finished by {}: {why}", a.task, a.session)));
+        if task.status != TaskStatus::Active {
+            return refuse(format!("it is {} (its claim was reaped, released or finished)", task.status));
+        }
+        if holder != Some(a.session.as_str()) {
+            return refuse(format!("its current claim is held by {}", holder.unwrap_or("no one")));
+        }
+        if let Some(c) = a.claim {
+            if task.claim_token != Some(c) {
+                return refuse(format!("claim {c} was superseded by claim {}", task.claim_token.unwrap_or(0)));
+            }
+        }
+        Ok(task)
+    }
+
+    pub(super) fn task_done(&mut self, a: TaskFinish) -> OpResult {
+        let task = self.fenced(&a)?;
+        let _ = self.touch(&a.session);
+        self.store
+            .set_task_state(a.task, TaskStatus::Done, None, task.claim_token, task.attempts, a.text.as_deref(), None, self.now_ms)
+            .map_err(super::internal)?;
+        self.store
+            .add_history(a.task, Some(TaskStatus::Active), TaskStatus::Done, Some(&a.session), None, self.now_ms)
+            .map_err(super::internal)?;
+        self.store.bump_counter("completed", 1).map_err(super::internal)?;
+        self.event("task.done", json!({"task": a.task, "session": a.session}))?;
+        json(self.load_task(a.task)?)
+    }
+
+    pub(super) fn task_fail(&mut self, a: TaskFinish) -> OpResult {
+        let task = self.fenced(&a)?;
+        let _ = self.touch(&a.session);
+        let reason = a.text.as_deref().unwrap_or(if a.transient { "transient failure" } else { "failed" });
+        let to = if a.transient { TaskStatus::Pending } else { TaskStatus::Failed };
+        self.store
+            .set_task_state(a.task, to, None, task.claim_token, task.attempts, None, Some(reason), self.now_ms)
+            .map_err(super::internal)?;
+        self.store
+            .add_history(a.task, Some(TaskStatus::Active), to, Some(&a.session), Some(reason), self.now_ms)
+            .map_err(super::internal)?;
+        if a.transient {
+            self.event("task.requeued", json!({"task": a.task, "session": a.session, "why": reason, "attempts": task.attempts}))?;
+        } else {
+            self.store.bump_counter("failed", 1).map_err(super::internal)?;
+            self.event("task.failed", json!({"task": a.task, "session": a.session, "reason": reason}))?;
+        }
+        json(self.load_task(a.task)?)
+    }
+
+    pub(super) fn task_prune(&mut self, a: TaskPrune) -> OpResult {
+        let task = self.load_task(a.task)?;
+        task.status
+            .transition(TaskStatus::Pruned)
+            .map_err(|e| ErrorBody::new(ErrorCode::InvalidTransition, format!("task {}: {e}", a.task)))?;
+        let reason = a.reason.as_deref().unwrap_or("pruned by hand");
+        self.store
+            .set_task_state(a.task, TaskStatus::Pruned, None, task.claim_token, task.attempts, None, Some(reason), self.now_ms)
+            .map_err(super::internal)?;
+        self.store
+            .add_history(a.task, Some(task.status), TaskStatus::Pruned, None, Some(reason), self.now_ms)
+            .map_err(super::internal)?;
+        if let Some(d) = &a.details {
+            self.store.set_prune_details(a.task, d).map_err(super::internal)?;
+        }
+        self.store.bump_counter("pruned", 1).map_err(super::internal)?;
+        self.event("task.pruned", json!({"task": a.task, "reason": reason, "details": a.details}))?;
+        json(self.load_task(a.task)?)
+    }
+}

@@ -1,0 +1,70 @@
+//! `kite daemon`: runs the coordinator in the foreground until SIGINT or SIGTERM. Logs go to
+//! stderr and to `kite.log` in the home (`KITE_LOG` sets the level, default info).
+
+use super::Ctx;
+use anyhow::{Context, Result};
+use kite_coord::{DaemonConfig, Durability};
+use std::time::Duration;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// Reap a session after this many seconds without a heartbeat (default 300, or kite.toml).
+    #[arg(long, value_name = "SECS")]
+    heartbeat_timeout: Option<f64>,
+    /// Seconds between strategy-loop ticks.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    tick: u64,
+    /// Agents the runner may start on its own (0: only `kite spawn` starts one).
+    #[arg(long, value_name = "N")]
+    max_agents: Option<u32>,
+    /// Commit durability: normal (survives kill -9) or full (fsync per commit; survives power loss).
+    #[arg(long, value_name = "LEVEL")]
+    sync: Option<String>,
+}
+
+fn init_logs(home: &std::path::Path) -> Result<()> {
+    kite_coord::instance::private_dir(home)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(home.join("kite.log"))
+        .with_context(|| format!("cannot open {}", home.join("kite.log").display()))?;
+    let filter = || EnvFilter::try_from_env("KITE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter()))
+        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(file)).with_filter(filter()))
+        .init();
+    Ok(())
+}
+
+pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    init_logs(&ctx.places.home)?;
+    let sync = args.sync.as_deref().unwrap_or(&ctx.config.store.synchronous);
+    let durability =
+        Durability::parse(sync).with_context(|| format!("unknown sync level '{sync}' (expected normal or full)"))?;
+    let timeout = args.heartbeat_timeout.unwrap_or(ctx.config.daemon.heartbeat_timeout as f64);
+    if !(timeout.is_finite() && timeout > 0.0) {
+        anyhow::bail!("--heartbeat-timeout must be a positive number of seconds");
+    }
+    let config = DaemonConfig {
+        home: ctx.places.home.clone(),
+        root: ctx.places.root.clone(),
+        heartbeat_timeout: Duration::from_secs_f64(timeout),
+        durability,
+    };
+    let _ = (args.tick, args.max_agents);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        };
+        kite_coord::run(config, shutdown).await
+    })?;
+    Ok(())
+}

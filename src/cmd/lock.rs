@@ -1,0 +1,80 @@
+//! `kite lock ...`: acquire (at once, or waiting for the pushed grant), release, list.
+
+use super::Ctx;
+use crate::output;
+use anyhow::{Context, Result};
+use kite_core::LockMode;
+use kite_proto::ops::{LockAcquire, LockGranted, LockRelease, Locks, Released};
+
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum LockCmd {
+    /// Take a lock; prints {"path", "token"} on grant.
+    Acquire {
+        path: String,
+        #[arg(long)]
+        session: String,
+        /// Queue for the lock and return when it is granted.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+        /// A shared (read) lock instead of an exclusive one.
+        #[arg(long)]
+        shared: bool,
+    },
+    /// Release a lock.
+    Release {
+        path: String,
+        #[arg(long)]
+        session: String,
+    },
+    /// Holders and waiters.
+    List,
+}
+
+fn cwd() -> Result<String> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    Ok(cwd.canonicalize().unwrap_or(cwd).display().to_string())
+}
+
+pub(crate) async fn run(ctx: &Ctx, cmd: LockCmd) -> Result<()> {
+    let c = ctx.client().await?;
+    match cmd {
+        LockCmd::Acquire { path, session, wait, timeout, shared } => {
+            let timeout_ms = match timeout {
+                Some(t) if t.is_finite() && t >= 0.0 => Some((t * 1000.0) as u64),
+                Some(_) => anyhow::bail!("--timeout must be a non-negative number of seconds"),
+                None => None,
+            };
+            let mode = if shared { LockMode::Shared } else { LockMode::Exclusive };
+            let args = LockAcquire { path, session, cwd: Some(cwd()?), mode, wait, timeout_ms };
+            let g: LockGranted = c.call("lock.acquire", args).await?;
+            if ctx.json { output::json(&g) } else { output::line(format!("{}\ttoken {}", g.path, g.token)) }
+        }
+        LockCmd::Release { path, session } => {
+            let r: Released = c.call("lock.release", LockRelease { path, session, cwd: Some(cwd()?) }).await?;
+            if ctx.json {
+                return output::json(&r);
+            }
+            output::line(format!("released {}", r.path))?;
+            for g in &r.granted {
+                output::line(format!("  granted to {} (token {})", g.session, g.token))?;
+            }
+            Ok(())
+        }
+        LockCmd::List => {
+            let l: Locks = c.call("lock.list", serde_json::json!({})).await?;
+            if ctx.json {
+                return output::json(&l);
+            }
+            for h in &l.held {
+                output::line(format!("{}\t{}\t{}\ttoken {}", h.path, h.mode.as_str(), h.session, h.token))?;
+            }
+            for w in &l.waiting {
+                output::line(format!("{}\t{}\t{}\twaiting", w.path, w.mode.as_str(), w.session))?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The subcommands, and what they share: finding the home and connecting to the daemon.
+
+pub(crate) mod daemon;
+pub(crate) mod lock;
+pub(crate) mod session;
+pub(crate) mod status;
+pub(crate) mod task;
+
+use crate::config::Config;
+use crate::home::{self, Places};
+use crate::{Cli, Command};
+use anyhow::Result;
+use kite_proto::Client;
+
+/// What every command gets: where things are, the config, and whether to print JSON.
+pub(crate) struct Ctx {
+    pub(crate) places: Places,
+    pub(crate) config: Config,
+    pub(crate) json: bool,
+}
+
+impl Ctx {
+    pub(crate) async fn client(&self) -> Result<Client> {
+        Ok(Client::connect(&self.places.socket()).await?)
+    }
+}
+
+pub(crate) fn run(cli: Cli) -> Result<()> {
+    let first = home::resolve(cli.home.clone(), cli.root.clone(), None, None)?;
+    let config = Config::load(&first.home)?;
+    let places = home::resolve(cli.home, cli.root, cli.vault, config.vault.dir.clone())?;
+    let ctx = Ctx { places, config, json: cli.json };
+    if let Command::Daemon(args) = cli.command {
+        return daemon::run(&ctx, args);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Daemon(_) => unreachable!("handled above"),
+            Command::Status => status::status(&ctx).await,
+            Command::Events(a) => status::events(&ctx, a).await,
+            Command::Broadcast(a) => status::broadcast(&ctx, a).await,
+            Command::Session(c) => session::run(&ctx, c).await,
+            Command::Task(c) => task::run(&ctx, c).await,
+            Command::Lock(c) => lock::run(&ctx, c).await,
+        }
+    })
+}

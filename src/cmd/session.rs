@@ -1,0 +1,55 @@
+//! `kite session ...`: register, heartbeat, list, end.
+
+use super::Ctx;
+use crate::output::{self, when};
+use anyhow::Result;
+use kite_proto::ops::{SessionId, SessionInfo, SessionRef, SessionRegister};
+use serde_json::Value;
+
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum SessionCmd {
+    /// Register a session; prints its id.
+    Register {
+        #[arg(long)]
+        name: String,
+    },
+    /// Tell the daemon the session is alive.
+    Heartbeat { id: String },
+    /// List sessions.
+    List,
+    /// End a session: its locks are released and its active tasks requeued.
+    End { id: String },
+}
+
+pub(crate) async fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
+    let c = ctx.client().await?;
+    match cmd {
+        SessionCmd::Register { name } => {
+            // A one-shot CLI call does not stay to receive pushes.
+            let r: SessionId = c.call("session.register", SessionRegister { name, attach: false }).await?;
+            if ctx.json { output::json(&r) } else { output::line(&r.id) }
+        }
+        SessionCmd::Heartbeat { id } => {
+            let _: Value = c.call("session.heartbeat", SessionRef { session: id }).await?;
+            if ctx.json { output::json(&serde_json::json!({"ok": true})) } else { Ok(()) }
+        }
+        SessionCmd::End { id } => {
+            let r: Value = c.call("session.end", SessionRef { session: id }).await?;
+            if ctx.json { output::json(&r) } else { output::line(format!("ended {}", r["session"].as_str().unwrap_or(""))) }
+        }
+        SessionCmd::List => {
+            #[derive(serde::Deserialize, serde::Serialize)]
+            struct L {
+                sessions: Vec<SessionInfo>,
+            }
+            let l: L = c.call("session.list", serde_json::json!({})).await?;
+            if ctx.json {
+                return output::json(&l);
+            }
+            for s in &l.sessions {
+                output::line(format!("{}\t{}\t{}\tsince {}", s.id, s.state, s.name, when(s.registered_at_ms)))?;
+            }
+            Ok(())
+        }
+    }
+}

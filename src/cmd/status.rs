@@ -1,0 +1,100 @@
+//! `kite status`, `kite events` and `kite broadcast`: what is going on, and telling everyone.
+
+use super::Ctx;
+use crate::output::{self, when};
+use anyhow::Result;
+use kite_proto::ops::{Broadcast, Delivered, Event, Events, EventsQuery, Status};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct EventsArgs {
+    /// Keep streaming new events as they happen.
+    #[arg(long, short)]
+    follow: bool,
+    /// Only events after this id.
+    #[arg(long)]
+    since: Option<i64>,
+    /// The newest N events (default 100 when following, 1000 otherwise).
+    #[arg(long, short = 'n')]
+    limit: Option<u32>,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct BroadcastArgs {
+    message: String,
+    /// The sending session.
+    #[arg(long)]
+    from: Option<String>,
+}
+
+pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
+    let c = ctx.client().await?;
+    let s: Status = c.call("status", serde_json::json!({})).await?;
+    if ctx.json {
+        return output::json(&s);
+    }
+    output::line(format!("kite {} (pid {}) on {}", s.version, s.pid, s.root))?;
+    let q = s.queue.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+    output::line(format!("queue: {q}"))?;
+    output::line(format!(
+        "lifetime: completed {}, pruned {}, failed {}",
+        s.counters.completed, s.counters.pruned, s.counters.failed
+    ))?;
+    output::line(format!("sessions: {}", s.sessions.len()))?;
+    for x in &s.sessions {
+        output::line(format!("  {} {} idle {} ms", x.id, x.name, x.idle_ms.unwrap_or(0)))?;
+    }
+    output::line(format!("locks: {} held, {} waiting", s.locks.held.len(), s.locks.waiting.len()))?;
+    for h in &s.locks.held {
+        output::line(format!("  {} {} by {} (token {})", h.path, h.mode.as_str(), h.session, h.token))?;
+    }
+    for w in &s.locks.waiting {
+        output::line(format!("  {} {} wanted by {}", w.path, w.mode.as_str(), w.session))?;
+    }
+    Ok(())
+}
+
+fn print_event(ctx: &Ctx, e: &Event) -> Result<()> {
+    if ctx.json {
+        output::json(e)
+    } else {
+        output::line(format!("{} #{} {} {}", when(e.at_ms), e.id, e.kind, e.data))
+    }
+}
+
+pub(crate) async fn events(ctx: &Ctx, a: EventsArgs) -> Result<()> {
+    let c = ctx.client().await?;
+    let q = EventsQuery { since: a.since, limit: a.limit };
+    if !a.follow {
+        let ev: Events = c.call("events.list", q).await?;
+        if ctx.json {
+            return output::json(&ev);
+        }
+        for e in &ev.events {
+            print_event(ctx, e)?;
+        }
+        return Ok(());
+    }
+    let mut pushes = c.take_pushes().expect("fresh client");
+    let ev: Events = c.call("events.follow", q).await?;
+    for e in &ev.events {
+        print_event(ctx, e)?;
+    }
+    while let Some(p) = pushes.recv().await {
+        if p.push == "event" {
+            if let Ok(e) = serde_json::from_value::<Event>(p.data) {
+                print_event(ctx, &e)?;
+            }
+        }
+    }
+    anyhow::bail!("the daemon closed the connection")
+}
+
+pub(crate) async fn broadcast(ctx: &Ctx, a: BroadcastArgs) -> Result<()> {
+    let c = ctx.client().await?;
+    let d: Delivered = c.call("broadcast", Broadcast { message: a.message, from: a.from }).await?;
+    if ctx.json {
+        output::json(&d)
+    } else {
+        output::line(format!("delivered to {} session(s)", d.delivered))
+    }
+}

@@ -1,0 +1,203 @@
+//! `kite task ...`: create, depend, list, show, start, next, done, fail, prune.
+
+use super::Ctx;
+use crate::output::{self, when};
+use anyhow::{Context, Result};
+use kite_core::duration::parse_duration;
+use kite_core::{Task, TaskStatus};
+use kite_proto::ops::{Claim, TaskCreate, TaskCreated, TaskDepend, TaskDetail, TaskFinish, TaskList, TaskNext, TaskPrune, TaskRef, TaskStart, Tasks};
+use serde_json::Value;
+
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum TaskCmd {
+    /// Create a pending task.
+    Create {
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        body: String,
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i64,
+        /// A task that must be done first (repeatable).
+        #[arg(long = "depends-on", value_name = "ID")]
+        depends_on: Vec<i64>,
+        /// A file the task will touch (repeatable).
+        #[arg(long = "file", value_name = "PATH")]
+        files: Vec<String>,
+        #[arg(long)]
+        dedup_key: Option<String>,
+        /// Prune the task if still pending after this long (e.g. 2h, 7d).
+        #[arg(long, value_name = "DUR")]
+        stale_after: Option<String>,
+        #[arg(long)]
+        workstream: Option<String>,
+    },
+    /// Make ID depend on OTHER.
+    Depend {
+        id: i64,
+        #[arg(long)]
+        on: i64,
+    },
+    /// List tasks.
+    List {
+        #[arg(long)]
+        status: Option<TaskStatus>,
+        #[arg(long)]
+        workstream: Option<String>,
+    },
+    /// Show one task with dependencies, attempts, history and prune reason.
+    Show { id: i64 },
+    /// Claim a task for a session (refused while a dependency is not done).
+    Start {
+        id: i64,
+        #[arg(long)]
+        session: String,
+    },
+    /// Claim the best ready task.
+    Next {
+        #[arg(long)]
+        session: String,
+        #[arg(long)]
+        workstream: Option<String>,
+    },
+    /// Mark a claimed task done.
+    Done {
+        id: i64,
+        #[arg(long)]
+        session: String,
+        #[arg(long)]
+        result: Option<String>,
+        /// The claim token from start/next; refused if superseded.
+        #[arg(long)]
+        claim: Option<u64>,
+    },
+    /// Mark a claimed task failed (or, with --transient, put it back to pending).
+    Fail {
+        id: i64,
+        #[arg(long)]
+        session: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        transient: bool,
+        #[arg(long)]
+        claim: Option<u64>,
+    },
+    /// Prune a pending task.
+    Prune {
+        id: i64,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+fn print_task(t: &Task) -> Result<()> {
+    output::line(format!("{}\t{}\tp{}\t{}", t.id, t.status, t.priority, t.title))
+}
+
+fn print_claim(ctx: &Ctx, c: &Claim) -> Result<()> {
+    if ctx.json {
+        output::json(c)
+    } else {
+        output::line(format!("{}\tactive\tclaim {}\t{}", c.task.id, c.claim, c.task.title))
+    }
+}
+
+pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
+    let c = ctx.client().await?;
+    match cmd {
+        TaskCmd::Create { title, body, priority, depends_on, files, dedup_key, stale_after, workstream } => {
+            let stale_after_secs = stale_after.map(|s| parse_duration(&s)).transpose().map_err(anyhow::Error::msg)?;
+            let cwd = std::env::current_dir().context("cannot read the current directory")?;
+            let args = TaskCreate {
+                title,
+                body,
+                priority,
+                depends_on,
+                files,
+                dedup_key,
+                stale_after_secs,
+                workstream,
+                template: None,
+                cwd: Some(cwd.canonicalize().unwrap_or(cwd).display().to_string()),
+            };
+            let r: TaskCreated = c.call("task.create", args).await?;
+            if ctx.json { output::json(&r) } else { output::line(format!("{}\t{}", r.id, r.status)) }
+        }
+        TaskCmd::Depend { id, on } => {
+            let t: Task = c.call("task.depend", TaskDepend { task: id, on }).await?;
+            if ctx.json { output::json(&t) } else { output::line(format!("{} now depends on {:?}", t.id, t.depends_on)) }
+        }
+        TaskCmd::List { status, workstream } => {
+            let r: Tasks = c.call("task.list", TaskList { status, workstream, limit: None }).await?;
+            if ctx.json {
+                return output::json(&r);
+            }
+            for t in &r.tasks {
+                print_task(t)?;
+            }
+            Ok(())
+        }
+        TaskCmd::Show { id } => {
+            let d: TaskDetail = c.call("task.show", TaskRef { task: id }).await?;
+            if ctx.json {
+                return output::json(&d);
+            }
+            let t = &d.task;
+            output::line(format!("task {} [{}] p{} — {}", t.id, t.status, t.priority, t.title))?;
+            if !t.body.is_empty() {
+                output::line(format!("  {}", t.body.replace('\n', "\n  ")))?;
+            }
+            output::line(format!("  attempts: {}", t.attempts))?;
+            if let Some(s) = &t.claim_session {
+                output::line(format!("  claimed by {s} (claim {})", t.claim_token.unwrap_or(0)))?;
+            }
+            for dep in &d.dependencies {
+                output::line(format!("  depends on {} [{}] {}", dep.id, dep.status, dep.title))?;
+            }
+            if !t.files.is_empty() {
+                output::line(format!("  files: {}", t.files.join(", ")))?;
+            }
+            if let Some(r) = &t.result {
+                output::line(format!("  result: {r}"))?;
+            }
+            if let Some(r) = &t.reason {
+                output::line(format!("  reason: {r}"))?;
+            }
+            if let Some(p) = &d.prune_details {
+                output::line(format!("  prune details: {p}"))?;
+            }
+            for h in &d.history {
+                let from = h.from.map(|f| f.to_string()).unwrap_or_else(|| "new".into());
+                let by = h.session.as_deref().map(|s| format!(" by {s}")).unwrap_or_default();
+                let note = h.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                output::line(format!("  {} {from} → {}{by}{note}", when(h.at_ms), h.to))?;
+            }
+            Ok(())
+        }
+        TaskCmd::Start { id, session } => {
+            let r: Claim = c.call("task.start", TaskStart { task: id, session }).await?;
+            print_claim(ctx, &r)
+        }
+        TaskCmd::Next { session, workstream } => {
+            let r: Option<Claim> = c.call("task.next", TaskNext { session, workstream }).await?;
+            match r {
+                Some(claim) => print_claim(ctx, &claim),
+                None if ctx.json => output::json(&Value::Null),
+                None => output::line("no ready task"),
+            }
+        }
+        TaskCmd::Done { id, session, result, claim } => {
+            let t: Task = c.call("task.done", TaskFinish { task: id, session, claim, text: result, transient: false }).await?;
+            if ctx.json { output::json(&t) } else { print_task(&t) }
+        }
+        TaskCmd::Fail { id, session, reason, transient, claim } => {
+            let t: Task = c.call("task.fail", TaskFinish { task: id, session, claim, text: reason, transient }).await?;
+            if ctx.json { output::json(&t) } else { print_task(&t) }
+        }
+        TaskCmd::Prune { id, reason } => {
+            let t: Task = c.call("task.prune", TaskPrune { task: id, reason, details: None }).await?;
+            if ctx.json { output::json(&t) } else { print_task(&t) }
+        }
+    }
+}
