@@ -5,13 +5,11 @@
 //! on until the reaper's timeout).
 
 use crate::state::{Command, StateHandle};
-use futures::StreamExt;
 use kite_proto::frame::parse_request;
 use kite_proto::{ErrorBody, ErrorCode, ServerMessage, MAX_FRAME};
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 /// Serves `stream` until the client leaves or the daemon stops.
 pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHandle) {
@@ -37,10 +35,12 @@ pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHa
         }
     });
 
-    let mut frames = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_FRAME));
-    while let Some(frame) = frames.next().await {
-        match frame {
-            Ok(line) => {
+    let mut reader = BufReader::new(read);
+    let mut buf = Vec::new();
+    loop {
+        match read_frame(&mut reader, &mut buf).await {
+            Ok(None) => break,
+            Ok(Some(Frame::Line(line))) => {
                 if line.trim().is_empty() {
                     continue;
                 }
@@ -51,14 +51,16 @@ pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHa
                     }
                 }
             }
-            Err(LinesCodecError::MaxLineLengthExceeded) => {
-                // The codec discards the rest of the line; the connection stays usable.
+            Ok(Some(Frame::TooLarge)) => {
                 let err = ErrorBody::new(ErrorCode::TooLarge, format!("frame larger than {MAX_FRAME} bytes was discarded"));
                 let _ = out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
             }
-            Err(LinesCodecError::Io(e)) => {
-                let err = ErrorBody::new(ErrorCode::BadRequest, format!("unreadable frame ({e}); closing the connection"));
+            Ok(Some(Frame::NotUtf8)) => {
+                let err = ErrorBody::new(ErrorCode::BadRequest, "frame is not valid UTF-8");
                 let _ = out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
+            }
+            Err(e) => {
+                tracing::debug!(conn = id, "connection read error: {e}");
                 break;
             }
         }
@@ -67,4 +69,68 @@ pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHa
     drop(out_tx);
     // The writer ends once the owner drops its sender too; give it the chance to flush.
     let _ = writer.await;
+}
+
+/// What one read from the socket produced.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Frame {
+    Line(String),
+    /// A line over [`MAX_FRAME`]: its bytes were read and dropped, never buffered whole.
+    TooLarge,
+    NotUtf8,
+}
+
+/// Reads one newline-terminated frame, buffering at most [`MAX_FRAME`] bytes of it. `None` at a
+/// clean end of stream; a frame cut off by the end of the stream is dropped.
+pub(crate) async fn read_frame<R: AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Option<Frame>> {
+    buf.clear();
+    let mut over = false;
+    loop {
+        let chunk = r.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (i, true),
+            None => (chunk.len(), false),
+        };
+        if !over {
+            if buf.len() + take > MAX_FRAME {
+                over = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&chunk[..take]);
+            }
+        }
+        r.consume(if done { take + 1 } else { take });
+        if done {
+            if over {
+                return Ok(Some(Frame::TooLarge));
+            }
+            return Ok(Some(match String::from_utf8(std::mem::take(buf)) {
+                Ok(s) => Frame::Line(s),
+                Err(_) => Frame::NotUtf8,
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_are_split_capped_and_checked() {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"{\"a\":1}\n");
+        input.extend(std::iter::repeat_n(b'x', MAX_FRAME + 10));
+        input.extend_from_slice(b"\n\xff\n{\"b\":2}\npartial");
+        let mut r = BufReader::new(&input[..]);
+        let mut buf = Vec::new();
+        assert_eq!(read_frame(&mut r, &mut buf).await.unwrap(), Some(Frame::Line("{\"a\":1}".into())));
+        assert_eq!(read_frame(&mut r, &mut buf).await.unwrap(), Some(Frame::TooLarge));
+        assert_eq!(read_frame(&mut r, &mut buf).await.unwrap(), Some(Frame::NotUtf8));
+        assert_eq!(read_frame(&mut r, &mut buf).await.unwrap(), Some(Frame::Line("{\"b\":2}".into())));
+        assert_eq!(read_frame(&mut r, &mut buf).await.unwrap(), None);
+    }
 }

@@ -1,0 +1,152 @@
+//! Locks: pushed grants, FIFO, fencing tokens, modes, directories and globs, deadlocks, paths.
+
+use crate::support::Daemon;
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_waiter_returns_a_fraction_of_a_second_after_the_release() {
+    let d = Daemon::start();
+    let a = d.session("a");
+    let b = d.session("b");
+    let g = d.ok(&["lock", "acquire", "src/lib.rs", "--session", &a]);
+    assert_eq!(g["token"], 1);
+    let waiter = d
+        .cli_cmd(&["lock", "acquire", "src/lib.rs", "--session", &b, "--wait", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the request is queued (visible in the lock list), then release.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.ok(&["lock", "list"])["waiting"].as_array().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the waiter never queued");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let released = Instant::now();
+    d.ok(&["lock", "release", "src/lib.rs", "--session", &a]);
+    let out = waiter.wait_with_output().unwrap();
+    let after = released.elapsed();
+    assert!(out.status.success());
+    let g: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((g["path"].as_str(), g["token"].as_u64(), g["session"].as_str()), (Some("src/lib.rs"), Some(2), Some(b.as_str())));
+    // Generous bound: the grant is pushed, not polled; this only catches a polling regression.
+    assert!(after < Duration::from_millis(900), "waiter took {after:?} after the release");
+}
+
+#[test]
+fn without_wait_a_held_lock_is_refused_naming_the_holder_and_tokens_grow_per_path() {
+    let d = Daemon::start();
+    let a = d.session("a");
+    let b = d.session("b");
+    d.ok(&["lock", "acquire", "src/x.rs", "--session", &a]);
+    let err = d.err(&["lock", "acquire", "./src/../src/x.rs", "--session", &b]);
+    assert!(err.contains("held by") && err.contains(&a), "{err}");
+    let mut last = 1;
+    for _ in 0..3 {
+        d.ok(&["lock", "release", "src/x.rs", "--session", &a]);
+        let t = d.ok(&["lock", "acquire", "src/x.rs", "--session", &a])["token"].as_u64().unwrap();
+        assert!(t > last);
+        last = t;
+    }
+    assert_eq!(d.ok(&["lock", "acquire", "src/y.rs", "--session", &a])["token"], 1, "tokens count per path");
+    assert!(d.err(&["lock", "release", "src/y.rs", "--session", &b]).contains("does not hold"));
+}
+
+#[test]
+fn shared_locks_coexist_and_directories_and_globs_cover_their_files() {
+    let d = Daemon::start();
+    let a = d.session("a");
+    let b = d.session("b");
+    d.ok(&["lock", "acquire", "docs/guide.md", "--session", &a, "--shared"]);
+    d.ok(&["lock", "acquire", "docs/guide.md", "--session", &b, "--shared"]);
+    assert!(d.err(&["lock", "acquire", "docs", "--session", &b]).contains("held by"));
+    d.ok(&["lock", "acquire", "src/**/*.rs", "--session", &a]);
+    assert!(d.err(&["lock", "acquire", "src/deep/mod.rs", "--session", &b]).contains("held by"));
+    d.ok(&["lock", "acquire", "src/README.md", "--session", &b]);
+    // Relative to where the command runs, normalized to the root.
+    let out = d.cli_in(&d.root.join("src"), &["lock", "acquire", "../tests/t.rs", "--session", &b, "--json"]);
+    let g: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(g["path"], "tests/t.rs");
+}
+
+#[test]
+fn paths_outside_the_project_are_refused() {
+    let d = Daemon::start();
+    let a = d.session("a");
+    for p in ["../elsewhere", "/etc/passwd", "src/../../x"] {
+        let err = d.err(&["lock", "acquire", p, "--session", &a]);
+        assert!(err.contains("outside the project root"), "{p}: {err}");
+    }
+    assert!(d.err(&["lock", "acquire", "src/[bad", "--session", &a]).contains("bad glob"));
+    assert_eq!(d.ok(&["lock", "list"])["held"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_would_deadlock_is_refused_naming_the_cycle() {
+    let d = Daemon::start();
+    let a = d.session("a");
+    let b = d.session("b");
+    d.ok(&["lock", "acquire", "x", "--session", &a]);
+    d.ok(&["lock", "acquire", "y", "--session", &b]);
+    let c = d.client().await;
+    let a2 = a.clone();
+    let pending = tokio::spawn(async move {
+        c.call::<_, Value>("lock.acquire", json!({"path": "y", "session": a2, "wait": true})).await
+    });
+    while d.ok(&["lock", "list"])["waiting"].as_array().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let err = d.err(&["lock", "acquire", "x", "--session", &b, "--wait"]);
+    assert!(err.contains("deadlock") && err.contains(&format!("{b} → {a} → {b}")), "{err}");
+    // b gives up y; a's wait is granted.
+    d.ok(&["lock", "release", "y", "--session", &b]);
+    let g = pending.await.unwrap().unwrap();
+    assert_eq!(g["session"], a.as_str());
+}
+
+#[test]
+fn a_wait_times_out_with_a_clear_error_and_leaves_the_queue() {
+    let d = Daemon::start();
+    let a = d.session("a");
+    let b = d.session("b");
+    d.ok(&["lock", "acquire", "f", "--session", &a]);
+    let err = d.err(&["lock", "acquire", "f", "--session", &b, "--wait", "--timeout", "0.2"]);
+    assert!(err.contains("timed out"), "{err}");
+    assert_eq!(d.ok(&["lock", "list"])["waiting"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiters_are_served_first_come_first_served() {
+    let d = Daemon::start();
+    let holder = d.session("holder");
+    d.ok(&["lock", "acquire", "hot", "--session", &holder]);
+    let mut order = Vec::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..8 {
+        let c = d.client().await;
+        let s: Value = c.call("session.register", json!({"name": format!("w{i}")})).await.unwrap();
+        let id = s["id"].as_str().unwrap().to_string();
+        order.push(id.clone());
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let g: Value = c.call("lock.acquire", json!({"path": "hot", "session": id, "wait": true})).await.unwrap();
+            tx.send((id.clone(), g["token"].as_u64().unwrap(), c)).unwrap();
+        });
+        // Make the arrival order certain.
+        while d.ok(&["lock", "list"])["waiting"].as_array().unwrap().len() < i + 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let mut releaser = holder;
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        d.ok(&["lock", "release", "hot", "--session", &releaser]);
+        let (id, token, c) = rx.recv().await.unwrap();
+        got.push((id.clone(), token));
+        releaser = id;
+        drop(c);
+    }
+    let want: Vec<(String, u64)> = order.into_iter().zip(2..).collect();
+    assert_eq!(got, want);
+}

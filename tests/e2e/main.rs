@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `kite` binary, the real daemon on a temporary home and socket, a
+//! real SQLite file. One test binary, one module per area.
+
+mod support;
+
+mod durability;
+mod locks;
+mod messages;
+mod protocol;
+mod sessions;
+mod tasks;

@@ -1,0 +1,143 @@
+//! Starting daemons on temporary homes and driving them through the CLI or the client library.
+
+use kite_proto::Client;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) const KITE: &str = env!("CARGO_BIN_EXE_kite");
+
+/// A daemon on its own temporary project (a git repository) and home.
+pub(crate) struct Daemon {
+    child: Option<Child>,
+    pub(crate) root: PathBuf,
+    pub(crate) home: PathBuf,
+    args: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    pub(crate) fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    pub(crate) fn start_with(args: &[&str]) -> Daemon {
+        let dir = tempfile::Builder::new().prefix("kite-e2e").tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join(".git")).unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        let home = root.join(".kite");
+        let mut d = Daemon { child: None, root, home, args: args.iter().map(|s| s.to_string()).collect(), _dir: dir };
+        d.spawn();
+        d
+    }
+
+    pub(crate) fn socket(&self) -> PathBuf {
+        self.home.join("kite.sock")
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(KITE)
+            .arg("daemon")
+            .args(&self.args)
+            .current_dir(&self.root)
+            .env_remove("KITE_HOME")
+            .env("KITE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Waits until the socket answers `hello`.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(s) = std::os::unix::net::UnixStream::connect(self.socket()) {
+                drop(s);
+                return;
+            }
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("daemon exited early: {st}");
+            }
+            assert!(Instant::now() < deadline, "daemon did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// kill -9, no chance to clean up.
+    pub(crate) fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub(crate) fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub(crate) fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().unwrap();
+        c.wait().unwrap()
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Runs the CLI in the project root.
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
+        self.cli_in(&self.root, args)
+    }
+
+    pub(crate) fn cli_in(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new(KITE).args(args).current_dir(dir).env_remove("KITE_HOME").output().unwrap()
+    }
+
+    pub(crate) fn cli_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(KITE);
+        c.args(args).current_dir(&self.root).env_remove("KITE_HOME");
+        c
+    }
+
+    /// Runs the CLI with `--json`, expects success and parses stdout.
+    pub(crate) fn ok(&self, args: &[&str]) -> Value {
+        let out = self.cli(&[args, &["--json"]].concat());
+        assert!(out.status.success(), "kite {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("kite {args:?}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Runs the CLI, expects failure with exit code 1, returns stderr.
+    pub(crate) fn err(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "kite {args:?} should fail; stdout {} stderr {stderr}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(stderr.trim().lines().count(), 1, "one-line error expected: {stderr}");
+        stderr
+    }
+
+    pub(crate) fn session(&self, name: &str) -> String {
+        self.ok(&["session", "register", "--name", name])["id"].as_str().unwrap().to_string()
+    }
+
+    pub(crate) fn task(&self, title: &str, extra: &[&str]) -> i64 {
+        self.ok(&[&["task", "create", "--title", title], extra].concat())["id"].as_i64().unwrap()
+    }
+
+    pub(crate) async fn client(&self) -> Client {
+        Client::connect(&self.socket()).await.unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
