@@ -55,7 +55,8 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         durability,
     };
     let _ = (args.tick, args.max_agents);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // One thread: see kite-coord's state module for why.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");

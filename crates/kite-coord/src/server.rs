@@ -17,6 +17,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     // We hold the pidfile lock, so a socket file here is a leftover of a dead daemon.
     let _ = std::fs::remove_file(&socket);
     let state = StateHandle::start(&config)?;
+    let _checkpointer = kite_store::Checkpointer::start(&config.db_path(), std::time::Duration::from_millis(500))?;
     let listener = UnixListener::bind(&socket).map_err(DaemonError::io(format!("cannot bind {}", socket.display())))?;
     tracing::info!(socket = %socket.display(), root = %config.root.display(), pid = std::process::id(), "kite daemon listening");
     let own_uid = rustix::process::geteuid().as_raw();

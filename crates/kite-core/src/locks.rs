@@ -133,18 +133,29 @@ impl LockTable {
         self.tokens.get(path).copied().unwrap_or(0)
     }
 
-    /// Sessions whose held locks or earlier queued requests stand in the way of this request,
-    /// `queued_before` limiting waiters to those ahead of a given queue position.
-    fn blockers(&self, path: &LockPath, mode: LockMode, session: &str, queued_before: usize) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
+    /// Holders, then waiters ahead of queue position `queued_before`, that conflict with a request.
+    fn conflicting<'a>(
+        &'a self,
+        path: &'a LockPath,
+        mode: LockMode,
+        session: &'a str,
+        queued_before: usize,
+    ) -> impl Iterator<Item = &'a String> + 'a {
         let holders = self.held.iter().map(|h| (&h.path, h.mode, &h.session));
         let ahead = self.waiting.iter().take(queued_before).map(|w| (&w.path, w.mode, &w.session));
-        for (p, m, s) in holders.chain(ahead) {
-            if conflicts(path, mode, session, p, m, s) && !out.contains(s) {
-                out.push(s.clone());
-            }
-        }
-        out
+        holders.chain(ahead).filter(move |(p, m, s)| conflicts(path, mode, session, p, *m, s)).map(|(_, _, s)| s)
+    }
+
+    /// The distinct sessions standing in the way of a request, in order.
+    fn blockers(&self, path: &LockPath, mode: LockMode, session: &str, queued_before: usize) -> Vec<String> {
+        let mut seen = HashSet::new();
+        self.conflicting(path, mode, session, queued_before).filter(|s| seen.insert(*s)).cloned().collect()
+    }
+
+    /// Whether anything stands in the way (stops at the first conflict: this runs for every
+    /// waiter on every release).
+    fn is_blocked(&self, path: &LockPath, mode: LockMode, session: &str, queued_before: usize) -> bool {
+        self.conflicting(path, mode, session, queued_before).next().is_some()
     }
 
     fn grant(&mut self, path: LockPath, mode: LockMode, session: String, ticket: Option<u64>) -> Grant {
@@ -169,10 +180,10 @@ impl LockTable {
                 ticket: None,
             }));
         }
-        let blockers = self.blockers(&path, mode, session, self.waiting.len());
-        if blockers.is_empty() {
+        if !self.is_blocked(&path, mode, session, self.waiting.len()) {
             return Ok(Requested::Granted(self.grant(path, mode, session.to_string(), None)));
         }
+        let blockers = self.blockers(&path, mode, session, self.waiting.len());
         if !wait {
             return Err(LockError::Busy { path: path.as_str().to_string(), holders: blockers });
         }
@@ -197,6 +208,11 @@ impl LockTable {
 
     /// If `session` waiting on `blockers` closes a cycle, returns it: `[session, b, ..., session]`.
     fn wait_cycle(&self, session: &str, blockers: &[String]) -> Option<Vec<String>> {
+        // Nobody can be waiting for a session that holds nothing and waits for nothing: the common
+        // case of a fresh request skips building the graph.
+        if !self.held.iter().any(|h| h.session == session) && !self.waiting.iter().any(|w| w.session == session) {
+            return None;
+        }
         let g = self.waits_for();
         for b in blockers {
             // Depth-first search from each blocker for a way back to `session`.
@@ -228,7 +244,7 @@ impl LockTable {
         let mut i = 0;
         while i < self.waiting.len() {
             let w = &self.waiting[i];
-            if self.blockers(&w.path, w.mode, &w.session, i).is_empty() {
+            if !self.is_blocked(&w.path, w.mode, &w.session, i) {
                 let w = self.waiting.remove(i).expect("index in range");
                 grants.push(self.grant(w.path, w.mode, w.session, Some(w.ticket)));
             } else {

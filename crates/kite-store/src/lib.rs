@@ -43,6 +43,46 @@ impl Durability {
 
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
 
+/// Moves the WAL into the database file in the background, off the request path. PASSIVE
+/// checkpoints never block the writer; the WAL is truncated when a checkpoint catches up.
+pub struct Checkpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing `path` every `every`.
+    pub fn start(path: &Path, every: std::time::Duration) -> Result<Checkpointer> {
+        let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_millis(100))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("kite-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::park_timeout(every);
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!("checkpoint failed: {e}");
+                    }
+                }
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
 /// An open database.
 pub struct Store {
     conn: Connection,
@@ -67,6 +107,9 @@ impl Store {
             Durability::Full => "FULL",
         })?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Checkpoints fsync; they run on their own connection and thread (see `Checkpointer`), so
+        // a commit never waits for one.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

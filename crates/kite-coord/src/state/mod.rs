@@ -1,8 +1,14 @@
-//! The single owner of the daemon's state. It runs on its own thread (all SQLite work stays off
-//! the async workers), takes commands from every connection over one channel, and handles them in
-//! batches: one transaction per batch, one savepoint per request, then one commit, and only after
-//! the commit the replies and pushes go out. This is group commit: under load one fsync covers
-//! many requests, and an acknowledged change is always on disk.
+//! The single owner of the daemon's state. It takes commands from every connection over one
+//! channel and handles them in batches: one transaction per batch, one savepoint per request, then
+//! one commit, and only after the commit the replies and pushes go out. This is group commit:
+//! under load one fsync covers many requests, and an acknowledged change is always on disk.
+//!
+//! It is a task on the daemon's single-threaded runtime, beside the connection tasks, and does
+//! its SQLite work inline. That is deliberate: every request is serialized through this owner
+//! anyway, and on the 2-core VMs kite runs on, each hop between threads (connection thread →
+//! state thread → writer thread) cost 50–100 µs of scheduler time, ten times the work itself
+//! (measured with perf; see docs/BENCHMARKS.md). While it commits, new frames wait in the socket
+//! buffers and arrive together as the next batch.
 //!
 //! The op handlers live in the submodules, grouped by what they touch.
 
@@ -20,7 +26,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -37,24 +42,21 @@ pub(crate) enum Command {
 /// A cheap, cloneable way to reach the owner.
 #[derive(Clone)]
 pub(crate) struct StateHandle {
-    tx: std_mpsc::Sender<Command>,
+    tx: mpsc::UnboundedSender<Command>,
     done: std::sync::Arc<std::sync::Mutex<Option<oneshot::Receiver<()>>>>,
 }
 
 impl StateHandle {
-    /// Opens the store, restores the state and starts the owner's thread.
+    /// Opens the store, restores the state and starts the owner's task.
     pub(crate) fn start(config: &DaemonConfig) -> Result<StateHandle, DaemonError> {
         let store = Store::open(&config.db_path(), config.durability)?;
         let state = State::restore(store, config)?;
-        let (tx, rx) = std_mpsc::channel();
+        let (tx, rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("kite-state".into())
-            .spawn(move || {
-                state.run(rx);
-                let _ = done_tx.send(());
-            })
-            .map_err(DaemonError::io("cannot start the state thread"))?;
+        tokio::spawn(async move {
+            state.run(rx).await;
+            let _ = done_tx.send(());
+        });
         Ok(StateHandle { tx, done: std::sync::Arc::new(std::sync::Mutex::new(Some(done_rx))) })
     }
 
@@ -161,16 +163,19 @@ impl State {
         })
     }
 
-    fn run(mut self, rx: std_mpsc::Receiver<Command>) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
         let tick = (self.heartbeat_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
         let mut next_reap = Instant::now() + tick;
         let mut stopping = false;
         while !stopping {
             let wake = self.waits.values().filter_map(|w| w.deadline).fold(next_reap, Instant::min);
-            let first = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-                Ok(c) => Some(c),
-                Err(std_mpsc::RecvTimeoutError::Timeout) => None,
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+            let first = tokio::select! {
+                biased;
+                c = rx.recv() => match c {
+                    Some(c) => Some(c),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(wake.into()) => None,
             };
             let mut batch: Vec<Command> = first.into_iter().collect();
             while batch.len() < MAX_BATCH {
