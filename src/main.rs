@@ -49,6 +49,10 @@ enum Command {
     Lock(cmd::lock::LockCmd),
     /// Send a message to every connected session.
     Broadcast(cmd::status::BroadcastArgs),
+    /// The MCP server on stdio, for one agent session.
+    Mcp(cmd::mcp::Args),
+    /// Write kite's hooks and MCP server into a project's Claude Code settings.
+    Install(cmd::install::Args),
 }
 
 fn main() -> ExitCode {

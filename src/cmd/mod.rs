@@ -1,6 +1,8 @@
 //! The subcommands, and what they share: finding the home and connecting to the daemon.
 
 pub(crate) mod daemon;
+pub(crate) mod install;
+pub(crate) mod mcp;
 pub(crate) mod lock;
 pub(crate) mod session;
 pub(crate) mod status;
@@ -43,6 +45,13 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Command::Session(c) => session::run(&ctx, c).await,
             Command::Task(c) => task::run(&ctx, c).await,
             Command::Lock(c) => lock::run(&ctx, c).await,
+            Command::Mcp(a) => mcp::run(&ctx, a).await,
+            Command::Install(a) => install::run(&ctx, a),
         }
     })
+}
+
+/// The vault as the MCP server sees it; `None` until the vault is wired in.
+pub(crate) fn vault_tools(_ctx: &Ctx) -> Option<std::sync::Arc<dyn kite_mcp::VaultTools>> {
+    None
 }

