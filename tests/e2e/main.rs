@@ -3,6 +3,7 @@
 
 mod support;
 
+mod agents;
 mod durability;
 mod locks;
 mod messages;
