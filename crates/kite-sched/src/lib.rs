@@ -1,1 +1,43 @@
-//! kite-sched
+//! kite-sched: the strategy loop that keeps the queue full of work worth doing, and the runner that
+//! turns ready tasks into agent sessions.
+//!
+//! The loop, once per tick: [`schedule`] says which [`template`]s are due; [`context`] providers
+//! gather the project's state; templates render candidates (or hand a prompt to a command, see
+//! [`audit`]); the pure [planner](mod@plan) scores ([`score`]) and prunes; [`scheduler`] applies
+//! the plan to the [`Queue`] and returns a [`TickReport`]. The [`runner`] claims ready tasks and
+//! runs the agent command in a git [`worktree`] per task, retrying transient failures.
+//!
+//! Everything that talks to the coordinator goes through the [`Queue`] trait, and the vault through
+//! [`NoteSource`], so the binary wires in the real client and tests use in-memory ones.
+//!
+//! Invariant: the planner ([`plan()`]) does no I/O and reads no clock.
+
+pub mod audit;
+pub mod config;
+pub mod context;
+pub mod duration;
+pub mod plan;
+pub mod proc;
+pub mod queue;
+pub mod runner;
+pub mod schedule;
+pub mod scheduler;
+pub mod score;
+pub mod task;
+pub mod template;
+pub mod worktree;
+
+#[cfg(test)]
+mod memqueue;
+#[cfg(test)]
+mod testutil;
+
+pub use config::{RunnerConfig, SchedConfig, ShellProviderConfig};
+pub use context::{NoteHit, NoteSource, ProviderError};
+pub use plan::{plan, Candidate, Decision, Plan, PlanInput, Target, Unchanged};
+pub use queue::{BoxFuture, Claim, ListFilter, PruneKind, PruneNote, Queue, QueueError, QueueStats};
+pub use runner::{RunOutcome, RunReport, Runner, RunnerError};
+pub use scheduler::{Scheduler, TickOptions, TickReport};
+pub use score::{Score, ScoreWeights, TrackRecord};
+pub use task::{NewTask, TaskSnapshot, TaskStatus};
+pub use template::{Template, TemplateError, TemplateInfo, TemplateSet};

@@ -1,0 +1,185 @@
+//! Sentence embeddings from local files only: all-MiniLM-L6-v2 through fastembed's user-defined
+//! model, with the ONNX runtime loaded from a path we choose (see ../shared/EMBEDDINGS.md).
+//!
+//! Nothing is downloaded. The runtime is loaded with `ort::init_from` so a missing or wrong
+//! library is an error, not a panic inside ort, and one ONNX environment is shared by every
+//! embedder of the process (ort allows only one).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use fastembed::{InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel};
+
+use crate::error::{MemoryError, Result};
+
+/// Dimensions of all-MiniLM-L6-v2.
+pub const DIM: usize = 384;
+/// Batch size for embedding: fastembed's default of 256 is slower here and uses ~3x the memory.
+pub const BATCH: usize = 32;
+/// all-MiniLM-L6-v2 was trained with 256 tokens (sentence-transformers' max_seq_length).
+pub const MAX_TOKENS: usize = 256;
+/// Name recorded in the index so that a model change is noticed.
+pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
+
+/// Where the model and the runtime are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedConfig {
+    pub model_dir: PathBuf,
+    pub ort_dylib: PathBuf,
+}
+
+impl EmbedConfig {
+    /// Resolves the paths: explicit values first, then `KITE_MODEL_DIR`, `KITE_ORT_DYLIB`,
+    /// `ORT_DYLIB_PATH`, and finally `<model_dir>/../libonnxruntime.so`.
+    pub fn resolve(model_dir: Option<&Path>, ort_dylib: Option<&Path>) -> Option<EmbedConfig> {
+        let model_dir = model_dir
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("KITE_MODEL_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))?;
+        let ort_dylib = ort_dylib
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("KITE_ORT_DYLIB").filter(|v| !v.is_empty()).map(PathBuf::from))
+            .or_else(|| std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()).map(PathBuf::from))
+            .unwrap_or_else(|| model_dir.join("..").join("libonnxruntime.so"));
+        Some(EmbedConfig { model_dir, ort_dylib })
+    }
+}
+
+/// A loaded embedding model. Cheap to clone: clones share the model (calls are serialized).
+#[derive(Clone)]
+pub struct Embedder {
+    model: Arc<Mutex<TextEmbedding>>,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Embedder(all-MiniLM-L6-v2)")
+    }
+}
+
+fn environment(dylib: &Path) -> Result<ort::environment::Environment> {
+    static ENV: Mutex<Option<ort::environment::Environment>> = Mutex::new(None);
+    let mut env = ENV.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(e) = env.as_ref() {
+        return Ok(e.clone());
+    }
+    if !dylib.is_file() {
+        return Err(MemoryError::ModelMissing {
+            reason: format!("ONNX runtime library {} not found (set KITE_ORT_DYLIB)", dylib.display()),
+        });
+    }
+    let built = ort::init_from(dylib)
+        .map_err(|e| MemoryError::ModelMissing {
+            reason: format!("cannot load ONNX runtime {}: {e}", dylib.display()),
+        })?
+        .with_name("kite")
+        .build()
+        .map_err(|e| MemoryError::Embed(format!("creating the ONNX runtime environment: {e}")))?;
+    *env = Some(built.clone());
+    Ok(built)
+}
+
+fn read_model_file(dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let path = dir.join(name);
+    std::fs::read(&path).map_err(|e| MemoryError::ModelMissing { reason: format!("{}: {e}", path.display()) })
+}
+
+impl Embedder {
+    /// Loads the model from `config.model_dir` and the runtime from `config.ort_dylib`.
+    pub fn load(config: &EmbedConfig) -> Result<Embedder> {
+        let started = Instant::now();
+        let dir = &config.model_dir;
+        if !dir.is_dir() {
+            return Err(MemoryError::ModelMissing { reason: format!("model directory {} not found", dir.display()) });
+        }
+        let onnx = read_model_file(dir, "model.onnx")?;
+        let tokenizer_files = TokenizerFiles {
+            tokenizer_file: read_model_file(dir, "tokenizer.json")?,
+            config_file: read_model_file(dir, "config.json")?,
+            special_tokens_map_file: read_model_file(dir, "special_tokens_map.json")?,
+            tokenizer_config_file: read_model_file(dir, "tokenizer_config.json")?,
+        };
+        let env = environment(&config.ort_dylib)?;
+        let model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(Pooling::Mean);
+        let options = InitOptionsUserDefined::new().with_environment(env).with_max_length(MAX_TOKENS);
+        let model = TextEmbedding::try_new_from_user_defined(model, options)
+            .map_err(|e| MemoryError::Embed(format!("loading model from {}: {e}", dir.display())))?;
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, dir = %dir.display(), "embedding model loaded");
+        Ok(Embedder { model: Arc::new(Mutex::new(model)) })
+    }
+
+    /// Embeds texts; every vector has [`DIM`] dimensions and unit length.
+    pub fn embed<S: AsRef<str> + Send + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut model = self.model.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = model.embed(texts, Some(BATCH)).map_err(|e| MemoryError::Embed(e.to_string()))?;
+        drop(model);
+        for v in &mut out {
+            if v.len() != DIM {
+                return Err(MemoryError::Embed(format!("model returned {} dimensions, expected {DIM}", v.len())));
+            }
+            normalize(v);
+        }
+        Ok(out)
+    }
+
+    /// Embeds one text.
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        self.embed(&[text])?.pop().ok_or_else(|| MemoryError::Embed("model returned no vector".into()))
+    }
+}
+
+/// Scales `v` to unit length unless it already is (or is all zeros).
+pub fn normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 && (norm - 1.0).abs() > 1e-4 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+/// Dot product (cosine similarity for unit vectors).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight independent accumulators let the compiler vectorize the loop.
+    let mut acc = [0.0f32; 8];
+    let chunks_a = a.chunks_exact(8);
+    let chunks_b = b.chunks_exact(8);
+    let (ra, rb) = (chunks_a.remainder(), chunks_b.remainder());
+    for (x, y) in chunks_a.zip(chunks_b) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_and_dot() {
+        let mut v = vec![3.0, 4.0];
+        normalize(&mut v);
+        assert!((dot(&v, &v) - 1.0).abs() < 1e-6);
+        let mut z = vec![0.0; 4];
+        normalize(&mut z);
+        assert_eq!(z, vec![0.0; 4]);
+        let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
+        let naive: f32 = a.iter().map(|x| x * x).sum();
+        assert!((dot(&a, &a) - naive).abs() < 1e-3);
+    }
+
+    #[test]
+    fn missing_model_is_a_clear_error() {
+        let cfg = EmbedConfig { model_dir: "/nonexistent/model".into(), ort_dylib: "/nonexistent/lib.so".into() };
+        let err = Embedder::load(&cfg).unwrap_err().to_string();
+        assert!(err.contains("make setup"), "{err}");
+    }
+}

@@ -1,0 +1,137 @@
+//! Strategy audits: a template with a `command` hands its rendered prompt to that command (an LLM in
+//! print mode, say) and reads candidate tasks back as JSON.
+//!
+//! The answer is untrusted text. It must be a JSON array of `{title, body, priority?, files?,
+//! dedup_key?}` (or `{"tasks": [...]}`, or such an array inside a ```json fence, since models like
+//! fences). Output that is not JSON is reported and nothing from it is queued; within a valid
+//! array, an item without a usable title is reported and skipped.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::proc::{self, Exit, Shell};
+
+/// One task proposed by an audit.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AuditTask {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub priority: Option<i64>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub dedup_key: Option<String>,
+}
+
+/// What came back: the usable tasks and a note per rejected item.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditOutput {
+    pub tasks: Vec<AuditTask>,
+    pub rejected: Vec<String>,
+}
+
+/// Runs the command with the prompt on stdin (and in `KITE_TASK_PROMPT`) in `cwd`.
+pub async fn run_audit(command: &str, prompt: &str, cwd: &Path, timeout: Duration) -> Result<AuditOutput, String> {
+    let o = proc::run(Shell {
+        command,
+        cwd,
+        env: vec![("KITE_TASK_PROMPT".into(), prompt.to_string())],
+        stdin: Some(prompt.to_string()),
+        timeout: Some(timeout),
+        cap: 4 << 20,
+    })
+    .await
+    .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if o.exit != Exit::Code(0) {
+        return Err(format!("{command:?} failed ({}): {}", o.exit, proc::tail(o.stderr.trim(), 300)));
+    }
+    if o.stdout_truncated {
+        return Err(format!("{command:?}: output over 4 MiB"));
+    }
+    parse_audit_output(&o.stdout)
+}
+
+/// Reads an audit's stdout. See the module documentation for what is accepted.
+pub fn parse_audit_output(stdout: &str) -> Result<AuditOutput, String> {
+    let text = stdout.trim();
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(first) => match fenced_json(text) {
+            Some(inner) => serde_json::from_str(inner).map_err(|e| format!("malformed JSON in ```json block: {e}"))?,
+            None => return Err(format!("not JSON ({first}); starts with {:?}", preview(text))),
+        },
+    };
+    let items = match value {
+        Value::Array(a) => a,
+        Value::Object(mut m) => match m.remove("tasks") {
+            Some(Value::Array(a)) => a,
+            _ => return Err("a JSON object without a \"tasks\" array".into()),
+        },
+        other => return Err(format!("expected a JSON array of tasks, got {other}")),
+    };
+    let mut out = AuditOutput::default();
+    for (i, item) in items.into_iter().enumerate() {
+        match serde_json::from_value::<AuditTask>(item) {
+            Ok(t) if t.title.trim().is_empty() => out.rejected.push(format!("item {i}: empty title")),
+            Ok(mut t) => {
+                t.title = t.title.split_whitespace().collect::<Vec<_>>().join(" ");
+                out.tasks.push(t);
+            }
+            Err(e) => out.rejected.push(format!("item {i}: {e}")),
+        }
+    }
+    Ok(out)
+}
+
+fn fenced_json(text: &str) -> Option<&str> {
+    let start = text.find("```json").map(|i| i + 7).or_else(|| text.find("```").map(|i| i + 3))?;
+    let rest = &text[start..];
+    let end = rest.find("```")?;
+    Some(rest[..end].trim())
+}
+
+fn preview(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn titles(s: &str) -> Result<(Vec<String>, usize), String> {
+        parse_audit_output(s).map(|o| (o.tasks.into_iter().map(|t| t.title).collect(), o.rejected.len()))
+    }
+
+    #[test]
+    fn accepts_arrays_objects_and_fences() {
+        assert_eq!(titles(r#"[{"title": "a", "priority": 3}, {"title": "b\n c", "files": ["x"]}]"#), Ok((vec!["a".into(), "b c".into()], 0)));
+        assert_eq!(titles(r#"{"tasks": [{"title": "a"}]}"#), Ok((vec!["a".into()], 0)));
+        assert_eq!(titles("Here you go:\n```json\n[{\"title\": \"a\"}]\n```\n"), Ok((vec!["a".into()], 0)));
+        assert_eq!(titles("[]"), Ok((vec![], 0)));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in ["", "sure! I think you should", "[{\"title\": ", "{\"x\": 1}", "42", "```json\n[{]\n```"] {
+            assert!(titles(bad).is_err(), "{bad:?}");
+        }
+        // Bad items are rejected one by one.
+        let r = titles(r#"[{"title": ""}, {"body": "no title"}, {"title": "ok"}, {"title": "p", "priority": "high"}]"#).unwrap();
+        assert_eq!(r, (vec!["ok".into()], 3));
+    }
+
+    #[tokio::test]
+    async fn runs_the_command_with_the_prompt() {
+        let dir = tempfile::tempdir().unwrap();
+        let cmd = r#"read line; printf '[{"title": "from %s"}]' "$line""#;
+        let o = run_audit(cmd, "prompt\n", dir.path(), Duration::from_secs(20)).await.unwrap();
+        assert_eq!(o.tasks[0].title, "from prompt");
+        let e = run_audit("echo oops >&2; exit 1", "p", dir.path(), Duration::from_secs(20)).await.unwrap_err();
+        assert!(e.contains("exit code 1") && e.contains("oops"), "{e}");
+    }
+}

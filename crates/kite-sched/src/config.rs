@@ -1,0 +1,196 @@
+//! Settings of the strategy loop (`[sched]` in kite.toml) and the runner (`[runner]`).
+//!
+//! Every field has a default so an empty or missing section works; durations are written like
+//! "90s" or "2h" (or a bare number of seconds). The binary layers defaults, kite.toml and `KITE_`
+//! environment variables; [`RunnerConfig::apply_env`] is the one override this crate defines.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::serde_human;
+use crate::score::ScoreWeights;
+
+/// A shell command whose stdout (JSON) becomes context under its name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellProviderConfig {
+    pub command: String,
+    /// Overrides `[sched] provider_timeout`.
+    #[serde(default, with = "crate::duration::serde_human_opt")]
+    pub timeout: Option<Duration>,
+}
+
+/// `[sched]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedConfig {
+    /// How often the loop wakes up to run the templates that are due.
+    #[serde(with = "serde_human")]
+    pub tick: Duration,
+    /// Where templates live, relative to the repository root.
+    pub prompts_dir: PathBuf,
+    /// Cap on all open (pending + active) tasks; lowest scores are pruned beyond it.
+    pub max_open: Option<usize>,
+    /// Shell context providers by name (`[sched.providers.tests] command = "..."`). They run only
+    /// in rounds where a due template needs them (`uses`, or the root of `for_each`).
+    pub providers: BTreeMap<String, ShellProviderConfig>,
+    #[serde(with = "serde_human")]
+    pub provider_timeout: Duration,
+    /// Time a strategy-audit command may take.
+    #[serde(with = "serde_human")]
+    pub audit_timeout: Duration,
+    /// Recent commits the git provider reports (and whose changed files it scans for markers).
+    pub git_commits: usize,
+    /// Cap on TODO/FIXME markers the git provider reports.
+    pub max_markers: usize,
+    /// Notes per vault search when a template names a topic.
+    pub vault_k: usize,
+    pub weights: ScoreWeights,
+}
+
+impl Default for SchedConfig {
+    fn default() -> Self {
+        SchedConfig {
+            tick: Duration::from_secs(60),
+            prompts_dir: PathBuf::from("prompts"),
+            max_open: Some(200),
+            providers: BTreeMap::new(),
+            provider_timeout: Duration::from_secs(600),
+            audit_timeout: Duration::from_secs(900),
+            git_commits: 20,
+            max_markers: 200,
+            vault_k: 5,
+            weights: ScoreWeights::default(),
+        }
+    }
+}
+
+/// `[runner]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// Agents the runner starts on its own. 0: none; only an explicit spawn starts one.
+    pub max_agents: usize,
+    /// Run with `sh -c` in the task's worktree; the prompt is on stdin and in `KITE_TASK_PROMPT`.
+    pub command: String,
+    /// Exit codes that mean "try again later" (75 is EX_TEMPFAIL).
+    pub transient_exit_codes: Vec<i32>,
+    /// Longest an agent session may run before it is killed and retried.
+    #[serde(with = "serde_human")]
+    pub timeout: Duration,
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// Retry n waits about `backoff_base * 2^(n-1)` (with jitter), at most `backoff_max`.
+    #[serde(with = "serde_human")]
+    pub backoff_base: Duration,
+    #[serde(with = "serde_human")]
+    pub backoff_max: Duration,
+    /// Keep finished tasks' worktrees (for inspection or merge). Branches are always kept.
+    pub keep_worktrees: bool,
+    /// Where worktrees go; default `<KITE_HOME>/worktrees`.
+    pub worktree_dir: Option<PathBuf>,
+    /// How often the runner looks for ready tasks.
+    #[serde(with = "serde_human")]
+    pub poll: Duration,
+    /// How often a running session's heartbeat is sent.
+    #[serde(with = "serde_human")]
+    pub heartbeat: Duration,
+    /// Bytes of stdout kept as the task's result.
+    pub result_tail: usize,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            max_agents: 0,
+            command: "claude -p --permission-mode acceptEdits".to_string(),
+            transient_exit_codes: vec![75],
+            timeout: Duration::from_secs(3600),
+            max_attempts: 3,
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(600),
+            keep_worktrees: false,
+            worktree_dir: None,
+            poll: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(15),
+            result_tail: 4000,
+        }
+    }
+}
+
+impl RunnerConfig {
+    /// `KITE_AGENT_COMMAND` wins over the configured command.
+    pub fn apply_env(mut self) -> Self {
+        if let Ok(c) = std::env::var("KITE_AGENT_COMMAND") {
+            if !c.trim().is_empty() {
+                self.command = c;
+            }
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        sched: SchedConfig,
+        #[serde(default)]
+        runner: RunnerConfig,
+    }
+
+    #[test]
+    fn empty_sections_are_defaults() {
+        let f: File = toml::from_str("").unwrap();
+        assert_eq!(f.sched, SchedConfig::default());
+        assert_eq!(f.runner, RunnerConfig::default());
+    }
+
+    #[test]
+    fn reads_kite_toml() {
+        let f: File = toml::from_str(
+            r#"
+            [sched]
+            tick = "30s"
+            max_open = 50
+            [sched.providers.tests]
+            command = "scripts/test-json.sh"
+            timeout = "5m"
+            [sched.weights]
+            age = 2.0
+            [runner]
+            max_agents = 4
+            command = "my-agent"
+            transient_exit_codes = [75, 111]
+            timeout = 1800
+            backoff_base = "500ms"
+            keep_worktrees = true
+            "#,
+        )
+        .unwrap();
+        assert_eq!(f.sched.tick, Duration::from_secs(30));
+        assert_eq!(f.sched.max_open, Some(50));
+        assert_eq!(f.sched.providers["tests"].timeout, Some(Duration::from_secs(300)));
+        assert_eq!(f.sched.weights.age, 2.0);
+        assert_eq!(f.sched.weights.priority, 1.0);
+        assert_eq!(f.runner.max_agents, 4);
+        assert_eq!(f.runner.transient_exit_codes, vec![75, 111]);
+        assert_eq!(f.runner.timeout, Duration::from_secs(1800));
+        assert_eq!(f.runner.backoff_base, Duration::from_millis(500));
+        assert!(f.runner.keep_worktrees);
+        let back = toml::to_string(&f.runner).unwrap();
+        assert!(back.contains("timeout = \"30m\""), "{back}");
+    }
+
+    #[test]
+    fn typos_are_errors() {
+        assert!(toml::from_str::<File>("[runner]\nmax_agent = 3").is_err());
+        assert!(toml::from_str::<File>("[runner]\ntimeout = \"soon\"").is_err());
+    }
+}

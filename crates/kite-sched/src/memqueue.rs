@@ -1,0 +1,182 @@
+//! An in-memory [`Queue`] for this crate's tests only.
+//!
+//! It follows the coordinator's rules that the scheduler and runner rely on (claims refuse unfinished
+//! dependencies, finishing needs the current claim, transient failures requeue with attempts + 1)
+//! and records every prune note and every call so tests can assert on them.
+
+use std::sync::{Arc, Mutex};
+
+use crate::queue::{BoxFuture, Claim, ListFilter, PruneNote, Queue, QueueError};
+use crate::task::{NewTask, TaskSnapshot, TaskStatus};
+
+#[derive(Debug, Default)]
+pub(crate) struct MemState {
+    pub(crate) tasks: Vec<TaskSnapshot>,
+    pub(crate) prunes: Vec<(i64, PruneNote)>,
+    pub(crate) claims: Vec<Claim>,
+    pub(crate) results: Vec<(i64, String)>,
+    pub(crate) failures: Vec<(i64, String, bool)>,
+    pub(crate) sessions: u64,
+    pub(crate) token: u64,
+    pub(crate) now_ms: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MemQueue {
+    pub(crate) state: Arc<Mutex<MemState>>,
+}
+
+impl MemQueue {
+    pub(crate) fn new(now_ms: i64) -> Self {
+        let q = MemQueue::default();
+        q.state.lock().unwrap().now_ms = now_ms;
+        q
+    }
+
+    /// Inserts a task as is (tests set ids, statuses and ages directly).
+    pub(crate) fn insert(&self, t: TaskSnapshot) {
+        self.state.lock().unwrap().tasks.push(t);
+    }
+
+    pub(crate) fn task(&self, id: i64) -> TaskSnapshot {
+        self.state.lock().unwrap().tasks.iter().find(|t| t.id == id).cloned().expect("task")
+    }
+
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut MemState) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+}
+
+/// A pending task with sensible defaults for tests.
+pub(crate) fn snap(id: i64, title: &str) -> TaskSnapshot {
+    TaskSnapshot {
+        id,
+        title: title.to_string(),
+        body: String::new(),
+        status: TaskStatus::Pending,
+        priority: 0,
+        depends_on: vec![],
+        files: vec![],
+        dedup_key: None,
+        stale_after_secs: None,
+        workstream: None,
+        attempts: 0,
+        created_at: 0,
+        template: None,
+    }
+}
+
+impl Queue for MemQueue {
+    fn list<'a>(&'a self, filter: &'a ListFilter) -> BoxFuture<'a, Result<Vec<TaskSnapshot>, QueueError>> {
+        let s = self.state.lock().unwrap();
+        let mut out: Vec<_> = s.tasks.iter().filter(|t| filter.matches(t)).cloned().collect();
+        out.sort_by_key(|t| t.id);
+        if filter.newest_first {
+            out.reverse();
+        }
+        if let Some(n) = filter.limit {
+            out.truncate(n);
+        }
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn create(&self, task: NewTask) -> BoxFuture<'_, Result<i64, QueueError>> {
+        let mut s = self.state.lock().unwrap();
+        let id = s.tasks.iter().map(|t| t.id).max().unwrap_or(0) + 1;
+        let now = s.now_ms;
+        s.tasks.push(TaskSnapshot {
+            id,
+            title: task.title,
+            body: task.body,
+            status: TaskStatus::Pending,
+            priority: task.priority,
+            depends_on: task.depends_on,
+            files: task.files,
+            dedup_key: task.dedup_key,
+            stale_after_secs: task.stale_after_secs,
+            workstream: task.workstream,
+            attempts: 0,
+            created_at: now,
+            template: task.template,
+        });
+        Box::pin(async move { Ok(id) })
+    }
+
+    fn prune(&self, id: i64, note: PruneNote) -> BoxFuture<'_, Result<(), QueueError>> {
+        let mut s = self.state.lock().unwrap();
+        let r = match s.tasks.iter_mut().find(|t| t.id == id) {
+            None => Err(QueueError::NotFound(id)),
+            Some(t) if t.status != TaskStatus::Pending => {
+                Err(QueueError::Refused(format!("task {id} is {}", t.status)))
+            }
+            Some(t) => {
+                t.status = TaskStatus::Pruned;
+                s.prunes.push((id, note));
+                Ok(())
+            }
+        };
+        Box::pin(async move { r })
+    }
+
+    fn register_session<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, QueueError>> {
+        let mut s = self.state.lock().unwrap();
+        s.sessions += 1;
+        let id = format!("{name}-{}", s.sessions);
+        Box::pin(async move { Ok(id) })
+    }
+
+    fn claim<'a>(&'a self, task_id: i64, session_id: &'a str) -> BoxFuture<'a, Result<Claim, QueueError>> {
+        let mut guard = self.state.lock().unwrap();
+        let s = &mut *guard;
+        let r = (|| {
+            let t = s.tasks.iter().find(|t| t.id == task_id).ok_or(QueueError::NotFound(task_id))?;
+            if t.status != TaskStatus::Pending {
+                return Err(QueueError::Refused(format!("task {task_id} is {}", t.status)));
+            }
+            let unfinished: Vec<i64> = t
+                .depends_on
+                .iter()
+                .filter(|d| s.tasks.iter().find(|x| x.id == **d).is_none_or(|x| x.status != TaskStatus::Done))
+                .copied()
+                .collect();
+            if !unfinished.is_empty() {
+                return Err(QueueError::Refused(format!("unfinished dependencies {unfinished:?}")));
+            }
+            s.token += 1;
+            let claim = Claim { task_id, session_id: session_id.to_string(), token: s.token };
+            s.tasks.iter_mut().find(|t| t.id == task_id).unwrap().status = TaskStatus::Active;
+            s.claims.push(claim.clone());
+            Ok(claim)
+        })();
+        Box::pin(async move { r })
+    }
+
+    fn done<'a>(&'a self, claim: &'a Claim, result: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        let mut s = self.state.lock().unwrap();
+        let r = check_claim(&s, claim).map(|_| {
+            s.tasks.iter_mut().find(|t| t.id == claim.task_id).unwrap().status = TaskStatus::Done;
+            s.results.push((claim.task_id, result.to_string()));
+        });
+        Box::pin(async move { r })
+    }
+
+    fn fail<'a>(&'a self, claim: &'a Claim, error: &'a str, transient: bool) -> BoxFuture<'a, Result<(), QueueError>> {
+        let mut s = self.state.lock().unwrap();
+        let r = check_claim(&s, claim).map(|_| {
+            let t = s.tasks.iter_mut().find(|t| t.id == claim.task_id).unwrap();
+            t.attempts += 1;
+            t.status = if transient { TaskStatus::Pending } else { TaskStatus::Failed };
+            s.failures.push((claim.task_id, error.to_string(), transient));
+        });
+        Box::pin(async move { r })
+    }
+}
+
+fn check_claim(s: &MemState, claim: &Claim) -> Result<(), QueueError> {
+    let t = s.tasks.iter().find(|t| t.id == claim.task_id).ok_or(QueueError::NotFound(claim.task_id))?;
+    let last = s.claims.iter().rev().find(|c| c.task_id == claim.task_id);
+    if t.status != TaskStatus::Active || last != Some(claim) {
+        return Err(QueueError::Refused(format!("claim on task {} is not current", claim.task_id)));
+    }
+    Ok(())
+}

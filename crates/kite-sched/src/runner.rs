@@ -1,0 +1,429 @@
+//! The runner: turns ready tasks into agent sessions, each in its own worktree, and retries
+//! transient failures.
+//!
+//! The agent contract (../shared/CLI.md): the configured command runs with `sh -c` in the task's
+//! worktree, with `KITE_TASK_ID`, `KITE_SESSION_ID`, `KITE_HOME` and `KITE_TASK_PROMPT` (the prompt
+//! is also on stdin). Exit 0 marks the task done with stdout's tail as its result. A configured
+//! transient exit code (default 75), death by a signal (also seen as exit code 128 + N from the
+//! wrapping shell), or a timeout is retried with exponential
+//! backoff and jitter, each attempt a new session, until `max_attempts`; then the task fails with
+//! the last error. Any other exit code fails it at once.
+//!
+//! Two tasks whose declared files overlap never run at the same time: the runner keeps the files of
+//! every task it is running (including one waiting out a backoff) and skips or refuses overlaps.
+//! On its own the runner starts agents only when `max_agents > 0`; [`Runner::spawn`] starts one
+//! for a given task regardless.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+use crate::config::RunnerConfig;
+use crate::proc::{self, Exit, Shell};
+use crate::queue::{Claim, ListFilter, Queue, QueueError};
+use crate::task::{files_overlap, TaskSnapshot, TaskStatus};
+use crate::worktree::{self, Worktree};
+
+const MIN_PERIOD: Duration = Duration::from_millis(10);
+
+/// Why the runner could not start a task.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("no task {0}")]
+    NotFound(i64),
+    #[error("task {id} is {status}, not pending")]
+    NotPending { id: i64, status: TaskStatus },
+    #[error("task {0} is already running here")]
+    AlreadyRunning(i64),
+    #[error("task {task} declares files that running task {other} also declares: {files:?}")]
+    Overlap { task: i64, other: i64, files: Vec<String> },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RunOutcome {
+    Done { result: String },
+    Failed { error: String },
+    /// The task could not be (re)claimed or the queue refused to record the end (e.g. the claim was
+    /// reaped); someone else owns its fate now.
+    Lost { reason: String },
+}
+
+/// One attempt: a session, its exit and the backoff that followed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub session_id: String,
+    pub exit: String,
+    pub transient: bool,
+    pub duration_ms: u64,
+    pub backoff_ms: Option<u64>,
+}
+
+/// What running one task did (`kite spawn --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub task_id: i64,
+    #[serde(flatten)]
+    pub outcome: RunOutcome,
+    pub attempts: Vec<Attempt>,
+    pub worktree: Option<Worktree>,
+    pub worktree_kept: bool,
+}
+
+/// The runner. Cheap to share: `Arc<Runner>`.
+pub struct Runner {
+    cfg: RunnerConfig,
+    repo: PathBuf,
+    home: PathBuf,
+    queue: Arc<dyn Queue>,
+    /// Task id → declared files, for tasks this runner holds (running or backing off).
+    running: Arc<Mutex<HashMap<i64, Vec<String>>>>,
+}
+
+/// Releases a task's slot when its run ends, however it ends.
+struct Slot {
+    running: Arc<Mutex<HashMap<i64, Vec<String>>>>,
+    id: i64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.running.lock() {
+            m.remove(&self.id);
+        }
+    }
+}
+
+impl Runner {
+    /// `repo`: the main repository; `home`: KITE_HOME (worktrees go to `home/worktrees` unless
+    /// configured).
+    pub fn new(cfg: RunnerConfig, repo: impl Into<PathBuf>, home: impl Into<PathBuf>, queue: Arc<dyn Queue>) -> Arc<Self> {
+        Arc::new(Runner { cfg, repo: repo.into(), home: home.into(), queue, running: Arc::default() })
+    }
+
+    pub fn config(&self) -> &RunnerConfig {
+        &self.cfg
+    }
+
+    /// Ids of the tasks this runner holds now.
+    pub fn running(&self) -> Vec<i64> {
+        let mut v: Vec<i64> = self.running.lock().map(|m| m.keys().copied().collect()).unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
+    fn worktree_root(&self) -> PathBuf {
+        self.cfg.worktree_dir.clone().unwrap_or_else(|| self.home.join("worktrees"))
+    }
+
+    fn reserve(&self, t: &TaskSnapshot) -> Result<Slot, RunnerError> {
+        let mut m = self.running.lock().map_err(|_| RunnerError::AlreadyRunning(t.id))?;
+        if m.contains_key(&t.id) {
+            return Err(RunnerError::AlreadyRunning(t.id));
+        }
+        for (other, files) in m.iter() {
+            if files_overlap(&t.files, files) {
+                let shared = t.files.iter().filter(|f| files_overlap(&[(*f).clone()], files)).cloned().collect();
+                return Err(RunnerError::Overlap { task: t.id, other: *other, files: shared });
+            }
+        }
+        m.insert(t.id, t.files.clone());
+        Ok(Slot { running: self.running.clone(), id: t.id })
+    }
+
+    /// Starts an agent for one task now (`kite spawn`), whatever `max_agents` says. Refused when
+    /// the task is not pending, already running here, or overlaps a running task's files.
+    pub async fn spawn(self: &Arc<Self>, task_id: i64) -> Result<JoinHandle<RunReport>, RunnerError> {
+        let mut found = self.queue.list(&ListFilter::ids(vec![task_id])).await?;
+        let task = found.pop().ok_or(RunnerError::NotFound(task_id))?;
+        if task.status != TaskStatus::Pending {
+            return Err(RunnerError::NotPending { id: task_id, status: task.status });
+        }
+        let slot = self.reserve(&task)?;
+        let me = self.clone();
+        Ok(tokio::spawn(async move { me.run_reserved(task, slot).await }))
+    }
+
+    /// Starts agents for ready tasks (all dependencies done, best priority first, oldest first)
+    /// until `max_agents` run, skipping tasks whose files overlap a running one. Returns what it
+    /// started.
+    pub async fn fill(self: &Arc<Self>) -> Result<Vec<(i64, JoinHandle<RunReport>)>, RunnerError> {
+        let busy = self.running.lock().map(|m| m.len()).unwrap_or(usize::MAX);
+        if self.cfg.max_agents == 0 || busy >= self.cfg.max_agents {
+            return Ok(vec![]);
+        }
+        let mut free = self.cfg.max_agents - busy;
+        let pending = self.queue.list(&ListFilter::statuses(&[TaskStatus::Pending])).await?;
+        let ids: HashSet<i64> = pending.iter().map(|t| t.id).collect();
+        let mut deps: Vec<i64> = pending.iter().flat_map(|t| t.depends_on.iter().copied()).collect();
+        deps.sort_unstable();
+        deps.dedup();
+        // A dependency that is itself pending is not done; ask only about the others.
+        let others: Vec<i64> = deps.into_iter().filter(|d| !ids.contains(d)).collect();
+        let done: HashSet<i64> = if others.is_empty() {
+            HashSet::new()
+        } else {
+            self.queue
+                .list(&ListFilter::ids(others))
+                .await?
+                .into_iter()
+                .filter(|t| t.status == TaskStatus::Done)
+                .map(|t| t.id)
+                .collect()
+        };
+        let mut ready: Vec<TaskSnapshot> =
+            pending.into_iter().filter(|t| t.depends_on.iter().all(|d| done.contains(d))).collect();
+        ready.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.created_at.cmp(&b.created_at)).then(a.id.cmp(&b.id)));
+        let mut started = Vec::new();
+        for t in ready {
+            if free == 0 {
+                break;
+            }
+            let Ok(slot) = self.reserve(&t) else { continue };
+            let id = t.id;
+            let me = self.clone();
+            started.push((id, tokio::spawn(async move { me.run_reserved(t, slot).await })));
+            free -= 1;
+        }
+        Ok(started)
+    }
+
+    /// Fills every `poll` until `shutdown` resolves. Agents still running then are killed (their
+    /// sessions stop heart-beating, so the coordinator's reaper requeues their tasks).
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        // A zero period would panic in tokio; a typo in kite.toml must not.
+        let mut interval = tokio::time::interval(self.cfg.poll.max(MIN_PERIOD));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut set = tokio::task::JoinSet::new();
+        let mut runs: Vec<tokio::task::AbortHandle> = Vec::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(r) = set.join_next(), if !set.is_empty() => {
+                    if let Ok(r) = r {
+                        let r: RunReport = r;
+                        tracing::info!(task = r.task_id, outcome = ?r.outcome, attempts = r.attempts.len(), "agent run finished");
+                    }
+                }
+                _ = interval.tick() => match self.fill().await {
+                    Ok(started) => {
+                        for (id, h) in started {
+                            tracing::info!(task = id, "agent started");
+                            runs.retain(|a| !a.is_finished());
+                            runs.push(h.abort_handle());
+                            set.spawn(async move { h.await.unwrap_or_else(|e| lost(id, e.to_string())) });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "runner could not list ready tasks"),
+                },
+            }
+        }
+        // Dropping a run kills its agent's process group (see proc) and releases its slot.
+        for a in runs {
+            a.abort();
+        }
+        set.shutdown().await;
+    }
+
+    /// The whole life of one task's run: attempts, backoff, done or failed, worktree clean-up.
+    async fn run_reserved(self: Arc<Self>, task: TaskSnapshot, slot: Slot) -> RunReport {
+        let id = task.id;
+        let mut report = RunReport { task_id: id, outcome: RunOutcome::Lost { reason: String::new() }, attempts: vec![], worktree: None, worktree_kept: false };
+        let mut failures = task.attempts;
+        let prompt = prompt_for(&task);
+        tracing::info!(task = id, title = %task.title, "starting agent");
+        report.outcome = loop {
+            let session = match self.queue.register_session(&format!("runner-task-{id}")).await {
+                Ok(s) => s,
+                Err(e) => break RunOutcome::Lost { reason: format!("register session: {e}") },
+            };
+            let claim = match self.queue.claim(id, &session).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = self.queue.end_session(&session).await;
+                    break RunOutcome::Lost { reason: format!("claim: {e}") };
+                }
+            };
+            if report.worktree.is_none() {
+                match worktree::ensure(&self.repo, &self.worktree_root(), id).await {
+                    Ok(w) => report.worktree = Some(w),
+                    Err(e) => {
+                        let error = format!("worktree: {e}");
+                        let out = self.finish_failed(&claim, &error).await;
+                        let _ = self.queue.end_session(&session).await;
+                        break out;
+                    }
+                }
+            }
+            let wt = report.worktree.clone().expect("worktree set above");
+            let started = Instant::now();
+            let exit = self.run_agent(&task, &session, &wt, &prompt).await;
+            let mut attempt = Attempt {
+                session_id: session.clone(),
+                exit: String::new(),
+                transient: false,
+                duration_ms: started.elapsed().as_millis() as u64,
+                backoff_ms: None,
+            };
+            let outcome = match exit {
+                Err(e) => {
+                    attempt.exit = format!("could not start: {e}");
+                    Some(self.finish_failed(&claim, &attempt.exit).await)
+                }
+                Ok(o) if o.exit == Exit::Code(0) => {
+                    attempt.exit = o.exit.to_string();
+                    let result = proc::tail(o.stdout.trim_end(), self.cfg.result_tail).to_string();
+                    Some(match self.queue.done(&claim, &result).await {
+                        Ok(()) => RunOutcome::Done { result },
+                        Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
+                    })
+                }
+                Ok(o) => {
+                    let transient = match o.exit {
+                        Exit::Code(c) => self.cfg.transient_exit_codes.contains(&c) || signal_exit(c).is_some(),
+                        Exit::Signal(_) | Exit::TimedOut => true,
+                    };
+                    let mut error = match o.exit {
+                        Exit::Code(c) => match signal_exit(c) {
+                            Some(sig) => format!("killed by signal {sig} (exit code {c})"),
+                            None => o.exit.to_string(),
+                        },
+                        e => e.to_string(),
+                    };
+                    if o.exit == Exit::TimedOut {
+                        error = format!("timed out after {}", crate::duration::format_duration(self.cfg.timeout));
+                    }
+                    let stderr = proc::tail(o.stderr.trim(), 500);
+                    if !stderr.is_empty() {
+                        error = format!("{error}; stderr: {stderr}");
+                    }
+                    attempt.exit = error.clone();
+                    attempt.transient = transient;
+                    failures += 1;
+                    if !transient || failures >= self.cfg.max_attempts {
+                        let error = if transient {
+                            format!("{error} (attempt {failures} of {})", self.cfg.max_attempts)
+                        } else {
+                            error
+                        };
+                        Some(self.finish_failed(&claim, &error).await)
+                    } else {
+                        match self.queue.fail(&claim, &error, true).await {
+                            Ok(()) => {
+                                let wait = backoff(&self.cfg, failures);
+                                attempt.backoff_ms = Some(wait.as_millis() as u64);
+                                tracing::info!(task = id, attempt = failures, wait_ms = wait.as_millis() as u64, %error, "transient failure; retrying");
+                                None
+                            }
+                            Err(e) => Some(RunOutcome::Lost { reason: format!("fail: {e}") }),
+                        }
+                    }
+                }
+            };
+            let _ = self.queue.end_session(&session).await;
+            let wait = attempt.backoff_ms;
+            report.attempts.push(attempt);
+            match outcome {
+                Some(o) => break o,
+                None => tokio::time::sleep(Duration::from_millis(wait.unwrap_or(0))).await,
+            }
+        };
+        if let Some(wt) = &report.worktree {
+            if self.cfg.keep_worktrees {
+                report.worktree_kept = true;
+            } else if let Err(e) = worktree::remove(&self.repo, wt).await {
+                tracing::warn!(task = id, error = %e, "could not remove worktree");
+                report.worktree_kept = true;
+            }
+        }
+        tracing::info!(task = id, outcome = ?report.outcome, attempts = report.attempts.len(), "agent run ended");
+        drop(slot);
+        report
+    }
+
+    async fn finish_failed(&self, claim: &Claim, error: &str) -> RunOutcome {
+        match self.queue.fail(claim, error, false).await {
+            Ok(()) => RunOutcome::Failed { error: error.to_string() },
+            Err(e) => RunOutcome::Lost { reason: format!("fail: {e}") },
+        }
+    }
+
+    /// Runs the agent command once, heart-beating the session meanwhile.
+    async fn run_agent(&self, task: &TaskSnapshot, session: &str, wt: &Worktree, prompt: &str) -> std::io::Result<proc::Output> {
+        let env = vec![
+            ("KITE_TASK_ID".to_string(), task.id.to_string()),
+            ("KITE_SESSION_ID".to_string(), session.to_string()),
+            ("KITE_HOME".to_string(), self.home.to_string_lossy().into_owned()),
+            ("KITE_TASK_PROMPT".to_string(), prompt.to_string()),
+            ("KITE_WORKTREE".to_string(), wt.dir.to_string_lossy().into_owned()),
+            ("KITE_BRANCH".to_string(), wt.branch.clone()),
+        ];
+        let run = proc::run(Shell {
+            command: &self.cfg.command,
+            cwd: &wt.dir,
+            env,
+            stdin: Some(prompt.to_string()),
+            timeout: Some(self.cfg.timeout),
+            cap: self.cfg.result_tail.max(1024) * 4,
+        });
+        tokio::pin!(run);
+        let mut beat = tokio::time::interval(self.cfg.heartbeat.max(MIN_PERIOD));
+        beat.tick().await;
+        loop {
+            tokio::select! {
+                out = &mut run => return out,
+                _ = beat.tick() => {
+                    if let Err(e) = self.queue.heartbeat(session).await {
+                        tracing::warn!(session, error = %e, "heartbeat failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `sh -c` reports a child killed by signal N as exit code 128 + N (it does not always exec the
+/// command), so such codes count as death by a signal.
+fn signal_exit(code: i32) -> Option<i32> {
+    (129..=128 + 64).contains(&code).then(|| code - 128)
+}
+
+fn lost(task_id: i64, reason: String) -> RunReport {
+    RunReport { task_id, outcome: RunOutcome::Lost { reason }, attempts: vec![], worktree: None, worktree_kept: false }
+}
+
+/// The prompt an agent gets: the task's title and body.
+pub fn prompt_for(task: &TaskSnapshot) -> String {
+    let mut p = format!("# {}\n", task.title);
+    if !task.body.trim().is_empty() {
+        p.push('\n');
+        p.push_str(task.body.trim());
+        p.push('\n');
+    }
+    if !task.files.is_empty() {
+        p.push_str(&format!("\nFiles: {}\n", task.files.join(", ")));
+    }
+    p.push_str(&format!("\n(kite task {}; commit your work on this worktree's branch.)\n", task.id));
+    p
+}
+
+/// Wait before retry number `failures` (1 = after the first failure): `base * 2^(failures-1)`
+/// capped at `backoff_max`, then scaled by a random factor in [0.5, 1] so that agents failing
+/// together do not retry together.
+pub fn backoff(cfg: &RunnerConfig, failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(30);
+    let raw = cfg.backoff_base.saturating_mul(1u32 << exp).min(cfg.backoff_max);
+    raw.mul_f64(0.5 + 0.5 * rand::random::<f64>())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,485 @@
+//! The strategy loop: one tick gathers context, renders the due templates, plans, and applies the
+//! plan to the queue; [`Scheduler::run`] ticks until shutdown.
+//!
+//! Everything a tick decides lands in a [`TickReport`] (`kite sched tick --dry-run --json`): the
+//! candidates with their score parts, what was queued, left unchanged, superseded or pruned and
+//! why, and every provider, template or queue error. Failures are collected, never fatal: a round
+//! with a broken provider still runs the templates that do not need it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::audit::run_audit;
+use crate::config::SchedConfig;
+use crate::context::{git_context, queue_context, shell_context, NoteSource, ProviderError};
+use crate::plan::{plan, Candidate, Decision, PlanInput, Target, Unchanged};
+use crate::queue::{ListFilter, PruneNote, Queue, QueueStats};
+use crate::schedule::Cadence;
+use crate::score::Score;
+use crate::task::{TaskSnapshot, TaskStatus};
+use crate::template::{Template, TemplateError, TemplateInfo, TemplateSet};
+
+/// How to run a tick.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TickOptions {
+    /// Plan and report only: nothing is created or pruned, schedules do not advance.
+    pub dry_run: bool,
+    /// Run every template now, whatever its schedule (`kite sched tick`).
+    pub all: bool,
+    /// The time the round is for; default: now.
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// What one template did this round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateRun {
+    pub name: String,
+    pub candidates: usize,
+    pub skipped: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A candidate with its score and fate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateReport {
+    pub index: usize,
+    #[serde(flatten)]
+    pub candidate: Candidate,
+    pub score: Score,
+    /// `queued`, `unchanged`, `superseded` or `pruned`.
+    pub outcome: String,
+    /// The created task, once queued (not in a dry run).
+    pub task_id: Option<i64>,
+}
+
+/// A queued candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Queued {
+    pub index: usize,
+    pub title: String,
+    pub template: String,
+    pub id: Option<i64>,
+}
+
+/// Milliseconds spent per phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub context_ms: f64,
+    pub render_ms: f64,
+    pub plan_ms: f64,
+    pub apply_ms: f64,
+}
+
+/// Everything one round decided and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickReport {
+    pub at: DateTime<Utc>,
+    pub dry_run: bool,
+    pub templates: Vec<TemplateRun>,
+    pub candidates: Vec<CandidateReport>,
+    pub queued: Vec<Queued>,
+    pub unchanged: Vec<Unchanged>,
+    pub superseded: Vec<Decision>,
+    pub pruned: Vec<Decision>,
+    pub errors: Vec<ProviderError>,
+    pub timings: Timings,
+}
+
+/// The strategy loop over a queue.
+pub struct Scheduler {
+    cfg: SchedConfig,
+    repo: PathBuf,
+    queue: Arc<dyn Queue>,
+    notes: Option<Arc<dyn NoteSource>>,
+    set: TemplateSet,
+    fingerprint: Vec<(PathBuf, Option<std::time::SystemTime>, u64)>,
+    next_due: HashMap<String, DateTime<Utc>>,
+}
+
+impl Scheduler {
+    /// Loads the templates from `repo/<prompts_dir>`.
+    pub fn new(cfg: SchedConfig, repo: impl Into<PathBuf>, queue: Arc<dyn Queue>, notes: Option<Arc<dyn NoteSource>>) -> Self {
+        let repo = repo.into();
+        let dir = repo.join(&cfg.prompts_dir);
+        let set = TemplateSet::load_dir(&dir);
+        let fingerprint = fingerprint(&dir);
+        Scheduler { cfg, repo, queue, notes, set, fingerprint, next_due: HashMap::new() }
+    }
+
+    /// Reloads the templates (edits in prompts/ take effect); schedules carry over by name.
+    pub fn reload(&mut self) {
+        self.set = TemplateSet::load_dir(&self.repo.join(&self.cfg.prompts_dir));
+        self.fingerprint = fingerprint(&self.repo.join(&self.cfg.prompts_dir));
+    }
+
+    /// Reloads only when a template file was added, removed or modified since the last load
+    /// (a stat per file instead of re-compiling every template every tick).
+    pub fn reload_if_changed(&mut self) -> bool {
+        let now = fingerprint(&self.repo.join(&self.cfg.prompts_dir));
+        if now == self.fingerprint {
+            return false;
+        }
+        self.reload();
+        true
+    }
+
+    pub fn templates(&self) -> &[Template] {
+        &self.set.templates
+    }
+
+    pub fn template_errors(&self) -> &[TemplateError] {
+        &self.set.errors
+    }
+
+    /// For `kite sched templates`: each template and when it next runs.
+    pub fn template_infos(&self) -> Vec<(TemplateInfo, Option<DateTime<Utc>>)> {
+        let now = Utc::now();
+        self.set
+            .templates
+            .iter()
+            .map(|t| (t.info(), self.next_due.get(&t.name).copied().or_else(|| first_due(&t.cadence, now))))
+            .collect()
+    }
+
+    fn due(&mut self, now: DateTime<Utc>, all: bool) -> Vec<usize> {
+        let mut v = Vec::new();
+        for (i, t) in self.set.templates.iter().enumerate() {
+            let next = *self.next_due.entry(t.name.clone()).or_insert_with(|| first_due(&t.cadence, now).unwrap_or(now));
+            if all || next <= now {
+                v.push(i);
+            }
+        }
+        v
+    }
+
+    /// Ticks every `cfg.tick` until `shutdown` resolves, reloading templates that changed.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        // A zero period would panic in tokio; a typo in kite.toml must not.
+        let mut interval = tokio::time::interval(self.cfg.tick.max(std::time::Duration::from_millis(100)));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = interval.tick() => {
+                    if self.reload_if_changed() {
+                        tracing::info!(templates = self.set.templates.len(), errors = self.set.errors.len(), "templates reloaded");
+                    }
+                    let r = self.tick(TickOptions::default()).await;
+                    tracing::info!(
+                        templates = r.templates.len(), queued = r.queued.len(), superseded = r.superseded.len(),
+                        pruned = r.pruned.len(), errors = r.errors.len(), "strategy tick"
+                    );
+                    for e in &r.errors {
+                        tracing::warn!(source = %e.source, "{}", e.message);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One round. See the module documentation.
+    #[tracing::instrument(skip_all, fields(dry_run = opts.dry_run))]
+    pub async fn tick(&mut self, opts: TickOptions) -> TickReport {
+        let now = opts.now.unwrap_or_else(Utc::now);
+        let mut errors: Vec<ProviderError> = self
+            .set
+            .errors
+            .iter()
+            .map(|e| ProviderError { source: "template".into(), message: e.to_string() })
+            .collect();
+        let due = self.due(now, opts.all);
+        let mut timings = Timings::default();
+
+        // Context.
+        let t0 = Instant::now();
+        let mut ctx = serde_json::Map::new();
+        ctx.insert("now".into(), json!(now.to_rfc3339()));
+        ctx.insert("repo".into(), json!(self.repo.display().to_string()));
+        if !due.is_empty() {
+            match git_context(&self.repo, self.cfg.git_commits, self.cfg.max_markers).await {
+                Ok(v) => drop(ctx.insert("git".into(), v)),
+                Err(message) => errors.push(ProviderError { source: "git".into(), message }),
+            }
+            match queue_context(self.queue.as_ref()).await {
+                Ok(v) => drop(ctx.insert("queue".into(), v)),
+                Err(message) => errors.push(ProviderError { source: "queue".into(), message }),
+            }
+            let needed: HashSet<String> = due.iter().flat_map(|&i| self.set.templates[i].needs()).collect();
+            for (name, p) in &self.cfg.providers {
+                if !needed.contains(name) {
+                    continue;
+                }
+                match shell_context(&self.repo, p, self.cfg.provider_timeout).await {
+                    Ok(v) => drop(ctx.insert(name.clone(), v)),
+                    Err(message) => errors.push(ProviderError { source: name.clone(), message }),
+                }
+            }
+        }
+        let mut vault: BTreeMap<String, Value> = BTreeMap::new();
+        for &i in &due {
+            let Some(topic) = self.set.templates[i].meta.topic.clone() else { continue };
+            if vault.contains_key(&topic) {
+                continue;
+            }
+            let k = self.set.templates[i].meta.vault_k.unwrap_or(self.cfg.vault_k);
+            let hits = match &self.notes {
+                None => json!([]),
+                Some(n) => match n.search(&topic, k).await {
+                    Ok(h) => json!(h),
+                    Err(message) => {
+                        errors.push(ProviderError { source: "vault".into(), message });
+                        json!([])
+                    }
+                },
+            };
+            vault.insert(topic, hits);
+        }
+        // One tera context for the whole round; templates set their own keys in it.
+        let mut tctx = tera::Context::new();
+        for (k, v) in &ctx {
+            tctx.insert(k.as_str(), v);
+        }
+        drop(ctx);
+        timings.context_ms = ms(t0);
+
+        // Render.
+        let t0 = Instant::now();
+        let mut runs = Vec::new();
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for &i in &due {
+            let t = &self.set.templates[i];
+            let mut run = TemplateRun { name: t.name.clone(), candidates: 0, skipped: None, error: None };
+            match &t.meta.topic {
+                Some(topic) => tctx.insert("vault", vault.get(topic).unwrap_or(&json!([]))),
+                None => drop(tctx.remove("vault")),
+            }
+            let before = candidates.len();
+            match t.render_in(&mut tctx) {
+                Err(e) => run.error = Some(e.to_string()),
+                Ok(out) => {
+                    run.skipped = out.skipped;
+                    for r in out.items {
+                        match &t.meta.command {
+                            None => candidates.push(candidate(t, r.title, r.body, None, r.files, r.dedup_key)),
+                            Some(cmd) => match run_audit(cmd, &r.body, &self.repo, self.cfg.audit_timeout).await {
+                                Err(e) => run.error = Some(format!("strategy audit: {e}")),
+                                Ok(a) => {
+                                    for why in a.rejected {
+                                        errors.push(ProviderError {
+                                            source: format!("template:{}", t.name),
+                                            message: format!("audit output rejected: {why}"),
+                                        });
+                                    }
+                                    for x in a.tasks {
+                                        let files = if x.files.is_empty() { r.files.clone() } else { x.files };
+                                        candidates.push(candidate(t, x.title, x.body, x.priority, files, x.dedup_key));
+                                    }
+                                }
+                            },
+                        }
+                    }
+                }
+            }
+            if let Some(e) = &run.error {
+                errors.push(ProviderError { source: format!("template:{}", t.name), message: e.clone() });
+            }
+            run.candidates = candidates.len() - before;
+            runs.push(run);
+            if !opts.dry_run {
+                if let Some(next) = t.cadence.next_after(now) {
+                    self.next_due.insert(t.name.clone(), next);
+                }
+            }
+        }
+        timings.render_ms = ms(t0);
+
+        // Plan.
+        let (tasks, stats) = match self.load_tasks().await {
+            Ok(x) => x,
+            Err(message) => {
+                errors.push(ProviderError { source: "queue".into(), message: format!("cannot plan: {message}") });
+                return TickReport {
+                    at: now,
+                    dry_run: opts.dry_run,
+                    templates: runs,
+                    candidates: vec![],
+                    queued: vec![],
+                    unchanged: vec![],
+                    superseded: vec![],
+                    pruned: vec![],
+                    errors,
+                    timings,
+                };
+            }
+        };
+        let t0 = Instant::now();
+        let max_open: HashMap<String, usize> =
+            self.set.templates.iter().filter_map(|t| t.meta.max_open.map(|m| (t.name.clone(), m))).collect();
+        let p = plan(&PlanInput {
+            now_ms: now.timestamp_millis(),
+            tasks: &tasks,
+            candidates: &candidates,
+            max_open: &max_open,
+            max_open_global: self.cfg.max_open,
+            track: &stats.by_template,
+            weights: &self.cfg.weights,
+        });
+        timings.plan_ms = ms(t0);
+
+        // Apply: create first, so supersessions can name the task that replaces the old one.
+        let t0 = Instant::now();
+        let mut created: HashMap<usize, i64> = HashMap::new();
+        let mut superseded = p.superseded.clone();
+        let mut pruned = p.pruned.clone();
+        if !opts.dry_run {
+            for &i in &p.queue {
+                match self.queue.create(candidates[i].to_new_task()).await {
+                    Ok(id) => drop(created.insert(i, id)),
+                    Err(e) => errors.push(ProviderError {
+                        source: "queue".into(),
+                        message: format!("create {:?}: {e}", candidates[i].title),
+                    }),
+                }
+            }
+            for d in superseded.iter_mut().chain(pruned.iter_mut()) {
+                if let Some(Target::Candidate { index }) = d.superseded_by {
+                    if let Some(id) = created.get(&index) {
+                        d.superseded_by = Some(Target::Task { id: *id });
+                    }
+                }
+                let Target::Task { id } = d.target else { continue };
+                let by = match d.superseded_by {
+                    Some(Target::Task { id }) => Some(id),
+                    _ => None,
+                };
+                let note = PruneNote { kind: d.kind, reason: d.reason.clone(), superseded_by: by, score: Some(d.score) };
+                if let Err(e) = self.queue.prune(id, note).await {
+                    errors.push(ProviderError { source: "queue".into(), message: format!("prune #{id}: {e}") });
+                }
+            }
+        }
+        timings.apply_ms = ms(t0);
+
+        let mut outcome: HashMap<usize, &str> = p.queue.iter().map(|&i| (i, "queued")).collect();
+        for u in &p.unchanged {
+            outcome.insert(u.index, "unchanged");
+        }
+        for (list, what) in [(&superseded, "superseded"), (&pruned, "pruned")] {
+            for d in list.iter() {
+                if let Target::Candidate { index } = d.target {
+                    outcome.insert(index, what);
+                }
+            }
+        }
+        let candidate_reports = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| CandidateReport {
+                index: i,
+                candidate: c.clone(),
+                score: p.candidate_scores[i],
+                outcome: outcome.get(&i).copied().unwrap_or("dropped").to_string(),
+                task_id: created.get(&i).copied(),
+            })
+            .collect();
+        let queued = p
+            .queue
+            .iter()
+            .map(|&i| Queued {
+                index: i,
+                title: candidates[i].title.clone(),
+                template: candidates[i].template.clone(),
+                id: created.get(&i).copied(),
+            })
+            .collect();
+        TickReport {
+            at: now,
+            dry_run: opts.dry_run,
+            templates: runs,
+            candidates: candidate_reports,
+            queued,
+            unchanged: p.unchanged,
+            superseded,
+            pruned,
+            errors,
+            timings,
+        }
+    }
+
+    /// Open tasks plus the tasks they depend on, and the per-template track record.
+    async fn load_tasks(&self) -> Result<(Vec<TaskSnapshot>, QueueStats), String> {
+        let mut tasks = self
+            .queue
+            .list(&ListFilter::statuses(&[TaskStatus::Pending, TaskStatus::Active]))
+            .await
+            .map_err(|e| e.to_string())?;
+        let known: HashSet<i64> = tasks.iter().map(|t| t.id).collect();
+        let mut missing: Vec<i64> =
+            tasks.iter().flat_map(|t| t.depends_on.iter().copied()).filter(|d| !known.contains(d)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            tasks.extend(self.queue.list(&ListFilter::ids(missing)).await.map_err(|e| e.to_string())?);
+        }
+        let stats = self.queue.stats().await.map_err(|e| e.to_string())?;
+        Ok((tasks, stats))
+    }
+}
+
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<std::time::SystemTime>, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    let mut v: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".md.tera")))
+        .map(|e| {
+            let m = e.metadata().ok();
+            (e.path(), m.as_ref().and_then(|m| m.modified().ok()), m.map_or(0, |m| m.len()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn first_due(c: &Cadence, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match c {
+        // Interval and every-tick templates run in the first round; cron ones wait for their time.
+        Cadence::EveryTick | Cadence::Every(_) => Some(now),
+        Cadence::Cron(_) => c.next_after(now),
+    }
+}
+
+fn candidate(
+    t: &Template,
+    title: String,
+    body: String,
+    priority: Option<i64>,
+    files: Vec<String>,
+    dedup_key: Option<String>,
+) -> Candidate {
+    let dedup_key = dedup_key.filter(|k| !k.trim().is_empty()).unwrap_or_else(|| format!("{}:{}", t.name, title));
+    Candidate {
+        template: t.name.clone(),
+        title,
+        body,
+        priority: priority.unwrap_or(t.meta.priority),
+        files,
+        dedup_key,
+        stale_after_secs: t.stale_after.map(|d| d.as_secs()),
+        workstream: t.meta.workstream.clone(),
+    }
+}
+
+fn ms(t0: Instant) -> f64 {
+    (t0.elapsed().as_secs_f64() * 1e6).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests;

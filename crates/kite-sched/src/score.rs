@@ -1,0 +1,132 @@
+//! How much a task or candidate is worth doing, as a sum of named parts.
+//!
+//! Every prune must explain itself, so a score is never a bare number: it keeps its parts (priority,
+//! age, what it unblocks, file conflicts with active work, the template's track record) next to the
+//! total. Pure arithmetic, no I/O.
+
+use serde::{Deserialize, Serialize};
+
+/// Weights of the score parts (`[sched.weights]` in kite.toml).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScoreWeights {
+    /// Points per unit of priority.
+    pub priority: f64,
+    /// Points gained by a task as it waits, reached at `age_full_hours` and capped there.
+    pub age: f64,
+    pub age_full_hours: f64,
+    /// Points per open task that (directly) depends on this one.
+    pub unblocks: f64,
+    /// Points (subtracted) per declared file that an active task also declares.
+    pub conflict: f64,
+    /// Maximum points (either sign) from the template's track record.
+    pub track_record: f64,
+}
+
+impl Default for ScoreWeights {
+    fn default() -> Self {
+        ScoreWeights {
+            priority: 1.0,
+            age: 10.0,
+            age_full_hours: 48.0,
+            unblocks: 5.0,
+            conflict: 5.0,
+            track_record: 10.0,
+        }
+    }
+}
+
+/// Completions, failures and prunes of one template's tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackRecord {
+    pub done: u64,
+    pub failed: u64,
+    pub pruned: u64,
+}
+
+impl TrackRecord {
+    /// In [-1, 1]: completions count for, failures against, prunes half against; smoothed so that a
+    /// template with no history scores 0 and a couple of outcomes do not swing it to the extremes.
+    pub fn ratio(&self) -> f64 {
+        let good = self.done as f64;
+        let bad = self.failed as f64 + 0.5 * self.pruned as f64;
+        let n = (self.done + self.failed + self.pruned) as f64;
+        (good - bad) / (n + 2.0)
+    }
+}
+
+/// A score and the parts it is the sum of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    pub priority: f64,
+    pub age: f64,
+    pub unblocks: f64,
+    pub conflicts: f64,
+    pub track_record: f64,
+    pub total: f64,
+}
+
+/// The raw facts a score is computed from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScoreInput {
+    pub priority: i64,
+    pub age_ms: i64,
+    pub unblocks: usize,
+    pub conflicting_files: usize,
+    pub track: Option<TrackRecord>,
+}
+
+impl Score {
+    pub fn compute(input: &ScoreInput, w: &ScoreWeights) -> Score {
+        let priority = w.priority * input.priority as f64;
+        let hours = input.age_ms.max(0) as f64 / 3_600_000.0;
+        let age = if w.age_full_hours > 0.0 {
+            w.age * (hours / w.age_full_hours).min(1.0)
+        } else {
+            0.0
+        };
+        let unblocks = w.unblocks * input.unblocks as f64;
+        let conflicts = -w.conflict * input.conflicting_files as f64;
+        let track_record = input.track.map(|t| w.track_record * t.ratio()).unwrap_or(0.0);
+        let total = priority + age + unblocks + conflicts + track_record;
+        Score { priority, age, unblocks, conflicts, track_record, total: round3(total) }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: ScoreInput, expected_total: f64) {
+        let s = Score::compute(&input, &ScoreWeights::default());
+        assert!((s.total - expected_total).abs() < 1e-3, "{input:?} -> {s:?}");
+        let sum = s.priority + s.age + s.unblocks + s.conflicts + s.track_record;
+        assert!((sum - s.total).abs() < 1e-3);
+    }
+
+    #[test]
+    fn parts_add_up() {
+        check(ScoreInput { priority: 10, ..Default::default() }, 10.0);
+        // Half of the full age earns half of the age points.
+        check(ScoreInput { age_ms: 24 * 3_600_000, ..Default::default() }, 5.0);
+        // Age is capped.
+        check(ScoreInput { age_ms: 1000 * 3_600_000, ..Default::default() }, 10.0);
+        check(ScoreInput { age_ms: -5, ..Default::default() }, 0.0);
+        check(ScoreInput { unblocks: 2, ..Default::default() }, 10.0);
+        check(ScoreInput { conflicting_files: 3, ..Default::default() }, -15.0);
+        // 2 done, 0 failed: (2 - 0) / (2 + 2) * 10
+        let track = Some(TrackRecord { done: 2, failed: 0, pruned: 0 });
+        check(ScoreInput { track, ..Default::default() }, 5.0);
+        let track = Some(TrackRecord { done: 0, failed: 3, pruned: 2 });
+        check(ScoreInput { track, ..Default::default() }, -40.0 / 7.0);
+    }
+
+    #[test]
+    fn no_history_is_neutral() {
+        assert_eq!(TrackRecord::default().ratio(), 0.0);
+    }
+}

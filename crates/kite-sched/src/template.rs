@@ -1,0 +1,583 @@
+//! Strategy-loop task templates: `prompts/*.md.tera` files with TOML front matter.
+//!
+//! A template says when it runs, how its tasks are keyed, prioritized and limited, and renders the
+//! task title and body from the round's context. One file that does not load (bad front matter, a
+//! tera syntax error, a bad cron expression) is reported with its path and the others still load:
+//! a typo in one prompt must not stop the loop.
+//!
+//! ```text
+//! +++
+//! name = "fix-failing-tests"         # default: the file name without .md.tera
+//! schedule = "*/10 * * * *"          # crontab (5 fields), seconds-first (6/7), @hourly, @every 10m;
+//!                                    # absent: every tick
+//! workstream = "tests"
+//! priority = 20
+//! title = "Fix failing test {{ item.name }}"      # tera; an empty title emits nothing
+//! dedup_key = "test:{{ item.name }}"             # tera; default "<name>:<title>"
+//! stale_after = "2h"
+//! max_open = 10
+//! files = ["{{ item.file }}"]                    # tera each; empty results are dropped
+//! for_each = "tests.failures"                    # one candidate per item of this context list
+//! uses = ["tests"]                               # shell context providers it needs
+//! topic = "project status"                       # vault notes matching this become `vault`
+//! command = "claude -p"                          # strategy audit: body is the prompt, see audit
+//! +++
+//! The body: the task body (or, with `command`, the prompt).
+//! ```
+//!
+//! Files that do not start with `+++` are not strategy templates (the extraction and injection
+//! prompts live in the same directory) and are skipped.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::duration::{format_duration, parse_duration};
+use crate::schedule::Cadence;
+
+const FENCE: &str = "+++";
+
+/// A template that could not be loaded or rendered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct TemplateError {
+    pub file: String,
+    pub message: String,
+}
+
+/// The front matter as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontMatter {
+    pub name: Option<String>,
+    pub schedule: Option<String>,
+    pub workstream: Option<String>,
+    #[serde(default)]
+    pub priority: i64,
+    pub title: Option<String>,
+    pub dedup_key: Option<String>,
+    pub stale_after: Option<String>,
+    pub max_open: Option<usize>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    pub for_each: Option<String>,
+    #[serde(default)]
+    pub uses: Vec<String>,
+    pub topic: Option<String>,
+    pub vault_k: Option<usize>,
+    pub command: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A loaded, compiled template.
+#[derive(Debug)]
+pub struct Template {
+    pub name: String,
+    pub file: PathBuf,
+    pub meta: FrontMatter,
+    pub cadence: Cadence,
+    pub stale_after: Option<Duration>,
+    tera: tera::Tera,
+    file_templates: usize,
+}
+
+/// One rendered task (or, for a command template, one rendered prompt).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rendered {
+    pub title: String,
+    pub body: String,
+    pub dedup_key: Option<String>,
+    pub files: Vec<String>,
+}
+
+/// What [`Template::render`] produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RenderOutput {
+    pub items: Vec<Rendered>,
+    /// Why nothing was rendered, when the template was skipped (e.g. its `for_each` list is absent).
+    pub skipped: Option<String>,
+}
+
+/// For `kite sched templates`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateInfo {
+    pub name: String,
+    pub file: String,
+    pub schedule: String,
+    pub workstream: Option<String>,
+    pub priority: i64,
+    pub max_open: Option<usize>,
+    pub stale_after: Option<String>,
+    pub for_each: Option<String>,
+    pub uses: Vec<String>,
+    pub topic: Option<String>,
+    pub command: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Every template in a directory, and every file that failed.
+#[derive(Debug, Default)]
+pub struct TemplateSet {
+    pub templates: Vec<Template>,
+    pub errors: Vec<TemplateError>,
+    /// `.md.tera` files without front matter: other prompts, not strategy templates.
+    pub ignored: Vec<PathBuf>,
+}
+
+impl TemplateSet {
+    /// Loads `dir/*.md.tera` in name order. A missing directory is an empty set.
+    pub fn load_dir(dir: &Path) -> TemplateSet {
+        let mut set = TemplateSet::default();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return set,
+            Err(e) => {
+                set.errors.push(TemplateError { file: dir.display().to_string(), message: e.to_string() });
+                return set;
+            }
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_str().is_some_and(|s| s.ends_with(".md.tera")))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    set.errors.push(TemplateError { file: path.display().to_string(), message: e.to_string() });
+                    continue;
+                }
+            };
+            if !text.trim_start().starts_with(FENCE) {
+                set.ignored.push(path);
+                continue;
+            }
+            match Template::parse(&path, &text) {
+                Ok(t) => {
+                    if set.templates.iter().any(|o| o.name == t.name) {
+                        set.errors.push(TemplateError {
+                            file: path.display().to_string(),
+                            message: format!("another template is already named {:?}", t.name),
+                        });
+                    } else {
+                        set.templates.push(t);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "template not loaded");
+                    set.errors.push(e);
+                }
+            }
+        }
+        set
+    }
+}
+
+fn stem(path: &Path) -> String {
+    let n = path.file_name().and_then(|n| n.to_str()).unwrap_or("template");
+    n.strip_suffix(".md.tera").unwrap_or(n).to_string()
+}
+
+/// The error and every cause under it: tera's top-level message alone rarely says what is wrong.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+impl Template {
+    /// Parses and compiles one template file's text.
+    pub fn parse(path: &Path, text: &str) -> Result<Template, TemplateError> {
+        let fail = |message: String| TemplateError { file: path.display().to_string(), message };
+        let rest = text.trim_start().strip_prefix(FENCE).ok_or_else(|| fail("no +++ front matter".into()))?;
+        let end = rest
+            .find("\n+++")
+            .ok_or_else(|| fail("front matter is not closed by a +++ line".into()))?;
+        let front = &rest[..end];
+        let after = &rest[end + 4..];
+        let body = after.strip_prefix("\r\n").or_else(|| after.strip_prefix('\n')).unwrap_or(after);
+        let meta: FrontMatter = toml::from_str(front).map_err(|e| fail(format!("bad front matter: {e}")))?;
+
+        let name = meta.name.clone().unwrap_or_else(|| stem(path));
+        if name.trim().is_empty() {
+            return Err(fail("empty name".into()));
+        }
+        let cadence = match &meta.schedule {
+            None => Cadence::EveryTick,
+            Some(s) => Cadence::parse(s).map_err(|e| fail(e.to_string()))?,
+        };
+        let stale_after = match &meta.stale_after {
+            None => None,
+            Some(s) => Some(parse_duration(s).map_err(|e| fail(format!("stale_after: {e}")))?),
+        };
+        if meta.command.is_none() && meta.title.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            return Err(fail("a template without `command` needs a `title`".into()));
+        }
+        if meta.max_open == Some(0) {
+            return Err(fail("max_open = 0 would prune everything; leave it out for no limit".into()));
+        }
+
+        let mut tera = tera::Tera::default();
+        let mut parts: Vec<(String, &str)> = vec![("body".into(), body)];
+        if let Some(t) = &meta.title {
+            parts.push(("title".into(), t));
+        }
+        if let Some(k) = &meta.dedup_key {
+            parts.push(("dedup_key".into(), k));
+        }
+        for (i, f) in meta.files.iter().enumerate() {
+            parts.push((format!("files[{i}]"), f));
+        }
+        for (part, src) in &parts {
+            tera.add_raw_template(part, src).map_err(|e| fail(format!("{part}: {}", chain(&e))))?;
+        }
+        Ok(Template { name, file: path.to_path_buf(), cadence, stale_after, file_templates: meta.files.len(), meta, tera })
+    }
+
+    pub fn info(&self) -> TemplateInfo {
+        TemplateInfo {
+            name: self.name.clone(),
+            file: self.file.display().to_string(),
+            schedule: self.meta.schedule.clone().unwrap_or_else(|| self.cadence.describe()),
+            workstream: self.meta.workstream.clone(),
+            priority: self.meta.priority,
+            max_open: self.meta.max_open,
+            stale_after: self.stale_after.map(format_duration),
+            for_each: self.meta.for_each.clone(),
+            uses: self.meta.uses.clone(),
+            topic: self.meta.topic.clone(),
+            command: self.meta.command.clone(),
+            description: self.meta.description.clone(),
+        }
+    }
+
+    /// The context names this template reads beyond the built-in ones: `uses` plus the root of
+    /// `for_each`.
+    pub fn needs(&self) -> Vec<String> {
+        let mut v = self.meta.uses.clone();
+        if let Some(root) = self.meta.for_each.as_deref().and_then(|p| p.split('.').next()) {
+            if !v.iter().any(|x| x == root) {
+                v.push(root.to_string());
+            }
+        }
+        v
+    }
+
+    /// Renders against a context object: once, or once per item of the `for_each` list (as
+    /// `item`, with `index`).
+    pub fn render(&self, context: &Value) -> Result<RenderOutput, TemplateError> {
+        let mut ctx = tera::Context::from_value(context.clone()).map_err(|e| TemplateError {
+            file: self.file.display().to_string(),
+            message: format!("context is not an object: {}", chain(&e)),
+        })?;
+        self.render_in(&mut ctx)
+    }
+
+    /// Renders against a prepared tera context. The scheduler builds one per tick and reuses it for
+    /// every template (cloning a large context per template and item is what would cost); this sets
+    /// `template`, and `item` and `index` per item, overwriting what the previous template left.
+    pub fn render_in(&self, ctx: &mut tera::Context) -> Result<RenderOutput, TemplateError> {
+        let fail = |message: String| TemplateError { file: self.file.display().to_string(), message };
+        ctx.remove("item");
+        ctx.remove("index");
+        ctx.insert(
+            "template",
+            &serde_json::json!({
+                "name": self.name, "priority": self.meta.priority, "workstream": self.meta.workstream,
+                "topic": self.meta.topic,
+            }),
+        );
+        let mut out = RenderOutput::default();
+        let items: Vec<Option<Value>> = match &self.meta.for_each {
+            None => vec![None],
+            Some(path) => {
+                let (root, rest) = path.split_once('.').unwrap_or((path.as_str(), ""));
+                match ctx.get(root).and_then(|v| lookup(v, rest)) {
+                    None => {
+                        out.skipped = Some(format!("for_each list `{path}` is not in the context"));
+                        return Ok(out);
+                    }
+                    Some(Value::Array(a)) => a.iter().cloned().map(Some).collect(),
+                    Some(Value::Null) => vec![],
+                    Some(other) => {
+                        return Err(fail(format!("for_each `{path}` is a {}, not a list", kind(other))));
+                    }
+                }
+            }
+        };
+        for (index, item) in items.into_iter().enumerate() {
+            if let Some(item) = &item {
+                ctx.insert("item", item);
+                ctx.insert("index", &index);
+            }
+            let item = item.as_ref();
+            let r = |part: &str| {
+                self.tera
+                    .render(part, ctx)
+                    .map_err(|e| fail(format!("rendering {part}{}: {}", at(index, item), chain(&e))))
+            };
+            let title = match self.meta.title {
+                Some(_) => one_line(&r("title")?),
+                None => String::new(),
+            };
+            if self.meta.command.is_none() && title.is_empty() {
+                continue;
+            }
+            let body = r("body")?.trim().to_string();
+            let dedup_key = match self.meta.dedup_key {
+                Some(_) => Some(one_line(&r("dedup_key")?)).filter(|k| !k.is_empty()),
+                None => None,
+            };
+            let mut files = Vec::new();
+            for i in 0..self.file_templates {
+                let f = one_line(&r(&format!("files[{i}]"))?);
+                if !f.is_empty() && !files.contains(&f) {
+                    files.push(f);
+                }
+            }
+            out.items.push(Rendered { title, body, dedup_key, files });
+        }
+        Ok(out)
+    }
+}
+
+fn at(index: usize, item: Option<&Value>) -> String {
+    match item {
+        Some(_) => format!(" (item {index})"),
+        None => String::new(),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    }
+}
+
+/// `a.b.0.c` into a JSON value.
+pub fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').filter(|s| !s.is_empty()).try_fold(v, |cur, seg| match cur {
+        Value::Object(m) => m.get(seg),
+        Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(text: &str) -> Result<Template, TemplateError> {
+        Template::parse(Path::new("prompts/t.md.tera"), text)
+    }
+
+    fn check(text: &str, ctx: Value, expected: Vec<(&str, &str, Option<&str>, Vec<&str>)>) {
+        let t = parse(text).unwrap();
+        let out = t.render(&ctx).unwrap();
+        let got: Vec<_> = out
+            .items
+            .iter()
+            .map(|r| (r.title.as_str(), r.body.as_str(), r.dedup_key.as_deref(), r.files.iter().map(String::as_str).collect()))
+            .collect::<Vec<(&str, &str, Option<&str>, Vec<&str>)>>();
+        assert_eq!(got, expected);
+    }
+
+    const PER_TEST: &str = r#"+++
+schedule = "*/5 * * * *"
+priority = 7
+title = "Fix {{ item.name }}"
+dedup_key = "test:{{ item.name }}"
+files = ["{{ item.file | default(value='') }}"]
+for_each = "tests.failures"
+stale_after = "2h"
++++
+Test `{{ item.name }}` fails:
+{{ item.message }}
+"#;
+
+    #[test]
+    fn one_candidate_per_item() {
+        check(
+            PER_TEST,
+            json!({"tests": {"failures": [
+                {"name": "a::b", "message": "boom", "file": "src/a.rs"},
+                {"name": "c", "message": "bang"}
+            ]}}),
+            vec![
+                ("Fix a::b", "Test `a::b` fails:\nboom", Some("test:a::b"), vec!["src/a.rs"]),
+                ("Fix c", "Test `c` fails:\nbang", Some("test:c"), vec![]),
+            ],
+        );
+        let t = parse(PER_TEST).unwrap();
+        assert_eq!(t.name, "t");
+        assert_eq!(t.stale_after, Some(Duration::from_secs(7200)));
+        assert_eq!(t.needs(), vec!["tests".to_string()]);
+        let out = t.render(&json!({})).unwrap();
+        assert!(out.items.is_empty());
+        assert!(out.skipped.unwrap().contains("tests.failures"));
+        let err = t.render(&json!({"tests": {"failures": 3}})).unwrap_err();
+        assert!(err.message.contains("is a number, not a list"), "{err}");
+    }
+
+    #[test]
+    fn single_and_conditional() {
+        let text = "+++\ntitle = \"{% if git.dirty %}Commit {{ git.branch }}{% endif %}\"\n+++\nbody\n";
+        check(text, json!({"git": {"dirty": true, "branch": "main"}}), vec![("Commit main", "body", None, vec![])]);
+        check(text, json!({"git": {"dirty": false, "branch": "main"}}), vec![]);
+    }
+
+    #[test]
+    fn broken_templates_name_the_file_and_the_problem() {
+        let cases = [
+            ("+++\ntitle = \"x\"\n", "not closed"),
+            ("+++\ntitle = x\n+++\n", "bad front matter"),
+            ("+++\ntitle = \"x\"\nbogus = 1\n+++\n", "unknown field"),
+            ("+++\ntitle = \"{{ x \"\n+++\n", "title"),
+            ("+++\ntitle = \"x\"\n+++\n{% if %}\n", "body"),
+            ("+++\ntitle = \"x\"\nschedule = \"* *\"\n+++\n", "bad schedule"),
+            ("+++\ntitle = \"x\"\nstale_after = \"soon\"\n+++\n", "stale_after"),
+            ("+++\nname = \"n\"\n+++\nbody", "needs a `title`"),
+        ];
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err();
+            assert!(e.to_string().starts_with("prompts/t.md.tera: "), "{e}");
+            assert!(e.message.contains(want), "{text:?}: {e}");
+        }
+        // A render-time error (unknown variable) also names the file and the part.
+        let t = parse("+++\ntitle = \"{{ nope.x }}\"\n+++\n").unwrap();
+        let e = t.render(&json!({})).unwrap_err();
+        assert!(e.message.contains("rendering title"), "{e}");
+    }
+
+    #[test]
+    fn directory_loads_good_skips_plain_and_reports_bad() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.md.tera"), PER_TEST).unwrap();
+        std::fs::write(dir.path().join("b.md.tera"), "+++\ntitle = \"{{\"\n+++\n").unwrap();
+        std::fs::write(dir.path().join("extract.md.tera"), "plain prompt {{ x }}").unwrap();
+        std::fs::write(dir.path().join("c.md.tera"), "+++\nname = \"a\"\ntitle = \"dup\"\n+++\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        let set = TemplateSet::load_dir(dir.path());
+        assert_eq!(set.templates.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["a"]);
+        assert_eq!(set.errors.len(), 2, "{:?}", set.errors);
+        assert!(set.errors[0].file.ends_with("b.md.tera"));
+        assert!(set.errors[1].message.contains("already named"));
+        assert_eq!(set.ignored.len(), 1);
+        assert_eq!(TemplateSet::load_dir(&dir.path().join("missing")).templates.len(), 0);
+    }
+
+    #[test]
+    fn lookup_paths() {
+        let v = json!({"a": {"b": [10, {"c": 3}]}});
+        assert_eq!(lookup(&v, "a.b.1.c"), Some(&json!(3)));
+        assert_eq!(lookup(&v, "a.x"), None);
+    }
+}
+
+/// The templates shipped in the repository's prompts/ load and render, with every provider present
+/// and with none (a round whose providers all failed must not break them).
+#[cfg(test)]
+mod shipped {
+    use super::*;
+    use serde_json::json;
+
+    fn shipped() -> TemplateSet {
+        TemplateSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prompts"))
+    }
+
+    fn get<'a>(set: &'a TemplateSet, name: &str) -> &'a Template {
+        set.templates.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name}: {:?}", set.errors))
+    }
+
+    fn full() -> Value {
+        json!({
+            "git": {
+                "branch": "main", "head": "abc", "commits": [{"sha": "abc", "author": "a", "time": 1, "subject": "add x"}],
+                "changed_files": ["src/x.rs"], "dirty_files": [],
+                "markers": [{"file": "src/x.rs", "line": 3, "kind": "TODO", "text": "// TODO: handle the error case properly"}]
+            },
+            "queue": {
+                "counts": {"pending": 1, "active": 0, "done": 2, "failed": 1, "pruned": 0},
+                "open": [{"id": 4, "title": "open one", "status": "pending", "template": null}],
+                "recent": {"done": [], "failed": [{"id": 3, "title": "failed one"}], "pruned": []}
+            },
+            "tests": {"failed": 2, "passed": 1, "failures": [
+                {"name": "a::b", "file": "src/a.rs", "line": 7, "message": "assertion failed"},
+                {"name": "build", "file": "", "line": 0, "message": "error[E0425]"}
+            ]},
+            "vault": [{"id": "n", "title": "Status: sched", "kind": "status", "score": 1.0, "body": "runner done"}]
+        })
+    }
+
+    #[test]
+    fn shipped_templates_render() {
+        let set = shipped();
+        for name in ["fix-failing-tests", "resolve-todo-markers", "strategy-audit"] {
+            assert!(!set.errors.iter().any(|e| e.file.contains(name)), "{:?}", set.errors);
+            get(&set, name);
+        }
+
+        let out = get(&set, "fix-failing-tests").render(&full()).unwrap();
+        assert_eq!(out.items.len(), 2);
+        assert_eq!(out.items[0].title, "Fix failing test a::b");
+        assert_eq!(out.items[0].dedup_key.as_deref(), Some("test:a::b"));
+        assert_eq!(out.items[0].files, vec!["src/a.rs".to_string()]);
+        assert!(out.items[0].body.contains("(at src/a.rs:7)") && out.items[0].body.contains("assertion failed"));
+        assert!(out.items[0].body.contains("branch `main`, last commit \"add x\""), "{}", out.items[0].body);
+        assert!(out.items[1].body.starts_with("The workspace does not build"), "{}", out.items[1].body);
+        assert!(out.items[1].files.is_empty());
+
+        let out = get(&set, "resolve-todo-markers").render(&full()).unwrap();
+        assert_eq!(out.items.len(), 1);
+        assert!(out.items[0].title.starts_with("Resolve TODO in src/x.rs: // TODO: handle"), "{}", out.items[0].title);
+        assert_eq!(out.items[0].dedup_key.as_deref(), Some("marker:src/x.rs:todo-handle-the-error-case-properly"));
+        assert!(out.items[0].body.contains("src/x.rs:3: // TODO"));
+
+        let audit = get(&set, "strategy-audit");
+        assert!(audit.meta.command.is_some());
+        let out = audit.render(&full()).unwrap();
+        let prompt = &out.items[0].body;
+        assert!(prompt.contains("### Status: sched (status)") && prompt.contains("runner done"), "{prompt}");
+        assert!(prompt.contains("- #4 open one (pending)") && prompt.contains("- #3 failed one"), "{prompt}");
+        assert!(prompt.contains("- add x") && prompt.contains("Reply with only a JSON array"), "{prompt}");
+    }
+
+    #[test]
+    fn shipped_templates_survive_missing_providers() {
+        let set = shipped();
+        let empty = json!({});
+        let out = get(&set, "fix-failing-tests").render(&empty).unwrap();
+        assert!(out.items.is_empty() && out.skipped.is_some());
+        let out = get(&set, "resolve-todo-markers").render(&empty).unwrap();
+        assert!(out.items.is_empty() && out.skipped.is_some());
+        let out = get(&set, "strategy-audit").render(&json!({"vault": []})).unwrap();
+        assert!(out.items[0].body.contains("(no status notes yet)"));
+        assert!(out.items[0].body.contains("(the queue could not be read this round)"));
+        // Tests present but git missing.
+        let mut ctx = full();
+        ctx.as_object_mut().unwrap().remove("git");
+        let out = get(&set, "fix-failing-tests").render(&ctx).unwrap();
+        assert_eq!(out.items.len(), 2);
+    }
+}

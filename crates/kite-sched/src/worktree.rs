@@ -1,0 +1,73 @@
+//! One git worktree per task, on its own branch `kite/task-<id>`.
+//!
+//! Agents running side by side must not see each other's half-written files, and their work must
+//! stay reviewable and mergeable: a worktree per task gives both. A retry reuses the task's worktree
+//! (and branch), so work an attempt committed is not lost. Removing a worktree keeps its branch.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio::process::Command;
+
+/// A git command that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("git {args}: {message}")]
+pub struct WorktreeError {
+    pub args: String,
+    pub message: String,
+}
+
+/// A task's worktree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Worktree {
+    pub dir: PathBuf,
+    pub branch: String,
+}
+
+async fn git(repo: &Path, args: &[&str]) -> Result<String, WorktreeError> {
+    let err = |message: String| WorktreeError { args: args.join(" "), message };
+    let o = Command::new("git")
+        .args(args)
+        .current_dir(repo)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    if o.status.success() {
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    } else {
+        Err(err(String::from_utf8_lossy(&o.stderr).trim().to_string()))
+    }
+}
+
+/// The branch a task's work goes on.
+pub fn branch_name(task_id: i64) -> String {
+    format!("kite/task-{task_id}")
+}
+
+/// Creates (or reuses) the worktree for a task under `root`, branching from the repository's HEAD.
+pub async fn ensure(repo: &Path, root: &Path, task_id: i64) -> Result<Worktree, WorktreeError> {
+    let dir = root.join(format!("task-{task_id}"));
+    let branch = branch_name(task_id);
+    if dir.join(".git").exists() {
+        return Ok(Worktree { dir, branch });
+    }
+    tokio::fs::create_dir_all(root)
+        .await
+        .map_err(|e| WorktreeError { args: "worktree add".into(), message: format!("{}: {e}", root.display()) })?;
+    // A worktree directory deleted by hand leaves an entry that blocks re-adding it.
+    let _ = git(repo, &["worktree", "prune"]).await;
+    let dir_s = dir.to_string_lossy().into_owned();
+    let exists = git(repo, &["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")]).await.is_ok();
+    if exists {
+        git(repo, &["worktree", "add", &dir_s, &branch]).await?;
+    } else {
+        git(repo, &["worktree", "add", "-b", &branch, &dir_s]).await?;
+    }
+    Ok(Worktree { dir, branch })
+}
+
+/// Removes a worktree (even with uncommitted changes); its branch stays.
+pub async fn remove(repo: &Path, wt: &Worktree) -> Result<(), WorktreeError> {
+    git(repo, &["worktree", "remove", "--force", &wt.dir.to_string_lossy()]).await.map(|_| ())
+}
