@@ -53,6 +53,17 @@ enum Command {
     Mcp(cmd::mcp::Args),
     /// Write kite's hooks and MCP server into a project's Claude Code settings.
     Install(cmd::install::Args),
+    /// The memory vault: add, search, show, reindex, stats, extract.
+    #[command(subcommand)]
+    Vault(cmd::vault::VaultCmd),
+    /// Claude Code hooks (read the hook JSON on stdin).
+    #[command(subcommand)]
+    Hook(cmd::hook::HookCmd),
+    /// The strategy loop: templates and one round on demand.
+    #[command(subcommand)]
+    Sched(cmd::sched::SchedCmd),
+    /// Start an agent session for a task now.
+    Spawn(cmd::sched::SpawnArgs),
 }
 
 fn main() -> ExitCode {

@@ -1,12 +1,15 @@
 //! The subcommands, and what they share: finding the home and connecting to the daemon.
 
 pub(crate) mod daemon;
+pub(crate) mod hook;
 pub(crate) mod install;
 pub(crate) mod mcp;
+pub(crate) mod sched;
 pub(crate) mod lock;
 pub(crate) mod session;
 pub(crate) mod status;
 pub(crate) mod task;
+pub(crate) mod vault;
 
 use crate::config::Config;
 use crate::home::{self, Places};
@@ -32,13 +35,16 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     let config = Config::load(&first.home)?;
     let places = home::resolve(cli.home, cli.root, cli.vault, config.vault.dir.clone())?;
     let ctx = Ctx { places, config, json: cli.json };
-    if let Command::Daemon(args) = cli.command {
-        return daemon::run(&ctx, args);
-    }
+    let command = match cli.command {
+        Command::Daemon(args) => return daemon::run(&ctx, args),
+        Command::Vault(c) => return vault::run_with(c, &ctx.places.vault, &ctx.places.home, ctx.json),
+        Command::Hook(c) => return hook::run(&ctx, c),
+        other => other,
+    };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
-        match cli.command {
-            Command::Daemon(_) => unreachable!("handled above"),
+        match command {
+            Command::Daemon(_) | Command::Vault(_) | Command::Hook(_) => unreachable!("handled above"),
             Command::Status => status::status(&ctx).await,
             Command::Events(a) => status::events(&ctx, a).await,
             Command::Broadcast(a) => status::broadcast(&ctx, a).await,
@@ -47,6 +53,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Command::Lock(c) => lock::run(&ctx, c).await,
             Command::Mcp(a) => mcp::run(&ctx, a).await,
             Command::Install(a) => install::run(&ctx, a),
+            Command::Sched(c) => sched::run(&ctx, c).await,
+            Command::Spawn(a) => sched::spawn(&ctx, a).await,
         }
     })
 }

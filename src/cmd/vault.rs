@@ -143,12 +143,8 @@ fn warn_skipped(vault: &Vault) {
     }
 }
 
-/// Runs a `kite vault` subcommand. The index lives at `home/vault-index.db`.
-pub(crate) fn run(cmd: VaultCmd, vault_dir: &Path, home: &Path) -> Result<()> {
-    run_with(cmd, vault_dir, home, false)
-}
-
-/// Like [`run`], with the binary's global `--json` flag (either flag asks for JSON).
+/// Runs a `kite vault` subcommand (index at `home/vault-index.db`); the global `--json` or the
+/// subcommand's asks for JSON.
 pub(crate) fn run_with(cmd: VaultCmd, vault_dir: &Path, home: &Path, global_json: bool) -> Result<()> {
     let json = global_json || cmd.json();
     let mut vault = match &cmd {
