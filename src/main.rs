@@ -5,6 +5,7 @@
 mod cmd;
 mod config;
 mod home;
+mod memory;
 mod output;
 
 use clap::{Parser, Subcommand};

@@ -59,7 +59,49 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     })
 }
 
-/// The vault as the MCP server sees it; `None` until the vault is wired in.
-pub(crate) fn vault_tools(_ctx: &Ctx) -> Option<std::sync::Arc<dyn kite_mcp::VaultTools>> {
-    None
+/// The vault as the MCP server sees it: opened on first use (the model loads then, not at
+/// start-up), one call at a time.
+struct McpVault {
+    vault_dir: std::path::PathBuf,
+    home: std::path::PathBuf,
+    vault: std::sync::Mutex<Option<kite_memory::Vault>>,
+}
+
+impl McpVault {
+    fn with<T>(&self, f: impl FnOnce(&mut kite_memory::Vault) -> Result<T, String>) -> Result<T, String> {
+        let mut guard = self.vault.lock().map_err(|_| "the vault lock was poisoned".to_string())?;
+        if guard.is_none() {
+            *guard = Some(vault::open(&self.vault_dir, &self.home).map_err(|e| format!("{e:#}"))?);
+        }
+        f(guard.as_mut().expect("opened above"))
+    }
+}
+
+impl kite_mcp::VaultTools for McpVault {
+    fn search(&self, query: &str, k: usize) -> Result<serde_json::Value, String> {
+        self.with(|v| {
+            let notes = crate::memory::recall(v, query, k)?;
+            serde_json::to_value(notes).map_err(|e| e.to_string())
+        })
+    }
+
+    fn add(&self, title: &str, body: &str, kind: Option<&str>, tags: &[String]) -> Result<serde_json::Value, String> {
+        self.with(|v| {
+            let note = kite_memory::NewNote {
+                kind: kite_memory::Kind::parse(kind.unwrap_or("fact")),
+                title: title.to_string(),
+                tags: tags.to_vec(),
+                project: None,
+                source: Some("mcp".into()),
+                body: body.to_string(),
+            };
+            let outcome = v.add(note).map_err(|e| e.to_string())?;
+            serde_json::to_value(outcome).map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// The vault for the MCP server's memory tools.
+pub(crate) fn vault_tools(ctx: &Ctx) -> Option<std::sync::Arc<dyn kite_mcp::VaultTools>> {
+    Some(std::sync::Arc::new(McpVault { vault_dir: ctx.places.vault.clone(), home: ctx.places.home.clone(), vault: Default::default() }))
 }

@@ -121,7 +121,7 @@ fn default_model_dir(home: &Path) -> Option<PathBuf> {
         .find(|d| d.join("model.onnx").is_file())
 }
 
-fn open(vault_dir: &Path, home: &Path) -> Result<Vault> {
+pub(crate) fn open(vault_dir: &Path, home: &Path) -> Result<Vault> {
     let mut config = VaultConfig::new(vault_dir, home.join("vault-index.db"));
     config.model_dir = default_model_dir(home);
     let vault = Vault::open(config).with_context(|| format!("cannot open the vault in {}", vault_dir.display()))?;

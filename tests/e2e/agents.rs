@@ -11,7 +11,7 @@ fn python() -> String {
 fn a_real_mcp_client_initializes_lists_tools_creates_a_task_locks_and_searches() {
     let d = Daemon::start();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py");
-    let out = std::process::Command::new(python())
+    let out = crate::support::with_model(&mut std::process::Command::new(python()))
         .args([script, KITE, d.root.to_str().unwrap()])
         .env("KITE_VAULT", d.root.join("vault"))
         .output()
@@ -31,6 +31,9 @@ fn a_real_mcp_client_initializes_lists_tools_creates_a_task_locks_and_searches()
     assert_eq!((v["lock_error"].as_bool(), v["lock"]["token"].as_u64()), (Some(false), Some(1)));
     assert_eq!(v["outside_error"], true);
     assert_eq!(v["next"]["task"]["title"], "from mcp");
+    assert_eq!(v["add_error"], false, "{}", v["add_text"]);
+    assert_eq!(v["search_error"], false, "{}", v["search_text"]);
+    assert!(v["search_text"].as_str().unwrap().contains("Use sqlite WAL"), "{}", v["search_text"]);
     // The MCP process was the session's live client: its end released its lock and requeued its task.
     assert_eq!(d.ok(&["lock", "list"])["held"], json!([]));
     let task = d.ok(&["task", "show", "1"]);

@@ -8,6 +8,18 @@ use std::time::{Duration, Instant};
 
 pub(crate) const KITE: &str = env!("CARGO_BIN_EXE_kite");
 
+/// Points a command at the model `make setup` installed, unless the environment already does.
+pub(crate) fn with_model(c: &mut Command) -> &mut Command {
+    let root = env!("CARGO_MANIFEST_DIR");
+    if std::env::var_os("KITE_MODEL_DIR").is_none() {
+        c.env("KITE_MODEL_DIR", format!("{root}/models/all-minilm-l6-v2"));
+    }
+    if std::env::var_os("KITE_ORT_DYLIB").is_none() {
+        c.env("KITE_ORT_DYLIB", format!("{root}/models/libonnxruntime.so"));
+    }
+    c
+}
+
 /// A daemon on its own temporary project (a git repository) and home.
 pub(crate) struct Daemon {
     child: Option<Child>,
@@ -38,7 +50,7 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(KITE)
+        let child = with_model(&mut Command::new(KITE))
             .arg("daemon")
             .args(&self.args)
             .current_dir(&self.root)
@@ -98,11 +110,12 @@ impl Daemon {
     }
 
     pub(crate) fn cli_in(&self, dir: &Path, args: &[&str]) -> Output {
-        Command::new(KITE).args(args).current_dir(dir).env_remove("KITE_HOME").output().unwrap()
+        with_model(&mut Command::new(KITE)).args(args).current_dir(dir).env_remove("KITE_HOME").output().unwrap()
     }
 
     pub(crate) fn cli_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(KITE);
+        with_model(&mut c);
         c.args(args).current_dir(&self.root).env_remove("KITE_HOME");
         c
     }
