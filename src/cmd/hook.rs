@@ -57,12 +57,15 @@ impl HookSettings {
 }
 
 pub(crate) fn run(ctx: &Ctx, cmd: HookCmd) -> Result<()> {
-    let result = match cmd {
+    // Even a bug must not fail the person's session: a panic becomes a warning too.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cmd {
         HookCmd::SessionStart => session_start(ctx),
         HookCmd::SessionEnd => session_end(ctx),
-    };
-    if let Err(e) = result {
-        eprintln!("kite: warning: hook skipped: {e:#}");
+    }));
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("kite: warning: hook skipped: {e:#}"),
+        Err(_) => eprintln!("kite: warning: hook skipped after an internal error"),
     }
     Ok(())
 }
@@ -133,7 +136,7 @@ fn session_start(ctx: &Ctx) -> Result<()> {
     let commits = git(&root, &["log", "-5", "--format=%s"]).unwrap_or_default();
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let live = match rt.block_on(tokio::time::timeout(Duration::from_millis(1500), ask_daemon(ctx, &input))) {
+    let live = match rt.block_on(async { tokio::time::timeout(Duration::from_millis(1500), ask_daemon(ctx, &input)).await }) {
         Ok(Ok(l)) => l,
         Ok(Err(e)) => {
             eprintln!("kite: warning: no daemon context ({e})");
@@ -212,10 +215,13 @@ fn session_end(ctx: &Ctx) -> Result<()> {
             let file = session_file(&ctx.places.home, sid);
             if let Some(id) = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).and_then(|v| v["kite_session"].as_str().map(str::to_string)) {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                let _ = rt.block_on(tokio::time::timeout(Duration::from_millis(500), async {
-                    let c = Client::connect(&ctx.places.socket()).await?;
-                    c.call::<_, Value>("session.end", SessionRef { session: id }).await
-                }));
+                let _ = rt.block_on(async {
+                    tokio::time::timeout(Duration::from_millis(500), async {
+                        let c = Client::connect(&ctx.places.socket()).await?;
+                        c.call::<_, Value>("session.end", SessionRef { session: id }).await
+                    })
+                    .await
+                });
                 let _ = std::fs::remove_file(&file);
             }
         }

@@ -5,6 +5,7 @@ mod support;
 
 mod agents;
 mod durability;
+mod hooks;
 mod locks;
 mod messages;
 mod protocol;

@@ -1,0 +1,147 @@
+//! Claude Code hooks with real-shaped payloads: SessionStart prints the context JSON of the hook
+//! contract; SessionEnd queues the transcript and the daemon's memory worker extracts it.
+
+use crate::support::{with_model, Daemon, KITE};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn hook(d: &Daemon, which: &str, input: &str, env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(KITE);
+    with_model(&mut c).args(["hook", which]).current_dir(&d.root).env_remove("KITE_HOME").env_remove("KITE_TASK_ID");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn start_payload(d: &Daemon, sid: &str) -> String {
+    json!({"session_id": sid, "transcript_path": d.root.join("t.jsonl"), "cwd": d.root, "hook_event_name": "SessionStart", "source": "startup"}).to_string()
+}
+
+fn add_note(d: &Daemon, title: &str, body: &str) {
+    d.ok(&["vault", "add", "--title", title, "--kind", "decision", "--body", body]);
+}
+
+/// Checks the printed JSON against the SessionStart hook contract and returns the context.
+fn context_of(out: &Output) -> String {
+    assert!(out.status.success(), "hooks always exit 0: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(v["hookSpecificOutput"]["hookEventName"], "SessionStart");
+    let ctx = v["hookSpecificOutput"]["additionalContext"].as_str().unwrap().to_string();
+    assert!(ctx.chars().count() <= 10_000);
+    ctx
+}
+
+#[test]
+fn session_start_injects_relevant_notes_task_locks_and_broadcasts_but_not_tangents() {
+    let d = Daemon::start();
+    add_note(&d, "Uploads go through the worker queue", "The upload worker retries S3 uploads with exponential backoff; never upload from the request handler.");
+    add_note(&d, "Favourite lunch spot", "The team likes the ramen place on 5th street on Fridays.");
+    let other = d.session("other");
+    d.ok(&["lock", "acquire", "src/upload.rs", "--session", &other]);
+    d.ok(&["broadcast", "main is frozen until the release is tagged"]);
+    let t = d.task("Make S3 uploads resumable in the upload worker", &["--body", "Large uploads fail halfway; resume them."]);
+    let out = hook(&d, "session-start", &start_payload(&d, "abc-123"), &[("KITE_TASK_ID", &t.to_string())]);
+    let ctx = context_of(&out);
+    assert!(ctx.contains("Uploads go through the worker queue"), "{ctx}");
+    assert!(!ctx.contains("ramen"), "a tangential note was injected: {ctx}");
+    assert!(ctx.contains("Make S3 uploads resumable"), "{ctx}");
+    assert!(ctx.contains("src/upload.rs"), "{ctx}");
+    assert!(ctx.contains("main is frozen"), "{ctx}");
+    // The hook registered the Claude session.
+    let sessions = d.ok(&["session", "list"]);
+    assert!(sessions["sessions"].as_array().unwrap().iter().any(|s| s["name"] == "claude-abc-123"));
+}
+
+#[test]
+fn session_start_stays_within_its_budget() {
+    let d = Daemon::start();
+    for i in 0..12 {
+        add_note(&d, &format!("Upload worker rule {i}"), &format!("Rule {i} for the S3 upload worker: {}", "retry uploads with backoff and log the attempt. ".repeat(15)));
+    }
+    std::fs::write(d.home.join("kite.toml"), "[hooks]\nbudget_tokens = 300\nmin_similarity = 0.0\n").unwrap();
+    let t = d.task("Fix the S3 upload worker retries", &[]);
+    let out = hook(&d, "session-start", &start_payload(&d, "b1"), &[("KITE_TASK_ID", &t.to_string())]);
+    let ctx = context_of(&out);
+    assert!(ctx.chars().count() <= 1200, "over budget: {} chars", ctx.chars().count());
+    assert!(ctx.contains("Upload worker rule"), "{ctx}");
+}
+
+#[test]
+fn session_start_without_a_daemon_still_answers_and_bad_input_is_harmless() {
+    let mut d = Daemon::start();
+    add_note(&d, "Use SQLite WAL for the queue", "We keep the task queue in SQLite with WAL for durability.");
+    d.stop();
+    let out = hook(&d, "session-start", &start_payload(&d, "c1"), &[("KITE_TASK_ID", "")]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning"), "says the daemon is missing");
+    let out = hook(&d, "session-start", "{ not json", &[]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "nothing harmful on stdout");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
+}
+
+#[test]
+fn a_project_can_turn_injection_off() {
+    let d = Daemon::start();
+    add_note(&d, "Use SQLite WAL for the queue", "We keep the task queue in SQLite with WAL.");
+    d.ok(&["broadcast", "hello"]);
+    std::fs::write(d.home.join("kite.toml"), "[hooks]\ninject = false\n").unwrap();
+    let out = hook(&d, "session-start", &start_payload(&d, "off"), &[]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    let sessions = d.ok(&["session", "list"]);
+    assert!(sessions["sessions"].as_array().unwrap().iter().any(|s| s["name"] == "claude-off"), "still registered");
+}
+
+#[test]
+fn session_end_queues_the_transcript_and_the_daemon_extracts_it_once_without_secrets() {
+    let mut d = Daemon::start();
+    let transcript = d.root.join("session.jsonl");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/transcripts/upload-worker-session.jsonl"), &transcript).unwrap();
+    let sid = "3f1c2a9e-7b4d-4e61-9a0c-5d2e8b7f1a44";
+    assert!(hook(&d, "session-start", &start_payload(&d, sid), &[]).status.success());
+    let payload = json!({"session_id": sid, "transcript_path": transcript, "cwd": d.root, "hook_event_name": "SessionEnd", "reason": "exit"}).to_string();
+    let started = Instant::now();
+    let out = hook(&d, "session-end", &payload, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < Duration::from_millis(1500), "SessionEnd hooks get 1.5 s");
+    // The memory worker picks the job up in the background.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let count = |d: &Daemon| d.ok(&["vault", "stats"])["notes"].as_u64().unwrap_or(0);
+    while count(&d) == 0 {
+        assert!(Instant::now() < deadline, "no notes were extracted");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    while d.home.join("memory-queue").read_dir().map(|mut r| r.next().is_some()).unwrap_or(false) {
+        assert!(Instant::now() < deadline, "the job was not finished");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let notes = count(&d);
+    // The session ended: its kite session is gone.
+    let sessions = d.ok(&["session", "list"]);
+    let s = sessions["sessions"].as_array().unwrap().iter().find(|s| s["name"] == format!("claude-{sid}").as_str()).unwrap().clone();
+    assert_eq!(s["state"], "ended");
+    // No secret reached a note file or the index.
+    for entry in std::fs::read_dir(d.root.join("vault")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for secret in ["AKIAZ3EXAMPLEKEY7Q2W", "sk-ant-api03-Zx9Qv7LmN4pR2sT8uW1yB6cD3eF5gH0jK"] {
+            assert!(!text.contains(secret), "secret in a note file");
+        }
+    }
+    let db = std::fs::read(d.home.join("vault-index.db")).unwrap();
+    assert!(!db.windows(20).any(|w| w == b"AKIAZ3EXAMPLEKEY7Q2W"), "secret in the index");
+    // Restart, queue the same transcript again (PreCompact of a resumed session): nothing new.
+    d.restart();
+    let payload = json!({"session_id": sid, "transcript_path": transcript, "hook_event_name": "PreCompact", "trigger": "auto"}).to_string();
+    assert!(hook(&d, "session-end", &payload, &[]).status.success());
+    while d.home.join("memory-queue").read_dir().map(|mut r| r.next().is_some()).unwrap_or(false) {
+        assert!(Instant::now() < deadline + Duration::from_secs(30), "the second job was not finished");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(count(&d), notes, "the transcript was extracted twice");
+}
