@@ -19,7 +19,7 @@ $(MODEL_DIR)/.ok: scripts/setup.sh
 	@touch $@
 
 build: setup
-	$(CARGO) build --release --bins
+	$(CARGO) build --release --workspace --bins
 
 ## run: start the daemon on this repository with the embedded defaults (Ctrl-C stops it)
 run: build
@@ -27,12 +27,12 @@ run: build
 
 ## test: unit tests and end-to-end tests (real daemon, real socket, real model)
 test: setup
-	$(CARGO) build --release --bins
+	$(CARGO) build --release --workspace --bins
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 ## bench: writes docs/BENCHMARKS.md
 bench: build
-	$(CARGO) run --release -p kite --bin kite-bench -- --out docs/BENCHMARKS.md
+	bash scripts/bench.sh docs/BENCHMARKS.md
 
 clean-models:
 	rm -rf $(MODELS) $(VENV)

@@ -210,6 +210,87 @@ fn sqlite_baseline(path: &Path, sync: &str, secs: f64) -> Result<f64> {
 }
 
 // One thread, like the CLI and the daemon: cross-thread wake-ups dominate on 2-core VMs.
+/// The whole `kite hook session-start` process, `n` times, with a real-shaped payload.
+fn time_hook(root: &Path, n: usize) -> Result<Vec<f64>> {
+    let exe = std::env::current_exe()?.with_file_name("kite");
+    let payload = json!({"session_id": "bench", "transcript_path": root.join("t.jsonl"), "cwd": root,
+        "hook_event_name": "SessionStart", "source": "startup"}).to_string();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let mut child = std::process::Command::new(&exe)
+            .args(["hook", "session-start"])
+            .current_dir(root)
+            .env_remove("KITE_HOME")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, payload.as_bytes())?;
+        let o = child.wait_with_output()?;
+        anyhow::ensure!(o.status.success(), "the hook failed");
+        out.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    out.sort_by(f64::total_cmp);
+    Ok(out)
+}
+
+/// SessionStart hook latency over a vault of `notes` notes: daemon warm, then no daemon.
+async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
+    let root = dir.join("proj-hook");
+    std::fs::create_dir_all(root.join(".git"))?;
+    let home = root.join(".kite");
+    std::fs::create_dir_all(&home)?;
+    let mut config = kite_memory::VaultConfig::new(root.join("vault"), home.join("vault-index.db"));
+    config.duplicate_threshold = 2.0; // every note stays: this measures size, not merging
+    let mut vault = kite_memory::Vault::open(config)?;
+    let topics = ["upload worker", "task queue", "lock manager", "session reaper", "vault index", "strategy loop",
+        "MCP server", "hook budget", "sqlite WAL", "git worktrees"];
+    let verbs = ["retries with backoff", "must stay idempotent", "logs every attempt", "was rewritten in March",
+        "is owned by the platform team", "has a flaky test", "needs a benchmark", "keeps its state in SQLite"];
+    let start = Instant::now();
+    for i in 0..notes {
+        let t = topics[i % topics.len()];
+        let v = verbs[(i / topics.len()) % verbs.len()];
+        vault.add(kite_memory::NewNote {
+            kind: kite_memory::Kind::parse("fact"),
+            title: format!("{t} note {i}"),
+            tags: vec![],
+            project: None,
+            source: None,
+            body: format!("The {t} {v}; observation number {i} from session {}.", i % 97),
+        })?;
+        if i % 1000 == 999 {
+            eprintln!("      {} notes added ({:.0} s)", i + 1, start.elapsed().as_secs_f64());
+        }
+    }
+    drop(vault);
+    let n = 30;
+    let d = Daemon::start(&root, "normal")?;
+    // Wait for the memory component (model warm) to answer.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::os::unix::net::UnixStream::connect(home.join("memory.sock")).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "the memory component did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    time_hook(&root, 3)?;
+    let warm = time_hook(&root, n)?;
+    drop(d);
+    let cold = time_hook(&root, n.min(15))?;
+    Ok(format!(
+        "## SessionStart hook
+
+Whole `kite hook session-start` process, real-shaped payload, {notes} notes in the vault.
+
+         | daemon | p50 | p99 | runs |
+|---|---|---|---|
+| running (model warm) | {:.1} ms | {:.1} ms | {} |
+         | none (in-process search, model loaded per call) | {:.1} ms | {:.1} ms | {} |
+",
+        pct(&warm, 0.5), pct(&warm, 0.99), warm.len(), pct(&cold, 0.5), pct(&cold, 0.99), cold.len()
+    ))
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -263,5 +344,9 @@ async fn main() -> Result<()> {
         rows[0].1.len()
     ));
     println!("{md}");
+    if !args.iter().any(|a| a == "--no-hook") {
+        eprintln!("[6/6] SessionStart hook latency");
+        println!("{}", hook_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?);
+    }
     Ok(())
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make bench`: runs every benchmark binary (release) and writes docs/BENCHMARKS.md. Each binary
+# prints a Markdown section on stdout and its progress on stderr.
+set -euo pipefail
+out=${1:-docs/BENCHMARKS.md}
+shift || true
+bin=target/release
+tmp=$(mktemp)
+{
+  echo "# Benchmarks"
+  echo
+  echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(uname -m)), release build,"
+  echo "with \`make bench\` (that is \`bash scripts/bench.sh\`, which runs \`target/release/kite-bench\`,"
+  echo "\`target/release/kite-memory-bench\` and \`target/release/kite-sched-bench\`). Every ratio is"
+  echo "against a baseline measured in the same run."
+  echo
+  "$bin/kite-bench" "$@"
+  echo
+  "$bin/kite-memory-bench" "$@"
+  echo
+  "$bin/kite-sched-bench" "$@"
+} > "$tmp"
+mkdir -p "$(dirname "$out")"
+mv "$tmp" "$out"
+echo "wrote $out"
