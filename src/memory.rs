@@ -92,7 +92,11 @@ pub(crate) fn remote_recall(home: &Path, query: &str, k: usize, timeout: Duratio
 
 /// Runs the memory component until the process ends: the recall server and the queue worker.
 pub(crate) fn start(home: PathBuf, vault_dir: PathBuf, extract_command: Option<String>) -> Result<()> {
-    let vault = crate::cmd::vault::open(&vault_dir, &home)?;
+    let mut vault = crate::cmd::vault::open(&vault_dir, &home)?;
+    // Load the model now, so the first hook does not pay for it.
+    if let Err(e) = vault.embedder() {
+        tracing::warn!("no embedding model, recall is keyword-only: {e}");
+    }
     let vault = Arc::new(Mutex::new(vault));
     let sock = socket(&home);
     let _ = std::fs::remove_file(&sock);

@@ -13,10 +13,12 @@ pub(crate) struct Args {
     /// Reap a session after this many seconds without a heartbeat (default 300, or kite.toml).
     #[arg(long, value_name = "SECS")]
     heartbeat_timeout: Option<f64>,
-    /// Seconds between strategy-loop ticks.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    tick: u64,
-    /// Agents the runner may start on its own (0: only `kite spawn` starts one).
+    /// Seconds between strategy-loop ticks (default 60, or kite.toml [sched] tick). 0 turns the
+    /// loop off: then only `kite sched tick` runs a round.
+    #[arg(long, value_name = "SECS")]
+    tick: Option<f64>,
+    /// Agents the runner may start on its own (default 0, or kite.toml [runner] max_agents; 0: only
+    /// `kite spawn` starts one).
     #[arg(long, value_name = "N")]
     max_agents: Option<u32>,
     /// Commit durability: normal (survives kill -9) or full (fsync per commit; survives power loss).
@@ -54,18 +56,55 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         heartbeat_timeout: Duration::from_secs_f64(timeout),
         durability,
     };
-    let _ = (args.tick, args.max_agents);
-    // One thread: see kite-coord's state module for why.
+    let tick = match args.tick {
+        Some(t) if !(t.is_finite() && t >= 0.0) => anyhow::bail!("--tick must be a number of seconds (0: no strategy loop)"),
+        t => t.map(Duration::from_secs_f64),
+    };
+    // One thread for the coordinator: see kite-coord's state module for why. The strategy loop
+    // and the runner get a thread of their own and reach the coordinator through its socket.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async move {
+    let background = super::sched::Background::start(ctx, tick, args.max_agents.map(|n| n as usize));
+    start_memory(ctx);
+    let stopper = background.stopper();
+    let served = rt.block_on(async move {
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
+            // While the coordinator still answers: the runner's agents stop and their tasks go
+            // back to pending.
+            stopper.stop().await;
         };
         kite_coord::run(config, shutdown).await
-    })?;
+    });
+    background.finish();
+    served?;
     Ok(())
+}
+
+/// Starts the memory component (warm vault, recall socket, extraction worker) once this process
+/// holds the home's pidfile, so a refused second daemon never touches the first one's sockets. A
+/// failure is logged: the coordinator runs without memory.
+fn start_memory(ctx: &Ctx) {
+    let home = ctx.places.home.clone();
+    let vault = ctx.places.vault.clone();
+    let command = ctx.config.hooks.get("extract_command").and_then(toml::Value::as_str).map(str::to_string);
+    let spawned = std::thread::Builder::new().name("kite-memory-start".into()).spawn(move || {
+        let me = std::process::id().to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::fs::read_to_string(home.join("kite.pid")).map(|p| p.trim() != me).unwrap_or(true) {
+            if std::time::Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Err(e) = crate::memory::start(home, vault, command) {
+            tracing::warn!("memory component off: {e:#}");
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("memory component off: {e}");
+    }
 }

@@ -1,14 +1,43 @@
-//! `kite sched ...` and `kite spawn`: being wired to kite-sched (placeholder until then).
+//! `kite sched templates`, `kite sched tick` and `kite spawn`: kite-sched's strategy loop and
+//! runner driven from the command line, and [`Background`], the same two running inside the daemon.
+//!
+//! Everything goes through [`queue::ClientQueue`], kite-sched's `Queue` over the client library.
+//! Settings come from kite.toml (`[sched]`, `[runner]`; `KITE_AGENT_COMMAND` wins for the agent
+//! command). Agents run with `sh -c` in a worktree of the project root, with `KITE_HOME` set to
+//! this home.
+
+#[path = "sched_queue.rs"]
+mod queue;
 
 use super::Ctx;
-use anyhow::Result;
+use crate::output;
+use anyhow::{Context, Result};
+use kite_proto::ops::Hello;
+use kite_proto::Client;
+use kite_sched::plan::Target;
+use kite_sched::runner::Attempt;
+use kite_sched::schedule::Cadence;
+use kite_sched::{
+    BoxFuture, Decision, ListFilter, NewTask, NoteSource, PruneNote, Queue, QueueError, RunOutcome, RunReport, Runner,
+    RunnerConfig, SchedConfig, Scheduler, Score, TaskSnapshot, TickOptions, TickReport, TrackRecord,
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) use queue::ClientQueue;
 
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum SchedCmd {
-    /// List the templates found in prompts/ with their schedules.
+    /// List the templates found in prompts/ with their schedules (and, with a daemon running,
+    /// how their tasks fared).
     Templates,
-    /// Run one round of the strategy loop now.
+    /// Run one round of the strategy loop now, every template whatever its schedule: candidates,
+    /// scores and their parts, and what was queued, superseded or pruned and why.
     Tick {
+        /// Plan and report only: nothing is created or pruned.
         #[arg(long)]
         dry_run: bool,
     },
@@ -20,10 +49,595 @@ pub(crate) struct SpawnArgs {
     pub(crate) task: i64,
 }
 
-pub(crate) async fn run(_ctx: &Ctx, _cmd: SchedCmd) -> Result<()> {
-    anyhow::bail!("kite sched is not wired yet")
+/// The vault as the strategy loop sees it (templates with a `topic` get matching notes as
+/// `vault`): the daemon's warm vault over its memory socket, else the vault opened in process.
+pub(crate) fn note_source(ctx: &Ctx) -> Option<Arc<dyn NoteSource>> {
+    Some(Arc::new(VaultNotes { home: ctx.places.home.clone(), vault_dir: ctx.places.vault.clone() }))
 }
 
-pub(crate) async fn spawn(_ctx: &Ctx, _a: SpawnArgs) -> Result<()> {
-    anyhow::bail!("kite spawn is not wired yet")
+struct VaultNotes {
+    home: std::path::PathBuf,
+    vault_dir: std::path::PathBuf,
+}
+
+impl NoteSource for VaultNotes {
+    fn search<'a>(&'a self, topic: &'a str, k: usize) -> kite_sched::queue::BoxFuture<'a, Result<Vec<kite_sched::context::NoteHit>, String>> {
+        let (home, dir, topic) = (self.home.clone(), self.vault_dir.clone(), topic.to_string());
+        Box::pin(async move {
+            let notes = tokio::task::spawn_blocking(move || {
+                match crate::memory::remote_recall(&home, &topic, k, std::time::Duration::from_secs(5)) {
+                    Some(n) => Ok(n),
+                    None => {
+                        let mut v = crate::cmd::vault::open(&dir, &home).map_err(|e| format!("{e:#}"))?;
+                        crate::memory::recall(&mut v, &topic, k)
+                    }
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())??;
+            Ok(notes
+                .into_iter()
+                .map(|n| kite_sched::context::NoteHit { id: n.id, title: n.title, kind: Some(n.kind), score: n.score, body: n.body })
+                .collect())
+        })
+    }
+}
+
+/// `[sched]` from kite.toml.
+pub(crate) fn sched_config(ctx: &Ctx) -> Result<SchedConfig> {
+    ctx.config
+        .sched
+        .clone()
+        .try_into()
+        .with_context(|| format!("invalid [sched] in {}", ctx.places.home.join("kite.toml").display()))
+}
+
+/// `[runner]` from kite.toml, then `KITE_AGENT_COMMAND`.
+pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
+    let cfg: RunnerConfig = ctx
+        .config
+        .runner
+        .clone()
+        .try_into()
+        .with_context(|| format!("invalid [runner] in {}", ctx.places.home.join("kite.toml").display()))?;
+    Ok(cfg.apply_env())
+}
+
+/// Done / failed / pruned tasks per template (for `kite status` and `kite sched templates`).
+pub(crate) async fn template_counts(client: &Client) -> Result<BTreeMap<String, TrackRecord>> {
+    Ok(queue::stats(client).await?.by_template)
+}
+
+pub(crate) async fn run(ctx: &Ctx, cmd: SchedCmd) -> Result<()> {
+    match cmd {
+        SchedCmd::Templates => templates(ctx).await,
+        SchedCmd::Tick { dry_run } => tick(ctx, dry_run).await,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kite sched templates
+
+/// A queue for listing templates without a daemon: loading templates never touches it.
+struct NoQueue;
+
+impl Queue for NoQueue {
+    fn list<'a>(&'a self, _: &'a ListFilter) -> BoxFuture<'a, Result<Vec<TaskSnapshot>, QueueError>> {
+        Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
+    }
+    fn create(&self, _: NewTask) -> BoxFuture<'_, Result<i64, QueueError>> {
+        Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
+    }
+    fn prune(&self, _: i64, _: PruneNote) -> BoxFuture<'_, Result<(), QueueError>> {
+        Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
+    }
+    fn register_session<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<String, QueueError>> {
+        Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
+    }
+    fn claim<'a>(&'a self, _: i64, _: &'a str) -> BoxFuture<'a, Result<kite_sched::Claim, QueueError>> {
+        Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
+    }
+    fn done<'a>(&'a self, _: &'a kite_sched::Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
+    }
+    fn fail<'a>(&'a self, _: &'a kite_sched::Claim, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
+    }
+}
+
+#[derive(Serialize)]
+struct TemplateRow {
+    #[serde(flatten)]
+    info: kite_sched::TemplateInfo,
+    /// When it next runs (RFC 3339); `None` for templates that run on every tick or interval
+    /// (they run in the loop's next round).
+    next_run: Option<String>,
+    /// How its tasks fared; `None` without a running daemon.
+    track_record: Option<TrackRecord>,
+}
+
+#[derive(Serialize)]
+struct TemplatesOut {
+    dir: String,
+    templates: Vec<TemplateRow>,
+    errors: Vec<kite_sched::TemplateError>,
+}
+
+async fn templates(ctx: &Ctx) -> Result<()> {
+    let cfg = sched_config(ctx)?;
+    let dir = ctx.places.root.join(&cfg.prompts_dir);
+    let s = Scheduler::new(cfg, &ctx.places.root, Arc::new(NoQueue), None);
+    // Track records only when a daemon answers; listing works without one.
+    let track = match ctx.client().await {
+        Ok(c) => template_counts(&c).await.ok(),
+        Err(_) => None,
+    };
+    let mut rows = Vec::new();
+    let mut next_human = Vec::new();
+    for (t, (info, next)) in s.templates().iter().zip(s.template_infos()) {
+        let next = match t.cadence {
+            Cadence::Cron(_) => next,
+            Cadence::EveryTick | Cadence::Every(_) => None,
+        };
+        next_human.push(next.map(|n| n.to_string()).unwrap_or_else(|| "next tick".into()));
+        rows.push(TemplateRow {
+            next_run: next.map(|n| n.to_rfc3339()),
+            track_record: track.as_ref().map(|m| m.get(&t.name).copied().unwrap_or_default()),
+            info,
+        });
+    }
+    let out = TemplatesOut { dir: dir.display().to_string(), templates: rows, errors: s.template_errors().to_vec() };
+    if ctx.json {
+        return output::json(&out);
+    }
+    if out.templates.is_empty() && out.errors.is_empty() {
+        return output::line(format!("no templates in {}", out.dir));
+    }
+    let table: Vec<[String; 5]> = out
+        .templates
+        .iter()
+        .zip(next_human)
+        .map(|(r, next)| {
+            [
+                r.info.name.clone(),
+                r.info.schedule.clone(),
+                next,
+                r.info.workstream.clone().unwrap_or_else(|| "-".into()),
+                relative(&ctx.places.root, Path::new(&r.info.file)),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "SCHEDULE", "NEXT RUN", "WORKSTREAM", "FILE"].map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &table {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for (i, row) in std::iter::once(&header).chain(&table).enumerate() {
+        let mut line = String::new();
+        for (j, (c, w)) in row.iter().zip(widths).enumerate() {
+            if j + 1 == row.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        output::line(line.trim_end())?;
+        if i > 0 {
+            let r = &out.templates[i - 1];
+            let mut extra = vec![format!("priority {}", r.info.priority)];
+            if let Some(m) = r.info.max_open {
+                extra.push(format!("max_open {m}"));
+            }
+            if let Some(st) = &r.info.stale_after {
+                extra.push(format!("stale after {st}"));
+            }
+            if let Some(f) = &r.info.for_each {
+                extra.push(format!("for each {f}"));
+            }
+            if let Some(c) = &r.info.command {
+                extra.push(format!("audit by `{c}`"));
+            }
+            if let Some(t) = &r.track_record {
+                extra.push(format!("{} done, {} failed, {} pruned", t.done, t.failed, t.pruned));
+            }
+            output::line(format!("    {}", extra.join(", ")))?;
+        }
+    }
+    if !out.errors.is_empty() {
+        output::line("broken templates:")?;
+        for e in &out.errors {
+            output::line(format!("  {}: {}", relative(&ctx.places.root, Path::new(&e.file)), e.message.replace('\n', " ")))?;
+        }
+    }
+    Ok(())
+}
+
+fn relative(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// kite sched tick
+
+async fn tick(ctx: &Ctx, dry_run: bool) -> Result<()> {
+    let cfg = sched_config(ctx)?;
+    let client = Arc::new(ctx.client().await?);
+    let queue = Arc::new(ClientQueue::new(client));
+    let mut s = Scheduler::new(cfg, &ctx.places.root, queue, note_source(ctx));
+    let r = s.tick(TickOptions { dry_run, all: true, now: None }).await;
+    if ctx.json {
+        output::json(&r)
+    } else {
+        print_tick(&r)
+    }
+}
+
+fn score_parts(s: &Score) -> String {
+    // `+ 0.0` turns a negative zero (no conflicts) into a plain one.
+    format!(
+        "score {:.2} = priority {:.2} + age {:.2} + unblocks {:.2} + conflicts {:.2} + track record {:.2}",
+        s.total + 0.0,
+        s.priority + 0.0,
+        s.age + 0.0,
+        s.unblocks + 0.0,
+        s.conflicts + 0.0,
+        s.track_record + 0.0
+    )
+}
+
+fn target(t: &Target) -> String {
+    match t {
+        Target::Task { id } => format!("#{id}"),
+        Target::Candidate { index } => format!("candidate [{index}]"),
+    }
+}
+
+fn decision(d: &Decision) -> String {
+    let by = d.superseded_by.as_ref().map(|b| format!(" by {}", target(b))).unwrap_or_default();
+    let tpl = d.template.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+    let kind = serde_json::to_value(d.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    format!("{} {:?}{tpl}: {kind}{by}: {}; {}", target(&d.target), d.title, d.reason, score_parts(&d.score))
+}
+
+fn print_tick(r: &TickReport) -> Result<()> {
+    let mode = if r.dry_run { " (dry run: nothing created or pruned)" } else { "" };
+    output::line(format!(
+        "tick at {}{mode}: {} templates, {} candidates, {} queued, {} superseded, {} pruned, {} errors",
+        r.at,
+        r.templates.len(),
+        r.candidates.len(),
+        r.queued.len(),
+        r.superseded.len(),
+        r.pruned.len(),
+        r.errors.len()
+    ))?;
+    if !r.templates.is_empty() {
+        output::line("templates:")?;
+        for t in &r.templates {
+            let mut s = format!("  {}: {} candidates", t.name, t.candidates);
+            if let Some(why) = &t.skipped {
+                s.push_str(&format!(", skipped ({why})"));
+            }
+            if let Some(e) = &t.error {
+                s.push_str(&format!(", error: {}", e.replace('\n', " ")));
+            }
+            output::line(s)?;
+        }
+    }
+    if !r.candidates.is_empty() {
+        output::line("candidates:")?;
+        for c in &r.candidates {
+            let id = c.task_id.map(|id| format!(" #{id}")).unwrap_or_default();
+            output::line(format!("  [{}] {:?} ({}): {}{id}", c.index, c.candidate.title, c.candidate.template, c.outcome))?;
+            output::line(format!("      {}", score_parts(&c.score)))?;
+        }
+    }
+    if !r.queued.is_empty() {
+        output::line(if r.dry_run { "would queue:" } else { "queued:" })?;
+        for q in &r.queued {
+            let id = q.id.map(|id| format!("#{id} ")).unwrap_or_default();
+            output::line(format!("  {id}{:?} ({})", q.title, q.template))?;
+        }
+    }
+    if !r.unchanged.is_empty() {
+        output::line("unchanged:")?;
+        for u in &r.unchanged {
+            output::line(format!("  [{}] already open as #{}: {}", u.index, u.task_id, u.reason))?;
+        }
+    }
+    if !r.superseded.is_empty() {
+        output::line("superseded:")?;
+        for d in &r.superseded {
+            output::line(format!("  {}", decision(d)))?;
+        }
+    }
+    if !r.pruned.is_empty() {
+        output::line("pruned:")?;
+        for d in &r.pruned {
+            output::line(format!("  {}", decision(d)))?;
+        }
+    }
+    if !r.errors.is_empty() {
+        output::line("errors:")?;
+        for e in &r.errors {
+            output::line(format!("  {}: {}", e.source, e.message.replace('\n', " ")))?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// kite spawn
+
+/// Runs an agent for the task now and waits for it: exit 0 when the task is done, 1 otherwise.
+/// Interrupted (SIGINT/SIGTERM), the agent is killed and its session ended, so the task goes back
+/// to pending.
+pub(crate) async fn spawn(ctx: &Ctx, a: SpawnArgs) -> Result<()> {
+    let cfg = runner_config(ctx)?;
+    let client = Arc::new(ctx.client().await?);
+    let queue = Arc::new(ClientQueue::new(client));
+    let runner = Runner::new(cfg, &ctx.places.root, &ctx.places.home, queue.clone());
+    let mut handle = runner.spawn(a.task).await.with_context(|| format!("cannot start an agent for task {}", a.task))?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let finished = tokio::select! {
+        r = &mut handle => Some(r.context("the agent run stopped unexpectedly")?),
+        _ = tokio::signal::ctrl_c() => None,
+        _ = term.recv() => None,
+    };
+    let Some(report) = finished else {
+        // Dropping the run kills the agent's process group; ending its session requeues the task.
+        handle.abort();
+        let _ = handle.await;
+        queue.end_all_sessions().await;
+        anyhow::bail!("interrupted: the agent for task {} was stopped and the task put back to pending", a.task);
+    };
+    if ctx.json {
+        output::json(&report)?;
+    } else {
+        print_run(&report)?;
+    }
+    match &report.outcome {
+        RunOutcome::Done { .. } => Ok(()),
+        RunOutcome::Failed { error } => anyhow::bail!("task {} failed: {error}", report.task_id),
+        RunOutcome::Lost { reason } => anyhow::bail!("task {}: the run was lost: {reason}", report.task_id),
+    }
+}
+
+fn print_run(r: &RunReport) -> Result<()> {
+    let n = r.attempts.len();
+    let what = match &r.outcome {
+        RunOutcome::Done { .. } => "done".to_string(),
+        RunOutcome::Failed { .. } => "failed".to_string(),
+        RunOutcome::Lost { reason } => format!("lost ({reason})"),
+    };
+    output::line(format!("task {}: {what} after {n} attempt{}", r.task_id, if n == 1 { "" } else { "s" }))?;
+    for (i, at) in r.attempts.iter().enumerate() {
+        output::line(format!("  {}", attempt_line(i + 1, at)))?;
+    }
+    if let Some(w) = &r.worktree {
+        let fate = if r.worktree_kept { "kept" } else { "removed; the branch stays" };
+        output::line(format!("  worktree {} on branch {} ({fate})", w.dir.display(), w.branch))?;
+    }
+    match &r.outcome {
+        RunOutcome::Done { result } if !result.is_empty() => {
+            output::line("result:")?;
+            for l in result.lines() {
+                output::line(format!("  {l}"))?;
+            }
+        }
+        RunOutcome::Failed { error } => output::line(format!("error: {error}"))?,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn attempt_line(n: usize, a: &Attempt) -> String {
+    let mut s = format!("attempt {n} (session {}, {} ms): {}", a.session_id, a.duration_ms, a.exit.replace('\n', " "));
+    if a.transient {
+        s.push_str(", transient");
+    }
+    if let Some(b) = a.backoff_ms {
+        s.push_str(&format!("; retried after {b} ms"));
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// In the daemon
+
+/// The strategy loop and the runner, running inside the daemon on a thread of their own (with its
+/// own runtime: the daemon's single thread must stay free for requests). They reach the daemon
+/// through its socket, like any client, once it answers as this very process. Their errors are
+/// logged, never fatal to the daemon.
+pub(crate) struct Background {
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
+    done: tokio::sync::watch::Receiver<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Stops the background components from the daemon's runtime (see [`Background::stopper`]).
+pub(crate) struct Stopper {
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
+    done: tokio::sync::watch::Receiver<bool>,
+}
+
+/// How long a stop waits for the components (an agent being killed, a tick in flight).
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+impl Stopper {
+    /// Asks the components to stop and waits (without blocking the runtime) until they have: the
+    /// runner's agents are killed and their sessions ended while the daemon still answers, so
+    /// their tasks go back to pending now rather than after the reaper's timeout.
+    pub(crate) async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(STOP_GRACE, self.done.wait_for(|d| *d)).await.is_err() {
+            tracing::warn!("strategy loop and runner did not stop in time");
+        }
+    }
+}
+
+struct Components {
+    sched: Option<SchedConfig>,
+    runner: Option<RunnerConfig>,
+    root: PathBuf,
+    home: PathBuf,
+    socket: PathBuf,
+    notes: Option<Arc<dyn NoteSource>>,
+}
+
+impl Background {
+    /// Starts the strategy loop (every `tick`, else `[sched] tick`; a zero tick leaves it off)
+    /// and, when `max_agents` (else `[runner] max_agents`) is above 0, the runner. A bad `[sched]`
+    /// or `[runner]` section is logged and leaves that component off.
+    pub(crate) fn start(ctx: &Ctx, tick: Option<Duration>, max_agents: Option<usize>) -> Background {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+        let sched = match sched_config(ctx) {
+            Ok(mut c) => {
+                if let Some(t) = tick {
+                    c.tick = t;
+                }
+                if c.tick.is_zero() {
+                    tracing::info!("strategy loop off (tick 0): only `kite sched tick` runs a round");
+                }
+                (!c.tick.is_zero()).then_some(c)
+            }
+            Err(e) => {
+                tracing::error!("strategy loop off: {e:#}");
+                None
+            }
+        };
+        let runner = match runner_config(ctx) {
+            Ok(mut c) => {
+                if let Some(n) = max_agents {
+                    c.max_agents = n;
+                }
+                (c.max_agents > 0).then_some(c)
+            }
+            Err(e) => {
+                tracing::error!("runner off: {e:#}");
+                None
+            }
+        };
+        let parts = Components {
+            sched,
+            runner,
+            root: ctx.places.root.clone(),
+            home: ctx.places.home.clone(),
+            socket: ctx.places.socket(),
+            notes: note_source(ctx),
+        };
+        let thread = std::thread::Builder::new().name("kite-sched".into()).spawn(move || {
+            background(parts, stop_rx);
+            let _ = done_tx.send(true);
+        });
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!("strategy loop and runner off: cannot start their thread: {e}");
+                None
+            }
+        };
+        let done = if thread.is_some() { done_rx } else { tokio::sync::watch::channel(true).1 };
+        Background { stop: Arc::new(stop_tx), done, thread }
+    }
+
+    /// A handle that stops the components from an async context.
+    pub(crate) fn stopper(&self) -> Stopper {
+        Stopper { stop: self.stop.clone(), done: self.done.clone() }
+    }
+
+    /// Stops the components (if not yet) and joins their thread, waiting at most [`STOP_GRACE`].
+    pub(crate) fn finish(mut self) {
+        let _ = self.stop.send(true);
+        let Some(t) = self.thread.take() else { return };
+        let deadline = std::time::Instant::now() + STOP_GRACE;
+        while !t.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        } else {
+            tracing::warn!("strategy loop and runner did not stop in time; leaving them behind");
+        }
+    }
+}
+
+/// Resolves once a stop was asked for (or the daemon side went away).
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Connects to the socket once the daemon answering on it is this process (a second daemon
+/// refused on a busy home must not drive the first one's queue).
+async fn connect_own(socket: &Path) -> Client {
+    let me = std::process::id();
+    loop {
+        if let Ok(c) = Client::connect(socket).await {
+            if let Ok(h) = c.call::<_, Hello>("hello", serde_json::json!({})).await {
+                if h.pid == me {
+                    return c;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn background(parts: Components, stop: tokio::sync::watch::Receiver<bool>) {
+    if parts.sched.is_none() && parts.runner.is_none() {
+        return;
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("strategy loop and runner off: no runtime: {e}");
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let client = tokio::select! {
+            c = connect_own(&parts.socket) => c,
+            _ = stopped(stop.clone()) => return,
+        };
+        let queue = Arc::new(ClientQueue::new(Arc::new(client)));
+        let sched = parts.sched.map(|c| {
+            tracing::info!(tick = ?c.tick, prompts = %parts.root.join(&c.prompts_dir).display(), "strategy loop on");
+            Scheduler::new(c, &parts.root, queue.clone(), parts.notes.clone())
+        });
+        let runner = parts.runner.map(|c| {
+            tracing::info!(max_agents = c.max_agents, command = %c.command, "runner on");
+            Runner::new(c, &parts.root, &parts.home, queue.clone())
+        });
+        if runner.is_none() {
+            tracing::info!("runner off (max_agents = 0): only `kite spawn` starts agents");
+        }
+        let work = async {
+            let s = async {
+                if let Some(s) = sched {
+                    s.run(stopped(stop.clone())).await;
+                }
+            };
+            let r = async {
+                if let Some(r) = runner {
+                    r.run(stopped(stop.clone())).await;
+                }
+            };
+            tokio::join!(s, r);
+        };
+        // A tick in flight (a slow provider or audit) does not hold the daemon's shutdown up.
+        let cut = async {
+            stopped(stop.clone()).await;
+            tokio::time::sleep(STOP_GRACE / 2).await;
+        };
+        tokio::select! {
+            _ = work => {}
+            _ = cut => tracing::warn!("strategy loop cut short by shutdown"),
+        }
+        queue.end_all_sessions().await;
+    });
+    // Whatever is still running (agents of an aborted run) is dropped, which kills it.
+    rt.shutdown_timeout(Duration::from_secs(1));
 }

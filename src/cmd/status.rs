@@ -29,8 +29,11 @@ pub(crate) struct BroadcastArgs {
 pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
     let c = ctx.client().await?;
     let s: Status = c.call("status", serde_json::json!({})).await?;
+    let templates = super::sched::template_counts(&c).await.unwrap_or_default();
     if ctx.json {
-        return output::json(&s);
+        let mut v = serde_json::to_value(&s)?;
+        v["templates"] = serde_json::to_value(&templates)?;
+        return output::json(&v);
     }
     output::line(format!("kite {} (pid {}) on {}", s.version, s.pid, s.root))?;
     let q = s.queue.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
@@ -39,6 +42,9 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
         "lifetime: completed {}, pruned {}, failed {}",
         s.counters.completed, s.counters.pruned, s.counters.failed
     ))?;
+    for (name, r) in &templates {
+        output::line(format!("  template {name}: done {}, failed {}, pruned {}", r.done, r.failed, r.pruned))?;
+    }
     output::line(format!("sessions: {}", s.sessions.len()))?;
     for x in &s.sessions {
         output::line(format!("  {} {} idle {} ms", x.id, x.name, x.idle_ms.unwrap_or(0)))?;

@@ -9,5 +9,6 @@ mod hooks;
 mod locks;
 mod messages;
 mod protocol;
+mod sched;
 mod sessions;
 mod tasks;

@@ -1,0 +1,287 @@
+//! kite-sched's [`Queue`] over the client library: how the strategy loop and the runner talk to
+//! the daemon (`kite sched tick`, `kite spawn`, and the daemon's own background loop).
+//!
+//! The daemon's task list filters by one status at a time and not by id, so [`list`] asks once per
+//! status (or looks a handful of ids up with `task.show`) and filters, orders and cuts the rest
+//! here. Daemon refusals map to [`QueueError::Refused`] (or [`QueueError::NotFound`] for an
+//! unknown task); anything that is not an answer from the daemon is [`QueueError::Unavailable`].
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use kite_proto::ops::{
+    Claim as WireClaim, SessionId, SessionRef, SessionRegister, TaskCreate, TaskCreated, TaskDetail, TaskFinish,
+    TaskList, TaskPrune, TaskRef, TaskStart, Tasks,
+};
+use kite_proto::{Client, ClientError, ErrorCode};
+use kite_sched::{BoxFuture, Claim, ListFilter, NewTask, PruneNote, Queue, QueueError, QueueStats, TaskSnapshot, TaskStatus};
+use serde_json::Value;
+
+/// Up to this many ids are looked up one by one (`task.show`); more, and the whole list is cheaper.
+const SHOW_MAX: usize = 16;
+
+/// The queue as the daemon holds it, over one connection.
+pub(crate) struct ClientQueue {
+    client: Arc<Client>,
+    /// Sessions registered here and not ended yet, so that a shutdown can end them: their tasks
+    /// then go back to pending at once instead of after the reaper's timeout.
+    sessions: Mutex<BTreeSet<String>>,
+}
+
+impl ClientQueue {
+    pub(crate) fn new(client: Arc<Client>) -> ClientQueue {
+        ClientQueue { client, sessions: Mutex::default() }
+    }
+
+    /// Ends every session this queue registered and did not end (their active tasks go back to
+    /// pending). Errors are ignored: this is clean-up on the way out.
+    pub(crate) async fn end_all_sessions(&self) {
+        let open: Vec<String> = self.sessions.lock().map(|mut s| std::mem::take(&mut *s).into_iter().collect()).unwrap_or_default();
+        for session in open {
+            let r: Result<Value, _> = self.client.call("session.end", SessionRef { session: session.clone() }).await;
+            if let Err(e) = r {
+                tracing::debug!(session, error = %e, "could not end runner session");
+            }
+        }
+    }
+
+    fn forget(&self, session: &str) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.remove(session);
+        }
+    }
+}
+
+/// A client error as the scheduler sees it. `task`: the task the request was about, so that a
+/// "no task N" answer becomes [`QueueError::NotFound`].
+fn queue_error(e: ClientError, task: Option<i64>) -> QueueError {
+    match e {
+        ClientError::Daemon(b) => match (b.code, task) {
+            (ErrorCode::NotFound, Some(id)) if b.message.starts_with("no task") => QueueError::NotFound(id),
+            (ErrorCode::Internal, _) => QueueError::Unavailable(b.message),
+            _ => QueueError::Refused(b.message),
+        },
+        other => QueueError::Unavailable(other.to_string()),
+    }
+}
+
+fn to_sched_status(s: kite_core::TaskStatus) -> TaskStatus {
+    match s {
+        kite_core::TaskStatus::Pending => TaskStatus::Pending,
+        kite_core::TaskStatus::Active => TaskStatus::Active,
+        kite_core::TaskStatus::Done => TaskStatus::Done,
+        kite_core::TaskStatus::Failed => TaskStatus::Failed,
+        kite_core::TaskStatus::Pruned => TaskStatus::Pruned,
+    }
+}
+
+fn to_core_status(s: TaskStatus) -> kite_core::TaskStatus {
+    match s {
+        TaskStatus::Pending => kite_core::TaskStatus::Pending,
+        TaskStatus::Active => kite_core::TaskStatus::Active,
+        TaskStatus::Done => kite_core::TaskStatus::Done,
+        TaskStatus::Failed => kite_core::TaskStatus::Failed,
+        TaskStatus::Pruned => kite_core::TaskStatus::Pruned,
+    }
+}
+
+/// The daemon's task as the scheduler sees it. The daemon counts an attempt on every start, so a
+/// pending task's `attempts` is the number of earlier runs that did not finish it: what the runner
+/// counts as failures so far.
+pub(crate) fn snapshot(t: kite_core::Task) -> TaskSnapshot {
+    TaskSnapshot {
+        id: t.id,
+        title: t.title,
+        body: t.body,
+        status: to_sched_status(t.status),
+        priority: t.priority,
+        depends_on: t.depends_on,
+        files: t.files,
+        dedup_key: t.dedup_key,
+        stale_after_secs: t.stale_after_secs,
+        workstream: t.workstream,
+        attempts: t.attempts,
+        created_at: t.created_at_ms,
+        template: t.template,
+    }
+}
+
+/// Tasks matching `filter`, in id order (newest first on request), cut to its limit.
+pub(crate) async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<TaskSnapshot>, QueueError> {
+    let mut tasks: Vec<TaskSnapshot> = Vec::new();
+    match &filter.ids {
+        Some(ids) if ids.len() <= SHOW_MAX => {
+            let ids: BTreeSet<i64> = ids.iter().copied().collect();
+            for id in ids {
+                match client.call::<_, TaskDetail>("task.show", TaskRef { task: id }).await {
+                    Ok(d) => tasks.push(snapshot(d.task)),
+                    Err(e) if e.code() == Some(ErrorCode::NotFound) => {}
+                    Err(e) => return Err(queue_error(e, Some(id))),
+                }
+            }
+        }
+        _ => {
+            let statuses: BTreeSet<TaskStatus> = filter.statuses.iter().copied().collect();
+            // The daemon can cut the list itself only when it is asked for exactly what we want.
+            let limit = if statuses.len() == 1 && filter.ids.is_none() && !filter.newest_first {
+                filter.limit.and_then(|l| u32::try_from(l).ok())
+            } else {
+                None
+            };
+            let asks: Vec<Option<TaskStatus>> =
+                if statuses.is_empty() { vec![None] } else { statuses.into_iter().map(Some).collect() };
+            for status in asks {
+                let args = TaskList { status: status.map(to_core_status), workstream: None, limit };
+                let r: Tasks = client.call("task.list", args).await.map_err(|e| queue_error(e, None))?;
+                tasks.extend(r.tasks.into_iter().map(snapshot));
+            }
+        }
+    }
+    tasks.retain(|t| filter.matches(t));
+    tasks.sort_by_key(|t| t.id);
+    tasks.dedup_by_key(|t| t.id);
+    if filter.newest_first {
+        tasks.reverse();
+    }
+    if let Some(l) = filter.limit {
+        tasks.truncate(l);
+    }
+    Ok(tasks)
+}
+
+/// Counts by status and per template (done / failed / pruned), from the whole task list.
+pub(crate) async fn stats(client: &Client) -> Result<QueueStats, QueueError> {
+    let all = list(client, &ListFilter::default()).await?;
+    Ok(QueueStats::from_tasks(&all))
+}
+
+impl Queue for ClientQueue {
+    fn list<'a>(&'a self, filter: &'a ListFilter) -> BoxFuture<'a, Result<Vec<TaskSnapshot>, QueueError>> {
+        Box::pin(list(&self.client, filter))
+    }
+
+    fn create(&self, task: NewTask) -> BoxFuture<'_, Result<i64, QueueError>> {
+        Box::pin(async move {
+            let args = TaskCreate {
+                title: task.title,
+                body: task.body,
+                priority: task.priority,
+                depends_on: task.depends_on,
+                files: task.files,
+                dedup_key: task.dedup_key,
+                stale_after_secs: task.stale_after_secs,
+                workstream: task.workstream,
+                template: task.template,
+                cwd: None,
+            };
+            let r: TaskCreated = self.client.call("task.create", args).await.map_err(|e| queue_error(e, None))?;
+            Ok(r.id)
+        })
+    }
+
+    fn prune(&self, id: i64, note: PruneNote) -> BoxFuture<'_, Result<(), QueueError>> {
+        Box::pin(async move {
+            // The whole note (kind, reason, score parts, superseded_by) is what `kite task show`
+            // prints as the prune details.
+            let details = serde_json::to_value(&note).map_err(|e| QueueError::Unavailable(e.to_string()))?;
+            let args = TaskPrune { task: id, reason: Some(note.reason), details: Some(details) };
+            let _: Value = self.client.call("task.prune", args).await.map_err(|e| queue_error(e, Some(id)))?;
+            Ok(())
+        })
+    }
+
+    fn register_session<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, QueueError>> {
+        Box::pin(async move {
+            // Not attached: one connection serves many runner sessions, and each lives exactly as
+            // long as its attempt (heartbeats while the agent runs, `session.end` after).
+            let args = SessionRegister { name: name.to_string(), attach: false };
+            let r: SessionId = self.client.call("session.register", args).await.map_err(|e| queue_error(e, None))?;
+            if let Ok(mut s) = self.sessions.lock() {
+                s.insert(r.id.clone());
+            }
+            Ok(r.id)
+        })
+    }
+
+    fn claim<'a>(&'a self, task_id: i64, session_id: &'a str) -> BoxFuture<'a, Result<Claim, QueueError>> {
+        Box::pin(async move {
+            let args = TaskStart { task: task_id, session: session_id.to_string() };
+            let r: WireClaim = self.client.call("task.start", args).await.map_err(|e| queue_error(e, Some(task_id)))?;
+            Ok(Claim { task_id, session_id: session_id.to_string(), token: r.claim })
+        })
+    }
+
+    fn done<'a>(&'a self, claim: &'a Claim, result: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let args = TaskFinish {
+                task: claim.task_id,
+                session: claim.session_id.clone(),
+                claim: Some(claim.token),
+                text: Some(result.to_string()),
+                transient: false,
+            };
+            let _: Value = self.client.call("task.done", args).await.map_err(|e| queue_error(e, Some(claim.task_id)))?;
+            Ok(())
+        })
+    }
+
+    fn fail<'a>(&'a self, claim: &'a Claim, error: &'a str, transient: bool) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let args = TaskFinish {
+                task: claim.task_id,
+                session: claim.session_id.clone(),
+                claim: Some(claim.token),
+                text: Some(error.to_string()),
+                transient,
+            };
+            let _: Value = self.client.call("task.fail", args).await.map_err(|e| queue_error(e, Some(claim.task_id)))?;
+            Ok(())
+        })
+    }
+
+    fn heartbeat<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let args = SessionRef { session: session_id.to_string() };
+            let _: Value = self.client.call("session.heartbeat", args).await.map_err(|e| queue_error(e, None))?;
+            Ok(())
+        })
+    }
+
+    fn end_session<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            self.forget(session_id);
+            let args = SessionRef { session: session_id.to_string() };
+            let _: Value = self.client.call("session.end", args).await.map_err(|e| queue_error(e, None))?;
+            Ok(())
+        })
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<QueueStats, QueueError>> {
+        Box::pin(stats(&self.client))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kite_proto::ErrorBody;
+
+    #[test]
+    fn daemon_errors_map_to_queue_errors() {
+        let daemon = |code, msg: &str| ClientError::Daemon(ErrorBody::new(code, msg));
+        assert_eq!(queue_error(daemon(ErrorCode::NotFound, "no task 7"), Some(7)), QueueError::NotFound(7));
+        assert!(matches!(queue_error(daemon(ErrorCode::NotFound, "no session s1"), Some(7)), QueueError::Refused(_)));
+        assert!(matches!(queue_error(daemon(ErrorCode::Blocked, "blocked by 2"), Some(7)), QueueError::Refused(m) if m.contains("blocked")));
+        assert!(matches!(queue_error(daemon(ErrorCode::Fenced, "fenced"), Some(7)), QueueError::Refused(_)));
+        assert!(matches!(queue_error(daemon(ErrorCode::Internal, "disk"), None), QueueError::Unavailable(_)));
+        assert!(matches!(queue_error(ClientError::Closed, None), QueueError::Unavailable(_)));
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in [TaskStatus::Pending, TaskStatus::Active, TaskStatus::Done, TaskStatus::Failed, TaskStatus::Pruned] {
+            assert_eq!(to_sched_status(to_core_status(s)), s);
+            assert_eq!(to_core_status(s).as_str(), s.as_str());
+        }
+    }
+}

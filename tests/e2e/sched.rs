@@ -1,0 +1,474 @@
+//! The strategy loop and the runner through the real binary: `kite sched templates`, `kite sched
+//! tick`, `kite spawn` with fake agents in a real git repository, and the daemon running both on
+//! its own.
+
+use crate::support::KITE;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A real git repository (one commit) with its kite home at `.kite/`, and maybe a daemon on it.
+struct Project {
+    root: PathBuf,
+    home: PathBuf,
+    /// Outside the repository: fake agents and their notes.
+    aux: PathBuf,
+    daemon: Option<Child>,
+    env: Vec<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=kite-test", "-c", "user.email=kite@test", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Project {
+    fn new() -> Project {
+        let dir = tempfile::Builder::new().prefix("kite-sched-e2e").tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let root = base.join("repo");
+        let aux = base.join("aux");
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::create_dir_all(&aux).unwrap();
+        git(&root, &["init", "-q"]);
+        std::fs::write(root.join(".gitignore"), ".kite/\n").unwrap();
+        std::fs::write(root.join("src/lib.rs"), "pub fn answer() -> u32 { 42 }\n").unwrap();
+        git(&root, &["add", "."]);
+        git(&root, &["commit", "-q", "-m", "initial"]);
+        let home = root.join(".kite");
+        std::fs::create_dir_all(&home).unwrap();
+        Project { root, home, aux, daemon: None, env: vec![], _dir: dir }
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn config(&self, toml: &str) {
+        std::fs::write(self.home.join("kite.toml"), toml).unwrap();
+    }
+
+    /// A fake agent: `sh <aux>/<name>.sh`.
+    fn agent(&self, name: &str, script: &str) -> String {
+        let p = self.aux.join(format!("{name}.sh"));
+        std::fs::write(&p, script).unwrap();
+        format!("sh {}", p.display())
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(KITE);
+        c.args(args)
+            .current_dir(&self.root)
+            .env_remove("KITE_HOME")
+            .env_remove("KITE_ROOT")
+            .env_remove("KITE_VAULT")
+            .env_remove("KITE_AGENT_COMMAND")
+            .env("KITE_LOG", "warn");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn start(&mut self, args: &[&str]) {
+        let child = self.cmd(&[&["daemon"], args].concat()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        self.daemon = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(self.home.join("kite.sock")).is_err() {
+            if let Some(st) = self.daemon.as_mut().unwrap().try_wait().unwrap() {
+                panic!("daemon exited early: {st}");
+            }
+            assert!(Instant::now() < deadline, "daemon did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.daemon.take().unwrap();
+        Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().unwrap();
+        c.wait().unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> Value {
+        let out = self.run(&[args, &["--json"]].concat());
+        assert!(out.status.success(), "kite {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("kite {args:?}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    fn text(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "kite {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn tasks(&self) -> Vec<Value> {
+        self.ok(&["task", "list"])["tasks"].as_array().unwrap().clone()
+    }
+
+    fn task(&self, id: i64) -> Value {
+        self.ok(&["task", "show", &id.to_string()])
+    }
+
+    /// Polls until `f` holds (deadline 30 s: a hung loop fails, a slow machine does not).
+    fn until(&self, what: &str, mut f: impl FnMut(&Project) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !f(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One candidate per item the `chores` provider prints.
+const CHORES: &str = r#"+++
+description = "One task per chore in chores.json."
+workstream = "chores"
+priority = 7
+title = 'Chore {{ item.name }}'
+dedup_key = 'chore:{{ item.name }}'
+files = ['src/{{ item.name }}.rs']
+for_each = "chores.items"
++++
+Do chore {{ item.name }}.
+"#;
+
+const CHORES_TOML: &str = r#"
+[sched.providers.chores]
+command = "cat chores.json"
+"#;
+
+fn strs(v: &Value, key: &str) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|x| x[key].as_str().unwrap_or_default().to_string()).collect()
+}
+
+#[test]
+fn templates_lists_the_shipped_templates_with_schedules_and_broken_ones_with_errors() {
+    let mut p = Project::new();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    std::fs::create_dir_all(p.root.join("prompts")).unwrap();
+    for e in std::fs::read_dir(&shipped).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), p.root.join("prompts").join(e.file_name())).unwrap();
+        }
+    }
+    p.write("prompts/broken.md.tera", "+++\nschedule = \"every now and then\"\ntitle = \"x\"\n+++\nbody\n");
+
+    // No daemon needed to list them.
+    let v = p.ok(&["sched", "templates"]);
+    let names = strs(&v["templates"], "name");
+    for want in ["fix-failing-tests", "resolve-todo-markers", "strategy-audit"] {
+        assert!(names.iter().any(|n| n == want), "missing {want}: {v}");
+    }
+    assert!(!names.iter().any(|n| n == "extract" || n == "session-start"), "prompts without front matter are not templates");
+    let by_name = |name: &str| v["templates"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap().clone();
+    let t = by_name("fix-failing-tests");
+    assert_eq!(t["schedule"], "*/15 * * * *");
+    assert_eq!(t["workstream"], "tests");
+    assert!(t["file"].as_str().unwrap().ends_with("prompts/fix-failing-tests.md.tera"));
+    assert!(t["next_run"].as_str().is_some_and(|n| n.contains('T')), "cron templates say when they run next: {t}");
+    assert_eq!(t["track_record"], Value::Null, "no daemon, no track record");
+    assert!(by_name("strategy-audit")["command"].is_string(), "an audit template names its command");
+    assert!(by_name("resolve-todo-markers")["command"].is_null());
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{v}");
+    assert!(errors[0]["file"].as_str().unwrap().ends_with("broken.md.tera"));
+    assert!(errors[0]["message"].as_str().unwrap().contains("every now and then"), "{v}");
+
+    let text = p.text(&["sched", "templates"]);
+    for want in ["NAME", "fix-failing-tests", "*/15 * * * *", "resolve-todo-markers", "strategy-audit", "broken templates:", "broken.md.tera"] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+
+    // With a daemon, each template's record (none yet) comes along.
+    p.start(&[]);
+    let v = p.ok(&["sched", "templates"]);
+    for t in v["templates"].as_array().unwrap() {
+        assert_eq!(t["track_record"], serde_json::json!({"done": 0, "failed": 0, "pruned": 0}), "{t}");
+    }
+}
+
+#[test]
+fn tick_queues_candidates_once_and_a_dry_run_queues_nothing() {
+    let mut p = Project::new();
+    p.write("prompts/chores.md.tera", CHORES);
+    p.write("chores.json", r#"{"items": [{"name": "alpha"}, {"name": "beta"}]}"#);
+    p.config(CHORES_TOML);
+    // The daemon is needed: the round reads the queue.
+    let out = p.run(&["sched", "tick"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kite daemon"));
+    p.start(&["--tick", "0"]); // no loop of its own: these rounds are ours
+
+    let dry = p.ok(&["sched", "tick", "--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(strs(&dry["queued"], "title"), ["Chore alpha", "Chore beta"], "{dry}");
+    assert!(dry["queued"].as_array().unwrap().iter().all(|q| q["id"].is_null()));
+    let c = &dry["candidates"][0];
+    assert_eq!(c["outcome"], "queued");
+    assert_eq!(c["priority"], 7);
+    assert_eq!(c["score"]["priority"], 7.0);
+    assert!(c["score"]["total"].is_number() && c["score"]["track_record"].is_number(), "{c}");
+    assert!(p.tasks().is_empty(), "a dry run creates nothing");
+    let text = p.text(&["sched", "tick", "--dry-run"]);
+    for want in ["dry run", "chores: 2 candidates", "\"Chore alpha\"", "score 7.00 = priority 7.00", "would queue:"] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    assert!(p.tasks().is_empty());
+
+    let first = p.ok(&["sched", "tick"]);
+    assert_eq!(first["errors"], serde_json::json!([]), "{first}");
+    let ids: Vec<i64> = first["queued"].as_array().unwrap().iter().map(|q| q["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    let tasks = p.tasks();
+    assert_eq!(tasks.len(), 2);
+    for t in &tasks {
+        assert_eq!(t["status"], "pending");
+        assert_eq!(t["template"], "chores");
+        assert_eq!(t["workstream"], "chores");
+        assert_eq!(t["priority"], 7);
+    }
+    assert_eq!(tasks[0]["dedup_key"], "chore:alpha");
+    assert_eq!(tasks[0]["files"], serde_json::json!(["src/alpha.rs"]));
+    assert_eq!(tasks[0]["body"].as_str().unwrap().trim(), "Do chore alpha.");
+
+    // Same candidates again: unchanged, not duplicated.
+    let second = p.ok(&["sched", "tick"]);
+    assert_eq!(second["queued"], serde_json::json!([]), "{second}");
+    assert_eq!(second["unchanged"].as_array().unwrap().len(), 2);
+    assert_eq!(p.tasks().len(), 2);
+    let text = p.text(&["sched", "tick"]);
+    assert!(text.contains("unchanged:") && text.contains("already open as #"), "{text}");
+    assert_eq!(p.tasks().len(), 2);
+}
+
+#[test]
+fn prunes_record_their_kind_reason_and_score_parts() {
+    let mut p = Project::new();
+    let template = |body: &str, max_open: &str| {
+        format!("+++\nname = \"notes\"\npriority = 3\ntitle = 'Write the notes'\ndedup_key = 'notes'\n{max_open}+++\n{body}\n")
+    };
+    p.write("prompts/notes.md.tera", &template("Version one.", ""));
+    p.write("prompts/chores.md.tera", CHORES);
+    p.write("chores.json", r#"{"items": [{"name": "alpha"}, {"name": "beta"}]}"#);
+    p.config(CHORES_TOML);
+    p.start(&["--tick", "0"]);
+    let first = p.ok(&["sched", "tick"]);
+    assert_eq!(first["queued"].as_array().unwrap().len(), 3, "{first}");
+    let old = p.tasks().iter().find(|t| t["template"] == "notes").unwrap()["id"].as_i64().unwrap();
+
+    // New content under the same dedup key supersedes the pending task.
+    p.write("prompts/notes.md.tera", &template("Version two.", ""));
+    let second = p.ok(&["sched", "tick"]);
+    let new = second["queued"][0]["id"].as_i64().unwrap();
+    assert_eq!(second["queued"].as_array().unwrap().len(), 1, "{second}");
+    let sup = &second["superseded"][0];
+    assert_eq!(sup["target"], serde_json::json!({"type": "task", "id": old}));
+    assert_eq!(sup["superseded_by"], serde_json::json!({"type": "task", "id": new}));
+
+    let shown = p.task(old);
+    assert_eq!(shown["status"], "pruned");
+    let reason = shown["reason"].as_str().unwrap();
+    assert!(!reason.is_empty());
+    let d = &shown["prune_details"];
+    assert_eq!(d["kind"], "superseded", "{shown}");
+    assert_eq!(d["reason"], reason);
+    assert_eq!(d["superseded_by"], new);
+    for part in ["priority", "age", "unblocks", "conflicts", "track_record", "total"] {
+        assert!(d["score"][part].is_number(), "missing score part {part}: {d}");
+    }
+    assert_eq!(d["score"]["priority"], 3.0);
+    let text = p.text(&["task", "show", &old.to_string()]);
+    assert!(text.contains(reason) && text.contains("superseded") && text.contains("track_record"), "{text}");
+    assert_eq!(p.task(new)["body"].as_str().unwrap().trim(), "Version two.");
+
+    // A cap on the chores template cuts the lowest-scoring one.
+    p.write("prompts/chores.md.tera", &CHORES.replacen("+++\n", "+++\nmax_open = 1\n", 1));
+    let third = p.ok(&["sched", "tick"]);
+    let pruned = third["pruned"].as_array().unwrap();
+    assert_eq!(pruned.len(), 1, "{third}");
+    assert_eq!(pruned[0]["kind"], "over_capacity");
+    let id = pruned[0]["target"]["id"].as_i64().unwrap();
+    let shown = p.task(id);
+    assert_eq!(shown["status"], "pruned");
+    assert_eq!(shown["prune_details"]["kind"], "over_capacity");
+    assert!(shown["prune_details"]["score"]["total"].is_number());
+    let open = p.tasks().into_iter().filter(|t| t["template"] == "chores" && t["status"] == "pending").count();
+    assert_eq!(open, 1);
+    // From now on the capped template's extra candidate is cut before it is queued; no task is.
+    let again = p.ok(&["sched", "tick"]);
+    assert_eq!(again["pruned"][0]["target"]["type"], "candidate", "{again}");
+    assert_eq!(again["queued"], serde_json::json!([]));
+    let text = p.text(&["sched", "tick", "--dry-run"]);
+    assert!(text.contains("pruned:") && text.contains("over_capacity: template chores holds"), "{text}");
+}
+
+#[test]
+fn spawn_runs_the_agent_in_the_tasks_worktree_and_marks_it_done_with_its_output() {
+    let mut p = Project::new();
+    p.start(&[]);
+    let agent = p.agent(
+        "ok",
+        r#"read first
+echo "noise that the tail may keep"
+echo "task=$KITE_TASK_ID session=$KITE_SESSION_ID home=$KITE_HOME"
+echo "branch=$(git rev-parse --abbrev-ref HEAD) dir=$(pwd)"
+echo "stdin=$first"
+printf '%s' "$KITE_TASK_PROMPT" | grep -q 'Make it better' && echo prompt-ok
+echo work > work.txt && git add work.txt && git -c user.name=a -c user.email=a@a commit -q -m work && echo committed
+"#,
+    );
+    let id = p.ok(&["task", "create", "--title", "Improve lib", "--body", "Make it better.", "--file", "src/lib.rs"])["id"]
+        .as_i64()
+        .unwrap();
+    p.env.push(("KITE_AGENT_COMMAND".into(), agent));
+    let out = p.run(&["spawn", &id.to_string()]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "spawn failed: {} {stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("task {id}: done after 1 attempt")), "{stdout}");
+    assert!(stdout.contains(&format!("branch kite/task-{id}")), "{stdout}");
+
+    let t = p.task(id);
+    assert_eq!(t["status"], "done");
+    assert_eq!(t["attempts"], 1);
+    let result = t["result"].as_str().unwrap();
+    let home = p.home.display().to_string();
+    assert!(result.contains(&format!("task={id} session=s")), "{result}");
+    assert!(result.contains(&format!("home={home}")), "{result}");
+    assert!(result.contains(&format!("branch=kite/task-{id} dir={home}/worktrees/task-{id}")), "{result}");
+    assert!(result.contains("stdin=# Improve lib"), "{result}");
+    assert!(result.contains("prompt-ok") && result.trim_end().ends_with("committed"), "{result}");
+    // The worktree is gone, its branch (with the agent's commit) stays.
+    assert!(!p.home.join(format!("worktrees/task-{id}")).exists());
+    assert_eq!(git(&p.root, &["log", "-1", "--format=%s", &format!("kite/task-{id}")]).trim(), "work");
+    assert!(!p.root.join("work.txt").exists(), "the agent worked in its own worktree");
+    // Its session was ended.
+    let sessions = p.ok(&["session", "list"]);
+    assert!(sessions["sessions"].as_array().unwrap().iter().all(|s| s["state"] == "ended"), "{sessions}");
+
+    // A task that is not pending is refused.
+    let out = p.run(&["spawn", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not pending") && err.trim().lines().count() == 1, "{err}");
+    let out = p.run(&["spawn", "999"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("999"));
+}
+
+#[test]
+fn spawn_retries_a_transient_failure_and_fails_a_permanent_one() {
+    let mut p = Project::new();
+    // The retry waits a little; the config takes human durations.
+    p.config("[runner]\nbackoff_base = \"100ms\"\nbackoff_max = \"200ms\"\nmax_attempts = 3\n");
+    p.start(&[]);
+    let count = r#"f="$KITE_HOME/count-$KITE_TASK_ID"; n=$(( $(cat "$f" 2>/dev/null || echo 0) + 1 )); echo $n > "$f"
+"#;
+    let flaky = p.agent("flaky", &format!("{count}if [ $n -eq 1 ]; then echo 'busy, later' >&2; exit 75; fi\necho \"made it on attempt $n\"\n"));
+    let id = p.ok(&["task", "create", "--title", "Flaky"])["id"].as_i64().unwrap();
+    p.env.push(("KITE_AGENT_COMMAND".into(), flaky));
+    let r = p.ok(&["spawn", &id.to_string()]);
+    assert_eq!(r["outcome"], "done", "{r}");
+    assert_eq!(r["result"], "made it on attempt 2");
+    let attempts = r["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{r}");
+    assert_eq!(attempts[0]["transient"], true);
+    assert!(attempts[0]["exit"].as_str().unwrap().contains("exit code 75"), "{r}");
+    assert!(attempts[0]["backoff_ms"].as_u64().is_some());
+    assert_ne!(attempts[0]["session_id"], attempts[1]["session_id"], "each attempt is a new session");
+    assert_eq!(r["worktree"]["branch"], format!("kite/task-{id}"));
+    let t = p.task(id);
+    assert_eq!(t["status"], "done");
+    assert_eq!(t["attempts"], 2);
+    let history: Vec<String> = t["history"].as_array().unwrap().iter().map(|h| h["to"].as_str().unwrap().to_string()).collect();
+    assert_eq!(history, ["pending", "active", "pending", "active", "done"], "{t}");
+
+    // A permanent failure: exit 1 from kite spawn, the task failed with the agent's exit and stderr.
+    p.env.clear();
+    p.env.push(("KITE_AGENT_COMMAND".into(), p.agent("broken", "echo 'cannot do this' >&2\nexit 3\n")));
+    let id = p.ok(&["task", "create", "--title", "Doomed"])["id"].as_i64().unwrap();
+    let out = p.run(&["spawn", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("failed") && err.contains("exit code 3") && err.trim().lines().count() == 1, "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("after 1 attempt"));
+    let t = p.task(id);
+    assert_eq!(t["status"], "failed");
+    assert_eq!(t["attempts"], 1);
+    let reason = t["reason"].as_str().unwrap();
+    assert!(reason.contains("exit code 3") && reason.contains("cannot do this"), "{reason}");
+
+    // Transient every time: retried up to max_attempts, then failed.
+    p.env.clear();
+    p.env.push(("KITE_AGENT_COMMAND".into(), p.agent("always-busy", "exit 75\n")));
+    let id = p.ok(&["task", "create", "--title", "Never free"])["id"].as_i64().unwrap();
+    let out = p.run(&["spawn", &id.to_string(), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["outcome"], "failed");
+    assert_eq!(r["attempts"].as_array().unwrap().len(), 3);
+    assert!(r["error"].as_str().unwrap().contains("attempt 3 of 3"), "{r}");
+    assert_eq!(p.task(id)["status"], "failed");
+    assert_eq!(p.ok(&["status"])["counters"]["failed"], 2);
+}
+
+#[test]
+fn the_daemon_runs_the_strategy_loop_and_the_runner_and_stops_them_cleanly() {
+    let mut p = Project::new();
+    p.write("prompts/chores.md.tera", CHORES);
+    p.write("chores.json", r#"{"items": [{"name": "alpha"}]}"#);
+    p.config(&format!("{CHORES_TOML}\n[runner]\npoll = \"50ms\"\n"));
+    let agent = p.agent("daemon-agent", "case \"$KITE_TASK_PROMPT\" in *Hangs*) sleep 60 ;; esac\necho \"did $KITE_TASK_ID\"\n");
+    p.env.push(("KITE_AGENT_COMMAND".into(), agent));
+    p.start(&["--tick", "0.2", "--max-agents", "1"]);
+
+    // The loop queues the chore on its own, and the runner does it.
+    p.until("the loop to queue and the runner to finish a chore", |p| {
+        p.tasks().iter().any(|t| t["template"] == "chores" && t["status"] == "done")
+    });
+    let done = p.tasks().into_iter().find(|t| t["template"] == "chores" && t["status"] == "done").unwrap();
+    assert_eq!(done["result"], format!("did {}", done["id"]));
+    let listed = p.ok(&["sched", "templates"]);
+    assert!(listed["templates"][0]["track_record"]["done"].as_u64().unwrap() >= 1, "{listed}");
+
+    // A hand-filed task is picked up too.
+    let id = p.ok(&["task", "create", "--title", "By hand"])["id"].as_i64().unwrap();
+    p.until("the runner to finish the hand-filed task", |p| p.task(id)["status"] == "done");
+
+    // Stop the loop from refilling, then give the runner an agent that hangs: a shutdown kills it
+    // and its task goes back to pending at once.
+    p.write("chores.json", r#"{"items": []}"#);
+    let id = p.ok(&["task", "create", "--title", "Hangs"])["id"].as_i64().unwrap();
+    p.until("the hanging task to start", |p| p.task(id)["status"] == "active");
+    let st = p.stop();
+    assert!(st.success(), "daemon exit: {st}");
+    p.start(&[]);
+    let t = p.task(id);
+    assert_eq!(t["status"], "pending", "{t}");
+    assert!(p.ok(&["session", "list"])["sessions"].as_array().unwrap().iter().all(|s| s["state"] == "ended"));
+}
