@@ -128,7 +128,8 @@ pub async fn git_context(repo: &Path, commits: usize, max_markers: usize) -> Res
     }))
 }
 
-/// `TODO` or `FIXME` as a word (not `TODOS`, not `myTODO`).
+/// `TODO` or `FIXME` as a word (not `TODOS`, not `myTODO`), and not a mention of markers in
+/// prose such as "TODO/FIXME markers" (which once made the TODO template file its own tasks).
 fn marker(line: &str) -> Option<&'static str> {
     for kind in ["TODO", "FIXME"] {
         let mut from = 0;
@@ -136,7 +137,8 @@ fn marker(line: &str) -> Option<&'static str> {
             let s = from + i;
             let e = s + kind.len();
             let before = line[..s].chars().next_back().is_none_or(|c| !c.is_alphanumeric() && c != '_');
-            let after = line[e..].chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_');
+            let after = line[e..].chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '/');
+            let before = before && !line[..s].ends_with('/');
             if before && after {
                 return Some(kind);
             }
@@ -237,6 +239,7 @@ mod tests {
         assert_eq!(marker("// TODO: x"), Some("TODO"));
         assert_eq!(marker("# FIXME"), Some("FIXME"));
         assert_eq!(marker("TODOS and myTODO"), None);
+        assert_eq!(marker("# One task per TODO/FIXME marker"), None, "a mention is not a marker");
         assert_eq!(marker("x TODOS TODO"), Some("TODO"));
         assert_eq!(marker("nothing"), None);
     }
