@@ -28,7 +28,7 @@ run: build
 ## test: unit tests and end-to-end tests (real daemon, real socket, real model)
 test: setup
 	$(CARGO) build --release --workspace --bins
-	$(CARGO) test --release --workspace -- --test-threads=2
+	$(CARGO) test --release --workspace --no-fail-fast -- --test-threads=2
 
 ## bench: writes docs/BENCHMARKS.md
 bench: build

@@ -39,6 +39,6 @@ mod tests {
     #[test]
     fn formats_utc_times() {
         assert_eq!(super::when(0), "1970-01-01 00:00:00");
-        assert_eq!(super::when(1_795_000_000_000), "2026-11-18 07:06:40");
+        assert_eq!(super::when(1_795_000_000_000), "2026-11-18 11:06:40");
     }
 }
