@@ -277,18 +277,16 @@ async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
     let warm = time_hook(&root, n)?;
     drop(d);
     let cold = time_hook(&root, n.min(15))?;
-    Ok(format!(
-        "## SessionStart hook
-
-Whole `kite hook session-start` process, real-shaped payload, {notes} notes in the vault.
-
-         | daemon | p50 | p99 | runs |
-|---|---|---|---|
-| running (model warm) | {:.1} ms | {:.1} ms | {} |
-         | none (in-process search, model loaded per call) | {:.1} ms | {:.1} ms | {} |
-",
-        pct(&warm, 0.5), pct(&warm, 0.99), warm.len(), pct(&cold, 0.5), pct(&cold, 0.99), cold.len()
-    ))
+    let mut md = format!("## SessionStart hook\n\nWhole `kite hook session-start` process, real-shaped payload, {notes} notes in the vault.\n\n");
+    md.push_str("| daemon | p50 | p99 | runs |\n|---|---|---|---|\n");
+    md.push_str(&format!("| running (model warm) | {:.1} ms | {:.1} ms | {} |\n", pct(&warm, 0.5), pct(&warm, 0.99), warm.len()));
+    md.push_str(&format!(
+        "| none (in-process search, model loaded per call) | {:.1} ms | {:.1} ms | {} |\n",
+        pct(&cold, 0.5),
+        pct(&cold, 0.99),
+        cold.len()
+    ));
+    Ok(md)
 }
 
 #[tokio::main(flavor = "current_thread")]
