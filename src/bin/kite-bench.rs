@@ -120,7 +120,7 @@ async fn lock_handoff(socket: &Path, sessions: usize, handoffs: usize) -> Result
     let (c0, s0) = clients[0].clone();
     let _: serde_json::Value = c0.call("lock.acquire", json!({"path": "hot", "session": s0})).await?;
     let mut tasks = Vec::new();
-    for (c, s) in clients.iter().skip(1).cloned() {
+    for (c, s) in clients.into_iter().skip(1) {
         let (release_sent, remaining, stop, tx) = (release_sent.clone(), remaining.clone(), stop.clone(), tx.clone());
         tasks.push(tokio::spawn(async move {
             loop {
