@@ -142,7 +142,18 @@ impl State {
             .add_history(id, Some(TaskStatus::Pending), TaskStatus::Active, Some(session), Some(&format!("claim {claim}")), self.now_ms)
             .map_err(super::internal)?;
         self.event("task.started", json!({"task": id, "session": session, "claim": claim, "attempt": attempts}))?;
-        json(Claim { task: self.load_task(id)?, claim })
+        // The row as just written, without reading it back.
+        let task = Task {
+            status: TaskStatus::Active,
+            claim_session: Some(session.to_string()),
+            claim_token: Some(claim),
+            attempts,
+            result: None,
+            reason: None,
+            updated_at_ms: self.now_ms,
+            ..task
+        };
+        json(Claim { task, claim })
     }
 
     pub(super) fn task_start(&mut self, a: TaskStart) -> OpResult {
@@ -187,7 +198,7 @@ impl State {
             .map_err(super::internal)?;
         self.store.bump_counter("completed", 1).map_err(super::internal)?;
         self.event("task.done", json!({"task": a.task, "session": a.session}))?;
-        json(self.load_task(a.task)?)
+        json(Task { status: TaskStatus::Done, claim_session: None, result: a.text, reason: None, updated_at_ms: self.now_ms, ..task })
     }
 
     pub(super) fn task_fail(&mut self, a: TaskFinish) -> OpResult {
