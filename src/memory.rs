@@ -91,7 +91,8 @@ pub(crate) fn remote_recall(home: &Path, query: &str, k: usize, timeout: Duratio
 }
 
 /// Runs the memory component until the process ends: the recall server and the queue worker.
-pub(crate) fn start(home: PathBuf, vault_dir: PathBuf, extract_command: Option<String>) -> Result<()> {
+/// Returns the shared vault, so the daemon can quiesce it before exiting.
+pub(crate) fn start(home: PathBuf, vault_dir: PathBuf, extract_command: Option<String>) -> Result<Arc<Mutex<Vault>>> {
     let mut vault = crate::cmd::vault::open(&vault_dir, &home)?;
     // Load the model now, so the first hook does not pay for it.
     if let Err(e) = vault.embedder() {
@@ -112,14 +113,15 @@ pub(crate) fn start(home: PathBuf, vault_dir: PathBuf, extract_command: Option<S
             }
         })?;
     }
+    let worker_vault = vault.clone();
     std::thread::Builder::new().name("kite-memory-worker".into()).spawn(move || loop {
-        if let Err(e) = drain_queue(&home, &vault, extract_command.as_deref()) {
+        if let Err(e) = drain_queue(&home, &worker_vault, extract_command.as_deref()) {
             tracing::warn!("memory worker: {e:#}");
         }
         let _ = poke_rx.recv_timeout(Duration::from_secs(2));
     })?;
     tracing::info!(vault = %vault_dir.display(), "memory component ready");
-    Ok(())
+    Ok(vault)
 }
 
 fn serve(stream: UnixStream, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()>) -> Result<()> {

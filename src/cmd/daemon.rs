@@ -64,7 +64,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     // and the runner get a thread of their own and reach the coordinator through its socket.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let background = super::sched::Background::start(ctx, tick, args.max_agents.map(|n| n as usize));
-    start_memory(ctx);
+    let memory = start_memory(ctx);
     let stopper = background.stopper();
     let served = rt.block_on(async move {
         let shutdown = async {
@@ -81,13 +81,21 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     });
     background.finish();
     served?;
+    // Exit only while no embedding call is in flight or can start: onnxruntime aborts the process
+    // if its environment is torn down at exit under a running session (seen once as SIGABRT on
+    // SIGTERM during the model load). Holding the vault's lock through exit guarantees it.
+    if let Some(Ok(Some(vault))) = memory.map(|h| h.join()) {
+        if let Ok(guard) = vault.lock() {
+            std::mem::forget(guard);
+        }
+    }
     Ok(())
 }
 
 /// Starts the memory component (warm vault, recall socket, extraction worker) once this process
 /// holds the home's pidfile, so a refused second daemon never touches the first one's sockets. A
-/// failure is logged: the coordinator runs without memory.
-fn start_memory(ctx: &Ctx) {
+/// failure is logged: the coordinator runs without memory. The thread returns the shared vault.
+fn start_memory(ctx: &Ctx) -> Option<std::thread::JoinHandle<Option<VaultHandle>>> {
     let home = ctx.places.home.clone();
     let vault = ctx.places.vault.clone();
     let command = ctx.config.hooks.get("extract_command").and_then(toml::Value::as_str).map(str::to_string);
@@ -96,15 +104,25 @@ fn start_memory(ctx: &Ctx) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::fs::read_to_string(home.join("kite.pid")).map(|p| p.trim() != me).unwrap_or(true) {
             if std::time::Instant::now() > deadline {
-                return;
+                return None;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        if let Err(e) = crate::memory::start(home, vault, command) {
-            tracing::warn!("memory component off: {e:#}");
+        match crate::memory::start(home, vault, command) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!("memory component off: {e:#}");
+                None
+            }
         }
     });
-    if let Err(e) = spawned {
-        tracing::warn!("memory component off: {e}");
+    match spawned {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!("memory component off: {e}");
+            None
+        }
     }
 }
+
+type VaultHandle = std::sync::Arc<std::sync::Mutex<kite_memory::Vault>>;

@@ -65,26 +65,6 @@ fn queue_error(e: ClientError, task: Option<i64>) -> QueueError {
     }
 }
 
-fn to_sched_status(s: kite_core::TaskStatus) -> TaskStatus {
-    match s {
-        kite_core::TaskStatus::Pending => TaskStatus::Pending,
-        kite_core::TaskStatus::Active => TaskStatus::Active,
-        kite_core::TaskStatus::Done => TaskStatus::Done,
-        kite_core::TaskStatus::Failed => TaskStatus::Failed,
-        kite_core::TaskStatus::Pruned => TaskStatus::Pruned,
-    }
-}
-
-fn to_core_status(s: TaskStatus) -> kite_core::TaskStatus {
-    match s {
-        TaskStatus::Pending => kite_core::TaskStatus::Pending,
-        TaskStatus::Active => kite_core::TaskStatus::Active,
-        TaskStatus::Done => kite_core::TaskStatus::Done,
-        TaskStatus::Failed => kite_core::TaskStatus::Failed,
-        TaskStatus::Pruned => kite_core::TaskStatus::Pruned,
-    }
-}
-
 /// The daemon's task as the scheduler sees it. The daemon counts an attempt on every start, so a
 /// pending task's `attempts` is the number of earlier runs that did not finish it: what the runner
 /// counts as failures so far.
@@ -93,7 +73,7 @@ pub(crate) fn snapshot(t: kite_core::Task) -> TaskSnapshot {
         id: t.id,
         title: t.title,
         body: t.body,
-        status: to_sched_status(t.status),
+        status: t.status,
         priority: t.priority,
         depends_on: t.depends_on,
         files: t.files,
@@ -131,7 +111,7 @@ pub(crate) async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<Tas
             let asks: Vec<Option<TaskStatus>> =
                 if statuses.is_empty() { vec![None] } else { statuses.into_iter().map(Some).collect() };
             for status in asks {
-                let args = TaskList { status: status.map(to_core_status), workstream: None, limit };
+                let args = TaskList { status, workstream: None, limit };
                 let r: Tasks = client.call("task.list", args).await.map_err(|e| queue_error(e, None))?;
                 tasks.extend(r.tasks.into_iter().map(snapshot));
             }
@@ -280,8 +260,8 @@ mod tests {
     #[test]
     fn statuses_round_trip() {
         for s in [TaskStatus::Pending, TaskStatus::Active, TaskStatus::Done, TaskStatus::Failed, TaskStatus::Pruned] {
-            assert_eq!(to_sched_status(to_core_status(s)), s);
-            assert_eq!(to_core_status(s).as_str(), s.as_str());
+            assert_eq!(s, s);
+            assert_eq!(s.as_str(), s.as_str());
         }
     }
 }

@@ -79,6 +79,9 @@ fn paths_outside_the_project_are_refused() {
         assert!(err.contains("outside the project root"), "{p}: {err}");
     }
     assert!(d.err(&["lock", "acquire", "src/[bad", "--session", &a]).contains("bad glob"));
+    // A task's declared files follow the same rule, and a refused task is not created.
+    assert!(d.err(&["task", "create", "--title", "t", "--file", "../../etc/hosts"]).contains("outside the project root"));
+    assert_eq!(d.ok(&["task", "list"])["tasks"], json!([]));
     assert_eq!(d.ok(&["lock", "list"])["held"], json!([]));
 }
 

@@ -40,6 +40,7 @@ fn malformed_unknown_and_oversized_frames_get_errors_and_the_connection_lives_on
     assert_eq!(v["error"]["code"], "not_found");
     let v = send(&mut s, &mut r, br#"{"id": 7, "op": "task.start", "args": {"task": 1, "session": "nobody"}}"#);
     assert_eq!(v["error"]["code"], "not_found");
+    assert!(v["error"]["message"].as_str().unwrap().contains("kite session register"), "says what to do: {v}");
     let huge = format!(r#"{{"id": 8, "op": "task.create", "args": {{"title": "{}"}}}}"#, "x".repeat(2 << 20));
     let v = send(&mut s, &mut r, huge.as_bytes());
     assert_eq!(v["error"]["code"], "too_large");

@@ -41,6 +41,16 @@ impl TaskStatus {
         matches!(self, TaskStatus::Done | TaskStatus::Failed | TaskStatus::Pruned)
     }
 
+    /// Pending or active: counts toward capacity and toward file conflicts.
+    pub fn is_open(self) -> bool {
+        matches!(self, TaskStatus::Pending | TaskStatus::Active)
+    }
+
+    /// Failed or pruned: a dependency in this state will never be done.
+    pub fn is_dead(self) -> bool {
+        matches!(self, TaskStatus::Failed | TaskStatus::Pruned)
+    }
+
     /// Whether the machine allows `self → to`.
     pub fn can_become(self, to: TaskStatus) -> bool {
         use TaskStatus::*;

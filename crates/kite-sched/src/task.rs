@@ -8,44 +8,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-/// A task's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskStatus {
-    Pending,
-    Active,
-    Done,
-    Failed,
-    Pruned,
-}
-
-impl TaskStatus {
-    /// Pending or active: counts toward capacity and toward file conflicts.
-    pub fn is_open(self) -> bool {
-        matches!(self, TaskStatus::Pending | TaskStatus::Active)
-    }
-
-    /// Failed or pruned: a dependency in this state will never be done.
-    pub fn is_dead(self) -> bool {
-        matches!(self, TaskStatus::Failed | TaskStatus::Pruned)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Pending => "pending",
-            TaskStatus::Active => "active",
-            TaskStatus::Done => "done",
-            TaskStatus::Failed => "failed",
-            TaskStatus::Pruned => "pruned",
-        }
-    }
-}
-
-impl std::fmt::Display for TaskStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A task's lifecycle state: the coordinator's own, one definition for both sides.
+pub use kite_core::TaskStatus;
 
 /// One task as the queue reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

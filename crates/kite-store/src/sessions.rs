@@ -3,7 +3,7 @@
 //! restart every live session gets a fresh timeout.
 
 use crate::{Result, Store};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,17 @@ impl Store {
             .prepare_cached("UPDATE sessions SET state = ?2, ended_at_ms = ?3 WHERE id = ?1")?
             .execute(params![id, state, now_ms])?;
         Ok(())
+    }
+
+    /// One session by id.
+    pub fn session(&self, id: &str) -> Result<Option<SessionRow>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, name, state, registered_at_ms FROM sessions WHERE id = ?1")?
+            .query_row([id], |r| {
+                Ok(SessionRow { id: r.get(0)?, name: r.get(1)?, state: r.get(2)?, registered_at_ms: r.get(3)? })
+            })
+            .optional()?)
     }
 
     /// All sessions, oldest first; `live_only` for the ones the reaper watches.

@@ -90,13 +90,12 @@ impl State {
             l.last_seen = Instant::now();
             return Ok(());
         }
-        let known = self.store.sessions(false).map_err(super::internal)?.into_iter().find(|s| s.id == session);
-        Err(match known {
+        Err(match self.store.session(session).map_err(super::internal)? {
             Some(s) => ErrorBody::new(
                 ErrorCode::SessionGone,
-                format!("session {session} was {} ; register a new one with `kite session register`", s.state),
+                format!("session {session} was {}; register a new one with `kite session register`", s.state),
             ),
-            None => not_found(format!("no session {session}")),
+            None => not_found(format!("no session {session}; register one with `kite session register --name NAME`")),
         })
     }
 
