@@ -308,7 +308,8 @@ async fn main() -> Result<()> {
         let d = Daemon::start(&root, sync)?;
         eprintln!("[{}/5] lock hand-off, 64 sessions, synchronous={sync}", 2 + 2 * i);
         let sessions: usize = std::env::var("KITE_BENCH_SESSIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
-        let handoff = lock_handoff(&d.socket, sessions, if quick { 1_000 } else { 5_000 }).await?;
+        let only_ops = args.iter().any(|a| a == "--ops-only");
+        let handoff = if only_ops { Vec::new() } else { lock_handoff(&d.socket, sessions, if quick { 1_000 } else { 5_000 }).await? };
         eprintln!("[{}/5] task operations, 32 clients, synchronous={sync}", 3 + 2 * i);
         let ops = task_ops(&d.socket, 32, secs).await?;
         let base = sqlite_baseline(&dir.path().join(format!("plain-{sync}.db")), sync, secs)?;

@@ -119,10 +119,8 @@ impl State {
                 format!("task {id} is {}{who}: only a pending task can be started", task.status),
             ));
         }
-        let blockers: Vec<String> = self
-            .store
-            .deps_with_status(id)
-            .map_err(super::internal)?
+        let deps = if task.depends_on.is_empty() { Vec::new() } else { self.store.deps_with_status(id).map_err(super::internal)? };
+        let blockers: Vec<String> = deps
             .into_iter()
             .filter(|(_, _, st)| *st != TaskStatus::Done)
             .map(|(d, title, st)| format!("{d} '{title}' ({st})"))
