@@ -191,6 +191,20 @@ async fn task_ops(socket: &Path, clients: usize, secs: f64) -> Result<f64> {
     Ok(ops.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
 }
 
+/// User plus system CPU seconds from a /proc `stat` file (NaN where there is none).
+fn cpu_secs(path: &str) -> f64 {
+    let Ok(s) = std::fs::read_to_string(path) else { return f64::NAN };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12th and 13th after the name; in clock
+    // ticks, 100 per second on Linux.
+    match (f.get(11).and_then(|x| x.parse::<f64>().ok()), f.get(12).and_then(|x| x.parse::<f64>().ok())) {
+        (Some(u), Some(st)) => (u + st) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
 /// Plain SQLite: one row inserted and committed per transaction, WAL, at `sync`.
 fn sqlite_baseline(path: &Path, sync: &str, secs: f64) -> Result<f64> {
     let conn = rusqlite::Connection::open(path)?;
@@ -311,7 +325,15 @@ async fn main() -> Result<()> {
         let only_ops = args.iter().any(|a| a == "--ops-only");
         let handoff = if only_ops { Vec::new() } else { lock_handoff(&d.socket, sessions, if quick { 1_000 } else { 5_000 }).await? };
         eprintln!("[{}/5] task operations, 32 clients, synchronous={sync}", 3 + 2 * i);
+        let pid = d.child.id();
+        let (cpu0, main0, t0) = (cpu_secs(&format!("/proc/{pid}/stat")), cpu_secs(&format!("/proc/{pid}/task/{pid}/stat")), Instant::now());
         let ops = task_ops(&d.socket, 32, secs).await?;
+        let (cpu1, main1, wall) = (cpu_secs(&format!("/proc/{pid}/stat")), cpu_secs(&format!("/proc/{pid}/task/{pid}/stat")), t0.elapsed());
+        eprintln!(
+            "      {ops:.0} ops/s; daemon CPU {:.1} µs per op, its main thread busy {:.0}% of the time",
+            (cpu1 - cpu0) * 1e6 / (ops * wall.as_secs_f64()),
+            (main1 - main0) * 100.0 / wall.as_secs_f64()
+        );
         let base = sqlite_baseline(&dir.path().join(format!("plain-{sync}.db")), sync, secs)?;
         rows.push((sync, handoff, ops, base));
     }

@@ -102,35 +102,47 @@ pub enum ServerMessage {
 }
 
 /// The on-the-wire shape of a server line, covering replies and pushes.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct WireLine {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     id: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     ok: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     result: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     error: Option<ErrorBody>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     push: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     data: Option<Value>,
+}
+
+/// The same shape, borrowed, for writing: encoding a reply never copies its value.
+#[derive(Serialize)]
+struct WireLineRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ok: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a ErrorBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    push: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Value>,
 }
 
 impl ServerMessage {
     /// One line of JSON, without the newline.
     pub fn encode(&self) -> String {
+        let none = WireLineRef { id: None, ok: None, result: None, error: None, push: None, data: None };
         let line = match self {
-            ServerMessage::Reply { id, result: Ok(v) } => {
-                WireLine { id: *id, ok: Some(true), result: Some(v.clone()), error: None, push: None, data: None }
-            }
-            ServerMessage::Reply { id, result: Err(e) } => {
-                WireLine { id: *id, ok: Some(false), result: None, error: Some(e.clone()), push: None, data: None }
-            }
-            ServerMessage::Push(p) => {
-                WireLine { id: None, ok: None, result: None, error: None, push: Some(p.push.clone()), data: Some(p.data.clone()) }
-            }
+            ServerMessage::Reply { id, result: Ok(v) } => WireLineRef { id: *id, ok: Some(true), result: Some(v), ..none },
+            ServerMessage::Reply { id, result: Err(e) } => WireLineRef { id: *id, ok: Some(false), error: Some(e), ..none },
+            ServerMessage::Push(p) => WireLineRef { push: Some(&p.push), data: Some(&p.data), ..none },
         };
         serde_json::to_string(&line).expect("JSON values always serialize")
     }
@@ -151,11 +163,14 @@ impl ServerMessage {
 /// Parses a client line into a request, with the error reply to send if it is not one. The id is
 /// recovered when possible so the client can match the error to its request.
 pub fn parse_request(line: &str) -> Result<Request, (Option<u64>, ErrorBody)> {
-    let v: Value = serde_json::from_str(line)
-        .map_err(|e| (None, ErrorBody::new(ErrorCode::BadRequest, format!("frame is not valid JSON: {e}"))))?;
-    let id = v.get("id").and_then(Value::as_u64);
-    serde_json::from_value::<Request>(v)
-        .map_err(|e| (id, ErrorBody::new(ErrorCode::BadRequest, format!("frame is not a request ({{\"id\", \"op\", \"args\"}}): {e}"))))
+    // The common case in one pass; only a bad frame is parsed a second time, to say why.
+    serde_json::from_str::<Request>(line).map_err(|e| match serde_json::from_str::<Value>(line) {
+        Err(e) => (None, ErrorBody::new(ErrorCode::BadRequest, format!("frame is not valid JSON: {e}"))),
+        Ok(v) => (
+            v.get("id").and_then(Value::as_u64),
+            ErrorBody::new(ErrorCode::BadRequest, format!("frame is not a request ({{\"id\", \"op\", \"args\"}}): {e}")),
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ pub enum StoreError {
     Migration(usize, rusqlite::Error),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("cannot make the commit durable (fdatasync of the WAL failed): {0}")]
+    Sync(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }

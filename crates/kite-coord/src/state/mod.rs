@@ -14,6 +14,7 @@
 
 mod events;
 mod locks;
+mod outlet;
 mod sessions;
 mod tasks;
 
@@ -21,7 +22,8 @@ use crate::{DaemonConfig, DaemonError};
 use kite_core::LockTable;
 use kite_proto::ops::Event;
 use kite_proto::{ErrorBody, ErrorCode, Push, Request, ServerMessage};
-use kite_store::Store;
+use kite_store::{Committed, Store};
+use outlet::{Delivery, Outlet};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -50,7 +52,8 @@ impl StateHandle {
     /// Opens the store, restores the state and starts the owner's task.
     pub(crate) fn start(config: &DaemonConfig) -> Result<StateHandle, DaemonError> {
         let store = Store::open(&config.db_path(), config.durability)?;
-        let state = State::restore(store, config)?;
+        let outlet = Outlet::new(store.wal_sync()).map_err(DaemonError::io("cannot start the WAL sync thread"))?;
+        let state = State::restore(store, outlet, config)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = oneshot::channel();
         tokio::spawn(async move {
@@ -114,6 +117,7 @@ type OpResult = Result<Answer, ErrorBody>;
 
 pub(crate) struct State {
     store: Store,
+    outlet: Outlet,
     root: PathBuf,
     home: PathBuf,
     heartbeat_timeout: Duration,
@@ -139,7 +143,7 @@ pub(crate) fn now_ms() -> i64 {
 const MAX_BATCH: usize = 1024;
 
 impl State {
-    fn restore(store: Store, config: &DaemonConfig) -> Result<State, DaemonError> {
+    fn restore(store: Store, outlet: Outlet, config: &DaemonConfig) -> Result<State, DaemonError> {
         let (held, tokens) = store.load_locks()?;
         let now = Instant::now();
         // Sessions get a fresh timeout after a restart: the daemon, not they, was away.
@@ -150,6 +154,7 @@ impl State {
             .collect();
         Ok(State {
             store,
+            outlet,
             root: config.root.clone(),
             home: config.home.clone(),
             heartbeat_timeout: config.heartbeat_timeout,
@@ -206,6 +211,7 @@ impl State {
             self.guarded(|s| s.expire_waits(now));
             self.commit_and_flush();
         }
+        std::mem::replace(&mut self.outlet, Outlet::Direct).finish();
         tracing::info!("state owner stopped");
     }
 
@@ -230,7 +236,7 @@ impl State {
         let outbox_mark = self.outbox.len();
         let events_mark = self.new_events.len();
         let result = match self.store.savepoint() {
-            Ok(()) => self.dispatch(conn, &req),
+            Ok(()) => self.dispatch(conn, req.id, &req.op, req.args),
             Err(e) => Err(internal(e)),
         };
         let reply = match result {
@@ -253,31 +259,30 @@ impl State {
         }
     }
 
-    fn dispatch(&mut self, conn: ConnId, req: &Request) -> OpResult {
-        let a = &req.args;
-        match req.op.as_str() {
+    fn dispatch(&mut self, conn: ConnId, id: u64, op: &str, a: Value) -> OpResult {
+        match op {
             "hello" => self.hello(),
             "status" => self.status(),
-            "session.register" => self.session_register(conn, args(&req.op, a)?),
-            "session.attach" => self.session_attach(conn, args(&req.op, a)?),
-            "session.heartbeat" => self.session_heartbeat(args(&req.op, a)?),
-            "session.end" => self.session_end(args(&req.op, a)?),
+            "session.register" => self.session_register(conn, args(op, a)?),
+            "session.attach" => self.session_attach(conn, args(op, a)?),
+            "session.heartbeat" => self.session_heartbeat(args(op, a)?),
+            "session.end" => self.session_end(args(op, a)?),
             "session.list" => self.session_list(),
-            "task.create" => self.task_create(args(&req.op, a)?),
-            "task.depend" => self.task_depend(args(&req.op, a)?),
-            "task.list" => self.task_list(args(&req.op, a)?),
-            "task.show" => self.task_show(args(&req.op, a)?),
-            "task.start" => self.task_start(args(&req.op, a)?),
-            "task.next" => self.task_next(args(&req.op, a)?),
-            "task.done" => self.task_done(args(&req.op, a)?),
-            "task.fail" => self.task_fail(args(&req.op, a)?),
-            "task.prune" => self.task_prune(args(&req.op, a)?),
-            "lock.acquire" => self.lock_acquire(conn, req.id, args(&req.op, a)?),
-            "lock.release" => self.lock_release(args(&req.op, a)?),
+            "task.create" => self.task_create(args(op, a)?),
+            "task.depend" => self.task_depend(args(op, a)?),
+            "task.list" => self.task_list(args(op, a)?),
+            "task.show" => self.task_show(args(op, a)?),
+            "task.start" => self.task_start(args(op, a)?),
+            "task.next" => self.task_next(args(op, a)?),
+            "task.done" => self.task_done(args(op, a)?),
+            "task.fail" => self.task_fail(args(op, a)?),
+            "task.prune" => self.task_prune(args(op, a)?),
+            "lock.acquire" => self.lock_acquire(conn, id, args(op, a)?),
+            "lock.release" => self.lock_release(args(op, a)?),
             "lock.list" => self.lock_list(),
-            "broadcast" => self.broadcast(args(&req.op, a)?),
-            "events.list" => self.events_list(args(&req.op, a)?),
-            "events.follow" => self.events_follow(conn, args(&req.op, a)?),
+            "broadcast" => self.broadcast(args(op, a)?),
+            "events.list" => self.events_list(args(op, a)?),
+            "events.follow" => self.events_follow(conn, args(op, a)?),
             other => Err(ErrorBody::new(
                 ErrorCode::UnknownOp,
                 format!("unknown operation '{other}' (known: {})", kite_proto::ops::OPS.join(", ")),
@@ -301,49 +306,52 @@ impl State {
     }
 
     fn commit_and_flush(&mut self) {
-        if let Err(e) = self.store.commit() {
-            // Nothing of this batch is durable: every reply becomes an error, pushes are dropped,
-            // and the in-memory lock table is rebuilt from what the database still says.
-            tracing::error!("commit failed: {e}");
-            self.store.rollback();
-            let failed: Vec<Out> = std::mem::take(&mut self.outbox);
-            for o in failed {
-                if let Some(id) = o.req_id {
-                    let err = ErrorBody::new(ErrorCode::Internal, format!("the change could not be committed: {e}"));
-                    self.send(o.conn, ServerMessage::Reply { id: Some(id), result: Err(err) });
-                }
-            }
-            self.new_events.clear();
-            match self.store.load_locks() {
-                Ok((held, tokens)) => self.locks = LockTable::restore(held, tokens),
-                Err(e) => tracing::error!("cannot reload locks: {e}"),
-            }
-            self.waits.clear();
-            return;
-        }
+        let committed = match self.store.commit_deferred() {
+            Ok(c) => c,
+            Err(e) => return self.commit_failed(e),
+        };
+        let mut deliveries = Vec::with_capacity(self.outbox.len());
         for o in std::mem::take(&mut self.outbox) {
-            self.send(o.conn, o.msg);
+            if let Some(c) = self.conns.get(&o.conn) {
+                deliveries.push(Delivery { out: c.out.clone(), req_id: o.req_id, line: o.msg.encode() });
+            }
         }
         let events = std::mem::take(&mut self.new_events);
         if !events.is_empty() {
-            let followers: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.follow.is_some()).map(|(id, _)| *id).collect();
-            for conn in followers {
+            for c in self.conns.values_mut().filter(|c| c.follow.is_some()) {
                 for ev in &events {
-                    let c = self.conns.get_mut(&conn).expect("follower exists");
                     if c.follow.is_some_and(|last| ev.id > last) {
                         c.follow = Some(ev.id);
-                        let line = ServerMessage::Push(Push { push: "event".into(), data: serde_json::to_value(ev).unwrap_or_default() }).encode();
-                        let _ = c.out.send(line);
+                        let data = serde_json::to_value(ev).unwrap_or_default();
+                        let line = ServerMessage::Push(Push { push: "event".into(), data }).encode();
+                        deliveries.push(Delivery { out: c.out.clone(), req_id: None, line });
                     }
                 }
             }
         }
+        self.outlet.deliver(committed == Committed::NeedsSync, deliveries);
     }
 
-    fn send(&self, conn: ConnId, msg: ServerMessage) {
-        if let Some(c) = self.conns.get(&conn) {
-            let _ = c.out.send(msg.encode());
+    /// Nothing of this batch is durable: every reply becomes an error, pushes are dropped, and
+    /// the in-memory lock table is rebuilt from what the database still says.
+    fn commit_failed(&mut self, e: kite_store::StoreError) {
+        tracing::error!("commit failed: {e}");
+        self.store.rollback();
+        let mut deliveries = Vec::new();
+        for o in std::mem::take(&mut self.outbox) {
+            if let (Some(id), Some(c)) = (o.req_id, self.conns.get(&o.conn)) {
+                let err = ErrorBody::new(ErrorCode::Internal, format!("the change could not be committed: {e}"));
+                let line = ServerMessage::Reply { id: Some(id), result: Err(err) }.encode();
+                deliveries.push(Delivery { out: c.out.clone(), req_id: Some(id), line });
+            }
         }
+        self.outlet.deliver(false, deliveries);
+        self.new_events.clear();
+        match self.store.load_locks() {
+            Ok((held, tokens)) => self.locks = LockTable::restore(held, tokens),
+            Err(e) => tracing::error!("cannot reload locks: {e}"),
+        }
+        self.waits.clear();
     }
 
     fn disconnect(&mut self, conn: ConnId) -> Result<(), ErrorBody> {
@@ -364,8 +372,8 @@ impl State {
 }
 
 /// Parses an op's arguments, with an error that names the op.
-fn args<T: DeserializeOwned>(op: &str, v: &Value) -> Result<T, ErrorBody> {
-    let v = if v.is_null() { Value::Object(Default::default()) } else { v.clone() };
+fn args<T: DeserializeOwned>(op: &str, v: Value) -> Result<T, ErrorBody> {
+    let v = if v.is_null() { Value::Object(Default::default()) } else { v };
     serde_json::from_value(v).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("bad arguments for {op}: {e}")))
 }
 

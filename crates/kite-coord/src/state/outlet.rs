@@ -1,0 +1,127 @@
+//! Where a committed batch's replies and pushes go. With `--sync normal` they go straight to the
+//! connections' writers. With `--sync full` they go to the syncer thread, which fdatasyncs the
+//! WAL and only then hands them on: the state owner is already applying the next batch while the
+//! disk works, and one fsync covers every batch that queued up meanwhile (pipelined group
+//! commit; the reasoning for why this is as safe as SQLite's FULL is on [`kite_store::WalSync`]).
+//!
+//! Order is kept: once anything is queued at the syncer, everything after it is queued there too,
+//! even a read-only batch, whose replies may show state that is not yet on disk.
+
+use kite_proto::{ErrorBody, ErrorCode, ServerMessage};
+use kite_store::WalSync;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// One encoded message for one connection's writer.
+pub(crate) struct Delivery {
+    pub(crate) out: UnboundedSender<String>,
+    /// The request it answers, if it is a reply: a failed fsync turns it into an error.
+    pub(crate) req_id: Option<u64>,
+    pub(crate) line: String,
+}
+
+struct Batch {
+    needs_sync: bool,
+    deliveries: Vec<Delivery>,
+}
+
+pub(crate) enum Outlet {
+    Direct,
+    Synced(Syncer),
+}
+
+impl Outlet {
+    pub(crate) fn new(wal: Option<WalSync>) -> std::io::Result<Outlet> {
+        Ok(match wal {
+            None => Outlet::Direct,
+            Some(wal) => Outlet::Synced(Syncer::start(wal)?),
+        })
+    }
+
+    /// Hands a batch's messages on, after the disk has them if `needs_sync`.
+    pub(crate) fn deliver(&self, needs_sync: bool, deliveries: Vec<Delivery>) {
+        match self {
+            Outlet::Synced(s) if needs_sync || s.in_flight.load(Ordering::Acquire) > 0 => s.queue(needs_sync, deliveries),
+            _ => {
+                for d in deliveries {
+                    let _ = d.out.send(d.line);
+                }
+            }
+        }
+    }
+
+    /// Delivers everything still queued and stops the syncer.
+    pub(crate) fn finish(self) {
+        if let Outlet::Synced(s) = self {
+            s.finish();
+        }
+    }
+}
+
+pub(crate) struct Syncer {
+    tx: Option<std::sync::mpsc::Sender<Batch>>,
+    /// Batches queued and not yet delivered.
+    in_flight: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(wal: WalSync) -> std::io::Result<Syncer> {
+        let (tx, rx) = std::sync::mpsc::channel::<Batch>();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let counter = in_flight.clone();
+        let thread = std::thread::Builder::new().name("kite-wal-sync".into()).spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut batches = vec![first];
+                batches.extend(rx.try_iter());
+                let n = batches.len();
+                if batches.iter().any(|b| b.needs_sync) {
+                    if let Err(e) = wal.sync() {
+                        fail(&e, batches);
+                    }
+                }
+                for d in batches.into_iter().flat_map(|b| b.deliveries) {
+                    let _ = d.out.send(d.line);
+                }
+                // After the sends: the owner delivers directly only when nothing queued before
+                // it can still be on its way.
+                counter.fetch_sub(n, Ordering::AcqRel);
+            }
+        })?;
+        Ok(Syncer { tx: Some(tx), in_flight, thread: Some(thread) })
+    }
+
+    fn queue(&self, needs_sync: bool, deliveries: Vec<Delivery>) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Batch { needs_sync, deliveries });
+        }
+    }
+
+    fn finish(mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A failed fsync is fatal. The kernel may already have dropped the dirty pages, so nothing can
+/// say which commits are on disk (the PostgreSQL "fsyncgate" lesson): answer every waiting
+/// request with an error, give the writers a moment to send it, and exit. The next daemon
+/// recovers from what the disk really holds.
+fn fail(e: &std::io::Error, batches: Vec<Batch>) -> ! {
+    tracing::error!("fdatasync of the WAL failed: {e}; stopping the daemon so it restarts from what is on disk");
+    for d in batches.into_iter().flat_map(|b| b.deliveries) {
+        if let Some(id) = d.req_id {
+            let err = ErrorBody::new(
+                ErrorCode::Internal,
+                format!("the change may not be on disk (fdatasync failed: {e}); the daemon is stopping"),
+            );
+            let _ = d.out.send(ServerMessage::Reply { id: Some(id), result: Err(err) }.encode());
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::process::exit(70);
+}
