@@ -43,7 +43,7 @@ impl Durability {
     }
 }
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_lean_claims.sql")];
 
 /// Moves the WAL into the database file in the background, off the request path. PASSIVE
 /// checkpoints never block the writer; the WAL is truncated when a checkpoint catches up.
@@ -257,23 +257,24 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// Adds `by` to a counter and returns the new value.
-    pub fn bump_counter(&self, name: &str, by: i64) -> Result<i64> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "INSERT INTO counters (name, value) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET value = value + ?2 RETURNING value",
-            )?
-            .query_row(params![name, by], |r| r.get(0))?)
+    pub fn set_counter(&self, name: &str, value: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2")?
+            .execute(params![name, value])?;
+        Ok(())
     }
 
-    /// Appends to the event log; returns the event's id.
-    pub fn append_event(&self, at_ms: i64, kind: &str, data: &serde_json::Value) -> Result<i64> {
-        Ok(self
-            .conn
-            .prepare_cached("INSERT INTO events (at_ms, kind, data) VALUES (?1, ?2, ?3) RETURNING id")?
-            .query_row(params![at_ms, kind, data.to_string()], |r| r.get(0))?)
+    /// The newest event's id, 0 for an empty log.
+    pub fn last_event_id(&self) -> Result<i64> {
+        Ok(self.conn.prepare_cached("SELECT coalesce(max(id), 0) FROM events")?.query_row([], |r| r.get(0))?)
+    }
+
+    /// Writes one event of the log with the id its writer gave it.
+    pub fn insert_event(&self, id: i64, at_ms: i64, kind: &str, data: &serde_json::Value) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO events (id, at_ms, kind, data) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![id, at_ms, kind, data.to_string()])?;
+        Ok(())
     }
 
     /// Events after `since`, oldest first; with `limit`, only the newest that many.

@@ -57,17 +57,14 @@ fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
 impl Store {
     /// Inserts a pending task with its dependencies and files; returns its id.
     pub fn insert_task(&self, t: &NewTaskRow<'_>, now_ms: i64) -> Result<i64> {
-        let id: i64 = self
-            .conn
+        self.conn
             .prepare_cached(
                 "INSERT INTO tasks (title, body, status, priority, dedup_key, stale_after_secs, workstream, template,
                                     created_at_ms, updated_at_ms)
-                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
+                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
             )?
-            .query_row(
-                params![t.title, t.body, t.priority, t.dedup_key, t.stale_after_secs.map(|v| v as i64), t.workstream, t.template, now_ms],
-                |r| r.get(0),
-            )?;
+            .execute(params![t.title, t.body, t.priority, t.dedup_key, t.stale_after_secs.map(|v| v as i64), t.workstream, t.template, now_ms])?;
+        let id = self.conn.last_insert_rowid();
         for dep in t.depends_on {
             self.add_dep(id, *dep)?;
         }
@@ -307,11 +304,15 @@ mod tests {
     #[test]
     fn counters_and_events() {
         let s = Store::open_in_memory().unwrap();
-        assert_eq!(s.bump_counter("completed", 1).unwrap(), 1);
-        assert_eq!(s.bump_counter("completed", 2).unwrap(), 3);
-        for i in 0..5 {
-            s.append_event(i, "x", &serde_json::json!({"i": i})).unwrap();
+        assert_eq!(s.counter("completed").unwrap(), 0);
+        s.set_counter("completed", 3).unwrap();
+        assert_eq!(s.counter("completed").unwrap(), 3);
+        assert_eq!(s.last_event_id().unwrap(), 0);
+        for i in 1..=5 {
+            s.insert_event(i, i, "x", &serde_json::json!({"i": i})).unwrap();
         }
+        assert_eq!(s.last_event_id().unwrap(), 5);
+        assert!(s.insert_event(5, 0, "x", &serde_json::json!({})).is_err(), "an id is written once");
         let ev = s.events(0, Some(2)).unwrap();
         assert_eq!(ev.iter().map(|e| e.0).collect::<Vec<_>>(), [4, 5]);
     }

@@ -36,7 +36,9 @@ impl State {
         json(Delivered { delivered })
     }
 
-    fn load_events(&self, q: &EventsQuery, default_limit: u32) -> Result<Vec<Event>, ErrorBody> {
+    fn load_events(&mut self, q: &EventsQuery, default_limit: u32) -> Result<Vec<Event>, ErrorBody> {
+        // This batch's events so far are read too (a client sees its own writes).
+        self.pending.flush_events(&self.store).map_err(super::internal)?;
         let limit = if q.since.is_some() { q.limit } else { Some(q.limit.unwrap_or(default_limit)) };
         Ok(self
             .store

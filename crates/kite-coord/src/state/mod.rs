@@ -15,15 +15,16 @@
 mod events;
 mod locks;
 mod outlet;
+mod pending;
 mod sessions;
 mod tasks;
 
 use crate::{DaemonConfig, DaemonError};
 use kite_core::LockTable;
-use kite_proto::ops::Event;
 use kite_proto::{ErrorBody, ErrorCode, Push, Request, ServerMessage};
 use kite_store::{Committed, Store};
 use outlet::{Delivery, Outlet};
+use pending::{Mark, Pending};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -126,9 +127,16 @@ pub(crate) struct State {
     conns: HashMap<ConnId, Conn>,
     waits: HashMap<u64, Wait>,
     outbox: Vec<Out>,
-    /// Events appended in this batch, pushed to followers after the commit.
-    new_events: Vec<Event>,
+    /// Counters and events of this batch, written right before its commit.
+    pending: Pending,
     now_ms: i64,
+}
+
+/// Where to return to when a request or a housekeeping step is undone.
+#[derive(Clone, Copy)]
+struct Undo {
+    outbox: usize,
+    pending: Mark,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -145,6 +153,7 @@ const MAX_BATCH: usize = 1024;
 impl State {
     fn restore(store: Store, outlet: Outlet, config: &DaemonConfig) -> Result<State, DaemonError> {
         let (held, tokens) = store.load_locks()?;
+        let pending = Pending::load(&store)?;
         let now = Instant::now();
         // Sessions get a fresh timeout after a restart: the daemon, not they, was away.
         let live = store
@@ -163,7 +172,7 @@ impl State {
             conns: HashMap::new(),
             waits: HashMap::new(),
             outbox: Vec::new(),
-            new_events: Vec::new(),
+            pending,
             now_ms: now_ms(),
         })
     }
@@ -215,8 +224,21 @@ impl State {
         tracing::info!("state owner stopped");
     }
 
+    fn mark(&self) -> Undo {
+        Undo { outbox: self.outbox.len(), pending: self.pending.mark() }
+    }
+
+    /// Undoes everything since `m`: the savepoint's rows, and the pushes, events and counter
+    /// bumps held for the commit.
+    fn undo(&mut self, m: Undo) {
+        let _ = self.store.rollback_savepoint();
+        self.outbox.truncate(m.outbox);
+        self.pending.undo(m.pending);
+    }
+
     /// Runs housekeeping in its own savepoint; an error is logged and undone.
     fn guarded(&mut self, f: impl FnOnce(&mut State) -> Result<(), ErrorBody>) {
+        let m = self.mark();
         if let Err(e) = self.store.savepoint() {
             tracing::error!("savepoint failed: {e}");
             return;
@@ -227,14 +249,13 @@ impl State {
             }
             Err(e) => {
                 tracing::error!("housekeeping failed: {}", e.message);
-                let _ = self.store.rollback_savepoint();
+                self.undo(m);
             }
         }
     }
 
     fn request(&mut self, conn: ConnId, req: Request) {
-        let outbox_mark = self.outbox.len();
-        let events_mark = self.new_events.len();
+        let m = self.mark();
         let result = match self.store.savepoint() {
             Ok(()) => self.dispatch(conn, req.id, &req.op, req.args),
             Err(e) => Err(internal(e)),
@@ -251,9 +272,7 @@ impl State {
             Ok(Answer::Later) => {}
             Err(e) => {
                 // Nothing of a refused request may stay: undo its rows, its pushes and events.
-                let _ = self.store.rollback_savepoint();
-                self.outbox.truncate(outbox_mark);
-                self.new_events.truncate(events_mark);
+                self.undo(m);
                 self.reply(conn, req.id, Err(e));
             }
         }
@@ -300,13 +319,12 @@ impl State {
 
     /// Appends to the event log (inside the request's savepoint).
     fn event(&mut self, kind: &str, data: Value) -> Result<(), ErrorBody> {
-        let id = self.store.append_event(self.now_ms, kind, &data).map_err(internal)?;
-        self.new_events.push(Event { id, at_ms: self.now_ms, kind: kind.to_string(), data });
+        self.pending.event(self.now_ms, kind, data);
         Ok(())
     }
 
     fn commit_and_flush(&mut self) {
-        let committed = match self.store.commit_deferred() {
+        let committed = match self.pending.write(&self.store).and_then(|()| self.store.commit_deferred()) {
             Ok(c) => c,
             Err(e) => return self.commit_failed(e),
         };
@@ -316,7 +334,7 @@ impl State {
                 deliveries.push(Delivery { out: c.out.clone(), req_id: o.req_id, line: o.msg.encode() });
             }
         }
-        let events = std::mem::take(&mut self.new_events);
+        let events = self.pending.committed();
         if !events.is_empty() {
             for c in self.conns.values_mut().filter(|c| c.follow.is_some()) {
                 for ev in &events {
@@ -346,7 +364,7 @@ impl State {
             }
         }
         self.outlet.deliver(false, deliveries);
-        self.new_events.clear();
+        self.pending.reload(&self.store);
         match self.store.load_locks() {
             Ok((held, tokens)) => self.locks = LockTable::restore(held, tokens),
             Err(e) => tracing::error!("cannot reload locks: {e}"),

@@ -36,8 +36,8 @@ impl State {
     }
 
     pub(super) fn counters(&self) -> Result<kite_proto::ops::Counters, ErrorBody> {
-        let c = |n: &str| self.store.counter(n).map(|v| v as u64).map_err(super::internal);
-        Ok(kite_proto::ops::Counters { completed: c("completed")?, pruned: c("pruned")?, failed: c("failed")? })
+        let c = |n: &str| self.pending.counter(n) as u64;
+        Ok(kite_proto::ops::Counters { completed: c("completed"), pruned: c("pruned"), failed: c("failed") })
     }
 
     fn session_infos(&self, live_only: bool) -> Result<Vec<SessionInfo>, ErrorBody> {
@@ -66,7 +66,7 @@ impl State {
         if name.is_empty() {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "a session needs a non-empty name"));
         }
-        let n = self.store.bump_counter("session_seq", 1).map_err(super::internal)?;
+        let n = self.pending.bump("session_seq", 1);
         let id = format!("s{n}");
         self.store.insert_session(&id, name, self.now_ms).map_err(super::internal)?;
         self.live.insert(id.clone(), Live { name: name.to_string(), last_seen: Instant::now(), conns: HashSet::new() });

@@ -131,7 +131,7 @@ impl State {
                 format!("task {id} is blocked by unfinished dependencies: {}", blockers.join(", ")),
             ));
         }
-        let claim = self.store.bump_counter("claim_seq", 1).map_err(super::internal)? as u64;
+        let claim = self.pending.bump("claim_seq", 1) as u64;
         let attempts = task.attempts + 1;
         self.store
             .set_task_state(id, TaskStatus::Active, Some(session), Some(claim), attempts, None, None, self.now_ms)
@@ -194,7 +194,7 @@ impl State {
         self.store
             .add_history(a.task, Some(TaskStatus::Active), TaskStatus::Done, Some(&a.session), None, self.now_ms)
             .map_err(super::internal)?;
-        self.store.bump_counter("completed", 1).map_err(super::internal)?;
+        self.pending.bump("completed", 1);
         self.event("task.done", json!({"task": a.task, "session": a.session}))?;
         json(Task { status: TaskStatus::Done, claim_session: None, result: a.text, reason: None, updated_at_ms: self.now_ms, ..task })
     }
@@ -213,7 +213,7 @@ impl State {
         if a.transient {
             self.event("task.requeued", json!({"task": a.task, "session": a.session, "why": reason, "attempts": task.attempts}))?;
         } else {
-            self.store.bump_counter("failed", 1).map_err(super::internal)?;
+            self.pending.bump("failed", 1);
             self.event("task.failed", json!({"task": a.task, "session": a.session, "reason": reason}))?;
         }
         json(self.load_task(a.task)?)
@@ -234,7 +234,7 @@ impl State {
         if let Some(d) = &a.details {
             self.store.set_prune_details(a.task, d).map_err(super::internal)?;
         }
-        self.store.bump_counter("pruned", 1).map_err(super::internal)?;
+        self.pending.bump("pruned", 1);
         self.event("task.pruned", json!({"task": a.task, "reason": reason, "details": a.details}))?;
         json(self.load_task(a.task)?)
     }
