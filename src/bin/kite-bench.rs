@@ -46,6 +46,17 @@ impl Daemon {
             anyhow::ensure!(Instant::now() < deadline, "daemon did not start");
             std::thread::sleep(Duration::from_millis(5));
         }
+        // Measure the steady state: the memory component loads the embedding model on another
+        // thread at start (about a second of CPU on a 2-core machine); wait until it serves.
+        let memory = root.join(".kite/memory.sock");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::os::unix::net::UnixStream::connect(&memory).is_err() {
+            if Instant::now() > deadline {
+                eprintln!("      (the memory component did not start; measuring without it)");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Ok(Daemon { child, socket })
     }
 }
@@ -322,8 +333,16 @@ async fn main() -> Result<()> {
         let d = Daemon::start(&root, sync)?;
         eprintln!("[{}/5] lock hand-off, 64 sessions, synchronous={sync}", 2 + 2 * i);
         let sessions: usize = std::env::var("KITE_BENCH_SESSIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
-        let only_ops = args.iter().any(|a| a == "--ops-only");
-        let handoff = if only_ops { Vec::new() } else { lock_handoff(&d.socket, sessions, if quick { 1_000 } else { 5_000 }).await? };
+        let handoff = if args.iter().any(|a| a == "--ops-only") {
+            Vec::new()
+        } else {
+            lock_handoff(&d.socket, sessions, if quick { 1_000 } else { 5_000 }).await?
+        };
+        if args.iter().any(|a| a == "--handoff-only") {
+            let (h50, h90, h99, h999) = (pct(&handoff, 0.5), pct(&handoff, 0.9), pct(&handoff, 0.99), pct(&handoff, 0.999));
+            eprintln!("      hand-off p50 {h50:.0} p90 {h90:.0} p99 {h99:.0} p99.9 {h999:.0} max {:.0} µs", handoff.last().copied().unwrap_or(f64::NAN));
+            continue;
+        }
         eprintln!("[{}/5] task operations, 32 clients, synchronous={sync}", 3 + 2 * i);
         let pid = d.child.id();
         let (cpu0, main0, t0) = (cpu_secs(&format!("/proc/{pid}/stat")), cpu_secs(&format!("/proc/{pid}/task/{pid}/stat")), Instant::now());
@@ -336,6 +355,9 @@ async fn main() -> Result<()> {
         );
         let base = sqlite_baseline(&dir.path().join(format!("plain-{sync}.db")), sync, secs)?;
         rows.push((sync, handoff, ops, base));
+    }
+    if args.iter().any(|a| a == "--handoff-only") {
+        return Ok(());
     }
 
     let (b50, b99) = (pct(&bare, 0.5), pct(&bare, 0.99));

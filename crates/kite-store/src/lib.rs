@@ -197,8 +197,11 @@ impl Store {
         self.wal.clone()
     }
 
+    /// Opens the batch's transaction. Deferred: a batch that only reads or queues (a lock wait,
+    /// a heartbeat) never takes the write lock and commits for free. The daemon's state owner is
+    /// the only writer, so the upgrade to a write transaction cannot find the snapshot stale.
     pub fn begin(&self) -> Result<()> {
-        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        self.conn.prepare_cached("BEGIN")?.execute([])?;
         self.changes_at_begin.set(self.conn.total_changes());
         Ok(())
     }

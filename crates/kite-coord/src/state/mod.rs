@@ -220,7 +220,7 @@ impl State {
             self.guarded(|s| s.expire_waits(now));
             self.commit_and_flush();
         }
-        std::mem::replace(&mut self.outlet, Outlet::Direct).finish();
+        std::mem::replace(&mut self.outlet, Outlet::Direct).finish().await;
         tracing::info!("state owner stopped");
     }
 

@@ -52,9 +52,9 @@ impl Outlet {
     }
 
     /// Delivers everything still queued and stops the syncer.
-    pub(crate) fn finish(self) {
+    pub(crate) async fn finish(self) {
         if let Outlet::Synced(s) = self {
-            s.finish();
+            s.finish().await;
         }
     }
 }
@@ -64,13 +64,27 @@ pub(crate) struct Syncer {
     /// Batches queued and not yet delivered.
     in_flight: Arc<AtomicUsize>,
     thread: Option<std::thread::JoinHandle<()>>,
+    deliverer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Syncer {
+    /// Starts the syncer thread and, on the daemon's runtime, the task that hands its batches to
+    /// the writers: one cross-thread wake-up per fsync instead of one per message.
     fn start(wal: WalSync) -> std::io::Result<Syncer> {
         let (tx, rx) = std::sync::mpsc::channel::<Batch>();
+        let (synced_tx, mut synced_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Vec<Delivery>)>();
         let in_flight = Arc::new(AtomicUsize::new(0));
         let counter = in_flight.clone();
+        let deliverer = tokio::spawn(async move {
+            while let Some((n, deliveries)) = synced_rx.recv().await {
+                for d in deliveries {
+                    let _ = d.out.send(d.line);
+                }
+                // After the sends: the owner delivers directly only when nothing queued before
+                // it can still be on its way.
+                counter.fetch_sub(n, Ordering::AcqRel);
+            }
+        });
         let thread = std::thread::Builder::new().name("kite-wal-sync".into()).spawn(move || {
             while let Ok(first) = rx.recv() {
                 let mut batches = vec![first];
@@ -81,15 +95,13 @@ impl Syncer {
                         fail(&e, batches);
                     }
                 }
-                for d in batches.into_iter().flat_map(|b| b.deliveries) {
-                    let _ = d.out.send(d.line);
+                let deliveries: Vec<Delivery> = batches.into_iter().flat_map(|b| b.deliveries).collect();
+                if synced_tx.send((n, deliveries)).is_err() {
+                    return;
                 }
-                // After the sends: the owner delivers directly only when nothing queued before
-                // it can still be on its way.
-                counter.fetch_sub(n, Ordering::AcqRel);
             }
         })?;
-        Ok(Syncer { tx: Some(tx), in_flight, thread: Some(thread) })
+        Ok(Syncer { tx: Some(tx), in_flight, thread: Some(thread), deliverer: Some(deliverer) })
     }
 
     fn queue(&self, needs_sync: bool, deliveries: Vec<Delivery>) {
@@ -99,10 +111,13 @@ impl Syncer {
         }
     }
 
-    fn finish(mut self) {
+    async fn finish(mut self) {
         drop(self.tx.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Some(d) = self.deliverer.take() {
+            let _ = d.await;
         }
     }
 }
