@@ -202,6 +202,13 @@ async fn task_ops(socket: &Path, clients: usize, secs: f64) -> Result<f64> {
     Ok(ops.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Seconds all CPUs have been idle (or waiting for I/O) since boot, from /proc/stat.
+fn idle_secs() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/stat") else { return f64::NAN };
+    let f: Vec<f64> = s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    (f.get(3).unwrap_or(&f64::NAN) + f.get(4).unwrap_or(&f64::NAN)) / 100.0
+}
+
 /// User plus system CPU seconds from a /proc `stat` file (NaN where there is none).
 fn cpu_secs(path: &str) -> f64 {
     let Ok(s) = std::fs::read_to_string(path) else { return f64::NAN };
@@ -346,12 +353,17 @@ async fn main() -> Result<()> {
         eprintln!("[{}/5] task operations, 32 clients, synchronous={sync}", 3 + 2 * i);
         let pid = d.child.id();
         let (cpu0, main0, t0) = (cpu_secs(&format!("/proc/{pid}/stat")), cpu_secs(&format!("/proc/{pid}/task/{pid}/stat")), Instant::now());
+        let (me0, sys0) = (cpu_secs("/proc/self/stat"), idle_secs());
         let ops = task_ops(&d.socket, 32, secs).await?;
         let (cpu1, main1, wall) = (cpu_secs(&format!("/proc/{pid}/stat")), cpu_secs(&format!("/proc/{pid}/task/{pid}/stat")), t0.elapsed());
+        let (me1, sys1) = (cpu_secs("/proc/self/stat"), idle_secs());
         eprintln!(
-            "      {ops:.0} ops/s; daemon CPU {:.1} µs per op, its main thread busy {:.0}% of the time",
+            "      {ops:.0} ops/s; daemon CPU {:.1} µs per op, its main thread busy {:.0}% of the time; \
+             clients' CPU {:.1} µs per op; machine idle {:.0}%",
             (cpu1 - cpu0) * 1e6 / (ops * wall.as_secs_f64()),
-            (main1 - main0) * 100.0 / wall.as_secs_f64()
+            (main1 - main0) * 100.0 / wall.as_secs_f64(),
+            (me1 - me0) * 1e6 / (ops * wall.as_secs_f64()),
+            (sys1 - sys0) * 100.0 / (wall.as_secs_f64() * std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)),
         );
         let base = sqlite_baseline(&dir.path().join(format!("plain-{sync}.db")), sync, secs)?;
         rows.push((sync, handoff, ops, base));

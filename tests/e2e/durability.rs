@@ -29,25 +29,40 @@ fn a_restart_restores_tasks_sessions_locks_and_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_stream_of_creations_loses_no_acknowledged_task() {
-    let mut d = Daemon::start();
+    kill_9_rounds(Daemon::start(), 1).await;
+}
+
+/// With `--sync full` the replies wait for the WAL's fsync on another thread while the daemon
+/// serves the next batch; several writers keep that pipeline full when the plug is pulled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_sync_full_loses_no_acknowledged_task() {
+    kill_9_rounds(Daemon::start_with(&["--sync", "full"]), 3).await;
+}
+
+async fn kill_9_rounds(mut d: Daemon, writers: usize) {
     let mut acked: Vec<i64> = Vec::new();
     for round in 0..12u64 {
-        let c = d.client().await;
-        let writer = tokio::spawn(async move {
-            let mut mine = Vec::new();
-            for i in 0.. {
-                let args = TaskCreate { title: format!("r{round} t{i}"), ..Default::default() };
-                match c.call::<_, TaskCreated>("task.create", args).await {
-                    Ok(t) => mine.push(t.id),
-                    Err(_) => break,
+        let mut streams = Vec::new();
+        for w in 0..writers {
+            let c = d.client().await;
+            streams.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                for i in 0.. {
+                    let args = TaskCreate { title: format!("r{round} w{w} t{i}"), ..Default::default() };
+                    match c.call::<_, TaskCreated>("task.create", args).await {
+                        Ok(t) => mine.push(t.id),
+                        Err(_) => break,
+                    }
                 }
-            }
-            mine
-        });
+                mine
+            }));
+        }
         // Let some acknowledged creations pile up, then pull the plug mid-stream.
         tokio::time::sleep(Duration::from_millis(20 + (round * 37) % 60)).await;
         d.kill9();
-        acked.extend(writer.await.unwrap());
+        for s in streams {
+            acked.extend(s.await.unwrap());
+        }
         d.restart();
         let tasks = d.ok(&["task", "list"]);
         let stored: std::collections::HashSet<i64> =

@@ -7,7 +7,16 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn a_waiter_returns_a_fraction_of_a_second_after_the_release() {
-    let d = Daemon::start();
+    waiter_returns_soon_after_release(Daemon::start());
+}
+
+/// The same with `--sync full`: the grant waits for the WAL's fsync, on the syncer thread.
+#[test]
+fn with_sync_full_a_waiter_returns_a_fraction_of_a_second_after_the_release() {
+    waiter_returns_soon_after_release(Daemon::start_with(&["--sync", "full"]));
+}
+
+fn waiter_returns_soon_after_release(d: Daemon) {
     let a = d.session("a");
     let b = d.session("b");
     let g = d.ok(&["lock", "acquire", "src/lib.rs", "--session", &a]);

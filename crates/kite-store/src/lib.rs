@@ -43,7 +43,7 @@ impl Durability {
     }
 }
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_lean_claims.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_partial_status_indexes.sql")];
 
 /// Moves the WAL into the database file in the background, off the request path. PASSIVE
 /// checkpoints never block the writer; the WAL is truncated when a checkpoint catches up.

@@ -26,6 +26,14 @@ const TASK_COLUMNS: &str = "t.id, t.title, t.body, t.status, t.priority, t.dedup
     (SELECT group_concat(dep) FROM task_deps WHERE task = t.id),
     (SELECT group_concat(path, char(10)) FROM task_files WHERE task = t.id)";
 
+// The dependency queries, named so the test that pins their preparation uses the very same text.
+// No ORDER BY on task_deps: with one, SQLite 3.54 re-prepared the statement on most calls (seen
+// in perf as a quarter of task.start); the ids are sorted in Rust.
+const DEPS_WITH_STATUS: &str =
+    "SELECT t.id, t.title, t.status FROM tasks t WHERE t.id IN (SELECT dep FROM task_deps WHERE task = ?1) ORDER BY t.id";
+const DEPS_OF: &str = "SELECT dep FROM task_deps WHERE task = ?1";
+const DEPENDENTS_OF: &str = "SELECT task FROM task_deps WHERE dep = ?1";
+
 fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
     let status: String = r.get(3)?;
     let deps: Option<String> = r.get(16)?;
@@ -109,9 +117,7 @@ impl Store {
 
     /// The ids `id` depends on.
     pub fn deps_of(&self, id: i64) -> Result<Vec<i64>> {
-        // No ORDER BY here and below: with one, SQLite 3.54 re-prepared the statement on most
-        // calls (seen in perf as a quarter of task.start); sorting a handful of ids is free.
-        let mut st = self.conn.prepare_cached("SELECT dep FROM task_deps WHERE task = ?1")?;
+        let mut st = self.conn.prepare_cached(DEPS_OF)?;
         let rows = st.query_map([id], |r| r.get(0))?;
         let mut out: Vec<i64> = rows.collect::<std::result::Result<_, _>>()?;
         out.sort_unstable();
@@ -120,7 +126,7 @@ impl Store {
 
     /// The ids that depend on `id`.
     pub fn dependents_of(&self, id: i64) -> Result<Vec<i64>> {
-        let mut st = self.conn.prepare_cached("SELECT task FROM task_deps WHERE dep = ?1")?;
+        let mut st = self.conn.prepare_cached(DEPENDENTS_OF)?;
         let rows = st.query_map([id], |r| r.get(0))?;
         let mut out: Vec<i64> = rows.collect::<std::result::Result<_, _>>()?;
         out.sort_unstable();
@@ -129,9 +135,7 @@ impl Store {
 
     /// `(id, title, status)` of each dependency of `id`.
     pub fn deps_with_status(&self, id: i64) -> Result<Vec<(i64, String, TaskStatus)>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT t.id, t.title, t.status FROM tasks t WHERE t.id IN (SELECT dep FROM task_deps WHERE task = ?1) ORDER BY t.id",
-        )?;
+        let mut st = self.conn.prepare_cached(DEPS_WITH_STATUS)?;
         let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?)))?;
         let mut out = Vec::new();
         for row in rows {
@@ -315,5 +319,35 @@ mod tests {
         assert!(s.insert_event(5, 0, "x", &serde_json::json!({})).is_err(), "an id is written once");
         let ev = s.events(0, Some(2)).unwrap();
         assert_eq!(ev.iter().map(|e| e.0).collect::<Vec<_>>(), [4, 5]);
+    }
+
+    /// The plan's detail lines for `sql`, parameters bound to NULL.
+    fn plan(s: &Store, sql: &str) -> String {
+        let mut st = s.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = st.parameter_count();
+        let rows = st.query_map(rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, n)), |r| r.get::<_, String>(3));
+        rows.unwrap().map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn hot_queries_use_the_partial_indexes_and_are_prepared_once() {
+        let s = Store::open_in_memory().unwrap();
+        let ready = plan(&s, "SELECT t.id FROM tasks t WHERE t.status = 'pending' AND (?1 IS NULL OR t.workstream = ?1) ORDER BY t.priority DESC, t.id LIMIT 1");
+        assert!(ready.contains("tasks_pending"), "{ready}");
+        let active = plan(&s, "SELECT id FROM tasks WHERE status = 'active' AND claim_session = ?1 ORDER BY id");
+        assert!(active.contains("tasks_active"), "{active}");
+        // A re-prepare on every call once cost a quarter of task.start (perf): pin that the
+        // dependency queries stay prepared.
+        let a = s.insert_task(&new("a", &[]), 1).unwrap();
+        for i in 0..20 {
+            s.insert_task(&new("b", &[a]), 2).unwrap();
+            s.deps_with_status(a + i).unwrap();
+            s.deps_of(a + i).unwrap();
+            s.dependents_of(a).unwrap();
+        }
+        for sql in [DEPS_WITH_STATUS, DEPS_OF, DEPENDENTS_OF] {
+            let st = s.conn.prepare_cached(sql).unwrap();
+            assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0, "{sql}");
+        }
     }
 }

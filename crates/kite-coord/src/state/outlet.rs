@@ -21,28 +21,31 @@ pub(crate) struct Delivery {
     pub(crate) line: String,
 }
 
-struct Batch {
+pub(crate) struct Batch {
     needs_sync: bool,
     deliveries: Vec<Delivery>,
 }
 
 pub(crate) enum Outlet {
     Direct,
-    Synced(Syncer),
+    Synced { syncer: Syncer, staged: Vec<Batch> },
 }
 
 impl Outlet {
     pub(crate) fn new(wal: Option<WalSync>) -> std::io::Result<Outlet> {
         Ok(match wal {
             None => Outlet::Direct,
-            Some(wal) => Outlet::Synced(Syncer::start(wal)?),
+            Some(wal) => Outlet::Synced { syncer: Syncer::start(wal)?, staged: Vec::new() },
         })
     }
 
-    /// Hands a batch's messages on, after the disk has them if `needs_sync`.
-    pub(crate) fn deliver(&self, needs_sync: bool, deliveries: Vec<Delivery>) {
+    /// Takes a committed batch's messages: sent at once when nothing needs the disk first,
+    /// otherwise held until [`Outlet::release`] hands them to the syncer.
+    pub(crate) fn deliver(&mut self, needs_sync: bool, deliveries: Vec<Delivery>) {
         match self {
-            Outlet::Synced(s) if needs_sync || s.in_flight.load(Ordering::Acquire) > 0 => s.queue(needs_sync, deliveries),
+            Outlet::Synced { syncer, staged } if needs_sync || !staged.is_empty() || syncer.in_flight.load(Ordering::Acquire) > 0 => {
+                staged.push(Batch { needs_sync, deliveries })
+            }
             _ => {
                 for d in deliveries {
                     let _ = d.out.send(d.line);
@@ -51,10 +54,28 @@ impl Outlet {
         }
     }
 
+    /// Messages held for the syncer.
+    pub(crate) fn staged(&self) -> usize {
+        match self {
+            Outlet::Synced { staged, .. } => staged.iter().map(|b| b.deliveries.len()).sum(),
+            Outlet::Direct => 0,
+        }
+    }
+
+    /// Hands the held batches to the syncer: one fsync will cover them all.
+    pub(crate) fn release(&mut self) {
+        if let Outlet::Synced { syncer, staged } = self {
+            for b in staged.drain(..) {
+                syncer.queue(b);
+            }
+        }
+    }
+
     /// Delivers everything still queued and stops the syncer.
-    pub(crate) async fn finish(self) {
-        if let Outlet::Synced(s) = self {
-            s.finish().await;
+    pub(crate) async fn finish(mut self) {
+        self.release();
+        if let Outlet::Synced { syncer, .. } = self {
+            syncer.finish().await;
         }
     }
 }
@@ -104,10 +125,10 @@ impl Syncer {
         Ok(Syncer { tx: Some(tx), in_flight, thread: Some(thread), deliverer: Some(deliverer) })
     }
 
-    fn queue(&self, needs_sync: bool, deliveries: Vec<Delivery>) {
+    fn queue(&self, batch: Batch) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         if let Some(tx) = &self.tx {
-            let _ = tx.send(Batch { needs_sync, deliveries });
+            let _ = tx.send(batch);
         }
     }
 
