@@ -202,6 +202,18 @@ async fn task_ops(socket: &Path, clients: usize, secs: f64) -> Result<f64> {
     Ok(ops.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
 }
 
+/// CPU spent during the task-ops run.
+struct CpuUse {
+    /// All daemon threads, per task operation.
+    daemon_us: f64,
+    /// The state owner's thread: near 100% means the daemon is CPU-bound.
+    main_busy: f64,
+    /// This process (the 32 clients), per task operation.
+    clients_us: f64,
+    /// Both cores idle or waiting for I/O.
+    idle: f64,
+}
+
 /// Seconds all CPUs have been idle (or waiting for I/O) since boot, from /proc/stat.
 fn idle_secs() -> f64 {
     let Ok(s) = std::fs::read_to_string("/proc/stat") else { return f64::NAN };
@@ -357,16 +369,19 @@ async fn main() -> Result<()> {
         let ops = task_ops(&d.socket, 32, secs).await?;
         let (cpu1, main1, wall) = (cpu_secs(&format!("/proc/{pid}/stat")), cpu_secs(&format!("/proc/{pid}/task/{pid}/stat")), t0.elapsed());
         let (me1, sys1) = (cpu_secs("/proc/self/stat"), idle_secs());
+        let per_op = |secs: f64| secs * 1e6 / (ops * wall.as_secs_f64());
+        let cpu = CpuUse {
+            daemon_us: per_op(cpu1 - cpu0),
+            main_busy: (main1 - main0) * 100.0 / wall.as_secs_f64(),
+            clients_us: per_op(me1 - me0),
+            idle: (sys1 - sys0) * 100.0 / (wall.as_secs_f64() * std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)),
+        };
         eprintln!(
-            "      {ops:.0} ops/s; daemon CPU {:.1} µs per op, its main thread busy {:.0}% of the time; \
-             clients' CPU {:.1} µs per op; machine idle {:.0}%",
-            (cpu1 - cpu0) * 1e6 / (ops * wall.as_secs_f64()),
-            (main1 - main0) * 100.0 / wall.as_secs_f64(),
-            (me1 - me0) * 1e6 / (ops * wall.as_secs_f64()),
-            (sys1 - sys0) * 100.0 / (wall.as_secs_f64() * std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)),
+            "      {ops:.0} ops/s; daemon CPU {:.1} µs per op, its main thread busy {:.0}%; clients' CPU {:.1} µs per op; machine idle {:.0}%",
+            cpu.daemon_us, cpu.main_busy, cpu.clients_us, cpu.idle
         );
         let base = sqlite_baseline(&dir.path().join(format!("plain-{sync}.db")), sync, secs)?;
-        rows.push((sync, handoff, ops, base));
+        rows.push((sync, handoff, ops, base, cpu));
     }
     if args.iter().any(|a| a == "--handoff-only") {
         return Ok(());
@@ -381,7 +396,7 @@ async fn main() -> Result<()> {
     ));
     md.push_str("| synchronous | hand-off p50 | hand-off p99 | p99 / bare p99 | p50 / bare p50 | task ops/s (32 clients) | plain SQLite commits/s | ratio |\n");
     md.push_str("|---|---|---|---|---|---|---|---|\n");
-    for (sync, h, ops, base) in &rows {
+    for (sync, h, ops, base, _) in &rows {
         let (h50, h99) = (pct(h, 0.5), pct(h, 0.99));
         md.push_str(&format!(
             "| {sync} | {h50:.1} µs | {h99:.1} µs | {:.2}x | {:.2}x | {ops:.0} | {base:.0} | {:.2}x |\n",
@@ -394,10 +409,24 @@ async fn main() -> Result<()> {
         "\nHand-off: 64 sessions contend for one path, each waiter queued with `--wait`; latency is from the \
          holder sending `lock.release` to the waiter's client receiving the pushed grant ({} hand-offs per \
          row). Task ops: 32 clients each looping create → start → done, every reply sent only after its \
-         commit (group commit). Plain SQLite: one row inserted and committed per transaction, WAL, same \
-         synchronous level, one writer.\n",
+         commit (group commit; with full, only after the WAL's fdatasync). Plain SQLite: one row inserted \
+         and committed per transaction, WAL, same synchronous level, one writer.\n\n",
         rows[0].1.len()
     ));
+    md.push_str("Where the time goes (same runs):\n\n");
+    md.push_str("| synchronous | hand-off p90 | hand-off p99.9 | daemon CPU per task op | daemon main thread busy | clients' CPU per task op | machine idle |\n");
+    md.push_str("|---|---|---|---|---|---|---|\n");
+    for (sync, h, _, _, c) in &rows {
+        md.push_str(&format!(
+            "| {sync} | {:.1} µs | {:.1} µs | {:.1} µs | {:.0}% | {:.1} µs | {:.0}% |\n",
+            pct(h, 0.9),
+            pct(h, 0.999),
+            c.daemon_us,
+            c.main_busy,
+            c.clients_us,
+            c.idle
+        ));
+    }
     println!("{md}");
     if !args.iter().any(|a| a == "--no-hook") {
         eprintln!("[6/6] SessionStart hook latency");
