@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::output::{self, when};
 use anyhow::{Context, Result};
-use kite_core::duration::parse_duration;
+use kite_core::duration::{ceil_secs, parse_duration};
 use kite_core::{Task, TaskStatus};
 use kite_proto::ops::{Claim, TaskCreate, TaskCreated, TaskDepend, TaskDetail, TaskFinish, TaskList, TaskNext, TaskPrune, TaskRef, TaskStart, Tasks};
 use serde_json::Value;
@@ -107,7 +107,8 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
     let c = ctx.client().await?;
     match cmd {
         TaskCmd::Create { title, body, priority, depends_on, files, dedup_key, stale_after, workstream } => {
-            let stale_after_secs = stale_after.map(|s| parse_duration(&s)).transpose().map_err(anyhow::Error::msg)?;
+            // Stored as whole seconds: a sub-second remainder rounds up (250ms -> 1s), never down to 0.
+            let stale_after_secs = stale_after.map(|s| parse_duration(&s).map(ceil_secs)).transpose().context("--stale-after")?;
             let cwd = std::env::current_dir().context("cannot read the current directory")?;
             let args = TaskCreate {
                 title,

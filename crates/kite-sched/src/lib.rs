@@ -15,7 +15,6 @@
 pub mod audit;
 pub mod config;
 pub mod context;
-pub mod duration;
 pub mod plan;
 pub mod proc;
 pub mod queue;
@@ -34,6 +33,8 @@ mod testutil;
 
 pub use config::{RunnerConfig, SchedConfig, ShellProviderConfig};
 pub use context::{NoteHit, NoteSource, ProviderError};
+/// The workspace's one human-duration parser, re-exported so `crate::duration::...` keeps working.
+pub use kite_core::duration;
 pub use plan::{plan, Candidate, Decision, Plan, PlanInput, Target, Unchanged};
 pub use queue::{BoxFuture, Claim, ListFilter, PruneKind, PruneNote, Queue, QueueError, QueueStats};
 pub use runner::{RunOutcome, RunReport, Runner, RunnerError};

@@ -472,7 +472,7 @@ fn candidate(
         priority: priority.unwrap_or(t.meta.priority),
         files,
         dedup_key,
-        stale_after_secs: t.stale_after.map(|d| d.as_secs()),
+        stale_after_secs: t.stale_after.map(crate::duration::ceil_secs),
         workstream: t.meta.workstream.clone(),
     }
 }

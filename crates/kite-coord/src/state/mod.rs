@@ -150,9 +150,10 @@ pub(crate) fn now_ms() -> i64 {
 /// The most requests one transaction takes.
 const MAX_BATCH: usize = 1024;
 
-/// With `--sync full`: once this many messages wait for the disk, their fsync starts even if
-/// more requests are coming.
+/// With `--sync full`: once this many messages wait for the disk, or once the oldest has waited
+/// this long, their fsync starts even if more requests are coming.
 const SYNC_GROUP: usize = 48;
+const SYNC_HOLD: Duration = Duration::from_millis(2);
 
 impl State {
     fn restore(store: Store, outlet: Outlet, config: &DaemonConfig) -> Result<State, DaemonError> {
@@ -223,11 +224,12 @@ impl State {
             }
             self.guarded(|s| s.expire_waits(now));
             self.commit_and_flush();
-            if self.outlet.staged() > 0 {
+            if let (n, Some(since)) = self.outlet.staged() {
                 // Let the connections bring the next requests; while they keep coming, the
-                // next batch joins this one's fsync (fewer fsyncs, each one for more work).
+                // next batch joins this one's fsync (fewer fsyncs, each one for more work),
+                // up to a group's size or age.
                 tokio::task::yield_now().await;
-                if rx.is_empty() || self.outlet.staged() >= SYNC_GROUP || stopping {
+                if rx.is_empty() || n >= SYNC_GROUP || since.elapsed() >= SYNC_HOLD || stopping {
                     self.outlet.release();
                 }
             }

@@ -28,14 +28,14 @@ pub(crate) struct Batch {
 
 pub(crate) enum Outlet {
     Direct,
-    Synced { syncer: Syncer, staged: Vec<Batch> },
+    Synced { syncer: Syncer, staged: Vec<Batch>, since: Option<std::time::Instant> },
 }
 
 impl Outlet {
     pub(crate) fn new(wal: Option<WalSync>) -> std::io::Result<Outlet> {
         Ok(match wal {
             None => Outlet::Direct,
-            Some(wal) => Outlet::Synced { syncer: Syncer::start(wal)?, staged: Vec::new() },
+            Some(wal) => Outlet::Synced { syncer: Syncer::start(wal)?, staged: Vec::new(), since: None },
         })
     }
 
@@ -43,7 +43,8 @@ impl Outlet {
     /// otherwise held until [`Outlet::release`] hands them to the syncer.
     pub(crate) fn deliver(&mut self, needs_sync: bool, deliveries: Vec<Delivery>) {
         match self {
-            Outlet::Synced { syncer, staged } if needs_sync || !staged.is_empty() || syncer.in_flight.load(Ordering::Acquire) > 0 => {
+            Outlet::Synced { syncer, staged, since } if needs_sync || !staged.is_empty() || syncer.in_flight.load(Ordering::Acquire) > 0 => {
+                since.get_or_insert_with(std::time::Instant::now);
                 staged.push(Batch { needs_sync, deliveries })
             }
             _ => {
@@ -54,17 +55,18 @@ impl Outlet {
         }
     }
 
-    /// Messages held for the syncer.
-    pub(crate) fn staged(&self) -> usize {
+    /// How many messages are held for the syncer, and since when.
+    pub(crate) fn staged(&self) -> (usize, Option<std::time::Instant>) {
         match self {
-            Outlet::Synced { staged, .. } => staged.iter().map(|b| b.deliveries.len()).sum(),
-            Outlet::Direct => 0,
+            Outlet::Synced { staged, since, .. } => (staged.iter().map(|b| b.deliveries.len()).sum(), *since),
+            Outlet::Direct => (0, None),
         }
     }
 
     /// Hands the held batches to the syncer: one fsync will cover them all.
     pub(crate) fn release(&mut self) {
-        if let Outlet::Synced { syncer, staged } = self {
+        if let Outlet::Synced { syncer, staged, since } = self {
+            *since = None;
             for b in staged.drain(..) {
                 syncer.queue(b);
             }

@@ -158,7 +158,7 @@ fn main() {
                     priority: tpl.meta.priority,
                     files: r.files,
                     dedup_key: r.dedup_key.unwrap_or_default(),
-                    stale_after_secs: tpl.stale_after.map(|d| d.as_secs()),
+                    stale_after_secs: tpl.stale_after.map(kite_sched::duration::ceil_secs),
                     workstream: None,
                 });
             }
