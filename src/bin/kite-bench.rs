@@ -83,39 +83,53 @@ async fn echo_server(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Round trips of one small NDJSON line to an echo server in another process over a Unix
-/// socket: the floor any request to the daemon pays.
-async fn bare_round_trip(dir: &Path, n: usize) -> Result<Vec<f64>> {
-    let path = dir.join("echo.sock");
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("--echo-server")
-        .arg(&path)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut ready = BufReader::new(child.stdout.take().context("echo server stdout")?).lines();
-    ready.next_line().await?;
-    let s = tokio::net::UnixStream::connect(&path).await?;
-    let (r, mut w) = s.into_split();
-    let mut lines = BufReader::new(r).lines();
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n + 1000 {
-        let t = Instant::now();
-        w.write_all(b"{\"id\":1,\"op\":\"lock.release\",\"args\":{\"path\":\"hot\",\"session\":\"s1\"}}\n").await?;
-        lines.next_line().await?;
-        if i >= 1000 {
-            out.push(t.elapsed().as_secs_f64() * 1e6);
-        }
+/// The baseline's other end: an echo server in another process, like the daemon, kept for the
+/// whole run so each round measures the same thing.
+struct Echo {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    w: tokio::net::unix::OwnedWriteHalf,
+}
+
+impl Echo {
+    async fn start(dir: &Path) -> Result<Echo> {
+        let path = dir.join("echo.sock");
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .arg("--echo-server")
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut ready = BufReader::new(child.stdout.take().context("echo server stdout")?).lines();
+        ready.next_line().await?;
+        let (r, w) = tokio::net::UnixStream::connect(&path).await?.into_split();
+        Ok(Echo { child, lines: BufReader::new(r).lines(), w })
     }
-    out.sort_by(f64::total_cmp);
-    drop(w);
-    let _ = child.kill().await;
-    Ok(out)
+
+    /// `n` round trips of one small NDJSON line (after a warm-up): the floor any request to the
+    /// daemon pays. Sorted, in µs.
+    async fn round(&mut self, n: usize) -> Result<Vec<f64>> {
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n + 200 {
+            let t = Instant::now();
+            self.w.write_all(b"{\"id\":1,\"op\":\"lock.release\",\"args\":{\"path\":\"hot\",\"session\":\"s1\"}}\n").await?;
+            self.lines.next_line().await?;
+            if i >= 200 {
+                out.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        out.sort_by(f64::total_cmp);
+        Ok(out)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
 }
 
 /// 64 sessions contend for one path; each grant is measured from the moment the previous holder
 /// sent its release to the moment the waiter's client received the grant.
-async fn lock_handoff(socket: &Path, sessions: usize, handoffs: usize) -> Result<Vec<f64>> {
+async fn lock_handoff(socket: &Path, path: &str, sessions: usize, handoffs: usize) -> Result<Vec<f64>> {
     let base = Instant::now();
     let release_sent = Arc::new(AtomicU64::new(0));
     let remaining = Arc::new(AtomicU64::new(handoffs as u64));
@@ -129,17 +143,18 @@ async fn lock_handoff(socket: &Path, sessions: usize, handoffs: usize) -> Result
     }
     // The first holder takes the lock before anyone queues.
     let (c0, s0) = clients[0].clone();
-    let _: serde_json::Value = c0.call("lock.acquire", json!({"path": "hot", "session": s0})).await?;
+    let _: serde_json::Value = c0.call("lock.acquire", json!({"path": path, "session": s0})).await?;
     let mut tasks = Vec::new();
     for (c, s) in clients.into_iter().skip(1) {
         let (release_sent, remaining, stop, tx) = (release_sent.clone(), remaining.clone(), stop.clone(), tx.clone());
+        let path = path.to_string();
         tasks.push(tokio::spawn(async move {
             loop {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let r: Result<serde_json::Value, _> =
-                    c.call("lock.acquire", json!({"path": "hot", "session": s, "wait": true})).await;
+                    c.call("lock.acquire", json!({"path": path, "session": s, "wait": true})).await;
                 if r.is_err() {
                     break;
                 }
@@ -150,14 +165,14 @@ async fn lock_handoff(socket: &Path, sessions: usize, handoffs: usize) -> Result
                     stop.store(true, Ordering::Relaxed);
                 }
                 release_sent.store(base.elapsed().as_nanos() as u64, Ordering::Release);
-                let _: Result<serde_json::Value, _> = c.call("lock.release", json!({"path": "hot", "session": s})).await;
+                let _: Result<serde_json::Value, _> = c.call("lock.release", json!({"path": path, "session": s})).await;
             }
         }));
     }
     // Let every waiter queue, then start the chain.
     tokio::time::sleep(Duration::from_millis(300)).await;
     release_sent.store(base.elapsed().as_nanos() as u64, Ordering::Release);
-    let _: serde_json::Value = c0.call("lock.release", json!({"path": "hot", "session": s0})).await?;
+    let _: serde_json::Value = c0.call("lock.release", json!({"path": path, "session": s0})).await?;
     drop(tx);
     let mut out = Vec::new();
     while out.len() < handoffs {
@@ -200,6 +215,57 @@ async fn task_ops(socket: &Path, clients: usize, secs: f64) -> Result<f64> {
         t.await??;
     }
     Ok(ops.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// One round of every measurement, for one durability level.
+struct Round {
+    bare: Vec<f64>,
+    handoff: Vec<f64>,
+    ops: f64,
+    base: f64,
+    cpu: CpuUse,
+}
+
+struct SyncResult {
+    sync: &'static str,
+    rounds: Vec<Round>,
+}
+
+/// The median of a few rounds, with the lowest and highest.
+struct Spread {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<f64>) -> Spread {
+        v.sort_by(f64::total_cmp);
+        Spread { median: pct(&v, 0.5), low: v.first().copied().unwrap_or(f64::NAN), high: v.last().copied().unwrap_or(f64::NAN) }
+    }
+
+    fn show(&self, decimals: usize) -> String {
+        format!("{:.d$} ({:.d$}–{:.d$})", self.median, self.low, self.high, d = decimals)
+    }
+}
+
+/// [`task_ops`] with the CPU it cost: the daemon's, its main thread's, this process's, and how
+/// idle the machine was.
+async fn task_ops_measured(d: &Daemon, clients: usize, secs: f64) -> Result<(f64, CpuUse)> {
+    let pid = d.child.id();
+    let (daemon, main) = (format!("/proc/{pid}/stat"), format!("/proc/{pid}/task/{pid}/stat"));
+    let (cpu0, main0, me0, idle0, t0) = (cpu_secs(&daemon), cpu_secs(&main), cpu_secs("/proc/self/stat"), idle_secs(), Instant::now());
+    let ops = task_ops(&d.socket, clients, secs).await?;
+    let wall = t0.elapsed().as_secs_f64();
+    let per_op = |secs: f64| secs * 1e6 / (ops * wall);
+    let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
+    let cpu = CpuUse {
+        daemon_us: per_op(cpu_secs(&daemon) - cpu0),
+        main_busy: (cpu_secs(&main) - main0) * 100.0 / wall,
+        clients_us: per_op(cpu_secs("/proc/self/stat") - me0),
+        idle: (idle_secs() - idle0) * 100.0 / (wall * cores),
+    };
+    Ok((ops, cpu))
 }
 
 /// CPU spent during the task-ops run.
@@ -340,96 +406,93 @@ async fn main() -> Result<()> {
         return echo_server(Path::new(args.get(2).context("--echo-server SOCKET")?)).await;
     }
     let quick = std::env::args().any(|a| a == "--quick");
-    let secs = if quick { 1.0 } else { 4.0 };
+    // Rounds interleave the baseline with the measurement, so a noisy moment on a shared VM
+    // (steal time comes in bursts of tens of milliseconds) hits one round, not one side of a ratio;
+    // the headline is the median round, and the spread is shown.
+    let rounds = if quick { 2 } else { 5 };
+    let (bare_n, handoffs, secs) = if quick { (2_000, 500, 1.0) } else { (4_000, 1_000, 2.0) };
+    let sessions: usize = std::env::var("KITE_BENCH_SESSIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
     let dir = tempfile::tempdir()?;
-    eprintln!("[1/5] bare Unix-socket round trip");
-    let bare = bare_round_trip(dir.path(), if quick { 5_000 } else { 20_000 }).await?;
+    let mut echo = Echo::start(dir.path()).await?;
 
-    let mut rows = Vec::new();
+    let mut results = Vec::new();
     for (i, sync) in ["normal", "full"].into_iter().enumerate() {
         let root = dir.path().join(format!("proj-{sync}"));
         std::fs::create_dir_all(&root)?;
         let d = Daemon::start(&root, sync)?;
-        eprintln!("[{}/5] lock hand-off, 64 sessions, synchronous={sync}", 2 + 2 * i);
-        let sessions: usize = std::env::var("KITE_BENCH_SESSIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
-        let handoff = if args.iter().any(|a| a == "--ops-only") {
-            Vec::new()
-        } else {
-            lock_handoff(&d.socket, sessions, if quick { 1_000 } else { 5_000 }).await?
-        };
-        if args.iter().any(|a| a == "--handoff-only") {
-            let (h50, h90, h99, h999) = (pct(&handoff, 0.5), pct(&handoff, 0.9), pct(&handoff, 0.99), pct(&handoff, 0.999));
-            eprintln!("      hand-off p50 {h50:.0} p90 {h90:.0} p99 {h99:.0} p99.9 {h999:.0} max {:.0} µs", handoff.last().copied().unwrap_or(f64::NAN));
-            continue;
+        let mut r = SyncResult { sync, rounds: Vec::new() };
+        for round in 0..rounds {
+            eprintln!("[{}/2] synchronous={sync}, round {}/{rounds}: bare round trip, lock hand-off, task ops, plain SQLite", i + 1, round + 1);
+            let bare = echo.round(bare_n).await?;
+            let handoff = lock_handoff(&d.socket, &format!("hot{round}"), sessions, handoffs).await?;
+            let (ops, cpu) = task_ops_measured(&d, 32, secs).await?;
+            let base = sqlite_baseline(&dir.path().join(format!("plain-{sync}.db")), sync, secs)?;
+            eprintln!(
+                "      bare p99 {:.0} µs, hand-off p99 {:.0} µs ({:.2}x); {ops:.0} ops/s vs {base:.0} commits/s ({:.2}x); \
+                 daemon CPU {:.1} µs/op, main thread {:.0}% busy, machine idle {:.0}%",
+                pct(&bare, 0.99),
+                pct(&handoff, 0.99),
+                pct(&handoff, 0.99) / pct(&bare, 0.99),
+                ops / base,
+                cpu.daemon_us,
+                cpu.main_busy,
+                cpu.idle
+            );
+            r.rounds.push(Round { bare, handoff, ops, base, cpu });
         }
-        eprintln!("[{}/5] task operations, 32 clients, synchronous={sync}", 3 + 2 * i);
-        let pid = d.child.id();
-        let (cpu0, main0, t0) = (cpu_secs(&format!("/proc/{pid}/stat")), cpu_secs(&format!("/proc/{pid}/task/{pid}/stat")), Instant::now());
-        let (me0, sys0) = (cpu_secs("/proc/self/stat"), idle_secs());
-        let ops = task_ops(&d.socket, 32, secs).await?;
-        let (cpu1, main1, wall) = (cpu_secs(&format!("/proc/{pid}/stat")), cpu_secs(&format!("/proc/{pid}/task/{pid}/stat")), t0.elapsed());
-        let (me1, sys1) = (cpu_secs("/proc/self/stat"), idle_secs());
-        let per_op = |secs: f64| secs * 1e6 / (ops * wall.as_secs_f64());
-        let cpu = CpuUse {
-            daemon_us: per_op(cpu1 - cpu0),
-            main_busy: (main1 - main0) * 100.0 / wall.as_secs_f64(),
-            clients_us: per_op(me1 - me0),
-            idle: (sys1 - sys0) * 100.0 / (wall.as_secs_f64() * std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)),
-        };
-        eprintln!(
-            "      {ops:.0} ops/s; daemon CPU {:.1} µs per op, its main thread busy {:.0}%; clients' CPU {:.1} µs per op; machine idle {:.0}%",
-            cpu.daemon_us, cpu.main_busy, cpu.clients_us, cpu.idle
-        );
-        let base = sqlite_baseline(&dir.path().join(format!("plain-{sync}.db")), sync, secs)?;
-        rows.push((sync, handoff, ops, base, cpu));
+        results.push(r);
     }
-    if args.iter().any(|a| a == "--handoff-only") {
-        return Ok(());
-    }
+    echo.stop().await;
 
-    let (b50, b99) = (pct(&bare, 0.5), pct(&bare, 0.99));
     let mut md = String::new();
     md.push_str("## Coordinator\n\n");
     md.push_str(&format!(
-        "Bare Unix-socket round trip (baseline, same run): p50 {b50:.1} µs, p99 {b99:.1} µs ({} samples).\n\n",
-        bare.len()
+        "{rounds} rounds per durability level; each round measures, one after the other, the bare Unix-socket \
+         round trip (the baseline: one small NDJSON line to an echo server in another process, {bare_n} round \
+         trips), the lock hand-off ({handoffs} hand-offs, 64 sessions contending for one path; latency from the \
+         holder sending `lock.release` to the waiter's client receiving the pushed grant), durable task \
+         operations (32 clients each looping create → start → done for {secs} s; every reply is sent only after \
+         its commit, and with full only after the WAL's fdatasync), and plain SQLite (one row inserted and \
+         committed per transaction, WAL, the same synchronous level, one writer, {secs} s). Ratios are taken \
+         within a round. Each figure is the median over the rounds, with the lowest and highest in brackets \
+         (figures of one row may come from different rounds).\n\n"
     ));
-    md.push_str("| synchronous | hand-off p50 | hand-off p99 | p99 / bare p99 | p50 / bare p50 | task ops/s (32 clients) | plain SQLite commits/s | ratio |\n");
+    md.push_str("| synchronous | bare p50 / p99 | hand-off p50 | hand-off p99 | hand-off p99 / bare p99 | task ops/s | plain SQLite commits/s | task ops / plain SQLite |\n");
     md.push_str("|---|---|---|---|---|---|---|---|\n");
-    for (sync, h, ops, base, _) in &rows {
-        let (h50, h99) = (pct(h, 0.5), pct(h, 0.99));
+    for r in &results {
+        let m = |f: &dyn Fn(&Round) -> f64| Spread::of(r.rounds.iter().map(f).collect());
         md.push_str(&format!(
-            "| {sync} | {h50:.1} µs | {h99:.1} µs | {:.2}x | {:.2}x | {ops:.0} | {base:.0} | {:.2}x |\n",
-            h99 / b99,
-            h50 / b50,
-            ops / base
+            "| {} | {:.0} / {:.0} µs | {:.0} µs | {} µs | {}x | {} | {:.0} | {}x |\n",
+            r.sync,
+            m(&|x| pct(&x.bare, 0.5)).median,
+            m(&|x| pct(&x.bare, 0.99)).median,
+            m(&|x| pct(&x.handoff, 0.5)).median,
+            m(&|x| pct(&x.handoff, 0.99)).show(0),
+            m(&|x| pct(&x.handoff, 0.99) / pct(&x.bare, 0.99)).show(2),
+            m(&|x| x.ops).show(0),
+            m(&|x| x.base).median,
+            m(&|x| x.ops / x.base).show(2),
         ));
     }
-    md.push_str(&format!(
-        "\nHand-off: 64 sessions contend for one path, each waiter queued with `--wait`; latency is from the \
-         holder sending `lock.release` to the waiter's client receiving the pushed grant ({} hand-offs per \
-         row). Task ops: 32 clients each looping create → start → done, every reply sent only after its \
-         commit (group commit; with full, only after the WAL's fdatasync). Plain SQLite: one row inserted \
-         and committed per transaction, WAL, same synchronous level, one writer.\n\n",
-        rows[0].1.len()
-    ));
-    md.push_str("Where the time goes (same runs):\n\n");
+    md.push_str("\nWhere the time goes (medians over the rounds):\n\n");
     md.push_str("| synchronous | hand-off p90 | hand-off p99.9 | daemon CPU per task op | daemon main thread busy | clients' CPU per task op | machine idle |\n");
     md.push_str("|---|---|---|---|---|---|---|\n");
-    for (sync, h, _, _, c) in &rows {
+    for r in &results {
+        let m = |f: &dyn Fn(&Round) -> f64| Spread::of(r.rounds.iter().map(f).collect()).median;
         md.push_str(&format!(
-            "| {sync} | {:.1} µs | {:.1} µs | {:.1} µs | {:.0}% | {:.1} µs | {:.0}% |\n",
-            pct(h, 0.9),
-            pct(h, 0.999),
-            c.daemon_us,
-            c.main_busy,
-            c.clients_us,
-            c.idle
+            "| {} | {:.0} µs | {:.0} µs | {:.1} µs | {:.0}% | {:.1} µs | {:.0}% |\n",
+            r.sync,
+            m(&|x| pct(&x.handoff, 0.9)),
+            m(&|x| pct(&x.handoff, 0.999)),
+            m(&|x| x.cpu.daemon_us),
+            m(&|x| x.cpu.main_busy),
+            m(&|x| x.cpu.clients_us),
+            m(&|x| x.cpu.idle),
         ));
     }
     println!("{md}");
     if !args.iter().any(|a| a == "--no-hook") {
-        eprintln!("[6/6] SessionStart hook latency");
+        eprintln!("[3/3] SessionStart hook latency");
         println!("{}", hook_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?);
     }
     Ok(())
