@@ -1,6 +1,7 @@
 //! Where a committed batch's replies and pushes go. With `--sync normal` they go straight to the
-//! connections' writers. With `--sync full` they go to the syncer thread, which fdatasyncs the
-//! WAL and only then hands them on: the state owner is already applying the next batch while the
+//! connections' writers. With `--sync full` they are staged while the owner still has requests
+//! in hand (at most 48 messages or 2 ms), then go to the syncer thread, which fdatasyncs the WAL
+//! and only then hands them on: the state owner is already applying the next batch while the
 //! disk works, and one fsync covers every batch that queued up meanwhile (pipelined group
 //! commit; the reasoning for why this is as safe as SQLite's FULL is on [`kite_store::WalSync`]).
 //!
