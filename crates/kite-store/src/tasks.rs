@@ -33,6 +33,14 @@ const DEPS_WITH_STATUS: &str =
     "SELECT t.id, t.title, t.status FROM tasks t WHERE t.id IN (SELECT dep FROM task_deps WHERE task = ?1) ORDER BY t.id";
 const DEPS_OF: &str = "SELECT dep FROM task_deps WHERE task = ?1";
 const DEPENDENTS_OF: &str = "SELECT task FROM task_deps WHERE dep = ?1";
+// Served by the partial indexes tasks_pending and tasks_active (migration 0002); a test checks
+// the plans.
+const NEXT_READY: &str = "SELECT t.id FROM tasks t
+    WHERE t.status = 'pending' AND (?1 IS NULL OR t.workstream = ?1)
+      AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks x ON x.id = d.dep
+                      WHERE d.task = t.id AND x.status != 'done')
+    ORDER BY t.priority DESC, t.id LIMIT 1";
+const ACTIVE_OF: &str = "SELECT id FROM tasks WHERE status = 'active' AND claim_session = ?1 ORDER BY id";
 
 fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
     let status: String = r.get(3)?;
@@ -149,13 +157,7 @@ impl Store {
     pub fn next_ready(&self, workstream: Option<&str>) -> Result<Option<i64>> {
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT t.id FROM tasks t
-                 WHERE t.status = 'pending' AND (?1 IS NULL OR t.workstream = ?1)
-                   AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks x ON x.id = d.dep
-                                   WHERE d.task = t.id AND x.status != 'done')
-                 ORDER BY t.priority DESC, t.id LIMIT 1",
-            )?
+            .prepare_cached(NEXT_READY)?
             .query_row(params![workstream], |r| r.get(0))
             .optional()?)
     }
@@ -239,7 +241,7 @@ impl Store {
     pub fn active_tasks_of(&self, session: &str) -> Result<Vec<i64>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT id FROM tasks WHERE status = 'active' AND claim_session = ?1 ORDER BY id")?;
+            .prepare_cached(ACTIVE_OF)?;
         let rows = st.query_map([session], |r| r.get(0))?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
@@ -332,9 +334,9 @@ mod tests {
     #[test]
     fn hot_queries_use_the_partial_indexes_and_are_prepared_once() {
         let s = Store::open_in_memory().unwrap();
-        let ready = plan(&s, "SELECT t.id FROM tasks t WHERE t.status = 'pending' AND (?1 IS NULL OR t.workstream = ?1) ORDER BY t.priority DESC, t.id LIMIT 1");
-        assert!(ready.contains("tasks_pending"), "{ready}");
-        let active = plan(&s, "SELECT id FROM tasks WHERE status = 'active' AND claim_session = ?1 ORDER BY id");
+        let ready = plan(&s, NEXT_READY);
+        assert!(ready.contains("USING INDEX tasks_pending"), "{ready}");
+        let active = plan(&s, ACTIVE_OF);
         assert!(active.contains("tasks_active"), "{active}");
         // A re-prepare on every call once cost a quarter of task.start (perf): pin that the
         // dependency queries stay prepared.
