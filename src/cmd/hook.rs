@@ -94,7 +94,8 @@ struct Live {
     broadcasts: Vec<Value>,
 }
 
-async fn ask_daemon(ctx: &Ctx, input: &HookInput) -> Result<Live> {
+/// Registers the session and, when `context` is set, reads what the injected text shows.
+async fn ask_daemon(ctx: &Ctx, input: &HookInput, context: bool) -> Result<Live> {
     let c = Client::connect(&ctx.places.socket()).await?;
     let mut live = Live::default();
     if let Some(sid) = &input.session_id {
@@ -104,6 +105,9 @@ async fn ask_daemon(ctx: &Ctx, input: &HookInput) -> Result<Live> {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(&path, json!({"kite_session": r.id}).to_string())?;
+    }
+    if !context {
+        return Ok(live);
     }
     if let Some(id) = std::env::var("KITE_TASK_ID").ok().and_then(|s| s.parse::<i64>().ok()) {
         if let Ok(d) = c.call::<_, TaskDetail>("task.show", TaskRef { task: id }).await {
@@ -130,13 +134,9 @@ fn one_line(s: &str, max: usize) -> String {
 fn session_start(ctx: &Ctx) -> Result<()> {
     let input = read_input()?;
     let settings = HookSettings::from(&ctx.config.hooks);
-    let root = input.cwd.as_deref().map(Path::new).filter(|p| p.is_dir()).unwrap_or(&ctx.places.root).to_path_buf();
-    let project = ctx.places.root.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let branch = git(&root, &["rev-parse", "--abbrev-ref", "HEAD"]);
-    let commits = git(&root, &["log", "-5", "--format=%s"]).unwrap_or_default();
-
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let live = match rt.block_on(async { tokio::time::timeout(Duration::from_millis(1500), ask_daemon(ctx, &input)).await }) {
+    let asked = async { tokio::time::timeout(Duration::from_millis(1500), ask_daemon(ctx, &input, settings.inject)).await };
+    let live = match rt.block_on(asked) {
         Ok(Ok(l)) => l,
         Ok(Err(e)) => {
             eprintln!("kite: warning: no daemon context ({e})");
@@ -148,8 +148,13 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         }
     };
     if !settings.inject {
+        // Registered; nothing to inject, so no git, queue or vault work either.
         return Ok(());
     }
+    let root = input.cwd.as_deref().map(Path::new).filter(|p| p.is_dir()).unwrap_or(&ctx.places.root).to_path_buf();
+    let project = ctx.places.root.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let branch = git(&root, &["rev-parse", "--abbrev-ref", "HEAD"]);
+    let commits = git(&root, &["log", "-5", "--format=%s"]).unwrap_or_default();
 
     // The query: what this session is likely about.
     let mut query = format!("{project} {} {}", branch.clone().unwrap_or_default(), commits.replace('\n', " "));

@@ -19,7 +19,7 @@ use kite_sched::runner::Attempt;
 use kite_sched::schedule::Cadence;
 use kite_sched::{
     BoxFuture, Decision, ListFilter, NewTask, NoteSource, PruneNote, Queue, QueueError, RunOutcome, RunReport, Runner,
-    RunnerConfig, SchedConfig, Scheduler, Score, TaskSnapshot, TickOptions, TickReport, TrackRecord,
+    RunnerConfig, SchedConfig, Scheduler, Score, Task, TickOptions, TickReport, TrackRecord,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -122,7 +122,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: SchedCmd) -> Result<()> {
 struct NoQueue;
 
 impl Queue for NoQueue {
-    fn list<'a>(&'a self, _: &'a ListFilter) -> BoxFuture<'a, Result<Vec<TaskSnapshot>, QueueError>> {
+    fn list<'a>(&'a self, _: &'a ListFilter) -> BoxFuture<'a, Result<Vec<Task>, QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
     fn create(&self, _: NewTask) -> BoxFuture<'_, Result<i64, QueueError>> {

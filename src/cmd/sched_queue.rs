@@ -14,7 +14,7 @@ use kite_proto::ops::{
     TaskList, TaskPrune, TaskRef, TaskStart, Tasks,
 };
 use kite_proto::{Client, ClientError, ErrorCode};
-use kite_sched::{BoxFuture, Claim, ListFilter, NewTask, PruneNote, Queue, QueueError, QueueStats, TaskSnapshot, TaskStatus};
+use kite_sched::{BoxFuture, Claim, ListFilter, NewTask, PruneNote, Queue, QueueError, QueueStats, Task, TaskStatus};
 use serde_json::Value;
 
 /// Up to this many ids are looked up one by one (`task.show`); more, and the whole list is cheaper.
@@ -65,36 +65,15 @@ fn queue_error(e: ClientError, task: Option<i64>) -> QueueError {
     }
 }
 
-/// The daemon's task as the scheduler sees it. The daemon counts an attempt on every start, so a
-/// pending task's `attempts` is the number of earlier runs that did not finish it: what the runner
-/// counts as failures so far.
-pub(crate) fn snapshot(t: kite_core::Task) -> TaskSnapshot {
-    TaskSnapshot {
-        id: t.id,
-        title: t.title,
-        body: t.body,
-        status: t.status,
-        priority: t.priority,
-        depends_on: t.depends_on,
-        files: t.files,
-        dedup_key: t.dedup_key,
-        stale_after_secs: t.stale_after_secs,
-        workstream: t.workstream,
-        attempts: t.attempts,
-        created_at: t.created_at_ms,
-        template: t.template,
-    }
-}
-
 /// Tasks matching `filter`, in id order (newest first on request), cut to its limit.
-pub(crate) async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<TaskSnapshot>, QueueError> {
-    let mut tasks: Vec<TaskSnapshot> = Vec::new();
+pub(crate) async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<Task>, QueueError> {
+    let mut tasks: Vec<Task> = Vec::new();
     match &filter.ids {
         Some(ids) if ids.len() <= SHOW_MAX => {
             let ids: BTreeSet<i64> = ids.iter().copied().collect();
             for id in ids {
                 match client.call::<_, TaskDetail>("task.show", TaskRef { task: id }).await {
-                    Ok(d) => tasks.push(snapshot(d.task)),
+                    Ok(d) => tasks.push(d.task),
                     Err(e) if e.code() == Some(ErrorCode::NotFound) => {}
                     Err(e) => return Err(queue_error(e, Some(id))),
                 }
@@ -113,7 +92,7 @@ pub(crate) async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<Tas
             for status in asks {
                 let args = TaskList { status, workstream: None, limit };
                 let r: Tasks = client.call("task.list", args).await.map_err(|e| queue_error(e, None))?;
-                tasks.extend(r.tasks.into_iter().map(snapshot));
+                tasks.extend(r.tasks);
             }
         }
     }
@@ -136,7 +115,7 @@ pub(crate) async fn stats(client: &Client) -> Result<QueueStats, QueueError> {
 }
 
 impl Queue for ClientQueue {
-    fn list<'a>(&'a self, filter: &'a ListFilter) -> BoxFuture<'a, Result<Vec<TaskSnapshot>, QueueError>> {
+    fn list<'a>(&'a self, filter: &'a ListFilter) -> BoxFuture<'a, Result<Vec<Task>, QueueError>> {
         Box::pin(list(&self.client, filter))
     }
 

@@ -883,54 +883,34 @@ fn upsert_row(conn: &Connection, note: &Note, path: &str, hash: &str, embedded: 
     // Another row may hold this path under an older id (the caller normally removed it).
     conn.execute("DELETE FROM notes WHERE path = ?1 AND id != ?2", params![path, note.id])?;
     let existing: Option<i64> = conn.query_row("SELECT rowid FROM notes WHERE id = ?1", [&note.id], |r| r.get(0)).optional()?;
-    let rowid = match existing {
-        Some(rowid) => {
-            conn.execute(
-                "UPDATE notes SET path=?2, hash=?3, title=?4, kind=?5, tags=?6, project=?7, source=?8, created=?9,
-                 updated=?10, superseded_by=?11, body=?12, embedded=?13 WHERE rowid=?1",
-                params![
-                    rowid,
-                    path,
-                    hash,
-                    title,
-                    note.kind.as_str(),
-                    tags,
-                    note.project,
-                    note.source,
-                    note.created.to_rfc3339(),
-                    note.updated.to_rfc3339(),
-                    note.superseded_by,
-                    body,
-                    embedded
-                ],
-            )?;
-            conn.execute("DELETE FROM notes_fts WHERE rowid = ?1", [rowid])?;
-            conn.execute("DELETE FROM notes_vec WHERE rowid = ?1", [rowid])?;
-            rowid
-        }
-        None => {
-            conn.execute(
-                "INSERT INTO notes(id, path, hash, title, kind, tags, project, source, created, updated, superseded_by, body, embedded)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    note.id,
-                    path,
-                    hash,
-                    title,
-                    note.kind.as_str(),
-                    tags,
-                    note.project,
-                    note.source,
-                    note.created.to_rfc3339(),
-                    note.updated.to_rfc3339(),
-                    note.superseded_by,
-                    body,
-                    embedded
-                ],
-            )?;
-            conn.last_insert_rowid()
-        }
-    };
+    if let Some(rowid) = existing {
+        // The row keeps its rowid; its keyword entry is written again below, its vector by the caller.
+        conn.execute("DELETE FROM notes_fts WHERE rowid = ?1", [rowid])?;
+        conn.execute("DELETE FROM notes_vec WHERE rowid = ?1", [rowid])?;
+    }
+    conn.execute(
+        "INSERT INTO notes(id, path, hash, title, kind, tags, project, source, created, updated, superseded_by, body, embedded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT(id) DO UPDATE SET path=excluded.path, hash=excluded.hash, title=excluded.title, kind=excluded.kind,
+             tags=excluded.tags, project=excluded.project, source=excluded.source, created=excluded.created,
+             updated=excluded.updated, superseded_by=excluded.superseded_by, body=excluded.body, embedded=excluded.embedded",
+        params![
+            note.id,
+            path,
+            hash,
+            title,
+            note.kind.as_str(),
+            tags,
+            note.project,
+            note.source,
+            note.created.to_rfc3339(),
+            note.updated.to_rfc3339(),
+            note.superseded_by,
+            body,
+            embedded
+        ],
+    )?;
+    let rowid = existing.unwrap_or_else(|| conn.last_insert_rowid());
     conn.execute(
         "INSERT INTO notes_fts(rowid, title, body, tags) VALUES (?1, ?2, ?3, ?4)",
         params![rowid, title, body, redact(&note.tags.join(" ")).into_owned()],

@@ -40,5 +40,5 @@ pub use queue::{BoxFuture, Claim, ListFilter, PruneKind, PruneNote, Queue, Queue
 pub use runner::{RunOutcome, RunReport, Runner, RunnerError};
 pub use scheduler::{Scheduler, TickOptions, TickReport};
 pub use score::{Score, ScoreWeights, TrackRecord};
-pub use task::{NewTask, TaskSnapshot, TaskStatus};
+pub use task::{NewTask, Task, TaskStatus};
 pub use template::{Template, TemplateError, TemplateInfo, TemplateSet};

@@ -7,11 +7,11 @@
 use std::sync::{Arc, Mutex};
 
 use crate::queue::{BoxFuture, Claim, ListFilter, PruneNote, Queue, QueueError};
-use crate::task::{NewTask, TaskSnapshot, TaskStatus};
+use crate::task::{NewTask, Task, TaskStatus};
 
 #[derive(Debug, Default)]
 pub(crate) struct MemState {
-    pub(crate) tasks: Vec<TaskSnapshot>,
+    pub(crate) tasks: Vec<Task>,
     pub(crate) prunes: Vec<(i64, PruneNote)>,
     pub(crate) claims: Vec<Claim>,
     pub(crate) results: Vec<(i64, String)>,
@@ -34,11 +34,11 @@ impl MemQueue {
     }
 
     /// Inserts a task as is (tests set ids, statuses and ages directly).
-    pub(crate) fn insert(&self, t: TaskSnapshot) {
+    pub(crate) fn insert(&self, t: Task) {
         self.state.lock().unwrap().tasks.push(t);
     }
 
-    pub(crate) fn task(&self, id: i64) -> TaskSnapshot {
+    pub(crate) fn task(&self, id: i64) -> Task {
         self.state.lock().unwrap().tasks.iter().find(|t| t.id == id).cloned().expect("task")
     }
 
@@ -48,8 +48,8 @@ impl MemQueue {
 }
 
 /// A pending task with sensible defaults for tests.
-pub(crate) fn snap(id: i64, title: &str) -> TaskSnapshot {
-    TaskSnapshot {
+pub(crate) fn snap(id: i64, title: &str) -> Task {
+    Task {
         id,
         title: title.to_string(),
         body: String::new(),
@@ -61,13 +61,18 @@ pub(crate) fn snap(id: i64, title: &str) -> TaskSnapshot {
         stale_after_secs: None,
         workstream: None,
         attempts: 0,
-        created_at: 0,
+        claim_session: None,
+        claim_token: None,
+        result: None,
+        reason: None,
+        created_at_ms: 0,
+        updated_at_ms: 0,
         template: None,
     }
 }
 
 impl Queue for MemQueue {
-    fn list<'a>(&'a self, filter: &'a ListFilter) -> BoxFuture<'a, Result<Vec<TaskSnapshot>, QueueError>> {
+    fn list<'a>(&'a self, filter: &'a ListFilter) -> BoxFuture<'a, Result<Vec<Task>, QueueError>> {
         let s = self.state.lock().unwrap();
         let mut out: Vec<_> = s.tasks.iter().filter(|t| filter.matches(t)).cloned().collect();
         out.sort_by_key(|t| t.id);
@@ -84,7 +89,7 @@ impl Queue for MemQueue {
         let mut s = self.state.lock().unwrap();
         let id = s.tasks.iter().map(|t| t.id).max().unwrap_or(0) + 1;
         let now = s.now_ms;
-        s.tasks.push(TaskSnapshot {
+        s.tasks.push(Task {
             id,
             title: task.title,
             body: task.body,
@@ -96,7 +101,12 @@ impl Queue for MemQueue {
             stale_after_secs: task.stale_after_secs,
             workstream: task.workstream,
             attempts: 0,
-            created_at: now,
+            claim_session: None,
+            claim_token: None,
+            result: None,
+            reason: None,
+            created_at_ms: now,
+            updated_at_ms: now,
             template: task.template,
         });
         Box::pin(async move { Ok(id) })

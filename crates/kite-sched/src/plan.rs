@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::queue::PruneKind;
 use crate::score::{Score, ScoreInput, ScoreWeights, TrackRecord};
-use crate::task::{FileSet, NewTask, TaskSnapshot, TaskStatus};
+use crate::task::{FileSet, NewTask, Task, TaskStatus};
 
 /// A task a template proposes this round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ impl Candidate {
 pub struct PlanInput<'a> {
     pub now_ms: i64,
     /// The open (pending and active) tasks, plus any task they depend on, in any status.
-    pub tasks: &'a [TaskSnapshot],
+    pub tasks: &'a [Task],
     pub candidates: &'a [Candidate],
     /// `max_open` per template name.
     pub max_open: &'a HashMap<String, usize>,
@@ -136,8 +136,8 @@ struct Item<'a> {
 /// Runs the rules. See the module documentation.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let w = input.weights;
-    let by_id: HashMap<i64, &TaskSnapshot> = input.tasks.iter().map(|t| (t.id, t)).collect();
-    let open: Vec<&TaskSnapshot> = input.tasks.iter().filter(|t| t.status.is_open()).collect();
+    let by_id: HashMap<i64, &Task> = input.tasks.iter().map(|t| (t.id, t)).collect();
+    let open: Vec<&Task> = input.tasks.iter().filter(|t| t.status.is_open()).collect();
 
     // Who depends on whom, among open tasks.
     let mut dependents: HashMap<i64, Vec<i64>> = HashMap::new();
@@ -159,7 +159,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let score = Score::compute(
             &ScoreInput {
                 priority: t.priority,
-                age_ms: input.now_ms - t.created_at,
+                age_ms: input.now_ms - t.created_at_ms,
                 unblocks: dependents.get(&t.id).map_or(0, Vec::len),
                 conflicting_files: if active { 0 } else { conflicts(&t.files) },
                 track: t.template.as_ref().and_then(|n| input.track.get(n)).copied(),
@@ -175,7 +175,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             cuttable: !active,
             generated: t.template.is_some(),
             alive: true,
-            created_at: t.created_at,
+            created_at: t.created_at_ms,
         });
     }
     let first_candidate = items.len();
@@ -206,7 +206,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut out = Plan { candidate_scores, ..Default::default() };
 
     // 1. Supersession. Newest open task per key.
-    let mut open_by_key: HashMap<&str, Vec<&TaskSnapshot>> = HashMap::new();
+    let mut open_by_key: HashMap<&str, Vec<&Task>> = HashMap::new();
     for t in &open {
         if let Some(k) = t.dedup_key.as_deref().filter(|k| !k.is_empty()) {
             open_by_key.entry(k).or_default().push(t);
@@ -216,7 +216,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     keys.sort_unstable();
     for key in keys {
         let group = open_by_key.get_mut(key).expect("key from the map");
-        group.sort_by_key(|t| (t.created_at, t.id));
+        group.sort_by_key(|t| (t.created_at_ms, t.id));
         let newest = group[group.len() - 1];
         for old in &group[..group.len() - 1] {
             if old.status == TaskStatus::Pending {
@@ -296,7 +296,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             continue;
         }
         if let Some(secs) = t.stale_after_secs {
-            let age_ms = input.now_ms - t.created_at;
+            let age_ms = input.now_ms - t.created_at_ms;
             if age_ms > (secs as i64).saturating_mul(1000) {
                 let reason = format!(
                     "{} old, stale after {}",

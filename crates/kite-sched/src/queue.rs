@@ -12,7 +12,7 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 
 use crate::score::{Score, TrackRecord};
-use crate::task::{NewTask, TaskSnapshot, TaskStatus};
+use crate::task::{NewTask, Task, TaskStatus};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -54,7 +54,7 @@ impl ListFilter {
     }
 
     /// Whether a task passes the filter (ignoring `limit`).
-    pub fn matches(&self, t: &TaskSnapshot) -> bool {
+    pub fn matches(&self, t: &Task) -> bool {
         (self.statuses.is_empty() || self.statuses.contains(&t.status))
             && self.ids.as_ref().is_none_or(|ids| ids.contains(&t.id))
     }
@@ -104,7 +104,7 @@ pub struct QueueStats {
 
 impl QueueStats {
     /// Counts over a list of tasks (what the default [`Queue::stats`] does).
-    pub fn from_tasks<'a>(tasks: impl IntoIterator<Item = &'a TaskSnapshot>) -> Self {
+    pub fn from_tasks<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> Self {
         let mut s = QueueStats::default();
         for t in tasks {
             *s.by_status.entry(t.status).or_default() += 1;
@@ -125,7 +125,7 @@ impl QueueStats {
 /// The coordinator as the scheduler and the runner use it.
 pub trait Queue: Send + Sync {
     /// Tasks matching the filter, in id order.
-    fn list<'a>(&'a self, filter: &'a ListFilter) -> BoxFuture<'a, Result<Vec<TaskSnapshot>, QueueError>>;
+    fn list<'a>(&'a self, filter: &'a ListFilter) -> BoxFuture<'a, Result<Vec<Task>, QueueError>>;
 
     /// Creates a task and returns its id.
     fn create(&self, task: NewTask) -> BoxFuture<'_, Result<i64, QueueError>>;

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use crate::config::RunnerConfig;
 use crate::proc::{self, Exit, Shell};
 use crate::queue::{Claim, ListFilter, Queue, QueueError};
-use crate::task::{files_overlap, TaskSnapshot, TaskStatus};
+use crate::task::{files_overlap, Task, TaskStatus};
 use crate::worktree::{self, Worktree};
 
 const MIN_PERIOD: Duration = Duration::from_millis(10);
@@ -124,7 +124,7 @@ impl Runner {
         self.cfg.worktree_dir.clone().unwrap_or_else(|| self.home.join("worktrees"))
     }
 
-    fn reserve(&self, t: &TaskSnapshot) -> Result<Slot, RunnerError> {
+    fn reserve(&self, t: &Task) -> Result<Slot, RunnerError> {
         let mut m = self.running.lock().map_err(|_| RunnerError::AlreadyRunning(t.id))?;
         if m.contains_key(&t.id) {
             return Err(RunnerError::AlreadyRunning(t.id));
@@ -179,9 +179,9 @@ impl Runner {
                 .map(|t| t.id)
                 .collect()
         };
-        let mut ready: Vec<TaskSnapshot> =
+        let mut ready: Vec<Task> =
             pending.into_iter().filter(|t| t.depends_on.iter().all(|d| done.contains(d))).collect();
-        ready.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.created_at.cmp(&b.created_at)).then(a.id.cmp(&b.id)));
+        ready.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.created_at_ms.cmp(&b.created_at_ms)).then(a.id.cmp(&b.id)));
         let mut started = Vec::new();
         for t in ready {
             if free == 0 {
@@ -235,7 +235,7 @@ impl Runner {
     }
 
     /// The whole life of one task's run: attempts, backoff, done or failed, worktree clean-up.
-    async fn run_reserved(self: Arc<Self>, task: TaskSnapshot, slot: Slot) -> RunReport {
+    async fn run_reserved(self: Arc<Self>, task: Task, slot: Slot) -> RunReport {
         let id = task.id;
         let mut report = RunReport { task_id: id, outcome: RunOutcome::Lost { reason: String::new() }, attempts: vec![], worktree: None, worktree_kept: false };
         let mut failures = task.attempts;
@@ -358,7 +358,7 @@ impl Runner {
     }
 
     /// Runs the agent command once, heart-beating the session meanwhile.
-    async fn run_agent(&self, task: &TaskSnapshot, session: &str, wt: &Worktree, prompt: &str) -> std::io::Result<proc::Output> {
+    async fn run_agent(&self, task: &Task, session: &str, wt: &Worktree, prompt: &str) -> std::io::Result<proc::Output> {
         let env = vec![
             ("KITE_TASK_ID".to_string(), task.id.to_string()),
             ("KITE_SESSION_ID".to_string(), session.to_string()),
@@ -402,7 +402,7 @@ fn lost(task_id: i64, reason: String) -> RunReport {
 }
 
 /// The prompt an agent gets: the task's title and body.
-pub fn prompt_for(task: &TaskSnapshot) -> String {
+pub fn prompt_for(task: &Task) -> String {
     let mut p = format!("# {}\n", task.title);
     if !task.body.trim().is_empty() {
         p.push('\n');

@@ -23,7 +23,7 @@ use crate::plan::{plan, Candidate, Decision, PlanInput, Target, Unchanged};
 use crate::queue::{ListFilter, PruneNote, Queue, QueueStats};
 use crate::schedule::Cadence;
 use crate::score::Score;
-use crate::task::{TaskSnapshot, TaskStatus};
+use crate::task::{Task, TaskStatus};
 use crate::template::{Template, TemplateError, TemplateInfo, TemplateSet};
 
 /// How to run a tick.
@@ -415,7 +415,7 @@ impl Scheduler {
     }
 
     /// Open tasks plus the tasks they depend on, and the per-template track record.
-    async fn load_tasks(&self) -> Result<(Vec<TaskSnapshot>, QueueStats), String> {
+    async fn load_tasks(&self) -> Result<(Vec<Task>, QueueStats), String> {
         let mut tasks = self
             .queue
             .list(&ListFilter::statuses(&[TaskStatus::Pending, TaskStatus::Active]))

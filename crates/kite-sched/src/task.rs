@@ -1,45 +1,17 @@
-//! Plain serde views of tasks as the scheduler sees them.
+//! Tasks as the scheduler sees them: kite-core's task record, plus what the scheduler asks to
+//! create and the file-overlap rule it plans with.
 //!
-//! kite-sched does not depend on the coordinator's wire types: whoever implements [`crate::Queue`]
-//! converts its own task records into these snapshots. That keeps the planner pure and testable, and
-//! lets the client library change without touching the strategy loop.
+//! kite-sched does not depend on the coordinator's wire types (kite-proto): whoever implements
+//! [`crate::Queue`] converts requests for it. That keeps the planner pure and testable.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-/// A task's lifecycle state: the coordinator's own, one definition for both sides.
-pub use kite_core::TaskStatus;
-
-/// One task as the queue reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskSnapshot {
-    pub id: i64,
-    pub title: String,
-    #[serde(default)]
-    pub body: String,
-    pub status: TaskStatus,
-    #[serde(default)]
-    pub priority: i64,
-    #[serde(default)]
-    pub depends_on: Vec<i64>,
-    #[serde(default)]
-    pub files: Vec<String>,
-    #[serde(default)]
-    pub dedup_key: Option<String>,
-    #[serde(default)]
-    pub stale_after_secs: Option<u64>,
-    #[serde(default)]
-    pub workstream: Option<String>,
-    /// Failed attempts so far (the queue increments it on every transient failure).
-    #[serde(default)]
-    pub attempts: u32,
-    /// Creation time, unix milliseconds.
-    pub created_at: i64,
-    /// The template that generated it, if any.
-    #[serde(default)]
-    pub template: Option<String>,
-}
+/// A task as the queue reports it, and its lifecycle state: the coordinator's own types, one
+/// definition for both sides. `attempts` counts starts, so for a pending task it is the number of
+/// earlier runs that did not finish it: what the runner counts as failures so far.
+pub use kite_core::{Task, TaskStatus};
 
 /// A task to create.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

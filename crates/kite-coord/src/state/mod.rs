@@ -349,14 +349,17 @@ impl State {
             }
         }
         let events = self.pending.committed();
-        if !events.is_empty() {
+        if !events.is_empty() && self.conns.values().any(|c| c.follow.is_some()) {
+            // Encoded once, whatever the number of followers.
+            let lines: Vec<String> = events
+                .iter()
+                .map(|ev| ServerMessage::Push(Push { push: "event".into(), data: serde_json::to_value(ev).unwrap_or_default() }).encode())
+                .collect();
             for c in self.conns.values_mut().filter(|c| c.follow.is_some()) {
-                for ev in &events {
+                for (ev, line) in events.iter().zip(&lines) {
                     if c.follow.is_some_and(|last| ev.id > last) {
                         c.follow = Some(ev.id);
-                        let data = serde_json::to_value(ev).unwrap_or_default();
-                        let line = ServerMessage::Push(Push { push: "event".into(), data }).encode();
-                        deliveries.push(Delivery { out: c.out.clone(), req_id: None, line });
+                        deliveries.push(Delivery { out: c.out.clone(), req_id: None, line: line.clone() });
                     }
                 }
             }

@@ -156,7 +156,7 @@ fn fail(e: &std::io::Error, batches: Vec<Batch>) -> ! {
         if let Some(id) = d.req_id {
             let err = ErrorBody::new(
                 ErrorCode::Internal,
-                format!("the change may not be on disk (fdatasync failed: {e}); the daemon is stopping"),
+                format!("the change may not be on disk (fdatasync failed: {e}); the daemon is stopping: check the disk, start it again with `kite daemon`, and retry"),
             );
             let _ = d.out.send(ServerMessage::Reply { id: Some(id), result: Err(err) }.encode());
         }

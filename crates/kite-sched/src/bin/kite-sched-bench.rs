@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use kite_sched::queue::{BoxFuture, Claim, ListFilter, PruneNote, Queue, QueueError};
 use kite_sched::{
-    plan, Candidate, NewTask, PlanInput, SchedConfig, Scheduler, ScoreWeights, TaskSnapshot, TaskStatus, TemplateSet,
+    plan, Candidate, NewTask, PlanInput, SchedConfig, Scheduler, ScoreWeights, Task, TaskStatus, TemplateSet,
     TickOptions, TrackRecord,
 };
 use serde_json::json;
@@ -24,12 +24,12 @@ const TASKS: usize = 10_000;
 const ITEMS_PER_TEMPLATE: usize = 5;
 
 /// Answers lists and stats from a fixed snapshot; writes are refused (the bench ticks dry).
-struct Snapshot(Vec<TaskSnapshot>);
+struct Snapshot(Vec<Task>);
 
 impl Queue for Snapshot {
-    fn list<'a>(&'a self, f: &'a ListFilter) -> BoxFuture<'a, Result<Vec<TaskSnapshot>, QueueError>> {
+    fn list<'a>(&'a self, f: &'a ListFilter) -> BoxFuture<'a, Result<Vec<Task>, QueueError>> {
         Box::pin(async move {
-            let mut v: Vec<TaskSnapshot> = self.0.iter().filter(|t| f.matches(t)).cloned().collect();
+            let mut v: Vec<Task> = self.0.iter().filter(|t| f.matches(t)).cloned().collect();
             if f.newest_first {
                 v.reverse();
             }
@@ -59,9 +59,9 @@ impl Queue for Snapshot {
     }
 }
 
-fn tasks(now_ms: i64) -> Vec<TaskSnapshot> {
+fn tasks(now_ms: i64) -> Vec<Task> {
     (1..=TASKS as i64)
-        .map(|id| TaskSnapshot {
+        .map(|id| Task {
             id,
             title: format!("task {id}"),
             body: "body".into(),
@@ -74,7 +74,12 @@ fn tasks(now_ms: i64) -> Vec<TaskSnapshot> {
             stale_after_secs: Some(7 * 86_400),
             workstream: None,
             attempts: 0,
-            created_at: now_ms - (id % 500) * 60_000,
+            claim_session: None,
+            claim_token: None,
+            result: None,
+            reason: None,
+            created_at_ms: now_ms - (id % 500) * 60_000,
+            updated_at_ms: now_ms,
             template: Some(format!("t{}", id % TEMPLATES as i64)),
         })
         .collect()

@@ -19,15 +19,15 @@ fn cand(template: &str, title: &str, key: &str) -> Candidate {
     }
 }
 
-fn task(id: i64, key: Option<&str>, age_hours: i64) -> TaskSnapshot {
+fn task(id: i64, key: Option<&str>, age_hours: i64) -> Task {
     let mut t = snap(id, &format!("task {id}"));
     t.dedup_key = key.map(str::to_string);
-    t.created_at = NOW - age_hours * HOUR;
+    t.created_at_ms = NOW - age_hours * HOUR;
     t
 }
 
 struct Setup {
-    tasks: Vec<TaskSnapshot>,
+    tasks: Vec<Task>,
     candidates: Vec<Candidate>,
     max_open: HashMap<String, usize>,
     global: Option<usize>,
@@ -35,7 +35,7 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(tasks: Vec<TaskSnapshot>, candidates: Vec<Candidate>) -> Self {
+    fn new(tasks: Vec<Task>, candidates: Vec<Candidate>) -> Self {
         Setup { tasks, candidates, max_open: HashMap::new(), global: None, track: BTreeMap::new() }
     }
 

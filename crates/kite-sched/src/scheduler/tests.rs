@@ -171,12 +171,12 @@ async fn pending_tasks_are_pruned_with_reasons() {
     let now = Utc::now();
     let q = MemQueue::new(now.timestamp_millis());
     let mut stale = snap(1, "stale");
-    stale.created_at = now.timestamp_millis() - 3 * 3_600_000;
+    stale.created_at_ms = now.timestamp_millis() - 3 * 3_600_000;
     stale.stale_after_secs = Some(3600);
     q.insert(stale);
     let mut child = snap(2, "child");
     child.depends_on = vec![1];
-    child.created_at = now.timestamp_millis();
+    child.created_at_ms = now.timestamp_millis();
     q.insert(child);
     let mut failed = snap(3, "failed");
     failed.status = TaskStatus::Failed;
