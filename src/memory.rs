@@ -92,8 +92,9 @@ pub(crate) fn remote_recall(home: &Path, query: &str, k: usize, timeout: Duratio
 
 /// Runs the memory component until the process ends: the recall server and the queue worker.
 /// Returns the shared vault, so the daemon can quiesce it before exiting.
-pub(crate) fn start(home: PathBuf, vault_dir: PathBuf, extract_command: Option<String>) -> Result<Arc<Mutex<Vault>>> {
-    let mut vault = crate::cmd::vault::open(&vault_dir, &home)?;
+pub(crate) fn start(home: PathBuf, config: kite_memory::VaultConfig, extract_command: Option<String>) -> Result<Arc<Mutex<Vault>>> {
+    let vault_dir = config.dir.clone();
+    let mut vault = crate::cmd::vault::open_with(config)?;
     // Load the model now, so the first hook does not pay for it.
     if let Err(e) = vault.embedder() {
         tracing::warn!("no embedding model, recall is keyword-only: {e}");

@@ -24,6 +24,74 @@ pub(crate) struct Args {
     /// Commit durability: normal (survives kill -9) or full (fsync per commit; survives power loss).
     #[arg(long, value_name = "LEVEL")]
     sync: Option<String>,
+    /// Start the daemon in the background (logs in HOME/daemon.log) and return once it answers.
+    #[arg(long, conflicts_with = "stop")]
+    detach: bool,
+    /// Stop the running daemon (SIGTERM) and wait until it has exited.
+    #[arg(long)]
+    stop: bool,
+    /// Started by a hook or `kite mcp`: losing a start race to another daemon is not an error.
+    #[arg(long, hide = true)]
+    autostarted: bool,
+}
+
+impl Args {
+    /// The flags a detached daemon is started with (the same as this command's, minus --detach).
+    fn forwarded(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(t) = self.heartbeat_timeout {
+            out.extend(["--heartbeat-timeout".to_string(), t.to_string()]);
+        }
+        if let Some(t) = self.tick {
+            out.extend(["--tick".to_string(), t.to_string()]);
+        }
+        if let Some(n) = self.max_agents {
+            out.extend(["--max-agents".to_string(), n.to_string()]);
+        }
+        if let Some(s) = &self.sync {
+            out.extend(["--sync".to_string(), s.clone()]);
+        }
+        out
+    }
+}
+
+/// `kite daemon --detach`: start in the background, wait until it answers.
+fn detach(ctx: &Ctx, args: &Args) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        if let Some((_, h)) = crate::autostart::connect(&ctx.places.socket(), Duration::from_millis(500)).await {
+            return crate::output::line(format!("kite daemon already running (pid {}) for {}", h.pid, ctx.places.root.display()));
+        }
+        let started = std::time::Instant::now();
+        let pid = crate::autostart::spawn(&ctx.places, &args.forwarded())?;
+        let (_, h) = crate::autostart::wait_ready(&ctx.places, Some(pid), Duration::from_secs(30)).await?;
+        if ctx.json {
+            return crate::output::json(&serde_json::json!({"pid": h.pid, "home": h.home, "root": h.root, "log": crate::autostart::log_path(&ctx.places.home), "ready_ms": started.elapsed().as_millis() as u64}));
+        }
+        crate::output::line(format!(
+            "kite daemon running (pid {}) for {}; logs in {}; stop it with `kite daemon --stop`",
+            h.pid,
+            ctx.places.root.display(),
+            crate::autostart::log_path(&ctx.places.home).display()
+        ))
+    })
+}
+
+/// `kite daemon --stop`: SIGTERM to the daemon holding this home, then wait for it to exit.
+fn stop(ctx: &Ctx) -> Result<()> {
+    let Some(pid) = crate::autostart::running_pid(&ctx.places.home) else {
+        return crate::output::line(format!("no kite daemon is running for {}", ctx.places.root.display()));
+    };
+    let target = rustix::process::Pid::from_raw(pid as i32).context("bad pid in the pidfile")?;
+    rustix::process::kill_process(target, rustix::process::Signal::TERM).with_context(|| format!("cannot stop the daemon (pid {pid})"))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while crate::autostart::alive(pid) {
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("the daemon (pid {pid}) did not exit within 30 s; see {}", ctx.places.home.join("kite.log").display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    crate::output::line(format!("kite daemon (pid {pid}) stopped"))
 }
 
 fn init_logs(home: &std::path::Path) -> Result<()> {
@@ -35,13 +103,26 @@ fn init_logs(home: &std::path::Path) -> Result<()> {
         .with_context(|| format!("cannot open {}", home.join("kite.log").display()))?;
     let filter = || EnvFilter::try_from_env("KITE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter()))
+        .with(tracing_subscriber::fmt::layer().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_writer(std::io::stderr).with_filter(filter()))
         .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(file)).with_filter(filter()))
         .init();
     Ok(())
 }
 
 pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    if args.stop {
+        return stop(ctx);
+    }
+    if args.detach {
+        return detach(ctx, &args);
+    }
+    if args.autostarted {
+        if let Some(pid) = crate::autostart::running_pid(&ctx.places.home) {
+            // Lost a start race: the other daemon serves this home.
+            eprintln!("kite: daemon (pid {pid}) already serves {}; this one exits", ctx.places.home.display());
+            return Ok(());
+        }
+    }
     init_logs(&ctx.places.home)?;
     let sync = args.sync.as_deref().unwrap_or(&ctx.config.store.synchronous);
     let durability =
@@ -80,7 +161,16 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         kite_coord::run(config, shutdown).await
     });
     background.finish();
-    served?;
+    if !matches!(served, Err(kite_coord::DaemonError::AlreadyRunning { .. })) {
+        let _ = std::fs::remove_file(crate::memory::socket(&ctx.places.home));
+    }
+    match served {
+        Err(kite_coord::DaemonError::AlreadyRunning { pid, .. }) if args.autostarted => {
+            tracing::info!(%pid, "another daemon won the start race; exiting");
+            return Ok(());
+        }
+        other => other?,
+    }
     // Exit only while no embedding call is in flight or can start: onnxruntime aborts the process
     // if its environment is torn down at exit under a running session (seen once as SIGABRT on
     // SIGTERM during the model load). Holding the vault's lock through exit guarantees it.
@@ -97,8 +187,8 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
 /// failure is logged: the coordinator runs without memory. The thread returns the shared vault.
 fn start_memory(ctx: &Ctx) -> Option<std::thread::JoinHandle<Option<VaultHandle>>> {
     let home = ctx.places.home.clone();
-    let vault = ctx.places.vault.clone();
-    let command = ctx.config.hooks.get("extract_command").and_then(toml::Value::as_str).map(str::to_string);
+    let vault = crate::cmd::vault::config(ctx);
+    let command = ctx.config.hooks.extract_command.clone();
     let spawned = std::thread::Builder::new().name("kite-memory-start".into()).spawn(move || {
         let me = std::process::id().to_string();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -37,25 +37,6 @@ struct HookInput {
     source: Option<String>,
 }
 
-/// Settings from `[hooks]` in kite.toml.
-struct HookSettings {
-    inject: bool,
-    budget_tokens: usize,
-    min_similarity: f32,
-    k: usize,
-}
-
-impl HookSettings {
-    fn from(t: &toml::Table) -> HookSettings {
-        HookSettings {
-            inject: t.get("inject").and_then(toml::Value::as_bool).unwrap_or(true),
-            budget_tokens: t.get("budget_tokens").and_then(toml::Value::as_integer).map(|v| v.max(50) as usize).unwrap_or(1500),
-            min_similarity: t.get("min_similarity").and_then(toml::Value::as_float).unwrap_or(0.30) as f32,
-            k: t.get("notes").and_then(toml::Value::as_integer).map(|v| v.clamp(1, 50) as usize).unwrap_or(8),
-        }
-    }
-}
-
 pub(crate) fn run(ctx: &Ctx, cmd: HookCmd) -> Result<()> {
     // Even a bug must not fail the person's session: a panic becomes a warning too.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cmd {
@@ -95,8 +76,7 @@ struct Live {
 }
 
 /// Registers the session and, when `context` is set, reads what the injected text shows.
-async fn ask_daemon(ctx: &Ctx, input: &HookInput, context: bool) -> Result<Live> {
-    let c = Client::connect(&ctx.places.socket()).await?;
+async fn ask_daemon(ctx: &Ctx, c: Client, input: &HookInput, context: bool) -> Result<Live> {
     let mut live = Live::default();
     if let Some(sid) = &input.session_id {
         let r: SessionId = c.call("session.register", SessionRegister { name: format!("claude-{sid}"), attach: false }).await?;
@@ -131,18 +111,42 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
+/// Connects to the daemon; when none listens, starts one in the background (unless
+/// `[daemon] autostart = false`) and returns `None`: this hook answers without it.
+async fn daemon_or_start(ctx: &Ctx) -> Option<Client> {
+    match Client::connect(&ctx.places.socket()).await {
+        Ok(c) => Some(c),
+        Err(e) if !ctx.config.daemon.autostart => {
+            eprintln!("kite: warning: no daemon ({e}); start it with `kite daemon --detach` (autostart is off in kite.toml)");
+            None
+        }
+        Err(_) => {
+            match crate::autostart::spawn(&ctx.places, &["--autostarted".to_string()]) {
+                Ok(pid) => eprintln!("kite: started the daemon in the background (pid {pid}); this hook answers without it"),
+                Err(e) => eprintln!("kite: warning: no daemon, and it could not be started: {e:#}"),
+            }
+            None
+        }
+    }
+}
+
 fn session_start(ctx: &Ctx) -> Result<()> {
     let input = read_input()?;
-    let settings = HookSettings::from(&ctx.config.hooks);
+    let settings = &ctx.config.hooks;
+    let (budget_tokens, k) = settings.clamped();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let asked = async { tokio::time::timeout(Duration::from_millis(1500), ask_daemon(ctx, &input, settings.inject)).await };
+    let asked = async {
+        let c = daemon_or_start(ctx).await?;
+        Some(tokio::time::timeout(Duration::from_millis(1500), ask_daemon(ctx, c, &input, settings.inject)).await)
+    };
     let live = match rt.block_on(asked) {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => {
+        None => Live::default(),
+        Some(Ok(Ok(l))) => l,
+        Some(Ok(Err(e))) => {
             eprintln!("kite: warning: no daemon context ({e})");
             Live::default()
         }
-        Err(_) => {
+        Some(Err(_)) => {
             eprintln!("kite: warning: the daemon did not answer in time");
             Live::default()
         }
@@ -161,11 +165,11 @@ fn session_start(ctx: &Ctx) -> Result<()> {
     if let Some(t) = &live.task {
         query = format!("{} {} {query}", t["title"].as_str().unwrap_or(""), one_line(t["body"].as_str().unwrap_or(""), 300));
     }
-    let notes = match memory::remote_recall(&ctx.places.home, &query, settings.k, Duration::from_secs(2)) {
+    let notes = match memory::remote_recall(&ctx.places.home, &query, k, Duration::from_secs(2)) {
         Some(n) => n,
         None => {
-            let mut vault = crate::cmd::vault::open(&ctx.places.vault, &ctx.places.home)?;
-            memory::recall(&mut vault, &query, settings.k).map_err(anyhow::Error::msg)?
+            let mut vault = crate::cmd::vault::open(ctx)?;
+            memory::recall(&mut vault, &query, k).map_err(anyhow::Error::msg)?
         }
     };
     // Tangential notes are worse than none: keep only those close enough to the query.
@@ -182,8 +186,8 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         return Ok(());
     }
     let template = std::fs::read_to_string(ctx.places.root.join("prompts/session-start.md.tera"))
-        .unwrap_or_else(|_| include_str!("../../prompts/session-start.md.tera").to_string());
-    let budget = (settings.budget_tokens * 4).min(HARD_CAP);
+        .unwrap_or_else(|_| kite_sched::builtin::prompt("session-start").map(|b| b.text).unwrap_or_default().to_string());
+    let budget = (budget_tokens * 4).min(HARD_CAP);
     let text = loop {
         let mut tctx = tera::Context::new();
         tctx.insert("project", &project);
@@ -213,6 +217,9 @@ fn session_end(ctx: &Ctx) -> Result<()> {
     if let Some(path) = &input.transcript_path {
         let job = Job { transcript: path.into(), session_id: input.session_id.clone(), event: event.clone() };
         memory::enqueue(&ctx.places.home, &job)?;
+        // The job waits in the queue for a daemon; make sure one comes.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        drop(rt.block_on(daemon_or_start(ctx)));
     }
     // The session is over (not on PreCompact): end its kite session so its locks go to others.
     if event == "SessionEnd" {

@@ -1,7 +1,12 @@
-//! `kite install [--dir PROJECT]`: writes kite's hooks into PROJECT/.claude/settings.json and its
-//! MCP server into PROJECT/.mcp.json. It merges: every key a user wrote stays, kite's entries are
-//! added only where missing, and a second run changes nothing. A file that is not valid JSON is
-//! left alone with an error, never overwritten.
+//! `kite install [--dir PROJECT]`: everything a project needs to use kite, in one idempotent
+//! command. It writes kite's hooks into PROJECT/.claude/settings.json and its MCP server into
+//! PROJECT/.mcp.json, creates the home with a commented kite.toml, keeps `.kite/` out of git (the
+//! vault stays tracked: its notes are meant to be committed) and starts the daemon.
+//!
+//! It merges: every key a user wrote stays, kite's entries are added only where missing, and a
+//! second run changes nothing. A file that is not valid JSON is left alone with an error, never
+//! overwritten. The hooks name the installed binary (not a build directory's), so they keep
+//! working after `cargo clean`.
 
 use super::Ctx;
 use crate::output;
@@ -14,13 +19,72 @@ pub(crate) struct Args {
     /// The project to install into (default: the project root).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// The command hooks and the MCP server run (default: this kite executable's absolute path).
+    /// The command hooks and the MCP server run (default: the installed kite, else this
+    /// executable's absolute path).
     #[arg(long)]
     kite: Option<String>,
+    /// Do not start the daemon (hooks and `kite mcp` start it when they need it).
+    #[arg(long)]
+    no_start: bool,
+}
+
+impl Args {
+    pub(crate) fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+}
+
+/// Whether an executable sits in a cargo build directory (`.../target/{release,debug}/kite`).
+fn in_build_dir(exe: &Path) -> bool {
+    let parts: Vec<&str> = exe.iter().filter_map(|c| c.to_str()).collect();
+    parts.windows(2).any(|w| w[0] == "target" && (w[1] == "release" || w[1] == "debug"))
+}
+
+/// The kite the hooks should run: this executable when it is installed; when it is a build
+/// directory's, the installed one on PATH or in ~/.local/bin (with a note saying which).
+fn installed_kite() -> Result<(String, Option<String>)> {
+    let exe = std::env::current_exe().context("cannot find the kite executable")?;
+    let exe = exe.canonicalize().unwrap_or(exe);
+    if !in_build_dir(&exe) {
+        return Ok((exe.display().to_string(), None));
+    }
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join("kite")).collect()).unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(PathBuf::from(home).join(".local/bin/kite"));
+    }
+    let installed = candidates.into_iter().filter_map(|c| c.canonicalize().ok()).find(|c| c.is_file() && !in_build_dir(c) && *c != exe);
+    Ok(match installed {
+        Some(k) => (k.display().to_string(), Some(format!("hooks run the installed {} (this one is a build directory's)", k.display()))),
+        None => (
+            exe.display().to_string(),
+            Some(format!("warning: the hooks run {}, a build directory's binary; run `make install` in kite's checkout so they survive `cargo clean`", exe.display())),
+        ),
+    })
+}
+
+/// Adds `entry` to `dir/.gitignore` unless a line already ignores it; returns whether it changed.
+fn ignore_in_git(dir: &Path, entry: &str) -> Result<bool> {
+    let path = dir.join(".gitignore");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let bare = entry.trim_matches('/');
+    if text.lines().map(str::trim).any(|l| l.trim_matches('/') == bare) {
+        return Ok(false);
+    }
+    let mut out = text;
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!("# kite's home: socket, database, logs (the vault/ beside it is meant to be committed)\n{entry}\n"));
+    std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(true)
 }
 
 /// The hook events kite listens to and the subcommand each runs.
-const HOOKS: &[(&str, &str)] = &[("SessionStart", "hook session-start"), ("SessionEnd", "hook session-end"), ("PreCompact", "hook session-end")];
+pub(crate) const HOOKS: &[(&str, &str)] = &[("SessionStart", "hook session-start"), ("SessionEnd", "hook session-end"), ("PreCompact", "hook session-end")];
 
 fn read_json(path: &Path) -> Result<Value> {
     match std::fs::read_to_string(path) {
@@ -90,14 +154,14 @@ pub(crate) fn merge_mcp(doc: &mut Value, kite: &str, file: &Path) -> Result<Vec<
     }
 }
 
-pub(crate) fn run(ctx: &Ctx, a: Args) -> Result<()> {
-    let dir = a.dir.unwrap_or_else(|| ctx.places.root.clone());
+pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
+    let dir = a.dir.clone().unwrap_or_else(|| ctx.places.root.clone());
     if !dir.is_dir() {
         bail!("{} is not a directory", dir.display());
     }
-    let kite = match a.kite {
-        Some(k) => k,
-        None => std::env::current_exe().context("cannot find the kite executable")?.display().to_string(),
+    let (kite, kite_note) = match a.kite {
+        Some(k) => (k, None),
+        None => installed_kite()?,
     };
     let settings_path = dir.join(".claude").join("settings.json");
     let mcp_path = dir.join(".mcp.json");
@@ -112,15 +176,45 @@ pub(crate) fn run(ctx: &Ctx, a: Args) -> Result<()> {
     if !m_changes.is_empty() {
         write_json(&mcp_path, &mcp)?;
     }
+    let mut home_changes = Vec::new();
+    let home = &ctx.places.home;
+    if !home.is_dir() {
+        home_changes.push(format!("created the home {}", home.display()));
+    }
+    kite_coord::instance::private_dir(home)?;
+    let config = ctx.places.config_file();
+    if !config.exists() {
+        std::fs::write(&config, crate::config::COMMENTED).with_context(|| format!("cannot write {}", config.display()))?;
+        home_changes.push(format!("wrote {} (every setting, commented out at its default)", config.display()));
+    }
+    if let Ok(rel) = home.strip_prefix(&dir) {
+        let entry = format!("{}/", rel.display());
+        if ignore_in_git(&dir, &entry)? {
+            home_changes.push(format!("added {entry} to {}", dir.join(".gitignore").display()));
+        }
+    }
+    let daemon = if a.no_start {
+        json!({"started": false})
+    } else if let Some((_, h)) = crate::autostart::connect(&ctx.places.socket(), std::time::Duration::from_millis(500)).await {
+        json!({"started": false, "pid": h.pid, "running": true})
+    } else {
+        let pid = crate::autostart::spawn(&ctx.places, &[])?;
+        let (_, h) = crate::autostart::wait_ready(&ctx.places, Some(pid), std::time::Duration::from_secs(30)).await?;
+        json!({"started": true, "pid": h.pid, "running": true, "log": crate::autostart::log_path(home)})
+    };
     let report = json!({
+        "kite": kite,
+        "note": kite_note,
         "settings": {"path": settings_path, "changes": s_changes},
         "mcp": {"path": mcp_path, "changes": m_changes},
+        "home": {"path": home, "changes": home_changes},
+        "daemon": daemon,
     });
     if ctx.json {
         return output::json(&report);
     }
-    if s_changes.is_empty() && m_changes.is_empty() {
-        return output::line(format!("kite is already installed in {}; nothing changed", dir.display()));
+    if s_changes.is_empty() && m_changes.is_empty() && home_changes.is_empty() {
+        output::line(format!("kite is already installed in {}; nothing changed", dir.display()))?;
     }
     for c in &s_changes {
         output::line(format!("{}: {c}", settings_path.display()))?;
@@ -128,7 +222,18 @@ pub(crate) fn run(ctx: &Ctx, a: Args) -> Result<()> {
     for c in &m_changes {
         output::line(format!("{}: {c}", mcp_path.display()))?;
     }
-    Ok(())
+    for c in &home_changes {
+        output::line(c)?;
+    }
+    if let Some(n) = &kite_note {
+        output::line(n)?;
+    }
+    match (daemon["started"].as_bool(), daemon["pid"].as_u64()) {
+        (Some(true), Some(pid)) => output::line(format!("started the daemon (pid {pid}); it logs to {}", crate::autostart::log_path(home).display()))?,
+        (_, Some(pid)) => output::line(format!("the daemon is running (pid {pid})"))?,
+        _ => output::line("the daemon starts when a hook or `kite mcp` needs it (or run `kite daemon --detach`)")?,
+    }
+    output::line("next: start Claude Code in this project; `kite doctor` checks the set-up, `kite status` shows sessions and tasks, `kite vault add` records a note")
 }
 
 #[cfg(test)]
@@ -150,6 +255,26 @@ mod tests {
         let again = s.clone();
         assert!(merge_settings(&mut s, "/bin/kite", f).unwrap().is_empty());
         assert_eq!(s, again);
+    }
+
+    #[test]
+    fn build_directories_are_recognized() {
+        assert!(in_build_dir(Path::new("/src/kite/target/release/kite")));
+        assert!(in_build_dir(Path::new("/src/kite/target/debug/kite")));
+        assert!(!in_build_dir(Path::new("/home/me/.local/bin/kite")));
+        assert!(!in_build_dir(Path::new("/opt/target/kite")));
+    }
+
+    #[test]
+    fn gitignore_gets_the_home_once_and_keeps_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "target").unwrap();
+        assert!(ignore_in_git(dir.path(), ".kite/").unwrap());
+        assert!(!ignore_in_git(dir.path(), ".kite/").unwrap());
+        let text = std::fs::read_to_string(dir.path().join(".gitignore")).unwrap();
+        assert!(text.starts_with("target\n") && text.ends_with(".kite/\n"), "{text}");
+        std::fs::write(dir.path().join(".gitignore"), "/.kite\n").unwrap();
+        assert!(!ignore_in_git(dir.path(), ".kite/").unwrap(), "an equivalent line counts");
     }
 
     #[test]

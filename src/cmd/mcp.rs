@@ -25,6 +25,15 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
         .name
         .or_else(|| std::env::var("CLAUDE_SESSION_ID").ok().map(|id| format!("claude-{id}")))
         .unwrap_or_else(|| format!("mcp-{}", std::process::id()));
+    // An agent's MCP server is useless without the daemon: start one when none answers.
+    if crate::autostart::connect(&ctx.places.socket(), Duration::from_millis(500)).await.is_none() {
+        if !ctx.config.daemon.autostart {
+            anyhow::bail!("no kite daemon for {}; start it with `kite daemon --detach` (autostart is off in kite.toml)", ctx.places.root.display());
+        }
+        let pid = crate::autostart::spawn(&ctx.places, &["--autostarted".to_string()])?;
+        tracing::info!(pid, "started the kite daemon");
+        crate::autostart::wait_ready(&ctx.places, Some(pid), Duration::from_secs(20)).await?;
+    }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let config = McpConfig {
         socket: ctx.places.socket(),

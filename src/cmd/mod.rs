@@ -1,6 +1,7 @@
 //! The subcommands, and what they share: finding the home and connecting to the daemon.
 
 pub(crate) mod daemon;
+pub(crate) mod doctor;
 pub(crate) mod hook;
 pub(crate) mod install;
 pub(crate) mod mcp;
@@ -31,13 +32,26 @@ impl Ctx {
 }
 
 pub(crate) fn run(cli: Cli) -> Result<()> {
-    let first = home::resolve(cli.home.clone(), cli.root.clone(), None, None)?;
-    let config = Config::load(&first.home)?;
-    let places = home::resolve(cli.home, cli.root, cli.vault, config.vault.dir.clone())?;
+    // `kite install --dir P` works on P's home, wherever it is run from.
+    let root = match (&cli.root, &cli.command) {
+        (None, Command::Install(a)) => a.dir().map(|d| {
+            let d = d.canonicalize().unwrap_or_else(|_| d.to_path_buf());
+            home::git_root(&d).unwrap_or(d)
+        }),
+        (r, _) => r.clone(),
+    };
+    let first = home::resolve(cli.home.clone(), root.clone(), None, None)?;
+    // The doctor reports a broken kite.toml as one of its checks instead of stopping at it.
+    let (config, config_error) = match (Config::load(&first.home), &cli.command) {
+        (Ok(c), _) => (c, None),
+        (Err(e), Command::Doctor) => (Config { file: first.config_file(), ..Config::default() }, Some(format!("{e:#}"))),
+        (Err(e), _) => return Err(e),
+    };
+    let places = home::resolve(cli.home, root, cli.vault, config.vault.dir.clone())?;
     let ctx = Ctx { places, config, json: cli.json };
     let command = match cli.command {
         Command::Daemon(args) => return daemon::run(&ctx, args),
-        Command::Vault(c) => return vault::run_with(c, &ctx.places.vault, &ctx.places.home, ctx.json),
+        Command::Vault(c) => return vault::run_with(c, &ctx),
         Command::Hook(c) => return hook::run(&ctx, c),
         other => other,
     };
@@ -52,7 +66,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Command::Task(c) => task::run(&ctx, c).await,
             Command::Lock(c) => lock::run(&ctx, c).await,
             Command::Mcp(a) => mcp::run(&ctx, a).await,
-            Command::Install(a) => install::run(&ctx, a),
+            Command::Install(a) => install::run(&ctx, a).await,
+            Command::Doctor => doctor::run(&ctx, config_error).await,
             Command::Sched(c) => sched::run(&ctx, c).await,
             Command::Spawn(a) => sched::spawn(&ctx, a).await,
         }
@@ -62,8 +77,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
 /// The vault as the MCP server sees it: opened on first use (the model loads then, not at
 /// start-up), one call at a time.
 struct McpVault {
-    vault_dir: std::path::PathBuf,
-    home: std::path::PathBuf,
+    config: kite_memory::VaultConfig,
     vault: std::sync::Mutex<Option<kite_memory::Vault>>,
 }
 
@@ -71,7 +85,7 @@ impl McpVault {
     fn with<T>(&self, f: impl FnOnce(&mut kite_memory::Vault) -> Result<T, String>) -> Result<T, String> {
         let mut guard = self.vault.lock().map_err(|_| "the vault lock was poisoned".to_string())?;
         if guard.is_none() {
-            *guard = Some(vault::open(&self.vault_dir, &self.home).map_err(|e| format!("{e:#}"))?);
+            *guard = Some(vault::open_with(self.config.clone()).map_err(|e| format!("{e:#}"))?);
         }
         f(guard.as_mut().expect("opened above"))
     }
@@ -103,5 +117,5 @@ impl kite_mcp::VaultTools for McpVault {
 
 /// The vault for the MCP server's memory tools.
 pub(crate) fn vault_tools(ctx: &Ctx) -> Option<std::sync::Arc<dyn kite_mcp::VaultTools>> {
-    Some(std::sync::Arc::new(McpVault { vault_dir: ctx.places.vault.clone(), home: ctx.places.home.clone(), vault: Default::default() }))
+    Some(std::sync::Arc::new(McpVault { config: vault::config(ctx), vault: Default::default() }))
 }

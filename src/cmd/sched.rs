@@ -31,9 +31,18 @@ pub(crate) use queue::ClientQueue;
 
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum SchedCmd {
-    /// List the templates found in prompts/ with their schedules (and, with a daemon running,
-    /// how their tasks fared).
+    /// List the templates (built-in and the project's prompts/) with their schedules, where each
+    /// comes from, and, with a daemon running, how their tasks fared.
     Templates,
+    /// Write a built-in template (or prompt) into the project's prompts/ for editing; the file
+    /// then overrides the built-in.
+    Eject {
+        /// The template's name (see `kite sched templates`), or session-start / extract.
+        name: String,
+        /// Replace a file that is already there.
+        #[arg(long)]
+        force: bool,
+    },
     /// Run one round of the strategy loop now, every template whatever its schedule: candidates,
     /// scores and their parts, and what was queued, superseded or pruned and why.
     Tick {
@@ -52,23 +61,23 @@ pub(crate) struct SpawnArgs {
 /// The vault as the strategy loop sees it (templates with a `topic` get matching notes as
 /// `vault`): the daemon's warm vault over its memory socket, else the vault opened in process.
 pub(crate) fn note_source(ctx: &Ctx) -> Option<Arc<dyn NoteSource>> {
-    Some(Arc::new(VaultNotes { home: ctx.places.home.clone(), vault_dir: ctx.places.vault.clone() }))
+    Some(Arc::new(VaultNotes { home: ctx.places.home.clone(), config: crate::cmd::vault::config(ctx) }))
 }
 
 struct VaultNotes {
     home: std::path::PathBuf,
-    vault_dir: std::path::PathBuf,
+    config: kite_memory::VaultConfig,
 }
 
 impl NoteSource for VaultNotes {
     fn search<'a>(&'a self, topic: &'a str, k: usize) -> kite_sched::queue::BoxFuture<'a, Result<Vec<kite_sched::context::NoteHit>, String>> {
-        let (home, dir, topic) = (self.home.clone(), self.vault_dir.clone(), topic.to_string());
+        let (home, config, topic) = (self.home.clone(), self.config.clone(), topic.to_string());
         Box::pin(async move {
             let notes = tokio::task::spawn_blocking(move || {
                 match crate::memory::remote_recall(&home, &topic, k, std::time::Duration::from_secs(5)) {
                     Some(n) => Ok(n),
                     None => {
-                        let mut v = crate::cmd::vault::open(&dir, &home).map_err(|e| format!("{e:#}"))?;
+                        let mut v = crate::cmd::vault::open_with(config).map_err(|e| format!("{e:#}"))?;
                         crate::memory::recall(&mut v, &topic, k)
                     }
                 }
@@ -85,22 +94,12 @@ impl NoteSource for VaultNotes {
 
 /// `[sched]` from kite.toml.
 pub(crate) fn sched_config(ctx: &Ctx) -> Result<SchedConfig> {
-    ctx.config
-        .sched
-        .clone()
-        .try_into()
-        .with_context(|| format!("invalid [sched] in {}", ctx.places.home.join("kite.toml").display()))
+    Ok(ctx.config.sched.clone())
 }
 
 /// `[runner]` from kite.toml, then `KITE_AGENT_COMMAND`.
 pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
-    let cfg: RunnerConfig = ctx
-        .config
-        .runner
-        .clone()
-        .try_into()
-        .with_context(|| format!("invalid [runner] in {}", ctx.places.home.join("kite.toml").display()))?;
-    Ok(cfg.apply_env())
+    Ok(ctx.config.runner.clone().apply_env())
 }
 
 /// Done / failed / pruned tasks per template (for `kite status` and `kite sched templates`).
@@ -111,6 +110,7 @@ pub(crate) async fn template_counts(client: &Client) -> Result<BTreeMap<String, 
 pub(crate) async fn run(ctx: &Ctx, cmd: SchedCmd) -> Result<()> {
     match cmd {
         SchedCmd::Templates => templates(ctx).await,
+        SchedCmd::Eject { name, force } => eject(ctx, &name, force),
         SchedCmd::Tick { dry_run } => tick(ctx, dry_run).await,
     }
 }
@@ -203,11 +203,15 @@ async fn templates(ctx: &Ctx) -> Result<()> {
                 r.info.schedule.clone(),
                 next,
                 r.info.workstream.clone().unwrap_or_else(|| "-".into()),
-                relative(&ctx.places.root, Path::new(&r.info.file)),
+                match (r.info.origin.as_str(), r.info.overrides) {
+                    ("built-in", _) => "built-in".to_string(),
+                    (f, true) => format!("{} (overrides the built-in)", relative(&ctx.places.root, Path::new(f))),
+                    (f, false) => relative(&ctx.places.root, Path::new(f)),
+                },
             ]
         })
         .collect();
-    let header = ["NAME", "SCHEDULE", "NEXT RUN", "WORKSTREAM", "FILE"].map(String::from);
+    let header = ["NAME", "SCHEDULE", "NEXT RUN", "WORKSTREAM", "ORIGIN"].map(String::from);
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in &table {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -252,6 +256,26 @@ async fn templates(ctx: &Ctx) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn eject(ctx: &Ctx, name: &str, force: bool) -> Result<()> {
+    let Some(b) = kite_sched::builtin::prompt(name) else {
+        let names: Vec<&str> = kite_sched::builtin::PROMPTS.iter().map(|b| b.name()).collect();
+        anyhow::bail!("no built-in template or prompt named {name:?}; built-in: {}", names.join(", "));
+    };
+    let dir = ctx.places.root.join(&ctx.config.sched.prompts_dir);
+    let path = dir.join(b.file);
+    if path.exists() && !force {
+        anyhow::bail!("{} already exists; it already overrides the built-in (use --force to replace it with the built-in text)", path.display());
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = path.with_extension("kite-tmp");
+    std::fs::write(&tmp, b.text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    if ctx.json {
+        return output::json(&serde_json::json!({"name": b.name(), "path": path}));
+    }
+    output::line(format!("wrote {}; edit it there, it now overrides the built-in {}", path.display(), b.name()))
 }
 
 fn relative(root: &Path, p: &Path) -> String {

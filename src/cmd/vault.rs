@@ -2,8 +2,9 @@
 //! and the index directly; it does not need the daemon.
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use super::Ctx;
 use anyhow::{Context, Result};
 use kite_memory::search::{SearchMode, SearchResults};
 use kite_memory::{BuiltinExtractor, CommandExtractor, Extractor, Kind, NewNote, SearchOptions, Vault, VaultConfig};
@@ -109,23 +110,29 @@ impl VaultCmd {
     }
 }
 
-/// The model directory when `KITE_MODEL_DIR` is not set: `models/` in the home, or beside it
-/// (the repository's own `make setup` puts it there).
-fn default_model_dir(home: &Path) -> Option<PathBuf> {
-    if std::env::var_os("KITE_MODEL_DIR").is_some_and(|v| !v.is_empty()) {
-        return None;
+/// How this project's vault opens: its directory, its index in the home, and the model found
+/// where kite looks for one (see `share`).
+pub(crate) fn config(ctx: &Ctx) -> VaultConfig {
+    let mut config = VaultConfig::new(&ctx.places.vault, ctx.places.index());
+    let located = crate::share::model(&ctx.config.memory, &ctx.config.file);
+    match located.found {
+        Some(place) => {
+            config.model_dir = Some(place.config.model_dir);
+            config.ort_dylib = Some(place.config.ort_dylib);
+        }
+        None => config.model_missing = Some(format!("no model found ({})", located.explain())),
     }
-    [home.join("models"), home.parent().unwrap_or(home).join("models")]
-        .into_iter()
-        .map(|m| m.join("all-minilm-l6-v2"))
-        .find(|d| d.join("model.onnx").is_file())
+    config
 }
 
-pub(crate) fn open(vault_dir: &Path, home: &Path) -> Result<Vault> {
-    let mut config = VaultConfig::new(vault_dir, home.join("vault-index.db"));
-    config.model_dir = default_model_dir(home);
-    let vault = Vault::open(config).with_context(|| format!("cannot open the vault in {}", vault_dir.display()))?;
-    Ok(vault)
+/// Opens a vault from a [`config`].
+pub(crate) fn open_with(config: VaultConfig) -> Result<Vault> {
+    let dir = config.dir.clone();
+    Vault::open(config).with_context(|| format!("cannot open the vault in {}", dir.display()))
+}
+
+pub(crate) fn open(ctx: &Ctx) -> Result<Vault> {
+    open_with(config(ctx))
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
@@ -145,17 +152,16 @@ fn warn_skipped(vault: &Vault) {
 
 /// Runs a `kite vault` subcommand (index at `home/vault-index.db`); the global `--json` or the
 /// subcommand's asks for JSON.
-pub(crate) fn run_with(cmd: VaultCmd, vault_dir: &Path, home: &Path, global_json: bool) -> Result<()> {
-    let json = global_json || cmd.json();
+pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
+    let json = ctx.json || cmd.json();
     let mut vault = match &cmd {
         // reindex rebuilds anyway: skip the sync on open.
         VaultCmd::Reindex { .. } => {
-            let mut config = VaultConfig::new(vault_dir, home.join("vault-index.db"));
-            config.model_dir = default_model_dir(home);
+            let mut config = config(ctx);
             config.sync_on_open = false;
-            Vault::open(config).with_context(|| format!("cannot open the vault in {}", vault_dir.display()))?
+            open_with(config)?
         }
-        _ => open(vault_dir, home)?,
+        _ => open(ctx)?,
     };
     if !json {
         warn_skipped(&vault);

@@ -51,7 +51,7 @@ fn install_merges_with_existing_settings_and_a_second_run_changes_nothing() {
     std::fs::write(p.join(".claude/settings.json"), r#"{"permissions": {"allow": ["Bash(ls)"]}, "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]}}"#).unwrap();
     std::fs::write(p.join(".mcp.json"), r#"{"mcpServers": {"db": {"command": "dbmcp"}}}"#).unwrap();
     let run = || {
-        let out = std::process::Command::new(KITE).args(["install", "--dir", p.to_str().unwrap(), "--json"]).output().unwrap();
+        let out = std::process::Command::new(KITE).args(["install", "--no-start", "--dir", p.to_str().unwrap(), "--json"]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
@@ -80,7 +80,7 @@ fn install_leaves_an_invalid_settings_file_alone() {
     let p = dir.path();
     std::fs::create_dir(p.join(".claude")).unwrap();
     std::fs::write(p.join(".claude/settings.json"), "{ not json").unwrap();
-    let out = std::process::Command::new(KITE).args(["install", "--dir", p.to_str().unwrap()]).output().unwrap();
+    let out = std::process::Command::new(KITE).args(["install", "--no-start", "--dir", p.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON"));
     assert_eq!(std::fs::read_to_string(p.join(".claude/settings.json")).unwrap(), "{ not json");

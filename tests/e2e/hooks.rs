@@ -76,6 +76,8 @@ fn session_start_without_a_daemon_still_answers_and_bad_input_is_harmless() {
     let mut d = Daemon::start();
     add_note(&d, "Use SQLite WAL for the queue", "We keep the task queue in SQLite with WAL for durability.");
     d.stop();
+    // Without autostart (the install tests cover starting it): the hook answers on its own.
+    std::fs::write(d.home.join("kite.toml"), "[daemon]\nautostart = false\n").unwrap();
     let out = hook(&d, "session-start", &start_payload(&d, "c1"), &[("KITE_TASK_ID", "")]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning"), "says the daemon is missing");

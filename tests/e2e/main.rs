@@ -6,6 +6,7 @@ mod support;
 mod agents;
 mod durability;
 mod hooks;
+mod install;
 mod locks;
 mod messages;
 mod protocol;

@@ -22,14 +22,84 @@ pub const MAX_TOKENS: usize = 256;
 /// Name recorded in the index so that a model change is noticed.
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
+/// The files a model directory must hold.
+pub const MODEL_FILES: [&str; 5] = ["model.onnx", "tokenizer.json", "config.json", "special_tokens_map.json", "tokenizer_config.json"];
+/// The model directory's name inside a data directory (`models/`, `share/kite/`).
+pub const MODEL_SUBDIR: &str = "all-minilm-l6-v2";
+/// The runtime's file name inside a data directory.
+pub const ORT_FILE: &str = "libonnxruntime.so";
+
 /// Where the model and the runtime are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EmbedConfig {
     pub model_dir: PathBuf,
     pub ort_dylib: PathBuf,
 }
 
+/// One place the model may be, and who says so (an environment variable, kite.toml, a data
+/// directory).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelPlace {
+    pub origin: String,
+    #[serde(flatten)]
+    pub config: EmbedConfig,
+}
+
+/// What [`locate`] found: the first complete place, and every place it looked at with what was
+/// missing there (for `kite doctor` and for error messages that say where kite looked).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Located {
+    pub found: Option<ModelPlace>,
+    pub looked: Vec<(ModelPlace, String)>,
+}
+
+impl Located {
+    /// One line: where kite looked and what was missing there.
+    pub fn explain(&self) -> String {
+        if self.looked.is_empty() {
+            return "no place to look for the model".into();
+        }
+        self.looked.iter().map(|(p, why)| format!("{}: {why}", p.origin)).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// Takes the first place that holds every model file and the runtime, in the order given.
+pub fn locate(places: impl IntoIterator<Item = ModelPlace>) -> Located {
+    let mut out = Located::default();
+    for place in places {
+        match place.config.missing() {
+            None => {
+                out.found = Some(place);
+                break;
+            }
+            Some(why) => out.looked.push((place, why)),
+        }
+    }
+    out
+}
+
 impl EmbedConfig {
+    /// The layout of a data directory (`make install`'s `share/kite/`, a checkout's `models/`):
+    /// `all-minilm-l6-v2/` and `libonnxruntime.so` side by side.
+    pub fn in_data_dir(dir: &Path) -> EmbedConfig {
+        EmbedConfig { model_dir: dir.join(MODEL_SUBDIR), ort_dylib: dir.join(ORT_FILE) }
+    }
+
+    /// What is missing for this place to load, or `None` when every file is there.
+    pub fn missing(&self) -> Option<String> {
+        if !self.model_dir.is_dir() {
+            return Some(format!("no model directory {}", self.model_dir.display()));
+        }
+        let absent: Vec<&str> = MODEL_FILES.iter().copied().filter(|f| !self.model_dir.join(f).is_file()).collect();
+        if !absent.is_empty() {
+            return Some(format!("{} lacks {}", self.model_dir.display(), absent.join(", ")));
+        }
+        if !self.ort_dylib.is_file() {
+            return Some(format!("no ONNX runtime at {}", self.ort_dylib.display()));
+        }
+        None
+    }
+
     /// Resolves the paths: explicit values first, then `KITE_MODEL_DIR`, `KITE_ORT_DYLIB`,
     /// `ORT_DYLIB_PATH`, and finally `<model_dir>/../libonnxruntime.so`.
     pub fn resolve(model_dir: Option<&Path>, ort_dylib: Option<&Path>) -> Option<EmbedConfig> {
@@ -65,7 +135,7 @@ fn environment(dylib: &Path) -> Result<ort::environment::Environment> {
     }
     if !dylib.is_file() {
         return Err(MemoryError::ModelMissing {
-            reason: format!("ONNX runtime library {} not found (set KITE_ORT_DYLIB)", dylib.display()),
+            reason: format!("ONNX runtime library {} not found", dylib.display()),
         });
     }
     let built = ort::init_from(dylib)
@@ -180,6 +250,28 @@ mod tests {
     fn missing_model_is_a_clear_error() {
         let cfg = EmbedConfig { model_dir: "/nonexistent/model".into(), ort_dylib: "/nonexistent/lib.so".into() };
         let err = Embedder::load(&cfg).unwrap_err().to_string();
-        assert!(err.contains("make setup"), "{err}");
+        assert!(err.contains("make install") && err.contains("kite doctor"), "{err}");
+    }
+
+    #[test]
+    fn locate_takes_the_first_complete_place_and_says_what_the_others_lack() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = dir.path().join("full");
+        std::fs::create_dir_all(full.join(MODEL_SUBDIR)).unwrap();
+        for f in MODEL_FILES {
+            std::fs::write(full.join(MODEL_SUBDIR).join(f), b"x").unwrap();
+        }
+        std::fs::write(full.join(ORT_FILE), b"x").unwrap();
+        let half = dir.path().join("half");
+        std::fs::create_dir_all(half.join(MODEL_SUBDIR)).unwrap();
+        std::fs::write(half.join(MODEL_SUBDIR).join("model.onnx"), b"x").unwrap();
+        let place = |o: &str, d: &Path| ModelPlace { origin: o.into(), config: EmbedConfig::in_data_dir(d) };
+        let got = locate([place("none", &dir.path().join("nope")), place("half", &half), place("full", &full), place("later", &half)]);
+        assert_eq!(got.found.as_ref().unwrap().origin, "full");
+        assert_eq!(got.looked.len(), 2, "stops at the first complete place");
+        assert!(got.looked[0].1.contains("no model directory"), "{:?}", got.looked);
+        assert!(got.looked[1].1.contains("tokenizer.json"), "{:?}", got.looked);
+        let explained = locate([place("half", &half)]).explain();
+        assert!(explained.starts_with("half: "), "{explained}");
     }
 }

@@ -27,8 +27,8 @@ pub enum MemoryError {
     #[error("empty query: give some words to search for")]
     EmptyQuery,
     #[error(
-        "embedding model not available ({reason}); run `make setup` or set KITE_MODEL_DIR to a \
-         directory with model.onnx and tokenizer.json (keyword search still works)"
+        "embedding model not available ({reason}); install it with `make install` in kite's \
+         checkout, or run `kite doctor` to see where kite looks (keyword search still works)"
     )]
     ModelMissing { reason: String },
     #[error("embedding: {0}")]

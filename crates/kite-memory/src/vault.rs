@@ -39,6 +39,8 @@ pub struct VaultConfig {
     /// ONNX runtime library; `None` means `KITE_ORT_DYLIB`, `ORT_DYLIB_PATH`, then
     /// `<model_dir>/../libonnxruntime.so`.
     pub ort_dylib: Option<PathBuf>,
+    /// Why no model directory was given (where the caller looked), for messages.
+    pub model_missing: Option<String>,
     /// An embedder already loaded (shared by a daemon's vaults, or by tests).
     pub embedder: Option<Embedder>,
     /// Set false to never load a model (keyword search only).
@@ -56,6 +58,7 @@ impl VaultConfig {
             index_path: index_path.into(),
             model_dir: None,
             ort_dylib: None,
+            model_missing: None,
             embedder: None,
             use_model: true,
             duplicate_threshold: DEFAULT_DUPLICATE_THRESHOLD,
@@ -164,7 +167,7 @@ impl Vault {
     pub fn embedder(&mut self) -> Result<Embedder> {
         if let Model::NotLoaded = self.model {
             self.model = match EmbedConfig::resolve(self.config.model_dir.as_deref(), self.config.ort_dylib.as_deref()) {
-                None => Model::Missing("no model directory configured (KITE_MODEL_DIR is not set)".into()),
+                None => Model::Missing(self.config.model_missing.clone().unwrap_or_else(|| "no model found".into())),
                 Some(cfg) => match Embedder::load(&cfg) {
                     Ok(e) => Model::Loaded(e),
                     Err(MemoryError::ModelMissing { reason }) => Model::Missing(reason),
@@ -314,7 +317,7 @@ impl Vault {
                     vector = self.index.vector_search(&q, depth, opts.include_superseded)?;
                 }
                 Err(MemoryError::ModelMissing { reason }) => {
-                    warning = Some(format!("embedding model not available ({reason}); keyword search only. Run `make setup` or set KITE_MODEL_DIR."));
+                    warning = Some(format!("embedding model not available ({reason}); keyword search only. Install it with `make install` in kite's checkout, or run `kite doctor`."));
                     mode = SearchMode::Keyword;
                 }
                 Err(e) => return Err(e),
@@ -358,7 +361,7 @@ impl Vault {
             Model::NotLoaded => match EmbedConfig::resolve(self.config.model_dir.as_deref(), self.config.ort_dylib.as_deref()) {
                 Some(c) if c.model_dir.join("model.onnx").is_file() && c.ort_dylib.is_file() => format!("available ({})", c.model_dir.display()),
                 Some(c) => format!("missing: no model.onnx in {} or no runtime at {}", c.model_dir.display(), c.ort_dylib.display()),
-                None => "missing: KITE_MODEL_DIR is not set".to_string(),
+                None => format!("missing: {}", self.config.model_missing.as_deref().unwrap_or("no model found")),
             },
         };
         Ok(Stats {

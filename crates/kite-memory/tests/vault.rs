@@ -266,10 +266,10 @@ fn keyword_search_works_without_a_model() {
     assert!(!out.embedded);
     let res = v.search("deploys", &SearchOptions::default()).unwrap();
     assert_eq!(res.mode, SearchMode::Keyword);
-    assert!(res.warning.as_deref().unwrap().contains("make setup"));
+    assert!(res.warning.as_deref().unwrap().contains("make install"));
     assert_eq!(res.hits[0].id, out.id);
     let err = v.embedder().unwrap_err().to_string();
-    assert!(err.contains("make setup") && err.contains("no-model-here"), "{err}");
+    assert!(err.contains("kite doctor") && err.contains("no-model-here"), "{err}");
     // Opening later with a model embeds the notes that have no vector yet.
     drop(v);
     let mut v = Vault::open(config(&dir, &index)).unwrap();

@@ -30,8 +30,11 @@ pub struct SchedConfig {
     /// How often the loop wakes up to run the templates that are due.
     #[serde(with = "serde_human")]
     pub tick: Duration,
-    /// Where templates live, relative to the repository root.
+    /// Where the project's templates live, relative to the repository root. They add to the
+    /// built-in templates and replace a built-in one of the same name.
     pub prompts_dir: PathBuf,
+    /// Load the templates shipped in the binary (false: only the project's own).
+    pub builtin_templates: bool,
     /// Cap on all open (pending + active) tasks; lowest scores are pruned beyond it.
     pub max_open: Option<usize>,
     /// Shell context providers by name (`[sched.providers.tests] command = "..."`). They run only
@@ -56,6 +59,7 @@ impl Default for SchedConfig {
         SchedConfig {
             tick: Duration::from_secs(60),
             prompts_dir: PathBuf::from("prompts"),
+            builtin_templates: true,
             max_open: Some(200),
             providers: BTreeMap::new(),
             provider_timeout: Duration::from_secs(600),

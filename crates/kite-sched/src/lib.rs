@@ -13,6 +13,7 @@
 //! Invariant: the planner ([`plan()`]) does no I/O and reads no clock.
 
 pub mod audit;
+pub mod builtin;
 pub mod config;
 pub mod context;
 pub mod plan;
@@ -41,4 +42,4 @@ pub use runner::{RunOutcome, RunReport, Runner, RunnerError};
 pub use scheduler::{Scheduler, TickOptions, TickReport};
 pub use score::{Score, ScoreWeights, TrackRecord};
 pub use task::{NewTask, Task, TaskStatus};
-pub use template::{Template, TemplateError, TemplateInfo, TemplateSet};
+pub use template::{Origin, Template, TemplateError, TemplateInfo, TemplateSet};

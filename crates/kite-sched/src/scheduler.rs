@@ -104,18 +104,19 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Loads the templates from `repo/<prompts_dir>`.
+    /// Loads the built-in templates (unless `builtin_templates` is off) and those in
+    /// `repo/<prompts_dir>`.
     pub fn new(cfg: SchedConfig, repo: impl Into<PathBuf>, queue: Arc<dyn Queue>, notes: Option<Arc<dyn NoteSource>>) -> Self {
         let repo = repo.into();
         let dir = repo.join(&cfg.prompts_dir);
-        let set = TemplateSet::load_dir(&dir);
+        let set = TemplateSet::load(cfg.builtin_templates, &dir);
         let fingerprint = fingerprint(&dir);
         Scheduler { cfg, repo, queue, notes, set, fingerprint, next_due: HashMap::new() }
     }
 
     /// Reloads the templates (edits in prompts/ take effect); schedules carry over by name.
     pub fn reload(&mut self) {
-        self.set = TemplateSet::load_dir(&self.repo.join(&self.cfg.prompts_dir));
+        self.set = TemplateSet::load(self.cfg.builtin_templates, &self.repo.join(&self.cfg.prompts_dir));
         self.fingerprint = fingerprint(&self.repo.join(&self.cfg.prompts_dir));
     }
 

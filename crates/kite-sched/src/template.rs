@@ -71,11 +71,22 @@ pub struct FrontMatter {
     pub description: Option<String>,
 }
 
+/// Where a template comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Shipped in the binary.
+    Builtin,
+    /// A file in the project's prompts/; `overrides` when a built-in of the same name is replaced.
+    File { overrides: bool },
+}
+
 /// A loaded, compiled template.
 #[derive(Debug)]
 pub struct Template {
     pub name: String,
+    /// The file it was read from (for a built-in: `built-in/<file name>`).
     pub file: PathBuf,
+    pub origin: Origin,
     pub meta: FrontMatter,
     pub cadence: Cadence,
     pub stale_after: Option<Duration>,
@@ -105,6 +116,11 @@ pub struct RenderOutput {
 pub struct TemplateInfo {
     pub name: String,
     pub file: String,
+    /// "built-in", or the file in the project that adds or overrides the template.
+    pub origin: String,
+    /// True when a project file replaces a built-in template of the same name.
+    #[serde(default)]
+    pub overrides: bool,
     pub schedule: String,
     pub workstream: Option<String>,
     pub priority: i64,
@@ -127,15 +143,43 @@ pub struct TemplateSet {
 }
 
 impl TemplateSet {
-    /// Loads `dir/*.md.tera` in name order. A missing directory is an empty set.
+    /// The built-in templates (when `builtins`), then `dir/*.md.tera` in name order: a file adds
+    /// a template, or replaces the built-in one of the same name.
+    pub fn load(builtins: bool, dir: &Path) -> TemplateSet {
+        let mut set = TemplateSet::default();
+        if builtins {
+            for b in crate::builtin::PROMPTS {
+                if !b.text.trim_start().starts_with(FENCE) {
+                    continue;
+                }
+                match Template::parse(&Path::new("built-in").join(b.file), b.text) {
+                    Ok(mut t) => {
+                        t.origin = Origin::Builtin;
+                        set.templates.push(t);
+                    }
+                    Err(e) => set.errors.push(e),
+                }
+            }
+        }
+        set.load_files(dir);
+        set
+    }
+
+    /// Only `dir/*.md.tera` (no built-ins). A missing directory is an empty set.
     pub fn load_dir(dir: &Path) -> TemplateSet {
         let mut set = TemplateSet::default();
+        set.load_files(dir);
+        set
+    }
+
+    fn load_files(&mut self, dir: &Path) {
+        let set = self;
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return set,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
             Err(e) => {
                 set.errors.push(TemplateError { file: dir.display().to_string(), message: e.to_string() });
-                return set;
+                return;
             }
         };
         let mut paths: Vec<PathBuf> = entries
@@ -156,23 +200,27 @@ impl TemplateSet {
                 continue;
             }
             match Template::parse(&path, &text) {
-                Ok(t) => {
-                    if set.templates.iter().any(|o| o.name == t.name) {
-                        set.errors.push(TemplateError {
-                            file: path.display().to_string(),
-                            message: format!("another template is already named {:?}", t.name),
-                        });
-                    } else {
-                        set.templates.push(t);
+                Ok(mut t) => match set.templates.iter().position(|o| o.name == t.name) {
+                    Some(i) if set.templates[i].origin == Origin::Builtin => {
+                        t.origin = Origin::File { overrides: true };
+                        set.templates[i] = t;
                     }
-                }
+                    Some(_) => set.errors.push(TemplateError {
+                        file: path.display().to_string(),
+                        message: format!("another template is already named {:?}", t.name),
+                    }),
+                    None => set.templates.push(t),
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "template not loaded");
+                    // A broken override must not leave the built-in silently in its place
+                    // looking like the user's: drop the built-in of that name too.
+                    let name = stem(&path);
+                    set.templates.retain(|o| !(o.origin == Origin::Builtin && o.name == name));
                     set.errors.push(e);
                 }
             }
         }
-        set
     }
 }
 
@@ -242,13 +290,18 @@ impl Template {
         for (part, src) in &parts {
             tera.add_raw_template(part, src).map_err(|e| fail(format!("{part}: {}", chain(&e))))?;
         }
-        Ok(Template { name, file: path.to_path_buf(), cadence, stale_after, file_templates: meta.files.len(), meta, tera })
+        Ok(Template { name, file: path.to_path_buf(), origin: Origin::File { overrides: false }, cadence, stale_after, file_templates: meta.files.len(), meta, tera })
     }
 
     pub fn info(&self) -> TemplateInfo {
         TemplateInfo {
             name: self.name.clone(),
             file: self.file.display().to_string(),
+            origin: match self.origin {
+                Origin::Builtin => "built-in".into(),
+                Origin::File { .. } => self.file.display().to_string(),
+            },
+            overrides: self.origin == Origin::File { overrides: true },
             schedule: self.meta.schedule.clone().unwrap_or_else(|| self.cadence.describe()),
             workstream: self.meta.workstream.clone(),
             priority: self.meta.priority,
@@ -502,8 +555,33 @@ mod shipped {
     use super::*;
     use serde_json::json;
 
+    /// The built-in set, as a project with no prompts/ of its own sees it.
     fn shipped() -> TemplateSet {
-        TemplateSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prompts"))
+        TemplateSet::load(true, Path::new("/nonexistent/prompts"))
+    }
+
+    #[test]
+    fn a_project_file_adds_or_overrides_and_builtins_can_be_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = "+++\ntitle = 'x'\n+++\nbody\n";
+        std::fs::write(dir.path().join("strategy-audit.md.tera"), own).unwrap();
+        std::fs::write(dir.path().join("mine.md.tera"), own).unwrap();
+        let set = TemplateSet::load(true, dir.path());
+        assert!(set.errors.is_empty(), "{:?}", set.errors);
+        let names: Vec<(&str, &Origin)> = set.templates.iter().map(|t| (t.name.as_str(), &t.origin)).collect();
+        assert!(names.contains(&("fix-failing-tests", &Origin::Builtin)), "{names:?}");
+        assert!(names.contains(&("strategy-audit", &Origin::File { overrides: true })), "{names:?}");
+        assert!(names.contains(&("mine", &Origin::File { overrides: false })), "{names:?}");
+        assert_eq!(set.templates.iter().filter(|t| t.name == "strategy-audit").count(), 1);
+        assert_eq!(get(&set, "strategy-audit").info().origin, dir.path().join("strategy-audit.md.tera").display().to_string());
+        assert_eq!(get(&set, "fix-failing-tests").info().origin, "built-in");
+        let only = TemplateSet::load(false, dir.path());
+        assert_eq!(only.templates.len(), 2);
+        // A broken override is an error, and the built-in does not stand in for it.
+        std::fs::write(dir.path().join("resolve-todo-markers.md.tera"), "+++\nnot toml [\n+++\n").unwrap();
+        let set = TemplateSet::load(true, dir.path());
+        assert!(set.errors.iter().any(|e| e.file.ends_with("resolve-todo-markers.md.tera")), "{:?}", set.errors);
+        assert!(!set.templates.iter().any(|t| t.name == "resolve-todo-markers"));
     }
 
     fn get<'a>(set: &'a TemplateSet, name: &str) -> &'a Template {

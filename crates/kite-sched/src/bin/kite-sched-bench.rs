@@ -188,7 +188,7 @@ fn main() {
 
     // Whole dry-run ticks: context providers, render, plan, over the read-only queue.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let mut cfg = SchedConfig { max_open: Some(8_000), ..SchedConfig::default() };
+    let mut cfg = SchedConfig { builtin_templates: false, max_open: Some(8_000), ..SchedConfig::default() };
     let items = json!({"items": (0..ITEMS_PER_TEMPLATE).map(|n| json!({"n": n})).collect::<Vec<_>>()});
     cfg.providers.insert(
         "bench".into(),

@@ -44,7 +44,7 @@ impl NoteSource for Notes {
 }
 
 fn scheduler(repo: &Path, q: &MemQueue, providers: &[(&str, &str)]) -> Scheduler {
-    let mut cfg = SchedConfig::default();
+    let mut cfg = SchedConfig { builtin_templates: false, ..SchedConfig::default() };
     for (name, cmd) in providers {
         cfg.providers.insert(name.to_string(), ShellProviderConfig { command: cmd.to_string(), timeout: None });
     }
@@ -237,7 +237,7 @@ async fn run_loop_ticks_until_shutdown() {
     let p = repo.path();
     write(p, "prompts/a.md.tera", "+++\ntitle = \"a\"\n+++\n");
     let q = MemQueue::new(0);
-    let cfg = SchedConfig { tick: std::time::Duration::from_millis(20), ..SchedConfig::default() };
+    let cfg = SchedConfig { builtin_templates: false, tick: std::time::Duration::from_millis(20), ..SchedConfig::default() };
     let s = Scheduler::new(cfg, p, Arc::new(q.clone()), None);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let h = tokio::spawn(s.run(async move {
