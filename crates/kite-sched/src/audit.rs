@@ -36,6 +36,19 @@ pub struct AuditOutput {
 }
 
 /// Runs the command with the prompt on stdin (and in `KITE_TASK_PROMPT`) in `cwd`.
+/// The program a shell command runs first, when it cannot be found: a bare name not on PATH, or
+/// a path (relative to `cwd`) that does not exist. A built-in audit template names an agent CLI
+/// (`claude`) that many machines do not have; that is a reason to skip it, not an error per round.
+pub fn missing_program(command: &str, cwd: &Path) -> Option<String> {
+    let program = command.split_whitespace().find(|w| !(w.contains('=') && !w.starts_with('=')))?;
+    let found = if program.contains('/') {
+        cwd.join(program).exists()
+    } else {
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    };
+    (!found).then(|| program.to_string())
+}
+
 pub async fn run_audit(command: &str, prompt: &str, cwd: &Path, timeout: Duration) -> Result<AuditOutput, String> {
     let o = proc::run(Shell {
         command,
@@ -102,6 +115,15 @@ fn preview(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_program_is_named_and_an_installed_one_is_not() {
+        let here = Path::new("/");
+        assert_eq!(missing_program("no-such-agent-cli -p --x", here).as_deref(), Some("no-such-agent-cli"));
+        assert_eq!(missing_program("FOO=1 no-such-agent-cli -p", here).as_deref(), Some("no-such-agent-cli"));
+        assert_eq!(missing_program("sh -c 'echo []'", here), None);
+        assert_eq!(missing_program("./nope.sh", here).as_deref(), Some("./nope.sh"));
+    }
 
     fn titles(s: &str) -> Result<(Vec<String>, usize), String> {
         parse_audit_output(s).map(|o| (o.tasks.into_iter().map(|t| t.title).collect(), o.rejected.len()))

@@ -1,7 +1,7 @@
 //! The runner: turns ready tasks into agent sessions, each in its own worktree, and retries
 //! transient failures.
 //!
-//! The agent contract (../shared/CLI.md): the configured command runs with `sh -c` in the task's
+//! The agent contract (docs/CLI.md): the configured command runs with `sh -c` in the task's
 //! worktree, with `KITE_TASK_ID`, `KITE_SESSION_ID`, `KITE_HOME` and `KITE_TASK_PROMPT` (the prompt
 //! is also on stdin). Exit 0 marks the task done with stdout's tail as its result. A configured
 //! transient exit code (default 75), death by a signal (also seen as exit code 128 + N from the

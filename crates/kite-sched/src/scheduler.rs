@@ -263,6 +263,16 @@ impl Scheduler {
                 None => drop(tctx.remove("vault")),
             }
             let before = candidates.len();
+            if let Some(program) = t.meta.command.as_deref().and_then(|c| crate::audit::missing_program(c, &self.repo)) {
+                run.skipped = Some(format!("`{program}` is not installed (not on PATH); the audit runs once it is"));
+                runs.push(run);
+                if !opts.dry_run {
+                    if let Some(next) = t.cadence.next_after(now) {
+                        self.next_due.insert(t.name.clone(), next);
+                    }
+                }
+                continue;
+            }
             match t.render_in(&mut tctx) {
                 Err(e) => run.error = Some(e.to_string()),
                 Ok(out) => {
