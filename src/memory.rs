@@ -1,7 +1,7 @@
-//! The daemon's memory component: keeps the vault open with the embedding model warm, answers
-//! recall queries from the SessionStart hook on `HOME/memory.sock` (so a hook pays a socket round
-//! trip, not a model load), and works through the extraction queue that the SessionEnd and
-//! PreCompact hooks fill.
+//! The daemon's memory component: keeps the vault open with the embedding model warm and answers
+//! the `memory.*` operations on kite.sock from its own thread (so a hook pays a socket round trip,
+//! not a model load, and twenty agent sessions share one model instead of loading twenty), and
+//! works through the extraction queue that the SessionEnd and PreCompact hooks fill.
 //!
 //! The queue is a directory of small job files (`HOME/memory-queue/*.json`) written atomically by
 //! the hook, so a hook returns at once and a job survives a daemon restart. Which transcripts were
@@ -10,14 +10,25 @@
 //! nothing is extracted twice.
 
 use anyhow::{Context, Result};
-use kite_memory::{BuiltinExtractor, CommandExtractor, Extractor, Transcript, Vault};
+use kite_coord::{Reply, Service};
+use kite_memory::{BuiltinExtractor, CommandExtractor, Extractor, Transcript, Vault, VaultConfig};
+use kite_proto::ops::{MemoryAdd, MemoryRecall, MAX_RECALL_K, MEMORY_OPS};
+use kite_proto::{ErrorBody, ErrorCode, Request};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+pub(crate) use kite_proto::ops::RecalledNote as Recalled;
+
+/// Requests waiting for the memory thread; beyond this a request is refused as busy, so a flood
+/// of recalls cannot grow the daemon.
+const QUEUE: usize = 256;
 
 /// One transcript to extract notes from.
 #[derive(Debug, Serialize, Deserialize)]
@@ -31,10 +42,6 @@ pub(crate) fn queue_dir(home: &Path) -> PathBuf {
     home.join("memory-queue")
 }
 
-pub(crate) fn socket(home: &Path) -> PathBuf {
-    home.join("memory.sock")
-}
-
 /// Queues a job (atomically: write then rename) and returns at once.
 pub(crate) fn enqueue(home: &Path, job: &Job) -> Result<PathBuf> {
     let dir = queue_dir(home);
@@ -44,29 +51,17 @@ pub(crate) fn enqueue(home: &Path, job: &Job) -> Result<PathBuf> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec(job)?).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path)?;
-    // Wake the worker if the daemon is up; it also scans on its own.
-    if let Ok(mut s) = UnixStream::connect(socket(home)) {
+    // Wake the worker if the daemon is up (no need to wait for the answer); it also scans on its own.
+    if let Ok(mut s) = UnixStream::connect(home.join("kite.sock")) {
         let _ = s.set_write_timeout(Some(Duration::from_millis(100)));
-        let _ = s.write_all(b"{\"op\":\"poke\"}\n");
+        let _ = s.write_all(b"{\"id\":1,\"op\":\"memory.poke\"}\n");
     }
     Ok(path)
 }
 
-/// A recalled note, with what the hook needs to show it and to judge its relevance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Recalled {
-    pub(crate) id: String,
-    pub(crate) title: String,
-    pub(crate) kind: String,
-    pub(crate) score: f64,
-    /// Cosine similarity to the query; `None` when found by keywords only.
-    pub(crate) similarity: Option<f32>,
-    pub(crate) updated: String,
-    pub(crate) body: String,
-}
-
 /// The best active notes for `query`, with their bodies.
 pub(crate) fn recall(vault: &mut Vault, query: &str, k: usize) -> Result<Vec<Recalled>, String> {
+    check_k(k).map_err(|e| e.message)?;
     let hits = vault.recall(query, k).map_err(|e| e.to_string())?;
     Ok(hits
         .hits
@@ -78,76 +73,200 @@ pub(crate) fn recall(vault: &mut Vault, query: &str, k: usize) -> Result<Vec<Rec
         .collect())
 }
 
-/// Asks the running daemon's warm vault for the best notes. `None` when no daemon answers.
+fn check_k(k: usize) -> Result<(), ErrorBody> {
+    if (1..=MAX_RECALL_K).contains(&k) {
+        Ok(())
+    } else {
+        Err(ErrorBody::new(ErrorCode::BadRequest, format!("k must be between 1 and {MAX_RECALL_K} (got {k})")))
+    }
+}
+
+/// One request on kite.sock without a client library (for synchronous callers: the MCP
+/// server's vault tools, the strategy loop's note source). `Err` says why, and whether a daemon
+/// answered at all (`None`: nothing listens).
+pub(crate) fn call(socket: &Path, op: &str, args: Value, timeout: Duration) -> Result<Value, Option<ErrorBody>> {
+    let mut s = UnixStream::connect(socket).map_err(|_| None)?;
+    s.set_read_timeout(Some(timeout)).map_err(|_| None)?;
+    s.set_write_timeout(Some(timeout)).map_err(|_| None)?;
+    let req = serde_json::json!({"id": 1, "op": op, "args": args});
+    s.write_all(format!("{req}\n").as_bytes()).map_err(|_| None)?;
+    let mut reader = BufReader::new(s);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(|_| None)? == 0 {
+            return Err(None);
+        }
+        match kite_proto::ServerMessage::decode(line.trim_end()) {
+            Ok(kite_proto::ServerMessage::Reply { id: Some(1), result }) => return result.map_err(Some),
+            Ok(_) => continue,
+            Err(_) => return Err(None),
+        }
+    }
+}
+
+/// Asks the running daemon's warm vault for the best notes. `None` when no daemon (or no memory
+/// component) answers: the caller searches in process.
 pub(crate) fn remote_recall(home: &Path, query: &str, k: usize, timeout: Duration) -> Option<Vec<Recalled>> {
-    let mut s = UnixStream::connect(socket(home)).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
-    s.set_write_timeout(Some(timeout)).ok()?;
-    let req = serde_json::json!({"op": "recall", "query": query, "k": k});
-    s.write_all(format!("{req}\n").as_bytes()).ok()?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).ok()?;
-    serde_json::from_str::<Result<Vec<Recalled>, String>>(&line).ok()?.ok()
+    let v = call(&home.join("kite.sock"), "memory.recall", serde_json::json!({"query": query, "k": k}), timeout).ok()?;
+    serde_json::from_value::<kite_proto::ops::Recalled>(v).ok().map(|r| r.notes)
 }
 
-/// Runs the memory component until the process ends: the recall server and the queue worker.
-/// Returns the shared vault, so the daemon can quiesce it before exiting.
-pub(crate) fn start(home: PathBuf, config: kite_memory::VaultConfig, extract_command: Option<String>) -> Result<Arc<Mutex<Vault>>> {
-    let vault_dir = config.dir.clone();
-    let mut vault = crate::cmd::vault::open_with(config)?;
-    // Load the model now, so the first hook does not pay for it.
-    if let Err(e) = vault.embedder() {
-        tracing::warn!("no embedding model, recall is keyword-only: {e}");
+/// The memory component as a service of the daemon: requests go to its thread through a bounded
+/// queue.
+pub(crate) struct MemoryService {
+    tx: SyncSender<(Request, Reply)>,
+}
+
+impl Service for MemoryService {
+    fn ops(&self) -> &'static [&'static str] {
+        MEMORY_OPS
     }
-    let vault = Arc::new(Mutex::new(vault));
-    let sock = socket(&home);
-    let _ = std::fs::remove_file(&sock);
-    let listener = UnixListener::bind(&sock).with_context(|| format!("cannot bind {}", sock.display()))?;
-    let (poke_tx, poke_rx) = std::sync::mpsc::channel::<()>();
-    {
-        let vault = vault.clone();
-        std::thread::Builder::new().name("kite-recall".into()).spawn(move || {
-            for stream in listener.incoming().flatten() {
-                if let Err(e) = serve(stream, &vault, &poke_tx) {
-                    tracing::debug!("recall connection: {e}");
-                }
+
+    fn submit(&self, req: Request, reply: Reply) {
+        match self.tx.try_send((req, reply)) {
+            Ok(()) => {}
+            Err(TrySendError::Full((_, reply))) => {
+                reply.send(Err(ErrorBody::new(ErrorCode::Busy, format!("the memory component has {QUEUE} requests queued; try again shortly"))))
             }
-        })?;
-    }
-    let worker_vault = vault.clone();
-    std::thread::Builder::new().name("kite-memory-worker".into()).spawn(move || loop {
-        if let Err(e) = drain_queue(&home, &worker_vault, extract_command.as_deref()) {
-            tracing::warn!("memory worker: {e:#}");
+            Err(TrySendError::Disconnected((_, reply))) => {
+                reply.send(Err(ErrorBody::new(ErrorCode::Internal, "the memory component is off; see kite.log in the home")))
+            }
         }
-        let _ = poke_rx.recv_timeout(Duration::from_secs(2));
-    })?;
-    tracing::info!(vault = %vault_dir.display(), "memory component ready");
-    Ok(vault)
+    }
 }
 
-fn serve(stream: UnixStream, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()>) -> Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut line = String::new();
-    BufReader::new(stream.try_clone()?).take(64 * 1024).read_line(&mut line)?;
-    let req: serde_json::Value = serde_json::from_str(&line)?;
-    match req["op"].as_str() {
-        Some("poke") => {
+/// The memory component's vault as the daemon sees it at exit.
+enum Slot {
+    /// Not opened yet (the daemon is not listening yet, or the model is loading: the loader
+    /// holds the slot's lock meanwhile).
+    Pending,
+    Open(Arc<Mutex<Vault>>),
+    /// The daemon is exiting: never open it.
+    Closed,
+}
+
+/// What the daemon keeps of the memory component: the service to route to, and the vault's slot
+/// (so it can quiesce it before exiting).
+pub(crate) struct Memory {
+    pub(crate) service: Arc<MemoryService>,
+    slot: Arc<Mutex<Slot>>,
+}
+
+impl Memory {
+    /// Makes sure no embedding call is in flight or can start, for the rest of the process:
+    /// onnxruntime aborts the process if its environment is torn down at exit under a running
+    /// session (seen once as SIGABRT on SIGTERM during the model load). Waits for a model load in
+    /// progress, then holds the vault's lock through exit.
+    pub(crate) fn quiesce(self) {
+        let Ok(mut slot) = self.slot.lock() else { return };
+        if let Slot::Open(vault) = std::mem::replace(&mut *slot, Slot::Closed) {
+            if let Ok(guard) = vault.lock() {
+                std::mem::forget(guard);
+            }
+        }
+        std::mem::forget(slot);
+    }
+}
+
+/// Starts the memory component: the service answers at once; its thread opens the vault and
+/// loads the model, then answers what queued meanwhile. A vault that cannot be opened leaves the
+/// component answering every request with the reason.
+/// `listening` fires once the daemon holds the home; if it never does (the daemon was refused),
+/// the vault is never opened.
+pub(crate) fn start(home: PathBuf, config: VaultConfig, extract_command: Option<String>, listening: Receiver<()>) -> Result<Memory> {
+    let (tx, rx) = sync_channel::<(Request, Reply)>(QUEUE);
+    let shared = Arc::new(Mutex::new(Slot::Pending));
+    let slot = shared.clone();
+    std::thread::Builder::new().name("kite-memory".into()).spawn(move || {
+        if listening.recv().is_err() {
+            return;
+        }
+        let vault_dir = config.dir.clone();
+        let Ok(mut held) = slot.lock() else { return };
+        if matches!(*held, Slot::Closed) {
+            return;
+        }
+        let vault = match crate::cmd::vault::open_with(config) {
+            Ok(mut v) => {
+                // Load the model now, so the first hook does not pay for it.
+                if let Err(e) = v.embedder() {
+                    tracing::warn!("no embedding model, recall is keyword-only: {e}");
+                }
+                Arc::new(Mutex::new(v))
+            }
+            Err(e) => {
+                drop(held);
+                let why = format!("the memory component is off: {e:#}");
+                tracing::warn!("{why}");
+                for (_, reply) in rx {
+                    reply.send(Err(ErrorBody::new(ErrorCode::Internal, why.clone())));
+                }
+                return;
+            }
+        };
+        *held = Slot::Open(vault.clone());
+        drop(held);
+        let (poke_tx, poke_rx) = std::sync::mpsc::channel::<()>();
+        let worker_vault = vault.clone();
+        let spawned = std::thread::Builder::new().name("kite-memory-worker".into()).spawn(move || loop {
+            if let Err(e) = drain_queue(&home, &worker_vault, extract_command.as_deref()) {
+                tracing::warn!("memory worker: {e:#}");
+            }
+            if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = poke_rx.recv_timeout(Duration::from_secs(2)) {
+                return;
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("extraction worker off: {e}");
+        }
+        tracing::info!(vault = %vault_dir.display(), "memory component ready");
+        serve(rx, &vault, &poke_tx);
+    })?;
+    Ok(Memory { service: Arc::new(MemoryService { tx }), slot: shared })
+}
+
+fn serve(rx: Receiver<(Request, Reply)>, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()>) {
+    for (req, reply) in rx {
+        let result = handle(&req, vault, poke);
+        reply.send(result);
+    }
+}
+
+fn args<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ErrorBody> {
+    let v = if req.args.is_null() { Value::Object(Default::default()) } else { req.args.clone() };
+    serde_json::from_value(v).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("bad arguments for {}: {e}", req.op)))
+}
+
+fn handle(req: &Request, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()>) -> Result<Value, ErrorBody> {
+    let lock = || vault.lock().map_err(|_| ErrorBody::new(ErrorCode::Internal, "the vault lock was poisoned"));
+    match req.op.as_str() {
+        "memory.poke" => {
             let _ = poke.send(());
-            Ok(())
+            Ok(serde_json::json!({}))
         }
-        Some("recall") => {
-            let query = req["query"].as_str().unwrap_or_default();
-            let k = req["k"].as_u64().unwrap_or(8) as usize;
-            let result = match vault.lock() {
-                Ok(mut v) => recall(&mut v, query, k),
-                Err(_) => Err("vault lock poisoned".to_string()),
+        "memory.recall" => {
+            let a: MemoryRecall = args(req)?;
+            check_k(a.k)?;
+            let mut v = lock()?;
+            let notes = recall(&mut v, &a.query, a.k).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e))?;
+            let warning = v.embedder().err().map(|e| e.to_string());
+            Ok(serde_json::to_value(kite_proto::ops::Recalled { notes, warning }).unwrap_or_default())
+        }
+        "memory.add" => {
+            let a: MemoryAdd = args(req)?;
+            let note = kite_memory::NewNote {
+                kind: kite_memory::Kind::parse(a.kind.as_deref().unwrap_or("fact")),
+                title: a.title,
+                tags: a.tags,
+                project: None,
+                source: a.source,
+                body: a.body,
             };
-            let mut out = stream;
-            out.write_all(serde_json::to_string(&result)?.as_bytes())?;
-            out.write_all(b"\n")?;
-            Ok(())
+            let outcome = lock()?.add(note).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))?;
+            Ok(serde_json::to_value(outcome).unwrap_or_default())
         }
-        other => anyhow::bail!("unknown memory op {other:?}"),
+        other => Err(ErrorBody::new(ErrorCode::UnknownOp, format!("unknown memory operation '{other}' (known: {})", MEMORY_OPS.join(", ")))),
     }
 }
 
@@ -231,4 +350,19 @@ pub(crate) fn extract_job(home: &Path, vault: &Mutex<Vault>, job: &Job, extract_
     done.insert(key, offset + end as u64 + 1);
     save_done(home, &done)?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recall_size_is_bounded_before_anything_is_allocated() {
+        assert!(check_k(1).is_ok() && check_k(MAX_RECALL_K).is_ok());
+        for k in [0, MAX_RECALL_K + 1, 1_000_000_000_000, 1 << 62] {
+            let e = check_k(k).unwrap_err();
+            assert_eq!(e.code, ErrorCode::BadRequest);
+            assert!(e.message.contains("between 1 and 100"), "{}", e.message);
+        }
+    }
 }

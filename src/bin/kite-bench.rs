@@ -48,9 +48,8 @@ impl Daemon {
         }
         // Measure the steady state: the memory component loads the embedding model on another
         // thread at start (about a second of CPU on a 2-core machine); wait until it serves.
-        let memory = root.join(".kite/memory.sock");
         let deadline = Instant::now() + Duration::from_secs(60);
-        while std::os::unix::net::UnixStream::connect(&memory).is_err() {
+        while !memory_ready_blocking(&socket) {
             if Instant::now() > deadline {
                 eprintln!("      (the memory component did not start; measuring without it)");
                 break;
@@ -358,11 +357,10 @@ impl Installed {
         self.root.join(".kite")
     }
 
-    /// The whole `kite hook session-start` process, once, with a real-shaped payload.
-    fn hook(&self) -> Result<f64> {
+    /// Starts `kite hook session-start` with a real-shaped payload on its stdin.
+    fn spawn_hook(&self) -> Result<std::process::Child> {
         let payload = json!({"session_id": "bench", "transcript_path": self.root.join("t.jsonl"), "cwd": self.root,
             "hook_event_name": "SessionStart", "source": "startup"}).to_string();
-        let t = Instant::now();
         let mut child = self
             .cmd(&["hook", "session-start"])
             .stdin(std::process::Stdio::piped())
@@ -370,7 +368,13 @@ impl Installed {
             .stderr(std::process::Stdio::null())
             .spawn()?;
         std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, payload.as_bytes())?;
-        let o = child.wait_with_output()?;
+        Ok(child)
+    }
+
+    /// The whole hook process, once.
+    fn hook(&self) -> Result<f64> {
+        let t = Instant::now();
+        let o = self.spawn_hook()?.wait_with_output()?;
         anyhow::ensure!(o.status.success(), "the hook failed");
         Ok(t.elapsed().as_secs_f64() * 1e3)
     }
@@ -392,6 +396,115 @@ impl Drop for Installed {
     fn drop(&mut self) {
         let _ = self.stop_daemon();
     }
+}
+
+/// [`memory_ready`] for synchronous callers: one raw frame on the socket.
+fn memory_ready_blocking(socket: &Path) -> bool {
+    use std::io::{BufRead, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    if s.write_all(b"{\"id\":1,\"op\":\"memory.recall\",\"args\":{\"query\":\"ready\",\"k\":1}}\n").is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    std::io::BufReader::new(s).read_line(&mut line).is_ok() && line.contains("\"ok\":true")
+}
+
+/// Resident memory of a process, in MiB (VmRSS).
+fn rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS")?;
+    Ok(kb / 1024.0)
+}
+
+/// One `kite mcp` process driven over stdio the way Claude Code does: initialize, then one
+/// `kite_vault_search` call. Returns the child (kept alive) once the search answered.
+fn mcp_session(inst: &Installed, n: usize) -> Result<std::process::Child> {
+    use std::io::{BufRead, Write};
+    let mut child = inst
+        .cmd(&["mcp", "--name", &format!("bench-{n}")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let mut stdout = std::io::BufReader::new(child.stdout.take().context("stdout")?);
+    let mut send = |v: serde_json::Value| writeln!(stdin, "{v}");
+    send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "kite-bench", "version": "1"}}}))?;
+    let mut line = String::new();
+    stdout.read_line(&mut line)?;
+    anyhow::ensure!(line.contains("\"result\""), "MCP initialize failed: {line}");
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
+    send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "kite_vault_search", "arguments": {"query": "how is the task queue kept durable", "k": 3}}}))?;
+    loop {
+        line.clear();
+        anyhow::ensure!(stdout.read_line(&mut line)? > 0, "kite mcp exited");
+        if line.contains("\"id\":2") {
+            anyhow::ensure!(!line.contains("\"isError\":true"), "vault search failed: {line}");
+            break;
+        }
+    }
+    // Keep the pipes open (the server lives as long as its stdin does).
+    std::mem::forget(stdin);
+    std::mem::forget(stdout);
+    Ok(child)
+}
+
+/// RSS of `n` MCP sessions that have each run a vault search: the daemon holding the one model,
+/// against every session loading its own (`kite daemon --no-memory`, as before memory moved
+/// into the daemon).
+async fn mcp_bench(dir: &Path, n: usize) -> Result<String> {
+    let inst = Installed::new(dir)?;
+    let add = inst.cmd(&["vault", "add", "--title", "Queue durability", "--kind", "decision", "--body", "Replies are sent only after the SQLite commit."]).output()?;
+    anyhow::ensure!(add.status.success(), "vault add failed");
+    let mut rows = Vec::new();
+    for (label, flags) in [("daemon holds the model (memory.recall on kite.sock)", vec![]), ("each session loads the model (`kite daemon --no-memory`)", vec!["--no-memory"])] {
+        eprintln!("      {n} MCP sessions: {label}");
+        let mut args = vec!["daemon", "--detach"];
+        args.extend(flags.iter());
+        let st = inst.cmd(&args).stdout(std::process::Stdio::null()).status()?;
+        anyhow::ensure!(st.success(), "kite daemon --detach failed");
+        if flags.is_empty() {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !memory_ready(&inst.kite_home().join("kite.sock")).await {
+                anyhow::ensure!(Instant::now() < deadline, "the memory component did not start");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let mut children = Vec::new();
+        for i in 0..n {
+            children.push(mcp_session(&inst, i)?);
+        }
+        let mut rss: Vec<f64> = children.iter().map(|c| rss_mib(c.id())).collect::<Result<_>>()?;
+        rss.sort_by(f64::total_cmp);
+        let daemon_pid: u32 = std::fs::read_to_string(inst.kite_home().join("kite.pid"))?.trim().parse()?;
+        let daemon = rss_mib(daemon_pid)?;
+        let total: f64 = rss.iter().sum::<f64>() + daemon;
+        rows.push(format!("| {label} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.0} MiB |", pct(&rss, 0.5), rss[rss.len() - 1], daemon, total));
+        for mut c in children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        inst.stop_daemon()?;
+    }
+    let mut md = format!("## Memory of {n} agent sessions\n\n{n} `kite mcp` processes (the installed set-up), each after one `kite_vault_search` call, with the daemon running.\n\n");
+    md.push_str("| recall | RSS per session, median | max | daemon | all together |\n|---|---|---|---|---|\n");
+    for r in rows {
+        md.push_str(&r);
+        md.push('\n');
+    }
+    Ok(md)
+}
+
+/// Whether the daemon's memory component answers a recall (its model loaded).
+async fn memory_ready(socket: &Path) -> bool {
+    let Ok(c) = Client::connect(socket).await else { return false };
+    c.call::<_, serde_json::Value>("memory.recall", json!({"query": "ready", "k": 1})).await.is_ok()
 }
 
 /// SessionStart hook latency over a vault of `notes` notes, in the installed set-up: daemon warm,
@@ -436,7 +549,7 @@ async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
     for round in 0..5 {
         eprintln!("      auto-start round {}", round + 1);
         let t = Instant::now();
-        hook_ms.push(inst.hook()?);
+        let mut hook = Some(inst.spawn_hook()?);
         let deadline = t + Duration::from_secs(60);
         loop {
             if let Ok(c) = Client::connect(&home.join("kite.sock")).await {
@@ -448,11 +561,24 @@ async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         answered.push(t.elapsed().as_secs_f64() * 1e3);
-        while std::os::unix::net::UnixStream::connect(home.join("memory.sock")).is_err() {
+        loop {
+            if let Some(h) = hook.as_mut() {
+                if h.try_wait()?.is_some() {
+                    hook_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                    hook = None;
+                }
+            }
+            if memory_ready(&home.join("kite.sock")).await {
+                break;
+            }
             anyhow::ensure!(Instant::now() < deadline, "the memory component did not start");
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         warm_after.push(t.elapsed().as_secs_f64() * 1e3);
+        if let Some(h) = hook {
+            anyhow::ensure!(h.wait_with_output()?.status.success(), "the hook failed");
+            hook_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
         if round < 4 {
             inst.stop_daemon()?;
         }
@@ -505,6 +631,11 @@ async fn main() -> Result<()> {
         return echo_server(Path::new(args.get(2).context("--echo-server SOCKET")?)).await;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "--mcp-only") {
+        let dir = tempfile::tempdir()?;
+        println!("{}", mcp_bench(dir.path(), 10).await?);
+        return Ok(());
+    }
     if args.iter().any(|a| a == "--hook-only") {
         let dir = tempfile::tempdir()?;
         println!("{}", hook_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?);
@@ -526,7 +657,7 @@ async fn main() -> Result<()> {
         let d = Daemon::start(&root, sync)?;
         let mut r = SyncResult { sync, rounds: Vec::new() };
         for round in 0..rounds {
-            eprintln!("[{}/2] synchronous={sync}, round {}/{rounds}: bare round trip, lock hand-off, task ops, plain SQLite", i + 1, round + 1);
+            eprintln!("[{}/4] synchronous={sync}, round {}/{rounds}: bare round trip, lock hand-off, task ops, plain SQLite", i + 1, round + 1);
             let bare = echo.round(bare_n).await?;
             let handoff = lock_handoff(&d.socket, &format!("hot{round}"), sessions, handoffs).await?;
             let (ops, cpu) = task_ops_measured(&d, 32, secs).await?;
@@ -596,8 +727,10 @@ async fn main() -> Result<()> {
     }
     println!("{md}");
     if !args.iter().any(|a| a == "--no-hook") {
-        eprintln!("[3/3] SessionStart hook latency");
-        println!("{}", hook_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?);
+        eprintln!("[3/4] SessionStart hook latency");
+        println!("{}", hook_bench(&dir.path().join("hook"), if quick { 1_000 } else { 10_000 }).await?);
+        eprintln!("[4/4] memory of agent sessions");
+        println!("{}", mcp_bench(&dir.path().join("mcp"), 10).await?);
     }
     Ok(())
 }

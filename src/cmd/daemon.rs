@@ -30,6 +30,10 @@ pub(crate) struct Args {
     /// Stop the running daemon (SIGTERM) and wait until it has exited.
     #[arg(long)]
     stop: bool,
+    /// Run without the memory component (no model in the daemon): recalls then run in each
+    /// client's own process, each loading the model.
+    #[arg(long)]
+    no_memory: bool,
     /// Started by a hook or `kite mcp`: losing a start race to another daemon is not an error.
     #[arg(long, hide = true)]
     autostarted: bool,
@@ -50,6 +54,9 @@ impl Args {
         }
         if let Some(s) = &self.sync {
             out.extend(["--sync".to_string(), s.clone()]);
+        }
+        if self.no_memory {
+            out.push("--no-memory".to_string());
         }
         out
     }
@@ -145,7 +152,9 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     // and the runner get a thread of their own and reach the coordinator through its socket.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let background = super::sched::Background::start(ctx, tick, args.max_agents.map(|n| n as usize));
-    let memory = start_memory(ctx);
+    let (listening_tx, listening_rx) = std::sync::mpsc::channel::<()>();
+    let memory = if args.no_memory { None } else { start_memory(ctx, listening_rx) };
+    let services = kite_coord::Services::new(memory.iter().map(|m| m.service.clone() as std::sync::Arc<dyn kite_coord::Service>).collect());
     let stopper = background.stopper();
     let served = rt.block_on(async move {
         let shutdown = async {
@@ -158,11 +167,14 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
             // back to pending.
             stopper.stop().await;
         };
-        kite_coord::run(config, shutdown).await
+        let listening = move || {
+            let _ = listening_tx.send(());
+        };
+        kite_coord::run_with(config, services, listening, shutdown).await
     });
     background.finish();
-    if !matches!(served, Err(kite_coord::DaemonError::AlreadyRunning { .. })) {
-        let _ = std::fs::remove_file(crate::memory::socket(&ctx.places.home));
+    if let Some(m) = memory {
+        m.quiesce();
     }
     match served {
         Err(kite_coord::DaemonError::AlreadyRunning { pid, .. }) if args.autostarted => {
@@ -171,48 +183,20 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         }
         other => other?,
     }
-    // Exit only while no embedding call is in flight or can start: onnxruntime aborts the process
-    // if its environment is torn down at exit under a running session (seen once as SIGABRT on
-    // SIGTERM during the model load). Holding the vault's lock through exit guarantees it.
-    if let Some(Ok(Some(vault))) = memory.map(|h| h.join()) {
-        if let Ok(guard) = vault.lock() {
-            std::mem::forget(guard);
-        }
-    }
     Ok(())
 }
 
-/// Starts the memory component (warm vault, recall socket, extraction worker) once this process
-/// holds the home's pidfile, so a refused second daemon never touches the first one's sockets. A
-/// failure is logged: the coordinator runs without memory. The thread returns the shared vault.
-fn start_memory(ctx: &Ctx) -> Option<std::thread::JoinHandle<Option<VaultHandle>>> {
-    let home = ctx.places.home.clone();
-    let vault = crate::cmd::vault::config(ctx);
-    let command = ctx.config.hooks.extract_command.clone();
-    let spawned = std::thread::Builder::new().name("kite-memory-start".into()).spawn(move || {
-        let me = std::process::id().to_string();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::fs::read_to_string(home.join("kite.pid")).map(|p| p.trim() != me).unwrap_or(true) {
-            if std::time::Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        match crate::memory::start(home, vault, command) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                tracing::warn!("memory component off: {e:#}");
-                None
-            }
-        }
-    });
-    match spawned {
-        Ok(h) => Some(h),
+/// Starts the memory component (warm vault, the `memory.*` service, extraction worker). Its
+/// vault opens only once this process holds the home (`listening`), so a refused second daemon
+/// never touches the first one's files. A failure is logged: the coordinator runs without memory.
+fn start_memory(ctx: &Ctx, listening: std::sync::mpsc::Receiver<()>) -> Option<crate::memory::Memory> {
+    let mut config = crate::cmd::vault::config(ctx);
+    config.use_model = true;
+    match crate::memory::start(ctx.places.home.clone(), config, ctx.config.hooks.extract_command.clone(), listening) {
+        Ok(m) => Some(m),
         Err(e) => {
-            tracing::warn!("memory component off: {e}");
+            tracing::warn!("memory component off: {e:#}");
             None
         }
     }
 }
-
-type VaultHandle = std::sync::Arc<std::sync::Mutex<kite_memory::Vault>>;

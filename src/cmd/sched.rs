@@ -59,7 +59,7 @@ pub(crate) struct SpawnArgs {
 }
 
 /// The vault as the strategy loop sees it (templates with a `topic` get matching notes as
-/// `vault`): the daemon's warm vault over its memory socket, else the vault opened in process.
+/// `vault`): the daemon's warm vault (`memory.recall` on kite.sock), else the vault opened in process.
 pub(crate) fn note_source(ctx: &Ctx) -> Option<Arc<dyn NoteSource>> {
     Some(Arc::new(VaultNotes { home: ctx.places.home.clone(), config: crate::cmd::vault::config(ctx) }))
 }

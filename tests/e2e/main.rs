@@ -8,6 +8,7 @@ mod durability;
 mod hooks;
 mod install;
 mod locks;
+mod memory;
 mod messages;
 mod protocol;
 mod sched;

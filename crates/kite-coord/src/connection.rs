@@ -4,6 +4,7 @@
 //! skipped; a connection that drops tells the owner, which cancels its waits (its session lives
 //! on until the reaper's timeout).
 
+use crate::service::{Reply, Services};
 use crate::state::{Command, StateHandle};
 use kite_proto::frame::parse_request;
 use kite_proto::{ErrorBody, ErrorCode, ServerMessage, MAX_FRAME};
@@ -12,7 +13,7 @@ use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 /// Serves `stream` until the client leaves or the daemon stops.
-pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHandle) {
+pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHandle, services: Services) {
     let (read, write) = stream.into_split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
     state.send(Command::Connect { conn: id, out: out_tx.clone() });
@@ -45,7 +46,13 @@ pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHa
                     continue;
                 }
                 match parse_request(&line) {
-                    Ok(req) => state.send(Command::Request { conn: id, req }),
+                    Ok(req) => match services.route(&req.op) {
+                        Some(service) => {
+                            let reply = Reply::new(req.id, out_tx.clone());
+                            service.submit(req, reply);
+                        }
+                        None => state.send(Command::Request { conn: id, req }),
+                    },
                     Err((rid, err)) => {
                         let _ = out_tx.send(ServerMessage::Reply { id: rid, result: Err(err) }.encode());
                     }

@@ -11,13 +11,15 @@
 pub mod connection;
 pub mod instance;
 pub mod server;
+pub mod service;
 pub mod state;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use kite_store::Durability;
-pub use server::run;
+pub use server::{run, run_with};
+pub use service::{Reply, Service, Services};
 
 /// How a daemon is set up.
 #[derive(Debug, Clone)]

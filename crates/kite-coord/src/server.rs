@@ -3,6 +3,7 @@
 //! connections, the owner commits its last batch, the socket file goes away).
 
 use crate::connection::serve_connection;
+use crate::service::Services;
 use crate::state::{Command, StateHandle};
 use crate::{instance, DaemonConfig, DaemonError};
 use std::future::Future;
@@ -11,6 +12,19 @@ use tokio::net::UnixListener;
 
 /// Runs a daemon until `shutdown` completes. Returns once everything is committed and closed.
 pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    run_with(config, Services::default(), || {}, shutdown).await
+}
+
+/// [`run`], with services answering their operations beside the state owner. `listening` is
+/// called once this process holds the home and its socket is bound, before the first request is
+/// read: components that must not start on a home another daemon holds wait for it (no polling),
+/// and see it never come when this daemon is refused.
+pub async fn run_with(
+    config: DaemonConfig,
+    services: Services,
+    listening: impl FnOnce(),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
     instance::private_dir(&config.home)?;
     let _guard = instance::acquire(&config.home)?;
     let socket = config.socket_path();
@@ -20,6 +34,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
     let _checkpointer = kite_store::Checkpointer::start(&config.db_path(), std::time::Duration::from_millis(500))?;
     let listener = UnixListener::bind(&socket).map_err(DaemonError::io(format!("cannot bind {}", socket.display())))?;
     tracing::info!(socket = %socket.display(), root = %config.root.display(), pid = std::process::id(), "kite daemon listening");
+    listening();
     let own_uid = rustix::process::geteuid().as_raw();
     let next_conn = AtomicU64::new(1);
 
@@ -48,7 +63,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Re
                     }
                 }
                 let id = next_conn.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(serve_connection(id, stream, state.clone()));
+                tokio::spawn(serve_connection(id, stream, state.clone(), services.clone()));
             }
         }
     }

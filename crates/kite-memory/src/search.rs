@@ -38,6 +38,10 @@ pub enum Fusion {
     Convex { alpha: f64 },
 }
 
+/// The most results (and the deepest retriever list) one search takes: sizes given by a client
+/// never size an allocation unchecked.
+pub const MAX_K: usize = 1000;
+
 /// Search settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchOptions {

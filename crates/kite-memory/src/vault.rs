@@ -306,6 +306,11 @@ impl Vault {
         if query.is_empty() || !query.chars().any(char::is_alphanumeric) {
             return Err(MemoryError::EmptyQuery);
         }
+        for (what, n) in [("k", opts.k), ("depth", opts.depth)] {
+            if n == 0 || n > crate::search::MAX_K {
+                return Err(MemoryError::Invalid(format!("{what} must be between 1 and {} (got {n})", crate::search::MAX_K)));
+            }
+        }
         let depth = opts.depth.max(opts.k);
         let mut mode = opts.mode;
         let mut warning = None;

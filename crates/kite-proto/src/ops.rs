@@ -316,3 +316,60 @@ pub struct Status {
     /// Lifetime counters.
     pub counters: Counters,
 }
+
+/// Operations the daemon's memory component answers on its own thread, beside the state owner.
+pub const MEMORY_OPS: &[&str] = &["memory.recall", "memory.add", "memory.poke"];
+
+/// The most notes one recall returns. A size a client gives never sizes an allocation unchecked.
+pub const MAX_RECALL_K: usize = 100;
+
+fn default_k() -> usize {
+    8
+}
+
+/// `memory.recall`: the best active notes for a query, with their bodies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryRecall {
+    pub query: String,
+    /// 1 to [`MAX_RECALL_K`].
+    #[serde(default = "default_k")]
+    pub k: usize,
+}
+
+/// One recalled note: what a hook needs to show it and to judge its relevance. The one hit type
+/// of every recall path (hook, strategy loop, MCP).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecalledNote {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub score: f64,
+    /// Cosine similarity to the query; `None` when found by keywords only.
+    pub similarity: Option<f32>,
+    pub updated: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recalled {
+    pub notes: Vec<RecalledNote>,
+    /// Set when the search fell back to keywords (no model), saying why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// `memory.add`: a note written into the vault (redacted, deduplicated, embedded).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryAdd {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+}

@@ -1,0 +1,80 @@
+//! Services: parts of the daemon beside the state owner that answer their own operations on the
+//! same socket (today the memory component: `memory.*`). A connection routes a request by its
+//! operation's name; a service takes it without blocking and answers later from its own thread,
+//! so a slow embedding never holds up the state owner or the other connections. Replies carry
+//! the request's id, so a client matches them whatever order they arrive in.
+
+use kite_proto::{ErrorBody, Request, ServerMessage};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A part of the daemon that answers some operations itself.
+pub trait Service: Send + Sync + 'static {
+    /// The operations it answers.
+    fn ops(&self) -> &'static [&'static str];
+    /// Takes one request and answers it through `reply`, now or later, from any thread. Must
+    /// not block: a service queues what it cannot answer at once, and refuses (busy) when its
+    /// queue is full.
+    fn submit(&self, req: Request, reply: Reply);
+}
+
+/// Where a service's answer goes: the connection that asked.
+pub struct Reply {
+    id: u64,
+    out: mpsc::UnboundedSender<String>,
+}
+
+impl Reply {
+    pub(crate) fn new(id: u64, out: mpsc::UnboundedSender<String>) -> Reply {
+        Reply { id, out }
+    }
+
+    /// Sends the answer; a connection that has gone away is not an error.
+    pub fn send(self, result: Result<Value, ErrorBody>) {
+        let _ = self.out.send(ServerMessage::Reply { id: Some(self.id), result }.encode());
+    }
+}
+
+/// The services of one daemon, looked up by operation.
+#[derive(Clone, Default)]
+pub struct Services {
+    all: Vec<Arc<dyn Service>>,
+}
+
+impl Services {
+    pub fn new(all: Vec<Arc<dyn Service>>) -> Services {
+        Services { all }
+    }
+
+    /// The service that answers `op`, if any.
+    pub(crate) fn route(&self, op: &str) -> Option<&Arc<dyn Service>> {
+        self.all.iter().find(|s| s.ops().contains(&op))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Echo;
+    impl Service for Echo {
+        fn ops(&self) -> &'static [&'static str] {
+            &["echo.say"]
+        }
+        fn submit(&self, req: Request, reply: Reply) {
+            std::thread::spawn(move || reply.send(Ok(req.args)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_is_routed_by_its_op_and_answered_from_another_thread() {
+        let services = Services::new(vec![Arc::new(Echo)]);
+        assert!(services.route("task.create").is_none());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let req = Request { id: 7, op: "echo.say".into(), args: serde_json::json!({"x": 1}) };
+        services.route("echo.say").unwrap().submit(req, Reply::new(7, tx));
+        let line = rx.recv().await.unwrap();
+        assert_eq!(line, r#"{"id":7,"ok":true,"result":{"x":1}}"#);
+    }
+}
