@@ -52,7 +52,7 @@ pub(crate) fn spawn(places: &Places, daemon_args: &[String]) -> Result<u32> {
 pub(crate) async fn connect(socket: &Path, timeout: Duration) -> Option<(Client, Hello)> {
     let attempt = async {
         let c = Client::connect(socket).await.ok()?;
-        let h: Hello = c.call("hello", serde_json::json!({})).await.ok()?;
+        let h: Hello = c.request::<kite_proto::op::Hello>(kite_proto::NoArgs {}).await.ok()?;
         Some((c, h))
     };
     tokio::time::timeout(timeout, attempt).await.ok().flatten()

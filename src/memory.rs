@@ -12,8 +12,8 @@
 use anyhow::{Context, Result};
 use kite_coord::{Reply, Service};
 use kite_memory::{BuiltinExtractor, CommandExtractor, Extractor, Transcript, Vault, VaultConfig};
-use kite_proto::ops::{MemoryAdd, MemoryRecall, MAX_RECALL_K, MEMORY_OPS};
-use kite_proto::{ErrorBody, ErrorCode, Request};
+use kite_proto::ops::{MAX_RECALL_K, MEMORY_OPS};
+use kite_proto::{ErrorBody, ErrorCode, MemoryOp, Request};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -233,28 +233,21 @@ fn serve(rx: Receiver<(Request, Reply)>, vault: &Mutex<Vault>, poke: &std::sync:
     }
 }
 
-fn args<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ErrorBody> {
-    let v = if req.args.is_null() { Value::Object(Default::default()) } else { req.args.clone() };
-    serde_json::from_value(v).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("bad arguments for {}: {e}", req.op)))
-}
-
 fn handle(req: &Request, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()>) -> Result<Value, ErrorBody> {
     let lock = || vault.lock().map_err(|_| ErrorBody::new(ErrorCode::Internal, "the vault lock was poisoned"));
-    match req.op.as_str() {
-        "memory.poke" => {
+    match MemoryOp::parse(&req.op, req.args.as_deref())? {
+        MemoryOp::Poke(_) => {
             let _ = poke.send(());
             Ok(serde_json::json!({}))
         }
-        "memory.recall" => {
-            let a: MemoryRecall = args(req)?;
+        MemoryOp::Recall(a) => {
             check_k(a.k)?;
             let mut v = lock()?;
             let notes = recall(&mut v, &a.query, a.k).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e))?;
             let warning = v.embedder().err().map(|e| e.to_string());
             Ok(serde_json::to_value(kite_proto::ops::Recalled { notes, warning }).unwrap_or_default())
         }
-        "memory.add" => {
-            let a: MemoryAdd = args(req)?;
+        MemoryOp::Add(a) => {
             let note = kite_memory::NewNote {
                 kind: kite_memory::Kind::parse(a.kind.as_deref().unwrap_or("fact")),
                 title: a.title,
@@ -266,7 +259,6 @@ fn handle(req: &Request, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()
             let outcome = lock()?.add(note).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))?;
             Ok(serde_json::to_value(outcome).unwrap_or_default())
         }
-        other => Err(ErrorBody::new(ErrorCode::UnknownOp, format!("unknown memory operation '{other}' (known: {})", MEMORY_OPS.join(", ")))),
     }
 }
 

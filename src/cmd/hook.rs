@@ -6,7 +6,7 @@
 use super::Ctx;
 use crate::memory::{self, Job, Recalled};
 use anyhow::{Context, Result};
-use kite_proto::ops::{Events, EventsQuery, Locks, SessionId, SessionRef, SessionRegister, TaskDetail, TaskRef};
+use kite_proto::ops::{Events, EventsQuery, Locks, SessionId, SessionRef, SessionRegister, TaskRef};
 use kite_proto::Client;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -79,7 +79,7 @@ struct Live {
 async fn ask_daemon(ctx: &Ctx, c: Client, input: &HookInput, context: bool) -> Result<Live> {
     let mut live = Live::default();
     if let Some(sid) = &input.session_id {
-        let r: SessionId = c.call("session.register", SessionRegister { name: format!("claude-{sid}"), attach: false }).await?;
+        let r: SessionId = c.request::<kite_proto::op::SessionRegister>(SessionRegister { name: format!("claude-{sid}"), attach: false }).await?;
         let path = session_file(&ctx.places.home, sid);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -90,13 +90,13 @@ async fn ask_daemon(ctx: &Ctx, c: Client, input: &HookInput, context: bool) -> R
         return Ok(live);
     }
     if let Some(id) = std::env::var("KITE_TASK_ID").ok().and_then(|s| s.parse::<i64>().ok()) {
-        if let Ok(d) = c.call::<_, TaskDetail>("task.show", TaskRef { task: id }).await {
+        if let Ok(d) = c.request::<kite_proto::op::TaskShow>(TaskRef { task: id }).await {
             live.task = Some(json!({"id": d.task.id, "title": d.task.title, "body": d.task.body, "status": d.task.status, "dependencies": d.dependencies}));
         }
     }
-    let locks: Locks = c.call("lock.list", json!({})).await?;
+    let locks: Locks = c.request::<kite_proto::op::LockList>(kite_proto::NoArgs {}).await?;
     live.locks = locks.held.iter().map(|h| json!({"path": h.path, "mode": h.mode.as_str(), "session": h.session})).collect();
-    let events: Events = c.call("events.list", EventsQuery { since: None, limit: Some(500) }).await?;
+    let events: Events = c.request::<kite_proto::op::EventsList>(EventsQuery { since: None, limit: Some(500) }).await?;
     live.broadcasts = events.events.iter().filter(|e| e.kind == "broadcast").rev().take(5).map(|e| e.data.clone()).collect();
     live.broadcasts.reverse();
     Ok(live)
@@ -230,7 +230,7 @@ fn session_end(ctx: &Ctx) -> Result<()> {
                 let _ = rt.block_on(async {
                     tokio::time::timeout(Duration::from_millis(500), async {
                         let c = Client::connect(&ctx.places.socket()).await?;
-                        c.call::<_, Value>("session.end", SessionRef { session: id }).await
+                        c.request::<kite_proto::op::SessionEnd>(SessionRef { session: id }).await
                     })
                     .await
                 });

@@ -49,11 +49,11 @@ pub(crate) async fn run(ctx: &Ctx, cmd: LockCmd) -> Result<()> {
             };
             let mode = if shared { LockMode::Shared } else { LockMode::Exclusive };
             let args = LockAcquire { path, session, cwd: Some(cwd()?), mode, wait, timeout_ms };
-            let g: LockGranted = c.call("lock.acquire", args).await?;
+            let g: LockGranted = c.request::<kite_proto::op::LockAcquire>(args).await?;
             if ctx.json { output::json(&g) } else { output::line(format!("{}\ttoken {}", g.path, g.token)) }
         }
         LockCmd::Release { path, session } => {
-            let r: Released = c.call("lock.release", LockRelease { path, session, cwd: Some(cwd()?) }).await?;
+            let r: Released = c.request::<kite_proto::op::LockRelease>(LockRelease { path, session, cwd: Some(cwd()?) }).await?;
             if ctx.json {
                 return output::json(&r);
             }
@@ -64,7 +64,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: LockCmd) -> Result<()> {
             Ok(())
         }
         LockCmd::List => {
-            let l: Locks = c.call("lock.list", serde_json::json!({})).await?;
+            let l: Locks = c.request::<kite_proto::op::LockList>(kite_proto::NoArgs {}).await?;
             if ctx.json {
                 return output::json(&l);
             }

@@ -12,7 +12,6 @@ mod queue;
 use super::Ctx;
 use crate::output;
 use anyhow::{Context, Result};
-use kite_proto::ops::Hello;
 use kite_proto::Client;
 use kite_sched::plan::Target;
 use kite_sched::runner::Attempt;
@@ -600,7 +599,7 @@ async fn connect_own(socket: &Path) -> Client {
     let me = std::process::id();
     loop {
         if let Ok(c) = Client::connect(socket).await {
-            if let Ok(h) = c.call::<_, Hello>("hello", serde_json::json!({})).await {
+            if let Ok(h) = c.request::<kite_proto::op::Hello>(kite_proto::NoArgs {}).await {
                 if h.pid == me {
                     return c;
                 }

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use kite_proto::ops::{
-    Claim as WireClaim, SessionId, SessionRef, SessionRegister, TaskCreate, TaskCreated, TaskDetail, TaskFinish,
+    Claim as WireClaim, SessionId, SessionRef, SessionRegister, TaskCreate, TaskCreated, TaskFinish,
     TaskList, TaskPrune, TaskRef, TaskStart, Tasks,
 };
 use kite_proto::{Client, ClientError, ErrorCode};
@@ -38,7 +38,7 @@ impl ClientQueue {
     pub(crate) async fn end_all_sessions(&self) {
         let open: Vec<String> = self.sessions.lock().map(|mut s| std::mem::take(&mut *s).into_iter().collect()).unwrap_or_default();
         for session in open {
-            let r: Result<Value, _> = self.client.call("session.end", SessionRef { session: session.clone() }).await;
+            let r: Result<Value, _> = self.client.request::<kite_proto::op::SessionEnd>(SessionRef { session: session.clone() }).await;
             if let Err(e) = r {
                 tracing::debug!(session, error = %e, "could not end runner session");
             }
@@ -72,7 +72,7 @@ pub(crate) async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<Tas
         Some(ids) if ids.len() <= SHOW_MAX => {
             let ids: BTreeSet<i64> = ids.iter().copied().collect();
             for id in ids {
-                match client.call::<_, TaskDetail>("task.show", TaskRef { task: id }).await {
+                match client.request::<kite_proto::op::TaskShow>(TaskRef { task: id }).await {
                     Ok(d) => tasks.push(d.task),
                     Err(e) if e.code() == Some(ErrorCode::NotFound) => {}
                     Err(e) => return Err(queue_error(e, Some(id))),
@@ -91,7 +91,7 @@ pub(crate) async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<Tas
                 if statuses.is_empty() { vec![None] } else { statuses.into_iter().map(Some).collect() };
             for status in asks {
                 let args = TaskList { status, workstream: None, limit };
-                let r: Tasks = client.call("task.list", args).await.map_err(|e| queue_error(e, None))?;
+                let r: Tasks = client.request::<kite_proto::op::TaskList>(args).await.map_err(|e| queue_error(e, None))?;
                 tasks.extend(r.tasks);
             }
         }
@@ -133,7 +133,7 @@ impl Queue for ClientQueue {
                 template: task.template,
                 cwd: None,
             };
-            let r: TaskCreated = self.client.call("task.create", args).await.map_err(|e| queue_error(e, None))?;
+            let r: TaskCreated = self.client.request::<kite_proto::op::TaskCreate>(args).await.map_err(|e| queue_error(e, None))?;
             Ok(r.id)
         })
     }
@@ -144,7 +144,7 @@ impl Queue for ClientQueue {
             // prints as the prune details.
             let details = serde_json::to_value(&note).map_err(|e| QueueError::Unavailable(e.to_string()))?;
             let args = TaskPrune { task: id, reason: Some(note.reason), details: Some(details) };
-            let _: Value = self.client.call("task.prune", args).await.map_err(|e| queue_error(e, Some(id)))?;
+            self.client.request::<kite_proto::op::TaskPrune>(args).await.map_err(|e| queue_error(e, Some(id)))?;
             Ok(())
         })
     }
@@ -154,7 +154,7 @@ impl Queue for ClientQueue {
             // Not attached: one connection serves many runner sessions, and each lives exactly as
             // long as its attempt (heartbeats while the agent runs, `session.end` after).
             let args = SessionRegister { name: name.to_string(), attach: false };
-            let r: SessionId = self.client.call("session.register", args).await.map_err(|e| queue_error(e, None))?;
+            let r: SessionId = self.client.request::<kite_proto::op::SessionRegister>(args).await.map_err(|e| queue_error(e, None))?;
             if let Ok(mut s) = self.sessions.lock() {
                 s.insert(r.id.clone());
             }
@@ -165,7 +165,7 @@ impl Queue for ClientQueue {
     fn claim<'a>(&'a self, task_id: i64, session_id: &'a str) -> BoxFuture<'a, Result<Claim, QueueError>> {
         Box::pin(async move {
             let args = TaskStart { task: task_id, session: session_id.to_string() };
-            let r: WireClaim = self.client.call("task.start", args).await.map_err(|e| queue_error(e, Some(task_id)))?;
+            let r: WireClaim = self.client.request::<kite_proto::op::TaskStart>(args).await.map_err(|e| queue_error(e, Some(task_id)))?;
             Ok(Claim { task_id, session_id: session_id.to_string(), token: r.claim })
         })
     }
@@ -179,7 +179,7 @@ impl Queue for ClientQueue {
                 text: Some(result.to_string()),
                 transient: false,
             };
-            let _: Value = self.client.call("task.done", args).await.map_err(|e| queue_error(e, Some(claim.task_id)))?;
+            self.client.request::<kite_proto::op::TaskDone>(args).await.map_err(|e| queue_error(e, Some(claim.task_id)))?;
             Ok(())
         })
     }
@@ -193,7 +193,7 @@ impl Queue for ClientQueue {
                 text: Some(error.to_string()),
                 transient,
             };
-            let _: Value = self.client.call("task.fail", args).await.map_err(|e| queue_error(e, Some(claim.task_id)))?;
+            self.client.request::<kite_proto::op::TaskFail>(args).await.map_err(|e| queue_error(e, Some(claim.task_id)))?;
             Ok(())
         })
     }
@@ -201,7 +201,7 @@ impl Queue for ClientQueue {
     fn heartbeat<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
             let args = SessionRef { session: session_id.to_string() };
-            let _: Value = self.client.call("session.heartbeat", args).await.map_err(|e| queue_error(e, None))?;
+            let _: Value = self.client.request::<kite_proto::op::SessionHeartbeat>(args).await.map_err(|e| queue_error(e, None))?;
             Ok(())
         })
     }
@@ -210,7 +210,7 @@ impl Queue for ClientQueue {
         Box::pin(async move {
             self.forget(session_id);
             let args = SessionRef { session: session_id.to_string() };
-            let _: Value = self.client.call("session.end", args).await.map_err(|e| queue_error(e, None))?;
+            let _: Value = self.client.request::<kite_proto::op::SessionEnd>(args).await.map_err(|e| queue_error(e, None))?;
             Ok(())
         })
     }

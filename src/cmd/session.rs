@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::output::{self, when};
 use anyhow::Result;
-use kite_proto::ops::{SessionId, SessionInfo, SessionRef, SessionRegister};
+use kite_proto::ops::{SessionId, SessionRef, SessionRegister};
 use serde_json::Value;
 
 #[derive(clap::Subcommand, Debug)]
@@ -26,23 +26,19 @@ pub(crate) async fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
     match cmd {
         SessionCmd::Register { name } => {
             // A one-shot CLI call does not stay to receive pushes.
-            let r: SessionId = c.call("session.register", SessionRegister { name, attach: false }).await?;
+            let r: SessionId = c.request::<kite_proto::op::SessionRegister>(SessionRegister { name, attach: false }).await?;
             if ctx.json { output::json(&r) } else { output::line(&r.id) }
         }
         SessionCmd::Heartbeat { id } => {
-            let _: Value = c.call("session.heartbeat", SessionRef { session: id }).await?;
+            let _: Value = c.request::<kite_proto::op::SessionHeartbeat>(SessionRef { session: id }).await?;
             if ctx.json { output::json(&serde_json::json!({"ok": true})) } else { Ok(()) }
         }
         SessionCmd::End { id } => {
-            let r: Value = c.call("session.end", SessionRef { session: id }).await?;
+            let r: Value = c.request::<kite_proto::op::SessionEnd>(SessionRef { session: id }).await?;
             if ctx.json { output::json(&r) } else { output::line(format!("ended {}", r["session"].as_str().unwrap_or(""))) }
         }
         SessionCmd::List => {
-            #[derive(serde::Deserialize, serde::Serialize)]
-            struct L {
-                sessions: Vec<SessionInfo>,
-            }
-            let l: L = c.call("session.list", serde_json::json!({})).await?;
+            let l = c.request::<kite_proto::op::SessionList>(kite_proto::NoArgs {}).await?;
             if ctx.json {
                 return output::json(&l);
             }

@@ -28,7 +28,7 @@ pub(crate) struct BroadcastArgs {
 
 pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
     let c = ctx.client().await?;
-    let s: Status = c.call("status", serde_json::json!({})).await?;
+    let s: Status = c.request::<kite_proto::op::Status>(kite_proto::NoArgs {}).await?;
     let templates = super::sched::template_counts(&c).await.unwrap_or_default();
     if ctx.json {
         let mut v = serde_json::to_value(&s)?;
@@ -71,7 +71,7 @@ pub(crate) async fn events(ctx: &Ctx, a: EventsArgs) -> Result<()> {
     let c = ctx.client().await?;
     let q = EventsQuery { since: a.since, limit: a.limit };
     if !a.follow {
-        let ev: Events = c.call("events.list", q).await?;
+        let ev: Events = c.request::<kite_proto::op::EventsList>(q).await?;
         if ctx.json {
             return output::json(&ev);
         }
@@ -81,7 +81,7 @@ pub(crate) async fn events(ctx: &Ctx, a: EventsArgs) -> Result<()> {
         return Ok(());
     }
     let mut pushes = c.take_pushes().expect("fresh client");
-    let ev: Events = c.call("events.follow", q).await?;
+    let ev: Events = c.request::<kite_proto::op::EventsFollow>(q).await?;
     for e in &ev.events {
         print_event(ctx, e)?;
     }
@@ -97,7 +97,7 @@ pub(crate) async fn events(ctx: &Ctx, a: EventsArgs) -> Result<()> {
 
 pub(crate) async fn broadcast(ctx: &Ctx, a: BroadcastArgs) -> Result<()> {
     let c = ctx.client().await?;
-    let d: Delivered = c.call("broadcast", Broadcast { message: a.message, from: a.from }).await?;
+    let d: Delivered = c.request::<kite_proto::op::Broadcast>(Broadcast { message: a.message, from: a.from }).await?;
     if ctx.json {
         output::json(&d)
     } else {

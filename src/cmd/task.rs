@@ -122,15 +122,15 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
                 template: None,
                 cwd: Some(cwd.canonicalize().unwrap_or(cwd).display().to_string()),
             };
-            let r: TaskCreated = c.call("task.create", args).await?;
+            let r: TaskCreated = c.request::<kite_proto::op::TaskCreate>(args).await?;
             if ctx.json { output::json(&r) } else { output::line(format!("{}\t{}", r.id, r.status)) }
         }
         TaskCmd::Depend { id, on } => {
-            let t: Task = c.call("task.depend", TaskDepend { task: id, on }).await?;
+            let t: Task = c.request::<kite_proto::op::TaskDepend>(TaskDepend { task: id, on }).await?;
             if ctx.json { output::json(&t) } else { output::line(format!("{} now depends on {:?}", t.id, t.depends_on)) }
         }
         TaskCmd::List { status, workstream } => {
-            let r: Tasks = c.call("task.list", TaskList { status, workstream, limit: None }).await?;
+            let r: Tasks = c.request::<kite_proto::op::TaskList>(TaskList { status, workstream, limit: None }).await?;
             if ctx.json {
                 return output::json(&r);
             }
@@ -140,7 +140,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
             Ok(())
         }
         TaskCmd::Show { id } => {
-            let d: TaskDetail = c.call("task.show", TaskRef { task: id }).await?;
+            let d: TaskDetail = c.request::<kite_proto::op::TaskShow>(TaskRef { task: id }).await?;
             if ctx.json {
                 return output::json(&d);
             }
@@ -177,11 +177,11 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
             Ok(())
         }
         TaskCmd::Start { id, session } => {
-            let r: Claim = c.call("task.start", TaskStart { task: id, session }).await?;
+            let r: Claim = c.request::<kite_proto::op::TaskStart>(TaskStart { task: id, session }).await?;
             print_claim(ctx, &r)
         }
         TaskCmd::Next { session, workstream } => {
-            let r: Option<Claim> = c.call("task.next", TaskNext { session, workstream }).await?;
+            let r: Option<Claim> = c.request::<kite_proto::op::TaskNext>(TaskNext { session, workstream }).await?;
             match r {
                 Some(claim) => print_claim(ctx, &claim),
                 None if ctx.json => output::json(&Value::Null),
@@ -189,15 +189,15 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
             }
         }
         TaskCmd::Done { id, session, result, claim } => {
-            let t: Task = c.call("task.done", TaskFinish { task: id, session, claim, text: result, transient: false }).await?;
+            let t: Task = c.request::<kite_proto::op::TaskDone>(TaskFinish { task: id, session, claim, text: result, transient: false }).await?;
             if ctx.json { output::json(&t) } else { print_task(&t) }
         }
         TaskCmd::Fail { id, session, reason, transient, claim } => {
-            let t: Task = c.call("task.fail", TaskFinish { task: id, session, claim, text: reason, transient }).await?;
+            let t: Task = c.request::<kite_proto::op::TaskFail>(TaskFinish { task: id, session, claim, text: reason, transient }).await?;
             if ctx.json { output::json(&t) } else { print_task(&t) }
         }
         TaskCmd::Prune { id, reason } => {
-            let t: Task = c.call("task.prune", TaskPrune { task: id, reason, details: None }).await?;
+            let t: Task = c.request::<kite_proto::op::TaskPrune>(TaskPrune { task: id, reason, details: None }).await?;
             if ctx.json { output::json(&t) } else { print_task(&t) }
         }
     }

@@ -63,7 +63,7 @@ mod tests {
             &["echo.say"]
         }
         fn submit(&self, req: Request, reply: Reply) {
-            std::thread::spawn(move || reply.send(Ok(req.args)));
+            std::thread::spawn(move || reply.send(Ok(serde_json::from_str(req.args.unwrap().get()).unwrap())));
         }
     }
 
@@ -72,7 +72,7 @@ mod tests {
         let services = Services::new(vec![Arc::new(Echo)]);
         assert!(services.route("task.create").is_none());
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let req = Request { id: 7, op: "echo.say".into(), args: serde_json::json!({"x": 1}) };
+        let req = kite_proto::frame::parse_request(r#"{"id": 7, "op": "echo.say", "args": {"x": 1}}"#).unwrap();
         services.route("echo.say").unwrap().submit(req, Reply::new(7, tx));
         let line = rx.recv().await.unwrap();
         assert_eq!(line, r#"{"id":7,"ok":true,"result":{"x":1}}"#);

@@ -41,7 +41,7 @@ pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) 
     let client = Arc::new(Client::connect(&config.socket).await?);
     let pushes = client.take_pushes();
     let reg: SessionId =
-        client.call("session.register", SessionRegister { name: config.session_name.clone(), attach: true }).await?;
+        client.request::<kite_proto::op::SessionRegister>(SessionRegister { name: config.session_name.clone(), attach: true }).await?;
     let session = reg.id;
     tracing::info!(session, "MCP session registered");
     let server = KiteMcp::new(client.clone(), session.clone(), config.cwd.clone(), config.kite_exe.clone(), vault);
@@ -72,6 +72,6 @@ pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) 
     heartbeat.abort();
     // The agent is gone: end its session so its locks and tasks go to others now, not after the
     // reaper's timeout.
-    let _: Result<serde_json::Value, _> = client.call("session.end", SessionRef { session }).await;
+    let _: Result<serde_json::Value, _> = client.request::<kite_proto::op::SessionEnd>(SessionRef { session }).await;
     Ok(())
 }

@@ -3,9 +3,9 @@
 
 use kite_core::{LockMode, TaskStatus};
 use kite_proto::ops::{
-    Broadcast, Claim, LockAcquire, LockRelease, TaskCreate, TaskFinish, TaskList, TaskNext,
+    Broadcast, LockAcquire, LockRelease, TaskCreate, TaskFinish, TaskList, TaskNext,
 };
-use kite_proto::Client;
+use kite_proto::{Client, Operation};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -161,9 +161,13 @@ impl KiteMcp {
         Ok(CallToolResult::error(vec![ContentBlock::text(msg.to_string())]))
     }
 
-    async fn call<A: serde::Serialize>(&self, op: &str, args: A) -> Result<CallToolResult, ErrorData> {
-        match self.client.call::<_, Value>(op, args).await {
-            Ok(v) => self.ok(v),
+    /// Runs an operation and hands its reply to the agent as JSON.
+    async fn request<O: Operation>(&self, args: O::Args) -> Result<CallToolResult, ErrorData>
+    where
+        O::Reply: serde::Serialize,
+    {
+        match self.client.request::<O>(args).await {
+            Ok(v) => self.ok(serde_json::to_value(v).unwrap_or_default()),
             Err(e) => self.fail(e),
         }
     }
@@ -188,7 +192,7 @@ impl KiteMcp {
             cwd: Some(self.cwd.display().to_string()),
             ..Default::default()
         };
-        self.call("task.create", args).await
+        self.request::<kite_proto::op::TaskCreate>(args).await
     }
 
     #[tool(description = "List tasks in the kite queue, optionally only those with one status (pending, active, done, failed, pruned).")]
@@ -197,12 +201,12 @@ impl KiteMcp {
             Ok(s) => s,
             Err(e) => return self.fail(e),
         };
-        self.call("task.list", TaskList { status, workstream: None, limit: Some(200) }).await
+        self.request::<kite_proto::op::TaskList>(TaskList { status, workstream: None, limit: Some(200) }).await
     }
 
     #[tool(description = "Claim the best ready task (pending, all dependencies done, highest priority) for this session. Returns the task and its claim, or null when nothing is ready.")]
     async fn kite_task_next(&self, Parameters(a): Parameters<NextArgs>) -> Result<CallToolResult, ErrorData> {
-        match self.client.call::<_, Option<Claim>>("task.next", TaskNext { session: self.session.clone(), workstream: a.workstream }).await {
+        match self.client.request::<kite_proto::op::TaskNext>(TaskNext { session: self.session.clone(), workstream: a.workstream }).await {
             Ok(c) => self.ok(serde_json::to_value(c).unwrap_or_default()),
             Err(e) => self.fail(e),
         }
@@ -210,13 +214,13 @@ impl KiteMcp {
 
     #[tool(description = "Mark a task this session claimed as done, with what was done.")]
     async fn kite_task_done(&self, Parameters(a): Parameters<DoneArgs>) -> Result<CallToolResult, ErrorData> {
-        self.call("task.done", TaskFinish { task: a.task, session: self.session.clone(), claim: None, text: a.result, transient: false }).await
+        self.request::<kite_proto::op::TaskDone>(TaskFinish { task: a.task, session: self.session.clone(), claim: None, text: a.result, transient: false }).await
     }
 
     #[tool(description = "Mark a task this session claimed as failed. With transient=true it goes back to the queue to be retried.")]
     async fn kite_task_fail(&self, Parameters(a): Parameters<FailArgs>) -> Result<CallToolResult, ErrorData> {
         let args = TaskFinish { task: a.task, session: self.session.clone(), claim: None, text: a.reason, transient: a.transient.unwrap_or(false) };
-        self.call("task.fail", args).await
+        self.request::<kite_proto::op::TaskFail>(args).await
     }
 
     #[tool(description = "Start a new agent session (in its own git worktree) to work on a task. Returns at once; the new session reports through the queue.")]
@@ -237,7 +241,7 @@ impl KiteMcp {
 
     #[tool(description = "Send a short message to every other connected agent session (for example: 'I am refactoring src/db, avoid it for an hour').")]
     async fn kite_broadcast(&self, Parameters(a): Parameters<BroadcastArgs>) -> Result<CallToolResult, ErrorData> {
-        self.call("broadcast", Broadcast { message: a.message, from: Some(self.session.clone()) }).await
+        self.request::<kite_proto::op::Broadcast>(Broadcast { message: a.message, from: Some(self.session.clone()) }).await
     }
 
     #[tool(description = "Take an advisory lock on a file, directory or glob before editing it, so other sessions do not edit it at the same time. Returns a fencing token. With wait=true, waits (first come, first served) until the holder releases it.")]
@@ -251,12 +255,12 @@ impl KiteMcp {
             wait,
             timeout_ms: wait.then(|| a.timeout_secs.unwrap_or(120) * 1000),
         };
-        self.call("lock.acquire", args).await
+        self.request::<kite_proto::op::LockAcquire>(args).await
     }
 
     #[tool(description = "Release a lock this session holds; the next waiter gets it at once.")]
     async fn kite_unlock(&self, Parameters(a): Parameters<UnlockArgs>) -> Result<CallToolResult, ErrorData> {
-        self.call("lock.release", LockRelease { path: a.path, session: self.session.clone(), cwd: Some(self.cwd.display().to_string()) }).await
+        self.request::<kite_proto::op::LockRelease>(LockRelease { path: a.path, session: self.session.clone(), cwd: Some(self.cwd.display().to_string()) }).await
     }
 
     #[tool(description = "Search the project's memory vault (decisions, status, patterns that worked or failed, preferences recorded by earlier sessions). Returns the best notes with scores.")]

@@ -2,7 +2,17 @@
 //! pushed events. Replies are matched to requests by id, so a caller can wait for a lock grant on
 //! one request while others go on over the same connection.
 
-use crate::frame::{ErrorBody, ErrorCode, Push, Request, ServerMessage, MAX_FRAME};
+use crate::frame::{ErrorBody, ErrorCode, Push, ServerMessage, MAX_FRAME};
+use crate::request::Operation;
+
+/// A request as the client writes it (the daemon reads it as a [`crate::Request`]).
+#[derive(Serialize)]
+struct OutRequest<'a> {
+    id: u64,
+    op: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args: Option<&'a Value>,
+}
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -90,6 +100,11 @@ impl Client {
         self.pushes.lock().expect("push receiver lock").take()
     }
 
+    /// Sends an operation and waits for its typed reply.
+    pub async fn request<O: Operation>(&self, args: O::Args) -> Result<O::Reply, ClientError> {
+        self.call(O::NAME, args).await
+    }
+
     /// Sends `op` with `args` and waits for its reply.
     pub async fn call<A: Serialize, R: DeserializeOwned>(&self, op: &str, args: A) -> Result<R, ClientError> {
         let v = self.call_value(op, serde_json::to_value(args).map_err(|e| ClientError::Decode(e.to_string()))?).await?;
@@ -99,7 +114,7 @@ impl Client {
     /// Like [`Client::call`] with untyped JSON on both ends.
     pub async fn call_value(&self, op: &str, args: Value) -> Result<Value, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut line = serde_json::to_string(&Request { id, op: op.to_string(), args })
+        let mut line = serde_json::to_string(&OutRequest { id, op, args: if args.is_null() { None } else { Some(&args) } })
             .map_err(|e| ClientError::Decode(e.to_string()))?;
         if line.len() > MAX_FRAME {
             return Err(ClientError::TooLarge(line.len()));

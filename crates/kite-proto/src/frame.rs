@@ -12,13 +12,14 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// they are buffered whole.
 pub const MAX_FRAME: usize = 1 << 20;
 
-/// A client's request.
+/// A client's request as it arrives: the operation's name and its arguments still as raw JSON,
+/// parsed strictly by the part of the daemon that answers it ([`crate::Op::parse`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Request {
     pub id: u64,
     pub op: String,
-    #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub args: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// Machine-readable error kinds; the message says the rest.

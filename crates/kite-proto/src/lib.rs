@@ -5,6 +5,8 @@
 pub mod client;
 pub mod frame;
 pub mod ops;
+pub mod request;
 
 pub use client::{Client, ClientError};
+pub use request::{memory_op, op, MemoryOp, NoArgs, Op, Operation};
 pub use frame::{ErrorBody, ErrorCode, Push, Request, ServerMessage, MAX_FRAME, PROTOCOL_VERSION};

@@ -6,31 +6,7 @@ use kite_core::{HistoryEntry, LockMode, Task, TaskStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Every op name the daemon knows.
-pub const OPS: &[&str] = &[
-    "hello",
-    "status",
-    "session.register",
-    "session.attach",
-    "session.heartbeat",
-    "session.end",
-    "session.list",
-    "task.create",
-    "task.depend",
-    "task.list",
-    "task.show",
-    "task.start",
-    "task.next",
-    "task.done",
-    "task.fail",
-    "task.prune",
-    "lock.acquire",
-    "lock.release",
-    "lock.list",
-    "broadcast",
-    "events.list",
-    "events.follow",
-];
+pub use crate::request::{MEMORY_OPS, OPS};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hello {
@@ -63,6 +39,11 @@ pub struct SessionRef {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionId {
     pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sessions {
+    pub sessions: Vec<SessionInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -316,9 +297,6 @@ pub struct Status {
     /// Lifetime counters.
     pub counters: Counters,
 }
-
-/// Operations the daemon's memory component answers on its own thread, beside the state owner.
-pub const MEMORY_OPS: &[&str] = &["memory.recall", "memory.add", "memory.poke"];
 
 /// The most notes one recall returns. A size a client gives never sizes an allocation unchecked.
 pub const MAX_RECALL_K: usize = 100;

@@ -21,11 +21,10 @@ mod tasks;
 
 use crate::{DaemonConfig, DaemonError};
 use kite_core::LockTable;
-use kite_proto::{ErrorBody, ErrorCode, Push, Request, ServerMessage};
+use kite_proto::{ErrorBody, ErrorCode, Op, Push, Request, ServerMessage};
 use kite_store::{Committed, Store};
 use outlet::{Delivery, Outlet};
 use pending::{Mark, Pending};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -270,9 +269,12 @@ impl State {
 
     fn request(&mut self, conn: ConnId, req: Request) {
         let m = self.mark();
-        let result = match self.store.savepoint() {
-            Ok(()) => self.dispatch(conn, req.id, &req.op, req.args),
-            Err(e) => Err(internal(e)),
+        let result = match Op::parse(&req.op, req.args.as_deref()) {
+            Err(e) => Err(e),
+            Ok(op) => match self.store.savepoint() {
+                Ok(()) => self.dispatch(conn, req.id, op),
+                Err(e) => Err(internal(e)),
+            },
         };
         let reply = match result {
             Ok(answer) => match self.store.release_savepoint() {
@@ -292,34 +294,30 @@ impl State {
         }
     }
 
-    fn dispatch(&mut self, conn: ConnId, id: u64, op: &str, a: Value) -> OpResult {
+    fn dispatch(&mut self, conn: ConnId, id: u64, op: Op) -> OpResult {
         match op {
-            "hello" => self.hello(),
-            "status" => self.status(),
-            "session.register" => self.session_register(conn, args(op, a)?),
-            "session.attach" => self.session_attach(conn, args(op, a)?),
-            "session.heartbeat" => self.session_heartbeat(args(op, a)?),
-            "session.end" => self.session_end(args(op, a)?),
-            "session.list" => self.session_list(),
-            "task.create" => self.task_create(args(op, a)?),
-            "task.depend" => self.task_depend(args(op, a)?),
-            "task.list" => self.task_list(args(op, a)?),
-            "task.show" => self.task_show(args(op, a)?),
-            "task.start" => self.task_start(args(op, a)?),
-            "task.next" => self.task_next(args(op, a)?),
-            "task.done" => self.task_done(args(op, a)?),
-            "task.fail" => self.task_fail(args(op, a)?),
-            "task.prune" => self.task_prune(args(op, a)?),
-            "lock.acquire" => self.lock_acquire(conn, id, args(op, a)?),
-            "lock.release" => self.lock_release(args(op, a)?),
-            "lock.list" => self.lock_list(),
-            "broadcast" => self.broadcast(args(op, a)?),
-            "events.list" => self.events_list(args(op, a)?),
-            "events.follow" => self.events_follow(conn, args(op, a)?),
-            other => Err(ErrorBody::new(
-                ErrorCode::UnknownOp,
-                format!("unknown operation '{other}' (known: {})", kite_proto::ops::OPS.join(", ")),
-            )),
+            Op::Hello(_) => self.hello(),
+            Op::Status(_) => self.status(),
+            Op::SessionRegister(a) => self.session_register(conn, a),
+            Op::SessionAttach(a) => self.session_attach(conn, a),
+            Op::SessionHeartbeat(a) => self.session_heartbeat(a),
+            Op::SessionEnd(a) => self.session_end(a),
+            Op::SessionList(_) => self.session_list(),
+            Op::TaskCreate(a) => self.task_create(a),
+            Op::TaskDepend(a) => self.task_depend(a),
+            Op::TaskList(a) => self.task_list(a),
+            Op::TaskShow(a) => self.task_show(a),
+            Op::TaskStart(a) => self.task_start(a),
+            Op::TaskNext(a) => self.task_next(a),
+            Op::TaskDone(a) => self.task_done(a),
+            Op::TaskFail(a) => self.task_fail(a),
+            Op::TaskPrune(a) => self.task_prune(a),
+            Op::LockAcquire(a) => self.lock_acquire(conn, id, a),
+            Op::LockRelease(a) => self.lock_release(a),
+            Op::LockList(_) => self.lock_list(),
+            Op::Broadcast(a) => self.broadcast(a),
+            Op::EventsList(a) => self.events_list(a),
+            Op::EventsFollow(a) => self.events_follow(conn, a),
         }
     }
 
@@ -404,12 +402,6 @@ impl State {
         }
         Ok(())
     }
-}
-
-/// Parses an op's arguments, with an error that names the op.
-fn args<T: DeserializeOwned>(op: &str, v: Value) -> Result<T, ErrorBody> {
-    let v = if v.is_null() { Value::Object(Default::default()) } else { v };
-    serde_json::from_value(v).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("bad arguments for {op}: {e}")))
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> ErrorBody {
