@@ -97,7 +97,7 @@ async fn ask_daemon(ctx: &Ctx, c: Client, input: &HookInput, context: bool) -> R
     let locks: Locks = c.request::<kite_proto::op::LockList>(kite_proto::NoArgs {}).await?;
     live.locks = locks.held.iter().map(|h| json!({"path": h.path, "mode": h.mode.as_str(), "session": h.session})).collect();
     let events: Events = c.request::<kite_proto::op::EventsList>(EventsQuery { since: None, limit: Some(500) }).await?;
-    live.broadcasts = events.events.iter().filter(|e| e.kind == "broadcast").rev().take(5).map(|e| e.data.clone()).collect();
+    live.broadcasts = events.events.iter().filter(|e| e.kind == kite_proto::ops::EventKind::Broadcast).rev().take(5).map(|e| e.data.clone()).collect();
     live.broadcasts.reverse();
     Ok(live)
 }

@@ -56,6 +56,14 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
     for w in &s.locks.waiting {
         output::line(format!("  {} {} wanted by {}", w.path, w.mode.as_str(), w.session))?;
     }
+    if let Some(r) = &s.refused {
+        output::line(format!(
+            "warning: {} connections refused for want of file descriptors (limit {}), the last at {}; raise `ulimit -n` and restart the daemon",
+            r.total,
+            r.fd_limit,
+            when(r.last_at_ms)
+        ))?;
+    }
     Ok(())
 }
 

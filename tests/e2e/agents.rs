@@ -34,6 +34,8 @@ fn a_real_mcp_client_initializes_lists_tools_creates_a_task_locks_and_searches()
     assert_eq!(v["add_error"], false, "{}", v["add_text"]);
     assert_eq!(v["search_error"], false, "{}", v["search_text"]);
     assert!(v["search_text"].as_str().unwrap().contains("Use sqlite WAL"), "{}", v["search_text"]);
+    assert_eq!(v["huge_k_error"], true, "a huge k is refused: {}", v["huge_k_text"]);
+    assert!(v["huge_k_text"].as_str().unwrap().contains("between 1 and 50"), "{}", v["huge_k_text"]);
     // The MCP process was the session's live client: its end released its lock and requeued its task.
     assert_eq!(d.ok(&["lock", "list"])["held"], json!([]));
     let task = d.ok(&["task", "show", "1"]);

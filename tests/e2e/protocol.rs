@@ -99,3 +99,104 @@ fn a_command_without_a_daemon_says_how_to_start_one() {
     let out = std::process::Command::new(crate::support::KITE).args(["task", "frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
 }
+
+/// Regression (torture run, finding 8): the protocol is as strict as docs/PROTOCOL.md says.
+#[test]
+fn lax_requests_are_refused_and_create_nothing() {
+    let d = Daemon::start();
+    let (mut s, mut r) = raw(&d);
+    for (line, why) in [
+        (&br#"{"id": 1, "op": "hello", "args": {"surprise": 1}}"#[..], "unknown field"),
+        (br#"{"id": 2, "op": "lock.list", "args": {"surprise": 1}}"#, "unknown field"),
+        (br#"{"id": 3, "op": "task.create", "args": ["positional"]}"#, "must be a JSON object"),
+        (br#"{"id": 4, "op": "task.create", "args": {"title": "first", "title": "second"}}"#, "duplicate field"),
+        (br#"{"id": 5, "op": "task.create", "args": {"title": "nul \u0000 inside"}}"#, "NUL"),
+        (br#"{"id": 6, "op": "status", "op": "hello"}"#, "duplicate field"),
+    ] {
+        let v = send(&mut s, &mut r, line);
+        assert_eq!(v["error"]["code"], "bad_request", "{}: {v}", String::from_utf8_lossy(line));
+        assert!(v["error"]["message"].as_str().unwrap().contains(why), "{}: {v}", String::from_utf8_lossy(line));
+    }
+    let tasks = d.ok(&["task", "list", "--status", "pending"]);
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 0, "nothing was created: {tasks}");
+}
+
+/// Regression (torture run, finding 9): a session that sends only refused requests is reaped.
+#[test]
+fn refused_requests_are_not_heartbeats() {
+    let d = Daemon::start_with(&["--heartbeat-timeout", "0.5"]);
+    let sid = d.session("noisy");
+    let (mut s, mut r) = raw(&d);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        // Refused every time: no such task.
+        let line = format!(r#"{{"id": 1, "op": "task.start", "args": {{"task": 999, "session": "{sid}"}}}}"#);
+        let v = send(&mut s, &mut r, line.as_bytes());
+        if v["error"]["code"] == "session_gone" {
+            return;
+        }
+        assert_eq!(v["error"]["code"], "not_found", "{v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sessions = d.ok(&["session", "list"]);
+    let state = sessions["sessions"].as_array().unwrap().iter().find(|x| x["id"] == sid.as_str()).unwrap()["state"].clone();
+    assert_eq!(state, "reaped", "a session sending only refused requests was kept alive: {sessions}");
+}
+
+/// CPU seconds a process has used (utime + stime from /proc, at 100 ticks per second).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+}
+
+/// Regression (torture run, finding 4): out of file descriptors, the accept loop waits instead of
+/// spinning, logs once per interval, and `kite status` says connections were refused.
+#[test]
+fn out_of_descriptors_the_daemon_backs_off_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join(".git")).unwrap();
+    let kite = crate::support::KITE;
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n 64 && exec {kite} daemon --no-memory --tick 0"))
+        .current_dir(&root)
+        .env_remove("KITE_HOME")
+        .env("KITE_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sock = root.join(".kite/kite.sock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while UnixStream::connect(&sock).is_err() {
+        assert!(std::time::Instant::now() < deadline, "daemon did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        if let Ok(s) = UnixStream::connect(&sock) {
+            held.push(s);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_secs(child.id());
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_secs(child.id()) - before;
+    assert!(used < 0.3, "the daemon spun for {used:.2} s of CPU in one second while out of descriptors");
+    held.truncate(10);
+    let out = std::process::Command::new(kite).args(["status", "--json"]).current_dir(&root).env_remove("KITE_HOME").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(status["refused"]["total"].as_u64().unwrap_or(0) > 0, "{status}");
+    assert_eq!(status["refused"]["fd_limit"], 64, "{status}");
+    let human = std::process::Command::new(kite).args(["status"]).current_dir(&root).env_remove("KITE_HOME").output().unwrap();
+    assert!(String::from_utf8_lossy(&human.stdout).contains("connections refused"), "{}", String::from_utf8_lossy(&human.stdout));
+    let log = std::fs::read_to_string(root.join(".kite/kite.log")).unwrap();
+    let warnings = log.lines().filter(|l| l.contains("cannot accept")).count();
+    assert!((1..=2).contains(&warnings), "{warnings} accept warnings: the log is flooded or silent");
+    let _ = child.kill();
+    let _ = child.wait();
+}

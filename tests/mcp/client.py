@@ -38,6 +38,9 @@ async def main():
             r = await session.call_tool("kite_vault_search", {"query": "which database for the task queue"})
             out["search_error"] = r.is_error
             out["search_text"] = text_of(r)
+            r = await session.call_tool("kite_vault_search", {"query": "x", "k": 1000000000000})
+            out["huge_k_error"] = r.is_error
+            out["huge_k_text"] = text_of(r)
             r = await session.call_tool("kite_task_next", {})
             out["next"] = json.loads(r.content[0].text)
     print(json.dumps(out))

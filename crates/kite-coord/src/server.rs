@@ -7,7 +7,9 @@ use crate::service::Services;
 use crate::state::{Command, StateHandle};
 use crate::{instance, DaemonConfig, DaemonError};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::UnixListener;
 
 /// Runs a daemon until `shutdown` completes. Returns once everything is committed and closed.
@@ -30,7 +32,9 @@ pub async fn run_with(
     let socket = config.socket_path();
     // We hold the pidfile lock, so a socket file here is a leftover of a dead daemon.
     let _ = std::fs::remove_file(&socket);
-    let state = StateHandle::start(&config)?;
+    let fd_limit = raise_fd_limit();
+    let accept = Arc::new(AcceptStats { fd_limit, ..AcceptStats::default() });
+    let state = StateHandle::start(&config, accept.clone())?;
     let _checkpointer = kite_store::Checkpointer::start(&config.db_path(), std::time::Duration::from_millis(500))?;
     let listener = UnixListener::bind(&socket).map_err(DaemonError::io(format!("cannot bind {}", socket.display())))?;
     tracing::info!(socket = %socket.display(), root = %config.root.display(), pid = std::process::id(), "kite daemon listening");
@@ -39,14 +43,30 @@ pub async fn run_with(
     let next_conn = AtomicU64::new(1);
 
     tokio::pin!(shutdown);
+    let mut backoff = Backoff::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
-                    Ok(s) => s,
+                    Ok(s) => {
+                        backoff.succeeded();
+                        s
+                    }
                     Err(e) => {
-                        tracing::warn!("accept failed: {e}");
+                        // Out of descriptors: the pending connection stays in the backlog and
+                        // accept fails again at once. Wait instead of spinning, and say so once
+                        // per interval, not once per attempt.
+                        let exhausted = matches!(e.raw_os_error(), Some(EMFILE | ENFILE));
+                        if exhausted {
+                            accept.refused.fetch_add(1, Ordering::Relaxed);
+                            accept.last_ms.store(crate::state::now_ms(), Ordering::Relaxed);
+                        }
+                        let wait = backoff.failed(&e, fd_limit);
+                        tokio::select! {
+                            _ = &mut shutdown => break,
+                            _ = tokio::time::sleep(wait) => {}
+                        }
                         continue;
                     }
                 };
@@ -73,4 +93,77 @@ pub async fn run_with(
     state.send(Command::Shutdown);
     state.join().await;
     Ok(())
+}
+
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+/// What the accept loop tells `status`: connections refused for want of descriptors.
+#[derive(Debug, Default)]
+pub(crate) struct AcceptStats {
+    pub(crate) refused: AtomicU64,
+    pub(crate) last_ms: AtomicI64,
+    pub(crate) fd_limit: u64,
+}
+
+/// Raises the soft open-file limit to the hard one (every connection is a descriptor); returns
+/// the limit in force.
+fn raise_fd_limit() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        let raised = Rlimit { current: lim.maximum, maximum: lim.maximum };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return lim.maximum.unwrap_or(u64::MAX);
+        }
+    }
+    lim.current.unwrap_or(u64::MAX)
+}
+
+/// Accept failures: an exponential wait (1 ms to 500 ms), and one warning per 5 s with the
+/// number of failures since the last one.
+#[derive(Default)]
+struct Backoff {
+    wait: Duration,
+    since_log: u64,
+    last_log: Option<Instant>,
+}
+
+impl Backoff {
+    const MAX: Duration = Duration::from_millis(500);
+    const LOG_EVERY: Duration = Duration::from_secs(5);
+
+    fn succeeded(&mut self) {
+        self.wait = Duration::ZERO;
+    }
+
+    fn failed(&mut self, e: &std::io::Error, fd_limit: u64) -> Duration {
+        self.wait = (self.wait * 2).clamp(Duration::from_millis(1), Self::MAX);
+        self.since_log += 1;
+        if self.last_log.is_none_or(|t| t.elapsed() >= Self::LOG_EVERY) {
+            tracing::warn!(failures = self.since_log, fd_limit, "cannot accept connections: {e}; waiting for descriptors to free up");
+            self.since_log = 0;
+            self.last_log = Some(Instant::now());
+        }
+        self.wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_failures_back_off_and_log_once_per_interval() {
+        let mut b = Backoff::default();
+        let e = std::io::Error::from_raw_os_error(EMFILE);
+        let waits: Vec<Duration> = (0..12).map(|_| b.failed(&e, 256)).collect();
+        assert_eq!(waits[0], Duration::from_millis(1));
+        assert!(waits.windows(2).all(|w| w[1] >= w[0]));
+        assert_eq!(*waits.last().unwrap(), Backoff::MAX);
+        // The first failure logged; the other eleven wait for the interval.
+        assert_eq!(b.since_log, 11);
+        b.succeeded();
+        assert_eq!(b.failed(&e, 256), Duration::from_millis(1));
+    }
 }

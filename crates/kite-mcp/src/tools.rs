@@ -122,7 +122,7 @@ pub(crate) struct UnlockArgs {
 pub(crate) struct SearchArgs {
     /// What you want to recall, in plain words.
     pub(crate) query: String,
-    /// How many notes (default 5).
+    /// How many notes, 1 to 50 (default 5).
     #[serde(default)]
     pub(crate) k: Option<usize>,
 }
@@ -269,7 +269,10 @@ impl KiteMcp {
             Ok(v) => v,
             Err(e) => return self.fail(e),
         };
-        let k = a.k.unwrap_or(5).clamp(1, 50);
+        let k = a.k.unwrap_or(5);
+        if !(1..=50).contains(&k) {
+            return self.fail(format!("k must be between 1 and 50 (got {k})"));
+        }
         match tokio::task::spawn_blocking(move || vault.search(&a.query, k)).await {
             Ok(Ok(v)) => self.ok(v),
             Ok(Err(e)) => self.fail(e),

@@ -265,11 +265,77 @@ pub struct EventsQuery {
 }
 
 /// One entry of the event log; pushed as `event` to followers.
+/// What an event in the log records. Kinds a newer daemon adds arrive as `Other`, with their name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "task.created")]
+    TaskCreated,
+    #[serde(rename = "task.depended")]
+    TaskDepended,
+    #[serde(rename = "task.started")]
+    TaskStarted,
+    #[serde(rename = "task.done")]
+    TaskDone,
+    #[serde(rename = "task.failed")]
+    TaskFailed,
+    #[serde(rename = "task.requeued")]
+    TaskRequeued,
+    #[serde(rename = "task.pruned")]
+    TaskPruned,
+    #[serde(rename = "lock.granted")]
+    LockGranted,
+    #[serde(rename = "lock.released")]
+    LockReleased,
+    #[serde(rename = "session.registered")]
+    SessionRegistered,
+    #[serde(rename = "session.ended")]
+    SessionEnded,
+    #[serde(rename = "session.reaped")]
+    SessionReaped,
+    #[serde(rename = "broadcast")]
+    Broadcast,
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl EventKind {
+    /// The name in the log and on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EventKind::TaskCreated => "task.created",
+            EventKind::TaskDepended => "task.depended",
+            EventKind::TaskStarted => "task.started",
+            EventKind::TaskDone => "task.done",
+            EventKind::TaskFailed => "task.failed",
+            EventKind::TaskRequeued => "task.requeued",
+            EventKind::TaskPruned => "task.pruned",
+            EventKind::LockGranted => "lock.granted",
+            EventKind::LockReleased => "lock.released",
+            EventKind::SessionRegistered => "session.registered",
+            EventKind::SessionEnded => "session.ended",
+            EventKind::SessionReaped => "session.reaped",
+            EventKind::Broadcast => "broadcast",
+            EventKind::Other(s) => s,
+        }
+    }
+
+    /// The kind named `s` (a name this build does not know is `Other`).
+    pub fn parse(s: &str) -> EventKind {
+        serde_json::from_value(Value::String(s.to_string())).unwrap_or_else(|_| EventKind::Other(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
     pub id: i64,
     pub at_ms: i64,
-    pub kind: String,
+    pub kind: EventKind,
     pub data: Value,
 }
 
@@ -296,6 +362,19 @@ pub struct Status {
     pub locks: Locks,
     /// Lifetime counters.
     pub counters: Counters,
+    /// Connections the daemon could not accept (out of file descriptors), when any were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refused>,
+}
+
+/// Connections refused because the daemon ran out of file descriptors.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct Refused {
+    pub total: u64,
+    /// When the last one was refused (ms since the epoch).
+    pub last_at_ms: i64,
+    /// The daemon's open-file limit.
+    pub fd_limit: u64,
 }
 
 /// The most notes one recall returns. A size a client gives never sizes an allocation unchecked.
@@ -350,4 +429,19 @@ pub struct MemoryAdd {
     pub tags: Vec<String>,
     #[serde(default)]
     pub source: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_kinds_round_trip_and_unknown_ones_keep_their_name() {
+        for k in [EventKind::TaskCreated, EventKind::SessionReaped, EventKind::Broadcast, EventKind::Other("task.landed".into())] {
+            let text = serde_json::to_string(&k).unwrap();
+            assert_eq!(text, format!("\"{}\"", k.as_str()));
+            assert_eq!(serde_json::from_str::<EventKind>(&text).unwrap(), k);
+            assert_eq!(EventKind::parse(k.as_str()), k);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Broadcasts and the event log. A broadcast is pushed to every connection bound to a live
 //! session and logged; followers of the log get every event after the commit that made it.
 
+use kite_proto::ops::EventKind;
 use super::{json, ConnId, OpResult, State};
 use kite_proto::ops::{Broadcast, Delivered, Event, Events, EventsQuery};
 use kite_proto::{ErrorBody, ErrorCode};
@@ -32,7 +33,7 @@ impl State {
         for c in conns {
             self.push(c, "broadcast", data.clone());
         }
-        self.event("broadcast", data)?;
+        self.event(EventKind::Broadcast, data)?;
         json(Delivered { delivered })
     }
 
@@ -45,7 +46,7 @@ impl State {
             .events(q.since.unwrap_or(0), limit)
             .map_err(super::internal)?
             .into_iter()
-            .map(|(id, at_ms, kind, data)| Event { id, at_ms, kind, data })
+            .map(|(id, at_ms, kind, data)| Event { id, at_ms, kind: EventKind::parse(&kind), data })
             .collect())
     }
 

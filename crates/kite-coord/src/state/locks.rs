@@ -2,6 +2,7 @@
 //! queued requests the moment they are granted (the grant is pushed as the reply to the waiting
 //! request, over its open connection — nobody polls), and tells the session's other connections.
 
+use kite_proto::ops::EventKind;
 use super::{json, Answer, ConnId, OpResult, State, Wait};
 use kite_core::{normalize, Grant, LockError, LockPath, Requested};
 use kite_proto::ops::{LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, Released};
@@ -53,7 +54,7 @@ impl State {
 
     fn persist_grant(&mut self, g: &Grant) -> Result<(), ErrorBody> {
         self.store.insert_lock(&g.path, &g.session, g.mode, g.token, self.now_ms).map_err(super::internal)?;
-        self.event("lock.granted", json!({"path": g.path, "session": g.session, "mode": g.mode, "token": g.token}))
+        self.event(EventKind::LockGranted, json!({"path": g.path, "session": g.session, "mode": g.mode, "token": g.token}))
     }
 
     /// Persists grants handed on by a release and answers their waiting requests.
@@ -83,7 +84,7 @@ impl State {
         let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
         let grants = self.locks.release(&a.session, &path).map_err(lock_error)?;
         self.store.delete_lock(path.as_str(), &a.session).map_err(super::internal)?;
-        self.event("lock.released", json!({"path": path.as_str(), "session": a.session}))?;
+        self.event(EventKind::LockReleased, json!({"path": path.as_str(), "session": a.session}))?;
         let handed: Vec<LockGranted> = grants.iter().map(granted).collect();
         self.apply_grants(grants)?;
         json(Released { path: path.as_str().to_string(), granted: handed })

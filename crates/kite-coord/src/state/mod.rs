@@ -50,10 +50,11 @@ pub(crate) struct StateHandle {
 
 impl StateHandle {
     /// Opens the store, restores the state and starts the owner's task.
-    pub(crate) fn start(config: &DaemonConfig) -> Result<StateHandle, DaemonError> {
+    pub(crate) fn start(config: &DaemonConfig, accept: std::sync::Arc<crate::server::AcceptStats>) -> Result<StateHandle, DaemonError> {
         let store = Store::open(&config.db_path(), config.durability)?;
         let outlet = Outlet::new(store.wal_sync()).map_err(DaemonError::io("cannot start the WAL sync thread"))?;
-        let state = State::restore(store, outlet, config)?;
+        let mut state = State::restore(store, outlet, config)?;
+        state.accept = accept;
         let (tx, rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = oneshot::channel();
         tokio::spawn(async move {
@@ -128,6 +129,10 @@ pub(crate) struct State {
     outbox: Vec<Out>,
     /// Counters and events of this batch, written right before its commit.
     pending: Pending,
+    /// Sessions the request being handled named; they count as heard from if it succeeds.
+    touched: Vec<String>,
+    /// What the accept loop refused (shown by `status`).
+    accept: std::sync::Arc<crate::server::AcceptStats>,
     now_ms: i64,
 }
 
@@ -177,6 +182,8 @@ impl State {
             waits: HashMap::new(),
             outbox: Vec::new(),
             pending,
+            touched: Vec::new(),
+            accept: Default::default(),
             now_ms: now_ms(),
         })
     }
@@ -283,6 +290,15 @@ impl State {
             },
             Err(e) => Err(e),
         };
+        let touched = std::mem::take(&mut self.touched);
+        if reply.is_ok() {
+            let now = Instant::now();
+            for s in touched {
+                if let Some(l) = self.live.get_mut(&s) {
+                    l.last_seen = now;
+                }
+            }
+        }
         match reply {
             Ok(Answer::Now(v)) => self.reply(conn, req.id, Ok(v)),
             Ok(Answer::Later) => {}
@@ -330,7 +346,7 @@ impl State {
     }
 
     /// Appends to the event log (inside the request's savepoint).
-    fn event(&mut self, kind: &str, data: Value) -> Result<(), ErrorBody> {
+    fn event(&mut self, kind: kite_proto::ops::EventKind, data: Value) -> Result<(), ErrorBody> {
         self.pending.event(self.now_ms, kind, data);
         Ok(())
     }

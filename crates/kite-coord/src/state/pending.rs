@@ -8,6 +8,7 @@
 //! acknowledged before that commit, so durability is unchanged. A refused request undoes its
 //! share through a [`Mark`], like its savepoint undoes its rows.
 
+use kite_proto::ops::EventKind;
 use kite_proto::ops::Event;
 use kite_store::{Store, StoreError};
 use serde_json::Value;
@@ -73,16 +74,16 @@ impl Pending {
     }
 
     /// Appends an event; its id is final once the batch commits.
-    pub(super) fn event(&mut self, at_ms: i64, kind: &str, data: Value) {
+    pub(super) fn event(&mut self, at_ms: i64, kind: EventKind, data: Value) {
         let id = self.next_event;
         self.next_event += 1;
-        self.events.push(Event { id, at_ms, kind: kind.to_string(), data });
+        self.events.push(Event { id, at_ms, kind, data });
     }
 
     /// Writes the events not yet written, so a read of the log in this transaction sees them.
     pub(super) fn flush_events(&mut self, store: &Store) -> Result<(), StoreError> {
         for ev in &self.events[self.inserted..] {
-            store.insert_event(ev.id, ev.at_ms, &ev.kind, &ev.data)?;
+            store.insert_event(ev.id, ev.at_ms, ev.kind.as_str(), &ev.data)?;
         }
         self.inserted = self.events.len();
         Ok(())
@@ -132,18 +133,18 @@ mod tests {
         let mut p = Pending::load(&store).unwrap();
         store.begin().unwrap();
         assert_eq!(p.bump("claim_seq", 1), 1);
-        p.event(1, "a", json!({}));
+        p.event(1, EventKind::Other("a".into()), json!({}));
         let m = p.mark();
         store.savepoint().unwrap();
         assert_eq!(p.bump("claim_seq", 1), 2);
         p.bump("completed", 1);
-        p.event(2, "b", json!({}));
+        p.event(2, EventKind::Other("b".into()), json!({}));
         // A read of the log inside the refused request flushed rows; the savepoint takes them.
         p.flush_events(&store).unwrap();
         store.rollback_savepoint().unwrap();
         p.undo(m);
         assert_eq!((p.counter("claim_seq"), p.counter("completed")), (1, 0));
-        p.event(3, "c", json!({}));
+        p.event(3, EventKind::Other("c".into()), json!({}));
         p.write(&store).unwrap();
         store.commit().unwrap();
         let events = p.committed();

@@ -2,6 +2,7 @@
 //! the reaper. A session's end — asked for or reaped — releases its locks (waiters get them) and
 //! puts its active tasks back to pending; its claims die with it, so a late `done` is refused.
 
+use kite_proto::ops::EventKind;
 use super::{json, not_found, Answer, ConnId, Live, OpResult, State};
 use kite_core::TaskStatus;
 use kite_proto::ops::{Hello, SessionId, SessionInfo, SessionRef, SessionRegister, Status};
@@ -32,6 +33,14 @@ impl State {
             queue,
             locks: self.locks_view(),
             counters: self.counters()?,
+            refused: match self.accept.refused.load(std::sync::atomic::Ordering::Relaxed) {
+                0 => None,
+                total => Some(kite_proto::ops::Refused {
+                    total,
+                    last_at_ms: self.accept.last_ms.load(std::sync::atomic::Ordering::Relaxed),
+                    fd_limit: self.accept.fd_limit,
+                }),
+            },
         })
     }
 
@@ -73,7 +82,7 @@ impl State {
         if a.attach {
             self.bind(conn, &id);
         }
-        self.event("session.registered", json!({"session": id, "name": name}))?;
+        self.event(EventKind::SessionRegistered, json!({"session": id, "name": name}))?;
         json(SessionId { id })
     }
 
@@ -84,10 +93,11 @@ impl State {
         }
     }
 
-    /// Checks that `session` is live and counts the request as a heartbeat.
+    /// Checks that `session` is live; the request counts as its heartbeat once it succeeds (a
+    /// refused request is no sign of life: a session sending only those is still reaped).
     pub(super) fn touch(&mut self, session: &str) -> Result<(), ErrorBody> {
-        if let Some(l) = self.live.get_mut(session) {
-            l.last_seen = Instant::now();
+        if self.live.contains_key(session) {
+            self.touched.push(session.to_string());
             return Ok(());
         }
         Err(match self.store.session(session).map_err(super::internal)? {
@@ -131,7 +141,7 @@ impl State {
         let (released, dropped, grants) = self.locks.release_all(session);
         self.store.delete_locks_of(session).map_err(super::internal)?;
         for path in &released {
-            self.event("lock.released", json!({"path": path, "session": session, "why": how}))?;
+            self.event(EventKind::LockReleased, json!({"path": path, "session": session, "why": how}))?;
         }
         for ticket in dropped {
             if let Some(w) = self.waits.remove(&ticket) {
@@ -150,11 +160,11 @@ impl State {
             self.store
                 .add_history(id, Some(TaskStatus::Active), TaskStatus::Pending, Some(session), Some(&note), self.now_ms)
                 .map_err(super::internal)?;
-            self.event("task.requeued", json!({"task": id, "session": session, "why": how, "attempts": t.attempts}))?;
+            self.event(EventKind::TaskRequeued, json!({"task": id, "session": session, "why": how, "attempts": t.attempts}))?;
             requeued.push(id);
         }
         self.store.set_session_state(session, how, self.now_ms).map_err(super::internal)?;
-        self.event(&format!("session.{how}"), json!({"session": session, "name": live.name, "released": released, "requeued": requeued}))?;
+        self.event(if how == "reaped" { EventKind::SessionReaped } else { EventKind::SessionEnded }, json!({"session": session, "name": live.name, "released": released, "requeued": requeued}))?;
         tracing::info!(session, how, ?released, ?requeued, "session over");
         Ok(json!({"session": session, "released": released, "requeued": requeued}))
     }

@@ -3,6 +3,7 @@
 //! every start hands out a new claim token, and only the holder of the current claim may finish
 //! the task — a session that was reaped or superseded is refused (fencing).
 
+use kite_proto::ops::EventKind;
 use super::{json, not_found, Answer, OpResult, State};
 use kite_core::deps::{cycle_if_added, format_cycle};
 use kite_core::{normalize, Task, TaskStatus};
@@ -60,7 +61,7 @@ impl State {
             template: a.template.as_deref(),
         };
         let id = self.store.insert_task(&row, self.now_ms).map_err(super::internal)?;
-        self.event("task.created", json!({"task": id, "title": title, "depends_on": deps}))?;
+        self.event(EventKind::TaskCreated, json!({"task": id, "title": title, "depends_on": deps}))?;
         json(TaskCreated { id, status: TaskStatus::Pending })
     }
 
@@ -81,7 +82,7 @@ impl State {
             ));
         }
         self.store.add_dep(a.task, a.on).map_err(super::internal)?;
-        self.event("task.depended", json!({"task": a.task, "on": a.on}))?;
+        self.event(EventKind::TaskDepended, json!({"task": a.task, "on": a.on}))?;
         json(self.load_task(a.task)?)
     }
 
@@ -139,7 +140,7 @@ impl State {
         self.store
             .add_history(id, Some(TaskStatus::Pending), TaskStatus::Active, Some(session), Some(&format!("claim {claim}")), self.now_ms)
             .map_err(super::internal)?;
-        self.event("task.started", json!({"task": id, "session": session, "claim": claim, "attempt": attempts}))?;
+        self.event(EventKind::TaskStarted, json!({"task": id, "session": session, "claim": claim, "attempt": attempts}))?;
         // The row as just written, without reading it back.
         let task = Task {
             status: TaskStatus::Active,
@@ -195,7 +196,7 @@ impl State {
             .add_history(a.task, Some(TaskStatus::Active), TaskStatus::Done, Some(&a.session), None, self.now_ms)
             .map_err(super::internal)?;
         self.pending.bump("completed", 1);
-        self.event("task.done", json!({"task": a.task, "session": a.session}))?;
+        self.event(EventKind::TaskDone, json!({"task": a.task, "session": a.session}))?;
         json(Task { status: TaskStatus::Done, claim_session: None, result: a.text, reason: None, updated_at_ms: self.now_ms, ..task })
     }
 
@@ -211,10 +212,10 @@ impl State {
             .add_history(a.task, Some(TaskStatus::Active), to, Some(&a.session), Some(reason), self.now_ms)
             .map_err(super::internal)?;
         if a.transient {
-            self.event("task.requeued", json!({"task": a.task, "session": a.session, "why": reason, "attempts": task.attempts}))?;
+            self.event(EventKind::TaskRequeued, json!({"task": a.task, "session": a.session, "why": reason, "attempts": task.attempts}))?;
         } else {
             self.pending.bump("failed", 1);
-            self.event("task.failed", json!({"task": a.task, "session": a.session, "reason": reason}))?;
+            self.event(EventKind::TaskFailed, json!({"task": a.task, "session": a.session, "reason": reason}))?;
         }
         json(self.load_task(a.task)?)
     }
@@ -235,7 +236,7 @@ impl State {
             self.store.set_prune_details(a.task, d).map_err(super::internal)?;
         }
         self.pending.bump("pruned", 1);
-        self.event("task.pruned", json!({"task": a.task, "reason": reason, "details": a.details}))?;
+        self.event(EventKind::TaskPruned, json!({"task": a.task, "reason": reason, "details": a.details}))?;
         json(self.load_task(a.task)?)
     }
 }
