@@ -200,3 +200,49 @@ fn out_of_descriptors_the_daemon_backs_off_and_says_so() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    kb / 1024.0
+}
+
+/// Regression (torture run, finding 3): a client that sends requests and never reads the
+/// replies does not grow the daemon without bound, and others are served meanwhile.
+#[test]
+fn a_client_that_never_reads_is_held_back_not_buffered() {
+    let d = Daemon::start_with(&["--no-memory", "--tick", "0"]);
+    let (mut c, mut cr) = raw(&d);
+    let create = serde_json::json!({"id": 1, "op": "task.create", "args": {"title": "big", "body": "b".repeat(900_000)}}).to_string();
+    let v = send(&mut c, &mut cr, create.as_bytes());
+    let id = v["result"]["id"].as_i64().unwrap_or_else(|| panic!("{v}"));
+    let base = rss_mib(d.pid());
+    let mut s = UnixStream::connect(d.socket()).unwrap();
+    let writer = std::thread::spawn(move || {
+        let line = format!("{{\"id\": 1, \"op\": \"task.show\", \"args\": {{\"task\": {id}}}}}\n");
+        s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut sent = 0;
+        for _ in 0..1500 {
+            if s.write_all(line.as_bytes()).is_err() {
+                break; // the daemon stopped reading us: backpressure
+            }
+            sent += 1;
+        }
+        (s, sent)
+    });
+    let (s, sent) = writer.join().unwrap();
+    let peak = rss_mib(d.pid());
+    assert!(peak - base < 200.0, "daemon RSS grew from {base:.0} to {peak:.0} MiB for one client that does not read");
+    assert!(sent < 1500, "every request was read although no reply was");
+    // A bystander is served at once.
+    let t = std::time::Instant::now();
+    let (mut b, mut br) = raw(&d);
+    let v = send(&mut b, &mut br, br#"{"id": 9, "op": "hello"}"#);
+    assert_eq!(v["ok"], true);
+    assert!(t.elapsed() < Duration::from_secs(1), "a bystander waited {:?}", t.elapsed());
+    // The client leaves: what was queued for it is given back.
+    drop(s);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_mib(d.pid());
+    assert!(after - base < 60.0, "RSS {after:.0} MiB after the client left (base {base:.0})");
+}

@@ -4,31 +4,35 @@
 //! skipped; a connection that drops tells the owner, which cancels its waits (its session lives
 //! on until the reaper's timeout).
 
+use crate::outbound;
 use crate::service::{Reply, Services};
 use crate::state::{Command, StateHandle};
 use kite_proto::frame::parse_request;
 use kite_proto::{ErrorBody, ErrorCode, ServerMessage, MAX_FRAME};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::UnixStream;
-use tokio::sync::mpsc;
 
 /// Serves `stream` until the client leaves or the daemon stops.
 pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHandle, services: Services) {
     let (read, write) = stream.into_split();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
+    let (out_tx, mut out_rx) = outbound::channel();
     state.send(Command::Connect { conn: id, out: out_tx.clone() });
 
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         let mut w = BufWriter::new(write);
         while let Some(line) = out_rx.recv().await {
+            let len = line.len();
             if w.write_all(line.as_bytes()).await.is_err() || w.write_all(b"\n").await.is_err() {
                 return;
             }
+            out_rx.written(len);
             // Flush when the queue is drained: one syscall for a burst of messages.
-            while let Ok(line) = out_rx.try_recv() {
+            while let Some(line) = out_rx.try_recv() {
+                let len = line.len();
                 if w.write_all(line.as_bytes()).await.is_err() || w.write_all(b"\n").await.is_err() {
                     return;
                 }
+                out_rx.written(len);
             }
             if w.flush().await.is_err() {
                 return;
@@ -39,32 +43,45 @@ pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHa
     let mut reader = BufReader::new(read);
     let mut buf = Vec::new();
     loop {
-        match read_frame(&mut reader, &mut buf).await {
+        // Backpressure: while its replies wait unread, the client's requests are not read.
+        if out_tx.full() && !out_tx.room().await {
+            break;
+        }
+        let frame = tokio::select! {
+            f = read_frame(&mut reader, &mut buf) => f,
+            _ = out_tx.died() => break,
+            // The writer ended (the client stopped reading for good): nothing can reach it.
+            _ = &mut writer => break,
+        };
+        match frame {
             Ok(None) => break,
             Ok(Some(Frame::Line(line))) => {
                 if line.trim().is_empty() {
                     continue;
                 }
                 match parse_request(&line) {
-                    Ok(req) => match services.route(&req.op) {
-                        Some(service) => {
-                            let reply = Reply::new(req.id, out_tx.clone());
-                            service.submit(req, reply);
+                    Ok(req) => {
+                        out_tx.sent_request();
+                        match services.route(&req.op) {
+                            Some(service) => {
+                                let reply = Reply::new(req.id, out_tx.clone());
+                                service.submit(req, reply);
+                            }
+                            None => state.send(Command::Request { conn: id, req }),
                         }
-                        None => state.send(Command::Request { conn: id, req }),
-                    },
+                    }
                     Err((rid, err)) => {
-                        let _ = out_tx.send(ServerMessage::Reply { id: rid, result: Err(err) }.encode());
+                        out_tx.send(ServerMessage::Reply { id: rid, result: Err(err) }.encode());
                     }
                 }
             }
             Ok(Some(Frame::TooLarge)) => {
                 let err = ErrorBody::new(ErrorCode::TooLarge, format!("frame larger than {MAX_FRAME} bytes was discarded"));
-                let _ = out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
+                out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
             }
             Ok(Some(Frame::NotUtf8)) => {
                 let err = ErrorBody::new(ErrorCode::BadRequest, "frame is not valid UTF-8");
-                let _ = out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
+                out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
             }
             Err(e) => {
                 tracing::debug!(conn = id, "connection read error: {e}");
@@ -73,9 +90,17 @@ pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHa
         }
     }
     state.send(Command::Disconnect { conn: id });
+    if out_tx.is_dead() {
+        // Dropped for not reading: do not wait for a write that will never finish; aborting
+        // the writer frees what was queued for it.
+        writer.abort();
+        return;
+    }
     drop(out_tx);
     // The writer ends once the owner drops its sender too; give it the chance to flush.
-    let _ = writer.await;
+    if !writer.is_finished() {
+        let _ = writer.await;
+    }
 }
 
 /// What one read from the socket produced.

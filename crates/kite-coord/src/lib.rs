@@ -10,6 +10,7 @@
 
 pub mod connection;
 pub mod instance;
+mod outbound;
 pub mod server;
 pub mod service;
 pub mod state;

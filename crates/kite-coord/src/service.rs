@@ -7,7 +7,7 @@
 use kite_proto::{ErrorBody, Request, ServerMessage};
 use serde_json::Value;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use crate::outbound::Outbound;
 
 /// A part of the daemon that answers some operations itself.
 pub trait Service: Send + Sync + 'static {
@@ -22,17 +22,18 @@ pub trait Service: Send + Sync + 'static {
 /// Where a service's answer goes: the connection that asked.
 pub struct Reply {
     id: u64,
-    out: mpsc::UnboundedSender<String>,
+    out: Outbound,
 }
 
 impl Reply {
-    pub(crate) fn new(id: u64, out: mpsc::UnboundedSender<String>) -> Reply {
+    pub(crate) fn new(id: u64, out: Outbound) -> Reply {
         Reply { id, out }
     }
 
     /// Sends the answer; a connection that has gone away is not an error.
     pub fn send(self, result: Result<Value, ErrorBody>) {
-        let _ = self.out.send(ServerMessage::Reply { id: Some(self.id), result }.encode());
+        self.out.send(ServerMessage::Reply { id: Some(self.id), result }.encode());
+        self.out.handled();
     }
 }
 
@@ -71,7 +72,7 @@ mod tests {
     async fn a_request_is_routed_by_its_op_and_answered_from_another_thread() {
         let services = Services::new(vec![Arc::new(Echo)]);
         assert!(services.route("task.create").is_none());
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::outbound::channel();
         let req = kite_proto::frame::parse_request(r#"{"id": 7, "op": "echo.say", "args": {"x": 1}}"#).unwrap();
         services.route("echo.say").unwrap().submit(req, Reply::new(7, tx));
         let line = rx.recv().await.unwrap();

@@ -35,7 +35,7 @@ pub(crate) type ConnId = u64;
 
 /// What connections tell the owner.
 pub(crate) enum Command {
-    Connect { conn: ConnId, out: mpsc::UnboundedSender<String> },
+    Connect { conn: ConnId, out: crate::outbound::Outbound },
     Request { conn: ConnId, req: Request },
     Disconnect { conn: ConnId },
     Shutdown,
@@ -87,7 +87,7 @@ struct Live {
 
 /// A connection as the owner knows it.
 struct Conn {
-    out: mpsc::UnboundedSender<String>,
+    out: crate::outbound::Outbound,
     sessions: HashSet<String>,
     /// Following the event log: the id of the last event sent to it.
     follow: Option<i64>,
@@ -290,6 +290,9 @@ impl State {
             },
             Err(e) => Err(e),
         };
+        if let Some(c) = self.conns.get(&conn) {
+            c.out.handled();
+        }
         let touched = std::mem::take(&mut self.touched);
         if reply.is_ok() {
             let now = Instant::now();

@@ -12,11 +12,10 @@ use kite_proto::{ErrorBody, ErrorCode, ServerMessage};
 use kite_store::WalSync;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc::UnboundedSender;
 
 /// One encoded message for one connection's writer.
 pub(crate) struct Delivery {
-    pub(crate) out: UnboundedSender<String>,
+    pub(crate) out: crate::outbound::Outbound,
     /// The request it answers, if it is a reply: a failed fsync turns it into an error.
     pub(crate) req_id: Option<u64>,
     pub(crate) line: String,
@@ -50,7 +49,7 @@ impl Outlet {
             }
             _ => {
                 for d in deliveries {
-                    let _ = d.out.send(d.line);
+                    d.out.send(d.line);
                 }
             }
         }
@@ -102,7 +101,7 @@ impl Syncer {
         let deliverer = tokio::spawn(async move {
             while let Some((n, deliveries)) = synced_rx.recv().await {
                 for d in deliveries {
-                    let _ = d.out.send(d.line);
+                    d.out.send(d.line);
                 }
                 // After the sends: the owner delivers directly only when nothing queued before
                 // it can still be on its way.
@@ -158,7 +157,7 @@ fn fail(e: &std::io::Error, batches: Vec<Batch>) -> ! {
                 ErrorCode::Internal,
                 format!("the change may not be on disk (fdatasync failed: {e}); the daemon is stopping: check the disk, start it again with `kite daemon`, and retry"),
             );
-            let _ = d.out.send(ServerMessage::Reply { id: Some(id), result: Err(err) }.encode());
+            d.out.send(ServerMessage::Reply { id: Some(id), result: Err(err) }.encode());
         }
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
