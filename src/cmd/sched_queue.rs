@@ -83,16 +83,21 @@ pub(crate) async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<Tas
             let statuses: BTreeSet<TaskStatus> = filter.statuses.iter().copied().collect();
             // The daemon can cut the list itself only when it is asked for exactly what we want.
             let limit = if statuses.len() == 1 && filter.ids.is_none() && !filter.newest_first {
-                filter.limit.and_then(|l| u32::try_from(l).ok())
+                // One page is all a request may ask for; beyond it, page through (and cut below).
+                filter.limit.and_then(|l| u32::try_from(l).ok()).filter(|l| *l <= kite_proto::ops::MAX_PAGE)
             } else {
                 None
             };
             let asks: Vec<Option<TaskStatus>> =
                 if statuses.is_empty() { vec![None] } else { statuses.into_iter().map(Some).collect() };
             for status in asks {
-                let args = TaskList { status, workstream: None, limit };
-                let r: Tasks = client.request::<kite_proto::op::TaskList>(args).await.map_err(|e| queue_error(e, None))?;
-                tasks.extend(r.tasks);
+                let args = TaskList { status, workstream: None, limit, after: None };
+                if limit.is_some() {
+                    let r: Tasks = client.request::<kite_proto::op::TaskList>(args).await.map_err(|e| queue_error(e, None))?;
+                    tasks.extend(r.tasks);
+                } else {
+                    tasks.extend(client.all_tasks(args).await.map_err(|e| queue_error(e, None))?);
+                }
             }
         }
     }

@@ -79,7 +79,13 @@ pub(crate) async fn events(ctx: &Ctx, a: EventsArgs) -> Result<()> {
     let c = ctx.client().await?;
     let q = EventsQuery { since: a.since, limit: a.limit };
     if !a.follow {
-        let ev: Events = c.request::<kite_proto::op::EventsList>(q).await?;
+        let mut ev: Events = c.request::<kite_proto::op::EventsList>(q.clone()).await?;
+        // From a point on, every event after it: page by page.
+        while let Some(next) = ev.next.take() {
+            let page = c.request::<kite_proto::op::EventsList>(EventsQuery { since: Some(next), ..q.clone() }).await?;
+            ev.events.extend(page.events);
+            ev.next = page.next;
+        }
         if ctx.json {
             return output::json(&ev);
         }
@@ -89,6 +95,20 @@ pub(crate) async fn events(ctx: &Ctx, a: EventsArgs) -> Result<()> {
         return Ok(());
     }
     let mut pushes = c.take_pushes().expect("fresh client");
+    let mut q = q;
+    // From a point on: page up to now with events.list, then follow from the last one.
+    if q.since.is_some() {
+        loop {
+            let page = c.request::<kite_proto::op::EventsList>(q.clone()).await?;
+            for e in &page.events {
+                print_event(ctx, e)?;
+            }
+            q.since = page.events.last().map(|e| e.id).or(q.since);
+            if page.next.is_none() {
+                break;
+            }
+        }
+    }
     let ev: Events = c.request::<kite_proto::op::EventsFollow>(q).await?;
     for e in &ev.events {
         print_event(ctx, e)?;

@@ -39,9 +39,13 @@ pub(crate) enum TaskCmd {
         on: i64,
     },
     /// List tasks.
+    /// Open tasks (pending and active) by default; --status or --all for others.
     List {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all")]
         status: Option<TaskStatus>,
+        /// Every task ever made, finished ones too.
+        #[arg(long)]
+        all: bool,
         #[arg(long)]
         workstream: Option<String>,
     },
@@ -129,8 +133,18 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
             let t: Task = c.request::<kite_proto::op::TaskDepend>(TaskDepend { task: id, on }).await?;
             if ctx.json { output::json(&t) } else { output::line(format!("{} now depends on {:?}", t.id, t.depends_on)) }
         }
-        TaskCmd::List { status, workstream } => {
-            let r: Tasks = c.request::<kite_proto::op::TaskList>(TaskList { status, workstream, limit: None }).await?;
+        TaskCmd::List { status, all, workstream } => {
+            let statuses: Vec<Option<TaskStatus>> = match (status, all) {
+                (Some(s), _) => vec![Some(s)],
+                (None, true) => vec![None],
+                (None, false) => vec![Some(TaskStatus::Pending), Some(TaskStatus::Active)],
+            };
+            let mut tasks = Vec::new();
+            for status in statuses {
+                tasks.extend(c.all_tasks(TaskList { status, workstream: workstream.clone(), limit: None, after: None }).await?);
+            }
+            tasks.sort_by_key(|t| t.id);
+            let r = Tasks { tasks, next: None };
             if ctx.json {
                 return output::json(&r);
             }

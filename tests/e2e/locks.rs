@@ -162,3 +162,22 @@ async fn many_waiters_are_served_first_come_first_served() {
     let want: Vec<(String, u64)> = order.into_iter().zip(2..).collect();
     assert_eq!(got, want);
 }
+
+/// Regression (torture run, finding 7): a lock path is the file it names, not its spelling.
+#[test]
+fn a_symbolic_link_is_the_file_it_points_to_and_a_link_out_is_refused() {
+    let d = Daemon::start();
+    std::fs::write(d.root.join("src/a.rs"), "fn a() {}\n").unwrap();
+    std::os::unix::fs::symlink(d.root.join("src"), d.root.join("alias")).unwrap();
+    std::os::unix::fs::symlink("/etc", d.root.join("link_out")).unwrap();
+    let s1 = d.session("one");
+    let s2 = d.session("two");
+    let g = d.ok(&["lock", "acquire", "src/a.rs", "--session", &s1]);
+    assert_eq!(g["path"], "src/a.rs");
+    let err = d.err(&["lock", "acquire", "alias/a.rs", "--session", &s2]);
+    assert!(err.contains("src/a.rs") && err.contains(&s1), "the same file through a link is held: {err}");
+    let err = d.err(&["lock", "acquire", "link_out/passwd", "--session", &s2]);
+    assert!(err.contains("outside the project") && err.contains("symbolic link"), "{err}");
+    let err = d.err(&["lock", "acquire", "src/{a,../../x}", "--session", &s2]);
+    assert!(err.contains("may not contain `..`"), "{err}");
+}

@@ -118,7 +118,7 @@ impl Project {
     }
 
     fn tasks(&self) -> Vec<Value> {
-        self.ok(&["task", "list"])["tasks"].as_array().unwrap().clone()
+        self.ok(&["task", "list", "--all"])["tasks"].as_array().unwrap().clone()
     }
 
     fn task(&self, id: i64) -> Value {

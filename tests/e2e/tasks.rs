@@ -128,3 +128,51 @@ async fn when_many_sessions_race_for_tasks_each_is_claimed_exactly_once() {
     all.sort();
     assert_eq!(all, (1..=10).collect::<Vec<i64>>());
 }
+
+/// Regression (torture run, finding 6): list replies are pages under the frame cap; the CLI
+/// pages through them; `kite task list` shows open tasks unless asked for more.
+#[test]
+fn task_lists_are_paged_under_the_frame_cap() {
+    use std::io::{BufRead, BufReader, Write};
+    let d = Daemon::start_with(&["--no-memory", "--tick", "0"]);
+    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let n = 260;
+    let body = "x".repeat(10_000);
+    for i in 0..n {
+        let f = serde_json::json!({"id": i, "op": "task.create", "args": {"title": format!("t{i}"), "body": body}});
+        s.write_all(format!("{f}\n").as_bytes()).unwrap();
+    }
+    for _ in 0..n {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.contains("\"ok\":true"), "{line}");
+    }
+    let mut ask = |f: serde_json::Value| {
+        s.write_all(format!("{f}\n").as_bytes()).unwrap();
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.len() <= kite_proto::MAX_FRAME, "a reply of {} bytes", line.len());
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    let page = ask(serde_json::json!({"id": 1, "op": "task.list"}));
+    let got = page["result"]["tasks"].as_array().unwrap().len();
+    assert!(got < 200, "10 KB bodies: the page is cut by size, not at 200 ({got})");
+    let next = page["result"]["next"].as_i64().expect("a cursor to the rest");
+    let second = ask(serde_json::json!({"id": 2, "op": "task.list", "args": {"after": next, "limit": 3}}));
+    assert_eq!(second["result"]["tasks"][0]["id"], next + 1, "{second}");
+    assert_eq!(second["result"]["tasks"].as_array().unwrap().len(), 3);
+    let refused = ask(serde_json::json!({"id": 3, "op": "task.list", "args": {"limit": 1_000_000}}));
+    assert_eq!(refused["error"]["code"], "bad_request", "{refused}");
+    // The CLI pages through everything; finished tasks only with --all.
+    let sid = d.session("w");
+    d.ok(&["task", "start", "1", "--session", &sid]);
+    d.ok(&["task", "done", "1", "--session", &sid]);
+    let open = d.ok(&["task", "list"]);
+    assert_eq!(open["tasks"].as_array().unwrap().len(), n - 1);
+    assert!(open["tasks"].as_array().unwrap().iter().all(|t| t["status"] != "done"));
+    let all = d.ok(&["task", "list", "--all"]);
+    assert_eq!(all["tasks"].as_array().unwrap().len(), n);
+    let events = d.ok(&["events", "--since", "0"]);
+    assert!(events["events"].as_array().unwrap().len() > n, "every event since 0");
+}

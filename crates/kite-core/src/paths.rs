@@ -134,6 +134,15 @@ pub fn normalize(root: &Path, cwd: &Path, input: &str) -> Result<LockPath, PathE
     if input.contains(['\0', '\n', '\r']) {
         return Err(PathError::BadChar(input.escape_debug().to_string()));
     }
+    // A glob is matched as written: a `..` inside or after its first pattern component would
+    // be resolved lexically out of the pattern (`src/{a,../../x}` became the literal `src/x}`).
+    let mut in_glob = false;
+    for part in input.split('/') {
+        in_glob |= is_glob(part);
+        if in_glob && part == ".." {
+            return Err(PathError::BadGlob(input.to_string(), "a pattern may not contain `..`; write the directory before the pattern".into()));
+        }
+    }
     let root = lexical(root);
     let joined = if Path::new(input).is_absolute() {
         PathBuf::from(input)
@@ -232,5 +241,14 @@ mod tests {
     #[test]
     fn bad_globs_are_refused() {
         assert!(matches!(LockPath::from_normalized("src/[a"), Err(PathError::BadGlob(..))));
+    }
+
+    /// Regression (torture run, finding 7): `..` is not resolved out of a pattern.
+    #[test]
+    fn a_parent_step_inside_or_after_a_pattern_is_refused() {
+        for input in ["{a,../../x}", "*/../b", "src/[ab]/../../c"] {
+            assert!(matches!(norm(input), Err(PathError::BadGlob(..))), "{input}: {:?}", norm(input));
+        }
+        assert_eq!(norm("../src/*.rs").unwrap(), "src/*.rs", "a parent step before the pattern is fine");
     }
 }

@@ -201,7 +201,7 @@ impl KiteMcp {
             Ok(s) => s,
             Err(e) => return self.fail(e),
         };
-        self.request::<kite_proto::op::TaskList>(TaskList { status, workstream: None, limit: Some(200) }).await
+        self.request::<kite_proto::op::TaskList>(TaskList { status, workstream: None, limit: Some(200), after: None }).await
     }
 
     #[tool(description = "Claim the best ready task (pending, all dependencies done, highest priority) for this session. Returns the task and its claim, or null when nothing is ready.")]

@@ -105,6 +105,19 @@ impl Client {
         self.call(O::NAME, args).await
     }
 
+    /// Every task matching `args`, page by page (`args.after` is where it starts).
+    pub async fn all_tasks(&self, mut args: crate::ops::TaskList) -> Result<Vec<kite_core::Task>, ClientError> {
+        let mut out = Vec::new();
+        loop {
+            let page = self.request::<crate::op::TaskList>(args.clone()).await?;
+            out.extend(page.tasks);
+            match page.next {
+                Some(n) => args.after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// Sends `op` with `args` and waits for its reply.
     pub async fn call<A: Serialize, R: DeserializeOwned>(&self, op: &str, args: A) -> Result<R, ClientError> {
         let v = self.call_value(op, serde_json::to_value(args).map_err(|e| ClientError::Decode(e.to_string()))?).await?;

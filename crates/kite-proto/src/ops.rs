@@ -104,13 +104,26 @@ pub struct TaskList {
     pub status: Option<TaskStatus>,
     #[serde(default)]
     pub workstream: Option<String>,
+    /// Tasks per page: default [`DEFAULT_PAGE`], at most [`MAX_PAGE`].
     #[serde(default)]
     pub limit: Option<u32>,
+    /// The cursor: only tasks with a larger id (the `next` of the previous page).
+    #[serde(default)]
+    pub after: Option<i64>,
 }
+
+/// Tasks or events per page when the client does not say.
+pub const DEFAULT_PAGE: u32 = 200;
+/// The most a client may ask for per page. A page also ends early to keep its reply under
+/// [`crate::MAX_FRAME`].
+pub const MAX_PAGE: u32 = 1000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tasks {
     pub tasks: Vec<Task>,
+    /// Set when there are more: pass it as `after` for the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -342,6 +355,9 @@ pub struct Event {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Events {
     pub events: Vec<Event>,
+    /// Set when there are more: pass it as `since` for the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

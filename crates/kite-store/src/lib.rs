@@ -282,11 +282,14 @@ impl Store {
     }
 
     /// Events after `since`, oldest first; with `limit`, only the newest that many.
-    pub fn events(&self, since: i64, limit: Option<u32>) -> Result<Vec<(i64, i64, String, serde_json::Value)>> {
-        let mut st = self.conn.prepare_cached(
+    /// Events after `since`, oldest first: the first `limit` of them, or with `newest` the last.
+    pub fn events(&self, since: i64, limit: Option<u32>, newest: bool) -> Result<Vec<(i64, i64, String, serde_json::Value)>> {
+        let mut st = self.conn.prepare_cached(if newest {
             "SELECT * FROM (SELECT id, at_ms, kind, data FROM events WHERE id > ?1 ORDER BY id DESC LIMIT ?2)
-             ORDER BY id",
-        )?;
+             ORDER BY id"
+        } else {
+            "SELECT id, at_ms, kind, data FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"
+        })?;
         let rows = st.query_map(params![since, limit.map(i64::from).unwrap_or(-1)], |r| {
             let data: String = r.get(3)?;
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, serde_json::from_str(&data).unwrap_or(serde_json::Value::Null)))

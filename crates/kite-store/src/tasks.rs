@@ -110,14 +110,15 @@ impl Store {
     }
 
     /// Tasks, oldest first, optionally of one status and workstream.
-    pub fn list_tasks(&self, status: Option<TaskStatus>, workstream: Option<&str>, limit: Option<u32>) -> Result<Vec<Task>> {
+    /// Tasks in id order, after the id `after`, at most `limit`.
+    pub fn list_tasks(&self, status: Option<TaskStatus>, workstream: Option<&str>, after: Option<i64>, limit: u32) -> Result<Vec<Task>> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks t
-             WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.workstream = ?2)
-             ORDER BY t.id LIMIT ?3"
+             WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.workstream = ?2) AND t.id > ?3
+             ORDER BY t.id LIMIT ?4"
         ))?;
         let rows = st.query_map(
-            params![status.map(|s| s.as_str()), workstream, limit.map(i64::from).unwrap_or(-1)],
+            params![status.map(|s| s.as_str()), workstream, after.unwrap_or(0), i64::from(limit)],
             task_from_row,
         )?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
@@ -303,7 +304,7 @@ mod tests {
         s.insert_task(&new("undone", &[]), 1).unwrap();
         s.rollback_savepoint().unwrap();
         s.commit().unwrap();
-        let titles: Vec<_> = s.list_tasks(None, None, None).unwrap().into_iter().map(|t| t.title).collect();
+        let titles: Vec<_> = s.list_tasks(None, None, None, 100).unwrap().into_iter().map(|t| t.title).collect();
         assert_eq!(titles, ["kept"]);
     }
 
@@ -319,7 +320,7 @@ mod tests {
         }
         assert_eq!(s.last_event_id().unwrap(), 5);
         assert!(s.insert_event(5, 0, "x", &serde_json::json!({})).is_err(), "an id is written once");
-        let ev = s.events(0, Some(2)).unwrap();
+        let ev = s.events(0, Some(2), true).unwrap();
         assert_eq!(ev.iter().map(|e| e.0).collect::<Vec<_>>(), [4, 5]);
     }
 

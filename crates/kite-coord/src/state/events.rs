@@ -1,9 +1,8 @@
 //! Broadcasts and the event log. A broadcast is pushed to every connection bound to a live
 //! session and logged; followers of the log get every event after the commit that made it.
 
-use kite_proto::ops::EventKind;
 use super::{json, ConnId, OpResult, State};
-use kite_proto::ops::{Broadcast, Delivered, Event, Events, EventsQuery};
+use kite_proto::ops::{Broadcast, Delivered, Event, EventKind, Events, EventsQuery};
 use kite_proto::{ErrorBody, ErrorCode};
 use serde_json::json;
 use std::collections::HashSet;
@@ -37,32 +36,57 @@ impl State {
         json(Delivered { delivered })
     }
 
-    fn load_events(&mut self, q: &EventsQuery, default_limit: u32) -> Result<Vec<Event>, ErrorBody> {
+    /// A page of the log: after `since` (or the newest `limit` without it), at most a page and
+    /// under the frame cap; `next` is set when more follow.
+    fn load_events(&mut self, q: &EventsQuery, default_limit: u32) -> Result<Events, ErrorBody> {
         // This batch's events so far are read too (a client sees its own writes).
         self.pending.flush_events(&self.store).map_err(super::internal)?;
-        let limit = if q.since.is_some() { q.limit } else { Some(q.limit.unwrap_or(default_limit)) };
-        Ok(self
+        let limit = super::page_size("events", Some(q.limit.unwrap_or(default_limit)))?;
+        let forward = q.since.is_some();
+        let ask = if forward { limit + 1 } else { limit };
+        let mut events: Vec<Event> = self
             .store
-            .events(q.since.unwrap_or(0), limit)
+            .events(q.since.unwrap_or(0), Some(ask), !forward)
             .map_err(super::internal)?
             .into_iter()
             .map(|(id, at_ms, kind, data)| Event { id, at_ms, kind: EventKind::parse(&kind), data })
-            .collect())
+            .collect();
+        if !forward {
+            // The newest events: when the frame cap cuts, it cuts the oldest.
+            events.reverse();
+            super::fit_frame(&mut events);
+            events.reverse();
+            return Ok(Events { events, next: None });
+        }
+        let more = events.len() > limit as usize;
+        events.truncate(limit as usize);
+        let cut = super::fit_frame(&mut events);
+        let next = if more || cut { events.last().map(|e| e.id) } else { None };
+        Ok(Events { events, next })
     }
 
     pub(super) fn events_list(&mut self, q: EventsQuery) -> OpResult {
-        json(Events { events: self.load_events(&q, 1000)? })
+        json(self.load_events(&q, kite_proto::ops::MAX_PAGE)?)
     }
 
     /// Replies with the backlog and marks the connection as a follower from its last event on.
+    /// With `since`, the backlog must be whole (pushes start after it): more than a page is
+    /// refused, to be read with `events.list` first.
     pub(super) fn events_follow(&mut self, conn: ConnId, q: EventsQuery) -> OpResult {
-        let events = self.load_events(&q, 100)?;
+        let page = self.load_events(&q, if q.since.is_some() { kite_proto::ops::MAX_PAGE } else { 100 })?;
+        if let (Some(since), Some(_)) = (q.since, page.next) {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("more events since {since} than one page; read them with events.list (page with `next`), then follow from the last one"),
+            ));
+        }
+        let events = page.events;
         let last = events.last().map(|e| e.id).unwrap_or(q.since.unwrap_or(0));
         // Events of this batch not yet committed are in the backlog already (same transaction);
         // following from `last` keeps them from being pushed twice.
         if let Some(c) = self.conns.get_mut(&conn) {
             c.follow = Some(last);
         }
-        json(Events { events })
+        json(Events { events, next: None })
     }
 }

@@ -2,10 +2,9 @@
 //! queued requests the moment they are granted (the grant is pushed as the reply to the waiting
 //! request, over its open connection — nobody polls), and tells the session's other connections.
 
-use kite_proto::ops::EventKind;
 use super::{json, Answer, ConnId, OpResult, State, Wait};
 use kite_core::{normalize, Grant, LockError, LockPath, Requested};
-use kite_proto::ops::{LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, Released};
+use kite_proto::ops::{EventKind, LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, Released};
 use kite_proto::{ErrorBody, ErrorCode};
 use serde_json::json;
 use std::path::Path;
@@ -25,13 +24,20 @@ fn granted(g: &Grant) -> LockGranted {
 }
 
 impl State {
-    fn lock_path(&self, cwd: Option<&str>, path: &str) -> Result<LockPath, ErrorBody> {
+    pub(super) fn lock_path(&self, cwd: Option<&str>, path: &str) -> Result<LockPath, ErrorBody> {
         let cwd = match cwd {
             Some(c) if Path::new(c).is_absolute() => Path::new(c).to_path_buf(),
             Some(c) => return Err(ErrorBody::new(ErrorCode::BadRequest, format!("cwd '{c}' must be absolute"))),
             None => self.root.clone(),
         };
-        normalize(&self.root, &cwd, path).map_err(|e| ErrorBody::new(ErrorCode::OutsideRoot, e.to_string()))
+        let resolved = resolve_existing(&cwd, path);
+        normalize(&self.root, &cwd, &resolved).map_err(|e| match e {
+            kite_core::PathError::OutsideRoot(..) => ErrorBody::new(
+                ErrorCode::OutsideRoot,
+                if resolved != path { format!("{e} (it resolves to {resolved} through a symbolic link)") } else { e.to_string() },
+            ),
+            other => ErrorBody::new(ErrorCode::BadRequest, other.to_string()),
+        })
     }
 
     pub(super) fn lock_acquire(&mut self, conn: ConnId, req_id: u64, a: LockAcquire) -> OpResult {
@@ -122,5 +128,65 @@ impl State {
             self.apply_grants(grants)?;
         }
         Ok(())
+    }
+}
+
+/// The path as the file system sees it: the part that exists is resolved, symbolic links
+/// included, so two spellings of one file (`src/a.rs`, `alias/a.rs` with `alias -> src`) are
+/// one lock path, and a link that leads out of the project is seen to. The part that does not
+/// exist yet, and everything from the first glob pattern on, is kept as written for the lexical
+/// normalization that follows.
+fn resolve_existing(cwd: &Path, input: &str) -> String {
+    use std::path::{Component, PathBuf};
+    if input.contains(['\0', '\n', '\r']) {
+        return input.to_string();
+    }
+    let joined = if Path::new(input).is_absolute() { PathBuf::from(input) } else { cwd.join(input) };
+    let mut out = PathBuf::from("/");
+    let mut resolving = true;
+    for c in joined.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            Component::ParentDir if resolving => {
+                out.pop();
+            }
+            Component::ParentDir => out.push(".."),
+            Component::Normal(part) => {
+                let glob = part.to_str().is_none_or(|p| p.contains(['*', '?', '[', '{']));
+                if resolving && !glob {
+                    let next = out.join(part);
+                    if std::fs::symlink_metadata(&next).is_ok() {
+                        out = next.canonicalize().unwrap_or(next);
+                        continue;
+                    }
+                }
+                resolving = false;
+                out.push(part);
+            }
+        }
+    }
+    out.to_str().map(str::to_string).unwrap_or_else(|| input.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (torture run, finding 7): lock paths are checked by what they name.
+    #[test]
+    fn symbolic_links_are_resolved_before_normalizing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("src")).unwrap();
+        std::fs::write(root.join("src/a.rs"), "").unwrap();
+        std::os::unix::fs::symlink(root.join("src"), root.join("alias")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("link_out")).unwrap();
+        let norm = |p: &str| normalize(&root, &root, &resolve_existing(&root, p)).map(|l| l.as_str().to_string());
+        assert_eq!(norm("alias/a.rs").unwrap(), "src/a.rs");
+        assert_eq!(norm("alias/new.rs").unwrap(), "src/new.rs", "a file not there yet, in a linked directory");
+        assert_eq!(norm("alias/*.rs").unwrap(), "src/*.rs");
+        assert_eq!(norm("alias/../src/a.rs").unwrap(), "src/a.rs");
+        assert!(matches!(norm("link_out/passwd"), Err(kite_core::PathError::OutsideRoot(..))));
+        assert_eq!(norm("not/there/yet/../x").unwrap(), "not/there/x");
     }
 }

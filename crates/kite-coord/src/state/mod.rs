@@ -423,6 +423,33 @@ impl State {
     }
 }
 
+/// A page size a client asked for: default [`kite_proto::ops::DEFAULT_PAGE`], refused above
+/// [`kite_proto::ops::MAX_PAGE`] (a size from a client never sizes an allocation unchecked).
+fn page_size(op: &str, asked: Option<u32>) -> Result<u32, ErrorBody> {
+    use kite_proto::ops::{DEFAULT_PAGE, MAX_PAGE};
+    match asked.unwrap_or(DEFAULT_PAGE) {
+        0 => Err(ErrorBody::new(ErrorCode::BadRequest, format!("{op}: limit must be at least 1"))),
+        n if n > MAX_PAGE => Err(ErrorBody::new(ErrorCode::BadRequest, format!("{op}: limit must be at most {MAX_PAGE} (page with the `next` cursor)"))),
+        n => Ok(n),
+    }
+}
+
+/// Cuts a page so that its reply stays under the frame cap (a margin is left for the
+/// envelope); true when it cut. A page always keeps its first item: one item is under the cap
+/// because it arrived in a request under it.
+fn fit_frame<T: serde::Serialize>(items: &mut Vec<T>) -> bool {
+    const BUDGET: usize = kite_proto::MAX_FRAME - 16 * 1024;
+    let mut used = 0;
+    for (i, item) in items.iter().enumerate() {
+        used += serde_json::to_vec(item).map(|v| v.len() + 1).unwrap_or(0);
+        if used > BUDGET && i > 0 {
+            items.truncate(i);
+            return true;
+        }
+    }
+    false
+}
+
 pub(crate) fn internal(e: impl std::fmt::Display) -> ErrorBody {
     ErrorBody::new(ErrorCode::Internal, format!("internal error: {e}"))
 }

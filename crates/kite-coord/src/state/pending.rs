@@ -8,8 +8,7 @@
 //! acknowledged before that commit, so durability is unchanged. A refused request undoes its
 //! share through a [`Mark`], like its savepoint undoes its rows.
 
-use kite_proto::ops::EventKind;
-use kite_proto::ops::Event;
+use kite_proto::ops::{Event, EventKind};
 use kite_store::{Store, StoreError};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -149,7 +148,7 @@ mod tests {
         store.commit().unwrap();
         let events = p.committed();
         assert_eq!(events.iter().map(|e| (e.id, e.kind.as_str())).collect::<Vec<_>>(), [(1, "a"), (2, "c")]);
-        let rows: Vec<(i64, String)> = store.events(0, None).unwrap().into_iter().map(|e| (e.0, e.2)).collect();
+        let rows: Vec<(i64, String)> = store.events(0, None, false).unwrap().into_iter().map(|e| (e.0, e.2)).collect();
         assert_eq!(rows, [(1, "a".to_string()), (2, "c".to_string())]);
         assert_eq!((store.counter("claim_seq").unwrap(), store.counter("completed").unwrap()), (1, 0));
         let again = Pending::load(&store).unwrap();

@@ -2,10 +2,9 @@
 //! the reaper. A session's end — asked for or reaped — releases its locks (waiters get them) and
 //! puts its active tasks back to pending; its claims die with it, so a late `done` is refused.
 
-use kite_proto::ops::EventKind;
 use super::{json, not_found, Answer, ConnId, Live, OpResult, State};
 use kite_core::TaskStatus;
-use kite_proto::ops::{Hello, SessionId, SessionInfo, SessionRef, SessionRegister, Status};
+use kite_proto::ops::{EventKind, Hello, SessionId, SessionInfo, SessionRef, SessionRegister, Status};
 use kite_proto::{ErrorBody, ErrorCode, PROTOCOL_VERSION};
 use serde_json::json;
 use std::collections::HashSet;

@@ -3,18 +3,16 @@
 //! every start hands out a new claim token, and only the holder of the current claim may finish
 //! the task — a session that was reaped or superseded is refused (fencing).
 
-use kite_proto::ops::EventKind;
 use super::{json, not_found, Answer, OpResult, State};
 use kite_core::deps::{cycle_if_added, format_cycle};
-use kite_core::{normalize, Task, TaskStatus};
+use kite_core::{Task, TaskStatus};
 use kite_proto::ops::{
-    Claim, DepInfo, TaskCreate, TaskCreated, TaskDepend, TaskDetail, TaskFinish, TaskList, TaskNext, TaskPrune, TaskRef,
+    Claim, DepInfo, EventKind, TaskCreate, TaskCreated, TaskDepend, TaskDetail, TaskFinish, TaskList, TaskNext, TaskPrune, TaskRef,
     TaskStart, Tasks,
 };
 use kite_proto::{ErrorBody, ErrorCode};
 use kite_store::NewTaskRow;
 use serde_json::json;
-use std::path::Path;
 
 const MAX_TITLE: usize = 500;
 
@@ -40,11 +38,10 @@ impl State {
         if !unknown.is_empty() {
             return Err(not_found(format!("cannot depend on unknown task(s): {}", unknown.join(", "))));
         }
-        let cwd = a.cwd.as_deref().map(Path::new).unwrap_or(&self.root).to_path_buf();
-        let mut files = Vec::with_capacity(a.files.len());
+        // Declared files follow the lock paths' one rule (links resolved, kept inside the root).
+        let mut files = Vec::with_capacity(a.files.len().min(1024));
         for f in &a.files {
-            let p = normalize(&self.root, &cwd, f).map_err(|e| ErrorBody::new(ErrorCode::OutsideRoot, e.to_string()))?;
-            files.push(p.as_str().to_string());
+            files.push(self.lock_path(a.cwd.as_deref(), f)?.as_str().to_string());
         }
         let mut deps = a.depends_on.clone();
         deps.sort_unstable();
@@ -86,9 +83,15 @@ impl State {
         json(self.load_task(a.task)?)
     }
 
+    /// One page of tasks in id order; `next` says where the following page starts.
     pub(super) fn task_list(&mut self, a: TaskList) -> OpResult {
-        let tasks = self.store.list_tasks(a.status, a.workstream.as_deref(), a.limit).map_err(super::internal)?;
-        json(Tasks { tasks })
+        let limit = super::page_size("task.list", a.limit)?;
+        let mut tasks = self.store.list_tasks(a.status, a.workstream.as_deref(), a.after, limit + 1).map_err(super::internal)?;
+        let more = tasks.len() > limit as usize;
+        tasks.truncate(limit as usize);
+        let cut = super::fit_frame(&mut tasks);
+        let next = if more || cut { tasks.last().map(|t| t.id) } else { None };
+        json(Tasks { tasks, next })
     }
 
     pub(super) fn task_show(&mut self, a: TaskRef) -> OpResult {
