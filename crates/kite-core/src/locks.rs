@@ -196,42 +196,72 @@ impl LockTable {
         Ok(Requested::Queued { ticket, blockers })
     }
 
-    /// The waits-for graph: a queued session waits for the sessions blocking its request.
-    fn waits_for(&self) -> HashMap<String, Vec<String>> {
-        let mut g: HashMap<String, Vec<String>> = HashMap::new();
-        for (i, w) in self.waiting.iter().enumerate() {
-            let b = self.blockers(&w.path, w.mode, &w.session, i);
-            g.entry(w.session.clone()).or_default().extend(b);
+    /// The sessions `s` waits for: those blocking any of its queued requests.
+    fn waits_of(&self, s: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, w) in self.waiting.iter().enumerate().filter(|(_, w)| w.session == s) {
+            for b in self.conflicting(&w.path, w.mode, &w.session, i) {
+                if !out.contains(b) {
+                    out.push(b.clone());
+                }
+            }
         }
-        g
+        out
+    }
+
+    /// Whether some waiter is blocked by `session` (by a lock it holds, or a request of its
+    /// queued ahead): only then can a new wait of `session` close a cycle.
+    fn someone_waits_for(&self, session: &str) -> bool {
+        // What `session` has in the way of others: its holds, and its own queued requests (with
+        // their place in the queue). Few, so each waiter is checked against few.
+        let holds: Vec<(&LockPath, LockMode)> = self.held.iter().filter(|h| h.session == session).map(|h| (&h.path, h.mode)).collect();
+        let queued: Vec<(usize, &LockPath, LockMode)> =
+            self.waiting.iter().enumerate().filter(|(_, w)| w.session == session).map(|(i, w)| (i, &w.path, w.mode)).collect();
+        if holds.is_empty() && queued.is_empty() {
+            return false;
+        }
+        self.waiting.iter().enumerate().any(|(i, w)| {
+            w.session != session
+                && (holds.iter().any(|(p, m)| conflicts(&w.path, w.mode, &w.session, p, *m, session))
+                    || queued.iter().any(|(j, p, m)| *j < i && conflicts(&w.path, w.mode, &w.session, p, *m, session)))
+        })
     }
 
     /// If `session` waiting on `blockers` closes a cycle, returns it: `[session, b, ..., session]`.
+    ///
+    /// This runs on the state owner for every queued request, so it must cost about the size of
+    /// the cycle it could close, not the whole graph: when nobody waits for `session` (the
+    /// common case: agents holding their own files and queueing on one shared path) no cycle
+    /// can close and nothing is searched. Otherwise a breadth-first search from the blockers
+    /// computes each session's edges only when it reaches it, and keeps one parent link per
+    /// session instead of a path per branch.
     fn wait_cycle(&self, session: &str, blockers: &[String]) -> Option<Vec<String>> {
-        // Nobody can be waiting for a session that holds nothing and waits for nothing: the common
-        // case of a fresh request skips building the graph.
-        if !self.held.iter().any(|h| h.session == session) && !self.waiting.iter().any(|w| w.session == session) {
+        if !self.someone_waits_for(session) {
             return None;
         }
-        let g = self.waits_for();
+        let mut parent: HashMap<String, Option<String>> = HashMap::new();
+        let mut queue: VecDeque<String> = VecDeque::new();
         for b in blockers {
-            // Depth-first search from each blocker for a way back to `session`.
-            let mut stack: Vec<Vec<String>> = vec![vec![b.clone()]];
-            let mut seen: HashSet<String> = HashSet::from([b.clone()]);
-            while let Some(path) = stack.pop() {
-                let last = path.last().expect("paths are never empty");
-                for next in g.get(last).into_iter().flatten() {
-                    if next == session {
-                        let mut cycle = vec![session.to_string()];
-                        cycle.extend(path.iter().cloned());
-                        cycle.push(session.to_string());
-                        return Some(cycle);
+            if parent.insert(b.clone(), None).is_none() {
+                queue.push_back(b.clone());
+            }
+        }
+        while let Some(cur) = queue.pop_front() {
+            for next in self.waits_of(&cur) {
+                if next == session {
+                    let mut back = vec![cur.clone()];
+                    while let Some(Some(p)) = parent.get(back.last().expect("never empty")) {
+                        back.push(p.clone());
                     }
-                    if seen.insert(next.clone()) {
-                        let mut p = path.clone();
-                        p.push(next.clone());
-                        stack.push(p);
-                    }
+                    back.reverse();
+                    let mut cycle = vec![session.to_string()];
+                    cycle.extend(back);
+                    cycle.push(session.to_string());
+                    return Some(cycle);
+                }
+                if !parent.contains_key(&next) {
+                    parent.insert(next.clone(), Some(cur.clone()));
+                    queue.push_back(next);
                 }
             }
         }
@@ -384,6 +414,37 @@ mod tests {
         assert_eq!(err, LockError::Deadlock { path: "x".into(), cycle: vec!["b".into(), "a".into(), "b".into()] });
         // Nothing changed: b is not queued.
         assert_eq!(t.waiting().count(), 1);
+    }
+
+    #[test]
+    fn queueing_twice_for_one_path_is_not_a_deadlock_with_oneself() {
+        let mut t = LockTable::new();
+        granted(t.request("b", p("x"), LockMode::Exclusive, false));
+        granted(t.request("a", p("mine"), LockMode::Exclusive, false));
+        queued(t.request("a", p("x"), LockMode::Exclusive, true));
+        queued(t.request("a", p("x"), LockMode::Exclusive, true));
+    }
+
+    /// Regression (torture run, finding 2): W sessions holding their own files and queueing on
+    /// one shared path cost a scan each, not a graph; and a real cycle among them is still found.
+    #[test]
+    fn many_waiters_on_one_shared_path_queue_fast_and_a_real_cycle_is_still_found() {
+        let mut t = LockTable::new();
+        granted(t.request("holder", p("Cargo.lock"), LockMode::Exclusive, false));
+        for i in 0..1000 {
+            let s = format!("s{i}");
+            granted(t.request(&s, p(&format!("src/f{i}.rs")), LockMode::Exclusive, false));
+            queued(t.request(&s, p("Cargo.lock"), LockMode::Exclusive, true));
+        }
+        // The holder now waits for a file of the last waiter: that closes holder -> s999 -> holder.
+        match t.request("holder", p("src/f999.rs"), LockMode::Exclusive, true) {
+            Err(LockError::Deadlock { cycle, .. }) => {
+                assert_eq!(cycle.first().map(String::as_str), Some("holder"));
+                assert_eq!(cycle.last().map(String::as_str), Some("holder"));
+                assert!(cycle.contains(&"s999".to_string()), "{cycle:?}");
+            }
+            other => panic!("expected a deadlock, got {other:?}"),
+        }
     }
 
     #[test]
