@@ -410,6 +410,80 @@ fn memory_ready_blocking(socket: &Path) -> bool {
     std::io::BufReader::new(s).read_line(&mut line).is_ok() && line.contains("\"ok\":true")
 }
 
+/// `waiters` sessions that each hold their own file and then queue on one shared path (agents
+/// holding their files and waiting on Cargo.lock): the time until all are queued, and a
+/// bystander's `hello` latency meanwhile.
+async fn waiters_bench(dir: &Path, waiters: usize) -> Result<String> {
+    let root = dir.join("proj-waiters");
+    let d = Daemon::start(&root, "normal")?;
+    let holder = Client::connect(&d.socket).await?;
+    let h: SessionId = holder.call("session.register", json!({"name": "holder"})).await?;
+    let _: serde_json::Value = holder.call("lock.acquire", json!({"path": "Cargo.lock", "session": h.id})).await?;
+    let mut clients = Vec::new();
+    for i in 0..waiters {
+        let c = Client::connect(&d.socket).await?;
+        let s: SessionId = c.call("session.register", json!({"name": format!("w{i}")})).await?;
+        let _: serde_json::Value = c.call("lock.acquire", json!({"path": format!("src/f{i}.rs"), "session": s.id})).await?;
+        clients.push((Arc::new(c), s.id));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    // The bystander runs on a thread and runtime of its own, so the load this process makes
+    // (a thousand clients) does not count against its latency.
+    let bystander = {
+        let (socket, stop) = (d.socket.clone(), stop.clone());
+        std::thread::spawn(move || -> Result<Vec<f64>> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let c = Client::connect(&socket).await?;
+                let mut lat = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let _: serde_json::Value = c.call("hello", json!({})).await?;
+                    lat.push(t.elapsed().as_secs_f64() * 1e6);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Ok(lat)
+            })
+        })
+    };
+    let started = Instant::now();
+    let mut pending = Vec::new();
+    for (c, s) in &clients {
+        let (c, s) = (c.clone(), s.clone());
+        pending.push(tokio::spawn(async move {
+            let _ = c.call::<_, serde_json::Value>("lock.acquire", json!({"path": "Cargo.lock", "session": s, "wait": true})).await;
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let l: serde_json::Value = holder.call("lock.list", json!({})).await?;
+        if l["waiting"].as_array().map_or(0, |w| w.len()) >= waiters {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the waiters did not all queue");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let queued_ms = started.elapsed().as_secs_f64() * 1e3;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = bystander.join().map_err(|_| anyhow::anyhow!("the bystander panicked"))??;
+    lat.sort_by(f64::total_cmp);
+    for p in pending {
+        p.abort();
+    }
+    drop(d);
+    let mut md = format!("## Lock waiters\n\n{waiters} sessions each hold their own file, then all queue on one shared path held by another (agents waiting on Cargo.lock), through the daemon; a bystander sends `hello` every 2 ms meanwhile.\n\n");
+    md.push_str("| waiters | all queued after | bystander hello p50 | p99 | max | bystander calls |\n|---|---|---|---|---|---|\n");
+    md.push_str(&format!(
+        "| {waiters} | {queued_ms:.0} ms | {:.0} µs | {:.0} µs | {:.0} µs | {} |\n",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        lat.last().copied().unwrap_or(f64::NAN),
+        lat.len()
+    ));
+    Ok(md)
+}
+
 /// Resident memory of a process, in MiB (VmRSS).
 fn rss_mib(pid: u32) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -631,6 +705,11 @@ async fn main() -> Result<()> {
         return echo_server(Path::new(args.get(2).context("--echo-server SOCKET")?)).await;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "--waiters-only") {
+        let dir = tempfile::tempdir()?;
+        println!("{}", waiters_bench(dir.path(), 1000).await?);
+        return Ok(());
+    }
     if args.iter().any(|a| a == "--mcp-only") {
         let dir = tempfile::tempdir()?;
         println!("{}", mcp_bench(dir.path(), 10).await?);
@@ -657,7 +736,7 @@ async fn main() -> Result<()> {
         let d = Daemon::start(&root, sync)?;
         let mut r = SyncResult { sync, rounds: Vec::new() };
         for round in 0..rounds {
-            eprintln!("[{}/4] synchronous={sync}, round {}/{rounds}: bare round trip, lock hand-off, task ops, plain SQLite", i + 1, round + 1);
+            eprintln!("[{}/5] synchronous={sync}, round {}/{rounds}: bare round trip, lock hand-off, task ops, plain SQLite", i + 1, round + 1);
             let bare = echo.round(bare_n).await?;
             let handoff = lock_handoff(&d.socket, &format!("hot{round}"), sessions, handoffs).await?;
             let (ops, cpu) = task_ops_measured(&d, 32, secs).await?;
@@ -727,9 +806,11 @@ async fn main() -> Result<()> {
     }
     println!("{md}");
     if !args.iter().any(|a| a == "--no-hook") {
-        eprintln!("[3/4] SessionStart hook latency");
+        eprintln!("[3/5] lock waiters on one shared path");
+        println!("{}", waiters_bench(&dir.path().join("waiters"), 1000).await?);
+        eprintln!("[4/5] SessionStart hook latency");
         println!("{}", hook_bench(&dir.path().join("hook"), if quick { 1_000 } else { 10_000 }).await?);
-        eprintln!("[4/4] memory of agent sessions");
+        eprintln!("[5/5] memory of agent sessions");
         println!("{}", mcp_bench(&dir.path().join("mcp"), 10).await?);
     }
     Ok(())
