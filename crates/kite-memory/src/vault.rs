@@ -225,6 +225,13 @@ impl Vault {
         new.tags = tags;
         new.project = new.project.map(|p| redact(&p).into_owned());
         new.source = new.source.map(|s| redact(&s).into_owned());
+        // Every field, the kind too: it lands in the front matter and the index.
+        if let crate::note::Kind::Other(k) = &new.kind {
+            let k = redact(k);
+            if let std::borrow::Cow::Owned(k) = k {
+                new.kind = crate::note::Kind::Other(k);
+            }
+        }
 
         let text = crate::note::embed_text(&new.title, &new.body);
         let vector = match self.embedder() {

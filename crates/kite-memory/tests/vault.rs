@@ -289,3 +289,32 @@ fn reindex_rebuilds_from_files() {
     assert_eq!((st.index.notes, st.index.with_vector, st.files), (6, 6, 6));
     assert_eq!(ids(&mut t.vault, "mutex await deadlock").first(), Some(&ids_[4]));
 }
+
+/// Regression (torture run, finding 5): every field of a note is redacted, the kind too, and no
+/// secret reaches the note file, the index or the index's write-ahead log.
+#[test]
+fn every_field_of_a_note_is_redacted_on_every_path_into_the_vault() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("vault");
+    let index = home.path().join("idx.db");
+    let mut v = Vault::open(config(&dir, &index)).unwrap();
+    let secret = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    let out = v
+        .add(NewNote {
+            kind: Kind::parse(&format!("token={secret}")),
+            title: format!("Deploy with {secret}"),
+            tags: vec![format!("t-{secret}")],
+            project: Some(format!("p {secret}")),
+            source: Some(format!("s {secret}")),
+            body: format!("credentials:\n  password: Xq9#mZ2vLp\nAlso {secret}."),
+        })
+        .unwrap();
+    let file = std::fs::read_to_string(&out.path).unwrap();
+    assert!(!file.contains(secret) && !file.contains("Xq9#mZ2vLp"), "{file}");
+    for f in [index.clone(), index.with_extension("db-wal")] {
+        if let Ok(bytes) = std::fs::read(&f) {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "secret in {}", f.display());
+            assert!(!bytes.windows(10).any(|w| w == b"Xq9#mZ2vLp"), "secret in {}", f.display());
+        }
+    }
+}
