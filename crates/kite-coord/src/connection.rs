@@ -151,6 +151,37 @@ pub(crate) async fn read_frame<R: AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+
+        /// The frame decoder, fed arbitrary bytes (long lines, no newline, invalid UTF-8), never
+        /// panics, never holds a frame over the cap, and ends at the end of the input.
+        #[test]
+        fn arbitrary_bytes_decode_into_capped_frames(chunks in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+                proptest::collection::vec(proptest::prelude::Just(b'x'), MAX_FRAME - 8..MAX_FRAME + 8),
+                proptest::prelude::Just(b"\n".to_vec()),
+            ],
+            0..8,
+        )) {
+            let input: Vec<u8> = chunks.concat();
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                let mut r = BufReader::new(&input[..]);
+                let mut buf = Vec::new();
+                let mut frames = 0;
+                while let Some(f) = read_frame(&mut r, &mut buf).await.unwrap() {
+                    if let Frame::Line(l) = &f {
+                        assert!(l.len() <= MAX_FRAME);
+                    }
+                    frames += 1;
+                    assert!(frames <= input.len() + 1);
+                }
+            });
+        }
+    }
+
     #[tokio::test]
     async fn frames_are_split_capped_and_checked() {
         let mut input = Vec::new();

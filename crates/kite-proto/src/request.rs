@@ -188,6 +188,31 @@ mod tests {
         assert_eq!(<op::TaskCreate as Operation>::NAME, "task.create");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4000, ..Default::default() })]
+
+        /// The request parser, fed arbitrary lines, never panics: a frame is a request or an
+        /// error, and a request's arguments parse or are refused.
+        #[test]
+        fn arbitrary_frames_never_panic(line in "\\PC{0,200}") {
+            if let Ok(req) = crate::frame::parse_request(&line) {
+                let _ = Op::parse(&req.op, req.args.as_deref());
+                let _ = MemoryOp::parse(&req.op, req.args.as_deref());
+            }
+        }
+
+        /// Frames shaped like requests, with every operation and JSON-ish arguments.
+        #[test]
+        fn request_shaped_frames_never_panic(op in 0usize..25, id in proptest::prelude::any::<u64>(), args in "[{}\\[\\]\":,a-z0-9 \\\\u.-]{0,80}") {
+            let names: Vec<&str> = OPS.iter().chain(MEMORY_OPS).copied().collect();
+            let line = format!("{{\"id\": {id}, \"op\": \"{}\", \"args\": {args}}}", names[op % names.len()]);
+            if let Ok(req) = crate::frame::parse_request(&line) {
+                let _ = Op::parse(&req.op, req.args.as_deref());
+                let _ = MemoryOp::parse(&req.op, req.args.as_deref());
+            }
+        }
+    }
+
     /// docs/PROTOCOL.md's operation tables list exactly these operations.
     #[test]
     fn protocol_md_and_the_enums_agree() {
