@@ -484,6 +484,52 @@ async fn waiters_bench(dir: &Path, waiters: usize) -> Result<String> {
     Ok(md)
 }
 
+/// Daemon memory under a client that sends requests and never reads the replies: 1,500
+/// pipelined `task.show` of a task with a 900 KB body (finding 3 of the torture run: 17 MB to
+/// 2 GB before the outgoing queue was bounded).
+async fn nonreader_bench(dir: &Path) -> Result<String> {
+    use std::io::Write;
+    let root = dir.join("proj-nonreader");
+    let d = Daemon::start(&root, "normal")?;
+    let pid = d.child.id();
+    let c = Client::connect(&d.socket).await?;
+    let created: TaskCreated = c.call("task.create", json!({"title": "big", "body": "b".repeat(900_000)})).await?;
+    let base = rss_mib(pid)?;
+    let socket = d.socket.clone();
+    let id = created.id;
+    let writer = std::thread::spawn(move || -> Result<(std::os::unix::net::UnixStream, usize)> {
+        let mut s = std::os::unix::net::UnixStream::connect(&socket)?;
+        s.set_write_timeout(Some(Duration::from_secs(3)))?;
+        let line = format!("{{\"id\": 1, \"op\": \"task.show\", \"args\": {{\"task\": {id}}}}}\n");
+        let mut sent = 0;
+        for _ in 0..1500 {
+            if s.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        Ok((s, sent))
+    });
+    let mut peak = base;
+    while !writer.is_finished() {
+        peak = peak.max(rss_mib(pid)?);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (s, sent) = writer.join().map_err(|_| anyhow::anyhow!("the writer panicked"))??;
+    peak = peak.max(rss_mib(pid)?);
+    let t = Instant::now();
+    let _: serde_json::Value = c.call("hello", json!({})).await?;
+    let bystander_ms = t.elapsed().as_secs_f64() * 1e3;
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_mib(pid)?;
+    drop(d);
+    let mut md = String::from("## A client that never reads\n\nOne connection pipelines 1,500 `task.show` requests for a task with a 900 KB body and reads nothing (the daemon with its memory component, model loaded).\n\n");
+    md.push_str("| daemon RSS before | peak | after the client left | requests the daemon read | a bystander's hello meanwhile |\n|---|---|---|---|---|\n");
+    md.push_str(&format!("| {base:.0} MiB | {peak:.0} MiB | {after:.0} MiB | {sent} of 1500 (then backpressure) | {bystander_ms:.1} ms |\n"));
+    Ok(md)
+}
+
 /// Resident memory of a process, in MiB (VmRSS).
 fn rss_mib(pid: u32) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -705,6 +751,11 @@ async fn main() -> Result<()> {
         return echo_server(Path::new(args.get(2).context("--echo-server SOCKET")?)).await;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "--nonreader-only") {
+        let dir = tempfile::tempdir()?;
+        println!("{}", nonreader_bench(dir.path()).await?);
+        return Ok(());
+    }
     if args.iter().any(|a| a == "--waiters-only") {
         let dir = tempfile::tempdir()?;
         println!("{}", waiters_bench(dir.path(), 1000).await?);
@@ -808,6 +859,8 @@ async fn main() -> Result<()> {
     if !args.iter().any(|a| a == "--no-hook") {
         eprintln!("[3/5] lock waiters on one shared path");
         println!("{}", waiters_bench(&dir.path().join("waiters"), 1000).await?);
+        eprintln!("      a client that never reads");
+        println!("{}", nonreader_bench(&dir.path().join("nonreader")).await?);
         eprintln!("[4/5] SessionStart hook latency");
         println!("{}", hook_bench(&dir.path().join("hook"), if quick { 1_000 } else { 10_000 }).await?);
         eprintln!("[5/5] memory of agent sessions");

@@ -42,50 +42,55 @@ pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHa
 
     let mut reader = BufReader::new(read);
     let mut buf = Vec::new();
-    loop {
-        // Backpressure: while its replies wait unread, the client's requests are not read.
-        if out_tx.full() && !out_tx.room().await {
-            break;
-        }
-        let frame = tokio::select! {
-            f = read_frame(&mut reader, &mut buf) => f,
-            _ = out_tx.died() => break,
-            // The writer ended (the client stopped reading for good): nothing can reach it.
-            _ = &mut writer => break,
-        };
-        match frame {
-            Ok(None) => break,
-            Ok(Some(Frame::Line(line))) => {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match parse_request(&line) {
-                    Ok(req) => {
-                        out_tx.sent_request();
-                        match services.route(&req.op) {
-                            Some(service) => {
-                                let reply = Reply::new(req.id, out_tx.clone());
-                                service.submit(req, reply);
+    // The wait for the connection to be dropped for its queue, registered once, not per frame.
+    {
+        let died = out_tx.died();
+        tokio::pin!(died);
+        loop {
+            // Backpressure: while its replies wait unread, the client's requests are not read.
+            if out_tx.full() && !out_tx.room().await {
+                break;
+            }
+            let frame = tokio::select! {
+                f = read_frame(&mut reader, &mut buf) => f,
+                _ = &mut died => break,
+                // The writer ended (the client stopped reading for good): nothing can reach it.
+                _ = &mut writer => break,
+            };
+            match frame {
+                Ok(None) => break,
+                Ok(Some(Frame::Line(line))) => {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    match parse_request(&line) {
+                        Ok(req) => {
+                            out_tx.sent_request();
+                            match services.route(&req.op) {
+                                Some(service) => {
+                                    let reply = Reply::new(req.id, out_tx.clone());
+                                    service.submit(req, reply);
+                                }
+                                None => state.send(Command::Request { conn: id, req }),
                             }
-                            None => state.send(Command::Request { conn: id, req }),
+                        }
+                        Err((rid, err)) => {
+                            out_tx.send(ServerMessage::Reply { id: rid, result: Err(err) }.encode());
                         }
                     }
-                    Err((rid, err)) => {
-                        out_tx.send(ServerMessage::Reply { id: rid, result: Err(err) }.encode());
-                    }
                 }
-            }
-            Ok(Some(Frame::TooLarge)) => {
-                let err = ErrorBody::new(ErrorCode::TooLarge, format!("frame larger than {MAX_FRAME} bytes was discarded"));
-                out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
-            }
-            Ok(Some(Frame::NotUtf8)) => {
-                let err = ErrorBody::new(ErrorCode::BadRequest, "frame is not valid UTF-8");
-                out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
-            }
-            Err(e) => {
-                tracing::debug!(conn = id, "connection read error: {e}");
-                break;
+                Ok(Some(Frame::TooLarge)) => {
+                    let err = ErrorBody::new(ErrorCode::TooLarge, format!("frame larger than {MAX_FRAME} bytes was discarded"));
+                    out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
+                }
+                Ok(Some(Frame::NotUtf8)) => {
+                    let err = ErrorBody::new(ErrorCode::BadRequest, "frame is not valid UTF-8");
+                    out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
+                }
+                Err(e) => {
+                    tracing::debug!(conn = id, "connection read error: {e}");
+                    break;
+                }
             }
         }
     }

@@ -31,8 +31,29 @@ struct Queued {
     in_flight: AtomicUsize,
     /// Over the hard cap: the connection is being dropped.
     dead: AtomicBool,
-    /// Signalled when bytes leave the queue or the connection dies.
+    /// Signalled when bytes leave the queue or a request is handled, only while a reader waits
+    /// for room (so the hot path pays nothing for it).
     changed: Notify,
+    room_waiters: AtomicUsize,
+    /// Signalled once, when the connection is dropped.
+    death: Notify,
+}
+
+impl Queued {
+    fn progressed(&self) {
+        if self.room_waiters.load(Ordering::Acquire) > 0 {
+            self.changed.notify_waiters();
+        }
+    }
+}
+
+/// Counts a reader waiting for room for as long as it lives.
+struct RoomWaiter<'a>(&'a AtomicUsize);
+
+impl Drop for RoomWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The sending side, held by the state owner, the syncer and services.
@@ -85,7 +106,7 @@ impl Outbound {
     /// A request of this connection was handled (answered, refused, or queued as a lock wait).
     pub(crate) fn handled(&self) {
         let _ = self.queued.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-        self.queued.changed.notify_waiters();
+        self.queued.progressed();
     }
 
     /// Whether the reader must wait before taking another request.
@@ -106,6 +127,8 @@ impl Outbound {
     /// than [`MAX_IN_FLIGHT`] requests in hand. False when the connection should be dropped: it
     /// died, or nothing left its full queue for [`STUCK`].
     pub(crate) async fn room(&self) -> bool {
+        self.queued.room_waiters.fetch_add(1, Ordering::AcqRel);
+        let _counted = RoomWaiter(&self.queued.room_waiters);
         loop {
             let changed = self.queued.changed.notified();
             tokio::pin!(changed);
@@ -133,18 +156,19 @@ impl Outbound {
     /// Resolves once the connection has been dropped for its queue.
     pub(crate) async fn died(&self) {
         loop {
-            let changed = self.queued.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
+            let death = self.queued.death.notified();
+            tokio::pin!(death);
+            death.as_mut().enable();
             if self.is_dead() {
                 return;
             }
-            changed.await;
+            death.await;
         }
     }
 
     fn kill(&self) {
         self.queued.dead.store(true, Ordering::Release);
+        self.queued.death.notify_waiters();
         self.queued.changed.notify_waiters();
     }
 }
@@ -163,7 +187,7 @@ impl Inbound {
     /// Counts a written line out of the queue.
     pub(crate) fn written(&self, len: usize) {
         self.queued.bytes.fetch_sub(len, Ordering::AcqRel);
-        self.queued.changed.notify_waiters();
+        self.queued.progressed();
     }
 }
 

@@ -30,7 +30,7 @@ impl State {
             Some(c) => return Err(ErrorBody::new(ErrorCode::BadRequest, format!("cwd '{c}' must be absolute"))),
             None => self.root.clone(),
         };
-        let resolved = resolve_existing(&cwd, path);
+        let resolved = resolve_existing(&self.root, &cwd, path);
         normalize(&self.root, &cwd, &resolved).map_err(|e| match e {
             kite_core::PathError::OutsideRoot(..) => ErrorBody::new(
                 ErrorCode::OutsideRoot,
@@ -136,15 +136,20 @@ impl State {
 /// one lock path, and a link that leads out of the project is seen to. The part that does not
 /// exist yet, and everything from the first glob pattern on, is kept as written for the lexical
 /// normalization that follows.
-fn resolve_existing(cwd: &Path, input: &str) -> String {
+fn resolve_existing(root: &Path, cwd: &Path, input: &str) -> String {
     use std::path::{Component, PathBuf};
     if input.contains(['\0', '\n', '\r']) {
         return input.to_string();
     }
     let joined = if Path::new(input).is_absolute() { PathBuf::from(input) } else { cwd.join(input) };
-    let mut out = PathBuf::from("/");
+    // The root is canonical already: start there when the path is under it, so a lock request
+    // costs one stat per component inside the project (this runs on the state owner).
+    let (mut out, rest) = match joined.strip_prefix(root) {
+        Ok(rest) => (root.to_path_buf(), rest.to_path_buf()),
+        Err(_) => (PathBuf::from("/"), joined.clone()),
+    };
     let mut resolving = true;
-    for c in joined.components() {
+    for c in rest.components() {
         match c {
             Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
             Component::ParentDir if resolving => {
@@ -155,9 +160,16 @@ fn resolve_existing(cwd: &Path, input: &str) -> String {
                 let glob = part.to_str().is_none_or(|p| p.contains(['*', '?', '[', '{']));
                 if resolving && !glob {
                     let next = out.join(part);
-                    if std::fs::symlink_metadata(&next).is_ok() {
-                        out = next.canonicalize().unwrap_or(next);
-                        continue;
+                    match std::fs::symlink_metadata(&next) {
+                        Ok(m) if m.file_type().is_symlink() => {
+                            out = next.canonicalize().unwrap_or(next);
+                            continue;
+                        }
+                        Ok(_) => {
+                            out = next;
+                            continue;
+                        }
+                        Err(_) => {}
                     }
                 }
                 resolving = false;
@@ -181,7 +193,7 @@ mod tests {
         std::fs::write(root.join("src/a.rs"), "").unwrap();
         std::os::unix::fs::symlink(root.join("src"), root.join("alias")).unwrap();
         std::os::unix::fs::symlink("/etc", root.join("link_out")).unwrap();
-        let norm = |p: &str| normalize(&root, &root, &resolve_existing(&root, p)).map(|l| l.as_str().to_string());
+        let norm = |p: &str| normalize(&root, &root, &resolve_existing(&root, &root, p)).map(|l| l.as_str().to_string());
         assert_eq!(norm("alias/a.rs").unwrap(), "src/a.rs");
         assert_eq!(norm("alias/new.rs").unwrap(), "src/new.rs", "a file not there yet, in a linked directory");
         assert_eq!(norm("alias/*.rs").unwrap(), "src/*.rs");
