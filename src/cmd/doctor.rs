@@ -194,6 +194,9 @@ fn templates(ctx: &Ctx) -> Check {
 }
 
 fn vault(ctx: &Ctx) -> Check {
+    if !ctx.places.home.is_dir() {
+        return Check::warn("vault", format!("no index yet: {} does not exist", ctx.places.home.display()), "`kite install` creates the home; the index is built from vault/ on first use");
+    }
     let config = super::vault::config(ctx);
     let has_model = config.model_dir.is_some();
     let mut v = match super::vault::open_with(config) {
