@@ -241,7 +241,6 @@ fn handle(req: &Request, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()
             Ok(serde_json::json!({}))
         }
         MemoryOp::Recall(a) => {
-            check_k(a.k)?;
             let mut v = lock()?;
             let notes = recall(&mut v, &a.query, a.k).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e))?;
             let warning = v.embedder().err().map(|e| e.to_string());

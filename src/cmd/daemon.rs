@@ -190,9 +190,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
 /// vault opens only once this process holds the home (`listening`), so a refused second daemon
 /// never touches the first one's files. A failure is logged: the coordinator runs without memory.
 fn start_memory(ctx: &Ctx, listening: std::sync::mpsc::Receiver<()>) -> Option<crate::memory::Memory> {
-    let mut config = crate::cmd::vault::config(ctx);
-    config.use_model = true;
-    match crate::memory::start(ctx.places.home.clone(), config, ctx.config.hooks.extract_command.clone(), listening) {
+    match crate::memory::start(ctx.places.home.clone(), crate::cmd::vault::config(ctx), ctx.config.hooks.extract_command.clone(), listening) {
         Ok(m) => Some(m),
         Err(e) => {
             tracing::warn!("memory component off: {e:#}");

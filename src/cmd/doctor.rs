@@ -120,14 +120,6 @@ fn read_json(path: &Path) -> Option<Result<Value, String>> {
     Some(serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display())))
 }
 
-/// The executable a hook or MCP command names, when it is a path.
-fn command_exists(command: &str) -> bool {
-    let exe = command.split_whitespace().next().unwrap_or("");
-    if exe.contains('/') {
-        return Path::new(exe).is_file();
-    }
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(exe).is_file()))
-}
 
 /// The hooks in .claude/settings.json and the MCP server in .mcp.json.
 fn claude(ctx: &Ctx) -> Vec<Check> {
@@ -149,7 +141,7 @@ fn claude(ctx: &Ctx) -> Vec<Check> {
                     .filter_map(|h| h["command"].as_str().map(str::to_string))
                     .filter(|c| c.ends_with(sub))
                     .collect();
-                match commands.iter().find(|c| command_exists(c)) {
+                match commands.iter().find(|c| kite_sched::audit::missing_program(c, &ctx.places.root).is_none()) {
                     Some(_) => {}
                     None if commands.is_empty() => missing.push(*event),
                     None => stale.push(commands[0].clone()),
@@ -170,7 +162,7 @@ fn claude(ctx: &Ctx) -> Vec<Check> {
         Some(Err(e)) => Check::fail("mcp", e, format!("fix the JSON, then {install}")),
         Some(Ok(m)) => match m["mcpServers"]["kite"]["command"].as_str() {
             None => Check::fail("mcp", format!("{} has no 'kite' server", mcp_path.display()), install),
-            Some(c) if !command_exists(c) => Check::fail("mcp", format!("the MCP command {c} is not there"), format!("{install} again")),
+            Some(c) if !kite_sched::audit::missing_program(c, &ctx.places.root).is_none() => Check::fail("mcp", format!("the MCP command {c} is not there"), format!("{install} again")),
             Some(c) => Check::ok("mcp", format!("{}: {c} mcp", mcp_path.display())),
         },
     };
@@ -199,7 +191,7 @@ fn vault(ctx: &Ctx) -> Check {
     }
     let config = super::vault::config(ctx);
     let has_model = config.model_dir.is_some();
-    let mut v = match super::vault::open_with(config) {
+    let v = match super::vault::open_with(config) {
         Ok(v) => v,
         Err(e) => return Check::fail("vault", format!("{e:#}"), format!("move the broken file away, then `kite vault reindex` (the notes in {} are the truth)", ctx.places.vault.display())),
     };
@@ -214,7 +206,6 @@ fn vault(ctx: &Ctx) -> Check {
     }
     if has_model && stats.index.with_vector < stats.index.notes {
         // The open above embeds what it can; what is left could not be embedded.
-        let _ = v.embedder();
         return Check::warn("vault", detail, "`kite vault reindex` embeds the notes that have no vector");
     }
     Check::ok("vault", detail)

@@ -95,6 +95,12 @@ impl Installed {
         pids
     }
 
+    /// Starts the daemon again (`--detach`) and waits for it.
+    fn wait_for_daemon_start(&self) {
+        assert!(self.run(&["daemon", "--detach"]).status.success());
+        self.wait_for_daemon();
+    }
+
     fn wait_for_daemon(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.run(&["status"]).status.success() {
@@ -177,6 +183,14 @@ fn installed_kite_works_in_an_unrelated_repository_with_no_variables() {
     assert_eq!(row["overrides"], true, "{row}");
     assert!(row["origin"].as_str().unwrap().ends_with("prompts/resolve-todo-markers.md.tera"), "{row}");
     assert_eq!(i.run(&["sched", "eject", "resolve-todo-markers"]).status.code(), Some(1), "an ejected file is not overwritten");
+    let out = i.run(&["sched", "eject", "no-such-template"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("built-in: fix-failing-tests"), "names what exists: {}", String::from_utf8_lossy(&out.stderr));
+    // Stopping twice is not an error, and says so.
+    assert!(i.run(&["daemon", "--stop"]).status.success());
+    let out = i.run(&["daemon", "--stop"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("no kite daemon is running"), "{}", String::from_utf8_lossy(&out.stdout));
+    i.wait_for_daemon_start();
 
     // kite doctor passes; with the model files gone it fails and names the fix.
     let out = i.run(&["doctor"]);
