@@ -42,11 +42,32 @@ impl Default for DaemonSettings {
 pub(crate) struct StoreSettings {
     /// "normal" (survives kill -9) or "full" (survives power loss).
     pub(crate) synchronous: String,
+    /// How long events stay in the live database before they move to HOME/archive
+    /// ("30d", or "forever").
+    #[serde(deserialize_with = "keep")]
+    pub(crate) keep_events: Option<std::time::Duration>,
+    /// How long a finished task (done, failed, pruned) stays before it moves to the archive.
+    #[serde(deserialize_with = "keep")]
+    pub(crate) keep_tasks: Option<std::time::Duration>,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        StoreSettings { synchronous: "normal".into() }
+        let r = kite_coord::Retention::default();
+        StoreSettings { synchronous: "normal".into(), keep_events: r.events, keep_tasks: r.tasks }
+    }
+}
+
+/// A retention: a duration ("30d", "12h") or "forever".
+fn keep<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<std::time::Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().eq_ignore_ascii_case("forever") {
+        return Ok(None);
+    }
+    match kite_core::duration::parse_duration(&s) {
+        Ok(d) if d.is_zero() => Err(serde::de::Error::custom("a retention of 0 would archive everything at once; give a duration like \"30d\" or \"forever\"")),
+        Ok(d) => Ok(Some(d)),
+        Err(e) => Err(serde::de::Error::custom(format!("{e}, or \"forever\""))),
     }
 }
 
@@ -120,6 +141,8 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 
 [store]
 # synchronous = "normal"       # "full": fsync before every reply (survives power loss)
+# keep_events = "30d"          # then events move to .kite/archive/events.jsonl ("forever": never)
+# keep_tasks = "30d"           # finished tasks, the same way, to .kite/archive/tasks.jsonl
 
 [hooks]
 # inject = true                # false: SessionStart adds no context

@@ -50,6 +50,8 @@ enum Command {
     /// Acquire, release and list advisory file locks.
     #[command(subcommand)]
     Lock(cmd::lock::LockCmd),
+    /// Move old events and finished tasks to the archive now (the daemon does it every 10 min).
+    Gc(cmd::gc::Args),
     /// Send a message to every connected session.
     Broadcast(cmd::status::BroadcastArgs),
     /// The MCP server on stdio, for one agent session.

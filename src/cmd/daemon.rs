@@ -143,6 +143,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         root: ctx.places.root.clone(),
         heartbeat_timeout: Duration::from_secs_f64(timeout),
         durability,
+        retention: kite_coord::Retention { events: ctx.config.store.keep_events, tasks: ctx.config.store.keep_tasks },
     };
     let tick = match args.tick {
         Some(t) if !(t.is_finite() && t >= 0.0) => anyhow::bail!("--tick must be a number of seconds (0: no strategy loop)"),

@@ -2,6 +2,7 @@
 
 pub(crate) mod daemon;
 pub(crate) mod doctor;
+pub(crate) mod gc;
 pub(crate) mod hook;
 pub(crate) mod install;
 pub(crate) mod mcp;
@@ -68,6 +69,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Command::Mcp(a) => mcp::run(&ctx, a).await,
             Command::Install(a) => install::run(&ctx, a).await,
             Command::Doctor => doctor::run(&ctx, config_error).await,
+            Command::Gc(a) => gc::run(&ctx, a).await,
             Command::Sched(c) => sched::run(&ctx, c).await,
             Command::Spawn(a) => sched::spawn(&ctx, a).await,
         }

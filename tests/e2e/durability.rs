@@ -72,3 +72,82 @@ async fn kill_9_rounds(mut d: Daemon, writers: usize) {
     }
     assert!(acked.len() > 100, "the stream made progress ({} acks)", acked.len());
 }
+
+/// Retention: old events and finished tasks move to JSON Lines files in the archive, synced
+/// before they leave the database; what is still open, depended on or newest stays, and no id
+/// is given out twice afterwards.
+#[test]
+fn gc_archives_old_events_and_finished_tasks_and_keeps_the_rest() {
+    let mut d = Daemon::start();
+    let s = d.session("worker");
+    let base = d.task("base", &[]);
+    let top = d.task("top", &["--depends-on", &base.to_string()]);
+    let open = d.task("still open", &[]);
+    let solo = d.task("solo", &[]);
+    let newest = d.task("newest", &[]);
+    for t in [base, top, solo, newest] {
+        d.ok(&["task", "start", &t.to_string(), "--session", &s]);
+        d.ok(&["task", "done", &t.to_string(), "--session", &s, "--result", "shipped"]);
+    }
+    let last_event = d.ok(&["events", "-n", "1"])["events"][0]["id"].as_i64().unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+
+    // The configured retention (30 days) finds nothing; a dry run with an age moves nothing.
+    assert_eq!(d.ok(&["gc"])["tasks"], 0);
+    let dry = d.ok(&["gc", "--dry-run", "--older-than", "10ms"]);
+    assert_eq!((dry["events"].as_i64(), dry["tasks"].as_i64(), dry["dry_run"].as_bool()), (Some(last_event - 1), Some(2), Some(true)));
+    assert!(d.ok(&["task", "show", &top.to_string()])["id"].is_i64(), "a dry run moves nothing");
+
+    let done = d.ok(&["gc", "--older-than", "10ms"]);
+    assert_eq!(done["tasks"], 3, "top and solo, then base once its dependent went: {done}");
+    assert_eq!(done["events"].as_i64(), Some(last_event - 1), "every event but the newest");
+    for gone in [base, top, solo] {
+        let err = d.err(&["task", "show", &gone.to_string()]);
+        assert!(err.contains("not found") || err.contains("no task"), "{err}");
+    }
+    assert_eq!(d.ok(&["task", "show", &open.to_string()])["status"], "pending");
+    assert_eq!(d.ok(&["task", "show", &newest.to_string()])["status"], "done", "the newest task stays");
+    let left = d.ok(&["events"]);
+    assert_eq!(left["events"].as_array().unwrap().len(), 1);
+    assert_eq!(left["events"][0]["id"].as_i64(), Some(last_event));
+
+    // The archive holds every row, readable JSON, with the tasks' history.
+    let archive = d.home.join("archive");
+    let tasks: Vec<serde_json::Value> =
+        std::fs::read_to_string(archive.join("tasks.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ids: Vec<i64> = tasks.iter().map(|t| t["task"]["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 3);
+    for id in [base, top, solo] {
+        assert!(ids.contains(&id), "task {id} archived: {ids:?}");
+    }
+    let solo_rec = tasks.iter().find(|t| t["task"]["id"] == solo).unwrap();
+    assert_eq!(solo_rec["task"]["result"], "shipped");
+    assert_eq!(solo_rec["history"].as_array().unwrap().len(), 3, "pending, active, done: {solo_rec}");
+    let events = std::fs::read_to_string(archive.join("events.jsonl")).unwrap();
+    assert_eq!(events.lines().count() as i64, last_event - 1);
+    assert!(events.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].is_string()));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(archive.join("tasks.jsonl")).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // Nothing more to do; ids continue after a restart.
+    assert_eq!(d.ok(&["gc", "--older-than", "10ms"])["tasks"], 0);
+    d.restart();
+    assert!(d.task("after", &[]) > newest, "no task id is given out twice");
+    let ev = d.ok(&["events", "-n", "1"])["events"][0]["id"].as_i64().unwrap();
+    assert!(ev > last_event, "event ids continue: {ev} after {last_event}");
+}
+
+/// A retention in kite.toml is a duration or "forever"; anything else stops the daemon with a
+/// message naming the key.
+#[test]
+fn a_bad_retention_in_kite_toml_is_refused_with_the_key() {
+    let mut d = Daemon::start();
+    std::fs::write(d.home.join("kite.toml"), "[store]\nkeep_events = \"a month\"\n").unwrap();
+    let err = d.err(&["gc"]);
+    assert!(err.contains("keep_events") && err.contains("forever"), "{err}");
+    std::fs::write(d.home.join("kite.toml"), "[store]\nkeep_events = \"forever\"\nkeep_tasks = \"12h\"\n").unwrap();
+    d.restart();
+    let r = d.ok(&["gc"]);
+    assert!(r["events_older_than_secs"].is_null(), "{r}");
+    assert_eq!(r["tasks_older_than_secs"], 12 * 3600);
+}

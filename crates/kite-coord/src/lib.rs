@@ -32,6 +32,24 @@ pub struct DaemonConfig {
     /// A session silent for this long is reaped.
     pub heartbeat_timeout: Duration,
     pub durability: Durability,
+    /// How long events and finished tasks stay in the live database before `gc` archives them.
+    pub retention: Retention,
+}
+
+/// How long the event log and finished tasks are kept before they move to the archive
+/// (`HOME/archive/*.jsonl`); `None` keeps them forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub events: Option<Duration>,
+    pub tasks: Option<Duration>,
+}
+
+impl Default for Retention {
+    /// Thirty days of each: a month of history to read and follow, a bounded database after.
+    fn default() -> Self {
+        let month = Some(Duration::from_secs(30 * 24 * 3600));
+        Retention { events: month, tasks: month }
+    }
 }
 
 impl DaemonConfig {
@@ -40,6 +58,9 @@ impl DaemonConfig {
     }
     pub fn db_path(&self) -> PathBuf {
         self.home.join("kite.db")
+    }
+    pub fn archive_dir(&self) -> PathBuf {
+        self.home.join("archive")
     }
 }
 

@@ -277,6 +277,33 @@ pub struct EventsQuery {
     pub limit: Option<u32>,
 }
 
+/// `gc`: moves events and finished tasks older than the retention to the archive.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gc {
+    /// Count what would go, move nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Instead of the configured retention: everything older than this many seconds.
+    #[serde(default)]
+    pub older_than_secs: Option<u64>,
+}
+
+/// What one `gc` call moved (or, with `dry_run`, would move). One call moves at most a chunk of
+/// each; `more` says to call again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GcReport {
+    pub events: u64,
+    pub tasks: u64,
+    pub more: bool,
+    pub dry_run: bool,
+    /// The archive directory (JSON Lines: `events.jsonl`, `tasks.jsonl`).
+    pub archive: String,
+    /// The retention applied, in seconds (none: kept forever).
+    pub events_older_than_secs: Option<u64>,
+    pub tasks_older_than_secs: Option<u64>,
+}
+
 /// One entry of the event log; pushed as `event` to followers.
 /// What an event in the log records. Kinds a newer daemon adds arrive as `Other`, with their name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -97,6 +97,7 @@ operations! {
         "broadcast" => Broadcast(ops::Broadcast) -> ops::Delivered;
         "events.list" => EventsList(ops::EventsQuery) -> ops::Events;
         "events.follow" => EventsFollow(ops::EventsQuery) -> ops::Events;
+        "gc" => Gc(ops::Gc) -> ops::GcReport;
     }
 }
 

@@ -8,10 +8,12 @@
 
 mod error;
 mod locks;
+mod retention;
 mod sessions;
 mod tasks;
 
 pub use error::StoreError;
+pub use retention::EventRow;
 pub use sessions::SessionRow;
 pub use tasks::NewTaskRow;
 
@@ -44,6 +46,29 @@ impl Durability {
 }
 
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_partial_status_indexes.sql")];
+
+/// What a WAL is cut back to when it starts over after a complete checkpoint.
+pub const WAL_KEEP_BYTES: u64 = 16 << 20;
+
+/// How a checkpoint run by the writer went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Every frame of the WAL is in the database file now (the WAL starts over at the next write,
+    /// or was truncated).
+    pub complete: bool,
+    /// Frames in the WAL when it ran.
+    pub frames: i64,
+}
+
+/// How a writer's checkpoint may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointMode {
+    /// Never waits: copies what it can and says whether that was everything.
+    Passive,
+    /// Waits up to the given time for readers and a checkpoint in progress, then copies
+    /// everything and truncates the WAL to nothing.
+    Truncate(std::time::Duration),
+}
 
 /// Moves the WAL into the database file in the background, off the request path. PASSIVE
 /// checkpoints never block the writer; the WAL is truncated when a checkpoint catches up.
@@ -147,6 +172,8 @@ pub struct Store {
     wal: Option<WalSync>,
     /// `total_changes` when the open transaction began: did it write anything?
     changes_at_begin: std::cell::Cell<u64>,
+    /// The `-wal` file (none in memory).
+    wal_path: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -154,7 +181,11 @@ impl Store {
     pub fn open(path: &Path, durability: Durability) -> Result<Store> {
         let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
         let wal = (durability == Durability::Full).then(|| WalSync::new(path));
-        Self::setup(conn, wal)
+        let mut store = Self::setup(conn, wal)?;
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
+        store.wal_path = Some(wal_path.into());
+        Ok(store)
     }
 
     /// An in-memory database, for tests.
@@ -172,6 +203,9 @@ impl Store {
         // Checkpoints fsync; they run on their own connection and thread (see `Checkpointer`), so
         // a commit never waits for one.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // When a complete checkpoint lets the WAL start over, the file is cut back to this size
+        // (see `Store::checkpoint`: the owner keeps the WAL bounded).
+        conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES as i64)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -190,7 +224,43 @@ impl Store {
                 _ => {}
             }
         }
-        Ok(Store { conn, wal, changes_at_begin: std::cell::Cell::new(0) })
+        Ok(Store { conn, wal, changes_at_begin: std::cell::Cell::new(0), wal_path: None })
+    }
+
+    /// Rows changed since the connection opened: two readings tell whether anything was written
+    /// between them.
+    pub fn changes(&self) -> u64 {
+        self.conn.total_changes()
+    }
+
+    /// The WAL file's size in bytes (0 without one).
+    pub fn wal_len(&self) -> u64 {
+        self.wal_path.as_deref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len())
+    }
+
+    /// A checkpoint on the writer's own connection, between its transactions. Why here and not
+    /// only on the [`Checkpointer`]'s thread: under sustained writes that one never catches up
+    /// (new frames arrive while it copies), so the WAL never starts over and grows without
+    /// bound (2.4 GB after 334,000 tasks, docs/BENCHMARKS.md). Between two of the writer's
+    /// transactions nothing is appended, so a passive checkpoint here completes, and the next
+    /// write starts the WAL over (cut back to [`WAL_KEEP_BYTES`]). Truncating from another
+    /// connection is not an option: it takes the write lock while the writer's deferred
+    /// transaction may already have read, and the writer's upgrade then fails with SQLITE_BUSY.
+    pub fn checkpoint(&self, mode: CheckpointMode) -> Result<Checkpoint> {
+        debug_assert!(self.conn.is_autocommit(), "a checkpoint runs between transactions");
+        let (sql, wait) = match mode {
+            CheckpointMode::Passive => ("PRAGMA wal_checkpoint(PASSIVE)", None),
+            CheckpointMode::Truncate(w) => ("PRAGMA wal_checkpoint(TRUNCATE)", Some(w)),
+        };
+        if let Some(w) = wait {
+            self.conn.busy_timeout(w)?;
+        }
+        let r = self.conn.query_row(sql, [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)));
+        if wait.is_some() {
+            self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        }
+        let (busy, frames, done) = r?;
+        Ok(Checkpoint { complete: busy == 0 && done == frames, frames })
     }
 
     /// The handle that makes commits durable, with [`Durability::Full`].
@@ -326,5 +396,49 @@ mod tests {
         normal.begin().unwrap();
         normal.set_counter("x", 1).unwrap();
         assert_eq!(normal.commit_deferred().unwrap(), Committed::Durable);
+    }
+
+    /// The writer's own checkpoint completes between its transactions even while the background
+    /// checkpointer runs, the next write starts the WAL over (it stops growing), and a truncation
+    /// empties it; nothing committed is lost.
+    #[test]
+    fn the_writers_checkpoint_keeps_the_wal_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let s = Store::open(&path, Durability::Normal).unwrap();
+        let _bg = Checkpointer::start(&path, std::time::Duration::from_millis(1)).unwrap();
+        let body = "x".repeat(2000);
+        let write = |n: i64| {
+            for i in 0..n {
+                s.begin().unwrap();
+                s.insert_event(s.last_event_id().unwrap() + 1, i, "broadcast", &serde_json::json!({"b": body})).unwrap();
+                s.commit().unwrap();
+            }
+        };
+        write(2000);
+        let grown = s.wal_len();
+        assert!(grown > 1 << 20, "the WAL grew: {grown}");
+        let mut complete = false;
+        for _ in 0..100 {
+            complete = s.checkpoint(CheckpointMode::Passive).unwrap().complete;
+            if complete {
+                break;
+            }
+        }
+        assert!(complete, "between transactions the writer's checkpoint completes");
+        write(500);
+        assert!(s.wal_len() <= grown, "the WAL started over instead of growing: {} then {}", grown, s.wal_len());
+        let mut truncated = false;
+        for _ in 0..100 {
+            truncated = s.checkpoint(CheckpointMode::Truncate(std::time::Duration::from_millis(20))).unwrap().complete;
+            if truncated {
+                break;
+            }
+        }
+        assert!(truncated);
+        assert_eq!(s.wal_len(), 0);
+        drop(s);
+        let again = Store::open(&path, Durability::Normal).unwrap();
+        assert_eq!(again.last_event_id().unwrap(), 2500);
     }
 }

@@ -13,11 +13,13 @@
 //! The op handlers live in the submodules, grouped by what they touch.
 
 mod events;
+mod gc;
 mod locks;
 mod outlet;
 mod pending;
 mod sessions;
 mod tasks;
+mod wal;
 
 use crate::{DaemonConfig, DaemonError};
 use kite_core::LockTable;
@@ -134,6 +136,10 @@ pub(crate) struct State {
     /// What the accept loop refused (shown by `status`).
     accept: std::sync::Arc<crate::server::AcceptStats>,
     now_ms: i64,
+    retention: crate::Retention,
+    /// When the next retention chunk is due.
+    next_gc: Instant,
+    wal: wal::WalBound,
 }
 
 /// Where to return to when a request or a housekeeping step is undone.
@@ -185,6 +191,10 @@ impl State {
             touched: Vec::new(),
             accept: Default::default(),
             now_ms: now_ms(),
+            retention: config.retention,
+            // Soon after a start, so a database that grew while retention was off shrinks.
+            next_gc: now + Duration::from_secs(5),
+            wal: wal::WalBound::new(),
         })
     }
 
@@ -193,7 +203,7 @@ impl State {
         let mut next_reap = Instant::now() + tick;
         let mut stopping = false;
         while !stopping {
-            let wake = self.waits.values().filter_map(|w| w.deadline).fold(next_reap, Instant::min);
+            let wake = self.waits.values().filter_map(|w| w.deadline).fold(next_reap.min(self.next_gc), Instant::min);
             let first = tokio::select! {
                 biased;
                 c = rx.recv() => match c {
@@ -209,6 +219,8 @@ impl State {
                     Err(_) => break,
                 }
             }
+            let quiet = batch.is_empty();
+            let changes = self.store.changes();
             self.now_ms = now_ms();
             if let Err(e) = self.store.begin() {
                 tracing::error!("cannot begin a transaction: {e}");
@@ -228,6 +240,11 @@ impl State {
                 next_reap = now + tick;
                 self.guarded(|s| s.reap(now));
             }
+            if now >= self.next_gc {
+                // After an error, again at the next period; with more due, at the next batch.
+                self.next_gc = now + gc::GC_EVERY;
+                self.guarded(|s| s.gc_tick(now));
+            }
             self.guarded(|s| s.expire_waits(now));
             self.commit_and_flush();
             if let (n, Some(since)) = self.outlet.staged() {
@@ -238,6 +255,9 @@ impl State {
                 if rx.is_empty() || n >= SYNC_GROUP || since.elapsed() >= SYNC_HOLD || stopping {
                     self.outlet.release();
                 }
+            }
+            if self.outlet.staged().1.is_none() {
+                self.wal.after_batch(&self.store, self.store.changes() != changes, quiet);
             }
         }
         std::mem::replace(&mut self.outlet, Outlet::Direct).finish().await;
@@ -337,6 +357,7 @@ impl State {
             Op::Broadcast(a) => self.broadcast(a),
             Op::EventsList(a) => self.events_list(a),
             Op::EventsFollow(a) => self.events_follow(conn, a),
+            Op::Gc(a) => self.gc(a),
         }
     }
 

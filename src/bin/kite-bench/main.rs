@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+mod longrun;
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -214,6 +216,22 @@ async fn task_ops(socket: &Path, clients: usize, secs: f64) -> Result<f64> {
         t.await??;
     }
     Ok(ops.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// One client's share of a fixed amount of work: create → start → done until `done` reaches
+/// `total` tasks.
+async fn task_cycles(socket: &Path, i: usize, done: &AtomicU64, total: u64) -> Result<()> {
+    let c = Client::connect(socket).await?;
+    let s: SessionId = c.call("session.register", json!({"name": format!("long{i}")})).await?;
+    while done.fetch_add(1, Ordering::Relaxed) < total {
+        let t: TaskCreated = c.call("task.create", TaskCreate { title: format!("long {i}"), ..Default::default() }).await?;
+        let _: Claim = c.call("task.start", TaskStart { task: t.id, session: s.id.clone() }).await?;
+        let _: serde_json::Value = c
+            .call("task.done", TaskFinish { task: t.id, session: s.id.clone(), claim: None, text: None, transient: false })
+            .await?;
+    }
+    done.fetch_sub(1, Ordering::Relaxed);
+    Ok(())
 }
 
 /// One round of every measurement, for one durability level.
@@ -759,6 +777,11 @@ async fn main() -> Result<()> {
     if args.iter().any(|a| a == "--waiters-only") {
         let dir = tempfile::tempdir()?;
         println!("{}", waiters_bench(dir.path(), 1000).await?);
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--longrun-only") {
+        let dir = tempfile::tempdir()?;
+        println!("{}", longrun::longrun_bench(dir.path(), if quick { 30_000 } else { 334_000 }).await?);
         return Ok(());
     }
     if args.iter().any(|a| a == "--mcp-only") {
