@@ -884,6 +884,8 @@ async fn main() -> Result<()> {
         println!("{}", waiters_bench(&dir.path().join("waiters"), 1000).await?);
         eprintln!("      a client that never reads");
         println!("{}", nonreader_bench(&dir.path().join("nonreader")).await?);
+        eprintln!("      a long run, then a restart");
+        println!("{}", longrun::longrun_bench(&dir.path().join("longrun"), if quick { 30_000 } else { 334_000 }).await?);
         eprintln!("[4/5] SessionStart hook latency");
         println!("{}", hook_bench(&dir.path().join("hook"), if quick { 1_000 } else { 10_000 }).await?);
         eprintln!("[5/5] memory of agent sessions");
