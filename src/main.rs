@@ -2,6 +2,7 @@
 //! definition and its `run`. Errors end here: one line on stderr and exit code 1 (clap's usage
 //! errors exit 2); a closed stdout (`kite events | head`) is not an error.
 
+mod agent;
 mod autostart;
 mod cmd;
 mod config;

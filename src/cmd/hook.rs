@@ -35,6 +35,8 @@ struct HookInput {
     hook_event_name: Option<String>,
     #[allow(dead_code)]
     source: Option<String>,
+    /// SessionEnd's reason: "clear", "logout", "prompt_input_exit", "other".
+    reason: Option<String>,
 }
 
 pub(crate) fn run(ctx: &Ctx, cmd: HookCmd) -> Result<()> {
@@ -79,7 +81,7 @@ struct Live {
 async fn ask_daemon(ctx: &Ctx, c: Client, input: &HookInput, context: bool) -> Result<Live> {
     let mut live = Live::default();
     if let Some(sid) = &input.session_id {
-        let r: SessionId = c.request::<kite_proto::op::SessionRegister>(SessionRegister { name: format!("claude-{sid}"), attach: false }).await?;
+        let r: SessionId = c.request::<kite_proto::op::SessionRegister>(SessionRegister { name: format!("claude-{sid}"), attach: false, key: crate::agent::key() }).await?;
         let path = session_file(&ctx.places.home, sid);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -221,8 +223,9 @@ fn session_end(ctx: &Ctx) -> Result<()> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         drop(rt.block_on(daemon_or_start(ctx)));
     }
-    // The session is over (not on PreCompact): end its kite session so its locks go to others.
-    if event == "SessionEnd" {
+    // The session is over (not on PreCompact, nor on /clear, after which the same agent process
+    // and its MCP server go on): end its kite session so its locks go to others.
+    if event == "SessionEnd" && input.reason.as_deref() != Some("clear") {
         if let Some(sid) = &input.session_id {
             let file = session_file(&ctx.places.home, sid);
             if let Some(id) = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).and_then(|v| v["kite_session"].as_str().map(str::to_string)) {

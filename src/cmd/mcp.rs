@@ -39,6 +39,7 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
         socket: ctx.places.socket(),
         cwd: cwd.canonicalize().unwrap_or(cwd),
         session_name: name,
+        session_key: crate::agent::key(),
         heartbeat_every: Duration::from_secs(a.heartbeat.max(1)),
         kite_exe: std::env::current_exe().context("cannot find the kite executable")?,
     };

@@ -158,7 +158,7 @@ impl Queue for ClientQueue {
         Box::pin(async move {
             // Not attached: one connection serves many runner sessions, and each lives exactly as
             // long as its attempt (heartbeats while the agent runs, `session.end` after).
-            let args = SessionRegister { name: name.to_string(), attach: false };
+            let args = SessionRegister { name: name.to_string(), attach: false, key: None };
             let r: SessionId = self.client.request::<kite_proto::op::SessionRegister>(args).await.map_err(|e| queue_error(e, None))?;
             if let Ok(mut s) = self.sessions.lock() {
                 s.insert(r.id.clone());

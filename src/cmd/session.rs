@@ -26,7 +26,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
     match cmd {
         SessionCmd::Register { name } => {
             // A one-shot CLI call does not stay to receive pushes.
-            let r: SessionId = c.request::<kite_proto::op::SessionRegister>(SessionRegister { name, attach: false }).await?;
+            let r: SessionId = c.request::<kite_proto::op::SessionRegister>(SessionRegister { name, attach: false, key: None }).await?;
             if ctx.json { output::json(&r) } else { output::line(&r.id) }
         }
         SessionCmd::Heartbeat { id } => {

@@ -147,3 +147,59 @@ fn session_end_queues_the_transcript_and_the_daemon_extracts_it_once_without_sec
     }
     assert_eq!(count(&d), notes, "the transcript was extracted twice");
 }
+
+/// One Claude Code session is one kite session: its MCP server (a child of the agent) and its
+/// SessionStart hook (run by the agent through a shell) register with the same agent-process
+/// key, whichever comes first; the hook names it. `/clear` keeps it (the agent goes on).
+#[test]
+fn a_claude_sessions_hook_and_mcp_server_share_one_kite_session() {
+    let d = Daemon::start();
+    // This test process plays Claude Code: `kite mcp` is its child...
+    let mut mcp = with_model(&mut Command::new(KITE))
+        .arg("mcp")
+        .current_dir(&d.root)
+        .env_remove("KITE_HOME")
+        .env_remove("CLAUDE_SESSION_ID")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let live = |d: &Daemon| -> Vec<Value> {
+        d.ok(&["session", "list"])["sessions"].as_array().unwrap().iter().filter(|s| s["state"] == "live").cloned().collect()
+    };
+    while live(&d).is_empty() {
+        assert!(Instant::now() < deadline, "the MCP server did not register");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ...and the hook runs through a shell, as Claude Code runs hook commands.
+    let run_hook = |payload: String| {
+        let mut c = Command::new("sh");
+        with_model(&mut c).args(["-c", "\"$0\" hook session-start; true", KITE]).current_dir(&d.root).env_remove("KITE_HOME");
+        let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(payload.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run_hook(start_payload(&d, "one-1"));
+    let sessions = live(&d);
+    assert_eq!(sessions.len(), 1, "one kite session for one Claude session: {sessions:?}");
+    assert_eq!(sessions[0]["name"], "claude-one-1", "the hook names it");
+    assert_eq!(sessions[0]["connections"], 1, "the MCP server's connection is bound to it");
+
+    // /clear: SessionEnd (reason clear), then SessionStart with a new id; still one session.
+    let end = json!({"session_id": "one-1", "cwd": d.root, "hook_event_name": "SessionEnd", "reason": "clear"});
+    let out = hook(&d, "session-end", &end.to_string(), &[]);
+    assert!(out.status.success());
+    run_hook(start_payload(&d, "one-2"));
+    let after = live(&d);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0]["id"], sessions[0]["id"]);
+
+    // A plain registration (no key) is a session of its own, as before.
+    d.session("by hand");
+    assert_eq!(live(&d).len(), 2);
+    drop(mcp.stdin.take());
+    let _ = mcp.wait();
+}

@@ -23,6 +23,8 @@ pub struct McpConfig {
     /// The directory relative lock paths are resolved from.
     pub cwd: PathBuf,
     pub session_name: String,
+    /// The agent process this server works for (see `session.register`'s `key`).
+    pub session_key: Option<String>,
     pub heartbeat_every: Duration,
     /// The `kite` executable, for `kite_spawn`.
     pub kite_exe: PathBuf,
@@ -41,7 +43,7 @@ pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) 
     let client = Arc::new(Client::connect(&config.socket).await?);
     let pushes = client.take_pushes();
     let reg: SessionId =
-        client.request::<kite_proto::op::SessionRegister>(SessionRegister { name: config.session_name.clone(), attach: true }).await?;
+        client.request::<kite_proto::op::SessionRegister>(SessionRegister { name: config.session_name.clone(), attach: true, key: config.session_key.clone() }).await?;
     let session = reg.id;
     tracing::info!(session, "MCP session registered");
     let server = KiteMcp::new(client.clone(), session.clone(), config.cwd.clone(), config.kite_exe.clone(), vault);

@@ -24,6 +24,11 @@ pub struct SessionRegister {
     /// Bind this connection to the new session so it receives pushes (the default).
     #[serde(default = "yes")]
     pub attach: bool,
+    /// The agent process this session stands for. A registration whose key names a live
+    /// session gets that session back (and the newer name) instead of a second one: a Claude
+    /// Code session's SessionStart hook and its MCP server are one kite session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 fn yes() -> bool {

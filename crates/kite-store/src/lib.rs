@@ -45,7 +45,7 @@ impl Durability {
     }
 }
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_partial_status_indexes.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_partial_status_indexes.sql"), include_str!("../migrations/0003_session_key.sql")];
 
 /// What a WAL is cut back to when it starts over after a complete checkpoint.
 pub const WAL_KEEP_BYTES: u64 = 16 << 20;

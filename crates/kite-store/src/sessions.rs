@@ -12,13 +12,20 @@ pub struct SessionRow {
     pub name: String,
     pub state: String,
     pub registered_at_ms: i64,
+    /// Set by a registration that named its agent process (see `session.register`'s `key`).
+    pub key: Option<String>,
 }
 
 impl Store {
-    pub fn insert_session(&self, id: &str, name: &str, now_ms: i64) -> Result<()> {
+    pub fn insert_session(&self, id: &str, name: &str, key: Option<&str>, now_ms: i64) -> Result<()> {
         self.conn
-            .prepare_cached("INSERT INTO sessions (id, name, state, registered_at_ms) VALUES (?1, ?2, 'live', ?3)")?
-            .execute(params![id, name, now_ms])?;
+            .prepare_cached("INSERT INTO sessions (id, name, state, registered_at_ms, key) VALUES (?1, ?2, 'live', ?3, ?4)")?
+            .execute(params![id, name, now_ms, key])?;
+        Ok(())
+    }
+
+    pub fn rename_session(&self, id: &str, name: &str) -> Result<()> {
+        self.conn.prepare_cached("UPDATE sessions SET name = ?2 WHERE id = ?1")?.execute(params![id, name])?;
         Ok(())
     }
 
@@ -33,9 +40,9 @@ impl Store {
     pub fn session(&self, id: &str) -> Result<Option<SessionRow>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT id, name, state, registered_at_ms FROM sessions WHERE id = ?1")?
+            .prepare_cached("SELECT id, name, state, registered_at_ms, key FROM sessions WHERE id = ?1")?
             .query_row([id], |r| {
-                Ok(SessionRow { id: r.get(0)?, name: r.get(1)?, state: r.get(2)?, registered_at_ms: r.get(3)? })
+                Ok(SessionRow { id: r.get(0)?, name: r.get(1)?, state: r.get(2)?, registered_at_ms: r.get(3)?, key: r.get(4)? })
             })
             .optional()?)
     }
@@ -43,10 +50,10 @@ impl Store {
     /// All sessions, oldest first; `live_only` for the ones the reaper watches.
     pub fn sessions(&self, live_only: bool) -> Result<Vec<SessionRow>> {
         let mut st = self.conn.prepare_cached(
-            "SELECT id, name, state, registered_at_ms FROM sessions WHERE (?1 = 0 OR state = 'live') ORDER BY registered_at_ms, id",
+            "SELECT id, name, state, registered_at_ms, key FROM sessions WHERE (?1 = 0 OR state = 'live') ORDER BY registered_at_ms, id",
         )?;
         let rows = st.query_map([live_only as i64], |r| {
-            Ok(SessionRow { id: r.get(0)?, name: r.get(1)?, state: r.get(2)?, registered_at_ms: r.get(3)? })
+            Ok(SessionRow { id: r.get(0)?, name: r.get(1)?, state: r.get(2)?, registered_at_ms: r.get(3)?, key: r.get(4)? })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }

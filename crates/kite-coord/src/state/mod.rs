@@ -83,6 +83,8 @@ impl StateHandle {
 /// A live session.
 struct Live {
     name: String,
+    /// The agent process it stands for (`session.register`'s `key`).
+    key: Option<String>,
     last_seen: Instant,
     conns: HashSet<ConnId>,
 }
@@ -174,7 +176,7 @@ impl State {
         let live = store
             .sessions(true)?
             .into_iter()
-            .map(|s| (s.id, Live { name: s.name, last_seen: now, conns: HashSet::new() }))
+            .map(|s| (s.id, Live { name: s.name, key: s.key, last_seen: now, conns: HashSet::new() }))
             .collect();
         Ok(State {
             store,

@@ -74,10 +74,28 @@ impl State {
         if name.is_empty() {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "a session needs a non-empty name"));
         }
+        let key = a.key.as_deref().map(str::trim).filter(|k| !k.is_empty());
+        if let Some(key) = key {
+            // The same agent process registering again (its hook, then its MCP server, or a
+            // resumed session): its live session. A registration that does not attach (a hook,
+            // which knows the Claude session's id) names it; an attaching one keeps the name.
+            let found = self.live.iter().find(|(_, l)| l.key.as_deref() == Some(key)).map(|(id, _)| id.clone());
+            if let Some(id) = found {
+                if !a.attach && self.live[&id].name != name {
+                    self.store.rename_session(&id, name).map_err(super::internal)?;
+                    self.live.get_mut(&id).expect("found above").name = name.to_string();
+                }
+                self.touched.push(id.clone());
+                if a.attach {
+                    self.bind(conn, &id);
+                }
+                return json(SessionId { id });
+            }
+        }
         let n = self.pending.bump("session_seq", 1);
         let id = format!("s{n}");
-        self.store.insert_session(&id, name, self.now_ms).map_err(super::internal)?;
-        self.live.insert(id.clone(), Live { name: name.to_string(), last_seen: Instant::now(), conns: HashSet::new() });
+        self.store.insert_session(&id, name, key, self.now_ms).map_err(super::internal)?;
+        self.live.insert(id.clone(), Live { name: name.to_string(), key: key.map(str::to_string), last_seen: Instant::now(), conns: HashSet::new() });
         if a.attach {
             self.bind(conn, &id);
         }
