@@ -6,6 +6,8 @@
 
 use std::collections::BTreeSet;
 
+use kite_core::LockPath;
+
 use serde::{Deserialize, Serialize};
 
 /// A task as the queue reports it, and its lifecycle state: the coordinator's own types, one
@@ -27,58 +29,75 @@ pub struct NewTask {
     pub template: Option<String>,
 }
 
-/// Whether two lists of declared files overlap: equal paths, or one is a directory prefix of the
-/// other (`src/` and `src/a.rs`). Paths are compared as written, after trimming `./` and `/`.
+/// Whether two lists of declared files overlap, by the rule locks use (kite-core's
+/// [`LockPath::overlaps`]): equal paths, a directory and what is under it (`src/` and
+/// `src/a.rs`), `.` and everything, a pattern and what it matches (`src/*.rs` and `src/a.rs`).
+/// One rule, so the planner never calls two tasks independent that would wait on each other's
+/// locks.
 pub fn files_overlap(a: &[String], b: &[String]) -> bool {
     a.iter().any(|x| b.iter().any(|y| path_overlaps(x, y)))
 }
 
 /// The overlap rule for one pair of paths.
 pub fn path_overlaps(a: &str, b: &str) -> bool {
-    let a = normalize(a);
-    let b = normalize(b);
-    if a.is_empty() || b.is_empty() {
-        return false;
+    match (lock_path(a), lock_path(b)) {
+        (Some(a), Some(b)) => a.overlaps(&b),
+        _ => false,
     }
-    a == b || is_under(a, b) || is_under(b, a)
+}
+
+/// A declared file as a lock path. Files reach the planner normalized by the coordinator; `./`
+/// and a trailing `/` are trimmed for paths written by hand (templates, tests).
+fn lock_path(p: &str) -> Option<LockPath> {
+    let p = p.trim();
+    let p = p.strip_prefix("./").unwrap_or(p);
+    let p = p.trim_end_matches('/');
+    if p.is_empty() {
+        return None;
+    }
+    LockPath::from_normalized(p).ok()
 }
 
 /// A set of declared files that answers "does this path overlap any of them" in logarithmic time
-/// (the planner asks it for every pending task against every active task's files).
+/// for plain paths (the planner asks it for every pending task against every active task's
+/// files); patterns and `.` are few and checked one by one, by the same rule as
+/// [`path_overlaps`].
 #[derive(Debug, Clone, Default)]
 pub struct FileSet {
-    set: BTreeSet<String>,
+    plain: BTreeSet<String>,
+    special: Vec<LockPath>,
 }
 
 impl FileSet {
     pub fn new<'a>(files: impl IntoIterator<Item = &'a str>) -> Self {
-        FileSet { set: files.into_iter().map(normalize).filter(|f| !f.is_empty()).map(str::to_string).collect() }
+        let mut set = FileSet::default();
+        for p in files.into_iter().filter_map(lock_path) {
+            if p.is_glob() || p.as_str() == "." {
+                set.special.push(p);
+            } else {
+                set.plain.insert(p.as_str().to_string());
+            }
+        }
+        set
     }
 
-    /// Same rule as [`path_overlaps`] against every member.
     pub fn overlaps(&self, path: &str) -> bool {
-        let f = normalize(path);
-        if f.is_empty() || self.set.is_empty() {
-            return false;
+        let Some(probe) = lock_path(path) else { return false };
+        if self.special.iter().any(|s| s.overlaps(&probe)) {
+            return true;
         }
+        if probe.is_glob() || probe.as_str() == "." {
+            return self.plain.iter().any(|m| LockPath::from_normalized(m).is_ok_and(|m| m.overlaps(&probe)));
+        }
+        let f = probe.as_str();
         // f itself or a directory above it is in the set.
-        if self.set.contains(f) || f.match_indices('/').any(|(i, _)| self.set.contains(&f[..i])) {
+        if self.plain.contains(f) || f.match_indices('/').any(|(i, _)| self.plain.contains(&f[..i])) {
             return true;
         }
         // Something under f is in the set.
         let dir = format!("{f}/");
-        self.set.range(dir.clone()..).next().is_some_and(|e| e.starts_with(&dir))
+        self.plain.range(dir.clone()..).next().is_some_and(|e| e.starts_with(&dir))
     }
-}
-
-fn normalize(p: &str) -> &str {
-    let p = p.trim();
-    let p = p.strip_prefix("./").unwrap_or(p);
-    p.trim_end_matches('/')
-}
-
-fn is_under(child: &str, dir: &str) -> bool {
-    child.len() > dir.len() && child.starts_with(dir) && child.as_bytes()[dir.len()] == b'/'
 }
 
 #[cfg(test)]
@@ -96,13 +115,18 @@ mod tests {
         assert!(!path_overlaps("", "src"));
         assert!(files_overlap(&["x".into(), "src/lib.rs".into()], &["src".into()]));
         assert!(!files_overlap(&[], &["src".into()]));
+        // The lock rule: patterns, and the root.
+        assert!(path_overlaps("src/*.rs", "src/a.rs"));
+        assert!(!path_overlaps("src/*.rs", "src/a.txt"));
+        assert!(path_overlaps(".", "docs/x.md"));
+        assert!(path_overlaps("**/*.md", "docs/x.md"));
     }
 
     #[test]
     fn file_set_agrees_with_pairwise_rule() {
-        let members = ["src/a.rs", "docs/", "./lib/x/y.rs", "Cargo.toml"];
+        let members = ["src/a.rs", "docs/", "./lib/x/y.rs", "Cargo.toml", "tests/*.rs"];
         let set = FileSet::new(members);
-        for probe in ["src/a.rs", "src", "src/ab.rs", "docs/z.md", "lib", "lib/x", "lib/x/y.rs/", "lib/xy", "Cargo", "", "other"] {
+        for probe in ["src/a.rs", "src", "src/ab.rs", "docs/z.md", "lib", "lib/x", "lib/x/y.rs/", "lib/xy", "Cargo", "", "other", "tests/a.rs", "tests/a.txt", "src/*.rs", "**/*.md", "."] {
             let pairwise = members.iter().any(|m| path_overlaps(probe, m));
             assert_eq!(set.overlaps(probe), pairwise, "{probe}");
         }
