@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use kite_proto::ops::{
-    Claim as WireClaim, SessionId, SessionRef, SessionRegister, TaskCreate, TaskCreated, TaskFinish,
+    Claim as WireClaim, SessionId, SessionRef, SessionRegister, TaskCreated, TaskFinish,
     TaskList, TaskPrune, TaskRef, TaskStart, Tasks,
 };
 use kite_proto::{Client, ClientError, ErrorCode};
@@ -126,19 +126,7 @@ impl Queue for ClientQueue {
 
     fn create(&self, task: NewTask) -> BoxFuture<'_, Result<i64, QueueError>> {
         Box::pin(async move {
-            let args = TaskCreate {
-                title: task.title,
-                body: task.body,
-                priority: task.priority,
-                depends_on: task.depends_on,
-                files: task.files,
-                dedup_key: task.dedup_key,
-                stale_after_secs: task.stale_after_secs,
-                workstream: task.workstream,
-                template: task.template,
-                cwd: None,
-            };
-            let r: TaskCreated = self.client.request::<kite_proto::op::TaskCreate>(args).await.map_err(|e| queue_error(e, None))?;
+            let r: TaskCreated = self.client.request::<kite_proto::op::TaskCreate>(task).await.map_err(|e| queue_error(e, None))?;
             Ok(r.id)
         })
     }

@@ -13,4 +13,4 @@ pub mod task;
 
 pub use locks::{Grant, LockError, LockMode, LockTable, Requested};
 pub use paths::{normalize, LockPath, PathError};
-pub use task::{HistoryEntry, Task, TaskStatus, TransitionError};
+pub use task::{HistoryEntry, NewTask, Task, TaskStatus, TransitionError};

@@ -133,6 +133,33 @@ mod tests {
     }
 }
 
+/// A task to create: what `task.create` carries on the wire, what the strategy loop proposes and
+/// what the queue stores. One type for all three, so a new field is added once.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub depends_on: Vec<i64>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub dedup_key: Option<String>,
+    #[serde(default)]
+    pub stale_after_secs: Option<u64>,
+    #[serde(default)]
+    pub workstream: Option<String>,
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Directory relative paths in `files` are resolved from (defaults to the project root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
 /// A task as stored and as shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
@@ -172,6 +199,32 @@ pub struct Task {
     pub reason: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+}
+
+impl Task {
+    /// A new task as the queue first stores it: pending, never started.
+    pub fn pending(id: i64, t: NewTask, now_ms: i64) -> Task {
+        Task {
+            id,
+            title: t.title,
+            body: t.body,
+            status: TaskStatus::Pending,
+            priority: t.priority,
+            depends_on: t.depends_on,
+            files: t.files,
+            dedup_key: t.dedup_key,
+            stale_after_secs: t.stale_after_secs,
+            workstream: t.workstream,
+            template: t.template,
+            attempts: 0,
+            claim_session: None,
+            claim_token: None,
+            result: None,
+            reason: None,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        }
+    }
 }
 
 /// One transition in a task's history.

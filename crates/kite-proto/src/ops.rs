@@ -64,30 +64,8 @@ pub struct SessionInfo {
     pub connections: usize,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaskCreate {
-    pub title: String,
-    #[serde(default)]
-    pub body: String,
-    #[serde(default)]
-    pub priority: i64,
-    #[serde(default)]
-    pub depends_on: Vec<i64>,
-    #[serde(default)]
-    pub files: Vec<String>,
-    #[serde(default)]
-    pub dedup_key: Option<String>,
-    #[serde(default)]
-    pub stale_after_secs: Option<u64>,
-    #[serde(default)]
-    pub workstream: Option<String>,
-    #[serde(default)]
-    pub template: Option<String>,
-    /// Directory relative paths in `files` are resolved from (defaults to the project root).
-    #[serde(default)]
-    pub cwd: Option<String>,
-}
+/// `task.create`'s arguments: kite-core's one new-task type.
+pub type TaskCreate = kite_core::NewTask;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TaskCreated {

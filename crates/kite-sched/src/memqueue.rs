@@ -49,26 +49,7 @@ impl MemQueue {
 
 /// A pending task with sensible defaults for tests.
 pub(crate) fn snap(id: i64, title: &str) -> Task {
-    Task {
-        id,
-        title: title.to_string(),
-        body: String::new(),
-        status: TaskStatus::Pending,
-        priority: 0,
-        depends_on: vec![],
-        files: vec![],
-        dedup_key: None,
-        stale_after_secs: None,
-        workstream: None,
-        attempts: 0,
-        claim_session: None,
-        claim_token: None,
-        result: None,
-        reason: None,
-        created_at_ms: 0,
-        updated_at_ms: 0,
-        template: None,
-    }
+    Task::pending(id, NewTask { title: title.to_string(), ..Default::default() }, 0)
 }
 
 impl Queue for MemQueue {
@@ -89,26 +70,7 @@ impl Queue for MemQueue {
         let mut s = self.state.lock().unwrap();
         let id = s.tasks.iter().map(|t| t.id).max().unwrap_or(0) + 1;
         let now = s.now_ms;
-        s.tasks.push(Task {
-            id,
-            title: task.title,
-            body: task.body,
-            status: TaskStatus::Pending,
-            priority: task.priority,
-            depends_on: task.depends_on,
-            files: task.files,
-            dedup_key: task.dedup_key,
-            stale_after_secs: task.stale_after_secs,
-            workstream: task.workstream,
-            attempts: 0,
-            claim_session: None,
-            claim_token: None,
-            result: None,
-            reason: None,
-            created_at_ms: now,
-            updated_at_ms: now,
-            template: task.template,
-        });
+        s.tasks.push(Task::pending(id, task, now));
         Box::pin(async move { Ok(id) })
     }
 

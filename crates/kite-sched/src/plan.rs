@@ -52,6 +52,7 @@ impl Candidate {
             stale_after_secs: self.stale_after_secs,
             workstream: self.workstream.clone(),
             template: Some(self.template.clone()),
+            cwd: None,
         }
     }
 }

@@ -8,26 +8,13 @@ use std::collections::BTreeSet;
 
 use kite_core::LockPath;
 
-use serde::{Deserialize, Serialize};
-
 /// A task as the queue reports it, and its lifecycle state: the coordinator's own types, one
 /// definition for both sides. `attempts` counts starts, so for a pending task it is the number of
 /// earlier runs that did not finish it: what the runner counts as failures so far.
 pub use kite_core::{Task, TaskStatus};
 
-/// A task to create.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct NewTask {
-    pub title: String,
-    pub body: String,
-    pub priority: i64,
-    pub depends_on: Vec<i64>,
-    pub files: Vec<String>,
-    pub dedup_key: Option<String>,
-    pub stale_after_secs: Option<u64>,
-    pub workstream: Option<String>,
-    pub template: Option<String>,
-}
+/// A task to create: kite-core's one new-task type (also `task.create`'s arguments).
+pub use kite_core::NewTask;
 
 /// Whether two lists of declared files overlap, by the rule locks use (kite-core's
 /// [`LockPath::overlaps`]): equal paths, a directory and what is under it (`src/` and

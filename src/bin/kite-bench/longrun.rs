@@ -3,7 +3,7 @@
 //! (kill -9) with that database: time until it answers, throughput in its first second against
 //! the steady throughput of the same daemon a few seconds later.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,16 +18,7 @@ struct Bare {
 
 impl Bare {
     fn spawn(root: &Path) -> Result<Bare> {
-        let exe = std::env::current_exe()?.with_file_name("kite");
-        std::fs::create_dir_all(root.join(".git"))?;
-        let child = std::process::Command::new(&exe)
-            .args(["daemon", "--no-memory", "--tick", "0"])
-            .current_dir(root)
-            .env("KITE_LOG", "warn")
-            .env_remove("KITE_HOME")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
+        let child = super::spawn_daemon(root, &["--no-memory", "--tick", "0"])?;
         Ok(Bare { child, socket: root.join(".kite/kite.sock") })
     }
 

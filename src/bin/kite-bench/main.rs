@@ -32,16 +32,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(root: &Path, sync: &str) -> Result<Daemon> {
-        let exe = std::env::current_exe()?.with_file_name("kite");
-        std::fs::create_dir_all(root.join(".git"))?;
-        let child = std::process::Command::new(&exe)
-            .args(["daemon", "--sync", sync])
-            .current_dir(root)
-            .env("KITE_LOG", "warn")
-            .env_remove("KITE_HOME")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
+        let child = spawn_daemon(root, &["--sync", sync])?;
         let socket = root.join(".kite/kite.sock");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::os::unix::net::UnixStream::connect(&socket).is_err() {
@@ -60,6 +51,21 @@ impl Daemon {
         }
         Ok(Daemon { child, socket })
     }
+}
+
+/// `kite daemon ARGS` (the binary beside this one) on a project at `root`, logging warnings only.
+fn spawn_daemon(root: &Path, args: &[&str]) -> Result<std::process::Child> {
+    let exe = std::env::current_exe()?.with_file_name("kite");
+    std::fs::create_dir_all(root.join(".git"))?;
+    std::process::Command::new(&exe)
+        .arg("daemon")
+        .args(args)
+        .current_dir(root)
+        .env("KITE_LOG", "warn")
+        .env_remove("KITE_HOME")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))
 }
 
 impl Drop for Daemon {
