@@ -171,12 +171,8 @@ impl State {
         for id in self.store.active_tasks_of(session).map_err(super::internal)? {
             let t = self.store.task(id).map_err(super::internal)?.ok_or_else(|| not_found(format!("no task {id}")))?;
             let note = format!("session {session} {how}");
-            self.store
-                .set_task_state(id, TaskStatus::Pending, None, t.claim_token, t.attempts, None, Some(&note), self.now_ms)
-                .map_err(super::internal)?;
-            self.store
-                .add_history(id, Some(TaskStatus::Active), TaskStatus::Pending, Some(session), Some(&note), self.now_ms)
-                .map_err(super::internal)?;
+            let back = super::tasks::Move { to: TaskStatus::Pending, attempts: t.attempts, reason: Some(&note), by: Some(session), note: Some(&note), ..Default::default() };
+            self.move_task(&t, back)?;
             self.event(EventKind::TaskRequeued, json!({"task": id, "session": session, "why": how, "attempts": t.attempts}))?;
             requeued.push(id);
         }

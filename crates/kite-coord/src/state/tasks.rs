@@ -137,12 +137,8 @@ impl State {
         }
         let claim = self.pending.bump("claim_seq", 1) as u64;
         let attempts = task.attempts + 1;
-        self.store
-            .set_task_state(id, TaskStatus::Active, Some(session), Some(claim), attempts, None, None, self.now_ms)
-            .map_err(super::internal)?;
-        self.store
-            .add_history(id, Some(TaskStatus::Pending), TaskStatus::Active, Some(session), Some(&format!("claim {claim}")), self.now_ms)
-            .map_err(super::internal)?;
+        let note = format!("claim {claim}");
+        self.move_task(&task, Move { to: TaskStatus::Active, claim: Some((session, claim)), attempts, by: Some(session), note: Some(&note), ..Move::default() })?;
         self.event(EventKind::TaskStarted, json!({"task": id, "session": session, "claim": claim, "attempt": attempts}))?;
         // The row as just written, without reading it back.
         let task = Task {
@@ -192,12 +188,7 @@ impl State {
     pub(super) fn task_done(&mut self, a: TaskFinish) -> OpResult {
         let task = self.fenced(&a)?;
         let _ = self.touch(&a.session);
-        self.store
-            .set_task_state(a.task, TaskStatus::Done, None, task.claim_token, task.attempts, a.text.as_deref(), None, self.now_ms)
-            .map_err(super::internal)?;
-        self.store
-            .add_history(a.task, Some(TaskStatus::Active), TaskStatus::Done, Some(&a.session), None, self.now_ms)
-            .map_err(super::internal)?;
+        self.move_task(&task, Move { to: TaskStatus::Done, attempts: task.attempts, result: a.text.as_deref(), by: Some(&a.session), ..Move::default() })?;
         self.pending.bump("completed", 1);
         self.event(EventKind::TaskDone, json!({"task": a.task, "session": a.session}))?;
         json(Task { status: TaskStatus::Done, claim_session: None, result: a.text, reason: None, updated_at_ms: self.now_ms, ..task })
@@ -208,12 +199,7 @@ impl State {
         let _ = self.touch(&a.session);
         let reason = a.text.as_deref().unwrap_or(if a.transient { "transient failure" } else { "failed" });
         let to = if a.transient { TaskStatus::Pending } else { TaskStatus::Failed };
-        self.store
-            .set_task_state(a.task, to, None, task.claim_token, task.attempts, None, Some(reason), self.now_ms)
-            .map_err(super::internal)?;
-        self.store
-            .add_history(a.task, Some(TaskStatus::Active), to, Some(&a.session), Some(reason), self.now_ms)
-            .map_err(super::internal)?;
+        self.move_task(&task, Move { to, attempts: task.attempts, reason: Some(reason), by: Some(&a.session), note: Some(reason), ..Move::default() })?;
         if a.transient {
             self.event(EventKind::TaskRequeued, json!({"task": a.task, "session": a.session, "why": reason, "attempts": task.attempts}))?;
         } else {
@@ -225,16 +211,8 @@ impl State {
 
     pub(super) fn task_prune(&mut self, a: TaskPrune) -> OpResult {
         let task = self.load_task(a.task)?;
-        task.status
-            .transition(TaskStatus::Pruned)
-            .map_err(|e| ErrorBody::new(ErrorCode::InvalidTransition, format!("task {}: {e}", a.task)))?;
         let reason = a.reason.as_deref().unwrap_or("pruned by hand");
-        self.store
-            .set_task_state(a.task, TaskStatus::Pruned, None, task.claim_token, task.attempts, None, Some(reason), self.now_ms)
-            .map_err(super::internal)?;
-        self.store
-            .add_history(a.task, Some(task.status), TaskStatus::Pruned, None, Some(reason), self.now_ms)
-            .map_err(super::internal)?;
+        self.move_task(&task, Move { to: TaskStatus::Pruned, attempts: task.attempts, reason: Some(reason), note: Some(reason), ..Move::default() })?;
         if let Some(d) = &a.details {
             self.store.set_prune_details(a.task, d).map_err(super::internal)?;
         }
@@ -242,4 +220,35 @@ impl State {
         self.event(EventKind::TaskPruned, json!({"task": a.task, "reason": reason, "details": a.details}))?;
         json(self.load_task(a.task)?)
     }
+
+    /// Every status change goes through here: kite-core's state machine decides whether the
+    /// move is allowed, and the row and its history entry are written together.
+    pub(super) fn move_task(&mut self, task: &Task, m: Move<'_>) -> Result<(), ErrorBody> {
+        task.status
+            .transition(m.to)
+            .map_err(|e| ErrorBody::new(ErrorCode::InvalidTransition, format!("task {}: {e}", task.id)))?;
+        // A claim is set when a task starts; afterwards the last token stays for the record.
+        let (holder, token) = match m.claim {
+            Some((session, token)) => (Some(session), Some(token)),
+            None => (None, task.claim_token),
+        };
+        self.store
+            .set_task_state(task.id, m.to, holder, token, m.attempts, m.result, m.reason, self.now_ms)
+            .map_err(super::internal)?;
+        self.store.add_history(task.id, Some(task.status), m.to, m.by, m.note, self.now_ms).map_err(super::internal)
+    }
+}
+
+/// A status change: where to, and what the row and its history entry record.
+#[derive(Default)]
+pub(super) struct Move<'a> {
+    pub(super) to: TaskStatus,
+    /// The new claim (session, token), when the task starts.
+    pub(super) claim: Option<(&'a str, u64)>,
+    pub(super) attempts: u32,
+    pub(super) result: Option<&'a str>,
+    pub(super) reason: Option<&'a str>,
+    /// The session that made the change (history).
+    pub(super) by: Option<&'a str>,
+    pub(super) note: Option<&'a str>,
 }
