@@ -323,19 +323,16 @@ pub(crate) fn extract_job(home: &Path, vault: &Mutex<Vault>, job: &Job, extract_
         Some(c) => Box::new(CommandExtractor::new(c)),
         None => Box::new(BuiltinExtractor::default()),
     };
-    let proposed = extractor.extract(&transcript, &source)?;
-    let mut written = 0;
+    // The extractor may run a command for minutes: the vault is locked only to add.
+    let (notes, skipped) = kite_memory::extract::prepare(extractor.extract(&transcript, &source)?, &source);
+    for why in &skipped {
+        tracing::warn!(transcript = %job.transcript.display(), "a proposed note was set aside: {why}");
+    }
+    let written = notes.len();
     {
         let mut v = vault.lock().map_err(|_| anyhow::anyhow!("vault lock poisoned"))?;
-        for mut n in proposed {
-            n.title = kite_memory::redact::redact(&n.title).into_owned();
-            n.body = kite_memory::redact::redact(&n.body).into_owned();
-            n.source.get_or_insert(source.clone());
-            if n.validate().is_err() {
-                continue;
-            }
+        for n in notes {
             v.add(n)?;
-            written += 1;
         }
     }
     done.insert(key, offset + end as u64 + 1);

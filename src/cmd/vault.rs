@@ -255,6 +255,9 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
             if report.bad_lines > 0 {
                 eprintln!("kite: warning: skipped {} malformed line(s) in {}", report.bad_lines, transcript.display());
             }
+            for why in &report.skipped {
+                eprintln!("kite: warning: a proposed note was set aside: {why}");
+            }
             if dry_run {
                 writeln!(out, "{} note(s) proposed from {} (dry run, nothing written):", report.proposed.len(), report.source)?;
                 for n in &report.proposed {

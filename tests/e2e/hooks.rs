@@ -124,6 +124,15 @@ fn session_end_queues_the_transcript_and_the_daemon_extracts_it_once_without_sec
         std::thread::sleep(Duration::from_millis(100));
     }
     let notes = count(&d);
+    // One extraction path: `kite vault extract` proposes exactly the notes the daemon wrote.
+    let files: Vec<String> = std::fs::read_dir(d.root.join("vault")).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+    let dry = d.ok(&["vault", "extract", transcript.to_str().unwrap(), "--dry-run"]);
+    let proposed = dry["proposed"].as_array().unwrap();
+    assert_eq!(proposed.len() as u64, notes, "{dry}");
+    for p in proposed {
+        let title = p["title"].as_str().unwrap();
+        assert!(files.iter().any(|f| f.contains(title)), "the daemon wrote no note titled {title:?}");
+    }
     // The session ended: its kite session is gone.
     let sessions = d.ok(&["session", "list"]);
     let s = sessions["sessions"].as_array().unwrap().iter().find(|s| s["name"] == format!("claude-{sid}").as_str()).unwrap().clone();

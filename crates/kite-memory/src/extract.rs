@@ -25,6 +25,29 @@ pub type ProposedNote = NewNote;
 /// from any directory.
 pub const DEFAULT_PROMPT: &str = include_str!("../../../prompts/extract.md.tera");
 
+/// What an extractor's proposals become before they are stored, the same on every path that
+/// extracts (`kite vault extract`, the daemon's extraction queue), so one transcript gives the
+/// same notes either way: secrets redacted from title and body, the source filled in, an
+/// oversized body cut, and a proposal that still is not a valid note set aside with the reason
+/// (one bad proposal does not cost the good ones).
+pub fn prepare(proposed: Vec<ProposedNote>, source: &str) -> (Vec<NewNote>, Vec<String>) {
+    let mut notes = Vec::with_capacity(proposed.len());
+    let mut skipped = Vec::new();
+    for mut n in proposed {
+        n.title = redact(&n.title).into_owned();
+        n.body = redact(&n.body).into_owned();
+        n.source.get_or_insert_with(|| source.to_string());
+        if n.body.len() > MAX_BODY_BYTES {
+            n.body = truncate_chars(&n.body, MAX_BODY_BYTES / 4);
+        }
+        match n.validate() {
+            Ok(()) => notes.push(n),
+            Err(e) => skipped.push(format!("{:?}: {e}", truncate_chars(&n.title, 80))),
+        }
+    }
+    (notes, skipped)
+}
+
 /// Something that proposes notes from a transcript.
 pub trait Extractor {
     /// A short name for logs and reports.
@@ -496,6 +519,19 @@ impl Extractor for CommandExtractor {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn prepare_redacts_fills_the_source_cuts_and_sets_invalid_proposals_aside() {
+        let good = NewNote { title: "Use token ghp_abcdefghijklmnopqrstuvwxyz0123456789AB".into(), body: "x".repeat(MAX_BODY_BYTES + 10), ..Default::default() };
+        let bad = NewNote { title: "   ".into(), body: "no title".into(), ..Default::default() };
+        let (notes, skipped) = super::prepare(vec![good, bad], "transcript:s1");
+        assert_eq!(notes.len(), 1);
+        assert!(!notes[0].title.contains("ghp_"), "{}", notes[0].title);
+        assert_eq!(notes[0].source.as_deref(), Some("transcript:s1"));
+        assert!(notes[0].body.len() <= MAX_BODY_BYTES);
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].contains("title"), "{skipped:?}");
+    }
     use super::*;
 
     fn transcript(lines: &[&str]) -> Transcript {

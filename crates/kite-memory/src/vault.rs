@@ -100,6 +100,8 @@ pub struct ExtractReport {
     pub proposed: Vec<NewNote>,
     /// One per written note (empty on a dry run).
     pub added: Vec<AddOutcome>,
+    /// Proposals that were not valid notes, with why (nothing else was lost for them).
+    pub skipped: Vec<String>,
 }
 
 /// Numbers for `kite vault stats`.
@@ -386,30 +388,13 @@ impl Vault {
         })
     }
 
-    /// Extracts notes from a transcript and adds them (unless `dry_run`).
+    /// Extracts notes from a transcript and adds them (unless `dry_run`); see
+    /// [`crate::extract::prepare`] for what happens to the proposals on the way.
     pub fn extract(&mut self, transcript: &Path, extractor: &dyn Extractor, dry_run: bool) -> Result<ExtractReport> {
         let t = Transcript::read(transcript)?;
         let name = transcript.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let source = format!("transcript:{}", t.session_id.clone().unwrap_or(name));
-        let proposed = extractor.extract(&t, &source)?;
-        let mut proposed: Vec<NewNote> = proposed
-            .into_iter()
-            .map(|mut n| {
-                n.title = redact(&n.title).into_owned();
-                n.body = redact(&n.body).into_owned();
-                if n.source.is_none() {
-                    n.source = Some(source.clone());
-                }
-                n
-            })
-            .collect();
-        // Validate everything first: one bad proposal means nothing is written.
-        for n in &mut proposed {
-            if n.body.len() > crate::note::MAX_BODY_BYTES {
-                n.body = crate::transcript::truncate_chars(&n.body, crate::note::MAX_BODY_BYTES / 4);
-            }
-            n.validate()?;
-        }
+        let (proposed, skipped) = crate::extract::prepare(extractor.extract(&t, &source)?, &source);
         let mut added = vec![];
         if !dry_run {
             for n in &proposed {
@@ -424,6 +409,7 @@ impl Vault {
             bad_lines: t.bad_lines.len(),
             proposed,
             added,
+            skipped,
         })
     }
 
