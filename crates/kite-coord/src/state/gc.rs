@@ -14,7 +14,8 @@ use kite_proto::ops::{Gc, GcReport};
 use kite_proto::{ErrorBody, ErrorCode};
 use serde_json::json;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The most events, and tasks, one chunk moves.
 const CHUNK: u32 = 250;

@@ -8,7 +8,8 @@ use kite_proto::ops::{EventKind, LockAcquire, LockGranted, LockRelease, LockWait
 use kite_proto::{ErrorBody, ErrorCode};
 use serde_json::json;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 fn lock_error(e: LockError) -> ErrorBody {
     let code = match e {

@@ -19,6 +19,8 @@ mod outlet;
 mod pending;
 mod sessions;
 mod tasks;
+#[cfg(test)]
+mod tests;
 mod wal;
 
 use crate::{DaemonConfig, DaemonError};
@@ -30,7 +32,8 @@ use pending::{Mark, Pending};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) type ConnId = u64;
@@ -212,7 +215,7 @@ impl State {
                     Some(c) => Some(c),
                     None => break,
                 },
-                _ = tokio::time::sleep_until(wake.into()) => None,
+                _ = tokio::time::sleep_until(wake) => None,
             };
             let mut batch: Vec<Command> = first.into_iter().collect();
             while batch.len() < MAX_BATCH {

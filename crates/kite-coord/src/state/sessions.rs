@@ -8,7 +8,7 @@ use kite_proto::ops::{EventKind, Hello, SessionId, SessionInfo, SessionRef, Sess
 use kite_proto::{ErrorBody, ErrorCode, PROTOCOL_VERSION};
 use serde_json::json;
 use std::collections::HashSet;
-use std::time::Instant;
+use tokio::time::Instant;
 
 impl State {
     pub(super) fn hello(&mut self) -> OpResult {
