@@ -152,31 +152,22 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     // One thread for the coordinator: see kite-coord's state module for why. The strategy loop
     // and the runner get a thread of their own and reach the coordinator through its socket.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let background = super::sched::Background::start(ctx, tick, args.max_agents.map(|n| n as usize));
-    let (listening_tx, listening_rx) = std::sync::mpsc::channel::<()>();
-    let memory = if args.no_memory { None } else { start_memory(ctx, listening_rx) };
-    let services = kite_coord::Services::new(memory.iter().map(|m| m.service.clone() as std::sync::Arc<dyn kite_coord::Service>).collect());
-    let stopper = background.stopper();
-    let served = rt.block_on(async move {
-        let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            // While the coordinator still answers: the runner's agents stop and their tasks go
-            // back to pending.
-            stopper.stop().await;
-        };
-        let listening = move || {
-            let _ = listening_tx.send(());
-        };
-        kite_coord::run_with(config, services, listening, shutdown).await
-    });
-    background.finish();
-    if let Some(m) = memory {
-        m.quiesce();
+    let mut components: Vec<Box<dyn kite_daemon::Component>> = Vec::new();
+    if !args.no_memory {
+        let vault = crate::cmd::vault::config(ctx);
+        match kite_daemon::memory::start(ctx.places.home.clone(), vault, ctx.config.hooks.extract_command.clone()) {
+            Ok(m) => components.push(Box::new(m)),
+            Err(e) => tracing::warn!("memory component off: {e:#}"),
+        }
     }
+    components.push(Box::new(super::sched::background(ctx, tick, args.max_agents.map(|n| n as usize))));
+    let served = rt.block_on(kite_daemon::run(config, components, async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }));
     match served {
         Err(kite_coord::DaemonError::AlreadyRunning { pid, .. }) if args.autostarted => {
             tracing::info!(%pid, "another daemon won the start race; exiting");
@@ -187,15 +178,3 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Starts the memory component (warm vault, the `memory.*` service, extraction worker). Its
-/// vault opens only once this process holds the home (`listening`), so a refused second daemon
-/// never touches the first one's files. A failure is logged: the coordinator runs without memory.
-fn start_memory(ctx: &Ctx, listening: std::sync::mpsc::Receiver<()>) -> Option<crate::memory::Memory> {
-    match crate::memory::start(ctx.places.home.clone(), crate::cmd::vault::config(ctx), ctx.config.hooks.extract_command.clone(), listening) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!("memory component off: {e:#}");
-            None
-        }
-    }
-}

@@ -1,13 +1,12 @@
 //! `kite sched templates`, `kite sched tick` and `kite spawn`: kite-sched's strategy loop and
-//! runner driven from the command line, and [`Background`], the same two running inside the daemon.
+//! runner driven from the command line.
+//! Inside the daemon the same two run as `kite_daemon::sched::Sched`, set up by [`background`].
 //!
-//! Everything goes through [`queue::ClientQueue`], kite-sched's `Queue` over the client library.
+//! Everything goes through [`kite_daemon::queue::ClientQueue`], kite-sched's `Queue` over the client library.
 //! Settings come from kite.toml (`[sched]`, `[runner]`; `KITE_AGENT_COMMAND` wins for the agent
 //! command). Agents run with `sh -c` in a worktree of the project root, with `KITE_HOME` set to
 //! this home.
 
-#[path = "sched_queue.rs"]
-mod queue;
 
 use super::Ctx;
 use crate::output;
@@ -22,11 +21,11 @@ use kite_sched::{
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use queue::ClientQueue;
+pub(crate) use kite_daemon::queue::ClientQueue;
 
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum SchedCmd {
@@ -103,7 +102,7 @@ pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
 
 /// Done / failed / pruned tasks per template (for `kite status` and `kite sched templates`).
 pub(crate) async fn template_counts(client: &Client) -> Result<BTreeMap<String, TrackRecord>> {
-    Ok(queue::stats(client).await?.by_template)
+    Ok(kite_daemon::queue::stats(client).await?.by_template)
 }
 
 pub(crate) async fn run(ctx: &Ctx, cmd: SchedCmd) -> Result<()> {
@@ -470,197 +469,43 @@ fn attempt_line(n: usize, a: &Attempt) -> String {
 // ---------------------------------------------------------------------------------------------
 // In the daemon
 
-/// The strategy loop and the runner, running inside the daemon on a thread of their own (with its
-/// own runtime: the daemon's single thread must stay free for requests). They reach the daemon
-/// through its socket, like any client, once it answers as this very process. Their errors are
-/// logged, never fatal to the daemon.
-pub(crate) struct Background {
-    stop: Arc<tokio::sync::watch::Sender<bool>>,
-    done: tokio::sync::watch::Receiver<bool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// Stops the background components from the daemon's runtime (see [`Background::stopper`]).
-pub(crate) struct Stopper {
-    stop: Arc<tokio::sync::watch::Sender<bool>>,
-    done: tokio::sync::watch::Receiver<bool>,
-}
-
-/// How long a stop waits for the components (an agent being killed, a tick in flight).
-const STOP_GRACE: Duration = Duration::from_secs(10);
-
-impl Stopper {
-    /// Asks the components to stop and waits (without blocking the runtime) until they have: the
-    /// runner's agents are killed and their sessions ended while the daemon still answers, so
-    /// their tasks go back to pending now rather than after the reaper's timeout.
-    pub(crate) async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if tokio::time::timeout(STOP_GRACE, self.done.wait_for(|d| *d)).await.is_err() {
-            tracing::warn!("strategy loop and runner did not stop in time");
+/// The strategy loop (every `tick`, else `[sched] tick`; a zero tick leaves it off) and, when
+/// `max_agents` (else `[runner] max_agents`) is above 0, the runner, as the daemon's component.
+/// A bad `[sched]` or `[runner]` section is logged and leaves that part off.
+pub(crate) fn background(ctx: &Ctx, tick: Option<Duration>, max_agents: Option<usize>) -> kite_daemon::sched::Sched {
+    let sched = match sched_config(ctx) {
+        Ok(mut c) => {
+            if let Some(t) = tick {
+                c.tick = t;
+            }
+            if c.tick.is_zero() {
+                tracing::info!("strategy loop off (tick 0): only `kite sched tick` runs a round");
+            }
+            (!c.tick.is_zero()).then_some(c)
         }
-    }
-}
-
-struct Components {
-    sched: Option<SchedConfig>,
-    runner: Option<RunnerConfig>,
-    root: PathBuf,
-    home: PathBuf,
-    socket: PathBuf,
-    notes: Option<Arc<dyn NoteSource>>,
-}
-
-impl Background {
-    /// Starts the strategy loop (every `tick`, else `[sched] tick`; a zero tick leaves it off)
-    /// and, when `max_agents` (else `[runner] max_agents`) is above 0, the runner. A bad `[sched]`
-    /// or `[runner]` section is logged and leaves that component off.
-    pub(crate) fn start(ctx: &Ctx, tick: Option<Duration>, max_agents: Option<usize>) -> Background {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
-        let sched = match sched_config(ctx) {
-            Ok(mut c) => {
-                if let Some(t) = tick {
-                    c.tick = t;
-                }
-                if c.tick.is_zero() {
-                    tracing::info!("strategy loop off (tick 0): only `kite sched tick` runs a round");
-                }
-                (!c.tick.is_zero()).then_some(c)
-            }
-            Err(e) => {
-                tracing::error!("strategy loop off: {e:#}");
-                None
-            }
-        };
-        let runner = match runner_config(ctx) {
-            Ok(mut c) => {
-                if let Some(n) = max_agents {
-                    c.max_agents = n;
-                }
-                (c.max_agents > 0).then_some(c)
-            }
-            Err(e) => {
-                tracing::error!("runner off: {e:#}");
-                None
-            }
-        };
-        let parts = Components {
-            sched,
-            runner,
-            root: ctx.places.root.clone(),
-            home: ctx.places.home.clone(),
-            socket: ctx.places.socket(),
-            notes: note_source(ctx),
-        };
-        let thread = std::thread::Builder::new().name("kite-sched".into()).spawn(move || {
-            background(parts, stop_rx);
-            let _ = done_tx.send(true);
-        });
-        let thread = match thread {
-            Ok(t) => Some(t),
-            Err(e) => {
-                tracing::error!("strategy loop and runner off: cannot start their thread: {e}");
-                None
-            }
-        };
-        let done = if thread.is_some() { done_rx } else { tokio::sync::watch::channel(true).1 };
-        Background { stop: Arc::new(stop_tx), done, thread }
-    }
-
-    /// A handle that stops the components from an async context.
-    pub(crate) fn stopper(&self) -> Stopper {
-        Stopper { stop: self.stop.clone(), done: self.done.clone() }
-    }
-
-    /// Stops the components (if not yet) and joins their thread, waiting at most [`STOP_GRACE`].
-    pub(crate) fn finish(mut self) {
-        let _ = self.stop.send(true);
-        let Some(t) = self.thread.take() else { return };
-        let deadline = std::time::Instant::now() + STOP_GRACE;
-        while !t.is_finished() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if t.is_finished() {
-            let _ = t.join();
-        } else {
-            tracing::warn!("strategy loop and runner did not stop in time; leaving them behind");
-        }
-    }
-}
-
-/// Resolves once a stop was asked for (or the daemon side went away).
-async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
-/// Connects to the socket once the daemon answering on it is this process (a second daemon
-/// refused on a busy home must not drive the first one's queue).
-async fn connect_own(socket: &Path) -> Client {
-    let me = std::process::id();
-    loop {
-        if let Ok(c) = Client::connect(socket).await {
-            if let Ok(h) = c.request::<kite_proto::op::Hello>(kite_proto::NoArgs {}).await {
-                if h.pid == me {
-                    return c;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn background(parts: Components, stop: tokio::sync::watch::Receiver<bool>) {
-    if parts.sched.is_none() && parts.runner.is_none() {
-        return;
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
         Err(e) => {
-            tracing::error!("strategy loop and runner off: no runtime: {e}");
-            return;
+            tracing::error!("strategy loop off: {e:#}");
+            None
         }
     };
-    rt.block_on(async move {
-        let client = tokio::select! {
-            c = connect_own(&parts.socket) => c,
-            _ = stopped(stop.clone()) => return,
-        };
-        let queue = Arc::new(ClientQueue::new(Arc::new(client)));
-        let sched = parts.sched.map(|c| {
-            tracing::info!(tick = ?c.tick, prompts = %parts.root.join(&c.prompts_dir).display(), "strategy loop on");
-            Scheduler::new(c, &parts.root, queue.clone(), parts.notes.clone())
-        });
-        let runner = parts.runner.map(|c| {
-            tracing::info!(max_agents = c.max_agents, command = %c.command, "runner on");
-            Runner::new(c, &parts.root, &parts.home, queue.clone())
-        });
-        if runner.is_none() {
-            tracing::info!("runner off (max_agents = 0): only `kite spawn` starts agents");
+    let runner = match runner_config(ctx) {
+        Ok(mut c) => {
+            if let Some(n) = max_agents {
+                c.max_agents = n;
+            }
+            (c.max_agents > 0).then_some(c)
         }
-        let work = async {
-            let s = async {
-                if let Some(s) = sched {
-                    s.run(stopped(stop.clone())).await;
-                }
-            };
-            let r = async {
-                if let Some(r) = runner {
-                    r.run(stopped(stop.clone())).await;
-                }
-            };
-            tokio::join!(s, r);
-        };
-        // A tick in flight (a slow provider or audit) does not hold the daemon's shutdown up.
-        let cut = async {
-            stopped(stop.clone()).await;
-            tokio::time::sleep(STOP_GRACE / 2).await;
-        };
-        tokio::select! {
-            _ = work => {}
-            _ = cut => tracing::warn!("strategy loop cut short by shutdown"),
+        Err(e) => {
+            tracing::error!("runner off: {e:#}");
+            None
         }
-        queue.end_all_sessions().await;
-    });
-    // Whatever is still running (agents of an aborted run) is dropped, which kills it.
-    rt.shutdown_timeout(Duration::from_secs(1));
+    };
+    kite_daemon::sched::Sched::start(kite_daemon::sched::SchedParts {
+        sched,
+        runner,
+        root: ctx.places.root.clone(),
+        home: ctx.places.home.clone(),
+        socket: ctx.places.socket(),
+        notes: note_source(ctx),
+    })
 }

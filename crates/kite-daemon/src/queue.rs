@@ -21,7 +21,7 @@ use serde_json::Value;
 const SHOW_MAX: usize = 16;
 
 /// The queue as the daemon holds it, over one connection.
-pub(crate) struct ClientQueue {
+pub struct ClientQueue {
     client: Arc<Client>,
     /// Sessions registered here and not ended yet, so that a shutdown can end them: their tasks
     /// then go back to pending at once instead of after the reaper's timeout.
@@ -29,13 +29,13 @@ pub(crate) struct ClientQueue {
 }
 
 impl ClientQueue {
-    pub(crate) fn new(client: Arc<Client>) -> ClientQueue {
+    pub fn new(client: Arc<Client>) -> ClientQueue {
         ClientQueue { client, sessions: Mutex::default() }
     }
 
     /// Ends every session this queue registered and did not end (their active tasks go back to
     /// pending). Errors are ignored: this is clean-up on the way out.
-    pub(crate) async fn end_all_sessions(&self) {
+    pub async fn end_all_sessions(&self) {
         let open: Vec<String> = self.sessions.lock().map(|mut s| std::mem::take(&mut *s).into_iter().collect()).unwrap_or_default();
         for session in open {
             let r: Result<Value, _> = self.client.request::<kite_proto::op::SessionEnd>(SessionRef { session: session.clone() }).await;
@@ -66,7 +66,7 @@ fn queue_error(e: ClientError, task: Option<i64>) -> QueueError {
 }
 
 /// Tasks matching `filter`, in id order (newest first on request), cut to its limit.
-pub(crate) async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<Task>, QueueError> {
+pub async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<Task>, QueueError> {
     let mut tasks: Vec<Task> = Vec::new();
     match &filter.ids {
         Some(ids) if ids.len() <= SHOW_MAX => {
@@ -114,7 +114,7 @@ pub(crate) async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<Tas
 }
 
 /// Counts by status and per template (done / failed / pruned), from the whole task list.
-pub(crate) async fn stats(client: &Client) -> Result<QueueStats, QueueError> {
+pub async fn stats(client: &Client) -> Result<QueueStats, QueueError> {
     let all = list(client, &ListFilter::default()).await?;
     Ok(QueueStats::from_tasks(&all))
 }
