@@ -419,21 +419,25 @@ mod tests {
         let grown = s.wal_len();
         assert!(grown > 1 << 20, "the WAL grew: {grown}");
         let mut complete = false;
-        for _ in 0..100 {
+        // The background pass holds the checkpoint lock now and then (every millisecond here):
+        // the writer's attempt then says busy and is made again, as the owner does at its next batch.
+        for _ in 0..400 {
             complete = s.checkpoint(CheckpointMode::Passive).unwrap().complete;
             if complete {
                 break;
             }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(complete, "between transactions the writer's checkpoint completes");
         write(500);
         assert!(s.wal_len() <= grown, "the WAL started over instead of growing: {} then {}", grown, s.wal_len());
         let mut truncated = false;
-        for _ in 0..100 {
+        for _ in 0..400 {
             truncated = s.checkpoint(CheckpointMode::Truncate(std::time::Duration::from_millis(20))).unwrap().complete;
             if truncated {
                 break;
             }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(truncated);
         assert_eq!(s.wal_len(), 0);
