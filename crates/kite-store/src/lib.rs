@@ -6,6 +6,7 @@
 //! Every statement is a cached prepared statement; the claim and the ready-task query are single
 //! statements so they stay atomic and cheap.
 
+mod bound;
 mod error;
 mod locks;
 mod retention;
@@ -13,9 +14,10 @@ mod sessions;
 mod tasks;
 
 pub use error::StoreError;
-pub use retention::EventRow;
-pub use sessions::SessionRow;
-pub use tasks::NewTaskRow;
+pub use locks::LockStore;
+pub use retention::{EventRow, RetentionStore};
+pub use sessions::{SessionRow, SessionStore};
+pub use tasks::{NewTaskRow, TaskStore};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -155,6 +157,49 @@ impl WalSync {
     }
 }
 
+/// Makes what was committed durable, from any thread: the handle a backend with deferred syncs
+/// gives the state owner's syncer ([`WalSync`] for SQLite).
+pub trait Durable: Send + Sync {
+    /// Returns once every commit made before the call is on stable storage.
+    fn sync(&self) -> std::io::Result<()>;
+}
+
+impl Durable for WalSync {
+    fn sync(&self) -> std::io::Result<()> {
+        WalSync::sync(self)
+    }
+}
+
+/// Everything the daemon's state owner asks of durable storage, in domain verbs: its batches
+/// ([`Batch`]), the event log and counters ([`EventStore`]), tasks ([`TaskStore`]), sessions
+/// ([`SessionStore`]), held locks ([`LockStore`]) and retention ([`RetentionStore`]). The owner
+/// holds a `Box<dyn Storage>` and nothing SQLite; [`Store`] is the SQLite backend. What a shared
+/// PostgreSQL backend would have to own is written in ARCHITECTURE.md.
+pub trait Storage: Batch + EventStore + TaskStore + SessionStore + LockStore + RetentionStore + Send {
+    /// With a durability level whose syncs are deferred: the handle that makes commits durable
+    /// (see [`Batch::commit_deferred`]).
+    fn durable(&self) -> Option<std::sync::Arc<dyn Durable>>;
+
+    /// The backend's own upkeep between two batches (SQLite keeps its WAL bounded). `quiet`: the
+    /// batch had no request in it.
+    fn after_batch(&self, quiet: bool);
+}
+
+impl Storage for Store {
+    fn durable(&self) -> Option<std::sync::Arc<dyn Durable>> {
+        self.wal.clone().map(|w| std::sync::Arc::new(w) as std::sync::Arc<dyn Durable>)
+    }
+
+    fn after_batch(&self, quiet: bool) {
+        self.bound.after_batch(self, self.wrote_last.replace(false), quiet);
+    }
+}
+
+/// The storage traits, to call their methods.
+pub mod prelude {
+    pub use crate::{Batch, EventStore, LockStore, RetentionStore, SessionStore, Storage, TaskStore};
+}
+
 /// What a deferred commit left to do (see [`Store::commit_deferred`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "with Durability::Full a commit is not durable until WalSync::sync returns"]
@@ -174,6 +219,9 @@ pub struct Store {
     changes_at_begin: std::cell::Cell<u64>,
     /// The `-wal` file (none in memory).
     wal_path: Option<std::path::PathBuf>,
+    /// Whether the last commit wrote anything (for the WAL's upkeep).
+    wrote_last: std::cell::Cell<bool>,
+    bound: bound::WalBound,
 }
 
 impl Store {
@@ -224,13 +272,7 @@ impl Store {
                 _ => {}
             }
         }
-        Ok(Store { conn, wal, changes_at_begin: std::cell::Cell::new(0), wal_path: None })
-    }
-
-    /// Rows changed since the connection opened: two readings tell whether anything was written
-    /// between them.
-    pub fn changes(&self) -> u64 {
-        self.conn.total_changes()
+        Ok(Store { conn, wal, changes_at_begin: std::cell::Cell::new(0), wal_path: None, wrote_last: std::cell::Cell::new(false), bound: bound::WalBound::new() })
     }
 
     /// The WAL file's size in bytes (0 without one).
@@ -268,15 +310,6 @@ impl Store {
         self.wal.clone()
     }
 
-    /// Opens the batch's transaction. Deferred: a batch that only reads or queues (a lock wait,
-    /// a heartbeat) never takes the write lock and commits for free. The daemon's state owner is
-    /// the only writer, so the upgrade to a write transaction cannot find the snapshot stale.
-    pub fn begin(&self) -> Result<()> {
-        self.conn.prepare_cached("BEGIN")?.execute([])?;
-        self.changes_at_begin.set(self.conn.total_changes());
-        Ok(())
-    }
-
     /// Commits, and returns once the commit is as durable as the store's level promises.
     pub fn commit(&self) -> Result<()> {
         if self.commit_deferred()? == Committed::NeedsSync {
@@ -286,43 +319,90 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The state owner's unit of work: one transaction per batch of requests, one savepoint per
+/// request inside it (a refused request rolls back alone).
+pub trait Batch {
+    /// Opens the batch's transaction. Deferred: a batch that only reads or queues (a lock wait,
+    /// a heartbeat) never takes the write lock and commits for free. The daemon's state owner is
+    /// the only writer, so the upgrade to a write transaction cannot find the snapshot stale.
+    fn begin(&self) -> Result<()>;
 
     /// Commits without waiting for the disk: with [`Durability::Full`] and a transaction that
     /// wrote, the caller must [`WalSync::sync`] before telling anyone the change happened. The
     /// daemon does that on its own thread while it serves the next batch.
-    pub fn commit_deferred(&self) -> Result<Committed> {
+    fn commit_deferred(&self) -> Result<Committed>;
+
+    /// Abandons the open transaction, if any.
+    fn rollback(&self);
+
+    /// Starts a savepoint around one request.
+    fn savepoint(&self) -> Result<()>;
+
+    /// Keeps the request's changes (they commit with the batch).
+    fn release_savepoint(&self) -> Result<()>;
+
+    /// Undoes the request's changes.
+    fn rollback_savepoint(&self) -> Result<()>;
+}
+
+impl Batch for Store {
+    fn begin(&self) -> Result<()> {
+        self.conn.prepare_cached("BEGIN")?.execute([])?;
+        self.changes_at_begin.set(self.conn.total_changes());
+        Ok(())
+    }
+
+    fn commit_deferred(&self) -> Result<Committed> {
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         let wrote = self.conn.total_changes() != self.changes_at_begin.get();
+        self.wrote_last.set(wrote);
         Ok(if wrote && self.wal.is_some() { Committed::NeedsSync } else { Committed::Durable })
     }
 
-    /// Abandons the open transaction, if any.
-    pub fn rollback(&self) {
+    fn rollback(&self) {
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
 
-    /// Starts a savepoint around one request.
-    pub fn savepoint(&self) -> Result<()> {
+    fn savepoint(&self) -> Result<()> {
         self.conn.prepare_cached("SAVEPOINT req")?.execute([])?;
         Ok(())
     }
 
-    /// Keeps the request's changes (they commit with the batch).
-    pub fn release_savepoint(&self) -> Result<()> {
+    fn release_savepoint(&self) -> Result<()> {
         self.conn.prepare_cached("RELEASE req")?.execute([])?;
         Ok(())
     }
 
-    /// Undoes the request's changes.
-    pub fn rollback_savepoint(&self) -> Result<()> {
+    fn rollback_savepoint(&self) -> Result<()> {
         self.conn.execute_batch("ROLLBACK TO req; RELEASE req")?;
         Ok(())
     }
+}
 
+/// Lifetime counters and the event log.
+pub trait EventStore {
     /// A lifetime counter (completed, pruned, failed, claim).
-    pub fn counter(&self, name: &str) -> Result<i64> {
+    fn counter(&self, name: &str) -> Result<i64>;
+
+    fn set_counter(&self, name: &str, value: i64) -> Result<()>;
+
+    /// The newest event's id, 0 for an empty log.
+    fn last_event_id(&self) -> Result<i64>;
+
+    /// Writes one event of the log with the id its writer gave it.
+    fn insert_event(&self, id: i64, at_ms: i64, kind: &str, data: &serde_json::Value) -> Result<()>;
+
+    /// Events after `since`, oldest first; with `limit`, only the newest that many.
+    /// Events after `since`, oldest first: the first `limit` of them, or with `newest` the last.
+    fn events(&self, since: i64, limit: Option<u32>, newest: bool) -> Result<Vec<(i64, i64, String, serde_json::Value)>>;
+}
+
+impl EventStore for Store {
+    fn counter(&self, name: &str) -> Result<i64> {
         Ok(self
             .conn
             .prepare_cached("SELECT value FROM counters WHERE name = ?1")?
@@ -331,29 +411,25 @@ impl Store {
             .unwrap_or(0))
     }
 
-    pub fn set_counter(&self, name: &str, value: i64) -> Result<()> {
+    fn set_counter(&self, name: &str, value: i64) -> Result<()> {
         self.conn
             .prepare_cached("INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2")?
             .execute(params![name, value])?;
         Ok(())
     }
 
-    /// The newest event's id, 0 for an empty log.
-    pub fn last_event_id(&self) -> Result<i64> {
+    fn last_event_id(&self) -> Result<i64> {
         Ok(self.conn.prepare_cached("SELECT coalesce(max(id), 0) FROM events")?.query_row([], |r| r.get(0))?)
     }
 
-    /// Writes one event of the log with the id its writer gave it.
-    pub fn insert_event(&self, id: i64, at_ms: i64, kind: &str, data: &serde_json::Value) -> Result<()> {
+    fn insert_event(&self, id: i64, at_ms: i64, kind: &str, data: &serde_json::Value) -> Result<()> {
         self.conn
             .prepare_cached("INSERT INTO events (id, at_ms, kind, data) VALUES (?1, ?2, ?3, ?4)")?
             .execute(params![id, at_ms, kind, data.to_string()])?;
         Ok(())
     }
 
-    /// Events after `since`, oldest first; with `limit`, only the newest that many.
-    /// Events after `since`, oldest first: the first `limit` of them, or with `newest` the last.
-    pub fn events(&self, since: i64, limit: Option<u32>, newest: bool) -> Result<Vec<(i64, i64, String, serde_json::Value)>> {
+    fn events(&self, since: i64, limit: Option<u32>, newest: bool) -> Result<Vec<(i64, i64, String, serde_json::Value)>> {
         let mut st = self.conn.prepare_cached(if newest {
             "SELECT * FROM (SELECT id, at_ms, kind, data FROM events WHERE id > ?1 ORDER BY id DESC LIMIT ?2)
              ORDER BY id"
@@ -370,6 +446,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::prelude::*;
     use super::*;
 
     #[test]

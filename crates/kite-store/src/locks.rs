@@ -7,9 +7,21 @@ use kite_core::{LockMode, LockPath};
 use rusqlite::params;
 use std::collections::HashMap;
 
-impl Store {
+/// Held locks and the fencing counters per path.
+pub trait LockStore {
     /// Records a grant and advances the path's fencing counter.
-    pub fn insert_lock(&self, path: &str, session: &str, mode: LockMode, token: u64, now_ms: i64) -> Result<()> {
+    fn insert_lock(&self, path: &str, session: &str, mode: LockMode, token: u64, now_ms: i64) -> Result<()>;
+
+    fn delete_lock(&self, path: &str, session: &str) -> Result<()>;
+
+    fn delete_locks_of(&self, session: &str) -> Result<()>;
+
+    /// Everything needed to rebuild the lock table: holders in grant order and the counters.
+    fn load_locks(&self) -> Result<(Vec<Held>, HashMap<String, u64>)>;
+}
+
+impl LockStore for Store {
+    fn insert_lock(&self, path: &str, session: &str, mode: LockMode, token: u64, now_ms: i64) -> Result<()> {
         self.conn
             .prepare_cached("INSERT OR REPLACE INTO locks (path, session, mode, token, granted_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
             .execute(params![path, session, mode.as_str(), token as i64, now_ms])?;
@@ -22,18 +34,17 @@ impl Store {
         Ok(())
     }
 
-    pub fn delete_lock(&self, path: &str, session: &str) -> Result<()> {
+    fn delete_lock(&self, path: &str, session: &str) -> Result<()> {
         self.conn.prepare_cached("DELETE FROM locks WHERE path = ?1 AND session = ?2")?.execute(params![path, session])?;
         Ok(())
     }
 
-    pub fn delete_locks_of(&self, session: &str) -> Result<()> {
+    fn delete_locks_of(&self, session: &str) -> Result<()> {
         self.conn.prepare_cached("DELETE FROM locks WHERE session = ?1")?.execute([session])?;
         Ok(())
     }
 
-    /// Everything needed to rebuild the lock table: holders in grant order and the counters.
-    pub fn load_locks(&self) -> Result<(Vec<Held>, HashMap<String, u64>)> {
+    fn load_locks(&self) -> Result<(Vec<Held>, HashMap<String, u64>)> {
         let mut st = self.conn.prepare_cached("SELECT path, session, mode, token FROM locks ORDER BY granted_ms, token")?;
         let rows = st.query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))

@@ -11,10 +11,26 @@ use rusqlite::params;
 /// An event row: id, time (ms since the epoch), kind, data.
 pub type EventRow = (i64, i64, String, serde_json::Value);
 
-impl Store {
+/// What retention may move out, and removing it once archived.
+pub trait RetentionStore {
     /// The oldest events written before `cutoff_ms`, at most `limit`, stopping at the first
     /// younger one. The newest event always stays: the next event's id is one above it.
-    pub fn events_older_than(&self, cutoff_ms: i64, limit: u32) -> Result<Vec<EventRow>> {
+    fn events_older_than(&self, cutoff_ms: i64, limit: u32) -> Result<Vec<EventRow>>;
+
+    /// Removes the events up to and including `last`.
+    fn delete_events_through(&self, last: i64) -> Result<usize>;
+
+    /// Finished tasks (done, failed, pruned) last changed before `cutoff_ms` that no task depends
+    /// on, oldest first, at most `limit`. The newest task always stays, so an id is never given
+    /// out twice; a task some other task depends on stays until that one has gone.
+    fn finished_tasks_older_than(&self, cutoff_ms: i64, limit: u32) -> Result<Vec<i64>>;
+
+    /// Removes a task with its history, files and dependencies.
+    fn delete_task(&self, id: i64) -> Result<()>;
+}
+
+impl RetentionStore for Store {
+    fn events_older_than(&self, cutoff_ms: i64, limit: u32) -> Result<Vec<EventRow>> {
         let mut st = self.conn.prepare_cached(
             "SELECT id, at_ms, kind, data FROM events WHERE id < (SELECT max(id) FROM events) ORDER BY id LIMIT ?1",
         )?;
@@ -31,15 +47,11 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes the events up to and including `last`.
-    pub fn delete_events_through(&self, last: i64) -> Result<usize> {
+    fn delete_events_through(&self, last: i64) -> Result<usize> {
         Ok(self.conn.prepare_cached("DELETE FROM events WHERE id <= ?1")?.execute([last])?)
     }
 
-    /// Finished tasks (done, failed, pruned) last changed before `cutoff_ms` that no task depends
-    /// on, oldest first, at most `limit`. The newest task always stays, so an id is never given
-    /// out twice; a task some other task depends on stays until that one has gone.
-    pub fn finished_tasks_older_than(&self, cutoff_ms: i64, limit: u32) -> Result<Vec<i64>> {
+    fn finished_tasks_older_than(&self, cutoff_ms: i64, limit: u32) -> Result<Vec<i64>> {
         let mut st = self.conn.prepare_cached(
             "SELECT t.id, t.created_at_ms, t.updated_at_ms,
                     t.status IN ('done', 'failed', 'pruned')
@@ -60,8 +72,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes a task with its history, files and dependencies.
-    pub fn delete_task(&self, id: i64) -> Result<()> {
+    fn delete_task(&self, id: i64) -> Result<()> {
         for sql in [
             "DELETE FROM task_history WHERE task = ?1",
             "DELETE FROM task_files WHERE task = ?1",
@@ -76,6 +87,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::prelude::*;
     use crate::{NewTaskRow, Store};
     use kite_core::TaskStatus;
 

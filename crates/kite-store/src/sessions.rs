@@ -16,28 +16,42 @@ pub struct SessionRow {
     pub key: Option<String>,
 }
 
-impl Store {
-    pub fn insert_session(&self, id: &str, name: &str, key: Option<&str>, now_ms: i64) -> Result<()> {
+/// Sessions as registered, ended or reaped.
+pub trait SessionStore {
+    fn insert_session(&self, id: &str, name: &str, key: Option<&str>, now_ms: i64) -> Result<()>;
+
+    fn rename_session(&self, id: &str, name: &str) -> Result<()>;
+
+    fn set_session_state(&self, id: &str, state: &str, now_ms: i64) -> Result<()>;
+
+    /// One session by id.
+    fn session(&self, id: &str) -> Result<Option<SessionRow>>;
+
+    /// All sessions, oldest first; `live_only` for the ones the reaper watches.
+    fn sessions(&self, live_only: bool) -> Result<Vec<SessionRow>>;
+}
+
+impl SessionStore for Store {
+    fn insert_session(&self, id: &str, name: &str, key: Option<&str>, now_ms: i64) -> Result<()> {
         self.conn
             .prepare_cached("INSERT INTO sessions (id, name, state, registered_at_ms, key) VALUES (?1, ?2, 'live', ?3, ?4)")?
             .execute(params![id, name, now_ms, key])?;
         Ok(())
     }
 
-    pub fn rename_session(&self, id: &str, name: &str) -> Result<()> {
+    fn rename_session(&self, id: &str, name: &str) -> Result<()> {
         self.conn.prepare_cached("UPDATE sessions SET name = ?2 WHERE id = ?1")?.execute(params![id, name])?;
         Ok(())
     }
 
-    pub fn set_session_state(&self, id: &str, state: &str, now_ms: i64) -> Result<()> {
+    fn set_session_state(&self, id: &str, state: &str, now_ms: i64) -> Result<()> {
         self.conn
             .prepare_cached("UPDATE sessions SET state = ?2, ended_at_ms = ?3 WHERE id = ?1")?
             .execute(params![id, state, now_ms])?;
         Ok(())
     }
 
-    /// One session by id.
-    pub fn session(&self, id: &str) -> Result<Option<SessionRow>> {
+    fn session(&self, id: &str) -> Result<Option<SessionRow>> {
         Ok(self
             .conn
             .prepare_cached("SELECT id, name, state, registered_at_ms, key FROM sessions WHERE id = ?1")?
@@ -47,8 +61,7 @@ impl Store {
             .optional()?)
     }
 
-    /// All sessions, oldest first; `live_only` for the ones the reaper watches.
-    pub fn sessions(&self, live_only: bool) -> Result<Vec<SessionRow>> {
+    fn sessions(&self, live_only: bool) -> Result<Vec<SessionRow>> {
         let mut st = self.conn.prepare_cached(
             "SELECT id, name, state, registered_at_ms, key FROM sessions WHERE (?1 = 0 OR state = 'live') ORDER BY registered_at_ms, id",
         )?;

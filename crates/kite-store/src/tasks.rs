@@ -70,9 +70,71 @@ fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
     })
 }
 
-impl Store {
+/// Tasks, their dependencies, files and history.
+pub trait TaskStore {
     /// Inserts a pending task with its dependencies and files; returns its id.
-    pub fn insert_task(&self, t: &NewTaskRow<'_>, now_ms: i64) -> Result<i64> {
+    fn insert_task(&self, t: &NewTaskRow<'_>, now_ms: i64) -> Result<i64>;
+
+    fn add_dep(&self, task: i64, on: i64) -> Result<()>;
+
+    fn task(&self, id: i64) -> Result<Option<Task>>;
+
+    fn task_exists(&self, id: i64) -> Result<bool>;
+
+    /// Tasks in id order, after the id `after`, at most `limit`.
+    fn list_tasks(&self, status: Option<TaskStatus>, workstream: Option<&str>, after: Option<i64>, limit: u32) -> Result<Vec<Task>>;
+
+    /// The ids `id` depends on.
+    fn deps_of(&self, id: i64) -> Result<Vec<i64>>;
+
+    /// The ids that depend on `id`.
+    fn dependents_of(&self, id: i64) -> Result<Vec<i64>>;
+
+    /// `(id, title, status)` of each dependency of `id`.
+    fn deps_with_status(&self, id: i64) -> Result<Vec<(i64, String, TaskStatus)>>;
+
+    /// The best ready task: pending, every dependency done, highest priority, oldest first.
+    fn next_ready(&self, workstream: Option<&str>) -> Result<Option<i64>>;
+
+    /// Moves a task to `to` and records the claim, result and reason as given.
+    #[allow(clippy::too_many_arguments)]
+    fn set_task_state(
+        &self,
+        id: i64,
+        to: TaskStatus,
+        claim_session: Option<&str>,
+        claim_token: Option<u64>,
+        attempts: u32,
+        result: Option<&str>,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()>;
+
+    fn set_prune_details(&self, id: i64, details: &serde_json::Value) -> Result<()>;
+
+    fn prune_details(&self, id: i64) -> Result<Option<serde_json::Value>>;
+
+    fn add_history(
+        &self,
+        task: i64,
+        from: Option<TaskStatus>,
+        to: TaskStatus,
+        session: Option<&str>,
+        note: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()>;
+
+    fn history(&self, task: i64) -> Result<Vec<HistoryEntry>>;
+
+    /// Ids of the tasks `session` holds a claim on.
+    fn active_tasks_of(&self, session: &str) -> Result<Vec<i64>>;
+
+    /// Task counts by status (every status present, zero included).
+    fn counts_by_status(&self) -> Result<BTreeMap<String, u64>>;
+}
+
+impl TaskStore for Store {
+    fn insert_task(&self, t: &NewTaskRow<'_>, now_ms: i64) -> Result<i64> {
         self.conn
             .prepare_cached(
                 "INSERT INTO tasks (title, body, status, priority, dedup_key, stale_after_secs, workstream, template,
@@ -92,12 +154,12 @@ impl Store {
         Ok(id)
     }
 
-    pub fn add_dep(&self, task: i64, on: i64) -> Result<()> {
+    fn add_dep(&self, task: i64, on: i64) -> Result<()> {
         self.conn.prepare_cached("INSERT OR IGNORE INTO task_deps (task, dep) VALUES (?1, ?2)")?.execute(params![task, on])?;
         Ok(())
     }
 
-    pub fn task(&self, id: i64) -> Result<Option<Task>> {
+    fn task(&self, id: i64) -> Result<Option<Task>> {
         Ok(self
             .conn
             .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = ?1"))?
@@ -105,13 +167,11 @@ impl Store {
             .optional()?)
     }
 
-    pub fn task_exists(&self, id: i64) -> Result<bool> {
+    fn task_exists(&self, id: i64) -> Result<bool> {
         Ok(self.conn.prepare_cached("SELECT 1 FROM tasks WHERE id = ?1")?.exists([id])?)
     }
 
-    /// Tasks, oldest first, optionally of one status and workstream.
-    /// Tasks in id order, after the id `after`, at most `limit`.
-    pub fn list_tasks(&self, status: Option<TaskStatus>, workstream: Option<&str>, after: Option<i64>, limit: u32) -> Result<Vec<Task>> {
+    fn list_tasks(&self, status: Option<TaskStatus>, workstream: Option<&str>, after: Option<i64>, limit: u32) -> Result<Vec<Task>> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks t
              WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.workstream = ?2) AND t.id > ?3
@@ -124,8 +184,7 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// The ids `id` depends on.
-    pub fn deps_of(&self, id: i64) -> Result<Vec<i64>> {
+    fn deps_of(&self, id: i64) -> Result<Vec<i64>> {
         let mut st = self.conn.prepare_cached(DEPS_OF)?;
         let rows = st.query_map([id], |r| r.get(0))?;
         let mut out: Vec<i64> = rows.collect::<std::result::Result<_, _>>()?;
@@ -133,8 +192,7 @@ impl Store {
         Ok(out)
     }
 
-    /// The ids that depend on `id`.
-    pub fn dependents_of(&self, id: i64) -> Result<Vec<i64>> {
+    fn dependents_of(&self, id: i64) -> Result<Vec<i64>> {
         let mut st = self.conn.prepare_cached(DEPENDENTS_OF)?;
         let rows = st.query_map([id], |r| r.get(0))?;
         let mut out: Vec<i64> = rows.collect::<std::result::Result<_, _>>()?;
@@ -142,8 +200,7 @@ impl Store {
         Ok(out)
     }
 
-    /// `(id, title, status)` of each dependency of `id`.
-    pub fn deps_with_status(&self, id: i64) -> Result<Vec<(i64, String, TaskStatus)>> {
+    fn deps_with_status(&self, id: i64) -> Result<Vec<(i64, String, TaskStatus)>> {
         let mut st = self.conn.prepare_cached(DEPS_WITH_STATUS)?;
         let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?)))?;
         let mut out = Vec::new();
@@ -154,8 +211,7 @@ impl Store {
         Ok(out)
     }
 
-    /// The best ready task: pending, every dependency done, highest priority, oldest first.
-    pub fn next_ready(&self, workstream: Option<&str>) -> Result<Option<i64>> {
+    fn next_ready(&self, workstream: Option<&str>) -> Result<Option<i64>> {
         Ok(self
             .conn
             .prepare_cached(NEXT_READY)?
@@ -163,9 +219,8 @@ impl Store {
             .optional()?)
     }
 
-    /// Moves a task to `to` and records the claim, result and reason as given.
     #[allow(clippy::too_many_arguments)]
-    pub fn set_task_state(
+    fn set_task_state(
         &self,
         id: i64,
         to: TaskStatus,
@@ -185,14 +240,14 @@ impl Store {
         Ok(())
     }
 
-    pub fn set_prune_details(&self, id: i64, details: &serde_json::Value) -> Result<()> {
+    fn set_prune_details(&self, id: i64, details: &serde_json::Value) -> Result<()> {
         self.conn
             .prepare_cached("UPDATE tasks SET prune_details = ?2 WHERE id = ?1")?
             .execute(params![id, details.to_string()])?;
         Ok(())
     }
 
-    pub fn prune_details(&self, id: i64) -> Result<Option<serde_json::Value>> {
+    fn prune_details(&self, id: i64) -> Result<Option<serde_json::Value>> {
         let s: Option<String> = self
             .conn
             .prepare_cached("SELECT prune_details FROM tasks WHERE id = ?1")?
@@ -202,7 +257,7 @@ impl Store {
         Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
     }
 
-    pub fn add_history(
+    fn add_history(
         &self,
         task: i64,
         from: Option<TaskStatus>,
@@ -217,7 +272,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn history(&self, task: i64) -> Result<Vec<HistoryEntry>> {
+    fn history(&self, task: i64) -> Result<Vec<HistoryEntry>> {
         let mut st = self
             .conn
             .prepare_cached("SELECT at_ms, from_st, to_st, session, note FROM task_history WHERE task = ?1 ORDER BY id")?;
@@ -238,8 +293,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Ids of the tasks `session` holds a claim on.
-    pub fn active_tasks_of(&self, session: &str) -> Result<Vec<i64>> {
+    fn active_tasks_of(&self, session: &str) -> Result<Vec<i64>> {
         let mut st = self
             .conn
             .prepare_cached(ACTIVE_OF)?;
@@ -247,8 +301,7 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// Task counts by status (every status present, zero included).
-    pub fn counts_by_status(&self) -> Result<BTreeMap<String, u64>> {
+    fn counts_by_status(&self) -> Result<BTreeMap<String, u64>> {
         let mut out: BTreeMap<String, u64> = TaskStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
         let mut st = self.conn.prepare_cached("SELECT status, count(*) FROM tasks GROUP BY status")?;
         for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
@@ -261,6 +314,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::prelude::*;
     use super::*;
 
     fn new<'a>(title: &'a str, deps: &'a [i64]) -> NewTaskRow<'a> {

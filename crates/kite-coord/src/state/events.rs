@@ -40,7 +40,7 @@ impl State {
     /// under the frame cap; `next` is set when more follow.
     fn load_events(&mut self, q: &EventsQuery, default_limit: u32) -> Result<Events, ErrorBody> {
         // This batch's events so far are read too (a client sees its own writes).
-        self.pending.flush_events(&self.store).map_err(super::internal)?;
+        self.pending.flush_events(self.store.as_ref()).map_err(super::internal)?;
         let limit = super::page_size("events", Some(q.limit.unwrap_or(default_limit)))?;
         let forward = q.since.is_some();
         let ask = if forward { limit + 1 } else { limit };

@@ -21,11 +21,11 @@ mod sessions;
 mod tasks;
 #[cfg(test)]
 mod tests;
-mod wal;
 
 use crate::{DaemonConfig, DaemonError};
 use kite_core::LockTable;
 use kite_proto::{ErrorBody, ErrorCode, Op, Push, Request, ServerMessage};
+use kite_store::prelude::*;
 use kite_store::{Committed, Store};
 use outlet::{Delivery, Outlet};
 use pending::{Mark, Pending};
@@ -56,8 +56,8 @@ pub(crate) struct StateHandle {
 impl StateHandle {
     /// Opens the store, restores the state and starts the owner's task.
     pub(crate) fn start(config: &DaemonConfig, accept: std::sync::Arc<crate::server::AcceptStats>) -> Result<StateHandle, DaemonError> {
-        let store = Store::open(&config.db_path(), config.durability)?;
-        let outlet = Outlet::new(store.wal_sync()).map_err(DaemonError::io("cannot start the WAL sync thread"))?;
+        let store: Box<dyn Storage> = Box::new(Store::open(&config.db_path(), config.durability)?);
+        let outlet = Outlet::new(store.durable()).map_err(DaemonError::io("cannot start the WAL sync thread"))?;
         let mut state = State::restore(store, outlet, config)?;
         state.accept = accept;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -124,7 +124,7 @@ pub(crate) enum Answer {
 type OpResult = Result<Answer, ErrorBody>;
 
 pub(crate) struct State {
-    store: Store,
+    store: Box<dyn Storage>,
     outlet: Outlet,
     root: PathBuf,
     home: PathBuf,
@@ -144,7 +144,6 @@ pub(crate) struct State {
     retention: crate::Retention,
     /// When the next retention chunk is due.
     next_gc: Instant,
-    wal: wal::WalBound,
 }
 
 /// Where to return to when a request or a housekeeping step is undone.
@@ -171,9 +170,9 @@ const SYNC_GROUP: usize = 48;
 const SYNC_HOLD: Duration = Duration::from_millis(2);
 
 impl State {
-    fn restore(store: Store, outlet: Outlet, config: &DaemonConfig) -> Result<State, DaemonError> {
+    fn restore(store: Box<dyn Storage>, outlet: Outlet, config: &DaemonConfig) -> Result<State, DaemonError> {
         let (held, tokens) = store.load_locks()?;
-        let pending = Pending::load(&store)?;
+        let pending = Pending::load(store.as_ref())?;
         let now = Instant::now();
         // Sessions get a fresh timeout after a restart: the daemon, not they, was away.
         let live = store
@@ -199,7 +198,6 @@ impl State {
             retention: config.retention,
             // Soon after a start, so a database that grew while retention was off shrinks.
             next_gc: now + Duration::from_secs(5),
-            wal: wal::WalBound::new(),
         })
     }
 
@@ -225,7 +223,6 @@ impl State {
                 }
             }
             let quiet = batch.is_empty();
-            let changes = self.store.changes();
             self.now_ms = now_ms();
             if let Err(e) = self.store.begin() {
                 tracing::error!("cannot begin a transaction: {e}");
@@ -262,7 +259,7 @@ impl State {
                 }
             }
             if self.outlet.staged().1.is_none() {
-                self.wal.after_batch(&self.store, self.store.changes() != changes, quiet);
+                self.store.after_batch(quiet);
             }
         }
         std::mem::replace(&mut self.outlet, Outlet::Direct).finish().await;
@@ -381,7 +378,7 @@ impl State {
     }
 
     fn commit_and_flush(&mut self) {
-        let committed = match self.pending.write(&self.store).and_then(|()| self.store.commit_deferred()) {
+        let committed = match self.pending.write(self.store.as_ref()).and_then(|()| self.store.commit_deferred()) {
             Ok(c) => c,
             Err(e) => return self.commit_failed(e),
         };
@@ -424,7 +421,7 @@ impl State {
             }
         }
         self.outlet.deliver(false, deliveries);
-        self.pending.reload(&self.store);
+        self.pending.reload(self.store.as_ref());
         match self.store.load_locks() {
             Ok((held, tokens)) => self.locks = LockTable::restore(held, tokens),
             Err(e) => tracing::error!("cannot reload locks: {e}"),

@@ -9,7 +9,7 @@
 //! even a read-only batch, whose replies may show state that is not yet on disk.
 
 use kite_proto::{ErrorBody, ErrorCode, ServerMessage};
-use kite_store::WalSync;
+use kite_store::Durable;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ pub(crate) enum Outlet {
 }
 
 impl Outlet {
-    pub(crate) fn new(wal: Option<WalSync>) -> std::io::Result<Outlet> {
+    pub(crate) fn new(wal: Option<Arc<dyn Durable>>) -> std::io::Result<Outlet> {
         Ok(match wal {
             None => Outlet::Direct,
             Some(wal) => Outlet::Synced { syncer: Syncer::start(wal)?, staged: Vec::new(), since: None },
@@ -93,7 +93,7 @@ pub(crate) struct Syncer {
 impl Syncer {
     /// Starts the syncer thread and, on the daemon's runtime, the task that hands its batches to
     /// the writers: one cross-thread wake-up per fsync instead of one per message.
-    fn start(wal: WalSync) -> std::io::Result<Syncer> {
+    fn start(wal: Arc<dyn Durable>) -> std::io::Result<Syncer> {
         let (tx, rx) = std::sync::mpsc::channel::<Batch>();
         let (synced_tx, mut synced_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Vec<Delivery>)>();
         let in_flight = Arc::new(AtomicUsize::new(0));

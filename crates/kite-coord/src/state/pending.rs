@@ -9,7 +9,8 @@
 //! share through a [`Mark`], like its savepoint undoes its rows.
 
 use kite_proto::ops::{Event, EventKind};
-use kite_store::{Store, StoreError};
+use kite_store::prelude::*;
+use kite_store::StoreError;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -37,7 +38,7 @@ pub(super) struct Mark {
 }
 
 impl Pending {
-    pub(super) fn load(store: &Store) -> Result<Pending, StoreError> {
+    pub(super) fn load(store: &dyn Storage) -> Result<Pending, StoreError> {
         let mut counters = HashMap::new();
         for name in COUNTERS {
             counters.insert(name, store.counter(name)?);
@@ -80,7 +81,7 @@ impl Pending {
     }
 
     /// Writes the events not yet written, so a read of the log in this transaction sees them.
-    pub(super) fn flush_events(&mut self, store: &Store) -> Result<(), StoreError> {
+    pub(super) fn flush_events(&mut self, store: &dyn Storage) -> Result<(), StoreError> {
         for ev in &self.events[self.inserted..] {
             store.insert_event(ev.id, ev.at_ms, ev.kind.as_str(), &ev.data)?;
         }
@@ -89,7 +90,7 @@ impl Pending {
     }
 
     /// Writes everything of the batch; called inside its transaction, right before COMMIT.
-    pub(super) fn write(&mut self, store: &Store) -> Result<(), StoreError> {
+    pub(super) fn write(&mut self, store: &dyn Storage) -> Result<(), StoreError> {
         self.flush_events(store)?;
         let mut written: Vec<&'static str> = Vec::new();
         for (name, _) in &self.undo {
@@ -109,7 +110,7 @@ impl Pending {
     }
 
     /// The batch did not commit: start again from what the database holds.
-    pub(super) fn reload(&mut self, store: &Store) {
+    pub(super) fn reload(&mut self, store: &dyn Storage) {
         match Pending::load(store) {
             Ok(p) => *self = p,
             Err(e) => {
@@ -128,7 +129,7 @@ mod tests {
 
     #[test]
     fn a_refused_request_takes_back_its_counters_and_events() {
-        let store = Store::open_in_memory().unwrap();
+        let store = kite_store::Store::open_in_memory().unwrap();
         let mut p = Pending::load(&store).unwrap();
         store.begin().unwrap();
         assert_eq!(p.bump("claim_seq", 1), 1);

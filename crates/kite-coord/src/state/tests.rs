@@ -28,7 +28,7 @@ impl Harness {
             durability: kite_store::Durability::Normal,
             retention: crate::Retention::default(),
         };
-        let state = State::restore(Store::open_in_memory().unwrap(), Outlet::Direct, &config).unwrap();
+        let state = State::restore(Box::new(Store::open_in_memory().unwrap()), Outlet::Direct, &config).unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(state.run(rx));
         Harness { tx, next_conn: 1, _dir: dir }

@@ -1,4 +1,4 @@
-//! Keeps the WAL bounded. The background checkpointer copies frames into the database off the
+//! Keeps the WAL bounded (the SQLite backend's own upkeep, run by [`crate::Storage::after_batch`]). The background checkpointer copies frames into the database off the
 //! request path, but under sustained writes it never catches up, so the WAL never starts over;
 //! a long run left a 2.4 GB WAL and a restart that first had to read it all (docs/BENCHMARKS.md).
 //! Between two batches the state owner is the only writer and writes nothing, so a checkpoint it
@@ -6,7 +6,8 @@
 //! batch starts the WAL over. When the daemon has been quiet for a tick, it also truncates the
 //! file, giving the disk space back.
 
-use kite_store::{CheckpointMode, Store};
+use crate::{CheckpointMode, Store};
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 /// A WAL over this size is checkpointed by the owner after the batch that grew it.
@@ -16,28 +17,28 @@ const LOOK_EVERY: Duration = Duration::from_millis(50);
 /// How long a truncation waits for the background checkpointer to finish its pass.
 const TRUNCATE_WAIT: Duration = Duration::from_millis(20);
 
-pub(super) struct WalBound {
-    looked: Instant,
+pub(crate) struct WalBound {
+    looked: Cell<Instant>,
     /// The WAL was truncated and nothing was written since.
-    empty: bool,
+    empty: Cell<bool>,
 }
 
 impl WalBound {
-    pub(super) fn new() -> WalBound {
-        WalBound { looked: Instant::now(), empty: false }
+    pub(crate) fn new() -> WalBound {
+        WalBound { looked: Cell::new(Instant::now()), empty: Cell::new(false) }
     }
 
     /// After a batch's commit. `wrote`: the batch changed something; `quiet`: it was a tick
     /// with no request in it.
-    pub(super) fn after_batch(&mut self, store: &Store, wrote: bool, quiet: bool) {
+    pub(crate) fn after_batch(&self, store: &Store, wrote: bool, quiet: bool) {
         if wrote {
-            self.empty = false;
+            self.empty.set(false);
         }
-        if quiet && !self.empty {
+        if quiet && !self.empty.get() {
             let t = Instant::now();
             match store.checkpoint(CheckpointMode::Truncate(TRUNCATE_WAIT)) {
                 Ok(c) if c.complete => {
-                    self.empty = true;
+                    self.empty.set(true);
                     tracing::debug!(frames = c.frames, ms = t.elapsed().as_secs_f64() * 1e3, "quiet: WAL checkpointed and truncated");
                 }
                 Ok(_) => tracing::debug!("quiet: the WAL could not be truncated yet (a reader or checkpoint in progress)"),
@@ -45,10 +46,10 @@ impl WalBound {
             }
             return;
         }
-        if !wrote || self.looked.elapsed() < LOOK_EVERY {
+        if !wrote || self.looked.get().elapsed() < LOOK_EVERY {
             return;
         }
-        self.looked = Instant::now();
+        self.looked.set(Instant::now());
         let len = store.wal_len();
         if len <= LIMIT {
             return;
