@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// The detached daemon's stdout and stderr.
 pub(crate) fn log_path(home: &Path) -> std::path::PathBuf {
-    home.join("daemon.log")
+    kite_coord::Home::new(home).daemon_log()
 }
 
 /// Starts `kite daemon` for these places in the background and returns its pid at once.
@@ -107,6 +107,6 @@ pub(crate) fn log_tail(home: &Path) -> String {
 
 /// The pid in the home's pidfile, if a daemon holds it.
 pub(crate) fn running_pid(home: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(home.join("kite.pid")).ok()?.trim().parse().ok()?;
+    let pid: u32 = std::fs::read_to_string(kite_coord::Home::new(home).pidfile()).ok()?.trim().parse().ok()?;
     alive(pid).then_some(pid)
 }

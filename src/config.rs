@@ -119,7 +119,7 @@ impl HookSettings {
 impl Config {
     /// Reads `home/kite.toml`; a missing file is the defaults, a broken one an error naming it.
     pub(crate) fn load(home: &Path) -> Result<Config> {
-        let path = home.join("kite.toml");
+        let path = kite_coord::Home::new(home).config();
         let mut config = match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),

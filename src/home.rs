@@ -14,18 +14,23 @@ pub(crate) struct Places {
 }
 
 impl Places {
+    /// The home's files, each named once (`kite_coord::Home`).
+    pub(crate) fn files(&self) -> kite_coord::Home {
+        kite_coord::Home::new(&self.home)
+    }
+
     pub(crate) fn socket(&self) -> PathBuf {
-        self.home.join("kite.sock")
+        self.files().socket()
     }
 
     /// The vault's derived index.
     pub(crate) fn index(&self) -> PathBuf {
-        self.home.join("vault-index.db")
+        self.files().vault_index()
     }
 
     /// The config file.
     pub(crate) fn config_file(&self) -> PathBuf {
-        self.home.join("kite.toml")
+        self.files().config()
     }
 }
 

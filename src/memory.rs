@@ -38,7 +38,7 @@ pub(crate) fn call(socket: &Path, op: &str, args: Value, timeout: Duration) -> R
 /// Asks the running daemon's warm vault for the best notes. `None` when no daemon (or no memory
 /// component) answers: the caller searches in process.
 pub(crate) fn remote_recall(home: &Path, query: &str, k: usize, timeout: Duration) -> Option<Vec<Recalled>> {
-    let v = call(&home.join("kite.sock"), "memory.recall", serde_json::json!({"query": query, "k": k}), timeout).ok()?;
+    let v = call(&kite_coord::Home::new(home).socket(), "memory.recall", serde_json::json!({"query": query, "k": k}), timeout).ok()?;
     serde_json::from_value::<kite_proto::ops::Recalled>(v).ok().map(|r| r.notes)
 }
 

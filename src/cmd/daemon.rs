@@ -94,7 +94,7 @@ fn stop(ctx: &Ctx) -> Result<()> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while crate::autostart::alive(pid) {
         if std::time::Instant::now() > deadline {
-            anyhow::bail!("the daemon (pid {pid}) did not exit within 30 s; see {}", ctx.places.home.join("kite.log").display());
+            anyhow::bail!("the daemon (pid {pid}) did not exit within 30 s; see {}", kite_coord::Home::new(&ctx.places.home).log().display());
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -106,8 +106,8 @@ fn init_logs(home: &std::path::Path) -> Result<()> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(home.join("kite.log"))
-        .with_context(|| format!("cannot open {}", home.join("kite.log").display()))?;
+        .open(kite_coord::Home::new(home).log())
+        .with_context(|| format!("cannot open {}", kite_coord::Home::new(home).log().display()))?;
     let filter = || EnvFilter::try_from_env("KITE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_writer(std::io::stderr).with_filter(filter()))

@@ -61,7 +61,7 @@ fn read_input() -> Result<HookInput> {
 
 fn session_file(home: &Path, claude_id: &str) -> std::path::PathBuf {
     let safe: String = claude_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(100).collect();
-    home.join("claude-sessions").join(format!("{safe}.json"))
+    kite_coord::Home::new(home).claude_sessions().join(format!("{safe}.json"))
 }
 
 fn git(root: &Path, args: &[&str]) -> Option<String> {

@@ -36,7 +36,7 @@ pub fn private_dir(home: &Path) -> Result<(), DaemonError> {
 
 /// Takes the home's pidfile lock or says who holds it.
 pub fn acquire(home: &Path) -> Result<InstanceGuard, DaemonError> {
-    let path = home.join("kite.pid");
+    let path = crate::Home::new(home).pidfile();
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)

@@ -9,6 +9,7 @@
 //! home and that its directory is private.
 
 pub mod connection;
+pub mod home;
 pub mod instance;
 mod outbound;
 pub mod server;
@@ -18,6 +19,7 @@ pub mod state;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use home::Home;
 pub use kite_store::Durability;
 pub use server::{run, run_with};
 pub use service::{Reply, Service, Services};
@@ -53,14 +55,15 @@ impl Default for Retention {
 }
 
 impl DaemonConfig {
+    /// The home's files.
+    pub fn files(&self) -> Home {
+        Home::new(&self.home)
+    }
     pub fn socket_path(&self) -> PathBuf {
-        self.home.join("kite.sock")
+        self.files().socket()
     }
     pub fn db_path(&self) -> PathBuf {
-        self.home.join("kite.db")
-    }
-    pub fn archive_dir(&self) -> PathBuf {
-        self.home.join("archive")
+        self.files().db()
     }
 }
 

@@ -39,7 +39,7 @@ pub struct Job {
 }
 
 pub fn queue_dir(home: &Path) -> PathBuf {
-    home.join("memory-queue")
+    kite_coord::Home::new(home).memory_queue()
 }
 
 /// Queues a job (atomically: write then rename) and returns at once.
@@ -52,7 +52,7 @@ pub fn enqueue(home: &Path, job: &Job) -> Result<PathBuf> {
     std::fs::write(&tmp, serde_json::to_vec(job)?).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path)?;
     // Wake the worker if the daemon is up (no need to wait for the answer); it also scans on its own.
-    if let Ok(mut s) = UnixStream::connect(home.join("kite.sock")) {
+    if let Ok(mut s) = UnixStream::connect(kite_coord::Home::new(home).socket()) {
         let _ = s.set_write_timeout(Some(Duration::from_millis(100)));
         let _ = s.write_all(b"{\"id\":1,\"op\":\"memory.poke\"}\n");
     }
@@ -255,7 +255,7 @@ fn handle(req: &Request, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()
 }
 
 fn done_path(home: &Path) -> PathBuf {
-    home.join("memory-done.json")
+    kite_coord::Home::new(home).memory_done()
 }
 
 fn load_done(home: &Path) -> BTreeMap<String, u64> {

@@ -51,7 +51,8 @@ fn file_mib(p: &Path) -> f64 {
 pub(crate) async fn longrun_bench(dir: &Path, tasks: u64) -> Result<String> {
     let root = dir.join("proj-longrun");
     let home = root.join(".kite");
-    let (db, wal) = (home.join("kite.db"), home.join("kite.db-wal"));
+    let files = kite_coord::Home::new(&home);
+    let (db, wal) = (files.db(), home.join("kite.db-wal"));
     let d = Bare::spawn(&root)?;
     d.ready(Instant::now()).await?;
 
@@ -140,7 +141,7 @@ pub(crate) async fn longrun_bench(dir: &Path, tasks: u64) -> Result<String> {
     stop.store(true, Ordering::Relaxed);
     let mut lat = bystander.await??;
     lat.sort_by(f64::total_cmp);
-    let archive_mib = file_mib(&home.join("archive/events.jsonl")) + file_mib(&home.join("archive/tasks.jsonl"));
+    let archive_mib = file_mib(&files.archive().join("events.jsonl")) + file_mib(&files.archive().join("tasks.jsonl"));
     d.kill();
     let t0 = Instant::now();
     let d = Bare::spawn(&root)?;

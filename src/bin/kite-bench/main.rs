@@ -615,7 +615,7 @@ async fn mcp_bench(dir: &Path, n: usize) -> Result<String> {
         anyhow::ensure!(st.success(), "kite daemon --detach failed");
         if flags.is_empty() {
             let deadline = Instant::now() + Duration::from_secs(60);
-            while !memory_ready(&inst.kite_home().join("kite.sock")).await {
+            while !memory_ready(&kite_coord::Home::new(inst.kite_home()).socket()).await {
                 anyhow::ensure!(Instant::now() < deadline, "the memory component did not start");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -626,7 +626,7 @@ async fn mcp_bench(dir: &Path, n: usize) -> Result<String> {
         }
         let mut rss: Vec<f64> = children.iter().map(|c| rss_mib(c.id())).collect::<Result<_>>()?;
         rss.sort_by(f64::total_cmp);
-        let daemon_pid: u32 = std::fs::read_to_string(inst.kite_home().join("kite.pid"))?.trim().parse()?;
+        let daemon_pid: u32 = std::fs::read_to_string(kite_coord::Home::new(inst.kite_home()).pidfile())?.trim().parse()?;
         let daemon = rss_mib(daemon_pid)?;
         let total: f64 = rss.iter().sum::<f64>() + daemon;
         rows.push(format!("| {label} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.0} MiB |", pct(&rss, 0.5), rss[rss.len() - 1], daemon, total));
@@ -657,7 +657,7 @@ async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
     let inst = Installed::new(dir)?;
     let home = inst.kite_home();
     std::fs::create_dir_all(&home)?;
-    let mut config = kite_memory::VaultConfig::new(inst.root.join("vault"), home.join("vault-index.db"));
+    let mut config = kite_memory::VaultConfig::new(inst.root.join("vault"), kite_coord::Home::new(&home).vault_index());
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
     config.model_dir = Some(models.join("all-minilm-l6-v2"));
     config.ort_dylib = Some(models.join("libonnxruntime.so"));
@@ -696,7 +696,7 @@ async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
         let mut hook = Some(inst.spawn_hook()?);
         let deadline = t + Duration::from_secs(60);
         loop {
-            if let Ok(c) = Client::connect(&home.join("kite.sock")).await {
+            if let Ok(c) = Client::connect(&kite_coord::Home::new(&home).socket()).await {
                 if c.call::<_, serde_json::Value>("hello", json!({})).await.is_ok() {
                     break;
                 }
@@ -712,7 +712,7 @@ async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
                     hook = None;
                 }
             }
-            if memory_ready(&home.join("kite.sock")).await {
+            if memory_ready(&kite_coord::Home::new(&home).socket()).await {
                 break;
             }
             anyhow::ensure!(Instant::now() < deadline, "the memory component did not start");
@@ -730,7 +730,7 @@ async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
     inst.hooks(3)?;
     let warm = inst.hooks(30)?;
     inst.stop_daemon()?;
-    std::fs::write(home.join("kite.toml"), "[daemon]\nautostart = false\n")?;
+    std::fs::write(kite_coord::Home::new(&home).config(), "[daemon]\nautostart = false\n")?;
     let cold = inst.hooks(15)?;
     for v in [&mut answered, &mut warm_after, &mut hook_ms] {
         v.sort_by(f64::total_cmp);

@@ -55,7 +55,7 @@ impl State {
     fn gc_chunk(&mut self, retention: crate::Retention, dry_run: bool) -> Result<GcReport, ErrorBody> {
         // Events of this batch are rows first, so "the newest event stays" holds for them too.
         self.pending.flush_events(self.store.as_ref()).map_err(super::internal)?;
-        let dir = self.home.join("archive");
+        let dir = crate::Home::new(&self.home).archive();
         let mut report = GcReport {
             dry_run,
             archive: dir.display().to_string(),
