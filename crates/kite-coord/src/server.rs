@@ -35,7 +35,6 @@ pub async fn run_with(
     let fd_limit = raise_fd_limit();
     let accept = Arc::new(AcceptStats { fd_limit, ..AcceptStats::default() });
     let state = StateHandle::start(&config, accept.clone())?;
-    let _checkpointer = kite_store::Checkpointer::start(&config.db_path(), std::time::Duration::from_millis(500))?;
     let listener = UnixListener::bind(&socket).map_err(DaemonError::io(format!("cannot bind {}", socket.display())))?;
     tracing::info!(socket = %socket.display(), root = %config.root.display(), pid = std::process::id(), "kite daemon listening");
     listening();

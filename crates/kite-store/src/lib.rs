@@ -72,6 +72,9 @@ pub enum CheckpointMode {
     Truncate(std::time::Duration),
 }
 
+/// How often a file database's background checkpointer runs.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Moves the WAL into the database file in the background, off the request path. PASSIVE
 /// checkpoints never block the writer; the WAL is truncated when a checkpoint catches up.
 pub struct Checkpointer {
@@ -212,6 +215,9 @@ pub enum Committed {
 
 /// An open database.
 pub struct Store {
+    /// The background checkpointer of a file database (declared first: it stops, with a last
+    /// checkpoint, before the connection closes).
+    _checkpointer: Option<Checkpointer>,
     conn: Connection,
     /// Set with [`Durability::Full`].
     wal: Option<WalSync>,
@@ -233,6 +239,7 @@ impl Store {
         let mut wal_path = path.as_os_str().to_owned();
         wal_path.push("-wal");
         store.wal_path = Some(wal_path.into());
+        store._checkpointer = Some(Checkpointer::start(path, CHECKPOINT_EVERY)?);
         Ok(store)
     }
 
@@ -272,7 +279,7 @@ impl Store {
                 _ => {}
             }
         }
-        Ok(Store { conn, wal, changes_at_begin: std::cell::Cell::new(0), wal_path: None, wrote_last: std::cell::Cell::new(false), bound: bound::WalBound::new() })
+        Ok(Store { _checkpointer: None, conn, wal, changes_at_begin: std::cell::Cell::new(0), wal_path: None, wrote_last: std::cell::Cell::new(false), bound: bound::WalBound::new() })
     }
 
     /// The WAL file's size in bytes (0 without one).
