@@ -151,3 +151,33 @@ fn a_bad_retention_in_kite_toml_is_refused_with_the_key() {
     assert!(r["events_older_than_secs"].is_null(), "{r}");
     assert_eq!(r["tasks_older_than_secs"], 12 * 3600);
 }
+
+/// The daemon gives the WAL's space back when it goes quiet (the owner truncates it after a tick
+/// with no request), and nothing committed is lost by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_daemon_truncates_its_wal_and_keeps_every_task() {
+    let mut d = Daemon::start();
+    let c = d.client().await;
+    for i in 0..500 {
+        let args = TaskCreate { title: format!("t{i}"), body: "x".repeat(2_000), ..Default::default() };
+        c.call::<_, TaskCreated>("task.create", args).await.unwrap();
+    }
+    let wal = d.home.join("kite.db-wal");
+    assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0, "the creations went through the WAL");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0 {
+        assert!(std::time::Instant::now() < deadline, "the WAL was not truncated after the daemon went quiet");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(c);
+    d.restart();
+    let all = d.ok(&["task", "list", "--all"]);
+    assert_eq!(all["tasks"].as_array().map(Vec::len), Some(500), "every task survived");
+}
+
+#[test]
+fn kite_gc_refuses_a_bad_age_and_says_what_it_expects() {
+    let d = Daemon::start();
+    let err = d.err(&["gc", "--older-than", "a while"]);
+    assert!(err.contains("--older-than") && err.contains("30m"), "{err}");
+}
