@@ -101,11 +101,26 @@ pub(crate) struct HookSettings {
     pub(crate) notes: usize,
     /// The extraction command (an LLM in print mode); default: the built-in offline extractor.
     pub(crate) extract_command: Option<String>,
+    /// A status note not updated for this many days stops being pinned.
+    pub(crate) status_days: u32,
+    /// What the notes a prompt brings up may take, in tokens.
+    pub(crate) prompt_budget_tokens: usize,
+    /// Notes less similar to a prompt than this are left out.
+    pub(crate) prompt_min_similarity: f32,
 }
 
 impl Default for HookSettings {
     fn default() -> Self {
-        HookSettings { inject: true, budget_tokens: 1500, min_similarity: 0.30, notes: 8, extract_command: None }
+        HookSettings {
+            inject: true,
+            budget_tokens: 1500,
+            min_similarity: 0.30,
+            notes: 8,
+            extract_command: None,
+            status_days: 14,
+            prompt_budget_tokens: 400,
+            prompt_min_similarity: 0.40,
+        }
     }
 }
 
@@ -148,6 +163,9 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 # inject = true                # false: SessionStart adds no context
 # budget_tokens = 1500         # context budget, always under Claude Code's 10,000-character cap
 # min_similarity = 0.30        # notes less related to the session than this are left out
+# status_days = 14             # a status note not updated for this long stops being pinned
+# prompt_budget_tokens = 400   # what the notes a prompt brings up may take
+# prompt_min_similarity = 0.40 # notes less related to a prompt than this are left out
 # extract_command = "claude -p"  # default: the built-in offline extractor
 
 [sched]

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-pub(crate) use kite_daemon::memory::{enqueue, recall, Job, Recalled};
+pub(crate) use kite_daemon::memory::{enqueue, inject, recall, Job, Recalled};
 
 /// One request on kite.sock without a client library (for synchronous callers: the MCP
 /// server's vault tools, the strategy loop's note source). `Err` says why, and whether a daemon

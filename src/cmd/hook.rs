@@ -1,14 +1,15 @@
 //! `kite hook session-start` and `kite hook session-end`: Claude Code hooks. They are on a
 //! person's critical path, so every failure is a warning on stderr and exit 0: a broken memory
 //! must never stop a session. session-start asks the running daemon (whose model is warm) and
-//! falls back to searching in process; session-end only queues the transcript and returns.
+//! falls back to searching in process; user-prompt adds the notes a prompt brings up (through a
+//! warm daemon only); session-end only queues the transcript and returns.
 
 use super::Ctx;
-use crate::memory::{self, Job, Recalled};
+use crate::memory::{self, Job};
 use anyhow::{Context, Result};
 use kite_proto::ops::{Events, EventsQuery, Locks, SessionId, SessionRef, SessionRegister, TaskRef};
 use kite_proto::Client;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::path::Path;
@@ -16,12 +17,13 @@ use std::time::Duration;
 
 /// Claude Code caps additionalContext at 10,000 characters; stay under it.
 const HARD_CAP: usize = 9_500;
-const NOTE_CHARS: usize = 600;
 
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum HookCmd {
     /// SessionStart: prints the JSON that adds the best notes as context.
     SessionStart,
+    /// UserPromptSubmit: adds the notes that match the prompt and were not given yet.
+    UserPrompt,
     /// SessionEnd / PreCompact: queues the transcript for extraction and returns at once.
     SessionEnd,
 }
@@ -33,8 +35,10 @@ struct HookInput {
     transcript_path: Option<String>,
     cwd: Option<String>,
     hook_event_name: Option<String>,
-    #[allow(dead_code)]
+    /// SessionStart's source: "startup", "resume", "clear" or "compact".
     source: Option<String>,
+    /// UserPromptSubmit's prompt.
+    prompt: Option<String>,
     /// SessionEnd's reason: "clear", "logout", "prompt_input_exit", "other".
     reason: Option<String>,
 }
@@ -43,6 +47,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: HookCmd) -> Result<()> {
     // Even a bug must not fail the person's session: a panic becomes a warning too.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cmd {
         HookCmd::SessionStart => session_start(ctx),
+        HookCmd::UserPrompt => user_prompt(ctx),
         HookCmd::SessionEnd => session_end(ctx),
     }));
     match result {
@@ -82,11 +87,9 @@ async fn ask_daemon(ctx: &Ctx, c: Client, input: &HookInput, context: bool) -> R
     let mut live = Live::default();
     if let Some(sid) = &input.session_id {
         let r: SessionId = c.request::<kite_proto::op::SessionRegister>(SessionRegister { name: format!("claude-{sid}"), attach: false, key: crate::agent::key() }).await?;
-        let path = session_file(&ctx.places.home, sid);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&path, json!({"kite_session": r.id}).to_string())?;
+        let mut file = SessionFile::load(&ctx.places.home, sid);
+        file.kite_session = Some(r.id);
+        file.save(&ctx.places.home, sid)?;
     }
     if !context {
         return Ok(live);
@@ -132,25 +135,107 @@ async fn daemon_or_start(ctx: &Ctx) -> Option<Client> {
     }
 }
 
+/// What kite keeps per Claude Code session: its kite session and the notes it was given (so a
+/// prompt never brings a note twice).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SessionFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kite_session: Option<String>,
+    #[serde(default)]
+    injected: Vec<String>,
+}
+
+impl SessionFile {
+    fn load(home: &Path, claude_id: &str) -> SessionFile {
+        std::fs::read(session_file(home, claude_id)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    fn save(&self, home: &Path, claude_id: &str) -> Result<()> {
+        let path = session_file(home, claude_id);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self)?)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+}
+
+/// Words of a path, for a query: `crates/kite-memory/src/inject.rs` gives
+/// `crates kite memory src inject rs`.
+fn path_words(p: &str) -> String {
+    p.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// What is being worked on in `root`: the branch, the changed files and the last commits (their
+/// subjects and the files they touched).
+fn work_query(root: &Path) -> Option<String> {
+    let branch = git(root, &["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or_default();
+    let changed = git(root, &["status", "--porcelain", "--untracked-files=normal"]).unwrap_or_default();
+    let recent = git(root, &["log", "-5", "--name-only", "--format=%s"]).unwrap_or_default();
+    let mut parts: Vec<String> = vec![];
+    if !branch.is_empty() && !matches!(branch.as_str(), "HEAD" | "main" | "master") {
+        parts.push(path_words(&branch));
+    }
+    let mut files: Vec<&str> = changed.lines().filter_map(|l| l.get(3..)).collect();
+    let mut subjects = vec![];
+    for line in recent.lines().filter(|l| !l.trim().is_empty()) {
+        if line.contains('/') || (line.contains('.') && !line.contains(' ')) {
+            files.push(line);
+        } else {
+            subjects.push(line.trim());
+        }
+    }
+    files.dedup();
+    parts.extend(files.iter().take(20).map(|f| path_words(f)));
+    parts.extend(subjects.iter().map(|s| s.to_string()));
+    let q = parts.join(". ");
+    (!q.trim().is_empty()).then_some(q)
+}
+
+/// Asks the daemon's warm vault for `ask`; with no daemon to be had, runs the same policy in
+/// process.
+fn inject(ctx: &Ctx, ask: kite_proto::ops::MemoryInject, daemon_up: bool) -> Result<kite_proto::ops::Injection> {
+    let args = serde_json::to_value(&ask)?;
+    match memory::call(&ctx.places.socket(), "memory.inject", args, Duration::from_secs(2)) {
+        Ok(v) => return serde_json::from_value(v).context("the daemon's memory.inject reply is not what kite expects"),
+        Err(Some(e)) => anyhow::bail!("the daemon refused memory.inject: {}", e.message),
+        Err(None) if daemon_up => anyhow::bail!("the daemon did not answer memory.inject in time"),
+        Err(None) => {}
+    }
+    let mut vault = crate::cmd::vault::open(ctx)?;
+    memory::inject(&mut vault, ask).map_err(anyhow::Error::msg)
+}
+
+fn task_query(task: &Value) -> String {
+    let files: Vec<String> = task["files"].as_array().map(|f| f.iter().filter_map(|x| x.as_str()).map(path_words).collect()).unwrap_or_default();
+    format!("{}. {} {}", task["title"].as_str().unwrap_or(""), one_line(task["body"].as_str().unwrap_or(""), 1000), files.join(" "))
+}
+
 fn session_start(ctx: &Ctx) -> Result<()> {
     let input = read_input()?;
     let settings = &ctx.config.hooks;
     let (budget_tokens, k) = settings.clamped();
+    let source = input.source.as_deref().unwrap_or("startup");
+    // After a compaction or on resume, the conversation lost (or may have lost) what was
+    // injected: give the pinned and task notes again, not the work notes.
+    let lost = matches!(source, "compact" | "resume");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let asked = async {
         let c = daemon_or_start(ctx).await?;
         Some(tokio::time::timeout(Duration::from_millis(1500), ask_daemon(ctx, c, &input, settings.inject)).await)
     };
-    let live = match rt.block_on(asked) {
-        None => Live::default(),
-        Some(Ok(Ok(l))) => l,
+    let (live, daemon_up) = match rt.block_on(asked) {
+        None => (Live::default(), false),
+        Some(Ok(Ok(l))) => (l, true),
         Some(Ok(Err(e))) => {
             eprintln!("kite: warning: no daemon context ({e})");
-            Live::default()
+            (Live::default(), true)
         }
         Some(Err(_)) => {
             eprintln!("kite: warning: the daemon did not answer in time");
-            Live::default()
+            (Live::default(), true)
         }
     };
     if !settings.inject {
@@ -160,47 +245,58 @@ fn session_start(ctx: &Ctx) -> Result<()> {
     let root = input.cwd.as_deref().map(Path::new).filter(|p| p.is_dir()).unwrap_or(&ctx.places.root).to_path_buf();
     let project = ctx.places.root.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let branch = git(&root, &["rev-parse", "--abbrev-ref", "HEAD"]);
-    let commits = git(&root, &["log", "-5", "--format=%s"]).unwrap_or_default();
-
-    // The query: what this session is likely about.
-    let mut query = format!("{project} {} {}", branch.clone().unwrap_or_default(), commits.replace('\n', " "));
-    if let Some(t) = &live.task {
-        query = format!("{} {} {query}", t["title"].as_str().unwrap_or(""), one_line(t["body"].as_str().unwrap_or(""), 300));
-    }
-    let notes = match memory::remote_recall(&ctx.places.home, &query, k, Duration::from_secs(2)) {
-        Some(n) => n,
-        None => {
-            let mut vault = crate::cmd::vault::open(ctx)?;
-            memory::recall(&mut vault, &query, k).map_err(anyhow::Error::msg)?
-        }
+    let budget = (budget_tokens * 4).min(HARD_CAP);
+    let ask = kite_proto::ops::MemoryInject {
+        pinned: true,
+        task: live.task.as_ref().map(task_query),
+        work: if lost { None } else { work_query(&root) },
+        // The notes get about two thirds of the context; the rest is the task, locks, broadcasts.
+        budget: Some((budget * 2 / 3).max(200)),
+        min_similarity: Some(settings.min_similarity),
+        status_days: Some(settings.status_days),
+        k: Some(k),
+        ..Default::default()
     };
-    // Tangential notes are worse than none: keep only those close enough to the query.
-    let notes: Vec<Recalled> = notes
-        .into_iter()
-        .filter(|n| n.similarity.is_none_or(|s| s >= settings.min_similarity))
-        .collect();
-
-    let mut shown: Vec<Value> = notes
+    let injection = inject(ctx, ask, daemon_up)?;
+    if let Some(w) = &injection.warning {
+        tracing::debug!("{w}");
+    }
+    if lost {
+        tracing::info!(source, notes = injection.notes.len(), "re-injecting the pinned and task notes after {source}");
+        eprintln!("kite: {source}: re-injected {} pinned and task notes", injection.notes.len());
+    }
+    if let Some(sid) = &input.session_id {
+        let mut file = SessionFile::load(&ctx.places.home, sid);
+        file.injected = injection.notes.iter().map(|n| n.id.clone()).collect();
+        if let Err(e) = file.save(&ctx.places.home, sid) {
+            eprintln!("kite: warning: cannot record the injected notes: {e:#}");
+        }
+    }
+    let mut shown: Vec<Value> = injection
+        .notes
         .iter()
-        .map(|n| json!({"id": n.id, "title": n.title, "kind": n.kind, "updated": n.updated, "body": one_line(&n.body, NOTE_CHARS), "score": n.score}))
+        .map(|n| {
+            tracing::debug!(note = %n.id, reason = %n.reason, similarity = ?n.similarity, "injected");
+            json!({"id": n.id, "title": n.title, "kind": n.kind, "updated": n.updated, "body": n.body, "score": n.score, "reason": n.reason, "why": why(&n.reason)})
+        })
         .collect();
     if shown.is_empty() && live.task.is_none() && live.locks.is_empty() && live.broadcasts.is_empty() {
         return Ok(());
     }
     let template = std::fs::read_to_string(ctx.places.root.join("prompts/session-start.md.tera"))
         .unwrap_or_else(|_| kite_sched::builtin::prompt("session-start").map(|b| b.text).unwrap_or_default().to_string());
-    let budget = (budget_tokens * 4).min(HARD_CAP);
     let text = loop {
         let mut tctx = tera::Context::new();
         tctx.insert("project", &project);
         tctx.insert("branch", &branch);
+        tctx.insert("source", source);
         tctx.insert("task", &live.task);
         tctx.insert("notes", &shown);
         tctx.insert("locks", &live.locks);
         tctx.insert("broadcasts", &live.broadcasts);
         let text = tera::Tera::one_off(&template, &tctx, false).context("cannot render prompts/session-start.md.tera")?;
         let text = text.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n");
-        // Over budget: drop the weakest note and try again; with none left, cut.
+        // Over budget: drop the last note and try again; with none left, cut.
         if text.chars().count() <= budget {
             break text;
         }
@@ -209,6 +305,65 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         }
     };
     let out = json!({"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": text}});
+    println!("{out}");
+    Ok(())
+}
+
+/// A reason in words, as the injected context shows it.
+fn why(reason: &str) -> &'static str {
+    match reason {
+        "pinned" => "pinned",
+        "task" => "matches the task",
+        "prompt" => "matches the prompt",
+        "work" => "matches the recent work",
+        _ => "recalled",
+    }
+}
+
+/// UserPromptSubmit: the notes that match the prompt and that this session was not given yet.
+/// It never starts the daemon nor loads the model for a prompt: with no daemon, it adds nothing
+/// (the SessionStart hook has started one by then).
+fn user_prompt(ctx: &Ctx) -> Result<()> {
+    let input = read_input()?;
+    let settings = &ctx.config.hooks;
+    if !settings.inject {
+        return Ok(());
+    }
+    let Some(prompt) = input.prompt.as_deref().map(str::trim).filter(|p| p.split_whitespace().count() >= 3) else { return Ok(()) };
+    // A slash command or a one-word answer is not a topic.
+    if prompt.starts_with('/') {
+        return Ok(());
+    }
+    let sid = input.session_id.clone().unwrap_or_default();
+    let mut file = if sid.is_empty() { SessionFile::default() } else { SessionFile::load(&ctx.places.home, &sid) };
+    let ask = kite_proto::ops::MemoryInject {
+        pinned: false,
+        prompt: Some(one_line(prompt, 2000)),
+        exclude: file.injected.clone(),
+        budget: Some(settings.prompt_budget_tokens.clamp(50, 2000) * 4),
+        min_similarity: Some(settings.prompt_min_similarity),
+        k: Some(4),
+        ..Default::default()
+    };
+    let args = serde_json::to_value(&ask)?;
+    let injection: kite_proto::ops::Injection = match memory::call(&ctx.places.socket(), "memory.inject", args, Duration::from_millis(1500)) {
+        Ok(v) => serde_json::from_value(v)?,
+        Err(Some(e)) => anyhow::bail!("the daemon refused memory.inject: {}", e.message),
+        Err(None) => return Ok(()),
+    };
+    if injection.notes.is_empty() {
+        return Ok(());
+    }
+    let mut text = String::from("kite: notes from this project's vault that match this prompt\n");
+    for n in &injection.notes {
+        tracing::debug!(note = %n.id, reason = %n.reason, similarity = ?n.similarity, "injected");
+        text.push_str(&format!("- [{}] {} (updated {}): {}\n", n.kind, n.title, n.updated.get(..10).unwrap_or(&n.updated), n.body));
+    }
+    if !sid.is_empty() {
+        file.injected.extend(injection.notes.iter().map(|n| n.id.clone()));
+        file.save(&ctx.places.home, &sid)?;
+    }
+    let out = json!({"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": text.trim_end()}});
     println!("{out}");
     Ok(())
 }
@@ -228,7 +383,7 @@ fn session_end(ctx: &Ctx) -> Result<()> {
     if event == "SessionEnd" && input.reason.as_deref() != Some("clear") {
         if let Some(sid) = &input.session_id {
             let file = session_file(&ctx.places.home, sid);
-            if let Some(id) = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).and_then(|v| v["kite_session"].as_str().map(str::to_string)) {
+            if let Some(id) = SessionFile::load(&ctx.places.home, sid).kite_session {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
                 let _ = rt.block_on(async {
                     tokio::time::timeout(Duration::from_millis(500), async {

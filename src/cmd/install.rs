@@ -84,7 +84,12 @@ fn ignore_in_git(dir: &Path, entry: &str) -> Result<bool> {
 }
 
 /// The hook events kite listens to and the subcommand each runs.
-pub(crate) const HOOKS: &[(&str, &str)] = &[("SessionStart", "hook session-start"), ("SessionEnd", "hook session-end"), ("PreCompact", "hook session-end")];
+pub(crate) const HOOKS: &[(&str, &str)] = &[
+    ("SessionStart", "hook session-start"),
+    ("UserPromptSubmit", "hook user-prompt"),
+    ("SessionEnd", "hook session-end"),
+    ("PreCompact", "hook session-end"),
+];
 
 fn read_json(path: &Path) -> Result<Value> {
     match std::fs::read_to_string(path) {

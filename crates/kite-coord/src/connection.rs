@@ -8,7 +8,7 @@ use crate::outbound;
 use crate::service::{Reply, Services};
 use crate::state::{Command, StateHandle};
 use kite_proto::frame::parse_request;
-use kite_proto::{ErrorBody, ErrorCode, ServerMessage, MAX_FRAME};
+use kite_proto::{ErrorBody, Refusal, ServerMessage, MAX_FRAME};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::UnixStream;
 
@@ -80,11 +80,11 @@ pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHa
                     }
                 }
                 Ok(Some(Frame::TooLarge)) => {
-                    let err = ErrorBody::new(ErrorCode::TooLarge, format!("frame larger than {MAX_FRAME} bytes was discarded"));
+                    let err = ErrorBody::from(Refusal::FrameTooLarge);
                     out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
                 }
                 Ok(Some(Frame::NotUtf8)) => {
-                    let err = ErrorBody::new(ErrorCode::BadRequest, "frame is not valid UTF-8");
+                    let err = ErrorBody::from(Refusal::NotUtf8);
                     out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
                 }
                 Err(e) => {

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use kite_coord::{Reply, Service};
 use kite_memory::{BuiltinExtractor, CommandExtractor, Extractor, Transcript, Vault, VaultConfig};
 use kite_proto::ops::{MAX_RECALL_K, MEMORY_OPS};
-use kite_proto::{ErrorBody, ErrorCode, MemoryOp, Request};
+use kite_proto::{ErrorBody, MemoryOp, Refusal, Request};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -73,11 +73,48 @@ pub fn recall(vault: &mut Vault, query: &str, k: usize) -> Result<Vec<Recalled>,
         .collect())
 }
 
+/// The injection policy for one ask on the wire (the daemon's `memory.inject`, and a hook's
+/// in-process fallback when no daemon can be had).
+pub fn inject(vault: &mut Vault, a: kite_proto::ops::MemoryInject) -> Result<kite_proto::ops::Injection, String> {
+    let d = kite_memory::Ask::default();
+    let ask = kite_memory::Ask {
+        pinned: a.pinned,
+        task: a.task,
+        prompt: a.prompt,
+        work: a.work,
+        exclude: a.exclude,
+        budget: a.budget.unwrap_or(d.budget),
+        pinned_share: d.pinned_share,
+        min_similarity: a.min_similarity.unwrap_or(d.min_similarity),
+        status_days: a.status_days.unwrap_or(d.status_days),
+        k: a.k.unwrap_or(d.k),
+    };
+    let got = vault.inject(&ask).map_err(|e| e.to_string())?;
+    for n in &got.notes {
+        tracing::debug!(note = %n.id, reason = n.reason.describe(), similarity = ?n.similarity, "injected");
+    }
+    let notes = got
+        .notes
+        .into_iter()
+        .map(|n| kite_proto::ops::InjectedNote {
+            id: n.id,
+            title: n.title,
+            kind: n.kind,
+            updated: n.updated,
+            body: n.body,
+            reason: n.reason.as_str().to_string(),
+            score: n.score,
+            similarity: n.similarity,
+        })
+        .collect();
+    Ok(kite_proto::ops::Injection { notes, warning: got.warning })
+}
+
 fn check_k(k: usize) -> Result<(), ErrorBody> {
     if (1..=MAX_RECALL_K).contains(&k) {
         Ok(())
     } else {
-        Err(ErrorBody::new(ErrorCode::BadRequest, format!("k must be between 1 and {MAX_RECALL_K} (got {k})")))
+        Err(Refusal::RecallSize { k, max: MAX_RECALL_K }.into())
     }
 }
 
@@ -96,10 +133,10 @@ impl Service for MemoryService {
         match self.tx.try_send((req, reply)) {
             Ok(()) => {}
             Err(TrySendError::Full((_, reply))) => {
-                reply.send(Err(ErrorBody::new(ErrorCode::Busy, format!("the memory component has {QUEUE} requests queued; try again shortly"))))
+                reply.send(Err(Refusal::MemoryBusy(QUEUE).into()))
             }
             Err(TrySendError::Disconnected((_, reply))) => {
-                reply.send(Err(ErrorBody::new(ErrorCode::Internal, "the memory component is off; see kite.log in the home")))
+                reply.send(Err(Refusal::MemoryOff.into()))
             }
         }
     }
@@ -190,10 +227,10 @@ pub fn start(home: PathBuf, config: VaultConfig, extract_command: Option<String>
             }
             Err(e) => {
                 drop(held);
-                let why = format!("the memory component is off: {e:#}");
-                tracing::warn!("{why}");
+                let why = format!("{e:#}");
+                tracing::warn!("the memory component is off: {why}");
                 for (_, reply) in rx {
-                    reply.send(Err(ErrorBody::new(ErrorCode::Internal, why.clone())));
+                    reply.send(Err(Refusal::MemoryFailed(why.clone()).into()));
                 }
                 return;
             }
@@ -227,7 +264,7 @@ fn serve(rx: Receiver<(Request, Reply)>, vault: &Mutex<Vault>, poke: &std::sync:
 }
 
 fn handle(req: &Request, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()>) -> Result<Value, ErrorBody> {
-    let lock = || vault.lock().map_err(|_| ErrorBody::new(ErrorCode::Internal, "the vault lock was poisoned"));
+    let lock = || vault.lock().map_err(|_| ErrorBody::from(Refusal::internal("the vault lock was poisoned")));
     match MemoryOp::parse(&req.op, req.args.as_deref())? {
         MemoryOp::Poke(_) => {
             let _ = poke.send(());
@@ -235,9 +272,13 @@ fn handle(req: &Request, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()
         }
         MemoryOp::Recall(a) => {
             let mut v = lock()?;
-            let notes = recall(&mut v, &a.query, a.k).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e))?;
+            let notes = recall(&mut v, &a.query, a.k).map_err(|e| ErrorBody::from(Refusal::BadQuery(e.to_string())))?;
             let warning = v.embedder().err().map(|e| e.to_string());
             Ok(serde_json::to_value(kite_proto::ops::Recalled { notes, warning }).unwrap_or_default())
+        }
+        MemoryOp::Inject(a) => {
+            let got = inject(&mut *lock()?, a).map_err(|e| ErrorBody::from(Refusal::BadQuery(e)))?;
+            Ok(serde_json::to_value(got).unwrap_or_default())
         }
         MemoryOp::Add(a) => {
             let note = kite_memory::NewNote {
@@ -248,7 +289,7 @@ fn handle(req: &Request, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()
                 source: a.source,
                 body: a.body,
             };
-            let outcome = lock()?.add(note).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))?;
+            let outcome = lock()?.add(note).map_err(|e| ErrorBody::from(Refusal::BadNote(e.to_string())))?;
             Ok(serde_json::to_value(outcome).unwrap_or_default())
         }
     }
@@ -342,7 +383,7 @@ mod tests {
         assert!(check_k(1).is_ok() && check_k(MAX_RECALL_K).is_ok());
         for k in [0, MAX_RECALL_K + 1, 1_000_000_000_000, 1 << 62] {
             let e = check_k(k).unwrap_err();
-            assert_eq!(e.code, ErrorCode::BadRequest);
+            assert_eq!(e.code, kite_proto::ErrorCode::BadRequest);
             assert!(e.message.contains("between 1 and 100"), "{}", e.message);
         }
     }

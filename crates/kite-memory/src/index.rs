@@ -24,7 +24,7 @@ use crate::error::{MemoryError, Result};
 use crate::note::{read_capped, Note};
 use crate::redact::redact;
 
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 const WORDS: usize = DIM / 64;
 /// Candidates taken from the Hamming scan per search before the exact re-rank (at least).
 pub const DEFAULT_CANDIDATES: usize = 400;
@@ -44,6 +44,17 @@ pub struct IndexedNote {
     pub updated: String,
     pub superseded_by: Option<String>,
     pub embedded: bool,
+    /// `pin: true` in the note's front matter: injected into every session.
+    pub pinned: bool,
+    /// `forgotten:` in the front matter (`kite vault forget`): kept on record, never recalled.
+    pub forgotten: bool,
+}
+
+impl IndexedNote {
+    /// Neither superseded nor forgotten: a note recall may return.
+    pub fn is_active(&self) -> bool {
+        self.superseded_by.is_none() && !self.forgotten
+    }
 }
 
 /// What a sync or reindex did.
@@ -286,7 +297,9 @@ CREATE TABLE IF NOT EXISTS notes(
     updated TEXT NOT NULL,
     superseded_by TEXT,
     body TEXT NOT NULL,
-    embedded INTEGER NOT NULL DEFAULT 0
+    embedded INTEGER NOT NULL DEFAULT 0,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    forgotten INTEGER NOT NULL DEFAULT 0
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS notes_fts USING fts5(title, body, tags, tokenize = 'porter unicode61 remove_diacritics 2');
 CREATE VIRTUAL TABLE IF NOT EXISTS notes_vec USING vec0(embedding float[384]);
@@ -319,6 +332,23 @@ impl Index {
         index.conn.execute_batch(SCHEMA).map_err(|e| index.err(e))?;
         let version: Option<String> = index.meta("schema")?;
         if version.as_deref() != Some(SCHEMA_VERSION) {
+            // Schema 1 had no pin or forgotten columns: add them, and make the next sync read
+            // every file again (the hashes no longer match) so they are filled in.
+            let has_pinned: bool = index
+                .conn
+                .query_row("SELECT count(*) FROM pragma_table_info('notes') WHERE name = 'pinned'", [], |r| r.get::<_, i64>(0))
+                .map(|n| n > 0)
+                .map_err(|e| index.err(e))?;
+            if !has_pinned {
+                index
+                    .conn
+                    .execute_batch(
+                        "ALTER TABLE notes ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+                         ALTER TABLE notes ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0;
+                         UPDATE notes SET hash = '';",
+                    )
+                    .map_err(|e| index.err(e))?;
+            }
             index.set_meta("schema", SCHEMA_VERSION)?;
         }
         Ok(index)
@@ -367,7 +397,7 @@ impl Index {
         tx.commit().map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
         if let Some(cache) = self.vectors.as_mut() {
             match vector {
-                Some(v) => cache.upsert(rowid, v, note.superseded_by.is_none()),
+                Some(v) => cache.upsert(rowid, v, note.is_active()),
                 None => cache.set_active(rowid, false),
             }
         }
@@ -395,7 +425,7 @@ impl Index {
     pub fn get(&self, id: &str) -> Result<Option<IndexedNote>> {
         self.conn
             .query_row(
-                "SELECT id, path, hash, title, kind, tags, created, updated, superseded_by, embedded FROM notes WHERE id = ?1",
+                "SELECT id, path, hash, title, kind, tags, created, updated, superseded_by, embedded, pinned, forgotten FROM notes WHERE id = ?1",
                 [id],
                 row_to_indexed,
             )
@@ -407,7 +437,7 @@ impl Index {
     fn by_rowids(&self, rowids: &[i64]) -> Result<HashMap<i64, IndexedNote>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT id, path, hash, title, kind, tags, created, updated, superseded_by, embedded FROM notes WHERE rowid = ?1")
+            .prepare_cached("SELECT id, path, hash, title, kind, tags, created, updated, superseded_by, embedded, pinned, forgotten FROM notes WHERE rowid = ?1")
             .map_err(|e| self.err(e))?;
         let mut out = HashMap::new();
         for &r in rowids {
@@ -422,7 +452,7 @@ impl Index {
     pub fn all(&self) -> Result<Vec<IndexedNote>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, path, hash, title, kind, tags, created, updated, superseded_by, embedded FROM notes ORDER BY id")
+            .prepare("SELECT id, path, hash, title, kind, tags, created, updated, superseded_by, embedded, pinned, forgotten FROM notes ORDER BY id")
             .map_err(|e| self.err(e))?;
         let rows = stmt.query_map([], row_to_indexed).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
@@ -490,15 +520,15 @@ impl Index {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT n.id, n.path, n.hash, n.title, n.kind, n.tags, n.created, n.updated, n.superseded_by, n.embedded,
+                "SELECT n.id, n.path, n.hash, n.title, n.kind, n.tags, n.created, n.updated, n.superseded_by, n.embedded, n.pinned, n.forgotten,
                         bm25(notes_fts, 2.0, 1.0, 1.0) AS score
                  FROM notes_fts JOIN notes n ON n.rowid = notes_fts.rowid
-                 WHERE notes_fts MATCH ?1 AND (?2 OR n.superseded_by IS NULL)
+                 WHERE notes_fts MATCH ?1 AND (?2 OR (n.superseded_by IS NULL AND n.forgotten = 0))
                  ORDER BY score LIMIT ?3",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![fts, include_superseded, k as i64], |r| Ok((row_to_indexed(r)?, -r.get::<_, f64>(10)?)))
+            .query_map(params![fts, include_superseded, k as i64], |r| Ok((row_to_indexed(r)?, -r.get::<_, f64>(12)?)))
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
@@ -525,7 +555,7 @@ impl Index {
             let started = Instant::now();
             let mut stmt = self
                 .conn
-                .prepare("SELECT v.rowid, v.embedding, n.superseded_by IS NULL FROM notes_vec v JOIN notes n ON n.rowid = v.rowid")
+                .prepare("SELECT v.rowid, v.embedding, n.superseded_by IS NULL AND n.forgotten = 0 FROM notes_vec v JOIN notes n ON n.rowid = v.rowid")
                 .map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
             let mut rows = stmt.query([]).map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
             let (mut rowids, mut active, mut vecs) = (vec![], vec![], vec![]);
@@ -648,7 +678,7 @@ impl Index {
         if let Some(cache) = self.vectors.as_mut() {
             for ((note, _, _, vector), rowid) in items.iter().zip(written) {
                 match vector {
-                    Some(v) => cache.upsert(rowid, v, note.superseded_by.is_none()),
+                    Some(v) => cache.upsert(rowid, v, note.is_active()),
                     None => cache.set_active(rowid, false),
                 }
             }
@@ -873,6 +903,8 @@ fn row_to_indexed(r: &rusqlite::Row<'_>) -> rusqlite::Result<IndexedNote> {
         updated: r.get(7)?,
         superseded_by: r.get(8)?,
         embedded: r.get(9)?,
+        pinned: r.get(10)?,
+        forgotten: r.get(11)?,
     })
 }
 
@@ -889,11 +921,12 @@ fn upsert_row(conn: &Connection, note: &Note, path: &str, hash: &str, embedded: 
         conn.execute("DELETE FROM notes_vec WHERE rowid = ?1", [rowid])?;
     }
     conn.execute(
-        "INSERT INTO notes(id, path, hash, title, kind, tags, project, source, created, updated, superseded_by, body, embedded)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+        "INSERT INTO notes(id, path, hash, title, kind, tags, project, source, created, updated, superseded_by, body, embedded, pinned, forgotten)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT(id) DO UPDATE SET path=excluded.path, hash=excluded.hash, title=excluded.title, kind=excluded.kind,
              tags=excluded.tags, project=excluded.project, source=excluded.source, created=excluded.created,
-             updated=excluded.updated, superseded_by=excluded.superseded_by, body=excluded.body, embedded=excluded.embedded",
+             updated=excluded.updated, superseded_by=excluded.superseded_by, body=excluded.body, embedded=excluded.embedded,
+             pinned=excluded.pinned, forgotten=excluded.forgotten",
         params![
             note.id,
             path,
@@ -907,7 +940,9 @@ fn upsert_row(conn: &Connection, note: &Note, path: &str, hash: &str, embedded: 
             note.updated.to_rfc3339(),
             note.superseded_by,
             body,
-            embedded
+            embedded,
+            note.pinned(),
+            note.forgotten().is_some()
         ],
     )?;
     let rowid = existing.unwrap_or_else(|| conn.last_insert_rowid());

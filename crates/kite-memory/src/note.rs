@@ -140,6 +140,34 @@ impl Note {
         self.superseded_by.is_some()
     }
 
+    /// Neither superseded nor forgotten: recall may return it.
+    pub fn is_active(&self) -> bool {
+        self.superseded_by.is_none() && self.forgotten().is_none()
+    }
+
+    fn extra(&self, key: &str) -> Option<&str> {
+        self.extra.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim().trim_matches('"'))
+    }
+
+    /// `pin: true` in the front matter: the note is injected into every session.
+    pub fn pinned(&self) -> bool {
+        self.extra("pin").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1"))
+    }
+
+    /// When `kite vault forget` retired the note (`forgotten:` in the front matter): it stays on
+    /// record and is never recalled or injected again.
+    pub fn forgotten(&self) -> Option<&str> {
+        self.extra("forgotten").filter(|v| !v.is_empty() && *v != "false")
+    }
+
+    /// Sets (or, with `None`, removes) a front matter key kite does not model as a field.
+    pub fn set_extra(&mut self, key: &str, value: Option<String>) {
+        self.extra.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            self.extra.push((key.to_string(), v));
+        }
+    }
+
     /// The file name of this note in the vault.
     pub fn file_name(&self) -> String {
         format!("{}.md", self.id)

@@ -187,6 +187,8 @@ mod tests {
             updated: updated.into(),
             superseded_by: None,
             embedded: true,
+            pinned: false,
+            forgotten: false,
         }
     }
 

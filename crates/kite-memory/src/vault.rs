@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::embed::{EmbedConfig, Embedder};
 use crate::error::{MemoryError, Result};
 use crate::extract::Extractor;
+use crate::inject::{Ask, Injected, Match, PinCandidate, Reason};
 use crate::index::{content_hash, Index, IndexStats, SyncReport};
 use crate::note::{clean_title, make_id, NewNote, Note};
 use crate::redact::redact;
@@ -86,6 +87,13 @@ pub struct AddOutcome {
     pub superseded: Vec<Superseded>,
     /// Whether the note has a vector (false without a model).
     pub embedded: bool,
+}
+
+/// What [`Vault::inject`] chose, and a warning when it had to search by keywords only.
+#[derive(Debug, Clone, Serialize)]
+pub struct Injection {
+    pub notes: Vec<Injected>,
+    pub warning: Option<String>,
 }
 
 /// What `extract` did.
@@ -417,6 +425,46 @@ impl Vault {
     pub fn recall(&mut self, query: &str, k: usize) -> Result<SearchResults> {
         let opts = SearchOptions { k, recency_half_life_days: Some(30.0), ..SearchOptions::default() };
         self.search(query, &opts)
+    }
+
+    /// What a session should be given, and why: see [`crate::inject`] for the policy.
+    pub fn inject(&mut self, ask: &Ask) -> Result<Injection> {
+        ask.validate().map_err(MemoryError::Invalid)?;
+        let now = Utc::now();
+        let mut pins = vec![];
+        if ask.pinned {
+            for n in self.index.all()? {
+                let Ok(updated) = DateTime::parse_from_rfc3339(&n.updated).map(|t| t.with_timezone(&Utc)) else { continue };
+                let c = PinCandidate { id: n.id.clone(), title: n.title.clone(), kind: n.kind.clone(), updated, pinned: n.pinned, body: String::new() };
+                if !n.is_active() || !crate::inject::is_pinned(&c, ask.status_days, now) {
+                    continue;
+                }
+                if let Ok(note) = self.show(&n.id) {
+                    pins.push(PinCandidate { body: note.body, ..c });
+                }
+            }
+        }
+        let mut matches = vec![];
+        let mut keyword_only = false;
+        let mut warning = None;
+        for (reason, query) in [(Reason::Task, &ask.task), (Reason::Prompt, &ask.prompt), (Reason::Work, &ask.work)] {
+            let Some(query) = query.as_deref().filter(|q| q.chars().any(char::is_alphanumeric)) else { continue };
+            let opts = SearchOptions { k: ask.k, recency_half_life_days: Some(30.0), ..SearchOptions::default() };
+            let found = self.search(query, &opts)?;
+            keyword_only |= found.mode == SearchMode::Keyword;
+            warning = warning.or(found.warning);
+            let hits = found
+                .hits
+                .into_iter()
+                .filter_map(|h| {
+                    let note = self.show(&h.id).ok()?;
+                    Some(Match { id: h.id, title: h.title, kind: h.kind, updated: h.updated, body: note.body, score: h.score, similarity: h.similarity })
+                })
+                .collect();
+            matches.push((reason, hits));
+        }
+        let notes = crate::inject::plan(ask, pins, matches, keyword_only, now);
+        Ok(Injection { notes, warning })
     }
 
     /// When the vault was last changed, as the newest `updated` of its notes.

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use crate::refusal::Refusal;
 
 /// Bumped when a request or reply changes incompatibly.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -82,6 +83,8 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
+    /// A body from parts, for clients and tests; the daemon builds its bodies from a
+    /// [`crate::Refusal`], so each failure has one code and one sentence.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
         ErrorBody { code, message: message.into() }
     }
@@ -166,10 +169,10 @@ impl ServerMessage {
 pub fn parse_request(line: &str) -> Result<Request, (Option<u64>, ErrorBody)> {
     // The common case in one pass; only a bad frame is parsed a second time, to say why.
     serde_json::from_str::<Request>(line).map_err(|e| match serde_json::from_str::<Value>(line) {
-        Err(e) => (None, ErrorBody::new(ErrorCode::BadRequest, format!("frame is not valid JSON: {e}"))),
+        Err(e) => (None, Refusal::NotJson(e.to_string()).into()),
         Ok(v) => (
             v.get("id").and_then(Value::as_u64),
-            ErrorBody::new(ErrorCode::BadRequest, format!("frame is not a request ({{\"id\", \"op\", \"args\"}}): {e}")),
+            Refusal::NotRequest(e.to_string()).into(),
         ),
     })
 }

@@ -5,8 +5,10 @@
 pub mod client;
 pub mod frame;
 pub mod ops;
+pub mod refusal;
 pub mod request;
 
 pub use client::{Client, ClientError};
+pub use refusal::Refusal;
 pub use request::{memory_op, op, MemoryOp, NoArgs, Op, Operation};
 pub use frame::{ErrorBody, ErrorCode, Push, Request, ServerMessage, MAX_FRAME, PROTOCOL_VERSION};

@@ -8,7 +8,8 @@
 //! would fill a struct positionally), unknown and duplicate keys are refused, and no text may
 //! carry a NUL character.
 
-use crate::frame::{ErrorBody, ErrorCode};
+use crate::frame::ErrorBody;
+use crate::refusal::Refusal;
 use crate::ops;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -50,7 +51,7 @@ macro_rules! operations {
             pub fn parse(op: &str, args: Option<&RawValue>) -> Result<$enum, ErrorBody> {
                 match op {
                     $( $name => Ok($enum::$variant(parse_args(op, args)?)), )*
-                    other => Err(ErrorBody::new(ErrorCode::UnknownOp, format!("unknown operation '{other}' (known: {})", $list.join(", ")))),
+                    other => Err(Refusal::UnknownOp { op: other.to_string(), known: $list.join(", ") }.into()),
                 }
             }
         }
@@ -105,13 +106,14 @@ operations! {
     /// The operations the daemon's memory component answers, on its own thread.
     enum MemoryOp; const MEMORY_OPS; mod memory_op; {
         "memory.recall" => Recall(ops::MemoryRecall) -> ops::Recalled;
+        "memory.inject" => Inject(ops::MemoryInject) -> ops::Injection;
         "memory.add" => Add(ops::MemoryAdd) -> Value;
         "memory.poke" => Poke(NoArgs) -> Value;
     }
 }
 
 fn bad(op: &str, why: impl std::fmt::Display) -> ErrorBody {
-    ErrorBody::new(ErrorCode::BadRequest, format!("bad arguments for {op}: {why}"))
+    Refusal::BadArgs { op: op.to_string(), why: why.to_string() }.into()
 }
 
 /// Whether JSON text holds an escaped NUL (`\u0000`) that is not itself an escaped backslash
@@ -149,6 +151,7 @@ pub fn parse_args<T: DeserializeOwned>(op: &str, args: Option<&RawValue>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::ErrorCode;
 
     fn raw(s: &str) -> Box<RawValue> {
         RawValue::from_string(s.to_string()).unwrap()

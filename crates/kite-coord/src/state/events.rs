@@ -3,7 +3,7 @@
 
 use super::{json, ConnId, OpResult, State};
 use kite_proto::ops::{Broadcast, Delivered, Event, EventKind, Events, EventsQuery};
-use kite_proto::{ErrorBody, ErrorCode};
+use kite_proto::{ErrorBody, Refusal};
 use serde_json::json;
 use std::collections::HashSet;
 
@@ -12,10 +12,10 @@ const MAX_MESSAGE: usize = 64 * 1024;
 impl State {
     pub(super) fn broadcast(&mut self, a: Broadcast) -> OpResult {
         if a.message.trim().is_empty() {
-            return Err(ErrorBody::new(ErrorCode::BadRequest, "a broadcast needs a message"));
+            return Err(Refusal::EmptyBroadcast.into());
         }
         if a.message.len() > MAX_MESSAGE {
-            return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a broadcast is at most {MAX_MESSAGE} bytes")));
+            return Err(Refusal::BroadcastTooLong { max: MAX_MESSAGE }.into());
         }
         if let Some(from) = &a.from {
             let _ = self.touch(from);
@@ -75,10 +75,7 @@ impl State {
     pub(super) fn events_follow(&mut self, conn: ConnId, q: EventsQuery) -> OpResult {
         let page = self.load_events(&q, if q.since.is_some() { kite_proto::ops::MAX_PAGE } else { 100 })?;
         if let (Some(since), Some(_)) = (q.since, page.next) {
-            return Err(ErrorBody::new(
-                ErrorCode::BadRequest,
-                format!("more events since {since} than one page; read them with events.list (page with `next`), then follow from the last one"),
-            ));
+            return Err(Refusal::FollowTooFar { since }.into());
         }
         let events = page.events;
         let last = events.last().map(|e| e.id).unwrap_or(q.since.unwrap_or(0));

@@ -11,7 +11,7 @@
 
 use super::{json, OpResult, State};
 use kite_proto::ops::{Gc, GcReport};
-use kite_proto::{ErrorBody, ErrorCode};
+use kite_proto::{ErrorBody, Refusal};
 use serde_json::json;
 use std::io::Write;
 use std::time::Duration;
@@ -111,7 +111,9 @@ impl State {
 /// Appends one JSON line per record to `dir/name` and syncs the file before returning.
 fn append(dir: &std::path::Path, name: &str, records: impl Iterator<Item = serde_json::Value>) -> Result<(), ErrorBody> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let fail = |what: &str, e: std::io::Error| ErrorBody::new(ErrorCode::Internal, format!("cannot {what} {}: {e}; nothing was removed", dir.join(name).display()));
+    let fail = |what: &str, e: std::io::Error| -> ErrorBody {
+        Refusal::ArchiveFailed { what: what.to_string(), path: dir.join(name).display().to_string(), why: e.to_string() }.into()
+    };
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| fail("create the archive directory for", e))?;
     let mut buf = Vec::new();
     for r in records {

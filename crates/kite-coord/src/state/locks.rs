@@ -5,19 +5,14 @@
 use super::{json, Answer, ConnId, OpResult, State, Wait};
 use kite_core::{normalize, Grant, LockError, LockPath, Requested};
 use kite_proto::ops::{EventKind, LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, Released};
-use kite_proto::{ErrorBody, ErrorCode};
+use kite_proto::{ErrorBody, Refusal};
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 use tokio::time::Instant;
 
 fn lock_error(e: LockError) -> ErrorBody {
-    let code = match e {
-        LockError::Busy { .. } => ErrorCode::Busy,
-        LockError::Deadlock { .. } => ErrorCode::Deadlock,
-        LockError::NotHeld { .. } => ErrorCode::NotFound,
-    };
-    ErrorBody::new(code, e.to_string())
+    Refusal::Lock(e).into()
 }
 
 fn granted(g: &Grant) -> LockGranted {
@@ -28,17 +23,12 @@ impl State {
     pub(super) fn lock_path(&self, cwd: Option<&str>, path: &str) -> Result<LockPath, ErrorBody> {
         let cwd = match cwd {
             Some(c) if Path::new(c).is_absolute() => Path::new(c).to_path_buf(),
-            Some(c) => return Err(ErrorBody::new(ErrorCode::BadRequest, format!("cwd '{c}' must be absolute"))),
+            Some(c) => return Err(Refusal::CwdNotAbsolute(c.to_string()).into()),
             None => self.root.clone(),
         };
         let resolved = resolve_existing(&self.root, &cwd, path);
-        normalize(&self.root, &cwd, &resolved).map_err(|e| match e {
-            kite_core::PathError::OutsideRoot(..) => ErrorBody::new(
-                ErrorCode::OutsideRoot,
-                if resolved != path { format!("{e} (it resolves to {resolved} through a symbolic link)") } else { e.to_string() },
-            ),
-            other => ErrorBody::new(ErrorCode::BadRequest, other.to_string()),
-        })
+        normalize(&self.root, &cwd, &resolved)
+            .map_err(|error| Refusal::Path { error, resolved: (resolved != path).then(|| resolved.clone()) }.into())
     }
 
     pub(super) fn lock_acquire(&mut self, conn: ConnId, req_id: u64, a: LockAcquire) -> OpResult {
@@ -125,7 +115,7 @@ impl State {
             let Some(w) = self.waits.remove(&t) else { continue };
             let path = self.locks.waiter(t).map(|x| x.path.as_str().to_string()).unwrap_or_default();
             let grants = self.locks.cancel(t);
-            self.reply(w.conn, w.req_id, Err(ErrorBody::new(ErrorCode::Timeout, format!("timed out waiting for '{path}'"))));
+            self.reply(w.conn, w.req_id, Err(Refusal::LockTimeout(path.to_string()).into()));
             self.apply_grants(grants)?;
         }
         Ok(())

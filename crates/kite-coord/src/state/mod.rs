@@ -24,7 +24,7 @@ mod tests;
 
 use crate::{DaemonConfig, DaemonError};
 use kite_core::LockTable;
-use kite_proto::{ErrorBody, ErrorCode, Op, Push, Request, ServerMessage};
+use kite_proto::{ErrorBody, Op, Push, Refusal, Request, ServerMessage};
 use kite_store::prelude::*;
 use kite_store::{Committed, Store};
 use outlet::{Delivery, Outlet};
@@ -415,7 +415,7 @@ impl State {
         let mut deliveries = Vec::new();
         for o in std::mem::take(&mut self.outbox) {
             if let (Some(id), Some(c)) = (o.req_id, self.conns.get(&o.conn)) {
-                let err = ErrorBody::new(ErrorCode::Internal, format!("the change could not be committed: {e}"));
+                let err = ErrorBody::from(Refusal::CommitFailed(e.to_string()));
                 let line = ServerMessage::Reply { id: Some(id), result: Err(err) }.encode();
                 deliveries.push(Delivery { out: c.out.clone(), req_id: Some(id), line });
             }
@@ -451,8 +451,8 @@ impl State {
 fn page_size(op: &str, asked: Option<u32>) -> Result<u32, ErrorBody> {
     use kite_proto::ops::{DEFAULT_PAGE, MAX_PAGE};
     match asked.unwrap_or(DEFAULT_PAGE) {
-        0 => Err(ErrorBody::new(ErrorCode::BadRequest, format!("{op}: limit must be at least 1"))),
-        n if n > MAX_PAGE => Err(ErrorBody::new(ErrorCode::BadRequest, format!("{op}: limit must be at most {MAX_PAGE} (page with the `next` cursor)"))),
+        0 => Err(Refusal::PageTooSmall { op: op.to_string() }.into()),
+        n if n > MAX_PAGE => Err(Refusal::PageTooLarge { op: op.to_string(), max: MAX_PAGE }.into()),
         n => Ok(n),
     }
 }
@@ -474,11 +474,7 @@ fn fit_frame<T: serde::Serialize>(items: &mut Vec<T>) -> bool {
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> ErrorBody {
-    ErrorBody::new(ErrorCode::Internal, format!("internal error: {e}"))
-}
-
-pub(crate) fn not_found(what: impl std::fmt::Display) -> ErrorBody {
-    ErrorBody::new(ErrorCode::NotFound, what.to_string())
+    Refusal::internal(e).into()
 }
 
 fn json<T: serde::Serialize>(v: T) -> OpResult {

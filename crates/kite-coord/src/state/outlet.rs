@@ -8,7 +8,7 @@
 //! Order is kept: once anything is queued at the syncer, everything after it is queued there too,
 //! even a read-only batch, whose replies may show state that is not yet on disk.
 
-use kite_proto::{ErrorBody, ErrorCode, ServerMessage};
+use kite_proto::{ErrorBody, Refusal, ServerMessage};
 use kite_store::Durable;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -153,10 +153,7 @@ fn fail(e: &std::io::Error, batches: Vec<Batch>) -> ! {
     tracing::error!("fdatasync of the WAL failed: {e}; stopping the daemon so it restarts from what is on disk");
     for d in batches.into_iter().flat_map(|b| b.deliveries) {
         if let Some(id) = d.req_id {
-            let err = ErrorBody::new(
-                ErrorCode::Internal,
-                format!("the change may not be on disk (fdatasync failed: {e}); the daemon is stopping: check the disk, start it again with `kite daemon`, and retry"),
-            );
+            let err = ErrorBody::from(Refusal::SyncFailed(e.to_string()));
             d.out.send(ServerMessage::Reply { id: Some(id), result: Err(err) }.encode());
         }
     }

@@ -2,10 +2,10 @@
 //! the reaper. A session's end — asked for or reaped — releases its locks (waiters get them) and
 //! puts its active tasks back to pending; its claims die with it, so a late `done` is refused.
 
-use super::{json, not_found, Answer, ConnId, Live, OpResult, State};
+use super::{json, Answer, ConnId, Live, OpResult, State};
 use kite_core::TaskStatus;
 use kite_proto::ops::{EventKind, Hello, SessionId, SessionInfo, SessionRef, SessionRegister, Status};
-use kite_proto::{ErrorBody, ErrorCode, PROTOCOL_VERSION};
+use kite_proto::{ErrorBody, Refusal, PROTOCOL_VERSION};
 use serde_json::json;
 use std::collections::HashSet;
 use tokio::time::Instant;
@@ -72,7 +72,7 @@ impl State {
     pub(super) fn session_register(&mut self, conn: ConnId, a: SessionRegister) -> OpResult {
         let name = a.name.trim();
         if name.is_empty() {
-            return Err(ErrorBody::new(ErrorCode::BadRequest, "a session needs a non-empty name"));
+            return Err(Refusal::EmptySessionName.into());
         }
         let key = a.key.as_deref().map(str::trim).filter(|k| !k.is_empty());
         if let Some(key) = key {
@@ -118,11 +118,8 @@ impl State {
             return Ok(());
         }
         Err(match self.store.session(session).map_err(super::internal)? {
-            Some(s) => ErrorBody::new(
-                ErrorCode::SessionGone,
-                format!("session {session} was {}; register a new one with `kite session register`", s.state),
-            ),
-            None => not_found(format!("no session {session}; register one with `kite session register --name NAME`")),
+            Some(s) => Refusal::SessionGone { session: session.to_string(), state: s.state.to_string() }.into(),
+            None => Refusal::NoSession(session.to_string()).into(),
         })
     }
 
@@ -149,7 +146,7 @@ impl State {
 
     /// Ends a live session: releases its locks, cancels its waits, requeues its active tasks.
     pub(super) fn end_session(&mut self, session: &str, how: &str) -> Result<serde_json::Value, ErrorBody> {
-        let Some(live) = self.live.remove(session) else { return Err(not_found(format!("no live session {session}"))) };
+        let Some(live) = self.live.remove(session) else { return Err(Refusal::NoLiveSession(session.to_string()).into()) };
         for conn in &live.conns {
             if let Some(c) = self.conns.get_mut(conn) {
                 c.sessions.remove(session);
@@ -162,14 +159,14 @@ impl State {
         }
         for ticket in dropped {
             if let Some(w) = self.waits.remove(&ticket) {
-                let err = ErrorBody::new(ErrorCode::SessionGone, format!("session {session} was {how} while waiting"));
+                let err = ErrorBody::from(Refusal::GoneWhileWaiting { session: session.to_string(), how: how.to_string() });
                 self.reply(w.conn, w.req_id, Err(err));
             }
         }
         self.apply_grants(grants)?;
         let mut requeued = Vec::new();
         for id in self.store.active_tasks_of(session).map_err(super::internal)? {
-            let t = self.store.task(id).map_err(super::internal)?.ok_or_else(|| not_found(format!("no task {id}")))?;
+            let t = self.store.task(id).map_err(super::internal)?.ok_or_else(|| ErrorBody::from(Refusal::NoTask(id)))?;
             let note = format!("session {session} {how}");
             let back = super::tasks::Move { to: TaskStatus::Pending, attempts: t.attempts, reason: Some(&note), by: Some(session), note: Some(&note), ..Default::default() };
             self.move_task(&t, back)?;

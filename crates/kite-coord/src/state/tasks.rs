@@ -3,14 +3,14 @@
 //! every start hands out a new claim token, and only the holder of the current claim may finish
 //! the task — a session that was reaped or superseded is refused (fencing).
 
-use super::{json, not_found, Answer, OpResult, State};
+use super::{json, Answer, OpResult, State};
 use kite_core::deps::{cycle_if_added, format_cycle};
 use kite_core::{Task, TaskStatus};
 use kite_proto::ops::{
     Claim, DepInfo, EventKind, TaskCreate, TaskCreated, TaskDepend, TaskDetail, TaskFinish, TaskList, TaskNext, TaskPrune, TaskRef,
     TaskStart, Tasks,
 };
-use kite_proto::{ErrorBody, ErrorCode};
+use kite_proto::{ErrorBody, Refusal};
 use kite_store::NewTaskRow;
 use serde_json::json;
 
@@ -18,16 +18,16 @@ const MAX_TITLE: usize = 500;
 
 impl State {
     fn load_task(&self, id: i64) -> Result<Task, ErrorBody> {
-        self.store.task(id).map_err(super::internal)?.ok_or_else(|| not_found(format!("no task {id}")))
+        self.store.task(id).map_err(super::internal)?.ok_or_else(|| Refusal::NoTask(id).into())
     }
 
     pub(super) fn task_create(&mut self, a: TaskCreate) -> OpResult {
         let title = a.title.trim();
         if title.is_empty() {
-            return Err(ErrorBody::new(ErrorCode::BadRequest, "a task needs a non-empty title"));
+            return Err(Refusal::EmptyTitle.into());
         }
         if title.chars().count() > MAX_TITLE {
-            return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a task title is at most {MAX_TITLE} characters")));
+            return Err(Refusal::TitleTooLong { max: MAX_TITLE }.into());
         }
         let unknown: Vec<String> = a
             .depends_on
@@ -36,7 +36,7 @@ impl State {
             .map(|d| d.to_string())
             .collect();
         if !unknown.is_empty() {
-            return Err(not_found(format!("cannot depend on unknown task(s): {}", unknown.join(", "))));
+            return Err(Refusal::UnknownDependencies(unknown.join(", ")).into());
         }
         // Declared files follow the lock paths' one rule (links resolved, kept inside the root).
         let mut files = Vec::with_capacity(a.files.len().min(1024));
@@ -66,17 +66,11 @@ impl State {
         let task = self.load_task(a.task)?;
         self.load_task(a.on)?;
         if task.status != TaskStatus::Pending {
-            return Err(ErrorBody::new(
-                ErrorCode::InvalidTransition,
-                format!("task {} is {}: only a pending task can gain dependencies", task.id, task.status),
-            ));
+            return Err(Refusal::NotPending { task: task.id, is: task.status.to_string(), to: "gain dependencies" }.into());
         }
         let store = &self.store;
         if let Some(cycle) = cycle_if_added(a.task, a.on, |n| store.deps_of(n).unwrap_or_default()) {
-            return Err(ErrorBody::new(
-                ErrorCode::Cycle,
-                format!("task {} depending on {} would close a cycle: {}", a.task, a.on, format_cycle(&cycle)),
-            ));
+            return Err(Refusal::Cycle { task: a.task, on: a.on, cycle: format_cycle(&cycle) }.into());
         }
         self.store.add_dep(a.task, a.on).map_err(super::internal)?;
         self.event(EventKind::TaskDepended, json!({"task": a.task, "on": a.on}))?;
@@ -118,10 +112,7 @@ impl State {
         let task = self.load_task(id)?;
         if task.status != TaskStatus::Pending {
             let who = task.claim_session.as_deref().map(|s| format!(", claimed by {s}")).unwrap_or_default();
-            return Err(ErrorBody::new(
-                ErrorCode::InvalidTransition,
-                format!("task {id} is {}{who}: only a pending task can be started", task.status),
-            ));
+            return Err(Refusal::NotPending { task: id, is: format!("{}{who}", task.status), to: "be started" }.into());
         }
         let deps = if task.depends_on.is_empty() { Vec::new() } else { self.store.deps_with_status(id).map_err(super::internal)? };
         let blockers: Vec<String> = deps
@@ -130,10 +121,7 @@ impl State {
             .map(|(d, title, st)| format!("{d} '{title}' ({st})"))
             .collect();
         if !blockers.is_empty() {
-            return Err(ErrorBody::new(
-                ErrorCode::Blocked,
-                format!("task {id} is blocked by unfinished dependencies: {}", blockers.join(", ")),
-            ));
+            return Err(Refusal::Blocked { task: id, blockers: blockers.join(", ") }.into());
         }
         let claim = self.pending.bump("claim_seq", 1) as u64;
         let attempts = task.attempts + 1;
@@ -170,7 +158,7 @@ impl State {
     fn fenced(&self, a: &TaskFinish) -> Result<Task, ErrorBody> {
         let task = self.load_task(a.task)?;
         let holder = task.claim_session.as_deref();
-        let refuse = |why: String| Err(ErrorBody::new(ErrorCode::Fenced, format!("task {} cannot be finished by {}: {why}", a.task, a.session)));
+        let refuse = |why: String| Err(Refusal::Fenced { task: a.task, session: a.session.clone(), why }.into());
         if task.status != TaskStatus::Active {
             return refuse(format!("it is {} (its claim was reaped, released or finished)", task.status));
         }
@@ -226,7 +214,7 @@ impl State {
     pub(super) fn move_task(&mut self, task: &Task, m: Move<'_>) -> Result<(), ErrorBody> {
         task.status
             .transition(m.to)
-            .map_err(|e| ErrorBody::new(ErrorCode::InvalidTransition, format!("task {}: {e}", task.id)))?;
+            .map_err(|e| ErrorBody::from(Refusal::Transition { task: task.id, why: e.to_string() }))?;
         // A claim is set when a task starts; afterwards the last token stays for the record.
         let (holder, token) = match m.claim {
             Some((session, token)) => (Some(session), Some(token)),

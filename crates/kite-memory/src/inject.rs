@@ -1,0 +1,337 @@
+//! What a session is given from the vault, and why.
+//!
+//! One policy for every hook, with one budget and a reason on each note:
+//! - **pinned**: active preferences, status notes updated recently enough, and any note with
+//!   `pin: true` in its front matter, newest first, within their share of the budget. They pass no
+//!   similarity threshold: a person's preferences and the project's state matter to every session.
+//! - **task**: notes that match the task the session was spawned for (title, body, files).
+//! - **prompt**: notes that match what the person just asked (the UserPromptSubmit hook).
+//! - **work**: notes that match what is being worked on (changed files, branch, commit subjects).
+//!
+//! A matched note must be close enough to its query (cosine similarity, when the model is there)
+//! and not already given to the session (`exclude`). The budget counts the characters of what is
+//! shown (title and trimmed body), so the rendered context stays well under Claude Code's
+//! 10,000-character cap. [`plan`] is the pure rule; [`crate::Vault::inject`] feeds it.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// The longest body shown for one note; longer ones are cut at a word with an ellipsis.
+pub const NOTE_CHARS: usize = 600;
+/// What each note costs beyond its title and body (kind, date, punctuation).
+const OVERHEAD: usize = 40;
+
+/// Why a note is injected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    Pinned,
+    Task,
+    Prompt,
+    Work,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Pinned => "pinned",
+            Reason::Task => "task",
+            Reason::Prompt => "prompt",
+            Reason::Work => "work",
+        }
+    }
+
+    /// The reason in words, as the debug log and `kite vault inject` show it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::Pinned => "pinned",
+            Reason::Task => "matched the task",
+            Reason::Prompt => "matched the prompt",
+            Reason::Work => "matched the recent work",
+        }
+    }
+}
+
+/// What a session asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ask {
+    /// Include the pinned notes.
+    pub pinned: bool,
+    /// The task's title, body and declared files.
+    pub task: Option<String>,
+    /// The prompt a person just submitted.
+    pub prompt: Option<String>,
+    /// What is being worked on: changed files, branch, commit subjects.
+    pub work: Option<String>,
+    /// Notes the session already has.
+    pub exclude: Vec<String>,
+    /// Characters all notes together may take.
+    pub budget: usize,
+    /// The pinned notes' share of the budget, 0 to 1.
+    pub pinned_share: f64,
+    /// Matched notes less similar to their query than this are left out.
+    pub min_similarity: f32,
+    /// A status note not updated for this many days stops being pinned.
+    pub status_days: u32,
+    /// Candidates recalled per query before the threshold and the budget.
+    pub k: usize,
+}
+
+impl Default for Ask {
+    fn default() -> Self {
+        Ask {
+            pinned: true,
+            task: None,
+            prompt: None,
+            work: None,
+            exclude: vec![],
+            budget: 6000,
+            pinned_share: 0.4,
+            min_similarity: 0.30,
+            status_days: 14,
+            k: 8,
+        }
+    }
+}
+
+/// The most characters one ask may budget: a hook's output must stay under Claude Code's cap.
+pub const MAX_BUDGET: usize = 9_000;
+
+impl Ask {
+    /// Refuses sizes that make no sense, saying which and what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.budget == 0 || self.budget > MAX_BUDGET {
+            return Err(format!("budget must be between 1 and {MAX_BUDGET} characters (got {})", self.budget));
+        }
+        if !(0.0..=1.0).contains(&self.pinned_share) {
+            return Err(format!("pinned_share must be between 0 and 1 (got {})", self.pinned_share));
+        }
+        if self.k == 0 || self.k > 100 {
+            return Err(format!("k must be between 1 and 100 (got {})", self.k));
+        }
+        if self.exclude.len() > 10_000 {
+            return Err("exclude holds at most 10000 ids".into());
+        }
+        Ok(())
+    }
+}
+
+/// A note to inject, with why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Injected {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub updated: String,
+    /// The body, trimmed to [`NOTE_CHARS`] on one line.
+    pub body: String,
+    pub reason: Reason,
+    /// The search score and cosine similarity of a matched note; `None` for pinned ones.
+    pub score: Option<f64>,
+    pub similarity: Option<f32>,
+}
+
+/// A note that could be pinned.
+#[derive(Debug, Clone)]
+pub struct PinCandidate {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub updated: DateTime<Utc>,
+    pub pinned: bool,
+    pub body: String,
+}
+
+/// A note a query matched.
+#[derive(Debug, Clone)]
+pub struct Match {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub updated: String,
+    pub body: String,
+    pub score: f64,
+    /// `None` when found by keywords only.
+    pub similarity: Option<f32>,
+}
+
+/// Whether a candidate is pinned: marked `pin: true`, a preference, or a status note updated
+/// within `status_days` of `now`.
+pub fn is_pinned(c: &PinCandidate, status_days: u32, now: DateTime<Utc>) -> bool {
+    c.pinned || c.kind == "preference" || (c.kind == "status" && now - c.updated <= Duration::days(status_days as i64))
+}
+
+/// The policy. `pins` are every active note that could be pinned; `matches` each query's hits
+/// in rank order; `keyword_only` says the model was not there (then similarity cannot be
+/// checked and keyword hits are taken as they rank).
+pub fn plan(ask: &Ask, pins: Vec<PinCandidate>, matches: Vec<(Reason, Vec<Match>)>, keyword_only: bool, now: DateTime<Utc>) -> Vec<Injected> {
+    let mut seen: HashSet<String> = ask.exclude.iter().cloned().collect();
+    let mut out = vec![];
+    let mut used = 0usize;
+    if ask.pinned {
+        let share = ((ask.budget as f64) * ask.pinned_share) as usize;
+        let mut pins: Vec<PinCandidate> = pins.into_iter().filter(|c| is_pinned(c, ask.status_days, now)).collect();
+        pins.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
+        for c in pins {
+            if seen.contains(&c.id) {
+                continue;
+            }
+            let body = shorten(&c.body, NOTE_CHARS);
+            let cost = cost(&c.title, &body);
+            if used + cost > share {
+                continue;
+            }
+            used += cost;
+            seen.insert(c.id.clone());
+            out.push(Injected {
+                id: c.id,
+                title: c.title,
+                kind: c.kind,
+                updated: c.updated.to_rfc3339(),
+                body,
+                reason: Reason::Pinned,
+                score: None,
+                similarity: None,
+            });
+        }
+    }
+    for (reason, hits) in matches {
+        for m in hits.into_iter().take(ask.k) {
+            let close = match m.similarity {
+                Some(s) => s >= ask.min_similarity,
+                None => keyword_only,
+            };
+            if !close || seen.contains(&m.id) {
+                continue;
+            }
+            let body = shorten(&m.body, NOTE_CHARS);
+            let cost = cost(&m.title, &body);
+            if used + cost > ask.budget {
+                continue;
+            }
+            used += cost;
+            seen.insert(m.id.clone());
+            out.push(Injected {
+                id: m.id,
+                title: m.title,
+                kind: m.kind,
+                updated: m.updated,
+                body,
+                reason,
+                score: Some(m.score),
+                similarity: m.similarity,
+            });
+        }
+    }
+    out
+}
+
+fn cost(title: &str, body: &str) -> usize {
+    title.chars().count() + body.chars().count() + OVERHEAD
+}
+
+/// The text on one line, cut at a word boundary to at most `max` characters.
+pub fn shorten(s: &str, max: usize) -> String {
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+    let at = cut.rfind(' ').filter(|&i| i > max / 2).unwrap_or(cut.len());
+    format!("{}…", cut[..at].trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-12-01T12:00:00Z".parse().unwrap()
+    }
+
+    fn pin(id: &str, kind: &str, days_old: i64, pinned: bool) -> PinCandidate {
+        PinCandidate { id: id.into(), title: format!("title {id}"), kind: kind.into(), updated: now() - Duration::days(days_old), pinned, body: "body".into() }
+    }
+
+    fn hit(id: &str, sim: Option<f32>) -> Match {
+        Match { id: id.into(), title: format!("title {id}"), kind: "decision".into(), updated: "2026-11-30".into(), body: "b".into(), score: 1.0, similarity: sim }
+    }
+
+    fn ids(v: &[Injected]) -> Vec<(&str, Reason)> {
+        v.iter().map(|i| (i.id.as_str(), i.reason)).collect()
+    }
+
+    #[test]
+    fn preferences_fresh_status_and_marked_notes_are_pinned_newest_first() {
+        let pins = vec![
+            pin("pref-old", "preference", 300, false),
+            pin("status-new", "status", 1, false),
+            pin("status-stale", "status", 40, false),
+            pin("fact", "fact", 0, false),
+            pin("marked", "decision", 5, true),
+        ];
+        let got = plan(&Ask::default(), pins, vec![], false, now());
+        assert_eq!(ids(&got), vec![("status-new", Reason::Pinned), ("marked", Reason::Pinned), ("pref-old", Reason::Pinned)]);
+    }
+
+    #[test]
+    fn a_status_note_stops_being_pinned_after_the_configured_time() {
+        let ask = Ask { status_days: 60, ..Ask::default() };
+        let got = plan(&ask, vec![pin("status-stale", "status", 40, false)], vec![], false, now());
+        assert_eq!(got.len(), 1);
+        let ask = Ask { status_days: 30, ..Ask::default() };
+        assert!(plan(&ask, vec![pin("status-stale", "status", 40, false)], vec![], false, now()).is_empty());
+    }
+
+    #[test]
+    fn pinned_notes_keep_to_their_share_of_the_budget() {
+        let pins: Vec<PinCandidate> = (0..50).map(|i| pin(&format!("p{i:02}"), "preference", i, false)).collect();
+        let ask = Ask { budget: 1000, pinned_share: 0.4, ..Ask::default() };
+        let got = plan(&ask, pins, vec![(Reason::Task, vec![hit("t", Some(0.9))])], false, now());
+        let pinned_chars: usize = got.iter().filter(|i| i.reason == Reason::Pinned).map(|i| cost(&i.title, &i.body)).sum();
+        assert!(pinned_chars <= 400, "{pinned_chars}");
+        assert!(got.iter().any(|i| i.id == "t" && i.reason == Reason::Task), "the task note still fits");
+        let total: usize = got.iter().map(|i| cost(&i.title, &i.body)).sum();
+        assert!(total <= 1000);
+    }
+
+    #[test]
+    fn matched_notes_need_the_threshold_and_come_once_with_the_first_reason() {
+        let matches = vec![
+            (Reason::Task, vec![hit("a", Some(0.8)), hit("weak", Some(0.2)), hit("kw", None)]),
+            (Reason::Work, vec![hit("a", Some(0.9)), hit("b", Some(0.5))]),
+        ];
+        let got = plan(&Ask { pinned: false, ..Ask::default() }, vec![], matches, false, now());
+        assert_eq!(ids(&got), vec![("a", Reason::Task), ("b", Reason::Work)]);
+    }
+
+    #[test]
+    fn without_the_model_keyword_hits_are_taken_as_they_rank() {
+        let got = plan(&Ask { pinned: false, ..Ask::default() }, vec![], vec![(Reason::Prompt, vec![hit("kw", None)])], true, now());
+        assert_eq!(ids(&got), vec![("kw", Reason::Prompt)]);
+    }
+
+    #[test]
+    fn notes_the_session_already_has_are_not_given_twice() {
+        let ask = Ask { pinned: true, exclude: vec!["a".into(), "pref".into()], ..Ask::default() };
+        let got = plan(&ask, vec![pin("pref", "preference", 1, false)], vec![(Reason::Prompt, vec![hit("a", Some(0.9)), hit("c", Some(0.6))])], false, now());
+        assert_eq!(ids(&got), vec![("c", Reason::Prompt)]);
+    }
+
+    #[test]
+    fn long_bodies_are_cut_at_a_word() {
+        let s = shorten(&"word ".repeat(400), 100);
+        assert!(s.chars().count() <= 100 && s.ends_with("word…"), "{s}");
+        assert_eq!(shorten("  a\n b  ", 10), "a b");
+    }
+
+    #[test]
+    fn sizes_are_checked() {
+        assert!(Ask { budget: 0, ..Ask::default() }.validate().is_err());
+        assert!(Ask { budget: 20_000, ..Ask::default() }.validate().unwrap_err().contains("9000"));
+        assert!(Ask { k: 0, ..Ask::default() }.validate().is_err());
+        assert!(Ask::default().validate().is_ok());
+    }
+}
