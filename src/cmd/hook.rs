@@ -96,7 +96,7 @@ async fn ask_daemon(ctx: &Ctx, c: Client, input: &HookInput, context: bool) -> R
     }
     if let Some(id) = std::env::var("KITE_TASK_ID").ok().and_then(|s| s.parse::<i64>().ok()) {
         if let Ok(d) = c.request::<kite_proto::op::TaskShow>(TaskRef { task: id }).await {
-            live.task = Some(json!({"id": d.task.id, "title": d.task.title, "body": d.task.body, "status": d.task.status, "dependencies": d.dependencies}));
+            live.task = Some(json!({"id": d.task.id, "title": d.task.title, "body": d.task.body, "files": d.task.files, "status": d.task.status, "dependencies": d.dependencies}));
         }
     }
     let locks: Locks = c.request::<kite_proto::op::LockList>(kite_proto::NoArgs {}).await?;
@@ -170,7 +170,7 @@ fn path_words(p: &str) -> String {
 
 /// What is being worked on in `root`: the branch, the changed files and the last commits (their
 /// subjects and the files they touched).
-fn work_query(root: &Path) -> Option<String> {
+pub(crate) fn work_query(root: &Path) -> Option<String> {
     let branch = git(root, &["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or_default();
     let changed = git(root, &["status", "--porcelain", "--untracked-files=normal"]).unwrap_or_default();
     let recent = git(root, &["log", "-5", "--name-only", "--format=%s"]).unwrap_or_default();
@@ -194,20 +194,6 @@ fn work_query(root: &Path) -> Option<String> {
     (!q.trim().is_empty()).then_some(q)
 }
 
-/// Asks the daemon's warm vault for `ask`; with no daemon to be had, runs the same policy in
-/// process.
-fn inject(ctx: &Ctx, ask: kite_proto::ops::MemoryInject, daemon_up: bool) -> Result<kite_proto::ops::Injection> {
-    let args = serde_json::to_value(&ask)?;
-    match memory::call(&ctx.places.socket(), "memory.inject", args, Duration::from_secs(2)) {
-        Ok(v) => return serde_json::from_value(v).context("the daemon's memory.inject reply is not what kite expects"),
-        Err(Some(e)) => anyhow::bail!("the daemon refused memory.inject: {}", e.message),
-        Err(None) if daemon_up => anyhow::bail!("the daemon did not answer memory.inject in time"),
-        Err(None) => {}
-    }
-    let mut vault = crate::cmd::vault::open(ctx)?;
-    memory::inject(&mut vault, ask).map_err(anyhow::Error::msg)
-}
-
 fn task_query(task: &Value) -> String {
     let files: Vec<String> = task["files"].as_array().map(|f| f.iter().filter_map(|x| x.as_str()).map(path_words).collect()).unwrap_or_default();
     format!("{}. {} {}", task["title"].as_str().unwrap_or(""), one_line(task["body"].as_str().unwrap_or(""), 1000), files.join(" "))
@@ -226,16 +212,16 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         let c = daemon_or_start(ctx).await?;
         Some(tokio::time::timeout(Duration::from_millis(1500), ask_daemon(ctx, c, &input, settings.inject)).await)
     };
-    let (live, daemon_up) = match rt.block_on(asked) {
-        None => (Live::default(), false),
-        Some(Ok(Ok(l))) => (l, true),
+    let live = match rt.block_on(asked) {
+        None => Live::default(),
+        Some(Ok(Ok(l))) => l,
         Some(Ok(Err(e))) => {
             eprintln!("kite: warning: no daemon context ({e})");
-            (Live::default(), true)
+            Live::default()
         }
         Some(Err(_)) => {
             eprintln!("kite: warning: the daemon did not answer in time");
-            (Live::default(), true)
+            Live::default()
         }
     };
     if !settings.inject {
@@ -257,7 +243,7 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         k: Some(k),
         ..Default::default()
     };
-    let injection = inject(ctx, ask, daemon_up)?;
+    let injection = crate::cmd::vault::inject(ctx, ask)?;
     if let Some(w) = &injection.warning {
         tracing::debug!("{w}");
     }
@@ -310,7 +296,7 @@ fn session_start(ctx: &Ctx) -> Result<()> {
 }
 
 /// A reason in words, as the injected context shows it.
-fn why(reason: &str) -> &'static str {
+pub(crate) fn why(reason: &str) -> &'static str {
     match reason {
         "pinned" => "pinned",
         "task" => "matches the task",

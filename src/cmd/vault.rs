@@ -70,6 +70,48 @@ pub(crate) enum VaultCmd {
         #[arg(long)]
         json: bool,
     },
+    /// List notes, newest first.
+    List {
+        /// Only notes of this kind (decision, status, preference, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Also the superseded and forgotten ones.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Edit a note in $VISUAL or $EDITOR; it is checked and re-indexed on save.
+    Edit { id: String },
+    /// Retire a note: its file stays (marked forgotten), and it is never injected or recalled again.
+    Forget {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A note's lineage: what it superseded, and what superseded it.
+    History {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What a session would be given from the vault now, and why each note.
+    Inject {
+        /// The task's title and body, as a session spawned for it would be asked about.
+        #[arg(long)]
+        task: Option<String>,
+        /// A prompt, as the UserPromptSubmit hook would see it.
+        #[arg(long)]
+        prompt: Option<String>,
+        /// Leave out the notes matching the recent work in this repository (branch, changed files, commits).
+        #[arg(long)]
+        no_work: bool,
+        /// Leave out the pinned notes.
+        #[arg(long)]
+        no_pinned: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Extract notes from a Claude Code transcript (JSONL).
     Extract {
         transcript: PathBuf,
@@ -105,7 +147,12 @@ impl VaultCmd {
             | VaultCmd::Show { json, .. }
             | VaultCmd::Reindex { json }
             | VaultCmd::Stats { json }
-            | VaultCmd::Extract { json, .. } => *json,
+            | VaultCmd::Extract { json, .. }
+            | VaultCmd::List { json, .. }
+            | VaultCmd::Forget { json, .. }
+            | VaultCmd::History { json, .. }
+            | VaultCmd::Inject { json, .. } => *json,
+            VaultCmd::Edit { .. } => false,
         }
     }
 }
@@ -237,6 +284,78 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
             writeln!(out, "kinds       {}", if kinds.is_empty() { "-".to_string() } else { kinds.join(", ") })?;
             writeln!(out, "model       {}", stats.model)?;
         }
+        VaultCmd::List { kind, all, .. } => {
+            let notes = vault.list(kind.as_deref(), all)?;
+            if json {
+                return print_json(&notes);
+            }
+            if notes.is_empty() {
+                writeln!(out, "no notes{}", kind.map(|k| format!(" of kind {k}")).unwrap_or_default())?;
+            }
+            for n in &notes {
+                let mut marks = vec![];
+                if n.pinned {
+                    marks.push("pinned".to_string());
+                }
+                if n.forgotten {
+                    marks.push("forgotten".to_string());
+                }
+                if let Some(by) = &n.superseded_by {
+                    marks.push(format!("superseded by {by}"));
+                }
+                let marks = if marks.is_empty() { String::new() } else { format!("  ({})", marks.join(", ")) };
+                writeln!(out, "{}  {:<11} {}  {}{marks}", n.updated.get(..10).unwrap_or(&n.updated), n.kind, n.id, n.title)?;
+            }
+        }
+        VaultCmd::Edit { id } => return edit(ctx, &mut vault, &id),
+        VaultCmd::Forget { id, .. } => {
+            let note = vault.forget(&id)?;
+            if json {
+                return print_json(&note);
+            }
+            writeln!(out, "forgot {} {:?}: kept in {}, never injected or recalled again", note.id, note.title, vault.note_path(&note.id)?.display())?;
+        }
+        VaultCmd::History { id, .. } => {
+            let chain = vault.history(&id)?;
+            if json {
+                return print_json(&chain);
+            }
+            for n in &chain {
+                let here = if n.id == id.trim().trim_end_matches(".md") { "*" } else { " " };
+                let state = match (&n.superseded_by, n.forgotten()) {
+                    (_, Some(when)) => format!("forgotten {when}"),
+                    (Some(by), None) => format!("superseded by {by}"),
+                    (None, None) => "active".to_string(),
+                };
+                writeln!(out, "{here} {}  {}  {}  ({state})", n.created.format("%Y-%m-%d"), n.id, n.title)?;
+            }
+        }
+        VaultCmd::Inject { task, prompt, no_work, no_pinned, .. } => {
+            drop(vault);
+            let ask = kite_proto::ops::MemoryInject {
+                pinned: !no_pinned,
+                task,
+                prompt,
+                work: if no_work { None } else { crate::cmd::hook::work_query(&ctx.places.root) },
+                min_similarity: Some(ctx.config.hooks.min_similarity),
+                status_days: Some(ctx.config.hooks.status_days),
+                ..Default::default()
+            };
+            let got = inject(ctx, ask)?;
+            if json {
+                return print_json(&got);
+            }
+            if let Some(w) = &got.warning {
+                eprintln!("kite: warning: {w}");
+            }
+            if got.notes.is_empty() {
+                writeln!(out, "nothing would be injected")?;
+            }
+            for n in &got.notes {
+                let sim = n.similarity.map(|s| format!(", cos {s:.2}")).unwrap_or_default();
+                writeln!(out, "{:<24} {:<11} {}  {}", format!("{}{sim}", crate::cmd::hook::why(&n.reason)), n.kind, n.id, n.title)?;
+            }
+        }
         VaultCmd::Extract { transcript, command, prompt, dry_run, .. } => {
             let extractor: Box<dyn Extractor> = match command {
                 Some(c) => {
@@ -275,6 +394,68 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Asks the daemon's warm vault for an injection; with no daemon listening, runs the same policy
+/// in process.
+pub(crate) fn inject(ctx: &Ctx, ask: kite_proto::ops::MemoryInject) -> Result<kite_proto::ops::Injection> {
+    let args = serde_json::to_value(&ask)?;
+    match crate::memory::call(&ctx.places.socket(), "memory.inject", args, std::time::Duration::from_secs(3)) {
+        Ok(v) => serde_json::from_value(v).context("the daemon's memory.inject reply is not what kite expects"),
+        Err(Some(e)) => anyhow::bail!("the daemon refused memory.inject: {}", e.message),
+        Err(None) => {
+            let mut vault = open(ctx)?;
+            crate::memory::inject(&mut vault, ask).map_err(anyhow::Error::msg)
+        }
+    }
+}
+
+/// `kite vault edit`: the note is edited in a copy; a copy that no longer parses is kept, and the
+/// note is left as it was.
+fn edit(ctx: &Ctx, vault: &mut Vault, id: &str) -> Result<()> {
+    let path = vault.note_path(id)?;
+    let before = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let original = kite_memory::Note::parse(&before, &path)?;
+    let copy = ctx.places.home.join(format!("edit-{}.md", original.id));
+    std::fs::create_dir_all(&ctx.places.home)?;
+    std::fs::write(&copy, &before).with_context(|| format!("cannot write {}", copy.display()))?;
+    let editor = std::env::var("VISUAL").or_else(|_| std::env::var("EDITOR")).unwrap_or_else(|_| "vi".to_string());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(&copy)
+        .status()
+        .with_context(|| format!("cannot run the editor {editor:?} (set VISUAL or EDITOR)"))?;
+    if !status.success() {
+        anyhow::bail!("the editor {editor:?} exited with {status}; the note was not changed (your copy is {})", copy.display());
+    }
+    let after = std::fs::read_to_string(&copy).with_context(|| format!("cannot read {}", copy.display()))?;
+    if after == before {
+        let _ = std::fs::remove_file(&copy);
+        println!("unchanged {}", original.id);
+        return Ok(());
+    }
+    let mut edited = match kite_memory::Note::parse(&after, &path) {
+        Ok(n) => n,
+        Err(e) => anyhow::bail!("{e}; the note was not changed, and your edit is kept in {} (fix it and copy it over {})", copy.display(), path.display()),
+    };
+    if edited.id != original.id {
+        anyhow::bail!(
+            "the id cannot change in an edit ({} became {}); the note was not changed, and your edit is kept in {}",
+            original.id,
+            edited.id,
+            copy.display()
+        );
+    }
+    if (&edited.title, &edited.body, &edited.kind, &edited.tags) != (&original.title, &original.body, &original.kind, &original.tags) {
+        edited.mark_updated();
+    }
+    kite_memory::note::atomic_write(&path, edited.to_markdown().as_bytes())?;
+    let _ = std::fs::remove_file(&copy);
+    vault.sync()?;
+    println!("saved {} (re-indexed)", edited.id);
     Ok(())
 }
 

@@ -160,6 +160,11 @@ impl Note {
         self.extra("forgotten").filter(|v| !v.is_empty() && *v != "false")
     }
 
+    /// Records that the note changed now.
+    pub fn mark_updated(&mut self) {
+        self.updated = Utc::now();
+    }
+
     /// Sets (or, with `None`, removes) a front matter key kite does not model as a field.
     pub fn set_extra(&mut self, key: &str, value: Option<String>) {
         self.extra.retain(|(k, _)| k != key);

@@ -427,6 +427,77 @@ impl Vault {
         self.search(query, &opts)
     }
 
+    /// The indexed notes, newest first: of one kind when `kind` is given, and without the
+    /// superseded and forgotten ones unless `all`.
+    pub fn list(&self, kind: Option<&str>, all: bool) -> Result<Vec<crate::index::IndexedNote>> {
+        let kind = kind.map(|k| crate::note::Kind::parse(k).as_str().to_string());
+        let mut notes: Vec<_> = self
+            .index
+            .all()?
+            .into_iter()
+            .filter(|n| all || n.is_active())
+            .filter(|n| kind.as_deref().is_none_or(|k| n.kind == k))
+            .collect();
+        notes.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
+        Ok(notes)
+    }
+
+    /// The file a note lives in.
+    pub fn note_path(&self, id: &str) -> Result<PathBuf> {
+        let id = id.trim().trim_end_matches(".md");
+        match self.index.get(id)? {
+            Some(n) => Ok(self.config.dir.join(n.path)),
+            None if crate::note::valid_id(id) && self.config.dir.join(format!("{id}.md")).is_file() => Ok(self.config.dir.join(format!("{id}.md"))),
+            None => Err(MemoryError::NotFound(id.to_string())),
+        }
+    }
+
+    /// Retires a note: its file stays, marked `forgotten:` with the time, and it is never
+    /// recalled or injected again. Forgetting a forgotten note changes nothing.
+    pub fn forget(&mut self, id: &str) -> Result<Note> {
+        let path = self.note_path(id)?;
+        let mut note = Note::read(&path)?;
+        if note.forgotten().is_none() {
+            note.set_extra("forgotten", Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            crate::note::atomic_write(&path, note.to_markdown().as_bytes())?;
+            self.sync()?;
+        }
+        Ok(note)
+    }
+
+    /// A note's lineage: the notes it superseded (older first, followed through their own
+    /// `supersedes`), the note, and the notes that superseded it (newer last).
+    pub fn history(&self, id: &str) -> Result<Vec<Note>> {
+        let note = self.show(id)?;
+        let mut seen: std::collections::HashSet<String> = [note.id.clone()].into();
+        let mut older = vec![];
+        let mut queue: Vec<String> = note.supersedes.clone();
+        while let Some(old) = queue.pop() {
+            if !seen.insert(old.clone()) || seen.len() > 1000 {
+                continue;
+            }
+            if let Ok(n) = self.show(&old) {
+                queue.extend(n.supersedes.iter().cloned());
+                older.push(n);
+            }
+        }
+        older.sort_by(|a, b| a.created.cmp(&b.created));
+        let mut newer = vec![];
+        let mut next = note.superseded_by.clone();
+        while let Some(n) = next.take() {
+            if !seen.insert(n.clone()) {
+                break;
+            }
+            if let Ok(n) = self.show(&n) {
+                next = n.superseded_by.clone();
+                newer.push(n);
+            }
+        }
+        older.push(note);
+        older.extend(newer);
+        Ok(older)
+    }
+
     /// What a session should be given, and why: see [`crate::inject`] for the policy.
     pub fn inject(&mut self, ask: &Ask) -> Result<Injection> {
         ask.validate().map_err(MemoryError::Invalid)?;
