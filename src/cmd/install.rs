@@ -253,7 +253,8 @@ mod tests {
             "hooks": {"SessionStart": [{"matcher": "startup", "hooks": [{"type": "command", "command": "echo hi"}]}]}
         });
         let first = merge_settings(&mut s, "/bin/kite", f).unwrap();
-        assert_eq!(first.len(), 3);
+        assert_eq!(first.len(), 4);
+        assert_eq!(s["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"], "/bin/kite hook user-prompt");
         assert_eq!(s["model"], "opus");
         assert_eq!(s["hooks"]["SessionStart"][0]["hooks"][0]["command"], "echo hi");
         assert_eq!(s["hooks"]["SessionStart"][1]["hooks"][0]["command"], "/bin/kite hook session-start");

@@ -212,3 +212,94 @@ fn a_claude_sessions_hook_and_mcp_server_share_one_kite_session() {
     drop(mcp.stdin.take());
     let _ = mcp.wait();
 }
+
+fn note_file(d: &Daemon, id: &str, kind: &str, title: &str, updated: &str, extra: &str, body: &str) {
+    let dir = d.root.join("vault");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = format!("---\nid: {id}\nkind: {kind}\ntitle: {title}\ncreated: {updated}\nupdated: {updated}\n{extra}---\n\n{body}\n");
+    std::fs::write(dir.join(format!("{id}.md")), text).unwrap();
+}
+
+fn prompt(d: &Daemon, sid: &str, text: &str) -> Option<String> {
+    let out = hook(d, "user-prompt", &json!({"session_id": sid, "cwd": d.root, "hook_event_name": "UserPromptSubmit", "prompt": text}).to_string(), &[]);
+    assert!(out.status.success(), "hooks always exit 0: {}", String::from_utf8_lossy(&out.stderr));
+    if out.stdout.is_empty() {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(v["hookSpecificOutput"]["hookEventName"], "UserPromptSubmit");
+    Some(v["hookSpecificOutput"]["additionalContext"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn a_session_without_a_task_starts_with_the_pinned_notes_and_a_stale_status_is_not_pinned() {
+    let d = Daemon::start();
+    let now = chrono_like_now();
+    note_file(&d, "pref-tabs", "preference", "Indent Go code with tabs", &now, "", "The user wants gofmt defaults everywhere.");
+    note_file(&d, "status-now", "status", "Current state: billing migration half done", &now, "", "Webhooks moved; refunds still on the old path.");
+    note_file(&d, "status-old", "status", "Current state: the old CI is being replaced", "2020-01-01T00:00:00Z", "", "Jenkins is going away.");
+    note_file(&d, "marked", "decision", "All money amounts are integer cents", "2025-06-01T00:00:00Z", "pin: true\n", "Never floats for money.");
+    note_file(&d, "plain", "decision", "The search page uses server-side rendering", &now, "", "SSR for SEO.");
+    d.ok(&["vault", "reindex"]);
+    let ctx = context_of(&hook(&d, "session-start", &start_payload(&d, "p1"), &[]));
+    for wanted in ["Indent Go code with tabs", "billing migration half done", "integer cents"] {
+        assert!(ctx.contains(wanted), "{wanted} missing: {ctx}");
+    }
+    assert!(ctx.contains("(pinned;"), "the reason is shown: {ctx}");
+    assert!(!ctx.contains("old CI"), "a status note not updated for years is not pinned: {ctx}");
+    assert!(!ctx.contains("server-side rendering"), "an unpinned, unmatched note is not injected: {ctx}");
+    // The same choice, with reasons, from the CLI.
+    let preview = d.ok(&["vault", "inject", "--no-work"]);
+    let notes = preview["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 3, "{preview}");
+    assert!(notes.iter().all(|n| n["reason"] == "pinned"), "{preview}");
+    // A forgotten note is never injected again.
+    d.ok(&["vault", "forget", "pref-tabs"]);
+    let ctx = context_of(&hook(&d, "session-start", &start_payload(&d, "p2"), &[]));
+    assert!(!ctx.contains("Indent Go code with tabs"), "{ctx}");
+    assert!(std::fs::read_to_string(d.root.join("vault/pref-tabs.md")).unwrap().contains("forgotten:"), "the file is kept, marked");
+}
+
+/// Now as RFC 3339, from the system clock (the tests have no chrono dependency).
+fn chrono_like_now() -> String {
+    let out = Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_prompt_brings_its_notes_once_and_small_talk_brings_none() {
+    let d = Daemon::start();
+    add_note(&d, "LiveView tests need the sandbox allowed for the LiveView process", "A LiveView test fails with DBConnection.OwnershipError unless Ecto.Adapters.SQL.Sandbox.allow is called for the LiveView pid.");
+    add_note(&d, "HTTP retries use full-jitter exponential backoff", "Synchronized retries overloaded the upstream; every client retry waits a random time up to an exponential cap.");
+    let first = prompt(&d, "u1", "my LiveView test fails with an ownership error from the database").expect("the matching note");
+    assert!(first.contains("LiveView tests need the sandbox"), "{first}");
+    assert!(!first.contains("retries"), "only what matches the prompt: {first}");
+    assert_eq!(prompt(&d, "u1", "the LiveView test still fails with the DBConnection ownership error"), None, "the same topic twice injects nothing twice");
+    let second = prompt(&d, "u1", "how should the HTTP client retry requests when the upstream fails?").expect("a new topic brings its note");
+    assert!(second.contains("full-jitter"), "{second}");
+    assert_eq!(prompt(&d, "u1", "ok thanks, looks good"), None);
+    assert_eq!(prompt(&d, "u1", "/compact"), None);
+    // Another session has its own record.
+    assert!(prompt(&d, "u2", "my LiveView test fails with an ownership error from the database").is_some());
+}
+
+#[test]
+fn after_a_compaction_the_pinned_and_task_notes_come_back_and_the_log_says_so() {
+    let d = Daemon::start();
+    note_file(&d, "pref-commits", "preference", "Commit messages say why, not what", &chrono_like_now(), "", "The user reads history by reasons.");
+    add_note(&d, "Uploads go through the worker queue", "The upload worker retries S3 uploads with exponential backoff; never upload from the request handler.");
+    d.ok(&["vault", "reindex"]);
+    let t = d.task("Make S3 uploads resumable in the upload worker", &["--body", "Large uploads fail halfway; resume them."]);
+    let task_env = [("KITE_TASK_ID", t.to_string())];
+    let env: Vec<(&str, &str)> = task_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let start = context_of(&hook(&d, "session-start", &start_payload(&d, "c1"), &env));
+    assert!(start.contains("Commit messages say why") && start.contains("Uploads go through the worker queue"), "{start}");
+    // The prompt hook knows the session has them.
+    assert_eq!(prompt(&d, "c1", "where do the S3 uploads of the upload worker happen?"), None);
+    let compact = json!({"session_id": "c1", "cwd": d.root, "hook_event_name": "SessionStart", "source": "compact"}).to_string();
+    let out = hook(&d, "session-start", &compact, &env);
+    let again = context_of(&out);
+    assert!(again.contains("Commit messages say why") && again.contains("Uploads go through the worker queue"), "{again}");
+    assert!(again.contains("compacted"), "{again}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("compact: re-injected 2 pinned and task notes"), "{}", String::from_utf8_lossy(&out.stderr));
+}
