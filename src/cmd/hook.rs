@@ -69,11 +69,6 @@ fn session_file(home: &Path, claude_id: &str) -> std::path::PathBuf {
     kite_coord::Home::new(home).claude_sessions().join(format!("{safe}.json"))
 }
 
-fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git").arg("-C").arg(root).args(args).stderr(std::process::Stdio::null()).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 /// What the daemon knows that a new session should see. Empty when no daemon answers in time.
 #[derive(Default)]
 struct Live {
@@ -168,15 +163,56 @@ fn path_words(p: &str) -> String {
     p.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-/// What is being worked on in `root`: the branch, the changed files and the last commits (their
-/// subjects and the files they touched).
-pub(crate) fn work_query(root: &Path) -> Option<String> {
-    let branch = git(root, &["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or_default();
-    let changed = git(root, &["status", "--porcelain", "--untracked-files=normal"]).unwrap_or_default();
-    let recent = git(root, &["log", "-5", "--name-only", "--format=%s"]).unwrap_or_default();
+/// The git facts a session start reads, asked of git all at once (three processes in parallel,
+/// started before the daemon is asked, so their time overlaps).
+pub(crate) struct GitFacts {
+    children: Vec<Option<std::process::Child>>,
+}
+
+impl GitFacts {
+    pub(crate) fn start(root: &Path) -> GitFacts {
+        let asks: [&[&str]; 3] = [
+            &["rev-parse", "--abbrev-ref", "HEAD"],
+            &["status", "--porcelain", "--untracked-files=normal"],
+            &["log", "-5", "--name-only", "--format=%s"],
+        ];
+        let children = asks
+            .iter()
+            .map(|args| {
+                std::process::Command::new("git")
+                    .arg("-C")
+                    .arg(root)
+                    .args(*args)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .ok()
+            })
+            .collect();
+        GitFacts { children }
+    }
+
+    /// (branch, the query for the recent work).
+    pub(crate) fn finish(self) -> (Option<String>, Option<String>) {
+        let mut out = self.children.into_iter().map(|c| {
+            let o = c?.wait_with_output().ok()?;
+            o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        });
+        let branch = out.next().flatten();
+        let changed = out.next().flatten().unwrap_or_default();
+        let recent = out.next().flatten().unwrap_or_default();
+        let work = work_query(branch.as_deref().unwrap_or(""), &changed, &recent);
+        (branch, work)
+    }
+}
+
+/// What is being worked on: the branch, the changed files (`git status --porcelain`) and the
+/// last commits (`git log --name-only --format=%s`: their subjects and the files they touched).
+fn work_query(branch: &str, changed: &str, recent: &str) -> Option<String> {
     let mut parts: Vec<String> = vec![];
-    if !branch.is_empty() && !matches!(branch.as_str(), "HEAD" | "main" | "master") {
-        parts.push(path_words(&branch));
+    if !branch.is_empty() && !matches!(branch, "HEAD" | "main" | "master") {
+        parts.push(path_words(branch));
     }
     let mut files: Vec<&str> = changed.lines().filter_map(|l| l.get(3..)).collect();
     let mut subjects = vec![];
@@ -207,6 +243,8 @@ fn session_start(ctx: &Ctx) -> Result<()> {
     // After a compaction or on resume, the conversation lost (or may have lost) what was
     // injected: give the pinned and task notes again, not the work notes.
     let lost = matches!(source, "compact" | "resume");
+    let root = input.cwd.as_deref().map(Path::new).filter(|p| p.is_dir()).unwrap_or(&ctx.places.root).to_path_buf();
+    let git_facts = settings.inject.then(|| GitFacts::start(&root));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let asked = async {
         let c = daemon_or_start(ctx).await?;
@@ -228,14 +266,13 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         // Registered; nothing to inject, so no git, queue or vault work either.
         return Ok(());
     }
-    let root = input.cwd.as_deref().map(Path::new).filter(|p| p.is_dir()).unwrap_or(&ctx.places.root).to_path_buf();
     let project = ctx.places.root.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let branch = git(&root, &["rev-parse", "--abbrev-ref", "HEAD"]);
+    let (branch, work) = git_facts.map(GitFacts::finish).unwrap_or_default();
     let budget = (budget_tokens * 4).min(HARD_CAP);
     let ask = kite_proto::ops::MemoryInject {
         pinned: true,
         task: live.task.as_ref().map(task_query),
-        work: if lost { None } else { work_query(&root) },
+        work: if lost { None } else { work },
         // The notes get about two thirds of the context; the rest is the task, locks, broadcasts.
         budget: Some((budget * 2 / 3).max(200)),
         min_similarity: Some(settings.min_similarity),

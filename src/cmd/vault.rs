@@ -336,7 +336,7 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
                 pinned: !no_pinned,
                 task,
                 prompt,
-                work: if no_work { None } else { crate::cmd::hook::work_query(&ctx.places.root) },
+                work: if no_work { None } else { crate::cmd::hook::GitFacts::start(&ctx.places.root).finish().1 },
                 min_similarity: Some(ctx.config.hooks.min_similarity),
                 status_days: Some(ctx.config.hooks.status_days),
                 ..Default::default()

@@ -458,6 +458,21 @@ impl Index {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
+    /// The active notes that could be pinned: preferences, status notes and `pin: true` ones
+    /// (the injection policy decides which status notes are fresh enough).
+    pub fn pin_candidates(&self) -> Result<Vec<IndexedNote>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, path, hash, title, kind, tags, created, updated, superseded_by, embedded, pinned, forgotten FROM notes
+                 WHERE (kind IN ('preference', 'status') OR pinned = 1) AND superseded_by IS NULL AND forgotten = 0
+                 ORDER BY updated DESC LIMIT 1000",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], row_to_indexed).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
     /// Keyword search with FTS5 and bm25: (note, bm25 score; higher is better), best first.
     ///
     /// bm25 costs a few microseconds per matching note, so on a large index a query made of

@@ -504,7 +504,7 @@ impl Vault {
         let now = Utc::now();
         let mut pins = vec![];
         if ask.pinned {
-            for n in self.index.all()? {
+            for n in self.index.pin_candidates()? {
                 let Ok(updated) = DateTime::parse_from_rfc3339(&n.updated).map(|t| t.with_timezone(&Utc)) else { continue };
                 let c = PinCandidate { id: n.id.clone(), title: n.title.clone(), kind: n.kind.clone(), updated, pinned: n.pinned, body: String::new() };
                 if !n.is_active() || !crate::inject::is_pinned(&c, ask.status_days, now) {

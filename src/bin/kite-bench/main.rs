@@ -403,6 +403,23 @@ impl Installed {
         Ok(t.elapsed().as_secs_f64() * 1e3)
     }
 
+    /// The whole `kite hook user-prompt` process, once, for a new session (so it searches and
+    /// prints, not only skips what the session already has).
+    fn prompt_hook(&self, session: &str, prompt: &str) -> Result<f64> {
+        let payload = json!({"session_id": session, "cwd": self.root, "hook_event_name": "UserPromptSubmit", "prompt": prompt}).to_string();
+        let t = Instant::now();
+        let mut child = self
+            .cmd(&["hook", "user-prompt"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, payload.as_bytes())?;
+        let o = child.wait_with_output()?;
+        anyhow::ensure!(o.status.success() && !o.stdout.is_empty(), "the user-prompt hook failed or injected nothing");
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    }
+
     fn hooks(&self, n: usize) -> Result<Vec<f64>> {
         let mut out = (0..n).map(|_| self.hook()).collect::<Result<Vec<f64>>>()?;
         out.sort_by(f64::total_cmp);
@@ -729,6 +746,10 @@ async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
     }
     inst.hooks(3)?;
     let warm = inst.hooks(30)?;
+    let mut prompts = (0..30)
+        .map(|i| inst.prompt_hook(&format!("bench-prompt-{i}"), &format!("why does the {} keep its state in SQLite?", topics[i % topics.len()])))
+        .collect::<Result<Vec<f64>>>()?;
+    prompts.sort_by(f64::total_cmp);
     inst.stop_daemon()?;
     std::fs::write(kite_coord::Home::new(&home).config(), "[daemon]\nautostart = false\n")?;
     let cold = inst.hooks(15)?;
@@ -742,6 +763,12 @@ async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
     );
     md.push_str("| daemon | p50 | p99 | runs |\n|---|---|---|---|\n");
     md.push_str(&format!("| running (model warm) | {:.1} ms | {:.1} ms | {} |\n", pct(&warm, 0.5), pct(&warm, 0.99), warm.len()));
+    md.push_str(&format!(
+        "| running, `kite hook user-prompt` (a matching prompt, a new session each run) | {:.1} ms | {:.1} ms | {} |\n",
+        pct(&prompts, 0.5),
+        pct(&prompts, 0.99),
+        prompts.len()
+    ));
     md.push_str(&format!(
         "| none, autostart off (in-process search, model loaded per call) | {:.1} ms | {:.1} ms | {} |\n",
         pct(&cold, 0.5),
