@@ -11,12 +11,14 @@ tmp=$(mktemp)
   echo
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(uname -m)), release build,"
   echo "with \`make bench\` (that is \`bash scripts/bench.sh\`, which runs \`target/release/kite-bench\`,"
-  echo "\`target/release/kite-memory-bench\` and \`target/release/kite-sched-bench\`). Every ratio is"
+  echo "\`target/release/kite-memory-bench\`, \`target/release/kite-inject-bench\` and \`target/release/kite-sched-bench\`). Every ratio is"
   echo "against a baseline measured in the same run."
   echo
   "$bin/kite-bench" "$@"
   echo
   "$bin/kite-memory-bench" "$@"
+  echo
+  "$bin/kite-inject-bench"
   echo
   "$bin/kite-sched-bench" "$@"
 } > "$tmp"

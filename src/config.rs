@@ -119,7 +119,7 @@ impl Default for HookSettings {
             extract_command: None,
             status_days: 14,
             prompt_budget_tokens: 400,
-            prompt_min_similarity: 0.40,
+            prompt_min_similarity: 0.35,
         }
     }
 }
@@ -165,7 +165,7 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 # min_similarity = 0.30        # notes less related to the session than this are left out
 # status_days = 14             # a status note not updated for this long stops being pinned
 # prompt_budget_tokens = 400   # what the notes a prompt brings up may take
-# prompt_min_similarity = 0.40 # notes less related to a prompt than this are left out
+# prompt_min_similarity = 0.35 # notes less related to a prompt than this are left out
 # extract_command = "claude -p"  # default: the built-in offline extractor
 
 [sched]

@@ -86,6 +86,7 @@ pub fn inject(vault: &mut Vault, a: kite_proto::ops::MemoryInject) -> Result<kit
         budget: a.budget.unwrap_or(d.budget),
         pinned_share: d.pinned_share,
         min_similarity: a.min_similarity.unwrap_or(d.min_similarity),
+        relative: d.relative,
         status_days: a.status_days.unwrap_or(d.status_days),
         k: a.k.unwrap_or(d.k),
     };

@@ -73,6 +73,10 @@ pub struct Ask {
     pub pinned_share: f64,
     /// Matched notes less similar to their query than this are left out.
     pub min_similarity: f32,
+    /// Matched notes scoring under this fraction of their query's best hit are left out: in a
+    /// vault about one project every note is somewhat similar to every query, so the absolute
+    /// threshold alone lets in notes that only share the project's vocabulary.
+    pub relative: f64,
     /// A status note not updated for this many days stops being pinned.
     pub status_days: u32,
     /// Candidates recalled per query before the threshold and the budget.
@@ -90,6 +94,7 @@ impl Default for Ask {
             budget: 6000,
             pinned_share: 0.4,
             min_similarity: 0.30,
+            relative: 0.6,
             status_days: 14,
             k: 8,
         }
@@ -104,6 +109,9 @@ impl Ask {
     pub fn validate(&self) -> Result<(), String> {
         if self.budget == 0 || self.budget > MAX_BUDGET {
             return Err(format!("budget must be between 1 and {MAX_BUDGET} characters (got {})", self.budget));
+        }
+        if !(0.0..=1.0).contains(&self.relative) {
+            return Err(format!("relative must be between 0 and 1 (got {})", self.relative));
         }
         if !(0.0..=1.0).contains(&self.pinned_share) {
             return Err(format!("pinned_share must be between 0 and 1 (got {})", self.pinned_share));
@@ -198,11 +206,12 @@ pub fn plan(ask: &Ask, pins: Vec<PinCandidate>, matches: Vec<(Reason, Vec<Match>
         }
     }
     for (reason, hits) in matches {
+        let best = hits.iter().map(|m| m.score).fold(0.0f64, f64::max);
         for m in hits.into_iter().take(ask.k) {
             let close = match m.similarity {
                 Some(s) => s >= ask.min_similarity,
                 None => keyword_only,
-            };
+            } && m.score >= ask.relative * best;
             if !close || seen.contains(&m.id) {
                 continue;
             }
@@ -226,6 +235,28 @@ pub fn plan(ask: &Ask, pins: Vec<PinCandidate>, matches: Vec<(Reason, Vec<Match>
         }
     }
     out
+}
+
+/// Words that carry no topic: a prompt made of them ("continue until all are done", "did you
+/// push?") is small talk and brings no notes.
+const FILLER: &[&str] = &[
+    "the", "and", "but", "for", "you", "your", "are", "was", "were", "did", "does", "done", "not", "yes", "yeah", "all", "any", "can",
+    "could", "would", "should", "will", "this", "that", "these", "those", "with", "from", "into", "then", "than", "now", "just", "also",
+    "please", "thanks", "thank", "okay", "sure", "good", "great", "nice", "looks", "look", "continue", "until", "keep", "going", "again",
+    "next", "more", "what", "why", "how", "when", "where", "who", "which", "there", "here", "have", "has", "had", "let", "lets", "let's",
+    "ok", "its", "it's", "out", "get", "got", "go", "do", "it", "is", "me", "my", "we", "our", "us", "so", "to", "of", "in", "on", "at",
+    "be", "an", "a", "i", "push", "pushed", "commit", "committed", "run", "ran", "try", "start", "stop", "fix", "finish", "finished",
+];
+
+/// Whether a prompt has too few topic words to look anything up by (fewer than three words
+/// that are not filler).
+pub fn is_small_talk(prompt: &str) -> bool {
+    let words = prompt
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '_' || c == '.' || c == ':'))
+        .map(|w| w.trim_matches(|c: char| c == '.' || c == ':' || c == '\'').to_lowercase())
+        .filter(|w| w.chars().count() >= 2 && !FILLER.contains(&w.as_str()))
+        .count();
+    words < 3
 }
 
 fn cost(title: &str, body: &str) -> usize {
@@ -318,6 +349,26 @@ mod tests {
         let ask = Ask { pinned: true, exclude: vec!["a".into(), "pref".into()], ..Ask::default() };
         let got = plan(&ask, vec![pin("pref", "preference", 1, false)], vec![(Reason::Prompt, vec![hit("a", Some(0.9)), hit("c", Some(0.6))])], false, now());
         assert_eq!(ids(&got), vec![("c", Reason::Prompt)]);
+    }
+
+    #[test]
+    fn matches_far_below_their_querys_best_hit_are_left_out() {
+        let mut weak = hit("weak", Some(0.35));
+        weak.score = 0.3;
+        let mut best = hit("best", Some(0.7));
+        best.score = 0.9;
+        let got = plan(&Ask { pinned: false, ..Ask::default() }, vec![], vec![(Reason::Task, vec![best, weak])], false, now());
+        assert_eq!(ids(&got), vec![("best", Reason::Task)], "0.3 is under 0.6 of 0.9");
+    }
+
+    #[test]
+    fn small_talk_is_told_from_a_question() {
+        for p in ["continue until all are done", "did you push?", "ok thanks, looks good", "yes"] {
+            assert!(is_small_talk(p), "{p}");
+        }
+        for p in ["mix phx.server doesnt seem to start", "Spark DSL error: Cannot accept [:state]", "why does credo reject length/1 here"] {
+            assert!(!is_small_talk(p), "{p}");
+        }
     }
 
     #[test]

@@ -518,8 +518,14 @@ impl Vault {
         let mut matches = vec![];
         let mut keyword_only = false;
         let mut warning = None;
-        for (reason, query) in [(Reason::Task, &ask.task), (Reason::Prompt, &ask.prompt), (Reason::Work, &ask.work)] {
+        // A task is looked up by its whole text and by its title alone (the text before the first
+        // ". "): a long body dilutes what the title says the task is about.
+        let title = ask.task.as_deref().and_then(|t| t.split_once(". ")).map(|(title, _)| title.to_string());
+        for (reason, query) in [(Reason::Task, &ask.task), (Reason::Task, &title), (Reason::Prompt, &ask.prompt), (Reason::Work, &ask.work)] {
             let Some(query) = query.as_deref().filter(|q| q.chars().any(char::is_alphanumeric)) else { continue };
+            if reason == Reason::Prompt && crate::inject::is_small_talk(query) {
+                continue;
+            }
             let opts = SearchOptions { k: ask.k, recency_half_life_days: Some(30.0), ..SearchOptions::default() };
             let found = self.search(query, &opts)?;
             keyword_only |= found.mode == SearchMode::Keyword;
