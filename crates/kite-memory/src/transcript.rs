@@ -51,8 +51,11 @@ pub struct Transcript {
     pub cwd: Option<String>,
     pub git_branch: Option<String>,
     pub events: Vec<Event>,
-    /// `summary` records, in order.
+    /// `summary` records (Claude Code's one-line title of a session), in order.
     pub summaries: Vec<String>,
+    /// The summaries Claude Code writes when it compacts a conversation (user records marked
+    /// `isCompactSummary`): machine-written, so kept apart from what the user said.
+    pub compactions: Vec<String>,
     /// Lines skipped because they were not valid JSON: (1-based line number, error).
     pub bad_lines: Vec<(usize, String)>,
     /// Records skipped because their type is not used.
@@ -72,7 +75,7 @@ impl Transcript {
         for (line, err) in &t.bad_lines {
             tracing::warn!(file = %path.display(), line, error = %err, "skipping malformed transcript line");
         }
-        if t.events.is_empty() && t.summaries.is_empty() && !t.bad_lines.is_empty() {
+        if t.events.is_empty() && t.summaries.is_empty() && t.compactions.is_empty() && !t.bad_lines.is_empty() {
             return Err(MemoryError::Transcript { path: path.into(), reason: "no readable record in the file".into() });
         }
         Ok(t)
@@ -110,6 +113,23 @@ impl Transcript {
             self.git_branch = r.get("gitBranch").and_then(Value::as_str).map(str::to_string);
         }
         let sidechain = r.get("isSidechain").and_then(Value::as_bool).unwrap_or(false);
+        // Text Claude Code injects as the user (a skill's instructions, a command's expansion).
+        if r.get("isMeta").and_then(Value::as_bool).unwrap_or(false) {
+            self.skipped_records += 1;
+            return;
+        }
+        if r.get("isCompactSummary").and_then(Value::as_bool).unwrap_or(false) {
+            let content = r.get("message").and_then(|m| m.get("content"));
+            let text = match content {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(blocks)) => blocks.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"),
+                _ => String::new(),
+            };
+            if !text.trim().is_empty() {
+                self.compactions.push(text);
+            }
+            return;
+        }
         match kind {
             "summary" => {
                 if let Some(s) = r.get("summary").and_then(Value::as_str) {
