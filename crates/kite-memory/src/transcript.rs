@@ -202,12 +202,15 @@ impl Transcript {
         }
     }
 
-    /// A compact plain-text rendering (for the extraction prompt), at most `max_chars`; when too
-    /// long, the start and the end are kept.
-    pub fn condensed(&self, max_chars: usize) -> String {
+    /// The transcript as plain-text lines for an extraction prompt: summaries and compaction
+    /// summaries first, then the session, tool calls and their output trimmed.
+    fn condensed_lines(&self) -> Vec<String> {
         let mut lines = vec![];
         for s in &self.summaries {
             lines.push(format!("[summary] {s}"));
+        }
+        for c in &self.compactions {
+            lines.push(format!("[compaction summary] {}", truncate_chars(c, 8000)));
         }
         for e in &self.events {
             if e.sidechain() {
@@ -223,7 +226,47 @@ impl Transcript {
                 }
             }
         }
-        let all = lines.join("\n");
+        lines
+    }
+
+    /// The condensed transcript in parts of at most `max_chars` each (a long session does not
+    /// fit one prompt); at most `max_parts`, keeping the first part (the summaries and the
+    /// request) and the last ones (where a session ends up) when there would be more.
+    pub fn condensed_parts(&self, max_chars: usize, max_parts: usize) -> Vec<String> {
+        let max_chars = max_chars.max(200);
+        let mut parts: Vec<String> = vec![];
+        let mut cur = String::new();
+        let mut cur_len = 0usize;
+        for line in self.condensed_lines() {
+            let line = truncate_chars(&line, max_chars - 1);
+            let n = line.chars().count() + 1;
+            if cur_len + n > max_chars && !cur.is_empty() {
+                parts.push(std::mem::take(&mut cur));
+                cur_len = 0;
+            }
+            cur.push_str(&line);
+            cur.push('\n');
+            cur_len += n;
+        }
+        if !cur.is_empty() {
+            parts.push(cur);
+        }
+        let max_parts = max_parts.max(1);
+        if parts.len() > max_parts {
+            let left_out = parts.len() - max_parts;
+            let mut kept = vec![parts.remove(0)];
+            kept.extend(parts.split_off(left_out));
+            tracing::info!(left_out, "a long transcript: the middle parts are left out of extraction");
+            kept.truncate(max_parts);
+            return kept;
+        }
+        parts
+    }
+
+    /// A compact plain-text rendering (for the extraction prompt), at most `max_chars`; when too
+    /// long, the start and the end are kept.
+    pub fn condensed(&self, max_chars: usize) -> String {
+        let all = self.condensed_lines().join("\n");
         if all.chars().count() <= max_chars {
             return all;
         }

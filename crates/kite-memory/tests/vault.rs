@@ -204,6 +204,42 @@ fn bad_command_output_writes_nothing() {
 }
 
 #[test]
+fn a_malformed_answer_is_asked_for_again_once_then_reported() {
+    let mut t = vault();
+    let count = t._home.path().join("calls");
+    // Malformed the first time, a good list the second.
+    let cmd = format!(
+        "cat > /dev/null; n=$(cat '{c}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{c}'; if [ $n -eq 1 ]; then echo 'Sure! Here are the notes: kind=decision'; else echo '[{{\"kind\":\"fact\",\"title\":\"The queue lives in SQLite\",\"body\":\"WAL mode.\"}}]'; fi",
+        c = count.display()
+    );
+    let report = t.vault.extract(&fixture("upload-worker-session.jsonl"), &CommandExtractor::new(cmd), false).unwrap();
+    assert_eq!(report.added.len(), 1, "{report:#?}");
+    assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "2", "asked twice");
+    // Malformed both times: reported, nothing written.
+    let before = std::fs::read_dir(&t.dir).unwrap().count();
+    let err = t.vault.extract(&fixture("upload-worker-session.jsonl"), &CommandExtractor::new("cat > /dev/null; echo 'no JSON here'"), false).unwrap_err();
+    assert!(err.to_string().contains("malformed JSON twice"), "{err}");
+    assert_eq!(std::fs::read_dir(&t.dir).unwrap().count(), before);
+}
+
+#[test]
+fn a_long_transcript_goes_in_parts_and_a_note_two_parts_propose_is_kept_once() {
+    let mut t = vault();
+    let count = t._home.path().join("parts");
+    let cmd = format!(
+        "cat > /dev/null; echo x >> '{}'; echo '[{{\"kind\":\"decision\",\"title\":\"The upload queue lives in SQLite\",\"body\":\"Instead of Redis: one less service.\"}}]'",
+        count.display()
+    );
+    let mut e = CommandExtractor::new(cmd);
+    e.max_transcript_chars = 1500;
+    let report = t.vault.extract(&fixture("upload-worker-session.jsonl"), &e, false).unwrap();
+    let calls = std::fs::read_to_string(&count).unwrap().lines().count();
+    assert!(calls > 1, "one prompt per part ({calls})");
+    assert!(calls <= e.max_parts);
+    assert_eq!(report.proposed.len(), 1, "{report:#?}");
+}
+
+#[test]
 fn corrupt_note_is_skipped_and_index_intact() {
     let mut t = vault();
     let ids_ = seed(&mut t.vault);

@@ -67,8 +67,10 @@ pub struct CommandExtractor {
     /// Tera source of the prompt.
     pub template: String,
     pub timeout: Duration,
-    /// Transcript characters given to the prompt.
+    /// Transcript characters given to one prompt; a longer transcript goes in parts.
     pub max_transcript_chars: usize,
+    /// Prompts one transcript may take (the first and the last parts are kept beyond that).
+    pub max_parts: usize,
 }
 
 impl CommandExtractor {
@@ -78,18 +80,27 @@ impl CommandExtractor {
             template: DEFAULT_PROMPT.to_string(),
             timeout: Duration::from_secs(300),
             max_transcript_chars: 60_000,
+            max_parts: 6,
         }
     }
 
-    /// Renders the prompt for a transcript (redacted: it leaves the process).
+    /// Renders the prompt for a transcript (redacted: it leaves the process); the first part
+    /// when the transcript is long.
     pub fn render_prompt(&self, t: &Transcript, source: &str) -> Result<String> {
+        let parts = t.condensed_parts(self.max_transcript_chars, self.max_parts);
+        self.render_part(t, source, parts.first().map(String::as_str).unwrap_or(""), 1, parts.len().max(1))
+    }
+
+    fn render_part(&self, t: &Transcript, source: &str, text: &str, part: usize, parts: usize) -> Result<String> {
         let mut ctx = tera::Context::new();
-        ctx.insert("transcript", &redact(&t.condensed(self.max_transcript_chars)).into_owned());
+        ctx.insert("transcript", &redact(text).into_owned());
         ctx.insert("source", source);
         ctx.insert("session_id", &t.session_id.clone().unwrap_or_default());
         ctx.insert("cwd", &t.cwd.clone().unwrap_or_default());
         ctx.insert("kinds", &["decision", "status", "pattern", "antipattern", "preference", "fact"]);
         ctx.insert("max_notes", &8);
+        ctx.insert("part", &part);
+        ctx.insert("parts", &parts);
         tera::Tera::one_off(&self.template, &ctx, false).map_err(|e| {
             let mut msg = e.to_string();
             let mut src = std::error::Error::source(&e);
@@ -99,6 +110,25 @@ impl CommandExtractor {
             }
             MemoryError::Template(msg)
         })
+    }
+
+    /// One prompt's notes: a malformed answer is asked for once more, saying what was wrong; a
+    /// second malformed answer is an error.
+    fn ask(&self, prompt: &str, source: &str) -> Result<Vec<ProposedNote>> {
+        let first = self.run(prompt)?;
+        match parse_notes_json(&first, source) {
+            Ok(notes) => Ok(notes),
+            Err(e) => {
+                tracing::warn!(command = %self.command, "the extraction command's answer is malformed, asking once more: {e}");
+                let again = format!(
+                    "{prompt}\n\nYour previous answer could not be used ({e}). Answer again with the JSON list only, nothing around it."
+                );
+                let second = self.run(&again)?;
+                parse_notes_json(&second, source).map_err(|e2| {
+                    MemoryError::Extract(format!("`{}` answered with malformed JSON twice (first: {e}; then: {e2}); nothing was written", self.command))
+                })
+            }
+        }
     }
 
     fn run(&self, prompt: &str) -> Result<String> {
@@ -215,9 +245,22 @@ impl Extractor for CommandExtractor {
     }
 
     fn extract(&self, t: &Transcript, source: &str) -> Result<Vec<ProposedNote>> {
-        let prompt = self.render_prompt(t, source)?;
-        let output = self.run(&prompt)?;
-        parse_notes_json(&output, source)
+        let parts = t.condensed_parts(self.max_transcript_chars, self.max_parts);
+        let mut notes: Vec<ProposedNote> = vec![];
+        let mut titles = std::collections::HashSet::new();
+        for (i, text) in parts.iter().enumerate() {
+            if parts.len() > 1 {
+                tracing::info!(part = i + 1, parts = parts.len(), "extraction: asking `{}`", self.command);
+            }
+            let prompt = self.render_part(t, source, text, i + 1, parts.len())?;
+            for n in self.ask(&prompt, source)? {
+                // Two parts may propose the same note: it is kept once.
+                if titles.insert(n.title.to_lowercase()) {
+                    notes.push(n);
+                }
+            }
+        }
+        Ok(notes)
     }
 }
 
