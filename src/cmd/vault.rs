@@ -89,6 +89,12 @@ pub(crate) enum VaultCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Pin a note: it is injected into every session (`--off`: unpin it).
+    Pin {
+        id: String,
+        #[arg(long)]
+        off: bool,
+    },
     /// A note's lineage: what it superseded, and what superseded it.
     History {
         id: String,
@@ -152,7 +158,7 @@ impl VaultCmd {
             | VaultCmd::Forget { json, .. }
             | VaultCmd::History { json, .. }
             | VaultCmd::Inject { json, .. } => *json,
-            VaultCmd::Edit { .. } => false,
+            VaultCmd::Edit { .. } | VaultCmd::Pin { .. } => false,
         }
     }
 }
@@ -314,6 +320,15 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
                 return print_json(&note);
             }
             writeln!(out, "forgot {} {:?}: kept in {}, never injected or recalled again", note.id, note.title, vault.note_path(&note.id)?.display())?;
+        }
+        VaultCmd::Pin { id, off } => {
+            let changed = vault.pin(&id, !off)?;
+            let what = if off { "unpinned" } else { "pinned" };
+            if changed {
+                writeln!(out, "{what} {}", id.trim().trim_end_matches(".md"))?;
+            } else {
+                writeln!(out, "already {what}: {}", id.trim().trim_end_matches(".md"))?;
+            }
         }
         VaultCmd::History { id, .. } => {
             let chain = vault.history(&id)?;

@@ -58,13 +58,14 @@ fn install_merges_with_existing_settings_and_a_second_run_changes_nothing() {
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
     let first = run();
-    assert_eq!(first["settings"]["changes"].as_array().unwrap().len(), 3);
+    assert_eq!(first["settings"]["changes"].as_array().unwrap().len(), 4);
     assert_eq!(first["mcp"]["changes"].as_array().unwrap().len(), 1);
     let s: Value = serde_json::from_str(&std::fs::read_to_string(p.join(".claude/settings.json")).unwrap()).unwrap();
     assert_eq!(s["permissions"]["allow"][0], "Bash(ls)");
     assert_eq!(s["hooks"]["Stop"][0]["hooks"][0]["command"], "say done");
     assert!(s["hooks"]["SessionStart"][0]["hooks"][0]["command"].as_str().unwrap().ends_with("kite hook session-start"));
     assert!(s["hooks"]["SessionEnd"][0]["hooks"][0]["command"].as_str().unwrap().ends_with("kite hook session-end"));
+    assert!(s["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"].as_str().unwrap().ends_with("kite hook user-prompt"));
     let m: Value = serde_json::from_str(&std::fs::read_to_string(p.join(".mcp.json")).unwrap()).unwrap();
     assert_eq!(m["mcpServers"]["db"]["command"], "dbmcp");
     assert_eq!(m["mcpServers"]["kite"]["args"], json!(["mcp"]));

@@ -258,6 +258,13 @@ fn a_session_without_a_task_starts_with_the_pinned_notes_and_a_stale_status_is_n
     let ctx = context_of(&hook(&d, "session-start", &start_payload(&d, "p2"), &[]));
     assert!(!ctx.contains("Indent Go code with tabs"), "{ctx}");
     assert!(std::fs::read_to_string(d.root.join("vault/pref-tabs.md")).unwrap().contains("forgotten:"), "the file is kept, marked");
+    // Pinned by hand, a note comes into every session; unpinned, it goes.
+    assert!(d.cli(&["vault", "pin", "plain"]).status.success());
+    let ctx = context_of(&hook(&d, "session-start", &start_payload(&d, "p3"), &[]));
+    assert!(ctx.contains("server-side rendering"), "{ctx}");
+    assert!(d.cli(&["vault", "pin", "plain", "--off"]).status.success());
+    let ctx = context_of(&hook(&d, "session-start", &start_payload(&d, "p4"), &[]));
+    assert!(!ctx.contains("server-side rendering"), "{ctx}");
 }
 
 /// Now as RFC 3339, from the system clock (the tests have no chrono dependency).

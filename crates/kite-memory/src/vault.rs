@@ -465,6 +465,20 @@ impl Vault {
         Ok(note)
     }
 
+    /// Pins a note (`pin: true` in its front matter: injected into every session) or, with
+    /// `on` false, unpins it. Returns whether the file changed.
+    pub fn pin(&mut self, id: &str, on: bool) -> Result<bool> {
+        let path = self.note_path(id)?;
+        let mut note = Note::read(&path)?;
+        if note.pinned() == on {
+            return Ok(false);
+        }
+        note.set_extra("pin", on.then(|| "true".to_string()));
+        crate::note::atomic_write(&path, note.to_markdown().as_bytes())?;
+        self.sync()?;
+        Ok(true)
+    }
+
     /// A note's lineage: the notes it superseded (older first, followed through their own
     /// `supersedes`), the note, and the notes that superseded it (newer last).
     pub fn history(&self, id: &str) -> Result<Vec<Note>> {
