@@ -175,34 +175,14 @@ pub fn is_pinned(c: &PinCandidate, status_days: u32, now: DateTime<Utc>) -> bool
 /// in rank order; `keyword_only` says the model was not there (then similarity cannot be
 /// checked and keyword hits are taken as they rank).
 pub fn plan(ask: &Ask, pins: Vec<PinCandidate>, matches: Vec<(Reason, Vec<Match>)>, keyword_only: bool, now: DateTime<Utc>) -> Vec<Injected> {
-    let mut seen: HashSet<String> = ask.exclude.iter().cloned().collect();
-    let mut out = vec![];
-    let mut used = 0usize;
+    let mut picked = Picker { seen: ask.exclude.iter().cloned().collect(), used: 0, out: vec![] };
     if ask.pinned {
         let share = ((ask.budget as f64) * ask.pinned_share) as usize;
         let mut pins: Vec<PinCandidate> = pins.into_iter().filter(|c| is_pinned(c, ask.status_days, now)).collect();
         pins.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
         for c in pins {
-            if seen.contains(&c.id) {
-                continue;
-            }
-            let body = shorten(&c.body, NOTE_CHARS);
-            let cost = cost(&c.title, &body);
-            if used + cost > share {
-                continue;
-            }
-            used += cost;
-            seen.insert(c.id.clone());
-            out.push(Injected {
-                id: c.id,
-                title: c.title,
-                kind: c.kind,
-                updated: c.updated.to_rfc3339(),
-                body,
-                reason: Reason::Pinned,
-                score: None,
-                similarity: None,
-            });
+            let m = Match { id: c.id, title: c.title, kind: c.kind, updated: c.updated.to_rfc3339(), body: c.body, score: 0.0, similarity: None };
+            picked.take(m, Reason::Pinned, share);
         }
     }
     for (reason, hits) in matches {
@@ -212,29 +192,47 @@ pub fn plan(ask: &Ask, pins: Vec<PinCandidate>, matches: Vec<(Reason, Vec<Match>
                 Some(s) => s >= ask.min_similarity,
                 None => keyword_only,
             } && m.score >= ask.relative * best;
-            if !close || seen.contains(&m.id) {
-                continue;
+            if close {
+                picked.take(m, reason, ask.budget);
             }
-            let body = shorten(&m.body, NOTE_CHARS);
-            let cost = cost(&m.title, &body);
-            if used + cost > ask.budget {
-                continue;
-            }
-            used += cost;
-            seen.insert(m.id.clone());
-            out.push(Injected {
-                id: m.id,
-                title: m.title,
-                kind: m.kind,
-                updated: m.updated,
-                body,
-                reason,
-                score: Some(m.score),
-                similarity: m.similarity,
-            });
         }
     }
-    out
+    picked.out
+}
+
+/// What has been chosen so far, and what it costs.
+struct Picker {
+    seen: HashSet<String>,
+    used: usize,
+    out: Vec<Injected>,
+}
+
+impl Picker {
+    /// Takes the note when the session does not have it yet and it fits under `limit`
+    /// characters together with what was taken before.
+    fn take(&mut self, m: Match, reason: Reason, limit: usize) {
+        if self.seen.contains(&m.id) {
+            return;
+        }
+        let body = shorten(&m.body, NOTE_CHARS);
+        let cost = cost(&m.title, &body);
+        if self.used + cost > limit {
+            return;
+        }
+        self.used += cost;
+        self.seen.insert(m.id.clone());
+        let matched = reason != Reason::Pinned;
+        self.out.push(Injected {
+            id: m.id,
+            title: m.title,
+            kind: m.kind,
+            updated: m.updated,
+            body,
+            reason,
+            score: matched.then_some(m.score),
+            similarity: m.similarity,
+        });
+    }
 }
 
 /// Words that carry no topic: a prompt made of them ("continue until all are done", "did you

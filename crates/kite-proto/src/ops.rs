@@ -445,30 +445,21 @@ pub struct Recalled {
 /// `memory.inject`: what a session should be given from the vault, and why (the policy is
 /// kite-memory's `inject` module). Every field is optional; sizes are bounded by the daemon.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MemoryInject {
     /// Include the pinned notes (preferences, fresh status notes, `pin: true`).
-    #[serde(default)]
     pub pinned: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<String>,
     /// Notes the session already has.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
     /// Characters all notes together may take (default 6000, at most 9000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_similarity: Option<f32>,
     /// Days after which a status note stops being pinned (default 14).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_days: Option<u32>,
     /// Candidates per query (default 8, at most 100).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k: Option<usize>,
 }
 

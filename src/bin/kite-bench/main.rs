@@ -381,18 +381,23 @@ impl Installed {
         self.root.join(".kite")
     }
 
-    /// Starts `kite hook session-start` with a real-shaped payload on its stdin.
-    fn spawn_hook(&self) -> Result<std::process::Child> {
-        let payload = json!({"session_id": "bench", "transcript_path": self.root.join("t.jsonl"), "cwd": self.root,
-            "hook_event_name": "SessionStart", "source": "startup"}).to_string();
+    /// Starts `kite hook WHICH` with `payload` on its stdin.
+    fn spawn_hook_with(&self, which: &str, payload: &str) -> Result<std::process::Child> {
         let mut child = self
-            .cmd(&["hook", "session-start"])
+            .cmd(&["hook", which])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()?;
         std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, payload.as_bytes())?;
         Ok(child)
+    }
+
+    /// Starts `kite hook session-start` with a real-shaped payload on its stdin.
+    fn spawn_hook(&self) -> Result<std::process::Child> {
+        let payload = json!({"session_id": "bench", "transcript_path": self.root.join("t.jsonl"), "cwd": self.root,
+            "hook_event_name": "SessionStart", "source": "startup"}).to_string();
+        self.spawn_hook_with("session-start", &payload)
     }
 
     /// The whole hook process, once.
@@ -408,14 +413,7 @@ impl Installed {
     fn prompt_hook(&self, session: &str, prompt: &str) -> Result<f64> {
         let payload = json!({"session_id": session, "cwd": self.root, "hook_event_name": "UserPromptSubmit", "prompt": prompt}).to_string();
         let t = Instant::now();
-        let mut child = self
-            .cmd(&["hook", "user-prompt"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()?;
-        std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, payload.as_bytes())?;
-        let o = child.wait_with_output()?;
+        let o = self.spawn_hook_with("user-prompt", &payload)?.wait_with_output()?;
         anyhow::ensure!(o.status.success() && !o.stdout.is_empty(), "the user-prompt hook failed or injected nothing");
         Ok(t.elapsed().as_secs_f64() * 1e3)
     }

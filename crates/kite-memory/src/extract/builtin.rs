@@ -53,56 +53,40 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
     cell.get_or_init(|| Regex::new(pattern).unwrap_or_else(|e| panic!("pattern {pattern:?} does not compile: {e}")))
 }
 
-/// A sentence that states why something fails or how something works.
-fn lesson_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    re(
-        &RE,
-        r"(?i)\b(the|this|real) (root cause|issue|problem|bug) (is|was)\b|\broot cause\b|\bturns out\b|\b(doesn't|does not|isn't|is not|won't|can't|cannot|can not|couldn't|didn't) (support|include|render|contain|handle|work|access|accept|track|see|reach|exist|allow|run)\b|\b(is|are) (missing|gitignored|not tracked)\b|\b(will|would) fail\b|\bfails? (if|when|on|because|unless)\b|\bby default\b|\bneeds? to be\b|\bmust (be|run|use)\b|\bonly works\b",
-    )
+/// A function returning a regex compiled once (the patterns are constants, pinned by the tests).
+macro_rules! regex_fn {
+    ($(#[$doc:meta])* $name:ident, $pattern:expr) => {
+        $(#[$doc])*
+        fn $name() -> &'static Regex {
+            static RE: OnceLock<Regex> = OnceLock::new();
+            re(&RE, $pattern)
+        }
+    };
 }
 
-/// A sentence that states a decision.
-fn decision_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    re(
-        &RE,
-        r"(?i)(\bwe(?:'ve| have)? decided\b|\bi(?:'ve| have)? decided\b|\bdecided to\b|\bdecision:|\blet'?s (?:use|go with|keep|stick with|switch to)\b|\bgoing with\b|\bwe(?:'ll| will) use\b|\bwe chose\b|\bopted for\b|\bsettled on\b|\bfrom now on\b)",
-    )
-}
+regex_fn!(
+    /// A sentence that states why something fails or how something works.
+    lesson_re, r"(?i)\b(the|this|real) (root cause|issue|problem|bug) (is|was)\b|\broot cause\b|\bturns out\b|\b(doesn't|does not|isn't|is not|won't|can't|cannot|can not|couldn't|didn't) (support|include|render|contain|handle|work|access|accept|track|see|reach|exist|allow|run)\b|\b(is|are) (missing|gitignored|not tracked)\b|\b(will|would) fail\b|\bfails? (if|when|on|because|unless)\b|\bby default\b|\bneeds? to be\b|\bmust (be|run|use)\b|\bonly works\b");
 
-/// A reason given with a decision.
-fn reason_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    re(&RE, r"(?i)\bbecause\b|\bsince\b|\bso that\b|\bto avoid\b|\binstead of\b|\brather than\b|\bone less\b|\bsimpler\b|\bfaster\b|\bsafer\b|, (it|which) (is|keeps|avoids|means)\b")
-}
+regex_fn!(
+    /// A sentence that states a decision.
+    decision_re, r"(?i)(\bwe(?:'ve| have)? decided\b|\bi(?:'ve| have)? decided\b|\bdecided to\b|\bdecision:|\blet'?s (?:use|go with|keep|stick with|switch to)\b|\bgoing with\b|\bwe(?:'ll| will) use\b|\bwe chose\b|\bopted for\b|\bsettled on\b|\bfrom now on\b)");
 
-/// A preference stated by the user.
-fn preference_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    re(
-        &RE,
-        r"(?i)^(please\s+)?(always|never|don'?t|do not|make sure|avoid)\b|\bi (prefer|want|would like|'d like|like it when|hate it when)\b|\bfrom now on\b|\bin this (project|repo)\b.*\b(use|don'?t)\b|\bwe (always|never)\b",
-    )
-}
+regex_fn!(
+    /// A reason given with a decision.
+    reason_re, r"(?i)\bbecause\b|\bsince\b|\bso that\b|\bto avoid\b|\binstead of\b|\brather than\b|\bone less\b|\bsimpler\b|\bfaster\b|\bsafer\b|, (it|which) (is|keeps|avoids|means)\b");
 
-/// Sentences that report progress or confirm, never a lesson.
-fn chatter_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    re(
-        &RE,
-        r"(?i)^(let me|let's (now|check|look|see|run|try|read|start)|now\b|next\b|good\b|great\b|perfect\b|excellent\b|ok\b|okay\b|done\b|all (done|set|good|pushed)\b|yes\b|sure\b|i'll\b|i will\b|first,)|\btests? (pass|passed|passing)\b|\ball \d+ tests\b|\btest result\b|\b(compile|compiles|credo|build) (is )?clean\b|\beverything is (pushed|committed|clean)\b",
-    )
-}
+regex_fn!(
+    /// A preference stated by the user.
+    preference_re, r"(?i)^(please\s+)?(always|never|don'?t|do not|make sure|avoid)\b|\bi (prefer|want|would like|'d like|like it when|hate it when)\b|\bfrom now on\b|\bin this (project|repo)\b.*\b(use|don'?t)\b|\bwe (always|never)\b");
 
-/// A fix bullet that is routine: nothing a later session would need.
-fn routine_fix_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    re(
-        &RE,
-        r"(?i)\bexpected\b|\bnot (a )?real errors?\b|\bunused (variable|alias|import|function|module)s?\b|\bmix format\b|\bcargo fmt\b|\bprettier\b|\bformat(ting)? (check|failure|issue)s?\b|\bno upstream\b|\btypo\b|\bwhitespace\b|\bsibling tool call\b|\bstring to replace not found\b|\bexceeds maximum allowed tokens\b|^current\b|^(compile error: )?undefined function\b|\bundefined\b.*\b(renam|remov)|\bneeded to be renamed\b|\blength/1\b",
-    )
-}
+regex_fn!(
+    /// Sentences that report progress or confirm, never a lesson.
+    chatter_re, r"(?i)^(let me|let's (now|check|look|see|run|try|read|start)|now\b|next\b|good\b|great\b|perfect\b|excellent\b|ok\b|okay\b|done\b|all (done|set|good|pushed)\b|yes\b|sure\b|i'll\b|i will\b|first,)|\btests? (pass|passed|passing)\b|\ball \d+ tests\b|\btest result\b|\b(compile|compiles|credo|build) (is )?clean\b|\beverything is (pushed|committed|clean)\b");
+
+regex_fn!(
+    /// A fix bullet that is routine: nothing a later session would need.
+    routine_fix_re, r"(?i)\bexpected\b|\bnot (a )?real errors?\b|\bunused (variable|alias|import|function|module)s?\b|\bmix format\b|\bcargo fmt\b|\bprettier\b|\bformat(ting)? (check|failure|issue)s?\b|\bno upstream\b|\btypo\b|\bwhitespace\b|\bsibling tool call\b|\bstring to replace not found\b|\bexceeds maximum allowed tokens\b|^current\b|^(compile error: )?undefined function\b|\bundefined\b.*\b(renam|remov)|\bneeded to be renamed\b|\blength/1\b");
 
 /// Splits text into sentences (on `.`, `!`, `?` followed by a space, and on line breaks);
 /// Markdown list marks and emphasis are dropped.
