@@ -381,6 +381,12 @@ fn print_tick(r: &TickReport) -> Result<()> {
             output::line(format!("  {}", decision(d)))?;
         }
     }
+    if !r.not_queued.is_empty() {
+        output::line("not queued:")?;
+        for n in &r.not_queued {
+            output::line(format!("  {}:{}: {:?}: {}", n.file, n.line, n.text, n.why))?;
+        }
+    }
     if !r.errors.is_empty() {
         output::line("errors:")?;
         for e in &r.errors {

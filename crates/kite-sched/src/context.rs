@@ -1,6 +1,6 @@
 //! Context providers: what templates render against.
 //!
-//! `git` (branch, recent commits, changed files, TODO/FIXME markers in them), `queue` (counts and
+//! `git` (branch, recent commits, changed files, the work markers in their comments), `queue` (counts and
 //! titles), `vault` (notes matching a template's topic, through [`NoteSource`]) and configured shell
 //! commands whose JSON stdout becomes context under their name. A provider that fails is reported
 //! as a [`ProviderError`] and the round goes on without it: a broken test command must not stop
@@ -66,8 +66,10 @@ async fn git(repo: &Path, args: &str) -> Result<String, String> {
 }
 
 /// `git`: `{branch, head, commits: [{sha, author, time, subject}], changed_files, dirty_files,
-/// markers: [{file, line, kind, text}]}`. Changed files are those touched by the recent commits
-/// plus uncommitted ones; markers are TODO/FIXME lines in them.
+/// markers: [{file, line, kind, text}], markers_not_queued: [{file, line, text, why}]}`. Changed
+/// files are those touched by the recent commits plus uncommitted ones; markers are the work
+/// markers opening a comment in them ([`crate::markers`]), and those gated on a future condition
+/// are listed apart with the reason.
 pub async fn git_context(repo: &Path, commits: usize, max_markers: usize) -> Result<Value, String> {
     // symbolic-ref works on an unborn branch (a fresh repository); a detached HEAD has no name.
     let branch = match git(repo, "symbolic-ref --short -q HEAD").await {
@@ -103,9 +105,14 @@ pub async fn git_context(repo: &Path, commits: usize, max_markers: usize) -> Res
     changed.retain(|f| seen.insert(f.clone()));
 
     let mut markers = Vec::new();
+    let mut not_queued = Vec::new();
     for file in &changed {
         if markers.len() >= max_markers {
             break;
+        }
+        if let Some(why) = crate::markers::skipped_path(file) {
+            tracing::debug!(file = %file, "markers not read: {why}");
+            continue;
         }
         let path = repo.join(file);
         match tokio::fs::metadata(&path).await {
@@ -113,39 +120,19 @@ pub async fn git_context(repo: &Path, commits: usize, max_markers: usize) -> Res
             _ => continue,
         }
         let Ok(text) = tokio::fs::read_to_string(&path).await else { continue };
-        for (i, line) in text.lines().enumerate() {
-            if let Some(kind) = marker(line) {
-                markers.push(json!({"file": file, "line": i + 1, "kind": kind, "text": line.trim()}));
-                if markers.len() >= max_markers {
-                    break;
-                }
+        for m in crate::markers::scan(file, &text) {
+            let item = json!({"file": file, "line": m.line, "kind": m.kind, "text": m.text});
+            match m.gated {
+                Some(why) => not_queued.push(json!({"file": file, "line": m.line, "text": m.text, "why": why})),
+                None if markers.len() < max_markers => markers.push(item),
+                None => break,
             }
         }
     }
     Ok(json!({
         "branch": branch, "head": head, "commits": log, "changed_files": changed,
-        "dirty_files": dirty, "markers": markers,
+        "dirty_files": dirty, "markers": markers, "markers_not_queued": not_queued,
     }))
-}
-
-/// `TODO` or `FIXME` as a word (not `TODOS`, not `myTODO`), and not a mention of markers in
-/// prose such as "TODO/FIXME markers" (which once made the TODO template file its own tasks).
-fn marker(line: &str) -> Option<&'static str> {
-    for kind in ["TODO", "FIXME"] {
-        let mut from = 0;
-        while let Some(i) = line[from..].find(kind) {
-            let s = from + i;
-            let e = s + kind.len();
-            let before = line[..s].chars().next_back().is_none_or(|c| !c.is_alphanumeric() && c != '_');
-            let after = line[e..].chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '/');
-            let before = before && !line[..s].ends_with('/');
-            if before && after {
-                return Some(kind);
-            }
-            from = e;
-        }
-    }
-    None
 }
 
 /// Titles listed per finished status in the `queue` context.
@@ -232,16 +219,6 @@ mod tests {
         assert_eq!(v["changed_files"], json!(["README.md"]));
         let none = tempfile::tempdir().unwrap();
         assert!(git_context(none.path(), 5, 10).await.is_err());
-    }
-
-    #[test]
-    fn markers_are_words() {
-        assert_eq!(marker("// TODO: x"), Some("TODO"));
-        assert_eq!(marker("# FIXME"), Some("FIXME"));
-        assert_eq!(marker("TODOS and myTODO"), None);
-        assert_eq!(marker("# One task per TODO/FIXME marker"), None, "a mention is not a marker");
-        assert_eq!(marker("x TODOS TODO"), Some("TODO"));
-        assert_eq!(marker("nothing"), None);
     }
 
     #[tokio::test]

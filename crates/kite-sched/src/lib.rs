@@ -16,6 +16,7 @@ pub mod audit;
 pub mod builtin;
 pub mod config;
 pub mod context;
+pub mod markers;
 pub mod plan;
 pub mod proc;
 pub mod queue;

@@ -88,8 +88,19 @@ pub struct TickReport {
     pub unchanged: Vec<Unchanged>,
     pub superseded: Vec<Decision>,
     pub pruned: Vec<Decision>,
+    /// What a provider found and set aside, with why (a marker gated on a future condition).
+    pub not_queued: Vec<NotQueued>,
     pub errors: Vec<ProviderError>,
     pub timings: Timings,
+}
+
+/// Something a provider found that is not work for today.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotQueued {
+    pub file: String,
+    pub line: u64,
+    pub text: String,
+    pub why: String,
 }
 
 /// The strategy loop over a queue.
@@ -198,6 +209,7 @@ impl Scheduler {
             .collect();
         let due = self.due(now, opts.all);
         let mut timings = Timings::default();
+        let mut not_queued: Vec<NotQueued> = vec![];
 
         // Context.
         let t0 = Instant::now();
@@ -206,7 +218,10 @@ impl Scheduler {
         ctx.insert("repo".into(), json!(self.repo.display().to_string()));
         if !due.is_empty() {
             match git_context(&self.repo, self.cfg.git_commits, self.cfg.max_markers).await {
-                Ok(v) => drop(ctx.insert("git".into(), v)),
+                Ok(v) => {
+                    not_queued = serde_json::from_value(v["markers_not_queued"].clone()).unwrap_or_default();
+                    ctx.insert("git".into(), v);
+                }
                 Err(message) => errors.push(ProviderError { source: "git".into(), message }),
             }
             match queue_context(self.queue.as_ref()).await {
@@ -326,6 +341,7 @@ impl Scheduler {
                     unchanged: vec![],
                     superseded: vec![],
                     pruned: vec![],
+                    not_queued,
                     errors,
                     timings,
                 };
@@ -420,6 +436,7 @@ impl Scheduler {
             unchanged: p.unchanged,
             superseded,
             pruned,
+            not_queued,
             errors,
             timings,
         }
