@@ -81,7 +81,7 @@ pub fn future_gate(text: &str) -> Option<String> {
         r"(?ix)
         \b(?:python|py|node|nodejs|go|golang|rust|rustc|msrv|java|jdk|ruby|php|django|rails|react|typescript|ts|gcc|clang|c\+\+|cmake|ios|android|api)\s*(?:>=|>|=>|≥|==|\d+(?:\.\d+)+\+)\s*v?\d+(?:\.\d+)*
       | (?:>=|≥)\s*v?\d+\.\d+
-      | \b(?:in|for|by|until|after|before|with|at|on|from|since)\s+(?:v|version\s+|release\s+)?\d+\.\d+(?:\.\d+)?\b
+      | \b(?:in|for|by|until|after|before)\s+(?:v|version\s+|release\s+)?\d+\.\d+(?:\.\d+)?\b
       | \b(?:in|for|until|by)\s+(?:a\s+|the\s+)?(?:v|version\s*|release\s*)\d+\b
       | \b(?:once|when|after|until)\s+\S+(?:\s+\S+)?\s+(?:supports?|releases?|ships?|fixes|lands?|is\s+fixed|are\s+fixed|gets\s+fixed|works|throws|has|adds)\b
       | \b(?:in|for|with|until|after|before)\s+(?:the\s+)?(?:next|a\s+future|future|upcoming|a\s+later|later)\s+(?:major|minor|breaking|semver|release|version|api\s+version)
@@ -89,7 +89,7 @@ pub fn future_gate(text: &str) -> Option<String> {
       | \b(?:when|once|after|until|as\s+soon\s+as)\b[^.;]{0,60}?\b(?:is\s+released|are\s+released|released|lands|is\s+merged|gets\s+merged|is\s+stable|becomes\s+stable|is\s+available|becomes\s+available|is\s+supported|drop(?:s|ped)?\s+support|is\s+deprecated|is\s+removed|support\s+(?:for\s+)?\S+\s+is\s+dropped|we\s+(?:drop|require|bump|upgrade|move\s+to|migrate|switch))
       | \b(?:when|once|after)\s+(?:we|the\s+project)\s+(?:drop|upgrade|bump|move|migrate|switch|require)
       | \bdeprecated?\b[^.;]{0,40}\bremove\b
-      | \bremove\s+(?:this|it|these)?\s*(?:in|for|after|when|once)\b(?:[^.;]|\.\d){0,40}
+      | \bremove\b(?:\s+[^\s.;]+){0,3}?\s+(?:in|for|after|when|once)\b(?:[^.;]|\.\d){0,40}
     ",
     );
     if let Some(m) = gate.find(text) {
@@ -123,7 +123,12 @@ pub fn scan(path: &str, text: &str) -> Vec<Marker> {
     let mut out = vec![];
     for (i, c) in lines.iter().enumerate() {
         // A marker after a commented-out line of code: `// foo(); // FIXME: fails`.
-        let inner = syntax.line.iter().find_map(|l| c.text.rfind(&format!("{l} ")).map(|at| c.text[at + l.len()..].trim().to_string()));
+        // Not in a doc comment, and not inside backticks (an example in prose).
+        let inner = syntax
+            .line
+            .iter()
+            .filter(|_| !c.doc)
+            .find_map(|l| c.text.rfind(&format!("{l} ")).filter(|at| c.text[..*at].matches('`').count() % 2 == 0).map(|at| c.text[at + l.len()..].trim().to_string()));
         let (kind, text) = match (opening_marker(&c.text), inner.as_deref().and_then(opening_marker)) {
             (Some(k), _) => (k, c.text.clone()),
             (None, Some(k)) => (k, inner.clone().unwrap_or_default()),
@@ -180,11 +185,12 @@ mod tests {
             "TODO: Once ProGuard supports JDK 25, also remove the profile",
             "FIXME Gt is unused by cobra and should be removed in a version 2.",
             "FIXME: Re-enable this test once inner literal extraction works.",
+            "TODO: remove cast after iter_lines rewrite",
             "TODO: Suppression is likely redundant once https://github.com/google/error-prone/pull/5895 is released",
         ] {
             assert!(future_gate(text).is_some(), "{text}");
         }
-        for text in ["TODO: handle the case when x is None", "TODO: retry after a timeout", "FIXME: this breaks on Windows", "TODO: support 3 or more inputs", "TODO: compute this only once per call", "TODO: do both at once"] {
+        for text in ["TODO: handle the case when x is None", "TODO: retry after a timeout", "FIXME: this breaks on Windows", "TODO: support 3 or more inputs", "TODO: compute this only once per call", "TODO: do both at once", "TODO: 10.8.3 can run on 16.20.2??"] {
             assert_eq!(future_gate(text), None, "{text}");
         }
         let two_lines = scan("a.rs", "// TODO: drop this shim\n// in the next major release.\nfn f() {}\n");
@@ -192,6 +198,7 @@ mod tests {
         assert_eq!(two_lines[0].text, "TODO: drop this shim");
         let inner = scan("a.go", "// {\"--x\"}, // FIXME: This test case fails\n");
         assert_eq!(inner[0].text, "FIXME: This test case fails");
+        assert!(scan("a.rs", "//! Found in comments: `// TODO: x`.\n// An example: `f(); // FIXME: y`.\n").is_empty(), "examples in prose are not markers");
         let m = scan("a.py", "x = 1  # TODO: Remove this in 3.0.0\n");
         assert_eq!(m[0].gated.as_deref(), Some("gated on a future condition: \"Remove this in 3.0.0\""));
     }
