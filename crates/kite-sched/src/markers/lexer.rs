@@ -65,6 +65,26 @@ impl Syntax {
     }
 }
 
+impl Syntax {
+    /// The syntax of a file by its name, or, for a script without a known extension, by its
+    /// `#!` line (`#!/bin/sh`, `#!/usr/bin/env python3`).
+    pub fn for_file(path: &str, text: &str) -> Option<Syntax> {
+        Syntax::for_path(path).or_else(|| {
+            let first = text.lines().next()?.strip_prefix("#!")?;
+            let interpreter = first.split_whitespace().map(|w| w.rsplit('/').next().unwrap_or(w)).find(|w| *w != "env")?;
+            let ext = match interpreter.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.') {
+                "sh" | "bash" | "zsh" | "ksh" | "dash" => "sh",
+                "python" => "py",
+                "ruby" => "rb",
+                "node" | "deno" | "bun" => "js",
+                "perl" => "pl",
+                _ => return None,
+            };
+            Syntax::for_path(&format!("x.{ext}"))
+        })
+    }
+}
+
 /// One line of a comment: its 1-based line number and its text without the comment leader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentLine {
@@ -331,5 +351,8 @@ mod tests {
         assert_eq!(texts("=begin\nTODO: in block\n=end\nx = 1 # FIXME: y\n", "a.rb"), vec![(2, "TODO: in block".to_string()), (4, "FIXME: y".to_string())]);
         assert!(Syntax::for_path("notes.txt").is_none());
         assert!(Syntax::for_path("Makefile").is_some());
+        assert_eq!(Syntax::for_file("test/install from source", "#!/bin/sh\nset +e # TODO: fix\n"), Syntax::for_path("x.sh"));
+        assert_eq!(Syntax::for_file("bin/tool", "#!/usr/bin/env python3\n"), Syntax::for_path("x.py"));
+        assert!(Syntax::for_file("LICENSE", "MIT License\n").is_none());
     }
 }

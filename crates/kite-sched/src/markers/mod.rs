@@ -118,7 +118,7 @@ pub fn scan(path: &str, text: &str) -> Vec<Marker> {
     if skipped_path(path).is_some() || generated_header(text) {
         return vec![];
     }
-    let Some(syntax) = lexer::Syntax::for_path(path) else { return vec![] };
+    let Some(syntax) = lexer::Syntax::for_file(path, text) else { return vec![] };
     let lines = lexer::comments(text, &syntax);
     let mut out = vec![];
     for (i, c) in lines.iter().enumerate() {
