@@ -152,6 +152,9 @@ struct TemplateRow {
     next_run: Option<String>,
     /// How its tasks fared; `None` without a running daemon.
     track_record: Option<TrackRecord>,
+    /// Why the loop holds it to one open task, when its record does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    throttled: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -181,6 +184,7 @@ async fn templates(ctx: &Ctx) -> Result<()> {
         rows.push(TemplateRow {
             next_run: next.map(|n| n.to_rfc3339()),
             track_record: track.as_ref().map(|m| m.get(&t.name).copied().unwrap_or_default()),
+            throttled: track.as_ref().and_then(|m| m.get(&t.name)).and_then(|r| r.throttle()),
             info,
         });
     }
@@ -243,6 +247,9 @@ async fn templates(ctx: &Ctx) -> Result<()> {
             }
             if let Some(t) = &r.track_record {
                 extra.push(format!("{} done, {} failed, {} pruned", t.done, t.failed, t.pruned));
+            }
+            if let Some(why) = &r.throttled {
+                extra.push(why.clone());
             }
             output::line(format!("    {}", extra.join(", ")))?;
         }
@@ -344,6 +351,9 @@ fn print_tick(r: &TickReport) -> Result<()> {
             }
             if let Some(e) = &t.error {
                 s.push_str(&format!(", error: {}", e.replace('\n', " ")));
+            }
+            if let Some(why) = &t.throttled {
+                s.push_str(&format!(", {why}"));
             }
             output::line(s)?;
         }

@@ -44,6 +44,9 @@ pub struct TemplateRun {
     pub candidates: usize,
     pub skipped: Option<String>,
     pub error: Option<String>,
+    /// Why its open tasks are held to one (its record: [`crate::score::TrackRecord::throttle`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled: Option<String>,
 }
 
 /// A candidate with its score and fate.
@@ -272,7 +275,7 @@ impl Scheduler {
         let mut candidates: Vec<Candidate> = Vec::new();
         for &i in &due {
             let t = &self.set.templates[i];
-            let mut run = TemplateRun { name: t.name.clone(), candidates: 0, skipped: None, error: None };
+            let mut run = TemplateRun { name: t.name.clone(), candidates: 0, skipped: None, error: None, throttled: None };
             match &t.meta.topic {
                 Some(topic) => tctx.insert("vault", vault.get(topic).unwrap_or(&json!([]))),
                 None => drop(tctx.remove("vault")),
@@ -348,8 +351,17 @@ impl Scheduler {
             }
         };
         let t0 = Instant::now();
-        let max_open: HashMap<String, usize> =
+        let mut max_open: HashMap<String, usize> =
             self.set.templates.iter().filter_map(|t| t.meta.max_open.map(|m| (t.name.clone(), m))).collect();
+        // A template whose work keeps failing or being pruned gets one open task at a time.
+        for run in runs.iter_mut() {
+            if let Some(why) = stats.by_template.get(&run.name).and_then(|r| r.throttle()) {
+                let m = max_open.entry(run.name.clone()).or_insert(1);
+                *m = (*m).min(1);
+                tracing::info!(template = %run.name, "{why}");
+                run.throttled = Some(why);
+            }
+        }
         let p = plan(&PlanInput {
             now_ms: now.timestamp_millis(),
             tasks: &tasks,

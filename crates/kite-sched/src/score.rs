@@ -44,7 +44,24 @@ pub struct TrackRecord {
     pub pruned: u64,
 }
 
+/// Finished tasks a template needs before its record can throttle it.
+pub const THROTTLE_AFTER: u64 = 5;
+
 impl TrackRecord {
+    /// Why the template is held to one open task at a time, when most of its finished tasks
+    /// (at least [`THROTTLE_AFTER`], 60% or more) failed or were pruned: its work is not landing,
+    /// so it gets one chance at a time until a completion lifts its record.
+    pub fn throttle(&self) -> Option<String> {
+        let n = self.done + self.failed + self.pruned;
+        let bad = self.failed + self.pruned;
+        (n >= THROTTLE_AFTER && bad * 10 >= n * 6).then(|| {
+            format!(
+                "throttled to one open task: {bad} of its {n} finished tasks failed or were pruned ({} done, {} failed, {} pruned)",
+                self.done, self.failed, self.pruned
+            )
+        })
+    }
+
     /// In [-1, 1]: completions count for, failures against, prunes half against; smoothed so that a
     /// template with no history scores 0 and a couple of outcomes do not swing it to the extremes.
     pub fn ratio(&self) -> f64 {
@@ -123,6 +140,14 @@ mod tests {
         check(ScoreInput { track, ..Default::default() }, 5.0);
         let track = Some(TrackRecord { done: 0, failed: 3, pruned: 2 });
         check(ScoreInput { track, ..Default::default() }, -40.0 / 7.0);
+    }
+
+    #[test]
+    fn a_template_whose_work_keeps_failing_is_throttled_and_recovers() {
+        assert_eq!(TrackRecord { done: 0, failed: 2, pruned: 2 }.throttle(), None, "too few outcomes to judge");
+        let bad = TrackRecord { done: 2, failed: 3, pruned: 2 }.throttle().expect("5 of 7 went wrong");
+        assert!(bad.contains("5 of its 7") && bad.contains("2 done, 3 failed, 2 pruned"), "{bad}");
+        assert_eq!(TrackRecord { done: 4, failed: 3, pruned: 2 }.throttle(), None, "4 of 9 done lifts it");
     }
 
     #[test]

@@ -593,7 +593,7 @@ mod shipped {
             "git": {
                 "branch": "main", "head": "abc", "commits": [{"sha": "abc", "author": "a", "time": 1, "subject": "add x"}],
                 "changed_files": ["src/x.rs"], "dirty_files": [],
-                "markers": [{"file": "src/x.rs", "line": 3, "kind": "TODO", "text": "// TODO: handle the error case properly"}]
+                "markers": [{"file": "src/x.rs", "line": 3, "kind": "TODO", "text": "TODO: handle the error case properly"}]
             },
             "queue": {
                 "counts": {"pending": 1, "active": 0, "done": 2, "failed": 1, "pruned": 0},
@@ -628,9 +628,9 @@ mod shipped {
 
         let out = get(&set, "resolve-todo-markers").render(&full()).unwrap();
         assert_eq!(out.items.len(), 1);
-        assert!(out.items[0].title.starts_with("Resolve TODO in src/x.rs: // TODO: handle"), "{}", out.items[0].title);
+        assert_eq!(out.items[0].title, "TODO: handle the error case properly (src/x.rs)");
         assert_eq!(out.items[0].dedup_key.as_deref(), Some("marker:src/x.rs:todo-handle-the-error-case-properly"));
-        assert!(out.items[0].body.contains("src/x.rs:3: // TODO"));
+        assert!(out.items[0].body.contains("src/x.rs:3: TODO: handle"));
 
         let audit = get(&set, "strategy-audit");
         assert!(audit.meta.command.is_some());

@@ -253,3 +253,28 @@ async fn run_loop_ticks_until_shutdown() {
     // Later ticks found the same candidate unchanged: still one task.
     assert_eq!(q.with(|s| s.tasks.len()), 1);
 }
+
+#[tokio::test]
+async fn a_template_whose_tasks_keep_failing_gets_one_open_task_and_says_why() {
+    let repo = git_repo();
+    let p = repo.path();
+    write(p, "prompts/todo.md.tera", TODO);
+    write(p, "src/lib.rs", "// TODO: one\n// TODO: two\n// TODO: three\n");
+    git(p, &["add", "."]);
+    git(p, &["commit", "-q", "-m", "markers"]);
+    let q = MemQueue::new(Utc::now().timestamp_millis());
+    // Its earlier tasks: 1 done, 4 failed, 1 pruned.
+    for (i, status) in ["done", "failed", "failed", "failed", "failed", "pruned"].into_iter().enumerate() {
+        let mut t = snap(100 + i as i64, &format!("old {i}"));
+        t.template = Some("todo".into());
+        t.status = status.parse().unwrap();
+        q.insert(t);
+    }
+    let mut s = scheduler(p, &q, &[]);
+    let r = s.tick(all(true)).await;
+    let run = r.templates.iter().find(|t| t.name == "todo").unwrap();
+    let why = run.throttled.as_deref().expect("throttled");
+    assert!(why.contains("5 of its 6 finished tasks failed or were pruned"), "{why}");
+    assert_eq!(r.candidates.len(), 3);
+    assert_eq!(r.queued.len(), 1, "one open task at a time: {r:#?}");
+}
