@@ -363,7 +363,8 @@ fn print_tick(r: &TickReport) -> Result<()> {
         for c in &r.candidates {
             let id = c.task_id.map(|id| format!(" #{id}")).unwrap_or_default();
             output::line(format!("  [{}] {:?} ({}): {}{id}", c.index, c.candidate.title, c.candidate.template, c.outcome))?;
-            output::line(format!("      {}", score_parts(&c.score)))?;
+            output::line(format!("      why: {}", c.why))?;
+            output::line(format!("      scored: {}", c.scored))?;
         }
     }
     if !r.queued.is_empty() {

@@ -236,7 +236,7 @@ fn tick_queues_candidates_once_and_a_dry_run_queues_nothing() {
     assert!(c["score"]["total"].is_number() && c["score"]["track_record"].is_number(), "{c}");
     assert!(p.tasks().is_empty(), "a dry run creates nothing");
     let text = p.text(&["sched", "tick", "--dry-run"]);
-    for want in ["dry run", "chores: 2 candidates", "\"Chore alpha\"", "score 7.00 = priority 7.00", "would queue:"] {
+    for want in ["dry run", "chores: 2 candidates", "\"Chore alpha\"", "scored: 7.0 from its priority", "why: chores", "would queue:"] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
     assert!(p.tasks().is_empty());

@@ -60,6 +60,12 @@ pub struct CandidateReport {
     pub outcome: String,
     /// The created task, once queued (not in a dry run).
     pub task_id: Option<i64>,
+    /// Why it exists, in words: its template's description and what the template found.
+    #[serde(default)]
+    pub why: String,
+    /// Its score in words ([`Score::explain`]).
+    #[serde(default)]
+    pub scored: String,
 }
 
 /// A queued candidate.
@@ -427,6 +433,8 @@ impl Scheduler {
                 score: p.candidate_scores[i],
                 outcome: outcome.get(&i).copied().unwrap_or("dropped").to_string(),
                 task_id: created.get(&i).copied(),
+                why: self.why(c),
+                scored: p.candidate_scores[i].explain(),
             })
             .collect();
         let queued = p
@@ -451,6 +459,30 @@ impl Scheduler {
             not_queued,
             errors,
             timings,
+        }
+    }
+
+    /// Why a candidate exists, in words: its template's description and the first line of what
+    /// it found (the rendered body).
+    fn why(&self, c: &Candidate) -> String {
+        let about = self
+            .set
+            .templates
+            .iter()
+            .find(|t| t.name == c.template)
+            .and_then(|t| t.meta.description.as_deref().map(|d| d.trim().trim_end_matches('.').to_string()));
+        // The body's first line, and the next when the first introduces it ("... a file:").
+        let mut lines = c.body.lines().map(str::trim).filter(|l| !l.is_empty());
+        let found = lines.next().map(|first| match (first.ends_with(':'), lines.next()) {
+            (true, Some(next)) => format!("{first} {next}"),
+            _ => first.to_string(),
+        });
+        let found = found.map(|f| f.chars().take(200).collect::<String>());
+        match (about, found) {
+            (Some(a), Some(f)) => format!("{} ({a}): {f}", c.template),
+            (Some(a), None) => format!("{} ({a})", c.template),
+            (None, Some(f)) => format!("{}: {f}", c.template),
+            (None, None) => c.template.clone(),
         }
     }
 

@@ -94,6 +94,30 @@ pub struct ScoreInput {
 }
 
 impl Score {
+    /// The score in plain words: what counted for and against the candidate, each part with its
+    /// points, then the total.
+    pub fn explain(&self) -> String {
+        let mut parts = vec![format!("{:.1} from its priority", self.priority + 0.0)];
+        let signed = |v: f64| if v >= 0.0 { format!("+{v:.1}") } else { format!("{v:.1}") };
+        if self.age.abs() >= 0.05 {
+            parts.push(format!("{} for how long it has waited", signed(self.age)));
+        }
+        if self.unblocks.abs() >= 0.05 {
+            parts.push(format!("{} for the tasks waiting on it", signed(self.unblocks)));
+        }
+        if self.conflicts.abs() >= 0.05 {
+            parts.push(format!("{} because active work holds some of its files", signed(self.conflicts)));
+        }
+        if self.track_record.abs() >= 0.05 {
+            let how = if self.track_record > 0.0 { "its template's tasks mostly get done" } else { "its template's tasks often fail or are pruned" };
+            parts.push(format!("{} because {how}", signed(self.track_record)));
+        }
+        if parts.len() == 1 {
+            parts.push("nothing else counts for or against it yet".into());
+        }
+        format!("{}; {:.1} in all", parts.join(", "), self.total + 0.0)
+    }
+
     pub fn compute(input: &ScoreInput, w: &ScoreWeights) -> Score {
         let priority = w.priority * input.priority as f64;
         let hours = input.age_ms.max(0) as f64 / 3_600_000.0;
@@ -140,6 +164,17 @@ mod tests {
         check(ScoreInput { track, ..Default::default() }, 5.0);
         let track = Some(TrackRecord { done: 0, failed: 3, pruned: 2 });
         check(ScoreInput { track, ..Default::default() }, -40.0 / 7.0);
+    }
+
+    #[test]
+    fn a_score_is_explained_in_words() {
+        let s = Score { priority: 5.0, age: 0.0, unblocks: 2.0, conflicts: -3.0, track_record: -1.5, total: 2.5 };
+        assert_eq!(
+            s.explain(),
+            "5.0 from its priority, +2.0 for the tasks waiting on it, -3.0 because active work holds some of its files, -1.5 because its template's tasks often fail or are pruned; 2.5 in all"
+        );
+        let plain = Score { priority: 5.0, total: 5.0, ..Score::default() };
+        assert_eq!(plain.explain(), "5.0 from its priority, nothing else counts for or against it yet; 5.0 in all");
     }
 
     #[test]
