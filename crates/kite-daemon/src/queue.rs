@@ -52,6 +52,11 @@ impl ClientQueue {
     }
 }
 
+/// The finish request for a claim: done (`transient` false) or failed.
+fn finish(claim: &Claim, text: &str, transient: bool) -> TaskFinish {
+    TaskFinish { task: claim.task_id, session: claim.session_id.clone(), claim: Some(claim.token), text: Some(text.to_string()), transient }
+}
+
 /// A client error as the scheduler sees it. `task`: the task the request was about, so that a
 /// "no task N" answer becomes [`QueueError::NotFound`].
 fn queue_error(e: ClientError, task: Option<i64>) -> QueueError {
@@ -165,13 +170,7 @@ impl Queue for ClientQueue {
 
     fn done<'a>(&'a self, claim: &'a Claim, result: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
-            let args = TaskFinish {
-                task: claim.task_id,
-                session: claim.session_id.clone(),
-                claim: Some(claim.token),
-                text: Some(result.to_string()),
-                transient: false,
-            };
+            let args = finish(claim, result, false);
             self.client.request::<kite_proto::op::TaskDone>(args).await.map_err(|e| queue_error(e, Some(claim.task_id)))?;
             Ok(())
         })
@@ -179,13 +178,7 @@ impl Queue for ClientQueue {
 
     fn fail<'a>(&'a self, claim: &'a Claim, error: &'a str, transient: bool) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
-            let args = TaskFinish {
-                task: claim.task_id,
-                session: claim.session_id.clone(),
-                claim: Some(claim.token),
-                text: Some(error.to_string()),
-                transient,
-            };
+            let args = finish(claim, error, transient);
             self.client.request::<kite_proto::op::TaskFail>(args).await.map_err(|e| queue_error(e, Some(claim.task_id)))?;
             Ok(())
         })

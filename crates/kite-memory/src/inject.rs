@@ -141,6 +141,13 @@ pub struct Injected {
     pub similarity: Option<f32>,
 }
 
+/// What [`crate::Vault::inject`] chose, and a warning when it had to search by keywords only.
+#[derive(Debug, Clone, Serialize)]
+pub struct Injection {
+    pub notes: Vec<Injected>,
+    pub warning: Option<String>,
+}
+
 /// A note that could be pinned.
 #[derive(Debug, Clone)]
 pub struct PinCandidate {

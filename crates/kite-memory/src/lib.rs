@@ -23,5 +23,5 @@ pub use index::{Index, SyncReport};
 pub use note::{Kind, NewNote, Note, MAX_BODY_BYTES};
 pub use search::{SearchHit, SearchMode, SearchOptions};
 pub use transcript::Transcript;
-pub use inject::{Ask, Injected, Reason};
-pub use vault::{AddOutcome, ExtractReport, Injection, Stats, Vault, VaultConfig};
+pub use inject::{Ask, Injected, Injection, Reason};
+pub use vault::{AddOutcome, ExtractReport, Stats, Vault, VaultConfig};

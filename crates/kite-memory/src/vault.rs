@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::embed::{EmbedConfig, Embedder};
 use crate::error::{MemoryError, Result};
 use crate::extract::Extractor;
-use crate::inject::{Ask, Injected, Match, PinCandidate, Reason};
+use crate::inject::{Ask, Injection, Match, PinCandidate, Reason};
 use crate::index::{content_hash, Index, IndexStats, SyncReport};
 use crate::note::{clean_title, make_id, NewNote, Note};
 use crate::redact::redact;
@@ -87,13 +87,6 @@ pub struct AddOutcome {
     pub superseded: Vec<Superseded>,
     /// Whether the note has a vector (false without a model).
     pub embedded: bool,
-}
-
-/// What [`Vault::inject`] chose, and a warning when it had to search by keywords only.
-#[derive(Debug, Clone, Serialize)]
-pub struct Injection {
-    pub notes: Vec<Injected>,
-    pub warning: Option<String>,
 }
 
 /// What `extract` did.

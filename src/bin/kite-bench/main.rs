@@ -760,25 +760,15 @@ async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
          elsewhere, no KITE_* variable.\n\n"
     );
     md.push_str("| daemon | p50 | p99 | runs |\n|---|---|---|---|\n");
-    md.push_str(&format!("| running (model warm) | {:.1} ms | {:.1} ms | {} |\n", pct(&warm, 0.5), pct(&warm, 0.99), warm.len()));
-    md.push_str(&format!(
-        "| running, `kite hook user-prompt` (a matching prompt, a new session each run) | {:.1} ms | {:.1} ms | {} |\n",
-        pct(&prompts, 0.5),
-        pct(&prompts, 0.99),
-        prompts.len()
-    ));
-    md.push_str(&format!(
-        "| none, autostart off (in-process search, model loaded per call) | {:.1} ms | {:.1} ms | {} |\n",
-        pct(&cold, 0.5),
-        pct(&cold, 0.99),
-        cold.len()
-    ));
-    md.push_str(&format!(
-        "| none, autostart on (the hook starts the daemon, answers in process) | {:.1} ms | {:.1} ms | {} |\n",
-        pct(&hook_ms, 0.5),
-        pct(&hook_ms, 1.0),
-        hook_ms.len()
-    ));
+    let rows: [(&str, &[f64], f64); 4] = [
+        ("running (model warm)", &warm, 0.99),
+        ("running, `kite hook user-prompt` (a matching prompt, a new session each run)", &prompts, 0.99),
+        ("none, autostart off (in-process search, model loaded per call)", &cold, 0.99),
+        ("none, autostart on (the hook starts the daemon, answers in process)", &hook_ms, 1.0),
+    ];
+    for (what, runs, top) in rows {
+        md.push_str(&format!("| {what} | {:.1} ms | {:.1} ms | {} |\n", pct(runs, 0.5), pct(runs, top), runs.len()));
+    }
     md.push_str(&format!(
         "\nAuto-start, from the hook starting with no daemon ({} rounds, median [min–max]): the daemon answers `hello` after \
          {:.0} ms [{:.0}–{:.0}]; its memory component serves recalls (model loaded) after {:.0} ms [{:.0}–{:.0}].\n",
@@ -800,29 +790,19 @@ async fn main() -> Result<()> {
         return echo_server(Path::new(args.get(2).context("--echo-server SOCKET")?)).await;
     }
     let quick = std::env::args().any(|a| a == "--quick");
-    if args.iter().any(|a| a == "--nonreader-only") {
+    // One section on its own: `--nonreader-only`, `--waiters-only`, `--longrun-only`,
+    // `--mcp-only`, `--hook-only`.
+    if let Some(only) = args.iter().find_map(|a| a.strip_prefix("--").and_then(|a| a.strip_suffix("-only"))) {
         let dir = tempfile::tempdir()?;
-        println!("{}", nonreader_bench(dir.path()).await?);
-        return Ok(());
-    }
-    if args.iter().any(|a| a == "--waiters-only") {
-        let dir = tempfile::tempdir()?;
-        println!("{}", waiters_bench(dir.path(), 1000).await?);
-        return Ok(());
-    }
-    if args.iter().any(|a| a == "--longrun-only") {
-        let dir = tempfile::tempdir()?;
-        println!("{}", longrun::longrun_bench(dir.path(), if quick { 30_000 } else { 334_000 }).await?);
-        return Ok(());
-    }
-    if args.iter().any(|a| a == "--mcp-only") {
-        let dir = tempfile::tempdir()?;
-        println!("{}", mcp_bench(dir.path(), 10).await?);
-        return Ok(());
-    }
-    if args.iter().any(|a| a == "--hook-only") {
-        let dir = tempfile::tempdir()?;
-        println!("{}", hook_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?);
+        let section = match only {
+            "nonreader" => nonreader_bench(dir.path()).await?,
+            "waiters" => waiters_bench(dir.path(), 1000).await?,
+            "longrun" => longrun::longrun_bench(dir.path(), if quick { 30_000 } else { 334_000 }).await?,
+            "mcp" => mcp_bench(dir.path(), 10).await?,
+            "hook" => hook_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?,
+            other => anyhow::bail!("no benchmark section {other:?}: use --nonreader-only, --waiters-only, --longrun-only, --mcp-only or --hook-only"),
+        };
+        println!("{section}");
         return Ok(());
     }
     // Rounds interleave the baseline with the measurement, so a noisy moment on a shared VM

@@ -58,10 +58,7 @@ impl State {
             events.reverse();
             return Ok(Events { events, next: None });
         }
-        let more = events.len() > limit as usize;
-        events.truncate(limit as usize);
-        let cut = super::fit_frame(&mut events);
-        let next = if more || cut { events.last().map(|e| e.id) } else { None };
+        let (events, next) = super::page(events, limit, |e| e.id);
         Ok(Events { events, next })
     }
 

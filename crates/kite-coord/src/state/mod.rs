@@ -457,6 +457,16 @@ fn page_size(op: &str, asked: Option<u32>) -> Result<u32, ErrorBody> {
     }
 }
 
+/// A page of at most `limit` items from `items` (read with one extra to know whether there is
+/// more), cut to the frame cap, and the cursor of the next page when there is one.
+fn page<T: serde::Serialize>(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<i64>) {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let cut = fit_frame(&mut items);
+    let next = if more || cut { items.last().map(&id) } else { None };
+    (items, next)
+}
+
 /// Cuts a page so that its reply stays under the frame cap (a margin is left for the
 /// envelope); true when it cut. A page always keeps its first item: one item is under the cap
 /// because it arrived in a request under it.

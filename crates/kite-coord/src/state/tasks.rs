@@ -80,11 +80,8 @@ impl State {
     /// One page of tasks in id order; `next` says where the following page starts.
     pub(super) fn task_list(&mut self, a: TaskList) -> OpResult {
         let limit = super::page_size("task.list", a.limit)?;
-        let mut tasks = self.store.list_tasks(a.status, a.workstream.as_deref(), a.after, limit + 1).map_err(super::internal)?;
-        let more = tasks.len() > limit as usize;
-        tasks.truncate(limit as usize);
-        let cut = super::fit_frame(&mut tasks);
-        let next = if more || cut { tasks.last().map(|t| t.id) } else { None };
+        let tasks = self.store.list_tasks(a.status, a.workstream.as_deref(), a.after, limit + 1).map_err(super::internal)?;
+        let (tasks, next) = super::page(tasks, limit, |t| t.id);
         json(Tasks { tasks, next })
     }
 

@@ -301,15 +301,18 @@ mod tests {
     }
 
     #[test]
-    fn strings_and_identifiers_are_not_comments() {
-        let src = "let s = \"// TODO: not a comment\";\nlet TODO_LIST = 1; // TODO: real\nlet c = '/'; // FIXME too\n";
-        assert_eq!(texts(src, "a.rs"), vec![(2, "TODO: real".to_string()), (3, "FIXME too".to_string())]);
-    }
-
-    #[test]
-    fn rust_raw_strings_lifetimes_and_nested_blocks() {
-        let src = "const T: &str = r#\"\n// TODO: inside a raw string\n\"#;\nfn f<'a>(x: &'a str) {} // TODO: after a lifetime\n/* outer /* inner */ TODO: still outer */\nlet x = 1;\n";
-        assert_eq!(texts(src, "a.rs"), vec![(4, "TODO: after a lifetime".to_string()), (5, "outer  inner  TODO: still outer".to_string())]);
+    fn strings_identifiers_raw_strings_lifetimes_and_nested_blocks() {
+        let cases: [(&str, Vec<(usize, &str)>); 2] = [
+            ("let s = \"// TODO: not a comment\";\nlet TODO_LIST = 1; // TODO: real\nlet c = '/'; // FIXME too\n", vec![(2, "TODO: real"), (3, "FIXME too")]),
+            (
+                "const T: &str = r#\"\n// TODO: inside a raw string\n\"#;\nfn f<'a>(x: &'a str) {} // TODO: after a lifetime\n/* outer /* inner */ TODO: still outer */\nlet x = 1;\n",
+                vec![(4, "TODO: after a lifetime"), (5, "outer  inner  TODO: still outer")],
+            ),
+        ];
+        for (src, want) in cases {
+            let want: Vec<(usize, String)> = want.into_iter().map(|(n, t)| (n, t.to_string())).collect();
+            assert_eq!(texts(src, "a.rs"), want, "{src}");
+        }
     }
 
     #[test]
@@ -320,15 +323,11 @@ mod tests {
     }
 
     #[test]
-    fn python_docstrings_and_hashes_in_strings() {
-        let src = "def f():\n    \"\"\"TODO: in a docstring\n    still the docstring # TODO no\n    \"\"\"\n    x = '# TODO: in a string'  # TODO: real\n";
-        assert_eq!(texts(src, "m.py"), vec![(5, "TODO: real".to_string())]);
-    }
-
-    #[test]
-    fn shell_heredocs_are_strings() {
-        let src = "cat <<EOF\n# TODO: heredoc text\nEOF\necho hi # TODO: real\ncat <<-'END'\n\t# FIXME: also text\n\tEND\n";
-        assert_eq!(texts(src, "run.sh"), vec![(4, "TODO: real".to_string())]);
+    fn python_docstrings_and_shell_heredocs_are_strings() {
+        let py = "def f():\n    \"\"\"TODO: in a docstring\n    still the docstring # TODO no\n    \"\"\"\n    x = '# TODO: in a string'  # TODO: real\n";
+        assert_eq!(texts(py, "m.py"), vec![(5, "TODO: real".to_string())]);
+        let sh = "cat <<EOF\n# TODO: heredoc text\nEOF\necho hi # TODO: real\ncat <<-'END'\n\t# FIXME: also text\n\tEND\n";
+        assert_eq!(texts(sh, "run.sh"), vec![(4, "TODO: real".to_string())]);
     }
 
     #[test]
