@@ -197,9 +197,10 @@ impl GitFacts {
     pub(crate) fn finish(self) -> (Option<String>, Option<String>) {
         let mut out = self.children.into_iter().map(|c| {
             let o = c?.wait_with_output().ok()?;
-            o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            // Only the end is trimmed: a porcelain status line starts with a space (" M file").
+            o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
         });
-        let branch = out.next().flatten();
+        let branch = out.next().flatten().map(|b| b.trim().to_string());
         let changed = out.next().flatten().unwrap_or_default();
         let recent = out.next().flatten().unwrap_or_default();
         let work = work_query(branch.as_deref().unwrap_or(""), &changed, &recent);
@@ -223,7 +224,8 @@ fn work_query(branch: &str, changed: &str, recent: &str) -> Option<String> {
             subjects.push(line.trim());
         }
     }
-    files.dedup();
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(*f));
     parts.extend(files.iter().take(20).map(|f| path_words(f)));
     parts.extend(subjects.iter().map(|s| s.to_string()));
     let q = parts.join(". ");
@@ -420,4 +422,16 @@ fn session_end(ctx: &Ctx) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_work_query_names_the_branch_changed_files_and_commits() {
+        let q = work_query("spotter-gqc", " M lib/review_live.ex\n?? test/review_test.exs\n", "Add review page\n\nlib/review_live.ex\n\nFix flash\nlib/layout.ex").unwrap();
+        assert_eq!(q, "spotter gqc. lib review live ex. test review test exs. lib layout ex. Add review page. Fix flash");
+        assert_eq!(work_query("main", "", ""), None, "a clean main says nothing");
+    }
 }
