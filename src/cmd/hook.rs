@@ -290,13 +290,6 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         tracing::info!(source, notes = injection.notes.len(), "re-injecting the pinned and task notes after {source}");
         eprintln!("kite: {source}: re-injected {} pinned and task notes", injection.notes.len());
     }
-    if let Some(sid) = &input.session_id {
-        let mut file = SessionFile::load(&ctx.places.home, sid);
-        file.injected = injection.notes.iter().map(|n| n.id.clone()).collect();
-        if let Err(e) = file.save(&ctx.places.home, sid) {
-            eprintln!("kite: warning: cannot record the injected notes: {e:#}");
-        }
-    }
     let mut shown: Vec<Value> = injection
         .notes
         .iter()
@@ -306,6 +299,7 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         })
         .collect();
     if shown.is_empty() && live.task.is_none() && live.locks.is_empty() && live.broadcasts.is_empty() {
+        record(ctx, input.session_id.as_deref(), vec![], true);
         return Ok(());
     }
     let template = std::fs::read_to_string(ctx.places.root.join("prompts/session-start.md.tera"))
@@ -329,20 +323,32 @@ fn session_start(ctx: &Ctx) -> Result<()> {
             break text.chars().take(budget).collect();
         }
     };
+    // What the session was given, after the budget cut: a note cut here can still come with a
+    // prompt. A fresh context (startup, clear, compact) starts the record over.
+    record(ctx, input.session_id.as_deref(), shown.iter().filter_map(|n| n["id"].as_str().map(str::to_string)).collect(), true);
     let out = json!({"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": text}});
     println!("{out}");
     Ok(())
 }
 
-/// A reason in words, as the injected context shows it.
-pub(crate) fn why(reason: &str) -> &'static str {
-    match reason {
-        "pinned" => "pinned",
-        "task" => "matches the task",
-        "prompt" => "matches the prompt",
-        "work" => "matches the recent work",
-        _ => "recalled",
+/// Replaces (`replace`) or extends the record of the notes a Claude session was given; a
+/// failure to write it is a warning, never a reason to withhold the context.
+fn record(ctx: &Ctx, sid: Option<&str>, ids: Vec<String>, replace: bool) {
+    let Some(sid) = sid.filter(|s| !s.is_empty()) else { return };
+    let mut file = SessionFile::load(&ctx.places.home, sid);
+    if replace {
+        file.injected = ids;
+    } else {
+        file.injected.extend(ids);
     }
+    if let Err(e) = file.save(&ctx.places.home, sid) {
+        eprintln!("kite: warning: cannot record the injected notes: {e:#}");
+    }
+}
+
+/// A reason in words, as the injected context shows it (the policy's own wording).
+pub(crate) fn why(reason: &str) -> &'static str {
+    kite_memory::Reason::parse(reason).map_or("recalled", kite_memory::Reason::describe)
 }
 
 /// UserPromptSubmit: the notes that match the prompt and that this session was not given yet.
@@ -360,7 +366,7 @@ fn user_prompt(ctx: &Ctx) -> Result<()> {
         return Ok(());
     }
     let sid = input.session_id.clone().unwrap_or_default();
-    let mut file = if sid.is_empty() { SessionFile::default() } else { SessionFile::load(&ctx.places.home, &sid) };
+    let file = if sid.is_empty() { SessionFile::default() } else { SessionFile::load(&ctx.places.home, &sid) };
     let ask = kite_proto::ops::MemoryInject {
         pinned: false,
         prompt: Some(one_line(prompt, 2000)),
@@ -384,10 +390,7 @@ fn user_prompt(ctx: &Ctx) -> Result<()> {
         tracing::debug!(note = %n.id, reason = %n.reason, similarity = ?n.similarity, "injected");
         text.push_str(&format!("- [{}] {} (updated {}): {}\n", n.kind, n.title, n.updated.get(..10).unwrap_or(&n.updated), n.body));
     }
-    if !sid.is_empty() {
-        file.injected.extend(injection.notes.iter().map(|n| n.id.clone()));
-        file.save(&ctx.places.home, &sid)?;
-    }
+    record(ctx, Some(&sid), injection.notes.iter().map(|n| n.id.clone()).collect(), false);
     let out = json!({"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": text.trim_end()}});
     println!("{out}");
     Ok(())

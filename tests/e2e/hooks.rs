@@ -69,6 +69,12 @@ fn session_start_stays_within_its_budget() {
     let ctx = context_of(&out);
     assert!(ctx.chars().count() <= 1200, "over budget: {} chars", ctx.chars().count());
     assert!(ctx.contains("Upload worker rule"), "{ctx}");
+    // What the session is recorded as having is what it was shown.
+    let file: Value = serde_json::from_slice(&std::fs::read(d.home.join("claude-sessions/b1.json")).unwrap()).unwrap();
+    for id in file["injected"].as_array().unwrap() {
+        let note = d.ok(&["vault", "show", id.as_str().unwrap()]);
+        assert!(ctx.contains(note["title"].as_str().unwrap()), "{id} is recorded but was not shown: {ctx}");
+    }
 }
 
 #[test]

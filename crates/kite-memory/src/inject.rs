@@ -42,6 +42,11 @@ impl Reason {
         }
     }
 
+    /// The reason from its wire name (`pinned`, `task`, `prompt`, `work`).
+    pub fn parse(s: &str) -> Option<Reason> {
+        [Reason::Pinned, Reason::Task, Reason::Prompt, Reason::Work].into_iter().find(|r| r.as_str() == s)
+    }
+
     /// The reason in words, as the debug log and `kite vault inject` show it.
     pub fn describe(self) -> &'static str {
         match self {

@@ -3,17 +3,13 @@
 //! request, over its open connection — nobody polls), and tells the session's other connections.
 
 use super::{json, Answer, ConnId, OpResult, State, Wait};
-use kite_core::{normalize, Grant, LockError, LockPath, Requested};
+use kite_core::{normalize, Grant, LockPath, Requested};
 use kite_proto::ops::{EventKind, LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, Released};
 use kite_proto::{ErrorBody, Refusal};
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 use tokio::time::Instant;
-
-fn lock_error(e: LockError) -> ErrorBody {
-    Refusal::Lock(e).into()
-}
 
 fn granted(g: &Grant) -> LockGranted {
     LockGranted { path: g.path.clone(), mode: g.mode, session: g.session.clone(), token: g.token }
@@ -34,7 +30,7 @@ impl State {
     pub(super) fn lock_acquire(&mut self, conn: ConnId, req_id: u64, a: LockAcquire) -> OpResult {
         self.touch(&a.session)?;
         let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
-        match self.locks.request(&a.session, path, a.mode, a.wait).map_err(lock_error)? {
+        match self.locks.request(&a.session, path, a.mode, a.wait).map_err(|e| ErrorBody::from(Refusal::from(e)))? {
             Requested::Granted(g) => {
                 self.persist_grant(&g)?;
                 json(granted(&g))
@@ -79,7 +75,7 @@ impl State {
     pub(super) fn lock_release(&mut self, a: LockRelease) -> OpResult {
         self.touch(&a.session)?;
         let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
-        let grants = self.locks.release(&a.session, &path).map_err(lock_error)?;
+        let grants = self.locks.release(&a.session, &path).map_err(|e| ErrorBody::from(Refusal::from(e)))?;
         self.store.delete_lock(path.as_str(), &a.session).map_err(super::internal)?;
         self.event(EventKind::LockReleased, json!({"path": path.as_str(), "session": a.session}))?;
         let handed: Vec<LockGranted> = grants.iter().map(granted).collect();
