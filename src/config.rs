@@ -173,6 +173,15 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 # builtin_templates = true     # false: only the templates in this project's prompts/
 # prompts_dir = "prompts"      # templates here add to the built-in ones and override by name
 
+[sched.tests]
+# detect = true                # run the detected test runner (cargo, go, pytest, jest, vitest, mix, maven, gradle)
+# timeout = "20m"              # in a scratch worktree, when the working state changed; longer runs are stopped
+# command = "..."              # replaces the detected command
+
+[sched.issues]
+# label = "kite"               # open GitHub issues with this label become tasks (needs `gh`, logged in)
+# limit = 100
+
 [runner]
 # max_agents = 0               # agents the runner starts on its own; 0: only `kite spawn`
 # command = "claude -p --permission-mode acceptEdits"
@@ -195,6 +204,8 @@ mod tests {
         assert!(c.daemon.autostart);
         assert_eq!(c.daemon.heartbeat_timeout, 300);
         assert!(c.sched.builtin_templates);
+        assert_eq!(c.sched.tests, kite_sched::testrun::TestsConfig::default());
+        assert_eq!(c.sched.issues.label, "kite");
     }
 
     #[test]

@@ -92,7 +92,10 @@ impl NoteSource for VaultNotes {
 
 /// `[sched]` from kite.toml.
 pub(crate) fn sched_config(ctx: &Ctx) -> Result<SchedConfig> {
-    Ok(ctx.config.sched.clone())
+    let mut c = ctx.config.sched.clone();
+    // The tests provider's scratch worktree lives in the home, beside the task worktrees.
+    c.state_dir = Some(ctx.places.home.clone());
+    Ok(c)
 }
 
 /// `[runner]` from kite.toml, then `KITE_AGENT_COMMAND`.

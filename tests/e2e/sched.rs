@@ -473,3 +473,43 @@ fn the_daemon_runs_the_strategy_loop_and_the_runner_and_stops_them_cleanly() {
     assert_eq!(t["status"], "pending", "{t}");
     assert!(p.ok(&["session", "list"])["sessions"].as_array().unwrap().iter().all(|s| s["state"] == "ended"));
 }
+
+/// With no configuration, a cargo project's failing test becomes a task: the daemon's round runs
+/// `cargo test` in a scratch worktree under the home with the uncommitted change, and the
+/// person's checkout gets no `target/` and keeps its change unstaged. A passing run resolves it.
+#[test]
+fn a_failing_test_becomes_a_task_with_no_configuration_and_passing_resolves_it() {
+    let mut p = Project::new();
+    p.write("Cargo.toml", "[package]\nname = \"answer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n");
+    p.write(".gitignore", ".kite/\ntarget/\n");
+    let lib = "pub fn answer() -> u32 { 42 }\n#[test]\nfn answers() { assert_eq!(answer(), 42, \"the answer\"); }\n";
+    p.write("src/lib.rs", lib);
+    git(&p.root, &["add", "."]);
+    git(&p.root, &["commit", "-q", "-m", "a test"]);
+    p.write("src/lib.rs", &lib.replace("{ 42 }", "{ 41 }"));
+    p.start(&["--tick", "0"]);
+
+    let r = p.ok(&["sched", "tick"]);
+    let queued: Vec<&Value> = r["queued"].as_array().unwrap().iter().filter(|q| q["template"] == "fix-failing-tests").collect();
+    assert_eq!(queued.len(), 1, "{r}");
+    assert_eq!(queued[0]["title"], "Fix failing test answer::answers");
+    let task = p.task(queued[0]["id"].as_i64().unwrap());
+    let body = task["body"].as_str().unwrap();
+    assert!(body.contains("(at src/lib.rs:3)") && body.contains("the answer") && body.contains("left: 41"), "{body}");
+    assert!(!p.root.join("target").exists(), "the tests ran elsewhere");
+    assert!(p.home.join("scratch").is_dir());
+    assert_eq!(git(&p.root, &["status", "--porcelain", "--", "src"]), " M src/lib.rs\n");
+
+    // Same tree: the round reuses the run (nothing new), and the task stays.
+    let again = p.ok(&["sched", "tick", "--dry-run"]);
+    let c = again["candidates"].as_array().unwrap().iter().find(|c| c["template"] == "fix-failing-tests").unwrap();
+    assert_eq!(c["outcome"], "unchanged", "{c}");
+
+    // Fixed: the next round runs again and resolves the task.
+    p.write("src/lib.rs", lib);
+    let r = p.ok(&["sched", "tick"]);
+    let resolved = &r["superseded"][0];
+    assert_eq!(resolved["title"], "Fix failing test answer::answers", "{r}");
+    assert!(resolved["reason"].as_str().unwrap().starts_with("resolved:"), "{resolved}");
+    assert_eq!(p.task(queued[0]["id"].as_i64().unwrap())["status"], "pruned");
+}

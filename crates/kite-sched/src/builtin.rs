@@ -27,6 +27,7 @@ macro_rules! shipped {
 /// extraction prompt.
 pub const PROMPTS: &[Builtin] = shipped!(
     "fix-failing-tests.md.tera",
+    "github-issues.md.tera",
     "resolve-todo-markers.md.tera",
     "strategy-audit.md.tera",
     "session-start.md.tera",

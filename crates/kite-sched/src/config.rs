@@ -52,6 +52,14 @@ pub struct SchedConfig {
     /// Notes per vault search when a template names a topic.
     pub vault_k: usize,
     pub weights: ScoreWeights,
+    /// The built-in `tests` provider (`[sched.tests]`).
+    pub tests: crate::testrun::TestsConfig,
+    /// The built-in `issues` provider (`[sched.issues]`).
+    pub issues: crate::issues::IssuesConfig,
+    /// Where kite keeps its own state (`<KITE_HOME>`): the tests provider's scratch worktree
+    /// lives under it. Set by the binary, not read from kite.toml.
+    #[serde(skip)]
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for SchedConfig {
@@ -68,6 +76,9 @@ impl Default for SchedConfig {
             max_markers: 200,
             vault_k: 5,
             weights: ScoreWeights::default(),
+            tests: Default::default(),
+            issues: Default::default(),
+            state_dir: None,
         }
     }
 }

@@ -26,6 +26,14 @@ pub struct ProviderError {
     pub message: String,
 }
 
+/// What a built-in provider gave: its context, or why it cannot run for this project or on this
+/// machine (no test runner, no `gh`): a reason to skip the templates that need it, not an error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Provided {
+    Context(Value),
+    Unavailable(String),
+}
+
 /// One vault note found for a topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NoteHit {

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod builtin;
 pub mod config;
 pub mod context;
+pub mod issues;
 pub mod markers;
 pub mod plan;
 pub mod proc;
@@ -26,6 +27,7 @@ pub mod scheduler;
 pub mod score;
 pub mod task;
 pub mod template;
+pub mod testrun;
 pub mod worktree;
 
 #[cfg(test)]
@@ -34,7 +36,7 @@ mod memqueue;
 mod testutil;
 
 pub use config::{RunnerConfig, SchedConfig, ShellProviderConfig};
-pub use context::{NoteHit, NoteSource, ProviderError};
+pub use context::{NoteHit, NoteSource, Provided, ProviderError};
 /// The workspace's one human-duration parser, re-exported so `crate::duration::...` keeps working.
 pub use kite_core::duration;
 pub use plan::{plan, Candidate, Decision, Plan, PlanInput, Target, Unchanged};

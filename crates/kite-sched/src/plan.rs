@@ -11,6 +11,9 @@
 //!    content it supersedes the pending tasks — unless one of them is active or has dependents,
 //!    then the candidate is held back instead, because work in progress and dependency edges are
 //!    worth more than a fresher wording.
+//!    A template whose listing this round is complete (`retire_missing`: the open issues, the
+//!    failing tests) *resolves* its pending tasks whose key the listing no longer carries: the
+//!    issue was closed, the test passes.
 //! 2. **Staleness.** A pending task older than its stale-after is pruned.
 //! 3. **Dependencies.** A pending task whose dependency failed or was pruned (before or in this
 //!    round, transitively) is pruned.
@@ -71,6 +74,9 @@ pub struct PlanInput<'a> {
     /// Completions, failures and prunes per template.
     pub track: &'a BTreeMap<String, TrackRecord>,
     pub weights: &'a ScoreWeights,
+    /// Templates whose candidates this round are their complete listing, with what the listing
+    /// is (`issues.open`): their pending tasks with a key no candidate carries are resolved.
+    pub complete: &'a HashMap<String, String>,
 }
 
 /// A task or a candidate (by index into this round's candidates).
@@ -288,6 +294,19 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             );
             out.superseded.push(d);
         }
+    }
+
+    // 1b. Resolution: a complete listing that no longer carries a pending task's key.
+    for t in &open {
+        let idx = task_item[&t.id];
+        let (Some(template), Some(key)) = (t.template.as_deref(), t.dedup_key.as_deref()) else { continue };
+        let Some(listing) = input.complete.get(template) else { continue };
+        if t.status != TaskStatus::Pending || !items[idx].alive || cand_by_key.contains_key(key) {
+            continue;
+        }
+        let reason = format!("resolved: `{listing}` no longer has it");
+        let d = decide(&mut items, idx, PruneKind::Superseded, reason, None);
+        out.superseded.push(d);
     }
 
     // 2. Staleness.

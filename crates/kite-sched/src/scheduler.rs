@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::audit::run_audit;
 use crate::config::SchedConfig;
-use crate::context::{git_context, queue_context, shell_context, NoteSource, ProviderError};
+use crate::context::{git_context, queue_context, shell_context, NoteSource, Provided, ProviderError};
 use crate::plan::{plan, Candidate, Decision, PlanInput, Target, Unchanged};
 use crate::queue::{ListFilter, PruneNote, Queue, QueueStats};
 use crate::schedule::Cadence;
@@ -219,6 +219,10 @@ impl Scheduler {
         let due = self.due(now, opts.all);
         let mut timings = Timings::default();
         let mut not_queued: Vec<NotQueued> = vec![];
+        // Built-in providers that cannot run here, and why: their templates are skipped.
+        let mut unavailable: HashMap<String, String> = HashMap::new();
+        // Templates whose list this round is complete (`retire_missing`), and the list.
+        let mut complete: HashMap<String, String> = HashMap::new();
 
         // Context.
         let t0 = Instant::now();
@@ -245,6 +249,27 @@ impl Scheduler {
                 match shell_context(&self.repo, p, self.cfg.provider_timeout).await {
                     Ok(v) => drop(ctx.insert(name.clone(), v)),
                     Err(message) => errors.push(ProviderError { source: name.clone(), message }),
+                }
+            }
+            // The built-in providers, for the names no configured provider takes.
+            for name in ["tests", "issues"] {
+                if !needed.contains(name) || self.cfg.providers.contains_key(name) {
+                    continue;
+                }
+                let got = match name {
+                    "tests" if !self.cfg.tests.detect => Ok(Provided::Unavailable(
+                        "[sched.tests] detect is off and no [sched.providers.tests] is configured".into(),
+                    )),
+                    "tests" => {
+                        let state = self.cfg.state_dir.clone().unwrap_or_else(std::env::temp_dir);
+                        crate::testrun::tests_context(&self.repo, &state, &self.cfg.tests).await
+                    }
+                    _ => crate::issues::issues_context(&self.repo, &self.cfg.issues).await,
+                };
+                match got {
+                    Ok(Provided::Context(v)) => drop(ctx.insert(name.into(), v)),
+                    Ok(Provided::Unavailable(why)) => drop(unavailable.insert(name.to_string(), why)),
+                    Err(message) => errors.push(ProviderError { source: name.into(), message }),
                 }
             }
         }
@@ -287,8 +312,14 @@ impl Scheduler {
                 None => drop(tctx.remove("vault")),
             }
             let before = candidates.len();
-            if let Some(program) = t.meta.command.as_deref().and_then(|c| crate::audit::missing_program(c, &self.repo)) {
-                run.skipped = Some(format!("`{program}` is not installed (not on PATH); the audit runs once it is"));
+            // A template whose audit program or built-in provider cannot run here is skipped
+            // with the reason (and its schedule moves on), not reported as an error every round.
+            let cannot = match t.meta.command.as_deref().and_then(|c| crate::audit::missing_program(c, &self.repo)) {
+                Some(program) => Some(format!("`{program}` is not installed (not on PATH); the audit runs once it is")),
+                None => t.needs().iter().find_map(|n| unavailable.get(n)).cloned(),
+            };
+            if let Some(why) = cannot {
+                run.skipped = Some(why);
                 runs.push(run);
                 if !opts.dry_run {
                     if let Some(next) = t.cadence.next_after(now) {
@@ -300,6 +331,14 @@ impl Scheduler {
             match t.render_in(&mut tctx) {
                 Err(e) => run.error = Some(e.to_string()),
                 Ok(out) => {
+                    if let (true, None, Some(list)) = (t.meta.retire_missing, &out.skipped, &t.meta.for_each) {
+                        // A provider says when its list may be partial (a build that failed,
+                        // a listing cut at its limit): then nothing is resolved by absence.
+                        let root = list.split('.').next().unwrap_or_default();
+                        if tctx.get(root).and_then(|v| v.get("complete")) != Some(&Value::Bool(false)) {
+                            complete.insert(t.name.clone(), list.clone());
+                        }
+                    }
                     run.skipped = out.skipped;
                     for r in out.items {
                         match &t.meta.command {
@@ -376,6 +415,7 @@ impl Scheduler {
             max_open_global: self.cfg.max_open,
             track: &stats.by_template,
             weights: &self.cfg.weights,
+            complete: &complete,
         });
         timings.plan_ms = ms(t0);
 

@@ -21,6 +21,8 @@
 //! uses = ["tests"]                               # shell context providers it needs
 //! topic = "project status"                       # vault notes matching this become `vault`
 //! command = "claude -p"                          # strategy audit: body is the prompt, see audit
+//! retire_missing = true                          # the for_each list is complete: a pending task
+//!                                                # it no longer has is resolved
 //! +++
 //! The body: the task body (or, with `command`, the prompt).
 //! ```
@@ -69,6 +71,10 @@ pub struct FrontMatter {
     pub vault_k: Option<usize>,
     pub command: Option<String>,
     pub description: Option<String>,
+    /// Its `for_each` list is complete (all open issues, all failing tests): a pending task whose
+    /// key the list no longer has is resolved (see the planner).
+    #[serde(default)]
+    pub retire_missing: bool,
 }
 
 /// Where a template comes from.

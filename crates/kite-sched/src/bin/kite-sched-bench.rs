@@ -181,6 +181,7 @@ fn main() {
             max_open_global: Some(8_000),
             track: &track,
             weights: &weights,
+            complete: &Default::default(),
         });
         planning.push(ms(t));
         last_plan = Some(p);

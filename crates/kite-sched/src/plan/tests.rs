@@ -32,11 +32,12 @@ struct Setup {
     max_open: HashMap<String, usize>,
     global: Option<usize>,
     track: BTreeMap<String, TrackRecord>,
+    complete: HashMap<String, String>,
 }
 
 impl Setup {
     fn new(tasks: Vec<Task>, candidates: Vec<Candidate>) -> Self {
-        Setup { tasks, candidates, max_open: HashMap::new(), global: None, track: BTreeMap::new() }
+        Setup { tasks, candidates, max_open: HashMap::new(), global: None, track: BTreeMap::new(), complete: HashMap::new() }
     }
 
     fn run(&self) -> Plan {
@@ -49,6 +50,7 @@ impl Setup {
             max_open_global: self.global,
             track: &self.track,
             weights: &w,
+            complete: &self.complete,
         })
     }
 }
@@ -335,4 +337,28 @@ fn decisions_come_out_in_a_stable_order() {
     for _ in 0..5 {
         assert_eq!(Setup::new(tasks.clone(), vec![]).run(), first);
     }
+}
+
+#[test]
+fn a_complete_listing_resolves_the_pending_tasks_it_no_longer_has() {
+    let mut gone = task(1, Some("issue:1"), 1);
+    gone.template = Some("issues".into());
+    let mut still = task(2, Some("issue:2"), 1);
+    still.template = Some("issues".into());
+    let mut other = task(3, Some("marker:x"), 1);
+    other.template = Some("markers".into());
+    let mut active = task(4, Some("issue:4"), 1);
+    active.template = Some("issues".into());
+    active.status = TaskStatus::Active;
+    let tasks = vec![gone, still, other, active];
+    let mut s = Setup::new(tasks.clone(), vec![cand("issues", "task 2", "issue:2")]);
+    // Not complete (the provider failed, or the list was cut at its limit): nothing resolved.
+    assert!(s.run().superseded.is_empty());
+    s.complete.insert("issues".into(), "issues.open".into());
+    let p = s.run();
+    assert_eq!(kinds(&p), vec![(Target::Task { id: 1 }, PruneKind::Superseded)]);
+    assert_eq!(p.superseded[0].reason, "resolved: `issues.open` no longer has it");
+    assert!(p.superseded[0].superseded_by.is_none());
+    // Active work is never taken away; another template's tasks are not its business.
+    assert!(p.decision_for(Target::Task { id: 4 }).is_none() && p.decision_for(Target::Task { id: 3 }).is_none());
 }

@@ -278,3 +278,51 @@ async fn a_template_whose_tasks_keep_failing_gets_one_open_task_and_says_why() {
     assert_eq!(r.candidates.len(), 3);
     assert_eq!(r.queued.len(), 1, "one open task at a time: {r:#?}");
 }
+
+/// The built-in issues template over a stand-in `gh` (the real one needs a GitHub login): open
+/// issues become tasks keyed by number, a closed one resolves its pending task, and with no
+/// `gh` the template is skipped with the reason, not reported as an error.
+#[tokio::test]
+async fn open_issues_become_tasks_and_a_closed_one_resolves_its_task() {
+    let repo = git_repo();
+    let p = repo.path();
+    let bin = tempfile::tempdir().unwrap();
+    let list = bin.path().join("list.json");
+    let gh = bin.path().join("gh");
+    std::fs::write(&gh, format!("#!/bin/sh\n[ \"$1\" = auth ] && exit 0\ncat {}\n", list.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&gh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(&list, r#"[{"number": 4, "title": "Crash on empty input", "body": "run it with no args", "labels": [{"name": "kite"}], "url": "u4"},
+                              {"number": 9, "title": "Slow start", "body": "", "labels": [], "url": "u9"}]"#).unwrap();
+    let q = MemQueue::new(Utc::now().timestamp_millis());
+    let mut cfg = SchedConfig::default();
+    cfg.issues.gh = gh.display().to_string();
+    let mut s = Scheduler::new(cfg.clone(), p, Arc::new(q.clone()), None);
+    let r = s.tick(all(false)).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let titles: Vec<&str> = r.queued.iter().filter(|x| x.template == "github-issues").map(|x| x.title.as_str()).collect();
+    assert_eq!(titles, ["Crash on empty input (#4)", "Slow start (#9)"]);
+    let body = q.with(|s| s.tasks.iter().find(|t| t.title.contains("#4")).unwrap().body.clone());
+    assert!(body.contains("run it with no args") && body.contains("Fixes #4"), "{body}");
+
+    // #4 was closed.
+    std::fs::write(&list, r#"[{"number": 9, "title": "Slow start", "body": "", "labels": [], "url": "u9"}]"#).unwrap();
+    let r = s.tick(all(false)).await;
+    let resolved: Vec<(&str, &str)> = r.superseded.iter().map(|d| (d.title.as_str(), d.reason.as_str())).collect();
+    assert_eq!(resolved, [("Crash on empty input (#4)", "resolved: `issues.open` no longer has it")]);
+    assert!(r.queued.iter().all(|x| x.template != "github-issues"), "#9 is unchanged: {:?}", r.queued);
+
+    // gh fails: an error for the round, and nothing resolved by a list it did not get.
+    std::fs::write(&gh, "#!/bin/sh\n[ \"$1\" = auth ] && exit 0\necho 'HTTP 502' >&2; exit 1\n").unwrap();
+    let r = s.tick(all(false)).await;
+    assert!(r.errors.iter().any(|e| e.source == "issues" && e.message.contains("HTTP 502")), "{:?}", r.errors);
+    assert!(r.superseded.is_empty());
+
+    // No gh at all: skipped, with why.
+    cfg.issues.gh = "kite-no-such-gh".into();
+    let mut s = Scheduler::new(cfg, p, Arc::new(q.clone()), None);
+    let r = s.tick(all(true)).await;
+    let run = r.templates.iter().find(|t| t.name == "github-issues").unwrap();
+    assert!(run.skipped.as_deref().unwrap().contains("not installed"), "{run:?}");
+    assert!(r.errors.iter().all(|e| e.source != "issues"), "{:?}", r.errors);
+}
