@@ -17,6 +17,7 @@ pub mod builtin;
 pub mod config;
 pub mod context;
 pub mod issues;
+pub mod land;
 pub mod markers;
 pub mod plan;
 pub mod proc;
