@@ -115,6 +115,10 @@ pub struct RunnerConfig {
     pub heartbeat: Duration,
     /// Bytes of stdout kept as the task's result.
     pub result_tail: usize,
+    /// Landing (`[merge]` in kite.toml, set by the binary): a finished task is done once its
+    /// branch is on the target.
+    #[serde(skip)]
+    pub merge: crate::land::MergeConfig,
 }
 
 impl Default for RunnerConfig {
@@ -132,6 +136,7 @@ impl Default for RunnerConfig {
             poll: Duration::from_secs(5),
             heartbeat: Duration::from_secs(15),
             result_tail: 4000,
+            merge: Default::default(),
         }
     }
 }

@@ -540,7 +540,13 @@ impl Lander {
         if git(repo, &["merge-base", "--is-ancestor", &tip, &head]).await.is_ok() {
             let wt = worktrees(repo).await?.into_iter().find(|w| w.branch.as_deref() == Some(entry.branch.as_str()));
             let uncommitted = match wt {
-                Some(w) => dirty_tracked(&w.path).await.unwrap_or_default(),
+                Some(w) => git(&w.path, &["status", "--porcelain=v1", "--untracked-files=all"])
+                    .await
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| l.len() > 3)
+                    .map(|l| l[3..].to_string())
+                    .collect(),
                 None => vec![],
             };
             return Ok(Some(Landing::NoChanges { uncommitted }));

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::config::RunnerConfig;
+use crate::land::{Lander, Landing};
 use crate::proc::{self, Exit, Shell};
 use crate::queue::{Claim, ListFilter, Queue, QueueError};
 use crate::task::{files_overlap, Task, TaskStatus};
@@ -76,6 +77,12 @@ pub struct RunReport {
     pub attempts: Vec<Attempt>,
     pub worktree: Option<Worktree>,
     pub worktree_kept: bool,
+    /// Why the worktree was kept (unlanded commits, uncommitted changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_because: Option<String>,
+    /// The last landing (with `[merge] land`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landing: Option<Landing>,
 }
 
 /// The runner. Cheap to share: `Arc<Runner>`.
@@ -86,6 +93,8 @@ pub struct Runner {
     queue: Arc<dyn Queue>,
     /// Task id → declared files, for tasks this runner holds (running or backing off).
     running: Arc<Mutex<HashMap<i64, Vec<String>>>>,
+    /// The merge queue, unless `[merge] land = false`.
+    lander: Option<Arc<Lander>>,
 }
 
 /// Releases a task's slot when its run ends, however it ends.
@@ -106,7 +115,9 @@ impl Runner {
     /// `repo`: the main repository; `home`: KITE_HOME (worktrees go to `home/worktrees` unless
     /// configured).
     pub fn new(cfg: RunnerConfig, repo: impl Into<PathBuf>, home: impl Into<PathBuf>, queue: Arc<dyn Queue>) -> Arc<Self> {
-        Arc::new(Runner { cfg, repo: repo.into(), home: home.into(), queue, running: Arc::default() })
+        let (repo, home) = (repo.into(), home.into());
+        let lander = cfg.merge.land.then(|| Arc::new(Lander::new(cfg.merge.clone(), &repo, &home)));
+        Arc::new(Runner { cfg, repo, home, queue, running: Arc::default(), lander })
     }
 
     pub fn config(&self) -> &RunnerConfig {
@@ -199,15 +210,19 @@ impl Runner {
     /// Fills every `poll` until `shutdown` resolves. Agents still running then are killed (their
     /// sessions stop heart-beating, so the coordinator's reaper requeues their tasks).
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        let resumed = self.clone().resume_landings();
+        tokio::pin!(resumed);
         // A zero period would panic in tokio; a typo in kite.toml must not.
         let mut interval = tokio::time::interval(self.cfg.poll.max(MIN_PERIOD));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut set = tokio::task::JoinSet::new();
         let mut runs: Vec<tokio::task::AbortHandle> = Vec::new();
         tokio::pin!(shutdown);
+        let mut resuming = true;
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = &mut resumed, if resuming => resuming = false,
                 Some(r) = set.join_next(), if !set.is_empty() => {
                     if let Ok(r) = r {
                         let r: RunReport = r;
@@ -237,9 +252,28 @@ impl Runner {
     /// The whole life of one task's run: attempts, backoff, done or failed, worktree clean-up.
     async fn run_reserved(self: Arc<Self>, task: Task, slot: Slot) -> RunReport {
         let id = task.id;
-        let mut report = RunReport { task_id: id, outcome: RunOutcome::Lost { reason: String::new() }, attempts: vec![], worktree: None, worktree_kept: false };
+        let mut report = RunReport {
+            task_id: id,
+            outcome: RunOutcome::Lost { reason: String::new() },
+            attempts: vec![],
+            worktree: None,
+            worktree_kept: false,
+            kept_because: None,
+            landing: None,
+        };
         let mut failures = task.attempts;
-        let prompt = prompt_for(&task);
+        let mut prompt = prompt_for(&task);
+        // Work starts from (and lands on) the target; without landing, from the checkout's HEAD.
+        let target = match &self.lander {
+            Some(l) => match crate::land::target_branch(&self.repo, &l.cfg).await {
+                Ok(t) => t,
+                Err(e) => {
+                    report.outcome = RunOutcome::Lost { reason: format!("landing: {e}") };
+                    return report;
+                }
+            },
+            None => "HEAD".to_string(),
+        };
         tracing::info!(task = id, title = %task.title, "starting agent");
         report.outcome = loop {
             let session = match self.queue.register_session(&format!("runner-task-{id}")).await {
@@ -254,7 +288,7 @@ impl Runner {
                 }
             };
             if report.worktree.is_none() {
-                match worktree::ensure(&self.repo, &self.worktree_root(), id).await {
+                match worktree::ensure(&self.repo, &self.worktree_root(), id, &target).await {
                     Ok(w) => report.worktree = Some(w),
                     Err(e) => {
                         let error = format!("worktree: {e}");
@@ -282,10 +316,51 @@ impl Runner {
                 Ok(o) if o.exit == Exit::Code(0) => {
                     attempt.exit = o.exit.to_string();
                     let result = proc::tail(o.stdout.trim_end(), self.cfg.result_tail).to_string();
-                    Some(match self.queue.done(&claim, &result).await {
-                        Ok(()) => RunOutcome::Done { result },
-                        Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
-                    })
+                    match &self.lander {
+                        None => Some(match self.queue.done(&claim, &result).await {
+                            Ok(()) => RunOutcome::Done { result },
+                            Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
+                        }),
+                        Some(l) => {
+                            let landing = self.land(l, &task, &wt, &claim).await;
+                            report.landing = landing.as_ref().ok().cloned();
+                            match landing {
+                                Ok(Landing::Landed { .. }) => {
+                                    let why = report.landing.as_ref().map(Landing::reason).unwrap_or_default();
+                                    let result = if result.is_empty() { why } else { format!("{why}\n{result}") };
+                                    Some(match self.queue.done(&claim, &result).await {
+                                        Ok(()) => RunOutcome::Done { result },
+                                        Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
+                                    })
+                                }
+                                Ok(no @ Landing::NoChanges { .. }) => Some(self.finish_failed(&claim, &no.reason()).await),
+                                // Back to pending with what went wrong as the next attempt's context.
+                                other => {
+                                    let why = match other {
+                                        Ok(l) => l.reason(),
+                                        Err(e) => format!("landing failed: {e}"),
+                                    };
+                                    attempt.exit = format!("exit code 0; not landed: {}", why.lines().next().unwrap_or_default());
+                                    failures += 1;
+                                    if failures >= self.cfg.max_attempts {
+                                        let error = format!("not landed after {failures} attempts: {why}");
+                                        Some(self.finish_failed(&claim, &error).await)
+                                    } else {
+                                        prompt = format!("{}\n## The last attempt did not land\n\n{why}\n", prompt_for(&task));
+                                        match self.queue.fail(&claim, &why, true).await {
+                                            Ok(()) => {
+                                                let wait = backoff(&self.cfg, failures);
+                                                attempt.backoff_ms = Some(wait.as_millis() as u64);
+                                                tracing::info!(task = id, attempt = failures, "not landed; the agent gets another attempt");
+                                                None
+                                            }
+                                            Err(e) => Some(RunOutcome::Lost { reason: format!("fail: {e}") }),
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
                 Ok(o) => {
                     let transient = match o.exit {
@@ -340,14 +415,100 @@ impl Runner {
         if let Some(wt) = &report.worktree {
             if self.cfg.keep_worktrees {
                 report.worktree_kept = true;
-            } else if let Err(e) = worktree::remove(&self.repo, wt).await {
-                tracing::warn!(task = id, error = %e, "could not remove worktree");
-                report.worktree_kept = true;
+            } else {
+                // Removed only when nothing in it would be lost: its commits are on the target
+                // (landed) or it has none, and nothing is left uncommitted.
+                match worktree::remove_if_safe(&self.repo, wt, &target).await {
+                    Ok(None) => {}
+                    Ok(Some(why)) => {
+                        tracing::info!(task = id, dir = %wt.dir.display(), "worktree kept: {why}");
+                        report.worktree_kept = true;
+                        report.kept_because = Some(why);
+                    }
+                    Err(e) => {
+                        tracing::warn!(task = id, error = %e, "could not remove worktree");
+                        report.worktree_kept = true;
+                        report.kept_because = Some(e.to_string());
+                    }
+                }
             }
         }
         tracing::info!(task = id, outcome = ?report.outcome, attempts = report.attempts.len(), "agent run ended");
         drop(slot);
         report
+    }
+
+    /// Puts the task in the merge queue and lands it, heart-beating its session meanwhile (a
+    /// verify can take as long as the project's tests).
+    async fn land(&self, l: &Lander, task: &Task, wt: &Worktree, claim: &Claim) -> Result<Landing, crate::land::LandError> {
+        l.enqueue(task, &wt.branch, &claim.session_id, claim.token).await?;
+        self.with_heartbeat(&claim.session_id, l.land(task.id)).await
+    }
+
+    async fn with_heartbeat<T>(&self, session: &str, work: impl Future<Output = T>) -> T {
+        tokio::pin!(work);
+        let mut beat = tokio::time::interval(self.cfg.heartbeat.max(MIN_PERIOD));
+        beat.tick().await;
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = beat.tick() => {
+                    if let Err(e) = self.queue.heartbeat(session).await {
+                        tracing::warn!(session, error = %e, "heartbeat failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Finishes the landings a stopped or killed process left in the merge queue: each lands
+    /// (once: the book knows whether the target already moved) and its task is finished with
+    /// the claim it had, or, when the reaper requeued the task meanwhile, with a new claim.
+    pub async fn resume_landings(self: Arc<Self>) {
+        let Some(l) = self.lander.clone() else { return };
+        let entries = match l.in_flight() {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("merge queue not resumed: {e}");
+                return;
+            }
+        };
+        for e in entries {
+            tracing::info!(task = e.task_id, state = %e.state, "resuming an interrupted landing");
+            let session = e.session.clone().unwrap_or_default();
+            let landing = self.with_heartbeat(&session, l.land(e.task_id)).await;
+            let old = Claim { task_id: e.task_id, session_id: session.clone(), token: e.token.unwrap_or(0) };
+            let finish = |claim: Claim| {
+                let landing = landing.clone();
+                let me = self.clone();
+                async move {
+                    match &landing {
+                        Ok(ok @ Landing::Landed { .. }) => me.queue.done(&claim, &ok.reason()).await,
+                        Ok(other) => me.queue.fail(&claim, &other.reason(), !matches!(other, Landing::NoChanges { .. })).await,
+                        Err(err) => me.queue.fail(&claim, &format!("landing failed: {err}"), true).await,
+                    }
+                }
+            };
+            if finish(old).await.is_ok() {
+                let _ = self.queue.end_session(&session).await;
+                continue;
+            }
+            // The old claim is gone (its session was reaped): claim the task again to finish it.
+            let result = async {
+                let s = self.queue.register_session(&format!("runner-task-{}", e.task_id)).await?;
+                let c = self.queue.claim(e.task_id, &s).await;
+                let r = match c {
+                    Ok(c) => finish(c).await,
+                    Err(err) => Err(err),
+                };
+                let _ = self.queue.end_session(&s).await;
+                r
+            }
+            .await;
+            if let Err(err) = result {
+                tracing::warn!(task = e.task_id, "landing resumed but the task could not be finished: {err}");
+            }
+        }
     }
 
     async fn finish_failed(&self, claim: &Claim, error: &str) -> RunOutcome {
@@ -375,19 +536,7 @@ impl Runner {
             timeout: Some(self.cfg.timeout),
             cap: self.cfg.result_tail.max(1024) * 4,
         });
-        tokio::pin!(run);
-        let mut beat = tokio::time::interval(self.cfg.heartbeat.max(MIN_PERIOD));
-        beat.tick().await;
-        loop {
-            tokio::select! {
-                out = &mut run => return out,
-                _ = beat.tick() => {
-                    if let Err(e) = self.queue.heartbeat(session).await {
-                        tracing::warn!(session, error = %e, "heartbeat failed");
-                    }
-                }
-            }
-        }
+        self.with_heartbeat(session, run).await
     }
 }
 
@@ -398,7 +547,15 @@ fn signal_exit(code: i32) -> Option<i32> {
 }
 
 fn lost(task_id: i64, reason: String) -> RunReport {
-    RunReport { task_id, outcome: RunOutcome::Lost { reason }, attempts: vec![], worktree: None, worktree_kept: false }
+    RunReport {
+        task_id,
+        outcome: RunOutcome::Lost { reason },
+        attempts: vec![],
+        worktree: None,
+        worktree_kept: false,
+        kept_because: None,
+        landing: None,
+    }
 }
 
 /// The prompt an agent gets: the task's title and body.
@@ -411,6 +568,10 @@ pub fn prompt_for(task: &Task) -> String {
     }
     if !task.files.is_empty() {
         p.push_str(&format!("\nFiles: {}\n", task.files.join(", ")));
+    }
+    // A task back from an attempt that did not land (or failed transiently) says why.
+    if let (true, Some(why)) = (task.attempts > 0 && task.status == TaskStatus::Pending, &task.reason) {
+        p.push_str(&format!("\n## The last attempt did not finish\n\n{}\n", why.trim()));
     }
     p.push_str(&format!("\n(kite task {}; commit your work on this worktree's branch.)\n", task.id));
     p

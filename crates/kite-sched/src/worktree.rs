@@ -45,8 +45,9 @@ pub fn branch_name(task_id: i64) -> String {
     format!("kite/task-{task_id}")
 }
 
-/// Creates (or reuses) the worktree for a task under `root`, branching from the repository's HEAD.
-pub async fn ensure(repo: &Path, root: &Path, task_id: i64) -> Result<Worktree, WorktreeError> {
+/// Creates (or reuses) the worktree for a task under `root`, branching from `start` (the merge
+/// target, so the work lands on what it was written against; `HEAD` when landing is off).
+pub async fn ensure(repo: &Path, root: &Path, task_id: i64, start: &str) -> Result<Worktree, WorktreeError> {
     let dir = root.join(format!("task-{task_id}"));
     let branch = branch_name(task_id);
     if dir.join(".git").exists() {
@@ -62,12 +63,26 @@ pub async fn ensure(repo: &Path, root: &Path, task_id: i64) -> Result<Worktree, 
     if exists {
         git(repo, &["worktree", "add", &dir_s, &branch]).await?;
     } else {
-        git(repo, &["worktree", "add", "-b", &branch, &dir_s]).await?;
+        git(repo, &["worktree", "add", "-b", &branch, &dir_s, start]).await?;
     }
     Ok(Worktree { dir, branch })
 }
 
-/// Removes a worktree (even with uncommitted changes); its branch stays.
-pub async fn remove(repo: &Path, wt: &Worktree) -> Result<(), WorktreeError> {
-    git(repo, &["worktree", "remove", "--force", &wt.dir.to_string_lossy()]).await.map(|_| ())
+/// Removes a worktree only when that loses nothing: no uncommitted changes (untracked files
+/// count) and no commit that `target` lacks. Returns why it was kept otherwise. Its branch is
+/// deleted too when all its commits are on `target`.
+pub async fn remove_if_safe(repo: &Path, wt: &Worktree, target: &str) -> Result<Option<String>, WorktreeError> {
+    let status = git(&wt.dir, &["status", "--porcelain=v1", "--untracked-files=all"]).await?;
+    let dirty: Vec<&str> = status.lines().filter(|l| l.len() > 3).map(|l| &l[3..]).collect();
+    if !dirty.is_empty() {
+        return Ok(Some(format!("it has uncommitted changes ({})", dirty.join(", "))));
+    }
+    let ahead = git(repo, &["rev-list", "--count", &format!("{target}..refs/heads/{}", wt.branch)]).await?;
+    let ahead: u64 = ahead.trim().parse().unwrap_or(1);
+    if ahead > 0 {
+        return Ok(Some(format!("{} has {ahead} commit(s) not on {target}", wt.branch)));
+    }
+    git(repo, &["worktree", "remove", &wt.dir.to_string_lossy()]).await?;
+    git(repo, &["branch", "-D", &wt.branch]).await?;
+    Ok(None)
 }

@@ -35,6 +35,9 @@ impl Fixture {
             max_attempts: 3,
             ..RunnerConfig::default()
         };
+        // These tests pin the runner's own rules (retries, worktrees, overlaps) with agents that
+        // mostly commit nothing; landing has its tests below and in land.rs.
+        cfg.merge.land = false;
         tweak(&mut cfg);
         Runner::new(cfg, self.repo.path(), self.home.path(), Arc::new(self.q.clone()))
     }
@@ -70,10 +73,10 @@ pwd
     assert!(result.trim_end().ends_with(&wt.dir.display().to_string()), "ran in the worktree: {result}");
     assert_eq!(f.q.task(1).status, TaskStatus::Done);
     assert_eq!(f.q.with(|s| s.results[0].1.clone()), *result);
-    // Not kept: the worktree is gone, the branch stays.
+    // Nothing in it to lose (no commit, nothing uncommitted): the worktree and branch are gone.
     assert!(!rep.worktree_kept);
     assert!(!wt.dir.exists());
-    assert!(git(f.repo.path(), &["branch", "--list", "kite/task-1"]).contains("kite/task-1"));
+    assert!(git(f.repo.path(), &["branch", "--list", "kite/task-1"]).is_empty());
     assert!(r.running().is_empty());
 }
 
@@ -353,4 +356,80 @@ async fn shutdown_kills_running_agents_and_frees_their_slots() {
     assert!(!marker.exists(), "the agent was killed at shutdown");
     // Its claim is left for the coordinator's reaper (the session stops heart-beating).
     assert_eq!(f.q.task(1).status, TaskStatus::Active);
+}
+
+/// With landing on: two tasks on different files both land on main; two that edit the same line
+/// at once conflict, the one that lands second goes back with the conflict as its next prompt's
+/// context, and its next attempt (which redoes the change on the new main) lands. main's checkout
+/// is fast-forwarded, never reset.
+#[tokio::test]
+async fn finished_work_lands_on_main_and_a_conflict_goes_back_with_its_context() {
+    let f = Fixture::new();
+    for id in 1..=4 {
+        f.task(id, &[]);
+    }
+    let r = f.runner(
+        r#"set -e
+g() { git -c user.email=a@b -c user.name=agent "$@"; }
+case "$KITE_TASK_ID" in
+  1) echo one > one.txt ;;
+  2) echo two > two.txt ;;
+  *) if grep -q "did not land"; then
+       # Told about the conflict: redo the change on top of what landed.
+       git reset -q --hard main
+       echo "from $KITE_TASK_ID" >> README.md
+     else
+       sleep 0.3
+       echo "README by $KITE_TASK_ID" > README.md
+     fi ;;
+esac
+g add -A && g commit -qm "task $KITE_TASK_ID"
+echo ok
+"#,
+        |c| {
+            c.merge.land = true;
+            c.merge.verify = Some("test -f README.md".into());
+        },
+    );
+    let mut reports = vec![];
+    for id in [1, 2] {
+        reports.push(r.spawn(id).await.unwrap().await.unwrap());
+    }
+    // 3 and 4 start from the same main and edit the same line.
+    let (h3, h4) = (r.spawn(3).await.unwrap(), r.spawn(4).await.unwrap());
+    reports.push(h3.await.unwrap());
+    reports.push(h4.await.unwrap());
+    let main = f.repo.path();
+    for rep in &reports {
+        assert!(matches!(rep.outcome, RunOutcome::Done { .. }), "{rep:?}");
+        assert!(matches!(rep.landing, Some(Landing::Landed { verified: true, .. })), "{rep:?}");
+        assert!(!rep.worktree_kept, "landed work leaves no worktree: {rep:?}");
+    }
+    let (first, second) = if reports[2].attempts.len() == 1 { (3, 4) } else { (4, 3) };
+    let again = &reports[(second - 1) as usize];
+    assert_eq!(again.attempts.len(), 2, "{again:?}");
+    assert!(again.attempts[0].exit.contains("conflicts with main"), "{:?}", again.attempts[0]);
+    assert!(again.attempts[0].exit.contains("README.md"), "{:?}", again.attempts[0]);
+    let log = git(main, &["log", "--format=%s", "main"]);
+    for id in 1..=4 {
+        assert!(log.contains(&format!("task {id}")), "{log}");
+    }
+    assert_eq!(std::fs::read_to_string(main.join("README.md")).unwrap(), format!("README by {first}\nfrom {second}\n"));
+    assert!(main.join("one.txt").exists() && main.join("two.txt").exists());
+    assert_eq!(git(main, &["status", "--porcelain"]), "");
+    assert!(git(main, &["branch", "--list", "kite/*"]).trim().is_empty(), "landed branches are removed");
+
+    // An agent that commits nothing is not done.
+    f.task(5, &[]);
+    let r = f.runner("echo did nothing", |c| c.merge.land = true);
+    let rep = r.spawn(5).await.unwrap().await.unwrap();
+    assert_eq!(rep.outcome, RunOutcome::Failed { error: "the agent exited 0 but committed nothing".into() });
+    // One that leaves its work uncommitted is not done either, and its worktree is kept.
+    f.task(6, &[]);
+    let r = f.runner("echo draft > draft.txt", |c| c.merge.land = true);
+    let rep = r.spawn(6).await.unwrap().await.unwrap();
+    let RunOutcome::Failed { error } = &rep.outcome else { panic!("{rep:?}") };
+    assert!(error.contains("left uncommitted changes in draft.txt"), "{error}");
+    assert!(rep.worktree_kept && rep.worktree.as_ref().unwrap().dir.join("draft.txt").exists(), "{rep:?}");
+    assert!(rep.kept_because.as_deref().unwrap().contains("uncommitted changes (draft.txt)"), "{rep:?}");
 }
