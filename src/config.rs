@@ -18,6 +18,8 @@ pub(crate) struct Config {
     pub(crate) runner: RunnerConfig,
     pub(crate) sched: SchedConfig,
     pub(crate) hooks: HookSettings,
+    /// Landing: the merge queue's target, verify command and strategy.
+    pub(crate) merge: kite_sched::land::MergeConfig,
     /// The file this came from (for messages); not a key.
     #[serde(skip)]
     pub(crate) file: PathBuf,
@@ -185,6 +187,13 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 [runner]
 # max_agents = 0               # agents the runner starts on its own; 0: only `kite spawn`
 # command = "claude -p --permission-mode acceptEdits"
+
+[merge]
+# land = true                  # a task is done once its branch is on the target and verified
+# target = "main"              # default: the branch the project's main worktree has checked out
+# verify = "make test"         # default: the detected test command; "": land without verifying
+# verify_timeout = "30m"
+# strategy = "rebase"          # or "merge": a merge commit per task
 
 # [memory]                     # only when the model is not where `make install` put it
 # model_dir = "/path/to/all-minilm-l6-v2"

@@ -72,6 +72,11 @@ enum Command {
     Sched(cmd::sched::SchedCmd),
     /// Start an agent session for a task now.
     Spawn(cmd::sched::SpawnArgs),
+    /// The merge queue: where finished work is on its way to the target, and discarding work.
+    #[command(subcommand)]
+    Merge(cmd::merge::MergeCmd),
+    /// kite's worktrees and branches, each with its commits not on the target.
+    Worktrees,
 }
 
 fn main() -> ExitCode {

@@ -6,6 +6,7 @@ pub(crate) mod gc;
 pub(crate) mod hook;
 pub(crate) mod install;
 pub(crate) mod mcp;
+pub(crate) mod merge;
 pub(crate) mod sched;
 pub(crate) mod lock;
 pub(crate) mod session;
@@ -72,6 +73,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Command::Gc(a) => gc::run(&ctx, a).await,
             Command::Sched(c) => sched::run(&ctx, c).await,
             Command::Spawn(a) => sched::spawn(&ctx, a).await,
+            Command::Merge(c) => merge::run(&ctx, c).await,
+            Command::Worktrees => merge::worktrees(&ctx).await,
         }
     })
 }

@@ -100,7 +100,9 @@ pub(crate) fn sched_config(ctx: &Ctx) -> Result<SchedConfig> {
 
 /// `[runner]` from kite.toml, then `KITE_AGENT_COMMAND`.
 pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
-    Ok(ctx.config.runner.clone().apply_env())
+    let mut c = ctx.config.runner.clone().apply_env();
+    c.merge = ctx.config.merge.clone();
+    Ok(c)
 }
 
 /// Done / failed / pruned tasks per template (for `kite status` and `kite sched templates`).
@@ -513,7 +515,12 @@ pub(crate) fn background(ctx: &Ctx, tick: Option<Duration>, max_agents: Option<u
             if let Some(n) = max_agents {
                 c.max_agents = n;
             }
-            (c.max_agents > 0).then_some(c)
+            // A landing a killed process left half done is finished by the daemon's runner,
+            // even one that starts no agents of its own.
+            let resume = kite_sched::land::Book::load(&ctx.places.home)
+                .map(|b| b.entries.iter().any(|e| e.state.in_flight()))
+                .unwrap_or(false);
+            (c.max_agents > 0 || (resume && c.merge.land)).then_some(c)
         }
         Err(e) => {
             tracing::error!("runner off: {e:#}");

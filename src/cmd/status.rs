@@ -30,9 +30,18 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
     let c = ctx.client().await?;
     let s: Status = c.request::<kite_proto::op::Status>(kite_proto::NoArgs {}).await?;
     let templates = super::sched::template_counts(&c).await.unwrap_or_default();
+    // The merge queue's book lives in the home; a corrupt one is reported, not hidden.
+    let book = kite_sched::land::Book::load(&ctx.places.home);
     if ctx.json {
         let mut v = serde_json::to_value(&s)?;
         v["templates"] = serde_json::to_value(&templates)?;
+        v["merge"] = match &book {
+            Ok(b) => serde_json::json!({
+                "total": b.total, "by_template": b.by_template,
+                "in_flight": b.entries.iter().filter(|e| e.state.in_flight()).collect::<Vec<_>>(),
+            }),
+            Err(e) => serde_json::json!({"error": e.to_string()}),
+        };
         return output::json(&v);
     }
     output::line(format!("kite {} (pid {}) on {}", s.version, s.pid, s.root))?;
@@ -44,6 +53,23 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
     ))?;
     for (name, r) in &templates {
         output::line(format!("  template {name}: done {}, failed {}, pruned {}", r.done, r.failed, r.pruned))?;
+    }
+    match &book {
+        Ok(b) => {
+            let t = b.total;
+            output::line(format!(
+                "landing: landed {} ({} not verified), rejected {}, conflicted {}",
+                t.landed, t.not_verified, t.rejected, t.conflicted
+            ))?;
+            for (name, c) in &b.by_template {
+                output::line(format!("  template {name}: landed {}, rejected {}, conflicted {}", c.landed, c.rejected, c.conflicted))?;
+            }
+            for e in b.entries.iter().filter(|e| e.state.in_flight()) {
+                let detail = e.detail.lines().next().unwrap_or_default();
+                output::line(format!("  #{} {}: {} {detail}", e.task_id, e.title, e.state))?;
+            }
+        }
+        Err(e) => output::line(format!("landing: {e}"))?,
     }
     output::line(format!("sessions: {}", s.sessions.len()))?;
     for x in &s.sessions {

@@ -155,11 +155,19 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
         }
         TaskCmd::Show { id } => {
             let d: TaskDetail = c.request::<kite_proto::op::TaskShow>(TaskRef { task: id }).await?;
+            // Where its work is on the way to the target (the merge queue's book, in the home).
+            let landing = kite_sched::land::Book::load(&ctx.places.home).ok().and_then(|b| b.entry(id).cloned());
             if ctx.json {
-                return output::json(&d);
+                let mut v = serde_json::to_value(&d)?;
+                v["landing"] = serde_json::to_value(&landing)?;
+                return output::json(&v);
             }
             let t = &d.task;
             output::line(format!("task {} [{}] p{} — {}", t.id, t.status, t.priority, t.title))?;
+            if let Some(l) = &landing {
+                let detail = l.detail.lines().next().unwrap_or_default();
+                output::line(format!("  landing: {} {detail}", l.state))?;
+            }
             if !t.body.is_empty() {
                 output::line(format!("  {}", t.body.replace('\n', "\n  ")))?;
             }

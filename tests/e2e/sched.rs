@@ -209,7 +209,7 @@ fn templates_lists_the_shipped_templates_with_schedules_and_broken_ones_with_err
     p.start(&[]);
     let v = p.ok(&["sched", "templates"]);
     for t in v["templates"].as_array().unwrap() {
-        assert_eq!(t["track_record"], serde_json::json!({"done": 0, "failed": 0, "pruned": 0}), "{t}");
+        assert_eq!(t["track_record"], serde_json::json!({"done": 0, "failed": 0, "pruned": 0, "rejected": 0, "conflicted": 0}), "{t}");
     }
 }
 
@@ -363,10 +363,13 @@ echo work > work.txt && git add work.txt && git -c user.name=a -c user.email=a@a
     assert!(result.contains(&format!("branch=kite/task-{id} dir={home}/worktrees/task-{id}")), "{result}");
     assert!(result.contains("stdin=# Improve lib"), "{result}");
     assert!(result.contains("prompt-ok") && result.trim_end().ends_with("committed"), "{result}");
-    // The worktree is gone, its branch (with the agent's commit) stays.
+    // It landed (no test runner here, so not verified): the commit is on main, main's checkout
+    // moved with it, and the worktree and branch are gone because nothing in them is unlanded.
+    assert!(result.starts_with("landed ") && result.contains("(not verified)"), "{result}");
     assert!(!p.home.join(format!("worktrees/task-{id}")).exists());
-    assert_eq!(git(&p.root, &["log", "-1", "--format=%s", &format!("kite/task-{id}")]).trim(), "work");
-    assert!(!p.root.join("work.txt").exists(), "the agent worked in its own worktree");
+    assert_eq!(git(&p.root, &["log", "-1", "--format=%s", "main"]).trim(), "work");
+    assert!(p.root.join("work.txt").exists());
+    assert!(git(&p.root, &["branch", "--list", "kite/*"]).trim().is_empty());
     // Its session was ended.
     let sessions = p.ok(&["session", "list"]);
     assert!(sessions["sessions"].as_array().unwrap().iter().all(|s| s["state"] == "ended"), "{sessions}");
@@ -385,7 +388,8 @@ echo work > work.txt && git add work.txt && git -c user.name=a -c user.email=a@a
 fn spawn_retries_a_transient_failure_and_fails_a_permanent_one() {
     let mut p = Project::new();
     // The retry waits a little; the config takes human durations.
-    p.config("[runner]\nbackoff_base = \"100ms\"\nbackoff_max = \"200ms\"\nmax_attempts = 3\n");
+    // Retries are the runner's own rule: with landing off, exit 0 is done.
+    p.config("[runner]\nbackoff_base = \"100ms\"\nbackoff_max = \"200ms\"\nmax_attempts = 3\n\n[merge]\nland = false\n");
     p.start(&[]);
     let count = r#"f="$KITE_HOME/count-$KITE_TASK_ID"; n=$(( $(cat "$f" 2>/dev/null || echo 0) + 1 )); echo $n > "$f"
 "#;
@@ -442,7 +446,8 @@ fn the_daemon_runs_the_strategy_loop_and_the_runner_and_stops_them_cleanly() {
     let mut p = Project::new();
     p.write("prompts/chores.md.tera", CHORES);
     p.write("chores.json", r#"{"items": [{"name": "alpha"}]}"#);
-    p.config(&format!("{CHORES_TOML}\n[runner]\npoll = \"50ms\"\n"));
+    // The loop and the runner's life cycle; landing is pinned by its own tests.
+    p.config(&format!("{CHORES_TOML}\n[runner]\npoll = \"50ms\"\n\n[merge]\nland = false\n"));
     let agent = p.agent("daemon-agent", "case \"$KITE_TASK_PROMPT\" in *Hangs*) sleep 60 ;; esac\necho \"did $KITE_TASK_ID\"\n");
     p.env.push(("KITE_AGENT_COMMAND".into(), agent));
     p.start(&["--tick", "0.2", "--max-agents", "1"]);
@@ -512,4 +517,146 @@ fn a_failing_test_becomes_a_task_with_no_configuration_and_passing_resolves_it()
     assert_eq!(resolved["title"], "Fix failing test answer::answers", "{r}");
     assert!(resolved["reason"].as_str().unwrap().starts_with("resolved:"), "{resolved}");
     assert_eq!(p.task(queued[0]["id"].as_i64().unwrap())["status"], "pruned");
+}
+
+/// Landing through the real binary, with fake agents that edit and commit: two tasks on
+/// different files both land; two that edit the same line: one lands, the other goes back with
+/// the conflict in its next prompt and lands after its next run; a failing verify is not landed
+/// and says why; an agent that commits nothing is not done; the person's uncommitted change in
+/// the main checkout is never touched, and kite waits for it before moving main.
+#[test]
+fn finished_work_lands_verified_and_nothing_of_a_persons_is_touched() {
+    let mut p = Project::new();
+    p.write("check.sh", "test ! -e broken.txt\n");
+    git(&p.root, &["add", "check.sh"]);
+    git(&p.root, &["commit", "-q", "-m", "a check"]);
+    p.config("[runner]\nbackoff_base = \"50ms\"\nbackoff_max = \"100ms\"\nmax_attempts = 3\n\n[merge]\nverify = \"sh check.sh\"\nwait_poll = \"100ms\"\n");
+    p.start(&[]);
+    let agent = p.agent(
+        "edit",
+        r#"set -e
+g() { git -c user.name=agent -c user.email=agent@test "$@"; }
+prompt=$(cat)
+case "$prompt" in
+  *"Break it"*) echo "oops $$" > broken.txt ;;
+  *"did not land"*) git reset -q --hard main; echo "and $KITE_TASK_ID" >> shared.txt ;;
+  *"Edit one"*) echo one > one.txt ;;
+  *"Edit two"*) echo two > two.txt ;;
+  *"Edit three"*) echo three > three.txt ;;
+  *"Edit shared"*) echo "shared by $KITE_TASK_ID" > shared.txt ;;
+  *"Do nothing"*) exit 0 ;;
+esac
+g add -A && g commit -q -m "task $KITE_TASK_ID"
+"#,
+    );
+    p.env.push(("KITE_AGENT_COMMAND".into(), agent));
+    let create = |title: &str| p.ok(&["task", "create", "--title", title])["id"].as_i64().unwrap();
+    let spawn = |id: i64| p.cmd(&["spawn", &id.to_string(), "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let report = |c: Child| -> Value {
+        let out = c.wait_with_output().unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+    };
+
+    // Two on different files, at once: both land.
+    let (a, b) = (create("Edit one"), create("Edit two"));
+    let (ra, rb) = (spawn(a), spawn(b));
+    for r in [report(ra), report(rb)] {
+        assert_eq!(r["outcome"], "done", "{r}");
+        assert_eq!(r["landing"]["outcome"], "landed", "{r}");
+        assert_eq!(r["landing"]["verified"], true, "{r}");
+        assert_eq!(r["worktree_kept"], false, "{r}");
+    }
+    let log = git(&p.root, &["log", "--format=%s", "main"]);
+    assert!(log.contains(&format!("task {a}")) && log.contains(&format!("task {b}")), "{log}");
+    assert!(p.root.join("one.txt").exists() && p.root.join("two.txt").exists(), "main's checkout moved with it");
+    let shown = p.task(a);
+    assert_eq!(shown["status"], "done");
+    assert_eq!(shown["landing"]["state"], "landed");
+    assert!(shown["result"].as_str().unwrap().starts_with("landed "), "{shown}");
+
+    // Two on the same line, at once: one lands, the other comes back with the conflict.
+    let (c, d) = (create("Edit shared"), create("Edit shared too"));
+    let (rc, rd) = (spawn(c), spawn(d));
+    let (rc, rd) = (report(rc), report(rd));
+    for r in [&rc, &rd] {
+        assert_eq!(r["outcome"], "done", "{r}");
+    }
+    let attempts = |r: &Value| r["attempts"].as_array().unwrap().len();
+    let (first, second) = if attempts(&rc) == 1 { (c, &rd) } else { (d, &rc) };
+    assert_eq!(attempts(second), 2, "{second}");
+    let exit = second["attempts"][0]["exit"].as_str().unwrap();
+    assert!(exit.contains("conflicts with main") && exit.contains("in shared.txt"), "{second}");
+    let other = second["task_id"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(p.root.join("shared.txt")).unwrap(), format!("shared by {first}\nand {other}\n"));
+
+    // A verify that fails: not landed, and why.
+    let e = create("Break it");
+    let r = report(spawn(e));
+    assert_eq!(r["outcome"], "failed", "{r}");
+    let why = r["error"].as_str().unwrap();
+    assert!(why.contains("not landed after 3 attempts") && why.contains("`sh check.sh` failed"), "{why}");
+    assert!(!p.root.join("broken.txt").exists());
+    let wts = p.ok(&["worktrees"]);
+    let kept = wts["worktrees"].as_array().unwrap().iter().find(|w| w["task"] == e).expect("its branch is listed");
+    assert_eq!(kept["unmerged"].as_array().unwrap().len(), 3, "each attempt committed: {kept}");
+    let merge = p.ok(&["merge", "list"]);
+    assert_eq!(merge["total"]["rejected"], 3, "{merge}");
+    assert_eq!(merge["total"]["conflicted"], 1, "{merge}");
+
+    // Nothing committed: not done.
+    let f = create("Do nothing");
+    let r = report(spawn(f));
+    assert_eq!(r["outcome"], "failed");
+    assert_eq!(r["error"], "the agent exited 0 but committed nothing");
+
+    // Discarding the rejected work removes its branch (and only on request).
+    let out = p.ok(&["merge", "discard", &e.to_string()]);
+    assert!(out["removed"].to_string().contains(&format!("kite/task-{e}")), "{out}");
+    let left = git(&p.root, &["branch", "--list", "kite/*"]);
+    assert!(left.trim().is_empty(), "{left}");
+
+    // A person's uncommitted change in main's checkout: kite waits, never touches it.
+    p.write("src/lib.rs", "my own edit\n");
+    let g = create("Edit three");
+    let child = spawn(g);
+    p.until("the landing to wait on the person", |p| {
+        p.ok(&["merge", "list"])["entries"].as_array().unwrap().iter().any(|x| x["task_id"] == g && x["state"] == "waiting")
+    });
+    let status = p.text(&["status"]);
+    assert!(status.contains("waiting: main is checked out in") && status.contains("src/lib.rs"), "{status}");
+    assert_eq!(std::fs::read_to_string(p.root.join("src/lib.rs")).unwrap(), "my own edit\n");
+    git(&p.root, &["-c", "user.name=me", "-c", "user.email=me@x", "commit", "-qam", "mine"]);
+    let r = report(child);
+    assert_eq!(r["outcome"], "done", "{r}");
+    assert_eq!(std::fs::read_to_string(p.root.join("src/lib.rs")).unwrap(), "my own edit\n");
+    assert_eq!(git(&p.root, &["log", "-2", "--format=%s", "main"]), format!("task {g}\nmine\n"));
+}
+
+/// kill -9 of the daemon while its runner is landing (the verify is running), then a restart: main
+/// is before or after the change, never between, and the entry lands once.
+#[test]
+fn a_landing_cut_by_kill_9_lands_once_after_a_restart() {
+    let mut p = Project::new();
+    p.config("[runner]\nmax_agents = 1\npoll = \"50ms\"\n\n[merge]\nverify = \"sleep 2\"\n");
+    let agent = p.agent("edit", "echo landed > landed.txt && git add -A && git -c user.name=a -c user.email=a@a commit -qm \"task $KITE_TASK_ID\"\n");
+    p.env.push(("KITE_AGENT_COMMAND".into(), agent));
+    p.start(&["--tick", "0"]);
+    let before = git(&p.root, &["rev-parse", "main"]);
+    let id = p.ok(&["task", "create", "--title", "Land me"])["id"].as_i64().unwrap();
+    p.until("the landing to verify", |p| {
+        p.ok(&["merge", "list"])["entries"].as_array().unwrap().iter().any(|x| x["task_id"] == id && x["state"] == "verifying")
+    });
+    let mut d = p.daemon.take().unwrap();
+    Command::new("kill").arg("-9").arg(d.id().to_string()).status().unwrap();
+    d.wait().unwrap();
+    assert_eq!(git(&p.root, &["rev-parse", "main"]), before, "cut before the move: main is as it was");
+    // The runner's verify was its child: kill it too, as the machine's restart would.
+    let _ = Command::new("pkill").args(["-9", "-f", "sleep 2"]).status();
+
+    p.start(&["--tick", "0"]);
+    p.until("the task to be done", |p| p.task(id)["status"] == "done");
+    let log = git(&p.root, &["log", "--format=%s", "main"]);
+    assert_eq!(log.matches(&format!("task {id}")).count(), 1, "landed once: {log}");
+    assert_eq!(p.task(id)["landing"]["state"], "landed");
+    assert!(p.root.join("landed.txt").exists());
 }

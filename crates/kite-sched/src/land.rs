@@ -540,13 +540,7 @@ impl Lander {
         if git(repo, &["merge-base", "--is-ancestor", &tip, &head]).await.is_ok() {
             let wt = worktrees(repo).await?.into_iter().find(|w| w.branch.as_deref() == Some(entry.branch.as_str()));
             let uncommitted = match wt {
-                Some(w) => git(&w.path, &["status", "--porcelain=v1", "--untracked-files=all"])
-                    .await
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| l.len() > 3)
-                    .map(|l| l[3..].to_string())
-                    .collect(),
+                Some(w) => crate::worktree::uncommitted(&w.path).await.unwrap_or_default(),
                 None => vec![],
             };
             return Ok(Some(Landing::NoChanges { uncommitted }));
@@ -682,10 +676,18 @@ impl Lander {
 
     /// The task branch now points at what landed, so its commits are on the target and removing
     /// it loses nothing.
+    /// When the branch is checked out in its task's worktree (kite's, not a person's), it moves
+    /// there with `reset --keep`, which keeps anything uncommitted (or refuses, and the branch
+    /// stays as it was, listed by `kite worktrees`).
     async fn after_landing(&self, entry: &Entry, new: &str) {
         let r = format!("refs/heads/{}", entry.branch);
-        if let Err(e) = git(&self.repo, &["update-ref", &r, new]).await {
-            tracing::warn!(task = entry.task_id, "landing: cannot move {} to the landed commit: {e}", entry.branch);
+        let wt = worktrees(&self.repo).await.ok().and_then(|v| v.into_iter().find(|w| w.branch.as_deref() == Some(entry.branch.as_str())));
+        let moved = match wt {
+            Some(w) => git(&w.path, &["reset", "-q", "--keep", new]).await,
+            None => git(&self.repo, &["update-ref", &r, new]).await,
+        };
+        if let Err(e) = moved {
+            tracing::warn!(task = entry.task_id, "landing: {} stays where it was (not moved to the landed commit): {e}", entry.branch);
         }
     }
 

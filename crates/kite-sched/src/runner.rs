@@ -210,19 +210,22 @@ impl Runner {
     /// Fills every `poll` until `shutdown` resolves. Agents still running then are killed (their
     /// sessions stop heart-beating, so the coordinator's reaper requeues their tasks).
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
-        let resumed = self.clone().resume_landings();
-        tokio::pin!(resumed);
+        tokio::pin!(shutdown);
+        // Interrupted landings first: their tasks are still active, and no agent may start on
+        // work whose landing is unfinished.
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = self.clone().resume_landings() => {}
+        }
         // A zero period would panic in tokio; a typo in kite.toml must not.
         let mut interval = tokio::time::interval(self.cfg.poll.max(MIN_PERIOD));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut set = tokio::task::JoinSet::new();
         let mut runs: Vec<tokio::task::AbortHandle> = Vec::new();
-        tokio::pin!(shutdown);
-        let mut resuming = true;
+        
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = &mut resumed, if resuming => resuming = false,
                 Some(r) = set.join_next(), if !set.is_empty() => {
                     if let Ok(r) = r {
                         let r: RunReport = r;

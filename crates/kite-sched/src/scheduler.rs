@@ -541,7 +541,15 @@ impl Scheduler {
         if !missing.is_empty() {
             tasks.extend(self.queue.list(&ListFilter::ids(missing)).await.map_err(|e| e.to_string())?);
         }
-        let stats = self.queue.stats().await.map_err(|e| e.to_string())?;
+        let mut stats = self.queue.stats().await.map_err(|e| e.to_string())?;
+        // Landings that did not land count against their template too.
+        if let Some(book) = self.cfg.state_dir.as_deref().and_then(|d| crate::land::Book::load(d).ok()) {
+            for (name, c) in book.by_template {
+                let r = stats.by_template.entry(name).or_default();
+                r.rejected = c.rejected;
+                r.conflicted = c.conflicted;
+            }
+        }
         Ok((tasks, stats))
     }
 }

@@ -36,12 +36,18 @@ impl Default for ScoreWeights {
     }
 }
 
-/// Completions, failures and prunes of one template's tasks.
+/// Completions, failures and prunes of one template's tasks, and (from the merge queue's book)
+/// how many of its landings were rejected by the verify command or conflicted. With landing on,
+/// `done` means landed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackRecord {
     pub done: u64,
     pub failed: u64,
     pub pruned: u64,
+    #[serde(default)]
+    pub rejected: u64,
+    #[serde(default)]
+    pub conflicted: u64,
 }
 
 /// Finished tasks a template needs before its record can throttle it.
@@ -66,7 +72,9 @@ impl TrackRecord {
     /// template with no history scores 0 and a couple of outcomes do not swing it to the extremes.
     pub fn ratio(&self) -> f64 {
         let good = self.done as f64;
-        let bad = self.failed as f64 + 0.5 * self.pruned as f64;
+        // A rejected or conflicted landing is an attempt that did not land: half a failure (the
+        // task may land on its next attempt, and then counts as done too).
+        let bad = self.failed as f64 + 0.5 * (self.pruned + self.rejected + self.conflicted) as f64;
         let n = (self.done + self.failed + self.pruned) as f64;
         (good - bad) / (n + 2.0)
     }

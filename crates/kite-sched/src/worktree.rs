@@ -72,8 +72,7 @@ pub async fn ensure(repo: &Path, root: &Path, task_id: i64, start: &str) -> Resu
 /// count) and no commit that `target` lacks. Returns why it was kept otherwise. Its branch is
 /// deleted too when all its commits are on `target`.
 pub async fn remove_if_safe(repo: &Path, wt: &Worktree, target: &str) -> Result<Option<String>, WorktreeError> {
-    let status = git(&wt.dir, &["status", "--porcelain=v1", "--untracked-files=all"]).await?;
-    let dirty: Vec<&str> = status.lines().filter(|l| l.len() > 3).map(|l| &l[3..]).collect();
+    let dirty = uncommitted(&wt.dir).await?;
     if !dirty.is_empty() {
         return Ok(Some(format!("it has uncommitted changes ({})", dirty.join(", "))));
     }
@@ -85,4 +84,16 @@ pub async fn remove_if_safe(repo: &Path, wt: &Worktree, target: &str) -> Result<
     git(repo, &["worktree", "remove", &wt.dir.to_string_lossy()]).await?;
     git(repo, &["branch", "-D", &wt.branch]).await?;
     Ok(None)
+}
+
+/// Every `kite/*` branch, in name order.
+pub async fn kite_branches(repo: &Path) -> Result<Vec<String>, WorktreeError> {
+    let out = git(repo, &["for-each-ref", "--format=%(refname:short)", "refs/heads/kite/"]).await?;
+    Ok(out.lines().map(str::to_string).filter(|b| !b.is_empty()).collect())
+}
+
+/// Files with uncommitted changes in a worktree, untracked ones included.
+pub async fn uncommitted(dir: &Path) -> Result<Vec<String>, WorktreeError> {
+    let status = git(dir, &["status", "--porcelain=v1", "--untracked-files=all"]).await?;
+    Ok(status.lines().filter(|l| l.len() > 3).map(|l| l[3..].to_string()).collect())
 }
