@@ -11,7 +11,7 @@ tmp=$(mktemp)
   echo
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(uname -m)), release build,"
   echo "with \`make bench\` (that is \`bash scripts/bench.sh\`, which runs \`target/release/kite-bench\`,"
-  echo "\`target/release/kite-memory-bench\`, \`target/release/kite-inject-bench\` and \`target/release/kite-sched-bench\`). Every ratio is"
+  echo "\`target/release/kite-memory-bench\`, \`target/release/kite-inject-bench\`, \`target/release/kite-sched-bench\` and \`target/release/kite-land-bench\`). Every ratio is"
   echo "against a baseline measured in the same run."
   echo
   "$bin/kite-bench" "$@"
@@ -21,6 +21,8 @@ tmp=$(mktemp)
   "$bin/kite-inject-bench"
   echo
   "$bin/kite-sched-bench" "$@"
+  echo
+  "$bin/kite-land-bench"
 } > "$tmp"
 mkdir -p "$(dirname "$out")"
 mv "$tmp" "$out"

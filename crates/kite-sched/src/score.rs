@@ -168,9 +168,9 @@ mod tests {
         check(ScoreInput { unblocks: 2, ..Default::default() }, 10.0);
         check(ScoreInput { conflicting_files: 3, ..Default::default() }, -15.0);
         // 2 done, 0 failed: (2 - 0) / (2 + 2) * 10
-        let track = Some(TrackRecord { done: 2, failed: 0, pruned: 0 });
+        let track = Some(TrackRecord { done: 2, failed: 0, pruned: 0, ..Default::default() });
         check(ScoreInput { track, ..Default::default() }, 5.0);
-        let track = Some(TrackRecord { done: 0, failed: 3, pruned: 2 });
+        let track = Some(TrackRecord { done: 0, failed: 3, pruned: 2, ..Default::default() });
         check(ScoreInput { track, ..Default::default() }, -40.0 / 7.0);
     }
 
@@ -187,10 +187,14 @@ mod tests {
 
     #[test]
     fn a_template_whose_work_keeps_failing_is_throttled_and_recovers() {
-        assert_eq!(TrackRecord { done: 0, failed: 2, pruned: 2 }.throttle(), None, "too few outcomes to judge");
-        let bad = TrackRecord { done: 2, failed: 3, pruned: 2 }.throttle().expect("5 of 7 went wrong");
+        assert_eq!(TrackRecord { done: 0, failed: 2, pruned: 2, ..Default::default() }.throttle(), None, "too few outcomes to judge");
+        let bad = TrackRecord { done: 2, failed: 3, pruned: 2, ..Default::default() }.throttle().expect("5 of 7 went wrong");
         assert!(bad.contains("5 of its 7") && bad.contains("2 done, 3 failed, 2 pruned"), "{bad}");
-        assert_eq!(TrackRecord { done: 4, failed: 3, pruned: 2 }.throttle(), None, "4 of 9 done lifts it");
+        assert_eq!(TrackRecord { done: 4, failed: 3, pruned: 2, ..Default::default() }.throttle(), None, "4 of 9 done lifts it");
+        // Landings rejected by the verify command or conflicted count against its ratio.
+        let landed = TrackRecord { done: 4, ..Default::default() };
+        let bounced = TrackRecord { done: 4, rejected: 4, conflicted: 2, ..Default::default() };
+        assert!(bounced.ratio() < landed.ratio(), "{} vs {}", bounced.ratio(), landed.ratio());
     }
 
     #[test]

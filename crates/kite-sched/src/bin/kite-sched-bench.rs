@@ -135,7 +135,7 @@ fn main() {
     let now_ms = now.timestamp_millis();
     let snapshot = tasks(now_ms);
     let track: std::collections::BTreeMap<String, TrackRecord> = (0..TEMPLATES)
-        .map(|i| (format!("t{i}"), TrackRecord { done: i as u64, failed: 3, pruned: 5 }))
+        .map(|i| (format!("t{i}"), TrackRecord { done: i as u64, failed: 3, pruned: 5, ..Default::default() }))
         .collect();
     let context = json!({
         "bench": {"items": (0..ITEMS_PER_TEMPLATE).map(|n| json!({"n": n})).collect::<Vec<_>>()},

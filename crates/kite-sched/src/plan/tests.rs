@@ -251,7 +251,7 @@ fn scores_use_unblocks_conflicts_track_record_and_age() {
     p2.files = vec!["src".into(), "README.md".into()];
     p2.template = Some("good".into());
     let mut s = Setup::new(vec![active, p2, blocked], vec![]);
-    s.track.insert("good".into(), TrackRecord { done: 8, failed: 0, pruned: 0 });
+    s.track.insert("good".into(), TrackRecord { done: 8, failed: 0, pruned: 0, ..Default::default() });
     let p = s.run();
     assert!(kinds(&p).is_empty());
     let w = ScoreWeights::default();
@@ -261,7 +261,7 @@ fn scores_use_unblocks_conflicts_track_record_and_age() {
             age_ms: 24 * HOUR,
             unblocks: 1,
             conflicting_files: 1,
-            track: Some(TrackRecord { done: 8, failed: 0, pruned: 0 }),
+            track: Some(TrackRecord { done: 8, failed: 0, pruned: 0, ..Default::default() }),
         },
         &w,
     );
