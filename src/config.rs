@@ -20,6 +20,8 @@ pub(crate) struct Config {
     pub(crate) hooks: HookSettings,
     /// Landing: the merge queue's target, verify command and strategy.
     pub(crate) merge: kite_sched::land::MergeConfig,
+    /// The dashboard (`kite ui`).
+    pub(crate) ui: kite_daemon::ui::UiConfig,
     /// The file this came from (for messages); not a key.
     #[serde(skip)]
     pub(crate) file: PathBuf,
@@ -194,6 +196,11 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 # verify = "make test"         # default: the detected test command; "": land without verifying
 # verify_timeout = "30m"
 # strategy = "rebase"          # or "merge": a merge commit per task
+
+[ui]
+# enabled = true               # the dashboard, on 127.0.0.1 with a token (`kite ui` prints the address)
+# port = 0                     # 0: a free port, chosen once and kept
+# actions = false              # true: the page may prune tasks and discard unlanded work
 
 # [memory]                     # only when the model is not where `make install` put it
 # model_dir = "/path/to/all-minilm-l6-v2"

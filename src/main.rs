@@ -77,6 +77,8 @@ enum Command {
     Merge(cmd::merge::MergeCmd),
     /// kite's worktrees and branches, each with its commits not on the target.
     Worktrees,
+    /// The live dashboard's address (local, with a per-home token).
+    Ui(cmd::ui::Args),
 }
 
 fn main() -> ExitCode {

@@ -161,6 +161,13 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         }
     }
     components.push(Box::new(super::sched::background(ctx, tick, args.max_agents.map(|n| n as usize))));
+    components.push(Box::new(kite_daemon::ui::Ui::new(kite_daemon::ui::UiParts {
+        cfg: ctx.config.ui.clone(),
+        home: ctx.places.home.clone(),
+        root: ctx.places.root.clone(),
+        socket: ctx.places.socket(),
+        merge: ctx.config.merge.clone(),
+    })));
     let served = rt.block_on(kite_daemon::run(config, components, async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {

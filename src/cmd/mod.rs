@@ -12,6 +12,7 @@ pub(crate) mod lock;
 pub(crate) mod session;
 pub(crate) mod status;
 pub(crate) mod task;
+pub(crate) mod ui;
 pub(crate) mod vault;
 
 use crate::config::Config;
@@ -75,6 +76,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Command::Spawn(a) => sched::spawn(&ctx, a).await,
             Command::Merge(c) => merge::run(&ctx, c).await,
             Command::Worktrees => merge::worktrees(&ctx).await,
+            Command::Ui(a) => ui::run(&ctx, a).await,
         }
     })
 }

@@ -14,3 +14,4 @@ mod protocol;
 mod sched;
 mod sessions;
 mod tasks;
+mod ui;

@@ -21,6 +21,7 @@
 pub mod memory;
 pub mod queue;
 pub mod sched;
+pub mod ui;
 
 use kite_coord::{DaemonConfig, DaemonError, Service, Services};
 use std::future::Future;

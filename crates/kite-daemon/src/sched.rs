@@ -94,7 +94,7 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Connects to the socket once the daemon answering on it is this process.
-async fn connect_own(socket: &Path) -> Client {
+pub(crate) async fn connect_own(socket: &Path) -> Client {
     let me = std::process::id();
     loop {
         if let Ok(c) = Client::connect(socket).await {

@@ -112,6 +112,14 @@ pub struct NotQueued {
     pub why: String,
 }
 
+/// Rounds kept for the dashboard.
+const ROUNDS_KEPT: usize = 20;
+
+/// Where the strategy loop keeps its last rounds (`<home>/sched/rounds.jsonl`).
+pub fn rounds_file(home: &Path) -> PathBuf {
+    home.join("sched").join("rounds.jsonl")
+}
+
 /// The strategy loop over a queue.
 pub struct Scheduler {
     cfg: SchedConfig,
@@ -194,6 +202,7 @@ impl Scheduler {
                         tracing::info!(templates = self.set.templates.len(), errors = self.set.errors.len(), "templates reloaded");
                     }
                     let r = self.tick(TickOptions::default()).await;
+                    self.record_round(&r);
                     tracing::info!(
                         templates = r.templates.len(), queued = r.queued.len(), superseded = r.superseded.len(),
                         pruned = r.pruned.len(), errors = r.errors.len(), "strategy tick"
@@ -203,6 +212,29 @@ impl Scheduler {
                     }
                 }
             }
+        }
+    }
+
+    /// Keeps the last rounds (what each queued, superseded and pruned, and why) in
+    /// `<state_dir>/sched/rounds.jsonl` for the dashboard.
+    fn record_round(&self, r: &TickReport) {
+        let Some(dir) = &self.cfg.state_dir else { return };
+        let path = rounds_file(dir);
+        let line = json!({
+            "at": r.at, "templates": r.templates, "queued": r.queued, "superseded": r.superseded,
+            "pruned": r.pruned, "not_queued": r.not_queued.len(), "errors": r.errors,
+            "candidates": r.candidates.len(), "timings": r.timings,
+        });
+        let mut lines: Vec<String> = std::fs::read_to_string(&path).unwrap_or_default().lines().map(str::to_string).collect();
+        lines.push(line.to_string());
+        let keep = lines.len().saturating_sub(ROUNDS_KEPT);
+        let text = lines[keep..].join("\n") + "\n";
+        let tmp = path.with_extension("jsonl.tmp");
+        let written = std::fs::create_dir_all(path.parent().expect("parent"))
+            .and_then(|_| std::fs::write(&tmp, text))
+            .and_then(|_| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::debug!("rounds not kept in {}: {e}", path.display());
         }
     }
 

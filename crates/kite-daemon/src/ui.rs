@@ -1,0 +1,369 @@
+//! The dashboard (`kite ui`): a local web page served by the daemon, live from the event log.
+//!
+//! Why in the daemon: the page shows what only the daemon knows (who waits on whom, why a task
+//! was pruned, what a session was given), and it must not add a process to keep alive. It reads
+//! everything through the same operations the CLI uses, as a client of the daemon's own socket
+//! (so the state owner stays the one owner of state), plus the files the home keeps beside the
+//! database (the merge queue's book, the strategy loop's last rounds, the sessions' injected
+//! notes).
+//!
+//! Security: it listens on 127.0.0.1 only, on `[ui] port` or a free port chosen once and kept in
+//! `<home>/ui.json` (so a page left open finds the daemon again after a restart); every request
+//! needs the home's token (`<home>/ui-token`, 0600, random, made once) and a loopback `Host`
+//! header (a page on another site cannot reach it through DNS rebinding). Read-only unless
+//! `[ui] actions = true`; then prune and discard go through the same operations as the CLI.
+//! Everything the page needs is compiled in: no CDN, no external asset.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kite_proto::Client;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::{Component, StopFuture};
+
+/// `[ui]` in kite.toml.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiConfig {
+    /// Serve the dashboard from the daemon.
+    pub enabled: bool,
+    /// 0: a free port, chosen once and kept in `<home>/ui.json`.
+    pub port: u16,
+    /// Let the page prune tasks and discard unlanded work (off: read-only).
+    pub actions: bool,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig { enabled: true, port: 0, actions: false }
+    }
+}
+
+/// Where the dashboard listens (`<home>/ui.json`), for `kite ui`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UiAddr {
+    pub port: u16,
+    pub pid: u32,
+}
+
+impl UiAddr {
+    pub fn path(home: &Path) -> PathBuf {
+        home.join("ui.json")
+    }
+
+    pub fn load(home: &Path) -> Option<UiAddr> {
+        serde_json::from_slice(&std::fs::read(UiAddr::path(home)).ok()?).ok()
+    }
+
+    /// The page's address with the token.
+    pub fn url(&self, token: &str) -> String {
+        format!("http://127.0.0.1:{}/?token={token}", self.port)
+    }
+}
+
+/// The home's token: made once (random, 0600), the same across restarts.
+pub fn token(home: &Path) -> std::io::Result<String> {
+    let p = home.join("ui-token");
+    if let Ok(t) = std::fs::read_to_string(&p) {
+        let t = t.trim().to_string();
+        if t.len() >= 32 {
+            return Ok(t);
+        }
+    }
+    let t: String = (0..32).map(|_| format!("{:x}", rand::random::<u8>() & 0xf)).collect();
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&p)?;
+    f.write_all(t.as_bytes())?;
+    Ok(t)
+}
+
+/// What the dashboard needs from the daemon.
+pub struct UiParts {
+    pub cfg: UiConfig,
+    pub home: PathBuf,
+    pub root: PathBuf,
+    pub socket: PathBuf,
+    pub merge: kite_sched::land::MergeConfig,
+}
+
+/// The dashboard component: its own thread and runtime, so serving a page (serializing
+/// thousands of tasks) never runs on the coordinator's thread.
+pub struct Ui {
+    parts: Option<UiParts>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ui {
+    pub fn new(parts: UiParts) -> Ui {
+        Ui { parts: Some(parts), stop: None, thread: None }
+    }
+}
+
+impl Component for Ui {
+    fn name(&self) -> &'static str {
+        "ui"
+    }
+
+    fn listening(&mut self) {
+        let Some(parts) = self.parts.take() else { return };
+        if !parts.cfg.enabled {
+            tracing::info!("dashboard off ([ui] enabled = false)");
+            return;
+        }
+        let (tx, mut rx) = tokio::sync::watch::channel(false);
+        self.stop = Some(tx);
+        let spawned = std::thread::Builder::new().name("kite-ui".into()).spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => return tracing::error!("dashboard off: no runtime: {e}"),
+            };
+            rt.block_on(async move {
+                tokio::select! {
+                    r = serve(parts) => if let Err(e) = r { tracing::error!("dashboard off: {e:#}") },
+                    _ = rx.wait_for(|s| *s) => {}
+                }
+            });
+        });
+        match spawned {
+            Ok(t) => self.thread = Some(t),
+            Err(e) => tracing::error!("dashboard off: no thread: {e}"),
+        }
+    }
+
+    fn stop(&mut self) -> StopFuture<'_> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(true);
+        }
+        Box::pin(async {})
+    }
+
+    fn finish(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct App {
+    client: Client,
+    token: String,
+    port: u16,
+    home: PathBuf,
+    root: PathBuf,
+    actions: bool,
+    merge: kite_sched::land::MergeConfig,
+}
+
+/// Read-only operations the page may ask for.
+const READ_OPS: &[&str] = &["status", "task.list", "task.show", "events.list", "session.list", "lock.list", "memory.recall"];
+
+const PAGE: &str = include_str!("ui/index.html");
+
+async fn serve(parts: UiParts) -> anyhow::Result<()> {
+    let token = token(&parts.home)?;
+    let client = crate::sched::connect_own(&parts.socket).await;
+    // The configured port, else the one this home used before, else a free one.
+    let wanted = if parts.cfg.port != 0 { parts.cfg.port } else { UiAddr::load(&parts.home).map_or(0, |a| a.port) };
+    let listener = match tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, wanted))).await {
+        Ok(l) => l,
+        Err(e) if parts.cfg.port == 0 => {
+            tracing::info!("dashboard: port {wanted} is taken ({e}); choosing another");
+            tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?
+        }
+        Err(e) => anyhow::bail!("cannot listen on 127.0.0.1:{wanted} ([ui] port): {e}"),
+    };
+    let port = listener.local_addr()?.port();
+    let addr = UiAddr { port, pid: std::process::id() };
+    std::fs::write(UiAddr::path(&parts.home), serde_json::to_vec(&addr)?)?;
+    tracing::info!(port, "dashboard on http://127.0.0.1:{port}/ (`kite ui` prints the address with its token)");
+    let app = Arc::new(App {
+        client,
+        token,
+        port,
+        home: parts.home,
+        root: parts.root,
+        actions: parts.cfg.actions,
+        merge: parts.merge,
+    });
+    let router = Router::new()
+        .route("/", get(page))
+        .route("/api/op/{op}", get(op))
+        .route("/api/merge", get(merge))
+        .route("/api/rounds", get(rounds))
+        .route("/api/templates", get(templates))
+        .route("/api/injected", get(injected))
+        .route("/api/events", get(events))
+        .route("/api/action/{action}/{id}", post(action))
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app);
+    axum::serve(listener, router).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Refuses a request without the token, or addressed to a name other than loopback.
+async fn guard(State(app): State<Arc<App>>, Query(q): Query<TokenQuery>, headers: HeaderMap, req: Request, next: Next) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let loopback = [format!("127.0.0.1:{}", app.port), format!("localhost:{}", app.port)];
+    if !loopback.iter().any(|h| h == host) {
+        return (StatusCode::FORBIDDEN, "kite ui answers only on 127.0.0.1\n").into_response();
+    }
+    let given = q.token.unwrap_or_default();
+    // Compared in constant time: the token is the only secret between a page and the daemon.
+    let same = given.len() == app.token.len() && given.bytes().zip(app.token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+    if !same {
+        return (StatusCode::FORBIDDEN, "kite ui: this address needs the home's token; `kite ui` prints the whole address\n")
+            .into_response();
+    }
+    next.run(req).await
+}
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+fn fail(e: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_GATEWAY, Json(json!({"error": e.to_string()}))).into_response()
+}
+
+#[derive(Deserialize)]
+struct OpQuery {
+    args: Option<String>,
+}
+
+async fn op(State(app): State<Arc<App>>, UrlPath(op): UrlPath<String>, Query(q): Query<OpQuery>) -> Response {
+    if !READ_OPS.contains(&op.as_str()) {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": format!("the page may not call `{op}`")}))).into_response();
+    }
+    let args: Value = match q.args.as_deref().map(serde_json::from_str).transpose() {
+        Ok(a) => a.unwrap_or_else(|| json!({})),
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("args is not JSON: {e}")}))).into_response(),
+    };
+    match app.client.call_value(&op, args).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+async fn merge(State(app): State<Arc<App>>) -> Response {
+    match kite_sched::land::Book::load(&app.home) {
+        Ok(b) => Json(b).into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+async fn rounds(State(app): State<Arc<App>>) -> Response {
+    let text = std::fs::read_to_string(kite_sched::scheduler::rounds_file(&app.home)).unwrap_or_default();
+    let v: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    Json(v).into_response()
+}
+
+async fn templates(State(app): State<Arc<App>>) -> Response {
+    match crate::queue::stats(&app.client).await {
+        Ok(s) => Json(s.by_template).into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+/// What each Claude Code session was given from the vault (the hooks' records).
+async fn injected(State(app): State<Arc<App>>) -> Response {
+    let mut out = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(app.home.join("claude-sessions")) {
+        for e in dir.flatten() {
+            let Ok(b) = std::fs::read(e.path()) else { continue };
+            let Ok(mut v) = serde_json::from_slice::<Value>(&b) else { continue };
+            let modified = e.metadata().and_then(|m| m.modified()).ok();
+            let ms = modified.and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as i64);
+            v["claude_session"] = json!(e.path().file_stem().map(|s| s.to_string_lossy().into_owned()));
+            v["updated_ms"] = json!(ms);
+            out.push(v);
+        }
+    }
+    out.sort_by_key(|v| std::cmp::Reverse(v["updated_ms"].as_i64()));
+    out.truncate(50);
+    Json(out).into_response()
+}
+
+#[derive(Deserialize)]
+struct SinceQuery {
+    since: Option<i64>,
+}
+
+/// Server-sent events from the event log: every new event, within a poll (250 ms) of being
+/// written. The browser's EventSource reconnects on its own (after `retry`), also across a
+/// daemon restart, and resumes from the last id it saw.
+async fn events(State(app): State<Arc<App>>, Query(q): Query<SinceQuery>, headers: HeaderMap) -> impl IntoResponse {
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|s| s.parse::<i64>().ok());
+    let start = resume.or(q.since);
+    let state = (app, start, std::collections::VecDeque::<Value>::new());
+    let stream = futures_util::stream::unfold(state, |(app, mut since, mut queue)| async move {
+        loop {
+            if let Some(e) = queue.pop_front() {
+                let id = e["id"].as_i64().unwrap_or(0);
+                since = Some(id);
+                let ev = Event::default().id(id.to_string()).event("kite").data(e.to_string()).retry(Duration::from_millis(1000));
+                return Some((Ok::<Event, std::convert::Infallible>(ev), (app, since, queue)));
+            }
+            // First connection with no position: start at the end of the log.
+            let args = match since {
+                Some(s) => json!({"since": s, "limit": 500}),
+                None => json!({"limit": 1}),
+            };
+            match app.client.call_value("events.list", args).await {
+                Ok(v) => {
+                    let evs = v["events"].as_array().cloned().unwrap_or_default();
+                    if since.is_none() {
+                        since = Some(evs.iter().filter_map(|e| e["id"].as_i64()).max().unwrap_or(0));
+                    } else {
+                        queue.extend(evs.into_iter().filter(|e| e["id"].as_i64() > since));
+                    }
+                }
+                Err(e) => tracing::debug!("dashboard events: {e}"),
+            }
+            if queue.is_empty() {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
+}
+
+/// Actions, only with `[ui] actions = true`: `prune` a pending task, `discard` a task's unlanded
+/// work. Through the same operations as the CLI.
+async fn action(State(app): State<Arc<App>>, UrlPath((action, id)): UrlPath<(String, i64)>) -> Response {
+    if !app.actions {
+        return (StatusCode::FORBIDDEN, Json(json!({"error": "the dashboard is read-only; set [ui] actions = true in kite.toml"})))
+            .into_response();
+    }
+    match action.as_str() {
+        "prune" => match app.client.call_value("task.prune", json!({"task": id, "reason": "pruned from the dashboard"})).await {
+            Ok(v) => Json(v).into_response(),
+            Err(e) => fail(e),
+        },
+        "discard" => {
+            let l = kite_sched::land::Lander::new(app.merge.clone(), &app.root, &app.home);
+            match l.discard(id).await {
+                Ok(gone) => Json(json!({"removed": gone})).into_response(),
+                Err(e) => fail(e),
+            }
+        }
+        other => (StatusCode::NOT_FOUND, Json(json!({"error": format!("no action `{other}`")}))).into_response(),
+    }
+}
