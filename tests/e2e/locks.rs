@@ -111,6 +111,11 @@ async fn a_wait_that_would_deadlock_is_refused_naming_the_cycle() {
     }
     let err = d.err(&["lock", "acquire", "x", "--session", &b, "--wait"]);
     assert!(err.contains("deadlock") && err.contains(&format!("{b} → {a} → {b}")), "{err}");
+    // The lock list remembers the refusal and its cycle (the dashboard shows it); no lock changed.
+    let list = d.ok(&["lock", "list"]);
+    assert_eq!(list["deadlocks"][0]["cycle"], json!([b, a, b]), "{list}");
+    assert_eq!(list["deadlocks"][0]["session"], b.as_str());
+    assert_eq!(list["held"].as_array().unwrap().len(), 2);
     // b gives up y; a's wait is granted.
     d.ok(&["lock", "release", "y", "--session", &b]);
     let g = pending.await.unwrap().unwrap();

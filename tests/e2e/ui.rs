@@ -61,6 +61,8 @@ fn the_dashboard_is_live_in_a_real_browser_and_refused_without_its_token() {
     assert!(v["waiter_shown_ms"].as_u64().unwrap() < 1000, "{v}");
     assert!(v["wait_for_text"].as_str().unwrap().contains("wait-for"), "{v}");
     assert!(v["detail"].as_str().unwrap().contains("history:"), "{v}");
+    assert_eq!(v["deadlock_refused"], true, "{v}");
+    assert!(v["deadlock_text"].as_str().unwrap().contains(" → "), "the cycle is shown: {v}");
     assert_eq!(v["granted_shown"], true);
     assert!(v["reconnected_ms"].is_u64(), "{v}");
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a screenshot was taken");

@@ -4,7 +4,8 @@ Usage: ui_test.py KITE_BINARY PROJECT_ROOT [SCREENSHOT.png]
 
 Run by tests/e2e/ui.rs against a daemon it started. Checks that the page is refused without the
 token and loads with it, that a task created through the CLI appears on the open page within a
-second, that a session waiting for a lock shows as the waiter with its wait-for edge, and that
+second, that a session waiting for a lock shows as the waiter with its wait-for edge, that a
+refused deadlock shows its cycle, and that
 the page reconnects by itself after the daemon restarts. Prints one JSON object of what it saw.
 """
 
@@ -66,11 +67,17 @@ with sync_playwright() as p:
     holder = json.loads(kite("session", "register", "--name", "holder", "--json"))["id"]
     waiter = json.loads(kite("session", "register", "--name", "waiter", "--json"))["id"]
     kite("lock", "acquire", "src/lib.rs", "--session", holder)
+    kite("lock", "acquire", "src/other.rs", "--session", waiter)
     waiting = kite("lock", "acquire", "src/lib.rs", "--session", waiter, "--wait", "--timeout", "30", wait=False)
     t0 = time.monotonic()
     page.wait_for_selector(f"#locks tr.warn:has-text('waiting: {waiter}')", timeout=5000)
     seen["waiter_shown_ms"] = round((time.monotonic() - t0) * 1000)
     seen["wait_for_text"] = page.inner_text("#waitfor")
+    # The holder now wants what the waiter holds: refused as a deadlock, and the page shows the cycle.
+    refused = subprocess.run([KITE, "lock", "acquire", "src/other.rs", "--session", holder, "--wait"], cwd=ROOT, capture_output=True, text=True)
+    seen["deadlock_refused"] = refused.returncode != 0 and "deadlock" in refused.stderr
+    page.wait_for_selector("#waitfor .bad:has-text('refused deadlocks')", timeout=7000)
+    seen["deadlock_text"] = page.inner_text("#waitfor .bad")
 
     # Clicking a task shows its detail.
     page.click("#graph .node >> nth=0")
@@ -82,6 +89,7 @@ with sync_playwright() as p:
     # The holder lets go: the waiter is granted and the page shows it holding the lock.
     kite("lock", "release", "src/lib.rs", "--session", holder)
     waiting.wait(timeout=10)
+    kite("lock", "release", "src/other.rs", "--session", waiter)
     page.wait_for_selector(f"#locks td:text-is('{waiter}')", timeout=5000)
     seen["granted_shown"] = True
 

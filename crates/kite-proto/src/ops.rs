@@ -234,6 +234,19 @@ pub struct LockWaiting {
 pub struct Locks {
     pub held: Vec<LockGranted>,
     pub waiting: Vec<LockWaiting>,
+    /// The last waits refused as deadlocks since the daemon started (newest last), with their
+    /// cycles: kept in memory only, since a refused request changes nothing durable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deadlocks: Vec<RefusedDeadlock>,
+}
+
+/// A wait the lock table refused because it would close a cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefusedDeadlock {
+    pub path: String,
+    pub session: String,
+    pub cycle: Vec<String>,
+    pub at_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,7 +4,10 @@
 
 use super::{json, Answer, ConnId, OpResult, State, Wait};
 use kite_core::{normalize, Grant, LockPath, Requested};
-use kite_proto::ops::{EventKind, LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, Released};
+use kite_proto::ops::{EventKind, LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, RefusedDeadlock, Released};
+
+/// Refused deadlocks `lock.list` and `status` remember.
+const DEADLOCKS_KEPT: usize = 10;
 use kite_proto::{ErrorBody, Refusal};
 use serde_json::json;
 use std::path::Path;
@@ -30,7 +33,21 @@ impl State {
     pub(super) fn lock_acquire(&mut self, conn: ConnId, req_id: u64, a: LockAcquire) -> OpResult {
         self.touch(&a.session)?;
         let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
-        match self.locks.request(&a.session, path, a.mode, a.wait).map_err(|e| ErrorBody::from(Refusal::from(e)))? {
+        let requested = match self.locks.request(&a.session, path, a.mode, a.wait) {
+            Ok(r) => r,
+            Err(e) => {
+                // A refused deadlock is worth seeing after the fact (the dashboard shows its
+                // cycle). The refusal changes nothing durable, so it is kept in memory only.
+                if let kite_core::LockError::Deadlock { path, cycle } = &e {
+                    let at_ms = self.now_ms;
+                    self.deadlocks.push(RefusedDeadlock { path: path.clone(), session: a.session.clone(), cycle: cycle.clone(), at_ms });
+                    let over = self.deadlocks.len().saturating_sub(DEADLOCKS_KEPT);
+                    self.deadlocks.drain(..over);
+                }
+                return Err(Refusal::from(e).into());
+            }
+        };
+        match requested {
             Requested::Granted(g) => {
                 self.persist_grant(&g)?;
                 json(granted(&g))
@@ -96,6 +113,7 @@ impl State {
                 .waiting()
                 .map(|w| LockWaiting { path: w.path.as_str().to_string(), mode: w.mode, session: w.session.clone() })
                 .collect(),
+            deadlocks: self.deadlocks.clone(),
         }
     }
 

@@ -130,6 +130,8 @@ pub(crate) struct State {
     home: PathBuf,
     heartbeat_timeout: Duration,
     locks: LockTable,
+    /// The last refused deadlocks (see `locks_view`).
+    deadlocks: Vec<kite_proto::ops::RefusedDeadlock>,
     live: HashMap<String, Live>,
     conns: HashMap<ConnId, Conn>,
     waits: HashMap<u64, Wait>,
@@ -187,6 +189,7 @@ impl State {
             home: config.home.clone(),
             heartbeat_timeout: config.heartbeat_timeout,
             locks: LockTable::restore(held, tokens),
+            deadlocks: Vec::new(),
             live,
             conns: HashMap::new(),
             waits: HashMap::new(),
