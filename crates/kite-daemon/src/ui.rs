@@ -205,6 +205,7 @@ async fn serve(parts: UiParts) -> anyhow::Result<()> {
         .route("/api/rounds", get(rounds))
         .route("/api/templates", get(templates))
         .route("/api/injected", get(injected))
+        .route("/api/config", get(config))
         .route("/api/events", get(events))
         .route("/api/action/{action}/{id}", post(action))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
@@ -233,6 +234,11 @@ async fn guard(State(app): State<Arc<App>>, Query(q): Query<TokenQuery>, headers
             .into_response();
     }
     next.run(req).await
+}
+
+/// What the page may offer: actions only when `[ui] actions = true`.
+async fn config(State(app): State<Arc<App>>) -> Json<Value> {
+    Json(json!({"actions": app.actions}))
 }
 
 async fn page() -> Html<&'static str> {

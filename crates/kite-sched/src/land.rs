@@ -85,6 +85,8 @@ pub enum State {
     NoChanges,
     /// A person gave the work up (`kite merge discard`).
     Discarded,
+    /// Landing itself failed (git refused something kite did not expect); the task went back.
+    Failed,
 }
 
 impl State {
@@ -109,6 +111,10 @@ pub struct Entry {
     #[serde(default)]
     pub template: Option<String>,
     pub branch: String,
+    /// The branch it lands on, fixed when it was queued (a person switching their checkout
+    /// later does not change where queued work goes).
+    #[serde(default)]
+    pub target: Option<String>,
     pub state: State,
     /// What happened, in words (the conflict's files, the verify output's tail, where it waits).
     #[serde(default)]
@@ -402,14 +408,18 @@ impl Lander {
 
     /// Puts a finished task in the queue (or back in it: a resumed entry keeps its record).
     pub async fn enqueue(&self, task: &crate::Task, branch: &str, session: &str, token: u64) -> Result<(), LandError> {
+        let target = target_branch(&self.repo, &self.cfg).await?;
         let _lock = self.lock().await?;
         let mut book = Book::load(&self.home)?;
         let now = now_ms();
+        // A task has one entry in flight: an earlier attempt's (cut short) gives way to this one.
+        book.entries.retain(|e| !(e.task_id == task.id && e.state.in_flight()));
         book.entries.push(Entry {
             task_id: task.id,
             title: task.title.clone(),
             template: task.template.clone(),
             branch: branch.to_string(),
+            target: Some(target),
             state: State::Queued,
             detail: String::new(),
             base: None,
@@ -453,6 +463,17 @@ impl Lander {
             let Some(entry) = book.entry(task_id).cloned() else {
                 return Err(LandError::Book(format!("task {task_id} is not in the merge queue")));
             };
+            // Finished already (a resume after the book said so): its outcome, not a new landing.
+            if !entry.state.in_flight() {
+                return match (entry.state, &entry.new) {
+                    (State::Landed, Some(new)) => Ok(Landing::Landed {
+                        commit: new.clone(),
+                        target: entry.target.clone().unwrap_or_default(),
+                        verified: entry.verified,
+                    }),
+                    (state, _) => Err(LandError::Book(format!("task {task_id}'s landing already ended: {state}"))),
+                };
+            }
             let r = self.land_once(&entry).await;
             let landing = match r {
                 Ok(Some(l)) => l,
@@ -468,9 +489,12 @@ impl Lander {
                     continue;
                 }
                 Err(e) => {
-                    // A landing that failed on git itself goes back to the queue's head next time;
-                    // the branch and the target are as they were.
-                    let _ = self.update(task_id, |e2| e2.detail = format!("landing failed: {e}"));
+                    // Landing failed on git itself: the branch and the target are as they were,
+                    // and the entry ends (the task goes back; its next attempt queues anew).
+                    let _ = self.update(task_id, |e2| {
+                        e2.state = State::Failed;
+                        e2.detail = format!("landing failed: {e}");
+                    });
                     return Err(e);
                 }
             };
@@ -522,7 +546,10 @@ impl Lander {
     /// One try. `Ok(None)`: waiting on a person's uncommitted changes (the book says where).
     async fn land_once(&self, entry: &Entry) -> Result<Option<Landing>, LandError> {
         let repo = &self.repo;
-        let target = target_branch(repo, &self.cfg).await?;
+        let target = match &entry.target {
+            Some(t) => t.clone(),
+            None => target_branch(repo, &self.cfg).await?,
+        };
         let target_ref = format!("refs/heads/{target}");
         let head = git(repo, &["rev-parse", "--verify", &format!("{target_ref}^{{commit}}")]).await.map_err(|_| {
             LandError::Target(format!("the target branch `{target}` does not exist; set [merge] target in kite.toml"))
@@ -546,10 +573,21 @@ impl Lander {
             return Ok(Some(Landing::NoChanges { uncommitted }));
         }
 
+        // A person's checkout of the target that kite may not move now: wait before doing any
+        // work (a verify per poll would run the tests every few seconds).
+        if let Some(why) = self.blocked(&target).await? {
+            self.update(entry.task_id, |e| {
+                e.state = State::Waiting;
+                e.detail = why;
+            })?;
+            return Ok(None);
+        }
+
         // The candidate, in kite's own worktree.
         let lw = self.worktree();
         if !lw.join(".git").exists() {
-            let _ = git(repo, &["worktree", "prune"]).await;
+            // `-f` also takes over a registered path that is missing; no `worktree prune`, which
+            // would forget a person's worktree that is only unmounted.
             std::fs::create_dir_all(lw.parent().expect("parent"))
                 .map_err(|e| LandError::Book(format!("{}: {e}", lw.display())))?;
             git(repo, &["worktree", "add", "--detach", "-f", &lw.to_string_lossy(), &head]).await?;
@@ -557,11 +595,10 @@ impl Lander {
         // A rebase or merge a killed daemon left half done.
         let _ = git(&lw, &["rebase", "--abort"]).await;
         let _ = git(&lw, &["merge", "--abort"]).await;
-        let ident: Vec<String> = if has_identity(repo).await {
-            vec![]
-        } else {
-            vec!["-c".into(), "user.name=kite".into(), "-c".into(), "user.email=kite@localhost".into()]
-        };
+        let mut ident: Vec<String> = vec!["-c".into(), "commit.gpgsign=false".into(), "-c".into(), "rebase.updateRefs=false".into()];
+        if !has_identity(repo).await {
+            ident.extend(["-c".into(), "user.name=kite".into(), "-c".into(), "user.email=kite@localhost".into()]);
+        }
         let with_ident = |args: &[&str]| -> Vec<String> { ident.iter().cloned().chain(args.iter().map(|s| s.to_string())).collect() };
         let run = |args: Vec<String>| {
             let lw = lw.clone();
@@ -570,7 +607,14 @@ impl Lander {
                 git(&lw, &a).await
             }
         };
+        // Already on top of the target: it lands as it is (a merge commit an agent made to
+        // resolve a conflict stays, instead of being flattened into the same conflict again).
+        let on_top = git(repo, &["merge-base", "--is-ancestor", &head, &tip]).await.is_ok();
         let applied = match self.cfg.strategy {
+            _ if on_top => {
+                git(&lw, &["checkout", "--detach", "-f", &tip]).await?;
+                git(&lw, &["clean", "-fdq"]).await.map(|_| String::new())
+            }
             Strategy::Rebase => {
                 git(&lw, &["checkout", "--detach", "-f", &tip]).await?;
                 git(&lw, &["clean", "-fdq"]).await?;
@@ -583,7 +627,7 @@ impl Lander {
                 run(with_ident(&["merge", "--no-ff", "--no-edit", "-m", &msg, &tip])).await
             }
         };
-        if applied.is_err() {
+        if let Err(e) = applied {
             let files: Vec<String> = git(&lw, &["diff", "--name-only", "--diff-filter=U"])
                 .await
                 .unwrap_or_default()
@@ -593,9 +637,14 @@ impl Lander {
             let hunks = git(&lw, &["diff"]).await.unwrap_or_default();
             let _ = git(&lw, &["rebase", "--abort"]).await;
             let _ = git(&lw, &["merge", "--abort"]).await;
+            // No unmerged file: not a conflict but git refusing (a hook, say): say what it said.
+            if files.is_empty() {
+                return Err(e);
+            }
             let context = proc::tail(&hunks, CONTEXT_CHARS).to_string();
             return Ok(Some(Landing::Conflict { target, files, context }));
         }
+        crate::testrun::link_installed(repo, &lw).await;
         let new = git(&lw, &["rev-parse", "HEAD"]).await?;
 
         // Verify the exact commit that will land.
@@ -623,23 +672,16 @@ impl Lander {
             }
         }
 
-        // Move the target, the way a person would.
-        let holder = worktrees(repo).await?.into_iter().find(|w| w.branch.as_deref() == Some(target.as_str()));
-        if let Some(w) = &holder {
-            let dirty = dirty_tracked(&w.path).await?;
-            if !dirty.is_empty() {
-                let detail = format!(
-                    "waiting: {target} is checked out in {} with uncommitted changes ({}); kite lands once they are committed",
-                    w.path.display(),
-                    dirty.join(", ")
-                );
-                self.update(entry.task_id, |e| {
-                    e.state = State::Waiting;
-                    e.detail = detail;
-                })?;
-                return Ok(None);
-            }
+        // Move the target, the way a person would (and not while they are in the middle of it:
+        // they may have started changing files during the verify).
+        if let Some(why) = self.blocked(&target).await? {
+            self.update(entry.task_id, |e| {
+                e.state = State::Waiting;
+                e.detail = why;
+            })?;
+            return Ok(None);
         }
+        let holder = worktrees(repo).await?.into_iter().find(|w| w.branch.as_deref() == Some(target.as_str()));
         let verified = verify.is_some();
         self.update(entry.task_id, |e| {
             e.state = State::Moving;
@@ -648,7 +690,7 @@ impl Lander {
             e.verified = verified;
         })?;
         let moved = match &holder {
-            Some(w) => git(&w.path, &["merge", "--ff-only", "-q", &new]).await,
+            Some(w) => git(&w.path, &["merge", "--ff-only", "--no-overwrite-ignore", "-q", &new]).await,
             None => git(repo, &["update-ref", "-m", &format!("kite: land task {}", entry.task_id), &target_ref, &new, &head]).await,
         };
         let now = git(repo, &["rev-parse", &target_ref]).await?;
@@ -676,6 +718,36 @@ impl Lander {
 
     /// The task branch now points at what landed, so its commits are on the target and removing
     /// it loses nothing.
+    /// Why the target may not move now, if it may not: it is checked out in a worktree with
+    /// uncommitted changes to tracked files, or the main worktree is in the middle of a rebase,
+    /// a merge or a bisect (its HEAD may be detached from the target meanwhile).
+    async fn blocked(&self, target: &str) -> Result<Option<String>, LandError> {
+        let all = worktrees(&self.repo).await?;
+        if let Some(w) = all.iter().find(|w| w.branch.as_deref() == Some(target)) {
+            let dirty = dirty_tracked(&w.path).await?;
+            if !dirty.is_empty() {
+                return Ok(Some(format!(
+                    "waiting: {target} is checked out in {} with uncommitted changes ({}); kite lands once they are committed",
+                    w.path.display(),
+                    dirty.join(", ")
+                )));
+            }
+        }
+        if let Some(main) = all.first() {
+            for marker in ["rebase-merge", "rebase-apply", "MERGE_HEAD", "BISECT_LOG"] {
+                let p = git(&main.path, &["rev-parse", "--path-format=absolute", "--git-path", marker]).await?;
+                if Path::new(&p).exists() {
+                    let what = marker.split(['-', '_']).next().unwrap_or(marker).to_lowercase();
+                    return Ok(Some(format!(
+                        "waiting: {} is in the middle of a {what}; kite lands once it is finished",
+                        main.path.display()
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// When the branch is checked out in its task's worktree (kite's, not a person's), it moves
     /// there with `reset --keep`, which keeps anything uncommitted (or refuses, and the branch
     /// stays as it was, listed by `kite worktrees`).
@@ -896,6 +968,37 @@ mod tests {
         assert!(tgit(p, &["branch", "--list", "kite/*"]).is_empty());
         assert_eq!(Book::load(home.path()).unwrap().entry(1).unwrap().state, State::Discarded);
         assert!(l.discard(1).await.unwrap_err().to_string().contains("no kite worktree or branch"));
+    }
+
+    #[tokio::test]
+    async fn a_branch_already_on_the_target_lands_as_is_and_a_persons_rebase_is_waited_on() {
+        let repo = git_repo();
+        let p = repo.path();
+        let home = tempfile::tempdir().unwrap();
+        branch_with(p, 1, "a.txt", "a\n");
+        // main moves on; the agent merged main into its branch itself: it is on top of main.
+        write(p, "m.txt", "m\n");
+        tgit(p, &["add", "m.txt"]);
+        tgit(p, &["commit", "-qm", "main moves"]);
+        let dir = tempfile::tempdir().unwrap();
+        let wt = dir.path().join("wt");
+        tgit(p, &["worktree", "add", "-q", &wt.to_string_lossy(), "kite/task-1"]);
+        tgit(&wt, &["merge", "-q", "--no-edit", "main"]);
+        let tip = tgit(&wt, &["rev-parse", "HEAD"]).trim().to_string();
+        tgit(p, &["worktree", "remove", "--force", &wt.to_string_lossy()]);
+        let l = lander(p, home.path(), "");
+        match land(&l, 1).await {
+            Landing::Landed { commit, .. } => assert_eq!(commit, tip, "the agent's merge commit landed unchanged"),
+            other => panic!("{other:?}"),
+        }
+
+        // The person is in the middle of a rebase in the main checkout: kite waits.
+        branch_with(p, 2, "b.txt", "b\n");
+        let git_dir = tgit(p, &["rev-parse", "--absolute-git-dir"]).trim().to_string();
+        std::fs::create_dir_all(Path::new(&git_dir).join("rebase-merge")).unwrap();
+        let r = land(&l, 2).await;
+        assert!(matches!(&r, Landing::Waited { detail } if detail.contains("in the middle of a rebase")), "{r:?}");
+        std::fs::remove_dir_all(Path::new(&git_dir).join("rebase-merge")).unwrap();
     }
 
     #[test]

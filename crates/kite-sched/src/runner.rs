@@ -211,12 +211,9 @@ impl Runner {
     /// sessions stop heart-beating, so the coordinator's reaper requeues their tasks).
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        // Interrupted landings first: their tasks are still active, and no agent may start on
-        // work whose landing is unfinished.
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = self.clone().resume_landings() => {}
-        }
+        // Interrupted landings resume beside the loop (one waiting on a person must not hold up
+        // every other task); their tasks are still active, so no agent starts on them.
+        let resume = tokio::spawn(self.clone().resume_landings());
         // A zero period would panic in tokio; a typo in kite.toml must not.
         let mut interval = tokio::time::interval(self.cfg.poll.max(MIN_PERIOD));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -245,6 +242,7 @@ impl Runner {
                 },
             }
         }
+        resume.abort();
         // Dropping a run kills its agent's process group (see proc) and releases its slot.
         for a in runs {
             a.abort();
@@ -332,6 +330,13 @@ impl Runner {
                                     let why = report.landing.as_ref().map(Landing::reason).unwrap_or_default();
                                     let result = if result.is_empty() { why } else { format!("{why}\n{result}") };
                                     Some(match self.queue.done(&claim, &result).await {
+                                        Ok(()) => RunOutcome::Done { result },
+                                        Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
+                                    })
+                                }
+                                Ok(Landing::NoChanges { uncommitted }) if uncommitted.is_empty() && !self.expects_change(&task) => {
+                                    let result = format!("no changes (its template expects none)\n{result}");
+                                    Some(match self.queue.done(&claim, result.trim_end()).await {
                                         Ok(()) => RunOutcome::Done { result },
                                         Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
                                     })
@@ -441,11 +446,23 @@ impl Runner {
         report
     }
 
+    /// Whether the task's template expects a change (`expects_change`, default true). A task
+    /// filed by hand expects one.
+    fn expects_change(&self, task: &Task) -> bool {
+        let Some(name) = &task.template else { return true };
+        let set = crate::TemplateSet::load(true, &self.repo.join("prompts"));
+        set.templates.iter().find(|t| &t.name == name).and_then(|t| t.meta.expects_change).unwrap_or(true)
+    }
+
     /// Puts the task in the merge queue and lands it, heart-beating its session meanwhile (a
     /// verify can take as long as the project's tests).
     async fn land(&self, l: &Lander, task: &Task, wt: &Worktree, claim: &Claim) -> Result<Landing, crate::land::LandError> {
-        l.enqueue(task, &wt.branch, &claim.session_id, claim.token).await?;
-        self.with_heartbeat(&claim.session_id, l.land(task.id)).await
+        // Queued behind another landing's verify can take longer than the reaper's timeout.
+        self.with_heartbeat(&claim.session_id, async {
+            l.enqueue(task, &wt.branch, &claim.session_id, claim.token).await?;
+            l.land(task.id).await
+        })
+        .await
     }
 
     async fn with_heartbeat<T>(&self, session: &str, work: impl Future<Output = T>) -> T {

@@ -360,17 +360,19 @@ impl Scheduler {
                 }
                 continue;
             }
+            let mut listed: Option<String> = None;
             match t.render_in(&mut tctx) {
                 Err(e) => run.error = Some(e.to_string()),
                 Ok(out) => {
-                    if let (true, None, Some(list)) = (t.meta.retire_missing, &out.skipped, &t.meta.for_each) {
-                        // A provider says when its list may be partial (a build that failed,
-                        // a listing cut at its limit): then nothing is resolved by absence.
-                        let root = list.split('.').next().unwrap_or_default();
-                        if tctx.get(root).and_then(|v| v.get("complete")) != Some(&Value::Bool(false)) {
-                            complete.insert(t.name.clone(), list.clone());
+                    // A provider says when its list may be partial (a build that failed, a
+                    // listing cut at its limit): then nothing is resolved by absence.
+                    listed = match (t.meta.retire_missing, &out.skipped, &t.meta.for_each) {
+                        (true, None, Some(list)) => {
+                            let root = list.split('.').next().unwrap_or_default();
+                            (tctx.get(root).and_then(|v| v.get("complete")) != Some(&Value::Bool(false))).then(|| list.clone())
                         }
-                    }
+                        _ => None,
+                    };
                     run.skipped = out.skipped;
                     for r in out.items {
                         match &t.meta.command {
@@ -396,6 +398,11 @@ impl Scheduler {
             }
             if let Some(e) = &run.error {
                 errors.push(ProviderError { source: format!("template:{}", t.name), message: e.clone() });
+            }
+            // Complete only when every item made it into candidates (an audit that failed
+            // dropped some: their tasks are not resolved by that).
+            if let (Some(list), None) = (listed, &run.error) {
+                complete.insert(t.name.clone(), list);
             }
             run.candidates = candidates.len() - before;
             runs.push(run);

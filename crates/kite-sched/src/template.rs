@@ -23,6 +23,8 @@
 //! command = "claude -p"                          # strategy audit: body is the prompt, see audit
 //! retire_missing = true                          # the for_each list is complete: a pending task
 //!                                                # it no longer has is resolved
+//! expects_change = false                         # a task may end with nothing to commit (done,
+//!                                                # "no changes"); default: that fails it
 //! +++
 //! The body: the task body (or, with `command`, the prompt).
 //! ```
@@ -75,6 +77,9 @@ pub struct FrontMatter {
     /// key the list no longer has is resolved (see the planner).
     #[serde(default)]
     pub retire_missing: bool,
+    /// Its tasks may end with nothing to commit (an investigation, a check): such a task is done
+    /// with "no changes" instead of failed. Default true: a change is expected.
+    pub expects_change: Option<bool>,
 }
 
 /// Where a template comes from.

@@ -81,6 +81,11 @@ pub async fn remove_if_safe(repo: &Path, wt: &Worktree, target: &str) -> Result<
     if ahead > 0 {
         return Ok(Some(format!("{} has {ahead} commit(s) not on {target}", wt.branch)));
     }
+    // Commits made on a detached HEAD are on no branch: only the worktree's HEAD knows them.
+    let loose = git(&wt.dir, &["rev-list", "--count", &format!("{target}..HEAD")]).await?;
+    if loose.trim().parse::<u64>().unwrap_or(1) > 0 {
+        return Ok(Some(format!("its HEAD has {} commit(s) on no branch and not on {target}", loose.trim())));
+    }
     git(repo, &["worktree", "remove", &wt.dir.to_string_lossy()]).await?;
     git(repo, &["branch", "-D", &wt.branch]).await?;
     Ok(None)

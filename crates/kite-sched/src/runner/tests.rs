@@ -424,6 +424,14 @@ echo ok
     let r = f.runner("echo did nothing", |c| c.merge.land = true);
     let rep = r.spawn(5).await.unwrap().await.unwrap();
     assert_eq!(rep.outcome, RunOutcome::Failed { error: "the agent exited 0 but committed nothing".into() });
+    // Unless its template says a change is not expected: then it is done with "no changes".
+    write(f.repo.path(), "prompts/check.md.tera", "+++\nexpects_change = false\ntitle = \"check\"\n+++\nLook.\n");
+    let mut t = snap(7, "check");
+    t.template = Some("check".into());
+    f.q.insert(t);
+    let rep = r.spawn(7).await.unwrap().await.unwrap();
+    let RunOutcome::Done { result } = &rep.outcome else { panic!("{rep:?}") };
+    assert!(result.starts_with("no changes (its template expects none)"), "{result}");
     // One that leaves its work uncommitted is not done either, and its worktree is kept.
     f.task(6, &[]);
     let r = f.runner("echo draft > draft.txt", |c| c.merge.land = true);

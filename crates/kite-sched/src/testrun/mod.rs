@@ -228,7 +228,8 @@ async fn checkout(repo: &Path, wt: &Path, tree: &str) -> Result<(), String> {
         .collect();
     let commit = git(repo, &["commit-tree", tree, "-p", &head, "-m", "kite: working state for a test run"], &who).await?;
     if !wt.join(".git").exists() {
-        let _ = git(repo, &["worktree", "prune"], &[]).await;
+        // `-f` takes over a registered path that is missing (no `worktree prune`, which would
+        // forget a person's worktree that is only unmounted).
         let wt_s = wt.to_string_lossy().into_owned();
         git(repo, &["worktree", "add", "--detach", "-f", &wt_s, &commit], &[]).await?;
     } else {
@@ -238,10 +239,12 @@ async fn checkout(repo: &Path, wt: &Path, tree: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Dependencies a person installed in their checkout, linked into the scratch worktree so the
-/// runner finds them (they are ignored files, so the checkout does not carry them).
-async fn link_installed(repo: &Path, wt: &Path) {
-    for dir in ["node_modules", "deps", "_build"] {
+/// Dependencies a person installed in their checkout, linked into kite's worktree (scratch or
+/// merge) so the runner finds them: they are ignored files, so a checkout does not carry them.
+/// Only what runs read (`node_modules`, mix's `deps` sources); build outputs (`_build`,
+/// `target`) stay the worktree's own, so a run never writes into the person's.
+pub(crate) async fn link_installed(repo: &Path, wt: &Path) {
+    for dir in ["node_modules", "deps"] {
         let (from, to) = (repo.join(dir), wt.join(dir));
         if from.is_dir() && tokio::fs::symlink_metadata(&to).await.is_err() {
             if let Err(e) = tokio::fs::symlink(&from, &to).await {
