@@ -74,6 +74,22 @@ def latency(path, n=2000):
     return v[len(v) // 2], v[int(len(v) * 0.99)]
 
 
+def churn():
+    """A writer creating a task every 50 ms until its event is set (after half a second of it)."""
+    stop = threading.Event()
+
+    def writer():
+        w = Sock(sock_path)
+        while not stop.is_set():
+            w.call("task.create", {"title": "churn", "workstream": "perf"})
+            time.sleep(0.05)
+
+    th = threading.Thread(target=writer, daemon=True)
+    th.start()
+    time.sleep(0.5)
+    return stop, th
+
+
 subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
 subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "--allow-empty", "-m", "init"], cwd=root, check=True)
 os.makedirs(os.path.join(root, "src"))
@@ -142,30 +158,14 @@ try:
             page.wait_for_function(f"document.body.dataset.tasks == '{before + 1}'", timeout=10000)
             updates.append((time.perf_counter() - t) * 1000)
         # The page open while work changes: a writer creates a task every 50 ms.
-        stop = threading.Event()
-        def writer():
-            w = Sock(sock_path)
-            while not stop.is_set():
-                w.call("task.create", {"title": "churn", "workstream": "perf"})
-                time.sleep(0.05)
-        th = threading.Thread(target=writer, daemon=True)
-        th.start()
-        page.wait_for_timeout(500)
+        stop, th = churn()
         busy = latency(sock_path)
         stop.set()
         th.join()
         browser.close()
-    stop2 = threading.Event()
-    def writer2():
-        w = Sock(sock_path)
-        while not stop2.is_set():
-            w.call("task.create", {"title": "churn", "workstream": "perf"})
-            time.sleep(0.05)
-    th = threading.Thread(target=writer2, daemon=True)
-    th.start()
-    time.sleep(0.5)
+    stop, th = churn()
     busy_no_page = latency(sock_path)
-    stop2.set()
+    stop.set()
     th.join()
 
     print("## Dashboard (kite ui)\n")
