@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
-use kite_daemon::ui::{token, UiAddr};
+use kite_daemon::ui::{read_token, UiAddr};
 
 use super::Ctx;
 use crate::output;
@@ -25,16 +25,26 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
     let addr = UiAddr::load(home)
         .filter(|x| x.pid == hello.pid)
         .with_context(|| format!("the daemon (pid {}) has not started its dashboard; see {}", hello.pid, home.join("daemon.log").display()))?;
-    let url = addr.url(&token(home).context("cannot read the dashboard's token")?);
+    let token = read_token(home).with_context(|| format!("no dashboard token in {} (the daemon writes it when it starts the dashboard)", home.display()))?;
+    let url = addr.url(&token);
     if ctx.json {
         output::json(&serde_json::json!({"url": url, "port": addr.port}))?;
     } else {
         output::line(&url)?;
     }
     if a.open {
+        // The browser gets a file of the home's (0600) that forwards to the address, not the
+        // address itself: a command line is readable by every local user, the token must not be.
+        let page = home.join("ui-open.html");
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&page)?;
+            write!(f, "<!doctype html><meta http-equiv=\"refresh\" content=\"0; url={url}\"><a href=\"{url}\">kite ui</a>\n")?;
+        }
         let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
         std::process::Command::new(opener)
-            .arg(&url)
+            .arg(&page)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -72,20 +72,31 @@ impl UiAddr {
     }
 }
 
-/// The home's token: made once (random, 0600), the same across restarts.
+/// The home's token as the daemon wrote it (`kite ui` only reads it: a token made by a client
+/// would not be the running daemon's).
+pub fn read_token(home: &Path) -> Option<String> {
+    let t = std::fs::read_to_string(home.join("ui-token")).ok()?;
+    let t = t.trim().to_string();
+    (t.len() >= 32).then_some(t)
+}
+
+/// The daemon's token: made once (random), written to a temporary file and renamed into place,
+/// and kept 0600 (an existing file's mode is set again); the same across restarts.
 pub fn token(home: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
     let p = home.join("ui-token");
-    if let Ok(t) = std::fs::read_to_string(&p) {
-        let t = t.trim().to_string();
-        if t.len() >= 32 {
-            return Ok(t);
-        }
+    if let Some(t) = read_token(home) {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+        return Ok(t);
     }
     let t: String = (0..32).map(|_| format!("{:x}", rand::random::<u8>() & 0xf)).collect();
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&p)?;
+    let tmp = home.join("ui-token.tmp");
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
     f.write_all(t.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &p)?;
     Ok(t)
 }
 
@@ -294,7 +305,8 @@ async fn injected(State(app): State<Arc<App>>) -> Response {
     if let Ok(dir) = std::fs::read_dir(app.home.join("claude-sessions")) {
         for e in dir.flatten() {
             let Ok(b) = std::fs::read(e.path()) else { continue };
-            let Ok(mut v) = serde_json::from_slice::<Value>(&b) else { continue };
+            // A record that is not a JSON object is not one of the hooks': skipped.
+            let Ok(mut v @ Value::Object(_)) = serde_json::from_slice::<Value>(&b) else { continue };
             let modified = e.metadata().and_then(|m| m.modified()).ok();
             let ms = modified.and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as i64);
             v["claude_session"] = json!(e.path().file_stem().map(|s| s.to_string_lossy().into_owned()));
@@ -364,6 +376,13 @@ async fn action(State(app): State<Arc<App>>, UrlPath((action, id)): UrlPath<(Str
             Err(e) => fail(e),
         },
         "discard" => {
+            // As the CLI: an active task's worktree is in use by its agent.
+            if let Ok(t) = app.client.call_value("task.show", json!({"task": id})).await {
+                if t["status"] == "active" {
+                    return (StatusCode::CONFLICT, Json(json!({"error": format!("task {id} is active: its agent works in that worktree")})))
+                        .into_response();
+                }
+            }
             let l = kite_sched::land::Lander::new(app.merge.clone(), &app.root, &app.home);
             match l.discard(id).await {
                 Ok(gone) => Json(json!({"removed": gone})).into_response(),
