@@ -190,11 +190,21 @@ pub async fn working_tree(repo: &Path, scratch: &Path) -> Result<Option<String>,
     let index = git(repo, &["rev-parse", "--path-format=absolute", "--git-path", "index"], &[]).await?;
     tokio::fs::create_dir_all(scratch).await.map_err(|e| format!("{}: {e}", scratch.display()))?;
     let tmp = scratch.join("index.tmp");
-    // Copying the index keeps its stat cache: `add -A` then hashes only what changed.
-    if let Err(e) = tokio::fs::copy(&index, &tmp).await {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            return Err(format!("copy {index}: {e}"));
+    // Copying the index keeps its stat cache: `add -A` then hashes only what changed. The copy
+    // keeps the index's own mtime too: git trusts an entry's stat only when the file was not
+    // modified after the index was written ("racy git"), and a copy stamped now would make a
+    // same-size edit made just before look unchanged.
+    match tokio::fs::copy(&index, &tmp).await {
+        Ok(_) => {
+            let stamped = std::fs::metadata(&index)
+                .and_then(|m| m.modified())
+                .and_then(|t| std::fs::File::options().write(true).open(&tmp)?.set_modified(t));
+            if let Err(e) = stamped {
+                return Err(format!("copy {index}: {e}"));
+            }
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("copy {index}: {e}")),
     }
     let env = [("GIT_INDEX_FILE", tmp.to_string_lossy().into_owned())];
     let out = async {
@@ -239,16 +249,30 @@ async fn checkout(repo: &Path, wt: &Path, tree: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Dependencies a person installed in their checkout, linked into kite's worktree (scratch or
-/// merge) so the runner finds them: they are ignored files, so a checkout does not carry them.
-/// Only what runs read (`node_modules`, mix's `deps` sources); build outputs (`_build`,
-/// `target`) stay the worktree's own, so a run never writes into the person's.
+/// Top-level ignored directories that are build outputs or caches: never linked, so a run in
+/// kite's worktree builds into its own and never writes into the person's.
+const NOT_LINKED: &[&str] = &[
+    "target", "build", "dist", "out", "_build", ".kite", ".git", "coverage", ".gradle", ".next", ".nuxt",
+    ".cache", ".pytest_cache", "__pycache__", ".mypy_cache", ".ruff_cache", ".tox", ".nox", ".turbo", ".parcel-cache",
+];
+
+/// What a person installed in their checkout for the tests to run, linked into kite's worktree
+/// (scratch or merge): the top-level directories git ignores (a checkout does not carry them:
+/// `node_modules`, a `.venv`, mix's `deps`, downloaded models), except build outputs and caches
+/// ([`NOT_LINKED`]), which stay the worktree's own.
 pub(crate) async fn link_installed(repo: &Path, wt: &Path) {
-    for dir in ["node_modules", "deps"] {
+    let listed = git(repo, &["ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "--no-empty-directory"], &[])
+        .await
+        .unwrap_or_default();
+    for line in listed.lines() {
+        let dir = line.trim_end_matches('/');
+        if dir.is_empty() || dir.contains('/') || !line.ends_with('/') || NOT_LINKED.contains(&dir) {
+            continue;
+        }
         let (from, to) = (repo.join(dir), wt.join(dir));
         if from.is_dir() && tokio::fs::symlink_metadata(&to).await.is_err() {
             if let Err(e) = tokio::fs::symlink(&from, &to).await {
-                tracing::debug!(dir, "not linked into the scratch worktree: {e}");
+                tracing::debug!(dir, "not linked into kite's worktree: {e}");
             }
         }
     }
@@ -514,6 +538,20 @@ mod tests {
         std::fs::write(p.join("src/lib.rs"), lib).unwrap();
         let fixed = ctx(tests_context(p, state.path(), &cfg).await);
         assert_eq!((fixed["cached"].clone(), fixed["failed"].clone()), (Value::Bool(false), serde_json::json!(0)));
+    }
+
+    #[tokio::test]
+    async fn installed_directories_are_linked_and_build_outputs_are_not() {
+        let repo = testutil::git_repo();
+        let p = repo.path();
+        testutil::write(p, ".gitignore", ".venv/\nnode_modules/\ntarget/\n");
+        testutil::write(p, ".venv/bin/python", "");
+        testutil::write(p, "node_modules/x/index.js", "");
+        testutil::write(p, "target/debug/junk", "");
+        let wt = tempfile::tempdir().unwrap();
+        link_installed(p, wt.path()).await;
+        assert!(wt.path().join(".venv").is_symlink() && wt.path().join("node_modules").is_symlink());
+        assert!(!wt.path().join("target").exists(), "build outputs stay the worktree's own");
     }
 
     #[tokio::test]
