@@ -45,6 +45,13 @@ def status_of(url):
 url = json.loads(kite("ui", "--json"))["url"]
 bare = url.split("?")[0]
 seen = {"refused_without_token": status_of(bare), "refused_bad_token": status_of(bare + "?token=nope")}
+# Read-only by default: an action is refused even with the token.
+tok = url.split("token=")[1]
+try:
+    urllib.request.urlopen(urllib.request.Request(f"{bare.rstrip('/')}/api/action/prune/1?token={tok}", method="POST"))
+    seen["action_refused"] = 200
+except urllib.error.HTTPError as e:
+    seen["action_refused"] = e.code
 
 with sync_playwright() as p:
     browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)

@@ -354,8 +354,7 @@ pub async fn target_branch(repo: &Path, cfg: &MergeConfig) -> Result<String, Lan
 
 /// Tracked files with uncommitted changes in a worktree.
 pub async fn dirty_tracked(dir: &Path) -> Result<Vec<String>, LandError> {
-    let out = git(dir, &["status", "--porcelain=v1", "--untracked-files=no"]).await?;
-    Ok(out.lines().filter(|l| l.len() > 3).map(|l| l[3..].to_string()).collect())
+    crate::worktree::changed_files(dir, false).await.map_err(|e| LandError::Git { args: e.args, message: e.message })
 }
 
 /// Commits on `branch` that `target` lacks (`%h %s` each).

@@ -99,6 +99,20 @@ pub async fn kite_branches(repo: &Path) -> Result<Vec<String>, WorktreeError> {
 
 /// Files with uncommitted changes in a worktree, untracked ones included.
 pub async fn uncommitted(dir: &Path) -> Result<Vec<String>, WorktreeError> {
-    let status = git(dir, &["status", "--porcelain=v1", "--untracked-files=all"]).await?;
-    Ok(status.lines().filter(|l| l.len() > 3).map(|l| l[3..].to_string()).collect())
+    changed_files(dir, true).await
+}
+
+/// Files `git status` reports in a worktree (a rename by its new name), with or without the
+/// untracked ones: the one reading of porcelain status for landing and clean-up.
+pub async fn changed_files(dir: &Path, untracked: bool) -> Result<Vec<String>, WorktreeError> {
+    let mode = if untracked { "--untracked-files=all" } else { "--untracked-files=no" };
+    let status = git(dir, &["status", "--porcelain=v1", mode]).await?;
+    Ok(status
+        .lines()
+        .filter(|l| l.len() > 3)
+        .map(|l| {
+            let p = &l[3..];
+            p.rsplit_once(" -> ").map_or(p, |(_, to)| to).to_string()
+        })
+        .collect())
 }
