@@ -14,6 +14,15 @@ py=${PYTHON:-python3}
 # Playwright's Python package drives Debian's chromium in the dashboard's browser test (its own
 # browser download is never used: the test points it at /usr/bin/chromium).
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "playwright>=1.40"
+# Claude Code, pinned, for the end-to-end tests that drive the real agent (tests/e2e/claude.rs).
+# Its native build (node_modules/@anthropic-ai/claude-code-linux-x64/claude) needs no Node 22;
+# --ignore-scripts skips the install script that would. Idempotent: skipped when present.
+CLAUDE_CODE_VERSION=${CLAUDE_CODE_VERSION:-2.1.328}
+root=$(cd "$(dirname "$0")/.." && pwd)
+have=$(node -e "try{console.log(require('$root/node_modules/@anthropic-ai/claude-code/package.json').version)}catch(e){}" 2>/dev/null || true)
+if [ "$have" != "$CLAUDE_CODE_VERSION" ]; then
+  (cd "$root" && npm install --silent --no-save --no-audit --no-fund --ignore-scripts --no-package-lock "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION")
+fi
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 mkdir -p "$models/all-minilm-l6-v2"
 lib=$(ls "$site"/onnxruntime/capi/libonnxruntime.so.* | head -n 1)

@@ -4,6 +4,14 @@
 //! pid is a different key) make the `key` of `session.register`: one kite session per Claude
 //! Code session, whichever of the two registers first.
 
+/// The kite session the runner started this agent under (`KITE_SESSION_ID`, which the runner
+/// sets and Claude Code passes on to its hooks and MCP servers): that agent's hooks and MCP
+/// server use it instead of registering one of their own (one session per agent), and never end
+/// it (the runner does, after landing the task with the session's claim).
+pub(crate) fn runner_session() -> Option<String> {
+    std::env::var("KITE_SESSION_ID").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
 /// Programs between an agent and a hook command that are not the agent.
 const WRAPPERS: &[&str] = &["sh", "bash", "dash", "zsh", "fish", "ksh", "env", "timeout", "nice", "nohup", "stdbuf"];
 

@@ -22,6 +22,8 @@ pub(crate) struct Config {
     pub(crate) merge: kite_sched::land::MergeConfig,
     /// The dashboard (`kite ui`).
     pub(crate) ui: kite_daemon::ui::UiConfig,
+    /// Model prices, dollars per million tokens, over the shipped table (`[prices."MODEL"]`).
+    pub(crate) prices: std::collections::BTreeMap<String, kite_sched::cost::Price>,
     /// The file this came from (for messages); not a key.
     #[serde(skip)]
     pub(crate) file: PathBuf,
@@ -188,7 +190,22 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 
 [runner]
 # max_agents = 0               # agents the runner starts on its own; 0: only `kite spawn`
-# command = "claude -p --permission-mode acceptEdits"
+# claude = "/path/to/claude"    # default: `claude` on PATH; agents run Claude Code through kite's adapter
+# command = "my-agent --flag"  # another agent or a script instead (sh -c, prompt on stdin, judged by exit code)
+# allow = ["mcp__kite", "Edit", "Write", "Bash(git commit:*)"]  # default: kite's tools, edits, git, the verify command
+# bypass_permissions = false   # true: every tool unasked (Claude Code refuses it as root)
+# max_budget_usd = 5.0         # per attempt (--max-budget-usd); spent, the task fails with that reason
+# daily_budget_usd = 50.0      # all agents kite starts, per UTC day; spent, no new agent starts
+# max_turns = 200              # per attempt (--max-turns)
+# model = "claude-sonnet-5-5"  # default: Claude Code's
+# max_attempts = 3             # transient failures (API overloads, rate limits) are retried with backoff
+
+# [prices."my-model"]          # dollars per million tokens, over the shipped table
+# input = 3.0
+# output = 15.0
+# cache_write_5m = 3.75
+# cache_write_1h = 6.0
+# cache_read = 0.30
 
 [merge]
 # land = true                  # a task is done once its branch is on the target and verified

@@ -17,6 +17,16 @@ pub(crate) fn line(s: impl std::fmt::Display) -> Result<()> {
     Ok(())
 }
 
+/// Dollars as the cost lines print them.
+pub(crate) fn usd(x: f64) -> String {
+    format!("${x:.4}")
+}
+
+/// Tokens by kind, short: `in 1200 out 340 cache 5000w/80000r`.
+pub(crate) fn tokens(input: u64, output: u64, cache_write: u64, cache_read: u64) -> String {
+    format!("in {input} out {output} cache {cache_write}w/{cache_read}r")
+}
+
 /// Milliseconds since the epoch as a UTC timestamp, for human output.
 pub(crate) fn when(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
@@ -40,5 +50,11 @@ mod tests {
     fn formats_utc_times() {
         assert_eq!(super::when(0), "1970-01-01 00:00:00");
         assert_eq!(super::when(1_795_000_000_000), "2026-11-18 11:06:40");
+    }
+
+    #[test]
+    fn formats_costs() {
+        assert_eq!(super::usd(0.123_456), "$0.1235");
+        assert_eq!(super::tokens(1, 2, 3, 4), "in 1 out 2 cache 3w/4r");
     }
 }

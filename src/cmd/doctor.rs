@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::Value;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -121,52 +121,118 @@ fn read_json(path: &Path) -> Option<Result<Value, String>> {
 }
 
 
-/// The hooks in .claude/settings.json and the MCP server in .mcp.json.
+/// The settings files Claude Code reads in `dir` (project, then local) and the user's, with
+/// their JSON (a file that is not JSON is reported by the check that reads it).
+fn settings_files(dir: &Path) -> Vec<(PathBuf, Result<Value, String>)> {
+    let mut files = vec![dir.join(".claude/settings.json"), dir.join(".claude/settings.local.json")];
+    if let Some(home) = std::env::var_os("HOME") {
+        files.push(PathBuf::from(home).join(".claude/settings.json"));
+    }
+    files.into_iter().filter_map(|f| read_json(&f).map(|v| (f, v))).collect()
+}
+
+/// Claude Code itself, and whether this work tree is wired: kite's hooks (from the project's,
+/// the local or the user's settings), its MCP server (the work tree's .mcp.json), the grant of
+/// its tools, and trust. Run in a linked work tree, it checks that work tree: a `claude -w`
+/// session there reads that work tree's files, not the main checkout's.
 fn claude(ctx: &Ctx) -> Vec<Check> {
-    let root = &ctx.places.root;
-    let install = format!("run `kite install` in {}", root.display());
-    let settings_path = root.join(".claude/settings.json");
-    let hooks = match read_json(&settings_path) {
-        None => Check::fail("hooks", format!("no {}", settings_path.display()), install.clone()),
-        Some(Err(e)) => Check::fail("hooks", e, format!("fix the JSON, then {install}")),
-        Some(Ok(s)) => {
-            let mut missing = Vec::new();
-            let mut stale = Vec::new();
-            for (event, sub) in super::install::HOOKS {
-                let commands: Vec<String> = s["hooks"][event]
+    let dir = &ctx.places.worktree;
+    let install = if *dir == ctx.places.root {
+        format!("run `kite install` in {}", dir.display())
+    } else {
+        format!("commit .claude/settings.json and .mcp.json (which `kite install` wrote in {}) so every work tree has them, or run `kite install --dir {}`", ctx.places.root.display(), dir.display())
+    };
+    let mut checks = vec![claude_binary(ctx)];
+    let settings = settings_files(dir);
+    let mut missing = Vec::new();
+    let mut stale = Vec::new();
+    let mut found_in = Vec::new();
+    for (event, sub, _) in kite_sched::claude::HOOKS {
+        let commands: Vec<(PathBuf, String)> = settings
+            .iter()
+            .filter_map(|(f, v)| v.as_ref().ok().map(|v| (f, v)))
+            .flat_map(|(f, s)| {
+                s["hooks"][event]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .flat_map(|g| g["hooks"].as_array().cloned().unwrap_or_default())
                     .filter_map(|h| h["command"].as_str().map(str::to_string))
                     .filter(|c| c.ends_with(sub))
-                    .collect();
-                match commands.iter().find(|c| kite_sched::audit::missing_program(c, &ctx.places.root).is_none()) {
-                    Some(_) => {}
-                    None if commands.is_empty() => missing.push(*event),
-                    None => stale.push(commands[0].clone()),
-                }
-            }
-            if !missing.is_empty() {
-                Check::fail("hooks", format!("{} has no kite hook for {}", settings_path.display(), missing.join(", ")), install.clone())
-            } else if !stale.is_empty() {
-                Check::fail("hooks", format!("hook command not found: {}", stale.join(", ")), format!("{install} again to point the hooks at the installed kite"))
-            } else {
-                Check::ok("hooks", format!("{}: {}", settings_path.display(), super::install::HOOKS.iter().map(|(e, _)| *e).collect::<Vec<_>>().join(", ")))
-            }
+                    .map(|c| (f.clone(), c))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        match commands.iter().find(|(_, c)| kite_sched::audit::missing_program(c, dir).is_none()) {
+            Some((f, _)) => found_in.push(f.display().to_string()),
+            None if commands.is_empty() => missing.push(*event),
+            None => stale.push(commands[0].1.clone()),
         }
-    };
-    let mcp_path = root.join(".mcp.json");
-    let mcp = match read_json(&mcp_path) {
+    }
+    let broken: Vec<String> = settings.iter().filter_map(|(_, v)| v.as_ref().err().cloned()).collect();
+    found_in.sort();
+    found_in.dedup();
+    checks.push(if !broken.is_empty() {
+        Check::fail("hooks", broken.join("; "), format!("fix the JSON, then {install}"))
+    } else if !missing.is_empty() {
+        Check::fail("hooks", format!("no kite hook for {} in {}'s settings", missing.join(", "), dir.display()), install.clone())
+    } else if !stale.is_empty() {
+        Check::fail("hooks", format!("hook command not found: {}", stale.join(", ")), format!("{install} again to point the hooks at the installed kite"))
+    } else {
+        Check::ok("hooks", format!("{}: {}", found_in.join(", "), kite_sched::claude::HOOKS.iter().map(|(e, _, _)| *e).collect::<Vec<_>>().join(", ")))
+    });
+    let mcp_path = dir.join(".mcp.json");
+    checks.push(match read_json(&mcp_path) {
         None => Check::fail("mcp", format!("no {}", mcp_path.display()), install.clone()),
         Some(Err(e)) => Check::fail("mcp", e, format!("fix the JSON, then {install}")),
         Some(Ok(m)) => match m["mcpServers"]["kite"]["command"].as_str() {
-            None => Check::fail("mcp", format!("{} has no 'kite' server", mcp_path.display()), install),
-            Some(c) if !kite_sched::audit::missing_program(c, &ctx.places.root).is_none() => Check::fail("mcp", format!("the MCP command {c} is not there"), format!("{install} again")),
+            None => Check::fail("mcp", format!("{} has no 'kite' server", mcp_path.display()), install.clone()),
+            Some(c) if !kite_sched::audit::missing_program(c, dir).is_none() => Check::fail("mcp", format!("the MCP command {c} is not there"), format!("{install} again")),
             Some(c) => Check::ok("mcp", format!("{}: {c} mcp", mcp_path.display())),
         },
+    });
+    let granted = settings.iter().filter_map(|(_, v)| v.as_ref().ok()).any(|s| {
+        s["permissions"]["allow"].as_array().is_some_and(|a| a.iter().any(|r| r.as_str().is_some_and(|r| r == "mcp__kite" || r.starts_with("mcp__kite__"))))
+    });
+    checks.push(if granted {
+        Check::ok("grant", "kite's MCP tools are allowed (permissions.allow: mcp__kite)")
+    } else {
+        Check::fail("grant", "kite's MCP tools are not allowed: Claude Code asks before each one, and print mode refuses them", install)
+    });
+    checks.push(trust(dir));
+    checks
+}
+
+/// Whether Claude Code is installed, and its version.
+fn claude_binary(ctx: &Ctx) -> Check {
+    let path = match kite_sched::claude::find(ctx.config.runner.claude.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return Check::warn("claude", e, "spawned agents need Claude Code (or a [runner] command of your own)"),
     };
-    vec![hooks, mcp]
+    match std::process::Command::new(&path).arg("--version").stdin(std::process::Stdio::null()).output() {
+        Ok(o) if o.status.success() => Check::ok("claude", format!("{} ({})", String::from_utf8_lossy(&o.stdout).trim(), path.display())),
+        Ok(o) => Check::fail("claude", format!("{} --version failed: {}", path.display(), String::from_utf8_lossy(&o.stderr).trim()), "reinstall Claude Code"),
+        Err(e) => Check::fail("claude", format!("cannot run {}: {e}", path.display()), "reinstall Claude Code"),
+    }
+}
+
+/// Whether a person accepted Claude Code's trust dialog for `dir` (`~/.claude.json`). kite's
+/// own agents do not need it (they get everything on their command line); a person's session in
+/// an untrusted directory is asked first.
+fn trust(dir: &Path) -> Check {
+    let Some(home) = std::env::var_os("HOME") else { return Check::warn("trust", "HOME is not set", "") };
+    let file = PathBuf::from(home).join(".claude.json");
+    let key = dir.display().to_string();
+    let trusted = read_json(&file).and_then(Result::ok).is_some_and(|v| {
+        v["projects"].as_object().is_some_and(|p| {
+            p.iter().any(|(k, e)| e["hasTrustDialogAccepted"].as_bool() == Some(true) && (key == *k || key.starts_with(&format!("{}/", k.trim_end_matches('/')))))
+        })
+    });
+    if trusted {
+        Check::ok("trust", format!("{key} is trusted by Claude Code"))
+    } else {
+        Check::warn("trust", format!("Claude Code has not been told to trust {key}"), format!("start `claude` in {key} once and accept the trust dialog (kite's own agents do not need it)"))
+    }
 }
 
 fn templates(ctx: &Ctx) -> Check {

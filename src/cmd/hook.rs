@@ -44,6 +44,11 @@ struct HookInput {
 }
 
 pub(crate) fn run(ctx: &Ctx, cmd: HookCmd) -> Result<()> {
+    // A Claude Code kite runs for itself (a strategy audit, an extraction) gets no kite hooks,
+    // whatever settings file named them: an extractor's SessionEnd would extract itself.
+    if std::env::var_os("KITE_HOOKS_OFF").is_some_and(|v| v == "1") {
+        return Ok(());
+    }
     // Even a bug must not fail the person's session: a panic becomes a warning too.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cmd {
         HookCmd::SessionStart => session_start(ctx),
@@ -81,9 +86,18 @@ struct Live {
 async fn ask_daemon(ctx: &Ctx, c: Client, input: &HookInput, context: bool) -> Result<Live> {
     let mut live = Live::default();
     if let Some(sid) = &input.session_id {
-        let r: SessionId = c.request::<kite_proto::op::SessionRegister>(SessionRegister { name: format!("claude-{sid}"), attach: false, key: crate::agent::key() }).await?;
         let mut file = SessionFile::load(&ctx.places.home, sid);
-        file.kite_session = Some(r.id);
+        match crate::agent::runner_session() {
+            // An agent the runner started: its session is the runner's (one per agent).
+            Some(id) => {
+                file.kite_session = Some(id);
+                file.runner = true;
+            }
+            None => {
+                let r: SessionId = c.request::<kite_proto::op::SessionRegister>(SessionRegister { name: format!("claude-{sid}"), attach: false, key: crate::agent::key() }).await?;
+                file.kite_session = Some(r.id);
+            }
+        }
         file.save(&ctx.places.home, sid)?;
     }
     if !context {
@@ -136,6 +150,9 @@ async fn daemon_or_start(ctx: &Ctx) -> Option<Client> {
 struct SessionFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kite_session: Option<String>,
+    /// The session is the runner's, which ends it after landing the task: SessionEnd leaves it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    runner: bool,
     #[serde(default)]
     injected: Vec<String>,
 }
@@ -411,20 +428,64 @@ fn session_end(ctx: &Ctx) -> Result<()> {
     if event == "SessionEnd" && input.reason.as_deref() != Some("clear") {
         if let Some(sid) = &input.session_id {
             let file = session_file(&ctx.places.home, sid);
-            if let Some(id) = SessionFile::load(&ctx.places.home, sid).kite_session {
+            let record = SessionFile::load(&ctx.places.home, sid);
+            // A person's session: what it cost comes from its transcript (the runner records its
+            // agents' costs from their result JSON, so theirs are not counted twice).
+            let cost = match (&record.kite_session, record.runner, &input.transcript_path) {
+                (Some(id), false, Some(path)) => interactive_cost(ctx, id, sid, Path::new(path)),
+                _ => None,
+            };
+            if let (Some(id), false) = (record.kite_session, record.runner) {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
                 let _ = rt.block_on(async {
-                    tokio::time::timeout(Duration::from_millis(500), async {
+                    tokio::time::timeout(Duration::from_millis(800), async {
                         let c = Client::connect(&ctx.places.socket()).await?;
+                        if let Some(cost) = cost {
+                            if let Err(e) = c.request::<kite_proto::op::CostRecord>(cost).await {
+                                eprintln!("kite: warning: the session's cost was not recorded: {e}");
+                            }
+                        }
                         c.request::<kite_proto::op::SessionEnd>(SessionRef { session: id }).await
                     })
                     .await
                 });
-                let _ = std::fs::remove_file(&file);
             }
+            let _ = std::fs::remove_file(&file);
         }
     }
     Ok(())
+}
+
+/// A person's session's cost, read from its transcript: each response counted once, priced
+/// by the table (`[prices]` over the shipped one). Interactive sessions are counted, not limited.
+fn interactive_cost(ctx: &Ctx, session: &str, claude_id: &str, transcript: &Path) -> Option<kite_proto::ops::CostRecord> {
+    let by_model = match kite_sched::cost::transcript_usage(transcript) {
+        Ok(u) if !u.is_empty() => u,
+        Ok(_) => return None,
+        Err(e) => {
+            eprintln!("kite: warning: cannot read the transcript for its cost: {e}");
+            return None;
+        }
+    };
+    let prices = kite_sched::cost::PriceTable::with_overrides(&ctx.config.prices);
+    let c = kite_sched::cost::transcript_cost(&prices, &by_model);
+    Some(kite_proto::ops::CostRecord {
+        session: session.to_string(),
+        task: None,
+        attempt: None,
+        source: "interactive".into(),
+        usd: c.usd,
+        input_tokens: c.usage.input_tokens,
+        output_tokens: c.usage.output_tokens,
+        cache_creation_input_tokens: c.usage.cache_creation_input_tokens,
+        cache_read_input_tokens: c.usage.cache_read_input_tokens,
+        model: c.model,
+        turns: 0,
+        duration_ms: 0,
+        agent_session: Some(claude_id.to_string()),
+        outcome: None,
+        unpriced: c.unpriced,
+    })
 }
 
 #[cfg(test)]

@@ -83,14 +83,6 @@ fn ignore_in_git(dir: &Path, entry: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// The hook events kite listens to and the subcommand each runs.
-pub(crate) const HOOKS: &[(&str, &str)] = &[
-    ("SessionStart", "hook session-start"),
-    ("UserPromptSubmit", "hook user-prompt"),
-    ("SessionEnd", "hook session-end"),
-    ("PreCompact", "hook session-end"),
-];
-
 fn read_json(path: &Path) -> Result<Value> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => Ok(json!({})),
@@ -125,7 +117,7 @@ fn obj<'a>(v: &'a mut Value, key: &str, file: &Path) -> Result<&'a mut Map<Strin
 pub(crate) fn merge_settings(settings: &mut Value, kite: &str, file: &Path) -> Result<Vec<String>> {
     let mut changed = Vec::new();
     let hooks = obj(settings, "hooks", file)?;
-    for (event, sub) in HOOKS {
+    for (event, sub, timeout) in kite_sched::claude::HOOKS {
         let command = format!("{kite} {sub}");
         let list = hooks.entry(event.to_string()).or_insert_with(|| json!([]));
         let list = list.as_array_mut().with_context(|| format!("hooks.{event} in {} is not a list; kite did not touch the file", file.display()))?;
@@ -134,10 +126,26 @@ pub(crate) fn merge_settings(settings: &mut Value, kite: &str, file: &Path) -> R
         });
         if !present {
             // SessionEnd hooks get 1.5 s by default; ours returns at once, the timeout is a ceiling.
-            let timeout = if *event == "SessionStart" { 10 } else { 5 };
             list.push(json!({"hooks": [{"type": "command", "command": command, "timeout": timeout}]}));
             changed.push(format!("added hook {event}: {command}"));
         }
+    }
+    // Claude Code asks before an MCP tool runs, and refuses in print mode: grant kite's tools
+    // (the rule `mcp__kite` is every tool of the server named kite) and approve the server
+    // .mcp.json names, so neither a person's session nor `claude -p` is asked or refused.
+    let perms = obj(settings, "permissions", file)?;
+    let allow = perms.entry("allow").or_insert_with(|| json!([]));
+    let allow = allow.as_array_mut().with_context(|| format!("permissions.allow in {} is not a list; kite did not touch the file", file.display()))?;
+    if !allow.iter().any(|r| r.as_str() == Some("mcp__kite")) {
+        allow.push(json!("mcp__kite"));
+        changed.push("granted kite's MCP tools (permissions.allow: mcp__kite)".to_string());
+    }
+    let m = settings.as_object_mut().expect("checked object");
+    let servers = m.entry("enabledMcpjsonServers").or_insert_with(|| json!([]));
+    let servers = servers.as_array_mut().with_context(|| format!("enabledMcpjsonServers in {} is not a list; kite did not touch the file", file.display()))?;
+    if !servers.iter().any(|s| s.as_str() == Some("kite")) {
+        servers.push(json!("kite"));
+        changed.push("approved the .mcp.json server kite (enabledMcpjsonServers)".to_string());
     }
     Ok(changed)
 }
@@ -145,7 +153,7 @@ pub(crate) fn merge_settings(settings: &mut Value, kite: &str, file: &Path) -> R
 /// Adds kite's MCP server to an .mcp.json document; returns what changed.
 pub(crate) fn merge_mcp(doc: &mut Value, kite: &str, file: &Path) -> Result<Vec<String>> {
     let servers = obj(doc, "mcpServers", file)?;
-    let want = json!({"type": "stdio", "command": kite, "args": ["mcp"]});
+    let want = kite_sched::claude::mcp_server_json(kite);
     match servers.get("kite") {
         Some(have) if *have == want => Ok(vec![]),
         Some(_) => {
@@ -253,7 +261,9 @@ mod tests {
             "hooks": {"SessionStart": [{"matcher": "startup", "hooks": [{"type": "command", "command": "echo hi"}]}]}
         });
         let first = merge_settings(&mut s, "/bin/kite", f).unwrap();
-        assert_eq!(first.len(), 4);
+        assert_eq!(first.len(), 6, "{first:?}");
+        assert_eq!(s["permissions"]["allow"], json!(["mcp__kite"]));
+        assert_eq!(s["enabledMcpjsonServers"], json!(["kite"]));
         assert_eq!(s["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"], "/bin/kite hook user-prompt");
         assert_eq!(s["model"], "opus");
         assert_eq!(s["hooks"]["SessionStart"][0]["hooks"][0]["command"], "echo hi");

@@ -33,9 +33,11 @@ pub(crate) enum LockCmd {
     List,
 }
 
-fn cwd() -> Result<String> {
+/// The path as the daemon takes it: relative to the top of this work tree, so a lock taken from
+/// a linked work tree is the same lock as from the main checkout.
+fn repo_path(ctx: &Ctx, path: &str) -> Result<String> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    Ok(cwd.canonicalize().unwrap_or(cwd).display().to_string())
+    ctx.places.repo_path(&cwd.canonicalize().unwrap_or(cwd), path)
 }
 
 pub(crate) async fn run(ctx: &Ctx, cmd: LockCmd) -> Result<()> {
@@ -48,12 +50,12 @@ pub(crate) async fn run(ctx: &Ctx, cmd: LockCmd) -> Result<()> {
                 None => None,
             };
             let mode = if shared { LockMode::Shared } else { LockMode::Exclusive };
-            let args = LockAcquire { path, session, cwd: Some(cwd()?), mode, wait, timeout_ms };
+            let args = LockAcquire { path: repo_path(ctx, &path)?, session, cwd: None, mode, wait, timeout_ms };
             let g: LockGranted = c.request::<kite_proto::op::LockAcquire>(args).await?;
             if ctx.json { output::json(&g) } else { output::line(format!("{}\ttoken {}", g.path, g.token)) }
         }
         LockCmd::Release { path, session } => {
-            let r: Released = c.request::<kite_proto::op::LockRelease>(LockRelease { path, session, cwd: Some(cwd()?) }).await?;
+            let r: Released = c.request::<kite_proto::op::LockRelease>(LockRelease { path: repo_path(ctx, &path)?, session, cwd: None }).await?;
             if ctx.json {
                 return output::json(&r);
             }

@@ -38,7 +38,9 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
     let config = McpConfig {
         socket: ctx.places.socket(),
         cwd: cwd.canonicalize().unwrap_or(cwd),
+        worktree: ctx.places.worktree.clone(),
         session_name: name,
+        attach_to: crate::agent::runner_session(),
         session_key: crate::agent::key(),
         heartbeat_every: Duration::from_secs(a.heartbeat.max(1)),
         kite_exe: std::env::current_exe().context("cannot find the kite executable")?,

@@ -95,6 +95,7 @@ pub(crate) fn sched_config(ctx: &Ctx) -> Result<SchedConfig> {
     let mut c = ctx.config.sched.clone();
     // The tests provider's scratch worktree lives in the home, beside the task worktrees.
     c.state_dir = Some(ctx.places.home.clone());
+    c.claude = ctx.config.runner.claude.clone();
     Ok(c)
 }
 
@@ -102,6 +103,10 @@ pub(crate) fn sched_config(ctx: &Ctx) -> Result<SchedConfig> {
 pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
     let mut c = ctx.config.runner.clone().apply_env();
     c.merge = ctx.config.merge.clone();
+    c.prices = kite_sched::cost::PriceTable::with_overrides(&ctx.config.prices);
+    // The agents' hooks and MCP server run this kite.
+    let exe = std::env::current_exe().context("cannot find the kite executable")?;
+    c.kite_exe = Some(exe.canonicalize().unwrap_or(exe));
     Ok(c)
 }
 
@@ -144,6 +149,12 @@ impl Queue for NoQueue {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
     fn fail<'a>(&'a self, _: &'a kite_sched::Claim, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
+    }
+    fn record_cost<'a>(&'a self, _: &'a kite_sched::AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
+    }
+    fn agent_spend_today(&self) -> BoxFuture<'_, Result<f64, QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
 }

@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::output::{self, when};
 use anyhow::Result;
-use kite_proto::ops::{Broadcast, Delivered, Event, Events, EventsQuery, Status};
+use kite_proto::ops::{Broadcast, CostTotals, Delivered, Event, Events, EventsQuery, Status};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct EventsArgs {
@@ -42,6 +42,7 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
             }),
             Err(e) => serde_json::json!({"error": e.to_string()}),
         };
+        v["budget"] = serde_json::to_value(budget(ctx, &s))?;
         return output::json(&v);
     }
     output::line(format!("kite {} (pid {}) on {}", s.version, s.pid, s.root))?;
@@ -53,6 +54,10 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
     ))?;
     for (name, r) in &templates {
         output::line(format!("  template {name}: done {}, failed {}, pruned {}", r.done, r.failed, r.pruned))?;
+    }
+    output::line(format!("cost: today {}; lifetime {}", cost_totals(&s.cost.today), cost_totals(&s.cost.lifetime)))?;
+    if let Some(b) = budget(ctx, &s) {
+        output::line(b.line)?;
     }
     match &book {
         Ok(b) => {
@@ -91,6 +96,17 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
         ))?;
     }
     Ok(())
+}
+
+/// One period's cost: `$1.2345 (agents $1.0000, interactive $0.2345), in .. out .. cache ..w/..r`.
+fn cost_totals(t: &CostTotals) -> String {
+    format!(
+        "{} (agents {}, interactive {}), {}",
+        output::usd(t.usd),
+        output::usd(t.agents_usd),
+        output::usd(t.interactive_usd),
+        output::tokens(t.input_tokens, t.output_tokens, t.cache_creation_input_tokens, t.cache_read_input_tokens)
+    )
 }
 
 fn print_event(ctx: &Ctx, e: &Event) -> Result<()> {
@@ -157,4 +173,39 @@ pub(crate) async fn broadcast(ctx: &Ctx, a: BroadcastArgs) -> Result<()> {
     } else {
         output::line(format!("delivered to {} session(s)", d.delivered))
     }
+}
+
+/// Where `[runner] daily_budget_usd` stands today: what the agents spent, and, once it is spent,
+/// that no agent starts until the next UTC midnight.
+#[derive(serde::Serialize)]
+struct Budget {
+    daily_usd: f64,
+    spent_usd: f64,
+    spent: bool,
+    /// When agents may start again (ms since the epoch), once spent.
+    resumes_at_ms: Option<i64>,
+    #[serde(skip)]
+    line: String,
+}
+
+fn budget(ctx: &Ctx, s: &Status) -> Option<Budget> {
+    let daily = ctx.config.runner.daily_budget_usd?;
+    let spent = s.cost.agents_today_usd;
+    let next_day = s.cost.day_start_ms + 24 * 3600 * 1000;
+    let over = spent >= daily;
+    let line = if over {
+        let left_ms = (next_day - now_ms()).max(0);
+        format!(
+            "daily budget spent: ${spent:.4} of ${daily:.2} today (UTC); no agent starts until midnight UTC, in {}h{:02}m",
+            left_ms / 3_600_000,
+            (left_ms / 60_000) % 60
+        )
+    } else {
+        format!("daily budget: ${spent:.4} of ${daily:.2} spent today (UTC)")
+    };
+    Some(Budget { daily_usd: daily, spent_usd: spent, spent: over, resumes_at_ms: over.then_some(next_day), line })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

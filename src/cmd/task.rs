@@ -49,7 +49,7 @@ pub(crate) enum TaskCmd {
         #[arg(long)]
         workstream: Option<String>,
     },
-    /// Show one task with dependencies, attempts, history and prune reason.
+    /// Show one task with dependencies, attempts, history, prune reason and what its attempts cost.
     Show { id: i64 },
     /// Claim a task for a session (refused while a dependency is not done).
     Start {
@@ -107,6 +107,34 @@ fn print_claim(ctx: &Ctx, c: &Claim) -> Result<()> {
     }
 }
 
+/// A task's cost lines: one per recorded attempt, then the total.
+fn print_costs(d: &TaskDetail) -> Result<()> {
+    for c in &d.costs {
+        let attempt = c.attempt.map(|a| format!(" attempt {a}")).unwrap_or_default();
+        let outcome = c.outcome.as_deref().map(|o| format!(" {o}")).unwrap_or_default();
+        let model = c.model.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
+        let unpriced = if c.unpriced.is_empty() { String::new() } else { format!(" (unpriced: {})", c.unpriced.join(", ")) };
+        output::line(format!(
+            "  cost {}{attempt}{outcome}: {} {}{model}, {} turns, {}s{unpriced}",
+            when(c.at_ms),
+            output::usd(c.usd),
+            output::tokens(c.input_tokens, c.output_tokens, c.cache_creation_input_tokens, c.cache_read_input_tokens),
+            c.turns,
+            c.duration_ms / 1000,
+        ))?;
+    }
+    let t = &d.cost;
+    if t.runs > 0 {
+        output::line(format!(
+            "  cost total: {} over {} run(s), {}",
+            output::usd(t.usd),
+            t.runs,
+            output::tokens(t.input_tokens, t.output_tokens, t.cache_creation_input_tokens, t.cache_read_input_tokens)
+        ))?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
     let c = ctx.client().await?;
     match cmd {
@@ -114,6 +142,9 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
             // Stored as whole seconds: a sub-second remainder rounds up (250ms -> 1s), never down to 0.
             let stale_after_secs = stale_after.map(|s| parse_duration(&s).map(ceil_secs)).transpose().context("--stale-after")?;
             let cwd = std::env::current_dir().context("cannot read the current directory")?;
+            let cwd = cwd.canonicalize().unwrap_or(cwd);
+            // Repository-relative, so a task filed from any work tree names the same files.
+            let files = files.iter().map(|f| ctx.places.repo_path(&cwd, f)).collect::<Result<Vec<_>>>()?;
             let args = TaskCreate {
                 title,
                 body,
@@ -124,7 +155,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
                 stale_after_secs,
                 workstream,
                 template: None,
-                cwd: Some(cwd.canonicalize().unwrap_or(cwd).display().to_string()),
+                cwd: None,
             };
             let r: TaskCreated = c.request::<kite_proto::op::TaskCreate>(args).await?;
             if ctx.json { output::json(&r) } else { output::line(format!("{}\t{}", r.id, r.status)) }
@@ -196,7 +227,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
                 let note = h.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
                 output::line(format!("  {} {from} → {}{by}{note}", when(h.at_ms), h.to))?;
             }
-            Ok(())
+            print_costs(&d)
         }
         TaskCmd::Start { id, session } => {
             let r: Claim = c.request::<kite_proto::op::TaskStart>(TaskStart { task: id, session }).await?;

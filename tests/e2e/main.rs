@@ -4,6 +4,7 @@
 mod support;
 
 mod agents;
+mod claude;
 mod durability;
 mod hooks;
 mod install;

@@ -164,6 +164,14 @@ pub fn normalize(root: &Path, cwd: &Path, input: &str) -> Result<LockPath, PathE
     LockPath::from_normalized(&rel)
 }
 
+/// What a client sends for a path the person or agent wrote: relative to the top of its own
+/// work tree (`worktree`), so one file is one lock whichever work tree of the repository it is
+/// named from. `.` for the work tree itself; a path outside it is refused like one outside the
+/// root.
+pub fn repo_relative(worktree: &Path, cwd: &Path, input: &str) -> Result<String, PathError> {
+    normalize(worktree, cwd, input).map(|p| p.as_str().to_string())
+}
+
 /// Resolves `.` and `..` without touching the file system. `..` above `/` stays at `/`.
 fn lexical(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -189,6 +197,15 @@ mod tests {
 
     fn lp(s: &str) -> LockPath {
         LockPath::from_normalized(s).unwrap()
+    }
+
+    #[test]
+    fn repo_relative_paths_are_the_same_from_every_work_tree() {
+        let wt = Path::new("/repo/.kite/worktrees/task-3");
+        assert_eq!(repo_relative(wt, &wt.join("src"), "a.rs").unwrap(), "src/a.rs");
+        assert_eq!(repo_relative(wt, wt, "/repo/.kite/worktrees/task-3/src/a.rs").unwrap(), "src/a.rs");
+        assert_eq!(repo_relative(Path::new("/wt"), Path::new("/wt"), "src/*.rs").unwrap(), "src/*.rs");
+        assert!(repo_relative(wt, wt, "../../../x").is_err());
     }
 
     #[test]

@@ -5,16 +5,18 @@
 //! status (or looks a handful of ids up with `task.show`) and filters, orders and cuts the rest
 //! here. Daemon refusals map to [`QueueError::Refused`] (or [`QueueError::NotFound`] for an
 //! unknown task); anything that is not an answer from the daemon is [`QueueError::Unavailable`].
+//! What an agent attempt cost goes to `cost.record` as source `agent`; the runner's daily budget
+//! reads today's agent dollars from `cost.summary`.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use kite_proto::ops::{
-    Claim as WireClaim, SessionId, SessionRef, SessionRegister, TaskCreated, TaskFinish,
+    Claim as WireClaim, CostRecord, CostSummary, SessionId, SessionRef, SessionRegister, TaskCreated, TaskFinish,
     TaskList, TaskPrune, TaskRef, TaskStart, Tasks,
 };
 use kite_proto::{Client, ClientError, ErrorCode};
-use kite_sched::{BoxFuture, Claim, ListFilter, NewTask, PruneNote, Queue, QueueError, QueueStats, Task, TaskStatus};
+use kite_sched::{AttemptCost, BoxFuture, Claim, ListFilter, NewTask, PruneNote, Queue, QueueError, QueueStats, Task, TaskStatus};
 use serde_json::Value;
 
 /// Up to this many ids are looked up one by one (`task.show`); more, and the whole list is cheaper.
@@ -55,6 +57,28 @@ impl ClientQueue {
 /// The finish request for a claim: done (`transient` false) or failed.
 fn finish(claim: &Claim, text: &str, transient: bool) -> TaskFinish {
     TaskFinish { task: claim.task_id, session: claim.session_id.clone(), claim: Some(claim.token), text: Some(text.to_string()), transient }
+}
+
+/// The `cost.record` request for what one of the runner's agents cost.
+fn cost_record(c: &AttemptCost) -> CostRecord {
+    let k = &c.cost;
+    CostRecord {
+        session: c.session.clone(),
+        task: Some(c.task_id),
+        attempt: Some(c.attempt),
+        source: "agent".into(),
+        usd: k.usd,
+        input_tokens: k.usage.input_tokens,
+        output_tokens: k.usage.output_tokens,
+        cache_creation_input_tokens: k.usage.cache_creation_input_tokens,
+        cache_read_input_tokens: k.usage.cache_read_input_tokens,
+        model: k.model.clone(),
+        turns: k.turns,
+        duration_ms: k.duration_ms,
+        agent_session: k.agent_session.clone(),
+        outcome: Some(c.outcome.clone()),
+        unpriced: k.unpriced.clone(),
+    }
 }
 
 /// A client error as the scheduler sees it. `task`: the task the request was about, so that a
@@ -201,6 +225,20 @@ impl Queue for ClientQueue {
         })
     }
 
+    fn record_cost<'a>(&'a self, cost: &'a AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let _: Value = self.client.request::<kite_proto::op::CostRecord>(cost_record(cost)).await.map_err(|e| queue_error(e, Some(cost.task_id)))?;
+            Ok(())
+        })
+    }
+
+    fn agent_spend_today(&self) -> BoxFuture<'_, Result<f64, QueueError>> {
+        Box::pin(async move {
+            let s: CostSummary = self.client.request::<kite_proto::op::CostSummary>(kite_proto::NoArgs {}).await.map_err(|e| queue_error(e, None))?;
+            Ok(s.agents_today_usd)
+        })
+    }
+
     fn stats(&self) -> BoxFuture<'_, Result<QueueStats, QueueError>> {
         Box::pin(stats(&self.client))
     }
@@ -220,6 +258,26 @@ mod tests {
         assert!(matches!(queue_error(daemon(ErrorCode::Fenced, "fenced"), Some(7)), QueueError::Refused(_)));
         assert!(matches!(queue_error(daemon(ErrorCode::Internal, "disk"), None), QueueError::Unavailable(_)));
         assert!(matches!(queue_error(ClientError::Closed, None), QueueError::Unavailable(_)));
+    }
+
+    #[test]
+    fn an_attempts_cost_becomes_an_agent_cost_record() {
+        let usage = kite_sched::cost::Usage { input_tokens: 1, output_tokens: 2, cache_creation_input_tokens: 3, cache_read_input_tokens: 4, ..Default::default() };
+        let cost = kite_sched::cost::Cost {
+            usd: 0.5,
+            usage,
+            model: Some("claude-sonnet-4-5".into()),
+            turns: 6,
+            duration_ms: 7000,
+            agent_session: Some("cc-1".into()),
+            unpriced: vec!["claude-next".into()],
+        };
+        let a = AttemptCost { task_id: 9, session: "s4".into(), attempt: 2, cost, outcome: "finished".into() };
+        let r = cost_record(&a);
+        assert_eq!((r.session.as_str(), r.task, r.attempt, r.source.as_str(), r.usd), ("s4", Some(9), Some(2), "agent", 0.5));
+        assert_eq!((r.input_tokens, r.output_tokens, r.cache_creation_input_tokens, r.cache_read_input_tokens), (1, 2, 3, 4));
+        assert_eq!((r.model.as_deref(), r.turns, r.duration_ms, r.agent_session.as_deref()), (Some("claude-sonnet-4-5"), 6, 7000, Some("cc-1")));
+        assert_eq!((r.outcome.as_deref(), r.unpriced), (Some("finished"), vec!["claude-next".to_string()]));
     }
 
     #[test]

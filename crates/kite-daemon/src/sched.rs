@@ -130,7 +130,7 @@ fn background(parts: SchedParts, stop: tokio::sync::watch::Receiver<bool>) {
             Scheduler::new(c, &parts.root, queue.clone(), parts.notes.clone())
         });
         let runner = parts.runner.map(|c| {
-            tracing::info!(max_agents = c.max_agents, command = %c.command, "runner on");
+            tracing::info!(max_agents = c.max_agents, command = c.command.as_deref().unwrap_or("claude (the adapter)"), "runner on");
             Runner::new(c, &parts.root, &parts.home, queue.clone())
         });
         if runner.is_none() {

@@ -22,7 +22,14 @@ pub struct McpConfig {
     pub socket: PathBuf,
     /// The directory relative lock paths are resolved from.
     pub cwd: PathBuf,
+    /// The top of the work tree `cwd` is in: paths go to the daemon relative to it, so a file is
+    /// one lock from every work tree of the repository.
+    pub worktree: PathBuf,
     pub session_name: String,
+    /// A session someone else owns (the runner's, for the agent it started): the server attaches
+    /// to it instead of registering one, and leaves it live when the agent goes (the runner ends
+    /// it once it has finished the task).
+    pub attach_to: Option<String>,
     /// The agent process this server works for (see `session.register`'s `key`).
     pub session_key: Option<String>,
     pub heartbeat_every: Duration,
@@ -42,11 +49,21 @@ pub enum McpError {
 pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) -> Result<(), McpError> {
     let client = Arc::new(Client::connect(&config.socket).await?);
     let pushes = client.take_pushes();
-    let reg: SessionId =
-        client.request::<kite_proto::op::SessionRegister>(SessionRegister { name: config.session_name.clone(), attach: true, key: config.session_key.clone() }).await?;
-    let session = reg.id;
-    tracing::info!(session, "MCP session registered");
-    let server = KiteMcp::new(client.clone(), session.clone(), config.cwd.clone(), config.kite_exe.clone(), vault);
+    let session = match &config.attach_to {
+        Some(id) => {
+            client.request::<kite_proto::op::SessionAttach>(SessionRef { session: id.clone() }).await?;
+            tracing::info!(session = id, "MCP server attached to the runner's session");
+            id.clone()
+        }
+        None => {
+            let reg: SessionId = client
+                .request::<kite_proto::op::SessionRegister>(SessionRegister { name: config.session_name.clone(), attach: true, key: config.session_key.clone() })
+                .await?;
+            tracing::info!(session = reg.id, "MCP session registered");
+            reg.id
+        }
+    };
+    let server = KiteMcp::new(client.clone(), session.clone(), config.cwd.clone(), config.worktree.clone(), config.kite_exe.clone(), vault);
 
     let inbox = server.inbox();
     if let Some(mut pushes) = pushes {
@@ -73,7 +90,10 @@ pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) 
     tracing::info!(?reason, "MCP client left");
     heartbeat.abort();
     // The agent is gone: end its session so its locks and tasks go to others now, not after the
-    // reaper's timeout.
-    let _: Result<serde_json::Value, _> = client.request::<kite_proto::op::SessionEnd>(SessionRef { session }).await;
+    // reaper's timeout. The runner's session is the runner's to end: it still has to land the
+    // task with that session's claim.
+    if config.attach_to.is_none() {
+        let _: Result<serde_json::Value, _> = client.request::<kite_proto::op::SessionEnd>(SessionRef { session }).await;
+    }
     Ok(())
 }

@@ -26,6 +26,7 @@ pub struct KiteMcp {
     client: Arc<Client>,
     session: String,
     cwd: PathBuf,
+    worktree: PathBuf,
     kite_exe: PathBuf,
     vault: Option<Arc<dyn VaultTools>>,
     /// Pushed grants and broadcasts not yet shown to the agent.
@@ -139,8 +140,8 @@ pub(crate) struct AddNoteArgs {
 }
 
 impl KiteMcp {
-    pub fn new(client: Arc<Client>, session: String, cwd: PathBuf, kite_exe: PathBuf, vault: Option<Arc<dyn VaultTools>>) -> KiteMcp {
-        KiteMcp { client, session, cwd, kite_exe, vault, inbox: Arc::default(), tool_router: Self::tool_router() }
+    pub fn new(client: Arc<Client>, session: String, cwd: PathBuf, worktree: PathBuf, kite_exe: PathBuf, vault: Option<Arc<dyn VaultTools>>) -> KiteMcp {
+        KiteMcp { client, session, cwd, worktree, kite_exe, vault, inbox: Arc::default(), tool_router: Self::tool_router() }
     }
 
     pub fn inbox(&self) -> Arc<Mutex<Vec<String>>> {
@@ -172,6 +173,11 @@ impl KiteMcp {
         }
     }
 
+    /// A path as the daemon takes it: relative to this work tree's top (see `McpConfig`).
+    fn repo_path(&self, path: &str) -> Result<String, String> {
+        kite_core::paths::repo_relative(&self.worktree, &self.cwd, path).map_err(|e| e.to_string())
+    }
+
     fn vault(&self) -> Result<Arc<dyn VaultTools>, String> {
         self.vault.clone().ok_or_else(|| "the memory vault is not available in this kite build or configuration".to_string())
     }
@@ -181,15 +187,19 @@ impl KiteMcp {
 impl KiteMcp {
     #[tool(description = "Create a task in the shared kite queue. Returns its id. Dependencies must exist; a dependency cycle is refused.")]
     async fn kite_task_create(&self, Parameters(a): Parameters<CreateArgs>) -> Result<CallToolResult, ErrorData> {
+        let files = match a.files.unwrap_or_default().iter().map(|f| self.repo_path(f)).collect::<Result<Vec<_>, _>>() {
+            Ok(f) => f,
+            Err(e) => return self.fail(e),
+        };
         let args = TaskCreate {
             title: a.title,
             body: a.body.unwrap_or_default(),
             priority: a.priority.unwrap_or(0),
             depends_on: a.depends_on.unwrap_or_default(),
-            files: a.files.unwrap_or_default(),
+            files,
             dedup_key: a.dedup_key,
             workstream: a.workstream,
-            cwd: Some(self.cwd.display().to_string()),
+            cwd: None,
             ..Default::default()
         };
         self.request::<kite_proto::op::TaskCreate>(args).await
@@ -247,10 +257,14 @@ impl KiteMcp {
     #[tool(description = "Take an advisory lock on a file, directory or glob before editing it, so other sessions do not edit it at the same time. Returns a fencing token. With wait=true, waits (first come, first served) until the holder releases it.")]
     async fn kite_lock(&self, Parameters(a): Parameters<LockArgs>) -> Result<CallToolResult, ErrorData> {
         let wait = a.wait.unwrap_or(false);
+        let path = match self.repo_path(&a.path) {
+            Ok(p) => p,
+            Err(e) => return self.fail(e),
+        };
         let args = LockAcquire {
-            path: a.path,
+            path,
             session: self.session.clone(),
-            cwd: Some(self.cwd.display().to_string()),
+            cwd: None,
             mode: if a.shared.unwrap_or(false) { LockMode::Shared } else { LockMode::Exclusive },
             wait,
             timeout_ms: wait.then(|| a.timeout_secs.unwrap_or(120) * 1000),
@@ -260,7 +274,11 @@ impl KiteMcp {
 
     #[tool(description = "Release a lock this session holds; the next waiter gets it at once.")]
     async fn kite_unlock(&self, Parameters(a): Parameters<UnlockArgs>) -> Result<CallToolResult, ErrorData> {
-        self.request::<kite_proto::op::LockRelease>(LockRelease { path: a.path, session: self.session.clone(), cwd: Some(self.cwd.display().to_string()) }).await
+        let path = match self.repo_path(&a.path) {
+            Ok(p) => p,
+            Err(e) => return self.fail(e),
+        };
+        self.request::<kite_proto::op::LockRelease>(LockRelease { path, session: self.session.clone(), cwd: None }).await
     }
 
     #[tool(description = "Search the project's memory vault (decisions, status, patterns that worked or failed, preferences recorded by earlier sessions). Returns the best notes with scores.")]

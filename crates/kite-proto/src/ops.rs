@@ -132,6 +132,12 @@ pub struct TaskDetail {
     pub history: Vec<HistoryEntry>,
     /// Structured details of a prune (score parts, the superseding task), if any.
     pub prune_details: Option<Value>,
+    /// What its attempts cost, oldest first: the newest [`MAX_TASK_COSTS`] of them.
+    #[serde(default)]
+    pub costs: Vec<CostEntry>,
+    /// The sum over every cost recorded for the task (not only the ones in `costs`).
+    #[serde(default)]
+    pub cost: CostTotals,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -330,6 +336,8 @@ pub enum EventKind {
     SessionReaped,
     #[serde(rename = "broadcast")]
     Broadcast,
+    #[serde(rename = "cost.recorded")]
+    CostRecorded,
     #[serde(untagged)]
     Other(String),
 }
@@ -351,6 +359,7 @@ impl EventKind {
             EventKind::SessionEnded => "session.ended",
             EventKind::SessionReaped => "session.reaped",
             EventKind::Broadcast => "broadcast",
+            EventKind::CostRecorded => "cost.recorded",
             EventKind::Other(s) => s,
         }
     }
@@ -404,6 +413,9 @@ pub struct Status {
     /// Connections the daemon could not accept (out of file descriptors), when any were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<Refused>,
+    /// What agents and people's sessions cost, today and over the daemon's lifetime.
+    #[serde(default)]
+    pub cost: CostSummary,
 }
 
 /// Connections refused because the daemon ran out of file descriptors.
@@ -414,6 +426,110 @@ pub struct Refused {
     pub last_at_ms: i64,
     /// The daemon's open-file limit.
     pub fd_limit: u64,
+}
+
+/// `cost.record`: what one agent attempt (source `agent`) or one person's Claude Code session
+/// (source `interactive`) cost. Kept per record, summed per task, per day and for the lifetime.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostRecord {
+    /// The kite session that ran.
+    pub session: String,
+    /// The task it worked on, if any (it must exist).
+    #[serde(default)]
+    pub task: Option<i64>,
+    /// Which attempt at the task (1 for the first).
+    #[serde(default)]
+    pub attempt: Option<u32>,
+    /// [`COST_SOURCES`]: `agent` for the runner's agents, `interactive` for a person's session.
+    pub source: String,
+    /// Dollars: finite, not negative.
+    pub usd: f64,
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub cache_creation_input_tokens: u64,
+    #[serde(default)]
+    pub cache_read_input_tokens: u64,
+    /// The model that did most of the work.
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub turns: u64,
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Claude Code's own session id.
+    #[serde(default)]
+    pub agent_session: Option<String>,
+    /// How the attempt ended: finished, transient, stopped or failed.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// Model ids the price table did not know: their tokens are counted, their dollars are not.
+    #[serde(default)]
+    pub unpriced: Vec<String>,
+}
+
+/// The sources a cost may have.
+pub const COST_SOURCES: [&str; 2] = ["agent", "interactive"];
+
+/// The most cost entries `task.show` returns (the newest); its `cost` sums them all.
+pub const MAX_TASK_COSTS: u32 = 100;
+
+/// One recorded cost, as `task.show` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CostEntry {
+    pub at_ms: i64,
+    pub session: String,
+    pub source: String,
+    pub attempt: Option<u32>,
+    pub usd: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub model: Option<String>,
+    pub turns: u64,
+    pub duration_ms: u64,
+    pub agent_session: Option<String>,
+    pub outcome: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unpriced: Vec<String>,
+}
+
+/// Costs summed: dollars and tokens by kind, how many records, and the dollars split by source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CostTotals {
+    pub usd: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    /// Records summed (agent attempts and interactive sessions).
+    pub runs: u64,
+    pub agents_usd: f64,
+    pub interactive_usd: f64,
+}
+
+/// `cost.summary` (and `status`'s `cost`): today's and the lifetime's totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CostSummary {
+    /// Since `day_start_ms`.
+    pub today: CostTotals,
+    pub lifetime: CostTotals,
+    /// Today's dollars of the runner's agents: what `[runner] daily_budget_usd` is measured against.
+    pub agents_today_usd: f64,
+    /// UTC midnight of today, by the daemon's clock (ms since the epoch).
+    pub day_start_ms: i64,
+}
+
+/// UTC midnight before `now_ms` (both in ms since the epoch).
+pub fn day_start_ms(now_ms: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(86_400_000)
 }
 
 /// The most notes one recall returns. A size a client gives never sizes an allocation unchecked.
@@ -520,11 +636,47 @@ mod tests {
 
     #[test]
     fn event_kinds_round_trip_and_unknown_ones_keep_their_name() {
-        for k in [EventKind::TaskCreated, EventKind::SessionReaped, EventKind::Broadcast, EventKind::Other("task.landed".into())] {
+        for k in [EventKind::TaskCreated, EventKind::SessionReaped, EventKind::Broadcast, EventKind::CostRecorded, EventKind::Other("task.landed".into())] {
             let text = serde_json::to_string(&k).unwrap();
             assert_eq!(text, format!("\"{}\"", k.as_str()));
             assert_eq!(serde_json::from_str::<EventKind>(&text).unwrap(), k);
             assert_eq!(EventKind::parse(k.as_str()), k);
         }
+    }
+
+    /// A reply from a daemon before costs existed still parses (the new fields default).
+    #[test]
+    fn replies_without_costs_parse() {
+        let detail = serde_json::json!({
+            "id": 1, "title": "t", "body": "", "status": "done", "priority": 0, "depends_on": [], "files": [],
+            "dedup_key": null, "stale_after_secs": null, "workstream": null, "template": null, "attempts": 1,
+            "claim_session": null, "claim_token": null, "result": null, "reason": null, "created_at_ms": 0, "updated_at_ms": 0,
+            "dependencies": [], "dependents": [], "history": [], "prune_details": null,
+        });
+        let d: TaskDetail = serde_json::from_value(detail).unwrap();
+        assert!(d.costs.is_empty());
+        assert_eq!(d.cost, CostTotals::default());
+        let status = serde_json::json!({
+            "version": "0", "pid": 1, "root": "/", "sessions": [], "queue": {}, "locks": {"held": [], "waiting": []},
+            "counters": {"completed": 0, "pruned": 0, "failed": 0},
+        });
+        let s: Status = serde_json::from_value(status).unwrap();
+        assert_eq!(s.cost, CostSummary::default());
+    }
+
+    #[test]
+    fn a_cost_record_needs_its_session_source_and_dollars_and_nothing_unknown() {
+        let r: CostRecord = serde_json::from_value(serde_json::json!({"session": "s1", "source": "agent", "usd": 0.5})).unwrap();
+        assert_eq!((r.input_tokens, r.turns, r.unpriced.len(), r.task), (0, 0, 0, None));
+        assert!(serde_json::from_value::<CostRecord>(serde_json::json!({"session": "s1", "source": "agent"})).is_err());
+        assert!(serde_json::from_value::<CostRecord>(serde_json::json!({"session": "s1", "source": "agent", "usd": 1, "cents": 3})).is_err());
+    }
+
+    #[test]
+    fn the_day_starts_at_utc_midnight() {
+        assert_eq!(day_start_ms(0), 0);
+        assert_eq!(day_start_ms(86_400_000 + 5), 86_400_000);
+        assert_eq!(day_start_ms(2 * 86_400_000 - 1), 86_400_000);
+        assert_eq!(day_start_ms(-1), -86_400_000);
     }
 }

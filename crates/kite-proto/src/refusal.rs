@@ -70,6 +70,10 @@ pub enum Refusal {
     #[error("more events since {since} than one page; read them with events.list (page with `next`), then follow from the last one")]
     FollowTooFar { since: i64 },
 
+    // Costs.
+    #[error("bad cost record: {0}")]
+    BadCost(String),
+
     // Locks and paths.
     #[error("{0}")]
     Lock(LockError),
@@ -137,6 +141,7 @@ impl Refusal {
             Lock(LockError::Busy { .. }) => ErrorCode::Busy,
             Lock(LockError::Deadlock { .. }) => ErrorCode::Deadlock,
             Lock(LockError::NotHeld { .. }) => ErrorCode::NotFound,
+            BadCost(_) => ErrorCode::BadRequest,
             CwdNotAbsolute(_) => ErrorCode::BadRequest,
             Path { error: PathError::OutsideRoot(..), .. } => ErrorCode::OutsideRoot,
             Path { .. } => ErrorCode::BadRequest,

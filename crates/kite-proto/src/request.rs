@@ -99,6 +99,8 @@ operations! {
         "events.list" => EventsList(ops::EventsQuery) -> ops::Events;
         "events.follow" => EventsFollow(ops::EventsQuery) -> ops::Events;
         "gc" => Gc(ops::Gc) -> ops::GcReport;
+        "cost.record" => CostRecord(ops::CostRecord) -> Value;
+        "cost.summary" => CostSummary(NoArgs) -> ops::CostSummary;
     }
 }
 

@@ -49,9 +49,25 @@ pub fn missing_program(command: &str, cwd: &Path) -> Option<String> {
     (!found).then(|| program.to_string())
 }
 
+/// Runs an audit through Claude Code's audit profile (read-only tools, no kite hooks, no MCP
+/// servers); its result text is the audit's answer.
+pub async fn run_claude_audit(binary: &Path, prompt: &str, cwd: &Path, timeout: Duration) -> Result<AuditOutput, String> {
+    let argv = crate::claude::argv(binary, crate::claude::Profile::Audit, &crate::claude::Invocation::default());
+    let mut env = crate::claude::env(crate::claude::Profile::Audit);
+    env.push(("KITE_TASK_PROMPT".into(), prompt.to_string()));
+    let o = proc::run(Shell { command: proc::Program::Exec(&argv), cwd, env, stdin: Some(prompt.to_string()), timeout: Some(timeout), cap: 4 << 20 })
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    let result = crate::claude::ResultJson::parse(&o.stdout);
+    match crate::claude::ending(o.exit, result.as_ref(), &o.stderr) {
+        crate::claude::Ending::Finished { result, .. } => parse_audit_output(&result),
+        other => Err(format!("Claude Code did not finish the audit: {other:?}")),
+    }
+}
+
 pub async fn run_audit(command: &str, prompt: &str, cwd: &Path, timeout: Duration) -> Result<AuditOutput, String> {
     let o = proc::run(Shell {
-        command,
+        command: proc::Program::Sh(command),
         cwd,
         env: vec![("KITE_TASK_PROMPT".into(), prompt.to_string())],
         stdin: Some(prompt.to_string()),

@@ -60,6 +60,9 @@ pub struct SchedConfig {
     /// lives under it. Set by the binary, not read from kite.toml.
     #[serde(skip)]
     pub state_dir: Option<PathBuf>,
+    /// The Claude Code binary audits run (`[runner] claude`; set by the binary). Default: PATH.
+    #[serde(skip)]
+    pub claude: Option<PathBuf>,
 }
 
 impl Default for SchedConfig {
@@ -79,6 +82,7 @@ impl Default for SchedConfig {
             tests: Default::default(),
             issues: Default::default(),
             state_dir: None,
+            claude: None,
         }
     }
 }
@@ -89,8 +93,28 @@ impl Default for SchedConfig {
 pub struct RunnerConfig {
     /// Agents the runner starts on its own. 0: none; only an explicit spawn starts one.
     pub max_agents: usize,
-    /// Run with `sh -c` in the task's worktree; the prompt is on stdin and in `KITE_TASK_PROMPT`.
-    pub command: String,
+    /// Another agent (or a script): run with `sh -c` in the task's worktree, the prompt on stdin
+    /// and in `KITE_TASK_PROMPT`, judged by its exit code. Unset: Claude Code, through the
+    /// adapter (`crate::claude`), judged by its result JSON.
+    pub command: Option<String>,
+    /// The Claude Code binary; default `claude` on PATH.
+    pub claude: Option<PathBuf>,
+    /// What a Claude Code agent may do without asking (`--allowedTools` rules). Default:
+    /// [`crate::claude::default_allow`] (kite's tools, editing files, git in its worktree) and the
+    /// verify command.
+    pub allow: Option<Vec<String>>,
+    /// `--permission-mode bypassPermissions` instead of `acceptEdits` plus `allow`: every tool,
+    /// unasked. Off unless you opt in. Claude Code refuses it when run as root.
+    pub bypass_permissions: bool,
+    /// Dollars one attempt may spend (`--max-budget-usd`); spent, the run stops and the task fails.
+    pub max_budget_usd: Option<f64>,
+    /// Dollars all the agents kite starts may spend in a day (UTC); spent, no new agent starts
+    /// until midnight.
+    pub daily_budget_usd: Option<f64>,
+    /// Turns one attempt may take (`--max-turns`).
+    pub max_turns: Option<u32>,
+    /// The model agents use (`--model`); default: Claude Code's.
+    pub model: Option<String>,
     /// Exit codes that mean "try again later" (75 is EX_TEMPFAIL).
     pub transient_exit_codes: Vec<i32>,
     /// Longest an agent session may run before it is killed and retried.
@@ -119,13 +143,26 @@ pub struct RunnerConfig {
     /// branch is on the target.
     #[serde(skip)]
     pub merge: crate::land::MergeConfig,
+    /// The `kite` executable agents' hooks and MCP server run (set by the binary).
+    #[serde(skip)]
+    pub kite_exe: Option<PathBuf>,
+    /// Model prices (the shipped table with kite.toml's `[prices]`; set by the binary).
+    #[serde(skip)]
+    pub prices: crate::cost::PriceTable,
 }
 
 impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
             max_agents: 0,
-            command: "claude -p --permission-mode acceptEdits".to_string(),
+            command: None,
+            claude: None,
+            allow: None,
+            bypass_permissions: false,
+            max_budget_usd: None,
+            daily_budget_usd: None,
+            max_turns: None,
+            model: None,
             transient_exit_codes: vec![75],
             timeout: Duration::from_secs(3600),
             max_attempts: 3,
@@ -137,6 +174,8 @@ impl Default for RunnerConfig {
             heartbeat: Duration::from_secs(15),
             result_tail: 4000,
             merge: Default::default(),
+            kite_exe: None,
+            prices: Default::default(),
         }
     }
 }
@@ -146,7 +185,7 @@ impl RunnerConfig {
     pub fn apply_env(mut self) -> Self {
         if let Ok(c) = std::env::var("KITE_AGENT_COMMAND") {
             if !c.trim().is_empty() {
-                self.command = c;
+                self.command = Some(c);
             }
         }
         self

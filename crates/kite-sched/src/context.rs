@@ -58,7 +58,7 @@ const MAX_MARKER_FILE: u64 = 1 << 20;
 
 async fn git(repo: &Path, args: &str) -> Result<String, String> {
     let o = proc::run(Shell {
-        command: &format!("git {args}"),
+        command: proc::Program::Sh(&format!("git {args}")),
         cwd: repo,
         env: vec![],
         stdin: None,
@@ -180,7 +180,7 @@ pub async fn queue_context(queue: &dyn Queue) -> Result<Value, String> {
 /// on stdout is accepted (a test runner exits non-zero exactly when there is something to report).
 pub async fn shell_context(repo: &Path, cfg: &ShellProviderConfig, default_timeout: Duration) -> Result<Value, String> {
     let o = proc::run(Shell {
-        command: &cfg.command,
+        command: proc::Program::Sh(&cfg.command),
         cwd: repo,
         env: vec![],
         stdin: None,

@@ -40,7 +40,7 @@ const BODY_CHARS: usize = 4000;
 
 async fn gh(repo: &Path, cfg: &IssuesConfig, args: &str) -> std::io::Result<proc::Output> {
     proc::run(Shell {
-        command: &format!("{} {args}", cfg.gh),
+        command: proc::Program::Sh(&format!("{} {args}", cfg.gh)),
         cwd: repo,
         env: vec![("GH_PROMPT_DISABLED".into(), "1".into()), ("NO_COLOR".into(), "1".into())],
         stdin: None,

@@ -609,10 +609,27 @@ impl Lander {
         // Already on top of the target: it lands as it is (a merge commit an agent made to
         // resolve a conflict stays, instead of being flattened into the same conflict again).
         let on_top = git(repo, &["merge-base", "--is-ancestor", &head, &tip]).await.is_ok();
+        // Every commit kite lands carries `Kite-Task: N`, so what a task did can be read from git
+        // alone. The commits are replayed with the trailer amended in (a commit that has it
+        // already keeps one); a branch with merge commits in it lands as it is.
+        let trailer = crate::worktree::trailer(entry.task_id);
+        let amend = format!("git -c commit.gpgsign=false commit -q --amend --no-edit --no-verify --trailer '{trailer}'");
+        let base = git(repo, &["merge-base", &head, &tip]).await?;
+        let linear = git(repo, &["rev-list", "--merges", "--count", &format!("{base}..{tip}")]).await.map(|n| n.trim() == "0").unwrap_or(false);
         let applied = match self.cfg.strategy {
             _ if on_top => {
                 git(&lw, &["checkout", "--detach", "-f", &tip]).await?;
-                git(&lw, &["clean", "-fdq"]).await.map(|_| String::new())
+                git(&lw, &["clean", "-fdq"]).await?;
+                if linear {
+                    run(with_ident(&["rebase", "-q", "--force-rebase", "--no-autosquash", "--exec", &amend, &head])).await
+                } else {
+                    Ok(String::new())
+                }
+            }
+            Strategy::Rebase if linear => {
+                git(&lw, &["checkout", "--detach", "-f", &tip]).await?;
+                git(&lw, &["clean", "-fdq"]).await?;
+                run(with_ident(&["rebase", "-q", "--no-autosquash", "--exec", &amend, &head])).await
             }
             Strategy::Rebase => {
                 git(&lw, &["checkout", "--detach", "-f", &tip]).await?;
@@ -620,9 +637,18 @@ impl Lander {
                 run(with_ident(&["rebase", "--no-autosquash", &head])).await
             }
             Strategy::Merge => {
+                // The branch's own commits get the trailer where they stand (no conflict can
+                // come of replaying them on their own base), then the merge.
+                let mut tip = tip.clone();
+                if linear {
+                    git(&lw, &["checkout", "--detach", "-f", &tip]).await?;
+                    git(&lw, &["clean", "-fdq"]).await?;
+                    run(with_ident(&["rebase", "-q", "--force-rebase", "--no-autosquash", "--exec", &amend, &base])).await?;
+                    tip = git(&lw, &["rev-parse", "HEAD"]).await?;
+                }
                 git(&lw, &["checkout", "--detach", "-f", &head]).await?;
                 git(&lw, &["clean", "-fdq"]).await?;
-                let msg = format!("Merge {} (kite task {}): {}", entry.branch, entry.task_id, entry.title);
+                let msg = format!("Merge {} (kite task {}): {}\n\n{trailer}", entry.branch, entry.task_id, entry.title);
                 run(with_ident(&["merge", "--no-ff", "--no-edit", "-m", &msg, &tip])).await
             }
         };
@@ -655,7 +681,7 @@ impl Lander {
                 e.detail = format!("running `{cmd}` on {} (onto {target} at {})", short(&new), short(&head));
             })?;
             let o = proc::run(Shell {
-                command: &format!("{cmd} 2>&1"),
+                command: proc::Program::Sh(&format!("{cmd} 2>&1")),
                 cwd: &lw,
                 env: vec![("KITE_TASK_ID".into(), entry.task_id.to_string()), ("CI".into(), "1".into())],
                 stdin: None,
@@ -848,6 +874,10 @@ mod tests {
         assert!(matches!(land(&l, 2).await, Landing::Landed { .. }));
         let log = tgit(p, &["log", "--format=%s", "main"]);
         assert!(log.contains("task 1: a.txt") && log.contains("task 2: b.txt"), "{log}");
+        // Every landed commit names its task in a trailer (the first was already on top of main).
+        let trailers = tgit(p, &["log", "--format=%(trailers:key=Kite-Task,valueonly,separator=%x2C)", "main"]);
+        let trailers: Vec<&str> = trailers.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        assert_eq!(trailers, ["2", "1"], "{trailers:?}");
         // main is checked out and was clean: its files moved with it, as a pull would.
         assert!(p.join("a.txt").exists() && p.join("b.txt").exists());
         assert_eq!(tgit(p, &["status", "--porcelain"]), "");

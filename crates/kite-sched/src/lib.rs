@@ -14,8 +14,10 @@
 
 pub mod audit;
 pub mod builtin;
+pub mod claude;
 pub mod config;
 pub mod context;
+pub mod cost;
 pub mod issues;
 pub mod land;
 pub mod markers;
@@ -41,7 +43,7 @@ pub use context::{NoteHit, NoteSource, Provided, ProviderError};
 /// The workspace's one human-duration parser, re-exported so `crate::duration::...` keeps working.
 pub use kite_core::duration;
 pub use plan::{plan, Candidate, Decision, Plan, PlanInput, Target, Unchanged};
-pub use queue::{BoxFuture, Claim, ListFilter, PruneKind, PruneNote, Queue, QueueError, QueueStats};
+pub use queue::{AttemptCost, BoxFuture, Claim, ListFilter, PruneKind, PruneNote, Queue, QueueError, QueueStats};
 pub use runner::{RunOutcome, RunReport, Runner, RunnerError};
 pub use scheduler::{Scheduler, TickOptions, TickReport};
 pub use score::{Score, ScoreWeights, TrackRecord};

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::queue::{BoxFuture, Claim, ListFilter, PruneNote, Queue, QueueError};
+use crate::queue::{AttemptCost, BoxFuture, Claim, ListFilter, PruneNote, Queue, QueueError};
 use crate::task::{NewTask, Task, TaskStatus};
 
 #[derive(Debug, Default)]
@@ -16,6 +16,8 @@ pub(crate) struct MemState {
     pub(crate) claims: Vec<Claim>,
     pub(crate) results: Vec<(i64, String)>,
     pub(crate) failures: Vec<(i64, String, bool)>,
+    /// Every recorded cost with when it was recorded (`now_ms` then).
+    pub(crate) costs: Vec<(i64, AttemptCost)>,
     pub(crate) sessions: u64,
     pub(crate) token: u64,
     pub(crate) now_ms: i64,
@@ -141,6 +143,21 @@ impl Queue for MemQueue {
             s.failures.push((claim.task_id, error.to_string(), transient));
         });
         Box::pin(async move { r })
+    }
+
+    fn record_cost<'a>(&'a self, cost: &'a AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
+        let mut s = self.state.lock().unwrap();
+        let at = s.now_ms;
+        s.costs.push((at, cost.clone()));
+        Box::pin(async move { Ok(()) })
+    }
+
+    /// As the coordinator: the costs recorded since UTC midnight of the queue's clock.
+    fn agent_spend_today(&self) -> BoxFuture<'_, Result<f64, QueueError>> {
+        let s = self.state.lock().unwrap();
+        let day_start = s.now_ms - s.now_ms.rem_euclid(86_400_000);
+        let usd: f64 = s.costs.iter().filter(|(at, _)| *at >= day_start).map(|(_, c)| c.cost.usd).sum();
+        Box::pin(async move { Ok(usd) })
     }
 }
 

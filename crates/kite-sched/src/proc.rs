@@ -1,4 +1,5 @@
-//! Running `sh -c COMMAND` with a prompt on stdin, a timeout, and bounded capture.
+//! Running `sh -c COMMAND` (or a program with its arguments) with a prompt on stdin, a timeout,
+//! and bounded capture.
 //!
 //! Shell context providers, strategy audits and agent sessions all run user commands that may hang,
 //! print without end, or leave children behind. Each runs in its own process group so a timeout
@@ -41,10 +42,19 @@ pub struct Output {
     pub stdout_truncated: bool,
 }
 
+/// The program: a user's shell command, or an agent kite knows, run with exact arguments (a
+/// prompt or a path never goes through a shell's quoting).
+#[derive(Debug, Clone, Copy)]
+pub enum Program<'a> {
+    Sh(&'a str),
+    /// `argv[0]` (found on PATH unless it has a slash) with the rest as its arguments.
+    Exec(&'a [String]),
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Shell<'a> {
-    pub command: &'a str,
+    pub command: Program<'a>,
     pub cwd: &'a Path,
     pub env: Vec<(String, String)>,
     pub stdin: Option<String>,
@@ -57,10 +67,20 @@ const STDERR_CAP: usize = 16 * 1024;
 
 /// Runs the command to its end (or its timeout). Errors only when it cannot be started.
 pub async fn run(s: Shell<'_>) -> std::io::Result<Output> {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(s.command)
-        .current_dir(s.cwd)
+    let mut cmd = match s.command {
+        Program::Sh(line) => {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(line);
+            c
+        }
+        Program::Exec(argv) => {
+            let (program, args) = argv.split_first().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no program to run"))?;
+            let mut c = Command::new(program);
+            c.args(args);
+            c
+        }
+    };
+    cmd.current_dir(s.cwd)
         .envs(s.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(if s.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
@@ -179,7 +199,7 @@ mod tests {
 
     fn sh(command: &str) -> Shell<'_> {
         Shell {
-            command,
+            command: Program::Sh(command),
             cwd: Path::new("/"),
             env: vec![("X".into(), "42".into())],
             stdin: Some("hello".into()),

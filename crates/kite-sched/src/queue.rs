@@ -157,6 +157,13 @@ pub trait Queue: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
+    /// Records what one agent attempt cost (kept per attempt and summed per task and per day).
+    fn record_cost<'a>(&'a self, cost: &'a AttemptCost) -> BoxFuture<'a, Result<(), QueueError>>;
+
+    /// Dollars spent today (UTC) by the agents kite started: what `[runner] daily_budget_usd`
+    /// is measured against.
+    fn agent_spend_today(&self) -> BoxFuture<'_, Result<f64, QueueError>>;
+
     /// Counts by status and template. The default lists every task; a coordinator with counters
     /// should answer directly.
     fn stats(&self) -> BoxFuture<'_, Result<QueueStats, QueueError>> {
@@ -165,4 +172,18 @@ pub trait Queue: Send + Sync {
             Ok(QueueStats::from_tasks(&all))
         })
     }
+}
+
+/// What one agent attempt cost, as the runner records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptCost {
+    pub task_id: i64,
+    /// The kite session of the attempt.
+    pub session: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    #[serde(flatten)]
+    pub cost: crate::cost::Cost,
+    /// How the attempt ended, in a word: finished, transient, stopped, failed.
+    pub outcome: String,
 }

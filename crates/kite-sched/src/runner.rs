@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+use crate::claude::{self, Ending, ResultJson};
 use crate::config::RunnerConfig;
+use crate::cost::Cost;
 use crate::land::{Lander, Landing};
 use crate::proc::{self, Exit, Shell};
-use crate::queue::{Claim, ListFilter, Queue, QueueError};
+use crate::queue::{AttemptCost, Claim, ListFilter, Queue, QueueError};
 use crate::task::{files_overlap, Task, TaskStatus};
 use crate::worktree::{self, Worktree};
 
@@ -45,6 +47,8 @@ pub enum RunnerError {
     AlreadyRunning(i64),
     #[error("task {task} declares files that running task {other} also declares: {files:?}")]
     Overlap { task: i64, other: i64, files: Vec<String> },
+    #[error("the daily budget is spent: ${spent:.2} of ${budget:.2} today (UTC); no agent starts until midnight UTC")]
+    BudgetSpent { spent: f64, budget: f64 },
 }
 
 /// How a run ended.
@@ -66,6 +70,15 @@ pub struct Attempt {
     pub transient: bool,
     pub duration_ms: u64,
     pub backoff_ms: Option<u64>,
+    /// The API's status when an API error ended the attempt (529 overloaded, 429, 5xx).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_status: Option<u16>,
+    /// What the attempt cost (Claude Code reports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+    /// Tool calls the agent was refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denials: Vec<String>,
 }
 
 /// What running one task did (`kite spawn --json`).
@@ -158,9 +171,20 @@ impl Runner {
         if task.status != TaskStatus::Pending {
             return Err(RunnerError::NotPending { id: task_id, status: task.status });
         }
+        self.check_budget().await?;
         let slot = self.reserve(&task)?;
         let me = self.clone();
         Ok(tokio::spawn(async move { me.run_reserved(task, slot).await }))
+    }
+
+    /// Refuses to start an agent once `[runner] daily_budget_usd` is spent today.
+    async fn check_budget(&self) -> Result<(), RunnerError> {
+        let Some(budget) = self.cfg.daily_budget_usd else { return Ok(()) };
+        let spent = self.queue.agent_spend_today().await?;
+        if spent >= budget {
+            return Err(RunnerError::BudgetSpent { spent, budget });
+        }
+        Ok(())
     }
 
     /// Starts agents for ready tasks (all dependencies done, best priority first, oldest first)
@@ -169,6 +193,10 @@ impl Runner {
     pub async fn fill(self: &Arc<Self>) -> Result<Vec<(i64, JoinHandle<RunReport>)>, RunnerError> {
         let busy = self.running.lock().map(|m| m.len()).unwrap_or(usize::MAX);
         if self.cfg.max_agents == 0 || busy >= self.cfg.max_agents {
+            return Ok(vec![]);
+        }
+        if let Err(e) = self.check_budget().await {
+            tracing::info!("no agent started: {e}");
             return Ok(vec![]);
         }
         let mut free = self.cfg.max_agents - busy;
@@ -301,113 +329,71 @@ impl Runner {
             }
             let wt = report.worktree.clone().expect("worktree set above");
             let started = Instant::now();
-            let exit = self.run_agent(&task, &session, &wt, &prompt).await;
+            let run = self.run_agent(&task, &session, &wt, &prompt).await;
             let mut attempt = Attempt {
                 session_id: session.clone(),
                 exit: String::new(),
                 transient: false,
                 duration_ms: started.elapsed().as_millis() as u64,
                 backoff_ms: None,
+                api_status: None,
+                cost: None,
+                denials: vec![],
             };
-            let outcome = match exit {
+            let outcome = match run {
                 Err(e) => {
                     attempt.exit = format!("could not start: {e}");
                     Some(self.finish_failed(&claim, &attempt.exit).await)
                 }
-                Ok(o) if o.exit == Exit::Code(0) => {
-                    attempt.exit = o.exit.to_string();
-                    let result = proc::tail(o.stdout.trim_end(), self.cfg.result_tail).to_string();
-                    match &self.lander {
-                        None => Some(match self.queue.done(&claim, &result).await {
-                            Ok(()) => RunOutcome::Done { result },
-                            Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
-                        }),
-                        Some(l) => {
-                            let landing = self.land(l, &task, &wt, &claim).await;
-                            report.landing = landing.as_ref().ok().cloned();
-                            match landing {
-                                Ok(Landing::Landed { .. }) => {
-                                    let why = report.landing.as_ref().map(Landing::reason).unwrap_or_default();
-                                    let result = if result.is_empty() { why } else { format!("{why}\n{result}") };
-                                    Some(match self.queue.done(&claim, &result).await {
-                                        Ok(()) => RunOutcome::Done { result },
-                                        Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
-                                    })
-                                }
-                                Ok(Landing::NoChanges { uncommitted }) if uncommitted.is_empty() && !self.expects_change(&task) => {
-                                    let result = format!("no changes (its template expects none)\n{result}");
-                                    Some(match self.queue.done(&claim, result.trim_end()).await {
-                                        Ok(()) => RunOutcome::Done { result },
-                                        Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
-                                    })
-                                }
-                                Ok(no @ Landing::NoChanges { .. }) => Some(self.finish_failed(&claim, &no.reason()).await),
-                                // Back to pending with what went wrong as the next attempt's context.
-                                other => {
-                                    let why = match other {
-                                        Ok(l) => l.reason(),
-                                        Err(e) => format!("landing failed: {e}"),
-                                    };
-                                    attempt.exit = format!("exit code 0; not landed: {}", why.lines().next().unwrap_or_default());
-                                    failures += 1;
-                                    if failures >= self.cfg.max_attempts {
-                                        let error = format!("not landed after {failures} attempts: {why}");
-                                        Some(self.finish_failed(&claim, &error).await)
-                                    } else {
-                                        prompt = format!("{}\n## The last attempt did not land\n\n{why}\n", prompt_for(&task));
-                                        match self.queue.fail(&claim, &why, true).await {
-                                            Ok(()) => {
-                                                let wait = backoff(&self.cfg, failures);
-                                                attempt.backoff_ms = Some(wait.as_millis() as u64);
-                                                tracing::info!(task = id, attempt = failures, "not landed; the agent gets another attempt");
-                                                None
-                                            }
-                                            Err(e) => Some(RunOutcome::Lost { reason: format!("fail: {e}") }),
-                                        }
+                Ok(run) => {
+                    attempt.exit = run.exit.to_string();
+                    if let Some(cost) = &run.cost {
+                        attempt.cost = Some(cost.clone());
+                        let rec = AttemptCost {
+                            task_id: id,
+                            session: session.clone(),
+                            attempt: failures + 1,
+                            cost: cost.clone(),
+                            outcome: run.ending.word().to_string(),
+                        };
+                        if let Err(e) = self.queue.record_cost(&rec).await {
+                            tracing::warn!(task = id, error = %e, "could not record the attempt's cost");
+                        }
+                    }
+                    match run.ending {
+                        Ending::Finished { result, denials } => {
+                            attempt.denials = denials.clone();
+                            self.finished(&task, &wt, &claim, result, &denials, &mut report, &mut attempt, &mut failures, &mut prompt).await
+                        }
+                        Ending::Transient { why, status } => {
+                            attempt.exit = why.clone();
+                            attempt.api_status = status;
+                            attempt.transient = true;
+                            failures += 1;
+                            if failures >= self.cfg.max_attempts {
+                                let error = format!("{why} (attempt {failures} of {})", self.cfg.max_attempts);
+                                Some(self.finish_failed(&claim, &error).await)
+                            } else {
+                                match self.queue.fail(&claim, &why, true).await {
+                                    Ok(()) => {
+                                        let wait = backoff(&self.cfg, failures);
+                                        attempt.backoff_ms = Some(wait.as_millis() as u64);
+                                        tracing::info!(task = id, attempt = failures, wait_ms = wait.as_millis() as u64, error = %why, "transient failure; retrying");
+                                        None
                                     }
+                                    Err(e) => Some(RunOutcome::Lost { reason: format!("fail: {e}") }),
                                 }
                             }
                         }
-                    }
-                }
-                Ok(o) => {
-                    let transient = match o.exit {
-                        Exit::Code(c) => self.cfg.transient_exit_codes.contains(&c) || signal_exit(c).is_some(),
-                        Exit::Signal(_) | Exit::TimedOut => true,
-                    };
-                    let mut error = match o.exit {
-                        Exit::Code(c) => match signal_exit(c) {
-                            Some(sig) => format!("killed by signal {sig} (exit code {c})"),
-                            None => o.exit.to_string(),
-                        },
-                        e => e.to_string(),
-                    };
-                    if o.exit == Exit::TimedOut {
-                        error = format!("timed out after {}", crate::duration::format_duration(self.cfg.timeout));
-                    }
-                    let stderr = proc::tail(o.stderr.trim(), 500);
-                    if !stderr.is_empty() {
-                        error = format!("{error}; stderr: {stderr}");
-                    }
-                    attempt.exit = error.clone();
-                    attempt.transient = transient;
-                    failures += 1;
-                    if !transient || failures >= self.cfg.max_attempts {
-                        let error = if transient {
-                            format!("{error} (attempt {failures} of {})", self.cfg.max_attempts)
-                        } else {
-                            error
-                        };
-                        Some(self.finish_failed(&claim, &error).await)
-                    } else {
-                        match self.queue.fail(&claim, &error, true).await {
-                            Ok(()) => {
-                                let wait = backoff(&self.cfg, failures);
-                                attempt.backoff_ms = Some(wait.as_millis() as u64);
-                                tracing::info!(task = id, attempt = failures, wait_ms = wait.as_millis() as u64, %error, "transient failure; retrying");
-                                None
-                            }
-                            Err(e) => Some(RunOutcome::Lost { reason: format!("fail: {e}") }),
+                        // Nothing of a stopped run lands: its worktree is kept for a person (or a
+                        // later attempt) to pick up.
+                        Ending::Stopped { why } => {
+                            attempt.exit = format!("stopped: {why}");
+                            Some(self.finish_failed(&claim, &format!("the agent was stopped: {why}")).await)
+                        }
+                        Ending::Failed { why } => {
+                            attempt.exit = why.clone();
+                            Some(self.finish_failed(&claim, &why).await)
                         }
                     }
                 }
@@ -444,6 +430,93 @@ impl Runner {
         tracing::info!(task = id, outcome = ?report.outcome, attempts = report.attempts.len(), "agent run ended");
         drop(slot);
         report
+    }
+
+    /// An agent that finished on its own: whatever it left uncommitted is committed on its
+    /// branch (nothing finished is lost), then the work lands (or, without landing, the task is
+    /// done). `None`: it goes back for another attempt.
+    #[allow(clippy::too_many_arguments)]
+    async fn finished(
+        &self,
+        task: &Task,
+        wt: &Worktree,
+        claim: &Claim,
+        result: String,
+        denials: &[String],
+        report: &mut RunReport,
+        attempt: &mut Attempt,
+        failures: &mut u32,
+        prompt: &mut String,
+    ) -> Option<RunOutcome> {
+        let id = task.id;
+        let mut result = proc::tail(result.trim_end(), self.cfg.result_tail).to_string();
+        if !denials.is_empty() {
+            result = format!("{result}\n(permission denied: {})", denials.join("; "));
+        }
+        match worktree::commit_all(&wt.dir, id, &task.title).await {
+            Ok(Some(commit)) => tracing::info!(task = id, commit = %commit, "committed what the agent left uncommitted"),
+            Ok(None) => {}
+            Err(e) => {
+                let error = format!("the agent finished, but its uncommitted changes could not be committed (kept in its worktree): {e}");
+                return Some(self.finish_failed(claim, &error).await);
+            }
+        }
+        let Some(l) = &self.lander else {
+            return Some(match self.queue.done(claim, &result).await {
+                Ok(()) => RunOutcome::Done { result },
+                Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
+            });
+        };
+        let landing = self.land(l, task, wt, claim).await;
+        report.landing = landing.as_ref().ok().cloned();
+        match landing {
+            Ok(Landing::Landed { .. }) => {
+                let why = report.landing.as_ref().map(Landing::reason).unwrap_or_default();
+                let result = if result.is_empty() { why } else { format!("{why}\n{result}") };
+                Some(match self.queue.done(claim, &result).await {
+                    Ok(()) => RunOutcome::Done { result },
+                    Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
+                })
+            }
+            Ok(Landing::NoChanges { uncommitted }) if uncommitted.is_empty() && !self.expects_change(task) => {
+                let result = format!("no changes (its template expects none)\n{result}");
+                Some(match self.queue.done(claim, result.trim_end()).await {
+                    Ok(()) => RunOutcome::Done { result },
+                    Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
+                })
+            }
+            Ok(no @ Landing::NoChanges { .. }) => {
+                let mut why = no.reason();
+                if !denials.is_empty() {
+                    why = format!("{why}; it was refused permission for: {}", denials.join("; "));
+                }
+                Some(self.finish_failed(claim, &why).await)
+            }
+            // Back to pending with what went wrong as the next attempt's context.
+            other => {
+                let why = match other {
+                    Ok(l) => l.reason(),
+                    Err(e) => format!("landing failed: {e}"),
+                };
+                attempt.exit = format!("exit code 0; not landed: {}", why.lines().next().unwrap_or_default());
+                *failures += 1;
+                if *failures >= self.cfg.max_attempts {
+                    let error = format!("not landed after {failures} attempts: {why}");
+                    Some(self.finish_failed(claim, &error).await)
+                } else {
+                    *prompt = format!("{}\n## The last attempt did not land\n\n{why}\n", prompt_for(task));
+                    match self.queue.fail(claim, &why, true).await {
+                        Ok(()) => {
+                            let wait = backoff(&self.cfg, *failures);
+                            attempt.backoff_ms = Some(wait.as_millis() as u64);
+                            tracing::info!(task = id, attempt = *failures, "not landed; the agent gets another attempt");
+                            None
+                        }
+                        Err(e) => Some(RunOutcome::Lost { reason: format!("fail: {e}") }),
+                    }
+                }
+            }
+        }
     }
 
     /// Whether the task's template expects a change (`expects_change`, default true). A task
@@ -538,9 +611,10 @@ impl Runner {
         }
     }
 
-    /// Runs the agent command once, heart-beating the session meanwhile.
-    async fn run_agent(&self, task: &Task, session: &str, wt: &Worktree, prompt: &str) -> std::io::Result<proc::Output> {
-        let env = vec![
+    /// Runs the agent once, heart-beating the session meanwhile, and reads how it ended: Claude
+    /// Code through the adapter (its result JSON), any other command by its exit code.
+    async fn run_agent(&self, task: &Task, session: &str, wt: &Worktree, prompt: &str) -> std::io::Result<AgentRun> {
+        let mut env = vec![
             ("KITE_TASK_ID".to_string(), task.id.to_string()),
             ("KITE_SESSION_ID".to_string(), session.to_string()),
             ("KITE_HOME".to_string(), self.home.to_string_lossy().into_owned()),
@@ -548,16 +622,97 @@ impl Runner {
             ("KITE_WORKTREE".to_string(), wt.dir.to_string_lossy().into_owned()),
             ("KITE_BRANCH".to_string(), wt.branch.clone()),
         ];
-        let run = proc::run(Shell {
-            command: &self.cfg.command,
-            cwd: &wt.dir,
-            env,
-            stdin: Some(prompt.to_string()),
-            timeout: Some(self.cfg.timeout),
-            cap: self.cfg.result_tail.max(1024) * 4,
-        });
-        self.with_heartbeat(session, run).await
+        let cap = self.cfg.result_tail.max(1024) * 4;
+        let Some(command) = &self.cfg.command else {
+            let argv = self.claude_argv().map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e))?;
+            env.extend(claude::env(claude::Profile::Agent));
+            let run = proc::run(Shell {
+                command: proc::Program::Exec(&argv),
+                cwd: &wt.dir,
+                env,
+                stdin: Some(prompt.to_string()),
+                timeout: Some(self.cfg.timeout),
+                // The result JSON is one line that can be long (the agent's last message).
+                cap: cap.max(1 << 20),
+            });
+            let o = self.with_heartbeat(session, run).await?;
+            let result = ResultJson::parse(&o.stdout);
+            let mut ending = claude::ending(o.exit, result.as_ref(), &o.stderr);
+            if let (Ending::Transient { why, .. }, Exit::TimedOut) = (&mut ending, o.exit) {
+                *why = format!("timed out after {}", crate::duration::format_duration(self.cfg.timeout));
+            }
+            let cost = result.as_ref().map(|r| r.cost(&self.cfg.prices));
+            return Ok(AgentRun { exit: o.exit, ending, cost });
+        };
+        let run = proc::run(Shell { command: proc::Program::Sh(command), cwd: &wt.dir, env, stdin: Some(prompt.to_string()), timeout: Some(self.cfg.timeout), cap });
+        let o = self.with_heartbeat(session, run).await?;
+        Ok(AgentRun { exit: o.exit, ending: self.shell_ending(&o), cost: None })
     }
+
+    /// Claude Code's command line for an agent: kite's hooks and MCP server (files in the home
+    /// naming this kite), `[runner] allow` (or the default and the verify command), the budget.
+    fn claude_argv(&self) -> Result<Vec<String>, String> {
+        let binary = claude::find(self.cfg.claude.as_deref())?;
+        let kite = match &self.cfg.kite_exe {
+            Some(k) => k.clone(),
+            None => std::env::current_exe().map_err(|e| format!("cannot find the kite executable: {e}"))?,
+        };
+        let wiring = claude::Wiring::write(&self.home, &kite).map_err(|e| format!("cannot write kite's Claude Code settings under {}: {e}", self.home.display()))?;
+        let allow = match &self.cfg.allow {
+            Some(a) => a.clone(),
+            None => {
+                let mut a = claude::default_allow();
+                if let Some(rule) = self.lander.as_ref().and_then(|l| l.verify_command()).as_deref().and_then(claude::command_rule) {
+                    a.push(rule);
+                }
+                a
+            }
+        };
+        Ok(claude::argv(
+            &binary,
+            claude::Profile::Agent,
+            &claude::Invocation {
+                wiring: Some(&wiring),
+                allow: &allow,
+                bypass_permissions: self.cfg.bypass_permissions,
+                max_budget_usd: self.cfg.max_budget_usd,
+                max_turns: self.cfg.max_turns,
+                model: self.cfg.model.as_deref(),
+            },
+        ))
+    }
+
+    /// A plain command's ending, by its exit code: 0 finished, a transient code (or a signal, or
+    /// the timeout) worth retrying, anything else failed.
+    fn shell_ending(&self, o: &proc::Output) -> Ending {
+        let transient = match o.exit {
+            Exit::Code(0) => return Ending::Finished { result: o.stdout.clone(), denials: vec![] },
+            Exit::Code(c) => self.cfg.transient_exit_codes.contains(&c) || signal_exit(c).is_some(),
+            Exit::Signal(_) | Exit::TimedOut => true,
+        };
+        let mut error = match o.exit {
+            Exit::Code(c) => match signal_exit(c) {
+                Some(sig) => format!("killed by signal {sig} (exit code {c})"),
+                None => o.exit.to_string(),
+            },
+            e => e.to_string(),
+        };
+        if o.exit == Exit::TimedOut {
+            error = format!("timed out after {}", crate::duration::format_duration(self.cfg.timeout));
+        }
+        let stderr = proc::tail(o.stderr.trim(), 500);
+        if !stderr.is_empty() {
+            error = format!("{error}; stderr: {stderr}");
+        }
+        if transient { Ending::Transient { why: error, status: None } } else { Ending::Failed { why: error } }
+    }
+}
+
+/// One run of an agent: how it ended and (for Claude Code) what it cost.
+struct AgentRun {
+    exit: Exit,
+    ending: Ending,
+    cost: Option<Cost>,
 }
 
 /// `sh -c` reports a child killed by signal N as exit code 128 + N (it does not always exec the

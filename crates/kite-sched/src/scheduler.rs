@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::audit::run_audit;
+use crate::audit::{run_audit, run_claude_audit};
 use crate::config::SchedConfig;
 use crate::context::{git_context, queue_context, shell_context, NoteSource, Provided, ProviderError};
 use crate::plan::{plan, Candidate, Decision, PlanInput, Target, Unchanged};
@@ -346,7 +346,12 @@ impl Scheduler {
             let before = candidates.len();
             // A template whose audit program or built-in provider cannot run here is skipped
             // with the reason (and its schedule moves on), not reported as an error every round.
-            let cannot = match t.meta.command.as_deref().and_then(|c| crate::audit::missing_program(c, &self.repo)) {
+            let missing = match (&t.meta.agent, &t.meta.command) {
+                (Some(_), _) => crate::claude::find(self.cfg.claude.as_deref()).err().map(|_| "claude".to_string()),
+                (None, Some(c)) => crate::audit::missing_program(c, &self.repo),
+                (None, None) => None,
+            };
+            let cannot = match missing {
                 Some(program) => Some(format!("`{program}` is not installed (not on PATH); the audit runs once it is")),
                 None => t.needs().iter().find_map(|n| unavailable.get(n)).cloned(),
             };
@@ -375,9 +380,17 @@ impl Scheduler {
                     };
                     run.skipped = out.skipped;
                     for r in out.items {
-                        match &t.meta.command {
+                        let audit = match (&t.meta.agent, &t.meta.command) {
+                            (None, None) => None,
+                            (Some(_), _) => Some(match crate::claude::find(self.cfg.claude.as_deref()) {
+                                Ok(binary) => run_claude_audit(&binary, &r.body, &self.repo, self.cfg.audit_timeout).await,
+                                Err(e) => Err(e),
+                            }),
+                            (None, Some(cmd)) => Some(run_audit(cmd, &r.body, &self.repo, self.cfg.audit_timeout).await),
+                        };
+                        match audit {
                             None => candidates.push(candidate(t, r.title, r.body, None, r.files, r.dedup_key)),
-                            Some(cmd) => match run_audit(cmd, &r.body, &self.repo, self.cfg.audit_timeout).await {
+                            Some(result) => match result {
                                 Err(e) => run.error = Some(format!("strategy audit: {e}")),
                                 Ok(a) => {
                                     for why in a.rejected {

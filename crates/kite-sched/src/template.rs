@@ -20,7 +20,8 @@
 //! for_each = "tests.failures"                    # one candidate per item of this context list
 //! uses = ["tests"]                               # shell context providers it needs
 //! topic = "project status"                       # vault notes matching this become `vault`
-//! command = "claude -p"                          # strategy audit: body is the prompt, see audit
+//! agent = "claude"                                # strategy audit through Claude Code: body is the prompt, see audit
+//! command = "my-llm"                              # ... or through a command of your own
 //! retire_missing = true                          # the for_each list is complete: a pending task
 //!                                                # it no longer has is resolved
 //! expects_change = false                         # a task may end with nothing to commit (done,
@@ -72,6 +73,9 @@ pub struct FrontMatter {
     pub topic: Option<String>,
     pub vault_k: Option<usize>,
     pub command: Option<String>,
+    /// A strategy audit through an agent kite knows (`"claude"`: Claude Code through the
+    /// adapter, read-only tools and no kite hooks), instead of a `command` string.
+    pub agent: Option<String>,
     pub description: Option<String>,
     /// Its `for_each` list is complete (all open issues, all failing tests): a pending task whose
     /// key the list no longer has is resolved (see the planner).
@@ -80,6 +84,13 @@ pub struct FrontMatter {
     /// Its tasks may end with nothing to commit (an investigation, a check): such a task is done
     /// with "no changes" instead of failed. Default true: a change is expected.
     pub expects_change: Option<bool>,
+}
+
+impl FrontMatter {
+    /// A strategy audit: its body is a prompt for an agent (`agent`) or a command (`command`).
+    pub fn is_audit(&self) -> bool {
+        self.command.is_some() || self.agent.is_some()
+    }
 }
 
 /// Where a template comes from.
@@ -280,8 +291,14 @@ impl Template {
             None => None,
             Some(s) => Some(parse_duration(s).map_err(|e| fail(format!("stale_after: {e}")))?),
         };
-        if meta.command.is_none() && meta.title.as_deref().is_none_or(|t| t.trim().is_empty()) {
-            return Err(fail("a template without `command` needs a `title`".into()));
+        if let Some(a) = meta.agent.as_deref().filter(|a| *a != "claude") {
+            return Err(fail(format!("agent = {a:?}: the agent kite knows is \"claude\"; use `command` for another")));
+        }
+        if meta.agent.is_some() && meta.command.is_some() {
+            return Err(fail("a template has `agent` or `command`, not both".into()));
+        }
+        if !meta.is_audit() && meta.title.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            return Err(fail("a template without `command` or `agent` needs a `title`".into()));
         }
         if meta.max_open == Some(0) {
             return Err(fail("max_open = 0 would prune everything; leave it out for no limit".into()));
@@ -395,7 +412,7 @@ impl Template {
                 Some(_) => one_line(&r("title")?),
                 None => String::new(),
             };
-            if self.meta.command.is_none() && title.is_empty() {
+            if !self.meta.is_audit() && title.is_empty() {
                 continue;
             }
             let body = r("body")?.trim().to_string();
@@ -644,7 +661,8 @@ mod shipped {
         assert!(out.items[0].body.contains("src/x.rs:3: TODO: handle"));
 
         let audit = get(&set, "strategy-audit");
-        assert!(audit.meta.command.is_some());
+        assert_eq!(audit.meta.agent.as_deref(), Some("claude"));
+        assert!(audit.meta.is_audit());
         let out = audit.render(&full()).unwrap();
         let prompt = &out.items[0].body;
         assert!(prompt.contains("### Status: sched (status)") && prompt.contains("runner done"), "{prompt}");

@@ -7,12 +7,14 @@
 //! statements so they stay atomic and cheap.
 
 mod bound;
+mod costs;
 mod error;
 mod locks;
 mod retention;
 mod sessions;
 mod tasks;
 
+pub use costs::{CostRow, CostStore, CostSums};
 pub use error::StoreError;
 pub use locks::LockStore;
 pub use retention::{EventRow, RetentionStore};
@@ -47,7 +49,7 @@ impl Durability {
     }
 }
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_partial_status_indexes.sql"), include_str!("../migrations/0003_session_key.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_partial_status_indexes.sql"), include_str!("../migrations/0003_session_key.sql"), include_str!("../migrations/0004_costs.sql")];
 
 /// What a WAL is cut back to when it starts over after a complete checkpoint.
 pub const WAL_KEEP_BYTES: u64 = 16 << 20;
@@ -175,10 +177,11 @@ impl Durable for WalSync {
 
 /// Everything the daemon's state owner asks of durable storage, in domain verbs: its batches
 /// ([`Batch`]), the event log and counters ([`EventStore`]), tasks ([`TaskStore`]), sessions
-/// ([`SessionStore`]), held locks ([`LockStore`]) and retention ([`RetentionStore`]). The owner
+/// ([`SessionStore`]), held locks ([`LockStore`]), retention ([`RetentionStore`]) and what agents
+/// cost ([`CostStore`]). The owner
 /// holds a `Box<dyn Storage>` and nothing SQLite; [`Store`] is the SQLite backend. What a shared
 /// PostgreSQL backend would have to own is written in ARCHITECTURE.md.
-pub trait Storage: Batch + EventStore + TaskStore + SessionStore + LockStore + RetentionStore + Send {
+pub trait Storage: Batch + EventStore + TaskStore + SessionStore + LockStore + RetentionStore + CostStore + Send {
     /// With a durability level whose syncs are deferred: the handle that makes commits durable
     /// (see [`Batch::commit_deferred`]).
     fn durable(&self) -> Option<std::sync::Arc<dyn Durable>>;
@@ -200,7 +203,7 @@ impl Storage for Store {
 
 /// The storage traits, to call their methods.
 pub mod prelude {
-    pub use crate::{Batch, EventStore, LockStore, RetentionStore, SessionStore, Storage, TaskStore};
+    pub use crate::{Batch, CostStore, EventStore, LockStore, RetentionStore, SessionStore, Storage, TaskStore};
 }
 
 /// What a deferred commit left to do (see [`Store::commit_deferred`]).

@@ -12,6 +12,7 @@
 //!
 //! The op handlers live in the submodules, grouped by what they touch.
 
+mod costs;
 mod events;
 mod gc;
 mod locks;
@@ -363,6 +364,8 @@ impl State {
             Op::EventsList(a) => self.events_list(a),
             Op::EventsFollow(a) => self.events_follow(conn, a),
             Op::Gc(a) => self.gc(a),
+            Op::CostRecord(a) => self.cost_record(a),
+            Op::CostSummary(_) => self.cost_summary(),
         }
     }
 

@@ -1,5 +1,5 @@
 //! What a batch writes only once, at its end: the lifetime counters (session and claim
-//! sequences, completed/failed/pruned) and the event log's new rows.
+//! sequences, completed/failed/pruned, what agents cost) and the event log's new rows.
 //!
 //! Why: an UPSERT ... RETURNING per counter bump and an INSERT ... RETURNING per event cost a
 //! fifth of the daemon's time per task operation (perf, docs/BENCHMARKS.md). The owner is the
@@ -14,8 +14,21 @@ use kite_store::StoreError;
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// Every counter the daemon keeps.
-pub(super) const COUNTERS: [&str; 5] = ["session_seq", "claim_seq", "completed", "failed", "pruned"];
+/// Every counter the daemon keeps (the `cost_*` ones: see `state/costs.rs`).
+pub(super) const COUNTERS: [&str; 12] = [
+    "session_seq",
+    "claim_seq",
+    "completed",
+    "failed",
+    "pruned",
+    "cost_runs",
+    "cost_agents_micro_usd",
+    "cost_interactive_micro_usd",
+    "cost_input_tokens",
+    "cost_output_tokens",
+    "cost_cache_creation_tokens",
+    "cost_cache_read_tokens",
+];
 
 pub(super) struct Pending {
     /// Events of this batch, in order; pushed to followers after the commit.
@@ -69,7 +82,8 @@ impl Pending {
     pub(super) fn bump(&mut self, name: &'static str, by: i64) -> i64 {
         let v = self.counters.entry(name).or_insert(0);
         self.undo.push((name, *v));
-        *v += by;
+        // Saturating: a token counter fed by clients must not wrap around.
+        *v = v.saturating_add(by);
         *v
     }
 

@@ -32,6 +32,7 @@ impl State {
             queue,
             locks: self.locks_view(),
             counters: self.counters()?,
+            cost: self.cost_view()?,
             refused: match self.accept.refused.load(std::sync::atomic::Ordering::Relaxed) {
                 0 => None,
                 total => Some(kite_proto::ops::Refused {

@@ -94,7 +94,10 @@ impl State {
             .into_iter()
             .map(|(id, title, status)| DepInfo { id, title, status })
             .collect();
+        let (costs, cost) = self.task_costs(a.task)?;
         json(TaskDetail {
+            costs,
+            cost,
             dependents: self.store.dependents_of(a.task).map_err(super::internal)?,
             history: self.store.history(a.task).map_err(super::internal)?,
             prune_details: self.store.prune_details(a.task).map_err(super::internal)?,

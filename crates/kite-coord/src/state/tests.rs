@@ -147,3 +147,58 @@ async fn a_reaped_sessions_task_goes_back_to_pending_with_its_attempt_counted() 
     let history = shown["history"].as_array().unwrap();
     assert_eq!(history.last().unwrap()["to"], "pending");
 }
+
+#[tokio::test(start_paused = true)]
+async fn costs_are_kept_per_task_and_summed_for_today_and_the_lifetime() {
+    let mut h = Harness::start(Duration::from_secs(300));
+    let mut a = h.connect();
+    let s = register(&h, &mut a, "agent").await;
+    let t = h.call(&mut a, "task.create", json!({"title": "t"})).await.unwrap()["id"].as_i64().unwrap();
+    let first = json!({
+        "session": s, "task": t, "attempt": 1, "source": "agent", "usd": 0.25, "input_tokens": 100, "output_tokens": 20,
+        "cache_creation_input_tokens": 300, "cache_read_input_tokens": 4000, "model": "claude-sonnet-4-5", "turns": 3,
+        "duration_ms": 9000, "agent_session": "cc-1", "outcome": "transient",
+    });
+    let id = h.call(&mut a, "cost.record", first).await.unwrap()["id"].as_i64().unwrap();
+    let second = json!({"session": s, "task": t, "attempt": 2, "source": "agent", "usd": 0.5, "input_tokens": 10, "outcome": "finished", "unpriced": ["claude-next"]});
+    assert_eq!(h.call(&mut a, "cost.record", second).await.unwrap()["id"].as_i64(), Some(id + 1));
+    h.call(&mut a, "cost.record", json!({"session": "cc-person", "source": "interactive", "usd": 1.0, "output_tokens": 7})).await.unwrap();
+
+    // Refused records change nothing: no row, no event, no counter.
+    for (args, code) in [
+        (json!({"session": s, "task": 999, "source": "agent", "usd": 1.0}), "NotFound"),
+        (json!({"session": s, "source": "agent", "usd": -1.0}), "BadRequest"),
+        (json!({"session": s, "source": "robot", "usd": 1.0}), "BadRequest"),
+        (json!({"session": s, "source": "agent", "usd": 1.0, "dollars": 2}), "BadRequest"),
+    ] {
+        assert_eq!(h.call(&mut a, "cost.record", args.clone()).await, Err(code.to_string()), "{args}");
+    }
+
+    let shown = h.call(&mut a, "task.show", json!({"task": t})).await.unwrap();
+    let costs = shown["costs"].as_array().unwrap();
+    assert_eq!(costs.iter().map(|c| c["attempt"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2], "{shown}");
+    assert_eq!((costs[0]["model"].as_str(), costs[0]["agent_session"].as_str(), costs[0]["turns"].as_u64()), (Some("claude-sonnet-4-5"), Some("cc-1"), Some(3)));
+    assert_eq!(costs[1]["unpriced"], json!(["claude-next"]));
+    assert_eq!(shown["cost"]["usd"].as_f64(), Some(0.75));
+    assert_eq!((shown["cost"]["runs"].as_u64(), shown["cost"]["input_tokens"].as_u64()), (Some(2), Some(110)));
+
+    let summary = h.call(&mut a, "cost.summary", json!({})).await.unwrap();
+    assert_eq!(summary["agents_today_usd"].as_f64(), Some(0.75), "{summary}");
+    for period in ["today", "lifetime"] {
+        let p = &summary[period];
+        assert_eq!((p["usd"].as_f64(), p["agents_usd"].as_f64(), p["interactive_usd"].as_f64()), (Some(1.75), Some(0.75), Some(1.0)), "{period}: {p}");
+        assert_eq!((p["runs"].as_u64(), p["output_tokens"].as_u64(), p["cache_read_input_tokens"].as_u64()), (Some(3), Some(27), Some(4000)), "{period}");
+    }
+    let day = summary["day_start_ms"].as_i64().unwrap();
+    assert_eq!(day % 86_400_000, 0);
+    assert!(now_ms() - day < 86_400_000);
+    let status = h.call(&mut a, "status", json!({})).await.unwrap();
+    assert_eq!(status["cost"], summary);
+
+    let events = h.call(&mut a, "events.list", json!({})).await.unwrap();
+    let recorded: Vec<&Value> = events["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "cost.recorded").collect();
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[0]["data"]["task"].as_i64(), Some(t));
+    assert_eq!(recorded[0]["data"]["tokens"], json!({"input": 100, "output": 20, "cache_creation": 300, "cache_read": 4000}));
+    assert_eq!(recorded[2]["data"]["task"], Value::Null);
+}

@@ -135,6 +135,9 @@ impl CommandExtractor {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&self.command)
+            // An extraction is kite's own agent run: kite's hooks do nothing in it (its SessionEnd
+            // would queue its own transcript, in a loop).
+            .env("KITE_HOOKS_OFF", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

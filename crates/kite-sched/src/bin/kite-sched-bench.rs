@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use kite_sched::queue::{BoxFuture, Claim, ListFilter, PruneNote, Queue, QueueError};
+use kite_sched::queue::{AttemptCost, BoxFuture, Claim, ListFilter, PruneNote, Queue, QueueError};
 use kite_sched::{
     plan, Candidate, NewTask, PlanInput, SchedConfig, Scheduler, ScoreWeights, Task, TaskStatus, TemplateSet,
     TickOptions, TrackRecord,
@@ -56,6 +56,14 @@ impl Queue for Snapshot {
     }
     fn fail<'a>(&'a self, _: &'a Claim, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Refused("read-only".into())) })
+    }
+    // A dry tick starts no agent, so nothing here costs anything: costs are neither kept nor
+    // spent (the snapshot is read-only).
+    fn record_cost<'a>(&'a self, _: &'a AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn agent_spend_today(&self) -> BoxFuture<'_, Result<f64, QueueError>> {
+        Box::pin(async { Ok(0.0) })
     }
 }
 

@@ -28,7 +28,7 @@ impl Fixture {
         let agent = self.home.path().join("agent.sh");
         std::fs::write(&agent, script).unwrap();
         let mut cfg = RunnerConfig {
-            command: format!("sh {}", agent.display()),
+            command: Some(format!("sh {}", agent.display())),
             backoff_base: Duration::from_millis(50),
             backoff_max: Duration::from_millis(200),
             timeout: Duration::from_secs(30),

@@ -315,7 +315,7 @@ pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> 
     tracing::info!(runner = %runner.name, command = %command, tree = %tree, "tests: running in the scratch worktree");
     let started = Instant::now();
     let o = proc::run(Shell {
-        command: &command,
+        command: proc::Program::Sh(&command),
         cwd: &wt,
         env: vec![
             ("CI".into(), "1".into()),

@@ -1,0 +1,433 @@
+//! The real Claude Code binary drives kite end to end, answered by the scripted Messages API
+//! stand-in (`tests/claude/stand_in.py`) on loopback. Each test has a fresh git repository, HOME
+//! in a temporary directory (no trust granted unless the test is about a trusted session), no
+//! KITE_* variables, and `kite install` as a user would run it; `claude` is found on PATH.
+//!
+//! The binary comes from `make setup` (npm, pinned, `--ignore-scripts`): its native build in
+//! `node_modules/@anthropic-ai/claude-code-linux-x64/claude`, or `KITE_TEST_CLAUDE`.
+
+use crate::support::{with_model, KITE};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn claude_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("KITE_TEST_CLAUDE") {
+        return PathBuf::from(p);
+    }
+    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/node_modules/@anthropic-ai/claude-code-linux-x64/claude"));
+    assert!(p.is_file(), "Claude Code is not installed at {}: run `make setup`", p.display());
+    p
+}
+
+/// The Messages API stand-in, serving one script, logging every request.
+struct StandIn {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl StandIn {
+    fn start(dir: &Path, script: &Value) -> StandIn {
+        let script_file = dir.join("script.json");
+        std::fs::write(&script_file, script.to_string()).unwrap();
+        let log = dir.join("api-log.jsonl");
+        let port_file = dir.join("api-port");
+        let child = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/claude/stand_in.py"))
+            .arg("--script")
+            .arg(&script_file)
+            .arg("--log")
+            .arg(&log)
+            .arg("--port-file")
+            .arg(&port_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let port = loop {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                if let Ok(p) = p.trim().parse() {
+                    break p;
+                }
+            }
+            assert!(Instant::now() < deadline, "the stand-in did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        StandIn { child, port, log }
+    }
+
+    /// Every request, in order.
+    fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    fn main_requests(&self) -> Vec<Value> {
+        self.requests().into_iter().filter(|r| r["kind"] == "main").collect()
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A user's machine: a project (a git repository with one commit), a HOME, `claude` on PATH,
+/// the stand-in, and kite installed in the project.
+struct Machine {
+    dir: tempfile::TempDir,
+    repo: PathBuf,
+    home: PathBuf,
+    bin: PathBuf,
+    api: StandIn,
+}
+
+impl Machine {
+    fn new(script: Value) -> Machine {
+        Machine::with_config(script, "")
+    }
+
+    /// `kite_toml` is appended to the kite.toml `kite install` writes.
+    fn with_config(script: Value, kite_toml: &str) -> Machine {
+        let dir = tempfile::Builder::new().prefix("kite-claude").tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let (repo, home, bin) = (base.join("project"), base.join("home"), base.join("bin"));
+        for d in [&repo, &home, &bin] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::os::unix::fs::symlink(claude_binary(), bin.join("claude")).unwrap();
+        std::os::unix::fs::symlink(KITE, bin.join("kite")).unwrap();
+        let api = StandIn::start(&base, &script);
+        let m = Machine { dir, repo, home, bin, api };
+        m.git(&["init", "-q", "-b", "main"]);
+        std::fs::write(m.repo.join("README.md"), "# a project\n").unwrap();
+        m.git(&["add", "-A"]);
+        m.git(&["commit", "-q", "-m", "first"]);
+        let out = m.kite(&["install"]);
+        assert!(out.status.success(), "kite install: {}", String::from_utf8_lossy(&out.stderr));
+        if !kite_toml.is_empty() {
+            let f = m.repo.join(".kite/kite.toml");
+            let mut text = std::fs::read_to_string(&f).unwrap();
+            text.push_str(kite_toml);
+            std::fs::write(f, text).unwrap();
+        }
+        m
+    }
+
+    /// The environment every process of this machine runs with.
+    fn env(&self, c: &mut Command) {
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("KITE_") {
+                c.env_remove(&k);
+            }
+        }
+        with_model(c);
+        c.env("HOME", &self.home)
+            .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin.display()))
+            .env("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{}", self.api.port))
+            .env("ANTHROPIC_API_KEY", "sk-test-stand-in")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .env("CLAUDE_CODE_MAX_RETRIES", "0")
+            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
+            .env("GIT_AUTHOR_NAME", "A Person")
+            .env("GIT_AUTHOR_EMAIL", "person@example.com")
+            .env("GIT_COMMITTER_NAME", "A Person")
+            .env("GIT_COMMITTER_EMAIL", "person@example.com");
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let mut c = Command::new("git");
+        self.env(&mut c);
+        let out = c.args(args).current_dir(&self.repo).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    fn kite_in(&self, dir: &Path, args: &[&str]) -> Output {
+        let mut c = Command::new(self.bin.join("kite"));
+        self.env(&mut c);
+        c.args(args).current_dir(dir).stdin(Stdio::null()).output().unwrap()
+    }
+
+    fn kite(&self, args: &[&str]) -> Output {
+        self.kite_in(&self.repo, args)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.kite(&[args, &["--json"]].concat());
+        assert!(out.status.success(), "kite {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("kite {args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    fn task(&self, title: &str) -> i64 {
+        self.json(&["task", "create", "--title", title])["id"].as_i64().unwrap()
+    }
+
+    /// `kite spawn N --json`: the run report (and whether it exited 0).
+    fn spawn(&self, id: i64) -> (bool, Value) {
+        let out = self.kite(&["spawn", &id.to_string(), "--json"]);
+        let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.success(), report)
+    }
+
+    /// `claude -p` run by a person in `dir`, the prompt on stdin.
+    fn claude(&self, dir: &Path, args: &[&str], prompt: &str) -> (Output, Value) {
+        let mut c = Command::new(self.bin.join("claude"));
+        self.env(&mut c);
+        let mut child = c
+            .args(["-p", "--output-format", "json"])
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(prompt.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out, v)
+    }
+
+    /// Marks `dir` trusted, as accepting Claude Code's trust dialog does.
+    fn trust(&self, dir: &Path) {
+        let f = self.home.join(".claude.json");
+        let mut v: Value = std::fs::read_to_string(&f).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(json!({}));
+        v["projects"][dir.display().to_string()] = json!({"hasTrustDialogAccepted": true});
+        std::fs::write(f, v.to_string()).unwrap();
+    }
+
+    fn stop_daemon(&self) {
+        let _ = self.kite(&["daemon", "--stop"]);
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        self.stop_daemon();
+        let _ = &self.dir;
+    }
+}
+
+fn write(path: &str, content: &str) -> Value {
+    json!({"tool_use": {"name": "Write", "input": {"file_path": path, "content": content}}})
+}
+
+fn bash(command: &str) -> Value {
+    json!({"tool_use": {"name": "Bash", "input": {"command": command, "description": "run"}}})
+}
+
+fn text(t: &str) -> Value {
+    json!({"text": t})
+}
+
+/// The messages of a request as one string (what the model was sent).
+fn sent(req: &Value) -> String {
+    req["body"]["messages"].to_string()
+}
+
+#[test]
+fn a_spawned_agent_edits_commits_and_lands_on_default_settings() {
+    let m = Machine::new(json!({"turns": [
+        write("GREETING.md", "hello from the agent\n"),
+        bash("git add -A && git commit -m 'Add a greeting'"),
+        text("Added GREETING.md and committed it."),
+    ]}));
+    let id = m.task("Add a greeting file");
+    let (ok, report) = m.spawn(id);
+    assert!(ok, "{report:#}");
+    assert_eq!(report["outcome"], "done", "{report:#}");
+    // On main, the person's checkout moved with it, and the commit names its task.
+    assert_eq!(std::fs::read_to_string(m.repo.join("GREETING.md")).unwrap(), "hello from the agent\n");
+    let log = m.git(&["log", "-1", "--format=%s%n%(trailers:key=Kite-Task,valueonly)", "main"]);
+    assert_eq!(log, format!("Add a greeting\n{id}"));
+    let task = m.json(&["task", "show", &id.to_string()]);
+    assert_eq!(task["status"], "done");
+    assert!(task["result"].as_str().unwrap_or_default().contains("Added GREETING.md"), "{task:#}");
+    // The agent's Bash call was allowed: no denial anywhere.
+    assert_eq!(report["attempts"][0].get("denials"), None, "{report:#}");
+    // Cost and tokens are recorded, per attempt and on the task.
+    let cost = &report["attempts"][0]["cost"];
+    assert!(cost["usd"].as_f64().unwrap() > 0.0, "{report:#}");
+    assert!(cost["output_tokens"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(task["cost"]["usd"].as_f64().unwrap() > 0.0, "{task:#}");
+    assert_eq!(task["costs"].as_array().map(Vec::len), Some(1), "{task:#}");
+    let status = m.json(&["status"]);
+    assert!(status["cost"]["today"]["usd"].as_f64().unwrap() > 0.0, "{status:#}");
+    assert!(status["cost"]["agents_today_usd"].as_f64().unwrap() > 0.0, "{status:#}");
+}
+
+#[test]
+fn an_agent_that_leaves_its_change_uncommitted_lands() {
+    let m = Machine::new(json!({"turns": [write("notes/plan.md", "the plan\n"), text("Wrote the plan.")]}));
+    let id = m.task("Write the plan");
+    let (ok, report) = m.spawn(id);
+    assert!(ok, "{report:#}");
+    assert_eq!(std::fs::read_to_string(m.repo.join("notes/plan.md")).unwrap(), "the plan\n");
+    let log = m.git(&["log", "-1", "--format=%s%n%(trailers:key=Kite-Task,valueonly)", "main"]);
+    assert_eq!(log, format!("Write the plan\n{id}"));
+    assert_eq!(report["worktree_kept"], false, "landed: nothing in the worktree to lose");
+}
+
+#[test]
+fn a_spawned_agent_hears_the_vault_and_uses_kites_tools_in_the_same_queue() {
+    let m = Machine::new(json!({"turns": [
+        {"tool_use": {"name": "mcp__kite__kite_task_create", "input": {"title": "Follow-up: document the greeting", "files": ["docs/greeting.md"]}}},
+        write("GREETING.md", "hi\n"),
+        text("Done, and filed a follow-up."),
+    ]}));
+    let out = m.kite(&["vault", "add", "--kind", "preference", "--title", "Greetings are lowercase", "--body", "Every greeting in this project is written in lowercase, never shouted."]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = m.task("Add a greeting file");
+    let (ok, report) = m.spawn(id);
+    assert!(ok, "{report:#}");
+    let main = m.api.main_requests();
+    assert!(!main.is_empty());
+    // The first model request already carries the preference SessionStart injected.
+    assert!(sent(&main[0]).contains("Greetings are lowercase"), "{}", sent(&main[0]));
+    // The agent's kite_task_create ran (permitted, in an untrusted worktree) against the one queue.
+    assert!(sent(&main[1]).contains("Follow-up: document the greeting"), "the tool's result: {}", sent(&main[1]));
+    let tasks = m.json(&["task", "list"]);
+    let follow = tasks["tasks"].as_array().unwrap().iter().find(|t| t["title"] == "Follow-up: document the greeting").cloned();
+    let follow = follow.unwrap_or_else(|| panic!("the follow-up is not in the queue: {tasks:#}"));
+    assert_eq!(follow["files"], json!(["docs/greeting.md"]), "repository-relative, from the agent's worktree");
+    // One kite session per agent: the runner's, which the hooks and MCP server attached to.
+    let sessions = m.json(&["session", "list"]);
+    let names: Vec<&str> = sessions["sessions"].as_array().unwrap().iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names.iter().filter(|n| n.starts_with("runner-task-")).count(), 1, "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("claude-") || n.starts_with("mcp-")), "{names:?}");
+    // No second home in the worktree.
+    let wt = m.repo.join(".kite/worktrees").join(format!("task-{id}"));
+    assert!(!wt.join(".kite").exists());
+}
+
+#[test]
+fn an_overload_is_retried_with_backoff_then_lands() {
+    let m = Machine::with_config(
+        json!({"turns": [
+            {"error": {"status": 529, "type": "overloaded_error", "message": "Overloaded"}},
+            write("GREETING.md", "hello\n"),
+            text("Done."),
+        ]}),
+        "\n[runner]\nbackoff_base = \"100ms\"\nbackoff_max = \"200ms\"\n",
+    );
+    let id = m.task("Add a greeting file");
+    let (ok, report) = m.spawn(id);
+    assert!(ok, "{report:#}");
+    let attempts = report["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{report:#}");
+    assert_eq!(attempts[0]["transient"], true);
+    assert_eq!(attempts[0]["api_status"], 529);
+    assert!(attempts[0]["exit"].as_str().unwrap().contains("529"), "{report:#}");
+    assert!(m.repo.join("GREETING.md").exists());
+}
+
+#[test]
+fn a_spent_budget_stops_the_agent_and_nothing_lands() {
+    let m = Machine::with_config(
+        json!({"turns": [write("A.md", "a\n"), write("B.md", "b\n"), text("Done.")]}),
+        "\n[runner]\nmax_budget_usd = 0.0001\n",
+    );
+    let id = m.task("Write two files");
+    let (ok, report) = m.spawn(id);
+    assert!(!ok, "{report:#}");
+    assert!(report["error"].as_str().unwrap().contains("budget"), "{report:#}");
+    assert!(!m.repo.join("A.md").exists(), "a stopped run lands nothing");
+    assert_eq!(report["worktree_kept"], true, "its work is kept: {report:#}");
+    // Spent, the daily budget stops the next agent before it starts.
+    let toml = m.repo.join(".kite/kite.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("max_budget_usd = 0.0001", "daily_budget_usd = 0.0001");
+    std::fs::write(&toml, text).unwrap();
+    let other = m.task("Another");
+    let out = m.kite(&["spawn", &other.to_string()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("daily budget is spent"), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = String::from_utf8_lossy(&m.kite(&["status"]).stdout).to_string();
+    assert!(status.contains("daily budget"), "{status}");
+}
+
+#[test]
+fn a_trusted_persons_session_may_call_kites_tools() {
+    let m = Machine::new(json!({"turns": [
+        {"tool_use": {"name": "mcp__kite__kite_task_create", "input": {"title": "Filed by a person's session"}}},
+        text("Filed."),
+    ]}));
+    m.trust(&m.repo);
+    let (out, result) = m.claude(&m.repo, &[], "file a task");
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(result["permission_denials"], json!([]), "{result:#}");
+    let tasks = m.json(&["task", "list"]);
+    assert!(tasks["tasks"].as_array().unwrap().iter().any(|t| t["title"] == "Filed by a person's session"), "{tasks:#}");
+    // Its cost was read from its transcript at SessionEnd.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = m.json(&["status"]);
+        if status["cost"]["today"]["interactive_usd"].as_f64().unwrap_or(0.0) > 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no interactive cost recorded: {status:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_claude_w_session_joins_the_same_daemon_queue_and_vault() {
+    let m = Machine::new(json!({"turns": [
+        {"tool_use": {"name": "mcp__kite__kite_task_create", "input": {"title": "Filed from a claude -w worktree", "files": ["src/lib.rs"]}}},
+        {"tool_use": {"name": "mcp__kite__kite_vault_add", "input": {"title": "Worktrees share one vault", "body": "A note written from a claude -w session lands in the main vault.", "kind": "fact"}}},
+        text("Done."),
+    ]}));
+    // The documented way: commit what `kite install` wrote, so every worktree has it.
+    m.git(&["add", ".claude/settings.json", ".mcp.json", ".gitignore"]);
+    m.git(&["commit", "-q", "-m", "Wire kite"]);
+    m.trust(&m.repo);
+    let daemon = m.json(&["status"]);
+    let (out, result) = m.claude(&m.repo, &["-w", "feature"], "file a task");
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(result["permission_denials"], json!([]), "{result:#}");
+    let wt = m.repo.join(".claude/worktrees/feature");
+    assert!(wt.is_dir(), "claude -w made its worktree");
+    assert!(!wt.join(".kite").exists(), "no second home in the worktree");
+    let tasks = m.json(&["task", "list"]);
+    let t = tasks["tasks"].as_array().unwrap().iter().find(|t| t["title"] == "Filed from a claude -w worktree").cloned();
+    let t = t.unwrap_or_else(|| panic!("not in the main queue: {tasks:#}"));
+    assert_eq!(t["files"], json!(["src/lib.rs"]));
+    assert_eq!(m.json(&["status"])["pid"], daemon["pid"], "the same daemon");
+    let found = m.json(&["vault", "search", "notes from worktree sessions"]);
+    assert!(found.to_string().contains("Worktrees share one vault"), "{found:#}");
+    // kite in the worktree reaches the same daemon, and locks are one lock from anywhere.
+    let s = m.json(&["session", "register", "--name", "person"])["id"].as_str().unwrap().to_string();
+    let out = m.kite_in(&wt, &["lock", "acquire", "src/lib.rs", "--session", &s, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let held = m.json(&["lock", "list"]);
+    assert_eq!(held["held"][0]["path"], "src/lib.rs", "{held:#}");
+    let doctor = m.kite_in(&wt, &["doctor"]);
+    let text = String::from_utf8_lossy(&doctor.stdout).to_string();
+    assert!(text.contains(&wt.join(".mcp.json").display().to_string()), "the doctor checks the worktree's wiring: {text}");
+}
+
+#[test]
+fn the_strategy_audit_gets_candidates_from_a_scripted_answer() {
+    let answer = json!([{"title": "Write a contributor guide", "body": "CONTRIBUTING.md is missing.", "priority": 3}]).to_string();
+    let m = Machine::new(json!({"turns": [text(&answer)]}));
+    // The built-in audit runs every six hours: eject it and make it due now.
+    let out = m.kite(&["sched", "eject", "strategy-audit"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f = m.repo.join("prompts/strategy-audit.md.tera");
+    let t = std::fs::read_to_string(&f).unwrap().replace("schedule = \"0 */6 * * *\"", "schedule = \"@every 1h\"");
+    std::fs::write(&f, t).unwrap();
+    let out = m.kite(&["sched", "tick", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tasks = m.json(&["task", "list"]);
+    assert!(tasks["tasks"].as_array().unwrap().iter().any(|t| t["title"] == "Write a contributor guide"), "{report:#}\n{tasks:#}");
+    // The audit ran read-only: its request offered no tool that writes.
+    let req = &m.api.main_requests()[0];
+    let tools: Vec<&str> = req["body"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(!tools.iter().any(|t| ["Write", "Edit", "Bash"].contains(t)), "{tools:?}");
+}
