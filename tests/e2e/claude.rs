@@ -91,8 +91,8 @@ impl Machine {
         Machine::with_config(script, "")
     }
 
-    /// `kite_toml` is appended to the kite.toml `kite install` writes.
-    fn with_config(script: Value, kite_toml: &str) -> Machine {
+    /// `runner` holds `[runner]` settings, put in the kite.toml `kite install` writes.
+    fn with_config(script: Value, runner: &str) -> Machine {
         let dir = tempfile::Builder::new().prefix("kite-claude").tempdir().unwrap();
         let base = dir.path().canonicalize().unwrap();
         let (repo, home, bin) = (base.join("project"), base.join("home"), base.join("bin"));
@@ -109,10 +109,9 @@ impl Machine {
         m.git(&["commit", "-q", "-m", "first"]);
         let out = m.kite(&["install"]);
         assert!(out.status.success(), "kite install: {}", String::from_utf8_lossy(&out.stderr));
-        if !kite_toml.is_empty() {
+        if !runner.is_empty() {
             let f = m.repo.join(".kite/kite.toml");
-            let mut text = std::fs::read_to_string(&f).unwrap();
-            text.push_str(kite_toml);
+            let text = std::fs::read_to_string(&f).unwrap().replacen("\n[runner]\n", &format!("\n[runner]\n{runner}\n"), 1);
             std::fs::write(f, text).unwrap();
         }
         m
@@ -314,7 +313,7 @@ fn an_overload_is_retried_with_backoff_then_lands() {
             write("GREETING.md", "hello\n"),
             text("Done."),
         ]}),
-        "\n[runner]\nbackoff_base = \"100ms\"\nbackoff_max = \"200ms\"\n",
+        "backoff_base = \"100ms\"\nbackoff_max = \"200ms\"",
     );
     let id = m.task("Add a greeting file");
     let (ok, report) = m.spawn(id);
@@ -331,7 +330,7 @@ fn an_overload_is_retried_with_backoff_then_lands() {
 fn a_spent_budget_stops_the_agent_and_nothing_lands() {
     let m = Machine::with_config(
         json!({"turns": [write("A.md", "a\n"), write("B.md", "b\n"), text("Done.")]}),
-        "\n[runner]\nmax_budget_usd = 0.0001\n",
+        "max_budget_usd = 0.0001",
     );
     let id = m.task("Write two files");
     let (ok, report) = m.spawn(id);
