@@ -496,6 +496,12 @@ fn attempt_line(n: usize, a: &Attempt) -> String {
     if let Some(b) = a.backoff_ms {
         s.push_str(&format!("; retried after {b} ms"));
     }
+    if let Some(c) = &a.cost {
+        s.push_str(&format!("; ${:.4}, {} tokens", c.usd, c.usage.total()));
+    }
+    if !a.denials.is_empty() {
+        s.push_str(&format!("; refused: {}", a.denials.join("; ")));
+    }
     s
 }
 

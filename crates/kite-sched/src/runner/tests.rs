@@ -432,12 +432,20 @@ echo ok
     let rep = r.spawn(7).await.unwrap().await.unwrap();
     let RunOutcome::Done { result } = &rep.outcome else { panic!("{rep:?}") };
     assert!(result.starts_with("no changes (its template expects none)"), "{result}");
-    // One that leaves its work uncommitted is not done either, and its worktree is kept.
+    // One that finishes with its work uncommitted gets it committed by kite (the task's title,
+    // the trailer) and landed: nothing finished is lost.
     f.task(6, &[]);
     let r = f.runner("echo draft > draft.txt", |c| c.merge.land = true);
     let rep = r.spawn(6).await.unwrap().await.unwrap();
-    let RunOutcome::Failed { error } = &rep.outcome else { panic!("{rep:?}") };
-    assert!(error.contains("left uncommitted changes in draft.txt"), "{error}");
-    assert!(rep.worktree_kept && rep.worktree.as_ref().unwrap().dir.join("draft.txt").exists(), "{rep:?}");
-    assert!(rep.kept_because.as_deref().unwrap().contains("uncommitted changes (draft.txt)"), "{rep:?}");
+    assert!(matches!(rep.outcome, RunOutcome::Done { .. }), "{rep:?}");
+    assert_eq!(std::fs::read_to_string(main.join("draft.txt")).unwrap(), "draft\n");
+    let msg = git(main, &["log", "-1", "--format=%s%n%(trailers:key=Kite-Task,valueonly)", "main"]);
+    assert_eq!(msg.trim(), "task 6\n6", "{msg}");
+    // One that fails leaves its uncommitted work where it was, in its kept worktree.
+    f.task(8, &[]);
+    let r = f.runner("echo half > half.txt; exit 2", |c| c.merge.land = true);
+    let rep = r.spawn(8).await.unwrap().await.unwrap();
+    assert!(matches!(rep.outcome, RunOutcome::Failed { .. }), "{rep:?}");
+    assert!(rep.worktree_kept && rep.worktree.as_ref().unwrap().dir.join("half.txt").exists(), "{rep:?}");
+    assert!(rep.kept_because.as_deref().unwrap().contains("uncommitted changes (half.txt)"), "{rep:?}");
 }
