@@ -261,6 +261,9 @@ async fn templates(ctx: &Ctx) -> Result<()> {
             if let Some(c) = &r.info.command {
                 extra.push(format!("audit by `{c}`"));
             }
+            if let Some(a) = &r.info.agent {
+                extra.push(format!("audit by {a} (read-only)"));
+            }
             if let Some(t) = &r.track_record {
                 extra.push(format!("{} done, {} failed, {} pruned", t.done, t.failed, t.pruned));
             }

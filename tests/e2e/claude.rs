@@ -414,6 +414,12 @@ fn a_claude_w_session_joins_the_same_daemon_queue_and_vault() {
 fn the_strategy_audit_gets_candidates_from_a_scripted_answer() {
     let answer = json!([{"title": "Write a contributor guide", "body": "CONTRIBUTING.md is missing.", "priority": 3}]).to_string();
     let m = Machine::new(json!({"turns": [text(&answer)]}));
+    // Only this tick runs the audit: the daemon's own loop is off.
+    let toml = m.repo.join(".kite/kite.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replacen("\n[sched]\n", "\n[sched]\ntick = 0\n", 1);
+    std::fs::write(&toml, text).unwrap();
+    m.stop_daemon();
+    assert!(m.kite(&["daemon", "--detach"]).status.success());
     // The built-in audit runs every six hours: eject it and make it due now.
     let out = m.kite(&["sched", "eject", "strategy-audit"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

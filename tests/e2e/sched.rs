@@ -193,7 +193,7 @@ fn templates_lists_the_shipped_templates_with_schedules_and_broken_ones_with_err
     assert!(t["file"].as_str().unwrap().ends_with("prompts/fix-failing-tests.md.tera"));
     assert!(t["next_run"].as_str().is_some_and(|n| n.contains('T')), "cron templates say when they run next: {t}");
     assert_eq!(t["track_record"], Value::Null, "no daemon, no track record");
-    assert!(by_name("strategy-audit")["command"].is_string(), "an audit template names its command");
+    assert_eq!(by_name("strategy-audit")["agent"], "claude", "the audit names its agent");
     assert!(by_name("resolve-todo-markers")["command"].is_null());
     let errors = v["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{v}");

@@ -152,6 +152,9 @@ pub struct TemplateInfo {
     pub uses: Vec<String>,
     pub topic: Option<String>,
     pub command: Option<String>,
+    /// The agent a strategy audit runs through (`"claude"`), when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     pub description: Option<String>,
 }
 
@@ -339,6 +342,7 @@ impl Template {
             uses: self.meta.uses.clone(),
             topic: self.meta.topic.clone(),
             command: self.meta.command.clone(),
+            agent: self.meta.agent.clone(),
             description: self.meta.description.clone(),
         }
     }
