@@ -140,7 +140,7 @@ fn claude(ctx: &Ctx) -> Vec<Check> {
     let install = if *dir == ctx.places.root {
         format!("run `kite install` in {}", dir.display())
     } else {
-        format!("commit .claude/settings.json and .mcp.json (which `kite install` wrote in {}) so every work tree has them, or run `kite install --dir {}`", ctx.places.root.display(), dir.display())
+        format!("commit .claude/settings.json and .mcp.json (which `kite install` wrote in {}) so every work tree has them, or put kite's hooks in ~/.claude/settings.json", ctx.places.root.display())
     };
     let mut checks = vec![claude_binary(ctx)];
     let settings = settings_files(dir);

@@ -49,12 +49,24 @@ pub enum McpError {
 pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) -> Result<(), McpError> {
     let client = Arc::new(Client::connect(&config.socket).await?);
     let pushes = client.take_pushes();
-    let session = match &config.attach_to {
-        Some(id) => {
-            client.request::<kite_proto::op::SessionAttach>(SessionRef { session: id.clone() }).await?;
-            tracing::info!(session = id, "MCP server attached to the runner's session");
-            id.clone()
-        }
+    // The runner's session, unless it is gone (a stale variable in a person's shell): then a
+    // session of its own, as for any agent.
+    let attached = match &config.attach_to {
+        Some(id) => match client.request::<kite_proto::op::SessionAttach>(SessionRef { session: id.clone() }).await {
+            Ok(_) => {
+                tracing::info!(session = id, "MCP server attached to the runner's session");
+                Some(id.clone())
+            }
+            Err(e) => {
+                tracing::warn!(session = id, "not attached to the runner's session ({e}); registering one");
+                None
+            }
+        },
+        None => None,
+    };
+    let owned = attached.is_none();
+    let session = match attached {
+        Some(id) => id,
         None => {
             let reg: SessionId = client
                 .request::<kite_proto::op::SessionRegister>(SessionRegister { name: config.session_name.clone(), attach: true, key: config.session_key.clone() })
@@ -92,7 +104,7 @@ pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) 
     // The agent is gone: end its session so its locks and tasks go to others now, not after the
     // reaper's timeout. The runner's session is the runner's to end: it still has to land the
     // task with that session's claim.
-    if config.attach_to.is_none() {
+    if owned {
         let _: Result<serde_json::Value, _> = client.request::<kite_proto::op::SessionEnd>(SessionRef { session }).await;
     }
     Ok(())
