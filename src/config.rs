@@ -113,6 +113,13 @@ pub(crate) struct HookSettings {
     pub(crate) prompt_budget_tokens: usize,
     /// Notes less similar to a prompt than this are left out.
     pub(crate) prompt_min_similarity: f32,
+    /// The tool hook denies a Write or Edit to a path another live session holds exclusively.
+    pub(crate) enforce_locks: bool,
+    /// A person's own session is stopped (not only told) when its task is pruned or the daily
+    /// budget is spent; kite's agents always are.
+    pub(crate) stop_people: bool,
+    /// How long the tool hook waits for the daemon before it says nothing (milliseconds).
+    pub(crate) tool_deadline_ms: u64,
 }
 
 impl Default for HookSettings {
@@ -126,6 +133,9 @@ impl Default for HookSettings {
             status_days: 14,
             prompt_budget_tokens: 400,
             prompt_min_similarity: 0.35,
+            enforce_locks: true,
+            stop_people: false,
+            tool_deadline_ms: 200,
         }
     }
 }
@@ -173,6 +183,9 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 # prompt_budget_tokens = 400   # what the notes a prompt brings up may take
 # prompt_min_similarity = 0.35 # notes less related to a prompt than this are left out
 # extract_command = "claude -p"  # default: the built-in offline extractor
+# enforce_locks = true         # the tool hook denies a Write/Edit to a path another session holds
+# stop_people = false          # true: a person's session is stopped too (task pruned, budget spent), not only told
+# tool_deadline_ms = 200       # the tool hook says nothing when the daemon has not answered by then
 
 [sched]
 # tick = "60s"                 # how often the strategy loop wakes up

@@ -55,6 +55,8 @@ enum Command {
     Gc(cmd::gc::Args),
     /// Send a message to every connected session.
     Broadcast(cmd::status::BroadcastArgs),
+    /// Send a message to one session (told at its next tool call).
+    Message(cmd::status::MessageArgs),
     /// The MCP server on stdio, for one agent session.
     Mcp(cmd::mcp::Args),
     /// Write kite's hooks and MCP server into a project's Claude Code settings.

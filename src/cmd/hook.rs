@@ -26,6 +26,9 @@ pub(crate) enum HookCmd {
     UserPrompt,
     /// SessionEnd / PreCompact: queues the transcript for extraction and returns at once.
     SessionEnd,
+    /// PreToolUse and PostToolBatch: a stop order or a lock before a tool runs; after a turn's
+    /// tool calls, what this session has not been told yet.
+    Tool,
 }
 
 /// The fields of Claude Code's hook input kite reads; the rest is ignored.
@@ -41,6 +44,9 @@ struct HookInput {
     prompt: Option<String>,
     /// SessionEnd's reason: "clear", "logout", "prompt_input_exit", "other".
     reason: Option<String>,
+    /// PreToolUse's tool and its input.
+    tool_name: Option<String>,
+    tool_input: Option<Value>,
 }
 
 pub(crate) fn run(ctx: &Ctx, cmd: HookCmd) -> Result<()> {
@@ -54,6 +60,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: HookCmd) -> Result<()> {
         HookCmd::SessionStart => session_start(ctx),
         HookCmd::UserPrompt => user_prompt(ctx),
         HookCmd::SessionEnd => session_end(ctx),
+        HookCmd::Tool => tool(ctx),
     }));
     match result {
         Ok(Ok(())) => {}
@@ -453,6 +460,84 @@ fn session_end(ctx: &Ctx) -> Result<()> {
             let _ = std::fs::remove_file(&file);
         }
     }
+    Ok(())
+}
+
+/// The tools that write a file, and the input field naming it.
+const WRITES: &[(&str, &str)] = &[("Write", "file_path"), ("Edit", "file_path"), ("MultiEdit", "file_path"), ("NotebookEdit", "notebook_path")];
+
+/// `kite hook tool`: the hot path, after (PostToolBatch) and before (PreToolUse) every tool call
+/// of every session. It asks the warm daemon one question (`session.news`), loads no model,
+/// opens no database, never starts a daemon, and gives up silently at its deadline: a daemon
+/// that does not answer in time means nothing to say, never a blocked agent.
+fn tool(ctx: &Ctx) -> Result<()> {
+    let input = read_input()?;
+    let event = input.hook_event_name.as_deref().unwrap_or("");
+    let pre = event == "PreToolUse";
+    let runner = crate::agent::runner_session();
+    let session = match (&runner, &input.session_id) {
+        (Some(id), _) => id.clone(),
+        (None, Some(sid)) => match SessionFile::load(&ctx.places.home, sid).kite_session {
+            Some(id) => id,
+            None => return Ok(()),
+        },
+        (None, None) => return Ok(()),
+    };
+    let settings = &ctx.config.hooks;
+    // Kite's own agents are stopped; a person's session only with `stop_people`.
+    let may_stop = runner.is_some() || settings.stop_people;
+    let write_path = match (pre && settings.enforce_locks, input.tool_name.as_deref(), &input.tool_input) {
+        (true, Some(tool), Some(args)) => WRITES
+            .iter()
+            .find(|(t, _)| *t == tool)
+            .and_then(|(_, field)| args[*field].as_str())
+            .and_then(|p| {
+                let cwd = input.cwd.as_deref().map(std::path::PathBuf::from).unwrap_or_else(|| ctx.places.worktree.clone());
+                ctx.places.repo_path(&cwd, p).ok()
+            }),
+        _ => None,
+    };
+    let ask = kite_proto::ops::SessionNews {
+        session,
+        deliver: !pre,
+        write_path,
+        daily_budget_usd: ctx.config.runner.daily_budget_usd,
+        stop_on_budget: may_stop,
+    };
+    let deadline = Duration::from_millis(settings.tool_deadline_ms.clamp(10, 5_000));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let news = rt.block_on(async {
+        tokio::time::timeout(deadline, async {
+            let c = Client::connect(&ctx.places.socket()).await.ok()?;
+            c.request::<kite_proto::op::SessionNews>(ask).await.ok()
+        })
+        .await
+        .ok()
+        .flatten()
+    });
+    let Some(news) = news else { return Ok(()) };
+    if let (Some(why), true) = (&news.stop, may_stop) {
+        let out = json!({"continue": false, "stopReason": format!("kite stopped this session: {why}")});
+        println!("{out}");
+        return Ok(());
+    }
+    if pre {
+        if let Some(why) = news.deny {
+            let out = json!({"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny", "permissionDecisionReason": format!("kite: {why}")}});
+            println!("{out}");
+        }
+        return Ok(());
+    }
+    if news.items.is_empty() {
+        return Ok(());
+    }
+    let mut text = String::from("kite: news for this session since its last tool call\n");
+    for i in &news.items {
+        text.push_str(&format!("- {}\n", one_line(&i.text, 600)));
+    }
+    let text: String = text.trim_end().chars().take(HARD_CAP).collect();
+    let out = json!({"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}});
+    println!("{out}");
     Ok(())
 }
 

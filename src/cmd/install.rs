@@ -261,7 +261,7 @@ mod tests {
             "hooks": {"SessionStart": [{"matcher": "startup", "hooks": [{"type": "command", "command": "echo hi"}]}]}
         });
         let first = merge_settings(&mut s, "/bin/kite", f).unwrap();
-        assert_eq!(first.len(), 6, "{first:?}");
+        assert_eq!(first.len(), 8, "{first:?}");
         assert_eq!(s["permissions"]["allow"], json!(["mcp__kite"]));
         assert_eq!(s["enabledMcpjsonServers"], json!(["kite"]));
         assert_eq!(s["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"], "/bin/kite hook user-prompt");

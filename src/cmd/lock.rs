@@ -31,6 +31,13 @@ pub(crate) enum LockCmd {
     },
     /// Holders and waiters.
     List,
+    /// Ask the holders of a path for it: they are told at their next tool call.
+    Ask {
+        path: String,
+        /// Who asks (a session id, or your name).
+        #[arg(long, default_value = "a person")]
+        by: String,
+    },
 }
 
 /// The path as the daemon takes it: relative to the top of this work tree, so a lock taken from
@@ -64,6 +71,10 @@ pub(crate) async fn run(ctx: &Ctx, cmd: LockCmd) -> Result<()> {
                 output::line(format!("  granted to {} (token {})", g.session, g.token))?;
             }
             Ok(())
+        }
+        LockCmd::Ask { path, by } => {
+            let d: kite_proto::ops::Delivered = c.request::<kite_proto::op::LockAsk>(kite_proto::ops::LockAsk { path: repo_path(ctx, &path)?, by, cwd: None }).await?;
+            if ctx.json { output::json(&d) } else { output::line(format!("asked {} holder(s)", d.delivered)) }
         }
         LockCmd::List => {
             let l: Locks = c.request::<kite_proto::op::LockList>(kite_proto::NoArgs {}).await?;

@@ -65,6 +65,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Command::Status => status::status(&ctx).await,
             Command::Events(a) => status::events(&ctx, a).await,
             Command::Broadcast(a) => status::broadcast(&ctx, a).await,
+            Command::Message(a) => status::message(&ctx, a).await,
             Command::Session(c) => session::run(&ctx, c).await,
             Command::Task(c) => task::run(&ctx, c).await,
             Command::Lock(c) => lock::run(&ctx, c).await,

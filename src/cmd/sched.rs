@@ -151,6 +151,9 @@ impl Queue for NoQueue {
     fn fail<'a>(&'a self, _: &'a kite_sched::Claim, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
+    fn requeue_uncounted<'a>(&'a self, _: &'a kite_sched::Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
+    }
     fn record_cost<'a>(&'a self, _: &'a kite_sched::AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
@@ -460,6 +463,7 @@ pub(crate) async fn spawn(ctx: &Ctx, a: SpawnArgs) -> Result<()> {
         RunOutcome::Done { .. } => Ok(()),
         RunOutcome::Failed { error } => anyhow::bail!("task {} failed: {error}", report.task_id),
         RunOutcome::Lost { reason } => anyhow::bail!("task {}: the run was lost: {reason}", report.task_id),
+        RunOutcome::Stopped { reason } => anyhow::bail!("task {}: the agent was stopped: {reason}", report.task_id),
     }
 }
 
@@ -469,6 +473,7 @@ fn print_run(r: &RunReport) -> Result<()> {
         RunOutcome::Done { .. } => "done".to_string(),
         RunOutcome::Failed { .. } => "failed".to_string(),
         RunOutcome::Lost { reason } => format!("lost ({reason})"),
+        RunOutcome::Stopped { reason } => format!("stopped ({reason})"),
     };
     output::line(format!("task {}: {what} after {n} attempt{}", r.task_id, if n == 1 { "" } else { "s" }))?;
     for (i, at) in r.attempts.iter().enumerate() {

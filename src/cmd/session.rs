@@ -19,6 +19,12 @@ pub(crate) enum SessionCmd {
     List,
     /// End a session: its locks are released and its active tasks requeued.
     End { id: String },
+    /// Stop a session at its next tool call (an agent's task then fails with the reason).
+    Stop {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 pub(crate) async fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
@@ -44,8 +50,18 @@ pub(crate) async fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
             }
             for s in &l.sessions {
                 output::line(format!("{}\t{}\t{}\tsince {}", s.id, s.state, s.name, when(s.registered_at_ms)))?;
+                if let Some(why) = &s.stop {
+                    output::line(format!("  stop ordered: {why}"))?;
+                }
+                for t in &s.told {
+                    output::line(format!("  told {}: {}", when(t.at_ms), t.text))?;
+                }
             }
             Ok(())
+        }
+        SessionCmd::Stop { id, reason } => {
+            let _: Value = c.request::<kite_proto::op::SessionStop>(kite_proto::ops::SessionStop { session: id.clone(), reason }).await?;
+            if ctx.json { output::json(&serde_json::json!({"stopping": id})) } else { output::line(format!("{id} stops at its next tool call")) }
         }
     }
 }

@@ -165,6 +165,23 @@ pub(crate) async fn events(ctx: &Ctx, a: EventsArgs) -> Result<()> {
     anyhow::bail!("the daemon closed the connection")
 }
 
+#[derive(clap::Args, Debug)]
+pub(crate) struct MessageArgs {
+    /// The session it is for.
+    to: String,
+    text: String,
+    /// The sending session.
+    #[arg(long)]
+    from: Option<String>,
+}
+
+/// `kite message SESSION TEXT`: one session hears it at its next tool call.
+pub(crate) async fn message(ctx: &Ctx, a: MessageArgs) -> Result<()> {
+    let c = ctx.client().await?;
+    let d: Delivered = c.request::<kite_proto::op::Message>(kite_proto::ops::Message { to: a.to.clone(), text: a.text, from: a.from }).await?;
+    if ctx.json { output::json(&d) } else { output::line(format!("{} hears it at its next tool call", a.to)) }
+}
+
 pub(crate) async fn broadcast(ctx: &Ctx, a: BroadcastArgs) -> Result<()> {
     let c = ctx.client().await?;
     let d: Delivered = c.request::<kite_proto::op::Broadcast>(Broadcast { message: a.message, from: a.from }).await?;

@@ -93,6 +93,13 @@ pub(crate) enum TaskCmd {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Cancel a task, pending or active: it is pruned with the reason, and an agent working on
+    /// it is stopped at its next tool call (its work stays in its worktree).
+    Cancel {
+        id: i64,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 fn print_task(t: &Task) -> Result<()> {
@@ -242,11 +249,16 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
             }
         }
         TaskCmd::Done { id, session, result, claim } => {
-            let t: Task = c.request::<kite_proto::op::TaskDone>(TaskFinish { task: id, session, claim, text: result, transient: false }).await?;
+            let t: Task = c.request::<kite_proto::op::TaskDone>(TaskFinish { task: id, session, claim, text: result, transient: false, uncounted: false }).await?;
             if ctx.json { output::json(&t) } else { print_task(&t) }
         }
         TaskCmd::Fail { id, session, reason, transient, claim } => {
-            let t: Task = c.request::<kite_proto::op::TaskFail>(TaskFinish { task: id, session, claim, text: reason, transient }).await?;
+            let t: Task = c.request::<kite_proto::op::TaskFail>(TaskFinish { task: id, session, claim, text: reason, transient, uncounted: false }).await?;
+            if ctx.json { output::json(&t) } else { print_task(&t) }
+        }
+        TaskCmd::Cancel { id, reason } => {
+            let reason = Some(format!("cancelled: {}", reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).unwrap_or("by a person")));
+            let t: Task = c.request::<kite_proto::op::TaskPrune>(TaskPrune { task: id, reason, details: None }).await?;
             if ctx.json { output::json(&t) } else { print_task(&t) }
         }
         TaskCmd::Prune { id, reason } => {

@@ -58,7 +58,7 @@ fn install_merges_with_existing_settings_and_a_second_run_changes_nothing() {
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
     let first = run();
-    assert_eq!(first["settings"]["changes"].as_array().unwrap().len(), 6);
+    assert_eq!(first["settings"]["changes"].as_array().unwrap().len(), 8);
     assert_eq!(first["mcp"]["changes"].as_array().unwrap().len(), 1);
     let s: Value = serde_json::from_str(&std::fs::read_to_string(p.join(".claude/settings.json")).unwrap()).unwrap();
     assert_eq!(s["permissions"]["allow"][0], "Bash(ls)");

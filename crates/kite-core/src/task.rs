@@ -62,6 +62,9 @@ impl TaskStatus {
                 | (Active, Done)
                 | (Active, Failed)
                 | (Active, Pending)
+                // A person cancels (or the loop prunes) a task an agent is on: the agent is
+                // stopped at its next tool call.
+                | (Active, Pruned)
         )
     }
 
@@ -117,7 +120,7 @@ mod tests {
 
     #[test]
     fn the_designed_moves_are_allowed() {
-        let ok = [(Pending, Active), (Pending, Pruned), (Active, Done), (Active, Failed), (Active, Pending)];
+        let ok = [(Pending, Active), (Pending, Pruned), (Active, Done), (Active, Failed), (Active, Pending), (Active, Pruned)];
         for from in TaskStatus::ALL {
             for to in TaskStatus::ALL {
                 assert_eq!(from.can_become(to), ok.contains(&(from, to)), "{from} -> {to}");

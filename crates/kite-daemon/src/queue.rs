@@ -56,7 +56,7 @@ impl ClientQueue {
 
 /// The finish request for a claim: done (`transient` false) or failed.
 fn finish(claim: &Claim, text: &str, transient: bool) -> TaskFinish {
-    TaskFinish { task: claim.task_id, session: claim.session_id.clone(), claim: Some(claim.token), text: Some(text.to_string()), transient }
+    TaskFinish { task: claim.task_id, session: claim.session_id.clone(), claim: Some(claim.token), text: Some(text.to_string()), transient, uncounted: false }
 }
 
 /// The `cost.record` request for what one of the runner's agents cost.
@@ -203,6 +203,14 @@ impl Queue for ClientQueue {
     fn fail<'a>(&'a self, claim: &'a Claim, error: &'a str, transient: bool) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
             let args = finish(claim, error, transient);
+            self.client.request::<kite_proto::op::TaskFail>(args).await.map_err(|e| queue_error(e, Some(claim.task_id)))?;
+            Ok(())
+        })
+    }
+
+    fn requeue_uncounted<'a>(&'a self, claim: &'a Claim, reason: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let args = TaskFinish { uncounted: true, ..finish(claim, reason, true) };
             self.client.request::<kite_proto::op::TaskFail>(args).await.map_err(|e| queue_error(e, Some(claim.task_id)))?;
             Ok(())
         })

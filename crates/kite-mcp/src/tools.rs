@@ -58,6 +58,14 @@ pub(crate) struct CreateArgs {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(crate) struct MessageArgs {
+    /// The session it is for (an id like s3).
+    pub(crate) to: String,
+    /// What to tell it.
+    pub(crate) text: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub(crate) struct ListArgs {
     /// pending, active, done, failed or pruned; all when omitted.
     #[serde(default)]
@@ -224,12 +232,12 @@ impl KiteMcp {
 
     #[tool(description = "Mark a task this session claimed as done, with what was done.")]
     async fn kite_task_done(&self, Parameters(a): Parameters<DoneArgs>) -> Result<CallToolResult, ErrorData> {
-        self.request::<kite_proto::op::TaskDone>(TaskFinish { task: a.task, session: self.session.clone(), claim: None, text: a.result, transient: false }).await
+        self.request::<kite_proto::op::TaskDone>(TaskFinish { task: a.task, session: self.session.clone(), claim: None, text: a.result, transient: false, uncounted: false }).await
     }
 
     #[tool(description = "Mark a task this session claimed as failed. With transient=true it goes back to the queue to be retried.")]
     async fn kite_task_fail(&self, Parameters(a): Parameters<FailArgs>) -> Result<CallToolResult, ErrorData> {
-        let args = TaskFinish { task: a.task, session: self.session.clone(), claim: None, text: a.reason, transient: a.transient.unwrap_or(false) };
+        let args = TaskFinish { task: a.task, session: self.session.clone(), claim: None, text: a.reason, transient: a.transient.unwrap_or(false), uncounted: false };
         self.request::<kite_proto::op::TaskFail>(args).await
     }
 
@@ -252,6 +260,11 @@ impl KiteMcp {
     #[tool(description = "Send a short message to every other connected agent session (for example: 'I am refactoring src/db, avoid it for an hour').")]
     async fn kite_broadcast(&self, Parameters(a): Parameters<BroadcastArgs>) -> Result<CallToolResult, ErrorData> {
         self.request::<kite_proto::op::Broadcast>(Broadcast { message: a.message, from: Some(self.session.clone()) }).await
+    }
+
+    #[tool(description = "Send a short message to one other session (by its id, as kite_task_list or `kite session list` show it); it is told at its next tool call.")]
+    async fn kite_message(&self, Parameters(a): Parameters<MessageArgs>) -> Result<CallToolResult, ErrorData> {
+        self.request::<kite_proto::op::Message>(kite_proto::ops::Message { to: a.to, text: a.text, from: Some(self.session.clone()) }).await
     }
 
     #[tool(description = "Take an advisory lock on a file, directory or glob before editing it, so other sessions do not edit it at the same time. Returns a fencing token. With wait=true, waits (first come, first served) until the holder releases it.")]

@@ -62,6 +62,12 @@ pub struct SessionInfo {
     pub idle_ms: Option<i64>,
     /// Connections currently bound to it.
     pub connections: usize,
+    /// What it was told at its tool calls, newest last (live sessions; the last few).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub told: Vec<NewsItem>,
+    /// A stop order not carried out yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
 }
 
 /// `task.create`'s arguments: kite-core's one new-task type.
@@ -176,6 +182,10 @@ pub struct TaskFinish {
     /// For fail: put the task back to pending instead of failing it.
     #[serde(default)]
     pub transient: bool,
+    /// For a transient fail: the attempt does not count (kite stopped the agent, as when the
+    /// daily budget is spent; it was not the agent's failure).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uncounted: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -268,6 +278,84 @@ pub struct Delivered {
     pub delivered: usize,
 }
 
+/// `message`: a short message to one session (`kite message`, `kite_message`), told at its next
+/// tool call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// The session it is for.
+    pub to: String,
+    pub text: String,
+    /// The sending session, when a session sends it.
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+/// `lock.ask`: tells the holders of a path that someone wants it (`kite lock ask`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockAsk {
+    pub path: String,
+    /// Who asks: a session id, or a person's name.
+    pub by: String,
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+/// `session.news`: what the tool hook asks after (and before) each tool call.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionNews {
+    pub session: String,
+    /// Hand over (and mark told) what this session has not been told yet. False: only the
+    /// stop order and the lock check (before a tool runs).
+    #[serde(default)]
+    pub deliver: bool,
+    /// A path the session is about to write: `deny` says who holds it exclusively.
+    #[serde(default)]
+    pub write_path: Option<String>,
+    /// `[runner] daily_budget_usd`, as the hook's kite.toml says: a warning at 80% (once a day),
+    /// and a stop order once spent when `stop_on_budget`.
+    #[serde(default)]
+    pub daily_budget_usd: Option<f64>,
+    /// Whether a spent daily budget stops this session (kite's agents; a person's only with
+    /// `[hooks] stop_people`).
+    #[serde(default)]
+    pub stop_on_budget: bool,
+}
+
+/// One thing a session is told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewsItem {
+    pub at_ms: i64,
+    /// broadcast, message, lock.granted, lock.asked, task, budget, stop
+    pub kind: String,
+    pub text: String,
+}
+
+/// `session.news`'s reply.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct News {
+    /// What the session had not been told yet (empty unless `deliver`), oldest first.
+    #[serde(default)]
+    pub items: Vec<NewsItem>,
+    /// Why the write must not happen: another live session holds the path exclusively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny: Option<String>,
+    /// Why the session must stop now (its task pruned or cancelled, a stop order, the budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
+}
+
+/// `session.stop`: a stop order, carried out at the session's next tool call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionStop {
+    pub session: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
@@ -338,6 +426,12 @@ pub enum EventKind {
     Broadcast,
     #[serde(rename = "cost.recorded")]
     CostRecorded,
+    #[serde(rename = "message")]
+    Message,
+    #[serde(rename = "lock.asked")]
+    LockAsked,
+    #[serde(rename = "session.stop")]
+    SessionStopOrdered,
     #[serde(untagged)]
     Other(String),
 }
@@ -360,6 +454,9 @@ impl EventKind {
             EventKind::SessionReaped => "session.reaped",
             EventKind::Broadcast => "broadcast",
             EventKind::CostRecorded => "cost.recorded",
+            EventKind::Message => "message",
+            EventKind::LockAsked => "lock.asked",
+            EventKind::SessionStopOrdered => "session.stop",
             EventKind::Other(s) => s,
         }
     }

@@ -67,6 +67,10 @@ pub enum Refusal {
     EmptyBroadcast,
     #[error("a broadcast is at most {max} bytes")]
     BroadcastTooLong { max: usize },
+    #[error("a message needs text")]
+    EmptyMessage,
+    #[error("a message is at most {max} bytes")]
+    MessageTooLong { max: usize },
     #[error("more events since {since} than one page; read them with events.list (page with `next`), then follow from the last one")]
     FollowTooFar { since: i64 },
 
@@ -129,7 +133,7 @@ impl Refusal {
             NotJson(_) | NotRequest(_) | NotUtf8 | BadArgs { .. } | PageTooSmall { .. } | PageTooLarge { .. } => ErrorCode::BadRequest,
             FrameTooLarge => ErrorCode::TooLarge,
             UnknownOp { .. } => ErrorCode::UnknownOp,
-            EmptyTitle | TitleTooLong { .. } | EmptySessionName | EmptyBroadcast | BroadcastTooLong { .. } | FollowTooFar { .. } => {
+            EmptyTitle | TitleTooLong { .. } | EmptySessionName | EmptyBroadcast | BroadcastTooLong { .. } | EmptyMessage | MessageTooLong { .. } | FollowTooFar { .. } => {
                 ErrorCode::BadRequest
             }
             NoTask(_) | UnknownDependencies(_) | NoSession(_) | NoLiveSession(_) => ErrorCode::NotFound,

@@ -101,6 +101,10 @@ operations! {
         "gc" => Gc(ops::Gc) -> ops::GcReport;
         "cost.record" => CostRecord(ops::CostRecord) -> Value;
         "cost.summary" => CostSummary(NoArgs) -> ops::CostSummary;
+        "message" => Message(ops::Message) -> ops::Delivered;
+        "lock.ask" => LockAsk(ops::LockAsk) -> ops::Delivered;
+        "session.news" => SessionNews(ops::SessionNews) -> ops::News;
+        "session.stop" => SessionStop(ops::SessionStop) -> Value;
     }
 }
 

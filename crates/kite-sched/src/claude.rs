@@ -96,6 +96,11 @@ pub const HOOKS: &[(&str, &str, u32)] = &[
     ("UserPromptSubmit", "hook user-prompt", 5),
     ("SessionEnd", "hook session-end", 5),
     ("PreCompact", "hook session-end", 5),
+    // Before a tool runs: a stop order, or a write to a path another session holds.
+    ("PreToolUse", "hook tool", 5),
+    // Once after all the tool calls of a turn, failed ones included, before the next request:
+    // what the session has not been told yet, each item once.
+    ("PostToolBatch", "hook tool", 5),
 ];
 
 /// The hooks object of a settings file running `kite`.

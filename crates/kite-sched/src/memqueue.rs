@@ -145,6 +145,16 @@ impl Queue for MemQueue {
         Box::pin(async move { r })
     }
 
+    fn requeue_uncounted<'a>(&'a self, claim: &'a Claim, reason: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        let mut s = self.state.lock().unwrap();
+        let r = check_claim(&s, claim).map(|_| {
+            let t = s.tasks.iter_mut().find(|t| t.id == claim.task_id).unwrap();
+            t.status = TaskStatus::Pending;
+            s.failures.push((claim.task_id, reason.to_string(), true));
+        });
+        Box::pin(async move { r })
+    }
+
     fn record_cost<'a>(&'a self, cost: &'a AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
         let mut s = self.state.lock().unwrap();
         let at = s.now_ms;

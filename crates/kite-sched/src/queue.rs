@@ -147,6 +147,10 @@ pub trait Queue: Send + Sync {
     /// otherwise it is failed for good with `error` as the reason.
     fn fail<'a>(&'a self, claim: &'a Claim, error: &'a str, transient: bool) -> BoxFuture<'a, Result<(), QueueError>>;
 
+    /// Puts the claimed task back to pending without counting the attempt: kite stopped the
+    /// agent (the daily budget), it did not fail.
+    fn requeue_uncounted<'a>(&'a self, claim: &'a Claim, reason: &'a str) -> BoxFuture<'a, Result<(), QueueError>>;
+
     /// Keeps a running agent's session alive for the reaper. Default: nothing to do.
     fn heartbeat<'a>(&'a self, _session_id: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Ok(()) })

@@ -60,6 +60,10 @@ pub enum RunOutcome {
     /// The task could not be (re)claimed or the queue refused to record the end (e.g. the claim was
     /// reaped); someone else owns its fate now.
     Lost { reason: String },
+    /// kite stopped the agent at a tool call: its task was pruned or cancelled (it stays
+    /// pruned), or the daily budget is spent (it is pending again, the attempt not counted).
+    /// Not the agent's failure; nothing of the run lands and its worktree keeps the work.
+    Stopped { reason: String },
 }
 
 /// One attempt: a session, its exit and the backoff that followed.
@@ -389,7 +393,7 @@ impl Runner {
                         // later attempt) to pick up.
                         Ending::Stopped { why } => {
                             attempt.exit = format!("stopped: {why}");
-                            Some(self.finish_failed(&claim, &format!("the agent was stopped: {why}")).await)
+                            Some(self.stopped(id, &claim, &why).await)
                         }
                         Ending::Failed { why } => {
                             attempt.exit = why.clone();
@@ -461,6 +465,11 @@ impl Runner {
                 return Some(self.finish_failed(claim, &error).await);
             }
         }
+        // Pruned or cancelled while the agent finished: its work stays in the worktree, unlanded.
+        if let Some(t) = self.task_now(id).await.filter(|t| t.status == TaskStatus::Pruned) {
+            let reason = t.reason.unwrap_or_else(|| "pruned".into());
+            return Some(RunOutcome::Stopped { reason: format!("task {id} was pruned while its agent ran: {reason}") });
+        }
         let Some(l) = &self.lander else {
             return Some(match self.queue.done(claim, &result).await {
                 Ok(()) => RunOutcome::Done { result },
@@ -517,6 +526,36 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// After a stopped run: a task pruned meanwhile stays pruned; one stopped by the daily
+    /// budget goes back to pending with the attempt not counted; otherwise (its own budget or
+    /// turn limit, a person's stop order) it fails with the reason.
+    async fn stopped(&self, id: i64, claim: &Claim, why: &str) -> RunOutcome {
+        if let Some(t) = self.task_now(id).await {
+            if t.status == TaskStatus::Pruned {
+                let reason = t.reason.unwrap_or_else(|| "pruned".into());
+                tracing::info!(task = id, %reason, "the agent was stopped: its task was pruned");
+                return RunOutcome::Stopped { reason: format!("task {id} was pruned while its agent ran: {reason}") };
+            }
+        }
+        if let Some(budget) = self.cfg.daily_budget_usd {
+            if let Ok(spent) = self.queue.agent_spend_today().await {
+                if spent >= budget {
+                    let reason = format!("stopped: the daily budget is spent (${spent:.2} of ${budget:.2} today, UTC); it starts again when the budget allows");
+                    return match self.queue.requeue_uncounted(claim, &reason).await {
+                        Ok(()) => RunOutcome::Stopped { reason },
+                        Err(e) => RunOutcome::Lost { reason: format!("requeue: {e}") },
+                    };
+                }
+            }
+        }
+        self.finish_failed(claim, &format!("the agent was stopped: {why}")).await
+    }
+
+    /// The task as the queue has it now.
+    async fn task_now(&self, id: i64) -> Option<Task> {
+        self.queue.list(&ListFilter::ids(vec![id])).await.ok()?.pop()
     }
 
     /// Whether the task's template expects a change (`expects_change`, default true). A task

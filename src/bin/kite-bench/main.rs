@@ -210,7 +210,7 @@ async fn task_ops(socket: &Path, clients: usize, secs: f64) -> Result<f64> {
                 let t: TaskCreated = c.call("task.create", TaskCreate { title: format!("bench {i}"), ..Default::default() }).await?;
                 let _: Claim = c.call("task.start", TaskStart { task: t.id, session: s.id.clone() }).await?;
                 let _: serde_json::Value = c
-                    .call("task.done", TaskFinish { task: t.id, session: s.id.clone(), claim: None, text: None, transient: false })
+                    .call("task.done", TaskFinish { task: t.id, session: s.id.clone(), claim: None, text: None, transient: false, uncounted: false })
                     .await?;
                 ops.fetch_add(3, Ordering::Relaxed);
             }
@@ -233,7 +233,7 @@ async fn task_cycles(socket: &Path, i: usize, done: &AtomicU64, total: u64) -> R
         let t: TaskCreated = c.call("task.create", TaskCreate { title: format!("long {i}"), ..Default::default() }).await?;
         let _: Claim = c.call("task.start", TaskStart { task: t.id, session: s.id.clone() }).await?;
         let _: serde_json::Value = c
-            .call("task.done", TaskFinish { task: t.id, session: s.id.clone(), claim: None, text: None, transient: false })
+            .call("task.done", TaskFinish { task: t.id, session: s.id.clone(), claim: None, text: None, transient: false, uncounted: false })
             .await?;
     }
     done.fetch_sub(1, Ordering::Relaxed);

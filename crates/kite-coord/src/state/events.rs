@@ -33,6 +33,9 @@ impl State {
             self.push(c, "broadcast", data.clone());
         }
         self.event(EventKind::Broadcast, data)?;
+        // Agents busy with other tools hear it at their next tool call (the tool hook).
+        let from = self.sender_name(a.from.as_deref());
+        self.tell_all(a.from.as_deref(), "broadcast", &format!("BROADCAST from {from}: {}", a.message.trim()));
         json(Delivered { delivered })
     }
 

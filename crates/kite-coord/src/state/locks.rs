@@ -73,6 +73,9 @@ impl State {
             self.persist_grant(&g)?;
             let data = serde_json::to_value(granted(&g)).map_err(super::internal)?;
             let waiter = g.ticket.and_then(|t| self.waits.remove(&t));
+            if g.ticket.is_some() {
+                self.tell(&g.session, "lock.granted", format!("the lock on {} you waited for is yours now (token {})", g.path, g.token));
+            }
             if let Some(w) = &waiter {
                 self.reply(w.conn, w.req_id, Ok(data.clone()));
             }

@@ -16,6 +16,7 @@ mod costs;
 mod events;
 mod gc;
 mod locks;
+mod news;
 mod outlet;
 mod pending;
 mod sessions;
@@ -91,6 +92,14 @@ struct Live {
     key: Option<String>,
     last_seen: Instant,
     conns: HashSet<ConnId>,
+    /// What it will be told at its next tool call, and what it was told (see `news`).
+    news: news::Inbox,
+}
+
+impl Live {
+    fn new(name: String, key: Option<String>) -> Live {
+        Live { name, key, last_seen: Instant::now(), conns: HashSet::new(), news: news::Inbox::default() }
+    }
 }
 
 /// A connection as the owner knows it.
@@ -181,7 +190,7 @@ impl State {
         let live = store
             .sessions(true)?
             .into_iter()
-            .map(|s| (s.id, Live { name: s.name, key: s.key, last_seen: now, conns: HashSet::new() }))
+            .map(|s| (s.id, Live { last_seen: now, ..Live::new(s.name, s.key) }))
             .collect();
         Ok(State {
             store,
@@ -366,6 +375,10 @@ impl State {
             Op::Gc(a) => self.gc(a),
             Op::CostRecord(a) => self.cost_record(a),
             Op::CostSummary(_) => self.cost_summary(),
+            Op::Message(a) => self.message(a),
+            Op::LockAsk(a) => self.lock_ask(a),
+            Op::SessionNews(a) => self.session_news(a),
+            Op::SessionStop(a) => self.session_stop(a),
         }
     }
 

@@ -7,7 +7,6 @@ use kite_core::TaskStatus;
 use kite_proto::ops::{EventKind, Hello, SessionId, SessionInfo, SessionRef, SessionRegister, Status};
 use kite_proto::{ErrorBody, Refusal, PROTOCOL_VERSION};
 use serde_json::json;
-use std::collections::HashSet;
 use tokio::time::Instant;
 
 impl State {
@@ -61,6 +60,8 @@ impl State {
                 SessionInfo {
                     idle_ms: live.map(|l| now.duration_since(l.last_seen).as_millis() as i64),
                     connections: live.map_or(0, |l| l.conns.len()),
+                    told: live.map(|l| l.news.told().cloned().collect()).unwrap_or_default(),
+                    stop: live.and_then(|l| l.news.stop.clone()),
                     id: row.id,
                     name: row.name,
                     state: row.state,
@@ -96,7 +97,7 @@ impl State {
         let n = self.pending.bump("session_seq", 1);
         let id = format!("s{n}");
         self.store.insert_session(&id, name, key, self.now_ms).map_err(super::internal)?;
-        self.live.insert(id.clone(), Live { name: name.to_string(), key: key.map(str::to_string), last_seen: Instant::now(), conns: HashSet::new() });
+        self.live.insert(id.clone(), Live::new(name.to_string(), key.map(str::to_string)));
         if a.attach {
             self.bind(conn, &id);
         }

@@ -187,7 +187,9 @@ impl State {
         let _ = self.touch(&a.session);
         let reason = a.text.as_deref().unwrap_or(if a.transient { "transient failure" } else { "failed" });
         let to = if a.transient { TaskStatus::Pending } else { TaskStatus::Failed };
-        self.move_task(&task, Move { to, attempts: task.attempts, reason: Some(reason), by: Some(&a.session), note: Some(reason), ..Move::default() })?;
+        // An attempt kite stopped (not the agent's failure) is given back.
+        let attempts = if a.transient && a.uncounted { task.attempts.saturating_sub(1) } else { task.attempts };
+        self.move_task(&task, Move { to, attempts, reason: Some(reason), by: Some(&a.session), note: Some(reason), ..Move::default() })?;
         if a.transient {
             self.event(EventKind::TaskRequeued, json!({"task": a.task, "session": a.session, "why": reason, "attempts": task.attempts}))?;
         } else {
@@ -206,6 +208,13 @@ impl State {
         }
         self.pending.bump("pruned", 1);
         self.event(EventKind::TaskPruned, json!({"task": a.task, "reason": reason, "details": a.details}))?;
+        // A task pruned while an agent works on it: the agent stops at its next tool call (its
+        // work stays in its worktree; nothing of it lands).
+        if let Some(holder) = task.claim_session.as_deref().filter(|_| task.status == TaskStatus::Active) {
+            let why = format!("task {} was pruned: {reason}", a.task);
+            self.tell(holder, "task", why.clone());
+            self.order_stop(holder, why);
+        }
         json(self.load_task(a.task)?)
     }
 

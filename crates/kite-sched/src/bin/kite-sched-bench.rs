@@ -57,6 +57,9 @@ impl Queue for Snapshot {
     fn fail<'a>(&'a self, _: &'a Claim, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Refused("read-only".into())) })
     }
+    fn requeue_uncounted<'a>(&'a self, _: &'a Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async { Err(QueueError::Refused("read-only".into())) })
+    }
     // A dry tick starts no agent, so nothing here costs anything: costs are neither kept nor
     // spent (the snapshot is read-only).
     fn record_cost<'a>(&'a self, _: &'a AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
