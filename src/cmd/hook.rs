@@ -467,7 +467,15 @@ fn session_end(ctx: &Ctx) -> Result<()> {
 const WRITES: &[(&str, &str)] = &[("Write", "file_path"), ("Edit", "file_path"), ("MultiEdit", "file_path"), ("NotebookEdit", "notebook_path")];
 
 /// `kite hook tool`: the hot path, after (PostToolBatch) and before (PreToolUse) every tool call
-/// of every session. It asks the warm daemon one question (`session.news`), loads no model,
+/// of every session.
+///
+/// Why these two events: PostToolBatch fires once after all the tool calls of a turn, failed or
+/// refused ones included, right before the next model request, and its additionalContext is in
+/// that request: "each item once, at the next request, whatever the tool and whether it failed".
+/// PostToolUse misses failed calls (those fire PostToolUseFailure) and calls a hook denied (they
+/// fire neither), and both fire per call, not per turn. PreToolUse is the only point before a tool
+/// runs: it denies a write to a locked path, and carries a stop order (with the call denied, or
+/// the call would still run). It asks the warm daemon one question (`session.news`), loads no model,
 /// opens no database, never starts a daemon, and gives up silently at its deadline: a daemon
 /// that does not answer in time means nothing to say, never a blocked agent.
 fn tool(ctx: &Ctx) -> Result<()> {
@@ -497,13 +505,23 @@ fn tool(ctx: &Ctx) -> Result<()> {
             }),
         _ => None,
     };
+    // An agent's spend so far counts against the daily budget before its run ends: priced from
+    // its transcript (only when a budget is set; a person's sessions are counted, not limited).
+    let running_usd = match (&runner, ctx.config.runner.daily_budget_usd, &input.transcript_path) {
+        (Some(_), Some(_), Some(t)) => kite_sched::cost::transcript_usage(Path::new(t))
+            .ok()
+            .map(|u| kite_sched::cost::transcript_cost(&kite_sched::cost::PriceTable::with_overrides(&ctx.config.prices), &u).usd),
+        _ => None,
+    };
     let ask = kite_proto::ops::SessionNews {
         session,
         deliver: !pre,
         write_path,
         daily_budget_usd: ctx.config.runner.daily_budget_usd,
         stop_on_budget: may_stop,
+        running_usd,
     };
+    let running_usd = ask.running_usd;
     let deadline = Duration::from_millis(settings.tool_deadline_ms.clamp(10, 5_000));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let news = rt.block_on(async {
@@ -515,9 +533,23 @@ fn tool(ctx: &Ctx) -> Result<()> {
         .ok()
         .flatten()
     });
+    if let Some(log) = std::env::var_os("KITE_HOOK_LOG") {
+        // A trace for whoever debugs the hook: what it asked and what came back.
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = writeln!(f, "{}", json!({"event": event, "tool": input.tool_name, "running_usd": running_usd, "news": news}));
+        }
+    }
     let Some(news) = news else { return Ok(()) };
     if let (Some(why), true) = (&news.stop, may_stop) {
-        let out = json!({"continue": false, "stopReason": format!("kite stopped this session: {why}")});
+        // `continue: false` alone ends the session only after the tool ran; with the call
+        // denied too, it does not run (Claude Code 2.1.328). After a batch it ends the session
+        // before the next request.
+        let reason = format!("kite stopped this session: {why}");
+        let mut out = json!({"continue": false, "stopReason": reason});
+        if pre {
+            out["hookSpecificOutput"] = json!({"hookEventName": "PreToolUse", "permissionDecision": "deny", "permissionDecisionReason": reason});
+        }
         println!("{out}");
         return Ok(());
     }

@@ -5,7 +5,7 @@
 #   before claude starts (extra exports, project files); $BASE overrides ANTHROPIC_BASE_URL.
 # Leaves $OUT/NAME/{repo,home,log.jsonl,out.json,err.txt,debug.log,rc}.
 HERE=$(cd "$(dirname "$0")" && pwd)
-CLAUDE=${CLAUDE:-/tmp/cc/node_modules/@anthropic-ai/claude-code-linux-x64/claude}
+CLAUDE=${CLAUDE:-$HERE/../../node_modules/@anthropic-ai/claude-code-linux-x64/claude}
 OUT=${OUT:-/tmp/kite-claude-exp}
 NAME=$1; shift; SCRIPT=$1; shift
 D=$OUT/$NAME; rm -rf "$D"; mkdir -p "$D/home" "$D/repo"

@@ -5,7 +5,7 @@ Used to drive the real Claude Code binary (`claude -p ...`) in tests without
 network access:
 
     python3 tests/claude/stand_in.py --script SCRIPT.json --log LOG.jsonl \
-        [--port 0] [--port-file F] [--host 127.0.0.1]
+        [--port 0] [--port-file F] [--host 127.0.0.1] [--control-dir DIR]
 
 It listens on 127.0.0.1 (port 0 = let the OS pick), prints the chosen port as
 the first line of stdout, writes it to --port-file (atomically: temp file +
@@ -71,7 +71,23 @@ Optional keys on any turn:
                         turn stays pending.
     "times": N          serve this turn N times before moving on (e.g. an error
                         that must survive retries).  Default 1.
-    "delay": SECONDS    sleep before answering.
+    "delay": SECONDS    sleep before answering (after the log line is written).
+    "hold": "NAME"      hold the answer until the test releases it: once the
+                        request is logged (its log line has "held": "NAME"),
+                        the stand-in creates the file CONTROL/NAME.waiting
+                        (content: the request's seq), then polls every 10 ms
+                        (sleeping, no busy CPU) until the file CONTROL/NAME
+                        exists, then answers (after "delay", if any).
+                        CONTROL is --control-dir (default: the directory of
+                        --log).  The release file is not consumed and
+                        NAME.waiting is not removed, so a released NAME stays
+                        released (a later turn with the same NAME, or "times",
+                        is answered at once).  Each request runs on its own
+                        thread: a held request blocks nothing else, and
+                        SIGTERM still stops the server (held connections
+                        are dropped unanswered).
+                        Test usage:  wait for CONTROL/NAME.waiting (or the log
+                        line with "held"), inspect, then `touch CONTROL/NAME`.
     "stop_reason": "max_tokens"   override the stop reason.
     "usage": {...}      override (merge into) the reported usage.
 A tool call may carry "id" to fix its tool_use id (default: generated toolu_...).
@@ -89,7 +105,13 @@ Every request is appended to --log as one JSON line, flushed immediately:
     {"seq", "time", "method", "path", "headers": {subset}, "body": <parsed JSON
      or raw text>, "kind": "main"|"side"|"count_tokens"|"other",
      "script": "<marker>"|"" (default script)|null, "turn": <index>|null,
-     "status": <http status sent>, "answer": <short description>}
+     "status": <http status sent>, "answer": <short description>,
+     "held": "NAME" (only for turns with "hold")}
+"body" is always the full request body (all messages, system, tools), so a
+test can search it, e.g. for hook context injected by Claude Code.
+The line is written once the answer is decided, before any "delay" or
+"hold" wait and before the response is sent, so "time" is (about) the
+arrival time, and a held request is already visible in the log.
 "turn" is the index in the script's "turns" that answered (null for side
 requests, for done_text answers and for unmatched requests).
 """
@@ -204,6 +226,7 @@ class Handler(BaseHTTPRequestHandler):
     # set on the class by main()
     script: Script = None  # type: ignore
     log_file = None
+    control_dir = "."
     log_lock = threading.Lock()
     seq = 0
 
@@ -230,7 +253,7 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n > 0 else b""
 
-    def _log(self, rec: dict):
+    def _log(self, rec: dict) -> int:
         cls = type(self)
         with cls.log_lock:
             cls.seq += 1
@@ -238,6 +261,7 @@ class Handler(BaseHTTPRequestHandler):
             if cls.log_file is not None:
                 cls.log_file.write(json.dumps(rec) + "\n")
                 cls.log_file.flush()
+            return cls.seq
 
     def _headers_subset(self) -> dict:
         h = {k: self.headers.get(k) for k in LOGGED_HEADERS if self.headers.get(k) is not None}
@@ -316,9 +340,25 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
     # ---- answering --------------------------------------------------------
-    def _answer(self, rec: dict, body: dict, turn: dict):
+    def _wait(self, rec: dict, turn: dict):
+        """Log the request, then apply the turn's "hold" and "delay"."""
+        hold = turn.get("hold")
+        if hold:
+            rec["held"] = str(hold)
+        seq = self._log(rec)
+        if hold:
+            base = os.path.join(type(self).control_dir, str(hold))
+            os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
+            tmp = f"{base}.waiting.{os.getpid()}.{threading.get_ident()}.tmp"
+            with open(tmp, "w") as f:
+                f.write(f"{seq}\n")
+            os.replace(tmp, base + ".waiting")  # atomic: never seen empty
+            while not os.path.exists(base):
+                time.sleep(0.01)
         if turn.get("delay"):
             time.sleep(float(turn["delay"]))
+
+    def _answer(self, rec: dict, body: dict, turn: dict):
         if "error" in turn:
             e = turn["error"] or {}
             status = int(e.get("status", 529))
@@ -332,7 +372,7 @@ class Handler(BaseHTTPRequestHandler):
             if status == 429 and "retry-after" not in {k.lower() for k in headers}:
                 headers["retry-after"] = str(e.get("retry_after", 1))
             rec.update(status=status, answer=f"error {status} {etype}")
-            self._log(rec)
+            self._wait(rec, turn)
             self._send_json(status, {"type": "error", "error": {"type": etype, "message": msg}},
                             headers)
             return
@@ -372,7 +412,7 @@ class Handler(BaseHTTPRequestHandler):
         msg_id = _rand_id("msg_01")
         rec.update(status=200, answer=(f"{stop}: " + ", ".join(
             b["name"] if b["type"] == "tool_use" else "text" for b in blocks)))
-        self._log(rec)
+        self._wait(rec, turn)
 
         if body.get("stream"):
             self._stream(msg_id, model, blocks, stop, usage)
@@ -434,6 +474,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # SIGTERM must not wait for held ("hold") requests
     allow_reuse_address = True
     request_queue_size = 64
 
@@ -451,11 +492,13 @@ def main(argv=None) -> int:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port-file", help="write the chosen port here (atomically)")
+    ap.add_argument("--control-dir", help='directory for "hold" files (default: dir of --log)')
     a = ap.parse_args(argv)
 
     with open(a.script) as f:
         Handler.script = Script(json.load(f))
     Handler.log_file = open(a.log, "a", buffering=1)
+    Handler.control_dir = a.control_dir or os.path.dirname(os.path.abspath(a.log))
 
     srv = Server((a.host, a.port), Handler)
     port = srv.server_address[1]

@@ -436,3 +436,215 @@ fn the_strategy_audit_gets_candidates_from_a_scripted_answer() {
     let tools: Vec<&str> = req["body"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
     assert!(!tools.iter().any(|t| ["Write", "Edit", "Bash"].contains(t)), "{tools:?}");
 }
+
+// --- Reaching a running agent at its next tool call (kite hook tool) ---------------------------
+
+impl Machine {
+    /// Waits until the stand-in holds the request named `name`, runs `during`, then releases it.
+    fn while_held(&self, name: &str, during: impl FnOnce()) {
+        let base = self.dir.path().canonicalize().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !base.join(format!("{name}.waiting")).exists() {
+            assert!(Instant::now() < deadline, "the agent never reached the held request {name}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        during();
+        std::fs::write(base.join(name), "").unwrap();
+    }
+
+    /// `kite spawn N` in the background.
+    fn spawn_bg(&self, id: i64) -> std::thread::JoinHandle<(bool, Value)> {
+        let mut c = Command::new(self.bin.join("kite"));
+        self.env(&mut c);
+        c.args(["spawn", &id.to_string(), "--json"]).current_dir(&self.repo).stdin(Stdio::null());
+        std::thread::spawn(move || {
+            let out = c.output().unwrap();
+            (out.status.success(), serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+        })
+    }
+}
+
+impl Machine {
+    /// Waits until a Claude Code transcript under HOME holds `needle`.
+    fn wait_for_transcript(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let projects = self.home.join(".claude/projects");
+            let found = std::fs::read_dir(&projects).into_iter().flatten().flatten().any(|d| {
+                std::fs::read_dir(d.path()).into_iter().flatten().flatten().any(|f| std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains(needle)))
+            });
+            if found {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no transcript has {needle}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+#[test]
+fn a_broadcast_reaches_a_busy_agent_at_its_next_tool_call_once_and_a_message_to_another_does_not() {
+    let m = Machine::new(json!({"turns": [
+        write("a.txt", "a\n"),
+        {"tool_use": {"name": "Bash", "input": {"command": "exit 3", "description": "fails"}}, "hold": "second"},
+        bash("echo still working"),
+        write("b.txt", "b\n"),
+        text("Done."),
+    ]}));
+    let other = m.json(&["session", "register", "--name", "other"])["id"].as_str().unwrap().to_string();
+    let id = m.task("Write two files");
+    let run = m.spawn_bg(id);
+    m.while_held("second", || {
+        assert!(m.kite(&["broadcast", "stop touching src/parser.rs"]).status.success());
+        assert!(m.kite(&["message", &other, "for the other session only"]).status.success());
+    });
+    let (ok, report) = run.join().unwrap();
+    assert!(ok, "{report:#}");
+    let main = m.api.main_requests();
+    assert!(main.len() >= 5, "{} requests", main.len());
+    // Sent while the second request was held: told after the failing Bash call, in the third
+    // request, and never again (later requests carry it once, as history).
+    assert_eq!(count(&sent(&main[1]), "stop touching src/parser.rs"), 0);
+    assert_eq!(count(&sent(&main[2]), "stop touching src/parser.rs"), 1, "{}", sent(&main[2]));
+    for r in &main[3..] {
+        assert_eq!(count(&sent(r), "stop touching src/parser.rs"), 1, "told once: {}", sent(r));
+    }
+    assert!(!main.iter().any(|r| sent(r).contains("for the other session only")), "a message to another session is not told");
+    // kite session list shows what the agent's session was told, and when.
+    let out = String::from_utf8_lossy(&m.kite(&["session", "list"]).stdout).to_string();
+    assert!(out.contains("told ") && out.contains("BROADCAST from a person: stop touching src/parser.rs"), "{out}");
+}
+
+#[test]
+fn a_write_to_a_file_another_session_holds_is_denied_with_the_holders_name() {
+    let m = Machine::new(json!({"turns": [write("src/parser.rs", "// the agent's version\n"), text("Could not write it.")]}));
+    std::fs::create_dir_all(m.repo.join("src")).unwrap();
+    std::fs::write(m.repo.join("src/parser.rs"), "// the person's version\n").unwrap();
+    m.git(&["add", "-A"]);
+    m.git(&["commit", "-q", "-m", "parser"]);
+    let alice = m.json(&["session", "register", "--name", "alice"])["id"].as_str().unwrap().to_string();
+    assert!(m.kite(&["lock", "acquire", "src/parser.rs", "--session", &alice]).status.success());
+    let id = m.task("Rewrite the parser");
+    let (_, report) = m.spawn(id);
+    let main = m.api.main_requests();
+    let second = sent(&main[1]);
+    assert!(second.contains("src/parser.rs is locked by session") && second.contains("alice"), "{second}");
+    assert!(second.contains("kite_lock"), "says how to wait: {second}");
+    let wt = m.repo.join(".kite/worktrees").join(format!("task-{id}"));
+    let kept = std::fs::read_to_string(wt.join("src/parser.rs")).unwrap_or_else(|_| std::fs::read_to_string(m.repo.join("src/parser.rs")).unwrap());
+    assert_eq!(kept, "// the person's version\n", "the file is unchanged: {report:#}");
+}
+
+#[test]
+fn a_task_cancelled_while_its_agent_runs_stops_it_at_the_next_tool_call() {
+    let m = Machine::new(json!({"turns": [
+        write("first.txt", "first\n"),
+        {"tool_use": {"name": "Write", "input": {"file_path": "second.txt", "content": "second\n"}}, "hold": "second"},
+        text("Done."),
+    ]}));
+    let id = m.task("Write two files");
+    let run = m.spawn_bg(id);
+    m.while_held("second", || {
+        assert!(m.kite(&["task", "cancel", &id.to_string(), "--reason", "not needed any more"]).status.success());
+    });
+    let (ok, report) = run.join().unwrap();
+    assert!(!ok);
+    assert_eq!(report["outcome"], "stopped", "{report:#}");
+    let task = m.json(&["task", "show", &id.to_string()]);
+    assert_eq!(task["status"], "pruned");
+    assert!(task["history"].to_string().contains("cancelled: not needed any more"), "{task:#}");
+    let wt = m.repo.join(".kite/worktrees").join(format!("task-{id}"));
+    assert_eq!(std::fs::read_to_string(wt.join("first.txt")).unwrap(), "first\n", "the worktree keeps the work");
+    assert!(!wt.join("second.txt").exists(), "the next tool call did not run");
+    assert!(!m.repo.join("first.txt").exists(), "nothing of a stopped run lands");
+    assert_eq!(m.api.main_requests().len(), 2, "no request after the stop");
+}
+
+#[test]
+fn a_daily_budget_reached_during_a_run_stops_the_agent_and_requeues_its_task() {
+    // A request of 20,000 input tokens costs $0.08 on the default model. The hook reads a run's
+    // spend from its transcript, which Claude Code writes a moment after each response: the
+    // third answer is held until the transcript has the second's usage, so nothing is left to
+    // timing.
+    let m = Machine::with_config(
+        json!({"turns": [
+            write("first.txt", "first\n"),
+            {"tool_use": {"name": "Write", "input": {"file_path": "second.txt", "content": "second\n"}}, "usage": {"input_tokens": 20000}},
+            {"tool_use": {"name": "Write", "input": {"file_path": "third.txt", "content": "third\n"}}, "hold": "third"},
+            text("Done."),
+        ]}),
+        "daily_budget_usd = 0.05",
+    );
+    let id = m.task("Write three files");
+    let run = m.spawn_bg(id);
+    // The hook after the second call may already see the spend and stop the run before the
+    // third request; otherwise the third answer waits until the transcript has it.
+    let held = m.dir.path().canonicalize().unwrap().join("third.waiting");
+    while !run.is_finished() && !held.exists() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if held.exists() {
+        m.wait_for_transcript("\"input_tokens\":20000");
+        std::fs::write(held.with_extension(""), "").unwrap();
+    }
+    let (ok, report) = run.join().unwrap();
+    assert!(!ok);
+    assert_eq!(report["outcome"], "stopped", "{report:#}");
+    let task = m.json(&["task", "show", &id.to_string()]);
+    assert_eq!(task["status"], "pending", "{task:#}");
+    assert_eq!(task["attempts"], 0, "the attempt is not counted: {task:#}");
+    assert!(task["reason"].as_str().unwrap().contains("daily budget"), "{task:#}");
+    let wt = m.repo.join(".kite/worktrees").join(format!("task-{id}"));
+    assert!(wt.join("second.txt").exists(), "the work so far stays in the worktree");
+    assert!(!wt.join("third.txt").exists(), "stopped before its next tool ran");
+    assert!(!m.repo.join("first.txt").exists(), "nothing of a stopped run lands");
+}
+
+#[test]
+fn a_persons_session_is_told_through_the_same_hook_and_not_stopped_by_the_budget() {
+    let m = Machine::with_config(
+        json!({
+            "scripts": {
+                "AGENT-TASK": {"turns": [text("Nothing to do.")]},
+                "OPTED-IN": {"turns": [write("more.txt", "m\n"), write("again.txt", "a\n"), text("Done.")]},
+            },
+            "turns": [
+                write("notes.txt", "n\n"),
+                {"tool_use": {"name": "Bash", "input": {"command": "echo hi", "description": "hi"}}, "hold": "second"},
+                text("Done."),
+            ],
+        }),
+        "daily_budget_usd = 0.001",
+    );
+    m.trust(&m.repo);
+    // An agent spends today's budget (its run costs about a cent).
+    let agent = m.task("AGENT-TASK look around");
+    let _ = m.spawn(agent);
+    let status = m.json(&["status"]);
+    assert!(status["budget"]["spent"] == true, "{status:#}");
+    let repo = m.repo.clone();
+    let (out, result) = std::thread::scope(|scope| {
+        let h = scope.spawn(|| m.claude(&repo, &[], "take notes"));
+        m.while_held("second", || {
+            assert!(m.kite(&["broadcast", "deploy freeze until noon"]).status.success());
+        });
+        h.join().unwrap()
+    });
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(result["terminal_reason"], "completed", "a person's session is not stopped: {result:#}");
+    let main: Vec<Value> = m.api.main_requests().into_iter().filter(|r| !sent(r).contains("AGENT-TASK")).collect();
+    assert_eq!(main.len(), 3, "the person's three requests");
+    assert!(sent(&main[2]).contains("deploy freeze until noon"), "told through the tool hook: {}", sent(&main[2]));
+    // With `[hooks] stop_people`, a person's session is stopped too, before its tool runs.
+    let toml = m.repo.join(".kite/kite.toml");
+    let t = std::fs::read_to_string(&toml).unwrap().replacen("\n[hooks]\n", "\n[hooks]\nstop_people = true\n", 1);
+    std::fs::write(&toml, t).unwrap();
+    let (out, result) = m.claude(&m.repo, &[], "OPTED-IN take more notes");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(result["terminal_reason"], "hook_stopped", "{result:#}");
+    assert!(!m.repo.join("more.txt").exists(), "stopped before its first tool ran");
+}

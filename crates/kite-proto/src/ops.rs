@@ -322,6 +322,11 @@ pub struct SessionNews {
     /// `[hooks] stop_people`).
     #[serde(default)]
     pub stop_on_budget: bool,
+    /// What this run has spent so far (from its transcript, priced by the hook's table), for a
+    /// session kite's runner started: counted against the daily budget until the run's own cost
+    /// is recorded.
+    #[serde(default)]
+    pub running_usd: Option<f64>,
 }
 
 /// One thing a session is told.

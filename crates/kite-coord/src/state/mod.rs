@@ -143,6 +143,8 @@ pub(crate) struct State {
     /// The last refused deadlocks (see `locks_view`).
     deadlocks: Vec<kite_proto::ops::RefusedDeadlock>,
     live: HashMap<String, Live>,
+    /// What recently ended sessions were told (see `news`), for `session.list`.
+    told_ended: news::ToldEnded,
     conns: HashMap<ConnId, Conn>,
     waits: HashMap<u64, Wait>,
     outbox: Vec<Out>,
@@ -201,6 +203,7 @@ impl State {
             locks: LockTable::restore(held, tokens),
             deadlocks: Vec::new(),
             live,
+            told_ended: Default::default(),
             conns: HashMap::new(),
             waits: HashMap::new(),
             outbox: Vec::new(),

@@ -39,6 +39,8 @@ pub(super) struct Inbox {
     pub(super) stop: Option<String>,
     /// The UTC day (its start, ms) the budget warning was given.
     budget_warned: Option<i64>,
+    /// What a running agent has spent so far (its last report), not yet recorded as a cost.
+    running_usd: f64,
 }
 
 impl Inbox {
@@ -67,6 +69,29 @@ impl Inbox {
 
     pub(super) fn told(&self) -> impl Iterator<Item = &NewsItem> {
         self.told.iter()
+    }
+}
+
+/// Sessions whose told items `session.list` still shows after they ended.
+const ENDED_KEPT: usize = 64;
+
+/// What the last [`ENDED_KEPT`] ended sessions were told (memory only, like the inbox).
+#[derive(Debug, Default)]
+pub(super) struct ToldEnded(VecDeque<(String, Vec<NewsItem>)>);
+
+impl ToldEnded {
+    pub(super) fn keep(&mut self, session: &str, inbox: &Inbox) {
+        if inbox.told.is_empty() {
+            return;
+        }
+        if self.0.len() >= ENDED_KEPT {
+            self.0.pop_front();
+        }
+        self.0.push_back((session.to_string(), inbox.told.iter().cloned().collect()));
+    }
+
+    pub(super) fn get(&self, session: &str) -> Vec<NewsItem> {
+        self.0.iter().rev().find(|(s, _)| s == session).map(|(_, t)| t.clone()).unwrap_or_default()
     }
 }
 
@@ -170,10 +195,16 @@ impl State {
                 ));
             }
         }
+        if let Some(r) = a.running_usd.filter(|r| r.is_finite() && *r >= 0.0) {
+            self.live.get_mut(&a.session).expect("touched above").news.running_usd = r;
+        }
         let mut budget_stop = None;
         if let Some(daily) = a.daily_budget_usd.filter(|d| d.is_finite() && *d > 0.0) {
             let day = kite_proto::ops::day_start_ms(self.now_ms);
-            let spent = self.agents_spent_since(day)?;
+            // Recorded costs, and what the agents still running have spent so far (a run's own
+            // cost is recorded when it ends, and its session ends with it).
+            let running: f64 = self.live.values().map(|l| l.news.running_usd).sum();
+            let spent = self.agents_spent_since(day)? + running;
             if spent >= daily && a.stop_on_budget {
                 budget_stop = Some(format!("the daily budget is spent (${spent:.2} of ${daily:.2} today, UTC)"));
             } else if spent >= daily * BUDGET_WARN {

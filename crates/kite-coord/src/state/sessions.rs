@@ -60,7 +60,10 @@ impl State {
                 SessionInfo {
                     idle_ms: live.map(|l| now.duration_since(l.last_seen).as_millis() as i64),
                     connections: live.map_or(0, |l| l.conns.len()),
-                    told: live.map(|l| l.news.told().cloned().collect()).unwrap_or_default(),
+                    told: match live {
+                        Some(l) => l.news.told().cloned().collect(),
+                        None => self.told_ended.get(&row.id),
+                    },
                     stop: live.and_then(|l| l.news.stop.clone()),
                     id: row.id,
                     name: row.name,
@@ -149,6 +152,7 @@ impl State {
     /// Ends a live session: releases its locks, cancels its waits, requeues its active tasks.
     pub(super) fn end_session(&mut self, session: &str, how: &str) -> Result<serde_json::Value, ErrorBody> {
         let Some(live) = self.live.remove(session) else { return Err(Refusal::NoLiveSession(session.to_string()).into()) };
+        self.told_ended.keep(session, &live.news);
         for conn in &live.conns {
             if let Some(c) = self.conns.get_mut(conn) {
                 c.sessions.remove(session);
