@@ -202,3 +202,67 @@ async fn costs_are_kept_per_task_and_summed_for_today_and_the_lifetime() {
     assert_eq!(recorded[0]["data"]["tokens"], json!({"input": 100, "output": 20, "cache_creation": 300, "cache_read": 4000}));
     assert_eq!(recorded[2]["data"]["task"], Value::Null);
 }
+
+#[tokio::test(start_paused = true)]
+async fn news_is_told_once_to_the_right_session_and_a_pruned_task_stops_its_agent() {
+    let mut h = Harness::start(Duration::from_secs(60));
+    let mut c = h.connect();
+    let agent = register(&h, &mut c, "agent").await;
+    let other = register(&h, &mut c, "other").await;
+    let person = register(&h, &mut c, "person").await;
+    let news = |s: &str| json!({"session": s, "deliver": true});
+    // Nothing new: nothing said.
+    assert_eq!(h.call(&mut c, "session.news", news(&agent)).await.unwrap()["items"], json!([]));
+    h.call(&mut c, "broadcast", json!({"message": "main is frozen", "from": person})).await.unwrap();
+    h.call(&mut c, "message", json!({"to": other, "text": "for other only"})).await.unwrap();
+    let got = h.call(&mut c, "session.news", news(&agent)).await.unwrap();
+    let items = got["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{got}");
+    assert!(items[0]["text"].as_str().unwrap().contains("BROADCAST from person") && items[0]["text"].as_str().unwrap().contains("main is frozen"));
+    assert_eq!(h.call(&mut c, "session.news", news(&agent)).await.unwrap()["items"], json!([]), "told once");
+    // Not delivering (before a tool runs) keeps the items for later.
+    h.call(&mut c, "message", json!({"to": agent, "text": "look at #12"})).await.unwrap();
+    assert_eq!(h.call(&mut c, "session.news", json!({"session": agent})).await.unwrap()["items"], json!([]));
+    let got = h.call(&mut c, "session.news", news(&agent)).await.unwrap();
+    assert!(got["items"][0]["text"].as_str().unwrap().contains("MESSAGE from a person: look at #12"), "{got}");
+    // The sender does not hear its own broadcast; the other session hears both.
+    assert_eq!(h.call(&mut c, "session.news", news(&person)).await.unwrap()["items"], json!([]));
+    assert_eq!(h.call(&mut c, "session.news", news(&other)).await.unwrap()["items"].as_array().unwrap().len(), 2);
+    // A message to a session that is not live, or an empty one, is refused.
+    assert_eq!(h.call(&mut c, "message", json!({"to": "s99", "text": "hi"})).await.unwrap_err(), "NotFound");
+    assert_eq!(h.call(&mut c, "message", json!({"to": agent, "text": "  "})).await.unwrap_err(), "BadRequest");
+    // A task pruned while the agent works on it: told, and ordered to stop at every ask.
+    let t = h.call(&mut c, "task.create", json!({"title": "t"})).await.unwrap()["id"].as_i64().unwrap();
+    h.call(&mut c, "task.start", json!({"task": t, "session": agent})).await.unwrap();
+    h.call(&mut c, "task.prune", json!({"task": t, "reason": "cancelled: not needed"})).await.unwrap();
+    let got = h.call(&mut c, "session.news", json!({"session": agent})).await.unwrap();
+    assert!(got["stop"].as_str().unwrap().contains("cancelled: not needed"), "{got}");
+    assert!(h.call(&mut c, "session.news", news(&agent)).await.unwrap()["stop"].is_string(), "the order stands");
+    // session.list shows what was told.
+    let list = h.call(&mut c, "session.list", json!({})).await.unwrap();
+    let a = list["sessions"].as_array().unwrap().iter().find(|s| s["id"] == agent.as_str()).unwrap().clone();
+    assert!(a["told"].as_array().unwrap().len() >= 3, "{a}");
+    assert!(a["stop"].is_string());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_to_a_path_another_session_holds_is_denied_and_an_ask_reaches_the_holder() {
+    let mut h = Harness::start(Duration::from_secs(60));
+    let mut c = h.connect();
+    let alice = register(&h, &mut c, "alice").await;
+    let agent = register(&h, &mut c, "agent").await;
+    h.call(&mut c, "lock.acquire", json!({"path": "src", "session": alice})).await.unwrap();
+    let got = h.call(&mut c, "session.news", json!({"session": agent, "write_path": "src/a.rs"})).await.unwrap();
+    let deny = got["deny"].as_str().unwrap();
+    assert!(deny.contains("src/a.rs is locked by session") && deny.contains("alice") && deny.contains("kite_lock"), "{deny}");
+    // Its own locks and unlocked paths are never denied.
+    assert!(h.call(&mut c, "session.news", json!({"session": alice, "write_path": "src/a.rs"})).await.unwrap().get("deny").is_none());
+    assert!(h.call(&mut c, "session.news", json!({"session": agent, "write_path": "docs/x.md"})).await.unwrap().get("deny").is_none());
+    // A shared lock does not deny a write.
+    h.call(&mut c, "lock.acquire", json!({"path": "docs", "session": alice, "mode": "shared"})).await.unwrap();
+    assert!(h.call(&mut c, "session.news", json!({"session": agent, "write_path": "docs/x.md"})).await.unwrap().get("deny").is_none());
+    // Asking for it tells the holder.
+    assert_eq!(h.call(&mut c, "lock.ask", json!({"path": "src/a.rs", "by": agent})).await.unwrap()["delivered"], 1);
+    let got = h.call(&mut c, "session.news", json!({"session": alice, "deliver": true})).await.unwrap();
+    assert!(got["items"][0]["text"].as_str().unwrap().contains("wants the lock on src/a.rs"), "{got}");
+}
