@@ -11,7 +11,7 @@ tmp=$(mktemp)
   echo
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(uname -m)), release build,"
   echo "with \`make bench\` (that is \`bash scripts/bench.sh\`, which runs \`target/release/kite-bench\`,"
-  echo "\`target/release/kite-memory-bench\`, \`target/release/kite-inject-bench\`, \`target/release/kite-sched-bench\`, \`target/release/kite-land-bench\`, \`bench/agent_bench.py\` and \`bench/ui_bench.py\`). Every ratio is"
+  echo "\`target/release/kite-memory-bench\`, \`target/release/kite-inject-bench\`, \`target/release/kite-sched-bench\`, \`target/release/kite-land-bench\`, \`bench/agent_bench.py\`, \`bench/hook_bench.py\` and \`bench/ui_bench.py\`). Every ratio is"
   echo "against a baseline measured in the same run."
   echo
   "$bin/kite-bench" "$@"
@@ -25,6 +25,8 @@ tmp=$(mktemp)
   "$bin/kite-land-bench"
   echo
   .venv/bin/python bench/agent_bench.py "$bin/kite" 5
+  echo
+  .venv/bin/python bench/hook_bench.py "$bin/kite" 10
   echo
   if [ -x /usr/bin/chromium ] && .venv/bin/python -c 'import playwright' 2>/dev/null; then
     .venv/bin/python bench/ui_bench.py "$bin/kite"

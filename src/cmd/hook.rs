@@ -326,7 +326,7 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         record(ctx, input.session_id.as_deref(), vec![], true);
         return Ok(());
     }
-    let template = std::fs::read_to_string(ctx.places.root.join("prompts/session-start.md.tera"))
+    let template = std::fs::read_to_string(ctx.places.root.join(&ctx.config.sched.prompts_dir).join("session-start.md.tera"))
         .unwrap_or_else(|_| kite_sched::builtin::prompt("session-start").map(|b| b.text).unwrap_or_default().to_string());
     let text = loop {
         let mut tctx = tera::Context::new();

@@ -104,6 +104,7 @@ pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
     let mut c = ctx.config.runner.clone().apply_env();
     c.merge = ctx.config.merge.clone();
     c.prices = kite_sched::cost::PriceTable::with_overrides(&ctx.config.prices);
+    c.templates = (ctx.config.sched.prompts_dir.clone(), ctx.config.sched.builtin_templates);
     // The agents' hooks and MCP server run this kite.
     let exe = std::env::current_exe().context("cannot find the kite executable")?;
     c.kite_exe = Some(exe.canonicalize().unwrap_or(exe));

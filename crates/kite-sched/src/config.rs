@@ -149,6 +149,11 @@ pub struct RunnerConfig {
     /// Model prices (the shipped table with kite.toml's `[prices]`; set by the binary).
     #[serde(skip)]
     pub prices: crate::cost::PriceTable,
+    /// Where the project's templates are and whether the built-in ones count (`[sched]
+    /// prompts_dir` and `builtin_templates`; set by the binary): a task's template says whether
+    /// it expects a change.
+    #[serde(skip)]
+    pub templates: (PathBuf, bool),
 }
 
 impl Default for RunnerConfig {
@@ -176,6 +181,7 @@ impl Default for RunnerConfig {
             merge: Default::default(),
             kite_exe: None,
             prices: Default::default(),
+            templates: (PathBuf::from("prompts"), true),
         }
     }
 }

@@ -562,7 +562,8 @@ impl Runner {
     /// filed by hand expects one.
     fn expects_change(&self, task: &Task) -> bool {
         let Some(name) = &task.template else { return true };
-        let set = crate::TemplateSet::load(true, &self.repo.join("prompts"));
+        let (dir, builtin) = &self.cfg.templates;
+        let set = crate::TemplateSet::load(*builtin, &self.repo.join(dir));
         set.templates.iter().find(|t| &t.name == name).and_then(|t| t.meta.expects_change).unwrap_or(true)
     }
 

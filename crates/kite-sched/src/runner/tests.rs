@@ -432,6 +432,17 @@ echo ok
     let rep = r.spawn(7).await.unwrap().await.unwrap();
     let RunOutcome::Done { result } = &rep.outcome else { panic!("{rep:?}") };
     assert!(result.starts_with("no changes (its template expects none)"), "{result}");
+    // A project whose templates live elsewhere ([sched] prompts_dir) is read there.
+    write(f.repo.path(), "agents/prompts/look.md.tera", "+++\nexpects_change = false\ntitle = \"look\"\n+++\nLook.\n");
+    let mut t = snap(9, "look");
+    t.template = Some("look".into());
+    f.q.insert(t);
+    let r2 = f.runner("echo did nothing", |c| {
+        c.merge.land = true;
+        c.templates = ("agents/prompts".into(), false);
+    });
+    let rep = r2.spawn(9).await.unwrap().await.unwrap();
+    assert!(matches!(&rep.outcome, RunOutcome::Done { result } if result.starts_with("no changes")), "{rep:?}");
     // One that finishes with its work uncommitted gets it committed by kite (the task's title,
     // the trailer) and landed: nothing finished is lost.
     f.task(6, &[]);
