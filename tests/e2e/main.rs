@@ -5,6 +5,7 @@ mod support;
 
 mod agents;
 mod claude;
+mod docs;
 mod durability;
 mod hooks;
 mod install;
