@@ -230,7 +230,7 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 [ui]
 # enabled = true               # the dashboard, on 127.0.0.1 with a token (`kite ui` prints the address)
 # port = 0                     # 0: a free port, chosen once and kept
-# actions = false              # true: the page may prune tasks and discard unlanded work
+# actions = false              # true: the page may prune tasks, discard unlanded work and stop sessions
 
 # [memory]                     # only when the model is not where `make install` put it
 # model_dir = "/path/to/all-minilm-l6-v2"

@@ -1,6 +1,8 @@
 //! The dashboard in headless Chromium (Debian's package; `.ci/run` installs it), driven by
-//! Playwright from the project's virtual environment: token, live updates, a lock's waiter, a
-//! reconnect across a daemon restart. The browser side is tests/ui/ui_test.py.
+//! Playwright from the project's virtual environment: token, live updates, a lock's waiter,
+//! messages and what sessions were told, stopping a session (refused read-only, then with
+//! `[ui] actions = true`), a reconnect across a daemon restart. The browser side is
+//! tests/ui/ui_test.py.
 
 use crate::support::KITE;
 use serde_json::Value;
@@ -65,6 +67,25 @@ fn the_dashboard_is_live_in_a_real_browser_and_refused_without_its_token() {
     assert_eq!(v["deadlock_refused"], true, "{v}");
     assert!(v["deadlock_text"].as_str().unwrap().contains(" → "), "the cycle is shown: {v}");
     assert_eq!(v["granted_shown"], true);
+    // The messages view: a message with its recipient, a broadcast to everyone, newest first.
+    assert!(v["message_shown_ms"].as_u64().unwrap() < 1000, "{v}");
+    let (holder, waiter) = (v["holder"].as_str().unwrap(), v["waiter"].as_str().unwrap());
+    assert!(v["message_to"].as_str().unwrap().starts_with(&format!("{waiter} waiter")), "to the waiter: {v}");
+    assert!(v["message_row"].as_str().unwrap().contains(&format!("{holder} holder")), "from the holder: {v}");
+    assert_eq!(v["broadcast_to"], "everyone", "{v}");
+    assert_eq!(v["messages_newest_first"], true, "{v}");
+    // What the waiter was told at its tool call.
+    assert_eq!(v["hook_told"], true, "{v}");
+    let told = v["told_shown"].as_str().unwrap();
+    assert!(told.contains("Please rebase on main") && told.contains("main is frozen for the release"), "{v}");
+    // Stopping a session: refused while read-only (no button, the daemon refuses, no order)...
+    assert_eq!(v["stop_buttons_read_only"], 0, "{v}");
+    assert_eq!(v["stop_refused"], 403, "{v}");
+    assert!(v["stop_after_refusal"].is_null(), "{v}");
     assert!(v["reconnected_ms"].is_u64(), "{v}");
+    // ...and with [ui] actions = true, the button records the order with its reason.
+    assert_eq!(v["stop_order"], "enough for today", "{v}");
+    assert_eq!(v["stop_button_gone"], true, "{v}");
+    assert!(v["stop_shown_ms"].as_u64().unwrap() < 5000, "{v}");
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a screenshot was taken");
 }

@@ -5,8 +5,11 @@ Usage: ui_test.py KITE_BINARY PROJECT_ROOT [SCREENSHOT.png]
 Run by tests/e2e/ui.rs against a daemon it started. Checks that the page is refused without the
 token and loads with it, that a task created through the CLI appears on the open page within a
 second, that a session waiting for a lock shows as the waiter with its wait-for edge, that a
-refused deadlock shows its cycle, and that
-the page reconnects by itself after the daemon restarts. Prints one JSON object of what it saw.
+refused deadlock shows its cycle, that a message and a broadcast appear in the messages view with
+their recipients, that what a session was told at its tool calls shows in the sessions panel, that
+stopping a session is refused while the page is read-only, and that the page reconnects by itself
+after the daemon restarts; the restarted daemon allows actions (`[ui] actions = true`), and the
+stop button on a session records a stop order. Prints one JSON object of what it saw.
 """
 
 import json
@@ -34,12 +37,17 @@ def kite(*args, wait=True):
     return out.stdout
 
 
-def status_of(url):
+def status_of(url, method="GET"):
     try:
-        with urllib.request.urlopen(url) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method)) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
+
+
+def session(sid):
+    """The session `sid` as `kite session list --json` shows it."""
+    return next(s for s in json.loads(kite("session", "list", "--json"))["sessions"] if s["id"] == sid)
 
 
 url = json.loads(kite("ui", "--json"))["url"]
@@ -47,11 +55,7 @@ bare = url.split("?")[0]
 seen = {"refused_without_token": status_of(bare), "refused_bad_token": status_of(bare + "?token=nope")}
 # Read-only by default: an action is refused even with the token.
 tok = url.split("token=")[1]
-try:
-    urllib.request.urlopen(urllib.request.Request(f"{bare.rstrip('/')}/api/action/prune/1?token={tok}", method="POST"))
-    seen["action_refused"] = 200
-except urllib.error.HTTPError as e:
-    seen["action_refused"] = e.code
+seen["action_refused"] = status_of(f"{bare.rstrip('/')}/api/action/prune/1?token={tok}", method="POST")
 
 with sync_playwright() as p:
     browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
@@ -100,15 +104,57 @@ with sync_playwright() as p:
     page.wait_for_selector(f"#locks td:text-is('{waiter}')", timeout=5000)
     seen["granted_shown"] = True
 
+    # A message to one session and a broadcast: in the messages view, newest first, with whom
+    # they went to.
+    t0 = time.monotonic()
+    kite("message", waiter, "Please rebase on main", "--from", holder)
+    row = page.wait_for_selector("#messages tr.msg-message:has-text('Please rebase on main')", timeout=5000)
+    seen["message_shown_ms"] = round((time.monotonic() - t0) * 1000)
+    seen["holder"], seen["waiter"] = holder, waiter
+    seen["message_to"] = row.query_selector("td.to").inner_text()
+    seen["message_row"] = row.inner_text()
+    kite("broadcast", "main is frozen for the release")
+    row = page.wait_for_selector("#messages tr.msg-broadcast:has-text('main is frozen for the release')", timeout=5000)
+    seen["broadcast_to"] = row.query_selector("td.to").inner_text()
+    seen["messages_newest_first"] = "main is frozen" in page.inner_text("#messages tr:nth-child(2)")
+    # The waiter's next tool call (its tool hook) tells it both; the sessions panel shows what it was told.
+    told = subprocess.run([KITE, "hook", "tool"], cwd=ROOT, capture_output=True, text=True,
+                          input=json.dumps({"hook_event_name": "PostToolBatch"}), env={**os.environ, "KITE_SESSION_ID": waiter})
+    seen["hook_told"] = "Please rebase on main" in told.stdout
+    page.wait_for_selector(f"#sessions tr[data-session='{waiter}'] .told:has-text('Please rebase on main')", timeout=7000)
+    seen["told_shown"] = page.inner_text(f"#sessions tr[data-session='{waiter}'] .told")
+
+    # Read-only: no stop button, and the daemon refuses the action itself.
+    seen["stop_buttons_read_only"] = page.locator("#sessions button.stop").count()
+    seen["stop_refused"] = status_of(f"{bare.rstrip('/')}/api/action/stop/{waiter}?token={tok}", method="POST")
+    seen["stop_after_refusal"] = session(waiter).get("stop")
+
     # A daemon restart: the page reconnects by itself and goes on showing new work.
+    # It comes back with actions allowed.
     kite("daemon", "--stop")
     page.wait_for_selector("#live.off", timeout=10000)
+    config = os.path.join(ROOT, ".kite", "kite.toml")
+    before = open(config).read() if os.path.exists(config) else ""
+    assert "[ui]" not in before, before
+    with open(config, "w") as f:
+        f.write(before + "\n[ui]\nactions = true\n")
     kite("daemon", "--detach", "--no-memory")
     t0 = time.monotonic()
     page.wait_for_selector("#live.on", timeout=20000)
     kite("task", "create", "--title", "After the restart")
     page.wait_for_selector("#graph text:has-text('After the restart')", timeout=5000)
     seen["reconnected_ms"] = round((time.monotonic() - t0) * 1000)
+
+    # With actions allowed: the stop button asks for a reason and records a stop order.
+    busy = json.loads(kite("session", "register", "--name", "busy", "--json"))["id"]
+    button = page.wait_for_selector(f"#sessions button.stop[data-session='{busy}']", timeout=7000)
+    page.once("dialog", lambda d: d.accept("enough for today"))
+    t0 = time.monotonic()
+    button.click()
+    page.wait_for_selector(f"#sessions tr[data-session='{busy}'] .stop-order:has-text('enough for today')", timeout=5000)
+    seen["stop_shown_ms"] = round((time.monotonic() - t0) * 1000)
+    seen["stop_order"] = session(busy).get("stop")
+    seen["stop_button_gone"] = page.locator(f"#sessions button.stop[data-session='{busy}']").count() == 0
     browser.close()
 
 print(json.dumps(seen))

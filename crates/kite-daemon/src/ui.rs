@@ -11,7 +11,8 @@
 //! `<home>/ui.json` (so a page left open finds the daemon again after a restart); every request
 //! needs the home's token (`<home>/ui-token`, 0600, random, made once) and a loopback `Host`
 //! header (a page on another site cannot reach it through DNS rebinding). Read-only unless
-//! `[ui] actions = true`; then prune and discard go through the same operations as the CLI.
+//! `[ui] actions = true`; then prune, discard and stopping a session go through the same
+//! operations as the CLI.
 //! Everything the page needs is compiled in: no CDN, no external asset.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -40,7 +41,7 @@ pub struct UiConfig {
     pub enabled: bool,
     /// 0: a free port, chosen once and kept in `<home>/ui.json`.
     pub port: u16,
-    /// Let the page prune tasks and discard unlanded work (off: read-only).
+    /// Let the page prune tasks, discard unlanded work and stop sessions (off: read-only).
     pub actions: bool,
 }
 
@@ -363,19 +364,36 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<SinceQuery>, header
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
 }
 
+#[derive(Deserialize)]
+struct ActionQuery {
+    reason: Option<String>,
+}
+
 /// Actions, only with `[ui] actions = true`: `prune` a pending task, `discard` a task's unlanded
-/// work. Through the same operations as the CLI.
-async fn action(State(app): State<Arc<App>>, UrlPath((action, id)): UrlPath<(String, i64)>) -> Response {
+/// work (both by task id), `stop` a session at its next tool call (by session id, with an
+/// optional `reason`). Through the same operations as the CLI.
+async fn action(State(app): State<Arc<App>>, UrlPath((action, id)): UrlPath<(String, String)>, Query(q): Query<ActionQuery>) -> Response {
     if !app.actions {
         return (StatusCode::FORBIDDEN, Json(json!({"error": "the dashboard is read-only; set [ui] actions = true in kite.toml"})))
             .into_response();
     }
+    let task = || id.parse::<i64>().map_err(|_| (StatusCode::BAD_REQUEST, Json(json!({"error": format!("`{id}` is not a task id")}))).into_response());
     match action.as_str() {
-        "prune" => match app.client.call_value("task.prune", json!({"task": id, "reason": "pruned from the dashboard"})).await {
-            Ok(v) => Json(v).into_response(),
-            Err(e) => fail(e),
-        },
+        "prune" => {
+            let id = match task() {
+                Ok(id) => id,
+                Err(r) => return r,
+            };
+            match app.client.call_value("task.prune", json!({"task": id, "reason": "pruned from the dashboard"})).await {
+                Ok(v) => Json(v).into_response(),
+                Err(e) => fail(e),
+            }
+        }
         "discard" => {
+            let id = match task() {
+                Ok(id) => id,
+                Err(r) => return r,
+            };
             // As the CLI: an active task's worktree is in use by its agent.
             if let Ok(t) = app.client.call_value("task.show", json!({"task": id})).await {
                 if t["status"] == "active" {
@@ -386,6 +404,13 @@ async fn action(State(app): State<Arc<App>>, UrlPath((action, id)): UrlPath<(Str
             let l = kite_sched::land::Lander::new(app.merge.clone(), &app.root, &app.home);
             match l.discard(id).await {
                 Ok(gone) => Json(json!({"removed": gone})).into_response(),
+                Err(e) => fail(e),
+            }
+        }
+        "stop" => {
+            let reason = q.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).unwrap_or("stopped from the dashboard");
+            match app.client.call_value("session.stop", json!({"session": id, "reason": reason})).await {
+                Ok(v) => Json(v).into_response(),
                 Err(e) => fail(e),
             }
         }
