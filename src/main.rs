@@ -84,7 +84,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // A hook must never fail a person's session: committed settings may name a kite that
+            // does not know this hook (older or newer); its usage error would exit 2, which
+            // Claude Code reads as "block this tool call".
+            if e.use_stderr() && std::env::args().skip(1).any(|a| a == "hook") {
+                eprintln!("kite: warning: hook skipped: {}", e.to_string().lines().next().unwrap_or_default());
+                return ExitCode::SUCCESS;
+            }
+            e.exit()
+        }
+    };
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -63,3 +63,19 @@ pub(crate) fn places(memory: &MemorySettings, config_file: &Path) -> Vec<ModelPl
 pub(crate) fn model(memory: &MemorySettings, config_file: &Path) -> Located {
     locate(places(memory, config_file))
 }
+
+/// This kite's executable, for the hooks and MCP server of the agents it starts. After `make
+/// install` replaced the binary under a running daemon, Linux names the old one
+/// `/path/kite (deleted)`: the path without the suffix is the new kite, which is what the agents
+/// must run. A path that does not exist is an error, never wiring that names nothing.
+pub(crate) fn kite_exe() -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    let exe = std::env::current_exe().context("cannot find the kite executable")?;
+    let text = exe.to_string_lossy();
+    let exe = match text.strip_suffix(" (deleted)") {
+        Some(p) => PathBuf::from(p),
+        None => exe,
+    };
+    let exe = exe.canonicalize().with_context(|| format!("the kite executable {} is gone; restart the daemon", exe.display()))?;
+    Ok(exe)
+}

@@ -430,19 +430,22 @@ fn session_end(ctx: &Ctx) -> Result<()> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         drop(rt.block_on(daemon_or_start(ctx)));
     }
-    // The session is over (not on PreCompact, nor on /clear, after which the same agent process
-    // and its MCP server go on): end its kite session so its locks go to others.
-    if event == "SessionEnd" && input.reason.as_deref() != Some("clear") {
+    // A person's session's cost comes from its transcript, recorded at every SessionEnd, /clear
+    // included (Claude Code starts a new transcript after it); the runner records its agents'
+    // costs from their result JSON, so theirs are not counted twice.
+    if event == "SessionEnd" {
         if let Some(sid) = &input.session_id {
+            let clear = input.reason.as_deref() == Some("clear");
             let file = session_file(&ctx.places.home, sid);
             let record = SessionFile::load(&ctx.places.home, sid);
-            // A person's session: what it cost comes from its transcript (the runner records its
-            // agents' costs from their result JSON, so theirs are not counted twice).
             let cost = match (&record.kite_session, record.runner, &input.transcript_path) {
                 (Some(id), false, Some(path)) => interactive_cost(ctx, id, sid, Path::new(path)),
                 _ => None,
             };
-            if let (Some(id), false) = (record.kite_session, record.runner) {
+            // The session is over (not on /clear, after which the same agent process and its
+            // MCP server go on): end its kite session so its locks go to others.
+            let end = record.kite_session.clone().filter(|_| !record.runner && !clear);
+            if cost.is_some() || end.is_some() {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
                 let _ = rt.block_on(async {
                     tokio::time::timeout(Duration::from_millis(800), async {
@@ -452,12 +455,17 @@ fn session_end(ctx: &Ctx) -> Result<()> {
                                 eprintln!("kite: warning: the session's cost was not recorded: {e}");
                             }
                         }
-                        c.request::<kite_proto::op::SessionEnd>(SessionRef { session: id }).await
+                        if let Some(id) = end {
+                            c.request::<kite_proto::op::SessionEnd>(SessionRef { session: id }).await?;
+                        }
+                        Ok::<_, kite_proto::ClientError>(())
                     })
                     .await
                 });
             }
-            let _ = std::fs::remove_file(&file);
+            if !clear {
+                let _ = std::fs::remove_file(&file);
+            }
         }
     }
     Ok(())

@@ -106,8 +106,7 @@ pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
     c.prices = kite_sched::cost::PriceTable::with_overrides(&ctx.config.prices);
     c.templates = (ctx.config.sched.prompts_dir.clone(), ctx.config.sched.builtin_templates);
     // The agents' hooks and MCP server run this kite.
-    let exe = std::env::current_exe().context("cannot find the kite executable")?;
-    c.kite_exe = Some(exe.canonicalize().unwrap_or(exe));
+    c.kite_exe = Some(crate::share::kite_exe()?);
     Ok(c)
 }
 
@@ -153,6 +152,9 @@ impl Queue for NoQueue {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
     fn requeue_uncounted<'a>(&'a self, _: &'a kite_sched::Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
+    }
+    fn stop_order<'a>(&'a self, _: &'a str, _: Option<f64>) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
     fn record_cost<'a>(&'a self, _: &'a kite_sched::AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {

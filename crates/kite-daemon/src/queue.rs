@@ -208,6 +208,14 @@ impl Queue for ClientQueue {
         })
     }
 
+    fn stop_order<'a>(&'a self, session: &'a str, daily_budget_usd: Option<f64>) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>> {
+        Box::pin(async move {
+            let args = kite_proto::ops::SessionNews { session: session.to_string(), daily_budget_usd, stop_on_budget: true, ..Default::default() };
+            let n = self.client.request::<kite_proto::op::SessionNews>(args).await.map_err(|e| queue_error(e, None))?;
+            Ok(n.stop.map(|why| (n.stop_kind.unwrap_or_else(|| "ordered".into()), why)))
+        })
+    }
+
     fn requeue_uncounted<'a>(&'a self, claim: &'a Claim, reason: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
             let args = TaskFinish { uncounted: true, ..finish(claim, reason, true) };

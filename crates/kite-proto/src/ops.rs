@@ -318,8 +318,9 @@ pub struct SessionNews {
     /// and a stop order once spent when `stop_on_budget`.
     #[serde(default)]
     pub daily_budget_usd: Option<f64>,
-    /// Whether a spent daily budget stops this session (kite's agents; a person's only with
-    /// `[hooks] stop_people`).
+    /// Whether this session is stopped by stop orders and a spent daily budget (kite's agents;
+    /// a person's only with `[hooks] stop_people`). A stoppable session that is stopped is not
+    /// handed its news.
     #[serde(default)]
     pub stop_on_budget: bool,
     /// What this run has spent so far (from its transcript, priced by the hook's table), for a
@@ -350,6 +351,10 @@ pub struct News {
     /// Why the session must stop now (its task pruned or cancelled, a stop order, the budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<String>,
+    /// What the stop is: `pruned` (its task), `ordered` (a person's `session.stop`) or `budget`
+    /// (the daily budget), so the runner knows what becomes of the task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_kind: Option<String>,
 }
 
 /// `session.stop`: a stop order, carried out at the session's next tool call.

@@ -135,7 +135,8 @@ fn write_if_changed(path: &Path, v: &Value) -> std::io::Result<()> {
     if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
         return Ok(());
     }
-    let tmp = path.with_extension("json.tmp");
+    // One temporary name per process: two runners writing at once never share one.
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(tmp, path)
 }
@@ -328,10 +329,22 @@ pub enum Ending {
     /// Worth another attempt later: an API overload, rate limit, 5xx or connection failure.
     Transient { why: String, status: Option<u16> },
     /// Stopped before it finished (a hook's stop order, a spent budget, a turn limit): nothing
-    /// of it lands, and the task fails with the reason.
-    Stopped { why: String },
+    /// of it lands.
+    Stopped { why: String, by: StoppedBy },
     /// Failed for good.
     Failed { why: String },
+}
+
+/// What stopped a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoppedBy {
+    /// A hook's `continue: false`: kite's stop order (its task pruned, a person, the daily
+    /// budget); the daemon says which.
+    Hook,
+    /// Its own `--max-budget-usd`.
+    Budget,
+    /// Its `--max-turns`.
+    Turns,
 }
 
 impl Ending {
@@ -369,13 +382,13 @@ pub fn ending(exit: Exit, r: Option<&ResultJson>, stderr: &str) -> Ending {
     let subtype = r.subtype.as_deref().unwrap_or("");
     let reason = r.terminal_reason.as_deref().unwrap_or("");
     if subtype == "error_max_budget_usd" || reason.contains("budget") {
-        return Ending::Stopped { why: format!("its budget was spent ({})", non_empty(subtype, reason)) };
+        return Ending::Stopped { why: format!("its budget was spent ({})", non_empty(subtype, reason)), by: StoppedBy::Budget };
     }
     if subtype == "error_max_turns" || reason.contains("max_turns") {
-        return Ending::Stopped { why: format!("it reached its turn limit ({})", non_empty(subtype, reason)) };
+        return Ending::Stopped { why: format!("it reached its turn limit ({})", non_empty(subtype, reason)), by: StoppedBy::Turns };
     }
     if reason.contains("hook") || reason.contains("stop") {
-        return Ending::Stopped { why: format!("a hook stopped it ({reason}): {}", message()) };
+        return Ending::Stopped { why: format!("a hook stopped it ({reason})"), by: StoppedBy::Hook };
     }
     if let Some(s) = r.api_error_status {
         if r.is_error {

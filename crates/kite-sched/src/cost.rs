@@ -32,17 +32,18 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Usage {
+    /// Adds another's tokens (saturating: a transcript's numbers are not trusted).
     pub fn add(&mut self, o: &Usage) {
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
-        self.cache_creation_input_tokens += o.cache_creation_input_tokens;
-        self.cache_read_input_tokens += o.cache_read_input_tokens;
-        self.cache_creation_1h += o.cache_creation_1h;
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
+        self.cache_creation_input_tokens = self.cache_creation_input_tokens.saturating_add(o.cache_creation_input_tokens);
+        self.cache_read_input_tokens = self.cache_read_input_tokens.saturating_add(o.cache_read_input_tokens);
+        self.cache_creation_1h = self.cache_creation_1h.saturating_add(o.cache_creation_1h);
     }
 
     /// Every token, of every kind.
     pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+        self.input_tokens.saturating_add(self.output_tokens).saturating_add(self.cache_creation_input_tokens).saturating_add(self.cache_read_input_tokens)
     }
 
     /// Reads Anthropic's `usage` object (as in a response, a result JSON or a transcript line).

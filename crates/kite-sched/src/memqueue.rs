@@ -155,6 +155,15 @@ impl Queue for MemQueue {
         Box::pin(async move { r })
     }
 
+    fn stop_order<'a>(&'a self, _session: &'a str, daily_budget_usd: Option<f64>) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>> {
+        // The in-memory queue has no stop orders of its own; the budget is measured as the
+        // daemon does, on what was recorded today.
+        Box::pin(async move {
+            let spent = self.agent_spend_today().await?;
+            Ok(daily_budget_usd.filter(|b| spent >= *b).map(|b| ("budget".to_string(), format!("the daily budget is spent (${spent:.2} of ${b:.2})"))))
+        })
+    }
+
     fn record_cost<'a>(&'a self, cost: &'a AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
         let mut s = self.state.lock().unwrap();
         let at = s.now_ms;

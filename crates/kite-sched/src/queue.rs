@@ -151,6 +151,10 @@ pub trait Queue: Send + Sync {
     /// agent (the daily budget), it did not fail.
     fn requeue_uncounted<'a>(&'a self, claim: &'a Claim, reason: &'a str) -> BoxFuture<'a, Result<(), QueueError>>;
 
+    /// The stop order standing for a session, as the tool hook sees it: `(kind, reason)` with
+    /// kind `pruned`, `ordered` or `budget` (measured against `daily_budget_usd`).
+    fn stop_order<'a>(&'a self, session: &'a str, daily_budget_usd: Option<f64>) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>>;
+
     /// Keeps a running agent's session alive for the reaper. Default: nothing to do.
     fn heartbeat<'a>(&'a self, _session_id: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Ok(()) })

@@ -391,9 +391,9 @@ impl Runner {
                         }
                         // Nothing of a stopped run lands: its worktree is kept for a person (or a
                         // later attempt) to pick up.
-                        Ending::Stopped { why } => {
+                        Ending::Stopped { why, by } => {
                             attempt.exit = format!("stopped: {why}");
-                            Some(self.stopped(id, &claim, &why).await)
+                            Some(self.stopped(id, &claim, &why, by).await)
                         }
                         Ending::Failed { why } => {
                             attempt.exit = why.clone();
@@ -528,29 +528,32 @@ impl Runner {
         }
     }
 
-    /// After a stopped run: a task pruned meanwhile stays pruned; one stopped by the daily
-    /// budget goes back to pending with the attempt not counted; otherwise (its own budget or
-    /// turn limit, a person's stop order) it fails with the reason.
-    async fn stopped(&self, id: i64, claim: &Claim, why: &str) -> RunOutcome {
-        if let Some(t) = self.task_now(id).await {
-            if t.status == TaskStatus::Pruned {
+    /// After a stopped run. A run that spent its own budget or turns fails with that reason.
+    /// One kite stopped at a tool call asks the daemon which stop it was, before the session
+    /// ends: a task pruned or cancelled stays pruned; the daily budget puts the task back to
+    /// pending with the attempt not counted; a person's stop order fails it with their reason.
+    async fn stopped(&self, id: i64, claim: &Claim, why: &str, by: claude::StoppedBy) -> RunOutcome {
+        if by != claude::StoppedBy::Hook {
+            return self.finish_failed(claim, &format!("the agent was stopped: {why}")).await;
+        }
+        let order = self.queue.stop_order(&claim.session_id, self.cfg.daily_budget_usd).await.ok().flatten();
+        let pruned = self.task_now(id).await.filter(|t| t.status == TaskStatus::Pruned);
+        match (order, pruned) {
+            (_, Some(t)) => {
                 let reason = t.reason.unwrap_or_else(|| "pruned".into());
                 tracing::info!(task = id, %reason, "the agent was stopped: its task was pruned");
-                return RunOutcome::Stopped { reason: format!("task {id} was pruned while its agent ran: {reason}") };
+                RunOutcome::Stopped { reason: format!("task {id} was pruned while its agent ran: {reason}") }
             }
-        }
-        if let Some(budget) = self.cfg.daily_budget_usd {
-            if let Ok(spent) = self.queue.agent_spend_today().await {
-                if spent >= budget {
-                    let reason = format!("stopped: the daily budget is spent (${spent:.2} of ${budget:.2} today, UTC); it starts again when the budget allows");
-                    return match self.queue.requeue_uncounted(claim, &reason).await {
-                        Ok(()) => RunOutcome::Stopped { reason },
-                        Err(e) => RunOutcome::Lost { reason: format!("requeue: {e}") },
-                    };
+            (Some((kind, reason)), None) if kind == "budget" => {
+                let reason = format!("stopped: {reason}; it starts again when the budget allows");
+                match self.queue.requeue_uncounted(claim, &reason).await {
+                    Ok(()) => RunOutcome::Stopped { reason },
+                    Err(e) => RunOutcome::Lost { reason: format!("requeue: {e}") },
                 }
             }
+            (Some((_, reason)), None) => self.finish_failed(claim, &format!("the agent was stopped: {reason}")).await,
+            (None, None) => self.finish_failed(claim, &format!("the agent was stopped: {why}")).await,
         }
-        self.finish_failed(claim, &format!("the agent was stopped: {why}")).await
     }
 
     /// The task as the queue has it now.

@@ -66,6 +66,9 @@ fn count(n: u64) -> i64 {
 }
 
 /// Why a record is refused, if it is.
+/// The most tokens (of one kind) one record may carry: a trillion, far beyond any real run.
+const MAX_TOKENS: u64 = 1_000_000_000_000;
+
 fn check(a: &CostRecord) -> Result<(), String> {
     if a.session.trim().is_empty() {
         return Err("session is empty".into());
@@ -75,6 +78,11 @@ fn check(a: &CostRecord) -> Result<(), String> {
     }
     if !a.usd.is_finite() || a.usd < 0.0 || a.usd > MAX_USD {
         return Err(format!("usd must be a number from 0 to {MAX_USD} (got {})", a.usd));
+    }
+    // Sums of these must not overflow SQLite's integers, whatever a transcript said.
+    let tokens = [a.input_tokens, a.output_tokens, a.cache_creation_input_tokens, a.cache_read_input_tokens, a.turns];
+    if tokens.iter().any(|t| *t > MAX_TOKENS) {
+        return Err(format!("a token or turn count is over {MAX_TOKENS}"));
     }
     let texts = [Some(&a.session), a.model.as_ref(), a.agent_session.as_ref(), a.outcome.as_ref()];
     if texts.into_iter().flatten().chain(&a.unpriced).any(|t| t.chars().count() > MAX_TEXT) {
@@ -93,6 +101,10 @@ impl State {
             if !self.store.task_exists(task).map_err(super::internal)? {
                 return Err(Refusal::NoTask(task).into());
             }
+        }
+        // The run's cost is recorded now: what its session reported as running spend is in it.
+        if let Some(l) = self.live.get_mut(&a.session) {
+            l.news.running_usd = 0.0;
         }
         let row = CostRow {
             at_ms: self.now_ms,

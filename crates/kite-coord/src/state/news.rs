@@ -37,10 +37,12 @@ pub(super) struct Inbox {
     told: VecDeque<NewsItem>,
     /// The stop order, once given: told at every ask until the session ends.
     pub(super) stop: Option<String>,
+    /// Why: `pruned` (its task) or `ordered` (a person).
+    stop_kind: Option<&'static str>,
     /// The UTC day (its start, ms) the budget warning was given.
     budget_warned: Option<i64>,
     /// What a running agent has spent so far (its last report), not yet recorded as a cost.
-    running_usd: f64,
+    pub(super) running_usd: f64,
 }
 
 impl Inbox {
@@ -104,11 +106,12 @@ impl State {
         }
     }
 
-    /// Orders `session` to stop at its next tool call (and tells it why).
-    pub(super) fn order_stop(&mut self, session: &str, reason: String) {
+    /// Orders `session` to stop at its next tool call; `kind` says why (`pruned`, `ordered`).
+    pub(super) fn order_stop(&mut self, session: &str, kind: &'static str, reason: String) {
         if let Some(l) = self.live.get_mut(session) {
             if l.news.stop.is_none() {
                 l.news.stop = Some(reason);
+                l.news.stop_kind = Some(kind);
             }
         }
     }
@@ -174,7 +177,9 @@ impl State {
             return Err(Refusal::NoLiveSession(a.session.clone()).into());
         }
         let reason = a.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).unwrap_or("a person stopped this session").to_string();
-        self.order_stop(&a.session, reason.clone());
+        // Told too: a person's own session (not stopped without `stop_people`) hears it.
+        self.tell(&a.session, "stop", format!("STOP requested: {reason}"));
+        self.order_stop(&a.session, "ordered", reason.clone());
         self.event(EventKind::SessionStopOrdered, json!({"session": a.session, "reason": reason}))?;
         Ok(super::Answer::Now(json!({})))
     }
@@ -182,8 +187,8 @@ impl State {
     pub(super) fn session_news(&mut self, a: SessionNews) -> OpResult {
         self.touch(&a.session)?;
         let mut news = News::default();
-        if let Some(p) = &a.write_path {
-            let path = self.lock_path(None, p)?;
+        // A path the lock table cannot take (outside the project) is no lock of anyone's.
+        if let Some(path) = a.write_path.as_deref().and_then(|p| self.lock_path(None, p).ok()) {
             let holder = self.locks.held().iter().find(|h| h.session != a.session && h.mode == kite_core::LockMode::Exclusive && h.path.overlaps(&path)).cloned();
             if let Some(h) = holder {
                 let name = self.live.get(&h.session).map(|l| l.name.clone()).unwrap_or_default();
@@ -202,23 +207,40 @@ impl State {
         if let Some(daily) = a.daily_budget_usd.filter(|d| d.is_finite() && *d > 0.0) {
             let day = kite_proto::ops::day_start_ms(self.now_ms);
             // Recorded costs, and what the agents still running have spent so far (a run's own
-            // cost is recorded when it ends, and its session ends with it).
+            // cost is recorded when it ends, which zeroes its running figure). A failure to sum
+            // is no budget news, never a refused ask: the stop order and the lock check stand.
             let running: f64 = self.live.values().map(|l| l.news.running_usd).sum();
-            let spent = self.agents_spent_since(day)? + running;
-            if spent >= daily && a.stop_on_budget {
-                budget_stop = Some(format!("the daily budget is spent (${spent:.2} of ${daily:.2} today, UTC)"));
-            } else if spent >= daily * BUDGET_WARN {
-                let l = self.live.get_mut(&a.session).expect("touched above");
-                if l.news.budget_warned != Some(day) {
-                    l.news.budget_warned = Some(day);
-                    let pct = (spent / daily * 100.0).round();
-                    self.tell(&a.session, "budget", format!("BUDGET: the agents have spent ${spent:.2} of today's ${daily:.2} ({pct}%)"));
+            match self.agents_spent_since(day) {
+                Err(e) => tracing::warn!("the day's spend could not be summed: {}", e.message),
+                Ok(recorded) => {
+                    let spent = recorded + running;
+                    if spent >= daily && a.stop_on_budget {
+                        budget_stop = Some(format!("the daily budget is spent (${spent:.2} of ${daily:.2} today, UTC)"));
+                    } else if spent >= daily * BUDGET_WARN {
+                        let l = self.live.get_mut(&a.session).expect("touched above");
+                        if l.news.budget_warned != Some(day) {
+                            l.news.budget_warned = Some(day);
+                            let pct = (spent / daily * 100.0).round();
+                            self.tell(&a.session, "budget", format!("BUDGET: the agents have spent ${spent:.2} of today's ${daily:.2} ({pct}%)"));
+                        }
+                    }
                 }
             }
         }
         let l = self.live.get_mut(&a.session).expect("touched above");
-        news.stop = l.news.stop.clone().or(budget_stop);
-        if a.deliver {
+        match (&l.news.stop, budget_stop) {
+            (Some(why), _) => {
+                news.stop = Some(why.clone());
+                news.stop_kind = l.news.stop_kind.map(str::to_string);
+            }
+            (None, Some(why)) => {
+                news.stop = Some(why);
+                news.stop_kind = Some("budget".into());
+            }
+            (None, None) => {}
+        }
+        // A session that is being stopped is not handed its news: the stop would hide it.
+        if a.deliver && !(news.stop.is_some() && a.stop_on_budget) {
             news.items = l.news.take(self.now_ms);
         }
         json(news)

@@ -213,7 +213,7 @@ impl State {
         if let Some(holder) = task.claim_session.as_deref().filter(|_| task.status == TaskStatus::Active) {
             let why = format!("task {} was pruned: {reason}", a.task);
             self.tell(holder, "task", why.clone());
-            self.order_stop(holder, why);
+            self.order_stop(holder, "pruned", why);
         }
         json(self.load_task(a.task)?)
     }

@@ -237,7 +237,17 @@ async fn news_is_told_once_to_the_right_session_and_a_pruned_task_stops_its_agen
     h.call(&mut c, "task.prune", json!({"task": t, "reason": "cancelled: not needed"})).await.unwrap();
     let got = h.call(&mut c, "session.news", json!({"session": agent})).await.unwrap();
     assert!(got["stop"].as_str().unwrap().contains("cancelled: not needed"), "{got}");
+    assert_eq!(got["stop_kind"], "pruned");
     assert!(h.call(&mut c, "session.news", news(&agent)).await.unwrap()["stop"].is_string(), "the order stands");
+    // A stoppable session that is being stopped is not handed its news (the stop would hide it).
+    h.call(&mut c, "message", json!({"to": agent, "text": "kept"})).await.unwrap();
+    let got = h.call(&mut c, "session.news", json!({"session": agent, "deliver": true, "stop_on_budget": true})).await.unwrap();
+    assert_eq!(got["items"], json!([]), "{got}");
+    // A person's stop order is told to them as well (they are not stopped without stop_people).
+    h.call(&mut c, "session.stop", json!({"session": person, "reason": "lunch"})).await.unwrap();
+    let got = h.call(&mut c, "session.news", news(&person)).await.unwrap();
+    assert_eq!((got["stop"].as_str(), got["stop_kind"].as_str()), (Some("lunch"), Some("ordered")));
+    assert!(got["items"][0]["text"].as_str().unwrap().contains("STOP requested: lunch"), "{got}");
     // session.list shows what was told.
     let list = h.call(&mut c, "session.list", json!({})).await.unwrap();
     let a = list["sessions"].as_array().unwrap().iter().find(|s| s["id"] == agent.as_str()).unwrap().clone();
@@ -265,4 +275,29 @@ async fn a_write_to_a_path_another_session_holds_is_denied_and_an_ask_reaches_th
     assert_eq!(h.call(&mut c, "lock.ask", json!({"path": "src/a.rs", "by": agent})).await.unwrap()["delivered"], 1);
     let got = h.call(&mut c, "session.news", json!({"session": alice, "deliver": true})).await.unwrap();
     assert!(got["items"][0]["text"].as_str().unwrap().contains("wants the lock on src/a.rs"), "{got}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_running_agents_spend_counts_against_the_daily_budget_until_its_cost_is_recorded() {
+    let mut h = Harness::start(Duration::from_secs(60));
+    let mut c = h.connect();
+    let a = register(&h, &mut c, "a").await;
+    let b = register(&h, &mut c, "b").await;
+    let ask = |s: &str, running: f64| json!({"session": s, "daily_budget_usd": 10.0, "stop_on_budget": true, "running_usd": running});
+    assert!(h.call(&mut c, "session.news", ask(&a, 4.0)).await.unwrap().get("stop").is_none());
+    let got = h.call(&mut c, "session.news", ask(&b, 7.0)).await.unwrap();
+    assert_eq!(got["stop_kind"], "budget", "4 + 7 running: {got}");
+    // a's run ends and records its $4: its running figure is in the record now, not twice.
+    h.call(&mut c, "cost.record", json!({"session": a, "source": "agent", "usd": 4.0})).await.unwrap();
+    assert!(h.call(&mut c, "session.news", ask(&b, 5.0)).await.unwrap().get("stop").is_none(), "4 recorded + 5 running");
+    // A person's session is warned at 80%, once, and never stopped by the budget.
+    let p = register(&h, &mut c, "person").await;
+    let got = h.call(&mut c, "session.news", json!({"session": p, "deliver": true, "daily_budget_usd": 10.0})).await.unwrap();
+    assert!(got.get("stop").is_none());
+    assert!(got["items"][0]["text"].as_str().unwrap().starts_with("BUDGET"), "{got}");
+    let got = h.call(&mut c, "session.news", json!({"session": p, "deliver": true, "daily_budget_usd": 10.0})).await.unwrap();
+    assert_eq!(got["items"], json!([]), "warned once a day");
+    // Absurd token counts are refused (their sums would overflow).
+    let err = h.call(&mut c, "cost.record", json!({"session": a, "source": "agent", "usd": 0.0, "input_tokens": u64::MAX})).await.unwrap_err();
+    assert_eq!(err, "BadRequest");
 }

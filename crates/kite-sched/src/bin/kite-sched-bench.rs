@@ -60,6 +60,9 @@ impl Queue for Snapshot {
     fn requeue_uncounted<'a>(&'a self, _: &'a Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Refused("read-only".into())) })
     }
+    fn stop_order<'a>(&'a self, _: &'a str, _: Option<f64>) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>> {
+        Box::pin(async { Err(QueueError::Refused("read-only".into())) })
+    }
     // A dry tick starts no agent, so nothing here costs anything: costs are neither kept nor
     // spent (the snapshot is read-only).
     fn record_cost<'a>(&'a self, _: &'a AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
