@@ -109,6 +109,11 @@ impl Machine {
         m.git(&["commit", "-q", "-m", "first"]);
         let out = m.kite(&["install"]);
         assert!(out.status.success(), "kite install: {}", String::from_utf8_lossy(&out.stderr));
+        // These tests are about what is told and stopped, not about the hook's latency (that is
+        // benchmarked): a loaded CI machine must not turn a late answer into silence.
+        let f = m.repo.join(".kite/kite.toml");
+        let text = std::fs::read_to_string(&f).unwrap().replacen("\n[hooks]\n", "\n[hooks]\ntool_deadline_ms = 3000\n", 1);
+        std::fs::write(&f, text).unwrap();
         if !runner.is_empty() {
             let f = m.repo.join(".kite/kite.toml");
             let text = std::fs::read_to_string(&f).unwrap().replacen("\n[runner]\n", &format!("\n[runner]\n{runner}\n"), 1);
