@@ -140,6 +140,13 @@ impl Default for HookSettings {
     }
 }
 
+impl Config {
+    /// The price table: the shipped one with `[prices]` over it.
+    pub(crate) fn prices(&self) -> kite_sched::cost::PriceTable {
+        kite_sched::cost::PriceTable::with_overrides(&self.prices)
+    }
+}
+
 impl HookSettings {
     /// The values clamped to what makes sense (a budget of at least 50 tokens, 1–50 notes).
     pub(crate) fn clamped(&self) -> (usize, usize) {

@@ -518,7 +518,7 @@ fn tool(ctx: &Ctx) -> Result<()> {
     let running_usd = match (&runner, ctx.config.runner.daily_budget_usd, &input.transcript_path) {
         (Some(_), Some(_), Some(t)) => kite_sched::cost::transcript_usage(Path::new(t))
             .ok()
-            .map(|u| kite_sched::cost::transcript_cost(&kite_sched::cost::PriceTable::with_overrides(&ctx.config.prices), &u).usd),
+            .map(|u| kite_sched::cost::price_by_model(&ctx.config.prices(), &u).usd),
         _ => None,
     };
     let ask = kite_proto::ops::SessionNews {
@@ -592,8 +592,8 @@ fn interactive_cost(ctx: &Ctx, session: &str, claude_id: &str, transcript: &Path
             return None;
         }
     };
-    let prices = kite_sched::cost::PriceTable::with_overrides(&ctx.config.prices);
-    let c = kite_sched::cost::transcript_cost(&prices, &by_model);
+    let prices = ctx.config.prices();
+    let c = kite_sched::cost::price_by_model(&prices, &by_model);
     Some(kite_proto::ops::CostRecord {
         session: session.to_string(),
         task: None,

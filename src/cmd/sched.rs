@@ -103,7 +103,7 @@ pub(crate) fn sched_config(ctx: &Ctx) -> Result<SchedConfig> {
 pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
     let mut c = ctx.config.runner.clone().apply_env();
     c.merge = ctx.config.merge.clone();
-    c.prices = kite_sched::cost::PriceTable::with_overrides(&ctx.config.prices);
+    c.prices = ctx.config.prices();
     c.templates = (ctx.config.sched.prompts_dir.clone(), ctx.config.sched.builtin_templates);
     // The agents' hooks and MCP server run this kite.
     c.kite_exe = Some(crate::share::kite_exe()?);

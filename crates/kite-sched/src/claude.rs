@@ -267,37 +267,38 @@ impl ResultJson {
         stdout.lines().rev().filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok()).find_map(ok)
     }
 
-    /// What the run cost: Claude Code's own total, with tokens summed over its models.
+    /// What the run cost: Claude Code's own total (the table's when it gave none), with the
+    /// tokens of each model in `modelUsage` (camelCase there), else the run's `usage`.
     pub fn cost(&self, prices: &PriceTable) -> Cost {
-        let mut c = Cost { turns: self.num_turns.unwrap_or(0), duration_ms: self.duration_ms.unwrap_or(0), agent_session: self.session_id.clone(), ..Default::default() };
-        let mut best = (0u64, None::<String>);
-        let mut priced = 0.0;
-        if let Some(models) = self.model_usage.as_ref().and_then(Value::as_object) {
-            for (model, m) in models {
-                // modelUsage is camelCase: inputTokens, outputTokens, cacheReadInputTokens, ...
-                let n = |k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
-                let u = Usage {
-                    input_tokens: n("inputTokens"),
-                    output_tokens: n("outputTokens"),
-                    cache_creation_input_tokens: n("cacheCreationInputTokens"),
-                    cache_read_input_tokens: n("cacheReadInputTokens"),
-                    cache_creation_1h: 0,
-                };
-                c.usage.add(&u);
-                match prices.cost(model, &u) {
-                    Some(usd) => priced += usd,
-                    None => c.unpriced.push(model.clone()),
-                }
-                if u.output_tokens >= best.0 {
-                    best = (u.output_tokens, Some(model.clone()));
-                }
-            }
-        } else if let Some(u) = &self.usage {
-            c.usage = Usage::from_api(u);
+        let by_model: std::collections::BTreeMap<String, Usage> = self
+            .model_usage
+            .as_ref()
+            .and_then(Value::as_object)
+            .map(|models| {
+                models
+                    .iter()
+                    .map(|(model, m)| {
+                        let n = |k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
+                        let u = Usage {
+                            input_tokens: n("inputTokens"),
+                            output_tokens: n("outputTokens"),
+                            cache_creation_input_tokens: n("cacheCreationInputTokens"),
+                            cache_read_input_tokens: n("cacheReadInputTokens"),
+                            cache_creation_1h: 0,
+                        };
+                        (model.clone(), u)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut c = crate::cost::price_by_model(prices, &by_model);
+        if by_model.is_empty() {
+            c.usage = self.usage.as_ref().map(Usage::from_api).unwrap_or_default();
         }
-        c.model = best.1;
-        // Claude Code's own figure when it gave one; the table's otherwise.
-        c.usd = self.total_cost_usd.unwrap_or(priced);
+        c.usd = self.total_cost_usd.unwrap_or(c.usd);
+        c.turns = self.num_turns.unwrap_or(0);
+        c.duration_ms = self.duration_ms.unwrap_or(0);
+        c.agent_session = self.session_id.clone();
         c
     }
 

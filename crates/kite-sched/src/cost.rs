@@ -179,8 +179,9 @@ pub fn transcript_usage(path: &Path) -> std::io::Result<BTreeMap<String, Usage>>
     Ok(out)
 }
 
-/// Prices a transcript's usage: the dollars of every model the table knows, the tokens of all.
-pub fn transcript_cost(prices: &PriceTable, by_model: &BTreeMap<String, Usage>) -> Cost {
+/// Prices usage by model (a transcript's, or a result's `modelUsage`): the dollars of every
+/// model the table knows, the tokens of all, the model that did most of the work (by output).
+pub fn price_by_model(prices: &PriceTable, by_model: &BTreeMap<String, Usage>) -> Cost {
     let mut c = Cost::default();
     let mut best = (0u64, None::<String>);
     for (model, u) in by_model {
@@ -242,7 +243,7 @@ mod tests {
         let by = transcript_usage(&p).unwrap();
         let u = by["claude-sonnet-4-5"];
         assert_eq!((u.input_tokens, u.output_tokens, u.cache_read_input_tokens), (200, 47, 20));
-        let c = transcript_cost(&PriceTable::default(), &by);
+        let c = price_by_model(&PriceTable::default(), &by);
         assert!(c.usd > 0.0 && c.unpriced.is_empty());
     }
 }
