@@ -28,9 +28,10 @@ build: setup
 run: build
 	./target/release/kite daemon
 
-## test: unit tests and end-to-end tests (real daemon, real socket, real model)
+## test: unit tests and end-to-end tests (real daemon, real socket, real model, real Claude Code).
+## One build: `cargo test` builds the kite binary the end-to-end tests run (a separate
+## `cargo build` first would compile every dependency a second time, with other features).
 test: setup
-	$(CARGO) build --release --workspace --bins
 	$(CARGO) test --release --workspace --no-fail-fast -- --test-threads=2
 
 ## install: PREFIX/bin/kite, and the model and ONNX runtime as real files (not links into .venv)

@@ -4,7 +4,8 @@
 //! instead of a setting that silently does nothing.
 
 use anyhow::{Context, Result};
-use kite_sched::{RunnerConfig, SchedConfig};
+use kite_runner::RunnerConfig;
+use kite_strategy::SchedConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -19,11 +20,11 @@ pub(crate) struct Config {
     pub(crate) sched: SchedConfig,
     pub(crate) hooks: HookSettings,
     /// Landing: the merge queue's target, verify command and strategy.
-    pub(crate) merge: kite_sched::land::MergeConfig,
+    pub(crate) merge: kite_land::MergeConfig,
     /// The dashboard (`kite ui`).
     pub(crate) ui: kite_daemon::ui::UiConfig,
     /// Model prices, dollars per million tokens, over the shipped table (`[prices."MODEL"]`).
-    pub(crate) prices: std::collections::BTreeMap<String, kite_sched::cost::Price>,
+    pub(crate) prices: std::collections::BTreeMap<String, kite_agent::cost::Price>,
     /// The file this came from (for messages); not a key.
     #[serde(skip)]
     pub(crate) file: PathBuf,
@@ -142,8 +143,8 @@ impl Default for HookSettings {
 
 impl Config {
     /// The price table: the shipped one with `[prices]` over it.
-    pub(crate) fn prices(&self) -> kite_sched::cost::PriceTable {
-        kite_sched::cost::PriceTable::with_overrides(&self.prices)
+    pub(crate) fn prices(&self) -> kite_agent::cost::PriceTable {
+        kite_agent::cost::PriceTable::with_overrides(&self.prices)
     }
 }
 
@@ -257,7 +258,7 @@ mod tests {
         assert!(c.daemon.autostart);
         assert_eq!(c.daemon.heartbeat_timeout, 300);
         assert!(c.sched.builtin_templates);
-        assert_eq!(c.sched.tests, kite_sched::testrun::TestsConfig::default());
+        assert_eq!(c.sched.tests, kite_testrun::TestsConfig::default());
         assert_eq!(c.sched.issues.label, "kite");
     }
 

@@ -7,7 +7,6 @@ mod autostart;
 mod cmd;
 mod config;
 mod home;
-mod memory;
 mod output;
 mod share;
 

@@ -147,7 +147,7 @@ fn claude(ctx: &Ctx) -> Vec<Check> {
     let mut missing = Vec::new();
     let mut stale = Vec::new();
     let mut found_in = Vec::new();
-    for (event, sub, _) in kite_sched::claude::HOOKS {
+    for (event, sub, _) in kite_agent::claude::HOOKS {
         let commands: Vec<(PathBuf, String)> = settings
             .iter()
             .filter_map(|(f, v)| v.as_ref().ok().map(|v| (f, v)))
@@ -163,7 +163,7 @@ fn claude(ctx: &Ctx) -> Vec<Check> {
                     .collect::<Vec<_>>()
             })
             .collect();
-        match commands.iter().find(|(_, c)| kite_sched::audit::missing_program(c, dir).is_none()) {
+        match commands.iter().find(|(_, c)| kite_strategy::audit::missing_program(c, dir).is_none()) {
             Some((f, _)) => found_in.push(f.display().to_string()),
             None if commands.is_empty() => missing.push(*event),
             None => stale.push(commands[0].1.clone()),
@@ -179,7 +179,7 @@ fn claude(ctx: &Ctx) -> Vec<Check> {
     } else if !stale.is_empty() {
         Check::fail("hooks", format!("hook command not found: {}", stale.join(", ")), format!("{install} again to point the hooks at the installed kite"))
     } else {
-        Check::ok("hooks", format!("{}: {}", found_in.join(", "), kite_sched::claude::HOOKS.iter().map(|(e, _, _)| *e).collect::<Vec<_>>().join(", ")))
+        Check::ok("hooks", format!("{}: {}", found_in.join(", "), kite_agent::claude::HOOKS.iter().map(|(e, _, _)| *e).collect::<Vec<_>>().join(", ")))
     });
     let mcp_path = dir.join(".mcp.json");
     checks.push(match read_json(&mcp_path) {
@@ -187,7 +187,7 @@ fn claude(ctx: &Ctx) -> Vec<Check> {
         Some(Err(e)) => Check::fail("mcp", e, format!("fix the JSON, then {install}")),
         Some(Ok(m)) => match m["mcpServers"]["kite"]["command"].as_str() {
             None => Check::fail("mcp", format!("{} has no 'kite' server", mcp_path.display()), install.clone()),
-            Some(c) if !kite_sched::audit::missing_program(c, dir).is_none() => Check::fail("mcp", format!("the MCP command {c} is not there"), format!("{install} again")),
+            Some(c) if !kite_strategy::audit::missing_program(c, dir).is_none() => Check::fail("mcp", format!("the MCP command {c} is not there"), format!("{install} again")),
             Some(c) => Check::ok("mcp", format!("{}: {c} mcp", mcp_path.display())),
         },
     });
@@ -205,7 +205,7 @@ fn claude(ctx: &Ctx) -> Vec<Check> {
 
 /// Whether Claude Code is installed, and its version.
 fn claude_binary(ctx: &Ctx) -> Check {
-    let path = match kite_sched::claude::find(ctx.config.runner.claude.as_deref()) {
+    let path = match kite_agent::claude::find(ctx.config.runner.claude.as_deref()) {
         Ok(p) => p,
         Err(e) => return Check::warn("claude", e, "spawned agents need Claude Code (or a [runner] command of your own)"),
     };
@@ -238,12 +238,12 @@ fn trust(dir: &Path) -> Check {
 fn templates(ctx: &Ctx) -> Check {
     let cfg = &ctx.config.sched;
     let dir = ctx.places.root.join(&cfg.prompts_dir);
-    let set = kite_sched::TemplateSet::load(cfg.builtin_templates, &dir);
+    let set = kite_strategy::TemplateSet::load(cfg.builtin_templates, &dir);
     if !set.errors.is_empty() {
         let errs: Vec<String> = set.errors.iter().map(|e| e.to_string().replace('\n', " ")).collect();
         return Check::fail("templates", errs.join("; "), "fix the named template (or delete it to get the built-in back); `kite sched templates` lists them");
     }
-    let builtin = set.templates.iter().filter(|t| t.origin == kite_sched::Origin::Builtin).count();
+    let builtin = set.templates.iter().filter(|t| t.origin == kite_strategy::Origin::Builtin).count();
     let own = set.templates.len() - builtin;
     if set.templates.is_empty() {
         return Check::warn("templates", format!("none: built-ins are off and {} has none", dir.display()), "set [sched] builtin_templates = true, or add templates to prompts/");

@@ -5,7 +5,7 @@
 //! warm daemon only); session-end only queues the transcript and returns.
 
 use super::Ctx;
-use crate::memory::{self, Job};
+use kite_daemon::memory::{self, Job};
 use anyhow::{Context, Result};
 use kite_proto::ops::{Events, EventsQuery, Locks, SessionId, SessionRef, SessionRegister, TaskRef};
 use kite_proto::Client;
@@ -181,84 +181,9 @@ impl SessionFile {
     }
 }
 
-/// Words of a path, for a query: `crates/kite-memory/src/inject.rs` gives
-/// `crates kite memory src inject rs`.
-fn path_words(p: &str) -> String {
-    p.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
-}
-
-/// The git facts a session start reads, asked of git all at once (three processes in parallel,
-/// started before the daemon is asked, so their time overlaps).
-pub(crate) struct GitFacts {
-    children: Vec<Option<std::process::Child>>,
-}
-
-impl GitFacts {
-    pub(crate) fn start(root: &Path) -> GitFacts {
-        let asks: [&[&str]; 3] = [
-            &["rev-parse", "--abbrev-ref", "HEAD"],
-            &["status", "--porcelain", "--untracked-files=normal"],
-            &["log", "-5", "--name-only", "--format=%s"],
-        ];
-        let children = asks
-            .iter()
-            .map(|args| {
-                std::process::Command::new("git")
-                    .arg("-C")
-                    .arg(root)
-                    .args(*args)
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .ok()
-            })
-            .collect();
-        GitFacts { children }
-    }
-
-    /// (branch, the query for the recent work).
-    pub(crate) fn finish(self) -> (Option<String>, Option<String>) {
-        let mut out = self.children.into_iter().map(|c| {
-            let o = c?.wait_with_output().ok()?;
-            // Only the end is trimmed: a porcelain status line starts with a space (" M file").
-            o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
-        });
-        let branch = out.next().flatten().map(|b| b.trim().to_string());
-        let changed = out.next().flatten().unwrap_or_default();
-        let recent = out.next().flatten().unwrap_or_default();
-        let work = work_query(branch.as_deref().unwrap_or(""), &changed, &recent);
-        (branch, work)
-    }
-}
-
-/// What is being worked on: the branch, the changed files (`git status --porcelain`) and the
-/// last commits (`git log --name-only --format=%s`: their subjects and the files they touched).
-fn work_query(branch: &str, changed: &str, recent: &str) -> Option<String> {
-    let mut parts: Vec<String> = vec![];
-    if !branch.is_empty() && !matches!(branch, "HEAD" | "main" | "master") {
-        parts.push(path_words(branch));
-    }
-    let mut files: Vec<&str> = changed.lines().filter_map(|l| l.get(3..)).collect();
-    let mut subjects = vec![];
-    for line in recent.lines().filter(|l| !l.trim().is_empty()) {
-        if line.contains('/') || (line.contains('.') && !line.contains(' ')) {
-            files.push(line);
-        } else {
-            subjects.push(line.trim());
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    files.retain(|f| seen.insert(*f));
-    parts.extend(files.iter().take(20).map(|f| path_words(f)));
-    parts.extend(subjects.iter().map(|s| s.to_string()));
-    let q = parts.join(". ");
-    (!q.trim().is_empty()).then_some(q)
-}
-
 fn task_query(task: &Value) -> String {
-    let files: Vec<String> = task["files"].as_array().map(|f| f.iter().filter_map(|x| x.as_str()).map(path_words).collect()).unwrap_or_default();
-    format!("{}. {} {}", task["title"].as_str().unwrap_or(""), one_line(task["body"].as_str().unwrap_or(""), 1000), files.join(" "))
+    let files: Vec<String> = task["files"].as_array().map(|f| f.iter().filter_map(|x| x.as_str()).map(str::to_string).collect()).unwrap_or_default();
+    kite_memory::work::task_query(task["title"].as_str().unwrap_or(""), task["body"].as_str().unwrap_or(""), &files)
 }
 
 fn session_start(ctx: &Ctx) -> Result<()> {
@@ -270,7 +195,7 @@ fn session_start(ctx: &Ctx) -> Result<()> {
     // injected: give the pinned and task notes again, not the work notes.
     let lost = matches!(source, "compact" | "resume");
     let root = input.cwd.as_deref().map(Path::new).filter(|p| p.is_dir()).unwrap_or(&ctx.places.root).to_path_buf();
-    let git_facts = settings.inject.then(|| GitFacts::start(&root));
+    let git_facts = settings.inject.then(|| kite_memory::work::GitFacts::start(&root));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let asked = async {
         let c = daemon_or_start(ctx).await?;
@@ -293,7 +218,7 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         return Ok(());
     }
     let project = ctx.places.root.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let (branch, work) = git_facts.map(GitFacts::finish).unwrap_or_default();
+    let (branch, work) = git_facts.map(kite_memory::work::GitFacts::finish).unwrap_or_default();
     let budget = (budget_tokens * 4).min(HARD_CAP);
     let ask = kite_proto::ops::MemoryInject {
         pinned: true,
@@ -306,7 +231,8 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         k: Some(k),
         ..Default::default()
     };
-    let injection = crate::cmd::vault::inject(ctx, ask)?;
+    let client = super::memory_client(ctx, Duration::from_secs(3), kite_daemon::memory_client::Fallback::InProcess);
+    let injection = client.inject(ask).map_err(anyhow::Error::msg)?;
     if let Some(w) = &injection.warning {
         tracing::debug!("{w}");
     }
@@ -314,12 +240,12 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         tracing::info!(source, notes = injection.notes.len(), "re-injecting the pinned and task notes after {source}");
         eprintln!("kite: {source}: re-injected {} pinned and task notes", injection.notes.len());
     }
-    let mut shown: Vec<Value> = injection
+    let shown: Vec<Value> = injection
         .notes
         .iter()
         .map(|n| {
             tracing::debug!(note = %n.id, reason = %n.reason, similarity = ?n.similarity, "injected");
-            json!({"id": n.id, "title": n.title, "kind": n.kind, "updated": n.updated, "body": n.body, "score": n.score, "reason": n.reason, "why": why(&n.reason)})
+            json!({"id": n.id, "title": n.title, "kind": n.kind, "updated": n.updated, "body": n.body, "score": n.score, "reason": n.reason, "why": kite_memory::Reason::describe_name(&n.reason)})
         })
         .collect();
     if shown.is_empty() && live.task.is_none() && live.locks.is_empty() && live.broadcasts.is_empty() {
@@ -327,26 +253,17 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         return Ok(());
     }
     let template = std::fs::read_to_string(ctx.places.root.join(&ctx.config.sched.prompts_dir).join("session-start.md.tera"))
-        .unwrap_or_else(|_| kite_sched::builtin::prompt("session-start").map(|b| b.text).unwrap_or_default().to_string());
-    let text = loop {
-        let mut tctx = tera::Context::new();
-        tctx.insert("project", &project);
-        tctx.insert("branch", &branch);
-        tctx.insert("source", source);
-        tctx.insert("task", &live.task);
-        tctx.insert("notes", &shown);
-        tctx.insert("locks", &live.locks);
-        tctx.insert("broadcasts", &live.broadcasts);
-        let text = tera::Tera::one_off(&template, &tctx, false).context("cannot render prompts/session-start.md.tera")?;
-        let text = text.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n");
-        // Over budget: drop the last note and try again; with none left, cut.
-        if text.chars().count() <= budget {
-            break text;
-        }
-        if shown.pop().is_none() {
-            break text.chars().take(budget).collect();
-        }
-    };
+        .unwrap_or_else(|_| kite_strategy::builtin::prompt("session-start").map(|b| b.text).unwrap_or_default().to_string());
+    let vars = [
+        ("project", json!(project)),
+        ("branch", json!(branch)),
+        ("source", json!(source)),
+        ("task", json!(live.task)),
+        ("locks", json!(live.locks)),
+        ("broadcasts", json!(live.broadcasts)),
+    ];
+    let (text, shown) = kite_memory::render_within(&template, &vars, shown, budget)
+        .map_err(|e| anyhow::anyhow!("cannot render prompts/session-start.md.tera: {e}"))?;
     // What the session was given, after the budget cut: a note cut here can still come with a
     // prompt. A fresh context (startup, clear, compact) starts the record over.
     record(ctx, input.session_id.as_deref(), shown.iter().filter_map(|n| n["id"].as_str().map(str::to_string)).collect(), true);
@@ -370,10 +287,6 @@ fn record(ctx: &Ctx, sid: Option<&str>, ids: Vec<String>, replace: bool) {
     }
 }
 
-/// A reason in words, as the injected context shows it (the policy's own wording).
-pub(crate) fn why(reason: &str) -> &'static str {
-    kite_memory::Reason::parse(reason).map_or("recalled", kite_memory::Reason::describe)
-}
 
 /// UserPromptSubmit: the notes that match the prompt and that this session was not given yet.
 /// It never starts the daemon nor loads the model for a prompt: with no daemon, it adds nothing
@@ -400,11 +313,14 @@ fn user_prompt(ctx: &Ctx) -> Result<()> {
         k: Some(4),
         ..Default::default()
     };
-    let args = serde_json::to_value(&ask)?;
-    let injection: kite_proto::ops::Injection = match memory::call(&ctx.places.socket(), "memory.inject", args, Duration::from_millis(1500)) {
-        Ok(v) => serde_json::from_value(v)?,
-        Err(Some(e)) => anyhow::bail!("the daemon refused memory.inject: {}", e.message),
-        Err(None) => return Ok(()),
+    // Never the model in process for a prompt: with no daemon's memory, nothing is added.
+    let client = super::memory_client(ctx, Duration::from_millis(1500), kite_daemon::memory_client::Fallback::Nothing);
+    let injection = match client.inject(ask) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::debug!("no notes for this prompt: {e}");
+            return Ok(());
+        }
     };
     if injection.notes.is_empty() {
         return Ok(());
@@ -516,9 +432,9 @@ fn tool(ctx: &Ctx) -> Result<()> {
     // An agent's spend so far counts against the daily budget before its run ends: priced from
     // its transcript (only when a budget is set; a person's sessions are counted, not limited).
     let running_usd = match (&runner, ctx.config.runner.daily_budget_usd, &input.transcript_path) {
-        (Some(_), Some(_), Some(t)) => kite_sched::cost::transcript_usage(Path::new(t))
+        (Some(_), Some(_), Some(t)) => kite_agent::cost::transcript_usage(Path::new(t))
             .ok()
-            .map(|u| kite_sched::cost::price_by_model(&ctx.config.prices(), &u).usd),
+            .map(|u| kite_agent::cost::price_by_model(&ctx.config.prices(), &u).usd),
         _ => None,
     };
     let ask = kite_proto::ops::SessionNews {
@@ -584,7 +500,7 @@ fn tool(ctx: &Ctx) -> Result<()> {
 /// A person's session's cost, read from its transcript: each response counted once, priced
 /// by the table (`[prices]` over the shipped one). Interactive sessions are counted, not limited.
 fn interactive_cost(ctx: &Ctx, session: &str, claude_id: &str, transcript: &Path) -> Option<kite_proto::ops::CostRecord> {
-    let by_model = match kite_sched::cost::transcript_usage(transcript) {
+    let by_model = match kite_agent::cost::transcript_usage(transcript) {
         Ok(u) if !u.is_empty() => u,
         Ok(_) => return None,
         Err(e) => {
@@ -593,7 +509,7 @@ fn interactive_cost(ctx: &Ctx, session: &str, claude_id: &str, transcript: &Path
         }
     };
     let prices = ctx.config.prices();
-    let c = kite_sched::cost::price_by_model(&prices, &by_model);
+    let c = kite_agent::cost::price_by_model(&prices, &by_model);
     Some(kite_proto::ops::CostRecord {
         session: session.to_string(),
         task: None,
@@ -611,16 +527,4 @@ fn interactive_cost(ctx: &Ctx, session: &str, claude_id: &str, transcript: &Path
         outcome: None,
         unpriced: c.unpriced,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_work_query_names_the_branch_changed_files_and_commits() {
-        let q = work_query("spotter-gqc", " M lib/review_live.ex\n?? test/review_test.exs\n", "Add review page\n\nlib/review_live.ex\n\nFix flash\nlib/layout.ex").unwrap();
-        assert_eq!(q, "spotter gqc. lib review live ex. test review test exs. lib layout ex. Add review page. Fix flash");
-        assert_eq!(work_query("main", "", ""), None, "a clean main says nothing");
-    }
 }

@@ -117,7 +117,7 @@ fn obj<'a>(v: &'a mut Value, key: &str, file: &Path) -> Result<&'a mut Map<Strin
 pub(crate) fn merge_settings(settings: &mut Value, kite: &str, file: &Path) -> Result<Vec<String>> {
     let mut changed = Vec::new();
     let hooks = obj(settings, "hooks", file)?;
-    for (event, sub, timeout) in kite_sched::claude::HOOKS {
+    for (event, sub, timeout) in kite_agent::claude::HOOKS {
         let command = format!("{kite} {sub}");
         let list = hooks.entry(event.to_string()).or_insert_with(|| json!([]));
         let list = list.as_array_mut().with_context(|| format!("hooks.{event} in {} is not a list; kite did not touch the file", file.display()))?;
@@ -153,7 +153,7 @@ pub(crate) fn merge_settings(settings: &mut Value, kite: &str, file: &Path) -> R
 /// Adds kite's MCP server to an .mcp.json document; returns what changed.
 pub(crate) fn merge_mcp(doc: &mut Value, kite: &str, file: &Path) -> Result<Vec<String>> {
     let servers = obj(doc, "mcpServers", file)?;
-    let want = kite_sched::claude::mcp_server_json(kite);
+    let want = kite_agent::claude::mcp_server_json(kite);
     match servers.get("kite") {
         Some(have) if *have == want => Ok(vec![]),
         Some(_) => {

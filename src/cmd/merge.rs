@@ -1,9 +1,9 @@
-//! `kite merge list|discard` and `kite worktrees`: the merge queue's book and kite's worktrees
-//! and branches, read straight from the home and git (no daemon needed to see where work is).
+//! `kite merge list|discard` and `kite worktrees`: the merge queue's book (asked of the daemon,
+//! which keeps it in kite.db) and kite's worktrees and branches (read from git).
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use kite_sched::land::{self, Book, Lander, State};
+use kite_core::MergeState as State;
 use serde::Serialize;
 
 use super::Ctx;
@@ -27,7 +27,7 @@ pub(crate) enum MergeCmd {
 
 pub(crate) async fn run(ctx: &Ctx, cmd: MergeCmd) -> Result<()> {
     match cmd {
-        MergeCmd::List { all } => list(ctx, all),
+        MergeCmd::List { all } => list(ctx, all).await,
         MergeCmd::Discard { task } => discard(ctx, task).await,
     }
 }
@@ -38,18 +38,10 @@ fn ago(ms: i64) -> String {
     kite_core::duration::format_duration(std::time::Duration::from_secs(secs))
 }
 
-fn list(ctx: &Ctx, all: bool) -> Result<()> {
-    let mut book = Book::load(&ctx.places.home)?;
-    if !all {
-        let finished: Vec<usize> = (0..book.entries.len()).filter(|&i| !book.entries[i].state.in_flight()).collect();
-        let cut: std::collections::HashSet<usize> =
-            finished.iter().rev().skip(20).copied().collect();
-        let mut i = 0;
-        book.entries.retain(|_| {
-            i += 1;
-            !cut.contains(&(i - 1))
-        });
-    }
+async fn list(ctx: &Ctx, all: bool) -> Result<()> {
+    let c = ctx.client().await?;
+    let finished = if all { kite_proto::ops::MAX_PAGE } else { 20 };
+    let book = c.request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(finished) }).await?;
     if ctx.json {
         return output::json(&book);
     }
@@ -72,19 +64,11 @@ fn list(ctx: &Ctx, all: bool) -> Result<()> {
     Ok(())
 }
 
+/// The one discard (kite-land's), which the daemon's book rules on: not while the task's agent
+/// works in the worktree or a landing of it is in flight.
 async fn discard(ctx: &Ctx, task: i64) -> Result<()> {
-    // An active task's worktree is in use by its agent.
-    if let Ok(client) = ctx.client().await {
-        let found = kite_daemon::queue::list(&client, &kite_sched::ListFilter::ids(vec![task])).await.unwrap_or_default();
-        if let Some(t) = found.first().filter(|t| t.status == kite_sched::TaskStatus::Active) {
-            let in_queue = Book::load(&ctx.places.home)?.entry(task).is_some_and(|e| e.state.in_flight());
-            if !in_queue {
-                anyhow::bail!("task {task} is active (its agent is working in the worktree); stop it first: {}", t.title);
-            }
-        }
-    }
-    let lander = Lander::new(ctx.config.merge.clone(), &ctx.places.root, &ctx.places.home);
-    let gone = lander.discard(task).await.with_context(|| format!("cannot discard task {task}'s work"))?;
+    let client = ctx.client().await?;
+    let gone = kite_land::discard(&client, &ctx.places.root, task).await.with_context(|| format!("cannot discard task {task}'s work"))?;
     if ctx.json {
         return output::json(&serde_json::json!({"task": task, "removed": gone}));
     }
@@ -114,21 +98,25 @@ struct WorktreesOut {
 
 pub(crate) async fn worktrees(ctx: &Ctx) -> Result<()> {
     let root = &ctx.places.root;
-    let target = land::target_branch(root, &ctx.config.merge).await?;
-    let book = Book::load(&ctx.places.home)?;
-    let listed = land::worktrees(root).await?;
-    let branches = kite_sched::worktree::kite_branches(root).await?;
+    let target = kite_land::target_branch(root, &ctx.config.merge).await?;
+    // The book's word on each, when a daemon is there to ask (worktrees are read from git alone).
+    let book = match ctx.client().await {
+        Ok(c) => c.request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(kite_proto::ops::MAX_PAGE) }).await.ok(),
+        Err(_) => None,
+    };
+    let listed = kite_git::worktrees(root).await?;
+    let branches = kite_git::worktree::kite_branches(root).await?;
     let mut out = Vec::new();
     for branch in branches {
         let task = branch.strip_prefix("kite/task-").and_then(|n| n.parse::<i64>().ok());
         let wt = listed.iter().find(|w| w.branch.as_deref() == Some(branch.as_str()));
         let uncommitted = match wt {
-            Some(w) => kite_sched::worktree::uncommitted(&w.path).await.unwrap_or_default(),
+            Some(w) => kite_git::uncommitted(&w.path).await.unwrap_or_default(),
             None => vec![],
         };
         out.push(KiteWorktree {
-            unmerged: land::unmerged(root, &target, &branch).await.unwrap_or_default(),
-            landing: task.and_then(|t| book.entry(t)).map(|e| e.state),
+            unmerged: kite_git::unmerged(root, &target, &branch).await.unwrap_or_default(),
+            landing: task.and_then(|t| book.as_ref()?.entry(t)).map(|e| e.state),
             path: wt.map(|w| w.path.display().to_string()),
             uncommitted,
             task,

@@ -82,74 +82,17 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     })
 }
 
-/// The vault as the MCP server sees it: through the daemon's memory component (one warm model
-/// for every agent session), and only when no daemon's memory answers, opened in this process on
-/// first use (the model loads then, not at start-up), one call at a time.
-struct McpVault {
-    socket: std::path::PathBuf,
-    config: kite_memory::VaultConfig,
-    vault: std::sync::Mutex<Option<kite_memory::Vault>>,
-}
-
-/// A recall or an add may wait behind an extraction on the memory thread.
-const MEMORY_CALL: std::time::Duration = std::time::Duration::from_secs(30);
-
-impl McpVault {
-    fn with<T>(&self, f: impl FnOnce(&mut kite_memory::Vault) -> Result<T, String>) -> Result<T, String> {
-        let mut guard = self.vault.lock().map_err(|_| "the vault lock was poisoned".to_string())?;
-        if guard.is_none() {
-            *guard = Some(vault::open_with(self.config.clone()).map_err(|e| format!("{e:#}"))?);
-        }
-        f(guard.as_mut().expect("opened above"))
-    }
-
-    /// Asks the daemon; `None` when no daemon or memory component answers (then in process). A
-    /// refusal of the request itself (a bad `k`) is the answer.
-    fn remote(&self, op: &str, args: serde_json::Value) -> Option<Result<serde_json::Value, String>> {
-        match crate::memory::call(&self.socket, op, args, MEMORY_CALL) {
-            Ok(v) => Some(Ok(v)),
-            Err(Some(e)) if e.code == kite_proto::ErrorCode::BadRequest => Some(Err(e.message)),
-            Err(Some(e)) => {
-                tracing::debug!("daemon memory unavailable ({}), using the vault in process", e.message);
-                None
-            }
-            Err(None) => None,
-        }
-    }
-}
-
-impl kite_mcp::VaultTools for McpVault {
-    fn search(&self, query: &str, k: usize) -> Result<serde_json::Value, String> {
-        if let Some(r) = self.remote("memory.recall", serde_json::json!({"query": query, "k": k})) {
-            return r.map(|v| v["notes"].clone());
-        }
-        self.with(|v| {
-            let notes = crate::memory::recall(v, query, k)?;
-            serde_json::to_value(notes).map_err(|e| e.to_string())
-        })
-    }
-
-    fn add(&self, title: &str, body: &str, kind: Option<&str>, tags: &[String]) -> Result<serde_json::Value, String> {
-        let args = serde_json::json!({"title": title, "body": body, "kind": kind, "tags": tags, "source": "mcp"});
-        if let Some(r) = self.remote("memory.add", args) {
-            return r;
-        }
-        self.with(|v| {
-            let note = kite_memory::NewNote {
-                kind: kite_memory::Kind::parse(kind.unwrap_or("fact")),
-                title: title.to_string(),
-                tags: tags.to_vec(),
-                project: None,
-                source: Some("mcp".into()),
-                body: body.to_string(),
-            };
-            let outcome = v.add(note).map_err(|e| e.to_string())?;
-            serde_json::to_value(outcome).map_err(|e| e.to_string())
-        })
-    }
-}
-
 /// The vault for the MCP server's memory tools.
 pub(crate) fn vault_tools(ctx: &Ctx) -> Option<std::sync::Arc<dyn kite_mcp::VaultTools>> {
-    Some(std::sync::Arc::new(McpVault { socket: ctx.places.socket(), config: vault::config(ctx), vault: Default::default() }))
+    Some(std::sync::Arc::new(memory_client(ctx, kite_daemon::memory_client::PATIENT, kite_daemon::memory_client::Fallback::InProcess)))
+}
+
+/// The vault through the daemon's memory component, else in process (see
+/// [`kite_daemon::memory_client`]), with the caller's deadline.
+pub(crate) fn memory_client(
+    ctx: &Ctx,
+    deadline: std::time::Duration,
+    fallback: kite_daemon::memory_client::Fallback,
+) -> kite_daemon::memory_client::MemoryClient {
+    kite_daemon::memory_client::MemoryClient::new(ctx.places.socket(), vault::config(ctx), deadline, fallback)
 }

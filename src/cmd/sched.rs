@@ -12,12 +12,13 @@ use super::Ctx;
 use crate::output;
 use anyhow::{Context, Result};
 use kite_proto::Client;
-use kite_sched::plan::Target;
-use kite_sched::runner::Attempt;
-use kite_sched::schedule::Cadence;
-use kite_sched::{
-    BoxFuture, Decision, ListFilter, NewTask, NoteSource, PruneNote, Queue, QueueError, RunOutcome, RunReport, Runner,
-    RunnerConfig, SchedConfig, Scheduler, Score, Task, TickOptions, TickReport, TrackRecord,
+use kite_strategy::plan::Target;
+use kite_runner::runner::Attempt;
+use kite_strategy::schedule::Cadence;
+use kite_runner::{RunOutcome, RunReport, Runner, RunnerConfig};
+use kite_strategy::{
+    BoxFuture, Decision, ListFilter, NewTask, NoteSource, PruneNote, Queue, QueueError, SchedConfig, Scheduler, Score, Task,
+    TickOptions, TickReport, TrackRecord,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -57,37 +58,10 @@ pub(crate) struct SpawnArgs {
 }
 
 /// The vault as the strategy loop sees it (templates with a `topic` get matching notes as
-/// `vault`): the daemon's warm vault (`memory.recall` on kite.sock), else the vault opened in process.
+/// `vault`): the daemon's warm vault, else the vault opened in process.
 pub(crate) fn note_source(ctx: &Ctx) -> Option<Arc<dyn NoteSource>> {
-    Some(Arc::new(VaultNotes { home: ctx.places.home.clone(), config: crate::cmd::vault::config(ctx) }))
-}
-
-struct VaultNotes {
-    home: std::path::PathBuf,
-    config: kite_memory::VaultConfig,
-}
-
-impl NoteSource for VaultNotes {
-    fn search<'a>(&'a self, topic: &'a str, k: usize) -> kite_sched::queue::BoxFuture<'a, Result<Vec<kite_sched::context::NoteHit>, String>> {
-        let (home, config, topic) = (self.home.clone(), self.config.clone(), topic.to_string());
-        Box::pin(async move {
-            let notes = tokio::task::spawn_blocking(move || {
-                match crate::memory::remote_recall(&home, &topic, k, std::time::Duration::from_secs(5)) {
-                    Some(n) => Ok(n),
-                    None => {
-                        let mut v = crate::cmd::vault::open_with(config).map_err(|e| format!("{e:#}"))?;
-                        crate::memory::recall(&mut v, &topic, k)
-                    }
-                }
-            })
-            .await
-            .map_err(|e| e.to_string())??;
-            Ok(notes
-                .into_iter()
-                .map(|n| kite_sched::context::NoteHit { id: n.id, title: n.title, kind: Some(n.kind), score: n.score, body: n.body })
-                .collect())
-        })
-    }
+    let c = super::memory_client(ctx, std::time::Duration::from_secs(5), kite_daemon::memory_client::Fallback::InProcess);
+    Some(Arc::new(kite_daemon::memory_client::Notes(Arc::new(c))))
 }
 
 /// `[sched]` from kite.toml.
@@ -142,22 +116,22 @@ impl Queue for NoQueue {
     fn register_session<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<String, QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
-    fn claim<'a>(&'a self, _: i64, _: &'a str) -> BoxFuture<'a, Result<kite_sched::Claim, QueueError>> {
+    fn claim<'a>(&'a self, _: i64, _: &'a str) -> BoxFuture<'a, Result<kite_strategy::Claim, QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
-    fn done<'a>(&'a self, _: &'a kite_sched::Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn done<'a>(&'a self, _: &'a kite_strategy::Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
-    fn fail<'a>(&'a self, _: &'a kite_sched::Claim, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn fail<'a>(&'a self, _: &'a kite_strategy::Claim, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
-    fn requeue_uncounted<'a>(&'a self, _: &'a kite_sched::Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn requeue_uncounted<'a>(&'a self, _: &'a kite_strategy::Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
     fn stop_order<'a>(&'a self, _: &'a str, _: Option<f64>) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
-    fn record_cost<'a>(&'a self, _: &'a kite_sched::AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn record_cost<'a>(&'a self, _: &'a kite_strategy::AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
     fn agent_spend_today(&self) -> BoxFuture<'_, Result<f64, QueueError>> {
@@ -168,7 +142,7 @@ impl Queue for NoQueue {
 #[derive(Serialize)]
 struct TemplateRow {
     #[serde(flatten)]
-    info: kite_sched::TemplateInfo,
+    info: kite_strategy::TemplateInfo,
     /// When it next runs (RFC 3339); `None` for templates that run on every tick or interval
     /// (they run in the loop's next round).
     next_run: Option<String>,
@@ -183,7 +157,7 @@ struct TemplateRow {
 struct TemplatesOut {
     dir: String,
     templates: Vec<TemplateRow>,
-    errors: Vec<kite_sched::TemplateError>,
+    errors: Vec<kite_strategy::TemplateError>,
 }
 
 async fn templates(ctx: &Ctx) -> Result<()> {
@@ -289,8 +263,8 @@ async fn templates(ctx: &Ctx) -> Result<()> {
 }
 
 fn eject(ctx: &Ctx, name: &str, force: bool) -> Result<()> {
-    let Some(b) = kite_sched::builtin::prompt(name) else {
-        let names: Vec<&str> = kite_sched::builtin::PROMPTS.iter().map(|b| b.name()).collect();
+    let Some(b) = kite_strategy::builtin::prompt(name) else {
+        let names: Vec<&str> = kite_strategy::builtin::PROMPTS.iter().map(|b| b.name()).collect();
         anyhow::bail!("no built-in template or prompt named {name:?}; built-in: {}", names.join(", "));
     };
     let dir = ctx.places.root.join(&ctx.config.sched.prompts_dir);
@@ -441,8 +415,8 @@ fn print_tick(r: &TickReport) -> Result<()> {
 pub(crate) async fn spawn(ctx: &Ctx, a: SpawnArgs) -> Result<()> {
     let cfg = runner_config(ctx)?;
     let client = Arc::new(ctx.client().await?);
-    let queue = Arc::new(ClientQueue::new(client));
-    let runner = Runner::new(cfg, &ctx.places.root, &ctx.places.home, queue.clone());
+    let queue = Arc::new(ClientQueue::new(client.clone()));
+    let runner = Runner::new(cfg, &ctx.places.root, &ctx.places.home, queue.clone(), client);
     let mut handle = runner.spawn(a.task).await.with_context(|| format!("cannot start an agent for task {}", a.task))?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let finished = tokio::select! {
@@ -544,11 +518,8 @@ pub(crate) fn background(ctx: &Ctx, tick: Option<Duration>, max_agents: Option<u
                 c.max_agents = n;
             }
             // A landing a killed process left half done is finished by the daemon's runner,
-            // even one that starts no agents of its own.
-            let resume = kite_sched::land::Book::load(&ctx.places.home)
-                .map(|b| b.entries.iter().any(|e| e.state.in_flight()))
-                .unwrap_or(false);
-            (c.max_agents > 0 || (resume && c.merge.land)).then_some(c)
+            // even one that starts no agents of its own (the book is asked once it runs).
+            (c.max_agents > 0 || c.merge.land).then_some(c)
         }
         Err(e) => {
             tracing::error!("runner off: {e:#}");

@@ -30,8 +30,8 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
     let c = ctx.client().await?;
     let s: Status = c.request::<kite_proto::op::Status>(kite_proto::NoArgs {}).await?;
     let templates = super::sched::template_counts(&c).await.unwrap_or_default();
-    // The merge queue's book lives in the home; a corrupt one is reported, not hidden.
-    let book = kite_sched::land::Book::load(&ctx.places.home);
+    // The merge queue's book, from the daemon (in kite.db); an error is reported, not hidden.
+    let book = c.request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(0) }).await;
     if ctx.json {
         let mut v = serde_json::to_value(&s)?;
         v["templates"] = serde_json::to_value(&templates)?;

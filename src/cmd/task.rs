@@ -193,8 +193,8 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
         }
         TaskCmd::Show { id } => {
             let d: TaskDetail = c.request::<kite_proto::op::TaskShow>(TaskRef { task: id }).await?;
-            // Where its work is on the way to the target (the merge queue's book, in the home).
-            let landing = kite_sched::land::Book::load(&ctx.places.home).ok().and_then(|b| b.entry(id).cloned());
+            // Where its work is on the way to the target (the merge queue's book).
+            let landing = c.request::<kite_proto::op::MergeShow>(TaskRef { task: id }).await?.entry;
             if ctx.json {
                 let mut v = serde_json::to_value(&d)?;
                 v["landing"] = serde_json::to_value(&landing)?;

@@ -351,7 +351,7 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
                 pinned: !no_pinned,
                 task,
                 prompt,
-                work: if no_work { None } else { crate::cmd::hook::GitFacts::start(&ctx.places.root).finish().1 },
+                work: if no_work { None } else { kite_memory::work::GitFacts::start(&ctx.places.root).finish().1 },
                 min_similarity: Some(ctx.config.hooks.min_similarity),
                 status_days: Some(ctx.config.hooks.status_days),
                 ..Default::default()
@@ -368,7 +368,7 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
             }
             for n in &got.notes {
                 let sim = n.similarity.map(|s| format!(", cos {s:.2}")).unwrap_or_default();
-                writeln!(out, "{:<24} {:<11} {}  {}", format!("{}{sim}", crate::cmd::hook::why(&n.reason)), n.kind, n.id, n.title)?;
+                writeln!(out, "{:<24} {:<11} {}  {}", format!("{}{sim}", kite_memory::Reason::describe_name(&n.reason)), n.kind, n.id, n.title)?;
             }
         }
         VaultCmd::Extract { transcript, command, prompt, dry_run, .. } => {
@@ -412,18 +412,11 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Asks the daemon's warm vault for an injection; with no daemon listening, runs the same policy
-/// in process.
-pub(crate) fn inject(ctx: &Ctx, ask: kite_proto::ops::MemoryInject) -> Result<kite_proto::ops::Injection> {
-    let args = serde_json::to_value(&ask)?;
-    match crate::memory::call(&ctx.places.socket(), "memory.inject", args, std::time::Duration::from_secs(3)) {
-        Ok(v) => serde_json::from_value(v).context("the daemon's memory.inject reply is not what kite expects"),
-        Err(Some(e)) => anyhow::bail!("the daemon refused memory.inject: {}", e.message),
-        Err(None) => {
-            let mut vault = open(ctx)?;
-            crate::memory::inject(&mut vault, ask).map_err(anyhow::Error::msg)
-        }
-    }
+/// Asks the daemon's warm vault for an injection (a person at the CLI can wait); with no daemon
+/// listening, runs the same policy in process.
+fn inject(ctx: &Ctx, ask: kite_proto::ops::MemoryInject) -> Result<kite_proto::ops::Injection> {
+    let c = super::memory_client(ctx, kite_daemon::memory_client::PATIENT, kite_daemon::memory_client::Fallback::InProcess);
+    c.inject(ask).map_err(anyhow::Error::msg)
 }
 
 /// `kite vault edit`: the note is edited in a copy; a copy that no longer parses is kept, and the

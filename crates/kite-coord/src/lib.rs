@@ -9,7 +9,6 @@
 //! home and that its directory is private.
 
 pub mod connection;
-pub mod home;
 pub mod instance;
 mod outbound;
 pub mod server;
@@ -19,7 +18,7 @@ pub mod state;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use home::Home;
+pub use kite_core::Home;
 pub use kite_store::Durability;
 pub use server::{run, run_with};
 pub use service::{Reply, Service, Services};

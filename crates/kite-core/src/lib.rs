@@ -7,10 +7,14 @@
 
 pub mod deps;
 pub mod duration;
+pub mod home;
 pub mod locks;
+pub mod merge;
 pub mod paths;
 pub mod task;
 
+pub use home::Home;
 pub use locks::{Grant, LockError, LockMode, LockTable, Requested};
+pub use merge::{discard_refusal, MergeCounts, MergeEntry, MergeState, MergeTally};
 pub use paths::{normalize, LockPath, PathError};
 pub use task::{HistoryEntry, NewTask, Task, TaskStatus, TransitionError};

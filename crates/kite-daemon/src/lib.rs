@@ -19,6 +19,7 @@
 //! for a component.
 
 pub mod memory;
+pub mod memory_client;
 pub mod queue;
 pub mod sched;
 pub mod ui;

@@ -355,7 +355,7 @@ pub fn extract_job(home: &Path, vault: &Mutex<Vault>, job: &Job, extract_command
     let transcript = Transcript::parse(&text);
     let source = format!("transcript:{}", job.session_id.clone().or(transcript.session_id.clone()).unwrap_or_else(|| key.clone()));
     let extractor: Box<dyn Extractor> = match extract_command {
-        Some(c) => Box::new(CommandExtractor::new(kite_sched::claude::extractor_command(c))),
+        Some(c) => Box::new(CommandExtractor::new(kite_agent::claude::extractor_command(c))),
         None => Box::new(BuiltinExtractor::default()),
     };
     // The extractor may run a command for minutes: the vault is locked only to add.

@@ -16,7 +16,7 @@ use kite_proto::ops::{
     TaskList, TaskPrune, TaskRef, TaskStart, Tasks,
 };
 use kite_proto::{Client, ClientError, ErrorCode};
-use kite_sched::{AttemptCost, BoxFuture, Claim, ListFilter, NewTask, PruneNote, Queue, QueueError, QueueStats, Task, TaskStatus};
+use kite_strategy::{AttemptCost, BoxFuture, Claim, ListFilter, NewTask, PruneNote, Queue, QueueError, QueueStats, Task, TaskStatus};
 use serde_json::Value;
 
 /// Up to this many ids are looked up one by one (`task.show`); more, and the whole list is cheaper.
@@ -143,9 +143,21 @@ pub async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<Task>, Que
 }
 
 /// Counts by status and per template (done / failed / pruned), from the whole task list.
+/// Task counts per template from kite.db's tasks, with the merge queue's rejected and conflicted
+/// landings (which count against a template too).
 pub async fn stats(client: &Client) -> Result<QueueStats, QueueError> {
     let all = list(client, &ListFilter::default()).await?;
-    Ok(QueueStats::from_tasks(&all))
+    let mut stats = QueueStats::from_tasks(&all);
+    let book = client
+        .request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(0) })
+        .await
+        .map_err(|e| queue_error(e, None))?;
+    for (name, c) in book.by_template {
+        let r = stats.by_template.entry(name).or_default();
+        r.rejected = c.rejected;
+        r.conflicted = c.conflicted;
+    }
+    Ok(stats)
 }
 
 impl Queue for ClientQueue {
@@ -278,8 +290,8 @@ mod tests {
 
     #[test]
     fn an_attempts_cost_becomes_an_agent_cost_record() {
-        let usage = kite_sched::cost::Usage { input_tokens: 1, output_tokens: 2, cache_creation_input_tokens: 3, cache_read_input_tokens: 4, ..Default::default() };
-        let cost = kite_sched::cost::Cost {
+        let usage = kite_agent::cost::Usage { input_tokens: 1, output_tokens: 2, cache_creation_input_tokens: 3, cache_read_input_tokens: 4, ..Default::default() };
+        let cost = kite_agent::cost::Cost {
             usd: 0.5,
             usage,
             model: Some("claude-sonnet-4-5".into()),

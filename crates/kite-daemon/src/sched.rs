@@ -6,7 +6,8 @@
 
 use crate::queue::ClientQueue;
 use kite_proto::Client;
-use kite_sched::{NoteSource, Runner, RunnerConfig, SchedConfig, Scheduler};
+use kite_runner::{Runner, RunnerConfig};
+use kite_strategy::{NoteSource, SchedConfig, Scheduler};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 pub struct SchedParts {
     /// The strategy loop, when on.
     pub sched: Option<SchedConfig>,
-    /// The runner, when on (max_agents above 0).
+    /// The runner, when on (max_agents above 0, or landing on: then it only resumes landings).
     pub runner: Option<RunnerConfig>,
     pub root: PathBuf,
     pub home: PathBuf,
@@ -124,16 +125,18 @@ fn background(parts: SchedParts, stop: tokio::sync::watch::Receiver<bool>) {
             c = connect_own(&parts.socket) => c,
             _ = stopped(stop.clone()) => return,
         };
-        let queue = Arc::new(ClientQueue::new(Arc::new(client)));
+        let client = Arc::new(client);
+        let queue = Arc::new(ClientQueue::new(client.clone()));
         let sched = parts.sched.map(|c| {
             tracing::info!(tick = ?c.tick, prompts = %parts.root.join(&c.prompts_dir).display(), "strategy loop on");
             Scheduler::new(c, &parts.root, queue.clone(), parts.notes.clone())
         });
         let runner = parts.runner.map(|c| {
             tracing::info!(max_agents = c.max_agents, command = c.command.as_deref().unwrap_or("claude (the adapter)"), "runner on");
-            Runner::new(c, &parts.root, &parts.home, queue.clone())
+            Runner::new(c, &parts.root, &parts.home, queue.clone(), client.clone())
         });
-        if runner.is_none() {
+        let agents = runner.as_ref().is_some_and(|r| r.config().max_agents > 0);
+        if !agents {
             tracing::info!("runner off (max_agents = 0): only `kite spawn` starts agents");
         }
         let work = async {
@@ -143,8 +146,15 @@ fn background(parts: SchedParts, stop: tokio::sync::watch::Receiver<bool>) {
                 }
             };
             let r = async {
-                if let Some(r) = runner {
-                    r.run(stopped(stop.clone())).await;
+                match runner {
+                    Some(r) if agents => r.run(stopped(stop.clone())).await,
+                    // Landing on, no agents of its own: it finishes the landings a killed
+                    // process left in the merge queue, and stops.
+                    Some(r) => tokio::select! {
+                        _ = r.resume_landings() => {}
+                        _ = stopped(stop.clone()) => {}
+                    },
+                    None => {}
                 }
             };
             tokio::join!(s, r);

@@ -3,9 +3,9 @@
 //! Why in the daemon: the page shows what only the daemon knows (who waits on whom, why a task
 //! was pruned, what a session was given), and it must not add a process to keep alive. It reads
 //! everything through the same operations the CLI uses, as a client of the daemon's own socket
-//! (so the state owner stays the one owner of state), plus the files the home keeps beside the
-//! database (the merge queue's book, the strategy loop's last rounds, the sessions' injected
-//! notes).
+//! (so the state owner stays the one owner of state; the merge queue's book too, through
+//! `merge.*`), plus the files the home keeps beside the database (the strategy loop's last
+//! rounds, the sessions' injected notes).
 //!
 //! Security: it listens on 127.0.0.1 only, on `[ui] port` or a free port chosen once and kept in
 //! `<home>/ui.json` (so a page left open finds the daemon again after a restart); every request
@@ -107,7 +107,6 @@ pub struct UiParts {
     pub home: PathBuf,
     pub root: PathBuf,
     pub socket: PathBuf,
-    pub merge: kite_sched::land::MergeConfig,
 }
 
 /// The dashboard component: its own thread and runtime, so serving a page (serializing
@@ -176,7 +175,6 @@ struct App {
     home: PathBuf,
     root: PathBuf,
     actions: bool,
-    merge: kite_sched::land::MergeConfig,
 }
 
 /// Read-only operations the page may ask for.
@@ -208,7 +206,6 @@ async fn serve(parts: UiParts) -> anyhow::Result<()> {
         home: parts.home,
         root: parts.root,
         actions: parts.cfg.actions,
-        merge: parts.merge,
     });
     let router = Router::new()
         .route("/", get(page))
@@ -281,14 +278,14 @@ async fn op(State(app): State<Arc<App>>, UrlPath(op): UrlPath<String>, Query(q):
 }
 
 async fn merge(State(app): State<Arc<App>>) -> Response {
-    match kite_sched::land::Book::load(&app.home) {
+    match app.client.request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(50) }).await {
         Ok(b) => Json(b).into_response(),
         Err(e) => fail(e),
     }
 }
 
 async fn rounds(State(app): State<Arc<App>>) -> Response {
-    let text = std::fs::read_to_string(kite_sched::scheduler::rounds_file(&app.home)).unwrap_or_default();
+    let text = std::fs::read_to_string(kite_core::Home::new(&app.home).rounds()).unwrap_or_default();
     let v: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     Json(v).into_response()
 }
@@ -394,16 +391,11 @@ async fn action(State(app): State<Arc<App>>, UrlPath((action, id)): UrlPath<(Str
                 Ok(id) => id,
                 Err(r) => return r,
             };
-            // As the CLI: an active task's worktree is in use by its agent.
-            if let Ok(t) = app.client.call_value("task.show", json!({"task": id})).await {
-                if t["status"] == "active" {
-                    return (StatusCode::CONFLICT, Json(json!({"error": format!("task {id} is active: its agent works in that worktree")})))
-                        .into_response();
-                }
-            }
-            let l = kite_sched::land::Lander::new(app.merge.clone(), &app.root, &app.home);
-            match l.discard(id).await {
+            // The CLI's discard, with the daemon's one rule (not while an agent works in it or a
+            // landing of it is in flight).
+            match kite_land::discard(&app.client, &app.root, id).await {
                 Ok(gone) => Json(json!({"removed": gone})).into_response(),
+                Err(e @ kite_land::LandError::Refused(_)) => (StatusCode::CONFLICT, Json(json!({"error": e.to_string()}))).into_response(),
                 Err(e) => fail(e),
             }
         }

@@ -48,6 +48,11 @@ impl Reason {
     }
 
     /// The reason in words, as the debug log and `kite vault inject` show it.
+    /// A reason named on the wire (`task`), in words; an unknown name is "recalled".
+    pub fn describe_name(name: &str) -> &'static str {
+        Reason::parse(name).map_or("recalled", Reason::describe)
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Reason::Pinned => "pinned",
@@ -394,5 +399,60 @@ mod tests {
         assert!(Ask { budget: 20_000, ..Ask::default() }.validate().unwrap_err().contains("9000"));
         assert!(Ask { k: 0, ..Ask::default() }.validate().is_err());
         assert!(Ask::default().validate().is_ok());
+    }
+}
+
+/// Renders a session's context from `template` (Tera) with `vars` and `notes`, within `budget`
+/// characters: blank lines go, and while it is over budget the last note is dropped and it is
+/// rendered again; with no note left, the text is cut. Returns the text and the notes it kept
+/// (what the session was given, after the cut).
+pub fn render_within(
+    template: &str,
+    vars: &[(&str, serde_json::Value)],
+    mut notes: Vec<serde_json::Value>,
+    budget: usize,
+) -> std::result::Result<(String, Vec<serde_json::Value>), String> {
+    loop {
+        let mut ctx = tera::Context::new();
+        for (k, v) in vars {
+            ctx.insert(*k, v);
+        }
+        ctx.insert("notes", &notes);
+        let text = tera::Tera::one_off(template, &ctx, false).map_err(|e| {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            msg
+        })?;
+        let text = text.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n");
+        if text.chars().count() <= budget {
+            return Ok((text, notes));
+        }
+        if notes.pop().is_none() {
+            return Ok((text.chars().take(budget).collect(), notes));
+        }
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn over_budget_the_last_notes_go_first_then_the_text_is_cut() {
+        let t = "# {{ project }}\n\n{% for n in notes %}- {{ n.title }}\n{% endfor %}";
+        let notes = vec![json!({"title": "aaaa"}), json!({"title": "bbbb"}), json!({"title": "cccc"})];
+        let vars = [("project", json!("p"))];
+        let (text, kept) = render_within(t, &vars, notes.clone(), 100).unwrap();
+        assert_eq!((text.as_str(), kept.len()), ("# p\n- aaaa\n- bbbb\n- cccc", 3));
+        let (text, kept) = render_within(t, &vars, notes.clone(), 16).unwrap();
+        assert_eq!((text.as_str(), kept.len()), ("# p\n- aaaa", 1));
+        let (text, kept) = render_within(t, &vars, notes, 2).unwrap();
+        assert_eq!((text.as_str(), kept.len()), ("# ", 0));
+        assert!(render_within("{{ nope", &vars, vec![], 10).is_err());
     }
 }

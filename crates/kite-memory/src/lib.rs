@@ -15,6 +15,7 @@ pub mod redact;
 pub mod search;
 pub mod transcript;
 pub mod vault;
+pub mod work;
 
 pub use embed::{EmbedConfig, Embedder, DIM};
 pub use error::{MemoryError, Result};
@@ -23,5 +24,5 @@ pub use index::{Index, SyncReport};
 pub use note::{Kind, NewNote, Note, MAX_BODY_BYTES};
 pub use search::{SearchHit, SearchMode, SearchOptions};
 pub use transcript::Transcript;
-pub use inject::{Ask, Injected, Injection, Reason};
+pub use inject::{render_within, Ask, Injected, Injection, Reason};
 pub use vault::{AddOutcome, ExtractReport, Stats, Vault, VaultConfig};

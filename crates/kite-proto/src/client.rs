@@ -181,3 +181,49 @@ async fn read_loop(
     // Dropping the senders wakes every waiting call with `Closed`.
     pending.lock().expect("pending lock").clear();
 }
+
+/// The blocking client: one request on its own connection, for synchronous callers (a hook, the
+/// MCP server's vault tools, a note source on a blocking thread). Every wait is bounded by
+/// `deadline`, so a daemon that does not answer costs the caller that long and no longer.
+pub mod blocking {
+    use super::*;
+    use std::io::{BufRead, BufReader as StdBufReader, Write};
+    use std::os::unix::net::UnixStream as StdUnixStream;
+    use std::time::Duration;
+
+    /// Sends `O` with `args` and waits up to `deadline` for its typed reply.
+    pub fn request<O: Operation>(socket: &Path, args: O::Args, deadline: Duration) -> Result<O::Reply, ClientError> {
+        let s = match StdUnixStream::connect(socket) {
+            Ok(s) => s,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+                return Err(ClientError::NoDaemon(socket.to_path_buf()))
+            }
+            Err(source) => return Err(ClientError::Connect { path: socket.to_path_buf(), source }),
+        };
+        let started = std::time::Instant::now();
+        let left = || deadline.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+        s.set_write_timeout(Some(left()))?;
+        let args = serde_json::to_value(args).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let req = serde_json::json!({"id": 1, "op": O::NAME, "args": args});
+        (&s).write_all(format!("{req}\n").as_bytes())?;
+        let mut reader = StdBufReader::new(&s);
+        let mut line = String::new();
+        loop {
+            s.set_read_timeout(Some(left()))?;
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Err(ClientError::Closed);
+            }
+            match ServerMessage::decode(line.trim_end()) {
+                Ok(ServerMessage::Reply { id: Some(1), result }) => {
+                    let v = result.map_err(ClientError::Daemon)?;
+                    return serde_json::from_value(v).map_err(|e| ClientError::Decode(e.to_string()));
+                }
+                // A push that raced the reply (the connection is not attached to a session, so
+                // there are none, but a newer daemon may send some).
+                Ok(_) => continue,
+                Err(e) => return Err(ClientError::Decode(e)),
+            }
+        }
+    }
+}

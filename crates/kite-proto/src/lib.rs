@@ -3,12 +3,14 @@
 //! for people in docs/PROTOCOL.md; this crate is its only implementation.
 
 pub mod client;
+pub mod event;
 pub mod frame;
 pub mod ops;
 pub mod refusal;
 pub mod request;
 
 pub use client::{Client, ClientError};
+pub use event::{LogEvent, Pushed, SessionEnd};
 pub use refusal::Refusal;
 pub use request::{memory_op, op, MemoryOp, NoArgs, Op, Operation};
 pub use frame::{ErrorBody, ErrorCode, Push, Request, ServerMessage, MAX_FRAME, PROTOCOL_VERSION};

@@ -78,6 +78,16 @@ pub enum Refusal {
     #[error("bad cost record: {0}")]
     BadCost(String),
 
+    // The merge queue.
+    #[error("task {0} is not in the merge queue")]
+    NotInMergeQueue(i64),
+    #[error("task {task}'s landing already ended: {state}")]
+    LandingEnded { task: i64, state: String },
+    #[error("{0}")]
+    MayNotDiscard(String),
+    #[error("bad merge step: {0}")]
+    BadMergeStep(String),
+
     // Locks and paths.
     #[error("{0}")]
     Lock(LockError),
@@ -145,7 +155,9 @@ impl Refusal {
             Lock(LockError::Busy { .. }) => ErrorCode::Busy,
             Lock(LockError::Deadlock { .. }) => ErrorCode::Deadlock,
             Lock(LockError::NotHeld { .. }) => ErrorCode::NotFound,
-            BadCost(_) => ErrorCode::BadRequest,
+            BadCost(_) | BadMergeStep(_) => ErrorCode::BadRequest,
+            NotInMergeQueue(_) => ErrorCode::NotFound,
+            LandingEnded { .. } | MayNotDiscard(_) => ErrorCode::InvalidTransition,
             CwdNotAbsolute(_) => ErrorCode::BadRequest,
             Path { error: PathError::OutsideRoot(..), .. } => ErrorCode::OutsideRoot,
             Path { .. } => ErrorCode::BadRequest,

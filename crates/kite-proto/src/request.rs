@@ -25,7 +25,7 @@ pub struct NoArgs {}
 pub trait Operation {
     const NAME: &'static str;
     type Args: Serialize + DeserializeOwned + Send;
-    type Reply: DeserializeOwned;
+    type Reply: DeserializeOwned + Serialize;
 }
 
 macro_rules! operations {
@@ -105,6 +105,11 @@ operations! {
         "lock.ask" => LockAsk(ops::LockAsk) -> ops::Delivered;
         "session.news" => SessionNews(ops::SessionNews) -> ops::News;
         "session.stop" => SessionStop(ops::SessionStop) -> Value;
+        "merge.enqueue" => MergeEnqueue(ops::MergeEnqueue) -> kite_core::MergeEntry;
+        "merge.step" => MergeStep(ops::MergeStep) -> kite_core::MergeEntry;
+        "merge.list" => MergeList(ops::MergeList) -> ops::MergeBook;
+        "merge.show" => MergeShow(ops::TaskRef) -> ops::MergeShown;
+        "merge.discard" => MergeDiscard(ops::MergeDiscard) -> kite_core::MergeEntry;
     }
 }
 

@@ -10,6 +10,7 @@ mod bound;
 mod costs;
 mod error;
 mod locks;
+mod merge;
 mod retention;
 mod sessions;
 mod tasks;
@@ -17,6 +18,7 @@ mod tasks;
 pub use costs::{CostRow, CostStore, CostSums};
 pub use error::StoreError;
 pub use locks::LockStore;
+pub use merge::MergeStore;
 pub use retention::{EventRow, RetentionStore};
 pub use sessions::{SessionRow, SessionStore};
 pub use tasks::{NewTaskRow, TaskStore};
@@ -49,7 +51,13 @@ impl Durability {
     }
 }
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_partial_status_indexes.sql"), include_str!("../migrations/0003_session_key.sql"), include_str!("../migrations/0004_costs.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_partial_status_indexes.sql"),
+    include_str!("../migrations/0003_session_key.sql"),
+    include_str!("../migrations/0004_costs.sql"),
+    include_str!("../migrations/0005_merge.sql"),
+];
 
 /// What a WAL is cut back to when it starts over after a complete checkpoint.
 pub const WAL_KEEP_BYTES: u64 = 16 << 20;
@@ -181,7 +189,7 @@ impl Durable for WalSync {
 /// cost ([`CostStore`]). The owner
 /// holds a `Box<dyn Storage>` and nothing SQLite; [`Store`] is the SQLite backend. What a shared
 /// PostgreSQL backend would have to own is written in ARCHITECTURE.md.
-pub trait Storage: Batch + EventStore + TaskStore + SessionStore + LockStore + RetentionStore + CostStore + Send {
+pub trait Storage: Batch + EventStore + TaskStore + SessionStore + LockStore + RetentionStore + CostStore + MergeStore + Send {
     /// With a durability level whose syncs are deferred: the handle that makes commits durable
     /// (see [`Batch::commit_deferred`]).
     fn durable(&self) -> Option<std::sync::Arc<dyn Durable>>;
@@ -203,7 +211,7 @@ impl Storage for Store {
 
 /// The storage traits, to call their methods.
 pub mod prelude {
-    pub use crate::{Batch, CostStore, EventStore, LockStore, RetentionStore, SessionStore, Storage, TaskStore};
+    pub use crate::{Batch, CostStore, EventStore, LockStore, MergeStore, RetentionStore, SessionStore, Storage, TaskStore};
 }
 
 /// What a deferred commit left to do (see [`Store::commit_deferred`]).

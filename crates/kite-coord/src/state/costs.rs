@@ -9,9 +9,10 @@
 //! rows. Dollars are counted in micro-dollars (the counters are integers); the rounding, half a
 //! micro-dollar per record, is far below the four decimals anything shows.
 
-use super::{json, Answer, OpResult, State};
-use kite_proto::ops::{day_start_ms, CostEntry, CostRecord, CostSummary, CostTotals, EventKind, COST_SOURCES, MAX_TASK_COSTS};
-use kite_proto::{ErrorBody, Refusal};
+use super::{Handled, State};
+use kite_proto::event::EventTokens;
+use kite_proto::ops::{day_start_ms, CostEntry, CostRecord, CostSummary, CostTotals, COST_SOURCES, MAX_TASK_COSTS};
+use kite_proto::{ErrorBody, LogEvent, Refusal};
 use kite_store::{CostRow, CostSums};
 use serde_json::json;
 
@@ -95,7 +96,7 @@ fn check(a: &CostRecord) -> Result<(), String> {
 }
 
 impl State {
-    pub(super) fn cost_record(&mut self, a: CostRecord) -> OpResult {
+    pub(super) fn cost_record(&mut self, a: CostRecord) -> Handled<serde_json::Value> {
         check(&a).map_err(|why| ErrorBody::from(Refusal::BadCost(why)))?;
         if let Some(task) = a.task {
             if !self.store.task_exists(task).map_err(super::internal)? {
@@ -132,22 +133,25 @@ impl State {
         p.bump("cost_output_tokens", count(row.output_tokens));
         p.bump("cost_cache_creation_tokens", count(row.cache_creation_input_tokens));
         p.bump("cost_cache_read_tokens", count(row.cache_read_input_tokens));
-        let tokens = json!({
-            "input": row.input_tokens,
-            "output": row.output_tokens,
-            "cache_creation": row.cache_creation_input_tokens,
-            "cache_read": row.cache_read_input_tokens,
-        });
-        let data = json!({
-            "session": row.session, "task": row.task_id, "attempt": row.attempt, "source": row.source,
-            "usd": row.usd, "tokens": tokens,
-        });
-        self.event(EventKind::CostRecorded, data)?;
-        Ok(Answer::Now(json!({"id": id})))
+        let tokens = EventTokens {
+            input: row.input_tokens,
+            output: row.output_tokens,
+            cache_creation: row.cache_creation_input_tokens,
+            cache_read: row.cache_read_input_tokens,
+        };
+        self.event(LogEvent::CostRecorded {
+            session: row.session,
+            task: row.task_id,
+            attempt: row.attempt,
+            source: row.source,
+            usd: row.usd,
+            tokens,
+        })?;
+        Ok(json!({"id": id}))
     }
 
-    pub(super) fn cost_summary(&mut self) -> OpResult {
-        json(self.cost_view()?)
+    pub(super) fn cost_summary(&mut self) -> Handled<kite_proto::ops::CostSummary> {
+        Ok(self.cost_view()?)
     }
 
     /// Today's totals (since UTC midnight of the batch's clock) and the lifetime counters.

@@ -1,16 +1,15 @@
 //! Broadcasts and the event log. A broadcast is pushed to every connection bound to a live
 //! session and logged; followers of the log get every event after the commit that made it.
 
-use super::{json, ConnId, OpResult, State};
+use super::{ConnId, Handled, State};
 use kite_proto::ops::{Broadcast, Delivered, Event, EventKind, Events, EventsQuery};
-use kite_proto::{ErrorBody, Refusal};
-use serde_json::json;
+use kite_proto::{ErrorBody, LogEvent, Pushed, Refusal};
 use std::collections::HashSet;
 
 const MAX_MESSAGE: usize = 64 * 1024;
 
 impl State {
-    pub(super) fn broadcast(&mut self, a: Broadcast) -> OpResult {
+    pub(super) fn broadcast(&mut self, a: Broadcast) -> Handled<kite_proto::ops::Delivered> {
         if a.message.trim().is_empty() {
             return Err(Refusal::EmptyBroadcast.into());
         }
@@ -20,7 +19,7 @@ impl State {
         if let Some(from) = &a.from {
             let _ = self.touch(from);
         }
-        let data = json!({"message": a.message, "from": a.from, "at_ms": self.now_ms});
+        let pushed = Pushed::Broadcast { message: a.message.clone(), from: a.from.clone(), at_ms: self.now_ms };
         let mut conns: HashSet<ConnId> = HashSet::new();
         let mut delivered = 0;
         for live in self.live.values() {
@@ -30,13 +29,13 @@ impl State {
             }
         }
         for c in conns {
-            self.push(c, "broadcast", data.clone());
+            self.push(c, &pushed);
         }
-        self.event(EventKind::Broadcast, data)?;
+        self.event(LogEvent::Broadcast { message: a.message.clone(), from: a.from.clone(), at_ms: self.now_ms })?;
         // Agents busy with other tools hear it at their next tool call (the tool hook).
         let from = self.sender_name(a.from.as_deref());
         self.tell_all(a.from.as_deref(), "broadcast", &format!("BROADCAST from {from}: {}", a.message.trim()));
-        json(Delivered { delivered })
+        Ok(Delivered { delivered })
     }
 
     /// A page of the log: after `since` (or the newest `limit` without it), at most a page and
@@ -65,14 +64,14 @@ impl State {
         Ok(Events { events, next })
     }
 
-    pub(super) fn events_list(&mut self, q: EventsQuery) -> OpResult {
-        json(self.load_events(&q, kite_proto::ops::MAX_PAGE)?)
+    pub(super) fn events_list(&mut self, q: EventsQuery) -> Handled<kite_proto::ops::Events> {
+        Ok(self.load_events(&q, kite_proto::ops::MAX_PAGE)?)
     }
 
     /// Replies with the backlog and marks the connection as a follower from its last event on.
     /// With `since`, the backlog must be whole (pushes start after it): more than a page is
     /// refused, to be read with `events.list` first.
-    pub(super) fn events_follow(&mut self, conn: ConnId, q: EventsQuery) -> OpResult {
+    pub(super) fn events_follow(&mut self, conn: ConnId, q: EventsQuery) -> Handled<kite_proto::ops::Events> {
         let page = self.load_events(&q, if q.since.is_some() { kite_proto::ops::MAX_PAGE } else { 100 })?;
         if let (Some(since), Some(_)) = (q.since, page.next) {
             return Err(Refusal::FollowTooFar { since }.into());
@@ -84,6 +83,6 @@ impl State {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.follow = Some(last);
         }
-        json(Events { events, next: None })
+        Ok(Events { events, next: None })
     }
 }

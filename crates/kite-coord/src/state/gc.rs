@@ -9,7 +9,7 @@
 //! state owner for long: the daemon runs a chunk every [`GC_EVERY`] and again at the next batch
 //! while more is due; `kite gc` calls the `gc` operation until it says `more: false`.
 
-use super::{json, OpResult, State};
+use super::{Handled, State};
 use kite_proto::ops::{Gc, GcReport};
 use kite_proto::{ErrorBody, Refusal};
 use serde_json::json;
@@ -28,7 +28,7 @@ fn cutoff(now_ms: i64, keep: Option<Duration>) -> Option<i64> {
 }
 
 impl State {
-    pub(super) fn gc(&mut self, a: Gc) -> OpResult {
+    pub(super) fn gc(&mut self, a: Gc) -> Handled<kite_proto::ops::GcReport> {
         let retention = match a.older_than_secs {
             Some(s) => {
                 let d = Some(Duration::from_secs(s));
@@ -36,7 +36,7 @@ impl State {
             }
             None => self.retention,
         };
-        json(self.gc_chunk(retention, a.dry_run)?)
+        Ok(self.gc_chunk(retention, a.dry_run)?)
     }
 
     /// The periodic run: one chunk now; when more is due, the next batch runs another (the caller

@@ -2,14 +2,13 @@
 //! queued requests the moment they are granted (the grant is pushed as the reply to the waiting
 //! request, over its open connection — nobody polls), and tells the session's other connections.
 
-use super::{json, Answer, ConnId, OpResult, State, Wait};
+use super::{Answer, ConnId, Handled, State, Wait};
 use kite_core::{normalize, Grant, LockPath, Requested};
-use kite_proto::ops::{EventKind, LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, RefusedDeadlock, Released};
+use kite_proto::ops::{LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, RefusedDeadlock, Released};
 
 /// Refused deadlocks `lock.list` and `status` remember.
 const DEADLOCKS_KEPT: usize = 10;
-use kite_proto::{ErrorBody, Refusal};
-use serde_json::json;
+use kite_proto::{ErrorBody, LogEvent, Pushed, Refusal};
 use std::path::Path;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -30,7 +29,7 @@ impl State {
             .map_err(|error| Refusal::Path { error, resolved: (resolved != path).then(|| resolved.clone()) }.into())
     }
 
-    pub(super) fn lock_acquire(&mut self, conn: ConnId, req_id: u64, a: LockAcquire) -> OpResult {
+    pub(super) fn lock_acquire(&mut self, conn: ConnId, req_id: u64, a: LockAcquire) -> Handled<Answer<kite_proto::ops::LockGranted>> {
         self.touch(&a.session)?;
         let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
         let requested = match self.locks.request(&a.session, path, a.mode, a.wait) {
@@ -50,9 +49,9 @@ impl State {
         match requested {
             Requested::Granted(g) => {
                 self.persist_grant(&g)?;
-                json(granted(&g))
+                Ok(Answer::Now(granted(&g)))
             }
-            Requested::AlreadyHeld(g) => json(granted(&g)),
+            Requested::AlreadyHeld(g) => Ok(Answer::Now(granted(&g))),
             Requested::Queued { ticket, blockers } => {
                 let deadline = a.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
                 self.waits.insert(ticket, Wait { conn, req_id, deadline });
@@ -64,13 +63,14 @@ impl State {
 
     fn persist_grant(&mut self, g: &Grant) -> Result<(), ErrorBody> {
         self.store.insert_lock(&g.path, &g.session, g.mode, g.token, self.now_ms).map_err(super::internal)?;
-        self.event(EventKind::LockGranted, json!({"path": g.path, "session": g.session, "mode": g.mode, "token": g.token}))
+        self.event(LogEvent::LockGranted { path: g.path.to_string(), session: g.session.clone(), mode: g.mode, token: g.token })
     }
 
     /// Persists grants handed on by a release and answers their waiting requests.
     pub(super) fn apply_grants(&mut self, grants: Vec<Grant>) -> Result<(), ErrorBody> {
         for g in grants {
             self.persist_grant(&g)?;
+            let pushed = Pushed::LockGranted(granted(&g));
             let data = serde_json::to_value(granted(&g)).map_err(super::internal)?;
             let waiter = g.ticket.and_then(|t| self.waits.remove(&t));
             if g.ticket.is_some() {
@@ -86,21 +86,21 @@ impl State {
                 .map(|l| l.conns.iter().copied().filter(|c| waiter.as_ref().is_none_or(|w| w.conn != *c)).collect())
                 .unwrap_or_default();
             for c in others {
-                self.push(c, "lock.granted", data.clone());
+                self.push(c, &pushed);
             }
         }
         Ok(())
     }
 
-    pub(super) fn lock_release(&mut self, a: LockRelease) -> OpResult {
+    pub(super) fn lock_release(&mut self, a: LockRelease) -> Handled<kite_proto::ops::Released> {
         self.touch(&a.session)?;
         let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
         let grants = self.locks.release(&a.session, &path).map_err(|e| ErrorBody::from(Refusal::from(e)))?;
         self.store.delete_lock(path.as_str(), &a.session).map_err(super::internal)?;
-        self.event(EventKind::LockReleased, json!({"path": path.as_str(), "session": a.session}))?;
+        self.event(LogEvent::LockReleased { path: path.as_str().to_string(), session: a.session.clone(), reason: None })?;
         let handed: Vec<LockGranted> = grants.iter().map(granted).collect();
         self.apply_grants(grants)?;
-        json(Released { path: path.as_str().to_string(), granted: handed })
+        Ok(Released { path: path.as_str().to_string(), granted: handed })
     }
 
     pub(super) fn locks_view(&self) -> Locks {
@@ -120,8 +120,8 @@ impl State {
         }
     }
 
-    pub(super) fn lock_list(&mut self) -> OpResult {
-        json(self.locks_view())
+    pub(super) fn lock_list(&mut self) -> Handled<kite_proto::ops::Locks> {
+        Ok(self.locks_view())
     }
 
     /// Answers waits whose timeout passed with an error, and hands on what their leaving frees.

@@ -16,6 +16,7 @@ mod costs;
 mod events;
 mod gc;
 mod locks;
+mod merge;
 mod news;
 mod outlet;
 mod pending;
@@ -26,7 +27,7 @@ mod tests;
 
 use crate::{DaemonConfig, DaemonError};
 use kite_core::LockTable;
-use kite_proto::{ErrorBody, Op, Push, Refusal, Request, ServerMessage};
+use kite_proto::{ErrorBody, LogEvent, Op, Operation, Pushed, Refusal, Request, ServerMessage};
 use kite_store::prelude::*;
 use kite_store::{Committed, Store};
 use outlet::{Delivery, Outlet};
@@ -126,12 +127,22 @@ struct Out {
 }
 
 /// A handler's answer: a reply now, or later (a queued lock request).
-pub(crate) enum Answer {
-    Now(Value),
+pub(crate) enum Answer<T = Value> {
+    Now(T),
     Later,
 }
 
 type OpResult = Result<Answer, ErrorBody>;
+
+/// What a handler returns: its operation's reply type ([`Operation::Reply`]), or the refusal.
+/// [`State::dispatch`] holds each handler to its operation's reply type at compile time.
+pub(crate) type Handled<T> = Result<T, ErrorBody>;
+
+/// A typed reply as it goes on the wire; `O` names the operation, so a handler whose reply type
+/// is not `O::Reply` does not compile.
+fn now<O: Operation>(r: Handled<O::Reply>) -> OpResult {
+    r.and_then(|v| serde_json::to_value(v).map(Answer::Now).map_err(internal))
+}
 
 pub(crate) struct State {
     store: Box<dyn Storage>,
@@ -185,6 +196,9 @@ const SYNC_HOLD: Duration = Duration::from_millis(2);
 
 impl State {
     fn restore(store: Box<dyn Storage>, outlet: Outlet, config: &DaemonConfig) -> Result<State, DaemonError> {
+        if let Err(e) = merge::import_book(store.as_ref(), &config.home) {
+            tracing::error!("merge queue: {e}");
+        }
         let (held, tokens) = store.load_locks()?;
         let pending = Pending::load(store.as_ref())?;
         let now = Instant::now();
@@ -352,36 +366,45 @@ impl State {
     }
 
     fn dispatch(&mut self, conn: ConnId, id: u64, op: Op) -> OpResult {
+        use kite_proto::op;
         match op {
-            Op::Hello(_) => self.hello(),
-            Op::Status(_) => self.status(),
-            Op::SessionRegister(a) => self.session_register(conn, a),
-            Op::SessionAttach(a) => self.session_attach(conn, a),
-            Op::SessionHeartbeat(a) => self.session_heartbeat(a),
-            Op::SessionEnd(a) => self.session_end(a),
-            Op::SessionList(_) => self.session_list(),
-            Op::TaskCreate(a) => self.task_create(a),
-            Op::TaskDepend(a) => self.task_depend(a),
-            Op::TaskList(a) => self.task_list(a),
-            Op::TaskShow(a) => self.task_show(a),
-            Op::TaskStart(a) => self.task_start(a),
-            Op::TaskNext(a) => self.task_next(a),
-            Op::TaskDone(a) => self.task_done(a),
-            Op::TaskFail(a) => self.task_fail(a),
-            Op::TaskPrune(a) => self.task_prune(a),
-            Op::LockAcquire(a) => self.lock_acquire(conn, id, a),
-            Op::LockRelease(a) => self.lock_release(a),
-            Op::LockList(_) => self.lock_list(),
-            Op::Broadcast(a) => self.broadcast(a),
-            Op::EventsList(a) => self.events_list(a),
-            Op::EventsFollow(a) => self.events_follow(conn, a),
-            Op::Gc(a) => self.gc(a),
-            Op::CostRecord(a) => self.cost_record(a),
-            Op::CostSummary(_) => self.cost_summary(),
-            Op::Message(a) => self.message(a),
-            Op::LockAsk(a) => self.lock_ask(a),
-            Op::SessionNews(a) => self.session_news(a),
-            Op::SessionStop(a) => self.session_stop(a),
+            Op::Hello(_) => now::<op::Hello>(self.hello()),
+            Op::Status(_) => now::<op::Status>(self.status()),
+            Op::SessionRegister(a) => now::<op::SessionRegister>(self.session_register(conn, a)),
+            Op::SessionAttach(a) => now::<op::SessionAttach>(self.session_attach(conn, a)),
+            Op::SessionHeartbeat(a) => now::<op::SessionHeartbeat>(self.session_heartbeat(a)),
+            Op::SessionEnd(a) => now::<op::SessionEnd>(self.session_end(a)),
+            Op::SessionList(_) => now::<op::SessionList>(self.session_list()),
+            Op::TaskCreate(a) => now::<op::TaskCreate>(self.task_create(a)),
+            Op::TaskDepend(a) => now::<op::TaskDepend>(self.task_depend(a)),
+            Op::TaskList(a) => now::<op::TaskList>(self.task_list(a)),
+            Op::TaskShow(a) => now::<op::TaskShow>(self.task_show(a)),
+            Op::TaskStart(a) => now::<op::TaskStart>(self.task_start(a)),
+            Op::TaskNext(a) => now::<op::TaskNext>(self.task_next(a)),
+            Op::TaskDone(a) => now::<op::TaskDone>(self.task_done(a)),
+            Op::TaskFail(a) => now::<op::TaskFail>(self.task_fail(a)),
+            Op::TaskPrune(a) => now::<op::TaskPrune>(self.task_prune(a)),
+            Op::LockAcquire(a) => match self.lock_acquire(conn, id, a)? {
+                Answer::Now(g) => now::<op::LockAcquire>(Ok(g)),
+                Answer::Later => Ok(Answer::Later),
+            },
+            Op::LockRelease(a) => now::<op::LockRelease>(self.lock_release(a)),
+            Op::LockList(_) => now::<op::LockList>(self.lock_list()),
+            Op::Broadcast(a) => now::<op::Broadcast>(self.broadcast(a)),
+            Op::EventsList(a) => now::<op::EventsList>(self.events_list(a)),
+            Op::EventsFollow(a) => now::<op::EventsFollow>(self.events_follow(conn, a)),
+            Op::Gc(a) => now::<op::Gc>(self.gc(a)),
+            Op::CostRecord(a) => now::<op::CostRecord>(self.cost_record(a)),
+            Op::CostSummary(_) => now::<op::CostSummary>(self.cost_summary()),
+            Op::Message(a) => now::<op::Message>(self.message(a)),
+            Op::LockAsk(a) => now::<op::LockAsk>(self.lock_ask(a)),
+            Op::SessionNews(a) => now::<op::SessionNews>(self.session_news(a)),
+            Op::SessionStop(a) => now::<op::SessionStop>(self.session_stop(a)),
+            Op::MergeEnqueue(a) => now::<op::MergeEnqueue>(self.merge_enqueue(a)),
+            Op::MergeStep(a) => now::<op::MergeStep>(self.merge_step(a)),
+            Op::MergeList(a) => now::<op::MergeList>(self.merge_list(a)),
+            Op::MergeShow(a) => now::<op::MergeShow>(self.merge_show(a)),
+            Op::MergeDiscard(a) => now::<op::MergeDiscard>(self.merge_discard(a)),
         }
     }
 
@@ -389,13 +412,13 @@ impl State {
         self.outbox.push(Out { conn, req_id: Some(id), msg: ServerMessage::Reply { id: Some(id), result } });
     }
 
-    fn push(&mut self, conn: ConnId, event: &str, data: Value) {
-        self.outbox.push(Out { conn, req_id: None, msg: ServerMessage::Push(Push { push: event.to_string(), data }) });
+    fn push(&mut self, conn: ConnId, p: &Pushed) {
+        self.outbox.push(Out { conn, req_id: None, msg: ServerMessage::Push(p.frame()) });
     }
 
     /// Appends to the event log (inside the request's savepoint).
-    fn event(&mut self, kind: kite_proto::ops::EventKind, data: Value) -> Result<(), ErrorBody> {
-        self.pending.event(self.now_ms, kind, data);
+    fn event(&mut self, e: LogEvent) -> Result<(), ErrorBody> {
+        self.pending.event(self.now_ms, e.kind(), e.data());
         Ok(())
     }
 
@@ -415,7 +438,7 @@ impl State {
             // Encoded once, whatever the number of followers.
             let lines: Vec<String> = events
                 .iter()
-                .map(|ev| ServerMessage::Push(Push { push: "event".into(), data: serde_json::to_value(ev).unwrap_or_default() }).encode())
+                .map(|ev| ServerMessage::Push(Pushed::Event(serde_json::to_value(ev).unwrap_or_default()).frame()).encode())
                 .collect();
             for c in self.conns.values_mut().filter(|c| c.follow.is_some()) {
                 for (ev, line) in events.iter().zip(&lines) {
@@ -507,8 +530,4 @@ fn fit_frame<T: serde::Serialize>(items: &mut Vec<T>) -> bool {
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> ErrorBody {
     Refusal::internal(e).into()
-}
-
-fn json<T: serde::Serialize>(v: T) -> OpResult {
-    serde_json::to_value(v).map(Answer::Now).map_err(internal)
 }

@@ -14,11 +14,11 @@
 
 use std::collections::VecDeque;
 
-use kite_proto::ops::{Delivered, EventKind, LockAsk, Message, News, NewsItem, SessionNews, SessionStop};
-use kite_proto::{ErrorBody, Refusal};
+use kite_proto::ops::{Delivered, LockAsk, Message, News, NewsItem, SessionNews, SessionStop};
+use kite_proto::{ErrorBody, LogEvent, Pushed, Refusal};
 use serde_json::json;
 
-use super::{json, OpResult, State};
+use super::{Handled, State};
 
 /// Items an inbox keeps; beyond it the oldest go, and the next delivery says how many.
 const INBOX_MAX: usize = 50;
@@ -135,7 +135,7 @@ impl State {
         }
     }
 
-    pub(super) fn message(&mut self, a: Message) -> OpResult {
+    pub(super) fn message(&mut self, a: Message) -> Handled<kite_proto::ops::Delivered> {
         let text = a.text.trim();
         if text.is_empty() {
             return Err(Refusal::EmptyMessage.into());
@@ -150,17 +150,17 @@ impl State {
             let _ = self.touch(from);
         }
         let from = self.sender_name(a.from.as_deref());
-        let data = json!({"to": a.to, "from": a.from, "text": text, "at_ms": self.now_ms});
+        let pushed = Pushed::Message { to: a.to.clone(), from: a.from.clone(), text: text.to_string(), at_ms: self.now_ms };
         let conns: Vec<_> = self.live[&a.to].conns.iter().copied().collect();
         for c in conns {
-            self.push(c, "message", data.clone());
+            self.push(c, &pushed);
         }
-        self.event(EventKind::Message, data)?;
+        self.event(LogEvent::Message { to: a.to.clone(), from: a.from.clone(), text: text.to_string(), at_ms: self.now_ms })?;
         self.tell(&a.to, "message", format!("MESSAGE from {from}: {text}"));
-        json(Delivered { delivered: 1 })
+        Ok(Delivered { delivered: 1 })
     }
 
-    pub(super) fn lock_ask(&mut self, a: LockAsk) -> OpResult {
+    pub(super) fn lock_ask(&mut self, a: LockAsk) -> Handled<kite_proto::ops::Delivered> {
         let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
         let holders: Vec<String> =
             self.locks.held().iter().filter(|h| h.path.overlaps(&path) && h.session != a.by).map(|h| h.session.clone()).collect();
@@ -168,11 +168,11 @@ impl State {
         for h in &holders {
             self.tell(h, "lock.asked", format!("{who} wants the lock on {} that you hold; release it (kite_unlock) when you can", path.as_str()));
         }
-        self.event(EventKind::LockAsked, json!({"path": path.as_str(), "by": a.by, "holders": holders}))?;
-        json(Delivered { delivered: holders.len() })
+        self.event(LogEvent::LockAsked { path: path.as_str().to_string(), by: a.by.clone(), holders: holders.clone() })?;
+        Ok(Delivered { delivered: holders.len() })
     }
 
-    pub(super) fn session_stop(&mut self, a: SessionStop) -> OpResult {
+    pub(super) fn session_stop(&mut self, a: SessionStop) -> Handled<serde_json::Value> {
         if !self.live.contains_key(&a.session) {
             return Err(Refusal::NoLiveSession(a.session.clone()).into());
         }
@@ -180,11 +180,11 @@ impl State {
         // Told too: a person's own session (not stopped without `stop_people`) hears it.
         self.tell(&a.session, "stop", format!("STOP requested: {reason}"));
         self.order_stop(&a.session, "ordered", reason.clone());
-        self.event(EventKind::SessionStopOrdered, json!({"session": a.session, "reason": reason}))?;
-        Ok(super::Answer::Now(json!({})))
+        self.event(LogEvent::SessionStopOrdered { session: a.session.clone(), reason: reason.to_string() })?;
+        Ok(json!({}))
     }
 
-    pub(super) fn session_news(&mut self, a: SessionNews) -> OpResult {
+    pub(super) fn session_news(&mut self, a: SessionNews) -> Handled<kite_proto::ops::News> {
         self.touch(&a.session)?;
         let mut news = News::default();
         // A path the lock table cannot take (outside the project) is no lock of anyone's.
@@ -243,7 +243,7 @@ impl State {
         if a.deliver && !(news.stop.is_some() && a.stop_on_budget) {
             news.items = l.news.take(self.now_ms);
         }
-        json(news)
+        Ok(news)
     }
 
     /// Dollars the agents kite started spent since `since_ms`.

@@ -2,16 +2,17 @@
 //! the reaper. A session's end — asked for or reaped — releases its locks (waiters get them) and
 //! puts its active tasks back to pending; its claims die with it, so a late `done` is refused.
 
-use super::{json, Answer, ConnId, Live, OpResult, State};
+use super::{ConnId, Handled, Live, State};
 use kite_core::TaskStatus;
-use kite_proto::ops::{EventKind, Hello, SessionId, SessionInfo, SessionRef, SessionRegister, Status};
+use kite_proto::ops::{Hello, SessionId, SessionInfo, SessionRef, SessionRegister, Status};
+use kite_proto::{LogEvent, SessionEnd};
 use kite_proto::{ErrorBody, Refusal, PROTOCOL_VERSION};
 use serde_json::json;
 use tokio::time::Instant;
 
 impl State {
-    pub(super) fn hello(&mut self) -> OpResult {
-        json(Hello {
+    pub(super) fn hello(&mut self) -> Handled<kite_proto::ops::Hello> {
+        Ok(Hello {
             version: env!("CARGO_PKG_VERSION").to_string(),
             protocol: PROTOCOL_VERSION,
             pid: std::process::id(),
@@ -20,10 +21,10 @@ impl State {
         })
     }
 
-    pub(super) fn status(&mut self) -> OpResult {
+    pub(super) fn status(&mut self) -> Handled<kite_proto::ops::Status> {
         let sessions = self.session_infos(true)?;
         let queue = self.store.counts_by_status().map_err(super::internal)?;
-        json(Status {
+        Ok(Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
             root: self.root.display().to_string(),
@@ -74,7 +75,7 @@ impl State {
             .collect())
     }
 
-    pub(super) fn session_register(&mut self, conn: ConnId, a: SessionRegister) -> OpResult {
+    pub(super) fn session_register(&mut self, conn: ConnId, a: SessionRegister) -> Handled<kite_proto::ops::SessionId> {
         let name = a.name.trim();
         if name.is_empty() {
             return Err(Refusal::EmptySessionName.into());
@@ -94,7 +95,7 @@ impl State {
                 if a.attach {
                     self.bind(conn, &id);
                 }
-                return json(SessionId { id });
+                return Ok(SessionId { id });
             }
         }
         let n = self.pending.bump("session_seq", 1);
@@ -104,8 +105,8 @@ impl State {
         if a.attach {
             self.bind(conn, &id);
         }
-        self.event(EventKind::SessionRegistered, json!({"session": id, "name": name}))?;
-        json(SessionId { id })
+        self.event(LogEvent::SessionRegistered { session: id.to_string(), name: name.to_string() })?;
+        Ok(SessionId { id })
     }
 
     fn bind(&mut self, conn: ConnId, session: &str) {
@@ -128,29 +129,29 @@ impl State {
         })
     }
 
-    pub(super) fn session_attach(&mut self, conn: ConnId, a: SessionRef) -> OpResult {
+    pub(super) fn session_attach(&mut self, conn: ConnId, a: SessionRef) -> Handled<serde_json::Value> {
         self.touch(&a.session)?;
         self.bind(conn, &a.session);
-        Ok(Answer::Now(json!({})))
+        Ok(json!({}))
     }
 
-    pub(super) fn session_heartbeat(&mut self, a: SessionRef) -> OpResult {
+    pub(super) fn session_heartbeat(&mut self, a: SessionRef) -> Handled<serde_json::Value> {
         self.touch(&a.session)?;
-        Ok(Answer::Now(json!({})))
+        Ok(json!({}))
     }
 
-    pub(super) fn session_end(&mut self, a: SessionRef) -> OpResult {
+    pub(super) fn session_end(&mut self, a: SessionRef) -> Handled<serde_json::Value> {
         self.touch(&a.session)?;
-        let summary = self.end_session(&a.session, "ended")?;
-        Ok(Answer::Now(summary))
+        let summary = self.end_session(&a.session, SessionEnd::Ended)?;
+        Ok(summary)
     }
 
-    pub(super) fn session_list(&mut self) -> OpResult {
-        json(serde_json::json!({ "sessions": self.session_infos(false)? }))
+    pub(super) fn session_list(&mut self) -> Handled<kite_proto::ops::Sessions> {
+        Ok(kite_proto::ops::Sessions { sessions: self.session_infos(false)? })
     }
 
     /// Ends a live session: releases its locks, cancels its waits, requeues its active tasks.
-    pub(super) fn end_session(&mut self, session: &str, how: &str) -> Result<serde_json::Value, ErrorBody> {
+    pub(super) fn end_session(&mut self, session: &str, how: SessionEnd) -> Result<serde_json::Value, ErrorBody> {
         let Some(live) = self.live.remove(session) else { return Err(Refusal::NoLiveSession(session.to_string()).into()) };
         self.told_ended.keep(session, &live.news);
         for conn in &live.conns {
@@ -161,7 +162,7 @@ impl State {
         let (released, dropped, grants) = self.locks.release_all(session);
         self.store.delete_locks_of(session).map_err(super::internal)?;
         for path in &released {
-            self.event(EventKind::LockReleased, json!({"path": path, "session": session, "why": how}))?;
+            self.event(LogEvent::LockReleased { path: path.clone(), session: session.to_string(), reason: Some(format!("session {how}")) })?;
         }
         for ticket in dropped {
             if let Some(w) = self.waits.remove(&ticket) {
@@ -176,12 +177,16 @@ impl State {
             let note = format!("session {session} {how}");
             let back = super::tasks::Move { to: TaskStatus::Pending, attempts: t.attempts, reason: Some(&note), by: Some(session), note: Some(&note), ..Default::default() };
             self.move_task(&t, back)?;
-            self.event(EventKind::TaskRequeued, json!({"task": id, "session": session, "why": how, "attempts": t.attempts}))?;
+            self.event(LogEvent::TaskRequeued { task: id, session: session.to_string(), reason: note.clone(), attempts: t.attempts })?;
             requeued.push(id);
         }
-        self.store.set_session_state(session, how, self.now_ms).map_err(super::internal)?;
-        self.event(if how == "reaped" { EventKind::SessionReaped } else { EventKind::SessionEnded }, json!({"session": session, "name": live.name, "released": released, "requeued": requeued}))?;
-        tracing::info!(session, how, ?released, ?requeued, "session over");
+        self.store.set_session_state(session, how.as_str(), self.now_ms).map_err(super::internal)?;
+        let (session_s, name, released_v, requeued_v) = (session.to_string(), live.name.clone(), released.clone(), requeued.clone());
+        self.event(match how {
+            SessionEnd::Reaped => LogEvent::SessionReaped { session: session_s, name, released: released_v, requeued: requeued_v },
+            SessionEnd::Ended => LogEvent::SessionEnded { session: session_s, name, released: released_v, requeued: requeued_v },
+        })?;
+        tracing::info!(session, how = %how, ?released, ?requeued, "session over");
         Ok(json!({"session": session, "released": released, "requeued": requeued}))
     }
 
@@ -194,7 +199,7 @@ impl State {
             .map(|(id, _)| id.clone())
             .collect();
         for id in dead {
-            self.end_session(&id, "reaped")?;
+            self.end_session(&id, SessionEnd::Reaped)?;
         }
         Ok(())
     }

@@ -3,25 +3,24 @@
 //! every start hands out a new claim token, and only the holder of the current claim may finish
 //! the task — a session that was reaped or superseded is refused (fencing).
 
-use super::{json, Answer, OpResult, State};
+use super::{Handled, State};
 use kite_core::deps::{cycle_if_added, format_cycle};
 use kite_core::{Task, TaskStatus};
 use kite_proto::ops::{
-    Claim, DepInfo, EventKind, TaskCreate, TaskCreated, TaskDepend, TaskDetail, TaskFinish, TaskList, TaskNext, TaskPrune, TaskRef,
+    Claim, DepInfo, TaskCreate, TaskCreated, TaskDepend, TaskDetail, TaskFinish, TaskList, TaskNext, TaskPrune, TaskRef,
     TaskStart, Tasks,
 };
-use kite_proto::{ErrorBody, Refusal};
+use kite_proto::{ErrorBody, LogEvent, Refusal};
 use kite_store::NewTaskRow;
-use serde_json::json;
 
 const MAX_TITLE: usize = 500;
 
 impl State {
-    fn load_task(&self, id: i64) -> Result<Task, ErrorBody> {
+    pub(super) fn load_task(&self, id: i64) -> Result<Task, ErrorBody> {
         self.store.task(id).map_err(super::internal)?.ok_or_else(|| Refusal::NoTask(id).into())
     }
 
-    pub(super) fn task_create(&mut self, a: TaskCreate) -> OpResult {
+    pub(super) fn task_create(&mut self, a: TaskCreate) -> Handled<kite_proto::ops::TaskCreated> {
         let title = a.title.trim();
         if title.is_empty() {
             return Err(Refusal::EmptyTitle.into());
@@ -58,11 +57,11 @@ impl State {
             template: a.template.as_deref(),
         };
         let id = self.store.insert_task(&row, self.now_ms).map_err(super::internal)?;
-        self.event(EventKind::TaskCreated, json!({"task": id, "title": title, "depends_on": deps}))?;
-        json(TaskCreated { id, status: TaskStatus::Pending })
+        self.event(LogEvent::TaskCreated { task: id, title: title.to_string(), depends_on: deps.clone() })?;
+        Ok(TaskCreated { id, status: TaskStatus::Pending })
     }
 
-    pub(super) fn task_depend(&mut self, a: TaskDepend) -> OpResult {
+    pub(super) fn task_depend(&mut self, a: TaskDepend) -> Handled<kite_core::Task> {
         let task = self.load_task(a.task)?;
         self.load_task(a.on)?;
         if task.status != TaskStatus::Pending {
@@ -73,19 +72,19 @@ impl State {
             return Err(Refusal::Cycle { task: a.task, on: a.on, cycle: format_cycle(&cycle) }.into());
         }
         self.store.add_dep(a.task, a.on).map_err(super::internal)?;
-        self.event(EventKind::TaskDepended, json!({"task": a.task, "on": a.on}))?;
-        json(self.load_task(a.task)?)
+        self.event(LogEvent::TaskDepended { task: a.task, on: a.on })?;
+        Ok(self.load_task(a.task)?)
     }
 
     /// One page of tasks in id order; `next` says where the following page starts.
-    pub(super) fn task_list(&mut self, a: TaskList) -> OpResult {
+    pub(super) fn task_list(&mut self, a: TaskList) -> Handled<kite_proto::ops::Tasks> {
         let limit = super::page_size("task.list", a.limit)?;
         let tasks = self.store.list_tasks(a.status, a.workstream.as_deref(), a.after, limit + 1).map_err(super::internal)?;
         let (tasks, next) = super::page(tasks, limit, |t| t.id);
-        json(Tasks { tasks, next })
+        Ok(Tasks { tasks, next })
     }
 
-    pub(super) fn task_show(&mut self, a: TaskRef) -> OpResult {
+    pub(super) fn task_show(&mut self, a: TaskRef) -> Handled<kite_proto::ops::TaskDetail> {
         let task = self.load_task(a.task)?;
         let dependencies = self
             .store
@@ -95,7 +94,7 @@ impl State {
             .map(|(id, title, status)| DepInfo { id, title, status })
             .collect();
         let (costs, cost) = self.task_costs(a.task)?;
-        json(TaskDetail {
+        Ok(TaskDetail {
             costs,
             cost,
             dependents: self.store.dependents_of(a.task).map_err(super::internal)?,
@@ -107,7 +106,7 @@ impl State {
     }
 
     /// Claims a pending, unblocked task for `session`.
-    fn claim(&mut self, id: i64, session: &str) -> OpResult {
+    fn claim(&mut self, id: i64, session: &str) -> Handled<kite_proto::ops::Claim> {
         self.touch(session)?;
         let task = self.load_task(id)?;
         if task.status != TaskStatus::Pending {
@@ -127,7 +126,7 @@ impl State {
         let attempts = task.attempts + 1;
         let note = format!("claim {claim}");
         self.move_task(&task, Move { to: TaskStatus::Active, claim: Some((session, claim)), attempts, by: Some(session), note: Some(&note), ..Move::default() })?;
-        self.event(EventKind::TaskStarted, json!({"task": id, "session": session, "claim": claim, "attempt": attempts}))?;
+        self.event(LogEvent::TaskStarted { task: id, session: session.to_string(), claim, attempt: attempts })?;
         // The row as just written, without reading it back.
         let task = Task {
             status: TaskStatus::Active,
@@ -139,18 +138,18 @@ impl State {
             updated_at_ms: self.now_ms,
             ..task
         };
-        json(Claim { task, claim })
+        Ok(Claim { task, claim })
     }
 
-    pub(super) fn task_start(&mut self, a: TaskStart) -> OpResult {
+    pub(super) fn task_start(&mut self, a: TaskStart) -> Handled<kite_proto::ops::Claim> {
         self.claim(a.task, &a.session)
     }
 
-    pub(super) fn task_next(&mut self, a: TaskNext) -> OpResult {
+    pub(super) fn task_next(&mut self, a: TaskNext) -> Handled<Option<kite_proto::ops::Claim>> {
         self.touch(&a.session)?;
         match self.store.next_ready(a.workstream.as_deref()).map_err(super::internal)? {
-            Some(id) => self.claim(id, &a.session),
-            None => Ok(Answer::Now(serde_json::Value::Null)),
+            Some(id) => self.claim(id, &a.session).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -173,16 +172,16 @@ impl State {
         Ok(task)
     }
 
-    pub(super) fn task_done(&mut self, a: TaskFinish) -> OpResult {
+    pub(super) fn task_done(&mut self, a: TaskFinish) -> Handled<kite_core::Task> {
         let task = self.fenced(&a)?;
         let _ = self.touch(&a.session);
         self.move_task(&task, Move { to: TaskStatus::Done, attempts: task.attempts, result: a.text.as_deref(), by: Some(&a.session), ..Move::default() })?;
         self.pending.bump("completed", 1);
-        self.event(EventKind::TaskDone, json!({"task": a.task, "session": a.session}))?;
-        json(Task { status: TaskStatus::Done, claim_session: None, result: a.text, reason: None, updated_at_ms: self.now_ms, ..task })
+        self.event(LogEvent::TaskDone { task: a.task, session: a.session.clone() })?;
+        Ok(Task { status: TaskStatus::Done, claim_session: None, result: a.text, reason: None, updated_at_ms: self.now_ms, ..task })
     }
 
-    pub(super) fn task_fail(&mut self, a: TaskFinish) -> OpResult {
+    pub(super) fn task_fail(&mut self, a: TaskFinish) -> Handled<kite_core::Task> {
         let task = self.fenced(&a)?;
         let _ = self.touch(&a.session);
         let reason = a.text.as_deref().unwrap_or(if a.transient { "transient failure" } else { "failed" });
@@ -191,15 +190,15 @@ impl State {
         let attempts = if a.transient && a.uncounted { task.attempts.saturating_sub(1) } else { task.attempts };
         self.move_task(&task, Move { to, attempts, reason: Some(reason), by: Some(&a.session), note: Some(reason), ..Move::default() })?;
         if a.transient {
-            self.event(EventKind::TaskRequeued, json!({"task": a.task, "session": a.session, "why": reason, "attempts": task.attempts}))?;
+            self.event(LogEvent::TaskRequeued { task: a.task, session: a.session.clone(), reason: reason.to_string(), attempts: task.attempts })?;
         } else {
             self.pending.bump("failed", 1);
-            self.event(EventKind::TaskFailed, json!({"task": a.task, "session": a.session, "reason": reason}))?;
+            self.event(LogEvent::TaskFailed { task: a.task, session: a.session.clone(), reason: reason.to_string() })?;
         }
-        json(self.load_task(a.task)?)
+        Ok(self.load_task(a.task)?)
     }
 
-    pub(super) fn task_prune(&mut self, a: TaskPrune) -> OpResult {
+    pub(super) fn task_prune(&mut self, a: TaskPrune) -> Handled<kite_core::Task> {
         let task = self.load_task(a.task)?;
         let reason = a.reason.as_deref().unwrap_or("pruned by hand");
         self.move_task(&task, Move { to: TaskStatus::Pruned, attempts: task.attempts, reason: Some(reason), note: Some(reason), ..Move::default() })?;
@@ -207,7 +206,7 @@ impl State {
             self.store.set_prune_details(a.task, d).map_err(super::internal)?;
         }
         self.pending.bump("pruned", 1);
-        self.event(EventKind::TaskPruned, json!({"task": a.task, "reason": reason, "details": a.details}))?;
+        self.event(LogEvent::TaskPruned { task: a.task, reason: reason.to_string(), details: a.details.clone() })?;
         // A task pruned while an agent works on it: the agent stops at its next tool call (its
         // work stays in its worktree; nothing of it lands).
         if let Some(holder) = task.claim_session.as_deref().filter(|_| task.status == TaskStatus::Active) {
@@ -215,7 +214,7 @@ impl State {
             self.tell(holder, "task", why.clone());
             self.order_stop(holder, "pruned", why);
         }
-        json(self.load_task(a.task)?)
+        Ok(self.load_task(a.task)?)
     }
 
     /// Every status change goes through here: kite-core's state machine decides whether the

@@ -1,0 +1,229 @@
+//! The merge queue's domain: an entry per landing of a task's branch, where it is, the lifetime
+//! counts, and the one rule for when a task's unlanded work may be discarded.
+//!
+//! The book lives in the coordinator's database (kite-store), the git work in kite-land; both
+//! speak these types, so the CLI, the dashboard, `kite status` and the strategy loop's track
+//! record read one book through one set of `merge.*` operations. The discard rule lives here,
+//! once, because two front ends (the CLI and the dashboard) used to decide it each their own way.
+
+use serde::{Deserialize, Serialize};
+
+use crate::TaskStatus;
+
+/// Where an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeState {
+    Queued,
+    Verifying,
+    /// Verified; the target is being moved to `new` from `base`.
+    Moving,
+    /// The target is checked out with uncommitted changes; kite waits for the person.
+    Waiting,
+    Landed,
+    Conflict,
+    Rejected,
+    /// The agent committed nothing.
+    NoChanges,
+    /// A person gave the work up (`kite merge discard`).
+    Discarded,
+    /// Landing itself failed (git refused something kite did not expect); the task went back.
+    Failed,
+}
+
+impl MergeState {
+    pub const ALL: [MergeState; 10] = [
+        MergeState::Queued,
+        MergeState::Verifying,
+        MergeState::Moving,
+        MergeState::Waiting,
+        MergeState::Landed,
+        MergeState::Conflict,
+        MergeState::Rejected,
+        MergeState::NoChanges,
+        MergeState::Discarded,
+        MergeState::Failed,
+    ];
+
+    /// Still to be landed (a restart resumes these).
+    pub fn in_flight(self) -> bool {
+        matches!(self, MergeState::Queued | MergeState::Verifying | MergeState::Moving | MergeState::Waiting)
+    }
+
+    /// The name in the book and on the wire (`no_changes`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeState::Queued => "queued",
+            MergeState::Verifying => "verifying",
+            MergeState::Moving => "moving",
+            MergeState::Waiting => "waiting",
+            MergeState::Landed => "landed",
+            MergeState::Conflict => "conflict",
+            MergeState::Rejected => "rejected",
+            MergeState::NoChanges => "no_changes",
+            MergeState::Discarded => "discarded",
+            MergeState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MergeState> {
+        MergeState::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for MergeState {
+    /// In words: `no changes`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_str().replace('_', " "))
+    }
+}
+
+/// One landing of a task's branch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeEntry {
+    pub task_id: i64,
+    pub title: String,
+    #[serde(default)]
+    pub template: Option<String>,
+    pub branch: String,
+    /// The branch it lands on, fixed when it was queued (a person switching their checkout
+    /// later does not change where queued work goes).
+    #[serde(default)]
+    pub target: Option<String>,
+    pub state: MergeState,
+    /// What happened, in words (the conflict's files, the verify output's tail, where it waits).
+    #[serde(default)]
+    pub detail: String,
+    /// The target head it was verified against, and the commit the target moves to.
+    #[serde(default)]
+    pub base: Option<String>,
+    #[serde(default)]
+    pub new: Option<String>,
+    /// Whether a verify command passed (false: landed "not verified").
+    #[serde(default)]
+    pub verified: bool,
+    /// The claim the runner holds while the entry lands, so a restart can finish the task.
+    #[serde(default)]
+    pub session: Option<String>,
+    #[serde(default)]
+    pub token: Option<u64>,
+    pub queued_at_ms: i64,
+    pub updated_at_ms: i64,
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+/// Lifetime counts (of every template, or one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeCounts {
+    pub landed: u64,
+    pub rejected: u64,
+    pub conflicted: u64,
+    #[serde(default)]
+    pub not_verified: u64,
+}
+
+/// What a finished landing adds to the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeTally {
+    Landed,
+    LandedNotVerified,
+    Rejected,
+    Conflicted,
+}
+
+impl MergeCounts {
+    pub fn add(&mut self, t: MergeTally) {
+        match t {
+            MergeTally::Landed => self.landed += 1,
+            MergeTally::LandedNotVerified => {
+                self.landed += 1;
+                self.not_verified += 1;
+            }
+            MergeTally::Rejected => self.rejected += 1,
+            MergeTally::Conflicted => self.conflicted += 1,
+        }
+    }
+}
+
+/// The one discard rule: a task's unlanded work (its worktree, uncommitted changes too, and its
+/// branch) may be given up unless an agent works in it or a landing of it is in flight. `None`:
+/// allowed; otherwise the refusal, which says when it can be.
+pub fn discard_refusal(task: i64, status: Option<TaskStatus>, latest: Option<&MergeEntry>) -> Option<String> {
+    if let Some(e) = latest.filter(|e| e.state.in_flight()) {
+        return Some(format!(
+            "task {task}'s landing is in flight ({} in the merge queue); it can be discarded once that landing ends \
+             (see `kite merge list`)",
+            e.state
+        ));
+    }
+    if status == Some(TaskStatus::Active) {
+        return Some(format!(
+            "task {task} is active: its agent works in that worktree; it can be discarded once the agent stops \
+             (`kite task cancel {task}` stops it)"
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(state: MergeState) -> MergeEntry {
+        MergeEntry {
+            task_id: 7,
+            title: "t".into(),
+            template: None,
+            branch: "kite/task-7".into(),
+            target: Some("main".into()),
+            state,
+            detail: String::new(),
+            base: None,
+            new: None,
+            verified: false,
+            session: None,
+            token: None,
+            queued_at_ms: 0,
+            updated_at_ms: 0,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn names_round_trip_and_show_in_words() {
+        for s in MergeState::ALL {
+            assert_eq!(MergeState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        assert_eq!(MergeState::NoChanges.to_string(), "no changes");
+        assert_eq!(MergeState::parse("landing"), None);
+    }
+
+    #[test]
+    fn work_in_flight_or_in_use_is_not_discarded_and_the_refusal_says_when() {
+        // In flight: refused whatever the task's status (a landing holds an active claim).
+        for s in [MergeState::Queued, MergeState::Verifying, MergeState::Moving, MergeState::Waiting] {
+            let why = discard_refusal(7, Some(TaskStatus::Active), Some(&entry(s))).expect("refused");
+            assert!(why.contains("once that landing ends"), "{why}");
+        }
+        let why = discard_refusal(7, Some(TaskStatus::Active), None).expect("refused");
+        assert!(why.contains("once the agent stops"), "{why}");
+        let why = discard_refusal(7, Some(TaskStatus::Active), Some(&entry(MergeState::Conflict))).expect("refused");
+        assert!(why.contains("active"), "{why}");
+        for s in [MergeState::Landed, MergeState::Conflict, MergeState::Rejected, MergeState::NoChanges, MergeState::Failed] {
+            assert_eq!(discard_refusal(7, Some(TaskStatus::Pending), Some(&entry(s))), None);
+        }
+        assert_eq!(discard_refusal(7, None, None), None);
+    }
+
+    #[test]
+    fn tallies_count_what_they_say() {
+        let mut c = MergeCounts::default();
+        for t in [MergeTally::Landed, MergeTally::LandedNotVerified, MergeTally::Rejected, MergeTally::Conflicted] {
+            c.add(t);
+        }
+        assert_eq!(c, MergeCounts { landed: 2, rejected: 1, conflicted: 1, not_verified: 1 });
+    }
+}
