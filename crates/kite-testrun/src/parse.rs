@@ -467,7 +467,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testrun/fixtures").join(name);
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 

@@ -185,7 +185,8 @@ async fn overlapping_files_never_run_together() {
     assert!(r.fill().await.unwrap().is_empty());
     std::fs::write(f.home.path().join("go"), "").unwrap();
     for (_, h) in started {
-        assert!(matches!(h.await.unwrap().outcome, RunOutcome::Done { .. }));
+        let out = h.await.unwrap().outcome;
+        assert!(matches!(out, RunOutcome::Done { .. }), "{out:?}");
     }
     let started = r.fill().await.unwrap();
     assert_eq!(started.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![2]);
