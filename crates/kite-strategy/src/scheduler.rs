@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use crate::audit::{run_audit, run_claude_audit};
 use crate::config::SchedConfig;
 use crate::context::{git_context, queue_context, shell_context, NoteSource, Provided, ProviderError};
-use crate::plan::{plan, Candidate, Decision, PlanInput, Target, Unchanged};
+use crate::plan::{plan, Candidate, Decision, Plan, PlanInput, Target, Unchanged};
 use crate::queue::{ListFilter, PruneNote, Queue, QueueStats};
 use crate::schedule::Cadence;
 use crate::score::Score;
@@ -233,220 +233,41 @@ impl Scheduler {
         }
     }
 
-    /// One round. See the module documentation.
+    /// One round. See the module documentation: context, render, plan, apply, each a phase
+    /// below with the round's errors and timings carried in a [`Round`].
     #[tracing::instrument(skip_all, fields(dry_run = opts.dry_run))]
     pub async fn tick(&mut self, opts: TickOptions) -> TickReport {
         let now = opts.now.unwrap_or_else(Utc::now);
-        let mut errors: Vec<ProviderError> = self
-            .set
-            .errors
-            .iter()
-            .map(|e| ProviderError { source: "template".into(), message: e.to_string() })
-            .collect();
+        let errors = self.set.errors.iter().map(|e| ProviderError { source: "template".into(), message: e.to_string() }).collect();
+        let mut r = Round { now, dry_run: opts.dry_run, errors, ..Round::default() };
         let due = self.due(now, opts.all);
-        let mut timings = Timings::default();
-        let mut not_queued: Vec<NotQueued> = vec![];
-        // Built-in providers that cannot run here, and why: their templates are skipped.
-        let mut unavailable: HashMap<String, String> = HashMap::new();
-        // Templates whose list this round is complete (`retire_missing`), and the list.
-        let mut complete: HashMap<String, String> = HashMap::new();
 
-        // Context.
         let t0 = Instant::now();
-        let mut ctx = serde_json::Map::new();
-        ctx.insert("now".into(), json!(now.to_rfc3339()));
-        ctx.insert("repo".into(), json!(self.repo.display().to_string()));
-        if !due.is_empty() {
-            match git_context(&self.repo, self.cfg.git_commits, self.cfg.max_markers).await {
-                Ok(v) => {
-                    not_queued = serde_json::from_value(v["markers_not_queued"].clone()).unwrap_or_default();
-                    ctx.insert("git".into(), v);
-                }
-                Err(message) => errors.push(ProviderError { source: "git".into(), message }),
-            }
-            match queue_context(self.queue.as_ref()).await {
-                Ok(v) => drop(ctx.insert("queue".into(), v)),
-                Err(message) => errors.push(ProviderError { source: "queue".into(), message }),
-            }
-            let needed: HashSet<String> = due.iter().flat_map(|&i| self.set.templates[i].needs()).collect();
-            for (name, p) in &self.cfg.providers {
-                if !needed.contains(name) {
-                    continue;
-                }
-                match shell_context(&self.repo, p, self.cfg.provider_timeout).await {
-                    Ok(v) => drop(ctx.insert(name.clone(), v)),
-                    Err(message) => errors.push(ProviderError { source: name.clone(), message }),
-                }
-            }
-            // The built-in providers, for the names no configured provider takes.
-            for name in ["tests", "issues"] {
-                if !needed.contains(name) || self.cfg.providers.contains_key(name) {
-                    continue;
-                }
-                let got = match name {
-                    "tests" if !self.cfg.tests.detect => Ok(Provided::Unavailable(
-                        "[sched.tests] detect is off and no [sched.providers.tests] is configured".into(),
-                    )),
-                    "tests" => {
-                        let state = self.cfg.state_dir.clone().unwrap_or_else(std::env::temp_dir);
-                        kite_testrun::tests_context(&self.repo, &state, &self.cfg.tests).await
-                    }
-                    _ => crate::issues::issues_context(&self.repo, &self.cfg.issues).await,
-                };
-                match got {
-                    Ok(Provided::Context(v)) => drop(ctx.insert(name.into(), v)),
-                    Ok(Provided::Unavailable(why)) => drop(unavailable.insert(name.to_string(), why)),
-                    Err(message) => errors.push(ProviderError { source: name.into(), message }),
-                }
-            }
-        }
-        let mut vault: BTreeMap<String, Value> = BTreeMap::new();
-        for &i in &due {
-            let Some(topic) = self.set.templates[i].meta.topic.clone() else { continue };
-            if vault.contains_key(&topic) {
-                continue;
-            }
-            let k = self.set.templates[i].meta.vault_k.unwrap_or(self.cfg.vault_k);
-            let hits = match &self.notes {
-                None => json!([]),
-                Some(n) => match n.search(&topic, k).await {
-                    Ok(h) => json!(h),
-                    Err(message) => {
-                        errors.push(ProviderError { source: "vault".into(), message });
-                        json!([])
-                    }
-                },
-            };
-            vault.insert(topic, hits);
-        }
-        // One tera context for the whole round; templates set their own keys in it.
-        let mut tctx = tera::Context::new();
-        for (k, v) in &ctx {
-            tctx.insert(k.as_str(), v);
-        }
-        drop(ctx);
-        timings.context_ms = ms(t0);
+        let mut tctx = self.context(&due, &mut r).await;
+        r.timings.context_ms = ms(t0);
 
-        // Render.
         let t0 = Instant::now();
-        let mut runs = Vec::new();
-        let mut candidates: Vec<Candidate> = Vec::new();
         for &i in &due {
+            self.render_template(i, &mut tctx, &mut r).await;
             let t = &self.set.templates[i];
-            let mut run = TemplateRun { name: t.name.clone(), candidates: 0, skipped: None, error: None, throttled: None };
-            match &t.meta.topic {
-                Some(topic) => tctx.insert("vault", vault.get(topic).unwrap_or(&json!([]))),
-                None => drop(tctx.remove("vault")),
-            }
-            let before = candidates.len();
-            // A template whose audit program or built-in provider cannot run here is skipped
-            // with the reason (and its schedule moves on), not reported as an error every round.
-            let missing = match (&t.meta.agent, &t.meta.command) {
-                (Some(_), _) => kite_agent::claude::find(self.cfg.claude.as_deref()).err().map(|_| "claude".to_string()),
-                (None, Some(c)) => crate::audit::missing_program(c, &self.repo),
-                (None, None) => None,
-            };
-            let cannot = match missing {
-                Some(program) => Some(format!("`{program}` is not installed (not on PATH); the audit runs once it is")),
-                None => t.needs().iter().find_map(|n| unavailable.get(n)).cloned(),
-            };
-            if let Some(why) = cannot {
-                run.skipped = Some(why);
-                runs.push(run);
-                if !opts.dry_run {
-                    if let Some(next) = t.cadence.next_after(now) {
-                        self.next_due.insert(t.name.clone(), next);
-                    }
-                }
-                continue;
-            }
-            let mut listed: Option<String> = None;
-            match t.render_in(&mut tctx) {
-                Err(e) => run.error = Some(e.to_string()),
-                Ok(out) => {
-                    // A provider says when its list may be partial (a build that failed, a
-                    // listing cut at its limit): then nothing is resolved by absence.
-                    listed = match (t.meta.retire_missing, &out.skipped, &t.meta.for_each) {
-                        (true, None, Some(list)) => {
-                            let root = list.split('.').next().unwrap_or_default();
-                            (tctx.get(root).and_then(|v| v.get("complete")) != Some(&Value::Bool(false))).then(|| list.clone())
-                        }
-                        _ => None,
-                    };
-                    run.skipped = out.skipped;
-                    for r in out.items {
-                        let audit = match (&t.meta.agent, &t.meta.command) {
-                            (None, None) => None,
-                            (Some(_), _) => Some(match kite_agent::claude::find(self.cfg.claude.as_deref()) {
-                                Ok(binary) => run_claude_audit(&binary, &r.body, &self.repo, self.cfg.audit_timeout).await,
-                                Err(e) => Err(e),
-                            }),
-                            (None, Some(cmd)) => Some(run_audit(cmd, &r.body, &self.repo, self.cfg.audit_timeout).await),
-                        };
-                        match audit {
-                            None => candidates.push(candidate(t, r.title, r.body, None, r.files, r.dedup_key)),
-                            Some(result) => match result {
-                                Err(e) => run.error = Some(format!("strategy audit: {e}")),
-                                Ok(a) => {
-                                    for why in a.rejected {
-                                        errors.push(ProviderError {
-                                            source: format!("template:{}", t.name),
-                                            message: format!("audit output rejected: {why}"),
-                                        });
-                                    }
-                                    for x in a.tasks {
-                                        let files = if x.files.is_empty() { r.files.clone() } else { x.files };
-                                        candidates.push(candidate(t, x.title, x.body, x.priority, files, x.dedup_key));
-                                    }
-                                }
-                            },
-                        }
-                    }
-                }
-            }
-            if let Some(e) = &run.error {
-                errors.push(ProviderError { source: format!("template:{}", t.name), message: e.clone() });
-            }
-            // Complete only when every item made it into candidates (an audit that failed
-            // dropped some: their tasks are not resolved by that).
-            if let (Some(list), None) = (listed, &run.error) {
-                complete.insert(t.name.clone(), list);
-            }
-            run.candidates = candidates.len() - before;
-            runs.push(run);
-            if !opts.dry_run {
-                if let Some(next) = t.cadence.next_after(now) {
-                    self.next_due.insert(t.name.clone(), next);
-                }
+            if let (false, Some(next)) = (r.dry_run, t.cadence.next_after(now)) {
+                self.next_due.insert(t.name.clone(), next);
             }
         }
-        timings.render_ms = ms(t0);
+        r.timings.render_ms = ms(t0);
 
-        // Plan.
         let (tasks, stats) = match self.load_tasks().await {
             Ok(x) => x,
             Err(message) => {
-                errors.push(ProviderError { source: "queue".into(), message: format!("cannot plan: {message}") });
-                return TickReport {
-                    at: now,
-                    dry_run: opts.dry_run,
-                    templates: runs,
-                    candidates: vec![],
-                    queued: vec![],
-                    unchanged: vec![],
-                    superseded: vec![],
-                    pruned: vec![],
-                    not_queued,
-                    errors,
-                    timings,
-                };
+                r.errors.push(ProviderError { source: "queue".into(), message: format!("cannot plan: {message}") });
+                return r.report(vec![], vec![], vec![], vec![], vec![]);
             }
         };
         let t0 = Instant::now();
         let mut max_open: HashMap<String, usize> =
             self.set.templates.iter().filter_map(|t| t.meta.max_open.map(|m| (t.name.clone(), m))).collect();
         // A template whose work keeps failing or being pruned gets one open task at a time.
-        for run in runs.iter_mut() {
+        for run in r.runs.iter_mut() {
             if let Some(why) = stats.by_template.get(&run.name).and_then(|r| r.throttle()) {
                 let m = max_open.entry(run.name.clone()).or_insert(1);
                 *m = (*m).min(1);
@@ -457,48 +278,18 @@ impl Scheduler {
         let p = plan(&PlanInput {
             now_ms: now.timestamp_millis(),
             tasks: &tasks,
-            candidates: &candidates,
+            candidates: &r.candidates,
             max_open: &max_open,
             max_open_global: self.cfg.max_open,
             track: &stats.by_template,
             weights: &self.cfg.weights,
-            complete: &complete,
+            complete: &r.complete,
         });
-        timings.plan_ms = ms(t0);
+        r.timings.plan_ms = ms(t0);
 
-        // Apply: create first, so supersessions can name the task that replaces the old one.
         let t0 = Instant::now();
-        let mut created: HashMap<usize, i64> = HashMap::new();
-        let mut superseded = p.superseded.clone();
-        let mut pruned = p.pruned.clone();
-        if !opts.dry_run {
-            for &i in &p.queue {
-                match self.queue.create(candidates[i].to_new_task()).await {
-                    Ok(id) => drop(created.insert(i, id)),
-                    Err(e) => errors.push(ProviderError {
-                        source: "queue".into(),
-                        message: format!("create {:?}: {e}", candidates[i].title),
-                    }),
-                }
-            }
-            for d in superseded.iter_mut().chain(pruned.iter_mut()) {
-                if let Some(Target::Candidate { index }) = d.superseded_by {
-                    if let Some(id) = created.get(&index) {
-                        d.superseded_by = Some(Target::Task { id: *id });
-                    }
-                }
-                let Target::Task { id } = d.target else { continue };
-                let by = match d.superseded_by {
-                    Some(Target::Task { id }) => Some(id),
-                    _ => None,
-                };
-                let note = PruneNote { kind: d.kind, reason: d.reason.clone(), superseded_by: by, score: Some(d.score) };
-                if let Err(e) = self.queue.prune(id, note).await {
-                    errors.push(ProviderError { source: "queue".into(), message: format!("prune #{id}: {e}") });
-                }
-            }
-        }
-        timings.apply_ms = ms(t0);
+        let (created, superseded, pruned) = self.apply(&p, &mut r).await;
+        r.timings.apply_ms = ms(t0);
 
         let mut outcome: HashMap<usize, &str> = p.queue.iter().map(|&i| (i, "queued")).collect();
         for u in &p.unchanged {
@@ -511,7 +302,8 @@ impl Scheduler {
                 }
             }
         }
-        let candidate_reports = candidates
+        let candidate_reports = r
+            .candidates
             .iter()
             .enumerate()
             .map(|(i, c)| CandidateReport {
@@ -529,24 +321,219 @@ impl Scheduler {
             .iter()
             .map(|&i| Queued {
                 index: i,
-                title: candidates[i].title.clone(),
-                template: candidates[i].template.clone(),
+                title: r.candidates[i].title.clone(),
+                template: r.candidates[i].template.clone(),
                 id: created.get(&i).copied(),
             })
             .collect();
-        TickReport {
-            at: now,
-            dry_run: opts.dry_run,
-            templates: runs,
-            candidates: candidate_reports,
-            queued,
-            unchanged: p.unchanged,
-            superseded,
-            pruned,
-            not_queued,
-            errors,
-            timings,
+        r.report(candidate_reports, queued, p.unchanged, superseded, pruned)
+    }
+
+    /// The round's context: the clock and repository, and, when a template is due, git, the
+    /// queue, the providers the due templates need and the vault's notes for their topics.
+    async fn context(&self, due: &[usize], r: &mut Round) -> tera::Context {
+        let mut ctx = serde_json::Map::new();
+        ctx.insert("now".into(), json!(r.now.to_rfc3339()));
+        ctx.insert("repo".into(), json!(self.repo.display().to_string()));
+        if !due.is_empty() {
+            match git_context(&self.repo, self.cfg.git_commits, self.cfg.max_markers).await {
+                Ok(v) => {
+                    r.not_queued = serde_json::from_value(v["markers_not_queued"].clone()).unwrap_or_default();
+                    ctx.insert("git".into(), v);
+                }
+                Err(message) => r.errors.push(ProviderError { source: "git".into(), message }),
+            }
+            match queue_context(self.queue.as_ref()).await {
+                Ok(v) => drop(ctx.insert("queue".into(), v)),
+                Err(message) => r.errors.push(ProviderError { source: "queue".into(), message }),
+            }
+            let needed: HashSet<String> = due.iter().flat_map(|&i| self.set.templates[i].needs()).collect();
+            self.providers(&needed, &mut ctx, r).await;
         }
+        self.vault_topics(due, r).await;
+        // One tera context for the whole round; templates set their own keys in it.
+        let mut tctx = tera::Context::new();
+        for (k, v) in &ctx {
+            tctx.insert(k.as_str(), v);
+        }
+        tctx
+    }
+
+    /// The configured providers the due templates need, then the built-in ones (`tests`,
+    /// `issues`) for the names no configured provider takes.
+    async fn providers(&self, needed: &HashSet<String>, ctx: &mut serde_json::Map<String, Value>, r: &mut Round) {
+        for (name, p) in &self.cfg.providers {
+            if !needed.contains(name) {
+                continue;
+            }
+            match shell_context(&self.repo, p, self.cfg.provider_timeout).await {
+                Ok(v) => drop(ctx.insert(name.clone(), v)),
+                Err(message) => r.errors.push(ProviderError { source: name.clone(), message }),
+            }
+        }
+        for name in ["tests", "issues"] {
+            if !needed.contains(name) || self.cfg.providers.contains_key(name) {
+                continue;
+            }
+            let got = match name {
+                "tests" if !self.cfg.tests.detect => Ok(Provided::Unavailable(
+                    "[sched.tests] detect is off and no [sched.providers.tests] is configured".into(),
+                )),
+                "tests" => {
+                    let state = self.cfg.state_dir.clone().unwrap_or_else(std::env::temp_dir);
+                    kite_testrun::tests_context(&self.repo, &state, &self.cfg.tests).await
+                }
+                _ => crate::issues::issues_context(&self.repo, &self.cfg.issues).await,
+            };
+            match got {
+                Ok(Provided::Context(v)) => drop(ctx.insert(name.into(), v)),
+                Ok(Provided::Unavailable(why)) => drop(r.unavailable.insert(name.to_string(), why)),
+                Err(message) => r.errors.push(ProviderError { source: name.into(), message }),
+            }
+        }
+    }
+
+    /// The vault's notes for each due template's topic (once per topic).
+    async fn vault_topics(&self, due: &[usize], r: &mut Round) {
+        for &i in due {
+            let Some(topic) = self.set.templates[i].meta.topic.clone() else { continue };
+            if r.vault.contains_key(&topic) {
+                continue;
+            }
+            let k = self.set.templates[i].meta.vault_k.unwrap_or(self.cfg.vault_k);
+            let hits = match &self.notes {
+                None => json!([]),
+                Some(n) => match n.search(&topic, k).await {
+                    Ok(h) => json!(h),
+                    Err(message) => {
+                        r.errors.push(ProviderError { source: "vault".into(), message });
+                        json!([])
+                    }
+                },
+            };
+            r.vault.insert(topic, hits);
+        }
+    }
+
+    /// Why template `i` cannot run here (an audit program missing, a built-in provider
+    /// unavailable), if it cannot.
+    fn cannot_run(&self, i: usize, r: &Round) -> Option<String> {
+        let t = &self.set.templates[i];
+        let missing = match (&t.meta.agent, &t.meta.command) {
+            (Some(_), _) => kite_agent::claude::find(self.cfg.claude.as_deref()).err().map(|_| "claude".to_string()),
+            (None, Some(c)) => crate::audit::missing_program(c, &self.repo),
+            (None, None) => None,
+        };
+        match missing {
+            Some(program) => Some(format!("`{program}` is not installed (not on PATH); the audit runs once it is")),
+            None => t.needs().iter().find_map(|n| r.unavailable.get(n)).cloned(),
+        }
+    }
+
+    /// Renders template `i` into candidates (through its audit, when it has one).
+    async fn render_template(&self, i: usize, tctx: &mut tera::Context, r: &mut Round) {
+        let t = &self.set.templates[i];
+        let mut run = TemplateRun { name: t.name.clone(), candidates: 0, skipped: None, error: None, throttled: None };
+        match &t.meta.topic {
+            Some(topic) => tctx.insert("vault", r.vault.get(topic).unwrap_or(&json!([]))),
+            None => drop(tctx.remove("vault")),
+        }
+        let before = r.candidates.len();
+        // A template whose audit program or built-in provider cannot run here is skipped with
+        // the reason (and its schedule moves on), not reported as an error every round.
+        if let Some(why) = self.cannot_run(i, r) {
+            run.skipped = Some(why);
+        } else {
+            let mut listed: Option<String> = None;
+            match t.render_in(tctx) {
+                Err(e) => run.error = Some(e.to_string()),
+                Ok(out) => {
+                    // A provider says when its list may be partial (a build that failed, a
+                    // listing cut at its limit): then nothing is resolved by absence.
+                    listed = match (t.meta.retire_missing, &out.skipped, &t.meta.for_each) {
+                        (true, None, Some(list)) => {
+                            let root = list.split('.').next().unwrap_or_default();
+                            (tctx.get(root).and_then(|v| v.get("complete")) != Some(&Value::Bool(false))).then(|| list.clone())
+                        }
+                        _ => None,
+                    };
+                    run.skipped = out.skipped;
+                    for item in out.items {
+                        self.candidates_of(t, item, &mut run, r).await;
+                    }
+                }
+            }
+            if let Some(e) = &run.error {
+                r.errors.push(ProviderError { source: format!("template:{}", t.name), message: e.clone() });
+            }
+            // Complete only when every item made it into candidates (an audit that failed
+            // dropped some: their tasks are not resolved by that).
+            if let (Some(list), None) = (listed, &run.error) {
+                r.complete.insert(t.name.clone(), list);
+            }
+            run.candidates = r.candidates.len() - before;
+        }
+        r.runs.push(run);
+    }
+
+    /// One rendered item's candidates: itself, or what its audit proposed.
+    async fn candidates_of(&self, t: &Template, item: crate::template::Rendered, run: &mut TemplateRun, r: &mut Round) {
+        let audit = match (&t.meta.agent, &t.meta.command) {
+            (None, None) => None,
+            (Some(_), _) => Some(match kite_agent::claude::find(self.cfg.claude.as_deref()) {
+                Ok(binary) => run_claude_audit(&binary, &item.body, &self.repo, self.cfg.audit_timeout).await,
+                Err(e) => Err(e),
+            }),
+            (None, Some(cmd)) => Some(run_audit(cmd, &item.body, &self.repo, self.cfg.audit_timeout).await),
+        };
+        match audit {
+            None => r.candidates.push(candidate(t, item.title, item.body, None, item.files, item.dedup_key)),
+            Some(Err(e)) => run.error = Some(format!("strategy audit: {e}")),
+            Some(Ok(a)) => {
+                for why in a.rejected {
+                    r.errors.push(ProviderError { source: format!("template:{}", t.name), message: format!("audit output rejected: {why}") });
+                }
+                for x in a.tasks {
+                    let files = if x.files.is_empty() { item.files.clone() } else { x.files };
+                    r.candidates.push(candidate(t, x.title, x.body, x.priority, files, x.dedup_key));
+                }
+            }
+        }
+    }
+
+    /// Applies a plan: creates first, so supersessions can name the task that replaces the old
+    /// one, then prunes. Returns the created tasks by candidate, and the supersessions and prunes
+    /// with those names. A dry run changes nothing.
+    async fn apply(&self, p: &Plan, r: &mut Round) -> (HashMap<usize, i64>, Vec<Decision>, Vec<Decision>) {
+        let mut created: HashMap<usize, i64> = HashMap::new();
+        let mut superseded = p.superseded.clone();
+        let mut pruned = p.pruned.clone();
+        if r.dry_run {
+            return (created, superseded, pruned);
+        }
+        for &i in &p.queue {
+            match self.queue.create(r.candidates[i].to_new_task()).await {
+                Ok(id) => drop(created.insert(i, id)),
+                Err(e) => r.errors.push(ProviderError { source: "queue".into(), message: format!("create {:?}: {e}", r.candidates[i].title) }),
+            }
+        }
+        for d in superseded.iter_mut().chain(pruned.iter_mut()) {
+            if let Some(Target::Candidate { index }) = d.superseded_by {
+                if let Some(id) = created.get(&index) {
+                    d.superseded_by = Some(Target::Task { id: *id });
+                }
+            }
+            let Target::Task { id } = d.target else { continue };
+            let by = match d.superseded_by {
+                Some(Target::Task { id }) => Some(id),
+                _ => None,
+            };
+            let note = PruneNote { kind: d.kind, reason: d.reason.clone(), superseded_by: by, score: Some(d.score) };
+            if let Err(e) = self.queue.prune(id, note).await {
+                r.errors.push(ProviderError { source: "queue".into(), message: format!("prune #{id}: {e}") });
+            }
+        }
+        (created, superseded, pruned)
     }
 
     /// Why a candidate exists, in words: its template's description and the first line of what
@@ -634,6 +621,50 @@ fn candidate(
         dedup_key,
         stale_after_secs: t.stale_after.map(crate::duration::ceil_secs),
         workstream: t.meta.workstream.clone(),
+    }
+}
+
+/// What a round gathers as it goes: its errors, timings and template runs, what the context
+/// said, and the candidates.
+#[derive(Default)]
+struct Round {
+    now: DateTime<Utc>,
+    dry_run: bool,
+    errors: Vec<ProviderError>,
+    timings: Timings,
+    not_queued: Vec<NotQueued>,
+    /// Built-in providers that cannot run here, and why: their templates are skipped.
+    unavailable: HashMap<String, String>,
+    /// Templates whose list this round is complete (`retire_missing`), and the list.
+    complete: HashMap<String, String>,
+    /// The vault's notes per topic.
+    vault: BTreeMap<String, Value>,
+    runs: Vec<TemplateRun>,
+    candidates: Vec<Candidate>,
+}
+
+impl Round {
+    fn report(
+        self,
+        candidates: Vec<CandidateReport>,
+        queued: Vec<Queued>,
+        unchanged: Vec<Unchanged>,
+        superseded: Vec<Decision>,
+        pruned: Vec<Decision>,
+    ) -> TickReport {
+        TickReport {
+            at: self.now,
+            dry_run: self.dry_run,
+            templates: self.runs,
+            candidates,
+            queued,
+            unchanged,
+            superseded,
+            pruned,
+            not_queued: self.not_queued,
+            errors: self.errors,
+            timings: self.timings,
+        }
     }
 }
 
