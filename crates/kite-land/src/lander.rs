@@ -183,6 +183,59 @@ impl Lander {
         }
 
         // The candidate, in kite's own worktree.
+        let new = match self.candidate(entry, &target, &head, &tip).await? {
+            Ok(new) => new,
+            Err(conflict) => return Ok(Some(conflict)),
+        };
+        // Verify the exact commit that will land.
+        let verify = self.verify_command();
+        if let Some(cmd) = &verify {
+            if let Some(rejected) = self.verify(entry.task_id, cmd, &new, &head, &target).await? {
+                return Ok(Some(rejected));
+            }
+        }
+
+        // Move the target, the way a person would (and not while they are in the middle of it:
+        // they may have started changing files during the verify).
+        if let Some(why) = self.blocked(&target).await? {
+            self.step(entry.task_id, MergeState::Waiting, why).await?;
+            return Ok(None);
+        }
+        let holder = worktrees(repo).await?.into_iter().find(|w| w.branch.as_deref() == Some(target.as_str()));
+        let verified = verify.is_some();
+        let moving = MergeStep {
+            base: Some(head.clone()),
+            new: Some(new.clone()),
+            verified: Some(verified),
+            ..step(entry.task_id, MergeState::Moving, format!("moving {target} to {}", short(&new)))
+        };
+        self.book.step(moving).await?;
+        let moved = match &holder {
+            Some(w) => git(&w.path, &["merge", "--ff-only", "--no-overwrite-ignore", "-q", &new]).await,
+            None => git(repo, &["update-ref", "-m", &format!("kite: land task {}", entry.task_id), &target_ref, &new, &head]).await,
+        };
+        let now = git(repo, &["rev-parse", &target_ref]).await?;
+        if let (Err(e), true) = (&moved, now == head) {
+            // git refused to move the person's checkout (an untracked file in the way, say).
+            let detail = format!("waiting: git would not fast-forward {target} in its worktree: {e}");
+            self.step(entry.task_id, MergeState::Waiting, detail).await?;
+            return Ok(None);
+        }
+        if now != new {
+            // Someone moved the target meanwhile: verify again against the new head.
+            tracing::info!(task = entry.task_id, "landing: {target} moved meanwhile; trying again on the new head");
+            self.step(entry.task_id, MergeState::Queued, format!("{target} moved while landing; landing again on its new head")).await?;
+            return Box::pin(self.land_once(&MergeEntry { state: MergeState::Queued, ..entry.clone() })).await;
+        }
+        self.after_landing(entry, &new).await;
+        Ok(Some(Landing::Landed { commit: new, target, verified }))
+    }
+
+    /// The candidate commit: the task's branch rebased (or merged) onto the target's `head` in
+    /// kite's merge worktree, every commit carrying the `Kite-Task` trailer. `Ok(Err(..))`: it
+    /// conflicts, with the files and hunks for the next attempt.
+    async fn candidate(&self, entry: &MergeEntry, target: &str, head: &str, tip: &str) -> Result<Result<String, Landing>, LandError> {
+        let (repo, head, tip) = (&self.repo, head.to_string(), tip.to_string());
         let lw = self.home.merge_worktree();
         if !lw.join(".git").exists() {
             // `-f` also takes over a registered path that is missing; no `worktree prune`, which
@@ -267,69 +320,36 @@ impl Lander {
                 return Err(e.into());
             }
             let context = proc::tail(&hunks, CONTEXT_CHARS).to_string();
-            return Ok(Some(Landing::Conflict { target, files, context }));
+            return Ok(Err(Landing::Conflict { target: target.to_string(), files, context }));
         }
         kite_testrun::link_installed(repo, &lw).await;
-        let new = git(&lw, &["rev-parse", "HEAD"]).await?;
+        Ok(Ok(git(&lw, &["rev-parse", "HEAD"]).await?))
 
-        // Verify the exact commit that will land.
-        let verify = self.verify_command();
-        if let Some(cmd) = &verify {
-            let detail = format!("running `{cmd}` on {} (onto {target} at {})", short(&new), short(&head));
-            self.book
-                .step(MergeStep { base: Some(head.clone()), ..step(entry.task_id, MergeState::Verifying, detail) })
-                .await?;
-            let o = proc::run(Shell {
-                command: proc::Program::Sh(&format!("{cmd} 2>&1")),
-                cwd: &lw,
-                env: vec![("KITE_TASK_ID".into(), entry.task_id.to_string()), ("CI".into(), "1".into())],
-                stdin: None,
-                timeout: Some(self.cfg.verify_timeout),
-                cap: 1 << 20,
-            })
-            .await
-            .map_err(|e| LandError::Git(kite_git::GitError { args: cmd.clone(), message: format!("cannot run: {e}") }))?;
-            if o.exit != Exit::Code(0) {
-                let why = if o.exit == Exit::TimedOut { "timed out".to_string() } else { o.exit.to_string() };
-                let output = format!("({why})\n{}", proc::tail(o.stdout.trim(), CONTEXT_CHARS));
-                return Ok(Some(Landing::Rejected { command: cmd.clone(), output }));
-            }
-        }
+    }
 
-        // Move the target, the way a person would (and not while they are in the middle of it:
-        // they may have started changing files during the verify).
-        if let Some(why) = self.blocked(&target).await? {
-            self.step(entry.task_id, MergeState::Waiting, why).await?;
-            return Ok(None);
+    /// Runs the verify command on the candidate; `Some(Rejected)` when it fails.
+    async fn verify(&self, task_id: i64, cmd: &str, new: &str, head: &str, target: &str) -> Result<Option<Landing>, LandError> {
+        let lw = self.home.merge_worktree();
+        let detail = format!("running `{cmd}` on {} (onto {target} at {})", short(new), short(head));
+        self.book
+            .step(MergeStep { base: Some(head.to_string()), ..step(task_id, MergeState::Verifying, detail) })
+            .await?;
+        let o = proc::run(Shell {
+            command: proc::Program::Sh(&format!("{cmd} 2>&1")),
+            cwd: &lw,
+            env: vec![("KITE_TASK_ID".into(), task_id.to_string()), ("CI".into(), "1".into())],
+            stdin: None,
+            timeout: Some(self.cfg.verify_timeout),
+            cap: 1 << 20,
+        })
+        .await
+        .map_err(|e| LandError::Git(kite_git::GitError { args: cmd.to_string(), message: format!("cannot run: {e}") }))?;
+        if o.exit != Exit::Code(0) {
+            let why = if o.exit == Exit::TimedOut { "timed out".to_string() } else { o.exit.to_string() };
+            let output = format!("({why})\n{}", proc::tail(o.stdout.trim(), CONTEXT_CHARS));
+            return Ok(Some(Landing::Rejected { command: cmd.to_string(), output }));
         }
-        let holder = worktrees(repo).await?.into_iter().find(|w| w.branch.as_deref() == Some(target.as_str()));
-        let verified = verify.is_some();
-        let moving = MergeStep {
-            base: Some(head.clone()),
-            new: Some(new.clone()),
-            verified: Some(verified),
-            ..step(entry.task_id, MergeState::Moving, format!("moving {target} to {}", short(&new)))
-        };
-        self.book.step(moving).await?;
-        let moved = match &holder {
-            Some(w) => git(&w.path, &["merge", "--ff-only", "--no-overwrite-ignore", "-q", &new]).await,
-            None => git(repo, &["update-ref", "-m", &format!("kite: land task {}", entry.task_id), &target_ref, &new, &head]).await,
-        };
-        let now = git(repo, &["rev-parse", &target_ref]).await?;
-        if let (Err(e), true) = (&moved, now == head) {
-            // git refused to move the person's checkout (an untracked file in the way, say).
-            let detail = format!("waiting: git would not fast-forward {target} in its worktree: {e}");
-            self.step(entry.task_id, MergeState::Waiting, detail).await?;
-            return Ok(None);
-        }
-        if now != new {
-            // Someone moved the target meanwhile: verify again against the new head.
-            tracing::info!(task = entry.task_id, "landing: {target} moved meanwhile; trying again on the new head");
-            self.step(entry.task_id, MergeState::Queued, format!("{target} moved while landing; landing again on its new head")).await?;
-            return Box::pin(self.land_once(&MergeEntry { state: MergeState::Queued, ..entry.clone() })).await;
-        }
-        self.after_landing(entry, &new).await;
-        Ok(Some(Landing::Landed { commit: new, target, verified }))
+        Ok(None)
     }
 
     /// Why the target may not move now, if it may not: it is checked out in a worktree with
