@@ -355,16 +355,7 @@ impl Runner {
                     attempt.exit = run.exit.to_string();
                     if let Some(cost) = &run.cost {
                         attempt.cost = Some(cost.clone());
-                        let rec = AttemptCost {
-                            task_id: id,
-                            session: session.clone(),
-                            attempt: failures + 1,
-                            cost: cost.clone(),
-                            outcome: run.ending.word().to_string(),
-                        };
-                        if let Err(e) = self.queue.record_cost(&rec).await {
-                            tracing::warn!(task = id, error = %e, "could not record the attempt's cost");
-                        }
+                        self.record_cost(id, &session, failures + 1, cost, run.ending.word()).await;
                     }
                     match run.ending {
                         Ending::Finished { result, denials } => {
@@ -372,24 +363,9 @@ impl Runner {
                             self.finished(&task, &wt, &claim, result, &denials, &mut report, &mut attempt, &mut failures, &mut prompt).await
                         }
                         Ending::Transient { why, status } => {
-                            attempt.exit = why.clone();
                             attempt.api_status = status;
-                            attempt.transient = true;
                             failures += 1;
-                            if failures >= self.cfg.max_attempts {
-                                let error = format!("{why} (attempt {failures} of {})", self.cfg.max_attempts);
-                                Some(self.finish_failed(&claim, &error).await)
-                            } else {
-                                match self.queue.fail(&claim, &why, true).await {
-                                    Ok(()) => {
-                                        let wait = backoff(&self.cfg, failures);
-                                        attempt.backoff_ms = Some(wait.as_millis() as u64);
-                                        tracing::info!(task = id, attempt = failures, wait_ms = wait.as_millis() as u64, error = %why, "transient failure; retrying");
-                                        None
-                                    }
-                                    Err(e) => Some(RunOutcome::Lost { reason: format!("fail: {e}") }),
-                                }
-                            }
+                            self.transient(&claim, why, failures, &mut attempt).await
                         }
                         // Nothing of a stopped run lands: its worktree is kept for a person (or a
                         // later attempt) to pick up.
@@ -412,30 +388,64 @@ impl Runner {
                 None => tokio::time::sleep(Duration::from_millis(wait.unwrap_or(0))).await,
             }
         };
-        if let Some(wt) = &report.worktree {
-            if self.cfg.keep_worktrees {
-                report.worktree_kept = true;
-            } else {
-                // Removed only when nothing in it would be lost: its commits are on the target
-                // (landed) or it has none, and nothing is left uncommitted.
-                match worktree::remove_if_safe(&self.repo, wt, &target).await {
-                    Ok(None) => {}
-                    Ok(Some(why)) => {
-                        tracing::info!(task = id, dir = %wt.dir.display(), "worktree kept: {why}");
-                        report.worktree_kept = true;
-                        report.kept_because = Some(why);
-                    }
-                    Err(e) => {
-                        tracing::warn!(task = id, error = %e, "could not remove worktree");
-                        report.worktree_kept = true;
-                        report.kept_because = Some(e.to_string());
-                    }
-                }
-            }
-        }
+        self.clean_up(&mut report, &target).await;
         tracing::info!(task = id, outcome = ?report.outcome, attempts = report.attempts.len(), "agent run ended");
         drop(slot);
         report
+    }
+
+    /// Records what an attempt cost (a failure to is logged: the run goes on).
+    async fn record_cost(&self, task_id: i64, session: &str, attempt: u32, cost: &Cost, outcome: &str) {
+        let rec = AttemptCost { task_id, session: session.to_string(), attempt, cost: cost.clone(), outcome: outcome.to_string() };
+        if let Err(e) = self.queue.record_cost(&rec).await {
+            tracing::warn!(task = task_id, error = %e, "could not record the attempt's cost");
+        }
+    }
+
+    /// A transient failure (an API overload, a transient exit code): the task goes back with a
+    /// backoff before the next attempt, or fails once `max_attempts` are spent. `None`: try
+    /// again (after `attempt.backoff_ms`).
+    async fn transient(&self, claim: &Claim, why: String, failures: u32, attempt: &mut Attempt) -> Option<RunOutcome> {
+        attempt.exit = why.clone();
+        attempt.transient = true;
+        if failures >= self.cfg.max_attempts {
+            let error = format!("{why} (attempt {failures} of {})", self.cfg.max_attempts);
+            return Some(self.finish_failed(claim, &error).await);
+        }
+        match self.queue.fail(claim, &why, true).await {
+            Ok(()) => {
+                let wait = backoff(&self.cfg, failures);
+                attempt.backoff_ms = Some(wait.as_millis() as u64);
+                tracing::info!(task = claim.task_id, attempt = failures, wait_ms = wait.as_millis() as u64, error = %why, "transient failure; retrying");
+                None
+            }
+            Err(e) => Some(RunOutcome::Lost { reason: format!("fail: {e}") }),
+        }
+    }
+
+    /// After the run: the task's worktree is kept (configured, or something in it would be
+    /// lost) or removed.
+    async fn clean_up(&self, report: &mut RunReport, target: &str) {
+        let Some(wt) = report.worktree.clone() else { return };
+        if self.cfg.keep_worktrees {
+            report.worktree_kept = true;
+        } else {
+            // Removed only when nothing in it would be lost: its commits are on the target
+            // (landed) or it has none, and nothing is left uncommitted.
+            match worktree::remove_if_safe(&self.repo, &wt, target).await {
+                Ok(None) => {}
+                Ok(Some(why)) => {
+                    tracing::info!(task = report.task_id, dir = %wt.dir.display(), "worktree kept: {why}");
+                    report.worktree_kept = true;
+                    report.kept_because = Some(why);
+                }
+                Err(e) => {
+                    tracing::warn!(task = report.task_id, error = %e, "could not remove worktree");
+                    report.worktree_kept = true;
+                    report.kept_because = Some(e.to_string());
+                }
+            }
+        }
     }
 
     /// An agent that finished on its own: whatever it left uncommitted is committed on its
@@ -655,116 +665,8 @@ impl Runner {
             Err(e) => RunOutcome::Lost { reason: format!("fail: {e}") },
         }
     }
-
-    /// Runs the agent once, heart-beating the session meanwhile, and reads how it ended: Claude
-    /// Code through the adapter (its result JSON), any other command by its exit code.
-    async fn run_agent(&self, task: &Task, session: &str, wt: &Worktree, prompt: &str) -> std::io::Result<AgentRun> {
-        let mut env = vec![
-            ("KITE_TASK_ID".to_string(), task.id.to_string()),
-            ("KITE_SESSION_ID".to_string(), session.to_string()),
-            ("KITE_HOME".to_string(), self.home.to_string_lossy().into_owned()),
-            ("KITE_TASK_PROMPT".to_string(), prompt.to_string()),
-            ("KITE_WORKTREE".to_string(), wt.dir.to_string_lossy().into_owned()),
-            ("KITE_BRANCH".to_string(), wt.branch.clone()),
-        ];
-        let cap = self.cfg.result_tail.max(1024) * 4;
-        let Some(command) = &self.cfg.command else {
-            let argv = self.claude_argv().map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e))?;
-            env.extend(claude::env(claude::Profile::Agent));
-            let run = proc::run(Shell {
-                command: proc::Program::Exec(&argv),
-                cwd: &wt.dir,
-                env,
-                stdin: Some(prompt.to_string()),
-                timeout: Some(self.cfg.timeout),
-                // The result JSON is one line that can be long (the agent's last message).
-                cap: cap.max(1 << 20),
-            });
-            let o = self.with_heartbeat(session, run).await?;
-            let result = ResultJson::parse(&o.stdout);
-            let mut ending = claude::ending(o.exit, result.as_ref(), &o.stderr);
-            if let (Ending::Transient { why, .. }, Exit::TimedOut) = (&mut ending, o.exit) {
-                *why = format!("timed out after {}", kite_core::duration::format_duration(self.cfg.timeout));
-            }
-            let cost = result.as_ref().map(|r| r.cost(&self.cfg.prices));
-            return Ok(AgentRun { exit: o.exit, ending, cost });
-        };
-        let run = proc::run(Shell { command: proc::Program::Sh(command), cwd: &wt.dir, env, stdin: Some(prompt.to_string()), timeout: Some(self.cfg.timeout), cap });
-        let o = self.with_heartbeat(session, run).await?;
-        Ok(AgentRun { exit: o.exit, ending: self.shell_ending(&o), cost: None })
-    }
-
-    /// Claude Code's command line for an agent: kite's hooks and MCP server (files in the home
-    /// naming this kite), `[runner] allow` (or the default and the verify command), the budget.
-    fn claude_argv(&self) -> Result<Vec<String>, String> {
-        let binary = claude::find(self.cfg.claude.as_deref())?;
-        let kite = match &self.cfg.kite_exe {
-            Some(k) => k.clone(),
-            None => std::env::current_exe().map_err(|e| format!("cannot find the kite executable: {e}"))?,
-        };
-        let wiring = claude::Wiring::write(&self.home, &kite).map_err(|e| format!("cannot write kite's Claude Code settings under {}: {e}", self.home.display()))?;
-        let allow = match &self.cfg.allow {
-            Some(a) => a.clone(),
-            None => {
-                let mut a = claude::default_allow();
-                if let Some(rule) = self.lander.as_ref().and_then(|l| l.verify_command()).as_deref().and_then(claude::command_rule) {
-                    a.push(rule);
-                }
-                a
-            }
-        };
-        Ok(claude::argv(
-            &binary,
-            claude::Profile::Agent,
-            &claude::Invocation {
-                wiring: Some(&wiring),
-                allow: &allow,
-                bypass_permissions: self.cfg.bypass_permissions,
-                max_budget_usd: self.cfg.max_budget_usd,
-                max_turns: self.cfg.max_turns,
-                model: self.cfg.model.as_deref(),
-            },
-        ))
-    }
-
-    /// A plain command's ending, by its exit code: 0 finished, a transient code (or a signal, or
-    /// the timeout) worth retrying, anything else failed.
-    fn shell_ending(&self, o: &proc::Output) -> Ending {
-        let transient = match o.exit {
-            Exit::Code(0) => return Ending::Finished { result: o.stdout.clone(), denials: vec![] },
-            Exit::Code(c) => self.cfg.transient_exit_codes.contains(&c) || signal_exit(c).is_some(),
-            Exit::Signal(_) | Exit::TimedOut => true,
-        };
-        let mut error = match o.exit {
-            Exit::Code(c) => match signal_exit(c) {
-                Some(sig) => format!("killed by signal {sig} (exit code {c})"),
-                None => o.exit.to_string(),
-            },
-            e => e.to_string(),
-        };
-        if o.exit == Exit::TimedOut {
-            error = format!("timed out after {}", kite_core::duration::format_duration(self.cfg.timeout));
-        }
-        let stderr = proc::tail(o.stderr.trim(), 500);
-        if !stderr.is_empty() {
-            error = format!("{error}; stderr: {stderr}");
-        }
-        if transient { Ending::Transient { why: error, status: None } } else { Ending::Failed { why: error } }
-    }
 }
 
-/// One run of an agent: how it ended and (for Claude Code) what it cost.
-struct AgentRun {
-    exit: Exit,
-    ending: Ending,
-    cost: Option<Cost>,
-}
-
-/// `sh -c` reports a child killed by signal N as exit code 128 + N (it does not always exec the
-/// command), so such codes count as death by a signal.
-fn signal_exit(code: i32) -> Option<i32> {
-    (129..=128 + 64).contains(&code).then(|| code - 128)
-}
 
 fn lost(task_id: i64, reason: String) -> RunReport {
     RunReport {
@@ -806,5 +708,7 @@ pub fn backoff(cfg: &RunnerConfig, failures: u32) -> Duration {
     raw.mul_f64(0.5 + 0.5 * rand::random::<f64>())
 }
 
+mod agent;
 #[cfg(test)]
 mod tests;
+
