@@ -33,16 +33,47 @@ pub async fn ensure(repo: &Path, root: &Path, task_id: i64, start: &str) -> Resu
     tokio::fs::create_dir_all(root)
         .await
         .map_err(|e| GitError { args: "worktree add".into(), message: format!("{}: {e}", root.display()) })?;
+    // git reads every other worktree's metadata while it adds one, and fails on an entry another
+    // `worktree add` is half-way through writing; `prune` may even drop such an entry. Within this
+    // process adds take turns; a clash with another process (a person's git, `claude -w`) is
+    // retried.
+    let _turn = MUTATIONS.lock().await;
     // A worktree directory deleted by hand leaves an entry that blocks re-adding it.
     let _ = git(repo, &["worktree", "prune"]).await;
     let dir_s = dir.to_string_lossy().into_owned();
-    let exists = git(repo, &["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")]).await.is_ok();
-    if exists {
-        git(repo, &["worktree", "add", &dir_s, &branch]).await?;
-    } else {
-        git(repo, &["worktree", "add", "-b", &branch, &dir_s, start]).await?;
+    let was_there = dir.exists();
+    let mut attempt = 0;
+    loop {
+        let exists = git(repo, &["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")]).await.is_ok();
+        let added = if exists {
+            git(repo, &["worktree", "add", &dir_s, &branch]).await
+        } else {
+            git(repo, &["worktree", "add", "-b", &branch, &dir_s, start]).await
+        };
+        match added {
+            Ok(_) => return Ok(Worktree { dir, branch }),
+            Err(e) if attempt < 3 && is_clash(&e) => {
+                attempt += 1;
+                tracing::debug!(task_id, attempt, error = %e, "worktree add met another worktree half-made; retrying");
+                // The failed add may have left its own half-made entry and directory (never remove
+                // a directory that was there before: it is someone's).
+                if !was_there {
+                    let _ = tokio::fs::remove_dir_all(&dir).await;
+                }
+                let _ = git(repo, &["worktree", "prune"]).await;
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(Worktree { dir, branch })
+}
+
+/// Worktree additions and removals in this process, one at a time.
+static MUTATIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Whether a failed `worktree add` tripped over another worktree's metadata being written.
+fn is_clash(e: &GitError) -> bool {
+    e.message.contains("failed to read .git/worktrees/") || e.message.contains("failed to read worktree")
 }
 
 /// Removes a worktree only when that loses nothing: no uncommitted changes (untracked files
@@ -63,7 +94,10 @@ pub async fn remove_if_safe(repo: &Path, wt: &Worktree, target: &str) -> Result<
     if loose.trim().parse::<u64>().unwrap_or(1) > 0 {
         return Ok(Some(format!("its HEAD has {} commit(s) on no branch and not on {target}", loose.trim())));
     }
-    git(repo, &["worktree", "remove", &wt.dir.to_string_lossy()]).await?;
+    {
+        let _turn = MUTATIONS.lock().await;
+        git(repo, &["worktree", "remove", &wt.dir.to_string_lossy()]).await?;
+    }
     git(repo, &["branch", "-D", &wt.branch]).await?;
     Ok(None)
 }
