@@ -134,3 +134,29 @@ pub async fn commit_all(dir: &Path, task_id: i64, title: &str) -> Result<Option<
     git(dir, &args).await?;
     Ok(Some(git(dir, &["rev-parse", "HEAD"]).await?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture::git_repo;
+
+    /// Agents start side by side: many worktrees added at once all come up, each on its branch
+    /// (git reads every other worktree's metadata while it adds one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn worktrees_added_at_once_all_come_up() {
+        let repo = git_repo();
+        let root = repo.path().join(".kite-wt");
+        let adds = (1..=12).map(|id| {
+            let (repo, root) = (repo.path().to_path_buf(), root.clone());
+            tokio::spawn(async move { ensure(&repo, &root, id, "HEAD").await })
+        });
+        for (id, add) in (1..=12).zip(adds.collect::<Vec<_>>()) {
+            let wt = add.await.unwrap().unwrap_or_else(|e| panic!("task {id}: {e}"));
+            assert!(wt.dir.join("README.md").exists());
+            assert_eq!(wt.branch, branch_name(id));
+        }
+        // And a second ensure reuses each one.
+        let again = ensure(repo.path(), &root, 3, "HEAD").await.unwrap();
+        assert_eq!(again.dir, root.join("task-3"));
+    }
+}
