@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+from benchkit import start_stand_in
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLAUDE = os.environ.get("KITE_TEST_CLAUDE", os.path.join(ROOT, "node_modules/@anthropic-ai/claude-code-linux-x64/claude"))
 
@@ -60,26 +62,14 @@ def main():
     for i in reversed(range(runs)):
         scripts[f"KITE-RUN-{i}"] = {"turns": turns(f"kite{i}")}
         scripts[f"BARE-RUN-{i}"] = {"turns": turns(f"bare{i}")}
-    script_file = os.path.join(base, "script.json")
-    with open(script_file, "w") as f:
-        json.dump({"scripts": scripts, "turns": []}, f)
-    port_file = os.path.join(base, "port")
-    api = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests/claude/stand_in.py"), "--script", script_file,
-                            "--log", os.path.join(base, "log.jsonl"), "--port-file", port_file],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api, api_env = start_stand_in(base, scripts)
     try:
-        for _ in range(100):
-            if os.path.exists(port_file):
-                break
-            time.sleep(0.05)
-        port = open(port_file).read().strip()
         env = {k: v for k, v in os.environ.items() if not k.startswith("KITE_") or k in ("KITE_MODEL_DIR", "KITE_ORT_DYLIB")}
         env.setdefault("KITE_MODEL_DIR", os.path.join(ROOT, "models/all-minilm-l6-v2"))
         env.setdefault("KITE_ORT_DYLIB", os.path.join(ROOT, "models/libonnxruntime.so"))
         env.update({
             "HOME": home, "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
-            "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}", "ANTHROPIC_API_KEY": "sk-bench",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "CLAUDE_CODE_MAX_RETRIES": "0",
+            **api_env,
             "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b",
         })
 

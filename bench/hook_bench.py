@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+from benchkit import Sock, start_stand_in
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLAUDE = os.environ.get("KITE_TEST_CLAUDE", os.path.join(ROOT, "node_modules/@anthropic-ai/claude-code-linux-x64/claude"))
 SESSIONS = 64
@@ -50,34 +52,6 @@ def claude_version():
         return out.removesuffix("(Claude Code)").strip()
     except OSError:
         return "(unknown version)"
-
-
-class Sock:
-    """One NDJSON connection to the daemon (docs/PROTOCOL.md)."""
-
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(path)
-        self.f = self.s.makefile("rwb")
-        self.n = 0
-
-    def call(self, op, args=None):
-        self.n += 1
-        self.f.write((json.dumps({"id": self.n, "op": op, "args": args or {}}) + "\n").encode())
-        self.f.flush()
-        while True:
-            r = json.loads(self.f.readline())
-            if r.get("id") == self.n:
-                if not r.get("ok"):
-                    raise RuntimeError(f"{op}: {r.get('error')}")
-                return r.get("result")
-
-    def close(self):
-        try:
-            self.f.close()
-            self.s.close()
-        except OSError:
-            pass
 
 
 def pct(v, q):
@@ -182,22 +156,8 @@ def main():
             for i in reversed(range(-1, runs)):
                 scripts[f"HOOKED-RUN-{i}"] = {"turns": turns()}
                 scripts[f"BARE-RUN-{i}"] = {"turns": turns()}
-            script_file = os.path.join(base, "script.json")
-            with open(script_file, "w") as f:
-                json.dump({"scripts": scripts, "turns": []}, f)
-            port_file = os.path.join(base, "port")
-            api = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests/claude/stand_in.py"), "--script", script_file,
-                                    "--log", os.path.join(base, "log.jsonl"), "--port-file", port_file],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(100):
-                if os.path.exists(port_file):
-                    break
-                time.sleep(0.05)
-            port = open(port_file).read().strip()
-            env.update({
-                "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}", "ANTHROPIC_API_KEY": "sk-bench",
-                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "CLAUDE_CODE_MAX_RETRIES": "0",
-            })
+            api, api_env = start_stand_in(base, scripts)
+            env.update(api_env)
             hook = {"type": "command", "command": f"{kite} hook tool", "timeout": 5}
             with_hooks = os.path.join(base, "hooks.json")
             without = os.path.join(base, "none.json")

@@ -25,6 +25,8 @@ import time
 
 from playwright.sync_api import sync_playwright
 
+from benchkit import Sock
+
 ap = argparse.ArgumentParser()
 ap.add_argument("kite")
 # The project runs in a temporary directory: the binary path must not be relative to here.
@@ -42,25 +44,6 @@ env = {k: v for k, v in os.environ.items() if not k.startswith("KITE_")}
 
 def kite(*args):
     return subprocess.run([a.kite, *args], cwd=root, env=env, capture_output=True, text=True, check=True).stdout
-
-
-class Sock:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(path)
-        self.f = self.s.makefile("rwb")
-        self.n = 0
-
-    def call(self, op, args=None):
-        self.n += 1
-        self.f.write((json.dumps({"id": self.n, "op": op, "args": args or {}}) + "\n").encode())
-        self.f.flush()
-        while True:
-            r = json.loads(self.f.readline())
-            if r.get("id") == self.n:
-                if not r.get("ok"):
-                    raise RuntimeError(f"{op}: {r.get('error')}")
-                return r.get("result")
 
 
 def latency(path, n=2000):

@@ -232,7 +232,7 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         ..Default::default()
     };
     let client = super::memory_client(ctx, Duration::from_secs(3), kite_daemon::memory_client::Fallback::InProcess);
-    let injection = client.inject(ask).map_err(anyhow::Error::msg)?;
+    let injection = client.inject(ask)?;
     if let Some(w) = &injection.warning {
         tracing::debug!("{w}");
     }

@@ -416,7 +416,7 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
 /// listening, runs the same policy in process.
 fn inject(ctx: &Ctx, ask: kite_proto::ops::MemoryInject) -> Result<kite_proto::ops::Injection> {
     let c = super::memory_client(ctx, kite_daemon::memory_client::PATIENT, kite_daemon::memory_client::Fallback::InProcess);
-    c.inject(ask).map_err(anyhow::Error::msg)
+    Ok(c.inject(ask)?)
 }
 
 /// `kite vault edit`: the note is edited in a copy; a copy that no longer parses is kept, and the

@@ -23,12 +23,19 @@ pub(crate) const STUCK: Duration = Duration::from_secs(30);
 /// client could hand the owner thousands of requests between two checks of the queue, and their
 /// replies would all land in it.
 pub(crate) const MAX_IN_FLIGHT: usize = 64;
+/// The bytes of the replies in hand count as well as the count: each request in flight is
+/// reckoned at the connection's largest recent message, so 64 requests for a 1 MB task are not
+/// 64 MB more on top of [`SOFT_CAP`].
+const SMALL: usize = 4 << 10;
 
 #[derive(Debug, Default)]
 struct Queued {
     bytes: AtomicUsize,
     /// Requests handed to the owner or a service and not yet handled.
     in_flight: AtomicUsize,
+    /// The largest message queued lately (it decays by an eighth with each smaller one): what a
+    /// request in flight is expected to add.
+    largest: AtomicUsize,
     /// Over the hard cap: the connection is being dropped.
     dead: AtomicBool,
     /// Signalled when bytes leave the queue or a request is handled, only while a reader waits
@@ -91,6 +98,7 @@ impl Outbound {
             return false;
         }
         let len = line.len();
+        let _ = self.queued.largest.fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| Some(len.max(m - m / 8)));
         if self.tx.send(line).is_err() {
             self.queued.bytes.fetch_sub(len, Ordering::AcqRel);
             return false;
@@ -109,9 +117,12 @@ impl Outbound {
         self.queued.progressed();
     }
 
-    /// Whether the reader must wait before taking another request.
+    /// Whether the reader must wait before taking another request: the bytes waiting, with the
+    /// replies expected for the requests in hand, over [`SOFT_CAP`], or too many requests in hand.
     pub(crate) fn full(&self) -> bool {
-        self.waiting() > SOFT_CAP || self.queued.in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT
+        let in_flight = self.queued.in_flight.load(Ordering::Acquire);
+        let expected = in_flight * self.queued.largest.load(Ordering::Acquire).max(SMALL);
+        self.waiting() + expected > SOFT_CAP || in_flight >= MAX_IN_FLIGHT
     }
 
     /// Bytes waiting.
@@ -214,6 +225,43 @@ mod tests {
         assert!(out.is_dead() && !out.room().await);
         out.died().await;
         drop(inb);
+    }
+
+    /// Requests in hand count at the size of the connection's large replies, not only by number:
+    /// a client pipelining requests for a 1 MB task gets 8 in hand, not 64.
+    #[tokio::test]
+    async fn requests_in_hand_are_reckoned_at_the_size_of_recent_replies() {
+        let (out, mut inb) = channel();
+        let mut taken = 0;
+        while !out.full() {
+            out.sent_request();
+            taken += 1;
+        }
+        assert_eq!(taken, MAX_IN_FLIGHT, "small replies: bounded by the count");
+        for _ in 0..taken {
+            out.handled();
+        }
+        // One 1 MB reply, read at once: the queue is empty, yet requests now count 1 MB each.
+        assert!(out.send("r".repeat(1 << 20)));
+        let line = inb.recv().await.unwrap();
+        inb.written(line.len());
+        assert_eq!(out.waiting(), 0);
+        let mut taken = 0;
+        while !out.full() {
+            out.sent_request();
+            taken += 1;
+        }
+        assert_eq!(taken, (SOFT_CAP >> 20) + 1, "large replies: bounded by the bytes they will bring");
+        // Small replies again: the estimate decays and the count is the bound once more.
+        for _ in 0..taken {
+            out.handled();
+        }
+        for _ in 0..64 {
+            assert!(out.send("s".into()));
+            let line = inb.recv().await.unwrap();
+            inb.written(line.len());
+        }
+        assert!(out.queued.largest.load(Ordering::Acquire) < SMALL);
     }
 
     #[tokio::test(start_paused = true)]

@@ -35,6 +35,7 @@ pub async fn run_with(
     let fd_limit = raise_fd_limit();
     let accept = Arc::new(AcceptStats { fd_limit, ..AcceptStats::default() });
     let state = StateHandle::start(&config, accept.clone())?;
+    let services = services.with_first(Arc::new(crate::service::Door::new(&config.root, &config.home)));
     let listener = UnixListener::bind(&socket).map_err(DaemonError::io(format!("cannot bind {}", socket.display())))?;
     tracing::info!(socket = %socket.display(), root = %config.root.display(), pid = std::process::id(), "kite daemon listening");
     listening();

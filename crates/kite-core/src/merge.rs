@@ -113,6 +113,29 @@ pub struct MergeEntry {
     pub attempts: u32,
 }
 
+impl MergeEntry {
+    /// A new entry for task `task_id` on `branch`, queued at `now_ms`, nothing done yet.
+    pub fn fresh(task_id: i64, title: String, branch: String, now_ms: i64) -> Self {
+        Self {
+            task_id,
+            title,
+            template: None,
+            branch,
+            target: None,
+            state: MergeState::Queued,
+            detail: String::new(),
+            base: None,
+            new: None,
+            verified: false,
+            session: None,
+            token: None,
+            queued_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            attempts: 0,
+        }
+    }
+}
+
 /// Lifetime counts (of every template, or one).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MergeCounts {
@@ -172,23 +195,8 @@ mod tests {
     use super::*;
 
     fn entry(state: MergeState) -> MergeEntry {
-        MergeEntry {
-            task_id: 7,
-            title: "t".into(),
-            template: None,
-            branch: "kite/task-7".into(),
-            target: Some("main".into()),
-            state,
-            detail: String::new(),
-            base: None,
-            new: None,
-            verified: false,
-            session: None,
-            token: None,
-            queued_at_ms: 0,
-            updated_at_ms: 0,
-            attempts: 1,
-        }
+        let fresh = MergeEntry::fresh(7, "t".into(), "kite/task-7".into(), 0);
+        MergeEntry { target: Some("main".into()), state, attempts: 1, ..fresh }
     }
 
     #[test]

@@ -18,11 +18,14 @@
 //! A component that fails logs why and leaves the others running: the coordinator never stops
 //! for a component.
 
+mod error;
 pub mod memory;
 pub mod memory_client;
 pub mod queue;
 pub mod sched;
 pub mod ui;
+
+pub use error::ComponentError;
 
 use kite_coord::{DaemonConfig, DaemonError, Service, Services};
 use std::future::Future;

@@ -9,7 +9,7 @@
 //! (a resumed session, a compaction) is read again from where the last extraction stopped, and
 //! nothing is extracted twice.
 
-use anyhow::{Context, Result};
+use crate::ComponentError;
 use kite_coord::{Reply, Service};
 use kite_memory::{BuiltinExtractor, CommandExtractor, Extractor, Transcript, Vault, VaultConfig};
 use kite_proto::ops::{MAX_RECALL_K, MEMORY_OPS};
@@ -43,14 +43,14 @@ pub fn queue_dir(home: &Path) -> PathBuf {
 }
 
 /// Queues a job (atomically: write then rename) and returns at once.
-pub fn enqueue(home: &Path, job: &Job) -> Result<PathBuf> {
+pub fn enqueue(home: &Path, job: &Job) -> Result<PathBuf, ComponentError> {
     let dir = queue_dir(home);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(ComponentError::io("create", &dir))?;
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     let path = dir.join(format!("{stamp}-{}.json", std::process::id()));
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(job)?).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path)?;
+    std::fs::write(&tmp, serde_json::to_vec(job)?).map_err(ComponentError::io("write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(ComponentError::io("move a job into", &path))?;
     // Wake the worker if the daemon is up (no need to wait for the answer); it also scans on its own.
     if let Ok(mut s) = UnixStream::connect(kite_coord::Home::new(home).socket()) {
         let _ = s.set_write_timeout(Some(Duration::from_millis(100)));
@@ -204,7 +204,7 @@ impl Memory {
 /// component answering every request with the reason.
 /// The thread waits for [`crate::Component::listening`]; if it never comes (the daemon was
 /// refused), the vault is never opened.
-pub fn start(home: PathBuf, config: VaultConfig, extract_command: Option<String>) -> Result<Memory> {
+pub fn start(home: PathBuf, config: VaultConfig, extract_command: Option<String>) -> Result<Memory, ComponentError> {
     let (listening_tx, listening) = std::sync::mpsc::channel::<()>();
     let (tx, rx) = sync_channel::<(Request, Reply)>(QUEUE);
     let shared = Arc::new(Mutex::new(Slot::Pending));
@@ -218,7 +218,7 @@ pub fn start(home: PathBuf, config: VaultConfig, extract_command: Option<String>
         if matches!(*held, Slot::Closed) {
             return;
         }
-        let vault = match Vault::open(config).with_context(|| format!("cannot open the vault in {}", vault_dir.display())) {
+        let vault = match Vault::open(config) {
             Ok(mut v) => {
                 // Load the model now, so the first hook does not pay for it.
                 if let Err(e) = v.embedder() {
@@ -228,7 +228,7 @@ pub fn start(home: PathBuf, config: VaultConfig, extract_command: Option<String>
             }
             Err(e) => {
                 drop(held);
-                let why = format!("{e:#}");
+                let why = format!("cannot open the vault in {}: {e}", vault_dir.display());
                 tracing::warn!("the memory component is off: {why}");
                 for (_, reply) in rx {
                     reply.send(Err(Refusal::MemoryFailed(why.clone()).into()));
@@ -242,7 +242,7 @@ pub fn start(home: PathBuf, config: VaultConfig, extract_command: Option<String>
         let worker_vault = vault.clone();
         let spawned = std::thread::Builder::new().name("kite-memory-worker".into()).spawn(move || loop {
             if let Err(e) = drain_queue(&home, &worker_vault, extract_command.as_deref()) {
-                tracing::warn!("memory worker: {e:#}");
+                tracing::warn!("memory worker: {e}");
             }
             if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = poke_rx.recv_timeout(Duration::from_secs(2)) {
                 return;
@@ -253,7 +253,8 @@ pub fn start(home: PathBuf, config: VaultConfig, extract_command: Option<String>
         }
         tracing::info!(vault = %vault_dir.display(), "memory component ready");
         serve(rx, &vault, &poke_tx);
-    })?;
+    })
+    .map_err(|source| ComponentError::Thread { name: "kite-memory", source })?;
     Ok(Memory { service: Arc::new(MemoryService { tx }), slot: shared, listening: Some(listening_tx) })
 }
 
@@ -282,15 +283,7 @@ fn handle(req: &Request, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()
             Ok(serde_json::to_value(got).unwrap_or_default())
         }
         MemoryOp::Add(a) => {
-            let note = kite_memory::NewNote {
-                kind: kite_memory::Kind::parse(a.kind.as_deref().unwrap_or("fact")),
-                title: a.title,
-                tags: a.tags,
-                project: None,
-                source: a.source,
-                body: a.body,
-            };
-            let outcome = lock()?.add(note).map_err(|e| ErrorBody::from(Refusal::BadNote(e.to_string())))?;
+            let outcome = lock()?.add(new_note(a)).map_err(|e| ErrorBody::from(Refusal::BadNote(e.to_string())))?;
             Ok(serde_json::to_value(outcome).unwrap_or_default())
         }
     }
@@ -304,15 +297,15 @@ fn load_done(home: &Path) -> BTreeMap<String, u64> {
     std::fs::read(done_path(home)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
-fn save_done(home: &Path, done: &BTreeMap<String, u64>) -> Result<()> {
+fn save_done(home: &Path, done: &BTreeMap<String, u64>) -> Result<(), ComponentError> {
     let tmp = done_path(home).with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(done)?)?;
-    std::fs::rename(&tmp, done_path(home))?;
+    std::fs::write(&tmp, serde_json::to_vec_pretty(done)?).map_err(ComponentError::io("write", &tmp))?;
+    std::fs::rename(&tmp, done_path(home)).map_err(ComponentError::io("replace", done_path(home)))?;
     Ok(())
 }
 
 /// Works through every queued job, oldest first.
-fn drain_queue(home: &Path, vault: &Mutex<Vault>, extract_command: Option<&str>) -> Result<()> {
+fn drain_queue(home: &Path, vault: &Mutex<Vault>, extract_command: Option<&str>) -> Result<(), ComponentError> {
     let dir = queue_dir(home);
     let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
     let mut jobs: Vec<PathBuf> =
@@ -329,26 +322,34 @@ fn drain_queue(home: &Path, vault: &Mutex<Vault>, extract_command: Option<&str>)
         };
         match extract_job(home, vault, &job, extract_command) {
             Ok(n) => tracing::info!(transcript = %job.transcript.display(), notes = n, "extracted"),
-            Err(e) => tracing::warn!(transcript = %job.transcript.display(), "extraction failed: {e:#}"),
+            Err(e) => tracing::warn!(transcript = %job.transcript.display(), "extraction failed: {e}"),
         }
         let _ = std::fs::remove_file(&path);
     }
     Ok(())
 }
 
-/// Extracts the part of a transcript not done before; returns how many notes were written.
-pub fn extract_job(home: &Path, vault: &Mutex<Vault>, job: &Job, extract_command: Option<&str>) -> Result<usize> {
-    let key = job.transcript.display().to_string();
-    let mut done = load_done(home);
-    let offset = done.get(&key).copied().unwrap_or(0);
-    let mut f = std::fs::File::open(&job.transcript).with_context(|| format!("cannot open {}", job.transcript.display()))?;
+/// What a file holds past `offset`; `None` when it has not grown.
+fn read_from(path: &Path, offset: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut f = std::fs::File::open(path)?;
     let len = f.metadata()?.len();
     if len <= offset {
-        return Ok(0);
+        return Ok(None);
     }
     f.seek(SeekFrom::Start(offset))?;
     let mut bytes = Vec::new();
     f.take(len - offset).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
+/// Extracts the part of a transcript not done before; returns how many notes were written.
+pub fn extract_job(home: &Path, vault: &Mutex<Vault>, job: &Job, extract_command: Option<&str>) -> Result<usize, ComponentError> {
+    let key = job.transcript.display().to_string();
+    let mut done = load_done(home);
+    let offset = done.get(&key).copied().unwrap_or(0);
+    let Some(bytes) = read_from(&job.transcript, offset).map_err(ComponentError::io("read", &job.transcript))? else {
+        return Ok(0);
+    };
     // Only whole lines: a line still being written is read next time.
     let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else { return Ok(0) };
     let text = String::from_utf8_lossy(&bytes[..=end]);
@@ -365,7 +366,7 @@ pub fn extract_job(home: &Path, vault: &Mutex<Vault>, job: &Job, extract_command
     }
     let written = notes.len();
     {
-        let mut v = vault.lock().map_err(|_| anyhow::anyhow!("vault lock poisoned"))?;
+        let mut v = vault.lock().map_err(|_| ComponentError::Poisoned)?;
         for n in notes {
             v.add(n)?;
         }
@@ -373,6 +374,18 @@ pub fn extract_job(home: &Path, vault: &Mutex<Vault>, job: &Job, extract_command
     done.insert(key, offset + end as u64 + 1);
     save_done(home, &done)?;
     Ok(written)
+}
+
+/// The note a `memory.add` asks for (kind `fact` unless it says otherwise).
+pub(crate) fn new_note(a: kite_proto::ops::MemoryAdd) -> kite_memory::NewNote {
+    kite_memory::NewNote {
+        kind: kite_memory::Kind::parse(a.kind.as_deref().unwrap_or("fact")),
+        title: a.title,
+        tags: a.tags,
+        project: None,
+        source: a.source,
+        body: a.body,
+    }
 }
 
 #[cfg(test)]
@@ -389,3 +402,4 @@ mod tests {
         }
     }
 }
+

@@ -20,6 +20,28 @@ use serde_json::Value;
 
 use crate::memory::Recalled;
 
+/// Why the vault gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultCallError {
+    /// The daemon refused the request itself (a bad `k`, an empty query): that is the answer.
+    #[error(transparent)]
+    Refused(ClientError),
+    /// The daemon did not answer and this caller may not open the vault itself.
+    #[error("the daemon's memory did not answer: {0}")]
+    NoAnswer(ClientError),
+    #[error("cannot open the vault in {}: {source}", dir.display())]
+    Open {
+        dir: PathBuf,
+        #[source]
+        source: kite_memory::MemoryError,
+    },
+    #[error("the vault lock was poisoned")]
+    Poisoned,
+    /// The vault in this process refused or failed the request.
+    #[error("{0}")]
+    Here(String),
+}
+
 /// What to do when the daemon cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fallback {
@@ -57,24 +79,23 @@ impl MemoryClient {
 
     /// Asks the daemon; on a failure the rule says to fall back on, runs `here` on the vault in
     /// this process (or says why not).
-    fn ask<O: Operation>(&self, args: O::Args, here: impl FnOnce(&mut Vault) -> Result<O::Reply, String>) -> Result<O::Reply, String> {
+    fn ask<O: Operation>(&self, args: O::Args, here: impl FnOnce(&mut Vault) -> Result<O::Reply, String>) -> Result<O::Reply, VaultCallError> {
         match blocking::request::<O>(&self.socket, args, self.deadline) {
             Ok(r) => return Ok(r),
-            Err(e) if !falls_back(&e) => return Err(e.to_string()),
-            Err(e) if self.fallback == Fallback::Nothing => return Err(format!("the daemon's memory did not answer: {e}")),
+            Err(e) if !falls_back(&e) => return Err(VaultCallError::Refused(e)),
+            Err(e) if self.fallback == Fallback::Nothing => return Err(VaultCallError::NoAnswer(e)),
             Err(e) => tracing::debug!("{}: the daemon's memory did not answer ({e}); using the vault in process", O::NAME),
         }
-        let mut guard = self.vault.lock().map_err(|_| "the vault lock was poisoned".to_string())?;
+        let mut guard = self.vault.lock().map_err(|_| VaultCallError::Poisoned)?;
         if guard.is_none() {
-            let dir = self.config.dir.clone();
-            let v = Vault::open(self.config.clone()).map_err(|e| format!("cannot open the vault in {}: {e}", dir.display()))?;
+            let v = Vault::open(self.config.clone()).map_err(|source| VaultCallError::Open { dir: self.config.dir.clone(), source })?;
             *guard = Some(v);
         }
-        here(guard.as_mut().expect("opened above"))
+        here(guard.as_mut().expect("opened above")).map_err(VaultCallError::Here)
     }
 
     /// The best notes for `query`.
-    pub fn recall(&self, query: &str, k: usize) -> Result<Vec<Recalled>, String> {
+    pub fn recall(&self, query: &str, k: usize) -> Result<Vec<Recalled>, VaultCallError> {
         let args = MemoryRecall { query: query.to_string(), k };
         let r = self.ask::<memory_op::Recall>(args, |v| {
             Ok(kite_proto::ops::Recalled { notes: crate::memory::recall(v, query, k)?, warning: None })
@@ -83,24 +104,16 @@ impl MemoryClient {
     }
 
     /// The injection policy for one ask.
-    pub fn inject(&self, ask: MemoryInject) -> Result<Injection, String> {
+    pub fn inject(&self, ask: MemoryInject) -> Result<Injection, VaultCallError> {
         let here = ask.clone();
         self.ask::<memory_op::Inject>(ask, move |v| crate::memory::inject(v, here))
     }
 
     /// Adds a note (as `memory.add`).
-    pub fn add(&self, a: MemoryAdd) -> Result<Value, String> {
+    pub fn add(&self, a: MemoryAdd) -> Result<Value, VaultCallError> {
         let here = a.clone();
         self.ask::<memory_op::Add>(a, move |v| {
-            let note = kite_memory::NewNote {
-                kind: kite_memory::Kind::parse(here.kind.as_deref().unwrap_or("fact")),
-                title: here.title,
-                tags: here.tags,
-                project: None,
-                source: here.source,
-                body: here.body,
-            };
-            let outcome = v.add(note).map_err(|e| e.to_string())?;
+            let outcome = v.add(crate::memory::new_note(here)).map_err(|e| e.to_string())?;
             serde_json::to_value(outcome).map_err(|e| e.to_string())
         })
     }
@@ -109,12 +122,12 @@ impl MemoryClient {
 /// The MCP server's vault tools.
 impl kite_mcp::VaultTools for MemoryClient {
     fn search(&self, query: &str, k: usize) -> Result<Value, String> {
-        serde_json::to_value(self.recall(query, k)?).map_err(|e| e.to_string())
+        serde_json::to_value(self.recall(query, k).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
     }
 
     fn add(&self, title: &str, body: &str, kind: Option<&str>, tags: &[String]) -> Result<Value, String> {
         let a = MemoryAdd { title: title.into(), body: body.into(), kind: kind.map(str::to_string), tags: tags.to_vec(), source: Some("mcp".into()) };
-        MemoryClient::add(self, a)
+        MemoryClient::add(self, a).map_err(|e| e.to_string())
     }
 }
 
@@ -123,10 +136,14 @@ impl kite_mcp::VaultTools for MemoryClient {
 pub struct Notes(pub std::sync::Arc<MemoryClient>);
 
 impl kite_strategy::NoteSource for Notes {
-    fn search<'a>(&'a self, topic: &'a str, k: usize) -> kite_strategy::BoxFuture<'a, Result<Vec<kite_strategy::NoteHit>, String>> {
+    fn search<'a>(&'a self, topic: &'a str, k: usize) -> kite_strategy::BoxFuture<'a, Result<Vec<kite_strategy::NoteHit>, kite_strategy::SourceError>> {
         let (me, topic) = (self.0.clone(), topic.to_string());
         Box::pin(async move {
-            let notes = tokio::task::spawn_blocking(move || me.recall(&topic, k)).await.map_err(|e| e.to_string())??;
+            let vault = |e: String| kite_strategy::SourceError::Vault(e);
+            let notes = tokio::task::spawn_blocking(move || me.recall(&topic, k))
+                .await
+                .map_err(|e| vault(e.to_string()))?
+                .map_err(|e| vault(e.to_string()))?;
             Ok(notes
                 .into_iter()
                 .map(|n| kite_strategy::NoteHit { id: n.id, title: n.title, kind: Some(n.kind), score: n.score, body: n.body })
@@ -156,7 +173,7 @@ mod tests {
         let cfg = VaultConfig::new(dir.path().join("vault"), dir.path().join("index.db"));
         let c = MemoryClient::new(dir.path().join("kite.sock"), cfg, Duration::from_millis(100), Fallback::Nothing);
         let e = c.recall("anything", 3).unwrap_err();
-        assert!(e.contains("did not answer"), "{e}");
+        assert!(matches!(e, VaultCallError::NoAnswer(_)), "{e}");
         assert!(!dir.path().join("index.db").exists(), "nothing was opened");
     }
 }

@@ -15,6 +15,7 @@
 //! operations as the CLI.
 //! Everything the page needs is compiled in: no CDN, no external asset.
 
+use crate::ComponentError;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -143,7 +144,7 @@ impl Component for Ui {
             };
             rt.block_on(async move {
                 tokio::select! {
-                    r = serve(parts) => if let Err(e) = r { tracing::error!("dashboard off: {e:#}") },
+                    r = serve(parts) => if let Err(e) = r { tracing::error!("dashboard off: {e}") },
                     _ = rx.wait_for(|s| *s) => {}
                 }
             });
@@ -182,8 +183,8 @@ const READ_OPS: &[&str] = &["status", "task.list", "task.show", "events.list", "
 
 const PAGE: &str = include_str!("ui/index.html");
 
-async fn serve(parts: UiParts) -> anyhow::Result<()> {
-    let token = token(&parts.home)?;
+async fn serve(parts: UiParts) -> Result<(), ComponentError> {
+    let token = token(&parts.home).map_err(ComponentError::io("keep the token in", parts.home.join("ui-token")))?;
     let client = crate::sched::connect_own(&parts.socket).await;
     // The configured port, else the one this home used before, else a free one.
     let wanted = if parts.cfg.port != 0 { parts.cfg.port } else { UiAddr::load(&parts.home).map_or(0, |a| a.port) };
@@ -191,13 +192,16 @@ async fn serve(parts: UiParts) -> anyhow::Result<()> {
         Ok(l) => l,
         Err(e) if parts.cfg.port == 0 => {
             tracing::info!("dashboard: port {wanted} is taken ({e}); choosing another");
-            tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?
+            tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+                .await
+                .map_err(|source| ComponentError::Listen { port: 0, source })?
         }
-        Err(e) => anyhow::bail!("cannot listen on 127.0.0.1:{wanted} ([ui] port): {e}"),
+        Err(source) => return Err(ComponentError::Listen { port: wanted, source }),
     };
-    let port = listener.local_addr()?.port();
+    let port = listener.local_addr().map_err(|source| ComponentError::Listen { port: wanted, source })?.port();
     let addr = UiAddr { port, pid: std::process::id() };
-    std::fs::write(UiAddr::path(&parts.home), serde_json::to_vec(&addr)?)?;
+    let addr_file = UiAddr::path(&parts.home);
+    std::fs::write(&addr_file, serde_json::to_vec(&addr)?).map_err(ComponentError::io("write", &addr_file))?;
     tracing::info!(port, "dashboard on http://127.0.0.1:{port}/ (`kite ui` prints the address with its token)");
     let app = Arc::new(App {
         client,
@@ -219,8 +223,7 @@ async fn serve(parts: UiParts) -> anyhow::Result<()> {
         .route("/api/action/{action}/{id}", post(action))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app);
-    axum::serve(listener, router).await?;
-    Ok(())
+    axum::serve(listener, router).await.map_err(ComponentError::Serve)
 }
 
 #[derive(Deserialize)]

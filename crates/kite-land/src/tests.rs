@@ -29,6 +29,19 @@ fn branch_with(repo: &Path, id: i64, file: &str, text: &str) {
     tgit(repo, &["worktree", "remove", "--force", &wt.to_string_lossy()]);
 }
 
+/// A repository, a kite home and a book in memory.
+struct Setup {
+    repo: tempfile::TempDir,
+    home: tempfile::TempDir,
+    book: Arc<MemBook>,
+}
+
+impl Setup {
+    fn new() -> Self {
+        Self { repo: git_repo(), home: tempfile::tempdir().unwrap(), book: Arc::new(MemBook::default()) }
+    }
+}
+
 fn lander(repo: &Path, home: &Path, book: &Arc<MemBook>, verify: &str) -> Lander {
     let cfg = MergeConfig { verify: Some(verify.into()), wait_poll: Duration::from_millis(50), wait_max: Duration::from_millis(400), ..Default::default() };
     Lander::new(cfg, repo, home, book.clone())
@@ -41,10 +54,8 @@ async fn land(l: &Lander, book: &MemBook, id: i64) -> Landing {
 
 #[tokio::test]
 async fn two_independent_branches_land_and_a_clean_checkout_is_fast_forwarded() {
-    let repo = git_repo();
-    let p = repo.path();
-    let home = tempfile::tempdir().unwrap();
-    let book = Arc::new(MemBook::default());
+    let t = Setup::new();
+    let (p, home, book) = (t.repo.path(), &t.home, &t.book);
     branch_with(p, 1, "a.txt", "a\n");
     branch_with(p, 2, "b.txt", "b\n");
     let l = lander(p, home.path(), &book, "test -f README.md");
@@ -67,10 +78,8 @@ async fn two_independent_branches_land_and_a_clean_checkout_is_fast_forwarded() 
 
 #[tokio::test]
 async fn a_conflict_a_failed_verify_and_no_commits_do_not_land() {
-    let repo = git_repo();
-    let p = repo.path();
-    let home = tempfile::tempdir().unwrap();
-    let book = Arc::new(MemBook::default());
+    let t = Setup::new();
+    let (p, home, book) = (t.repo.path(), &t.home, &t.book);
     branch_with(p, 1, "README.md", "# one\n");
     branch_with(p, 2, "README.md", "# two\n");
     let l = lander(p, home.path(), &book, "");
@@ -103,10 +112,8 @@ async fn a_conflict_a_failed_verify_and_no_commits_do_not_land() {
 
 #[tokio::test]
 async fn a_persons_uncommitted_changes_are_waited_on_never_touched() {
-    let repo = git_repo();
-    let p = repo.path();
-    let home = tempfile::tempdir().unwrap();
-    let book = Arc::new(MemBook::default());
+    let t = Setup::new();
+    let (p, home, book) = (t.repo.path(), &t.home, &t.book);
     branch_with(p, 1, "a.txt", "a\n");
     write(p, "README.md", "# mine, not committed\n");
     let l = lander(p, home.path(), &book, "");
@@ -139,10 +146,8 @@ async fn a_persons_uncommitted_changes_are_waited_on_never_touched() {
 
 #[tokio::test]
 async fn a_landing_interrupted_after_the_move_is_finished_once_on_resume() {
-    let repo = git_repo();
-    let p = repo.path();
-    let home = tempfile::tempdir().unwrap();
-    let book = Arc::new(MemBook::default());
+    let t = Setup::new();
+    let (p, home, book) = (t.repo.path(), &t.home, &t.book);
     branch_with(p, 1, "a.txt", "a\n");
     let l = lander(p, home.path(), &book, "");
     enqueue(&l, &book, 1);
@@ -161,10 +166,8 @@ async fn a_landing_interrupted_after_the_move_is_finished_once_on_resume() {
 
 #[tokio::test]
 async fn discard_removes_the_work_only_when_asked_and_not_while_landing() {
-    let repo = git_repo();
-    let p = repo.path();
-    let home = tempfile::tempdir().unwrap();
-    let book = Arc::new(MemBook::default());
+    let t = Setup::new();
+    let (p, home, book) = (t.repo.path(), &t.home, &t.book);
     branch_with(p, 1, "a.txt", "a\n");
     let l = lander(p, home.path(), &book, "");
     enqueue(&l, &book, 1);
@@ -181,10 +184,8 @@ async fn discard_removes_the_work_only_when_asked_and_not_while_landing() {
 
 #[tokio::test]
 async fn a_branch_already_on_the_target_lands_as_is_and_a_persons_rebase_is_waited_on() {
-    let repo = git_repo();
-    let p = repo.path();
-    let home = tempfile::tempdir().unwrap();
-    let book = Arc::new(MemBook::default());
+    let t = Setup::new();
+    let (p, home, book) = (t.repo.path(), &t.home, &t.book);
     branch_with(p, 1, "a.txt", "a\n");
     // main moves on; the agent merged main into its branch itself: it is on top of main.
     write(p, "m.txt", "m\n");

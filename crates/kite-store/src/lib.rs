@@ -21,7 +21,7 @@ pub use locks::LockStore;
 pub use merge::MergeStore;
 pub use retention::{EventRow, RetentionStore};
 pub use sessions::{SessionRow, SessionStore};
-pub use tasks::{NewTaskRow, TaskStore};
+pub use tasks::{HistoryRow, NewTaskRow, TaskState, TaskStore};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;

@@ -77,29 +77,34 @@ fn counts_from_row(r: &Row<'_>) -> rusqlite::Result<MergeCounts> {
     })
 }
 
+/// An entry's columns in `COLUMNS` order, ?1 to ?15 (an update leaves ?13, `queued_at_ms`, alone).
+fn entry_params(e: &MergeEntry) -> [Box<dyn rusqlite::ToSql + '_>; 15] {
+    [
+        Box::new(e.task_id),
+        Box::new(&e.title),
+        Box::new(&e.template),
+        Box::new(&e.branch),
+        Box::new(&e.target),
+        Box::new(e.state.as_str()),
+        Box::new(&e.detail),
+        Box::new(&e.base),
+        Box::new(&e.new),
+        Box::new(e.verified),
+        Box::new(&e.session),
+        Box::new(e.token.map(|t| t as i64)),
+        Box::new(e.queued_at_ms),
+        Box::new(e.updated_at_ms),
+        Box::new(e.attempts),
+    ]
+}
+
 impl MergeStore for Store {
     fn insert_merge_entry(&self, e: &MergeEntry) -> Result<i64> {
         self.conn
             .prepare_cached(&format!(
                 "INSERT INTO merge_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
             ))?
-            .execute(params![
-                e.task_id,
-                e.title,
-                e.template,
-                e.branch,
-                e.target,
-                e.state.as_str(),
-                e.detail,
-                e.base,
-                e.new,
-                e.verified,
-                e.session,
-                e.token.map(|t| t as i64),
-                e.queued_at_ms,
-                e.updated_at_ms,
-                e.attempts
-            ])?;
+            .execute(rusqlite::params_from_iter(entry_params(e)))?;
         Ok(self.conn.last_insert_rowid())
     }
 
@@ -107,25 +112,10 @@ impl MergeStore for Store {
         self.conn
             .prepare_cached(
                 "UPDATE merge_entries SET title = ?2, template = ?3, branch = ?4, target = ?5, state = ?6, detail = ?7,
-                 base = ?8, new = ?9, verified = ?10, session = ?11, token = ?12, updated_at_ms = ?13, attempts = ?14
+                 base = ?8, new = ?9, verified = ?10, session = ?11, token = ?12, updated_at_ms = ?14, attempts = ?15
                  WHERE id = (SELECT max(id) FROM merge_entries WHERE task_id = ?1)",
             )?
-            .execute(params![
-                e.task_id,
-                e.title,
-                e.template,
-                e.branch,
-                e.target,
-                e.state.as_str(),
-                e.detail,
-                e.base,
-                e.new,
-                e.verified,
-                e.session,
-                e.token.map(|t| t as i64),
-                e.updated_at_ms,
-                e.attempts
-            ])?;
+            .execute(rusqlite::params_from_iter(entry_params(e)))?;
         Ok(())
     }
 
@@ -201,22 +191,15 @@ mod tests {
     use super::*;
 
     fn entry(task: i64, state: MergeState) -> MergeEntry {
+        let fresh = MergeEntry::fresh(task, format!("task {task}"), format!("kite/task-{task}"), 10);
         MergeEntry {
-            task_id: task,
-            title: format!("task {task}"),
             template: Some("todo".into()),
-            branch: format!("kite/task-{task}"),
             target: Some("main".into()),
             state,
-            detail: String::new(),
-            base: None,
-            new: None,
-            verified: false,
             session: Some("s1".into()),
             token: Some(u64::MAX >> 1),
-            queued_at_ms: 10,
-            updated_at_ms: 10,
             attempts: 2,
+            ..fresh
         }
     }
 

@@ -120,10 +120,11 @@ mod tests {
         let open = task(&s, "open", &[], 10);
         let young = task(&s, "young", &[], 10);
         let _newest = task(&s, "newest", &[], 10);
+        let done = crate::TaskState { to: TaskStatus::Done, claim_session: None, claim_token: None, attempts: 1, result: None, reason: None };
         for id in [base, top] {
-            s.set_task_state(id, TaskStatus::Done, None, None, 1, None, None, 20).unwrap();
+            s.set_task_state(id, &done, 20).unwrap();
         }
-        s.set_task_state(young, TaskStatus::Done, None, None, 1, None, None, 500).unwrap();
+        s.set_task_state(young, &done, 500).unwrap();
         // `base` has a dependent, `open` is not finished, `young` changed after the cutoff.
         assert_eq!(s.finished_tasks_older_than(100, 10).unwrap(), vec![top]);
         s.delete_task(top).unwrap();

@@ -20,6 +20,26 @@ pub struct NewTaskRow<'a> {
     pub template: Option<&'a str>,
 }
 
+/// A task's row after a status change: where it is, who holds it, and what it came to.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskState<'a> {
+    pub to: TaskStatus,
+    pub claim_session: Option<&'a str>,
+    pub claim_token: Option<u64>,
+    pub attempts: u32,
+    pub result: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+/// One entry of a task's history.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryRow<'a> {
+    pub from: Option<TaskStatus>,
+    pub to: TaskStatus,
+    pub session: Option<&'a str>,
+    pub note: Option<&'a str>,
+}
+
 const TASK_COLUMNS: &str = "t.id, t.title, t.body, t.status, t.priority, t.dedup_key, t.stale_after_secs,
     t.workstream, t.template, t.attempts, t.claim_session, t.claim_token, t.result, t.reason,
     t.created_at_ms, t.updated_at_ms,
@@ -96,33 +116,15 @@ pub trait TaskStore {
     /// The best ready task: pending, every dependency done, highest priority, oldest first.
     fn next_ready(&self, workstream: Option<&str>) -> Result<Option<i64>>;
 
-    /// Moves a task to `to` and records the claim, result and reason as given.
-    #[allow(clippy::too_many_arguments)]
-    fn set_task_state(
-        &self,
-        id: i64,
-        to: TaskStatus,
-        claim_session: Option<&str>,
-        claim_token: Option<u64>,
-        attempts: u32,
-        result: Option<&str>,
-        reason: Option<&str>,
-        now_ms: i64,
-    ) -> Result<()>;
+    /// Moves a task to `st.to` and records the claim, result and reason as given.
+    fn set_task_state(&self, id: i64, st: &TaskState<'_>, now_ms: i64) -> Result<()>;
 
     fn set_prune_details(&self, id: i64, details: &serde_json::Value) -> Result<()>;
 
     fn prune_details(&self, id: i64) -> Result<Option<serde_json::Value>>;
 
-    fn add_history(
-        &self,
-        task: i64,
-        from: Option<TaskStatus>,
-        to: TaskStatus,
-        session: Option<&str>,
-        note: Option<&str>,
-        now_ms: i64,
-    ) -> Result<()>;
+    /// Records a status change of `task` (`from` is `None` at creation).
+    fn add_history(&self, task: i64, h: &HistoryRow<'_>, now_ms: i64) -> Result<()>;
 
     fn history(&self, task: i64) -> Result<Vec<HistoryEntry>>;
 
@@ -150,7 +152,7 @@ impl TaskStore for Store {
         for f in t.files {
             st.execute(params![id, f])?;
         }
-        self.add_history(id, None, TaskStatus::Pending, None, None, now_ms)?;
+        self.add_history(id, &HistoryRow { from: None, to: TaskStatus::Pending, session: None, note: None }, now_ms)?;
         Ok(id)
     }
 
@@ -219,24 +221,22 @@ impl TaskStore for Store {
             .optional()?)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn set_task_state(
-        &self,
-        id: i64,
-        to: TaskStatus,
-        claim_session: Option<&str>,
-        claim_token: Option<u64>,
-        attempts: u32,
-        result: Option<&str>,
-        reason: Option<&str>,
-        now_ms: i64,
-    ) -> Result<()> {
+    fn set_task_state(&self, id: i64, st: &TaskState<'_>, now_ms: i64) -> Result<()> {
         self.conn
             .prepare_cached(
                 "UPDATE tasks SET status = ?2, claim_session = ?3, claim_token = ?4, attempts = ?5,
                                   result = ?6, reason = ?7, updated_at_ms = ?8 WHERE id = ?1",
             )?
-            .execute(params![id, to.as_str(), claim_session, claim_token.map(|v| v as i64), attempts, result, reason, now_ms])?;
+            .execute(params![
+                id,
+                st.to.as_str(),
+                st.claim_session,
+                st.claim_token.map(|v| v as i64),
+                st.attempts,
+                st.result,
+                st.reason,
+                now_ms
+            ])?;
         Ok(())
     }
 
@@ -257,18 +257,10 @@ impl TaskStore for Store {
         Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
     }
 
-    fn add_history(
-        &self,
-        task: i64,
-        from: Option<TaskStatus>,
-        to: TaskStatus,
-        session: Option<&str>,
-        note: Option<&str>,
-        now_ms: i64,
-    ) -> Result<()> {
+    fn add_history(&self, task: i64, h: &HistoryRow<'_>, now_ms: i64) -> Result<()> {
         self.conn
             .prepare_cached("INSERT INTO task_history (task, at_ms, from_st, to_st, session, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-            .execute(params![task, now_ms, from.map(|s| s.as_str()), to.as_str(), session, note])?;
+            .execute(params![task, now_ms, h.from.map(|s| s.as_str()), h.to.as_str(), h.session, h.note])?;
         Ok(())
     }
 
@@ -343,7 +335,8 @@ mod tests {
         let a = s.insert_task(&new("a", &[]), 1).unwrap();
         let b = s.insert_task(&NewTaskRow { title: "b", depends_on: &[a], priority: 10, ..Default::default() }, 2).unwrap();
         assert_eq!(s.next_ready(None).unwrap(), Some(a));
-        s.set_task_state(a, TaskStatus::Done, None, None, 1, None, None, 3).unwrap();
+        let done = TaskState { to: TaskStatus::Done, claim_session: None, claim_token: None, attempts: 1, result: None, reason: None };
+        s.set_task_state(a, &done, 3).unwrap();
         assert_eq!(s.next_ready(None).unwrap(), Some(b));
     }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::SourceError;
 use kite_git::proc::{self, Exit, Shell};
 
 /// One task proposed by an audit.
@@ -51,21 +52,21 @@ pub fn missing_program(command: &str, cwd: &Path) -> Option<String> {
 
 /// Runs an audit through Claude Code's audit profile (read-only tools, no kite hooks, no MCP
 /// servers); its result text is the audit's answer.
-pub async fn run_claude_audit(binary: &Path, prompt: &str, cwd: &Path, timeout: Duration) -> Result<AuditOutput, String> {
+pub async fn run_claude_audit(binary: &Path, prompt: &str, cwd: &Path, timeout: Duration) -> Result<AuditOutput, SourceError> {
     let argv = kite_agent::claude::argv(binary, kite_agent::claude::Profile::Audit, &kite_agent::claude::Invocation::default());
     let mut env = kite_agent::claude::env(kite_agent::claude::Profile::Audit);
     env.push(("KITE_TASK_PROMPT".into(), prompt.to_string()));
     let o = proc::run(Shell { command: proc::Program::Exec(&argv), cwd, env, stdin: Some(prompt.to_string()), timeout: Some(timeout), cap: 4 << 20 })
         .await
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+        .map_err(|source| SourceError::Spawn { program: binary.display().to_string(), source })?;
     let result = kite_agent::claude::ResultJson::parse(&o.stdout);
     match kite_agent::claude::ending(o.exit, result.as_ref(), &o.stderr) {
         kite_agent::claude::Ending::Finished { result, .. } => parse_audit_output(&result),
-        other => Err(format!("Claude Code did not finish the audit: {other:?}")),
+        other => Err(SourceError::AuditUnfinished(format!("{other:?}"))),
     }
 }
 
-pub async fn run_audit(command: &str, prompt: &str, cwd: &Path, timeout: Duration) -> Result<AuditOutput, String> {
+pub async fn run_audit(command: &str, prompt: &str, cwd: &Path, timeout: Duration) -> Result<AuditOutput, SourceError> {
     let o = proc::run(Shell {
         command: proc::Program::Sh(command),
         cwd,
@@ -75,33 +76,33 @@ pub async fn run_audit(command: &str, prompt: &str, cwd: &Path, timeout: Duratio
         cap: 4 << 20,
     })
     .await
-    .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    .map_err(|source| SourceError::Spawn { program: format!("{command:?}"), source })?;
     if o.exit != Exit::Code(0) {
-        return Err(format!("{command:?} failed ({}): {}", o.exit, proc::tail(o.stderr.trim(), 300)));
+        return Err(SourceError::Failed { command: command.into(), exit: o.exit, stderr: proc::tail(o.stderr.trim(), 300).into() });
     }
     if o.stdout_truncated {
-        return Err(format!("{command:?}: output over 4 MiB"));
+        return Err(SourceError::TooLong { command: command.into(), mib: 4 });
     }
     parse_audit_output(&o.stdout)
 }
 
 /// Reads an audit's stdout. See the module documentation for what is accepted.
-pub fn parse_audit_output(stdout: &str) -> Result<AuditOutput, String> {
+pub fn parse_audit_output(stdout: &str) -> Result<AuditOutput, SourceError> {
     let text = stdout.trim();
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(first) => match fenced_json(text) {
-            Some(inner) => serde_json::from_str(inner).map_err(|e| format!("malformed JSON in ```json block: {e}"))?,
-            None => return Err(format!("not JSON ({first}); starts with {:?}", preview(text))),
+            Some(inner) => serde_json::from_str(inner).map_err(|e| SourceError::BadAudit(format!("malformed JSON in ```json block: {e}")))?,
+            None => return Err(SourceError::BadAudit(format!("not JSON ({first}); starts with {:?}", preview(text)))),
         },
     };
     let items = match value {
         Value::Array(a) => a,
         Value::Object(mut m) => match m.remove("tasks") {
             Some(Value::Array(a)) => a,
-            _ => return Err("a JSON object without a \"tasks\" array".into()),
+            _ => return Err(SourceError::BadAudit("a JSON object without a \"tasks\" array".into())),
         },
-        other => return Err(format!("expected a JSON array of tasks, got {other}")),
+        other => return Err(SourceError::BadAudit(format!("expected a JSON array of tasks, got {other}"))),
     };
     let mut out = AuditOutput::default();
     for (i, item) in items.into_iter().enumerate() {
@@ -142,7 +143,9 @@ mod tests {
     }
 
     fn titles(s: &str) -> Result<(Vec<String>, usize), String> {
-        parse_audit_output(s).map(|o| (o.tasks.into_iter().map(|t| t.title).collect(), o.rejected.len()))
+        parse_audit_output(s)
+            .map(|o| (o.tasks.into_iter().map(|t| t.title).collect(), o.rejected.len()))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -156,7 +159,7 @@ mod tests {
     #[test]
     fn rejects_malformed() {
         for bad in ["", "sure! I think you should", "[{\"title\": ", "{\"x\": 1}", "42", "```json\n[{]\n```"] {
-            assert!(titles(bad).is_err(), "{bad:?}");
+            assert!(matches!(parse_audit_output(bad), Err(SourceError::BadAudit(_))), "{bad:?}");
         }
         // Bad items are rejected one by one.
         let r = titles(r#"[{"title": ""}, {"body": "no title"}, {"title": "ok"}, {"title": "p", "priority": "high"}]"#).unwrap();
@@ -170,6 +173,7 @@ mod tests {
         let o = run_audit(cmd, "prompt\n", dir.path(), Duration::from_secs(20)).await.unwrap();
         assert_eq!(o.tasks[0].title, "from prompt");
         let e = run_audit("echo oops >&2; exit 1", "p", dir.path(), Duration::from_secs(20)).await.unwrap_err();
-        assert!(e.contains("exit code 1") && e.contains("oops"), "{e}");
+        assert!(matches!(&e, SourceError::Failed { stderr, .. } if stderr == "oops"), "{e:?}");
+        assert!(e.to_string().contains("exit code 1"), "{e}");
     }
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::config::ShellProviderConfig;
+use crate::SourceError;
 use kite_git::proc::{self, Exit, Shell};
 use crate::queue::{BoxFuture, ListFilter, Queue};
 use crate::task::TaskStatus;
@@ -44,14 +45,14 @@ pub struct NoteHit {
 
 /// The vault as the strategy loop sees it (wired to kite-memory by the binary).
 pub trait NoteSource: Send + Sync {
-    fn search<'a>(&'a self, topic: &'a str, k: usize) -> BoxFuture<'a, Result<Vec<NoteHit>, String>>;
+    fn search<'a>(&'a self, topic: &'a str, k: usize) -> BoxFuture<'a, Result<Vec<NoteHit>, SourceError>>;
 }
 
 const GIT_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_MARKER_FILE: u64 = 1 << 20;
 
-async fn git(repo: &Path, args: &[&str]) -> Result<String, String> {
-    kite_git::git_with(repo, args, kite_git::GitOptions { env: &[], timeout: Some(GIT_TIMEOUT) }).await.map_err(|e| e.to_string())
+async fn git(repo: &Path, args: &[&str]) -> Result<String, SourceError> {
+    Ok(kite_git::git_with(repo, args, kite_git::GitOptions { env: &[], timeout: Some(GIT_TIMEOUT) }).await?)
 }
 
 /// `git`: `{branch, head, commits: [{sha, author, time, subject}], changed_files, dirty_files,
@@ -59,7 +60,7 @@ async fn git(repo: &Path, args: &[&str]) -> Result<String, String> {
 /// files are those touched by the recent commits plus uncommitted ones; markers are the work
 /// markers opening a comment in them ([`crate::markers`]), and those gated on a future condition
 /// are listed apart with the reason.
-pub async fn git_context(repo: &Path, commits: usize, max_markers: usize) -> Result<Value, String> {
+pub async fn git_context(repo: &Path, commits: usize, max_markers: usize) -> Result<Value, SourceError> {
     // symbolic-ref works on an unborn branch (a fresh repository); a detached HEAD has no name.
     let branch = match git(repo, &["symbolic-ref", "--short", "-q", "HEAD"]).await {
         Ok(b) => b.trim().to_string(),
@@ -80,7 +81,7 @@ pub async fn git_context(repo: &Path, commits: usize, max_markers: usize) -> Res
         let names = git(repo, &["log", "-n", &commits.to_string(), "--name-only", "--format="]).await?;
         changed.extend(names.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string));
     }
-    let dirty = kite_git::changed_files(repo, true).await.map_err(|e| e.to_string())?;
+    let dirty = kite_git::changed_files(repo, true).await?;
     changed.extend(dirty.iter().cloned());
     let mut seen = HashSet::new();
     changed.retain(|f| seen.insert(f.clone()));
@@ -123,16 +124,15 @@ const QUEUE_OPEN_TITLES: usize = 100;
 
 /// `queue`: `{counts: {pending, active, done, failed, pruned}, open: [{id, title, status,
 /// template}] (newest 100), recent: {done: [...], failed: [...], pruned: [...]} (newest 20 each)}`.
-pub async fn queue_context(queue: &dyn Queue) -> Result<Value, String> {
-    let stats = queue.stats().await.map_err(|e| e.to_string())?;
+pub async fn queue_context(queue: &dyn Queue) -> Result<Value, SourceError> {
+    let stats = queue.stats().await?;
     let mut counts = serde_json::Map::new();
     for s in [TaskStatus::Pending, TaskStatus::Active, TaskStatus::Done, TaskStatus::Failed, TaskStatus::Pruned] {
         counts.insert(s.to_string(), json!(stats.by_status.get(&s).copied().unwrap_or(0)));
     }
     let open = queue
         .list(&ListFilter::statuses(&[TaskStatus::Pending, TaskStatus::Active]))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     // Titles of the newest open tasks only: a prompt does not need 10,000 of them.
     let open: Vec<Value> = open
         .iter()
@@ -143,7 +143,7 @@ pub async fn queue_context(queue: &dyn Queue) -> Result<Value, String> {
     let mut recent = serde_json::Map::new();
     for s in [TaskStatus::Done, TaskStatus::Failed, TaskStatus::Pruned] {
         let f = ListFilter { statuses: vec![s], newest_first: true, limit: Some(QUEUE_TITLES), ..Default::default() };
-        let tasks = queue.list(&f).await.map_err(|e| e.to_string())?;
+        let tasks = queue.list(&f).await?;
         recent.insert(s.to_string(), json!(tasks.iter().map(|t| json!({"id": t.id, "title": t.title})).collect::<Vec<_>>()));
     }
     Ok(json!({"counts": counts, "open": open, "recent": recent}))
@@ -151,7 +151,7 @@ pub async fn queue_context(queue: &dyn Queue) -> Result<Value, String> {
 
 /// Runs a shell provider in the repository root; its stdout must be JSON. A non-zero exit with JSON
 /// on stdout is accepted (a test runner exits non-zero exactly when there is something to report).
-pub async fn shell_context(repo: &Path, cfg: &ShellProviderConfig, default_timeout: Duration) -> Result<Value, String> {
+pub async fn shell_context(repo: &Path, cfg: &ShellProviderConfig, default_timeout: Duration) -> Result<Value, SourceError> {
     let o = proc::run(Shell {
         command: proc::Program::Sh(&cfg.command),
         cwd: repo,
@@ -161,20 +161,18 @@ pub async fn shell_context(repo: &Path, cfg: &ShellProviderConfig, default_timeo
         cap: 16 << 20,
     })
     .await
-    .map_err(|e| format!("cannot run {:?}: {e}", cfg.command))?;
+    .map_err(|source| SourceError::Spawn { program: format!("{:?}", cfg.command), source })?;
     let status = o.exit;
     if status == Exit::TimedOut {
-        return Err(format!("{:?} timed out", cfg.command));
+        return Err(SourceError::TimedOut { command: cfg.command.clone() });
     }
     if o.stdout_truncated {
-        return Err(format!("{:?}: output over 16 MiB", cfg.command));
+        return Err(SourceError::TooLong { command: cfg.command.clone(), mib: 16 });
     }
-    serde_json::from_str(&o.stdout).map_err(|e| {
-        format!(
-            "{:?} ({status}) did not print JSON: {e}; stderr: {}",
-            cfg.command,
-            proc::tail(o.stderr.trim(), 300)
-        )
+    serde_json::from_str(&o.stdout).map_err(|e| SourceError::Unreadable {
+        what: format!("{:?} ({status})", cfg.command),
+        expected: "JSON",
+        why: format!("{e}; stderr: {}", proc::tail(o.stderr.trim(), 300)),
     })
 }
 
@@ -210,8 +208,10 @@ mod tests {
         let v = shell_context(dir.path(), &cfg("echo '{\"failures\": [1]}'; exit 101"), t).await.unwrap();
         assert_eq!(v["failures"][0], 1);
         let e = shell_context(dir.path(), &cfg("echo nope; echo why >&2; exit 2"), t).await.unwrap_err();
+        assert!(matches!(e, SourceError::Unreadable { expected: "JSON", .. }), "{e:?}");
+        let e = e.to_string();
         assert!(e.contains("did not print JSON") && e.contains("exit code 2") && e.contains("why"), "{e}");
         let e = shell_context(dir.path(), &cfg("sleep 20"), Duration::from_millis(200)).await.unwrap_err();
-        assert!(e.contains("timed out"), "{e}");
+        assert!(matches!(e, SourceError::TimedOut { .. }), "{e:?}");
     }
 }

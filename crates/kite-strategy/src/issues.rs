@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::context::Provided;
+use crate::SourceError;
 use kite_git::proc::{self, Exit, Shell};
 
 /// `[sched.issues]`.
@@ -51,11 +52,11 @@ async fn gh(repo: &Path, cfg: &IssuesConfig, args: &str) -> std::io::Result<proc
 }
 
 /// `issues`: `{label, complete, open: [{number, title, body, labels, url}]}`, oldest first.
-pub async fn issues_context(repo: &Path, cfg: &IssuesConfig) -> Result<Provided, String> {
+pub async fn issues_context(repo: &Path, cfg: &IssuesConfig) -> Result<Provided, SourceError> {
     if let Some(program) = crate::audit::missing_program(&cfg.gh, repo) {
         return Ok(Provided::Unavailable(format!("`{program}` is not installed (not on PATH); the issues template runs once it is")));
     }
-    let auth = gh(repo, cfg, "auth status").await.map_err(|e| format!("cannot run {}: {e}", cfg.gh))?;
+    let auth = gh(repo, cfg, "auth status").await.map_err(|source| SourceError::Spawn { program: cfg.gh.clone(), source })?;
     if auth.exit != Exit::Code(0) {
         return Ok(Provided::Unavailable(format!("`{} auth status` says it is not logged in; run `gh auth login`", cfg.gh)));
     }
@@ -64,12 +65,15 @@ pub async fn issues_context(repo: &Path, cfg: &IssuesConfig) -> Result<Provided,
         "issue list --state open --label '{label}' --limit {} --json number,title,body,labels,url",
         cfg.limit
     );
-    let o = gh(repo, cfg, &args).await.map_err(|e| format!("cannot run {}: {e}", cfg.gh))?;
+    let o = gh(repo, cfg, &args).await.map_err(|source| SourceError::Spawn { program: cfg.gh.clone(), source })?;
     if o.exit != Exit::Code(0) {
-        return Err(format!("`{} {args}` failed ({}): {}", cfg.gh, o.exit, proc::tail(o.stderr.trim(), 400)));
+        return Err(SourceError::Failed { command: format!("{} {args}", cfg.gh), exit: o.exit, stderr: proc::tail(o.stderr.trim(), 400).into() });
     }
-    let listed: Vec<Value> = serde_json::from_str(&o.stdout)
-        .map_err(|e| format!("`{} issue list` did not print a JSON list: {e}", cfg.gh))?;
+    let listed: Vec<Value> = serde_json::from_str(&o.stdout).map_err(|e| SourceError::Unreadable {
+        what: format!("`{} issue list`", cfg.gh),
+        expected: "a JSON list",
+        why: e.to_string(),
+    })?;
     let mut open: Vec<Value> = listed
         .iter()
         .filter_map(|i| {
@@ -131,7 +135,7 @@ mod tests {
         assert!(why.contains("gh auth login"), "{why}");
         let cfg = fake_gh(dir.path(), true, "not json");
         let e = issues_context(dir.path(), &cfg).await.unwrap_err();
-        assert!(e.contains("did not print a JSON list"), "{e}");
+        assert!(e.to_string().contains("did not print a JSON list"), "{e}");
         // As many as the limit: maybe not all of them, so the listing is not complete.
         let cfg = fake_gh(dir.path(), true, r#"[{"number": 1}, {"number": 2}, {"number": 3}]"#);
         let Provided::Context(v) = issues_context(dir.path(), &cfg).await.unwrap() else { panic!() };

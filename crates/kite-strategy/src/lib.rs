@@ -17,6 +17,7 @@ pub mod audit;
 pub mod builtin;
 pub mod config;
 pub mod context;
+pub mod error;
 pub mod issues;
 pub mod markers;
 pub mod plan;
@@ -31,6 +32,7 @@ pub mod memqueue;
 
 pub use config::{SchedConfig, ShellProviderConfig};
 pub use context::{NoteHit, NoteSource, Provided, ProviderError};
+pub use error::SourceError;
 /// The workspace's one human-duration parser, re-exported so `crate::duration::...` keeps working.
 pub use kite_core::duration;
 pub use plan::{plan, Candidate, Decision, Plan, PlanInput, Target, Unchanged};

@@ -341,11 +341,11 @@ impl Scheduler {
                     r.not_queued = serde_json::from_value(v["markers_not_queued"].clone()).unwrap_or_default();
                     ctx.insert("git".into(), v);
                 }
-                Err(message) => r.errors.push(ProviderError { source: "git".into(), message }),
+                Err(e) => r.errors.push(ProviderError { source: "git".into(), message: e.to_string() }),
             }
             match queue_context(self.queue.as_ref()).await {
                 Ok(v) => drop(ctx.insert("queue".into(), v)),
-                Err(message) => r.errors.push(ProviderError { source: "queue".into(), message }),
+                Err(e) => r.errors.push(ProviderError { source: "queue".into(), message: e.to_string() }),
             }
             let needed: HashSet<String> = due.iter().flat_map(|&i| self.set.templates[i].needs()).collect();
             self.providers(&needed, &mut ctx, r).await;
@@ -368,7 +368,7 @@ impl Scheduler {
             }
             match shell_context(&self.repo, p, self.cfg.provider_timeout).await {
                 Ok(v) => drop(ctx.insert(name.clone(), v)),
-                Err(message) => r.errors.push(ProviderError { source: name.clone(), message }),
+                Err(e) => r.errors.push(ProviderError { source: name.clone(), message: e.to_string() }),
             }
         }
         for name in ["tests", "issues"] {
@@ -381,14 +381,14 @@ impl Scheduler {
                 )),
                 "tests" => {
                     let state = self.cfg.state_dir.clone().unwrap_or_else(std::env::temp_dir);
-                    kite_testrun::tests_context(&self.repo, &state, &self.cfg.tests).await
+                    kite_testrun::tests_context(&self.repo, &state, &self.cfg.tests).await.map_err(crate::SourceError::from)
                 }
                 _ => crate::issues::issues_context(&self.repo, &self.cfg.issues).await,
             };
             match got {
                 Ok(Provided::Context(v)) => drop(ctx.insert(name.into(), v)),
                 Ok(Provided::Unavailable(why)) => drop(r.unavailable.insert(name.to_string(), why)),
-                Err(message) => r.errors.push(ProviderError { source: name.into(), message }),
+                Err(e) => r.errors.push(ProviderError { source: name.into(), message: e.to_string() }),
             }
         }
     }
@@ -405,8 +405,8 @@ impl Scheduler {
                 None => json!([]),
                 Some(n) => match n.search(&topic, k).await {
                     Ok(h) => json!(h),
-                    Err(message) => {
-                        r.errors.push(ProviderError { source: "vault".into(), message });
+                    Err(e) => {
+                        r.errors.push(ProviderError { source: "vault".into(), message: e.to_string() });
                         json!([])
                     }
                 },
@@ -482,7 +482,7 @@ impl Scheduler {
             (None, None) => None,
             (Some(_), _) => Some(match kite_agent::claude::find(self.cfg.claude.as_deref()) {
                 Ok(binary) => run_claude_audit(&binary, &item.body, &self.repo, self.cfg.audit_timeout).await,
-                Err(e) => Err(e),
+                Err(e) => Err(crate::SourceError::NoAgent(e)),
             }),
             (None, Some(cmd)) => Some(run_audit(cmd, &item.body, &self.repo, self.cfg.audit_timeout).await),
         };

@@ -13,6 +13,7 @@
 //!
 //! A `[sched.providers.tests]` command in kite.toml wins over all of this.
 
+mod error;
 pub mod parse;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use error::TestrunError;
 pub use parse::{Failure, Report};
 
 use kite_git::proc::{self, Exit, Shell};
@@ -176,19 +178,19 @@ pub struct LastRun {
 }
 
 /// A git command with extra environment; stdout on success.
-async fn git(cwd: &Path, args: &[&str], env: &[(&str, String)]) -> Result<String, String> {
-    git_with(cwd, args, GitOptions { env, timeout: None }).await.map_err(|e| e.to_string())
+async fn git(cwd: &Path, args: &[&str], env: &[(&str, String)]) -> Result<String, TestrunError> {
+    Ok(git_with(cwd, args, GitOptions { env, timeout: None }).await?)
 }
 
 /// The working state as a tree object, written through a copy of the index so the person's
 /// index is not touched: HEAD's files with every change, staged or not, and untracked files
 /// that are not ignored. `None` in a repository with no commit yet.
-pub async fn working_tree(repo: &Path, scratch: &Path) -> Result<Option<String>, String> {
+pub async fn working_tree(repo: &Path, scratch: &Path) -> Result<Option<String>, TestrunError> {
     if git(repo, &["rev-parse", "-q", "--verify", "HEAD"], &[]).await.is_err() {
         return Ok(None);
     }
     let index = git(repo, &["rev-parse", "--path-format=absolute", "--git-path", "index"], &[]).await?;
-    tokio::fs::create_dir_all(scratch).await.map_err(|e| format!("{}: {e}", scratch.display()))?;
+    tokio::fs::create_dir_all(scratch).await.map_err(|source| TestrunError::Io { path: scratch.display().to_string(), source })?;
     let tmp = scratch.join("index.tmp");
     // Copying the index keeps its stat cache: `add -A` then hashes only what changed. The copy
     // keeps the index's own mtime too: git trusts an entry's stat only when the file was not
@@ -199,12 +201,12 @@ pub async fn working_tree(repo: &Path, scratch: &Path) -> Result<Option<String>,
             let stamped = std::fs::metadata(&index)
                 .and_then(|m| m.modified())
                 .and_then(|t| std::fs::File::options().write(true).open(&tmp)?.set_modified(t));
-            if let Err(e) = stamped {
-                return Err(format!("copy {index}: {e}"));
+            if let Err(source) = stamped {
+                return Err(TestrunError::Io { path: format!("copy {index}"), source });
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("copy {index}: {e}")),
+        Err(source) => return Err(TestrunError::Io { path: format!("copy {index}"), source }),
     }
     let env = [("GIT_INDEX_FILE", tmp.to_string_lossy().into_owned())];
     let out = async {
@@ -227,7 +229,7 @@ pub fn scratch_dir(state_dir: &Path, repo: &Path) -> PathBuf {
 
 /// Checks `tree` out in the scratch worktree (created on first use), removing untracked files
 /// but keeping ignored ones (build outputs), so the run sees exactly the working state.
-async fn checkout(repo: &Path, wt: &Path, tree: &str) -> Result<(), String> {
+async fn checkout(repo: &Path, wt: &Path, tree: &str) -> Result<(), TestrunError> {
     let head = git(repo, &["rev-parse", "HEAD"], &[]).await?;
     // An identity of kite's own: the person may have none configured, and this commit is
     // never on a branch of theirs.
@@ -281,7 +283,7 @@ pub async fn link_installed(repo: &Path, wt: &Path) {
 /// Runs the tests if the working state changed since the last run; the result as the `tests`
 /// context: `{runner, because, tree, cached, exit, seconds, failed, passed, failures: [...]}`.
 /// No runner found, or no commit yet, is [`Provided::Unavailable`].
-pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> Result<Provided, String> {
+pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> Result<Provided, TestrunError> {
     let Some(mut runner) = detect(repo) else {
         return Ok(Provided::Unavailable(
             "no test runner found (cargo, go, pytest, jest, vitest, mix, maven, gradle); \
@@ -331,13 +333,10 @@ pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> 
         cap: 16 << 20,
     })
     .await
-    .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    .map_err(|source| TestrunError::Spawn { command: command.clone(), source })?;
     let seconds = started.elapsed().as_secs_f64();
     if o.exit == Exit::TimedOut {
-        return Err(format!(
-            "{command:?} took longer than {} and was stopped; raise [sched.tests] timeout",
-            kite_core::duration::format_duration(cfg.timeout)
-        ));
+        return Err(TestrunError::TimedOut { command, limit: kite_core::duration::format_duration(cfg.timeout) });
     }
     let both = format!("{}\n{}", o.stdout, o.stderr);
     let report = match &runner.format {
@@ -345,8 +344,10 @@ pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> 
         Format::GoJson { module } => parse::go_json(&both, module),
         Format::MixText => parse::mix(&both),
         Format::JestJson | Format::JunitFile => {
-            let text = tokio::fs::read_to_string(&report_file).await.map_err(|_| {
-                format!("{command:?} ({}) wrote no report: {}", o.exit, proc::tail(both.trim(), 400))
+            let text = tokio::fs::read_to_string(&report_file).await.map_err(|_| TestrunError::NoReport {
+                command: command.clone(),
+                exit: o.exit,
+                output: proc::tail(both.trim(), 400).into(),
             })?;
             if runner.format == Format::JestJson {
                 parse::jest_json(&text, &wt)?
@@ -359,11 +360,7 @@ pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> 
     // A non-zero exit with nothing parsed is a failure kite could not read: say so rather than
     // report a green run.
     if report.failures.is_empty() && !matches!(o.exit, Exit::Code(0)) {
-        return Err(format!(
-            "{command:?} failed ({}) and kite found no failing test in its output: {}",
-            o.exit,
-            proc::tail(both.trim(), 400)
-        ));
+        return Err(TestrunError::Unread { command, exit: o.exit, output: proc::tail(both.trim(), 400).into() });
     }
     let last = LastRun { tree, runner: runner.name.clone(), exit: o.exit.to_string(), seconds, report };
     if let Ok(b) = serde_json::to_vec_pretty(&last) {
@@ -420,7 +417,7 @@ fn find_file(wt: &Path, rel: &str) -> Option<String> {
 
 /// Every `*.xml` under the report directories of every module (one level of nesting for
 /// multi-module builds).
-fn junit_dirs(wt: &Path, dirs: &[String], exit: Exit, output: &str) -> Result<Report, String> {
+fn junit_dirs(wt: &Path, dirs: &[String], exit: Exit, output: &str) -> Result<Report, TestrunError> {
     let mut roots = vec![wt.to_path_buf()];
     if let Ok(entries) = std::fs::read_dir(wt) {
         roots.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
@@ -441,7 +438,7 @@ fn junit_dirs(wt: &Path, dirs: &[String], exit: Exit, output: &str) -> Result<Re
         }
     }
     if files == 0 {
-        return Err(format!("the run ({exit}) left no report under {}: {}", dirs.join(", "), proc::tail(output.trim(), 400)));
+        return Err(TestrunError::NoReportUnder { dirs: dirs.join(", "), exit, output: proc::tail(output.trim(), 400).into() });
     }
     Ok(report)
 }
@@ -518,7 +515,7 @@ mod tests {
         std::fs::write(p.join("src/lib.rs"), lib.replace("a + b", "a - b")).unwrap();
         let state = tempfile::tempdir().unwrap();
         let cfg = TestsConfig { timeout: Duration::from_secs(300), ..Default::default() };
-        let ctx = |r: Result<Provided, String>| match r.unwrap() {
+        let ctx = |r: Result<Provided, TestrunError>| match r.unwrap() {
             Provided::Context(v) => v,
             Provided::Unavailable(why) => panic!("{why}"),
         };
@@ -558,7 +555,7 @@ mod tests {
     async fn no_runner_and_no_commit_are_reported() {
         let repo = testutil::git_repo();
         let state = tempfile::tempdir().unwrap();
-        let why = |r: Result<Provided, String>| match r.unwrap() {
+        let why = |r: Result<Provided, TestrunError>| match r.unwrap() {
             Provided::Unavailable(why) => why,
             Provided::Context(v) => panic!("{v}"),
         };

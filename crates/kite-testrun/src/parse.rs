@@ -14,6 +14,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::TestrunError;
+
 /// One failing test (or a build that failed, named `build`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
@@ -284,7 +286,7 @@ pub fn go_json(out: &str, module: &str) -> Report {
 /// jest's `--json` report, and vitest's `--reporter=json` (the same shape). Names are the test's
 /// full name (describe blocks included); a test file that failed to load is one failure named by
 /// the file. Stack frames outside the test file are dropped.
-pub fn jest_json(report: &str, root: &Path) -> Result<Report, String> {
+pub fn jest_json(report: &str, root: &Path) -> Result<Report, TestrunError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Top {
@@ -316,7 +318,7 @@ pub fn jest_json(report: &str, root: &Path) -> Result<Report, String> {
     struct Location {
         line: u64,
     }
-    let top: Top = serde_json::from_str(report).map_err(|e| format!("not a jest/vitest JSON report: {e}"))?;
+    let top: Top = serde_json::from_str(report).map_err(|e| TestrunError::BadReport { format: "a jest/vitest JSON report", why: e.to_string() })?;
     let mut r = Report::default();
     for s in top.test_results {
         let file = relative(&s.name, root);
@@ -364,10 +366,10 @@ fn frame_line(text: &str, test_file: &str) -> Option<u64> {
 /// comes from the report's `file`/`line` attributes when it has them, else from the failure
 /// text: pytest's `tests/test_x.py:8: AssertionError`, or a Java frame `at pkg.Class.m(Class.java:14)`
 /// resolved through `find` (a relative path that exists in the repository).
-pub fn junit(xml: &str, find: &dyn Fn(&str) -> Option<String>) -> Result<Report, String> {
+pub fn junit(xml: &str, find: &dyn Fn(&str) -> Option<String>) -> Result<Report, TestrunError> {
     re!(PY_AT, r"(?m)^([^\s:]+\.py):(\d+): ");
     re!(JAVA_AT, r"at ([\w.$]+)\.[\w$<>]+\(([\w$]+\.(?:java|kt|scala|groovy)):(\d+)\)");
-    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("not JUnit XML: {e}"))?;
+    let doc = roxmltree::Document::parse(xml).map_err(|e| TestrunError::BadReport { format: "JUnit XML", why: e.to_string() })?;
     let mut r = Report::default();
     for case in doc.descendants().filter(|n| n.has_tag_name("testcase")) {
         let bad = case.children().find(|c| c.has_tag_name("failure") || c.has_tag_name("error"));
@@ -523,7 +525,7 @@ mod tests {
         assert!(f.message.contains("expected: <5> but was: <4>"), "{}", f.message);
         assert!(!f.message.contains("org.junit"), "{}", f.message);
         assert_eq!(r.failures[1].name, "com.example.CalcTest::throws");
-        assert!(junit("<nope", &|_| None).unwrap_err().contains("not JUnit XML"));
+        assert!(junit("<nope", &|_| None).unwrap_err().to_string().contains("not JUnit XML"));
     }
 
     #[test]
@@ -538,7 +540,7 @@ mod tests {
             assert!(f.message.contains("sum.test.js:"), "{file}: {}", f.message);
         }
         let e = jest_json("{\"testResults\": 3}", Path::new("/")).unwrap_err();
-        assert!(e.contains("not a jest/vitest JSON report"), "{e}");
+        assert!(e.to_string().contains("not a jest/vitest JSON report"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 mod longrun;
 mod sessions;
+mod versus;
 
 use sessions::{hook_bench, mcp_bench, memory_ready_blocking, nonreader_bench, waiters_bench};
 
@@ -35,7 +36,12 @@ struct Daemon {
 
 impl Daemon {
     fn start(root: &Path, sync: &str) -> Result<Daemon> {
-        let child = spawn_daemon(root, &["--sync", sync])?;
+        Daemon::start_with(&std::env::current_exe()?.with_file_name("kite"), root, sync)
+    }
+
+    /// The daemon of the `kite` binary at `exe` (another build, for a comparison in one session).
+    fn start_with(exe: &Path, root: &Path, sync: &str) -> Result<Daemon> {
+        let child = spawn_daemon_of(exe, root, &["--sync", sync])?;
         let socket = root.join(".kite/kite.sock");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::os::unix::net::UnixStream::connect(&socket).is_err() {
@@ -58,9 +64,12 @@ impl Daemon {
 
 /// `kite daemon ARGS` (the binary beside this one) on a project at `root`, logging warnings only.
 fn spawn_daemon(root: &Path, args: &[&str]) -> Result<std::process::Child> {
-    let exe = std::env::current_exe()?.with_file_name("kite");
+    spawn_daemon_of(&std::env::current_exe()?.with_file_name("kite"), root, args)
+}
+
+fn spawn_daemon_of(exe: &Path, root: &Path, args: &[&str]) -> Result<std::process::Child> {
     std::fs::create_dir_all(root.join(".git"))?;
-    std::process::Command::new(&exe)
+    std::process::Command::new(exe)
         .arg("daemon")
         .args(args)
         .current_dir(root)
@@ -362,6 +371,10 @@ async fn main() -> Result<()> {
             "longrun" => longrun::longrun_bench(dir.path(), if quick { 30_000 } else { 334_000 }).await?,
             "mcp" => mcp_bench(dir.path(), 10).await?,
             "hook" => hook_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?,
+            "versus" => {
+                let other = args.iter().skip_while(|a| *a != "--versus-only").nth(1).context("--versus-only OTHER_KITE")?;
+                versus::versus_bench(dir.path(), Path::new(other), if quick { 2 } else { 5 }).await?
+            }
             other => anyhow::bail!("no benchmark section {other:?}: use --nonreader-only, --waiters-only, --longrun-only, --mcp-only or --hook-only"),
         };
         println!("{section}");

@@ -44,23 +44,8 @@ impl State {
         }
         // One entry per task in flight: an earlier attempt's (cut short) gives way to this one.
         self.store.drop_in_flight_merge_entries(a.task).map_err(super::internal)?;
-        let e = MergeEntry {
-            task_id: a.task,
-            title: task.title,
-            template: task.template,
-            branch: a.branch,
-            target: Some(a.target),
-            state: MergeState::Queued,
-            detail: String::new(),
-            base: None,
-            new: None,
-            verified: false,
-            session: Some(a.session),
-            token: Some(a.token),
-            queued_at_ms: self.now_ms,
-            updated_at_ms: self.now_ms,
-            attempts: task.attempts,
-        };
+        let mut e = self.new_entry(&task, a.branch, Some(a.target), MergeState::Queued, String::new());
+        (e.session, e.token) = (Some(a.session), Some(a.token));
         self.store.insert_merge_entry(&e).map_err(super::internal)?;
         self.merge_event(&e)?;
         Ok(e)
@@ -124,29 +109,19 @@ impl State {
             }
             // Work that never reached the queue (an agent's worktree left behind): recorded too.
             None => {
-                let e = MergeEntry {
-                    task_id: a.task,
-                    title: task.title,
-                    template: task.template,
-                    branch: format!("kite/task-{}", a.task),
-                    target: None,
-                    state: MergeState::Discarded,
-                    detail,
-                    base: None,
-                    new: None,
-                    verified: false,
-                    session: None,
-                    token: None,
-                    queued_at_ms: self.now_ms,
-                    updated_at_ms: self.now_ms,
-                    attempts: task.attempts,
-                };
+                let e = self.new_entry(&task, format!("kite/task-{}", a.task), None, MergeState::Discarded, detail);
                 self.store.insert_merge_entry(&e).map_err(super::internal)?;
                 e
             }
         };
         self.merge_event(&e)?;
         Ok(e)
+    }
+
+    /// A fresh entry for `task`, as of now.
+    fn new_entry(&self, task: &kite_core::Task, branch: String, target: Option<String>, state: MergeState, detail: String) -> MergeEntry {
+        let fresh = MergeEntry::fresh(task.id, task.title.clone(), branch, self.now_ms);
+        MergeEntry { template: task.template.clone(), target, state, detail, attempts: task.attempts, ..fresh }
     }
 }
 
@@ -169,6 +144,7 @@ struct OldBook {
     total: MergeCounts,
     #[serde(default)]
     by_template: BTreeMap<String, MergeCounts>,
+
 }
 
 /// Imports `<home>/merge/book.json` into the store when the store's book is empty, then renames

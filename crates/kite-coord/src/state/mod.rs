@@ -188,6 +188,8 @@ pub(crate) fn now_ms() -> i64 {
 
 /// The most requests one transaction takes.
 const MAX_BATCH: usize = 1024;
+/// A batch stops taking commands after this long (then commits and lets the connections run).
+const BATCH_TIME: Duration = Duration::from_millis(2);
 
 /// With `--sync full`: once this many messages wait for the disk, or once the oldest has waited
 /// this long, their fsync starts even if more requests are coming.
@@ -245,19 +247,18 @@ impl State {
                 },
                 _ = tokio::time::sleep_until(wake) => None,
             };
-            let mut batch: Vec<Command> = first.into_iter().collect();
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(c) => batch.push(c),
-                    Err(_) => break,
-                }
-            }
-            let quiet = batch.is_empty();
+            let quiet = first.is_none();
             self.now_ms = now_ms();
             if let Err(e) = self.store.begin() {
                 tracing::error!("cannot begin a transaction: {e}");
             }
-            for cmd in batch {
+            // Take what has arrived, up to a batch's size or time: a burst (a thousand lock
+            // waiters at once) is handled over several batches, with the connections let run in
+            // between, so they keep reading and the priority lane keeps answering.
+            let started = Instant::now();
+            let (mut next, mut taken, mut cut) = (first, 0, false);
+            while let Some(cmd) = next.take() {
+                taken += 1;
                 match cmd {
                     Command::Connect { conn, out } => {
                         self.conns.insert(conn, Conn { out, sessions: HashSet::new(), follow: None });
@@ -266,6 +267,11 @@ impl State {
                     Command::Disconnect { conn } => self.guarded(|s| s.disconnect(conn)),
                     Command::Shutdown => stopping = true,
                 }
+                if taken >= MAX_BATCH || started.elapsed() >= BATCH_TIME {
+                    cut = true;
+                    break;
+                }
+                next = rx.try_recv().ok();
             }
             let now = Instant::now();
             if now >= next_reap {
@@ -290,6 +296,9 @@ impl State {
             }
             if self.outlet.staged().1.is_none() {
                 self.store.after_batch(quiet);
+            }
+            if cut && !rx.is_empty() {
+                tokio::task::yield_now().await;
             }
         }
         std::mem::replace(&mut self.outlet, Outlet::Direct).finish().await;

@@ -4,21 +4,15 @@
 
 use super::{ConnId, Handled, Live, State};
 use kite_core::TaskStatus;
-use kite_proto::ops::{Hello, SessionId, SessionInfo, SessionRef, SessionRegister, Status};
+use kite_proto::ops::{SessionId, SessionInfo, SessionRef, SessionRegister, Status};
 use kite_proto::{LogEvent, SessionEnd};
-use kite_proto::{ErrorBody, Refusal, PROTOCOL_VERSION};
+use kite_proto::{ErrorBody, Refusal};
 use serde_json::json;
 use tokio::time::Instant;
 
 impl State {
     pub(super) fn hello(&mut self) -> Handled<kite_proto::ops::Hello> {
-        Ok(Hello {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            protocol: PROTOCOL_VERSION,
-            pid: std::process::id(),
-            root: self.root.display().to_string(),
-            home: self.home.display().to_string(),
-        })
+        Ok(crate::service::hello(&self.root, &self.home))
     }
 
     pub(super) fn status(&mut self) -> Handled<kite_proto::ops::Status> {

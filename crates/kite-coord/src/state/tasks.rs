@@ -11,7 +11,7 @@ use kite_proto::ops::{
     TaskStart, Tasks,
 };
 use kite_proto::{ErrorBody, LogEvent, Refusal};
-use kite_store::NewTaskRow;
+use kite_store::{HistoryRow, NewTaskRow, TaskState};
 
 const MAX_TITLE: usize = 500;
 
@@ -228,10 +228,10 @@ impl State {
             Some((session, token)) => (Some(session), Some(token)),
             None => (None, task.claim_token),
         };
-        self.store
-            .set_task_state(task.id, m.to, holder, token, m.attempts, m.result, m.reason, self.now_ms)
-            .map_err(super::internal)?;
-        self.store.add_history(task.id, Some(task.status), m.to, m.by, m.note, self.now_ms).map_err(super::internal)
+        let row = TaskState { to: m.to, claim_session: holder, claim_token: token, attempts: m.attempts, result: m.result, reason: m.reason };
+        self.store.set_task_state(task.id, &row, self.now_ms).map_err(super::internal)?;
+        let h = HistoryRow { from: Some(task.status), to: m.to, session: m.by, note: m.note };
+        self.store.add_history(task.id, &h, self.now_ms).map_err(super::internal)
     }
 }
 

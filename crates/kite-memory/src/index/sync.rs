@@ -3,6 +3,21 @@
 
 use super::*;
 
+/// The files a sync found and the ids they hold (a second file with a taken id is skipped).
+#[derive(Default)]
+struct Seen {
+    paths: HashSet<String>,
+    /// id → the file that holds it.
+    ids: HashMap<String, String>,
+}
+
+impl Seen {
+    fn insert(&mut self, id: &str, rel: &str) {
+        self.paths.insert(rel.to_string());
+        self.ids.insert(id.to_string(), rel.to_string());
+    }
+}
+
 impl Index {
     /// Brings the index up to date with the files in `dir`: new and changed files (by content
     /// hash) are parsed and embedded, deleted files are dropped, unreadable files are skipped with
@@ -24,8 +39,7 @@ impl Index {
             rows.collect::<rusqlite::Result<HashMap<_, _>>>().map_err(|e| self.err(e))?
         };
         let model_changed = self.meta("model")?.is_some_and(|m| m != MODEL_NAME);
-        let mut seen_paths: HashSet<String> = HashSet::new();
-        let mut seen_ids: HashMap<String, String> = HashMap::new();
+        let mut seen = Seen::default();
         for file in note_files(dir)? {
             let rel = file.strip_prefix(dir).unwrap_or(&file).to_string_lossy().into_owned();
             let old = known.get(&rel);
@@ -33,9 +47,9 @@ impl Index {
                 Ok(text) => text,
                 Err(e) => {
                     skip(&mut plan.report, &rel, &e.to_string(), old.is_some());
+                    // An indexed note that cannot be read now keeps its place in the index.
                     if let Some((id, ..)) = old {
-                        seen_paths.insert(rel.clone());
-                        seen_ids.insert(id.clone(), rel.clone());
+                        seen.insert(id, &rel);
                     }
                     continue;
                 }
@@ -43,12 +57,11 @@ impl Index {
             let hash = content_hash(text.as_bytes());
             let unchanged = old.is_some_and(|(_, h, _)| *h == hash);
             if let (true, Some((id, _, embedded))) = (unchanged, old) {
-                if seen_ids.contains_key(id) {
-                    skip(&mut plan.report, &rel, &format!("id {id:?} is already used by {}", seen_ids[id]), false);
+                if let Some(other) = seen.ids.get(id) {
+                    skip(&mut plan.report, &rel, &format!("id {id:?} is already used by {other}"), false);
                     continue;
                 }
-                seen_paths.insert(rel.clone());
-                seen_ids.insert(id.clone(), rel.clone());
+                seen.insert(id, &rel);
                 if *embedded && !model_changed {
                     plan.report.unchanged += 1;
                     continue;
@@ -58,9 +71,9 @@ impl Index {
                 Ok(n) => n,
                 Err(e) => {
                     skip(&mut plan.report, &rel, &e.to_string(), old.is_some());
+                    // An indexed note that cannot be read now keeps its place in the index.
                     if let Some((id, ..)) = old {
-                        seen_paths.insert(rel.clone());
-                        seen_ids.insert(id.clone(), rel.clone());
+                        seen.insert(id, &rel);
                     }
                     continue;
                 }
@@ -69,12 +82,11 @@ impl Index {
                 plan.needs_vector.push((note, rel, hash));
                 continue;
             }
-            if let Some(other) = seen_ids.get(&note.id) {
+            if let Some(other) = seen.ids.get(&note.id) {
                 skip(&mut plan.report, &rel, &format!("id {:?} is already used by {other}", note.id), false);
                 continue;
             }
-            seen_ids.insert(note.id.clone(), rel.clone());
-            seen_paths.insert(rel.clone());
+            seen.insert(&note.id, &rel);
             if let Some((old_id, ..)) = old {
                 if *old_id != note.id {
                     plan.removals.push(old_id.clone());
@@ -84,7 +96,7 @@ impl Index {
         }
         // Removals go first, so that an id that moved to another file is not deleted after its upsert.
         for (path, (id, ..)) in &known {
-            if !seen_paths.contains(path) && !plan.removals.contains(id) {
+            if !seen.paths.contains(path) && !plan.removals.contains(id) {
                 plan.removals.push(id.clone());
             }
         }

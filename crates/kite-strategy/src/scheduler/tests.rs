@@ -30,7 +30,7 @@ for_each = "git.markers"
 struct Notes;
 
 impl NoteSource for Notes {
-    fn search<'a>(&'a self, topic: &'a str, k: usize) -> crate::BoxFuture<'a, Result<Vec<crate::NoteHit>, String>> {
+    fn search<'a>(&'a self, topic: &'a str, k: usize) -> crate::BoxFuture<'a, Result<Vec<crate::NoteHit>, crate::SourceError>> {
         Box::pin(async move {
             Ok(vec![crate::NoteHit {
                 id: "n1".into(),
