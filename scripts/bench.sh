@@ -16,6 +16,11 @@ tmp=$(mktemp)
   echo
   "$bin/kite-bench" "$@"
   echo
+  # The coordinator against another build (KITE_BENCH_VERSUS=OTHER/target/release/kite), when given.
+  if [ -n "${KITE_BENCH_VERSUS:-}" ]; then
+    "$bin/kite-bench" --versus-only "$KITE_BENCH_VERSUS"
+    echo
+  fi
   "$bin/kite-memory-bench" "$@"
   echo
   "$bin/kite-inject-bench"

@@ -207,7 +207,7 @@ fn claude(ctx: &Ctx) -> Vec<Check> {
 fn claude_binary(ctx: &Ctx) -> Check {
     let path = match kite_agent::claude::find(ctx.config.runner.claude.as_deref()) {
         Ok(p) => p,
-        Err(e) => return Check::warn("claude", e, "spawned agents need Claude Code (or a [runner] command of your own)"),
+        Err(e) => return Check::warn("claude", e.to_string(), "spawned agents need Claude Code (or a [runner] command of your own)"),
     };
     match std::process::Command::new(&path).arg("--version").stdin(std::process::Stdio::null()).output() {
         Ok(o) if o.status.success() => Check::ok("claude", format!("{} ({})", String::from_utf8_lossy(&o.stdout).trim(), path.display())),

@@ -142,6 +142,53 @@ fn print_costs(d: &TaskDetail) -> Result<()> {
     Ok(())
 }
 
+/// `kite task show`: the task, where its work is on the way to the target, its history and costs.
+async fn show(ctx: &Ctx, c: &kite_proto::Client, id: i64) -> Result<()> {
+    let d: TaskDetail = c.request::<kite_proto::op::TaskShow>(TaskRef { task: id }).await?;
+    // Where its work is on the way to the target (the merge queue's book).
+    let landing = c.request::<kite_proto::op::MergeShow>(TaskRef { task: id }).await?.entry;
+    if ctx.json {
+        let mut v = serde_json::to_value(&d)?;
+        v["landing"] = serde_json::to_value(&landing)?;
+        return output::json(&v);
+    }
+    let t = &d.task;
+    output::line(format!("task {} [{}] p{} — {}", t.id, t.status, t.priority, t.title))?;
+    if let Some(l) = &landing {
+        let detail = l.detail.lines().next().unwrap_or_default();
+        output::line(format!("  landing: {} {detail}", l.state))?;
+    }
+    if !t.body.is_empty() {
+        output::line(format!("  {}", t.body.replace('\n', "\n  ")))?;
+    }
+    output::line(format!("  attempts: {}", t.attempts))?;
+    if let Some(s) = &t.claim_session {
+        output::line(format!("  claimed by {s} (claim {})", t.claim_token.unwrap_or(0)))?;
+    }
+    for dep in &d.dependencies {
+        output::line(format!("  depends on {} [{}] {}", dep.id, dep.status, dep.title))?;
+    }
+    if !t.files.is_empty() {
+        output::line(format!("  files: {}", t.files.join(", ")))?;
+    }
+    if let Some(r) = &t.result {
+        output::line(format!("  result: {r}"))?;
+    }
+    if let Some(r) = &t.reason {
+        output::line(format!("  reason: {r}"))?;
+    }
+    if let Some(p) = &d.prune_details {
+        output::line(format!("  prune details: {p}"))?;
+    }
+    for h in &d.history {
+        let from = h.from.map(|f| f.to_string()).unwrap_or_else(|| "new".into());
+        let by = h.session.as_deref().map(|s| format!(" by {s}")).unwrap_or_default();
+        let note = h.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        output::line(format!("  {} {from} → {}{by}{note}", when(h.at_ms), h.to))?;
+    }
+    print_costs(&d)
+}
+
 pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
     let c = ctx.client().await?;
     match cmd {
@@ -191,51 +238,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: TaskCmd) -> Result<()> {
             }
             Ok(())
         }
-        TaskCmd::Show { id } => {
-            let d: TaskDetail = c.request::<kite_proto::op::TaskShow>(TaskRef { task: id }).await?;
-            // Where its work is on the way to the target (the merge queue's book).
-            let landing = c.request::<kite_proto::op::MergeShow>(TaskRef { task: id }).await?.entry;
-            if ctx.json {
-                let mut v = serde_json::to_value(&d)?;
-                v["landing"] = serde_json::to_value(&landing)?;
-                return output::json(&v);
-            }
-            let t = &d.task;
-            output::line(format!("task {} [{}] p{} — {}", t.id, t.status, t.priority, t.title))?;
-            if let Some(l) = &landing {
-                let detail = l.detail.lines().next().unwrap_or_default();
-                output::line(format!("  landing: {} {detail}", l.state))?;
-            }
-            if !t.body.is_empty() {
-                output::line(format!("  {}", t.body.replace('\n', "\n  ")))?;
-            }
-            output::line(format!("  attempts: {}", t.attempts))?;
-            if let Some(s) = &t.claim_session {
-                output::line(format!("  claimed by {s} (claim {})", t.claim_token.unwrap_or(0)))?;
-            }
-            for dep in &d.dependencies {
-                output::line(format!("  depends on {} [{}] {}", dep.id, dep.status, dep.title))?;
-            }
-            if !t.files.is_empty() {
-                output::line(format!("  files: {}", t.files.join(", ")))?;
-            }
-            if let Some(r) = &t.result {
-                output::line(format!("  result: {r}"))?;
-            }
-            if let Some(r) = &t.reason {
-                output::line(format!("  reason: {r}"))?;
-            }
-            if let Some(p) = &d.prune_details {
-                output::line(format!("  prune details: {p}"))?;
-            }
-            for h in &d.history {
-                let from = h.from.map(|f| f.to_string()).unwrap_or_else(|| "new".into());
-                let by = h.session.as_deref().map(|s| format!(" by {s}")).unwrap_or_default();
-                let note = h.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-                output::line(format!("  {} {from} → {}{by}{note}", when(h.at_ms), h.to))?;
-            }
-            print_costs(&d)
-        }
+        TaskCmd::Show { id } => show(ctx, &c, id).await,
         TaskCmd::Start { id, session } => {
             let r: Claim = c.request::<kite_proto::op::TaskStart>(TaskStart { task: id, session }).await?;
             print_claim(ctx, &r)

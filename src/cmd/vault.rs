@@ -2,7 +2,7 @@
 //! and the index directly; it does not need the daemon.
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Ctx;
 use anyhow::{Context, Result};
@@ -222,30 +222,7 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cmd {
         VaultCmd::Add { title, kind, tags, body, project, source, .. } => {
-            let body = match body {
-                Some(b) => b,
-                None if !std::io::stdin().is_terminal() => {
-                    let mut s = String::new();
-                    std::io::stdin().read_to_string(&mut s).context("cannot read the note body from standard input")?;
-                    s
-                }
-                None => String::new(),
-            };
-            let outcome = vault.add(NewNote { kind: Kind::parse(&kind), title, tags, project, source, body })?;
-            if json {
-                return print_json(&outcome);
-            }
-            if outcome.created {
-                writeln!(out, "added {}", outcome.id)?;
-            } else {
-                writeln!(out, "unchanged {} (the same note is already there)", outcome.id)?;
-            }
-            for s in &outcome.superseded {
-                writeln!(out, "supersedes {} {:?} (similarity {:.2})", s.id, s.title, s.similarity)?;
-            }
-            if !outcome.embedded {
-                writeln!(out, "note: no embedding model, so the note is found by keywords only until `kite vault reindex` runs with one")?;
-            }
+            return add(&mut vault, &mut out, json, NewNote { kind: Kind::parse(&kind), title, tags, project, source, body: body_or_stdin(body)? });
         }
         VaultCmd::Search { query, k, mode, all, recent, .. } => {
             let opts = SearchOptions { k, mode, include_superseded: all, recency_half_life_days: recent, ..SearchOptions::default() };
@@ -290,29 +267,7 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
             writeln!(out, "kinds       {}", if kinds.is_empty() { "-".to_string() } else { kinds.join(", ") })?;
             writeln!(out, "model       {}", stats.model)?;
         }
-        VaultCmd::List { kind, all, .. } => {
-            let notes = vault.list(kind.as_deref(), all)?;
-            if json {
-                return print_json(&notes);
-            }
-            if notes.is_empty() {
-                writeln!(out, "no notes{}", kind.map(|k| format!(" of kind {k}")).unwrap_or_default())?;
-            }
-            for n in &notes {
-                let mut marks = vec![];
-                if n.pinned {
-                    marks.push("pinned".to_string());
-                }
-                if n.forgotten {
-                    marks.push("forgotten".to_string());
-                }
-                if let Some(by) = &n.superseded_by {
-                    marks.push(format!("superseded by {by}"));
-                }
-                let marks = if marks.is_empty() { String::new() } else { format!("  ({})", marks.join(", ")) };
-                writeln!(out, "{}  {:<11} {}  {}{marks}", n.updated.get(..10).unwrap_or(&n.updated), n.kind, n.id, n.title)?;
-            }
-        }
+        VaultCmd::List { kind, all, .. } => return list(&vault, &mut out, json, kind, all),
         VaultCmd::Edit { id } => return edit(ctx, &mut vault, &id),
         VaultCmd::Forget { id, .. } => {
             let note = vault.forget(&id)?;
@@ -330,82 +285,173 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
                 writeln!(out, "already {what}: {}", id.trim().trim_end_matches(".md"))?;
             }
         }
-        VaultCmd::History { id, .. } => {
-            let chain = vault.history(&id)?;
-            if json {
-                return print_json(&chain);
-            }
-            for n in &chain {
-                let here = if n.id == id.trim().trim_end_matches(".md") { "*" } else { " " };
-                let state = match (&n.superseded_by, n.forgotten()) {
-                    (_, Some(when)) => format!("forgotten {when}"),
-                    (Some(by), None) => format!("superseded by {by}"),
-                    (None, None) => "active".to_string(),
-                };
-                writeln!(out, "{here} {}  {}  {}  ({state})", n.created.format("%Y-%m-%d"), n.id, n.title)?;
-            }
-        }
+        VaultCmd::History { id, .. } => return history(&vault, &mut out, json, &id),
         VaultCmd::Inject { task, prompt, no_work, no_pinned, .. } => {
             drop(vault);
-            let ask = kite_proto::ops::MemoryInject {
-                pinned: !no_pinned,
-                task,
-                prompt,
-                work: if no_work { None } else { kite_memory::work::GitFacts::start(&ctx.places.root).finish().1 },
-                min_similarity: Some(ctx.config.hooks.min_similarity),
-                status_days: Some(ctx.config.hooks.status_days),
-                ..Default::default()
-            };
-            let got = inject(ctx, ask)?;
-            if json {
-                return print_json(&got);
-            }
-            if let Some(w) = &got.warning {
-                eprintln!("kite: warning: {w}");
-            }
-            if got.notes.is_empty() {
-                writeln!(out, "nothing would be injected")?;
-            }
-            for n in &got.notes {
-                let sim = n.similarity.map(|s| format!(", cos {s:.2}")).unwrap_or_default();
-                writeln!(out, "{:<24} {:<11} {}  {}", format!("{}{sim}", kite_memory::Reason::describe_name(&n.reason)), n.kind, n.id, n.title)?;
-            }
+            return show_injection(ctx, &mut out, json, task, prompt, no_work, no_pinned);
         }
         VaultCmd::Extract { transcript, command, prompt, dry_run, .. } => {
-            let extractor: Box<dyn Extractor> = match command {
-                Some(c) => {
-                    let mut e = CommandExtractor::new(c);
-                    if let Some(p) = prompt {
-                        e.template = std::fs::read_to_string(&p).with_context(|| format!("cannot read prompt template {}", p.display()))?;
-                    }
-                    Box::new(e)
-                }
-                None => Box::new(BuiltinExtractor::default()),
-            };
-            let report = vault.extract(&transcript, extractor.as_ref(), dry_run)?;
-            if json {
-                return print_json(&report);
+            return extract(&mut vault, &mut out, json, &transcript, command, prompt, dry_run);
+        }
+    }
+    Ok(())
+}
+
+/// The note body given, else standard input when it is not a terminal.
+fn body_or_stdin(body: Option<String>) -> Result<String> {
+    Ok(match body {
+        Some(b) => b,
+        None if !std::io::stdin().is_terminal() => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("cannot read the note body from standard input")?;
+            s
+        }
+        None => String::new(),
+    })
+}
+
+/// `kite vault add`.
+fn add(vault: &mut Vault, out: &mut impl Write, json: bool, note: NewNote) -> Result<()> {
+    let outcome = vault.add(note)?;
+    if json {
+        return print_json(&outcome);
+    }
+    if outcome.created {
+        writeln!(out, "added {}", outcome.id)?;
+    } else {
+        writeln!(out, "unchanged {} (the same note is already there)", outcome.id)?;
+    }
+    for s in &outcome.superseded {
+        writeln!(out, "supersedes {} {:?} (similarity {:.2})", s.id, s.title, s.similarity)?;
+    }
+    if !outcome.embedded {
+        writeln!(out, "note: no embedding model, so the note is found by keywords only until `kite vault reindex` runs with one")?;
+    }
+    Ok(())
+}
+
+/// `kite vault list`.
+fn list(vault: &Vault, out: &mut impl Write, json: bool, kind: Option<String>, all: bool) -> Result<()> {
+    let notes = vault.list(kind.as_deref(), all)?;
+    if json {
+        return print_json(&notes);
+    }
+    if notes.is_empty() {
+        writeln!(out, "no notes{}", kind.map(|k| format!(" of kind {k}")).unwrap_or_default())?;
+    }
+    for n in &notes {
+        let mut marks = vec![];
+        if n.pinned {
+            marks.push("pinned".to_string());
+        }
+        if n.forgotten {
+            marks.push("forgotten".to_string());
+        }
+        if let Some(by) = &n.superseded_by {
+            marks.push(format!("superseded by {by}"));
+        }
+        let marks = if marks.is_empty() { String::new() } else { format!("  ({})", marks.join(", ")) };
+        writeln!(out, "{}  {:<11} {}  {}{marks}", n.updated.get(..10).unwrap_or(&n.updated), n.kind, n.id, n.title)?;
+    }
+    Ok(())
+}
+
+/// `kite vault history`: the note's chain of versions, this one starred.
+fn history(vault: &Vault, out: &mut impl Write, json: bool, id: &str) -> Result<()> {
+    let chain = vault.history(id)?;
+    if json {
+        return print_json(&chain);
+    }
+    for n in &chain {
+        let here = if n.id == id.trim().trim_end_matches(".md") { "*" } else { " " };
+        let state = match (&n.superseded_by, n.forgotten()) {
+            (_, Some(when)) => format!("forgotten {when}"),
+            (Some(by), None) => format!("superseded by {by}"),
+            (None, None) => "active".to_string(),
+        };
+        writeln!(out, "{here} {}  {}  {}  ({state})", n.created.format("%Y-%m-%d"), n.id, n.title)?;
+    }
+    Ok(())
+}
+
+/// `kite vault inject`: what a session would be given, and why.
+fn show_injection(
+    ctx: &Ctx,
+    out: &mut impl Write,
+    json: bool,
+    task: Option<String>,
+    prompt: Option<String>,
+    no_work: bool,
+    no_pinned: bool,
+) -> Result<()> {
+    let ask = kite_proto::ops::MemoryInject {
+        pinned: !no_pinned,
+        task,
+        prompt,
+        work: if no_work { None } else { kite_memory::work::GitFacts::start(&ctx.places.root).finish().1 },
+        min_similarity: Some(ctx.config.hooks.min_similarity),
+        status_days: Some(ctx.config.hooks.status_days),
+        ..Default::default()
+    };
+    let got = inject(ctx, ask)?;
+    if json {
+        return print_json(&got);
+    }
+    if let Some(w) = &got.warning {
+        eprintln!("kite: warning: {w}");
+    }
+    if got.notes.is_empty() {
+        writeln!(out, "nothing would be injected")?;
+    }
+    for n in &got.notes {
+        let sim = n.similarity.map(|s| format!(", cos {s:.2}")).unwrap_or_default();
+        writeln!(out, "{:<24} {:<11} {}  {}", format!("{}{sim}", kite_memory::Reason::describe_name(&n.reason)), n.kind, n.id, n.title)?;
+    }
+    Ok(())
+}
+
+/// `kite vault extract`: notes from a transcript, with the built-in extractor or a command.
+fn extract(
+    vault: &mut Vault,
+    out: &mut impl Write,
+    json: bool,
+    transcript: &Path,
+    command: Option<String>,
+    prompt: Option<PathBuf>,
+    dry_run: bool,
+) -> Result<()> {
+    let extractor: Box<dyn Extractor> = match command {
+        Some(c) => {
+            let mut e = CommandExtractor::new(c);
+            if let Some(p) = prompt {
+                e.template = std::fs::read_to_string(&p).with_context(|| format!("cannot read prompt template {}", p.display()))?;
             }
-            if report.bad_lines > 0 {
-                eprintln!("kite: warning: skipped {} malformed line(s) in {}", report.bad_lines, transcript.display());
-            }
-            for why in &report.skipped {
-                eprintln!("kite: warning: a proposed note was set aside: {why}");
-            }
-            if dry_run {
-                writeln!(out, "{} note(s) proposed from {} (dry run, nothing written):", report.proposed.len(), report.source)?;
-                for n in &report.proposed {
-                    writeln!(out, "  [{}] {}", n.kind, n.title)?;
-                }
-            } else {
-                writeln!(out, "{} note(s) from {}:", report.added.len(), report.source)?;
-                for (n, a) in report.proposed.iter().zip(&report.added) {
-                    let what = if a.created { "added" } else { "unchanged" };
-                    writeln!(out, "  {what} {} [{}] {}", a.id, n.kind, n.title)?;
-                    for s in &a.superseded {
-                        writeln!(out, "    supersedes {} (similarity {:.2})", s.id, s.similarity)?;
-                    }
-                }
+            Box::new(e)
+        }
+        None => Box::new(BuiltinExtractor::default()),
+    };
+    let report = vault.extract(transcript, extractor.as_ref(), dry_run)?;
+    if json {
+        return print_json(&report);
+    }
+    if report.bad_lines > 0 {
+        eprintln!("kite: warning: skipped {} malformed line(s) in {}", report.bad_lines, transcript.display());
+    }
+    for why in &report.skipped {
+        eprintln!("kite: warning: a proposed note was set aside: {why}");
+    }
+    if dry_run {
+        writeln!(out, "{} note(s) proposed from {} (dry run, nothing written):", report.proposed.len(), report.source)?;
+        for n in &report.proposed {
+            writeln!(out, "  [{}] {}", n.kind, n.title)?;
+        }
+    } else {
+        writeln!(out, "{} note(s) from {}:", report.added.len(), report.source)?;
+        for (n, a) in report.proposed.iter().zip(&report.added) {
+            let what = if a.created { "added" } else { "unchanged" };
+            writeln!(out, "  {what} {} [{}] {}", a.id, n.kind, n.title)?;
+            for s in &a.superseded {
+                writeln!(out, "    supersedes {} (similarity {:.2})", s.id, s.similarity)?;
             }
         }
     }

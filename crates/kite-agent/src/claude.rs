@@ -220,14 +220,23 @@ pub fn extractor_command(command: &str) -> String {
     format!("{command} --tools '' --strict-mcp-config --setting-sources ''")
 }
 
+/// Why Claude Code was not found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotFound {
+    #[error("[runner] claude = {} is not a file", .0.display())]
+    NotAFile(PathBuf),
+    #[error("Claude Code (`claude`) is not on PATH; install it (npm install -g @anthropic-ai/claude-code) or set [runner] claude in kite.toml")]
+    NotOnPath,
+}
+
 /// Finds the binary: the configured path, else `claude` on PATH.
-pub fn find(configured: Option<&Path>) -> Result<PathBuf, String> {
+pub fn find(configured: Option<&Path>) -> Result<PathBuf, NotFound> {
     if let Some(p) = configured {
-        return if p.is_file() { Ok(p.to_path_buf()) } else { Err(format!("[runner] claude = {} is not a file", p.display())) };
+        return if p.is_file() { Ok(p.to_path_buf()) } else { Err(NotFound::NotAFile(p.to_path_buf())) };
     }
     std::env::var_os("PATH")
         .and_then(|path| std::env::split_paths(&path).map(|d| d.join("claude")).find(|c| c.is_file()))
-        .ok_or_else(|| "Claude Code (`claude`) is not on PATH; install it (npm install -g @anthropic-ai/claude-code) or set [runner] claude in kite.toml".to_string())
+        .ok_or(NotFound::NotOnPath)
 }
 
 /// Claude Code's result JSON, the fields kite reads.

@@ -32,9 +32,8 @@ pub enum SourceError {
     /// An agent audit ended without an answer (limits, errors, refusals).
     #[error("Claude Code did not finish the audit: {0}")]
     AuditUnfinished(String),
-    /// The Claude Code binary was not found.
-    #[error("{0}")]
-    NoAgent(String),
+    #[error(transparent)]
+    NoAgent(#[from] kite_agent::claude::NotFound),
     #[error(transparent)]
     Git(#[from] kite_git::GitError),
     #[error(transparent)]

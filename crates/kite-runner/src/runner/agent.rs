@@ -45,7 +45,7 @@ impl Runner {
     /// Claude Code's command line for an agent: kite's hooks and MCP server (files in the home
     /// naming this kite), `[runner] allow` (or the default and the verify command), the budget.
     fn claude_argv(&self) -> Result<Vec<String>, String> {
-        let binary = claude::find(self.cfg.claude.as_deref())?;
+        let binary = claude::find(self.cfg.claude.as_deref()).map_err(|e| e.to_string())?;
         let kite = match &self.cfg.kite_exe {
             Some(k) => k.clone(),
             None => std::env::current_exe().map_err(|e| format!("cannot find the kite executable: {e}"))?,
