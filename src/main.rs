@@ -78,6 +78,8 @@ enum Command {
     Merge(cmd::merge::MergeCmd),
     /// kite's worktrees and branches, each with its commits not on the target.
     Worktrees,
+    /// What the work was worth: outcomes, first-try landings, survival, churn, reverts and cost.
+    Report(cmd::report::Args),
     /// The live dashboard's address (local, with a per-home token).
     Ui(cmd::ui::Args),
 }

@@ -7,6 +7,7 @@ pub(crate) mod hook;
 pub(crate) mod install;
 pub(crate) mod mcp;
 pub(crate) mod merge;
+pub(crate) mod report;
 pub(crate) mod sched;
 pub(crate) mod lock;
 pub(crate) mod session;
@@ -77,6 +78,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Command::Spawn(a) => sched::spawn(&ctx, a).await,
             Command::Merge(c) => merge::run(&ctx, c).await,
             Command::Worktrees => merge::worktrees(&ctx).await,
+            Command::Report(a) => report::run(&ctx, a).await,
             Command::Ui(a) => ui::run(&ctx, a).await,
         }
     })

@@ -147,9 +147,18 @@ async fn show(ctx: &Ctx, c: &kite_proto::Client, id: i64) -> Result<()> {
     let d: TaskDetail = c.request::<kite_proto::op::TaskShow>(TaskRef { task: id }).await?;
     // Where its work is on the way to the target (the merge queue's book).
     let landing = c.request::<kite_proto::op::MergeShow>(TaskRef { task: id }).await?.entry;
+    // What its landed work was worth, read from git (nothing when it has not landed).
+    let signals = match super::report::signals(ctx, &[id]).await {
+        Ok(mut s) => s.remove(&id),
+        Err(e) => {
+            tracing::warn!("the task's signals could not be read: {e:#}");
+            None
+        }
+    };
     if ctx.json {
         let mut v = serde_json::to_value(&d)?;
         v["landing"] = serde_json::to_value(&landing)?;
+        v["signals"] = serde_json::to_value(&signals)?;
         return output::json(&v);
     }
     let t = &d.task;
@@ -157,6 +166,9 @@ async fn show(ctx: &Ctx, c: &kite_proto::Client, id: i64) -> Result<()> {
     if let Some(l) = &landing {
         let detail = l.detail.lines().next().unwrap_or_default();
         output::line(format!("  landing: {} {detail}", l.state))?;
+    }
+    if let Some(s) = &signals {
+        output::line(format!("  landed work: {}", kite_quality::report::why(s)))?;
     }
     if !t.body.is_empty() {
         output::line(format!("  {}", t.body.replace('\n', "\n  ")))?;

@@ -660,3 +660,81 @@ fn a_landing_cut_by_kill_9_lands_once_after_a_restart() {
     assert_eq!(p.task(id)["landing"]["state"], "landed");
     assert!(p.root.join("landed.txt").exists());
 }
+
+/// Issue 24: five tasks land (forty days ago, by their commit dates); then a person reverts one on
+/// day 2 and rewrites half of another on day 3. `kite report --json` gives the survival, churn and
+/// revert figures that counting blame by hand gives, and `kite task show` the task's own.
+#[test]
+fn the_report_gives_what_blame_counts_by_hand() {
+    let mut p = Project::new();
+    let day = 86_400_i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let landed_at = now - 40 * day;
+    let at = |t: i64| format!("@{t} +0000");
+    p.env.push(("GIT_COMMITTER_DATE".into(), at(landed_at)));
+    p.env.push(("GIT_AUTHOR_DATE".into(), at(landed_at)));
+    p.config("[runner]\nmax_attempts = 1\n");
+    p.start(&[]);
+    let agent = p.agent(
+        "ten",
+        r#"set -e
+for i in 1 2 3 4 5 6 7 8 9 10; do echo "task $KITE_TASK_ID line $i"; done > "f$KITE_TASK_ID.txt"
+git -c user.name=agent -c user.email=agent@test add -A
+git -c user.name=agent -c user.email=agent@test commit -q -m "task $KITE_TASK_ID"
+"#,
+    );
+    p.env.push(("KITE_AGENT_COMMAND".into(), agent));
+    let ids: Vec<i64> = (1..=5).map(|i| p.ok(&["task", "create", "--title", &format!("Write f{i}")])["id"].as_i64().unwrap()).collect();
+    for id in &ids {
+        let out = p.cmd(&["spawn", &id.to_string(), "--json"]).output().unwrap();
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(r["landing"]["outcome"], "landed", "{r}");
+    }
+    // A person, later: task 3 reverted on day 2, half of task 2's lines rewritten on day 3.
+    let person = |args: &[&str], when: i64| {
+        let o = Command::new("git")
+            .args(["-c", "user.name=me", "-c", "user.email=me@x"])
+            .args(args)
+            .current_dir(&p.root)
+            .env("GIT_COMMITTER_DATE", at(when))
+            .env("GIT_AUTHOR_DATE", at(when))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let third = person(&["log", "-1", "--format=%H", "--grep", &format!("^Kite-Task: {}$", ids[2]), "main"], now);
+    person(&["revert", "--no-edit", &third], landed_at + 2 * day);
+    let f2 = format!("f{}.txt", ids[1]);
+    let text: String = (1..=10).map(|i| if i <= 5 { format!("mine {i}\n") } else { format!("task {} line {i}\n", ids[1]) }).collect();
+    p.write(&f2, &text);
+    person(&["commit", "-qam", "half of it, my way"], landed_at + 3 * day);
+
+    let r = p.ok(&["report"]);
+    let t = &r["totals"];
+    assert_eq!((t["tasks"].as_u64(), t["completed"].as_u64(), t["landed"].as_u64(), t["landed_first_try"].as_u64()), (Some(5), Some(5), Some(5), Some(5)), "{t}");
+    assert_eq!((t["reverted"].as_u64(), t["revert_rate"].as_f64()), (Some(1), Some(0.2)), "{t}");
+    assert_eq!(t["median_survival_7d"].as_f64(), Some(1.0), "1, 0.5, 0, 1, 1: {t}");
+    assert_eq!(t["median_churn_14d"].as_f64(), Some(0.0), "0, 0.5, 1, 0, 0: {t}");
+    assert_eq!(t["surviving_lines"].as_u64(), Some(35), "10 + 5 + 0 + 10 + 10: {t}");
+    let by = |id: i64| r["tasks"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()["signals"].clone();
+    for (id, added, surviving, s1, s7, s30, churn) in [
+        (ids[0], 10, 10, 1.0, 1.0, 1.0, 0.0),
+        (ids[1], 10, 5, 1.0, 0.5, 0.5, 0.5),
+        (ids[2], 10, 0, 1.0, 0.0, 0.0, 1.0),
+    ] {
+        let s = by(id);
+        let got = (s["added"].as_u64(), s["surviving"].as_u64(), s["survival_1d"].as_f64(), s["survival_7d"].as_f64(), s["survival_30d"].as_f64(), s["churn_14d"].as_f64());
+        assert_eq!(got, (Some(added), Some(surviving), Some(s1), Some(s7), Some(s30), Some(churn)), "task {id}: {s}");
+    }
+    assert!(by(ids[2])["reverted_by"].is_string() && by(ids[0])["reverted_by"].is_null());
+    assert_eq!(r["worst"][0]["task"], ids[2], "the reverted task is the worst: {}", r["worst"]);
+    let record = r["tasks"].as_array().unwrap().iter().find(|x| x["id"] == ids[0]).unwrap().clone();
+    assert_eq!((record["landings"].clone(), record["attempts"].as_u64()), (serde_json::json!(["landed"]), Some(1)), "{record}");
+    let shown = p.task(ids[1]);
+    assert_eq!(shown["signals"]["survival_7d"].as_f64(), Some(0.5), "{shown}");
+    let text = p.text(&["task", "show", &ids[1].to_string()]);
+    assert!(text.contains("landed work: 50% of its 10 line(s) survive; 50% changed within 14 days"), "{text}");
+    let text = p.text(&["report"]);
+    assert!(text.contains("tasks 5: 5 completed, 0 pruned, 0 failed") && text.contains("reverted: 1 (20%)"), "{text}");
+}

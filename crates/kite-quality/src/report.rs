@@ -85,8 +85,9 @@ pub struct Report {
     pub by_template: BTreeMap<String, Figures>,
     pub best: Vec<Ranked>,
     pub worst: Vec<Ranked>,
-    /// Each landed task's signals.
-    pub tasks: Vec<Signals>,
+    /// Each task of the window: its outcome, its landings (every conflict and failed verify
+    /// before it landed), attempts, cost and signals.
+    pub tasks: Vec<TaskRecord>,
 }
 
 /// The template name tasks filed by hand are grouped under.
@@ -106,7 +107,7 @@ impl Report {
             by_template: groups.iter().map(|(k, v)| (k.clone(), figures(v))).collect(),
             best: ranked(records, true),
             worst: ranked(records, false),
-            tasks: records.iter().filter_map(|r| r.signals.clone()).collect(),
+            tasks: records.to_vec(),
         }
     }
 }
