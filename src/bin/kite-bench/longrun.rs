@@ -53,13 +53,42 @@ pub(crate) async fn longrun_bench(dir: &Path, tasks: u64) -> Result<String> {
     let home = root.join(".kite");
     let files = kite_coord::Home::new(&home);
     let (db, wal) = (files.db(), home.join("kite.db-wal"));
-    let d = Bare::spawn(&root)?;
-    d.ready(Instant::now()).await?;
+    let load = load_then_crash(&root, &db, &wal, tasks).await?;
+    let (d, restart) = restart_after_crash(&root).await?;
+    let retention = retention_by_hand(&root, d, &files).await?;
+    Ok(render(&load, &restart, &retention))
+}
 
-    // The load, with the WAL's size sampled every 50 ms.
+/// What the load left: tasks done and in how long, the WAL's peak, and the database's files and
+/// rows at the kill.
+struct Load {
+    n: u64,
+    load_secs: f64,
+    wal_max: f64,
+    db_at_kill: f64,
+    wal_at_kill: f64,
+    task_rows: i64,
+    event_rows: i64,
+}
+
+/// Starts a daemon on `root`, runs the load, and after a quiet moment kills it (kill -9).
+async fn load_then_crash(root: &Path, db: &Path, wal: &Path, tasks: u64) -> Result<Load> {
+    let d = Bare::spawn(root)?;
+    d.ready(Instant::now()).await?;
+    let (n, load_secs, wal_max) = run_load(&d.socket, wal, tasks).await?;
+    // A second of quiet, as between bursts of agent work, then a crash.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (db_at_kill, wal_at_kill) = (file_mib(db), file_mib(wal));
+    d.kill();
+    let (task_rows, event_rows) = count_rows(db)?;
+    Ok(Load { n, load_secs, wal_max, db_at_kill, wal_at_kill, task_rows, event_rows })
+}
+
+/// The load, with the WAL's size sampled every 50 ms: tasks done, seconds taken, WAL peak in MiB.
+async fn run_load(socket: &Path, wal: &Path, tasks: u64) -> Result<(u64, f64, f64)> {
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
-        let (stop, wal) = (stop.clone(), wal.clone());
+        let (stop, wal) = (stop.clone(), wal.to_path_buf());
         std::thread::spawn(move || {
             let mut max: f64 = 0.0;
             while !stop.load(Ordering::Relaxed) {
@@ -74,14 +103,14 @@ pub(crate) async fn longrun_bench(dir: &Path, tasks: u64) -> Result<String> {
     let mut last_report = Instant::now();
     let mut clients = Vec::new();
     for i in 0..32 {
-        let (socket, done) = (d.socket.clone(), done.clone());
+        let (socket, done) = (socket.to_path_buf(), done.clone());
         clients.push(tokio::spawn(async move { super::task_cycles(&socket, i, &done, tasks).await }));
     }
     while clients.iter().any(|c| !c.is_finished()) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         if last_report.elapsed() > Duration::from_secs(5) {
             last_report = Instant::now();
-            eprintln!("      {} of {tasks} tasks done, WAL {:.1} MiB", done.load(Ordering::Relaxed), file_mib(&wal));
+            eprintln!("      {} of {tasks} tasks done, WAL {:.1} MiB", done.load(Ordering::Relaxed), file_mib(wal));
         }
     }
     for c in clients {
@@ -90,43 +119,52 @@ pub(crate) async fn longrun_bench(dir: &Path, tasks: u64) -> Result<String> {
     let load_secs = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let wal_max = sampler.join().map_err(|_| anyhow::anyhow!("the sampler panicked"))?;
-    let n = done.load(Ordering::Relaxed);
-    // A second of quiet, as between bursts of agent work, then a crash.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (db_at_kill, wal_at_kill) = (file_mib(&db), file_mib(&wal));
-    d.kill();
-    let (task_rows, event_rows): (i64, i64) = {
-        let c = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        (c.query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))?, c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)
-    };
+    Ok((done.load(Ordering::Relaxed), load_secs, wal_max))
+}
 
-    // The restart.
+/// Rows in the tasks and in the events table of the database at `db`, opened read-only.
+fn count_rows(db: &Path) -> Result<(i64, i64)> {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok((c.query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))?, c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?))
+}
+
+/// The restart after the crash: time until `hello` answers; task ops/s in the first second
+/// and in the three after it.
+struct Restart {
+    ready: Duration,
+    first: f64,
+    steady: f64,
+}
+
+/// Starts the daemon again on `root` and measures it; returns it still running.
+async fn restart_after_crash(root: &Path) -> Result<(Bare, Restart)> {
     let t0 = Instant::now();
-    let d = Bare::spawn(&root)?;
+    let d = Bare::spawn(root)?;
     let ready = d.ready(t0).await?;
     let first = super::task_ops(&d.socket, 32, 1.0).await?;
     let steady = super::task_ops(&d.socket, 32, 3.0).await?;
+    Ok((d, Restart { ready, first, steady }))
+}
 
-    // Retention by hand: everything older than a second goes to the archive (what `kite gc
-    // --older-than 1s` does), while a bystander sends `hello` every 2 ms.
+/// The retention by hand and a restart after it.
+struct Retention {
+    archived_events: u64,
+    archived_tasks: u64,
+    gc_secs: f64,
+    /// The bystander's `hello` latencies in ms, sorted.
+    lat: Vec<f64>,
+    archive_mib: f64,
+    ready_after_gc: Duration,
+}
+
+/// Retention by hand: everything older than a second goes to the archive (what `kite gc
+/// --older-than 1s` does), while a bystander sends `hello` every 2 ms; then `d` is killed and a
+/// restart timed.
+async fn retention_by_hand(root: &Path, d: Bare, files: &kite_coord::Home) -> Result<Retention> {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let c = kite_proto::Client::connect(&d.socket).await?;
-    let bystander = {
-        let socket = d.socket.clone();
-        let stop = stop.clone();
-        stop.store(false, Ordering::Relaxed);
-        tokio::spawn(async move {
-            let c = kite_proto::Client::connect(&socket).await?;
-            let mut lat = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                c.call_value("hello", serde_json::json!({})).await?;
-                lat.push(t.elapsed().as_secs_f64() * 1e3);
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            anyhow::Ok(lat)
-        })
-    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let bystander = spawn_bystander(d.socket.clone(), stop.clone());
     let t = Instant::now();
     let (mut archived_events, mut archived_tasks) = (0, 0);
     loop {
@@ -144,10 +182,32 @@ pub(crate) async fn longrun_bench(dir: &Path, tasks: u64) -> Result<String> {
     let archive_mib = file_mib(&files.archive().join("events.jsonl")) + file_mib(&files.archive().join("tasks.jsonl"));
     d.kill();
     let t0 = Instant::now();
-    let d = Bare::spawn(&root)?;
+    let d = Bare::spawn(root)?;
     let ready_after_gc = d.ready(t0).await?;
     d.kill();
+    Ok(Retention { archived_events, archived_tasks, gc_secs, lat, archive_mib, ready_after_gc })
+}
 
+/// A client that sends `hello` every 2 ms until `stop`; its latencies in ms.
+fn spawn_bystander(socket: PathBuf, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Result<Vec<f64>>> {
+    tokio::spawn(async move {
+        let c = kite_proto::Client::connect(&socket).await?;
+        let mut lat = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            c.call_value("hello", serde_json::json!({})).await?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        anyhow::Ok(lat)
+    })
+}
+
+/// The Markdown section.
+fn render(load: &Load, restart: &Restart, retention: &Retention) -> String {
+    let Load { n, load_secs, wal_max, db_at_kill, wal_at_kill, task_rows, event_rows } = *load;
+    let Restart { ready, first, steady } = *restart;
+    let Retention { archived_events, archived_tasks, gc_secs, ref lat, archive_mib, ready_after_gc } = *retention;
     let mut md = String::from("## A long run, then a restart\n\n");
     md.push_str(&format!(
         "`kite-bench --longrun-only`: 32 clients run {n} tasks through create → start → done ({:.0} ops/s over {load_secs:.0} s; \
@@ -168,11 +228,11 @@ pub(crate) async fn longrun_bench(dir: &Path, tasks: u64) -> Result<String> {
          and {archived_tasks} finished tasks moved to the archive ({archive_mib:.0} MiB of JSON Lines) in {gc_secs:.1} s; a bystander's \
          `hello` meanwhile: p50 {:.2} ms, p99 {:.1} ms, max {:.1} ms ({} calls). The database file keeps its size (SQLite reuses the \
          freed pages); a restart after it answers in {:.0} ms.\n",
-        super::pct(&lat, 0.5),
-        super::pct(&lat, 0.99),
+        super::pct(lat, 0.5),
+        super::pct(lat, 0.99),
         lat.last().copied().unwrap_or(f64::NAN),
         lat.len(),
         ready_after_gc.as_secs_f64() * 1e3
     ));
-    Ok(md)
+    md
 }

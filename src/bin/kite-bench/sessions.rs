@@ -328,20 +328,39 @@ async fn memory_ready(socket: &Path) -> bool {
     c.call::<_, serde_json::Value>("memory.recall", json!({"query": "ready", "k": 1})).await.is_ok()
 }
 
+/// The topics of the generated notes, which the prompts of the user-prompt runs ask about.
+const HOOK_TOPICS: [&str; 10] = ["upload worker", "task queue", "lock manager", "session reaper", "vault index", "strategy loop",
+    "MCP server", "hook budget", "sqlite WAL", "git worktrees"];
+
 /// SessionStart hook latency over a vault of `notes` notes, in the installed set-up: daemon warm,
 /// the time from a hook finding no daemon to the daemon it started answering, and no daemon.
 pub(crate) async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
     let inst = Installed::new(dir)?;
     let home = inst.kite_home();
     std::fs::create_dir_all(&home)?;
-    let mut config = kite_memory::VaultConfig::new(inst.root.join("vault"), kite_coord::Home::new(&home).vault_index());
+    fill_vault(&inst, &home, notes)?;
+    let auto = auto_start_rounds(&inst, &home).await?;
+    inst.hooks(3)?;
+    let warm = inst.hooks(30)?;
+    let mut prompts = (0..30)
+        .map(|i| inst.prompt_hook(&format!("bench-prompt-{i}"), &format!("why does the {} keep its state in SQLite?", HOOK_TOPICS[i % HOOK_TOPICS.len()])))
+        .collect::<Result<Vec<f64>>>()?;
+    prompts.sort_by(f64::total_cmp);
+    inst.stop_daemon()?;
+    std::fs::write(kite_coord::Home::new(&home).config(), "[daemon]\nautostart = false\n")?;
+    let cold = inst.hooks(15)?;
+    Ok(render_hook_bench(notes, &warm, &prompts, &cold, auto))
+}
+
+/// Adds `notes` generated notes to the vault of the installed project (kite home `home`).
+fn fill_vault(inst: &Installed, home: &Path, notes: usize) -> Result<()> {
+    let mut config = kite_memory::VaultConfig::new(inst.root.join("vault"), kite_coord::Home::new(home).vault_index());
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
     config.model_dir = Some(models.join("all-minilm-l6-v2"));
     config.ort_dylib = Some(models.join("libonnxruntime.so"));
     config.duplicate_threshold = 2.0; // every note stays: this measures size, not merging
     let mut vault = kite_memory::Vault::open(config)?;
-    let topics = ["upload worker", "task queue", "lock manager", "session reaper", "vault index", "strategy loop",
-        "MCP server", "hook budget", "sqlite WAL", "git worktrees"];
+    let topics = HOOK_TOPICS;
     let verbs = ["retries with backoff", "must stay idempotent", "logs every attempt", "was rewritten in March",
         "is owned by the platform team", "has a flaky test", "needs a benchmark", "keeps its state in SQLite"];
     let start = Instant::now();
@@ -360,62 +379,76 @@ pub(crate) async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
             eprintln!("      {} notes added ({:.0} s)", i + 1, start.elapsed().as_secs_f64());
         }
     }
-    drop(vault);
+    Ok(())
+}
 
-    // Auto-start: the hook finds no daemon and starts one; time until the daemon answers hello,
-    // and until its memory component (the model warm) serves recalls.
-    let mut answered = Vec::new();
-    let mut warm_after = Vec::new();
-    let mut hook_ms = Vec::new();
+/// Auto-start timings over the rounds, in ms, each sorted.
+struct AutoStart {
+    /// Until the daemon answered `hello`.
+    answered: Vec<f64>,
+    /// Until its memory component served recalls.
+    warm_after: Vec<f64>,
+    /// Until the hook that started it exited.
+    hook_ms: Vec<f64>,
+}
+
+/// Five rounds of a hook finding no daemon and starting one; the daemon of the last round is
+/// left running.
+async fn auto_start_rounds(inst: &Installed, home: &Path) -> Result<AutoStart> {
+    let mut auto = AutoStart { answered: Vec::new(), warm_after: Vec::new(), hook_ms: Vec::new() };
     for round in 0..5 {
         eprintln!("      auto-start round {}", round + 1);
-        let t = Instant::now();
-        let mut hook = Some(inst.spawn_hook()?);
-        let deadline = t + Duration::from_secs(60);
-        loop {
-            if let Ok(c) = Client::connect(&kite_coord::Home::new(&home).socket()).await {
-                if c.call::<_, serde_json::Value>("hello", json!({})).await.is_ok() {
-                    break;
-                }
-            }
-            anyhow::ensure!(Instant::now() < deadline, "the auto-started daemon did not answer");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        answered.push(t.elapsed().as_secs_f64() * 1e3);
-        loop {
-            if let Some(h) = hook.as_mut() {
-                if h.try_wait()?.is_some() {
-                    hook_ms.push(t.elapsed().as_secs_f64() * 1e3);
-                    hook = None;
-                }
-            }
-            if memory_ready(&kite_coord::Home::new(&home).socket()).await {
-                break;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "the memory component did not start");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        warm_after.push(t.elapsed().as_secs_f64() * 1e3);
-        if let Some(h) = hook {
-            anyhow::ensure!(h.wait_with_output()?.status.success(), "the hook failed");
-            hook_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        }
+        auto_start_round(inst, home, &mut auto).await?;
         if round < 4 {
             inst.stop_daemon()?;
         }
     }
-    inst.hooks(3)?;
-    let warm = inst.hooks(30)?;
-    let mut prompts = (0..30)
-        .map(|i| inst.prompt_hook(&format!("bench-prompt-{i}"), &format!("why does the {} keep its state in SQLite?", topics[i % topics.len()])))
-        .collect::<Result<Vec<f64>>>()?;
-    prompts.sort_by(f64::total_cmp);
-    inst.stop_daemon()?;
-    std::fs::write(kite_coord::Home::new(&home).config(), "[daemon]\nautostart = false\n")?;
-    let cold = inst.hooks(15)?;
-    for v in [&mut answered, &mut warm_after, &mut hook_ms] {
+    for v in [&mut auto.answered, &mut auto.warm_after, &mut auto.hook_ms] {
         v.sort_by(f64::total_cmp);
     }
+    Ok(auto)
+}
+
+/// Auto-start: the hook finds no daemon and starts one; time until the daemon answers hello,
+/// and until its memory component (the model warm) serves recalls. One entry per series in `auto`.
+async fn auto_start_round(inst: &Installed, home: &Path, auto: &mut AutoStart) -> Result<()> {
+    let t = Instant::now();
+    let mut hook = Some(inst.spawn_hook()?);
+    let deadline = t + Duration::from_secs(60);
+    loop {
+        if let Ok(c) = Client::connect(&kite_coord::Home::new(home).socket()).await {
+            if c.call::<_, serde_json::Value>("hello", json!({})).await.is_ok() {
+                break;
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the auto-started daemon did not answer");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    auto.answered.push(t.elapsed().as_secs_f64() * 1e3);
+    loop {
+        if let Some(h) = hook.as_mut() {
+            if h.try_wait()?.is_some() {
+                auto.hook_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                hook = None;
+            }
+        }
+        if memory_ready(&kite_coord::Home::new(home).socket()).await {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the memory component did not start");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    auto.warm_after.push(t.elapsed().as_secs_f64() * 1e3);
+    if let Some(h) = hook {
+        anyhow::ensure!(h.wait_with_output()?.status.success(), "the hook failed");
+        auto.hook_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(())
+}
+
+/// The Markdown section of [`hook_bench`] (every series sorted).
+fn render_hook_bench(notes: usize, warm: &[f64], prompts: &[f64], cold: &[f64], auto: AutoStart) -> String {
+    let AutoStart { answered, warm_after, hook_ms } = auto;
     let mut md = format!(
         "## SessionStart hook\n\nWhole `kite hook session-start` process, real-shaped payload, {notes} notes in the vault, in the installed \
          set-up: kite installed into a prefix by `scripts/install.sh` (what `make install` runs), an unrelated git repository, HOME \
@@ -423,9 +456,9 @@ pub(crate) async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
     );
     md.push_str("| daemon | p50 | p99 | runs |\n|---|---|---|---|\n");
     let rows: [(&str, &[f64], f64); 4] = [
-        ("running (model warm)", &warm, 0.99),
-        ("running, `kite hook user-prompt` (a matching prompt, a new session each run)", &prompts, 0.99),
-        ("none, autostart off (in-process search, model loaded per call)", &cold, 0.99),
+        ("running (model warm)", warm, 0.99),
+        ("running, `kite hook user-prompt` (a matching prompt, a new session each run)", prompts, 0.99),
+        ("none, autostart off (in-process search, model loaded per call)", cold, 0.99),
         ("none, autostart on (the hook starts the daemon, answers in process)", &hook_ms, 1.0),
     ];
     for (what, runs, top) in rows {
@@ -442,6 +475,5 @@ pub(crate) async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
         warm_after[0],
         warm_after[warm_after.len() - 1],
     ));
-    Ok(md)
+    md
 }
-

@@ -173,9 +173,13 @@ fn main() {
     }
 }
 
+/// A vault error as this binary reports it.
+fn err(e: kite_memory::MemoryError) -> String {
+    e.to_string()
+}
+
 fn run() -> Result<(), String> {
     let args = parse_args()?;
-    let err = |e: kite_memory::MemoryError| e.to_string();
     let (n_real, n_queries, sizes): (usize, usize, Vec<usize>) =
         if args.quick { (400, 50, vec![10_000]) } else { (2_000, 200, vec![10_000, 100_000]) };
     let mut out = String::new();
@@ -185,8 +189,29 @@ fn run() -> Result<(), String> {
         "Release build, {cores} cores, all-MiniLM-L6-v2 (int8 ONNX, 384 dimensions) through fastembed/onnxruntime, batch 32, max 256 tokens.{}\n\n",
         if args.quick { " Quick run (`--quick`): fewer notes and queries." } else { "" }
     ));
+    let e = embedding_section(&mut out, n_real, n_queries)?;
+    search_sections(&mut out, &e, &sizes)?;
 
-    // --- Embedding -------------------------------------------------------------------------
+    // --- Retrieval quality -------------------------------------------------------------------
+    out.push('\n');
+    out.push_str(&quality(&e.embedder, &args)?);
+    print!("{out}");
+    Ok(())
+}
+
+/// The model and what the embedding section made with it, which the search sections reuse.
+struct Embedded {
+    embedder: Embedder,
+    /// The generated developer notes and their real embeddings.
+    notes: Vec<String>,
+    real: Vec<Vec<f32>>,
+    /// The held-out questions and their real embeddings.
+    queries: Vec<String>,
+    qvecs: Vec<Vec<f32>>,
+}
+
+/// Loads the model, embeds `n_real` notes and `n_queries` questions, and appends the Embedding table.
+fn embedding_section(out: &mut String, n_real: usize, n_queries: usize) -> Result<Embedded, String> {
     eprintln!("loading the model");
     let cfg = model_config()?;
     let (embedder, load_ms) = timed(|| Embedder::load(&cfg));
@@ -214,8 +239,12 @@ fn run() -> Result<(), String> {
     out.push_str(&format!("| throughput ({n_real} notes of ~{words} words) | {throughput:.0} notes/s |\n"));
     out.push_str(&format!("| one query embedding (~7 words), p50 / p99 | {:.1} ms / {:.1} ms |\n", pct(&q_times, 0.5), pct(&q_times, 0.99)));
     out.push_str(&format!("| vectors unit length | {} |\n\n", if norms_ok { "yes" } else { "NO" }));
+    Ok(Embedded { embedder, notes, real, queries, qvecs })
+}
 
-    // --- Vector search -----------------------------------------------------------------------
+/// Appends the Vector search and Hybrid search sections: one index per size in `sizes`.
+fn search_sections(out: &mut String, e: &Embedded, sizes: &[usize]) -> Result<(), String> {
+    let (n_real, n_queries) = (e.notes.len(), e.queries.len());
     out.push_str("### Vector search, k = 10, query already embedded\n\n");
     out.push_str(&format!(
         "Vectors: {n_real} real embeddings of generated developer notes, expanded by random convex mixes of two of \
@@ -227,93 +256,103 @@ fn run() -> Result<(), String> {
     out.push_str("| notes | ours p50 | ours p99 | brute force p50 | brute force p99 | ours / brute force (p50) | sqlite-vec exact p50 | recall@10 | cold load of vectors |\n|---|---|---|---|---|---|---|---|---|\n");
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut hybrid_rows = vec![];
-    for &size in &sizes {
+    for &size in sizes {
         eprintln!("building an index of {size} notes");
         let path = tmp.path().join(format!("bench-{size}.db"));
-        let mut items = Vec::with_capacity(size);
-        let mut vrng = Rng(size as u64 * 7919 + 1);
-        for i in 0..size {
-            let (a, b) = (vrng.below(n_real), vrng.below(n_real));
-            let w = 0.3 + 0.4 * vrng.unit() as f32;
-            let mut v: Vec<f32> = real[a].iter().zip(&real[b]).map(|(x, y)| w * x + (1.0 - w) * y + 0.015 * vrng.gauss() as f32).collect();
-            normalize(&mut v);
-            let text = if w >= 0.5 { &notes[a] } else { &notes[b] };
-            items.push((dummy_note(i, text), format!("n{i}.md"), String::new(), Some(v)));
-        }
-        {
-            let mut index = Index::open(&path).map_err(err)?;
-            for (c, chunk) in items.chunks(10_000).enumerate() {
-                index.insert_batch(chunk).map_err(err)?;
-                eprintln!("  inserted {}", (c + 1) * 10_000.min(chunk.len()));
-            }
-        }
-        drop(items);
-        let mut index = Index::open(&path).map_err(err)?;
-        let (_, load_ms) = timed(|| index.warm());
-        let (mut ours, mut brute, mut sqlite) = (vec![], vec![], vec![]);
-        let mut found = 0usize;
-        for (i, q) in qvecs.iter().enumerate() {
-            let (exact, ms) = timed(|| index.exact_search_ids(q, 10, false));
-            brute.push(ms);
-            let (approx, ms) = timed(|| index.vector_search_ids(q, 10, DEFAULT_CANDIDATES, false));
-            ours.push(ms);
-            let exact: HashSet<i64> = exact.map_err(err)?.into_iter().map(|h| h.0).collect();
-            found += approx.map_err(err)?.iter().filter(|h| exact.contains(&h.0)).count();
-            if i < 20 {
-                let (_, ms) = timed(|| index.sqlite_vec_knn(q, 10));
-                sqlite.push(ms);
-            }
-        }
-        let (ours, brute, sqlite) = (sorted(ours), sorted(brute), sorted(sqlite));
-        let recall = found as f64 / (10 * qvecs.len()) as f64;
-        out.push_str(&format!(
-            "| {size} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.3} ({:.0}x faster) | {:.1} ms | {recall:.3} | {:.0} ms |\n",
-            pct(&ours, 0.5),
-            pct(&ours, 0.99),
-            pct(&brute, 0.5),
-            pct(&brute, 0.99),
-            pct(&ours, 0.5) / pct(&brute, 0.5),
-            pct(&brute, 0.5) / pct(&ours, 0.5),
-            pct(&sqlite, 0.5),
-            load_ms
-        ));
-        drop(index);
+        build_index(&path, size, e)?;
+        out.push_str(&vector_row(&path, size, &e.qvecs)?);
 
         // --- Hybrid end to end over the same index, through the Vault facade ---------------------
         eprintln!("hybrid search over {size} notes");
-        let mut config = VaultConfig::new(tmp.path().join("empty-vault"), &path);
-        config.embedder = Some(embedder.clone());
-        config.sync_on_open = false;
-        let mut vault = Vault::open(config).map_err(err)?;
-        vault.index_mut().warm().map_err(err)?;
-        let (mut times, mut kw) = (vec![], vec![]);
-        for q in &queries {
-            let (r, ms) = timed(|| vault.search(q, &SearchOptions::default()));
-            r.map_err(err)?;
-            times.push(ms);
-            let (r, ms) = timed(|| vault.index_mut().keyword_search(q, 50, false));
-            r.map_err(err)?;
-            kw.push(ms);
-        }
-        let (times, kw) = (sorted(times), sorted(kw));
-        hybrid_rows.push(format!(
-            "| {size} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |\n",
-            pct(&times, 0.5),
-            pct(&times, 0.99),
-            pct(&kw, 0.5),
-            pct(&kw, 0.99)
-        ));
+        hybrid_rows.push(hybrid_row(tmp.path(), &path, size, e)?);
     }
     out.push_str("\n### Hybrid search end to end\n\nQuery embedding + vector search + FTS5 bm25 + fusion + reading the hits' rows, through `Vault::search` (k = 10, 50 per list); the keyword search alone is shown beside it. The synthetic notes' text is made of a small vocabulary, so their words are far more common than in real notes, which is the hard case for FTS5.\n\n| notes | hybrid p50 | hybrid p99 | keyword alone p50 | keyword alone p99 |\n|---|---|---|---|---|\n");
     for r in hybrid_rows {
         out.push_str(&r);
     }
-
-    // --- Retrieval quality -------------------------------------------------------------------
-    out.push('\n');
-    out.push_str(&quality(&embedder, &args)?);
-    print!("{out}");
     Ok(())
+}
+
+/// Writes an index of `size` synthetic notes at `path`: each vector a random convex mix of two
+/// real embeddings plus Gaussian noise, normalized.
+fn build_index(path: &Path, size: usize, e: &Embedded) -> Result<(), String> {
+    let n_real = e.notes.len();
+    let mut items = Vec::with_capacity(size);
+    let mut vrng = Rng(size as u64 * 7919 + 1);
+    for i in 0..size {
+        let (a, b) = (vrng.below(n_real), vrng.below(n_real));
+        let w = 0.3 + 0.4 * vrng.unit() as f32;
+        let mut v: Vec<f32> = e.real[a].iter().zip(&e.real[b]).map(|(x, y)| w * x + (1.0 - w) * y + 0.015 * vrng.gauss() as f32).collect();
+        normalize(&mut v);
+        let text = if w >= 0.5 { &e.notes[a] } else { &e.notes[b] };
+        items.push((dummy_note(i, text), format!("n{i}.md"), String::new(), Some(v)));
+    }
+    let mut index = Index::open(path).map_err(err)?;
+    for (c, chunk) in items.chunks(10_000).enumerate() {
+        index.insert_batch(chunk).map_err(err)?;
+        eprintln!("  inserted {}", (c + 1) * 10_000.min(chunk.len()));
+    }
+    Ok(())
+}
+
+/// One row of the Vector search table: ours, brute force and sqlite-vec over the index at `path`.
+fn vector_row(path: &Path, size: usize, qvecs: &[Vec<f32>]) -> Result<String, String> {
+    let mut index = Index::open(path).map_err(err)?;
+    let (_, load_ms) = timed(|| index.warm());
+    let (mut ours, mut brute, mut sqlite) = (vec![], vec![], vec![]);
+    let mut found = 0usize;
+    for (i, q) in qvecs.iter().enumerate() {
+        let (exact, ms) = timed(|| index.exact_search_ids(q, 10, false));
+        brute.push(ms);
+        let (approx, ms) = timed(|| index.vector_search_ids(q, 10, DEFAULT_CANDIDATES, false));
+        ours.push(ms);
+        let exact: HashSet<i64> = exact.map_err(err)?.into_iter().map(|h| h.0).collect();
+        found += approx.map_err(err)?.iter().filter(|h| exact.contains(&h.0)).count();
+        if i < 20 {
+            let (_, ms) = timed(|| index.sqlite_vec_knn(q, 10));
+            sqlite.push(ms);
+        }
+    }
+    let (ours, brute, sqlite) = (sorted(ours), sorted(brute), sorted(sqlite));
+    let recall = found as f64 / (10 * qvecs.len()) as f64;
+    Ok(format!(
+        "| {size} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.3} ({:.0}x faster) | {:.1} ms | {recall:.3} | {:.0} ms |\n",
+        pct(&ours, 0.5),
+        pct(&ours, 0.99),
+        pct(&brute, 0.5),
+        pct(&brute, 0.99),
+        pct(&ours, 0.5) / pct(&brute, 0.5),
+        pct(&brute, 0.5) / pct(&ours, 0.5),
+        pct(&sqlite, 0.5),
+        load_ms
+    ))
+}
+
+/// One row of the Hybrid search table: `Vault::search` and the keyword search alone over the
+/// index at `path` (the vault directory under `tmp` is empty).
+fn hybrid_row(tmp: &Path, path: &Path, size: usize, e: &Embedded) -> Result<String, String> {
+    let mut config = VaultConfig::new(tmp.join("empty-vault"), path);
+    config.embedder = Some(e.embedder.clone());
+    config.sync_on_open = false;
+    let mut vault = Vault::open(config).map_err(err)?;
+    vault.index_mut().warm().map_err(err)?;
+    let (mut times, mut kw) = (vec![], vec![]);
+    for q in &e.queries {
+        let (r, ms) = timed(|| vault.search(q, &SearchOptions::default()));
+        r.map_err(err)?;
+        times.push(ms);
+        let (r, ms) = timed(|| vault.index_mut().keyword_search(q, 50, false));
+        r.map_err(err)?;
+        kw.push(ms);
+    }
+    let (times, kw) = (sorted(times), sorted(kw));
+    Ok(format!(
+        "| {size} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |\n",
+        pct(&times, 0.5),
+        pct(&times, 0.99),
+        pct(&kw, 0.5),
+        pct(&kw, 0.99)
+    ))
 }
 
 /// A judged retrieval set: documents, queries, and graded relevance.

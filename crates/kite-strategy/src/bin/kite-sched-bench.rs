@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use kite_strategy::queue::{AttemptCost, BoxFuture, Claim, ListFilter, PruneNote, Queue, QueueError};
 use kite_strategy::{
-    plan, Candidate, NewTask, PlanInput, SchedConfig, Scheduler, ScoreWeights, Task, TaskStatus, TemplateSet,
-    TickOptions, TrackRecord,
+    plan, Candidate, NewTask, Plan, PlanInput, SchedConfig, Scheduler, ScoreWeights, Task, TaskStatus, TemplateSet,
+    TickOptions, TickReport, TrackRecord,
 };
 use serde_json::json;
 
@@ -129,25 +129,56 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn main() {
+/// The number of iterations from `--iterations N` (20 by default, at least 1).
+fn parse_iterations() -> usize {
     let mut iterations = 20usize;
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--iterations") {
         iterations = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(iterations).max(1);
     }
-    let dir = std::env::temp_dir().join(format!("kite-sched-bench-{}", std::process::id()));
-    let prompts = dir.join("prompts");
-    write_templates(&prompts);
-    let git_ok = std::process::Command::new("git")
+    iterations
+}
+
+/// Makes `dir` a git repository for the git context provider; whether that worked.
+fn git_init(dir: &Path) -> bool {
+    std::process::Command::new("git")
         .args(["init", "-q"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .status()
         .map(|s| s.success())
-        .unwrap_or(false);
+        .unwrap_or(false)
+}
 
-    let now = chrono::Utc::now();
-    let now_ms = now.timestamp_millis();
-    let snapshot = tasks(now_ms);
+/// Per-iteration timings (ms) of each measured phase.
+struct Timings {
+    load: Vec<f64>,
+    render: Vec<f64>,
+    planning: Vec<f64>,
+    tick: Vec<f64>,
+}
+
+/// Renders every template against `context` into `candidates` (cleared first).
+fn render_candidates(set: &TemplateSet, context: &serde_json::Value, candidates: &mut Vec<Candidate>) {
+    candidates.clear();
+    for tpl in &set.templates {
+        for r in tpl.render(context).expect("render").items {
+            candidates.push(Candidate {
+                template: tpl.name.clone(),
+                title: r.title,
+                body: r.body,
+                priority: tpl.meta.priority,
+                files: r.files,
+                dedup_key: r.dedup_key.unwrap_or_default(),
+                stale_after_secs: tpl.stale_after.map(kite_strategy::duration::ceil_secs),
+                workstream: None,
+            });
+        }
+    }
+}
+
+/// The pure phases, `iterations` times each: load + compile, render, plan. Fills the load,
+/// render and planning timings; returns the last plan.
+fn measure_planning(prompts: &Path, snapshot: &[Task], now_ms: i64, iterations: usize, times: &mut Timings) -> Option<Plan> {
     let track: std::collections::BTreeMap<String, TrackRecord> = (0..TEMPLATES)
         .map(|i| (format!("t{i}"), TrackRecord { done: i as u64, failed: 3, pruned: 5, ..Default::default() }))
         .collect();
@@ -155,41 +186,25 @@ fn main() {
         "bench": {"items": (0..ITEMS_PER_TEMPLATE).map(|n| json!({"n": n})).collect::<Vec<_>>()},
         "git": {"branch": "main"},
     });
-
-    let (mut load, mut render, mut planning, mut tick) = (vec![], vec![], vec![], vec![]);
     let mut last_plan = None;
     let mut candidates: Vec<Candidate> = vec![];
     for it in 0..iterations {
         eprintln!("iteration {}/{iterations}", it + 1);
         let t = Instant::now();
-        let set = TemplateSet::load_dir(&prompts);
-        load.push(ms(t));
+        let set = TemplateSet::load_dir(prompts);
+        times.load.push(ms(t));
         assert_eq!(set.templates.len(), TEMPLATES, "{:?}", set.errors);
 
         let t = Instant::now();
-        candidates.clear();
-        for tpl in &set.templates {
-            for r in tpl.render(&context).expect("render").items {
-                candidates.push(Candidate {
-                    template: tpl.name.clone(),
-                    title: r.title,
-                    body: r.body,
-                    priority: tpl.meta.priority,
-                    files: r.files,
-                    dedup_key: r.dedup_key.unwrap_or_default(),
-                    stale_after_secs: tpl.stale_after.map(kite_strategy::duration::ceil_secs),
-                    workstream: None,
-                });
-            }
-        }
-        render.push(ms(t));
+        render_candidates(&set, &context, &mut candidates);
+        times.render.push(ms(t));
 
         let max_open = set.templates.iter().filter_map(|t| t.meta.max_open.map(|m| (t.name.clone(), m))).collect();
         let weights = ScoreWeights::default();
         let t = Instant::now();
         let p = plan(&PlanInput {
             now_ms,
-            tasks: &snapshot,
+            tasks: snapshot,
             candidates: &candidates,
             max_open: &max_open,
             max_open_global: Some(8_000),
@@ -197,11 +212,21 @@ fn main() {
             weights: &weights,
             complete: &Default::default(),
         });
-        planning.push(ms(t));
+        times.planning.push(ms(t));
         last_plan = Some(p);
     }
+    last_plan
+}
 
-    // Whole dry-run ticks: context providers, render, plan, over the read-only queue.
+/// Whole dry-run ticks: context providers, render, plan, over the read-only queue. Fills the
+/// tick timings; returns the last tick's report.
+fn measure_ticks(
+    dir: &Path,
+    snapshot: &[Task],
+    now: chrono::DateTime<chrono::Utc>,
+    iterations: usize,
+    times: &mut Timings,
+) -> Option<TickReport> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let mut cfg = SchedConfig { builtin_templates: false, max_open: Some(8_000), ..SchedConfig::default() };
     let items = json!({"items": (0..ITEMS_PER_TEMPLATE).map(|n| json!({"n": n})).collect::<Vec<_>>()});
@@ -209,24 +234,22 @@ fn main() {
         "bench".into(),
         kite_strategy::ShellProviderConfig { command: format!("echo '{items}'"), timeout: None },
     );
-    let queue: Arc<dyn Queue> = Arc::new(Snapshot(snapshot.clone()));
-    let mut sched = Scheduler::new(cfg, &dir, queue, None);
+    let queue: Arc<dyn Queue> = Arc::new(Snapshot(snapshot.to_vec()));
+    let mut sched = Scheduler::new(cfg, dir, queue, None);
     let mut last_report = None;
     for it in 0..iterations {
         eprintln!("tick {}/{iterations}", it + 1);
         let t = Instant::now();
         let r = rt.block_on(sched.tick(TickOptions { dry_run: true, all: true, now: Some(now) }));
-        tick.push(ms(t));
+        times.tick.push(ms(t));
         last_report = Some(r);
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    last_report
+}
 
-    let p = last_plan.expect("at least one iteration");
-    let r = last_report.expect("at least one tick");
-    for e in &r.errors {
-        eprintln!("tick error: {}: {}", e.source, e.message);
-    }
-    let (l, re, pl, tk) = (stats(load), stats(render), stats(planning), stats(tick));
+/// Prints the Markdown section: the phase table, the last plan and tick, and the verdict.
+fn print_report(iterations: usize, git_ok: bool, times: Timings, p: &Plan, r: &TickReport) {
+    let (l, re, pl, tk) = (stats(times.load), stats(times.render), stats(times.planning), stats(times.tick));
     // A tick reloads templates only when a file changed (Scheduler::reload_if_changed), so the
     // steady-state planning cost is render + plan; the reload is shown beside it.
     let planning_total = re.median + pl.median;
@@ -274,4 +297,27 @@ fn main() {
         verdict(planning_total),
         verdict(with_reload)
     );
+}
+
+fn main() {
+    let iterations = parse_iterations();
+    let dir = std::env::temp_dir().join(format!("kite-sched-bench-{}", std::process::id()));
+    let prompts = dir.join("prompts");
+    write_templates(&prompts);
+    let git_ok = git_init(&dir);
+
+    let now = chrono::Utc::now();
+    let now_ms = now.timestamp_millis();
+    let snapshot = tasks(now_ms);
+    let mut times = Timings { load: vec![], render: vec![], planning: vec![], tick: vec![] };
+    let last_plan = measure_planning(&prompts, &snapshot, now_ms, iterations, &mut times);
+    let last_report = measure_ticks(&dir, &snapshot, now, iterations, &mut times);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let p = last_plan.expect("at least one iteration");
+    let r = last_report.expect("at least one tick");
+    for e in &r.errors {
+        eprintln!("tick error: {}: {}", e.source, e.message);
+    }
+    print_report(iterations, git_ok, times, &p, &r);
 }
