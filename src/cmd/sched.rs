@@ -85,8 +85,11 @@ pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
 }
 
 /// Done / failed / pruned tasks per template (for `kite status` and `kite sched templates`).
-pub(crate) async fn template_counts(client: &Client) -> Result<BTreeMap<String, TrackRecord>> {
-    Ok(kite_daemon::queue::stats(client).await?.by_template)
+/// With the landed work's signals when `ctx` is given (`kite sched templates`; `kite status`
+/// keeps to the counts).
+pub(crate) async fn template_counts(client: &Client, ctx: Option<&Ctx>) -> Result<BTreeMap<String, TrackRecord>> {
+    let quality = ctx.map(|ctx| kite_daemon::quality::QualitySource::new(&ctx.places.root, ctx.config.merge.clone()));
+    Ok(kite_daemon::queue::stats(client, quality.as_ref()).await?.by_template)
 }
 
 pub(crate) async fn run(ctx: &Ctx, cmd: SchedCmd) -> Result<()> {
@@ -166,7 +169,7 @@ async fn templates(ctx: &Ctx) -> Result<()> {
     let s = Scheduler::new(cfg, &ctx.places.root, Arc::new(NoQueue), None);
     // Track records only when a daemon answers; listing works without one.
     let track = match ctx.client().await {
-        Ok(c) => template_counts(&c).await.ok(),
+        Ok(c) => template_counts(&c, Some(ctx)).await.ok(),
         Err(_) => None,
     };
     let mut rows = Vec::new();
@@ -180,7 +183,7 @@ async fn templates(ctx: &Ctx) -> Result<()> {
         rows.push(TemplateRow {
             next_run: next.map(|n| n.to_rfc3339()),
             track_record: track.as_ref().map(|m| m.get(&t.name).copied().unwrap_or_default()),
-            throttled: track.as_ref().and_then(|m| m.get(&t.name)).and_then(|r| r.throttle()),
+            throttled: track.as_ref().and_then(|m| m.get(&t.name)).and_then(|r| r.throttle(&ctx.config.sched.quality)),
             info,
         });
     }
@@ -292,7 +295,7 @@ fn relative(root: &Path, p: &Path) -> String {
 async fn tick(ctx: &Ctx, dry_run: bool) -> Result<()> {
     let cfg = sched_config(ctx)?;
     let client = Arc::new(ctx.client().await?);
-    let queue = Arc::new(ClientQueue::new(client));
+    let queue = Arc::new(ClientQueue::new(client).with_quality(&ctx.places.root, ctx.config.merge.clone()));
     let mut s = Scheduler::new(cfg, &ctx.places.root, queue, note_source(ctx));
     let r = s.tick(TickOptions { dry_run, all: true, now: None }).await;
     if ctx.json {
@@ -533,5 +536,6 @@ pub(crate) fn background(ctx: &Ctx, tick: Option<Duration>, max_agents: Option<u
         home: ctx.places.home.clone(),
         socket: ctx.places.socket(),
         notes: note_source(ctx),
+        merge: ctx.config.merge.clone(),
     })
 }

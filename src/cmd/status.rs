@@ -29,7 +29,7 @@ pub(crate) struct BroadcastArgs {
 pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
     let c = ctx.client().await?;
     let s: Status = c.request::<kite_proto::op::Status>(kite_proto::NoArgs {}).await?;
-    let templates = super::sched::template_counts(&c).await.unwrap_or_default();
+    let templates = super::sched::template_counts(&c, None).await.unwrap_or_default();
     // The merge queue's book, from the daemon (in kite.db); an error is reported, not hidden.
     let book = c.request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(0) }).await;
     if ctx.json {

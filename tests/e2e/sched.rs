@@ -209,7 +209,11 @@ fn templates_lists_the_shipped_templates_with_schedules_and_broken_ones_with_err
     p.start(&[]);
     let v = p.ok(&["sched", "templates"]);
     for t in v["templates"].as_array().unwrap() {
-        assert_eq!(t["track_record"], serde_json::json!({"done": 0, "failed": 0, "pruned": 0, "rejected": 0, "conflicted": 0}), "{t}");
+        let none = serde_json::json!({
+            "done": 0, "failed": 0, "pruned": 0, "rejected": 0, "conflicted": 0,
+            "measured": 0, "survived": 0.0, "median_survival_7d": null, "reverted": 0
+        });
+        assert_eq!(t["track_record"], none, "{t}");
     }
 }
 
@@ -737,4 +741,47 @@ git -c user.name=agent -c user.email=agent@test commit -q -m "task $KITE_TASK_ID
     assert!(text.contains("landed work: 50% of its 10 line(s) survive; 50% changed within 14 days"), "{text}");
     let text = p.text(&["report"]);
     assert!(text.contains("tasks 5: 5 completed, 0 pruned, 0 failed") && text.contains("reverted: 1 (20%)"), "{text}");
+}
+
+/// Issue 24: a template whose landed work is reverted is throttled, and the tick says why.
+#[test]
+fn a_template_whose_landed_work_is_reverted_is_throttled_and_says_why() {
+    let mut p = Project::new();
+    p.write("prompts/chores.md.tera", CHORES);
+    p.write("chores.json", r#"{"items": [{"name": "alpha"}, {"name": "beta"}, {"name": "gamma"}]}"#);
+    p.config(&format!("{CHORES_TOML}\n[runner]\nmax_attempts = 1\n"));
+    p.start(&["--tick", "0"]);
+    let agent = p.agent(
+        "chore",
+        r#"set -e
+for i in 1 2 3 4; do echo "chore $KITE_TASK_ID line $i"; done > "chore-$KITE_TASK_ID.txt"
+git -c user.name=agent -c user.email=agent@test add -A
+git -c user.name=agent -c user.email=agent@test commit -q -m "chore $KITE_TASK_ID"
+"#,
+    );
+    p.env.push(("KITE_AGENT_COMMAND".into(), agent));
+    let first = p.ok(&["sched", "tick"]);
+    let ids: Vec<i64> = first["queued"].as_array().unwrap().iter().map(|q| q["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 3, "{first}");
+    for id in &ids {
+        let out = p.cmd(&["spawn", &id.to_string(), "--json"]).output().unwrap();
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(r["landing"]["outcome"], "landed", "{r}");
+    }
+    let quiet = p.ok(&["sched", "tick", "--dry-run"]);
+    assert!(quiet["templates"].as_array().unwrap().iter().all(|r| r["throttled"].is_null()), "landed work that stays: {quiet}");
+    // A person reverts two of the three.
+    for id in &ids[..2] {
+        let sha = git(&p.root, &["log", "-1", "--format=%H", "--grep", &format!("^Kite-Task: {id}$"), "main"]);
+        git(&p.root, &["revert", "--no-edit", sha.trim()]);
+    }
+    p.write("chores.json", r#"{"items": [{"name": "alpha"}, {"name": "beta"}, {"name": "gamma"}, {"name": "delta"}]}"#);
+    let tick = p.ok(&["sched", "tick", "--dry-run"]);
+    let run = tick["templates"].as_array().unwrap().iter().find(|r| r["name"] == "chores").unwrap().clone();
+    let why = run["throttled"].as_str().unwrap_or_else(|| panic!("throttled: {tick}"));
+    assert!(why.contains("2 of its landed tasks were reverted"), "{why}");
+    let templates = p.ok(&["sched", "templates"]);
+    let chores = templates["templates"].as_array().unwrap().iter().find(|t| t["name"] == "chores").unwrap().clone();
+    assert_eq!(chores["track_record"]["reverted"], 2, "{chores}");
+    assert!(chores["throttled"].as_str().unwrap().contains("reverted"), "{chores}");
 }

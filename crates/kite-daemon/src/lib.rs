@@ -21,6 +21,7 @@
 mod error;
 pub mod memory;
 pub mod memory_client;
+pub mod quality;
 pub mod queue;
 pub mod sched;
 pub mod ui;

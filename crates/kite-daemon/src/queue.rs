@@ -25,6 +25,8 @@ const SHOW_MAX: usize = 16;
 /// The queue as the daemon holds it, over one connection.
 pub struct ClientQueue {
     client: Arc<Client>,
+    /// Where the landed work's signals come from, for the track records in [`Queue::stats`].
+    quality: Option<crate::quality::QualitySource>,
     /// Sessions registered here and not ended yet, so that a shutdown can end them: their tasks
     /// then go back to pending at once instead of after the reaper's timeout.
     sessions: Mutex<BTreeSet<String>>,
@@ -32,7 +34,13 @@ pub struct ClientQueue {
 
 impl ClientQueue {
     pub fn new(client: Arc<Client>) -> ClientQueue {
-        ClientQueue { client, sessions: Mutex::default() }
+        ClientQueue { client, quality: None, sessions: Mutex::default() }
+    }
+
+    /// The track records also weigh landed work by what survived on the merge target of `root`.
+    pub fn with_quality(mut self, root: &std::path::Path, merge: kite_land::MergeConfig) -> ClientQueue {
+        self.quality = Some(crate::quality::QualitySource::new(root, merge));
+        self
     }
 
     /// Ends every session this queue registered and did not end (their active tasks go back to
@@ -145,9 +153,19 @@ pub async fn list(client: &Client, filter: &ListFilter) -> Result<Vec<Task>, Que
 /// Counts by status and per template (done / failed / pruned), from the whole task list.
 /// Task counts per template from kite.db's tasks, with the merge queue's rejected and conflicted
 /// landings (which count against a template too).
-pub async fn stats(client: &Client) -> Result<QueueStats, QueueError> {
+pub async fn stats(client: &Client, quality: Option<&crate::quality::QualitySource>) -> Result<QueueStats, QueueError> {
     let all = list(client, &ListFilter::default()).await?;
     let mut stats = QueueStats::from_tasks(&all);
+    if let Some(q) = quality {
+        // The signals are a refinement: without them the record is the counts, as before.
+        match q.signals().await {
+            Ok(signals) => {
+                let template_of = all.iter().filter_map(|t| Some((t.id, t.template.clone()?))).collect();
+                crate::quality::add_to_records(&mut stats.by_template, &template_of, &signals);
+            }
+            Err(e) => tracing::warn!("the landed work's signals could not be read: {e}"),
+        }
+    }
     let book = client
         .request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(0) })
         .await
@@ -268,7 +286,7 @@ impl Queue for ClientQueue {
     }
 
     fn stats(&self) -> BoxFuture<'_, Result<QueueStats, QueueError>> {
-        Box::pin(stats(&self.client))
+        Box::pin(stats(&self.client, self.quality.as_ref()))
     }
 }
 

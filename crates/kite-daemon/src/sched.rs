@@ -26,6 +26,8 @@ pub struct SchedParts {
     pub socket: PathBuf,
     /// Where the loop's templates recall notes from.
     pub notes: Option<Arc<dyn NoteSource>>,
+    /// Where landed work lands: its signals weigh each template's record.
+    pub merge: kite_land::MergeConfig,
 }
 
 /// The component: its thread, and the signals to stop it and to learn it stopped.
@@ -126,7 +128,7 @@ fn background(parts: SchedParts, stop: tokio::sync::watch::Receiver<bool>) {
             _ = stopped(stop.clone()) => return,
         };
         let client = Arc::new(client);
-        let queue = Arc::new(ClientQueue::new(client.clone()));
+        let queue = Arc::new(ClientQueue::new(client.clone()).with_quality(&parts.root, parts.merge.clone()));
         let sched = parts.sched.map(|c| {
             tracing::info!(tick = ?c.tick, prompts = %parts.root.join(&c.prompts_dir).display(), "strategy loop on");
             Scheduler::new(c, &parts.root, queue.clone(), parts.notes.clone())

@@ -294,7 +294,7 @@ async fn rounds(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn templates(State(app): State<Arc<App>>) -> Response {
-    match crate::queue::stats(&app.client).await {
+    match crate::queue::stats(&app.client, None).await {
         Ok(s) => Json(s.by_template).into_response(),
         Err(e) => fail(e),
     }

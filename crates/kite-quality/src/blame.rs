@@ -46,6 +46,11 @@ impl Blamer {
         Ok(counted)
     }
 
+    /// Drops the blames at `rev` (a head the target has moved on from).
+    pub fn forget(&mut self, rev: &str) {
+        self.cache.retain(|(r, _), _| r != rev);
+    }
+
     /// How many lines of `files` at `rev` blame gives to one of `commits`.
     pub async fn count(&mut self, rev: &str, files: &[String], commits: &HashSet<String>) -> Result<u64, QualityError> {
         let mut n = 0;

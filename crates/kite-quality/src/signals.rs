@@ -65,13 +65,17 @@ async fn head_as_of(repo: &Path, head: &str, at: i64) -> Result<Option<String>, 
 
 /// The signals of every task in `history` (or only `only`), as of `now` (Unix seconds).
 pub async fn compute(repo: &Path, history: &History, only: Option<&[i64]>, now: i64) -> Result<Vec<Signals>, QualityError> {
-    let mut blamer = Blamer::new(repo);
+    compute_with(repo, history, only, now, &mut Blamer::new(repo)).await
+}
+
+/// [`compute`] with blames kept from an earlier call (a background loop's).
+pub async fn compute_with(repo: &Path, history: &History, only: Option<&[i64]>, now: i64, blamer: &mut Blamer) -> Result<Vec<Signals>, QualityError> {
     let mut out = Vec::new();
     for landed in history.tasks.values() {
         if only.is_some_and(|ids| !ids.contains(&landed.task)) {
             continue;
         }
-        out.push(of_task(repo, history, landed, now, &mut blamer).await?);
+        out.push(of_task(repo, history, landed, now, blamer).await?);
     }
     tracing::debug!(tasks = out.len(), blames = blamer.runs, "quality signals computed");
     Ok(out)

@@ -52,6 +52,8 @@ pub struct SchedConfig {
     /// Notes per vault search when a template names a topic.
     pub vault_k: usize,
     pub weights: ScoreWeights,
+    /// When a template's landed work counts as poor (`[sched.quality]`).
+    pub quality: crate::score::QualityRule,
     /// The built-in `tests` provider (`[sched.tests]`).
     pub tests: kite_testrun::TestsConfig,
     /// The built-in `issues` provider (`[sched.issues]`).
@@ -79,6 +81,7 @@ impl Default for SchedConfig {
             max_markers: 200,
             vault_k: 5,
             weights: ScoreWeights::default(),
+            quality: Default::default(),
             tests: Default::default(),
             issues: Default::default(),
             state_dir: None,

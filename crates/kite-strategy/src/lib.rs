@@ -38,6 +38,6 @@ pub use kite_core::duration;
 pub use plan::{plan, Candidate, Decision, Plan, PlanInput, Target, Unchanged};
 pub use queue::{AttemptCost, BoxFuture, Claim, ListFilter, PruneKind, PruneNote, Queue, QueueError, QueueStats};
 pub use scheduler::{Scheduler, TickOptions, TickReport};
-pub use score::{Score, ScoreWeights, TrackRecord};
+pub use score::{QualityRule, Score, ScoreWeights, TrackRecord};
 pub use task::{NewTask, Task, TaskStatus};
 pub use template::{Origin, Template, TemplateError, TemplateInfo, TemplateSet};

@@ -268,7 +268,7 @@ impl Scheduler {
             self.set.templates.iter().filter_map(|t| t.meta.max_open.map(|m| (t.name.clone(), m))).collect();
         // A template whose work keeps failing or being pruned gets one open task at a time.
         for run in r.runs.iter_mut() {
-            if let Some(why) = stats.by_template.get(&run.name).and_then(|r| r.throttle()) {
+            if let Some(why) = stats.by_template.get(&run.name).and_then(|r| r.throttle(&self.cfg.quality)) {
                 let m = max_open.entry(run.name.clone()).or_insert(1);
                 *m = (*m).min(1);
                 tracing::info!(template = %run.name, "{why}");

@@ -39,7 +39,11 @@ impl Default for ScoreWeights {
 /// Completions, failures and prunes of one template's tasks, and (from the merge queue's book)
 /// how many of its landings were rejected by the verify command or conflicted. With landing on,
 /// `done` means landed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// With the landed work's signals (from git, `kite_quality`), landed work weighs by what survived,
+/// not by count: a landed task whose lines were mostly rewritten within a week counts for little,
+/// a reverted one counts against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrackRecord {
     pub done: u64,
     pub failed: u64,
@@ -48,6 +52,36 @@ pub struct TrackRecord {
     pub rejected: u64,
     #[serde(default)]
     pub conflicted: u64,
+    /// Landed tasks with a 7-day survival figure (7 days have passed since they landed).
+    #[serde(default)]
+    pub measured: u64,
+    /// The sum of those tasks' 7-day survival (each in [0, 1]).
+    #[serde(default)]
+    pub survived: f64,
+    #[serde(default)]
+    pub median_survival_7d: Option<f64>,
+    /// Landed tasks a later commit reverted.
+    #[serde(default)]
+    pub reverted: u64,
+}
+
+/// When a template's landed work counts as poor (`[sched.quality]`): it is then throttled to one
+/// open task, as a template whose tasks keep failing is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QualityRule {
+    /// Landed tasks with a 7-day figure a template needs before its survival can throttle it.
+    pub min_landed: u64,
+    /// Throttled when the median 7-day survival of its landed tasks is under this share.
+    pub min_survival_7d: f64,
+    /// Throttled once this many of its landed tasks were reverted.
+    pub reverted: u64,
+}
+
+impl Default for QualityRule {
+    fn default() -> Self {
+        QualityRule { min_landed: 5, min_survival_7d: 0.5, reverted: 2 }
+    }
 }
 
 /// Finished tasks a template needs before its record can throttle it.
@@ -57,24 +91,40 @@ impl TrackRecord {
     /// Why the template is held to one open task at a time, when most of its finished tasks
     /// (at least [`THROTTLE_AFTER`], 60% or more) failed or were pruned: its work is not landing,
     /// so it gets one chance at a time until a completion lifts its record.
-    pub fn throttle(&self) -> Option<String> {
+    /// Its landed work counts as poor by `q` as well: reverted, or mostly rewritten within a week.
+    pub fn throttle(&self, q: &QualityRule) -> Option<String> {
         let n = self.done + self.failed + self.pruned;
         let bad = self.failed + self.pruned;
-        (n >= THROTTLE_AFTER && bad * 10 >= n * 6).then(|| {
-            format!(
+        if n >= THROTTLE_AFTER && bad * 10 >= n * 6 {
+            return Some(format!(
                 "throttled to one open task: {bad} of its {n} finished tasks failed or were pruned ({} done, {} failed, {} pruned)",
                 self.done, self.failed, self.pruned
-            )
-        })
+            ));
+        }
+        if q.reverted > 0 && self.reverted >= q.reverted {
+            return Some(format!("throttled to one open task: {} of its landed tasks were reverted", self.reverted));
+        }
+        match self.median_survival_7d {
+            Some(m) if self.measured >= q.min_landed && m < q.min_survival_7d => Some(format!(
+                "throttled to one open task: of the lines its {} landed tasks added, a median {:.0}% were still there after 7 days \
+                 (under {:.0}%): most of its work gets rewritten",
+                self.measured,
+                m * 100.0,
+                q.min_survival_7d * 100.0
+            )),
+            _ => None,
+        }
     }
 
     /// In [-1, 1]: completions count for, failures against, prunes half against; smoothed so that a
     /// template with no history scores 0 and a couple of outcomes do not swing it to the extremes.
     pub fn ratio(&self) -> f64 {
-        let good = self.done as f64;
+        // A landed task whose 7-day survival is known counts by that share; one reverted counts
+        // as a failure.
+        let good = self.done.saturating_sub(self.measured) as f64 + self.survived;
         // A rejected or conflicted landing is an attempt that did not land: half a failure (the
         // task may land on its next attempt, and then counts as done too).
-        let bad = self.failed as f64 + 0.5 * (self.pruned + self.rejected + self.conflicted) as f64;
+        let bad = (self.failed + self.reverted) as f64 + 0.5 * (self.pruned + self.rejected + self.conflicted) as f64;
         let n = (self.done + self.failed + self.pruned) as f64;
         (good - bad) / (n + 2.0)
     }
@@ -187,14 +237,41 @@ mod tests {
 
     #[test]
     fn a_template_whose_work_keeps_failing_is_throttled_and_recovers() {
-        assert_eq!(TrackRecord { done: 0, failed: 2, pruned: 2, ..Default::default() }.throttle(), None, "too few outcomes to judge");
-        let bad = TrackRecord { done: 2, failed: 3, pruned: 2, ..Default::default() }.throttle().expect("5 of 7 went wrong");
+        let q = QualityRule::default();
+        assert_eq!(TrackRecord { done: 0, failed: 2, pruned: 2, ..Default::default() }.throttle(&q), None, "too few outcomes to judge");
+        let bad = TrackRecord { done: 2, failed: 3, pruned: 2, ..Default::default() }.throttle(&q).expect("5 of 7 went wrong");
         assert!(bad.contains("5 of its 7") && bad.contains("2 done, 3 failed, 2 pruned"), "{bad}");
-        assert_eq!(TrackRecord { done: 4, failed: 3, pruned: 2, ..Default::default() }.throttle(), None, "4 of 9 done lifts it");
+        assert_eq!(TrackRecord { done: 4, failed: 3, pruned: 2, ..Default::default() }.throttle(&q), None, "4 of 9 done lifts it");
         // Landings rejected by the verify command or conflicted count against its ratio.
         let landed = TrackRecord { done: 4, ..Default::default() };
         let bounced = TrackRecord { done: 4, rejected: 4, conflicted: 2, ..Default::default() };
         assert!(bounced.ratio() < landed.ratio(), "{} vs {}", bounced.ratio(), landed.ratio());
+    }
+
+    /// Issue 24: landed work that is reverted or rewritten throttles its template, with the reason
+    /// in words; landed work weighs by what survived.
+    #[test]
+    fn a_template_whose_landed_work_is_reverted_or_rewritten_is_throttled() {
+        let q = QualityRule::default();
+        let landed = |measured: u64, survived: f64, median: f64, reverted: u64| TrackRecord {
+            done: 6,
+            measured,
+            survived,
+            median_survival_7d: Some(median),
+            reverted,
+            ..Default::default()
+        };
+        assert_eq!(landed(6, 5.4, 0.9, 0).throttle(&q), None, "work that stays");
+        let why = landed(6, 6.0, 1.0, 2).throttle(&q).expect("two reverted");
+        assert!(why.contains("2 of its landed tasks were reverted"), "{why}");
+        let why = landed(5, 1.5, 0.3, 0).throttle(&q).expect("rewritten");
+        assert!(why.contains("its 5 landed tasks") && why.contains("a median 30%") && why.contains("under 50%"), "{why}");
+        assert_eq!(landed(4, 1.2, 0.3, 0).throttle(&q), None, "too few measured to judge");
+        assert_eq!(landed(6, 1.8, 0.3, 1).throttle(&QualityRule { min_survival_7d: 0.2, ..q.clone() }), None, "configurable");
+        // What survived is what counts: six landed tasks of which little stayed score below six
+        // whose work stayed, and a reverted one counts against.
+        assert!(landed(6, 1.8, 0.3, 0).ratio() < landed(6, 5.4, 0.9, 0).ratio());
+        assert!(landed(6, 5.4, 0.9, 1).ratio() < landed(6, 5.4, 0.9, 0).ratio());
     }
 
     #[test]
