@@ -11,7 +11,7 @@ tmp=$(mktemp)
   echo
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(uname -m)), release build,"
   echo "with \`make bench\` (that is \`bash scripts/bench.sh\`, which runs \`target/release/kite-bench\`,"
-  echo "\`target/release/kite-memory-bench\`, \`target/release/kite-inject-bench\`, \`target/release/kite-sched-bench\`, \`target/release/kite-land-bench\`, \`bench/agent_bench.py\`, \`bench/hook_bench.py\` and \`bench/ui_bench.py\`). Every ratio is"
+  echo "\`target/release/kite-memory-bench\`, \`target/release/kite-inject-bench\`, \`target/release/kite-sched-bench\`, \`target/release/kite-land-bench\`, \`target/release/kite-quality-bench\` (with a clone), \`bench/agent_bench.py\`, \`bench/hook_bench.py\` and \`bench/ui_bench.py\`). Every ratio is"
   echo "against a baseline measured in the same run."
   echo
   "$bin/kite-bench" "$@"
@@ -29,6 +29,11 @@ tmp=$(mktemp)
   echo
   "$bin/kite-land-bench"
   echo
+  # The survival job on a real repository's history, when a clone is given (KITE_BENCH_CLONE=PATH).
+  if [ -n "${KITE_BENCH_CLONE:-}" ]; then
+    "$bin/kite-quality-bench" --repo "$KITE_BENCH_CLONE" --commits 300
+    echo
+  fi
   .venv/bin/python bench/agent_bench.py "$bin/kite" 5
   echo
   .venv/bin/python bench/hook_bench.py "$bin/kite" 10

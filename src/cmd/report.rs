@@ -41,9 +41,17 @@ pub(crate) async fn gather(ctx: &Ctx, c: &kite_proto::Client, since_ms: Option<i
         landings.entry(e.task_id).or_default().push(e.state);
     }
     let signals = signals(ctx, &tasks.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
+    // Each task's cost, 64 requests in flight on the one connection (replies carry their ids).
+    use futures::StreamExt;
+    let costs: Vec<f64> = futures::stream::iter(tasks.iter().map(|t| c.request::<kite_proto::op::TaskShow>(TaskRef { task: t.id })))
+        .buffered(64)
+        .map(|r| r.map(|d| d.cost.usd))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        let usd = c.request::<kite_proto::op::TaskShow>(TaskRef { task: t.id }).await?.cost.usd;
+    for (t, usd) in tasks.into_iter().zip(costs) {
         out.push(TaskRecord {
             landings: landings.remove(&t.id).unwrap_or_default(),
             signals: signals.get(&t.id).cloned(),

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 mod longrun;
+mod report;
 mod sessions;
 mod versus;
 
@@ -371,11 +372,14 @@ async fn main() -> Result<()> {
             "longrun" => longrun::longrun_bench(dir.path(), if quick { 30_000 } else { 334_000 }).await?,
             "mcp" => mcp_bench(dir.path(), 10).await?,
             "hook" => hook_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?,
+            "report" => report::report_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?,
             "versus" => {
                 let other = args.iter().skip_while(|a| *a != "--versus-only").nth(1).context("--versus-only OTHER_KITE")?;
                 versus::versus_bench(dir.path(), Path::new(other), if quick { 2 } else { 5 }).await?
             }
-            other => anyhow::bail!("no benchmark section {other:?}: use --nonreader-only, --waiters-only, --longrun-only, --mcp-only or --hook-only"),
+            other => anyhow::bail!(
+                "no benchmark section {other:?}: use --nonreader-only, --waiters-only, --longrun-only, --mcp-only, --hook-only, --report-only or --versus-only OTHER_KITE"
+            ),
         };
         println!("{section}");
         return Ok(());
@@ -472,6 +476,8 @@ async fn main() -> Result<()> {
         println!("{}", nonreader_bench(&dir.path().join("nonreader")).await?);
         eprintln!("      a long run, then a restart");
         println!("{}", longrun::longrun_bench(&dir.path().join("longrun"), if quick { 30_000 } else { 334_000 }).await?);
+        eprintln!("      kite report with many finished tasks");
+        println!("{}", report::report_bench(&dir.path().join("report"), if quick { 1_000 } else { 10_000 }).await?);
         eprintln!("[4/5] SessionStart hook latency");
         println!("{}", hook_bench(&dir.path().join("hook"), if quick { 1_000 } else { 10_000 }).await?);
         eprintln!("[5/5] memory of agent sessions");
