@@ -37,8 +37,12 @@ pub(crate) async fn gather(ctx: &Ctx, c: &kite_proto::Client, since_ms: Option<i
         .collect();
     let book = c.request::<kite_proto::op::MergeList>(MergeList { finished: Some(MAX_PAGE) }).await?;
     let mut landings: BTreeMap<i64, Vec<kite_core::MergeState>> = BTreeMap::new();
+    let mut reviews: BTreeMap<i64, Vec<kite_core::Review>> = BTreeMap::new();
     for e in &book.entries {
         landings.entry(e.task_id).or_default().push(e.state);
+        if let Some(r) = &e.review {
+            reviews.entry(e.task_id).or_default().push(r.clone());
+        }
     }
     let signals = signals(ctx, &tasks.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
     // Each task's cost, 64 requests in flight on the one connection (replies carry their ids).
@@ -54,6 +58,7 @@ pub(crate) async fn gather(ctx: &Ctx, c: &kite_proto::Client, since_ms: Option<i
     for (t, usd) in tasks.into_iter().zip(costs) {
         out.push(TaskRecord {
             landings: landings.remove(&t.id).unwrap_or_default(),
+            reviews: reviews.remove(&t.id).unwrap_or_default(),
             signals: signals.get(&t.id).cloned(),
             id: t.id,
             title: t.title,
@@ -138,6 +143,15 @@ fn print_figures(f: &Figures) -> Result<()> {
         pct(f.median_survival_30d)
     ))?;
     output::line(format!("  churn within 14 days (median): {}; reverted: {} ({})", pct(f.median_churn_14d), f.reverted, pct(f.revert_rate)))?;
+    if !f.review_findings.is_empty() || f.review_blocked + f.review_failed > 0 {
+        let by: Vec<String> = f.review_findings.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        output::line(format!(
+            "  review: {} sent back with a blocker, {} could not judge; findings: {}",
+            f.review_blocked,
+            f.review_failed,
+            if by.is_empty() { "none".into() } else { by.join(", ") }
+        ))?;
+    }
     let per = |x: Option<f64>| x.map(output::usd).unwrap_or_else(|| "—".into());
     output::line(format!(
         "  cost {}: {} per landed task, {} per surviving line ({} lines)",

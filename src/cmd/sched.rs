@@ -77,6 +77,15 @@ pub(crate) fn sched_config(ctx: &Ctx) -> Result<SchedConfig> {
 pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
     let mut c = ctx.config.runner.clone().apply_env();
     c.merge = ctx.config.merge.clone();
+    c.merge.claude = c.claude.clone();
+    if c.merge.review {
+        // The project's review prompt overrides the built-in (`kite sched eject review`).
+        let own = ctx.places.root.join(&ctx.config.sched.prompts_dir).join("review.md.tera");
+        c.merge.review_prompt = Some(match std::fs::read_to_string(&own) {
+            Ok(text) => text,
+            Err(_) => kite_land::review::PROMPT.to_string(),
+        });
+    }
     c.prices = ctx.config.prices();
     c.templates = (ctx.config.sched.prompts_dir.clone(), ctx.config.sched.builtin_templates);
     // The agents' hooks and MCP server run this kite.

@@ -331,6 +331,53 @@ fn an_overload_is_retried_with_backoff_then_lands() {
     assert!(m.repo.join("GREETING.md").exists());
 }
 
+/// Issue 24: the review gate. A reviewer (the real Claude Code, read-only tools) finds a blocker:
+/// the task goes back with the findings, the agent's next attempt addresses them and lands, its
+/// review's minor finding recorded on the landing.
+#[test]
+fn a_blocker_review_finding_sends_the_task_back_and_its_next_attempt_lands() {
+    let blocker = json!([{"severity": "blocker", "file": "GREETING.md", "line": 1, "what": "It greets nobody: say hello to the world."}]).to_string();
+    let minor = json!([{"severity": "minor", "file": "GREETING.md", "line": 1, "what": "No full stop."}]).to_string();
+    let m = Machine::new(json!({
+        "scripts": {"You are reviewing a change before it lands": {"turns": [text(&blocker), text(&minor)]}},
+        "turns": [
+            write("GREETING.md", "hello\n"),
+            bash("git add -A && git commit -m 'Add a greeting'"),
+            text("Done."),
+            write("GREETING.md", "hello, world\n"),
+            bash("git add -A && git commit -m 'Greet the world'"),
+            text("Done again."),
+        ],
+    }));
+    let toml = m.repo.join(".kite/kite.toml");
+    let t = std::fs::read_to_string(&toml).unwrap().replacen("\n[merge]\n", "\n[merge]\nreview = true\n", 1);
+    assert!(t.contains("review = true"), "kite install writes a [merge] section: {t}");
+    std::fs::write(&toml, t).unwrap();
+    let id = m.task("Add a greeting file");
+    let (ok, report) = m.spawn(id);
+    assert!(ok, "{report:#}");
+    let attempts = report["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{report:#}");
+    assert!(attempts[0]["exit"].as_str().unwrap().contains("review gate found a blocker"), "{report:#}");
+    assert_eq!(std::fs::read_to_string(m.repo.join("GREETING.md")).unwrap(), "hello, world\n");
+    // The reviewer ran read-only, and the agent's second attempt was given the finding.
+    let reviews: Vec<Value> = m.api.main_requests().into_iter().filter(|r| sent(r).contains("You are reviewing a change")).collect();
+    assert_eq!(reviews.len(), 2);
+    let tools: Vec<&str> = reviews[0]["body"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(!tools.iter().any(|t| ["Write", "Edit", "Bash"].contains(t)), "{tools:?}");
+    assert!(sent(&reviews[0]).contains("+hello"), "the reviewer sees the diff");
+    let second = m.api.main_requests().into_iter().find(|r| sent(r).contains("Greet") || sent(r).contains("say hello to the world")).unwrap();
+    assert!(sent(&second).contains("say hello to the world"), "the findings are the next attempt's context");
+    // The book keeps both verdicts; the report counts the findings.
+    let shown = m.json(&["task", "show", &id.to_string()]);
+    assert_eq!(shown["landing"]["state"], "landed", "{shown:#}");
+    assert_eq!(shown["landing"]["review"]["outcome"], "passed", "{shown:#}");
+    assert_eq!(shown["landing"]["review"]["findings"][0]["severity"], "minor", "{shown:#}");
+    let r = m.json(&["report"]);
+    assert_eq!(r["totals"]["review_findings"], json!({"blocker": 1, "minor": 1}), "{:#}", r["totals"]);
+    assert_eq!(r["totals"]["review_blocked"], 1, "{:#}", r["totals"]);
+}
+
 #[test]
 fn a_spent_budget_stops_the_agent_and_nothing_lands() {
     let m = Machine::with_config(

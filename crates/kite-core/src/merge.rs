@@ -29,10 +29,12 @@ pub enum MergeState {
     Discarded,
     /// Landing itself failed (git refused something kite did not expect); the task went back.
     Failed,
+    /// The review gate found a blocker (or could not judge); the task went back with its findings.
+    Blocked,
 }
 
 impl MergeState {
-    pub const ALL: [MergeState; 10] = [
+    pub const ALL: [MergeState; 11] = [
         MergeState::Queued,
         MergeState::Verifying,
         MergeState::Moving,
@@ -43,6 +45,7 @@ impl MergeState {
         MergeState::NoChanges,
         MergeState::Discarded,
         MergeState::Failed,
+        MergeState::Blocked,
     ];
 
     /// Still to be landed (a restart resumes these).
@@ -63,6 +66,7 @@ impl MergeState {
             MergeState::NoChanges => "no_changes",
             MergeState::Discarded => "discarded",
             MergeState::Failed => "failed",
+            MergeState::Blocked => "blocked",
         }
     }
 
@@ -111,6 +115,43 @@ pub struct MergeEntry {
     pub updated_at_ms: i64,
     #[serde(default)]
     pub attempts: u32,
+    /// What the review gate said (`[merge] review`): `{outcome, findings: [...]}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+}
+
+/// The review gate's verdict on a landing (`[merge] review`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub outcome: ReviewOutcome,
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// Why the review failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewOutcome {
+    /// No blocker: it lands, its other findings recorded.
+    Passed,
+    /// A blocker: the task goes back with the findings.
+    Blocked,
+    /// The reviewer's answer could not be read, twice: never a pass.
+    Failed,
+}
+
+/// One thing a reviewer found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// `blocker`, `major`, `minor` or `nit` (lower case).
+    pub severity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    pub what: String,
 }
 
 impl MergeEntry {
@@ -132,6 +173,7 @@ impl MergeEntry {
             queued_at_ms: now_ms,
             updated_at_ms: now_ms,
             attempts: 0,
+            review: None,
         }
     }
 }

@@ -78,22 +78,14 @@ impl MemBook {
     pub fn enqueue_task(&self, task: i64, title: &str, template: Option<&str>, branch: &str, target: &str) {
         let mut g = self.inner.lock().expect("book lock");
         g.0.retain(|e| !(e.task_id == task && e.state.in_flight()));
+        let fresh = MergeEntry::fresh(task, title.into(), branch.into(), now_ms());
         g.0.push(MergeEntry {
-            task_id: task,
-            title: title.into(),
             template: template.map(str::to_string),
-            branch: branch.into(),
             target: Some(target.into()),
-            state: MergeState::Queued,
-            detail: String::new(),
-            base: None,
-            new: None,
-            verified: false,
             session: Some("s".into()),
             token: Some(1),
-            queued_at_ms: now_ms(),
-            updated_at_ms: now_ms(),
             attempts: 1,
+            ..fresh
         });
     }
 
@@ -128,6 +120,7 @@ impl MergeBook for MemBook {
             e.base = a.base.or(e.base.take());
             e.new = a.new.or(e.new.take());
             e.verified = a.verified.unwrap_or(e.verified);
+            e.review = a.review.or(e.review.take());
             e.updated_at_ms = now_ms();
             if let Some(t) = a.tally {
                 total.add(t);

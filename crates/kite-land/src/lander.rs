@@ -14,7 +14,7 @@ use crate::{short, target_branch, LandError, Landing, MergeBook, MergeConfig, St
 
 /// A step with nothing but a state and what happened.
 fn step(task: i64, state: MergeState, detail: String) -> MergeStep {
-    MergeStep { task, state, detail, base: None, new: None, verified: None, tally: None }
+    MergeStep { task, state, detail, base: None, new: None, verified: None, tally: None, review: None }
 }
 
 /// The merge queue's worker: lands one entry at a time.
@@ -134,8 +134,12 @@ impl Lander {
             Landing::NoChanges { .. } => (MergeState::NoChanges, landing.reason(), None),
             // Not landed, and not the work's fault: not counted against its template.
             Landing::Waited { detail } => (MergeState::Rejected, detail.clone(), None),
+            Landing::Blocked { .. } => (MergeState::Blocked, proc::tail(&landing.reason(), 600).to_string(), Some(MergeTally::Rejected)),
         };
         let mut s = MergeStep { tally, ..step(entry.task_id, state, detail) };
+        if let Landing::Blocked { review } = &landing {
+            s.review = Some(review.clone());
+        }
         if let Landing::Landed { verified, commit, .. } = &landing {
             s.verified = Some(*verified);
             s.new = Some(commit.clone());
@@ -189,10 +193,21 @@ impl Lander {
         };
         // Verify the exact commit that will land.
         let verify = self.verify_command();
+        let mut verify_output = String::new();
         if let Some(cmd) = &verify {
-            if let Some(rejected) = self.verify(entry.task_id, cmd, &new, &head, &target).await? {
-                return Ok(Some(rejected));
+            match self.verify(entry.task_id, cmd, &new, &head, &target).await? {
+                Ok(output) => verify_output = output,
+                Err(rejected) => return Ok(Some(rejected)),
             }
+        }
+        // The review gate reads what verify passed.
+        let mut review = None;
+        if self.cfg.review {
+            let r = self.review(entry, &new, &head, &target, verify.as_deref(), &verify_output).await?;
+            if r.outcome != kite_core::ReviewOutcome::Passed {
+                return Ok(Some(Landing::Blocked { review: r }));
+            }
+            review = Some(r);
         }
 
         // Move the target, the way a person would (and not while they are in the middle of it:
@@ -207,6 +222,7 @@ impl Lander {
             base: Some(head.clone()),
             new: Some(new.clone()),
             verified: Some(verified),
+            review,
             ..step(entry.task_id, MergeState::Moving, format!("moving {target} to {}", short(&new)))
         };
         self.book.step(moving).await?;
@@ -328,7 +344,8 @@ impl Lander {
     }
 
     /// Runs the verify command on the candidate; `Some(Rejected)` when it fails.
-    async fn verify(&self, task_id: i64, cmd: &str, new: &str, head: &str, target: &str) -> Result<Option<Landing>, LandError> {
+    /// Runs the verify command on the candidate: its output when it passed, the rejection when not.
+    async fn verify(&self, task_id: i64, cmd: &str, new: &str, head: &str, target: &str) -> Result<Result<String, Landing>, LandError> {
         let lw = self.home.merge_worktree();
         let detail = format!("running `{cmd}` on {} (onto {target} at {})", short(new), short(head));
         self.book
@@ -347,9 +364,31 @@ impl Lander {
         if o.exit != Exit::Code(0) {
             let why = if o.exit == Exit::TimedOut { "timed out".to_string() } else { o.exit.to_string() };
             let output = format!("({why})\n{}", proc::tail(o.stdout.trim(), CONTEXT_CHARS));
-            return Ok(Some(Landing::Rejected { command: cmd.to_string(), output }));
+            return Ok(Err(Landing::Rejected { command: cmd.to_string(), output }));
         }
-        Ok(None)
+        Ok(Ok(o.stdout))
+    }
+
+    /// The review gate on the candidate `new` (checked out in kite's merge worktree).
+    async fn review(&self, entry: &MergeEntry, new: &str, head: &str, target: &str, verify: Option<&str>, verify_output: &str) -> Result<kite_core::Review, LandError> {
+        self.step(entry.task_id, MergeState::Verifying, format!("reviewing {} (onto {target} at {})", short(new), short(head))).await?;
+        let diff = git(&self.repo, &["diff", "--no-color", "--no-ext-diff", head, new]).await?;
+        let template = self.cfg.review_prompt.as_deref().unwrap_or(crate::review::PROMPT);
+        let shown = crate::review::Shown {
+            task_id: entry.task_id,
+            title: &entry.title,
+            body: "",
+            target,
+            diff: &diff,
+            verify_command: verify,
+            verify_output,
+        };
+        let review = match crate::review::render(template, &shown) {
+            Ok(prompt) => crate::review::review(&self.cfg, &self.home.merge_worktree(), &prompt).await,
+            Err(e) => kite_core::Review { outcome: kite_core::ReviewOutcome::Failed, findings: vec![], detail: Some(e) },
+        };
+        tracing::info!(task = entry.task_id, outcome = ?review.outcome, findings = %crate::review::tally(&review.findings), "review gate");
+        Ok(review)
     }
 
     /// Why the target may not move now, if it may not: it is checked out in a worktree with

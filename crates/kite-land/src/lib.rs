@@ -23,6 +23,7 @@
 mod book;
 mod discard;
 mod lander;
+pub mod review;
 #[cfg(test)]
 mod tests;
 
@@ -56,6 +57,19 @@ pub struct MergeConfig {
     /// Longest a landing waits on them before the task goes back with that reason.
     #[serde(with = "kite_core::duration::serde_human")]
     pub wait_max: Duration,
+    /// The review gate: before a verified candidate lands, a reviewer (Claude Code, read-only
+    /// tools) reads the task, the diff and the verify output; a `blocker` finding sends the task
+    /// back with the findings.
+    pub review: bool,
+    #[serde(with = "kite_core::duration::serde_human")]
+    pub review_timeout: Duration,
+    /// The Claude Code binary the reviewer runs (`[runner] claude`; set by the binary).
+    #[serde(skip)]
+    pub claude: Option<std::path::PathBuf>,
+    /// The review prompt: the project's `prompts/review.md.tera`, else the built-in (set by the
+    /// binary).
+    #[serde(skip)]
+    pub review_prompt: Option<String>,
 }
 
 impl Default for MergeConfig {
@@ -68,6 +82,10 @@ impl Default for MergeConfig {
             strategy: Strategy::Rebase,
             wait_poll: Duration::from_secs(5),
             wait_max: Duration::from_secs(3600),
+            review: false,
+            review_timeout: Duration::from_secs(600),
+            claude: None,
+            review_prompt: None,
         }
     }
 }
@@ -106,6 +124,8 @@ pub enum Landing {
     NoChanges { uncommitted: Vec<String> },
     /// Waited [`MergeConfig::wait_max`] on a person's uncommitted changes.
     Waited { detail: String },
+    /// The review gate found a blocker, or could not judge (never a pass).
+    Blocked { review: kite_core::Review },
 }
 
 impl Landing {
@@ -127,6 +147,7 @@ impl Landing {
                 uncommitted.join(", ")
             ),
             Landing::Waited { detail } => detail.clone(),
+            Landing::Blocked { review } => review::reason(review),
         }
     }
 }

@@ -154,7 +154,7 @@ async fn a_landing_interrupted_after_the_move_is_finished_once_on_resume() {
     // As if the daemon died right after moving main: the book says Moving, main has it.
     let tip = tgit(p, &["rev-parse", "kite/task-1"]).trim().to_string();
     tgit(p, &["merge", "-q", "--ff-only", &tip]);
-    let moving = MergeStep { task: 1, state: State::Moving, detail: String::new(), base: None, new: Some(tip.clone()), verified: None, tally: None };
+    let moving = MergeStep { task: 1, state: State::Moving, detail: String::new(), base: None, new: Some(tip.clone()), verified: None, tally: None, review: None };
     book.step(moving).await.unwrap();
     assert_eq!(l.in_flight().await.unwrap().len(), 1);
     let r = l.land(1).await.unwrap();
@@ -174,7 +174,7 @@ async fn discard_removes_the_work_only_when_asked_and_not_while_landing() {
     let e = discard(book.as_ref(), p, 1).await.unwrap_err();
     assert!(e.to_string().contains("queued in the merge queue") && e.to_string().contains("once that landing ends"), "{e}");
     assert_eq!(tgit(p, &["branch", "--list", "kite/*"]).trim(), "kite/task-1", "refused: nothing removed");
-    let conflict = MergeStep { task: 1, state: State::Conflict, detail: String::new(), base: None, new: None, verified: None, tally: None };
+    let conflict = MergeStep { task: 1, state: State::Conflict, detail: String::new(), base: None, new: None, verified: None, tally: None, review: None };
     book.step(conflict).await.unwrap();
     assert_eq!(discard(book.as_ref(), p, 1).await.unwrap(), ["branch kite/task-1"]);
     assert!(tgit(p, &["branch", "--list", "kite/*"]).is_empty());

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use kite_core::{MergeState, TaskStatus};
+use kite_core::{MergeState, Review, ReviewOutcome, TaskStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::Signals;
@@ -20,6 +20,9 @@ pub struct TaskRecord {
     pub attempts: u32,
     /// The merge book's entries for it, oldest first.
     pub landings: Vec<MergeState>,
+    /// The review gate's verdicts on its landings, oldest first.
+    #[serde(default)]
+    pub reviews: Vec<Review>,
     /// What its attempts cost, summed.
     pub usd: f64,
     /// Its signals, when its work is on the target.
@@ -60,6 +63,11 @@ pub struct Figures {
     pub median_churn_14d: Option<f64>,
     pub reverted: u64,
     pub revert_rate: Option<f64>,
+    /// The review gate's findings by severity, over every review of the window's tasks.
+    pub review_findings: BTreeMap<String, u64>,
+    /// Reviews that sent a task back with a blocker, and reviews that could not judge.
+    pub review_blocked: u64,
+    pub review_failed: u64,
     pub usd: f64,
     pub usd_per_landed_task: Option<f64>,
     /// Lines of landed work still on the target.
@@ -125,6 +133,12 @@ fn figures(rs: &[&TaskRecord]) -> Figures {
     let reverted = signals.iter().filter(|s| s.reverted()).count() as u64;
     let first_try = landed.iter().filter(|r| r.first_try()).count() as u64;
     let landed_usd: f64 = landed.iter().map(|r| r.usd).sum();
+    let reviews: Vec<&Review> = rs.iter().flat_map(|r| r.reviews.iter()).collect();
+    let mut review_findings = BTreeMap::new();
+    for f in reviews.iter().flat_map(|r| r.findings.iter()) {
+        *review_findings.entry(f.severity.clone()).or_default() += 1;
+    }
+    let review_count = |o: ReviewOutcome| reviews.iter().filter(|r| r.outcome == o).count() as u64;
     Figures {
         tasks: rs.len() as u64,
         completed: count(&|r| r.status == TaskStatus::Done),
@@ -142,6 +156,9 @@ fn figures(rs: &[&TaskRecord]) -> Figures {
         median_churn_14d: median(signals.iter().filter(|s| s.churn_complete).filter_map(|s| s.churn_14d)),
         reverted,
         revert_rate: share(reverted, signals.len() as u64),
+        review_findings,
+        review_blocked: review_count(ReviewOutcome::Blocked),
+        review_failed: review_count(ReviewOutcome::Failed),
         usd,
         usd_per_landed_task: (landed_n > 0).then(|| landed_usd / landed_n as f64),
         surviving_lines,
@@ -221,7 +238,7 @@ mod tests {
     }
 
     fn rec(id: i64, template: Option<&str>, status: TaskStatus, landings: &[MergeState], attempts: u32, usd: f64, s: Option<Signals>) -> TaskRecord {
-        TaskRecord { id, title: format!("t{id}"), template: template.map(str::to_string), status, attempts, landings: landings.to_vec(), usd, signals: s }
+        TaskRecord { id, title: format!("t{id}"), template: template.map(str::to_string), status, attempts, landings: landings.to_vec(), reviews: vec![], usd, signals: s }
     }
 
     #[test]

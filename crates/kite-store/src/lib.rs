@@ -57,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_session_key.sql"),
     include_str!("../migrations/0004_costs.sql"),
     include_str!("../migrations/0005_merge.sql"),
+    include_str!("../migrations/0006_review.sql"),
 ];
 
 /// What a WAL is cut back to when it starts over after a complete checkpoint.

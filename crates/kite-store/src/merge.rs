@@ -40,7 +40,7 @@ pub trait MergeStore {
 }
 
 const COLUMNS: &str = "task_id, title, template, branch, target, state, detail, base, new, verified, session, token,
-    queued_at_ms, updated_at_ms, attempts";
+    queued_at_ms, updated_at_ms, attempts, review";
 
 const IN_FLIGHT: &str = "state IN ('queued', 'verifying', 'moving', 'waiting')";
 
@@ -65,6 +65,7 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<MergeEntry> {
         queued_at_ms: r.get(12)?,
         updated_at_ms: r.get(13)?,
         attempts: r.get(14)?,
+        review: r.get::<_, Option<String>>(15)?.and_then(|s| serde_json::from_str(&s).ok()),
     })
 }
 
@@ -77,8 +78,8 @@ fn counts_from_row(r: &Row<'_>) -> rusqlite::Result<MergeCounts> {
     })
 }
 
-/// An entry's columns in `COLUMNS` order, ?1 to ?15 (an update leaves ?13, `queued_at_ms`, alone).
-fn entry_params(e: &MergeEntry) -> [Box<dyn rusqlite::ToSql + '_>; 15] {
+/// An entry's columns in `COLUMNS` order, ?1 to ?16 (an update leaves ?13, `queued_at_ms`, alone).
+fn entry_params(e: &MergeEntry) -> [Box<dyn rusqlite::ToSql + '_>; 16] {
     [
         Box::new(e.task_id),
         Box::new(&e.title),
@@ -95,6 +96,7 @@ fn entry_params(e: &MergeEntry) -> [Box<dyn rusqlite::ToSql + '_>; 15] {
         Box::new(e.queued_at_ms),
         Box::new(e.updated_at_ms),
         Box::new(e.attempts),
+        Box::new(e.review.as_ref().and_then(|v| serde_json::to_string(v).ok())),
     ]
 }
 
@@ -102,7 +104,7 @@ impl MergeStore for Store {
     fn insert_merge_entry(&self, e: &MergeEntry) -> Result<i64> {
         self.conn
             .prepare_cached(&format!(
-                "INSERT INTO merge_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                "INSERT INTO merge_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
             ))?
             .execute(rusqlite::params_from_iter(entry_params(e)))?;
         Ok(self.conn.last_insert_rowid())
@@ -112,8 +114,8 @@ impl MergeStore for Store {
         self.conn
             .prepare_cached(
                 "UPDATE merge_entries SET title = ?2, template = ?3, branch = ?4, target = ?5, state = ?6, detail = ?7,
-                 base = ?8, new = ?9, verified = ?10, session = ?11, token = ?12, updated_at_ms = ?14, attempts = ?15
-                 WHERE id = (SELECT max(id) FROM merge_entries WHERE task_id = ?1)",
+                 base = ?8, new = ?9, verified = ?10, session = ?11, token = ?12, updated_at_ms = ?14, attempts = ?15,
+                 review = ?16 WHERE id = (SELECT max(id) FROM merge_entries WHERE task_id = ?1)",
             )?
             .execute(rusqlite::params_from_iter(entry_params(e)))?;
         Ok(())

@@ -32,6 +32,7 @@ pub const PROMPTS: &[Builtin] = shipped!(
     "strategy-audit.md.tera",
     "session-start.md.tera",
     "extract.md.tera",
+    "review.md.tera",
 );
 
 /// A shipped prompt by name (`session-start`) or file name (`session-start.md.tera`).

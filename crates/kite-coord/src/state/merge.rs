@@ -67,6 +67,7 @@ impl State {
         e.base = a.base.or(e.base);
         e.new = a.new.or(e.new);
         e.verified = a.verified.unwrap_or(e.verified);
+        e.review = a.review.or(e.review);
         e.updated_at_ms = self.now_ms;
         self.store.update_merge_entry(&e).map_err(super::internal)?;
         if let Some(t) = a.tally {

@@ -35,6 +35,9 @@ pub struct MergeStep {
     pub verified: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tally: Option<kite_core::MergeTally>,
+    /// The review gate's verdict on this landing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<kite_core::Review>,
 }
 
 /// `merge.list`'s arguments.
