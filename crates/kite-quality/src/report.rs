@@ -108,13 +108,14 @@ impl Report {
             groups.entry(r.template.clone().unwrap_or_else(|| BY_HAND.into())).or_default().push(r);
         }
         let all: Vec<&TaskRecord> = records.iter().collect();
+        let (best, worst) = best_and_worst(records);
         Report {
             since_ms,
             template: template.map(str::to_string),
             totals: figures(&all),
             by_template: groups.iter().map(|(k, v)| (k.clone(), figures(v))).collect(),
-            best: ranked(records, true),
-            worst: ranked(records, false),
+            best,
+            worst,
             tasks: records.to_vec(),
         }
     }
@@ -180,9 +181,10 @@ pub fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
 /// How many best and worst tasks are shown.
 const RANKED: usize = 5;
 
-/// The best (or worst) landed tasks: reverted ones are the worst; then by survival (the 7-day
-/// figure where there is one), then by lines kept.
-fn ranked(records: &[TaskRecord], best: bool) -> Vec<Ranked> {
+/// The best and the worst landed tasks (at most five each, and never one task in both: of a
+/// handful, the better half is the best). Reverted ones are the worst; then by survival (the
+/// 7-day figure where there is one), then by lines kept.
+fn best_and_worst(records: &[TaskRecord]) -> (Vec<Ranked>, Vec<Ranked>) {
     let mut scored: Vec<(f64, u64, &TaskRecord, &Signals)> = records
         .iter()
         .filter_map(|r| r.signals.as_ref().filter(|s| s.added > 0).map(|s| (r, s)))
@@ -191,11 +193,14 @@ fn ranked(records: &[TaskRecord], best: bool) -> Vec<Ranked> {
             (survival, s.surviving, r, s)
         })
         .collect();
-    scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(b.2.id.cmp(&a.2.id)));
-    if best {
-        scored.reverse();
-    }
-    scored.into_iter().take(RANKED).map(|(_, _, r, s)| Ranked { task: r.id, title: r.title.clone(), template: r.template.clone(), why: why(s) }).collect()
+    // Best first.
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.id.cmp(&b.2.id)));
+    let show = |(_, _, r, s): &(f64, u64, &TaskRecord, &Signals)| Ranked { task: r.id, title: r.title.clone(), template: r.template.clone(), why: why(s) };
+    let n_best = RANKED.min(scored.len().div_ceil(2));
+    let n_worst = RANKED.min(scored.len() - n_best);
+    let best = scored[..n_best].iter().map(show).collect();
+    let worst = scored.iter().rev().take(n_worst).map(show).collect();
+    (best, worst)
 }
 
 /// A task's signals in words.
