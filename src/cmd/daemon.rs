@@ -166,6 +166,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         home: ctx.places.home.clone(),
         root: ctx.places.root.clone(),
         socket: ctx.places.socket(),
+        merge: ctx.config.merge.clone(),
     })));
     let served = rt.block_on(kite_daemon::run(config, components, async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
-use kite_proto::ops::{MergeList, TaskList, TaskRef, MAX_PAGE};
-use kite_quality::report::{Figures, Ranked, BY_HAND};
-use kite_quality::{History, Report, TaskRecord};
+use kite_quality::report::{Figures, Ranked};
+use kite_quality::Report;
 
 use super::Ctx;
 use crate::output;
@@ -27,62 +26,9 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The records of the tasks in the window, with their git signals.
-pub(crate) async fn gather(ctx: &Ctx, c: &kite_proto::Client, since_ms: Option<i64>, template: Option<&str>) -> Result<Vec<TaskRecord>> {
-    let tasks = c.all_tasks(TaskList { status: None, workstream: None, limit: None, after: None }).await?;
-    let tasks: Vec<_> = tasks
-        .into_iter()
-        .filter(|t| since_ms.is_none_or(|s| t.updated_at_ms >= s))
-        .filter(|t| template.is_none_or(|name| t.template.as_deref().unwrap_or(BY_HAND) == name))
-        .collect();
-    let book = c.request::<kite_proto::op::MergeList>(MergeList { finished: Some(MAX_PAGE) }).await?;
-    let mut landings: BTreeMap<i64, Vec<kite_core::MergeState>> = BTreeMap::new();
-    let mut reviews: BTreeMap<i64, Vec<kite_core::Review>> = BTreeMap::new();
-    for e in &book.entries {
-        landings.entry(e.task_id).or_default().push(e.state);
-        if let Some(r) = &e.review {
-            reviews.entry(e.task_id).or_default().push(r.clone());
-        }
-    }
-    let signals = signals(ctx, &tasks.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
-    // Each task's cost, 64 requests in flight on the one connection (replies carry their ids).
-    use futures::StreamExt;
-    let costs: Vec<f64> = futures::stream::iter(tasks.iter().map(|t| c.request::<kite_proto::op::TaskShow>(TaskRef { task: t.id })))
-        .buffered(64)
-        .map(|r| r.map(|d| d.cost.usd))
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
-    let mut out = Vec::with_capacity(tasks.len());
-    for (t, usd) in tasks.into_iter().zip(costs) {
-        out.push(TaskRecord {
-            landings: landings.remove(&t.id).unwrap_or_default(),
-            reviews: reviews.remove(&t.id).unwrap_or_default(),
-            signals: signals.get(&t.id).cloned(),
-            id: t.id,
-            title: t.title,
-            template: t.template,
-            status: t.status,
-            attempts: t.attempts,
-            usd,
-        })
-    }
-    Ok(out)
-}
-
 /// The git signals of the tasks among `ids` whose work is on the merge target.
 pub(crate) async fn signals(ctx: &Ctx, ids: &[i64]) -> Result<BTreeMap<i64, kite_quality::Signals>> {
-    let root = &ctx.places.root;
-    let target = kite_land::target_branch(root, &ctx.config.merge).await?;
-    let history = match History::read(root, &target).await {
-        Ok(h) => h,
-        Err(kite_quality::QualityError::NoTarget(_)) => return Ok(BTreeMap::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let now = now_ms() / 1000;
-    let computed = kite_quality::signals::compute(root, &history, Some(ids), now).await.context("reading the target's history")?;
-    Ok(computed.into_iter().map(|s| (s.task, s)).collect())
+    Ok(kite_daemon::quality::signals_of(&ctx.places.root, &ctx.config.merge, ids).await?)
 }
 
 pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
@@ -91,7 +37,7 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
         None => None,
     };
     let c = ctx.client().await?;
-    let records = gather(ctx, &c, since_ms, a.template.as_deref()).await?;
+    let records = kite_daemon::quality::records(&c, &ctx.places.root, &ctx.config.merge, since_ms, a.template.as_deref()).await?;
     let report = Report::build(&records, since_ms, a.template.as_deref());
     if ctx.json {
         return output::json(&report);

@@ -58,6 +58,7 @@ fn the_dashboard_is_live_in_a_real_browser_and_refused_without_its_token() {
     assert_eq!(v["refused_without_token"], 403, "{v}");
     assert_eq!(v["refused_bad_token"], 403, "{v}");
     assert_eq!(v["browser_without_token"], 403, "{v}");
+    assert!(v["quality"].as_str().unwrap_or_default().starts_with("0 landed, – on the first try"), "the quality panel: {v}");
     assert_eq!(v["action_refused"], 403, "read-only unless [ui] actions: {v}");
     // Live: the CLI's task and the lock's waiter appear within a second of the change.
     assert!(v["task_appeared_ms"].as_u64().unwrap() < 1000, "{v}");

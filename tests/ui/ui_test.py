@@ -67,6 +67,9 @@ with sync_playwright() as p:
     page.wait_for_selector("body[data-rendered]", timeout=15000)
     page.wait_for_selector("#live.on", timeout=15000)
     seen["first_render_ms"] = round((time.monotonic() - t0) * 1000)
+    # The quality panel: what `kite report` says (nothing has landed here yet).
+    page.wait_for_selector("#quality-total:has-text('landed')", timeout=15000)
+    seen["quality"] = page.inner_text("#quality-total")
 
     # A task created through the CLI shows up on the open page.
     t0 = time.monotonic()

@@ -71,6 +71,83 @@ pub fn add_to_records(records: &mut BTreeMap<String, TrackRecord>, template_of: 
     }
 }
 
+/// Why `kite report` (or the dashboard's quality panel) has no figures.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Client(#[from] kite_proto::ClientError),
+    #[error(transparent)]
+    Land(#[from] kite_land::LandError),
+    #[error("reading the target's history: {0}")]
+    Quality(#[from] kite_quality::QualityError),
+}
+
+/// The git signals of the tasks among `ids` whose work is on the merge target of `root`.
+pub async fn signals_of(root: &Path, merge: &kite_land::MergeConfig, ids: &[i64]) -> Result<BTreeMap<i64, Signals>, ReportError> {
+    let target = kite_land::target_branch(root, merge).await?;
+    let history = match History::read(root, &target).await {
+        Ok(h) => h,
+        Err(kite_quality::QualityError::NoTarget(_)) => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let computed = kite_quality::signals::compute(root, &history, Some(ids), now).await?;
+    Ok(computed.into_iter().map(|s| (s.task, s)).collect())
+}
+
+/// What `kite report` counts: the tasks changed since `since_ms` (of `template`, if given), each
+/// with its merge-book entries and reviews, its cost and its git signals.
+pub async fn records(
+    client: &kite_proto::Client,
+    root: &Path,
+    merge: &kite_land::MergeConfig,
+    since_ms: Option<i64>,
+    template: Option<&str>,
+) -> Result<Vec<kite_quality::TaskRecord>, ReportError> {
+    use futures::StreamExt;
+    use kite_proto::ops::{MergeList, TaskList, TaskRef, MAX_PAGE};
+    let tasks = client.all_tasks(TaskList { status: None, workstream: None, limit: None, after: None }).await?;
+    let tasks: Vec<_> = tasks
+        .into_iter()
+        .filter(|t| since_ms.is_none_or(|s| t.updated_at_ms >= s))
+        .filter(|t| template.is_none_or(|name| t.template.as_deref().unwrap_or(kite_quality::report::BY_HAND) == name))
+        .collect();
+    let book = client.request::<kite_proto::op::MergeList>(MergeList { finished: Some(MAX_PAGE) }).await?;
+    let mut landings: BTreeMap<i64, Vec<kite_core::MergeState>> = BTreeMap::new();
+    let mut reviews: BTreeMap<i64, Vec<kite_core::Review>> = BTreeMap::new();
+    for e in &book.entries {
+        landings.entry(e.task_id).or_default().push(e.state);
+        if let Some(r) = &e.review {
+            reviews.entry(e.task_id).or_default().push(r.clone());
+        }
+    }
+    let signals = signals_of(root, merge, &tasks.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
+    // Each task's cost, 64 requests in flight on the one connection (replies carry their ids).
+    let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
+    let costs: Vec<f64> = futures::stream::iter(ids.into_iter().map(|task| client.request::<kite_proto::op::TaskShow>(TaskRef { task })))
+        .buffered(64)
+        .map(|r| r.map(|d| d.cost.usd))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    Ok(tasks
+        .into_iter()
+        .zip(costs)
+        .map(|(t, usd)| kite_quality::TaskRecord {
+            landings: landings.remove(&t.id).unwrap_or_default(),
+            reviews: reviews.remove(&t.id).unwrap_or_default(),
+            signals: signals.get(&t.id).cloned(),
+            id: t.id,
+            title: t.title,
+            template: t.template,
+            status: t.status,
+            attempts: t.attempts,
+            usd,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,6 +108,8 @@ pub struct UiParts {
     pub home: PathBuf,
     pub root: PathBuf,
     pub socket: PathBuf,
+    /// Where landed work lands (the quality panel reads its history).
+    pub merge: kite_land::MergeConfig,
 }
 
 /// The dashboard component: its own thread and runtime, so serving a page (serializing
@@ -175,6 +177,7 @@ struct App {
     port: u16,
     home: PathBuf,
     root: PathBuf,
+    merge: kite_land::MergeConfig,
     actions: bool,
 }
 
@@ -209,6 +212,7 @@ async fn serve(parts: UiParts) -> Result<(), ComponentError> {
         port,
         home: parts.home,
         root: parts.root,
+        merge: parts.merge,
         actions: parts.cfg.actions,
     });
     let router = Router::new()
@@ -217,6 +221,7 @@ async fn serve(parts: UiParts) -> Result<(), ComponentError> {
         .route("/api/merge", get(merge))
         .route("/api/rounds", get(rounds))
         .route("/api/templates", get(templates))
+        .route("/api/quality", get(quality))
         .route("/api/injected", get(injected))
         .route("/api/config", get(config))
         .route("/api/events", get(events))
@@ -296,6 +301,15 @@ async fn rounds(State(app): State<Arc<App>>) -> Response {
 async fn templates(State(app): State<Arc<App>>) -> Response {
     match crate::queue::stats(&app.client, None).await {
         Ok(s) => Json(s.by_template).into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+/// `kite report --json` for the quality panel: the figures overall and per template, and the
+/// landed work by week.
+async fn quality(State(app): State<Arc<App>>) -> Response {
+    match crate::quality::records(&app.client, &app.root, &app.merge, None, None).await {
+        Ok(records) => Json(kite_quality::Report::build(&records, None, None)).into_response(),
         Err(e) => fail(e),
     }
 }

@@ -93,9 +93,45 @@ pub struct Report {
     pub by_template: BTreeMap<String, Figures>,
     pub best: Vec<Ranked>,
     pub worst: Vec<Ranked>,
+    /// Landed work by the week it landed (weeks from Monday, UTC), oldest first: the figures over
+    /// time (the dashboard's charts).
+    pub weeks: Vec<Week>,
     /// Each task of the window: its outcome, its landings (every conflict and failed verify
     /// before it landed), attempts, cost and signals.
     pub tasks: Vec<TaskRecord>,
+}
+
+/// One week's landed work.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Week {
+    /// Monday 00:00 UTC, in Unix seconds.
+    pub start: i64,
+    pub landed: u64,
+    pub reverted: u64,
+    pub median_survival_now: Option<f64>,
+    /// What the week's landed tasks cost.
+    pub usd: f64,
+}
+
+/// The Monday (00:00 UTC) of the week `t` (Unix seconds) falls in; 1970-01-05 was a Monday.
+fn week_of(t: i64) -> i64 {
+    const WEEK: i64 = 7 * crate::DAY;
+    const MONDAY: i64 = 4 * crate::DAY;
+    (t - MONDAY).div_euclid(WEEK) * WEEK + MONDAY
+}
+
+fn weeks(records: &[TaskRecord]) -> Vec<Week> {
+    let mut by: BTreeMap<i64, (Week, Vec<f64>)> = BTreeMap::new();
+    for r in records {
+        let Some(s) = &r.signals else { continue };
+        let start = week_of(s.landed_at);
+        let (w, survival) = by.entry(start).or_insert_with(|| (Week { start, ..Default::default() }, Vec::new()));
+        w.landed += 1;
+        w.reverted += u64::from(s.reverted());
+        w.usd += r.usd;
+        survival.extend(s.survival_now);
+    }
+    by.into_values().map(|(w, survival)| Week { median_survival_now: median(survival.into_iter()), ..w }).collect()
 }
 
 /// The template name tasks filed by hand are grouped under.
@@ -116,6 +152,7 @@ impl Report {
             by_template: groups.iter().map(|(k, v)| (k.clone(), figures(v))).collect(),
             best,
             worst,
+            weeks: weeks(records),
             tasks: records.to_vec(),
         }
     }
@@ -273,5 +310,9 @@ mod tests {
         assert_eq!(r.worst[0].task, 3);
         assert!(r.worst[0].why.starts_with("reverted by ffffffffff; 0% of its 4 line(s) survive"), "{}", r.worst[0].why);
         assert_eq!(median([3.0, 1.0, 2.0, 10.0].into_iter()), Some(2.5));
+        // All landed at 0 (a Thursday): one week, from Monday 1969-12-29.
+        assert_eq!(r.weeks.len(), 1);
+        assert_eq!((r.weeks[0].start, r.weeks[0].landed, r.weeks[0].reverted), (-3 * crate::DAY, 3, 1));
+        assert_eq!(week_of(4 * crate::DAY + 3 * 7 * crate::DAY + 5), 4 * crate::DAY + 3 * 7 * crate::DAY);
     }
 }
