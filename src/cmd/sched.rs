@@ -70,6 +70,7 @@ pub(crate) fn sched_config(ctx: &Ctx) -> Result<SchedConfig> {
     // The tests provider's scratch worktree lives in the home, beside the task worktrees.
     c.state_dir = Some(ctx.places.home.clone());
     c.claude = ctx.config.runner.claude.clone();
+    c.target = ctx.config.merge.target.clone();
     Ok(c)
 }
 

@@ -780,6 +780,13 @@ git -c user.name=agent -c user.email=agent@test commit -q -m "chore $KITE_TASK_I
     let run = tick["templates"].as_array().unwrap().iter().find(|r| r["name"] == "chores").unwrap().clone();
     let why = run["throttled"].as_str().unwrap_or_else(|| panic!("throttled: {tick}"));
     assert!(why.contains("2 of its landed tasks were reverted"), "{why}");
+    // Each reverted task proposes its own follow-up (the built-in quality-followups template),
+    // with the reason; the one left alone does not.
+    let followups: Vec<Value> = tick["candidates"].as_array().unwrap().iter().filter(|c| c["template"] == "quality-followups").cloned().collect();
+    let titles: Vec<&str> = followups.iter().map(|c| c["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, [format!("Follow up on #{}: Chore alpha", ids[0]), format!("Follow up on #{}: Chore beta", ids[1])], "{tick}");
+    assert!(followups[0]["body"].as_str().unwrap().contains("a later commit ("), "{}", followups[0]);
+    assert!(quiet["candidates"].as_array().unwrap().iter().all(|c| c["template"] != "quality-followups"), "nothing to follow up before: {quiet}");
     let templates = p.ok(&["sched", "templates"]);
     let chores = templates["templates"].as_array().unwrap().iter().find(|t| t["name"] == "chores").unwrap().clone();
     assert_eq!(chores["track_record"]["reverted"], 2, "{chores}");

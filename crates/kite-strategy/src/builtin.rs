@@ -30,6 +30,7 @@ pub const PROMPTS: &[Builtin] = shipped!(
     "github-issues.md.tera",
     "resolve-todo-markers.md.tera",
     "strategy-audit.md.tera",
+    "quality-followups.md.tera",
     "session-start.md.tera",
     "extract.md.tera",
     "review.md.tera",

@@ -65,6 +65,10 @@ pub struct SchedConfig {
     /// The Claude Code binary audits run (`[runner] claude`; set by the binary). Default: PATH.
     #[serde(skip)]
     pub claude: Option<PathBuf>,
+    /// Where landed work lands (`[merge] target`; set by the binary), for the `quality` source.
+    /// Default: the branch the repository has checked out.
+    #[serde(skip)]
+    pub target: Option<String>,
 }
 
 impl Default for SchedConfig {
@@ -86,6 +90,7 @@ impl Default for SchedConfig {
             issues: Default::default(),
             state_dir: None,
             claude: None,
+            target: None,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod error;
 pub mod issues;
 pub mod markers;
 pub mod plan;
+pub mod quality;
 pub mod queue;
 pub mod schedule;
 pub mod scheduler;
