@@ -209,6 +209,11 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 # label = "kite"               # open GitHub issues with this label become tasks (needs `gh`, logged in)
 # limit = 100
 
+[sched.quality]
+# min_landed = 5               # a template is throttled when, over this many landed tasks,
+# min_survival_7d = 0.5        # the median share of lines still there after 7 days is under this,
+# reverted = 2                 # or once this many of its landed tasks were reverted
+
 [runner]
 # max_agents = 0               # agents the runner starts on its own; 0: only `kite spawn`
 # claude = "/path/to/claude"    # default: `claude` on PATH; agents run Claude Code through kite's adapter
@@ -234,6 +239,9 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 # verify = "make test"         # default: the detected test command; "": land without verifying
 # verify_timeout = "30m"
 # strategy = "rebase"          # or "merge": a merge commit per task
+# review = false               # true: a reviewer (Claude Code, read-only) reads each change first;
+#                              # a blocker finding sends the task back (prompts/review.md.tera)
+# review_timeout = "10m"
 
 [ui]
 # enabled = true               # the dashboard, on 127.0.0.1 with a token (`kite ui` prints the address)

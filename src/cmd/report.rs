@@ -64,7 +64,18 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
         }
     }
     print_ranked("best", &report.best)?;
-    print_ranked("worst", &report.worst)
+    print_ranked("worst", &report.worst)?;
+    // Where the money went, task by task.
+    let mut costly: Vec<&kite_quality::TaskRecord> = report.tasks.iter().filter(|t| t.usd > 0.0).collect();
+    costly.sort_by(|a, b| b.usd.total_cmp(&a.usd));
+    if !costly.is_empty() {
+        output::line("\n  most expensive:")?;
+        for t in costly.iter().take(5) {
+            let landed = if t.landed() { "landed" } else { "not landed" };
+            output::line(format!("    #{} {} — {} over {} attempt(s), {landed}", t.id, t.title, output::usd(t.usd), t.attempts))?;
+        }
+    }
+    Ok(())
 }
 
 fn pct(x: Option<f64>) -> String {
