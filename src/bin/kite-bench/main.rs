@@ -362,26 +362,9 @@ async fn main() -> Result<()> {
         return echo_server(Path::new(args.get(2).context("--echo-server SOCKET")?)).await;
     }
     let quick = std::env::args().any(|a| a == "--quick");
-    // One section on its own: `--nonreader-only`, `--waiters-only`, `--longrun-only`,
-    // `--mcp-only`, `--hook-only`.
+    // One section on its own: `--NAME-only` (see `one_section`).
     if let Some(only) = args.iter().find_map(|a| a.strip_prefix("--").and_then(|a| a.strip_suffix("-only"))) {
-        let dir = tempfile::tempdir()?;
-        let section = match only {
-            "nonreader" => nonreader_bench(dir.path()).await?,
-            "waiters" => waiters_bench(dir.path(), 1000).await?,
-            "longrun" => longrun::longrun_bench(dir.path(), if quick { 30_000 } else { 334_000 }).await?,
-            "mcp" => mcp_bench(dir.path(), 10).await?,
-            "hook" => hook_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?,
-            "report" => report::report_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?,
-            "versus" => {
-                let other = args.iter().skip_while(|a| *a != "--versus-only").nth(1).context("--versus-only OTHER_KITE")?;
-                versus::versus_bench(dir.path(), Path::new(other), if quick { 2 } else { 5 }).await?
-            }
-            other => anyhow::bail!(
-                "no benchmark section {other:?}: use --nonreader-only, --waiters-only, --longrun-only, --mcp-only, --hook-only, --report-only or --versus-only OTHER_KITE"
-            ),
-        };
-        println!("{section}");
+        println!("{}", one_section(&args, only, quick).await?);
         return Ok(());
     }
     // Rounds interleave the baseline with the measurement, so a noisy moment on a shared VM
@@ -470,18 +453,44 @@ async fn main() -> Result<()> {
     }
     println!("{md}");
     if !args.iter().any(|a| a == "--no-hook") {
-        eprintln!("[3/5] lock waiters on one shared path");
-        println!("{}", waiters_bench(&dir.path().join("waiters"), 1000).await?);
-        eprintln!("      a client that never reads");
-        println!("{}", nonreader_bench(&dir.path().join("nonreader")).await?);
-        eprintln!("      a long run, then a restart");
-        println!("{}", longrun::longrun_bench(&dir.path().join("longrun"), if quick { 30_000 } else { 334_000 }).await?);
-        eprintln!("      kite report with many finished tasks");
-        println!("{}", report::report_bench(&dir.path().join("report"), if quick { 1_000 } else { 10_000 }).await?);
-        eprintln!("[4/5] SessionStart hook latency");
-        println!("{}", hook_bench(&dir.path().join("hook"), if quick { 1_000 } else { 10_000 }).await?);
-        eprintln!("[5/5] memory of agent sessions");
-        println!("{}", mcp_bench(&dir.path().join("mcp"), 10).await?);
+        the_other_sections(dir.path(), quick).await?;
     }
+    Ok(())
+}
+
+/// `--NAME-only`: one section on its own.
+async fn one_section(args: &[String], only: &str, quick: bool) -> Result<String> {
+    let dir = tempfile::tempdir()?;
+    Ok(match only {
+        "nonreader" => nonreader_bench(dir.path()).await?,
+        "waiters" => waiters_bench(dir.path(), 1000).await?,
+        "longrun" => longrun::longrun_bench(dir.path(), if quick { 30_000 } else { 334_000 }).await?,
+        "mcp" => mcp_bench(dir.path(), 10).await?,
+        "hook" => hook_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?,
+        "report" => report::report_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?,
+        "versus" => {
+            let other = args.iter().skip_while(|a| *a != "--versus-only").nth(1).context("--versus-only OTHER_KITE")?;
+            versus::versus_bench(dir.path(), Path::new(other), if quick { 2 } else { 5 }).await?
+        }
+        other => anyhow::bail!(
+            "no benchmark section {other:?}: use --nonreader-only, --waiters-only, --longrun-only, --mcp-only, --hook-only, --report-only or --versus-only OTHER_KITE"
+        ),
+    })
+}
+
+/// Every section after the coordinator's, in `make bench`'s order.
+async fn the_other_sections(dir: &Path, quick: bool) -> Result<()> {
+    eprintln!("[3/5] lock waiters on one shared path");
+    println!("{}", waiters_bench(&dir.join("waiters"), 1000).await?);
+    eprintln!("      a client that never reads");
+    println!("{}", nonreader_bench(&dir.join("nonreader")).await?);
+    eprintln!("      a long run, then a restart");
+    println!("{}", longrun::longrun_bench(&dir.join("longrun"), if quick { 30_000 } else { 334_000 }).await?);
+    eprintln!("      kite report with many finished tasks");
+    println!("{}", report::report_bench(&dir.join("report"), if quick { 1_000 } else { 10_000 }).await?);
+    eprintln!("[4/5] SessionStart hook latency");
+    println!("{}", hook_bench(&dir.join("hook"), if quick { 1_000 } else { 10_000 }).await?);
+    eprintln!("[5/5] memory of agent sessions");
+    println!("{}", mcp_bench(&dir.join("mcp"), 10).await?);
     Ok(())
 }
