@@ -33,7 +33,7 @@ pub(crate) async fn signals(ctx: &Ctx, ids: &[i64]) -> Result<BTreeMap<i64, kite
 
 pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
     let since_ms = match &a.since {
-        Some(s) => Some(now_ms() - kite_core::duration::parse_duration(s).context("--since")?.as_millis() as i64),
+        Some(s) => Some(now_ms().saturating_sub(i64::try_from(kite_core::duration::parse_duration(s).context("--since")?.as_millis()).unwrap_or(i64::MAX))),
         None => None,
     };
     let c = ctx.client().await?;

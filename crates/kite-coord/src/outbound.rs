@@ -228,7 +228,7 @@ mod tests {
     }
 
     /// Requests in hand count at the size of the connection's large replies, not only by number:
-    /// a client pipelining requests for a 1 MB task gets 8 in hand, not 64.
+    /// a client pipelining requests for a 1 MB task gets 9 in hand (until 8 MiB is passed), not 64.
     #[tokio::test]
     async fn requests_in_hand_are_reckoned_at_the_size_of_recent_replies() {
         let (out, mut inb) = channel();

@@ -2,9 +2,10 @@
 //! weigh by what survived, and reverted or rewritten work throttles its template
 //! ([`kite_strategy::TrackRecord`]).
 //!
-//! Read in the background loop's tick, never on a request's path. Incremental: blames are kept
-//! per (revision, file) across ticks, so a tick after nothing landed re-reads only the target's
-//! log, and after a landing or a person's commit only the files at the new head are blamed again.
+//! Read in the background loop's tick, never on a request's path. Incremental: what git says of a
+//! landing (its files, its blames, the head as of a past day, the renames since) is kept across
+//! ticks, so a tick after nothing landed re-reads the target's log and nothing else, and after a
+//! landing or a person's commit only the files at the new head are blamed again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,7 +45,7 @@ impl QualitySource {
             cache.blamer.forget(&old);
         }
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        kite_quality::signals::compute_with(&self.root, &history, None, now, &mut cache.blamer).await.map_err(|e| e.to_string())
+        kite_quality::signals::compute_with(&history, None, now, &mut cache.blamer).await.map_err(|e| e.to_string())
     }
 }
 

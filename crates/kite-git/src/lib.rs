@@ -49,6 +49,10 @@ fn command(cwd: &Path, args: &[&str]) -> std::process::Command {
         // kite's own commits (a rebase, a merge) never open an editor or ask for a password.
         .env("GIT_EDITOR", "true")
         .env("GIT_TERMINAL_PROMPT", "0")
+        // Its messages in English: kite reads some of them (a clash between worktree adds).
+        .env_remove("LC_ALL")
+        .env_remove("LANGUAGE")
+        .env("LC_MESSAGES", "C")
         .stdin(std::process::Stdio::null());
     c
 }

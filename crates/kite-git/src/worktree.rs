@@ -71,6 +71,12 @@ pub async fn ensure(repo: &Path, root: &Path, task_id: i64, start: &str) -> Resu
 /// Worktree additions and removals in this process, one at a time.
 static MUTATIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Waits for this process's turn to add or remove a worktree (every `git worktree add` and
+/// `remove` kite runs holds it: the task worktrees, the merge worktree, the tests' scratch one).
+pub async fn turn() -> tokio::sync::MutexGuard<'static, ()> {
+    MUTATIONS.lock().await
+}
+
 /// Whether a failed `worktree add` tripped over another worktree's metadata being written.
 fn is_clash(e: &GitError) -> bool {
     e.message.contains("failed to read .git/worktrees/") || e.message.contains("failed to read worktree")

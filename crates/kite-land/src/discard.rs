@@ -26,6 +26,7 @@ pub async fn discard(book: &dyn MergeBook, repo: &Path, task: i64) -> Result<Vec
     }
     book.discard(task, what.join(", ")).await?;
     for w in &trees {
+        let _turn = kite_git::worktree::turn().await;
         git(repo, &["worktree", "remove", "--force", &w.path.to_string_lossy()]).await?;
     }
     if has_branch {

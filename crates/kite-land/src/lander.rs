@@ -134,7 +134,11 @@ impl Lander {
             Landing::NoChanges { .. } => (MergeState::NoChanges, landing.reason(), None),
             // Not landed, and not the work's fault: not counted against its template.
             Landing::Waited { detail } => (MergeState::Rejected, detail.clone(), None),
-            Landing::Blocked { .. } => (MergeState::Blocked, proc::tail(&landing.reason(), 600).to_string(), Some(MergeTally::Rejected)),
+            // A review that could not judge is not the work's fault: not counted against it.
+            Landing::Blocked { review } => {
+                let tally = (review.outcome == kite_core::ReviewOutcome::Blocked).then_some(MergeTally::Rejected);
+                (MergeState::Blocked, proc::tail(&landing.reason(), 600).to_string(), tally)
+            }
         };
         let mut s = MergeStep { tally, ..step(entry.task_id, state, detail) };
         if let Landing::Blocked { review } = &landing {
@@ -258,6 +262,7 @@ impl Lander {
             // would forget a person's worktree that is only unmounted.
             std::fs::create_dir_all(self.home.merge_dir())
                 .map_err(|e| LandError::Book(format!("{}: {e}", lw.display())))?;
+            let _turn = kite_git::worktree::turn().await;
             git(repo, &["worktree", "add", "--detach", "-f", &lw.to_string_lossy(), &head]).await?;
         }
         // A rebase or merge a killed daemon left half done.

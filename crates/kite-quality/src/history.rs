@@ -40,7 +40,8 @@ impl History {
             .await
             .map_err(|_| QualityError::NoTarget(target.to_string()))?;
         let format = "--format=%H%x1f%ct%x1f%(trailers:key=Kite-Task,valueonly,separator=%x2C)%x1f%(trailers:key=Reverts-Kite-Task,valueonly,separator=%x2C)%x1f%B%x1e";
-        let log = kite_git::git(repo, &["log", format, &head]).await?;
+        // Children before parents whatever the clocks said: a revert is found after what it reverts.
+        let log = kite_git::git(repo, &["log", "--topo-order", format, &head]).await?;
         Ok(History::parse(target, head.trim(), &log))
     }
 

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::blame::{files_of, Blamer};
+use crate::blame::Blamer;
 use crate::history::{History, Landed};
 use crate::QualityError;
 
@@ -57,35 +57,31 @@ impl Signals {
     }
 }
 
-/// The target's first-parent commit as of `at` (Unix seconds), if it had one then.
-async fn head_as_of(repo: &Path, head: &str, at: i64) -> Result<Option<String>, QualityError> {
-    let out = kite_git::git(repo, &["rev-list", "-1", "--first-parent", &format!("--before={at}"), head]).await?;
-    Ok(Some(out.trim().to_string()).filter(|s| !s.is_empty()))
-}
-
 /// The signals of every task in `history` (or only `only`), as of `now` (Unix seconds).
 pub async fn compute(repo: &Path, history: &History, only: Option<&[i64]>, now: i64) -> Result<Vec<Signals>, QualityError> {
-    compute_with(repo, history, only, now, &mut Blamer::new(repo)).await
+    compute_with(history, only, now, &mut Blamer::new(repo)).await
 }
 
 /// [`compute`] with blames kept from an earlier call (a background loop's).
-pub async fn compute_with(repo: &Path, history: &History, only: Option<&[i64]>, now: i64, blamer: &mut Blamer) -> Result<Vec<Signals>, QualityError> {
+pub async fn compute_with(history: &History, only: Option<&[i64]>, now: i64, blamer: &mut Blamer) -> Result<Vec<Signals>, QualityError> {
     let mut out = Vec::new();
     for landed in history.tasks.values() {
         if only.is_some_and(|ids| !ids.contains(&landed.task)) {
             continue;
         }
-        out.push(of_task(repo, history, landed, now, blamer).await?);
+        out.push(of_task(history, landed, now, blamer).await?);
     }
     tracing::debug!(tasks = out.len(), blames = blamer.runs, "quality signals computed");
     Ok(out)
 }
 
-async fn of_task(repo: &Path, history: &History, landed: &Landed, now: i64, blamer: &mut Blamer) -> Result<Signals, QualityError> {
+async fn of_task(history: &History, landed: &Landed, now: i64, blamer: &mut Blamer) -> Result<Signals, QualityError> {
     let commits: HashSet<String> = landed.commits.iter().cloned().collect();
-    let files = files_of(repo, &landed.commits).await?;
+    let files = blamer.files_of(&landed.landing, &landed.commits).await?;
     let added = blamer.count(&landed.landing, &files, &commits).await?;
-    let surviving = blamer.count(&history.head, &files, &commits).await?;
+    // Blame's `-M`/`-C` may give the task a line it copied within a file as well: never more
+    // than it added.
+    let surviving = blamer.count_since(&landed.landing, &history.head, &files, &commits).await?.min(added);
     let share = |n: u64| (added > 0).then(|| n as f64 / added as f64);
     let at_day = |days: i64| {
         let when = landed.landed_at + days * DAY;
@@ -94,17 +90,17 @@ async fn of_task(repo: &Path, history: &History, landed: &Landed, now: i64, blam
     let mut survival = [None; SURVIVAL_DAYS.len()];
     for (slot, days) in survival.iter_mut().zip(SURVIVAL_DAYS) {
         if let Some(when) = at_day(days) {
-            if let Some(rev) = head_as_of(repo, &history.head, when).await? {
-                *slot = share(blamer.count(&rev, &files, &commits).await?);
+            if let Some(rev) = blamer.head_as_of(&history.head, when).await? {
+                *slot = share(blamer.count_since(&landed.landing, &rev, &files, &commits).await?.min(added));
             }
         }
     }
     let (churn_rev, churn_complete) = match at_day(CHURN_DAYS) {
-        Some(when) => (head_as_of(repo, &history.head, when).await?, true),
+        Some(when) => (blamer.head_as_of(&history.head, when).await?, true),
         None => (Some(history.head.clone()), false),
     };
     let churn_14d = match churn_rev {
-        Some(rev) => share(blamer.count(&rev, &files, &commits).await?).map(|s| 1.0 - s),
+        Some(rev) => share(blamer.count_since(&landed.landing, &rev, &files, &commits).await?.min(added)).map(|s| 1.0 - s),
         None => None,
     };
     Ok(Signals {
@@ -182,6 +178,10 @@ mod tests {
         }
         std::fs::write(p.join("one.txt"), text.join("\n") + "\n").unwrap();
         commit_at(p, t0 + 20 * DAY, "a person's second rewrite");
+        // Day 25: task three's file is moved: its lines are still its own.
+        std::fs::create_dir_all(p.join("docs")).unwrap();
+        std::fs::rename(p.join("three.txt"), p.join("docs/three.txt")).unwrap();
+        commit_at(p, t0 + 25 * DAY, "move three.txt");
 
         let h = History::read(p, "main").await.unwrap();
         let now = t0 + 40 * DAY;

@@ -243,6 +243,7 @@ async fn checkout(repo: &Path, wt: &Path, tree: &str) -> Result<(), TestrunError
         // `-f` takes over a registered path that is missing (no `worktree prune`, which would
         // forget a person's worktree that is only unmounted).
         let wt_s = wt.to_string_lossy().into_owned();
+        let _turn = kite_git::worktree::turn().await;
         git(repo, &["worktree", "add", "--detach", "-f", &wt_s, &commit], &[]).await?;
     } else {
         git(wt, &["checkout", "--detach", "-f", &commit], &[]).await?;

@@ -63,7 +63,7 @@ async fn run() -> Result<(), String> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let mut blamer = kite_quality::blame::Blamer::new(&a.repo);
     let t0 = Instant::now();
-    let signals = kite_quality::signals::compute_with(&a.repo, &history, None, now, &mut blamer).await.map_err(|e| e.to_string())?;
+    let signals = kite_quality::signals::compute_with(&history, None, now, &mut blamer).await.map_err(|e| e.to_string())?;
     let job = t0.elapsed().as_secs_f64();
     let files: BTreeSet<String> = signals.iter().flat_map(|s| s.files.iter().cloned()).collect();
     eprintln!("[quality] baseline: a bare blame of each of the {} files at the head", files.len());
