@@ -353,7 +353,7 @@ fn a_blocker_review_finding_sends_the_task_back_and_its_next_attempt_lands() {
     let t = std::fs::read_to_string(&toml).unwrap().replacen("\n[merge]\n", "\n[merge]\nreview = true\n", 1);
     assert!(t.contains("review = true"), "kite install writes a [merge] section: {t}");
     std::fs::write(&toml, t).unwrap();
-    let id = m.task("Add a greeting file");
+    let id = m.json(&["task", "create", "--title", "Add a greeting file", "--body", "It must greet the whole world."])["id"].as_i64().unwrap();
     let (ok, report) = m.spawn(id);
     assert!(ok, "{report:#}");
     let attempts = report["attempts"].as_array().unwrap();
@@ -366,6 +366,7 @@ fn a_blocker_review_finding_sends_the_task_back_and_its_next_attempt_lands() {
     let tools: Vec<&str> = reviews[0]["body"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
     assert!(!tools.iter().any(|t| ["Write", "Edit", "Bash"].contains(t)), "{tools:?}");
     assert!(sent(&reviews[0]).contains("+hello"), "the reviewer sees the diff");
+    assert!(sent(&reviews[0]).contains("It must greet the whole world."), "and the task's body");
     let second = m.api.main_requests().into_iter().find(|r| sent(r).contains("Greet") || sent(r).contains("say hello to the world")).unwrap();
     assert!(sent(&second).contains("say hello to the world"), "the findings are the next attempt's context");
     // The book keeps both verdicts; the report counts the findings.

@@ -25,6 +25,11 @@ pub trait MergeBook: Send + Sync {
     fn list(&self, finished: u32) -> BoxFuture<'_, Result<BookPage, LandError>>;
     /// Records the task's work as discarded, if the one discard rule allows it.
     fn discard(&self, task: i64, detail: String) -> BoxFuture<'_, Result<MergeEntry, LandError>>;
+    /// The task's body (what the review gate shows its reviewer beside the title); `None` when
+    /// the book cannot say.
+    fn task_body(&self, _task: i64) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async { None })
+    }
 }
 
 fn book_error(e: kite_proto::ClientError) -> LandError {
@@ -32,6 +37,10 @@ fn book_error(e: kite_proto::ClientError) -> LandError {
 }
 
 impl MergeBook for Client {
+    fn task_body(&self, task: i64) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move { self.request::<kite_proto::op::TaskShow>(kite_proto::ops::TaskRef { task }).await.ok().map(|d| d.task.body) })
+    }
+
     fn enqueue(&self, a: MergeEnqueue) -> BoxFuture<'_, Result<MergeEntry, LandError>> {
         Box::pin(async move { self.request::<kite_proto::op::MergeEnqueue>(a).await.map_err(book_error) })
     }

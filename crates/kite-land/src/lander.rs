@@ -379,10 +379,11 @@ impl Lander {
         self.step(entry.task_id, MergeState::Verifying, format!("reviewing {} (onto {target} at {})", short(new), short(head))).await?;
         let diff = git(&self.repo, &["diff", "--no-color", "--no-ext-diff", head, new]).await?;
         let template = self.cfg.review_prompt.as_deref().unwrap_or(crate::review::PROMPT);
+        let body = self.book.task_body(entry.task_id).await.unwrap_or_default();
         let shown = crate::review::Shown {
             task_id: entry.task_id,
             title: &entry.title,
-            body: "",
+            body: &body,
             target,
             diff: &diff,
             verify_command: verify,
