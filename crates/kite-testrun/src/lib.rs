@@ -435,6 +435,8 @@ fn junit_dirs(wt: &Path, dirs: &[String], exit: Exit, output: &str) -> Result<Re
                 report.passed += r.passed;
                 report.failed += r.failed;
                 report.failures.extend(r.failures);
+                report.passing.extend(r.passing);
+                report.by_name = true;
             }
         }
     }

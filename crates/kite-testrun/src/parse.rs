@@ -34,6 +34,13 @@ pub struct Report {
     pub failures: Vec<Failure>,
     pub passed: u64,
     pub failed: u64,
+    /// The passing tests by name, named as failures are, so that two runs compare test by test
+    /// (which tests were added, now pass, broke). Empty when `by_name` is false: the runner's
+    /// report gives counts only (mix), and two runs compare by counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passing: Vec<String>,
+    #[serde(default)]
+    pub by_name: bool,
 }
 
 /// Lines of a failure's message kept.
@@ -104,7 +111,10 @@ pub fn cargo(out: &str) -> Report {
         }
         if let Some(c) = RESULT.captures(line) {
             match &c[2] {
-                "ok" => r.passed += 1,
+                "ok" => {
+                    r.passed += 1;
+                    r.passing.push(qualify(&target, &c[1]));
+                }
                 "FAILED" => {
                     r.failed += 1;
                     let name = qualify(&target, &c[1]);
@@ -177,6 +187,7 @@ pub fn cargo(out: &str) -> Report {
         let (file, line) = build_at.map_or((None, None), |(f, l)| (Some(f), Some(l)));
         r.failures.push(Failure { name: "build".into(), file, line, message: clean(build) });
     }
+    r.by_name = true;
     r
 }
 
@@ -226,7 +237,11 @@ pub fn go_json(out: &str, module: &str) -> Report {
                 let pkg = key.split(' ').next().unwrap_or_default().to_string();
                 build_output.entry(pkg).or_default().push(e.output.unwrap_or_default().trim_end().to_string());
             }
-            ("pass", Some(_)) => r.passed += 1,
+            ("pass", Some(t)) => {
+                r.passed += 1;
+                let short = e.package.rsplit('/').next().unwrap_or(&e.package).to_string();
+                r.passing.push(format!("{short}.{t}"));
+            }
             ("fail", Some(t)) => failed.push((e.package, t)),
             ("fail", None) => {
                 if let Some(b) = e.failed_build {
@@ -280,6 +295,7 @@ pub fn go_json(out: &str, module: &str) -> Report {
         let (file, line) = at.map_or((None, None), |(f, l)| (Some(f.trim_start_matches("./").to_string()), Some(l)));
         r.failures.push(Failure { name: format!("build {pkg}"), file, line, message: clean(lines) });
     }
+    r.by_name = true;
     r
 }
 
@@ -330,7 +346,10 @@ pub fn jest_json(report: &str, root: &Path) -> Result<Report, TestrunError> {
         }
         for c in s.assertion_results {
             match c.status.as_str() {
-                "passed" => r.passed += 1,
+                "passed" => {
+                    r.passed += 1;
+                    r.passing.push(c.full_name.clone());
+                }
                 "failed" => {
                     r.failed += 1;
                     let text = ANSI.replace_all(&c.failure_messages.join("\n"), "").into_owned();
@@ -342,6 +361,7 @@ pub fn jest_json(report: &str, root: &Path) -> Result<Report, TestrunError> {
             }
         }
     }
+    r.by_name = true;
     Ok(r)
 }
 
@@ -376,6 +396,8 @@ pub fn junit(xml: &str, find: &dyn Fn(&str) -> Option<String>) -> Result<Report,
         let Some(bad) = bad else {
             if !case.children().any(|c| c.has_tag_name("skipped")) {
                 r.passed += 1;
+                let (class, name) = (case.attribute("classname").unwrap_or_default(), case.attribute("name").unwrap_or_default());
+                r.passing.push(if class.is_empty() { name.to_string() } else { format!("{class}::{name}") });
             }
             continue;
         };
@@ -407,6 +429,7 @@ pub fn junit(xml: &str, find: &dyn Fn(&str) -> Option<String>) -> Result<Report,
         let full = if class.is_empty() { name.to_string() } else { format!("{class}::{name}") };
         r.failures.push(Failure { name: full, file, line, message: clean(lines) });
     }
+    r.by_name = true;
     Ok(r)
 }
 
@@ -473,10 +496,20 @@ mod tests {
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
+    /// The passing tests are named, one per pass, in the failures' naming, never both.
+    fn passing_by_name(r: &Report) -> Vec<String> {
+        assert!(r.by_name, "{r:?}");
+        assert_eq!(r.passing.len() as u64, r.passed, "{r:?}");
+        assert!(r.passing.iter().all(|p| !r.failures.iter().any(|f| &f.name == p)), "{r:?}");
+        r.passing.clone()
+    }
+
     #[test]
     fn cargo_failures_with_panic_locations_from_real_output() {
         let r = cargo(&fixture("cargo-failures.txt"));
         assert_eq!((r.passed, r.failed), (1, 2));
+        let passing = passing_by_name(&r);
+        assert!(passing[0].starts_with("calc::"), "named by its target, as failures are: {passing:?}");
         let names: Vec<&str> = r.failures.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["calc::tests::adds_wrong", "api::panics_in_integration"]);
         let f = &r.failures[0];
@@ -504,6 +537,7 @@ mod tests {
     fn pytest_junit_from_real_output() {
         let r = junit(&fixture("pytest-junit.xml"), &|_| None).unwrap();
         assert_eq!((r.passed, r.failed), (1, 2));
+        assert!(passing_by_name(&r)[0].starts_with("tests.test_calc"), "{r:?}");
         let f = &r.failures[0];
         assert_eq!(f.name, "tests.test_calc::test_add_wrong");
         assert_eq!((f.file.as_deref(), f.line), (Some("tests/test_calc.py"), Some(8)));
@@ -519,6 +553,7 @@ mod tests {
         let find = |rel: &str| Some(format!("core/src/test/java/{rel}"));
         let r = junit(&fixture("surefire-TEST-com.example.CalcTest.xml"), &find).unwrap();
         assert_eq!((r.passed, r.failed), (1, 2));
+        assert!(passing_by_name(&r)[0].starts_with("com.example.CalcTest::"), "{r:?}");
         let f = &r.failures[0];
         assert_eq!(f.name, "com.example.CalcTest::addsWrong");
         assert_eq!((f.file.as_deref(), f.line), (Some("core/src/test/java/com/example/CalcTest.java"), Some(14)));
@@ -533,6 +568,7 @@ mod tests {
         for (file, root, line) in [("jest.json", "/tmp/rt/js", 4), ("vitest.json", "/tmp/rt/vt", 5)] {
             let r = jest_json(&fixture(file), Path::new(root)).unwrap();
             assert_eq!((r.passed, r.failed), (1, 1), "{file}");
+            assert_eq!(passing_by_name(&r).len(), 1, "{file}");
             let f = &r.failures[0];
             assert_eq!(f.name, "math adds wrong");
             assert_eq!((f.file.as_deref(), f.line), (Some("src/sum.test.js"), Some(line)), "{file}");
@@ -549,6 +585,7 @@ mod tests {
         let names: Vec<&str> = r.failures.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["calc.TestAddWrong", "calc.TestTable/big", "build example.com/calc/broken"]);
         assert_eq!(r.failed, 2);
+        assert!(passing_by_name(&r).iter().all(|p| p.starts_with("calc.Test")), "{r:?}");
         let f = &r.failures[0];
         assert_eq!((f.file.as_deref(), f.line), (Some("calc_test.go"), Some(12)));
         assert_eq!(f.message, "calc_test.go:12: add(2, 2) = 4, want 5");
@@ -562,6 +599,7 @@ mod tests {
     fn mix_numbered_failures() {
         let r = mix(&fixture("mix-test.txt"));
         assert_eq!((r.passed, r.failed), (2, 2));
+        assert!(!r.by_name && r.passing.is_empty(), "mix gives counts only: compared by count");
         let f = &r.failures[0];
         assert_eq!(f.name, "CalcTest: test adds wrong");
         assert_eq!((f.file.as_deref(), f.line), (Some("test/calc_test.exs"), Some(9)));
