@@ -259,6 +259,12 @@ async fn templates(ctx: &Ctx) -> Result<()> {
             }
             if let Some(t) = &r.track_record {
                 extra.push(format!("{} done, {} failed, {} pruned", t.done, t.failed, t.pruned));
+                if let Some(m) = t.median_survival_7d {
+                    extra.push(format!("{:.0}% of its landed lines kept after 7 days (median of {})", m * 100.0, t.measured));
+                }
+                if t.reverted > 0 {
+                    extra.push(format!("{} reverted", t.reverted));
+                }
             }
             if let Some(why) = &r.throttled {
                 extra.push(why.clone());
