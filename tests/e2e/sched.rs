@@ -741,6 +741,14 @@ git -c user.name=agent -c user.email=agent@test commit -q -m "task $KITE_TASK_ID
     assert!(text.contains("landed work: 50% of its 10 line(s) survive; 50% changed within 14 days"), "{text}");
     let text = p.text(&["report"]);
     assert!(text.contains("tasks 5: 5 completed, 0 pruned, 0 failed") && text.contains("reverted: 1 (20%)"), "{text}");
+    // The window and the template narrow what is counted; a bad window says what it wants.
+    assert_eq!(p.ok(&["report", "--since", "1h"])["totals"]["tasks"], 5);
+    assert_eq!(p.ok(&["report", "--template", "(by hand)"])["totals"]["landed"], 5);
+    assert_eq!(p.ok(&["report", "--template", "chores"])["totals"]["tasks"], 0);
+    let bad = p.run(&["report", "--since", "lately"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--since") && err.contains("lately"), "{err}");
 }
 
 /// Issue 24: a template whose landed work is reverted is throttled, and the tick says why.

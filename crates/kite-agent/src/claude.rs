@@ -239,6 +239,36 @@ pub fn find(configured: Option<&Path>) -> Result<PathBuf, NotFound> {
         .ok_or(NotFound::NotOnPath)
 }
 
+/// The list an agent was asked to answer with: JSON, bare or in a fenced block (models like to
+/// fence it), either a list or an object holding the list under `key` (`tasks`, `findings`).
+/// The strategy audit and the review gate read their answers with it.
+pub fn answer_list(answer: &str, key: &str) -> Result<Vec<serde_json::Value>, String> {
+    use serde_json::Value;
+    let text = answer.trim();
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(first) => {
+            let inner = fenced(text).ok_or_else(|| format!("not JSON ({first}); starts with {:?}", text.chars().take(80).collect::<String>()))?;
+            serde_json::from_str(inner).map_err(|e| format!("malformed JSON in a fenced block: {e}"))?
+        }
+    };
+    match value {
+        Value::Array(a) => Ok(a),
+        Value::Object(mut m) => match m.remove(key) {
+            Some(Value::Array(a)) => Ok(a),
+            _ => Err(format!("a JSON object without a \"{key}\" list")),
+        },
+        other => Err(format!("expected a JSON list of {key}, got {other}")),
+    }
+}
+
+/// The inside of the first fenced block (```json or bare ```).
+fn fenced(text: &str) -> Option<&str> {
+    let start = text.find("```json").map(|i| i + 7).or_else(|| text.find("```").map(|i| i + 3))?;
+    let rest = &text[start..];
+    Some(rest[..rest.find("```")?].trim())
+}
+
 /// Claude Code's result JSON, the fields kite reads.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]

@@ -33,19 +33,13 @@ impl QualitySource {
     }
 
     /// Every landed task's signals on the merge target, as of now.
-    pub async fn signals(&self) -> Result<Vec<Signals>, String> {
-        let target = kite_land::target_branch(&self.root, &self.merge).await.map_err(|e| e.to_string())?;
-        let history = match History::read(&self.root, &target).await {
-            Ok(h) => h,
-            Err(kite_quality::QualityError::NoTarget(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e.to_string()),
-        };
+    pub async fn signals(&self) -> Result<Vec<Signals>, ReportError> {
+        let Some(history) = history(&self.root, &self.merge).await? else { return Ok(Vec::new()) };
         let mut cache = self.cache.lock().await;
         if let Some(old) = cache.head.replace(history.head.clone()).filter(|old| *old != history.head) {
             cache.blamer.forget(&old);
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        kite_quality::signals::compute_with(&history, None, now, &mut cache.blamer).await.map_err(|e| e.to_string())
+        Ok(kite_quality::signals::compute_with(&history, None, kite_quality::unix_now(), &mut cache.blamer).await?)
     }
 }
 
@@ -83,16 +77,16 @@ pub enum ReportError {
     Quality(#[from] kite_quality::QualityError),
 }
 
+/// The merge target's history (`None` before its first commit).
+async fn history(root: &Path, merge: &kite_land::MergeConfig) -> Result<Option<History>, ReportError> {
+    let target = kite_land::target_branch(root, merge).await?;
+    Ok(History::read_if_any(root, &target).await?)
+}
+
 /// The git signals of the tasks among `ids` whose work is on the merge target of `root`.
 pub async fn signals_of(root: &Path, merge: &kite_land::MergeConfig, ids: &[i64]) -> Result<BTreeMap<i64, Signals>, ReportError> {
-    let target = kite_land::target_branch(root, merge).await?;
-    let history = match History::read(root, &target).await {
-        Ok(h) => h,
-        Err(kite_quality::QualityError::NoTarget(_)) => return Ok(BTreeMap::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let computed = kite_quality::signals::compute(root, &history, Some(ids), now).await?;
+    let Some(history) = history(root, merge).await? else { return Ok(BTreeMap::new()) };
+    let computed = kite_quality::signals::compute(root, &history, Some(ids), kite_quality::unix_now()).await?;
     Ok(computed.into_iter().map(|s| (s.task, s)).collect())
 }
 

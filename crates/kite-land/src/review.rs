@@ -13,7 +13,6 @@ use std::path::Path;
 use kite_agent::claude;
 use kite_core::{Finding, Review, ReviewOutcome};
 use kite_git::proc::{self, Shell};
-use serde_json::Value;
 
 use crate::MergeConfig;
 
@@ -97,22 +96,7 @@ async fn ask(binary: &Path, cfg: &MergeConfig, dir: &Path, prompt: &str) -> Resu
 /// Reads a reviewer's answer: a JSON list of findings, or `{"findings": [...]}`, bare or in a
 /// fenced block. Severities are lower-cased; a finding without `what` is malformed.
 pub fn parse(answer: &str) -> Result<Vec<Finding>, String> {
-    let text = answer.trim();
-    let value: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(first) => {
-            let inner = fenced(text).ok_or_else(|| format!("not JSON ({first}); starts with {:?}", text.chars().take(80).collect::<String>()))?;
-            serde_json::from_str(inner).map_err(|e| format!("malformed JSON in a fenced block: {e}"))?
-        }
-    };
-    let items = match value {
-        Value::Array(a) => a,
-        Value::Object(mut m) => match m.remove("findings") {
-            Some(Value::Array(a)) => a,
-            _ => return Err("a JSON object without a \"findings\" list".into()),
-        },
-        other => return Err(format!("expected a JSON list of findings, got {other}")),
-    };
+    let items = claude::answer_list(answer, "findings")?;
     items
         .into_iter()
         .enumerate()
@@ -125,12 +109,6 @@ pub fn parse(answer: &str) -> Result<Vec<Finding>, String> {
             Ok(f)
         })
         .collect()
-}
-
-fn fenced(text: &str) -> Option<&str> {
-    let start = text.find("```json").map(|i| i + 7).or_else(|| text.find("```").map(|i| i + 3))?;
-    let rest = &text[start..];
-    Some(rest[..rest.find("```")?].trim())
 }
 
 /// The findings in words, one per line (for the task's next attempt and the book).
@@ -152,7 +130,10 @@ pub fn describe(findings: &[Finding]) -> String {
 /// The sentence a task carries when the review sends it back.
 pub fn reason(r: &Review) -> String {
     match r.outcome {
-        ReviewOutcome::Failed => format!("the review gate could not judge it: {}", r.detail.as_deref().unwrap_or("no verdict")),
+        ReviewOutcome::Failed => format!(
+            "the review gate could not judge it: {} (check that Claude Code runs: `kite doctor`; or set [merge] review = false)",
+            r.detail.as_deref().unwrap_or("no verdict")
+        ),
         _ => format!("the review gate found a blocker; address these findings:\n{}", describe(&r.findings)),
     }
 }

@@ -45,6 +45,15 @@ impl History {
         Ok(History::parse(target, head.trim(), &log))
     }
 
+    /// [`History::read`], with no target yet (an unborn branch) as `None`: nothing has landed.
+    pub async fn read_if_any(repo: &Path, target: &str) -> Result<Option<History>, QualityError> {
+        match History::read(repo, target).await {
+            Ok(h) => Ok(Some(h)),
+            Err(QualityError::NoTarget(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads the log printed with the format of [`History::read`] (newest first).
     pub fn parse(target: &str, head: &str, log: &str) -> History {
         let mut tasks: BTreeMap<i64, Landed> = BTreeMap::new();

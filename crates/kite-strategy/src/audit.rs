@@ -10,7 +10,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::SourceError;
 use kite_git::proc::{self, Exit, Shell};
@@ -88,22 +87,7 @@ pub async fn run_audit(command: &str, prompt: &str, cwd: &Path, timeout: Duratio
 
 /// Reads an audit's stdout. See the module documentation for what is accepted.
 pub fn parse_audit_output(stdout: &str) -> Result<AuditOutput, SourceError> {
-    let text = stdout.trim();
-    let value: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(first) => match fenced_json(text) {
-            Some(inner) => serde_json::from_str(inner).map_err(|e| SourceError::BadAudit(format!("malformed JSON in ```json block: {e}")))?,
-            None => return Err(SourceError::BadAudit(format!("not JSON ({first}); starts with {:?}", preview(text)))),
-        },
-    };
-    let items = match value {
-        Value::Array(a) => a,
-        Value::Object(mut m) => match m.remove("tasks") {
-            Some(Value::Array(a)) => a,
-            _ => return Err(SourceError::BadAudit("a JSON object without a \"tasks\" array".into())),
-        },
-        other => return Err(SourceError::BadAudit(format!("expected a JSON array of tasks, got {other}"))),
-    };
+    let items = kite_agent::claude::answer_list(stdout, "tasks").map_err(SourceError::BadAudit)?;
     let mut out = AuditOutput::default();
     for (i, item) in items.into_iter().enumerate() {
         match serde_json::from_value::<AuditTask>(item) {
@@ -118,16 +102,6 @@ pub fn parse_audit_output(stdout: &str) -> Result<AuditOutput, SourceError> {
     Ok(out)
 }
 
-fn fenced_json(text: &str) -> Option<&str> {
-    let start = text.find("```json").map(|i| i + 7).or_else(|| text.find("```").map(|i| i + 3))?;
-    let rest = &text[start..];
-    let end = rest.find("```")?;
-    Some(rest[..end].trim())
-}
-
-fn preview(s: &str) -> String {
-    s.chars().take(80).collect()
-}
 
 #[cfg(test)]
 mod tests {

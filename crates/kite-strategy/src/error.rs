@@ -38,6 +38,9 @@ pub enum SourceError {
     Git(#[from] kite_git::GitError),
     #[error(transparent)]
     Tests(#[from] kite_testrun::TestrunError),
+    /// The merge target's history could not be read.
+    #[error(transparent)]
+    Quality(#[from] kite_quality::QualityError),
     #[error(transparent)]
     Queue(#[from] crate::queue::QueueError),
     /// The vault could not be searched.

@@ -20,16 +20,10 @@ pub async fn quality_context(repo: &Path, target: Option<&str>, queue: &dyn Queu
             None => return Ok(Provided::Unavailable("no branch is checked out to measure landed work on".into())),
         },
     };
-    let history = match kite_quality::History::read(repo, &target).await {
-        Ok(h) => h,
-        Err(kite_quality::QualityError::NoTarget(t)) => return Ok(Provided::Unavailable(format!("no branch {t} yet"))),
-        Err(kite_quality::QualityError::Git(e)) => return Err(e.into()),
+    let Some(history) = kite_quality::History::read_if_any(repo, &target).await? else {
+        return Ok(Provided::Unavailable(format!("no branch {target} yet: nothing has landed")));
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let signals = kite_quality::signals::compute(repo, &history, None, now).await.map_err(|e| match e {
-        kite_quality::QualityError::Git(g) => SourceError::Git(g),
-        other => SourceError::Unreadable { what: "the target's history".into(), expected: "landed work", why: other.to_string() },
-    })?;
+    let signals = kite_quality::signals::compute(repo, &history, None, kite_quality::unix_now()).await?;
     let poor: Vec<(&kite_quality::Signals, String)> = signals
         .iter()
         .filter_map(|s| {

@@ -60,7 +60,7 @@ async fn run() -> Result<(), String> {
     let history = as_tasks(&a.repo, &a.target, a.commits).await?;
     let tasks = history.tasks.len();
     eprintln!("[quality] {tasks} commits of {} as tasks: computing their signals", a.repo.display());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = kite_quality::unix_now();
     let mut blamer = kite_quality::blame::Blamer::new(&a.repo);
     let t0 = Instant::now();
     let signals = kite_quality::signals::compute_with(&history, None, now, &mut blamer).await.map_err(|e| e.to_string())?;
