@@ -40,7 +40,10 @@ pub(crate) struct DaemonSettings {
 
 impl Default for DaemonSettings {
     fn default() -> Self {
-        DaemonSettings { heartbeat_timeout: 300, autostart: true }
+        DaemonSettings {
+            heartbeat_timeout: 300,
+            autostart: true,
+        }
     }
 }
 
@@ -61,7 +64,11 @@ pub(crate) struct StoreSettings {
 impl Default for StoreSettings {
     fn default() -> Self {
         let r = kite_coord::Retention::default();
-        StoreSettings { synchronous: "normal".into(), keep_events: r.events, keep_tasks: r.tasks }
+        StoreSettings {
+            synchronous: "normal".into(),
+            keep_events: r.events,
+            keep_tasks: r.tasks,
+        }
     }
 }
 
@@ -160,7 +167,8 @@ impl Config {
     pub(crate) fn load(home: &Path) -> Result<Config> {
         let path = kite_coord::Home::new(home).config();
         let mut config = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?,
+            Ok(text) => toml::from_str(&text)
+                .with_context(|| format!("invalid config {}", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };

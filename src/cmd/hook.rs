@@ -5,9 +5,11 @@
 //! warm daemon only); session-end only queues the transcript and returns.
 
 use super::Ctx;
-use kite_daemon::memory::{self, Job};
 use anyhow::{Context, Result};
-use kite_proto::ops::{Events, EventsQuery, Locks, SessionId, SessionRef, SessionRegister, TaskRef};
+use kite_daemon::memory::{self, Job};
+use kite_proto::ops::{
+    Events, EventsQuery, Locks, SessionId, SessionRef, SessionRegister, TaskRef,
+};
 use kite_proto::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -72,13 +74,22 @@ pub(crate) fn run(ctx: &Ctx, cmd: HookCmd) -> Result<()> {
 
 fn read_input() -> Result<HookInput> {
     let mut buf = String::new();
-    std::io::stdin().take(1 << 20).read_to_string(&mut buf).context("cannot read the hook input")?;
+    std::io::stdin()
+        .take(1 << 20)
+        .read_to_string(&mut buf)
+        .context("cannot read the hook input")?;
     serde_json::from_str(&buf).context("the hook input is not the JSON Claude Code sends")
 }
 
 fn session_file(home: &Path, claude_id: &str) -> std::path::PathBuf {
-    let safe: String = claude_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(100).collect();
-    kite_coord::Home::new(home).claude_sessions().join(format!("{safe}.json"))
+    let safe: String = claude_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(100)
+        .collect();
+    kite_coord::Home::new(home)
+        .claude_sessions()
+        .join(format!("{safe}.json"))
 }
 
 /// What the daemon knows that a new session should see. Empty when no daemon answers in time.
@@ -101,7 +112,13 @@ async fn ask_daemon(ctx: &Ctx, c: Client, input: &HookInput, context: bool) -> R
                 file.runner = true;
             }
             None => {
-                let r: SessionId = c.request::<kite_proto::op::SessionRegister>(SessionRegister { name: format!("claude-{sid}"), attach: false, key: crate::agent::key() }).await?;
+                let r: SessionId = c
+                    .request::<kite_proto::op::SessionRegister>(SessionRegister {
+                        name: format!("claude-{sid}"),
+                        attach: false,
+                        key: crate::agent::key(),
+                    })
+                    .await?;
                 file.kite_session = Some(r.id);
             }
         }
@@ -110,15 +127,41 @@ async fn ask_daemon(ctx: &Ctx, c: Client, input: &HookInput, context: bool) -> R
     if !context {
         return Ok(live);
     }
-    if let Some(id) = std::env::var("KITE_TASK_ID").ok().and_then(|s| s.parse::<i64>().ok()) {
-        if let Ok(d) = c.request::<kite_proto::op::TaskShow>(TaskRef { task: id }).await {
-            live.task = Some(json!({"id": d.task.id, "title": d.task.title, "body": d.task.body, "files": d.task.files, "status": d.task.status, "dependencies": d.dependencies}));
+    if let Some(id) = std::env::var("KITE_TASK_ID")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+    {
+        if let Ok(d) = c
+            .request::<kite_proto::op::TaskShow>(TaskRef { task: id })
+            .await
+        {
+            live.task = Some(
+                json!({"id": d.task.id, "title": d.task.title, "body": d.task.body, "files": d.task.files, "status": d.task.status, "dependencies": d.dependencies}),
+            );
         }
     }
-    let locks: Locks = c.request::<kite_proto::op::LockList>(kite_proto::NoArgs {}).await?;
-    live.locks = locks.held.iter().map(|h| json!({"path": h.path, "mode": h.mode.as_str(), "session": h.session})).collect();
-    let events: Events = c.request::<kite_proto::op::EventsList>(EventsQuery { since: None, limit: Some(500) }).await?;
-    live.broadcasts = events.events.iter().filter(|e| e.kind == kite_proto::ops::EventKind::Broadcast).rev().take(5).map(|e| e.data.clone()).collect();
+    let locks: Locks = c
+        .request::<kite_proto::op::LockList>(kite_proto::NoArgs {})
+        .await?;
+    live.locks = locks
+        .held
+        .iter()
+        .map(|h| json!({"path": h.path, "mode": h.mode.as_str(), "session": h.session}))
+        .collect();
+    let events: Events = c
+        .request::<kite_proto::op::EventsList>(EventsQuery {
+            since: None,
+            limit: Some(500),
+        })
+        .await?;
+    live.broadcasts = events
+        .events
+        .iter()
+        .filter(|e| e.kind == kite_proto::ops::EventKind::Broadcast)
+        .rev()
+        .take(5)
+        .map(|e| e.data.clone())
+        .collect();
     live.broadcasts.reverse();
     Ok(live)
 }
@@ -166,7 +209,10 @@ struct SessionFile {
 
 impl SessionFile {
     fn load(home: &Path, claude_id: &str) -> SessionFile {
-        std::fs::read(session_file(home, claude_id)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        std::fs::read(session_file(home, claude_id))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     fn save(&self, home: &Path, claude_id: &str) -> Result<()> {
@@ -182,8 +228,20 @@ impl SessionFile {
 }
 
 fn task_query(task: &Value) -> String {
-    let files: Vec<String> = task["files"].as_array().map(|f| f.iter().filter_map(|x| x.as_str()).map(str::to_string).collect()).unwrap_or_default();
-    kite_memory::work::task_query(task["title"].as_str().unwrap_or(""), task["body"].as_str().unwrap_or(""), &files)
+    let files: Vec<String> = task["files"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|x| x.as_str())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    kite_memory::work::task_query(
+        task["title"].as_str().unwrap_or(""),
+        task["body"].as_str().unwrap_or(""),
+        &files,
+    )
 }
 
 fn session_start(ctx: &Ctx) -> Result<()> {
@@ -194,12 +252,28 @@ fn session_start(ctx: &Ctx) -> Result<()> {
     // After a compaction or on resume, the conversation lost (or may have lost) what was
     // injected: give the pinned and task notes again, not the work notes.
     let lost = matches!(source, "compact" | "resume");
-    let root = input.cwd.as_deref().map(Path::new).filter(|p| p.is_dir()).unwrap_or(&ctx.places.root).to_path_buf();
-    let git_facts = settings.inject.then(|| kite_memory::work::GitFacts::start(&root));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let root = input
+        .cwd
+        .as_deref()
+        .map(Path::new)
+        .filter(|p| p.is_dir())
+        .unwrap_or(&ctx.places.root)
+        .to_path_buf();
+    let git_facts = settings
+        .inject
+        .then(|| kite_memory::work::GitFacts::start(&root));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let asked = async {
         let c = daemon_or_start(ctx).await?;
-        Some(tokio::time::timeout(Duration::from_millis(1500), ask_daemon(ctx, c, &input, settings.inject)).await)
+        Some(
+            tokio::time::timeout(
+                Duration::from_millis(1500),
+                ask_daemon(ctx, c, &input, settings.inject),
+            )
+            .await,
+        )
     };
     let live = match rt.block_on(asked) {
         None => Live::default(),
@@ -217,8 +291,15 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         // Registered; nothing to inject, so no git, queue or vault work either.
         return Ok(());
     }
-    let project = ctx.places.root.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let (branch, work) = git_facts.map(kite_memory::work::GitFacts::finish).unwrap_or_default();
+    let project = ctx
+        .places
+        .root
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (branch, work) = git_facts
+        .map(kite_memory::work::GitFacts::finish)
+        .unwrap_or_default();
     let budget = (budget_tokens * 4).min(HARD_CAP);
     let ask = kite_proto::ops::MemoryInject {
         pinned: true,
@@ -231,14 +312,25 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         k: Some(k),
         ..Default::default()
     };
-    let client = super::memory_client(ctx, Duration::from_secs(3), kite_daemon::memory_client::Fallback::InProcess);
+    let client = super::memory_client(
+        ctx,
+        Duration::from_secs(3),
+        kite_daemon::memory_client::Fallback::InProcess,
+    );
     let injection = client.inject(ask)?;
     if let Some(w) = &injection.warning {
         tracing::debug!("{w}");
     }
     if lost {
-        tracing::info!(source, notes = injection.notes.len(), "re-injecting the pinned and task notes after {source}");
-        eprintln!("kite: {source}: re-injected {} pinned and task notes", injection.notes.len());
+        tracing::info!(
+            source,
+            notes = injection.notes.len(),
+            "re-injecting the pinned and task notes after {source}"
+        );
+        eprintln!(
+            "kite: {source}: re-injected {} pinned and task notes",
+            injection.notes.len()
+        );
     }
     let shown: Vec<Value> = injection
         .notes
@@ -248,12 +340,26 @@ fn session_start(ctx: &Ctx) -> Result<()> {
             json!({"id": n.id, "title": n.title, "kind": n.kind, "updated": n.updated, "body": n.body, "score": n.score, "reason": n.reason, "why": kite_memory::Reason::describe_name(&n.reason)})
         })
         .collect();
-    if shown.is_empty() && live.task.is_none() && live.locks.is_empty() && live.broadcasts.is_empty() {
+    if shown.is_empty()
+        && live.task.is_none()
+        && live.locks.is_empty()
+        && live.broadcasts.is_empty()
+    {
         record(ctx, input.session_id.as_deref(), vec![], true);
         return Ok(());
     }
-    let template = std::fs::read_to_string(ctx.places.root.join(&ctx.config.sched.prompts_dir).join("session-start.md.tera"))
-        .unwrap_or_else(|_| kite_strategy::builtin::prompt("session-start").map(|b| b.text).unwrap_or_default().to_string());
+    let template = std::fs::read_to_string(
+        ctx.places
+            .root
+            .join(&ctx.config.sched.prompts_dir)
+            .join("session-start.md.tera"),
+    )
+    .unwrap_or_else(|_| {
+        kite_strategy::builtin::prompt("session-start")
+            .map(|b| b.text)
+            .unwrap_or_default()
+            .to_string()
+    });
     let vars = [
         ("project", json!(project)),
         ("branch", json!(branch)),
@@ -266,8 +372,17 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot render prompts/session-start.md.tera: {e}"))?;
     // What the session was given, after the budget cut: a note cut here can still come with a
     // prompt. A fresh context (startup, clear, compact) starts the record over.
-    record(ctx, input.session_id.as_deref(), shown.iter().filter_map(|n| n["id"].as_str().map(str::to_string)).collect(), true);
-    let out = json!({"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": text}});
+    record(
+        ctx,
+        input.session_id.as_deref(),
+        shown
+            .iter()
+            .filter_map(|n| n["id"].as_str().map(str::to_string))
+            .collect(),
+        true,
+    );
+    let out =
+        json!({"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": text}});
     println!("{out}");
     Ok(())
 }
@@ -275,7 +390,9 @@ fn session_start(ctx: &Ctx) -> Result<()> {
 /// Replaces (`replace`) or extends the record of the notes a Claude session was given; a
 /// failure to write it is a warning, never a reason to withhold the context.
 fn record(ctx: &Ctx, sid: Option<&str>, ids: Vec<String>, replace: bool) {
-    let Some(sid) = sid.filter(|s| !s.is_empty()) else { return };
+    let Some(sid) = sid.filter(|s| !s.is_empty()) else {
+        return;
+    };
     let mut file = SessionFile::load(&ctx.places.home, sid);
     if replace {
         file.injected = ids;
@@ -287,7 +404,6 @@ fn record(ctx: &Ctx, sid: Option<&str>, ids: Vec<String>, replace: bool) {
     }
 }
 
-
 /// UserPromptSubmit: the notes that match the prompt and that this session was not given yet.
 /// It never starts the daemon nor loads the model for a prompt: with no daemon, it adds nothing
 /// (the SessionStart hook has started one by then).
@@ -297,13 +413,24 @@ fn user_prompt(ctx: &Ctx) -> Result<()> {
     if !settings.inject {
         return Ok(());
     }
-    let Some(prompt) = input.prompt.as_deref().map(str::trim).filter(|p| p.split_whitespace().count() >= 3) else { return Ok(()) };
+    let Some(prompt) = input
+        .prompt
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| p.split_whitespace().count() >= 3)
+    else {
+        return Ok(());
+    };
     // A slash command or a one-word answer is not a topic.
     if prompt.starts_with('/') {
         return Ok(());
     }
     let sid = input.session_id.clone().unwrap_or_default();
-    let file = if sid.is_empty() { SessionFile::default() } else { SessionFile::load(&ctx.places.home, &sid) };
+    let file = if sid.is_empty() {
+        SessionFile::default()
+    } else {
+        SessionFile::load(&ctx.places.home, &sid)
+    };
     let ask = kite_proto::ops::MemoryInject {
         pinned: false,
         prompt: Some(one_line(prompt, 2000)),
@@ -314,7 +441,11 @@ fn user_prompt(ctx: &Ctx) -> Result<()> {
         ..Default::default()
     };
     // Never the model in process for a prompt: with no daemon's memory, nothing is added.
-    let client = super::memory_client(ctx, Duration::from_millis(1500), kite_daemon::memory_client::Fallback::Nothing);
+    let client = super::memory_client(
+        ctx,
+        Duration::from_millis(1500),
+        kite_daemon::memory_client::Fallback::Nothing,
+    );
     let injection = match client.inject(ask) {
         Ok(i) => i,
         Err(e) => {
@@ -328,9 +459,20 @@ fn user_prompt(ctx: &Ctx) -> Result<()> {
     let mut text = String::from("kite: notes from this project's vault that match this prompt\n");
     for n in &injection.notes {
         tracing::debug!(note = %n.id, reason = %n.reason, similarity = ?n.similarity, "injected");
-        text.push_str(&format!("- [{}] {} (updated {}): {}\n", n.kind, n.title, n.updated.get(..10).unwrap_or(&n.updated), n.body));
+        text.push_str(&format!(
+            "- [{}] {} (updated {}): {}\n",
+            n.kind,
+            n.title,
+            n.updated.get(..10).unwrap_or(&n.updated),
+            n.body
+        ));
     }
-    record(ctx, Some(&sid), injection.notes.iter().map(|n| n.id.clone()).collect(), false);
+    record(
+        ctx,
+        Some(&sid),
+        injection.notes.iter().map(|n| n.id.clone()).collect(),
+        false,
+    );
     let out = json!({"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": text.trim_end()}});
     println!("{out}");
     Ok(())
@@ -338,12 +480,21 @@ fn user_prompt(ctx: &Ctx) -> Result<()> {
 
 fn session_end(ctx: &Ctx) -> Result<()> {
     let input = read_input()?;
-    let event = input.hook_event_name.clone().unwrap_or_else(|| "SessionEnd".into());
+    let event = input
+        .hook_event_name
+        .clone()
+        .unwrap_or_else(|| "SessionEnd".into());
     if let Some(path) = &input.transcript_path {
-        let job = Job { transcript: path.into(), session_id: input.session_id.clone(), event: event.clone() };
+        let job = Job {
+            transcript: path.into(),
+            session_id: input.session_id.clone(),
+            event: event.clone(),
+        };
         memory::enqueue(&ctx.places.home, &job)?;
         // The job waits in the queue for a daemon; make sure one comes.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         drop(rt.block_on(daemon_or_start(ctx)));
     }
     // A person's session's cost comes from its transcript, recorded at every SessionEnd, /clear
@@ -360,19 +511,27 @@ fn session_end(ctx: &Ctx) -> Result<()> {
             };
             // The session is over (not on /clear, after which the same agent process and its
             // MCP server go on): end its kite session so its locks go to others.
-            let end = record.kite_session.clone().filter(|_| !record.runner && !clear);
+            let end = record
+                .kite_session
+                .clone()
+                .filter(|_| !record.runner && !clear);
             if cost.is_some() || end.is_some() {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
                 let _ = rt.block_on(async {
                     tokio::time::timeout(Duration::from_millis(800), async {
                         let c = Client::connect(&ctx.places.socket()).await?;
                         if let Some(cost) = cost {
                             if let Err(e) = c.request::<kite_proto::op::CostRecord>(cost).await {
-                                eprintln!("kite: warning: the session's cost was not recorded: {e}");
+                                eprintln!(
+                                    "kite: warning: the session's cost was not recorded: {e}"
+                                );
                             }
                         }
                         if let Some(id) = end {
-                            c.request::<kite_proto::op::SessionEnd>(SessionRef { session: id }).await?;
+                            c.request::<kite_proto::op::SessionEnd>(SessionRef { session: id })
+                                .await?;
                         }
                         Ok::<_, kite_proto::ClientError>(())
                     })
@@ -388,7 +547,12 @@ fn session_end(ctx: &Ctx) -> Result<()> {
 }
 
 /// The tools that write a file, and the input field naming it.
-const WRITES: &[(&str, &str)] = &[("Write", "file_path"), ("Edit", "file_path"), ("MultiEdit", "file_path"), ("NotebookEdit", "notebook_path")];
+const WRITES: &[(&str, &str)] = &[
+    ("Write", "file_path"),
+    ("Edit", "file_path"),
+    ("MultiEdit", "file_path"),
+    ("NotebookEdit", "notebook_path"),
+];
 
 /// `kite hook tool`: the hot path, after (PostToolBatch) and before (PreToolUse) every tool call
 /// of every session.
@@ -418,20 +582,32 @@ fn tool(ctx: &Ctx) -> Result<()> {
     let settings = &ctx.config.hooks;
     // Kite's own agents are stopped; a person's session only with `stop_people`.
     let may_stop = runner.is_some() || settings.stop_people;
-    let write_path = match (pre && settings.enforce_locks, input.tool_name.as_deref(), &input.tool_input) {
+    let write_path = match (
+        pre && settings.enforce_locks,
+        input.tool_name.as_deref(),
+        &input.tool_input,
+    ) {
         (true, Some(tool), Some(args)) => WRITES
             .iter()
             .find(|(t, _)| *t == tool)
             .and_then(|(_, field)| args[*field].as_str())
             .and_then(|p| {
-                let cwd = input.cwd.as_deref().map(std::path::PathBuf::from).unwrap_or_else(|| ctx.places.worktree.clone());
+                let cwd = input
+                    .cwd
+                    .as_deref()
+                    .map(std::path::PathBuf::from)
+                    .unwrap_or_else(|| ctx.places.worktree.clone());
                 ctx.places.repo_path(&cwd, p).ok()
             }),
         _ => None,
     };
     // An agent's spend so far counts against the daily budget before its run ends: priced from
     // its transcript (only when a budget is set; a person's sessions are counted, not limited).
-    let running_usd = match (&runner, ctx.config.runner.daily_budget_usd, &input.transcript_path) {
+    let running_usd = match (
+        &runner,
+        ctx.config.runner.daily_budget_usd,
+        &input.transcript_path,
+    ) {
         (Some(_), Some(_), Some(t)) => kite_agent::cost::transcript_usage(Path::new(t))
             .ok()
             .map(|u| kite_agent::cost::price_by_model(&ctx.config.prices(), &u).usd),
@@ -447,7 +623,9 @@ fn tool(ctx: &Ctx) -> Result<()> {
     };
     let running_usd = ask.running_usd;
     let deadline = Duration::from_millis(settings.tool_deadline_ms.clamp(10, 5_000));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let news = rt.block_on(async {
         tokio::time::timeout(deadline, async {
             let c = Client::connect(&ctx.places.socket()).await.ok()?;
@@ -460,8 +638,16 @@ fn tool(ctx: &Ctx) -> Result<()> {
     if let Some(log) = std::env::var_os("KITE_HOOK_LOG") {
         // A trace for whoever debugs the hook: what it asked and what came back.
         use std::io::Write as _;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-            let _ = writeln!(f, "{}", json!({"event": event, "tool": input.tool_name, "running_usd": running_usd, "news": news}));
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(
+                f,
+                "{}",
+                json!({"event": event, "tool": input.tool_name, "running_usd": running_usd, "news": news})
+            );
         }
     }
     let Some(news) = news else { return Ok(()) };
@@ -499,7 +685,12 @@ fn tool(ctx: &Ctx) -> Result<()> {
 
 /// A person's session's cost, read from its transcript: each response counted once, priced
 /// by the table (`[prices]` over the shipped one). Interactive sessions are counted, not limited.
-fn interactive_cost(ctx: &Ctx, session: &str, claude_id: &str, transcript: &Path) -> Option<kite_proto::ops::CostRecord> {
+fn interactive_cost(
+    ctx: &Ctx,
+    session: &str,
+    claude_id: &str,
+    transcript: &Path,
+) -> Option<kite_proto::ops::CostRecord> {
     let by_model = match kite_agent::cost::transcript_usage(transcript) {
         Ok(u) if !u.is_empty() => u,
         Ok(_) => return None,

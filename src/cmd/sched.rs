@@ -7,18 +7,17 @@
 //! command). Agents run with `sh -c` in a worktree of the project root, with `KITE_HOME` set to
 //! this home.
 
-
 use super::Ctx;
 use crate::output;
 use anyhow::{Context, Result};
 use kite_proto::Client;
-use kite_strategy::plan::Target;
 use kite_runner::runner::Attempt;
-use kite_strategy::schedule::Cadence;
 use kite_runner::{RunOutcome, RunReport, Runner, RunnerConfig};
+use kite_strategy::plan::Target;
+use kite_strategy::schedule::Cadence;
 use kite_strategy::{
-    BoxFuture, Decision, ListFilter, NewTask, NoteSource, PruneNote, Queue, QueueError, SchedConfig, Scheduler, Score, Task,
-    TickOptions, TickReport, TrackRecord,
+    BoxFuture, Decision, ListFilter, NewTask, NoteSource, PruneNote, Queue, QueueError,
+    SchedConfig, Scheduler, Score, Task, TickOptions, TickReport, TrackRecord,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -60,7 +59,11 @@ pub(crate) struct SpawnArgs {
 /// The vault as the strategy loop sees it (templates with a `topic` get matching notes as
 /// `vault`): the daemon's warm vault, else the vault opened in process.
 pub(crate) fn note_source(ctx: &Ctx) -> Option<Arc<dyn NoteSource>> {
-    let c = super::memory_client(ctx, std::time::Duration::from_secs(5), kite_daemon::memory_client::Fallback::InProcess);
+    let c = super::memory_client(
+        ctx,
+        std::time::Duration::from_secs(5),
+        kite_daemon::memory_client::Fallback::InProcess,
+    );
     Some(Arc::new(kite_daemon::memory_client::Notes(Arc::new(c))))
 }
 
@@ -81,14 +84,22 @@ pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
     c.merge.claude = c.claude.clone();
     if c.merge.review {
         // The project's review prompt overrides the built-in (`kite sched eject review`).
-        let own = ctx.places.root.join(&ctx.config.sched.prompts_dir).join("review.md.tera");
+        let own = ctx
+            .places
+            .root
+            .join(&ctx.config.sched.prompts_dir)
+            .join("review.md.tera");
         c.merge.review_prompt = Some(match std::fs::read_to_string(&own) {
             Ok(text) => text,
             Err(_) => kite_land::review::PROMPT.to_string(),
         });
     }
     c.prices = ctx.config.prices();
-    c.templates = (ctx.config.sched.prompts_dir.clone(), ctx.config.sched.builtin_templates);
+    c.merge.prices = c.prices.clone();
+    c.templates = (
+        ctx.config.sched.prompts_dir.clone(),
+        ctx.config.sched.builtin_templates,
+    );
     // The agents' hooks and MCP server run this kite.
     c.kite_exe = Some(crate::share::kite_exe()?);
     Ok(c)
@@ -97,9 +108,16 @@ pub(crate) fn runner_config(ctx: &Ctx) -> Result<RunnerConfig> {
 /// Done / failed / pruned tasks per template (for `kite status` and `kite sched templates`).
 /// With the landed work's signals when `ctx` is given (`kite sched templates`; `kite status`
 /// keeps to the counts).
-pub(crate) async fn template_counts(client: &Client, ctx: Option<&Ctx>) -> Result<BTreeMap<String, TrackRecord>> {
-    let quality = ctx.map(|ctx| kite_daemon::quality::QualitySource::new(&ctx.places.root, ctx.config.merge.clone()));
-    Ok(kite_daemon::queue::stats(client, quality.as_ref()).await?.by_template)
+pub(crate) async fn template_counts(
+    client: &Client,
+    ctx: Option<&Ctx>,
+) -> Result<BTreeMap<String, TrackRecord>> {
+    let quality = ctx.map(|ctx| {
+        kite_daemon::quality::QualitySource::new(&ctx.places.root, ctx.config.merge.clone())
+    });
+    Ok(kite_daemon::queue::stats(client, quality.as_ref())
+        .await?
+        .by_template)
 }
 
 pub(crate) async fn run(ctx: &Ctx, cmd: SchedCmd) -> Result<()> {
@@ -129,22 +147,46 @@ impl Queue for NoQueue {
     fn register_session<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<String, QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
-    fn claim<'a>(&'a self, _: i64, _: &'a str) -> BoxFuture<'a, Result<kite_strategy::Claim, QueueError>> {
+    fn claim<'a>(
+        &'a self,
+        _: i64,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<kite_strategy::Claim, QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
-    fn done<'a>(&'a self, _: &'a kite_strategy::Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn done<'a>(
+        &'a self,
+        _: &'a kite_strategy::Claim,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
-    fn fail<'a>(&'a self, _: &'a kite_strategy::Claim, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn fail<'a>(
+        &'a self,
+        _: &'a kite_strategy::Claim,
+        _: &'a str,
+        _: bool,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
-    fn requeue_uncounted<'a>(&'a self, _: &'a kite_strategy::Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn requeue_uncounted<'a>(
+        &'a self,
+        _: &'a kite_strategy::Claim,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
-    fn stop_order<'a>(&'a self, _: &'a str, _: Option<f64>) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>> {
+    fn stop_order<'a>(
+        &'a self,
+        _: &'a str,
+        _: Option<f64>,
+    ) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
-    fn record_cost<'a>(&'a self, _: &'a kite_strategy::AttemptCost) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn record_cost<'a>(
+        &'a self,
+        _: &'a kite_strategy::AttemptCost,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Unavailable("no daemon".into())) })
     }
     fn agent_spend_today(&self) -> BoxFuture<'_, Result<f64, QueueError>> {
@@ -189,15 +231,27 @@ async fn templates(ctx: &Ctx) -> Result<()> {
             Cadence::Cron(_) => next,
             Cadence::EveryTick | Cadence::Every(_) => None,
         };
-        next_human.push(next.map(|n| n.to_string()).unwrap_or_else(|| "next tick".into()));
+        next_human.push(
+            next.map(|n| n.to_string())
+                .unwrap_or_else(|| "next tick".into()),
+        );
         rows.push(TemplateRow {
             next_run: next.map(|n| n.to_rfc3339()),
-            track_record: track.as_ref().map(|m| m.get(&t.name).copied().unwrap_or_default()),
-            throttled: track.as_ref().and_then(|m| m.get(&t.name)).and_then(|r| r.throttle(&ctx.config.sched.quality)),
+            track_record: track
+                .as_ref()
+                .map(|m| m.get(&t.name).copied().unwrap_or_default()),
+            throttled: track
+                .as_ref()
+                .and_then(|m| m.get(&t.name))
+                .and_then(|r| r.throttle(&ctx.config.sched.quality)),
             info,
         });
     }
-    let out = TemplatesOut { dir: dir.display().to_string(), templates: rows, errors: s.template_errors().to_vec() };
+    let out = TemplatesOut {
+        dir: dir.display().to_string(),
+        templates: rows,
+        errors: s.template_errors().to_vec(),
+    };
     if ctx.json {
         return output::json(&out);
     }
@@ -216,7 +270,10 @@ async fn templates(ctx: &Ctx) -> Result<()> {
                 r.info.workstream.clone().unwrap_or_else(|| "-".into()),
                 match (r.info.origin.as_str(), r.info.overrides) {
                     ("built-in", _) => "built-in".to_string(),
-                    (f, true) => format!("{} (overrides the built-in)", relative(&ctx.places.root, Path::new(f))),
+                    (f, true) => format!(
+                        "{} (overrides the built-in)",
+                        relative(&ctx.places.root, Path::new(f))
+                    ),
                     (f, false) => relative(&ctx.places.root, Path::new(f)),
                 },
             ]
@@ -258,9 +315,16 @@ async fn templates(ctx: &Ctx) -> Result<()> {
                 extra.push(format!("audit by {a} (read-only)"));
             }
             if let Some(t) = &r.track_record {
-                extra.push(format!("{} done, {} failed, {} pruned", t.done, t.failed, t.pruned));
+                extra.push(format!(
+                    "{} done, {} failed, {} pruned",
+                    t.done, t.failed, t.pruned
+                ));
                 if let Some(m) = t.median_survival_7d {
-                    extra.push(format!("{:.0}% of its landed lines kept after 7 days (median of {})", m * 100.0, t.measured));
+                    extra.push(format!(
+                        "{:.0}% of its landed lines kept after 7 days (median of {})",
+                        m * 100.0,
+                        t.measured
+                    ));
                 }
                 if t.reverted > 0 {
                     extra.push(format!("{} reverted", t.reverted));
@@ -275,7 +339,11 @@ async fn templates(ctx: &Ctx) -> Result<()> {
     if !out.errors.is_empty() {
         output::line("broken templates:")?;
         for e in &out.errors {
-            output::line(format!("  {}: {}", relative(&ctx.places.root, Path::new(&e.file)), e.message.replace('\n', " ")))?;
+            output::line(format!(
+                "  {}: {}",
+                relative(&ctx.places.root, Path::new(&e.file)),
+                e.message.replace('\n', " ")
+            ))?;
         }
     }
     Ok(())
@@ -283,8 +351,14 @@ async fn templates(ctx: &Ctx) -> Result<()> {
 
 fn eject(ctx: &Ctx, name: &str, force: bool) -> Result<()> {
     let Some(b) = kite_strategy::builtin::prompt(name) else {
-        let names: Vec<&str> = kite_strategy::builtin::PROMPTS.iter().map(|b| b.name()).collect();
-        anyhow::bail!("no built-in template or prompt named {name:?}; built-in: {}", names.join(", "));
+        let names: Vec<&str> = kite_strategy::builtin::PROMPTS
+            .iter()
+            .map(|b| b.name())
+            .collect();
+        anyhow::bail!(
+            "no built-in template or prompt named {name:?}; built-in: {}",
+            names.join(", ")
+        );
     };
     let dir = ctx.places.root.join(&ctx.config.sched.prompts_dir);
     let path = dir.join(b.file);
@@ -298,7 +372,11 @@ fn eject(ctx: &Ctx, name: &str, force: bool) -> Result<()> {
     if ctx.json {
         return output::json(&serde_json::json!({"name": b.name(), "path": path}));
     }
-    output::line(format!("wrote {}; edit it there, it now overrides the built-in {}", path.display(), b.name()))
+    output::line(format!(
+        "wrote {}; edit it there, it now overrides the built-in {}",
+        path.display(),
+        b.name()
+    ))
 }
 
 fn relative(root: &Path, p: &Path) -> String {
@@ -311,9 +389,16 @@ fn relative(root: &Path, p: &Path) -> String {
 async fn tick(ctx: &Ctx, dry_run: bool) -> Result<()> {
     let cfg = sched_config(ctx)?;
     let client = Arc::new(ctx.client().await?);
-    let queue = Arc::new(ClientQueue::new(client).with_quality(&ctx.places.root, ctx.config.merge.clone()));
+    let queue =
+        Arc::new(ClientQueue::new(client).with_quality(&ctx.places.root, ctx.config.merge.clone()));
     let mut s = Scheduler::new(cfg, &ctx.places.root, queue, note_source(ctx));
-    let r = s.tick(TickOptions { dry_run, all: true, now: None }).await;
+    let r = s
+        .tick(TickOptions {
+            dry_run,
+            all: true,
+            now: None,
+        })
+        .await;
     if ctx.json {
         output::json(&r)
     } else {
@@ -342,14 +427,35 @@ fn target(t: &Target) -> String {
 }
 
 fn decision(d: &Decision) -> String {
-    let by = d.superseded_by.as_ref().map(|b| format!(" by {}", target(b))).unwrap_or_default();
-    let tpl = d.template.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
-    let kind = serde_json::to_value(d.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-    format!("{} {:?}{tpl}: {kind}{by}: {}; {}", target(&d.target), d.title, d.reason, score_parts(&d.score))
+    let by = d
+        .superseded_by
+        .as_ref()
+        .map(|b| format!(" by {}", target(b)))
+        .unwrap_or_default();
+    let tpl = d
+        .template
+        .as_deref()
+        .map(|t| format!(" ({t})"))
+        .unwrap_or_default();
+    let kind = serde_json::to_value(d.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    format!(
+        "{} {:?}{tpl}: {kind}{by}: {}; {}",
+        target(&d.target),
+        d.title,
+        d.reason,
+        score_parts(&d.score)
+    )
 }
 
 fn print_tick(r: &TickReport) -> Result<()> {
-    let mode = if r.dry_run { " (dry run: nothing created or pruned)" } else { "" };
+    let mode = if r.dry_run {
+        " (dry run: nothing created or pruned)"
+    } else {
+        ""
+    };
     output::line(format!(
         "tick at {}{mode}: {} templates, {} candidates, {} queued, {} superseded, {} pruned, {} errors",
         r.at,
@@ -380,7 +486,10 @@ fn print_tick(r: &TickReport) -> Result<()> {
         output::line("candidates:")?;
         for c in &r.candidates {
             let id = c.task_id.map(|id| format!(" #{id}")).unwrap_or_default();
-            output::line(format!("  [{}] {:?} ({}): {}{id}", c.index, c.candidate.title, c.candidate.template, c.outcome))?;
+            output::line(format!(
+                "  [{}] {:?} ({}): {}{id}",
+                c.index, c.candidate.title, c.candidate.template, c.outcome
+            ))?;
             output::line(format!("      why: {}", c.why))?;
             output::line(format!("      scored: {}", c.scored))?;
         }
@@ -395,7 +504,10 @@ fn print_tick(r: &TickReport) -> Result<()> {
     if !r.unchanged.is_empty() {
         output::line("unchanged:")?;
         for u in &r.unchanged {
-            output::line(format!("  [{}] already open as #{}: {}", u.index, u.task_id, u.reason))?;
+            output::line(format!(
+                "  [{}] already open as #{}: {}",
+                u.index, u.task_id, u.reason
+            ))?;
         }
     }
     if !r.superseded.is_empty() {
@@ -435,8 +547,17 @@ pub(crate) async fn spawn(ctx: &Ctx, a: SpawnArgs) -> Result<()> {
     let cfg = runner_config(ctx)?;
     let client = Arc::new(ctx.client().await?);
     let queue = Arc::new(ClientQueue::new(client.clone()));
-    let runner = Runner::new(cfg, &ctx.places.root, &ctx.places.home, queue.clone(), client);
-    let mut handle = runner.spawn(a.task).await.with_context(|| format!("cannot start an agent for task {}", a.task))?;
+    let runner = Runner::new(
+        cfg,
+        &ctx.places.root,
+        &ctx.places.home,
+        queue.clone(),
+        client,
+    );
+    let mut handle = runner
+        .spawn(a.task)
+        .await
+        .with_context(|| format!("cannot start an agent for task {}", a.task))?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let finished = tokio::select! {
         r = &mut handle => Some(r.context("the agent run stopped unexpectedly")?),
@@ -448,7 +569,10 @@ pub(crate) async fn spawn(ctx: &Ctx, a: SpawnArgs) -> Result<()> {
         handle.abort();
         let _ = handle.await;
         queue.end_all_sessions().await;
-        anyhow::bail!("interrupted: the agent for task {} was stopped and the task put back to pending", a.task);
+        anyhow::bail!(
+            "interrupted: the agent for task {} was stopped and the task put back to pending",
+            a.task
+        );
     };
     if ctx.json {
         output::json(&report)?;
@@ -458,8 +582,12 @@ pub(crate) async fn spawn(ctx: &Ctx, a: SpawnArgs) -> Result<()> {
     match &report.outcome {
         RunOutcome::Done { .. } => Ok(()),
         RunOutcome::Failed { error } => anyhow::bail!("task {} failed: {error}", report.task_id),
-        RunOutcome::Lost { reason } => anyhow::bail!("task {}: the run was lost: {reason}", report.task_id),
-        RunOutcome::Stopped { reason } => anyhow::bail!("task {}: the agent was stopped: {reason}", report.task_id),
+        RunOutcome::Lost { reason } => {
+            anyhow::bail!("task {}: the run was lost: {reason}", report.task_id)
+        }
+        RunOutcome::Stopped { reason } => {
+            anyhow::bail!("task {}: the agent was stopped: {reason}", report.task_id)
+        }
     }
 }
 
@@ -471,13 +599,25 @@ fn print_run(r: &RunReport) -> Result<()> {
         RunOutcome::Lost { reason } => format!("lost ({reason})"),
         RunOutcome::Stopped { reason } => format!("stopped ({reason})"),
     };
-    output::line(format!("task {}: {what} after {n} attempt{}", r.task_id, if n == 1 { "" } else { "s" }))?;
+    output::line(format!(
+        "task {}: {what} after {n} attempt{}",
+        r.task_id,
+        if n == 1 { "" } else { "s" }
+    ))?;
     for (i, at) in r.attempts.iter().enumerate() {
         output::line(format!("  {}", attempt_line(i + 1, at)))?;
     }
     if let Some(w) = &r.worktree {
-        let fate = if r.worktree_kept { "kept" } else { "removed; the branch stays" };
-        output::line(format!("  worktree {} on branch {} ({fate})", w.dir.display(), w.branch))?;
+        let fate = if r.worktree_kept {
+            "kept"
+        } else {
+            "removed; the branch stays"
+        };
+        output::line(format!(
+            "  worktree {} on branch {} ({fate})",
+            w.dir.display(),
+            w.branch
+        ))?;
     }
     match &r.outcome {
         RunOutcome::Done { result } if !result.is_empty() => {
@@ -493,7 +633,12 @@ fn print_run(r: &RunReport) -> Result<()> {
 }
 
 fn attempt_line(n: usize, a: &Attempt) -> String {
-    let mut s = format!("attempt {n} (session {}, {} ms): {}", a.session_id, a.duration_ms, a.exit.replace('\n', " "));
+    let mut s = format!(
+        "attempt {n} (session {}, {} ms): {}",
+        a.session_id,
+        a.duration_ms,
+        a.exit.replace('\n', " ")
+    );
     if a.transient {
         s.push_str(", transient");
     }
@@ -515,7 +660,11 @@ fn attempt_line(n: usize, a: &Attempt) -> String {
 /// The strategy loop (every `tick`, else `[sched] tick`; a zero tick leaves it off) and, when
 /// `max_agents` (else `[runner] max_agents`) is above 0, the runner, as the daemon's component.
 /// A bad `[sched]` or `[runner]` section is logged and leaves that part off.
-pub(crate) fn background(ctx: &Ctx, tick: Option<Duration>, max_agents: Option<usize>) -> kite_daemon::sched::Sched {
+pub(crate) fn background(
+    ctx: &Ctx,
+    tick: Option<Duration>,
+    max_agents: Option<usize>,
+) -> kite_daemon::sched::Sched {
     let sched = match sched_config(ctx) {
         Ok(mut c) => {
             if let Some(t) = tick {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use super::Ctx;
 use anyhow::{Context, Result};
 use kite_memory::search::{SearchMode, SearchResults};
-use kite_memory::{BuiltinExtractor, CommandExtractor, Extractor, Kind, NewNote, SearchOptions, Vault, VaultConfig};
+use kite_memory::{
+    BuiltinExtractor, CommandExtractor, Extractor, Kind, NewNote, SearchOptions, Vault, VaultConfig,
+};
 
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum VaultCmd {
@@ -221,11 +223,44 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
     }
     let mut out = std::io::stdout().lock();
     match cmd {
-        VaultCmd::Add { title, kind, tags, body, project, source, .. } => {
-            return add(&mut vault, &mut out, json, NewNote { kind: Kind::parse(&kind), title, tags, project, source, body: body_or_stdin(body)? });
+        VaultCmd::Add {
+            title,
+            kind,
+            tags,
+            body,
+            project,
+            source,
+            ..
+        } => {
+            return add(
+                &mut vault,
+                &mut out,
+                json,
+                NewNote {
+                    kind: Kind::parse(&kind),
+                    title,
+                    tags,
+                    project,
+                    source,
+                    body: body_or_stdin(body)?,
+                },
+            );
         }
-        VaultCmd::Search { query, k, mode, all, recent, .. } => {
-            let opts = SearchOptions { k, mode, include_superseded: all, recency_half_life_days: recent, ..SearchOptions::default() };
+        VaultCmd::Search {
+            query,
+            k,
+            mode,
+            all,
+            recent,
+            ..
+        } => {
+            let opts = SearchOptions {
+                k,
+                mode,
+                include_superseded: all,
+                recency_half_life_days: recent,
+                ..SearchOptions::default()
+            };
             let results = vault.search(&query.join(" "), &opts)?;
             if json {
                 return print_json(&results);
@@ -261,10 +296,32 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
                 return print_json(&stats);
             }
             writeln!(out, "vault       {}", stats.dir.display())?;
-            writeln!(out, "index       {} ({} KiB)", stats.index_path.display(), stats.index.index_bytes / 1024)?;
-            writeln!(out, "notes       {} ({} superseded, {} with vectors, {} files)", stats.index.notes, stats.index.superseded, stats.index.with_vector, stats.files)?;
-            let kinds: Vec<String> = stats.index.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            writeln!(out, "kinds       {}", if kinds.is_empty() { "-".to_string() } else { kinds.join(", ") })?;
+            writeln!(
+                out,
+                "index       {} ({} KiB)",
+                stats.index_path.display(),
+                stats.index.index_bytes / 1024
+            )?;
+            writeln!(
+                out,
+                "notes       {} ({} superseded, {} with vectors, {} files)",
+                stats.index.notes, stats.index.superseded, stats.index.with_vector, stats.files
+            )?;
+            let kinds: Vec<String> = stats
+                .index
+                .by_kind
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            writeln!(
+                out,
+                "kinds       {}",
+                if kinds.is_empty() {
+                    "-".to_string()
+                } else {
+                    kinds.join(", ")
+                }
+            )?;
             writeln!(out, "model       {}", stats.model)?;
         }
         VaultCmd::List { kind, all, .. } => return list(&vault, &mut out, json, kind, all),
@@ -274,7 +331,13 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
             if json {
                 return print_json(&note);
             }
-            writeln!(out, "forgot {} {:?}: kept in {}, never injected or recalled again", note.id, note.title, vault.note_path(&note.id)?.display())?;
+            writeln!(
+                out,
+                "forgot {} {:?}: kept in {}, never injected or recalled again",
+                note.id,
+                note.title,
+                vault.note_path(&note.id)?.display()
+            )?;
         }
         VaultCmd::Pin { id, off } => {
             let changed = vault.pin(&id, !off)?;
@@ -286,12 +349,32 @@ pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
             }
         }
         VaultCmd::History { id, .. } => return history(&vault, &mut out, json, &id),
-        VaultCmd::Inject { task, prompt, no_work, no_pinned, .. } => {
+        VaultCmd::Inject {
+            task,
+            prompt,
+            no_work,
+            no_pinned,
+            ..
+        } => {
             drop(vault);
             return show_injection(ctx, &mut out, json, task, prompt, no_work, no_pinned);
         }
-        VaultCmd::Extract { transcript, command, prompt, dry_run, .. } => {
-            return extract(&mut vault, &mut out, json, &transcript, command, prompt, dry_run);
+        VaultCmd::Extract {
+            transcript,
+            command,
+            prompt,
+            dry_run,
+            ..
+        } => {
+            return extract(
+                &mut vault,
+                &mut out,
+                json,
+                &transcript,
+                command,
+                prompt,
+                dry_run,
+            );
         }
     }
     Ok(())
@@ -303,7 +386,9 @@ fn body_or_stdin(body: Option<String>) -> Result<String> {
         Some(b) => b,
         None if !std::io::stdin().is_terminal() => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("cannot read the note body from standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read the note body from standard input")?;
             s
         }
         None => String::new(),
@@ -319,10 +404,18 @@ fn add(vault: &mut Vault, out: &mut impl Write, json: bool, note: NewNote) -> Re
     if outcome.created {
         writeln!(out, "added {}", outcome.id)?;
     } else {
-        writeln!(out, "unchanged {} (the same note is already there)", outcome.id)?;
+        writeln!(
+            out,
+            "unchanged {} (the same note is already there)",
+            outcome.id
+        )?;
     }
     for s in &outcome.superseded {
-        writeln!(out, "supersedes {} {:?} (similarity {:.2})", s.id, s.title, s.similarity)?;
+        writeln!(
+            out,
+            "supersedes {} {:?} (similarity {:.2})",
+            s.id, s.title, s.similarity
+        )?;
     }
     if !outcome.embedded {
         writeln!(out, "note: no embedding model, so the note is found by keywords only until `kite vault reindex` runs with one")?;
@@ -331,13 +424,23 @@ fn add(vault: &mut Vault, out: &mut impl Write, json: bool, note: NewNote) -> Re
 }
 
 /// `kite vault list`.
-fn list(vault: &Vault, out: &mut impl Write, json: bool, kind: Option<String>, all: bool) -> Result<()> {
+fn list(
+    vault: &Vault,
+    out: &mut impl Write,
+    json: bool,
+    kind: Option<String>,
+    all: bool,
+) -> Result<()> {
     let notes = vault.list(kind.as_deref(), all)?;
     if json {
         return print_json(&notes);
     }
     if notes.is_empty() {
-        writeln!(out, "no notes{}", kind.map(|k| format!(" of kind {k}")).unwrap_or_default())?;
+        writeln!(
+            out,
+            "no notes{}",
+            kind.map(|k| format!(" of kind {k}")).unwrap_or_default()
+        )?;
     }
     for n in &notes {
         let mut marks = vec![];
@@ -350,8 +453,19 @@ fn list(vault: &Vault, out: &mut impl Write, json: bool, kind: Option<String>, a
         if let Some(by) = &n.superseded_by {
             marks.push(format!("superseded by {by}"));
         }
-        let marks = if marks.is_empty() { String::new() } else { format!("  ({})", marks.join(", ")) };
-        writeln!(out, "{}  {:<11} {}  {}{marks}", n.updated.get(..10).unwrap_or(&n.updated), n.kind, n.id, n.title)?;
+        let marks = if marks.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", marks.join(", "))
+        };
+        writeln!(
+            out,
+            "{}  {:<11} {}  {}{marks}",
+            n.updated.get(..10).unwrap_or(&n.updated),
+            n.kind,
+            n.id,
+            n.title
+        )?;
     }
     Ok(())
 }
@@ -363,13 +477,23 @@ fn history(vault: &Vault, out: &mut impl Write, json: bool, id: &str) -> Result<
         return print_json(&chain);
     }
     for n in &chain {
-        let here = if n.id == id.trim().trim_end_matches(".md") { "*" } else { " " };
+        let here = if n.id == id.trim().trim_end_matches(".md") {
+            "*"
+        } else {
+            " "
+        };
         let state = match (&n.superseded_by, n.forgotten()) {
             (_, Some(when)) => format!("forgotten {when}"),
             (Some(by), None) => format!("superseded by {by}"),
             (None, None) => "active".to_string(),
         };
-        writeln!(out, "{here} {}  {}  {}  ({state})", n.created.format("%Y-%m-%d"), n.id, n.title)?;
+        writeln!(
+            out,
+            "{here} {}  {}  {}  ({state})",
+            n.created.format("%Y-%m-%d"),
+            n.id,
+            n.title
+        )?;
     }
     Ok(())
 }
@@ -388,7 +512,13 @@ fn show_injection(
         pinned: !no_pinned,
         task,
         prompt,
-        work: if no_work { None } else { kite_memory::work::GitFacts::start(&ctx.places.root).finish().1 },
+        work: if no_work {
+            None
+        } else {
+            kite_memory::work::GitFacts::start(&ctx.places.root)
+                .finish()
+                .1
+        },
         min_similarity: Some(ctx.config.hooks.min_similarity),
         status_days: Some(ctx.config.hooks.status_days),
         ..Default::default()
@@ -404,8 +534,18 @@ fn show_injection(
         writeln!(out, "nothing would be injected")?;
     }
     for n in &got.notes {
-        let sim = n.similarity.map(|s| format!(", cos {s:.2}")).unwrap_or_default();
-        writeln!(out, "{:<24} {:<11} {}  {}", format!("{}{sim}", kite_memory::Reason::describe_name(&n.reason)), n.kind, n.id, n.title)?;
+        let sim = n
+            .similarity
+            .map(|s| format!(", cos {s:.2}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:<24} {:<11} {}  {}",
+            format!("{}{sim}", kite_memory::Reason::describe_name(&n.reason)),
+            n.kind,
+            n.id,
+            n.title
+        )?;
     }
     Ok(())
 }
@@ -424,7 +564,8 @@ fn extract(
         Some(c) => {
             let mut e = CommandExtractor::new(c);
             if let Some(p) = prompt {
-                e.template = std::fs::read_to_string(&p).with_context(|| format!("cannot read prompt template {}", p.display()))?;
+                e.template = std::fs::read_to_string(&p)
+                    .with_context(|| format!("cannot read prompt template {}", p.display()))?;
             }
             Box::new(e)
         }
@@ -435,23 +576,41 @@ fn extract(
         return print_json(&report);
     }
     if report.bad_lines > 0 {
-        eprintln!("kite: warning: skipped {} malformed line(s) in {}", report.bad_lines, transcript.display());
+        eprintln!(
+            "kite: warning: skipped {} malformed line(s) in {}",
+            report.bad_lines,
+            transcript.display()
+        );
     }
     for why in &report.skipped {
         eprintln!("kite: warning: a proposed note was set aside: {why}");
     }
     if dry_run {
-        writeln!(out, "{} note(s) proposed from {} (dry run, nothing written):", report.proposed.len(), report.source)?;
+        writeln!(
+            out,
+            "{} note(s) proposed from {} (dry run, nothing written):",
+            report.proposed.len(),
+            report.source
+        )?;
         for n in &report.proposed {
             writeln!(out, "  [{}] {}", n.kind, n.title)?;
         }
     } else {
-        writeln!(out, "{} note(s) from {}:", report.added.len(), report.source)?;
+        writeln!(
+            out,
+            "{} note(s) from {}:",
+            report.added.len(),
+            report.source
+        )?;
         for (n, a) in report.proposed.iter().zip(&report.added) {
             let what = if a.created { "added" } else { "unchanged" };
             writeln!(out, "  {what} {} [{}] {}", a.id, n.kind, n.title)?;
             for s in &a.superseded {
-                writeln!(out, "    supersedes {} (similarity {:.2})", s.id, s.similarity)?;
+                writeln!(
+                    out,
+                    "    supersedes {} (similarity {:.2})",
+                    s.id, s.similarity
+                )?;
             }
         }
     }
@@ -461,7 +620,11 @@ fn extract(
 /// Asks the daemon's warm vault for an injection (a person at the CLI can wait); with no daemon
 /// listening, runs the same policy in process.
 fn inject(ctx: &Ctx, ask: kite_proto::ops::MemoryInject) -> Result<kite_proto::ops::Injection> {
-    let c = super::memory_client(ctx, kite_daemon::memory_client::PATIENT, kite_daemon::memory_client::Fallback::InProcess);
+    let c = super::memory_client(
+        ctx,
+        kite_daemon::memory_client::PATIENT,
+        kite_daemon::memory_client::Fallback::InProcess,
+    );
     Ok(c.inject(ask)?)
 }
 
@@ -469,12 +632,15 @@ fn inject(ctx: &Ctx, ask: kite_proto::ops::MemoryInject) -> Result<kite_proto::o
 /// note is left as it was.
 fn edit(ctx: &Ctx, vault: &mut Vault, id: &str) -> Result<()> {
     let path = vault.note_path(id)?;
-    let before = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let before = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let original = kite_memory::Note::parse(&before, &path)?;
     let copy = ctx.places.home.join(format!("edit-{}.md", original.id));
     std::fs::create_dir_all(&ctx.places.home)?;
     std::fs::write(&copy, &before).with_context(|| format!("cannot write {}", copy.display()))?;
-    let editor = std::env::var("VISUAL").or_else(|_| std::env::var("EDITOR")).unwrap_or_else(|_| "vi".to_string());
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".to_string());
     let status = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!("{editor} \"$1\""))
@@ -485,7 +651,8 @@ fn edit(ctx: &Ctx, vault: &mut Vault, id: &str) -> Result<()> {
     if !status.success() {
         anyhow::bail!("the editor {editor:?} exited with {status}; the note was not changed (your copy is {})", copy.display());
     }
-    let after = std::fs::read_to_string(&copy).with_context(|| format!("cannot read {}", copy.display()))?;
+    let after = std::fs::read_to_string(&copy)
+        .with_context(|| format!("cannot read {}", copy.display()))?;
     if after == before {
         let _ = std::fs::remove_file(&copy);
         println!("unchanged {}", original.id);
@@ -503,7 +670,14 @@ fn edit(ctx: &Ctx, vault: &mut Vault, id: &str) -> Result<()> {
             copy.display()
         );
     }
-    if (&edited.title, &edited.body, &edited.kind, &edited.tags) != (&original.title, &original.body, &original.kind, &original.tags) {
+    if (&edited.title, &edited.body, &edited.kind, &edited.tags)
+        != (
+            &original.title,
+            &original.body,
+            &original.kind,
+            &original.tags,
+        )
+    {
         edited.mark_updated();
     }
     kite_memory::note::atomic_write(&path, edited.to_markdown().as_bytes())?;
@@ -532,7 +706,15 @@ fn print_results(out: &mut impl Write, results: &SearchResults) -> Result<()> {
         if let Some(by) = &h.superseded_by {
             parts.push(format!("superseded by {by}"));
         }
-        writeln!(out, "{:.4}  {:<11} {}  {}  ({})", h.score, h.kind, h.id, h.title, parts.join(", "))?;
+        writeln!(
+            out,
+            "{:.4}  {:<11} {}  {}  ({})",
+            h.score,
+            h.kind,
+            h.id,
+            h.title,
+            parts.join(", ")
+        )?;
     }
     Ok(())
 }

@@ -36,20 +36,30 @@ impl Usage {
     pub fn add(&mut self, o: &Usage) {
         self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
-        self.cache_creation_input_tokens = self.cache_creation_input_tokens.saturating_add(o.cache_creation_input_tokens);
-        self.cache_read_input_tokens = self.cache_read_input_tokens.saturating_add(o.cache_read_input_tokens);
+        self.cache_creation_input_tokens = self
+            .cache_creation_input_tokens
+            .saturating_add(o.cache_creation_input_tokens);
+        self.cache_read_input_tokens = self
+            .cache_read_input_tokens
+            .saturating_add(o.cache_read_input_tokens);
         self.cache_creation_1h = self.cache_creation_1h.saturating_add(o.cache_creation_1h);
     }
 
     /// Every token, of every kind.
     pub fn total(&self) -> u64 {
-        self.input_tokens.saturating_add(self.output_tokens).saturating_add(self.cache_creation_input_tokens).saturating_add(self.cache_read_input_tokens)
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_creation_input_tokens)
+            .saturating_add(self.cache_read_input_tokens)
     }
 
     /// Reads Anthropic's `usage` object (as in a response, a result JSON or a transcript line).
     pub fn from_api(v: &serde_json::Value) -> Usage {
         let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
-        let one_hour = v.pointer("/cache_creation/ephemeral_1h_input_tokens").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let one_hour = v
+            .pointer("/cache_creation/ephemeral_1h_input_tokens")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
         Usage {
             input_tokens: n("input_tokens"),
             output_tokens: n("output_tokens"),
@@ -84,7 +94,9 @@ const SHIPPED: &str = include_str!("prices.toml");
 
 impl Default for PriceTable {
     fn default() -> Self {
-        PriceTable(toml::from_str(SHIPPED).expect("the shipped price table parses (a unit test pins it)"))
+        PriceTable(
+            toml::from_str(SHIPPED).expect("the shipped price table parses (a unit test pins it)"),
+        )
     }
 }
 
@@ -104,7 +116,9 @@ impl PriceTable {
         }
         let base = model.split('[').next().unwrap_or(model);
         let family = match base.rsplit_once('-') {
-            Some((head, date)) if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) => head,
+            Some((head, date)) if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) => {
+                head
+            }
             _ => base,
         };
         self.0.get(family)
@@ -114,7 +128,9 @@ impl PriceTable {
     pub fn cost(&self, model: &str, usage: &Usage) -> Option<f64> {
         let p = self.price(model)?;
         let m = 1_000_000.0;
-        let write_5m = usage.cache_creation_input_tokens.saturating_sub(usage.cache_creation_1h);
+        let write_5m = usage
+            .cache_creation_input_tokens
+            .saturating_sub(usage.cache_creation_1h);
         Some(
             usage.input_tokens as f64 * p.input / m
                 + usage.output_tokens as f64 * p.output / m
@@ -146,6 +162,28 @@ pub struct Cost {
     pub unpriced: Vec<String>,
 }
 
+impl Cost {
+    /// Adds another run's cost: dollars, tokens, turns and time summed; the model and the
+    /// session are the latest known; unpriced models together.
+    pub fn add(&mut self, o: &Cost) {
+        self.usd += o.usd;
+        self.usage.add(&o.usage);
+        self.turns = self.turns.saturating_add(o.turns);
+        self.duration_ms = self.duration_ms.saturating_add(o.duration_ms);
+        if o.model.is_some() {
+            self.model.clone_from(&o.model);
+        }
+        if o.agent_session.is_some() {
+            self.agent_session.clone_from(&o.agent_session);
+        }
+        for m in &o.unpriced {
+            if !self.unpriced.contains(m) {
+                self.unpriced.push(m.clone());
+            }
+        }
+    }
+}
+
 /// The usage a transcript records, per model. Claude Code writes several lines per response
 /// (one per content block), each with the response's usage so far: each message id plus request
 /// id counts once, with its largest usage.
@@ -153,17 +191,37 @@ pub fn transcript_usage(path: &Path) -> std::io::Result<BTreeMap<String, Usage>>
     let text = std::fs::read_to_string(path)?;
     let mut seen: HashMap<(String, String), (String, Usage)> = HashMap::new();
     for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let Some(msg) = v.get("message") else { continue };
-        let Some(usage) = msg.get("usage") else { continue };
-        let id = msg.get("id").and_then(|x| x.as_str()).unwrap_or_default().to_string();
-        let req = v.get("requestId").and_then(|x| x.as_str()).unwrap_or_default().to_string();
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(msg) = v.get("message") else {
+            continue;
+        };
+        let Some(usage) = msg.get("usage") else {
+            continue;
+        };
+        let id = msg
+            .get("id")
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let req = v
+            .get("requestId")
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string();
         if id.is_empty() && req.is_empty() {
             continue;
         }
-        let model = msg.get("model").and_then(|x| x.as_str()).unwrap_or("unknown").to_string();
+        let model = msg
+            .get("model")
+            .and_then(|x| x.as_str())
+            .unwrap_or("unknown")
+            .to_string();
         let u = Usage::from_api(usage);
-        let e = seen.entry((id, req)).or_insert_with(|| (model.clone(), Usage::default()));
+        let e = seen
+            .entry((id, req))
+            .or_insert_with(|| (model.clone(), Usage::default()));
         if u.total() >= e.1.total() {
             *e = (model, u);
         }
@@ -206,17 +264,28 @@ mod tests {
     fn the_shipped_table_parses_and_prices_dated_ids_by_family() {
         let t = PriceTable::default();
         assert!(t.0.len() >= 5, "{:?}", t.0.keys());
-        let p = t.price("claude-sonnet-4-5-20250929").expect("a dated id is priced as its family");
+        let p = t
+            .price("claude-sonnet-4-5-20250929")
+            .expect("a dated id is priced as its family");
         assert_eq!(p.input, 3.0);
         assert!(t.price("gpt-4").is_none());
-        let u = Usage { input_tokens: 1_000_000, output_tokens: 1_000_000, ..Default::default() };
+        let u = Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 1_000_000,
+            ..Default::default()
+        };
         assert_eq!(t.cost("claude-sonnet-4-5", &u), Some(18.0));
     }
 
     #[test]
     fn cache_writes_are_priced_by_duration() {
         let t = PriceTable::default();
-        let u = Usage { cache_creation_input_tokens: 2_000_000, cache_creation_1h: 1_000_000, cache_read_input_tokens: 1_000_000, ..Default::default() };
+        let u = Usage {
+            cache_creation_input_tokens: 2_000_000,
+            cache_creation_1h: 1_000_000,
+            cache_read_input_tokens: 1_000_000,
+            ..Default::default()
+        };
         // Sonnet: 3.75 per million written for 5 minutes, 6 for an hour, 0.30 read.
         let usd = t.cost("claude-sonnet-4-5", &u).unwrap();
         assert!((usd - (3.75 + 6.0 + 0.30)).abs() < 1e-9, "{usd}");
@@ -225,7 +294,16 @@ mod tests {
     #[test]
     fn overrides_replace_and_add_models() {
         let mut o = BTreeMap::new();
-        o.insert("my-model".to_string(), Price { input: 1.0, output: 2.0, cache_write_5m: 0.0, cache_write_1h: 0.0, cache_read: 0.0 });
+        o.insert(
+            "my-model".to_string(),
+            Price {
+                input: 1.0,
+                output: 2.0,
+                cache_write_5m: 0.0,
+                cache_write_1h: 0.0,
+                cache_read: 0.0,
+            },
+        );
         let t = PriceTable::with_overrides(&o);
         assert!(t.price("my-model").is_some());
         assert!(t.price("claude-sonnet-4-5").is_some());
@@ -238,11 +316,21 @@ mod tests {
         let line = |id: &str, req: &str, out: u64| {
             serde_json::json!({"type": "assistant", "requestId": req, "message": {"id": id, "model": "claude-sonnet-4-5", "usage": {"input_tokens": 100, "output_tokens": out, "cache_read_input_tokens": 10}}}).to_string()
         };
-        let text = [line("m1", "r1", 5), line("m1", "r1", 40), line("m2", "r2", 7), "not json".into(), r#"{"type":"user","message":{"content":"hi"}}"#.into()].join("\n");
+        let text = [
+            line("m1", "r1", 5),
+            line("m1", "r1", 40),
+            line("m2", "r2", 7),
+            "not json".into(),
+            r#"{"type":"user","message":{"content":"hi"}}"#.into(),
+        ]
+        .join("\n");
         std::fs::write(&p, text).unwrap();
         let by = transcript_usage(&p).unwrap();
         let u = by["claude-sonnet-4-5"];
-        assert_eq!((u.input_tokens, u.output_tokens, u.cache_read_input_tokens), (200, 47, 20));
+        assert_eq!(
+            (u.input_tokens, u.output_tokens, u.cache_read_input_tokens),
+            (200, 47, 20)
+        );
         let c = price_by_model(&PriceTable::default(), &by);
         assert!(c.usd > 0.0 && c.unpriced.is_empty());
     }

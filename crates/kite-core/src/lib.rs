@@ -15,6 +15,9 @@ pub mod task;
 
 pub use home::Home;
 pub use locks::{Grant, LockError, LockMode, LockTable, Requested};
-pub use merge::{discard_refusal, Finding, MergeCounts, MergeEntry, MergeState, MergeTally, Review, ReviewOutcome};
+pub use merge::{
+    discard_refusal, Finding, MergeCounts, MergeEntry, MergeState, MergeTally, Review,
+    ReviewOutcome, TestDelta,
+};
 pub use paths::{normalize, LockPath, PathError};
 pub use task::{HistoryEntry, NewTask, Task, TaskStatus, TransitionError};

@@ -50,7 +50,10 @@ impl MergeState {
 
     /// Still to be landed (a restart resumes these).
     pub fn in_flight(self) -> bool {
-        matches!(self, MergeState::Queued | MergeState::Verifying | MergeState::Moving | MergeState::Waiting)
+        matches!(
+            self,
+            MergeState::Queued | MergeState::Verifying | MergeState::Moving | MergeState::Waiting
+        )
     }
 
     /// The name in the book and on the wire (`no_changes`).
@@ -118,10 +121,83 @@ pub struct MergeEntry {
     /// What the review gate said (`[merge] review`): `{outcome, findings: [...]}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<Review>,
+    /// What the landing did to the tests, from its verify run against the target's last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<TestDelta>,
+}
+
+/// What a landing did to the tests: its verify run read with kite's test report readers and
+/// compared with the target's last verify run (the one kept from the previous landing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestDelta {
+    /// Tests that passed and failed in this landing's verify run.
+    pub passed: u64,
+    pub failed: u64,
+    /// The commit whose verify run this one is compared with; `None`: there was none (the
+    /// target's first verified landing), so nothing is counted as added, fixed or broken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// Compared test by test (the runner names its passing tests), or by counts only (ExUnit's
+    /// summary, or a baseline read by counts): then `added` is the growth of the count, `now_pass`
+    /// the fall of the failures and `broke` their rise, and no names are listed.
+    pub by_name: bool,
+    pub added: u64,
+    pub now_pass: u64,
+    pub broke: u64,
+    /// Tests the baseline ran that this run does not (deleted, renamed or no longer run).
+    #[serde(default)]
+    pub removed: u64,
+    /// Some of the names behind the counts (at most [`TestDelta::NAMES`] each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub now_pass_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broke_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_names: Vec<String>,
+    /// Why the verify output could not be read as a test report (then every count is 0 and
+    /// means nothing: recorded as unreadable, not guessed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+impl TestDelta {
+    /// Names kept per list.
+    pub const NAMES: usize = 20;
+
+    /// A verify run whose output kite could not read as a test report.
+    pub fn unreadable(why: impl Into<String>) -> Self {
+        Self {
+            unreadable: Some(why.into()),
+            ..Self::default()
+        }
+    }
+
+    /// The delta in words (`+2 tests, 1 now passes, none broke`), for the book and `task show`.
+    pub fn describe(&self) -> String {
+        if let Some(why) = &self.unreadable {
+            return format!("test results unreadable ({why})");
+        }
+        let run = format!("{} passed, {} failed", self.passed, self.failed);
+        let Some(base) = &self.baseline else {
+            return format!("{run}; no earlier verify run to compare with");
+        };
+        let how = if self.by_name { "by name" } else { "by counts" };
+        let base: String = base.chars().take(10).collect();
+        let mut s = format!(
+            "{run}; against {base} ({how}): {} added, {} now pass, {} broke",
+            self.added, self.now_pass, self.broke
+        );
+        if self.removed > 0 {
+            s.push_str(&format!(", {} no longer run", self.removed));
+        }
+        s
+    }
 }
 
 /// The review gate's verdict on a landing (`[merge] review`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Review {
     pub outcome: ReviewOutcome,
     #[serde(default)]
@@ -129,6 +205,20 @@ pub struct Review {
     /// Why the review failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// What the reviewer cost (every try), also in the cost ledger as source `review`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub usd: f64,
+    /// Its input and output tokens (cache reads and writes included).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub tokens: u64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+fn is_zero_u64(x: &u64) -> bool {
+    *x == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +264,7 @@ impl MergeEntry {
             updated_at_ms: now_ms,
             attempts: 0,
             review: None,
+            tests: None,
         }
     }
 }
@@ -215,7 +306,11 @@ impl MergeCounts {
 /// The one discard rule: a task's unlanded work (its worktree, uncommitted changes too, and its
 /// branch) may be given up unless an agent works in it or a landing of it is in flight. `None`:
 /// allowed; otherwise the refusal, which says when it can be.
-pub fn discard_refusal(task: i64, status: Option<TaskStatus>, latest: Option<&MergeEntry>) -> Option<String> {
+pub fn discard_refusal(
+    task: i64,
+    status: Option<TaskStatus>,
+    latest: Option<&MergeEntry>,
+) -> Option<String> {
     if let Some(e) = latest.filter(|e| e.state.in_flight()) {
         return Some(format!(
             "task {task}'s landing is in flight ({} in the merge queue); it can be discarded once that landing ends \
@@ -238,14 +333,22 @@ mod tests {
 
     fn entry(state: MergeState) -> MergeEntry {
         let fresh = MergeEntry::fresh(7, "t".into(), "kite/task-7".into(), 0);
-        MergeEntry { target: Some("main".into()), state, attempts: 1, ..fresh }
+        MergeEntry {
+            target: Some("main".into()),
+            state,
+            attempts: 1,
+            ..fresh
+        }
     }
 
     #[test]
     fn names_round_trip_and_show_in_words() {
         for s in MergeState::ALL {
             assert_eq!(MergeState::parse(s.as_str()), Some(s));
-            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(s.as_str())
+            );
         }
         assert_eq!(MergeState::NoChanges.to_string(), "no changes");
         assert_eq!(MergeState::parse("landing"), None);
@@ -254,16 +357,36 @@ mod tests {
     #[test]
     fn work_in_flight_or_in_use_is_not_discarded_and_the_refusal_says_when() {
         // In flight: refused whatever the task's status (a landing holds an active claim).
-        for s in [MergeState::Queued, MergeState::Verifying, MergeState::Moving, MergeState::Waiting] {
-            let why = discard_refusal(7, Some(TaskStatus::Active), Some(&entry(s))).expect("refused");
+        for s in [
+            MergeState::Queued,
+            MergeState::Verifying,
+            MergeState::Moving,
+            MergeState::Waiting,
+        ] {
+            let why =
+                discard_refusal(7, Some(TaskStatus::Active), Some(&entry(s))).expect("refused");
             assert!(why.contains("once that landing ends"), "{why}");
         }
         let why = discard_refusal(7, Some(TaskStatus::Active), None).expect("refused");
         assert!(why.contains("once the agent stops"), "{why}");
-        let why = discard_refusal(7, Some(TaskStatus::Active), Some(&entry(MergeState::Conflict))).expect("refused");
+        let why = discard_refusal(
+            7,
+            Some(TaskStatus::Active),
+            Some(&entry(MergeState::Conflict)),
+        )
+        .expect("refused");
         assert!(why.contains("active"), "{why}");
-        for s in [MergeState::Landed, MergeState::Conflict, MergeState::Rejected, MergeState::NoChanges, MergeState::Failed] {
-            assert_eq!(discard_refusal(7, Some(TaskStatus::Pending), Some(&entry(s))), None);
+        for s in [
+            MergeState::Landed,
+            MergeState::Conflict,
+            MergeState::Rejected,
+            MergeState::NoChanges,
+            MergeState::Failed,
+        ] {
+            assert_eq!(
+                discard_refusal(7, Some(TaskStatus::Pending), Some(&entry(s))),
+                None
+            );
         }
         assert_eq!(discard_refusal(7, None, None), None);
     }
@@ -271,9 +394,22 @@ mod tests {
     #[test]
     fn tallies_count_what_they_say() {
         let mut c = MergeCounts::default();
-        for t in [MergeTally::Landed, MergeTally::LandedNotVerified, MergeTally::Rejected, MergeTally::Conflicted] {
+        for t in [
+            MergeTally::Landed,
+            MergeTally::LandedNotVerified,
+            MergeTally::Rejected,
+            MergeTally::Conflicted,
+        ] {
             c.add(t);
         }
-        assert_eq!(c, MergeCounts { landed: 2, rejected: 1, conflicted: 1, not_verified: 1 });
+        assert_eq!(
+            c,
+            MergeCounts {
+                landed: 2,
+                rejected: 1,
+                conflicted: 1,
+                not_verified: 1
+            }
+        );
     }
 }

@@ -46,7 +46,10 @@ pub fn queue_dir(home: &Path) -> PathBuf {
 pub fn enqueue(home: &Path, job: &Job) -> Result<PathBuf, ComponentError> {
     let dir = queue_dir(home);
     std::fs::create_dir_all(&dir).map_err(ComponentError::io("create", &dir))?;
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     let path = dir.join(format!("{stamp}-{}.json", std::process::id()));
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec(job)?).map_err(ComponentError::io("write", &tmp))?;
@@ -68,14 +71,25 @@ pub fn recall(vault: &mut Vault, query: &str, k: usize) -> Result<Vec<Recalled>,
         .into_iter()
         .filter_map(|h| {
             let note = vault.show(&h.id).ok()?;
-            Some(Recalled { id: h.id, title: h.title, kind: h.kind, score: h.score, similarity: h.similarity, updated: h.updated, body: note.body })
+            Some(Recalled {
+                id: h.id,
+                title: h.title,
+                kind: h.kind,
+                score: h.score,
+                similarity: h.similarity,
+                updated: h.updated,
+                body: note.body,
+            })
         })
         .collect())
 }
 
 /// The injection policy for one ask on the wire (the daemon's `memory.inject`, and a hook's
 /// in-process fallback when no daemon can be had).
-pub fn inject(vault: &mut Vault, a: kite_proto::ops::MemoryInject) -> Result<kite_proto::ops::Injection, String> {
+pub fn inject(
+    vault: &mut Vault,
+    a: kite_proto::ops::MemoryInject,
+) -> Result<kite_proto::ops::Injection, String> {
     let d = kite_memory::Ask::default();
     let ask = kite_memory::Ask {
         pinned: a.pinned,
@@ -108,14 +122,21 @@ pub fn inject(vault: &mut Vault, a: kite_proto::ops::MemoryInject) -> Result<kit
             similarity: n.similarity,
         })
         .collect();
-    Ok(kite_proto::ops::Injection { notes, warning: got.warning })
+    Ok(kite_proto::ops::Injection {
+        notes,
+        warning: got.warning,
+    })
 }
 
 fn check_k(k: usize) -> Result<(), ErrorBody> {
     if (1..=MAX_RECALL_K).contains(&k) {
         Ok(())
     } else {
-        Err(Refusal::RecallSize { k, max: MAX_RECALL_K }.into())
+        Err(Refusal::RecallSize {
+            k,
+            max: MAX_RECALL_K,
+        }
+        .into())
     }
 }
 
@@ -189,7 +210,9 @@ impl Memory {
     /// session (seen once as SIGABRT on SIGTERM during the model load). Waits for a model load in
     /// progress, then holds the vault's lock through exit.
     fn quiesce(&self) {
-        let Ok(mut slot) = self.slot.lock() else { return };
+        let Ok(mut slot) = self.slot.lock() else {
+            return;
+        };
         if let Slot::Open(vault) = std::mem::replace(&mut *slot, Slot::Closed) {
             if let Ok(guard) = vault.lock() {
                 std::mem::forget(guard);
@@ -204,58 +227,75 @@ impl Memory {
 /// component answering every request with the reason.
 /// The thread waits for [`crate::Component::listening`]; if it never comes (the daemon was
 /// refused), the vault is never opened.
-pub fn start(home: PathBuf, config: VaultConfig, extract_command: Option<String>) -> Result<Memory, ComponentError> {
+pub fn start(
+    home: PathBuf,
+    config: VaultConfig,
+    extract_command: Option<String>,
+) -> Result<Memory, ComponentError> {
     let (listening_tx, listening) = std::sync::mpsc::channel::<()>();
     let (tx, rx) = sync_channel::<(Request, Reply)>(QUEUE);
     let shared = Arc::new(Mutex::new(Slot::Pending));
     let slot = shared.clone();
-    std::thread::Builder::new().name("kite-memory".into()).spawn(move || {
-        if listening.recv().is_err() {
-            return;
-        }
-        let vault_dir = config.dir.clone();
-        let Ok(mut held) = slot.lock() else { return };
-        if matches!(*held, Slot::Closed) {
-            return;
-        }
-        let vault = match Vault::open(config) {
-            Ok(mut v) => {
-                // Load the model now, so the first hook does not pay for it.
-                if let Err(e) = v.embedder() {
-                    tracing::warn!("no embedding model, recall is keyword-only: {e}");
-                }
-                Arc::new(Mutex::new(v))
-            }
-            Err(e) => {
-                drop(held);
-                let why = format!("cannot open the vault in {}: {e}", vault_dir.display());
-                tracing::warn!("the memory component is off: {why}");
-                for (_, reply) in rx {
-                    reply.send(Err(Refusal::MemoryFailed(why.clone()).into()));
-                }
+    std::thread::Builder::new()
+        .name("kite-memory".into())
+        .spawn(move || {
+            if listening.recv().is_err() {
                 return;
             }
-        };
-        *held = Slot::Open(vault.clone());
-        drop(held);
-        let (poke_tx, poke_rx) = std::sync::mpsc::channel::<()>();
-        let worker_vault = vault.clone();
-        let spawned = std::thread::Builder::new().name("kite-memory-worker".into()).spawn(move || loop {
-            if let Err(e) = drain_queue(&home, &worker_vault, extract_command.as_deref()) {
-                tracing::warn!("memory worker: {e}");
-            }
-            if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = poke_rx.recv_timeout(Duration::from_secs(2)) {
+            let vault_dir = config.dir.clone();
+            let Ok(mut held) = slot.lock() else { return };
+            if matches!(*held, Slot::Closed) {
                 return;
             }
-        });
-        if let Err(e) = spawned {
-            tracing::warn!("extraction worker off: {e}");
-        }
-        tracing::info!(vault = %vault_dir.display(), "memory component ready");
-        serve(rx, &vault, &poke_tx);
+            let vault = match Vault::open(config) {
+                Ok(mut v) => {
+                    // Load the model now, so the first hook does not pay for it.
+                    if let Err(e) = v.embedder() {
+                        tracing::warn!("no embedding model, recall is keyword-only: {e}");
+                    }
+                    Arc::new(Mutex::new(v))
+                }
+                Err(e) => {
+                    drop(held);
+                    let why = format!("cannot open the vault in {}: {e}", vault_dir.display());
+                    tracing::warn!("the memory component is off: {why}");
+                    for (_, reply) in rx {
+                        reply.send(Err(Refusal::MemoryFailed(why.clone()).into()));
+                    }
+                    return;
+                }
+            };
+            *held = Slot::Open(vault.clone());
+            drop(held);
+            let (poke_tx, poke_rx) = std::sync::mpsc::channel::<()>();
+            let worker_vault = vault.clone();
+            let spawned = std::thread::Builder::new()
+                .name("kite-memory-worker".into())
+                .spawn(move || loop {
+                    if let Err(e) = drain_queue(&home, &worker_vault, extract_command.as_deref()) {
+                        tracing::warn!("memory worker: {e}");
+                    }
+                    if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) =
+                        poke_rx.recv_timeout(Duration::from_secs(2))
+                    {
+                        return;
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("extraction worker off: {e}");
+            }
+            tracing::info!(vault = %vault_dir.display(), "memory component ready");
+            serve(rx, &vault, &poke_tx);
+        })
+        .map_err(|source| ComponentError::Thread {
+            name: "kite-memory",
+            source,
+        })?;
+    Ok(Memory {
+        service: Arc::new(MemoryService { tx }),
+        slot: shared,
+        listening: Some(listening_tx),
     })
-    .map_err(|source| ComponentError::Thread { name: "kite-memory", source })?;
-    Ok(Memory { service: Arc::new(MemoryService { tx }), slot: shared, listening: Some(listening_tx) })
 }
 
 fn serve(rx: Receiver<(Request, Reply)>, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()>) {
@@ -265,8 +305,16 @@ fn serve(rx: Receiver<(Request, Reply)>, vault: &Mutex<Vault>, poke: &std::sync:
     }
 }
 
-fn handle(req: &Request, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()>) -> Result<Value, ErrorBody> {
-    let lock = || vault.lock().map_err(|_| ErrorBody::from(Refusal::internal("the vault lock was poisoned")));
+fn handle(
+    req: &Request,
+    vault: &Mutex<Vault>,
+    poke: &std::sync::mpsc::Sender<()>,
+) -> Result<Value, ErrorBody> {
+    let lock = || {
+        vault
+            .lock()
+            .map_err(|_| ErrorBody::from(Refusal::internal("the vault lock was poisoned")))
+    };
     match MemoryOp::parse(&req.op, req.args.as_deref())? {
         MemoryOp::Poke(_) => {
             let _ = poke.send(());
@@ -274,16 +322,23 @@ fn handle(req: &Request, vault: &Mutex<Vault>, poke: &std::sync::mpsc::Sender<()
         }
         MemoryOp::Recall(a) => {
             let mut v = lock()?;
-            let notes = recall(&mut v, &a.query, a.k).map_err(|e| ErrorBody::from(Refusal::BadQuery(e.to_string())))?;
+            let notes = recall(&mut v, &a.query, a.k)
+                .map_err(|e| ErrorBody::from(Refusal::BadQuery(e.to_string())))?;
             let warning = v.embedder().err().map(|e| e.to_string());
-            Ok(serde_json::to_value(kite_proto::ops::Recalled { notes, warning }).unwrap_or_default())
+            Ok(
+                serde_json::to_value(kite_proto::ops::Recalled { notes, warning })
+                    .unwrap_or_default(),
+            )
         }
         MemoryOp::Inject(a) => {
-            let got = inject(&mut *lock()?, a).map_err(|e| ErrorBody::from(Refusal::BadQuery(e)))?;
+            let got =
+                inject(&mut *lock()?, a).map_err(|e| ErrorBody::from(Refusal::BadQuery(e)))?;
             Ok(serde_json::to_value(got).unwrap_or_default())
         }
         MemoryOp::Add(a) => {
-            let outcome = lock()?.add(new_note(a)).map_err(|e| ErrorBody::from(Refusal::BadNote(e.to_string())))?;
+            let outcome = lock()?
+                .add(new_note(a))
+                .map_err(|e| ErrorBody::from(Refusal::BadNote(e.to_string())))?;
             Ok(serde_json::to_value(outcome).unwrap_or_default())
         }
     }
@@ -294,25 +349,42 @@ fn done_path(home: &Path) -> PathBuf {
 }
 
 fn load_done(home: &Path) -> BTreeMap<String, u64> {
-    std::fs::read(done_path(home)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    std::fs::read(done_path(home))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 fn save_done(home: &Path, done: &BTreeMap<String, u64>) -> Result<(), ComponentError> {
     let tmp = done_path(home).with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(done)?).map_err(ComponentError::io("write", &tmp))?;
-    std::fs::rename(&tmp, done_path(home)).map_err(ComponentError::io("replace", done_path(home)))?;
+    std::fs::write(&tmp, serde_json::to_vec_pretty(done)?)
+        .map_err(ComponentError::io("write", &tmp))?;
+    std::fs::rename(&tmp, done_path(home))
+        .map_err(ComponentError::io("replace", done_path(home)))?;
     Ok(())
 }
 
 /// Works through every queued job, oldest first.
-fn drain_queue(home: &Path, vault: &Mutex<Vault>, extract_command: Option<&str>) -> Result<(), ComponentError> {
+fn drain_queue(
+    home: &Path,
+    vault: &Mutex<Vault>,
+    extract_command: Option<&str>,
+) -> Result<(), ComponentError> {
     let dir = queue_dir(home);
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
-    let mut jobs: Vec<PathBuf> =
-        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let mut jobs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
     jobs.sort();
     for path in jobs {
-        let job: Job = match std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+        let job: Job = match std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
             Some(j) => j,
             None => {
                 tracing::warn!(job = %path.display(), "unreadable extraction job, set aside");
@@ -322,7 +394,9 @@ fn drain_queue(home: &Path, vault: &Mutex<Vault>, extract_command: Option<&str>)
         };
         match extract_job(home, vault, &job, extract_command) {
             Ok(n) => tracing::info!(transcript = %job.transcript.display(), notes = n, "extracted"),
-            Err(e) => tracing::warn!(transcript = %job.transcript.display(), "extraction failed: {e}"),
+            Err(e) => {
+                tracing::warn!(transcript = %job.transcript.display(), "extraction failed: {e}")
+            }
         }
         let _ = std::fs::remove_file(&path);
     }
@@ -343,24 +417,42 @@ fn read_from(path: &Path, offset: u64) -> std::io::Result<Option<Vec<u8>>> {
 }
 
 /// Extracts the part of a transcript not done before; returns how many notes were written.
-pub fn extract_job(home: &Path, vault: &Mutex<Vault>, job: &Job, extract_command: Option<&str>) -> Result<usize, ComponentError> {
+pub fn extract_job(
+    home: &Path,
+    vault: &Mutex<Vault>,
+    job: &Job,
+    extract_command: Option<&str>,
+) -> Result<usize, ComponentError> {
     let key = job.transcript.display().to_string();
     let mut done = load_done(home);
     let offset = done.get(&key).copied().unwrap_or(0);
-    let Some(bytes) = read_from(&job.transcript, offset).map_err(ComponentError::io("read", &job.transcript))? else {
+    let Some(bytes) =
+        read_from(&job.transcript, offset).map_err(ComponentError::io("read", &job.transcript))?
+    else {
         return Ok(0);
     };
     // Only whole lines: a line still being written is read next time.
-    let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else { return Ok(0) };
+    let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
+        return Ok(0);
+    };
     let text = String::from_utf8_lossy(&bytes[..=end]);
     let transcript = Transcript::parse(&text);
-    let source = format!("transcript:{}", job.session_id.clone().or(transcript.session_id.clone()).unwrap_or_else(|| key.clone()));
+    let source = format!(
+        "transcript:{}",
+        job.session_id
+            .clone()
+            .or(transcript.session_id.clone())
+            .unwrap_or_else(|| key.clone())
+    );
     let extractor: Box<dyn Extractor> = match extract_command {
-        Some(c) => Box::new(CommandExtractor::new(kite_agent::claude::extractor_command(c))),
+        Some(c) => Box::new(CommandExtractor::new(
+            kite_agent::claude::extractor_command(c),
+        )),
         None => Box::new(BuiltinExtractor::default()),
     };
     // The extractor may run a command for minutes: the vault is locked only to add.
-    let (notes, skipped) = kite_memory::extract::prepare(extractor.extract(&transcript, &source)?, &source);
+    let (notes, skipped) =
+        kite_memory::extract::prepare(extractor.extract(&transcript, &source)?, &source);
     for why in &skipped {
         tracing::warn!(transcript = %job.transcript.display(), "a proposed note was set aside: {why}");
     }
@@ -402,4 +494,3 @@ mod tests {
         }
     }
 }
-

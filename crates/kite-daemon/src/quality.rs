@@ -29,26 +29,51 @@ struct Cache {
 
 impl QualitySource {
     pub fn new(root: &Path, merge: kite_land::MergeConfig) -> QualitySource {
-        QualitySource { root: root.to_path_buf(), merge, cache: tokio::sync::Mutex::new(Cache { blamer: Blamer::new(root), head: None }) }
+        QualitySource {
+            root: root.to_path_buf(),
+            merge,
+            cache: tokio::sync::Mutex::new(Cache {
+                blamer: Blamer::new(root),
+                head: None,
+            }),
+        }
     }
 
     /// Every landed task's signals on the merge target, as of now.
     pub async fn signals(&self) -> Result<Vec<Signals>, ReportError> {
-        let Some(history) = history(&self.root, &self.merge).await? else { return Ok(Vec::new()) };
+        let Some(history) = history(&self.root, &self.merge).await? else {
+            return Ok(Vec::new());
+        };
         let mut cache = self.cache.lock().await;
-        if let Some(old) = cache.head.replace(history.head.clone()).filter(|old| *old != history.head) {
+        if let Some(old) = cache
+            .head
+            .replace(history.head.clone())
+            .filter(|old| *old != history.head)
+        {
             cache.blamer.forget(&old);
         }
-        Ok(kite_quality::signals::compute_with(&history, None, kite_quality::unix_now(), &mut cache.blamer).await?)
+        Ok(kite_quality::signals::compute_with(
+            &history,
+            None,
+            kite_quality::unix_now(),
+            &mut cache.blamer,
+        )
+        .await?)
     }
 }
 
 /// Adds the landed tasks' signals to the track records of their templates (`template_of`: task id
 /// → template).
-pub fn add_to_records(records: &mut BTreeMap<String, TrackRecord>, template_of: &BTreeMap<i64, String>, signals: &[Signals]) {
+pub fn add_to_records(
+    records: &mut BTreeMap<String, TrackRecord>,
+    template_of: &BTreeMap<i64, String>,
+    signals: &[Signals],
+) {
     let mut s7: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for s in signals {
-        let Some(name) = template_of.get(&s.task) else { continue };
+        let Some(name) = template_of.get(&s.task) else {
+            continue;
+        };
         let r = records.entry(name.clone()).or_default();
         if s.reverted() {
             r.reverted += 1;
@@ -78,15 +103,25 @@ pub enum ReportError {
 }
 
 /// The merge target's history (`None` before its first commit).
-async fn history(root: &Path, merge: &kite_land::MergeConfig) -> Result<Option<History>, ReportError> {
+async fn history(
+    root: &Path,
+    merge: &kite_land::MergeConfig,
+) -> Result<Option<History>, ReportError> {
     let target = kite_land::target_branch(root, merge).await?;
     Ok(History::read_if_any(root, &target).await?)
 }
 
 /// The git signals of the tasks among `ids` whose work is on the merge target of `root`.
-pub async fn signals_of(root: &Path, merge: &kite_land::MergeConfig, ids: &[i64]) -> Result<BTreeMap<i64, Signals>, ReportError> {
-    let Some(history) = history(root, merge).await? else { return Ok(BTreeMap::new()) };
-    let computed = kite_quality::signals::compute(root, &history, Some(ids), kite_quality::unix_now()).await?;
+pub async fn signals_of(
+    root: &Path,
+    merge: &kite_land::MergeConfig,
+    ids: &[i64],
+) -> Result<BTreeMap<i64, Signals>, ReportError> {
+    let Some(history) = history(root, merge).await? else {
+        return Ok(BTreeMap::new());
+    };
+    let computed =
+        kite_quality::signals::compute(root, &history, Some(ids), kite_quality::unix_now()).await?;
     Ok(computed.into_iter().map(|s| (s.task, s)).collect())
 }
 
@@ -101,44 +136,75 @@ pub async fn records(
 ) -> Result<Vec<kite_quality::TaskRecord>, ReportError> {
     use futures::StreamExt;
     use kite_proto::ops::{MergeList, TaskList, TaskRef, MAX_PAGE};
-    let tasks = client.all_tasks(TaskList { status: None, workstream: None, limit: None, after: None }).await?;
+    let tasks = client
+        .all_tasks(TaskList {
+            status: None,
+            workstream: None,
+            limit: None,
+            after: None,
+        })
+        .await?;
     let tasks: Vec<_> = tasks
         .into_iter()
         .filter(|t| since_ms.is_none_or(|s| t.updated_at_ms >= s))
-        .filter(|t| template.is_none_or(|name| t.template.as_deref().unwrap_or(kite_quality::report::BY_HAND) == name))
+        .filter(|t| {
+            template.is_none_or(|name| {
+                t.template
+                    .as_deref()
+                    .unwrap_or(kite_quality::report::BY_HAND)
+                    == name
+            })
+        })
         .collect();
-    let book = client.request::<kite_proto::op::MergeList>(MergeList { finished: Some(MAX_PAGE) }).await?;
+    let book = client
+        .request::<kite_proto::op::MergeList>(MergeList {
+            finished: Some(MAX_PAGE),
+        })
+        .await?;
     let mut landings: BTreeMap<i64, Vec<kite_core::MergeState>> = BTreeMap::new();
     let mut reviews: BTreeMap<i64, Vec<kite_core::Review>> = BTreeMap::new();
+    let mut tests: BTreeMap<i64, kite_core::TestDelta> = BTreeMap::new();
     for e in &book.entries {
         landings.entry(e.task_id).or_default().push(e.state);
         if let Some(r) = &e.review {
             reviews.entry(e.task_id).or_default().push(r.clone());
         }
+        if let (kite_core::MergeState::Landed, Some(d)) = (e.state, &e.tests) {
+            tests.insert(e.task_id, d.clone());
+        }
     }
     let signals = signals_of(root, merge, &tasks.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
     // Each task's cost, 64 requests in flight on the one connection (replies carry their ids).
     let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
-    let costs: Vec<f64> = futures::stream::iter(ids.into_iter().map(|task| client.request::<kite_proto::op::TaskShow>(TaskRef { task })))
-        .buffered(64)
-        .map(|r| r.map(|d| d.cost.usd))
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let costs: Vec<kite_proto::ops::CostTotals> = futures::stream::iter(
+        ids.into_iter()
+            .map(|task| client.request::<kite_proto::op::TaskShow>(TaskRef { task })),
+    )
+    .buffered(64)
+    .map(|r| r.map(|d| d.cost))
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect::<Result<_, _>>()?;
     Ok(tasks
         .into_iter()
         .zip(costs)
-        .map(|(t, usd)| kite_quality::TaskRecord {
+        .map(|(t, cost)| kite_quality::TaskRecord {
             landings: landings.remove(&t.id).unwrap_or_default(),
             reviews: reviews.remove(&t.id).unwrap_or_default(),
+            tests: tests.remove(&t.id),
+            tokens: cost
+                .input_tokens
+                .saturating_add(cost.output_tokens)
+                .saturating_add(cost.cache_creation_input_tokens)
+                .saturating_add(cost.cache_read_input_tokens),
+            usd: cost.usd,
             signals: signals.get(&t.id).cloned(),
             id: t.id,
             title: t.title,
             template: t.template,
             status: t.status,
             attempts: t.attempts,
-            usd,
         })
         .collect())
 }
@@ -165,13 +231,36 @@ mod tests {
             churn_complete: false,
             reverted_by: reverted.then(|| "abc".into()),
         };
-        let template_of: BTreeMap<i64, String> = [(1, "todo".to_string()), (2, "todo".into()), (3, "todo".into()), (4, "tests".into())].into();
+        let template_of: BTreeMap<i64, String> = [
+            (1, "todo".to_string()),
+            (2, "todo".into()),
+            (3, "todo".into()),
+            (4, "tests".into()),
+        ]
+        .into();
         let mut records = BTreeMap::new();
-        add_to_records(&mut records, &template_of, &[sig(1, Some(0.2), false), sig(2, Some(0.6), true), sig(3, None, false), sig(4, Some(1.0), false), sig(9, Some(0.0), true)]);
+        add_to_records(
+            &mut records,
+            &template_of,
+            &[
+                sig(1, Some(0.2), false),
+                sig(2, Some(0.6), true),
+                sig(3, None, false),
+                sig(4, Some(1.0), false),
+                sig(9, Some(0.0), true),
+            ],
+        );
         let todo = records["todo"];
-        assert_eq!((todo.measured, todo.reverted, todo.median_survival_7d), (2, 1, Some(0.4)));
+        assert_eq!(
+            (todo.measured, todo.reverted, todo.median_survival_7d),
+            (2, 1, Some(0.4))
+        );
         assert!((todo.survived - 0.8).abs() < 1e-9);
         assert_eq!(records["tests"].measured, 1);
-        assert_eq!(records.len(), 2, "a task of no known template counts nowhere");
+        assert_eq!(
+            records.len(),
+            2,
+            "a task of no known template counts nowhere"
+        );
     }
 }

@@ -42,10 +42,12 @@ impl Sched {
     pub fn start(parts: SchedParts) -> Sched {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (done_tx, done_rx) = tokio::sync::watch::channel(false);
-        let thread = std::thread::Builder::new().name("kite-sched".into()).spawn(move || {
-            background(parts, stop_rx);
-            let _ = done_tx.send(true);
-        });
+        let thread = std::thread::Builder::new()
+            .name("kite-sched".into())
+            .spawn(move || {
+                background(parts, stop_rx);
+                let _ = done_tx.send(true);
+            });
         let thread = match thread {
             Ok(t) => Some(t),
             Err(e) => {
@@ -53,7 +55,11 @@ impl Sched {
                 None
             }
         };
-        let done = if thread.is_some() { done_rx } else { tokio::sync::watch::channel(true).1 };
+        let done = if thread.is_some() {
+            done_rx
+        } else {
+            tokio::sync::watch::channel(true).1
+        };
         Sched { stop, done, thread }
     }
 }
@@ -69,7 +75,10 @@ impl crate::Component for Sched {
     fn stop(&mut self) -> crate::StopFuture<'_> {
         Box::pin(async move {
             let _ = self.stop.send(true);
-            if tokio::time::timeout(STOP_GRACE, self.done.wait_for(|d| *d)).await.is_err() {
+            if tokio::time::timeout(STOP_GRACE, self.done.wait_for(|d| *d))
+                .await
+                .is_err()
+            {
                 tracing::warn!("strategy loop and runner did not stop in time");
             }
         })
@@ -101,7 +110,10 @@ pub(crate) async fn connect_own(socket: &Path) -> Client {
     let me = std::process::id();
     loop {
         if let Ok(c) = Client::connect(socket).await {
-            if let Ok(h) = c.request::<kite_proto::op::Hello>(kite_proto::NoArgs {}).await {
+            if let Ok(h) = c
+                .request::<kite_proto::op::Hello>(kite_proto::NoArgs {})
+                .await
+            {
                 if h.pid == me {
                     return c;
                 }
@@ -115,7 +127,10 @@ fn background(parts: SchedParts, stop: tokio::sync::watch::Receiver<bool>) {
     if parts.sched.is_none() && parts.runner.is_none() {
         return;
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("strategy loop and runner off: no runtime: {e}");

@@ -48,7 +48,11 @@ pub struct UiConfig {
 
 impl Default for UiConfig {
     fn default() -> Self {
-        UiConfig { enabled: true, port: 0, actions: false }
+        UiConfig {
+            enabled: true,
+            port: 0,
+            actions: false,
+        }
     }
 }
 
@@ -91,11 +95,18 @@ pub fn token(home: &Path) -> std::io::Result<String> {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
         return Ok(t);
     }
-    let t: String = (0..32).map(|_| format!("{:x}", rand::random::<u8>() & 0xf)).collect();
+    let t: String = (0..32)
+        .map(|_| format!("{:x}", rand::random::<u8>() & 0xf))
+        .collect();
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = home.join("ui-token.tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(t.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, &p)?;
@@ -122,7 +133,11 @@ pub struct Ui {
 
 impl Ui {
     pub fn new(parts: UiParts) -> Ui {
-        Ui { parts: Some(parts), stop: None, thread: None }
+        Ui {
+            parts: Some(parts),
+            stop: None,
+            thread: None,
+        }
     }
 }
 
@@ -132,25 +147,32 @@ impl Component for Ui {
     }
 
     fn listening(&mut self) {
-        let Some(parts) = self.parts.take() else { return };
+        let Some(parts) = self.parts.take() else {
+            return;
+        };
         if !parts.cfg.enabled {
             tracing::info!("dashboard off ([ui] enabled = false)");
             return;
         }
         let (tx, mut rx) = tokio::sync::watch::channel(false);
         self.stop = Some(tx);
-        let spawned = std::thread::Builder::new().name("kite-ui".into()).spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => return tracing::error!("dashboard off: no runtime: {e}"),
-            };
-            rt.block_on(async move {
+        let spawned = std::thread::Builder::new()
+            .name("kite-ui".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => return tracing::error!("dashboard off: no runtime: {e}"),
+                };
+                rt.block_on(async move {
                 tokio::select! {
                     r = serve(parts) => if let Err(e) = r { tracing::error!("dashboard off: {e}") },
                     _ = rx.wait_for(|s| *s) => {}
                 }
             });
-        });
+            });
         match spawned {
             Ok(t) => self.thread = Some(t),
             Err(e) => tracing::error!("dashboard off: no thread: {e}"),
@@ -182,16 +204,36 @@ struct App {
 }
 
 /// Read-only operations the page may ask for.
-const READ_OPS: &[&str] = &["status", "task.list", "task.show", "events.list", "session.list", "lock.list", "memory.recall"];
+const READ_OPS: &[&str] = &[
+    "status",
+    "task.list",
+    "task.show",
+    "events.list",
+    "session.list",
+    "lock.list",
+    "memory.recall",
+];
 
 const PAGE: &str = include_str!("ui/index.html");
 
 async fn serve(parts: UiParts) -> Result<(), ComponentError> {
-    let token = token(&parts.home).map_err(ComponentError::io("keep the token in", parts.home.join("ui-token")))?;
+    let token = token(&parts.home).map_err(ComponentError::io(
+        "keep the token in",
+        parts.home.join("ui-token"),
+    ))?;
     let client = crate::sched::connect_own(&parts.socket).await;
     // The configured port, else the one this home used before, else a free one.
-    let wanted = if parts.cfg.port != 0 { parts.cfg.port } else { UiAddr::load(&parts.home).map_or(0, |a| a.port) };
-    let listener = match tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, wanted))).await {
+    let wanted = if parts.cfg.port != 0 {
+        parts.cfg.port
+    } else {
+        UiAddr::load(&parts.home).map_or(0, |a| a.port)
+    };
+    let listener = match tokio::net::TcpListener::bind(SocketAddr::from((
+        Ipv4Addr::LOCALHOST,
+        wanted,
+    )))
+    .await
+    {
         Ok(l) => l,
         Err(e) if parts.cfg.port == 0 => {
             tracing::info!("dashboard: port {wanted} is taken ({e}); choosing another");
@@ -199,13 +241,31 @@ async fn serve(parts: UiParts) -> Result<(), ComponentError> {
                 .await
                 .map_err(|source| ComponentError::Listen { port: 0, source })?
         }
-        Err(source) => return Err(ComponentError::Listen { port: wanted, source }),
+        Err(source) => {
+            return Err(ComponentError::Listen {
+                port: wanted,
+                source,
+            })
+        }
     };
-    let port = listener.local_addr().map_err(|source| ComponentError::Listen { port: wanted, source })?.port();
-    let addr = UiAddr { port, pid: std::process::id() };
+    let port = listener
+        .local_addr()
+        .map_err(|source| ComponentError::Listen {
+            port: wanted,
+            source,
+        })?
+        .port();
+    let addr = UiAddr {
+        port,
+        pid: std::process::id(),
+    };
     let addr_file = UiAddr::path(&parts.home);
-    std::fs::write(&addr_file, serde_json::to_vec(&addr)?).map_err(ComponentError::io("write", &addr_file))?;
-    tracing::info!(port, "dashboard on http://127.0.0.1:{port}/ (`kite ui` prints the address with its token)");
+    std::fs::write(&addr_file, serde_json::to_vec(&addr)?)
+        .map_err(ComponentError::io("write", &addr_file))?;
+    tracing::info!(
+        port,
+        "dashboard on http://127.0.0.1:{port}/ (`kite ui` prints the address with its token)"
+    );
     let app = Arc::new(App {
         client,
         token,
@@ -228,7 +288,9 @@ async fn serve(parts: UiParts) -> Result<(), ComponentError> {
         .route("/api/action/{action}/{id}", post(action))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app);
-    axum::serve(listener, router).await.map_err(ComponentError::Serve)
+    axum::serve(listener, router)
+        .await
+        .map_err(ComponentError::Serve)
 }
 
 #[derive(Deserialize)]
@@ -237,17 +299,37 @@ struct TokenQuery {
 }
 
 /// Refuses a request without the token, or addressed to a name other than loopback.
-async fn guard(State(app): State<Arc<App>>, Query(q): Query<TokenQuery>, headers: HeaderMap, req: Request, next: Next) -> Response {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-    let loopback = [format!("127.0.0.1:{}", app.port), format!("localhost:{}", app.port)];
+async fn guard(
+    State(app): State<Arc<App>>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let loopback = [
+        format!("127.0.0.1:{}", app.port),
+        format!("localhost:{}", app.port),
+    ];
     if !loopback.iter().any(|h| h == host) {
         return (StatusCode::FORBIDDEN, "kite ui answers only on 127.0.0.1\n").into_response();
     }
     let given = q.token.unwrap_or_default();
     // Compared in constant time: the token is the only secret between a page and the daemon.
-    let same = given.len() == app.token.len() && given.bytes().zip(app.token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+    let same = given.len() == app.token.len()
+        && given
+            .bytes()
+            .zip(app.token.bytes())
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            == 0;
     if !same {
-        return (StatusCode::FORBIDDEN, "kite ui: this address needs the home's token; `kite ui` prints the whole address\n")
+        return (
+            StatusCode::FORBIDDEN,
+            "kite ui: this address needs the home's token; `kite ui` prints the whole address\n",
+        )
             .into_response();
     }
     next.run(req).await
@@ -263,7 +345,11 @@ async fn page() -> Html<&'static str> {
 }
 
 fn fail(e: impl std::fmt::Display) -> Response {
-    (StatusCode::BAD_GATEWAY, Json(json!({"error": e.to_string()}))).into_response()
+    (
+        StatusCode::BAD_GATEWAY,
+        Json(json!({"error": e.to_string()})),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -271,13 +357,27 @@ struct OpQuery {
     args: Option<String>,
 }
 
-async fn op(State(app): State<Arc<App>>, UrlPath(op): UrlPath<String>, Query(q): Query<OpQuery>) -> Response {
+async fn op(
+    State(app): State<Arc<App>>,
+    UrlPath(op): UrlPath<String>,
+    Query(q): Query<OpQuery>,
+) -> Response {
     if !READ_OPS.contains(&op.as_str()) {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": format!("the page may not call `{op}`")}))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("the page may not call `{op}`")})),
+        )
+            .into_response();
     }
     let args: Value = match q.args.as_deref().map(serde_json::from_str).transpose() {
         Ok(a) => a.unwrap_or_else(|| json!({})),
-        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("args is not JSON: {e}")}))).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("args is not JSON: {e}")})),
+            )
+                .into_response()
+        }
     };
     match app.client.call_value(&op, args).await {
         Ok(v) => Json(v).into_response(),
@@ -286,15 +386,23 @@ async fn op(State(app): State<Arc<App>>, UrlPath(op): UrlPath<String>, Query(q):
 }
 
 async fn merge(State(app): State<Arc<App>>) -> Response {
-    match app.client.request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(50) }).await {
+    match app
+        .client
+        .request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(50) })
+        .await
+    {
         Ok(b) => Json(b).into_response(),
         Err(e) => fail(e),
     }
 }
 
 async fn rounds(State(app): State<Arc<App>>) -> Response {
-    let text = std::fs::read_to_string(kite_core::Home::new(&app.home).rounds()).unwrap_or_default();
-    let v: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let text =
+        std::fs::read_to_string(kite_core::Home::new(&app.home).rounds()).unwrap_or_default();
+    let v: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     Json(v).into_response()
 }
 
@@ -319,12 +427,21 @@ async fn injected(State(app): State<Arc<App>>) -> Response {
     let mut out = Vec::new();
     if let Ok(dir) = std::fs::read_dir(app.home.join("claude-sessions")) {
         for e in dir.flatten() {
-            let Ok(b) = std::fs::read(e.path()) else { continue };
+            let Ok(b) = std::fs::read(e.path()) else {
+                continue;
+            };
             // A record that is not a JSON object is not one of the hooks': skipped.
-            let Ok(mut v @ Value::Object(_)) = serde_json::from_slice::<Value>(&b) else { continue };
+            let Ok(mut v @ Value::Object(_)) = serde_json::from_slice::<Value>(&b) else {
+                continue;
+            };
             let modified = e.metadata().and_then(|m| m.modified()).ok();
-            let ms = modified.and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as i64);
-            v["claude_session"] = json!(e.path().file_stem().map(|s| s.to_string_lossy().into_owned()));
+            let ms = modified
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_millis() as i64);
+            v["claude_session"] = json!(e
+                .path()
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned()));
             v["updated_ms"] = json!(ms);
             out.push(v);
         }
@@ -342,8 +459,15 @@ struct SinceQuery {
 /// Server-sent events from the event log: every new event, within a poll (250 ms) of being
 /// written. The browser's EventSource reconnects on its own (after `retry`), also across a
 /// daemon restart, and resumes from the last id it saw.
-async fn events(State(app): State<Arc<App>>, Query(q): Query<SinceQuery>, headers: HeaderMap) -> impl IntoResponse {
-    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|s| s.parse::<i64>().ok());
+async fn events(
+    State(app): State<Arc<App>>,
+    Query(q): Query<SinceQuery>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<i64>().ok());
     let start = resume.or(q.since);
     let state = (app, start, std::collections::VecDeque::<Value>::new());
     let stream = futures_util::stream::unfold(state, |(app, mut since, mut queue)| async move {
@@ -351,8 +475,15 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<SinceQuery>, header
             if let Some(e) = queue.pop_front() {
                 let id = e["id"].as_i64().unwrap_or(0);
                 since = Some(id);
-                let ev = Event::default().id(id.to_string()).event("kite").data(e.to_string()).retry(Duration::from_millis(1000));
-                return Some((Ok::<Event, std::convert::Infallible>(ev), (app, since, queue)));
+                let ev = Event::default()
+                    .id(id.to_string())
+                    .event("kite")
+                    .data(e.to_string())
+                    .retry(Duration::from_millis(1000));
+                return Some((
+                    Ok::<Event, std::convert::Infallible>(ev),
+                    (app, since, queue),
+                ));
             }
             // First connection with no position: start at the end of the log.
             let args = match since {
@@ -363,7 +494,12 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<SinceQuery>, header
                 Ok(v) => {
                     let evs = v["events"].as_array().cloned().unwrap_or_default();
                     if since.is_none() {
-                        since = Some(evs.iter().filter_map(|e| e["id"].as_i64()).max().unwrap_or(0));
+                        since = Some(
+                            evs.iter()
+                                .filter_map(|e| e["id"].as_i64())
+                                .max()
+                                .unwrap_or(0),
+                        );
                     } else {
                         queue.extend(evs.into_iter().filter(|e| e["id"].as_i64() > since));
                     }
@@ -386,19 +522,38 @@ struct ActionQuery {
 /// Actions, only with `[ui] actions = true`: `prune` a pending task, `discard` a task's unlanded
 /// work (both by task id), `stop` a session at its next tool call (by session id, with an
 /// optional `reason`). Through the same operations as the CLI.
-async fn action(State(app): State<Arc<App>>, UrlPath((action, id)): UrlPath<(String, String)>, Query(q): Query<ActionQuery>) -> Response {
+async fn action(
+    State(app): State<Arc<App>>,
+    UrlPath((action, id)): UrlPath<(String, String)>,
+    Query(q): Query<ActionQuery>,
+) -> Response {
     if !app.actions {
         return (StatusCode::FORBIDDEN, Json(json!({"error": "the dashboard is read-only; set [ui] actions = true in kite.toml"})))
             .into_response();
     }
-    let task = || id.parse::<i64>().map_err(|_| (StatusCode::BAD_REQUEST, Json(json!({"error": format!("`{id}` is not a task id")}))).into_response());
+    let task = || {
+        id.parse::<i64>().map_err(|_| {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("`{id}` is not a task id")})),
+            )
+                .into_response()
+        })
+    };
     match action.as_str() {
         "prune" => {
             let id = match task() {
                 Ok(id) => id,
                 Err(r) => return r,
             };
-            match app.client.call_value("task.prune", json!({"task": id, "reason": "pruned from the dashboard"})).await {
+            match app
+                .client
+                .call_value(
+                    "task.prune",
+                    json!({"task": id, "reason": "pruned from the dashboard"}),
+                )
+                .await
+            {
                 Ok(v) => Json(v).into_response(),
                 Err(e) => fail(e),
             }
@@ -412,17 +567,32 @@ async fn action(State(app): State<Arc<App>>, UrlPath((action, id)): UrlPath<(Str
             // landing of it is in flight).
             match kite_land::discard(&app.client, &app.root, id).await {
                 Ok(gone) => Json(json!({"removed": gone})).into_response(),
-                Err(e @ kite_land::LandError::Refused(_)) => (StatusCode::CONFLICT, Json(json!({"error": e.to_string()}))).into_response(),
+                Err(e @ kite_land::LandError::Refused(_)) => {
+                    (StatusCode::CONFLICT, Json(json!({"error": e.to_string()}))).into_response()
+                }
                 Err(e) => fail(e),
             }
         }
         "stop" => {
-            let reason = q.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).unwrap_or("stopped from the dashboard");
-            match app.client.call_value("session.stop", json!({"session": id, "reason": reason})).await {
+            let reason = q
+                .reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .unwrap_or("stopped from the dashboard");
+            match app
+                .client
+                .call_value("session.stop", json!({"session": id, "reason": reason}))
+                .await
+            {
                 Ok(v) => Json(v).into_response(),
                 Err(e) => fail(e),
             }
         }
-        other => (StatusCode::NOT_FOUND, Json(json!({"error": format!("no action `{other}`")}))).into_response(),
+        other => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no action `{other}`")})),
+        )
+            .into_response(),
     }
 }

@@ -8,7 +8,9 @@ use std::pin::Pin;
 use std::sync::Mutex;
 
 use kite_core::{discard_refusal, MergeCounts, MergeEntry, MergeState};
-use kite_proto::ops::{MergeBook as BookPage, MergeDiscard, MergeEnqueue, MergeList, MergeShown, MergeStep};
+use kite_proto::ops::{
+    MergeBook as BookPage, MergeDiscard, MergeEnqueue, MergeList, MergeShown, MergeStep,
+};
 use kite_proto::Client;
 
 use crate::LandError;
@@ -30,6 +32,15 @@ pub trait MergeBook: Send + Sync {
     fn task_body(&self, _task: i64) -> BoxFuture<'_, Option<String>> {
         Box::pin(async { None })
     }
+    /// Records what the review gate's reviewer cost, in the cost ledger as source `review`
+    /// (so that the task's cost and the daily budget count it). A book without a ledger drops it.
+    fn record_review_cost(
+        &self,
+        _entry: &MergeEntry,
+        _cost: &kite_agent::cost::Cost,
+    ) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 fn book_error(e: kite_proto::ClientError) -> LandError {
@@ -37,36 +48,94 @@ fn book_error(e: kite_proto::ClientError) -> LandError {
 }
 
 impl MergeBook for Client {
+    fn record_review_cost(
+        &self,
+        entry: &MergeEntry,
+        cost: &kite_agent::cost::Cost,
+    ) -> BoxFuture<'_, ()> {
+        let u = &cost.usage;
+        let record = kite_proto::ops::CostRecord {
+            session: entry
+                .session
+                .clone()
+                .unwrap_or_else(|| "kite-review".into()),
+            task: Some(entry.task_id),
+            attempt: (entry.attempts > 0).then_some(entry.attempts),
+            source: "review".into(),
+            usd: cost.usd,
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_creation_input_tokens: u.cache_creation_input_tokens,
+            cache_read_input_tokens: u.cache_read_input_tokens,
+            model: cost.model.clone(),
+            turns: cost.turns,
+            duration_ms: cost.duration_ms,
+            agent_session: cost.agent_session.clone(),
+            outcome: Some("review".into()),
+            unpriced: cost.unpriced.clone(),
+        };
+        let task = entry.task_id;
+        Box::pin(async move {
+            if let Err(e) = self.request::<kite_proto::op::CostRecord>(record).await {
+                tracing::warn!(task, "the review's cost is not in the ledger: {e}");
+            }
+        })
+    }
+
     fn task_body(&self, task: i64) -> BoxFuture<'_, Option<String>> {
-        Box::pin(async move { self.request::<kite_proto::op::TaskShow>(kite_proto::ops::TaskRef { task }).await.ok().map(|d| d.task.body) })
+        Box::pin(async move {
+            self.request::<kite_proto::op::TaskShow>(kite_proto::ops::TaskRef { task })
+                .await
+                .ok()
+                .map(|d| d.task.body)
+        })
     }
 
     fn enqueue(&self, a: MergeEnqueue) -> BoxFuture<'_, Result<MergeEntry, LandError>> {
-        Box::pin(async move { self.request::<kite_proto::op::MergeEnqueue>(a).await.map_err(book_error) })
+        Box::pin(async move {
+            self.request::<kite_proto::op::MergeEnqueue>(a)
+                .await
+                .map_err(book_error)
+        })
     }
 
     fn step(&self, a: MergeStep) -> BoxFuture<'_, Result<MergeEntry, LandError>> {
-        Box::pin(async move { self.request::<kite_proto::op::MergeStep>(a).await.map_err(book_error) })
+        Box::pin(async move {
+            self.request::<kite_proto::op::MergeStep>(a)
+                .await
+                .map_err(book_error)
+        })
     }
 
     fn entry(&self, task: i64) -> BoxFuture<'_, Result<Option<MergeEntry>, LandError>> {
         Box::pin(async move {
-            let r: MergeShown = self.request::<kite_proto::op::MergeShow>(kite_proto::ops::TaskRef { task }).await.map_err(book_error)?;
+            let r: MergeShown = self
+                .request::<kite_proto::op::MergeShow>(kite_proto::ops::TaskRef { task })
+                .await
+                .map_err(book_error)?;
             Ok(r.entry)
         })
     }
 
     fn list(&self, finished: u32) -> BoxFuture<'_, Result<BookPage, LandError>> {
-        Box::pin(async move { self.request::<kite_proto::op::MergeList>(MergeList { finished: Some(finished) }).await.map_err(book_error) })
+        Box::pin(async move {
+            self.request::<kite_proto::op::MergeList>(MergeList {
+                finished: Some(finished),
+            })
+            .await
+            .map_err(book_error)
+        })
     }
 
     fn discard(&self, task: i64, detail: String) -> BoxFuture<'_, Result<MergeEntry, LandError>> {
         Box::pin(async move {
-            self.request::<kite_proto::op::MergeDiscard>(MergeDiscard { task, detail }).await.map_err(|e| match e {
-                // The rule's refusal is the answer a person reads, as it is.
-                kite_proto::ClientError::Daemon(b) => LandError::Refused(b.message),
-                e => book_error(e),
-            })
+            self.request::<kite_proto::op::MergeDiscard>(MergeDiscard { task, detail })
+                .await
+                .map_err(|e| match e {
+                    // The rule's refusal is the answer a person reads, as it is.
+                    kite_proto::ClientError::Daemon(b) => LandError::Refused(b.message),
+                    e => book_error(e),
+                })
         })
     }
 }
@@ -75,16 +144,29 @@ impl MergeBook for Client {
 /// tasks). For tests and the landing benchmark.
 #[derive(Default)]
 pub struct MemBook {
-    inner: Mutex<(Vec<MergeEntry>, MergeCounts, std::collections::BTreeMap<String, MergeCounts>)>,
+    inner: Mutex<(
+        Vec<MergeEntry>,
+        MergeCounts,
+        std::collections::BTreeMap<String, MergeCounts>,
+    )>,
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl MemBook {
     /// Queues a task as the runner would, with a title and template of its own.
-    pub fn enqueue_task(&self, task: i64, title: &str, template: Option<&str>, branch: &str, target: &str) {
+    pub fn enqueue_task(
+        &self,
+        task: i64,
+        title: &str,
+        template: Option<&str>,
+        branch: &str,
+        target: &str,
+    ) {
         let mut g = self.inner.lock().expect("book lock");
         g.0.retain(|e| !(e.task_id == task && e.state.in_flight()));
         let fresh = MergeEntry::fresh(task, title.into(), branch.into(), now_ms());
@@ -112,7 +194,13 @@ impl MemBook {
 
 impl MergeBook for MemBook {
     fn enqueue(&self, a: MergeEnqueue) -> BoxFuture<'_, Result<MergeEntry, LandError>> {
-        self.enqueue_task(a.task, &format!("task {}", a.task), None, &a.branch, &a.target);
+        self.enqueue_task(
+            a.task,
+            &format!("task {}", a.task),
+            None,
+            &a.branch,
+            &a.target,
+        );
         Box::pin(async move { Ok(self.entries().into_iter().next_back().expect("just queued")) })
     }
 
@@ -120,9 +208,18 @@ impl MergeBook for MemBook {
         let r = (|| {
             let mut g = self.inner.lock().expect("book lock");
             let (entries, total, by) = &mut *g;
-            let e = entries.iter_mut().rev().find(|e| e.task_id == a.task).ok_or_else(|| LandError::Book(format!("task {} is not in the merge queue", a.task)))?;
+            let e = entries
+                .iter_mut()
+                .rev()
+                .find(|e| e.task_id == a.task)
+                .ok_or_else(|| {
+                    LandError::Book(format!("task {} is not in the merge queue", a.task))
+                })?;
             if !e.state.in_flight() {
-                return Err(LandError::Book(format!("task {}'s landing already ended: {}", a.task, e.state)));
+                return Err(LandError::Book(format!(
+                    "task {}'s landing already ended: {}",
+                    a.task, e.state
+                )));
             }
             e.state = a.state;
             e.detail = a.detail;
@@ -130,6 +227,7 @@ impl MergeBook for MemBook {
             e.new = a.new.or(e.new.take());
             e.verified = a.verified.unwrap_or(e.verified);
             e.review = a.review.or(e.review.take());
+            e.tests = a.tests.or(e.tests.take());
             e.updated_at_ms = now_ms();
             if let Some(t) = a.tally {
                 total.add(t);
@@ -150,10 +248,21 @@ impl MergeBook for MemBook {
     fn list(&self, finished: u32) -> BoxFuture<'_, Result<BookPage, LandError>> {
         let (total, by_template) = self.counts();
         let all = self.entries();
-        let done: Vec<MergeEntry> = all.iter().filter(|e| !e.state.in_flight()).cloned().collect();
-        let mut entries: Vec<MergeEntry> = done[done.len().saturating_sub(finished as usize)..].to_vec();
+        let done: Vec<MergeEntry> = all
+            .iter()
+            .filter(|e| !e.state.in_flight())
+            .cloned()
+            .collect();
+        let mut entries: Vec<MergeEntry> =
+            done[done.len().saturating_sub(finished as usize)..].to_vec();
         entries.extend(all.into_iter().filter(|e| e.state.in_flight()));
-        Box::pin(async move { Ok(BookPage { entries, total, by_template }) })
+        Box::pin(async move {
+            Ok(BookPage {
+                entries,
+                total,
+                by_template,
+            })
+        })
     }
 
     fn discard(&self, task: i64, detail: String) -> BoxFuture<'_, Result<MergeEntry, LandError>> {
@@ -170,7 +279,9 @@ impl MergeBook for MemBook {
                     e.detail = detail;
                     Ok(e.clone())
                 }
-                None => Err(LandError::Book(format!("task {task} is not in this book ({detail})"))),
+                None => Err(LandError::Book(format!(
+                    "task {task} is not in this book ({detail})"
+                ))),
             }
         })();
         Box::pin(async move { r })

@@ -10,11 +10,23 @@ use kite_git::proc::{self, Exit, Shell};
 use kite_git::{git, worktrees};
 use kite_proto::ops::{MergeEnqueue, MergeStep};
 
-use crate::{short, target_branch, LandError, Landing, MergeBook, MergeConfig, Strategy, CONTEXT_CHARS};
+use crate::{
+    short, target_branch, LandError, Landing, MergeBook, MergeConfig, Strategy, CONTEXT_CHARS,
+};
 
 /// A step with nothing but a state and what happened.
 fn step(task: i64, state: MergeState, detail: String) -> MergeStep {
-    MergeStep { task, state, detail, base: None, new: None, verified: None, tally: None, review: None }
+    MergeStep {
+        task,
+        state,
+        detail,
+        base: None,
+        new: None,
+        verified: None,
+        tally: None,
+        review: None,
+        tests: None,
+    }
 }
 
 /// The merge queue's worker: lands one entry at a time.
@@ -26,8 +38,18 @@ pub struct Lander {
 }
 
 impl Lander {
-    pub fn new(cfg: MergeConfig, repo: impl Into<PathBuf>, home: impl Into<PathBuf>, book: Arc<dyn MergeBook>) -> Self {
-        Lander { cfg, repo: repo.into(), home: Home::new(home.into()), book }
+    pub fn new(
+        cfg: MergeConfig,
+        repo: impl Into<PathBuf>,
+        home: impl Into<PathBuf>,
+        book: Arc<dyn MergeBook>,
+    ) -> Self {
+        Lander {
+            cfg,
+            repo: repo.into(),
+            home: Home::new(home.into()),
+            book,
+        }
     }
 
     pub fn book(&self) -> &Arc<dyn MergeBook> {
@@ -36,24 +58,128 @@ impl Lander {
 
     /// The verify command: configured, else the detected test runner's; `None`: land unverified.
     pub fn verify_command(&self) -> Option<String> {
+        self.verify_plan().map(|(command, _)| command)
+    }
+
+    /// The verify command and, when it is the detected runner's, how its report is read.
+    fn verify_plan(&self) -> Option<(String, Option<kite_testrun::Format>)> {
         match &self.cfg.verify {
             Some(c) if c.trim().is_empty() => None,
-            Some(c) => Some(c.clone()),
-            None => kite_testrun::detect(&self.repo)
-                .map(|r| r.command.replace("{report}", &format!("'{}'", self.home.verify_report().display()))),
+            Some(c) => Some((c.clone(), None)),
+            None => kite_testrun::detect(&self.repo).map(|r| {
+                (
+                    r.command.replace(
+                        "{report}",
+                        &format!("'{}'", self.home.verify_report().display()),
+                    ),
+                    Some(r.format),
+                )
+            }),
         }
     }
 
-    async fn step(&self, task: i64, state: MergeState, detail: String) -> Result<MergeEntry, LandError> {
+    /// Where the target's last verify run is kept (the one the next landing compares with).
+    fn baseline_file(&self, target: &str) -> std::path::PathBuf {
+        let safe: String = target
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.home
+            .merge_dir()
+            .join(format!("verify-last-{safe}.json"))
+    }
+
+    /// What the verify run that just passed did to the tests, against the target's last verify
+    /// run; with its report, kept as the target's once the candidate lands.
+    async fn test_delta(
+        &self,
+        target: &str,
+        format: Option<&kite_testrun::Format>,
+        output: &str,
+    ) -> (kite_core::TestDelta, Option<Baseline>) {
+        let report_text = tokio::fs::read_to_string(self.home.verify_report())
+            .await
+            .ok();
+        let lw = self.home.merge_worktree();
+        let report =
+            match kite_testrun::delta::read_verify(format, output, report_text.as_deref(), &lw) {
+                Ok(r) => r,
+                Err(why) => return (kite_core::TestDelta::unreadable(why), None),
+            };
+        let before: Option<Baseline> = tokio::fs::read(self.baseline_file(target))
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let d = kite_testrun::delta::delta(
+            before.as_ref().map(|b| (b.commit.as_str(), &b.report)),
+            &report,
+        );
+        (
+            d,
+            Some(Baseline {
+                commit: String::new(),
+                report,
+            }),
+        )
+    }
+
+    /// Keeps `run` as `target`'s last verify run, from the commit that landed.
+    async fn keep_baseline(&self, target: &str, commit: &str, run: Option<Baseline>) {
+        let Some(mut b) = run else { return };
+        b.commit = commit.to_string();
+        let file = self.baseline_file(target);
+        // Written aside, then renamed: a crash never leaves half a baseline.
+        let tmp = file.with_extension("json.tmp");
+        let written = match serde_json::to_vec(&b) {
+            Ok(bytes) => match tokio::fs::write(&tmp, &bytes).await {
+                Ok(()) => tokio::fs::rename(&tmp, &file)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = written {
+            tracing::warn!(
+                "landing: the verify run is not kept for the next landing's test delta ({}): {e}",
+                file.display()
+            );
+        }
+    }
+
+    async fn step(
+        &self,
+        task: i64,
+        state: MergeState,
+        detail: String,
+    ) -> Result<MergeEntry, LandError> {
         self.book.step(step(task, state, detail)).await
     }
 
     /// Puts a finished task in the queue (an entry of an earlier attempt still in flight gives way
     /// to this one). `session` and `token` are the claim the runner holds while it lands.
-    pub async fn enqueue(&self, task: i64, branch: &str, session: &str, token: u64) -> Result<MergeEntry, LandError> {
+    pub async fn enqueue(
+        &self,
+        task: i64,
+        branch: &str,
+        session: &str,
+        token: u64,
+    ) -> Result<MergeEntry, LandError> {
         let target = target_branch(&self.repo, &self.cfg).await?;
         self.book
-            .enqueue(MergeEnqueue { task, branch: branch.to_string(), target, session: session.to_string(), token })
+            .enqueue(MergeEnqueue {
+                task,
+                branch: branch.to_string(),
+                target,
+                session: session.to_string(),
+                token,
+            })
             .await
     }
 
@@ -63,7 +189,12 @@ impl Lander {
         let p = self.home.merge_lock();
         let err = |e: std::io::Error| LandError::Book(format!("{}: {e}", p.display()));
         std::fs::create_dir_all(self.home.merge_dir()).map_err(err)?;
-        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(err)?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(err)?;
         loop {
             match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => return Ok(LockFile(f)),
@@ -83,7 +214,9 @@ impl Lander {
         loop {
             let lock = self.lock().await?;
             let Some(entry) = self.book.entry(task_id).await? else {
-                return Err(LandError::Book(format!("task {task_id} is not in the merge queue")));
+                return Err(LandError::Book(format!(
+                    "task {task_id} is not in the merge queue"
+                )));
             };
             // Finished already (a resume after the book said so): its outcome, not a new landing.
             if !entry.state.in_flight() {
@@ -93,7 +226,9 @@ impl Lander {
                         target: entry.target.clone().unwrap_or_default(),
                         verified: entry.verified,
                     }),
-                    (state, _) => Err(LandError::Book(format!("task {task_id}'s landing already ended: {state}"))),
+                    (state, _) => Err(LandError::Book(format!(
+                        "task {task_id}'s landing already ended: {state}"
+                    ))),
                 };
             }
             let landing = match self.land_once(&entry).await {
@@ -103,8 +238,20 @@ impl Lander {
                     drop(lock);
                     if started.elapsed() >= self.cfg.wait_max {
                         let _lock = self.lock().await?;
-                        let detail = self.book.entry(task_id).await?.map(|e| e.detail).unwrap_or_default();
-                        return self.finish(&entry, Landing::Waited { detail: format!("waited too long: {detail}") }).await;
+                        let detail = self
+                            .book
+                            .entry(task_id)
+                            .await?
+                            .map(|e| e.detail)
+                            .unwrap_or_default();
+                        return self
+                            .finish(
+                                &entry,
+                                Landing::Waited {
+                                    detail: format!("waited too long: {detail}"),
+                                },
+                            )
+                            .await;
                     }
                     tokio::time::sleep(self.cfg.wait_poll).await;
                     continue;
@@ -112,7 +259,9 @@ impl Lander {
                 Err(e) => {
                     // Landing failed on git itself: the branch and the target are as they were,
                     // and the entry ends (the task goes back; its next attempt queues anew).
-                    let _ = self.step(task_id, MergeState::Failed, format!("landing failed: {e}")).await;
+                    let _ = self
+                        .step(task_id, MergeState::Failed, format!("landing failed: {e}"))
+                        .await;
                     return Err(e);
                 }
             };
@@ -126,25 +275,48 @@ impl Lander {
     async fn finish(&self, entry: &MergeEntry, landing: Landing) -> Result<Landing, LandError> {
         let (state, detail, tally) = match &landing {
             Landing::Landed { verified, .. } => {
-                let t = if *verified { MergeTally::Landed } else { MergeTally::LandedNotVerified };
+                let t = if *verified {
+                    MergeTally::Landed
+                } else {
+                    MergeTally::LandedNotVerified
+                };
                 (MergeState::Landed, landing.reason(), Some(t))
             }
-            Landing::Conflict { files, .. } => (MergeState::Conflict, format!("conflicts in {}", files.join(", ")), Some(MergeTally::Conflicted)),
-            Landing::Rejected { output, .. } => (MergeState::Rejected, proc::tail(output, 600).to_string(), Some(MergeTally::Rejected)),
+            Landing::Conflict { files, .. } => (
+                MergeState::Conflict,
+                format!("conflicts in {}", files.join(", ")),
+                Some(MergeTally::Conflicted),
+            ),
+            Landing::Rejected { output, .. } => (
+                MergeState::Rejected,
+                proc::tail(output, 600).to_string(),
+                Some(MergeTally::Rejected),
+            ),
             Landing::NoChanges { .. } => (MergeState::NoChanges, landing.reason(), None),
             // Not landed, and not the work's fault: not counted against its template.
             Landing::Waited { detail } => (MergeState::Rejected, detail.clone(), None),
             // A review that could not judge is not the work's fault: not counted against it.
             Landing::Blocked { review } => {
-                let tally = (review.outcome == kite_core::ReviewOutcome::Blocked).then_some(MergeTally::Rejected);
-                (MergeState::Blocked, proc::tail(&landing.reason(), 600).to_string(), tally)
+                let tally = (review.outcome == kite_core::ReviewOutcome::Blocked)
+                    .then_some(MergeTally::Rejected);
+                (
+                    MergeState::Blocked,
+                    proc::tail(&landing.reason(), 600).to_string(),
+                    tally,
+                )
             }
         };
-        let mut s = MergeStep { tally, ..step(entry.task_id, state, detail) };
+        let mut s = MergeStep {
+            tally,
+            ..step(entry.task_id, state, detail)
+        };
         if let Landing::Blocked { review } = &landing {
             s.review = Some(review.clone());
         }
-        if let Landing::Landed { verified, commit, .. } = &landing {
+        if let Landing::Landed {
+            verified, commit, ..
+        } = &landing
+        {
             s.verified = Some(*verified);
             s.new = Some(commit.clone());
         }
@@ -161,21 +333,49 @@ impl Lander {
             None => target_branch(repo, &self.cfg).await?,
         };
         let target_ref = format!("refs/heads/{target}");
-        let head = git(repo, &["rev-parse", "--verify", &format!("{target_ref}^{{commit}}")]).await.map_err(|_| {
-            LandError::Target(format!("the target branch `{target}` does not exist; set [merge] target in kite.toml"))
+        let head = git(
+            repo,
+            &["rev-parse", "--verify", &format!("{target_ref}^{{commit}}")],
+        )
+        .await
+        .map_err(|_| {
+            LandError::Target(format!(
+                "the target branch `{target}` does not exist; set [merge] target in kite.toml"
+            ))
         })?;
-        let tip = git(repo, &["rev-parse", "--verify", &format!("refs/heads/{}^{{commit}}", entry.branch)]).await?;
+        let tip = git(
+            repo,
+            &[
+                "rev-parse",
+                "--verify",
+                &format!("refs/heads/{}^{{commit}}", entry.branch),
+            ],
+        )
+        .await?;
 
         // Resumed after the target moved but before the book said so: it landed.
         if let (MergeState::Moving, Some(new)) = (entry.state, &entry.new) {
-            if git(repo, &["merge-base", "--is-ancestor", new, &head]).await.is_ok() {
+            if git(repo, &["merge-base", "--is-ancestor", new, &head])
+                .await
+                .is_ok()
+            {
                 self.after_landing(entry, new).await;
-                return Ok(Some(Landing::Landed { commit: new.clone(), target, verified: entry.verified }));
+                return Ok(Some(Landing::Landed {
+                    commit: new.clone(),
+                    target,
+                    verified: entry.verified,
+                }));
             }
         }
         // Nothing the target lacks: the agent committed nothing (or it all landed already).
-        if git(repo, &["merge-base", "--is-ancestor", &tip, &head]).await.is_ok() {
-            let wt = worktrees(repo).await?.into_iter().find(|w| w.branch.as_deref() == Some(entry.branch.as_str()));
+        if git(repo, &["merge-base", "--is-ancestor", &tip, &head])
+            .await
+            .is_ok()
+        {
+            let wt = worktrees(repo)
+                .await?
+                .into_iter()
+                .find(|w| w.branch.as_deref() == Some(entry.branch.as_str()));
             let uncommitted = match wt {
                 Some(w) => kite_git::uncommitted(&w.path).await.unwrap_or_default(),
                 None => vec![],
@@ -195,19 +395,38 @@ impl Lander {
             Ok(new) => new,
             Err(conflict) => return Ok(Some(conflict)),
         };
-        // Verify the exact commit that will land.
-        let verify = self.verify_command();
+        // Verify the exact commit that will land, and read what it did to the tests.
+        let plan = self.verify_plan();
+        let verify = plan.as_ref().map(|(c, _)| c.clone());
         let mut verify_output = String::new();
-        if let Some(cmd) = &verify {
-            match self.verify(entry.task_id, cmd, &new, &head, &target).await? {
+        let (mut tests, mut run) = (None, None);
+        if let Some((cmd, format)) = &plan {
+            match self
+                .verify(entry.task_id, cmd, &new, &head, &target)
+                .await?
+            {
                 Ok(output) => verify_output = output,
                 Err(rejected) => return Ok(Some(rejected)),
             }
+            let (d, r) = self
+                .test_delta(&target, format.as_ref(), &verify_output)
+                .await;
+            tracing::info!(task = entry.task_id, "landing: tests: {}", d.describe());
+            (tests, run) = (Some(d), r);
         }
         // The review gate reads what verify passed.
         let mut review = None;
         if self.cfg.review {
-            let r = self.review(entry, &new, &head, &target, verify.as_deref(), &verify_output).await?;
+            let r = self
+                .review(
+                    entry,
+                    &new,
+                    &head,
+                    &target,
+                    verify.as_deref(),
+                    &verify_output,
+                )
+                .await?;
             if r.outcome != kite_core::ReviewOutcome::Passed {
                 return Ok(Some(Landing::Blocked { review: r }));
             }
@@ -220,41 +439,93 @@ impl Lander {
             self.step(entry.task_id, MergeState::Waiting, why).await?;
             return Ok(None);
         }
-        let holder = worktrees(repo).await?.into_iter().find(|w| w.branch.as_deref() == Some(target.as_str()));
+        let holder = worktrees(repo)
+            .await?
+            .into_iter()
+            .find(|w| w.branch.as_deref() == Some(target.as_str()));
         let verified = verify.is_some();
         let moving = MergeStep {
             base: Some(head.clone()),
             new: Some(new.clone()),
             verified: Some(verified),
             review,
-            ..step(entry.task_id, MergeState::Moving, format!("moving {target} to {}", short(&new)))
+            tests,
+            ..step(
+                entry.task_id,
+                MergeState::Moving,
+                format!("moving {target} to {}", short(&new)),
+            )
         };
         self.book.step(moving).await?;
         let moved = match &holder {
-            Some(w) => git(&w.path, &["merge", "--ff-only", "--no-overwrite-ignore", "-q", &new]).await,
-            None => git(repo, &["update-ref", "-m", &format!("kite: land task {}", entry.task_id), &target_ref, &new, &head]).await,
+            Some(w) => {
+                git(
+                    &w.path,
+                    &["merge", "--ff-only", "--no-overwrite-ignore", "-q", &new],
+                )
+                .await
+            }
+            None => {
+                git(
+                    repo,
+                    &[
+                        "update-ref",
+                        "-m",
+                        &format!("kite: land task {}", entry.task_id),
+                        &target_ref,
+                        &new,
+                        &head,
+                    ],
+                )
+                .await
+            }
         };
         let now = git(repo, &["rev-parse", &target_ref]).await?;
         if let (Err(e), true) = (&moved, now == head) {
             // git refused to move the person's checkout (an untracked file in the way, say).
-            let detail = format!("waiting: git would not fast-forward {target} in its worktree: {e}");
-            self.step(entry.task_id, MergeState::Waiting, detail).await?;
+            let detail =
+                format!("waiting: git would not fast-forward {target} in its worktree: {e}");
+            self.step(entry.task_id, MergeState::Waiting, detail)
+                .await?;
             return Ok(None);
         }
         if now != new {
             // Someone moved the target meanwhile: verify again against the new head.
-            tracing::info!(task = entry.task_id, "landing: {target} moved meanwhile; trying again on the new head");
-            self.step(entry.task_id, MergeState::Queued, format!("{target} moved while landing; landing again on its new head")).await?;
-            return Box::pin(self.land_once(&MergeEntry { state: MergeState::Queued, ..entry.clone() })).await;
+            tracing::info!(
+                task = entry.task_id,
+                "landing: {target} moved meanwhile; trying again on the new head"
+            );
+            self.step(
+                entry.task_id,
+                MergeState::Queued,
+                format!("{target} moved while landing; landing again on its new head"),
+            )
+            .await?;
+            return Box::pin(self.land_once(&MergeEntry {
+                state: MergeState::Queued,
+                ..entry.clone()
+            }))
+            .await;
         }
         self.after_landing(entry, &new).await;
-        Ok(Some(Landing::Landed { commit: new, target, verified }))
+        self.keep_baseline(&target, &new, run).await;
+        Ok(Some(Landing::Landed {
+            commit: new,
+            target,
+            verified,
+        }))
     }
 
     /// The candidate commit: the task's branch rebased (or merged) onto the target's `head` in
     /// kite's merge worktree, every commit carrying the `Kite-Task` trailer. `Ok(Err(..))`: it
     /// conflicts, with the files and hunks for the next attempt.
-    async fn candidate(&self, entry: &MergeEntry, target: &str, head: &str, tip: &str) -> Result<Result<String, Landing>, LandError> {
+    async fn candidate(
+        &self,
+        entry: &MergeEntry,
+        target: &str,
+        head: &str,
+        tip: &str,
+    ) -> Result<Result<String, Landing>, LandError> {
         let (repo, head, tip) = (&self.repo, head.to_string(), tip.to_string());
         let lw = self.home.merge_worktree();
         if !lw.join(".git").exists() {
@@ -263,16 +534,43 @@ impl Lander {
             std::fs::create_dir_all(self.home.merge_dir())
                 .map_err(|e| LandError::Book(format!("{}: {e}", lw.display())))?;
             let _turn = kite_git::worktree::turn().await;
-            git(repo, &["worktree", "add", "--detach", "-f", &lw.to_string_lossy(), &head]).await?;
+            git(
+                repo,
+                &[
+                    "worktree",
+                    "add",
+                    "--detach",
+                    "-f",
+                    &lw.to_string_lossy(),
+                    &head,
+                ],
+            )
+            .await?;
         }
         // A rebase or merge a killed daemon left half done.
         let _ = git(&lw, &["rebase", "--abort"]).await;
         let _ = git(&lw, &["merge", "--abort"]).await;
-        let mut ident: Vec<String> = vec!["-c".into(), "commit.gpgsign=false".into(), "-c".into(), "rebase.updateRefs=false".into()];
+        let mut ident: Vec<String> = vec![
+            "-c".into(),
+            "commit.gpgsign=false".into(),
+            "-c".into(),
+            "rebase.updateRefs=false".into(),
+        ];
         if !kite_git::has_identity(repo).await {
-            ident.extend(["-c".into(), "user.name=kite".into(), "-c".into(), "user.email=kite@localhost".into()]);
+            ident.extend([
+                "-c".into(),
+                "user.name=kite".into(),
+                "-c".into(),
+                "user.email=kite@localhost".into(),
+            ]);
         }
-        let with_ident = |args: &[&str]| -> Vec<String> { ident.iter().cloned().chain(args.iter().map(|s| s.to_string())).collect() };
+        let with_ident = |args: &[&str]| -> Vec<String> {
+            ident
+                .iter()
+                .cloned()
+                .chain(args.iter().map(|s| s.to_string()))
+                .collect()
+        };
         let run = |args: Vec<String>| {
             let lw = lw.clone();
             async move {
@@ -282,20 +580,37 @@ impl Lander {
         };
         // Already on top of the target: it lands as it is (a merge commit an agent made to
         // resolve a conflict stays, instead of being flattened into the same conflict again).
-        let on_top = git(repo, &["merge-base", "--is-ancestor", &head, &tip]).await.is_ok();
+        let on_top = git(repo, &["merge-base", "--is-ancestor", &head, &tip])
+            .await
+            .is_ok();
         // Every commit kite lands carries `Kite-Task: N`, so what a task did can be read from git
         // alone. The commits are replayed with the trailer amended in (a commit that has it
         // already keeps one); a branch with merge commits in it lands as it is.
         let trailer = kite_git::trailer(entry.task_id);
         let amend = format!("git -c commit.gpgsign=false commit -q --amend --no-edit --no-verify --trailer '{trailer}'");
         let base = git(repo, &["merge-base", &head, &tip]).await?;
-        let linear = git(repo, &["rev-list", "--merges", "--count", &format!("{base}..{tip}")]).await.map(|n| n.trim() == "0").unwrap_or(false);
+        let linear = git(
+            repo,
+            &["rev-list", "--merges", "--count", &format!("{base}..{tip}")],
+        )
+        .await
+        .map(|n| n.trim() == "0")
+        .unwrap_or(false);
         let applied = match self.cfg.strategy {
             _ if on_top => {
                 git(&lw, &["checkout", "--detach", "-f", &tip]).await?;
                 git(&lw, &["clean", "-fdq"]).await?;
                 if linear {
-                    run(with_ident(&["rebase", "-q", "--force-rebase", "--no-autosquash", "--exec", &amend, &head])).await
+                    run(with_ident(&[
+                        "rebase",
+                        "-q",
+                        "--force-rebase",
+                        "--no-autosquash",
+                        "--exec",
+                        &amend,
+                        &head,
+                    ]))
+                    .await
                 } else {
                     Ok(String::new())
                 }
@@ -303,7 +618,15 @@ impl Lander {
             Strategy::Rebase if linear => {
                 git(&lw, &["checkout", "--detach", "-f", &tip]).await?;
                 git(&lw, &["clean", "-fdq"]).await?;
-                run(with_ident(&["rebase", "-q", "--no-autosquash", "--exec", &amend, &head])).await
+                run(with_ident(&[
+                    "rebase",
+                    "-q",
+                    "--no-autosquash",
+                    "--exec",
+                    &amend,
+                    &head,
+                ]))
+                .await
             }
             Strategy::Rebase => {
                 git(&lw, &["checkout", "--detach", "-f", &tip]).await?;
@@ -317,13 +640,33 @@ impl Lander {
                 if linear {
                     git(&lw, &["checkout", "--detach", "-f", &tip]).await?;
                     git(&lw, &["clean", "-fdq"]).await?;
-                    run(with_ident(&["rebase", "-q", "--force-rebase", "--no-autosquash", "--exec", &amend, &base])).await?;
+                    run(with_ident(&[
+                        "rebase",
+                        "-q",
+                        "--force-rebase",
+                        "--no-autosquash",
+                        "--exec",
+                        &amend,
+                        &base,
+                    ]))
+                    .await?;
                     tip = git(&lw, &["rev-parse", "HEAD"]).await?;
                 }
                 git(&lw, &["checkout", "--detach", "-f", &head]).await?;
                 git(&lw, &["clean", "-fdq"]).await?;
-                let msg = format!("Merge {} (kite task {}): {}\n\n{trailer}", entry.branch, entry.task_id, entry.title);
-                run(with_ident(&["merge", "--no-ff", "--no-edit", "-m", &msg, &tip])).await
+                let msg = format!(
+                    "Merge {} (kite task {}): {}\n\n{trailer}",
+                    entry.branch, entry.task_id, entry.title
+                );
+                run(with_ident(&[
+                    "merge",
+                    "--no-ff",
+                    "--no-edit",
+                    "-m",
+                    &msg,
+                    &tip,
+                ]))
+                .await
             }
         };
         if let Err(e) = applied {
@@ -341,44 +684,102 @@ impl Lander {
                 return Err(e.into());
             }
             let context = proc::tail(&hunks, CONTEXT_CHARS).to_string();
-            return Ok(Err(Landing::Conflict { target: target.to_string(), files, context }));
+            return Ok(Err(Landing::Conflict {
+                target: target.to_string(),
+                files,
+                context,
+            }));
         }
         kite_testrun::link_installed(repo, &lw).await;
         Ok(Ok(git(&lw, &["rev-parse", "HEAD"]).await?))
-
     }
 
-    /// Runs the verify command on the candidate; `Some(Rejected)` when it fails.
     /// Runs the verify command on the candidate: its output when it passed, the rejection when not.
-    async fn verify(&self, task_id: i64, cmd: &str, new: &str, head: &str, target: &str) -> Result<Result<String, Landing>, LandError> {
+    async fn verify(
+        &self,
+        task_id: i64,
+        cmd: &str,
+        new: &str,
+        head: &str,
+        target: &str,
+    ) -> Result<Result<String, Landing>, LandError> {
         let lw = self.home.merge_worktree();
-        let detail = format!("running `{cmd}` on {} (onto {target} at {})", short(new), short(head));
+        let detail = format!(
+            "running `{cmd}` on {} (onto {target} at {})",
+            short(new),
+            short(head)
+        );
         self.book
-            .step(MergeStep { base: Some(head.to_string()), ..step(task_id, MergeState::Verifying, detail) })
+            .step(MergeStep {
+                base: Some(head.to_string()),
+                ..step(task_id, MergeState::Verifying, detail)
+            })
             .await?;
+        // A report an earlier run left is never read as this one's.
+        let _ = tokio::fs::remove_file(self.home.verify_report()).await;
         let o = proc::run(Shell {
             command: proc::Program::Sh(&format!("{cmd} 2>&1")),
             cwd: &lw,
-            env: vec![("KITE_TASK_ID".into(), task_id.to_string()), ("CI".into(), "1".into())],
+            env: vec![
+                ("KITE_TASK_ID".into(), task_id.to_string()),
+                ("CI".into(), "1".into()),
+            ],
             stdin: None,
             timeout: Some(self.cfg.verify_timeout),
             cap: 1 << 20,
         })
         .await
-        .map_err(|e| LandError::Git(kite_git::GitError { args: cmd.to_string(), message: format!("cannot run: {e}") }))?;
+        .map_err(|e| {
+            LandError::Git(kite_git::GitError {
+                args: cmd.to_string(),
+                message: format!("cannot run: {e}"),
+            })
+        })?;
         if o.exit != Exit::Code(0) {
-            let why = if o.exit == Exit::TimedOut { "timed out".to_string() } else { o.exit.to_string() };
+            let why = if o.exit == Exit::TimedOut {
+                "timed out".to_string()
+            } else {
+                o.exit.to_string()
+            };
             let output = format!("({why})\n{}", proc::tail(o.stdout.trim(), CONTEXT_CHARS));
-            return Ok(Err(Landing::Rejected { command: cmd.to_string(), output }));
+            return Ok(Err(Landing::Rejected {
+                command: cmd.to_string(),
+                output,
+            }));
         }
         Ok(Ok(o.stdout))
     }
 
     /// The review gate on the candidate `new` (checked out in kite's merge worktree).
-    async fn review(&self, entry: &MergeEntry, new: &str, head: &str, target: &str, verify: Option<&str>, verify_output: &str) -> Result<kite_core::Review, LandError> {
-        self.step(entry.task_id, MergeState::Verifying, format!("reviewing {} (onto {target} at {})", short(new), short(head))).await?;
-        let diff = git(&self.repo, &["diff", "--no-color", "--no-ext-diff", head, new]).await?;
-        let template = self.cfg.review_prompt.as_deref().unwrap_or(crate::review::PROMPT);
+    async fn review(
+        &self,
+        entry: &MergeEntry,
+        new: &str,
+        head: &str,
+        target: &str,
+        verify: Option<&str>,
+        verify_output: &str,
+    ) -> Result<kite_core::Review, LandError> {
+        self.step(
+            entry.task_id,
+            MergeState::Verifying,
+            format!(
+                "reviewing {} (onto {target} at {})",
+                short(new),
+                short(head)
+            ),
+        )
+        .await?;
+        let diff = git(
+            &self.repo,
+            &["diff", "--no-color", "--no-ext-diff", head, new],
+        )
+        .await?;
+        let template = self
+            .cfg
+            .review_prompt
+            .as_deref()
+            .unwrap_or(crate::review::PROMPT);
         let body = self.book.task_body(entry.task_id).await.unwrap_or_default();
         let shown = crate::review::Shown {
             task_id: entry.task_id,
@@ -390,8 +791,15 @@ impl Lander {
             verify_output,
         };
         let review = match crate::review::render(template, &shown) {
-            Ok(prompt) => crate::review::review(&self.cfg, &self.home.merge_worktree(), &prompt).await,
-            Err(e) => kite_core::Review { outcome: kite_core::ReviewOutcome::Failed, findings: vec![], detail: Some(e) },
+            Ok(prompt) => {
+                let (review, cost) =
+                    crate::review::review(&self.cfg, &self.home.merge_worktree(), &prompt).await;
+                if cost.usd > 0.0 || cost.usage.total() > 0 {
+                    self.book.record_review_cost(entry, &cost).await;
+                }
+                review
+            }
+            Err(e) => crate::review::failed(e, &Default::default()),
         };
         tracing::info!(task = entry.task_id, outcome = ?review.outcome, findings = %crate::review::tally(&review.findings), "review gate");
         Ok(review)
@@ -414,9 +822,17 @@ impl Lander {
         }
         if let Some(main) = all.first() {
             for marker in ["rebase-merge", "rebase-apply", "MERGE_HEAD", "BISECT_LOG"] {
-                let p = git(&main.path, &["rev-parse", "--path-format=absolute", "--git-path", marker]).await?;
+                let p = git(
+                    &main.path,
+                    &["rev-parse", "--path-format=absolute", "--git-path", marker],
+                )
+                .await?;
                 if Path::new(&p).exists() {
-                    let what = marker.split(['-', '_']).next().unwrap_or(marker).to_lowercase();
+                    let what = marker
+                        .split(['-', '_'])
+                        .next()
+                        .unwrap_or(marker)
+                        .to_lowercase();
                     return Ok(Some(format!(
                         "waiting: {} is in the middle of a {what}; kite lands once it is finished",
                         main.path.display()
@@ -433,20 +849,41 @@ impl Lander {
     /// stays as it was, listed by `kite worktrees`).
     async fn after_landing(&self, entry: &MergeEntry, new: &str) {
         let r = format!("refs/heads/{}", entry.branch);
-        let wt = worktrees(&self.repo).await.ok().and_then(|v| v.into_iter().find(|w| w.branch.as_deref() == Some(entry.branch.as_str())));
+        let wt = worktrees(&self.repo).await.ok().and_then(|v| {
+            v.into_iter()
+                .find(|w| w.branch.as_deref() == Some(entry.branch.as_str()))
+        });
         let moved = match wt {
             Some(w) => git(&w.path, &["reset", "-q", "--keep", new]).await,
             None => git(&self.repo, &["update-ref", &r, new]).await,
         };
         if let Err(e) = moved {
-            tracing::warn!(task = entry.task_id, "landing: {} stays where it was (not moved to the landed commit): {e}", entry.branch);
+            tracing::warn!(
+                task = entry.task_id,
+                "landing: {} stays where it was (not moved to the landed commit): {e}",
+                entry.branch
+            );
         }
     }
 
     /// Entries a restart must finish.
     pub async fn in_flight(&self) -> Result<Vec<MergeEntry>, LandError> {
-        Ok(self.book.list(0).await?.entries.into_iter().filter(|e| e.state.in_flight()).collect())
+        Ok(self
+            .book
+            .list(0)
+            .await?
+            .entries
+            .into_iter()
+            .filter(|e| e.state.in_flight())
+            .collect())
     }
 }
 
 struct LockFile(#[allow(dead_code)] std::fs::File);
+
+/// A target's last verify run: the commit that landed with it and its report.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Baseline {
+    commit: String,
+    report: kite_testrun::Report,
+}

@@ -70,6 +70,9 @@ pub struct MergeConfig {
     /// binary).
     #[serde(skip)]
     pub review_prompt: Option<String>,
+    /// Model prices, to put the reviewer's tokens in dollars (set by the binary).
+    #[serde(skip)]
+    pub prices: kite_agent::cost::PriceTable,
 }
 
 impl Default for MergeConfig {
@@ -86,6 +89,7 @@ impl Default for MergeConfig {
             review_timeout: Duration::from_secs(600),
             claude: None,
             review_prompt: None,
+            prices: Default::default(),
         }
     }
 }
@@ -115,9 +119,17 @@ pub enum LandError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Landing {
-    Landed { commit: String, target: String, verified: bool },
+    Landed {
+        commit: String,
+        target: String,
+        verified: bool,
+    },
     /// Its commits do not apply on the target: files and hunks, for the next attempt.
-    Conflict { target: String, files: Vec<String>, context: String },
+    Conflict {
+        target: String,
+        files: Vec<String>,
+        context: String,
+    },
     /// The verify command failed on the candidate: its output's tail.
     Rejected { command: String, output: String },
     /// The branch has no commit the target lacks.
@@ -158,7 +170,6 @@ pub(crate) fn short(sha: &str) -> &str {
 
 /// Characters of a conflict's hunks or a verify's output kept for the next attempt.
 pub(crate) const CONTEXT_CHARS: usize = 4000;
-
 
 /// The target branch: configured, or what the main worktree (the first listed) has checked out.
 pub async fn target_branch(repo: &std::path::Path, cfg: &MergeConfig) -> Result<String, LandError> {

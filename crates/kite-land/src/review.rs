@@ -11,6 +11,7 @@
 use std::path::Path;
 
 use kite_agent::claude;
+use kite_agent::cost::Cost;
 use kite_core::{Finding, Review, ReviewOutcome};
 use kite_git::proc::{self, Shell};
 
@@ -48,24 +49,42 @@ pub fn render(template: &str, shown: &Shown<'_>) -> Result<String, String> {
     ctx.insert("diff", &diff);
     ctx.insert("diff_cut", &diff_cut);
     ctx.insert("verify_command", &shown.verify_command);
-    ctx.insert("verify_output", proc::tail(shown.verify_output.trim(), 4000));
-    tera::Tera::one_off(template, &ctx, false).map_err(|e| format!("the review prompt does not render: {e:?}"))
+    ctx.insert(
+        "verify_output",
+        proc::tail(shown.verify_output.trim(), 4000),
+    );
+    tera::Tera::one_off(template, &ctx, false)
+        .map_err(|e| format!("the review prompt does not render: {e:?}"))
 }
 
 /// Runs the reviewer in `dir` (the candidate checked out) and reads its verdict; asks twice at
-/// most.
-pub async fn review(cfg: &MergeConfig, dir: &Path, prompt: &str) -> Review {
+/// most. The verdict and what every try cost together.
+pub async fn review(cfg: &MergeConfig, dir: &Path, prompt: &str) -> (Review, Cost) {
+    let mut spent = Cost::default();
     let binary = match claude::find(cfg.claude.as_deref()) {
         Ok(b) => b,
-        Err(e) => return failed(format!("no reviewer: {e}")),
+        Err(e) => return (failed(format!("no reviewer: {e}"), &spent), spent),
     };
     let mut why = String::new();
     for attempt in 1..=2 {
-        match ask(&binary, cfg, dir, prompt).await {
+        let (answer, cost) = ask(&binary, cfg, dir, prompt).await;
+        spent.add(&cost);
+        match answer {
             Ok(findings) => {
                 let blocked = findings.iter().any(|f| f.severity == "blocker");
-                let outcome = if blocked { ReviewOutcome::Blocked } else { ReviewOutcome::Passed };
-                return Review { outcome, findings, detail: None };
+                let outcome = if blocked {
+                    ReviewOutcome::Blocked
+                } else {
+                    ReviewOutcome::Passed
+                };
+                let review = Review {
+                    outcome,
+                    findings,
+                    detail: None,
+                    usd: spent.usd,
+                    tokens: spent.usage.total(),
+                };
+                return (review, spent);
             }
             Err(e) => {
                 tracing::warn!(attempt, "the review gave no verdict: {e}");
@@ -73,24 +92,64 @@ pub async fn review(cfg: &MergeConfig, dir: &Path, prompt: &str) -> Review {
             }
         }
     }
-    failed(format!("no readable verdict after 2 tries: {why}"))
+    (
+        failed(format!("no readable verdict after 2 tries: {why}"), &spent),
+        spent,
+    )
 }
 
-fn failed(detail: String) -> Review {
-    Review { outcome: ReviewOutcome::Failed, findings: vec![], detail: Some(detail) }
+/// A review that could not judge (which never passes), with what it cost so far.
+pub fn failed(detail: String, spent: &Cost) -> Review {
+    Review {
+        outcome: ReviewOutcome::Failed,
+        findings: vec![],
+        detail: Some(detail),
+        usd: spent.usd,
+        tokens: spent.usage.total(),
+    }
 }
 
-async fn ask(binary: &Path, cfg: &MergeConfig, dir: &Path, prompt: &str) -> Result<Vec<Finding>, String> {
-    let argv = claude::argv(binary, claude::Profile::Reviewer, &claude::Invocation::default());
+/// One try: the findings, and what the try cost (nothing when the reviewer did not report).
+async fn ask(
+    binary: &Path,
+    cfg: &MergeConfig,
+    dir: &Path,
+    prompt: &str,
+) -> (Result<Vec<Finding>, String>, Cost) {
+    let argv = claude::argv(
+        binary,
+        claude::Profile::Reviewer,
+        &claude::Invocation::default(),
+    );
     let env = claude::env(claude::Profile::Reviewer);
-    let o = proc::run(Shell { command: proc::Program::Exec(&argv), cwd: dir, env, stdin: Some(prompt.to_string()), timeout: Some(cfg.review_timeout), cap: 4 << 20 })
-        .await
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    let ran = proc::run(Shell {
+        command: proc::Program::Exec(&argv),
+        cwd: dir,
+        env,
+        stdin: Some(prompt.to_string()),
+        timeout: Some(cfg.review_timeout),
+        cap: 4 << 20,
+    })
+    .await;
+    let o = match ran {
+        Ok(o) => o,
+        Err(e) => {
+            return (
+                Err(format!("cannot run {}: {e}", binary.display())),
+                Cost::default(),
+            )
+        }
+    };
     let result = claude::ResultJson::parse(&o.stdout);
-    match claude::ending(o.exit, result.as_ref(), &o.stderr) {
+    let cost = result
+        .as_ref()
+        .map(|r| r.cost(&cfg.prices))
+        .unwrap_or_default();
+    let answer = match claude::ending(o.exit, result.as_ref(), &o.stderr) {
         claude::Ending::Finished { result, .. } => parse(&result),
         other => Err(format!("the reviewer did not finish: {other:?}")),
-    }
+    };
+    (answer, cost)
 }
 
 /// Reads a reviewer's answer: a JSON list of findings, or `{"findings": [...]}`, bare or in a
@@ -101,7 +160,8 @@ pub fn parse(answer: &str) -> Result<Vec<Finding>, String> {
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let mut f: Finding = serde_json::from_value(item).map_err(|e| format!("finding {i}: {e}"))?;
+            let mut f: Finding =
+                serde_json::from_value(item).map_err(|e| format!("finding {i}: {e}"))?;
             f.severity = f.severity.trim().to_lowercase();
             if f.what.trim().is_empty() || f.severity.is_empty() {
                 return Err(format!("finding {i}: no severity or no text"));
@@ -144,7 +204,10 @@ pub fn tally(findings: &[Finding]) -> String {
     for f in findings {
         *by.entry(f.severity.as_str()).or_default() += 1;
     }
-    by.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
+    by.iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -154,21 +217,59 @@ mod tests {
     #[test]
     fn findings_are_read_from_lists_objects_and_fences_and_bad_answers_are_errors() {
         let f = parse(r#"[{"severity": "Blocker", "file": "a.rs", "line": 3, "what": "drops the error"}, {"severity": "nit", "what": "name"}]"#).unwrap();
-        assert_eq!((f[0].severity.as_str(), f[0].line, f[1].file.as_deref()), ("blocker", Some(3), None));
-        assert_eq!(parse("Here:\n```json\n{\"findings\": []}\n```").unwrap(), vec![]);
-        for bad in ["looks good to me", "{\"ok\": true}", "[{\"severity\": \"major\"}]", "[{\"severity\": \"\", \"what\": \"x\"}]", "42"] {
+        assert_eq!(
+            (f[0].severity.as_str(), f[0].line, f[1].file.as_deref()),
+            ("blocker", Some(3), None)
+        );
+        assert_eq!(
+            parse("Here:\n```json\n{\"findings\": []}\n```").unwrap(),
+            vec![]
+        );
+        for bad in [
+            "looks good to me",
+            "{\"ok\": true}",
+            "[{\"severity\": \"major\"}]",
+            "[{\"severity\": \"\", \"what\": \"x\"}]",
+            "42",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
-        let r = Review { outcome: ReviewOutcome::Blocked, findings: f.clone(), detail: None };
-        assert!(reason(&r).contains("- [blocker] a.rs:3: drops the error\n- [nit]: name"), "{}", reason(&r));
+        let r = Review {
+            outcome: ReviewOutcome::Blocked,
+            findings: f.clone(),
+            detail: None,
+            usd: 0.0,
+            tokens: 0,
+        };
+        assert!(
+            reason(&r).contains("- [blocker] a.rs:3: drops the error\n- [nit]: name"),
+            "{}",
+            reason(&r)
+        );
         assert_eq!(tally(&f), "1 blocker, 1 nit");
     }
 
     #[test]
     fn the_prompt_shows_the_task_the_diff_and_the_verify_run() {
-        let shown = Shown { task_id: 7, title: "Add a cache", body: "Keep the last 10.", target: "main", diff: "+fn cache() {}", verify_command: Some("cargo test"), verify_output: "ok" };
+        let shown = Shown {
+            task_id: 7,
+            title: "Add a cache",
+            body: "Keep the last 10.",
+            target: "main",
+            diff: "+fn cache() {}",
+            verify_command: Some("cargo test"),
+            verify_output: "ok",
+        };
         let p = render(PROMPT, &shown).unwrap();
-        for want in ["#7", "Add a cache", "Keep the last 10.", "+fn cache() {}", "`cargo test` passed", "on `main`", "\"severity\""] {
+        for want in [
+            "#7",
+            "Add a cache",
+            "Keep the last 10.",
+            "+fn cache() {}",
+            "`cargo test` passed",
+            "on `main`",
+            "\"severity\"",
+        ] {
             assert!(p.contains(want), "missing {want:?} in:\n{p}");
         }
     }

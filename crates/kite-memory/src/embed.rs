@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use fastembed::{InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel};
+use fastembed::{
+    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
 
 use crate::error::{MemoryError, Result};
 
@@ -23,7 +25,13 @@ pub const MAX_TOKENS: usize = 256;
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
 /// The files a model directory must hold.
-pub const MODEL_FILES: [&str; 5] = ["model.onnx", "tokenizer.json", "config.json", "special_tokens_map.json", "tokenizer_config.json"];
+pub const MODEL_FILES: [&str; 5] = [
+    "model.onnx",
+    "tokenizer.json",
+    "config.json",
+    "special_tokens_map.json",
+    "tokenizer_config.json",
+];
 /// The model directory's name inside a data directory (`models/`, `share/kite/`).
 pub const MODEL_SUBDIR: &str = "all-minilm-l6-v2";
 /// The runtime's file name inside a data directory.
@@ -59,7 +67,11 @@ impl Located {
         if self.looked.is_empty() {
             return "no place to look for the model".into();
         }
-        self.looked.iter().map(|(p, why)| format!("{}: {why}", p.origin)).collect::<Vec<_>>().join("; ")
+        self.looked
+            .iter()
+            .map(|(p, why)| format!("{}: {why}", p.origin))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -82,7 +94,10 @@ impl EmbedConfig {
     /// The layout of a data directory (`make install`'s `share/kite/`, a checkout's `models/`):
     /// `all-minilm-l6-v2/` and `libonnxruntime.so` side by side.
     pub fn in_data_dir(dir: &Path) -> EmbedConfig {
-        EmbedConfig { model_dir: dir.join(MODEL_SUBDIR), ort_dylib: dir.join(ORT_FILE) }
+        EmbedConfig {
+            model_dir: dir.join(MODEL_SUBDIR),
+            ort_dylib: dir.join(ORT_FILE),
+        }
     }
 
     /// What is missing for this place to load, or `None` when every file is there.
@@ -90,9 +105,17 @@ impl EmbedConfig {
         if !self.model_dir.is_dir() {
             return Some(format!("no model directory {}", self.model_dir.display()));
         }
-        let absent: Vec<&str> = MODEL_FILES.iter().copied().filter(|f| !self.model_dir.join(f).is_file()).collect();
+        let absent: Vec<&str> = MODEL_FILES
+            .iter()
+            .copied()
+            .filter(|f| !self.model_dir.join(f).is_file())
+            .collect();
         if !absent.is_empty() {
-            return Some(format!("{} lacks {}", self.model_dir.display(), absent.join(", ")));
+            return Some(format!(
+                "{} lacks {}",
+                self.model_dir.display(),
+                absent.join(", ")
+            ));
         }
         if !self.ort_dylib.is_file() {
             return Some(format!("no ONNX runtime at {}", self.ort_dylib.display()));
@@ -103,15 +126,28 @@ impl EmbedConfig {
     /// Resolves the paths: explicit values first, then `KITE_MODEL_DIR`, `KITE_ORT_DYLIB`,
     /// `ORT_DYLIB_PATH`, and finally `<model_dir>/../libonnxruntime.so`.
     pub fn resolve(model_dir: Option<&Path>, ort_dylib: Option<&Path>) -> Option<EmbedConfig> {
-        let model_dir = model_dir
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("KITE_MODEL_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))?;
+        let model_dir = model_dir.map(Path::to_path_buf).or_else(|| {
+            std::env::var_os("KITE_MODEL_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })?;
         let ort_dylib = ort_dylib
             .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("KITE_ORT_DYLIB").filter(|v| !v.is_empty()).map(PathBuf::from))
-            .or_else(|| std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()).map(PathBuf::from))
+            .or_else(|| {
+                std::env::var_os("KITE_ORT_DYLIB")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .or_else(|| {
+                std::env::var_os("ORT_DYLIB_PATH")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
             .unwrap_or_else(|| model_dir.join("..").join("libonnxruntime.so"));
-        Some(EmbedConfig { model_dir, ort_dylib })
+        Some(EmbedConfig {
+            model_dir,
+            ort_dylib,
+        })
     }
 }
 
@@ -151,7 +187,9 @@ fn environment(dylib: &Path) -> Result<ort::environment::Environment> {
 
 fn read_model_file(dir: &Path, name: &str) -> Result<Vec<u8>> {
     let path = dir.join(name);
-    std::fs::read(&path).map_err(|e| MemoryError::ModelMissing { reason: format!("{}: {e}", path.display()) })
+    std::fs::read(&path).map_err(|e| MemoryError::ModelMissing {
+        reason: format!("{}: {e}", path.display()),
+    })
 }
 
 impl Embedder {
@@ -160,7 +198,9 @@ impl Embedder {
         let started = Instant::now();
         let dir = &config.model_dir;
         if !dir.is_dir() {
-            return Err(MemoryError::ModelMissing { reason: format!("model directory {} not found", dir.display()) });
+            return Err(MemoryError::ModelMissing {
+                reason: format!("model directory {} not found", dir.display()),
+            });
         }
         let onnx = read_model_file(dir, "model.onnx")?;
         let tokenizer_files = TokenizerFiles {
@@ -170,12 +210,18 @@ impl Embedder {
             tokenizer_config_file: read_model_file(dir, "tokenizer_config.json")?,
         };
         let env = environment(&config.ort_dylib)?;
-        let model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(Pooling::Mean);
-        let options = InitOptionsUserDefined::new().with_environment(env).with_max_length(MAX_TOKENS);
-        let model = TextEmbedding::try_new_from_user_defined(model, options)
-            .map_err(|e| MemoryError::Embed(format!("loading model from {}: {e}", dir.display())))?;
+        let model =
+            UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(Pooling::Mean);
+        let options = InitOptionsUserDefined::new()
+            .with_environment(env)
+            .with_max_length(MAX_TOKENS);
+        let model = TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| {
+            MemoryError::Embed(format!("loading model from {}: {e}", dir.display()))
+        })?;
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, dir = %dir.display(), "embedding model loaded");
-        Ok(Embedder { model: Arc::new(Mutex::new(model)) })
+        Ok(Embedder {
+            model: Arc::new(Mutex::new(model)),
+        })
     }
 
     /// Embeds texts; every vector has [`DIM`] dimensions and unit length.
@@ -184,11 +230,16 @@ impl Embedder {
             return Ok(vec![]);
         }
         let mut model = self.model.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = model.embed(texts, Some(BATCH)).map_err(|e| MemoryError::Embed(e.to_string()))?;
+        let mut out = model
+            .embed(texts, Some(BATCH))
+            .map_err(|e| MemoryError::Embed(e.to_string()))?;
         drop(model);
         for v in &mut out {
             if v.len() != DIM {
-                return Err(MemoryError::Embed(format!("model returned {} dimensions, expected {DIM}", v.len())));
+                return Err(MemoryError::Embed(format!(
+                    "model returned {} dimensions, expected {DIM}",
+                    v.len()
+                )));
             }
             normalize(v);
         }
@@ -197,7 +248,9 @@ impl Embedder {
 
     /// Embeds one text.
     pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
-        self.embed(&[text])?.pop().ok_or_else(|| MemoryError::Embed("model returned no vector".into()))
+        self.embed(&[text])?
+            .pop()
+            .ok_or_else(|| MemoryError::Embed("model returned no vector".into()))
     }
 }
 
@@ -248,9 +301,15 @@ mod tests {
 
     #[test]
     fn missing_model_is_a_clear_error() {
-        let cfg = EmbedConfig { model_dir: "/nonexistent/model".into(), ort_dylib: "/nonexistent/lib.so".into() };
+        let cfg = EmbedConfig {
+            model_dir: "/nonexistent/model".into(),
+            ort_dylib: "/nonexistent/lib.so".into(),
+        };
         let err = Embedder::load(&cfg).unwrap_err().to_string();
-        assert!(err.contains("make install") && err.contains("kite doctor"), "{err}");
+        assert!(
+            err.contains("make install") && err.contains("kite doctor"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -265,12 +324,28 @@ mod tests {
         let half = dir.path().join("half");
         std::fs::create_dir_all(half.join(MODEL_SUBDIR)).unwrap();
         std::fs::write(half.join(MODEL_SUBDIR).join("model.onnx"), b"x").unwrap();
-        let place = |o: &str, d: &Path| ModelPlace { origin: o.into(), config: EmbedConfig::in_data_dir(d) };
-        let got = locate([place("none", &dir.path().join("nope")), place("half", &half), place("full", &full), place("later", &half)]);
+        let place = |o: &str, d: &Path| ModelPlace {
+            origin: o.into(),
+            config: EmbedConfig::in_data_dir(d),
+        };
+        let got = locate([
+            place("none", &dir.path().join("nope")),
+            place("half", &half),
+            place("full", &full),
+            place("later", &half),
+        ]);
         assert_eq!(got.found.as_ref().unwrap().origin, "full");
         assert_eq!(got.looked.len(), 2, "stops at the first complete place");
-        assert!(got.looked[0].1.contains("no model directory"), "{:?}", got.looked);
-        assert!(got.looked[1].1.contains("tokenizer.json"), "{:?}", got.looked);
+        assert!(
+            got.looked[0].1.contains("no model directory"),
+            "{:?}",
+            got.looked
+        );
+        assert!(
+            got.looked[1].1.contains("tokenizer.json"),
+            "{:?}",
+            got.looked
+        );
         let explained = locate([place("half", &half)]).explain();
         assert!(explained.starts_with("half: "), "{explained}");
     }

@@ -44,7 +44,9 @@ impl Reason {
 
     /// The reason from its wire name (`pinned`, `task`, `prompt`, `work`).
     pub fn parse(s: &str) -> Option<Reason> {
-        [Reason::Pinned, Reason::Task, Reason::Prompt, Reason::Work].into_iter().find(|r| r.as_str() == s)
+        [Reason::Pinned, Reason::Task, Reason::Prompt, Reason::Work]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 
     /// The reason in words, as the debug log and `kite vault inject` show it.
@@ -118,13 +120,22 @@ impl Ask {
     /// Refuses sizes that make no sense, saying which and what is allowed.
     pub fn validate(&self) -> Result<(), String> {
         if self.budget == 0 || self.budget > MAX_BUDGET {
-            return Err(format!("budget must be between 1 and {MAX_BUDGET} characters (got {})", self.budget));
+            return Err(format!(
+                "budget must be between 1 and {MAX_BUDGET} characters (got {})",
+                self.budget
+            ));
         }
         if !(0.0..=1.0).contains(&self.relative) {
-            return Err(format!("relative must be between 0 and 1 (got {})", self.relative));
+            return Err(format!(
+                "relative must be between 0 and 1 (got {})",
+                self.relative
+            ));
         }
         if !(0.0..=1.0).contains(&self.pinned_share) {
-            return Err(format!("pinned_share must be between 0 and 1 (got {})", self.pinned_share));
+            return Err(format!(
+                "pinned_share must be between 0 and 1 (got {})",
+                self.pinned_share
+            ));
         }
         if self.k == 0 || self.k > 100 {
             return Err(format!("k must be between 1 and 100 (got {})", self.k));
@@ -185,20 +196,43 @@ pub struct Match {
 /// Whether a candidate is pinned: marked `pin: true`, a preference, or a status note updated
 /// within `status_days` of `now`.
 pub fn is_pinned(c: &PinCandidate, status_days: u32, now: DateTime<Utc>) -> bool {
-    c.pinned || c.kind == "preference" || (c.kind == "status" && now - c.updated <= Duration::days(status_days as i64))
+    c.pinned
+        || c.kind == "preference"
+        || (c.kind == "status" && now - c.updated <= Duration::days(status_days as i64))
 }
 
 /// The policy. `pins` are every active note that could be pinned; `matches` each query's hits
 /// in rank order; `keyword_only` says the model was not there (then similarity cannot be
 /// checked and keyword hits are taken as they rank).
-pub fn plan(ask: &Ask, pins: Vec<PinCandidate>, matches: Vec<(Reason, Vec<Match>)>, keyword_only: bool, now: DateTime<Utc>) -> Vec<Injected> {
-    let mut picked = Picker { seen: ask.exclude.iter().cloned().collect(), used: 0, out: vec![] };
+pub fn plan(
+    ask: &Ask,
+    pins: Vec<PinCandidate>,
+    matches: Vec<(Reason, Vec<Match>)>,
+    keyword_only: bool,
+    now: DateTime<Utc>,
+) -> Vec<Injected> {
+    let mut picked = Picker {
+        seen: ask.exclude.iter().cloned().collect(),
+        used: 0,
+        out: vec![],
+    };
     if ask.pinned {
         let share = ((ask.budget as f64) * ask.pinned_share) as usize;
-        let mut pins: Vec<PinCandidate> = pins.into_iter().filter(|c| is_pinned(c, ask.status_days, now)).collect();
+        let mut pins: Vec<PinCandidate> = pins
+            .into_iter()
+            .filter(|c| is_pinned(c, ask.status_days, now))
+            .collect();
         pins.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
         for c in pins {
-            let m = Match { id: c.id, title: c.title, kind: c.kind, updated: c.updated.to_rfc3339(), body: c.body, score: 0.0, similarity: None };
+            let m = Match {
+                id: c.id,
+                title: c.title,
+                kind: c.kind,
+                updated: c.updated.to_rfc3339(),
+                body: c.body,
+                score: 0.0,
+                similarity: None,
+            };
             picked.take(m, Reason::Pinned, share);
         }
     }
@@ -255,12 +289,109 @@ impl Picker {
 /// Words that carry no topic: a prompt made of them ("continue until all are done", "did you
 /// push?") is small talk and brings no notes.
 const FILLER: &[&str] = &[
-    "the", "and", "but", "for", "you", "your", "are", "was", "were", "did", "does", "done", "not", "yes", "yeah", "all", "any", "can",
-    "could", "would", "should", "will", "this", "that", "these", "those", "with", "from", "into", "then", "than", "now", "just", "also",
-    "please", "thanks", "thank", "okay", "sure", "good", "great", "nice", "looks", "look", "continue", "until", "keep", "going", "again",
-    "next", "more", "what", "why", "how", "when", "where", "who", "which", "there", "here", "have", "has", "had", "let", "lets", "let's",
-    "ok", "its", "it's", "out", "get", "got", "go", "do", "it", "is", "me", "my", "we", "our", "us", "so", "to", "of", "in", "on", "at",
-    "be", "an", "a", "i", "push", "pushed", "commit", "committed", "run", "ran", "try", "start", "stop", "fix", "finish", "finished",
+    "the",
+    "and",
+    "but",
+    "for",
+    "you",
+    "your",
+    "are",
+    "was",
+    "were",
+    "did",
+    "does",
+    "done",
+    "not",
+    "yes",
+    "yeah",
+    "all",
+    "any",
+    "can",
+    "could",
+    "would",
+    "should",
+    "will",
+    "this",
+    "that",
+    "these",
+    "those",
+    "with",
+    "from",
+    "into",
+    "then",
+    "than",
+    "now",
+    "just",
+    "also",
+    "please",
+    "thanks",
+    "thank",
+    "okay",
+    "sure",
+    "good",
+    "great",
+    "nice",
+    "looks",
+    "look",
+    "continue",
+    "until",
+    "keep",
+    "going",
+    "again",
+    "next",
+    "more",
+    "what",
+    "why",
+    "how",
+    "when",
+    "where",
+    "who",
+    "which",
+    "there",
+    "here",
+    "have",
+    "has",
+    "had",
+    "let",
+    "lets",
+    "let's",
+    "ok",
+    "its",
+    "it's",
+    "out",
+    "get",
+    "got",
+    "go",
+    "do",
+    "it",
+    "is",
+    "me",
+    "my",
+    "we",
+    "our",
+    "us",
+    "so",
+    "to",
+    "of",
+    "in",
+    "on",
+    "at",
+    "be",
+    "an",
+    "a",
+    "i",
+    "push",
+    "pushed",
+    "commit",
+    "committed",
+    "run",
+    "ran",
+    "try",
+    "start",
+    "stop",
+    "fix",
+    "finish",
+    "finished",
 ];
 
 /// Whether a prompt has too few topic words to look anything up by (fewer than three words
@@ -268,7 +399,10 @@ const FILLER: &[&str] = &[
 pub fn is_small_talk(prompt: &str) -> bool {
     let words = prompt
         .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '_' || c == '.' || c == ':'))
-        .map(|w| w.trim_matches(|c: char| c == '.' || c == ':' || c == '\'').to_lowercase())
+        .map(|w| {
+            w.trim_matches(|c: char| c == '.' || c == ':' || c == '\'')
+                .to_lowercase()
+        })
         .filter(|w| w.chars().count() >= 2 && !FILLER.contains(&w.as_str()))
         .count();
     words < 3
@@ -298,11 +432,26 @@ mod tests {
     }
 
     fn pin(id: &str, kind: &str, days_old: i64, pinned: bool) -> PinCandidate {
-        PinCandidate { id: id.into(), title: format!("title {id}"), kind: kind.into(), updated: now() - Duration::days(days_old), pinned, body: "body".into() }
+        PinCandidate {
+            id: id.into(),
+            title: format!("title {id}"),
+            kind: kind.into(),
+            updated: now() - Duration::days(days_old),
+            pinned,
+            body: "body".into(),
+        }
     }
 
     fn hit(id: &str, sim: Option<f32>) -> Match {
-        Match { id: id.into(), title: format!("title {id}"), kind: "decision".into(), updated: "2026-11-30".into(), body: "b".into(), score: 1.0, similarity: sim }
+        Match {
+            id: id.into(),
+            title: format!("title {id}"),
+            kind: "decision".into(),
+            updated: "2026-11-30".into(),
+            body: "b".into(),
+            score: 1.0,
+            similarity: sim,
+        }
     }
 
     fn ids(v: &[Injected]) -> Vec<(&str, Reason)> {
@@ -319,26 +468,71 @@ mod tests {
             pin("marked", "decision", 5, true),
         ];
         let got = plan(&Ask::default(), pins, vec![], false, now());
-        assert_eq!(ids(&got), vec![("status-new", Reason::Pinned), ("marked", Reason::Pinned), ("pref-old", Reason::Pinned)]);
+        assert_eq!(
+            ids(&got),
+            vec![
+                ("status-new", Reason::Pinned),
+                ("marked", Reason::Pinned),
+                ("pref-old", Reason::Pinned)
+            ]
+        );
     }
 
     #[test]
     fn a_status_note_stops_being_pinned_after_the_configured_time() {
-        let ask = Ask { status_days: 60, ..Ask::default() };
-        let got = plan(&ask, vec![pin("status-stale", "status", 40, false)], vec![], false, now());
+        let ask = Ask {
+            status_days: 60,
+            ..Ask::default()
+        };
+        let got = plan(
+            &ask,
+            vec![pin("status-stale", "status", 40, false)],
+            vec![],
+            false,
+            now(),
+        );
         assert_eq!(got.len(), 1);
-        let ask = Ask { status_days: 30, ..Ask::default() };
-        assert!(plan(&ask, vec![pin("status-stale", "status", 40, false)], vec![], false, now()).is_empty());
+        let ask = Ask {
+            status_days: 30,
+            ..Ask::default()
+        };
+        assert!(plan(
+            &ask,
+            vec![pin("status-stale", "status", 40, false)],
+            vec![],
+            false,
+            now()
+        )
+        .is_empty());
     }
 
     #[test]
     fn pinned_notes_keep_to_their_share_of_the_budget() {
-        let pins: Vec<PinCandidate> = (0..50).map(|i| pin(&format!("p{i:02}"), "preference", i, false)).collect();
-        let ask = Ask { budget: 1000, pinned_share: 0.4, ..Ask::default() };
-        let got = plan(&ask, pins, vec![(Reason::Task, vec![hit("t", Some(0.9))])], false, now());
-        let pinned_chars: usize = got.iter().filter(|i| i.reason == Reason::Pinned).map(|i| cost(&i.title, &i.body)).sum();
+        let pins: Vec<PinCandidate> = (0..50)
+            .map(|i| pin(&format!("p{i:02}"), "preference", i, false))
+            .collect();
+        let ask = Ask {
+            budget: 1000,
+            pinned_share: 0.4,
+            ..Ask::default()
+        };
+        let got = plan(
+            &ask,
+            pins,
+            vec![(Reason::Task, vec![hit("t", Some(0.9))])],
+            false,
+            now(),
+        );
+        let pinned_chars: usize = got
+            .iter()
+            .filter(|i| i.reason == Reason::Pinned)
+            .map(|i| cost(&i.title, &i.body))
+            .sum();
         assert!(pinned_chars <= 400, "{pinned_chars}");
-        assert!(got.iter().any(|i| i.id == "t" && i.reason == Reason::Task), "the task note still fits");
+        assert!(
+            got.iter().any(|i| i.id == "t" && i.reason == Reason::Task),
+            "the task note still fits"
+        );
         let total: usize = got.iter().map(|i| cost(&i.title, &i.body)).sum();
         assert!(total <= 1000);
     }
@@ -346,23 +540,57 @@ mod tests {
     #[test]
     fn matched_notes_need_the_threshold_and_come_once_with_the_first_reason() {
         let matches = vec![
-            (Reason::Task, vec![hit("a", Some(0.8)), hit("weak", Some(0.2)), hit("kw", None)]),
+            (
+                Reason::Task,
+                vec![hit("a", Some(0.8)), hit("weak", Some(0.2)), hit("kw", None)],
+            ),
             (Reason::Work, vec![hit("a", Some(0.9)), hit("b", Some(0.5))]),
         ];
-        let got = plan(&Ask { pinned: false, ..Ask::default() }, vec![], matches, false, now());
+        let got = plan(
+            &Ask {
+                pinned: false,
+                ..Ask::default()
+            },
+            vec![],
+            matches,
+            false,
+            now(),
+        );
         assert_eq!(ids(&got), vec![("a", Reason::Task), ("b", Reason::Work)]);
     }
 
     #[test]
     fn without_the_model_keyword_hits_are_taken_as_they_rank() {
-        let got = plan(&Ask { pinned: false, ..Ask::default() }, vec![], vec![(Reason::Prompt, vec![hit("kw", None)])], true, now());
+        let got = plan(
+            &Ask {
+                pinned: false,
+                ..Ask::default()
+            },
+            vec![],
+            vec![(Reason::Prompt, vec![hit("kw", None)])],
+            true,
+            now(),
+        );
         assert_eq!(ids(&got), vec![("kw", Reason::Prompt)]);
     }
 
     #[test]
     fn notes_the_session_already_has_are_not_given_twice() {
-        let ask = Ask { pinned: true, exclude: vec!["a".into(), "pref".into()], ..Ask::default() };
-        let got = plan(&ask, vec![pin("pref", "preference", 1, false)], vec![(Reason::Prompt, vec![hit("a", Some(0.9)), hit("c", Some(0.6))])], false, now());
+        let ask = Ask {
+            pinned: true,
+            exclude: vec!["a".into(), "pref".into()],
+            ..Ask::default()
+        };
+        let got = plan(
+            &ask,
+            vec![pin("pref", "preference", 1, false)],
+            vec![(
+                Reason::Prompt,
+                vec![hit("a", Some(0.9)), hit("c", Some(0.6))],
+            )],
+            false,
+            now(),
+        );
         assert_eq!(ids(&got), vec![("c", Reason::Prompt)]);
     }
 
@@ -372,16 +600,38 @@ mod tests {
         weak.score = 0.3;
         let mut best = hit("best", Some(0.7));
         best.score = 0.9;
-        let got = plan(&Ask { pinned: false, ..Ask::default() }, vec![], vec![(Reason::Task, vec![best, weak])], false, now());
-        assert_eq!(ids(&got), vec![("best", Reason::Task)], "0.3 is under 0.6 of 0.9");
+        let got = plan(
+            &Ask {
+                pinned: false,
+                ..Ask::default()
+            },
+            vec![],
+            vec![(Reason::Task, vec![best, weak])],
+            false,
+            now(),
+        );
+        assert_eq!(
+            ids(&got),
+            vec![("best", Reason::Task)],
+            "0.3 is under 0.6 of 0.9"
+        );
     }
 
     #[test]
     fn small_talk_is_told_from_a_question() {
-        for p in ["continue until all are done", "did you push?", "ok thanks, looks good", "yes"] {
+        for p in [
+            "continue until all are done",
+            "did you push?",
+            "ok thanks, looks good",
+            "yes",
+        ] {
             assert!(is_small_talk(p), "{p}");
         }
-        for p in ["mix phx.server doesnt seem to start", "Spark DSL error: Cannot accept [:state]", "why does credo reject length/1 here"] {
+        for p in [
+            "mix phx.server doesnt seem to start",
+            "Spark DSL error: Cannot accept [:state]",
+            "why does credo reject length/1 here",
+        ] {
             assert!(!is_small_talk(p), "{p}");
         }
     }
@@ -395,9 +645,25 @@ mod tests {
 
     #[test]
     fn sizes_are_checked() {
-        assert!(Ask { budget: 0, ..Ask::default() }.validate().is_err());
-        assert!(Ask { budget: 20_000, ..Ask::default() }.validate().unwrap_err().contains("9000"));
-        assert!(Ask { k: 0, ..Ask::default() }.validate().is_err());
+        assert!(Ask {
+            budget: 0,
+            ..Ask::default()
+        }
+        .validate()
+        .is_err());
+        assert!(Ask {
+            budget: 20_000,
+            ..Ask::default()
+        }
+        .validate()
+        .unwrap_err()
+        .contains("9000"));
+        assert!(Ask {
+            k: 0,
+            ..Ask::default()
+        }
+        .validate()
+        .is_err());
         assert!(Ask::default().validate().is_ok());
     }
 }
@@ -427,7 +693,11 @@ pub fn render_within(
             }
             msg
         })?;
-        let text = text.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n");
+        let text = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
         if text.chars().count() <= budget {
             return Ok((text, notes));
         }
@@ -445,10 +715,17 @@ mod render_tests {
     #[test]
     fn over_budget_the_last_notes_go_first_then_the_text_is_cut() {
         let t = "# {{ project }}\n\n{% for n in notes %}- {{ n.title }}\n{% endfor %}";
-        let notes = vec![json!({"title": "aaaa"}), json!({"title": "bbbb"}), json!({"title": "cccc"})];
+        let notes = vec![
+            json!({"title": "aaaa"}),
+            json!({"title": "bbbb"}),
+            json!({"title": "cccc"}),
+        ];
         let vars = [("project", json!("p"))];
         let (text, kept) = render_within(t, &vars, notes.clone(), 100).unwrap();
-        assert_eq!((text.as_str(), kept.len()), ("# p\n- aaaa\n- bbbb\n- cccc", 3));
+        assert_eq!(
+            (text.as_str(), kept.len()),
+            ("# p\n- aaaa\n- bbbb\n- cccc", 3)
+        );
         let (text, kept) = render_within(t, &vars, notes.clone(), 16).unwrap();
         assert_eq!((text.as_str(), kept.len()), ("# p\n- aaaa", 1));
         let (text, kept) = render_within(t, &vars, notes, 2).unwrap();

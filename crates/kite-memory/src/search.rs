@@ -75,7 +75,9 @@ impl Default for SearchOptions {
             vector_weight: 1.0,
             keyword_weight: 1.0,
             min_similarity: 0.15,
-            fusion: Fusion::Convex { alpha: DEFAULT_ALPHA },
+            fusion: Fusion::Convex {
+                alpha: DEFAULT_ALPHA,
+            },
         }
     }
 }
@@ -126,7 +128,12 @@ fn hit_from(n: &IndexedNote) -> SearchHit {
 }
 
 /// Fuses the two ranked lists (either may be empty) into the top `opts.k` hits.
-pub fn fuse(vector: &[(IndexedNote, f32)], keyword: &[(IndexedNote, f64)], opts: &SearchOptions, now: DateTime<Utc>) -> Vec<SearchHit> {
+pub fn fuse(
+    vector: &[(IndexedNote, f32)],
+    keyword: &[(IndexedNote, f64)],
+    opts: &SearchOptions,
+    now: DateTime<Utc>,
+) -> Vec<SearchHit> {
     let mut hits: Vec<SearchHit> = vec![];
     let find = |n: &IndexedNote, hits: &mut Vec<SearchHit>| -> usize {
         match hits.iter().position(|h| h.id == n.id) {
@@ -137,8 +144,16 @@ pub fn fuse(vector: &[(IndexedNote, f32)], keyword: &[(IndexedNote, f64)], opts:
             }
         }
     };
-    let max_bm25 = keyword.iter().map(|(_, s)| *s).fold(f64::MIN, f64::max).max(f64::MIN_POSITIVE);
-    for (rank, (n, sim)) in vector.iter().filter(|(_, s)| *s >= opts.min_similarity).enumerate() {
+    let max_bm25 = keyword
+        .iter()
+        .map(|(_, s)| *s)
+        .fold(f64::MIN, f64::max)
+        .max(f64::MIN_POSITIVE);
+    for (rank, (n, sim)) in vector
+        .iter()
+        .filter(|(_, s)| *s >= opts.min_similarity)
+        .enumerate()
+    {
         let i = find(n, &mut hits);
         hits[i].vector_rank = Some(rank + 1);
         hits[i].similarity = Some(*sim);
@@ -209,8 +224,14 @@ mod tests {
         let t = "2026-01-01T00:00:00+00:00";
         let v = vec![(n("a", t), 0.9), (n("b", t), 0.8)];
         let k = vec![(n("b", t), 5.0), (n("c", t), 4.0)];
-        let opts = SearchOptions { fusion: Fusion::Rrf, ..Default::default() };
-        let ids: Vec<_> = fuse(&v, &k, &opts, Utc::now()).into_iter().map(|h| h.id).collect();
+        let opts = SearchOptions {
+            fusion: Fusion::Rrf,
+            ..Default::default()
+        };
+        let ids: Vec<_> = fuse(&v, &k, &opts, Utc::now())
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
         assert_eq!(ids, ["b", "a", "c"]);
     }
 
@@ -221,7 +242,11 @@ mod tests {
         let new = (now - chrono::Duration::days(1)).to_rfc3339();
         let v = vec![(n("old", &old), 0.9)];
         let k = vec![(n("new", &new), 3.0)];
-        let opts = SearchOptions { recency_half_life_days: Some(30.0), fusion: Fusion::Rrf, ..Default::default() };
+        let opts = SearchOptions {
+            recency_half_life_days: Some(30.0),
+            fusion: Fusion::Rrf,
+            ..Default::default()
+        };
         let hits = fuse(&v, &k, &opts, now);
         assert_eq!(hits[0].id, "new");
         assert!(hits[0].recency.unwrap() > hits[1].recency.unwrap());

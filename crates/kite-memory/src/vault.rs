@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::embed::{EmbedConfig, Embedder};
 use crate::error::{MemoryError, Result};
 use crate::extract::Extractor;
-use crate::inject::{Ask, Injection, Match, PinCandidate, Reason};
 use crate::index::{content_hash, Index, IndexStats, SyncReport};
+use crate::inject::{Ask, Injection, Match, PinCandidate, Reason};
 use crate::note::{clean_title, make_id, NewNote, Note};
 use crate::redact::redact;
 use crate::search::{fuse, SearchMode, SearchOptions, SearchResults};
@@ -134,7 +134,10 @@ pub struct Vault {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("dir", &self.config.dir).field("index", &self.config.index_path).finish()
+        f.debug_struct("Vault")
+            .field("dir", &self.config.dir)
+            .field("index", &self.config.index_path)
+            .finish()
     }
 }
 
@@ -142,14 +145,20 @@ impl Vault {
     /// Opens the vault (creating the directory and index if needed) and, unless disabled, syncs
     /// the index with the files.
     pub fn open(mut config: VaultConfig) -> Result<Vault> {
-        std::fs::create_dir_all(&config.dir).map_err(|e| MemoryError::io("creating vault directory", &config.dir, e))?;
+        std::fs::create_dir_all(&config.dir)
+            .map_err(|e| MemoryError::io("creating vault directory", &config.dir, e))?;
         let index = Index::open(&config.index_path)?;
         let model = match config.embedder.take() {
             Some(e) => Model::Loaded(e),
             None if !config.use_model => Model::Missing("disabled by configuration".into()),
             None => Model::NotLoaded,
         };
-        let mut vault = Vault { config, index, model, last_sync: SyncReport::default() };
+        let mut vault = Vault {
+            config,
+            index,
+            model,
+            last_sync: SyncReport::default(),
+        };
         if vault.config.sync_on_open {
             vault.sync()?;
         }
@@ -169,8 +178,16 @@ impl Vault {
     /// The embedder, loading it on first use. The error says how to get a model.
     pub fn embedder(&mut self) -> Result<Embedder> {
         if let Model::NotLoaded = self.model {
-            self.model = match EmbedConfig::resolve(self.config.model_dir.as_deref(), self.config.ort_dylib.as_deref()) {
-                None => Model::Missing(self.config.model_missing.clone().unwrap_or_else(|| "no model found".into())),
+            self.model = match EmbedConfig::resolve(
+                self.config.model_dir.as_deref(),
+                self.config.ort_dylib.as_deref(),
+            ) {
+                None => Model::Missing(
+                    self.config
+                        .model_missing
+                        .clone()
+                        .unwrap_or_else(|| "no model found".into()),
+                ),
                 Some(cfg) => match Embedder::load(&cfg) {
                     Ok(e) => Model::Loaded(e),
                     Err(MemoryError::ModelMissing { reason }) => Model::Missing(reason),
@@ -183,8 +200,12 @@ impl Vault {
         }
         match &self.model {
             Model::Loaded(e) => Ok(e.clone()),
-            Model::Missing(reason) => Err(MemoryError::ModelMissing { reason: reason.clone() }),
-            Model::NotLoaded => Err(MemoryError::ModelMissing { reason: "not loaded".into() }),
+            Model::Missing(reason) => Err(MemoryError::ModelMissing {
+                reason: reason.clone(),
+            }),
+            Model::NotLoaded => Err(MemoryError::ModelMissing {
+                reason: "not loaded".into(),
+            }),
         }
     }
 
@@ -195,7 +216,11 @@ impl Vault {
     /// Picks up files added, edited or deleted by hand (by content hash).
     pub fn sync(&mut self) -> Result<SyncReport> {
         let plan = self.index.plan_sync(&self.config.dir)?;
-        let embedder = if plan.needs_embedder() { self.embedder_opt() } else { None };
+        let embedder = if plan.needs_embedder() {
+            self.embedder_opt()
+        } else {
+            None
+        };
         let report = self.index.apply_sync(plan, embedder.as_ref())?;
         self.last_sync = report.clone();
         Ok(report)
@@ -259,7 +284,13 @@ impl Vault {
                     }
                 };
                 if old.title == new.title && old.body == new.body && old.kind == new.kind {
-                    return Ok(AddOutcome { id: old.id, path, created: false, superseded: vec![], embedded: true });
+                    return Ok(AddOutcome {
+                        id: old.id,
+                        path,
+                        created: false,
+                        superseded: vec![],
+                        embedded: true,
+                    });
                 }
                 superseded.push((old, hit.path, sim));
             }
@@ -292,11 +323,22 @@ impl Vault {
             crate::note::atomic_write(&old_path, old.to_markdown().as_bytes())?;
             let old_hash = content_hash(old.to_markdown().as_bytes());
             let old_vector = self.index.vector_of(&old.id)?;
-            self.index.upsert(&old, &old_rel, &old_hash, old_vector.as_deref())?;
+            self.index
+                .upsert(&old, &old_rel, &old_hash, old_vector.as_deref())?;
             tracing::info!(new = %id, old = %old.id, similarity = sim, "new note supersedes a near-duplicate");
-            report.push(Superseded { id: old.id, title: old.title, similarity: sim });
+            report.push(Superseded {
+                id: old.id,
+                title: old.title,
+                similarity: sim,
+            });
         }
-        Ok(AddOutcome { id, path, created: true, superseded: report, embedded: vector.is_some() })
+        Ok(AddOutcome {
+            id,
+            path,
+            created: true,
+            superseded: report,
+            embedded: vector.is_some(),
+        })
     }
 
     fn unique_id(&self, base: &str) -> Result<String> {
@@ -318,7 +360,10 @@ impl Vault {
         }
         for (what, n) in [("k", opts.k), ("depth", opts.depth)] {
             if n == 0 || n > crate::search::MAX_K {
-                return Err(MemoryError::Invalid(format!("{what} must be between 1 and {} (got {n})", crate::search::MAX_K)));
+                return Err(MemoryError::Invalid(format!(
+                    "{what} must be between 1 and {} (got {n})",
+                    crate::search::MAX_K
+                )));
             }
         }
         let depth = opts.depth.max(opts.k);
@@ -329,7 +374,9 @@ impl Vault {
             match self.embedder() {
                 Ok(e) => {
                     let q = e.embed_one(query)?;
-                    vector = self.index.vector_search(&q, depth, opts.include_superseded)?;
+                    vector = self
+                        .index
+                        .vector_search(&q, depth, opts.include_superseded)?;
                 }
                 Err(MemoryError::ModelMissing { reason }) => {
                     warning = Some(format!("embedding model not available ({reason}); keyword search only. Install it with `make install` in kite's checkout, or run `kite doctor`."));
@@ -339,16 +386,25 @@ impl Vault {
             }
         }
         let keyword = if mode != SearchMode::Vector {
-            self.index.keyword_search(query, depth, opts.include_superseded)?
+            self.index
+                .keyword_search(query, depth, opts.include_superseded)?
         } else {
             vec![]
         };
         let hits = fuse(&vector, &keyword, opts, Utc::now());
-        Ok(SearchResults { hits, mode, warning })
+        Ok(SearchResults {
+            hits,
+            mode,
+            warning,
+        })
     }
 
     /// Vector search with a query vector already embedded (benchmarks, callers with a cache).
-    pub fn search_vector(&mut self, q: &[f32], k: usize) -> Result<Vec<(crate::index::IndexedNote, f32)>> {
+    pub fn search_vector(
+        &mut self,
+        q: &[f32],
+        k: usize,
+    ) -> Result<Vec<(crate::index::IndexedNote, f32)>> {
         self.index.vector_search(q, k, false)
     }
 
@@ -373,10 +429,25 @@ impl Vault {
         let model = match &self.model {
             Model::Loaded(_) => "loaded".to_string(),
             Model::Missing(r) => format!("missing: {r}"),
-            Model::NotLoaded => match EmbedConfig::resolve(self.config.model_dir.as_deref(), self.config.ort_dylib.as_deref()) {
-                Some(c) if c.model_dir.join("model.onnx").is_file() && c.ort_dylib.is_file() => format!("available ({})", c.model_dir.display()),
-                Some(c) => format!("missing: no model.onnx in {} or no runtime at {}", c.model_dir.display(), c.ort_dylib.display()),
-                None => format!("missing: {}", self.config.model_missing.as_deref().unwrap_or("no model found")),
+            Model::NotLoaded => match EmbedConfig::resolve(
+                self.config.model_dir.as_deref(),
+                self.config.ort_dylib.as_deref(),
+            ) {
+                Some(c) if c.model_dir.join("model.onnx").is_file() && c.ort_dylib.is_file() => {
+                    format!("available ({})", c.model_dir.display())
+                }
+                Some(c) => format!(
+                    "missing: no model.onnx in {} or no runtime at {}",
+                    c.model_dir.display(),
+                    c.ort_dylib.display()
+                ),
+                None => format!(
+                    "missing: {}",
+                    self.config
+                        .model_missing
+                        .as_deref()
+                        .unwrap_or("no model found")
+                ),
             },
         };
         Ok(Stats {
@@ -391,9 +462,17 @@ impl Vault {
 
     /// Extracts notes from a transcript and adds them (unless `dry_run`); see
     /// [`crate::extract::prepare`] for what happens to the proposals on the way.
-    pub fn extract(&mut self, transcript: &Path, extractor: &dyn Extractor, dry_run: bool) -> Result<ExtractReport> {
+    pub fn extract(
+        &mut self,
+        transcript: &Path,
+        extractor: &dyn Extractor,
+        dry_run: bool,
+    ) -> Result<ExtractReport> {
         let t = Transcript::read(transcript)?;
-        let name = transcript.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = transcript
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let source = format!("transcript:{}", t.session_id.clone().unwrap_or(name));
         let (proposed, skipped) = crate::extract::prepare(extractor.extract(&t, &source)?, &source);
         let mut added = vec![];
@@ -416,7 +495,11 @@ impl Vault {
 
     /// The most relevant active notes for a new session (for the SessionStart hook).
     pub fn recall(&mut self, query: &str, k: usize) -> Result<SearchResults> {
-        let opts = SearchOptions { k, recency_half_life_days: Some(30.0), ..SearchOptions::default() };
+        let opts = SearchOptions {
+            k,
+            recency_half_life_days: Some(30.0),
+            ..SearchOptions::default()
+        };
         self.search(query, &opts)
     }
 
@@ -440,7 +523,11 @@ impl Vault {
         let id = id.trim().trim_end_matches(".md");
         match self.index.get(id)? {
             Some(n) => Ok(self.config.dir.join(n.path)),
-            None if crate::note::valid_id(id) && self.config.dir.join(format!("{id}.md")).is_file() => Ok(self.config.dir.join(format!("{id}.md"))),
+            None if crate::note::valid_id(id)
+                && self.config.dir.join(format!("{id}.md")).is_file() =>
+            {
+                Ok(self.config.dir.join(format!("{id}.md")))
+            }
             None => Err(MemoryError::NotFound(id.to_string())),
         }
     }
@@ -451,7 +538,10 @@ impl Vault {
         let path = self.note_path(id)?;
         let mut note = Note::read(&path)?;
         if note.forgotten().is_none() {
-            note.set_extra("forgotten", Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            note.set_extra(
+                "forgotten",
+                Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            );
             crate::note::atomic_write(&path, note.to_markdown().as_bytes())?;
             self.sync()?;
         }
@@ -512,13 +602,27 @@ impl Vault {
         let mut pins = vec![];
         if ask.pinned {
             for n in self.index.pin_candidates()? {
-                let Ok(updated) = DateTime::parse_from_rfc3339(&n.updated).map(|t| t.with_timezone(&Utc)) else { continue };
-                let c = PinCandidate { id: n.id.clone(), title: n.title.clone(), kind: n.kind.clone(), updated, pinned: n.pinned, body: String::new() };
+                let Ok(updated) =
+                    DateTime::parse_from_rfc3339(&n.updated).map(|t| t.with_timezone(&Utc))
+                else {
+                    continue;
+                };
+                let c = PinCandidate {
+                    id: n.id.clone(),
+                    title: n.title.clone(),
+                    kind: n.kind.clone(),
+                    updated,
+                    pinned: n.pinned,
+                    body: String::new(),
+                };
                 if !n.is_active() || !crate::inject::is_pinned(&c, ask.status_days, now) {
                     continue;
                 }
                 if let Ok(note) = self.show(&n.id) {
-                    pins.push(PinCandidate { body: note.body, ..c });
+                    pins.push(PinCandidate {
+                        body: note.body,
+                        ..c
+                    });
                 }
             }
         }
@@ -527,13 +631,31 @@ impl Vault {
         let mut warning = None;
         // A task is looked up by its whole text and by its title alone (the text before the first
         // ". "): a long body dilutes what the title says the task is about.
-        let title = ask.task.as_deref().and_then(|t| t.split_once(". ")).map(|(title, _)| title.to_string());
-        for (reason, query) in [(Reason::Task, &ask.task), (Reason::Task, &title), (Reason::Prompt, &ask.prompt), (Reason::Work, &ask.work)] {
-            let Some(query) = query.as_deref().filter(|q| q.chars().any(char::is_alphanumeric)) else { continue };
+        let title = ask
+            .task
+            .as_deref()
+            .and_then(|t| t.split_once(". "))
+            .map(|(title, _)| title.to_string());
+        for (reason, query) in [
+            (Reason::Task, &ask.task),
+            (Reason::Task, &title),
+            (Reason::Prompt, &ask.prompt),
+            (Reason::Work, &ask.work),
+        ] {
+            let Some(query) = query
+                .as_deref()
+                .filter(|q| q.chars().any(char::is_alphanumeric))
+            else {
+                continue;
+            };
             if reason == Reason::Prompt && crate::inject::is_small_talk(query) {
                 continue;
             }
-            let opts = SearchOptions { k: ask.k, recency_half_life_days: Some(30.0), ..SearchOptions::default() };
+            let opts = SearchOptions {
+                k: ask.k,
+                recency_half_life_days: Some(30.0),
+                ..SearchOptions::default()
+            };
             let found = self.search(query, &opts)?;
             keyword_only |= found.mode == SearchMode::Keyword;
             warning = warning.or(found.warning);
@@ -542,7 +664,15 @@ impl Vault {
                 .into_iter()
                 .filter_map(|h| {
                     let note = self.show(&h.id).ok()?;
-                    Some(Match { id: h.id, title: h.title, kind: h.kind, updated: h.updated, body: note.body, score: h.score, similarity: h.similarity })
+                    Some(Match {
+                        id: h.id,
+                        title: h.title,
+                        kind: h.kind,
+                        updated: h.updated,
+                        body: note.body,
+                        score: h.score,
+                        similarity: h.similarity,
+                    })
                 })
                 .collect();
             matches.push((reason, hits));

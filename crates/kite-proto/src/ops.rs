@@ -479,7 +479,8 @@ impl EventKind {
 
     /// The kind named `s` (a name this build does not know is `Other`).
     pub fn parse(s: &str) -> EventKind {
-        serde_json::from_value(Value::String(s.to_string())).unwrap_or_else(|_| EventKind::Other(s.to_string()))
+        serde_json::from_value(Value::String(s.to_string()))
+            .unwrap_or_else(|_| EventKind::Other(s.to_string()))
     }
 }
 
@@ -554,7 +555,8 @@ pub struct CostRecord {
     /// Which attempt at the task (1 for the first).
     #[serde(default)]
     pub attempt: Option<u32>,
-    /// [`COST_SOURCES`]: `agent` for the runner's agents, `interactive` for a person's session.
+    /// [`COST_SOURCES`]: `agent` for the runner's agents, `review` for the review gate's reviewer,
+    /// `interactive` for a person's session.
     pub source: String,
     /// Dollars: finite, not negative.
     pub usd: f64,
@@ -585,7 +587,7 @@ pub struct CostRecord {
 }
 
 /// The sources a cost may have.
-pub const COST_SOURCES: [&str; 2] = ["agent", "interactive"];
+pub const COST_SOURCES: [&str; 3] = ["agent", "interactive", "review"];
 
 /// The most cost entries `task.show` returns (the newest); its `cost` sums them all.
 pub const MAX_TASK_COSTS: u32 = 100;
@@ -749,7 +751,13 @@ mod tests {
 
     #[test]
     fn event_kinds_round_trip_and_unknown_ones_keep_their_name() {
-        for k in [EventKind::TaskCreated, EventKind::SessionReaped, EventKind::Broadcast, EventKind::CostRecorded, EventKind::Other("task.landed".into())] {
+        for k in [
+            EventKind::TaskCreated,
+            EventKind::SessionReaped,
+            EventKind::Broadcast,
+            EventKind::CostRecorded,
+            EventKind::Other("task.landed".into()),
+        ] {
             let text = serde_json::to_string(&k).unwrap();
             assert_eq!(text, format!("\"{}\"", k.as_str()));
             assert_eq!(serde_json::from_str::<EventKind>(&text).unwrap(), k);
@@ -779,10 +787,22 @@ mod tests {
 
     #[test]
     fn a_cost_record_needs_its_session_source_and_dollars_and_nothing_unknown() {
-        let r: CostRecord = serde_json::from_value(serde_json::json!({"session": "s1", "source": "agent", "usd": 0.5})).unwrap();
-        assert_eq!((r.input_tokens, r.turns, r.unpriced.len(), r.task), (0, 0, 0, None));
-        assert!(serde_json::from_value::<CostRecord>(serde_json::json!({"session": "s1", "source": "agent"})).is_err());
-        assert!(serde_json::from_value::<CostRecord>(serde_json::json!({"session": "s1", "source": "agent", "usd": 1, "cents": 3})).is_err());
+        let r: CostRecord = serde_json::from_value(
+            serde_json::json!({"session": "s1", "source": "agent", "usd": 0.5}),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.input_tokens, r.turns, r.unpriced.len(), r.task),
+            (0, 0, 0, None)
+        );
+        assert!(serde_json::from_value::<CostRecord>(
+            serde_json::json!({"session": "s1", "source": "agent"})
+        )
+        .is_err());
+        assert!(serde_json::from_value::<CostRecord>(
+            serde_json::json!({"session": "s1", "source": "agent", "usd": 1, "cents": 3})
+        )
+        .is_err());
     }
 
     #[test]

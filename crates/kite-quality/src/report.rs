@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use kite_core::{MergeState, Review, ReviewOutcome, TaskStatus};
+use kite_core::{MergeState, Review, ReviewOutcome, TaskStatus, TestDelta};
 use serde::{Deserialize, Serialize};
 
 use crate::Signals;
@@ -23,8 +23,14 @@ pub struct TaskRecord {
     /// The review gate's verdicts on its landings, oldest first.
     #[serde(default)]
     pub reviews: Vec<Review>,
-    /// What its attempts cost, summed.
+    /// What its attempts and its reviews cost, summed.
     pub usd: f64,
+    /// Their tokens (input, output, cache writes and reads).
+    #[serde(default)]
+    pub tokens: u64,
+    /// What its landing did to the tests (its verify run against the target's last one).
+    #[serde(default)]
+    pub tests: Option<TestDelta>,
     /// Its signals, when its work is on the target.
     pub signals: Option<Signals>,
 }
@@ -37,7 +43,12 @@ impl TaskRecord {
     /// Landed on its first verify, at its first attempt: nothing conflicted, failed its verify
     /// or was retried before.
     pub fn first_try(&self) -> bool {
-        self.landed() && self.attempts <= 1 && self.landings.first().is_none_or(|s| *s == MergeState::Landed)
+        self.landed()
+            && self.attempts <= 1
+            && self
+                .landings
+                .first()
+                .is_none_or(|s| *s == MergeState::Landed)
     }
 }
 
@@ -68,7 +79,19 @@ pub struct Figures {
     /// Reviews that sent a task back with a blocker, and reviews that could not judge.
     pub review_blocked: u64,
     pub review_failed: u64,
+    /// The test delta summed over the landings that had a baseline to compare with
+    /// (`tests_compared`, of which `tests_by_counts` compared counts, not names), and the
+    /// landings whose verify output could not be read as a test report.
+    pub tests_compared: u64,
+    pub tests_by_counts: u64,
+    pub tests_added: u64,
+    pub tests_now_pass: u64,
+    pub tests_broke: u64,
+    pub tests_removed: u64,
+    pub tests_unreadable: u64,
     pub usd: f64,
+    pub tokens: u64,
+    pub tokens_per_landed_task: Option<f64>,
     pub usd_per_landed_task: Option<f64>,
     /// Lines of landed work still on the target.
     pub surviving_lines: u64,
@@ -125,13 +148,26 @@ fn weeks(records: &[TaskRecord]) -> Vec<Week> {
     for r in records {
         let Some(s) = &r.signals else { continue };
         let start = week_of(s.landed_at);
-        let (w, survival) = by.entry(start).or_insert_with(|| (Week { start, ..Default::default() }, Vec::new()));
+        let (w, survival) = by.entry(start).or_insert_with(|| {
+            (
+                Week {
+                    start,
+                    ..Default::default()
+                },
+                Vec::new(),
+            )
+        });
         w.landed += 1;
         w.reverted += u64::from(s.reverted());
         w.usd += r.usd;
         survival.extend(s.survival_now);
     }
-    by.into_values().map(|(w, survival)| Week { median_survival_now: median(survival.into_iter()), ..w }).collect()
+    by.into_values()
+        .map(|(w, survival)| Week {
+            median_survival_now: median(survival.into_iter()),
+            ..w
+        })
+        .collect()
 }
 
 /// The template name tasks filed by hand are grouped under.
@@ -141,7 +177,10 @@ impl Report {
     pub fn build(records: &[TaskRecord], since_ms: Option<i64>, template: Option<&str>) -> Report {
         let mut groups: BTreeMap<String, Vec<&TaskRecord>> = BTreeMap::new();
         for r in records {
-            groups.entry(r.template.clone().unwrap_or_else(|| BY_HAND.into())).or_default().push(r);
+            groups
+                .entry(r.template.clone().unwrap_or_else(|| BY_HAND.into()))
+                .or_default()
+                .push(r);
         }
         let all: Vec<&TaskRecord> = records.iter().collect();
         let (best, worst) = best_and_worst(records);
@@ -149,7 +188,10 @@ impl Report {
             since_ms,
             template: template.map(str::to_string),
             totals: figures(&all),
-            by_template: groups.iter().map(|(k, v)| (k.clone(), figures(v))).collect(),
+            by_template: groups
+                .iter()
+                .map(|(k, v)| (k.clone(), figures(v)))
+                .collect(),
             best,
             worst,
             weeks: weeks(records),
@@ -162,8 +204,23 @@ fn figures(rs: &[&TaskRecord]) -> Figures {
     let landed: Vec<&&TaskRecord> = rs.iter().filter(|r| r.landed()).collect();
     let signals: Vec<&Signals> = landed.iter().filter_map(|r| r.signals.as_ref()).collect();
     let count = |f: &dyn Fn(&TaskRecord) -> bool| rs.iter().filter(|r| f(r)).count() as u64;
-    let finished: Vec<MergeState> = rs.iter().flat_map(|r| r.landings.iter().copied()).filter(|s| !s.in_flight()).collect();
-    let tried = finished.iter().filter(|s| matches!(s, MergeState::Landed | MergeState::Conflict | MergeState::Rejected | MergeState::Failed)).count() as u64;
+    let finished: Vec<MergeState> = rs
+        .iter()
+        .flat_map(|r| r.landings.iter().copied())
+        .filter(|s| !s.in_flight())
+        .collect();
+    let tried = finished
+        .iter()
+        .filter(|s| {
+            matches!(
+                s,
+                MergeState::Landed
+                    | MergeState::Conflict
+                    | MergeState::Rejected
+                    | MergeState::Failed
+            )
+        })
+        .count() as u64;
     let share = |n: u64, of: u64| (of > 0).then(|| n as f64 / of as f64);
     let usd: f64 = rs.iter().map(|r| r.usd).sum();
     let surviving_lines: u64 = signals.iter().map(|s| s.surviving).sum();
@@ -177,6 +234,13 @@ fn figures(rs: &[&TaskRecord]) -> Figures {
         *review_findings.entry(f.severity.clone()).or_default() += 1;
     }
     let review_count = |o: ReviewOutcome| reviews.iter().filter(|r| r.outcome == o).count() as u64;
+    let deltas: Vec<&TestDelta> = landed.iter().filter_map(|r| r.tests.as_ref()).collect();
+    let compared: Vec<&&TestDelta> = deltas
+        .iter()
+        .filter(|d| d.unreadable.is_none() && d.baseline.is_some())
+        .collect();
+    let sum = |f: &dyn Fn(&TestDelta) -> u64| compared.iter().map(|d| f(d)).sum::<u64>();
+    let landed_tokens: u64 = landed.iter().map(|r| r.tokens).sum();
     Figures {
         tasks: rs.len() as u64,
         completed: count(&|r| r.status == TaskStatus::Done),
@@ -186,18 +250,44 @@ fn figures(rs: &[&TaskRecord]) -> Figures {
         landed_first_try: first_try,
         first_try_rate: share(first_try, landed_n),
         landing_attempts: tried,
-        verify_fail_rate: share(finished.iter().filter(|s| **s == MergeState::Rejected).count() as u64, tried),
-        conflict_rate: share(finished.iter().filter(|s| **s == MergeState::Conflict).count() as u64, tried),
+        verify_fail_rate: share(
+            finished
+                .iter()
+                .filter(|s| **s == MergeState::Rejected)
+                .count() as u64,
+            tried,
+        ),
+        conflict_rate: share(
+            finished
+                .iter()
+                .filter(|s| **s == MergeState::Conflict)
+                .count() as u64,
+            tried,
+        ),
         median_survival_now: median(signals.iter().filter_map(|s| s.survival_now)),
         median_survival_7d: median(signals.iter().filter_map(|s| s.survival_7d)),
         median_survival_30d: median(signals.iter().filter_map(|s| s.survival_30d)),
-        median_churn_14d: median(signals.iter().filter(|s| s.churn_complete).filter_map(|s| s.churn_14d)),
+        median_churn_14d: median(
+            signals
+                .iter()
+                .filter(|s| s.churn_complete)
+                .filter_map(|s| s.churn_14d),
+        ),
         reverted,
         revert_rate: share(reverted, signals.len() as u64),
         review_findings,
         review_blocked: review_count(ReviewOutcome::Blocked),
         review_failed: review_count(ReviewOutcome::Failed),
+        tests_compared: compared.len() as u64,
+        tests_by_counts: compared.iter().filter(|d| !d.by_name).count() as u64,
+        tests_added: sum(&|d| d.added),
+        tests_now_pass: sum(&|d| d.now_pass),
+        tests_broke: sum(&|d| d.broke),
+        tests_removed: sum(&|d| d.removed),
+        tests_unreadable: deltas.iter().filter(|d| d.unreadable.is_some()).count() as u64,
         usd,
+        tokens: rs.iter().map(|r| r.tokens).sum(),
+        tokens_per_landed_task: (landed_n > 0).then(|| landed_tokens as f64 / landed_n as f64),
         usd_per_landed_task: (landed_n > 0).then(|| landed_usd / landed_n as f64),
         surviving_lines,
         usd_per_surviving_line: (surviving_lines > 0).then(|| landed_usd / surviving_lines as f64),
@@ -212,7 +302,11 @@ pub fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
 }
 
 /// How many best and worst tasks are shown.
@@ -226,13 +320,26 @@ fn best_and_worst(records: &[TaskRecord]) -> (Vec<Ranked>, Vec<Ranked>) {
         .iter()
         .filter_map(|r| r.signals.as_ref().filter(|s| s.added > 0).map(|s| (r, s)))
         .map(|(r, s)| {
-            let survival = if s.reverted() { -1.0 } else { s.survival_7d.or(s.survival_now).unwrap_or(0.0) };
+            let survival = if s.reverted() {
+                -1.0
+            } else {
+                s.survival_7d.or(s.survival_now).unwrap_or(0.0)
+            };
             (survival, s.surviving, r, s)
         })
         .collect();
     // Best first.
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.id.cmp(&b.2.id)));
-    let show = |(_, _, r, s): &(f64, u64, &TaskRecord, &Signals)| Ranked { task: r.id, title: r.title.clone(), template: r.template.clone(), why: why(s) };
+    scored.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(b.1.cmp(&a.1))
+            .then(a.2.id.cmp(&b.2.id))
+    });
+    let show = |(_, _, r, s): &(f64, u64, &TaskRecord, &Signals)| Ranked {
+        task: r.id,
+        title: r.title.clone(),
+        template: r.template.clone(),
+        why: why(s),
+    };
     let n_best = RANKED.min(scored.len().div_ceil(2));
     let n_worst = RANKED.min(scored.len() - n_best);
     let best = scored[..n_best].iter().map(show).collect();
@@ -251,7 +358,11 @@ pub fn why(s: &Signals) -> String {
         parts.push(format!("{} of its {} line(s) survive", pct(now), s.added));
     }
     if let Some(c) = s.churn_14d.filter(|c| *c > 0.0) {
-        parts.push(format!("{} changed within 14 days{}", pct(c), if s.churn_complete { "" } else { " so far" }));
+        parts.push(format!(
+            "{} changed within 14 days{}",
+            pct(c),
+            if s.churn_complete { "" } else { " so far" }
+        ));
     }
     parts.join("; ")
 }
@@ -279,40 +390,141 @@ mod tests {
         }
     }
 
-    fn rec(id: i64, template: Option<&str>, status: TaskStatus, landings: &[MergeState], attempts: u32, usd: f64, s: Option<Signals>) -> TaskRecord {
-        TaskRecord { id, title: format!("t{id}"), template: template.map(str::to_string), status, attempts, landings: landings.to_vec(), reviews: vec![], usd, signals: s }
+    fn rec(
+        id: i64,
+        template: Option<&str>,
+        status: TaskStatus,
+        landings: &[MergeState],
+        attempts: u32,
+        usd: f64,
+        s: Option<Signals>,
+    ) -> TaskRecord {
+        TaskRecord {
+            id,
+            title: format!("t{id}"),
+            template: template.map(str::to_string),
+            status,
+            attempts,
+            landings: landings.to_vec(),
+            reviews: vec![],
+            usd,
+            tokens: 0,
+            tests: None,
+            signals: s,
+        }
     }
 
     #[test]
     fn the_figures_count_outcomes_landings_survival_and_money() {
         use MergeState::*;
         let rs = vec![
-            rec(1, Some("todo"), TaskStatus::Done, &[Landed], 1, 1.0, Some(sig(1, 10, 10, Some(1.0), false))),
-            rec(2, Some("todo"), TaskStatus::Done, &[Conflict, Landed], 2, 2.0, Some(sig(2, 10, 5, Some(0.5), false))),
-            rec(3, Some("tests"), TaskStatus::Done, &[Rejected, Landed], 1, 3.0, Some(sig(3, 4, 0, Some(0.0), true))),
-            rec(4, Some("tests"), TaskStatus::Failed, &[Rejected, Rejected], 1, 4.0, None),
+            rec(
+                1,
+                Some("todo"),
+                TaskStatus::Done,
+                &[Landed],
+                1,
+                1.0,
+                Some(sig(1, 10, 10, Some(1.0), false)),
+            ),
+            rec(
+                2,
+                Some("todo"),
+                TaskStatus::Done,
+                &[Conflict, Landed],
+                2,
+                2.0,
+                Some(sig(2, 10, 5, Some(0.5), false)),
+            ),
+            rec(
+                3,
+                Some("tests"),
+                TaskStatus::Done,
+                &[Rejected, Landed],
+                1,
+                3.0,
+                Some(sig(3, 4, 0, Some(0.0), true)),
+            ),
+            rec(
+                4,
+                Some("tests"),
+                TaskStatus::Failed,
+                &[Rejected, Rejected],
+                1,
+                4.0,
+                None,
+            ),
             rec(5, None, TaskStatus::Pruned, &[], 0, 0.0, None),
         ];
+        let mut rs = rs;
+        let delta = |added, broke, by_name| TestDelta {
+            baseline: Some("b".into()),
+            by_name,
+            added,
+            broke,
+            ..TestDelta::default()
+        };
+        rs[0].tests = Some(delta(2, 0, true));
+        rs[1].tests = Some(delta(1, 1, false));
+        rs[2].tests = Some(TestDelta::unreadable("no report"));
+        // Not landed: its delta is not counted.
+        rs[3].tests = Some(delta(9, 9, true));
+        (rs[0].tokens, rs[1].tokens, rs[3].tokens) = (100, 200, 1000);
         let r = Report::build(&rs, None, None);
         let t = &r.totals;
-        assert_eq!((t.tasks, t.completed, t.pruned, t.failed, t.landed), (5, 3, 1, 1, 3));
+        assert_eq!(
+            (
+                t.tests_compared,
+                t.tests_by_counts,
+                t.tests_added,
+                t.tests_broke,
+                t.tests_unreadable
+            ),
+            (2, 1, 3, 1, 1)
+        );
+        assert_eq!((t.tokens, t.tokens_per_landed_task), (1300, Some(100.0)));
+        assert_eq!(
+            (t.tasks, t.completed, t.pruned, t.failed, t.landed),
+            (5, 3, 1, 1, 3)
+        );
         assert_eq!((t.landed_first_try, t.first_try_rate), (1, Some(1.0 / 3.0)));
         assert_eq!(t.landing_attempts, 7);
-        assert_eq!((t.verify_fail_rate, t.conflict_rate), (Some(3.0 / 7.0), Some(1.0 / 7.0)));
-        assert_eq!((t.median_survival_now, t.median_survival_7d), (Some(0.5), Some(0.5)));
+        assert_eq!(
+            (t.verify_fail_rate, t.conflict_rate),
+            (Some(3.0 / 7.0), Some(1.0 / 7.0))
+        );
+        assert_eq!(
+            (t.median_survival_now, t.median_survival_7d),
+            (Some(0.5), Some(0.5))
+        );
         assert_eq!(t.median_churn_14d, Some(0.5));
         assert_eq!((t.reverted, t.revert_rate), (1, Some(1.0 / 3.0)));
         assert_eq!((t.usd, t.usd_per_landed_task), (10.0, Some(2.0)));
-        assert_eq!((t.surviving_lines, t.usd_per_surviving_line), (15, Some(6.0 / 15.0)));
+        assert_eq!(
+            (t.surviving_lines, t.usd_per_surviving_line),
+            (15, Some(6.0 / 15.0))
+        );
         assert_eq!(r.by_template["todo"].landed, 2);
         assert_eq!(r.by_template[BY_HAND].pruned, 1);
         assert_eq!(r.best[0].task, 1);
         assert_eq!(r.worst[0].task, 3);
-        assert!(r.worst[0].why.starts_with("reverted by ffffffffff; 0% of its 4 line(s) survive"), "{}", r.worst[0].why);
+        assert!(
+            r.worst[0]
+                .why
+                .starts_with("reverted by ffffffffff; 0% of its 4 line(s) survive"),
+            "{}",
+            r.worst[0].why
+        );
         assert_eq!(median([3.0, 1.0, 2.0, 10.0].into_iter()), Some(2.5));
         // All landed at 0 (a Thursday): one week, from Monday 1969-12-29.
         assert_eq!(r.weeks.len(), 1);
-        assert_eq!((r.weeks[0].start, r.weeks[0].landed, r.weeks[0].reverted), (-3 * crate::DAY, 3, 1));
-        assert_eq!(week_of(4 * crate::DAY + 3 * 7 * crate::DAY + 5), 4 * crate::DAY + 3 * 7 * crate::DAY);
+        assert_eq!(
+            (r.weeks[0].start, r.weeks[0].landed, r.weeks[0].reverted),
+            (-3 * crate::DAY, 3, 1)
+        );
+        assert_eq!(
+            week_of(4 * crate::DAY + 3 * 7 * crate::DAY + 5),
+            4 * crate::DAY + 3 * 7 * crate::DAY
+        );
     }
 }

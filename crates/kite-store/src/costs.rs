@@ -41,7 +41,7 @@ pub struct CostSums {
     pub cache_read_input_tokens: u64,
     /// Rows summed.
     pub runs: u64,
-    /// Of `usd`, source `agent`.
+    /// Of `usd`, sources `agent` and `review`: what the agents kite started cost.
     pub agents_usd: f64,
     /// Of `usd`, source `interactive`.
     pub interactive_usd: f64,
@@ -70,7 +70,7 @@ const COLUMNS: &str = "at_ms, session, task_id, attempt, source, usd, input_toke
 // no rows where sum() would be NULL.
 const SUMS: &str = "total(usd), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
     coalesce(sum(cache_creation_input_tokens), 0), coalesce(sum(cache_read_input_tokens), 0), count(*),
-    total(CASE WHEN source = 'agent' THEN usd END), total(CASE WHEN source = 'interactive' THEN usd END)";
+    total(CASE WHEN source IN ('agent', 'review') THEN usd END), total(CASE WHEN source = 'interactive' THEN usd END)";
 
 fn cost_from_row(r: &Row<'_>) -> rusqlite::Result<CostRow> {
     let unpriced: String = r.get(15)?;
@@ -148,11 +148,17 @@ impl CostStore for Store {
     }
 
     fn task_cost_totals(&self, task: i64) -> Result<CostSums> {
-        Ok(self.conn.prepare_cached(&format!("SELECT {SUMS} FROM costs WHERE task_id = ?1"))?.query_row([task], sums_from_row)?)
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {SUMS} FROM costs WHERE task_id = ?1"))?
+            .query_row([task], sums_from_row)?)
     }
 
     fn cost_totals_since(&self, since_ms: i64) -> Result<CostSums> {
-        Ok(self.conn.prepare_cached(&format!("SELECT {SUMS} FROM costs WHERE at_ms >= ?1"))?.query_row([since_ms], sums_from_row)?)
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {SUMS} FROM costs WHERE at_ms >= ?1"))?
+            .query_row([since_ms], sums_from_row)?)
     }
 }
 
@@ -190,7 +196,11 @@ mod tests {
             ..cost(100, Some(3), "agent", 0.25, 10)
         };
         let id = s.insert_cost(&row).unwrap();
-        assert_eq!(s.insert_cost(&cost(101, None, "interactive", 0.5, 1)).unwrap(), id + 1);
+        assert_eq!(
+            s.insert_cost(&cost(101, None, "interactive", 0.5, 1))
+                .unwrap(),
+            id + 1
+        );
         assert_eq!(s.costs_of_task(3, 10).unwrap(), vec![row]);
         assert!(s.costs_of_task(4, 10).unwrap().is_empty());
     }
@@ -199,15 +209,38 @@ mod tests {
     fn a_tasks_costs_are_its_newest_oldest_first_and_its_totals_are_all_of_them() {
         let s = Store::open_in_memory().unwrap();
         for i in 1..=5 {
-            s.insert_cost(&CostRow { attempt: Some(i), ..cost(i64::from(i), Some(1), "agent", 0.5, 1) }).unwrap();
+            s.insert_cost(&CostRow {
+                attempt: Some(i),
+                ..cost(i64::from(i), Some(1), "agent", 0.5, 1)
+            })
+            .unwrap();
         }
         s.insert_cost(&cost(9, Some(2), "agent", 9.0, 100)).unwrap();
-        let attempts: Vec<Option<u32>> = s.costs_of_task(1, 3).unwrap().iter().map(|c| c.attempt).collect();
+        let attempts: Vec<Option<u32>> = s
+            .costs_of_task(1, 3)
+            .unwrap()
+            .iter()
+            .map(|c| c.attempt)
+            .collect();
         assert_eq!(attempts, [Some(3), Some(4), Some(5)]);
         let t = s.task_cost_totals(1).unwrap();
-        assert_eq!((t.usd, t.runs, t.input_tokens, t.output_tokens, t.cache_creation_input_tokens, t.cache_read_input_tokens), (2.5, 5, 5, 10, 15, 20));
+        assert_eq!(
+            (
+                t.usd,
+                t.runs,
+                t.input_tokens,
+                t.output_tokens,
+                t.cache_creation_input_tokens,
+                t.cache_read_input_tokens
+            ),
+            (2.5, 5, 5, 10, 15, 20)
+        );
         assert_eq!((t.agents_usd, t.interactive_usd), (2.5, 0.0));
-        assert_eq!(s.task_cost_totals(7).unwrap(), CostSums::default(), "no costs sum to zero");
+        assert_eq!(
+            s.task_cost_totals(7).unwrap(),
+            CostSums::default(),
+            "no costs sum to zero"
+        );
     }
 
     #[test]
@@ -215,19 +248,45 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         assert_eq!(s.cost_totals_since(i64::MIN).unwrap(), CostSums::default());
         s.insert_cost(&cost(50, Some(1), "agent", 1.0, 10)).unwrap();
-        s.insert_cost(&cost(100, Some(1), "agent", 0.25, 1)).unwrap();
-        s.insert_cost(&cost(150, None, "interactive", 0.5, 2)).unwrap();
+        s.insert_cost(&cost(100, Some(1), "agent", 0.25, 1))
+            .unwrap();
+        s.insert_cost(&cost(150, None, "interactive", 0.5, 2))
+            .unwrap();
         let today = s.cost_totals_since(100).unwrap();
-        assert_eq!((today.usd, today.runs, today.agents_usd, today.interactive_usd), (0.75, 2, 0.25, 0.5));
+        assert_eq!(
+            (
+                today.usd,
+                today.runs,
+                today.agents_usd,
+                today.interactive_usd
+            ),
+            (0.75, 2, 0.25, 0.5)
+        );
         assert_eq!((today.input_tokens, today.cache_read_input_tokens), (3, 12));
         let lifetime = s.cost_totals_since(i64::MIN).unwrap();
-        assert_eq!((lifetime.usd, lifetime.runs, lifetime.agents_usd, lifetime.output_tokens), (1.75, 3, 1.25, 26));
+        assert_eq!(
+            (
+                lifetime.usd,
+                lifetime.runs,
+                lifetime.agents_usd,
+                lifetime.output_tokens
+            ),
+            (1.75, 3, 1.25, 26)
+        );
     }
 
     #[test]
     fn costs_stay_when_their_task_is_archived() {
         let s = Store::open_in_memory().unwrap();
-        let t = s.insert_task(&crate::NewTaskRow { title: "t", ..Default::default() }, 1).unwrap();
+        let t = s
+            .insert_task(
+                &crate::NewTaskRow {
+                    title: "t",
+                    ..Default::default()
+                },
+                1,
+            )
+            .unwrap();
         s.insert_cost(&cost(2, Some(t), "agent", 1.0, 1)).unwrap();
         s.delete_task(t).unwrap();
         assert_eq!(s.task_cost_totals(t).unwrap().runs, 1);
@@ -238,11 +297,24 @@ mod tests {
     fn cost_queries_use_their_indexes() {
         let s = Store::open_in_memory().unwrap();
         for (sql, index) in [
-            (format!("SELECT {SUMS} FROM costs WHERE task_id = ?1"), "costs_task"),
-            (format!("SELECT {SUMS} FROM costs WHERE at_ms >= ?1"), "costs_at"),
+            (
+                format!("SELECT {SUMS} FROM costs WHERE task_id = ?1"),
+                "costs_task",
+            ),
+            (
+                format!("SELECT {SUMS} FROM costs WHERE at_ms >= ?1"),
+                "costs_at",
+            ),
         ] {
-            let mut st = s.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let plan: Vec<String> = st.query_map([1], |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect();
+            let mut st = s
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let plan: Vec<String> = st
+                .query_map([1], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
             assert!(plan.join("; ").contains(index), "{sql}: {plan:?}");
         }
     }

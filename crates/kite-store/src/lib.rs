@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_costs.sql"),
     include_str!("../migrations/0005_merge.sql"),
     include_str!("../migrations/0006_review.sql"),
+    include_str!("../migrations/0007_test_delta.sql"),
 ];
 
 /// What a WAL is cut back to when it starts over after a complete checkpoint.
@@ -105,14 +106,18 @@ impl Checkpointer {
             .spawn(move || {
                 while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                     std::thread::park_timeout(every);
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
                         tracing::warn!("checkpoint failed: {e}");
                     }
                 }
                 let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Checkpointer { stop, thread: Some(thread) })
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -154,7 +159,12 @@ impl WalSync {
     fn new(db: &Path) -> WalSync {
         let mut wal = db.as_os_str().to_owned();
         wal.push("-wal");
-        WalSync { inner: std::sync::Arc::new(WalSyncInner { wal: wal.into(), file: std::sync::Mutex::new(None) }) }
+        WalSync {
+            inner: std::sync::Arc::new(WalSyncInner {
+                wal: wal.into(),
+                file: std::sync::Mutex::new(None),
+            }),
+        }
     }
 
     /// Returns once every frame committed before the call is on disk.
@@ -190,7 +200,17 @@ impl Durable for WalSync {
 /// cost ([`CostStore`]). The owner
 /// holds a `Box<dyn Storage>` and nothing SQLite; [`Store`] is the SQLite backend. What a shared
 /// PostgreSQL backend would have to own is written in ARCHITECTURE.md.
-pub trait Storage: Batch + EventStore + TaskStore + SessionStore + LockStore + RetentionStore + CostStore + MergeStore + Send {
+pub trait Storage:
+    Batch
+    + EventStore
+    + TaskStore
+    + SessionStore
+    + LockStore
+    + RetentionStore
+    + CostStore
+    + MergeStore
+    + Send
+{
     /// With a durability level whose syncs are deferred: the handle that makes commits durable
     /// (see [`Batch::commit_deferred`]).
     fn durable(&self) -> Option<std::sync::Arc<dyn Durable>>;
@@ -202,17 +222,23 @@ pub trait Storage: Batch + EventStore + TaskStore + SessionStore + LockStore + R
 
 impl Storage for Store {
     fn durable(&self) -> Option<std::sync::Arc<dyn Durable>> {
-        self.wal.clone().map(|w| std::sync::Arc::new(w) as std::sync::Arc<dyn Durable>)
+        self.wal
+            .clone()
+            .map(|w| std::sync::Arc::new(w) as std::sync::Arc<dyn Durable>)
     }
 
     fn after_batch(&self, quiet: bool) {
-        self.bound.after_batch(self, self.wrote_last.replace(false), quiet);
+        self.bound
+            .after_batch(self, self.wrote_last.replace(false), quiet);
     }
 }
 
 /// The storage traits, to call their methods.
 pub mod prelude {
-    pub use crate::{Batch, CostStore, EventStore, LockStore, MergeStore, RetentionStore, SessionStore, Storage, TaskStore};
+    pub use crate::{
+        Batch, CostStore, EventStore, LockStore, MergeStore, RetentionStore, SessionStore, Storage,
+        TaskStore,
+    };
 }
 
 /// What a deferred commit left to do (see [`Store::commit_deferred`]).
@@ -278,7 +304,8 @@ impl Store {
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(sql).map_err(|e| StoreError::Migration(i + 1, e))?;
+            tx.execute_batch(sql)
+                .map_err(|e| StoreError::Migration(i + 1, e))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
             tracing::info!(migration = i + 1, "applied database migration");
@@ -287,16 +314,29 @@ impl Store {
             // Whatever is in the WAL (migrations, a previous run's tail) is durable before
             // anyone is served.
             match w.sync() {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(StoreError::Sync(e.to_string())),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::Sync(e.to_string()))
+                }
                 _ => {}
             }
         }
-        Ok(Store { _checkpointer: None, conn, wal, changes_at_begin: std::cell::Cell::new(0), wal_path: None, wrote_last: std::cell::Cell::new(false), bound: bound::WalBound::new() })
+        Ok(Store {
+            _checkpointer: None,
+            conn,
+            wal,
+            changes_at_begin: std::cell::Cell::new(0),
+            wal_path: None,
+            wrote_last: std::cell::Cell::new(false),
+            bound: bound::WalBound::new(),
+        })
     }
 
     /// The WAL file's size in bytes (0 without one).
     pub fn wal_len(&self) -> u64 {
-        self.wal_path.as_deref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len())
+        self.wal_path
+            .as_deref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len())
     }
 
     /// A checkpoint on the writer's own connection, between its transactions. Why here and not
@@ -308,7 +348,10 @@ impl Store {
     /// connection is not an option: it takes the write lock while the writer's deferred
     /// transaction may already have read, and the writer's upgrade then fails with SQLITE_BUSY.
     pub fn checkpoint(&self, mode: CheckpointMode) -> Result<Checkpoint> {
-        debug_assert!(self.conn.is_autocommit(), "a checkpoint runs between transactions");
+        debug_assert!(
+            self.conn.is_autocommit(),
+            "a checkpoint runs between transactions"
+        );
         let (sql, wait) = match mode {
             CheckpointMode::Passive => ("PRAGMA wal_checkpoint(PASSIVE)", None),
             CheckpointMode::Truncate(w) => ("PRAGMA wal_checkpoint(TRUNCATE)", Some(w)),
@@ -316,12 +359,21 @@ impl Store {
         if let Some(w) = wait {
             self.conn.busy_timeout(w)?;
         }
-        let r = self.conn.query_row(sql, [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)));
+        let r = self.conn.query_row(sql, [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        });
         if wait.is_some() {
             self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
         }
         let (busy, frames, done) = r?;
-        Ok(Checkpoint { complete: busy == 0 && done == frames, frames })
+        Ok(Checkpoint {
+            complete: busy == 0 && done == frames,
+            frames,
+        })
     }
 
     /// The handle that makes commits durable, with [`Durability::Full`].
@@ -377,7 +429,11 @@ impl Batch for Store {
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         let wrote = self.conn.total_changes() != self.changes_at_begin.get();
         self.wrote_last.set(wrote);
-        Ok(if wrote && self.wal.is_some() { Committed::NeedsSync } else { Committed::Durable })
+        Ok(if wrote && self.wal.is_some() {
+            Committed::NeedsSync
+        } else {
+            Committed::Durable
+        })
     }
 
     fn rollback(&self) {
@@ -413,11 +469,17 @@ pub trait EventStore {
     fn last_event_id(&self) -> Result<i64>;
 
     /// Writes one event of the log with the id its writer gave it.
-    fn insert_event(&self, id: i64, at_ms: i64, kind: &str, data: &serde_json::Value) -> Result<()>;
+    fn insert_event(&self, id: i64, at_ms: i64, kind: &str, data: &serde_json::Value)
+        -> Result<()>;
 
     /// Events after `since`, oldest first; with `limit`, only the newest that many.
     /// Events after `since`, oldest first: the first `limit` of them, or with `newest` the last.
-    fn events(&self, since: i64, limit: Option<u32>, newest: bool) -> Result<Vec<(i64, i64, String, serde_json::Value)>>;
+    fn events(
+        &self,
+        since: i64,
+        limit: Option<u32>,
+        newest: bool,
+    ) -> Result<Vec<(i64, i64, String, serde_json::Value)>>;
 }
 
 impl EventStore for Store {
@@ -438,17 +500,31 @@ impl EventStore for Store {
     }
 
     fn last_event_id(&self) -> Result<i64> {
-        Ok(self.conn.prepare_cached("SELECT coalesce(max(id), 0) FROM events")?.query_row([], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
+            .query_row([], |r| r.get(0))?)
     }
 
-    fn insert_event(&self, id: i64, at_ms: i64, kind: &str, data: &serde_json::Value) -> Result<()> {
+    fn insert_event(
+        &self,
+        id: i64,
+        at_ms: i64,
+        kind: &str,
+        data: &serde_json::Value,
+    ) -> Result<()> {
         self.conn
             .prepare_cached("INSERT INTO events (id, at_ms, kind, data) VALUES (?1, ?2, ?3, ?4)")?
             .execute(params![id, at_ms, kind, data.to_string()])?;
         Ok(())
     }
 
-    fn events(&self, since: i64, limit: Option<u32>, newest: bool) -> Result<Vec<(i64, i64, String, serde_json::Value)>> {
+    fn events(
+        &self,
+        since: i64,
+        limit: Option<u32>,
+        newest: bool,
+    ) -> Result<Vec<(i64, i64, String, serde_json::Value)>> {
         let mut st = self.conn.prepare_cached(if newest {
             "SELECT * FROM (SELECT id, at_ms, kind, data FROM events WHERE id > ?1 ORDER BY id DESC LIMIT ?2)
              ORDER BY id"
@@ -457,7 +533,12 @@ impl EventStore for Store {
         })?;
         let rows = st.query_map(params![since, limit.map(i64::from).unwrap_or(-1)], |r| {
             let data: String = r.get(3)?;
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, serde_json::from_str(&data).unwrap_or(serde_json::Value::Null)))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+            ))
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
@@ -465,8 +546,8 @@ impl EventStore for Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::prelude::*;
     use super::*;
+    use crate::prelude::*;
 
     #[test]
     fn full_durability_asks_for_a_sync_only_when_the_transaction_wrote() {
@@ -475,10 +556,17 @@ mod tests {
         full.begin().unwrap();
         full.set_counter("x", 1).unwrap();
         assert_eq!(full.commit_deferred().unwrap(), Committed::NeedsSync);
-        full.wal_sync().expect("a WalSync with Full").sync().unwrap();
+        full.wal_sync()
+            .expect("a WalSync with Full")
+            .sync()
+            .unwrap();
         full.begin().unwrap();
         assert_eq!(full.counter("x").unwrap(), 1);
-        assert_eq!(full.commit_deferred().unwrap(), Committed::Durable, "a read-only batch needs no fsync");
+        assert_eq!(
+            full.commit_deferred().unwrap(),
+            Committed::Durable,
+            "a read-only batch needs no fsync"
+        );
         // The synchronous commit does the sync itself, and the row is there for a new connection.
         full.begin().unwrap();
         full.set_counter("x", 2).unwrap();
@@ -507,7 +595,13 @@ mod tests {
         let write = |n: i64| {
             for i in 0..n {
                 s.begin().unwrap();
-                s.insert_event(s.last_event_id().unwrap() + 1, i, "broadcast", &serde_json::json!({"b": body})).unwrap();
+                s.insert_event(
+                    s.last_event_id().unwrap() + 1,
+                    i,
+                    "broadcast",
+                    &serde_json::json!({"b": body}),
+                )
+                .unwrap();
                 s.commit().unwrap();
             }
         };
@@ -524,12 +618,25 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        assert!(complete, "between transactions the writer's checkpoint completes");
+        assert!(
+            complete,
+            "between transactions the writer's checkpoint completes"
+        );
         write(500);
-        assert!(s.wal_len() <= grown, "the WAL started over instead of growing: {} then {}", grown, s.wal_len());
+        assert!(
+            s.wal_len() <= grown,
+            "the WAL started over instead of growing: {} then {}",
+            grown,
+            s.wal_len()
+        );
         let mut truncated = false;
         for _ in 0..400 {
-            truncated = s.checkpoint(CheckpointMode::Truncate(std::time::Duration::from_millis(20))).unwrap().complete;
+            truncated = s
+                .checkpoint(CheckpointMode::Truncate(std::time::Duration::from_millis(
+                    20,
+                )))
+                .unwrap()
+                .complete;
             if truncated {
                 break;
             }

@@ -39,15 +39,20 @@ pub trait MergeStore {
     fn merge_counts(&self) -> Result<(MergeCounts, BTreeMap<String, MergeCounts>)>;
 }
 
-const COLUMNS: &str = "task_id, title, template, branch, target, state, detail, base, new, verified, session, token,
-    queued_at_ms, updated_at_ms, attempts, review";
+const COLUMNS: &str =
+    "task_id, title, template, branch, target, state, detail, base, new, verified, session, token,
+    queued_at_ms, updated_at_ms, attempts, review, tests";
 
 const IN_FLIGHT: &str = "state IN ('queued', 'verifying', 'moving', 'waiting')";
 
 fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<MergeEntry> {
     let state: String = r.get(5)?;
     let state = MergeState::parse(&state).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, format!("unknown merge state `{state}`").into())
+        rusqlite::Error::FromSqlConversionFailure(
+            5,
+            rusqlite::types::Type::Text,
+            format!("unknown merge state `{state}`").into(),
+        )
     })?;
     Ok(MergeEntry {
         task_id: r.get(0)?,
@@ -65,7 +70,12 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<MergeEntry> {
         queued_at_ms: r.get(12)?,
         updated_at_ms: r.get(13)?,
         attempts: r.get(14)?,
-        review: r.get::<_, Option<String>>(15)?.and_then(|s| serde_json::from_str(&s).ok()),
+        review: r
+            .get::<_, Option<String>>(15)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
+        tests: r
+            .get::<_, Option<String>>(16)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
     })
 }
 
@@ -78,8 +88,8 @@ fn counts_from_row(r: &Row<'_>) -> rusqlite::Result<MergeCounts> {
     })
 }
 
-/// An entry's columns in `COLUMNS` order, ?1 to ?16 (an update leaves ?13, `queued_at_ms`, alone).
-fn entry_params(e: &MergeEntry) -> [Box<dyn rusqlite::ToSql + '_>; 16] {
+/// An entry's columns in `COLUMNS` order, ?1 to ?17 (an update leaves ?13, `queued_at_ms`, alone).
+fn entry_params(e: &MergeEntry) -> [Box<dyn rusqlite::ToSql + '_>; 17] {
     [
         Box::new(e.task_id),
         Box::new(&e.title),
@@ -96,7 +106,12 @@ fn entry_params(e: &MergeEntry) -> [Box<dyn rusqlite::ToSql + '_>; 16] {
         Box::new(e.queued_at_ms),
         Box::new(e.updated_at_ms),
         Box::new(e.attempts),
-        Box::new(e.review.as_ref().and_then(|v| serde_json::to_string(v).ok())),
+        Box::new(
+            e.review
+                .as_ref()
+                .and_then(|v| serde_json::to_string(v).ok()),
+        ),
+        Box::new(e.tests.as_ref().and_then(|v| serde_json::to_string(v).ok())),
     ]
 }
 
@@ -104,7 +119,7 @@ impl MergeStore for Store {
     fn insert_merge_entry(&self, e: &MergeEntry) -> Result<i64> {
         self.conn
             .prepare_cached(&format!(
-                "INSERT INTO merge_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                "INSERT INTO merge_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
             ))?
             .execute(rusqlite::params_from_iter(entry_params(e)))?;
         Ok(self.conn.last_insert_rowid())
@@ -115,7 +130,7 @@ impl MergeStore for Store {
             .prepare_cached(
                 "UPDATE merge_entries SET title = ?2, template = ?3, branch = ?4, target = ?5, state = ?6, detail = ?7,
                  base = ?8, new = ?9, verified = ?10, session = ?11, token = ?12, updated_at_ms = ?14, attempts = ?15,
-                 review = ?16 WHERE id = (SELECT max(id) FROM merge_entries WHERE task_id = ?1)",
+                 review = ?16, tests = ?17 WHERE id = (SELECT max(id) FROM merge_entries WHERE task_id = ?1)",
             )?
             .execute(rusqlite::params_from_iter(entry_params(e)))?;
         Ok(())
@@ -124,21 +139,25 @@ impl MergeStore for Store {
     fn merge_entry(&self, task: i64) -> Result<Option<MergeEntry>> {
         Ok(self
             .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM merge_entries WHERE task_id = ?1 ORDER BY id DESC LIMIT 1"))?
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM merge_entries WHERE task_id = ?1 ORDER BY id DESC LIMIT 1"
+            ))?
             .query_row([task], entry_from_row)
             .optional()?)
     }
 
     fn merge_in_flight(&self) -> Result<Vec<MergeEntry>> {
-        let mut st = self.conn.prepare_cached(&format!("SELECT {COLUMNS} FROM merge_entries WHERE {IN_FLIGHT} ORDER BY id"))?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM merge_entries WHERE {IN_FLIGHT} ORDER BY id"
+        ))?;
         let rows = st.query_map([], entry_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn merge_finished(&self, limit: u32) -> Result<Vec<MergeEntry>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM merge_entries WHERE NOT ({IN_FLIGHT}) ORDER BY id DESC LIMIT ?1"))?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM merge_entries WHERE NOT ({IN_FLIGHT}) ORDER BY id DESC LIMIT ?1"
+        ))?;
         let rows = st.query_map([limit], entry_from_row)?;
         let mut v: Vec<MergeEntry> = rows.collect::<rusqlite::Result<_>>()?;
         v.reverse();
@@ -146,7 +165,12 @@ impl MergeStore for Store {
     }
 
     fn drop_in_flight_merge_entries(&self, task: i64) -> Result<usize> {
-        Ok(self.conn.prepare_cached(&format!("DELETE FROM merge_entries WHERE task_id = ?1 AND {IN_FLIGHT}"))?.execute([task])?)
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "DELETE FROM merge_entries WHERE task_id = ?1 AND {IN_FLIGHT}"
+            ))?
+            .execute([task])?)
     }
 
     fn tally_merge(&self, template: Option<&str>, t: MergeTally) -> Result<()> {
@@ -172,7 +196,9 @@ impl MergeStore for Store {
     }
 
     fn merge_counts(&self) -> Result<(MergeCounts, BTreeMap<String, MergeCounts>)> {
-        let mut st = self.conn.prepare_cached("SELECT template, landed, rejected, conflicted, not_verified FROM merge_counts")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT template, landed, rejected, conflicted, not_verified FROM merge_counts",
+        )?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, counts_from_row(r)?)))?;
         let mut total = MergeCounts::default();
         let mut by = BTreeMap::new();
@@ -193,7 +219,12 @@ mod tests {
     use super::*;
 
     fn entry(task: i64, state: MergeState) -> MergeEntry {
-        let fresh = MergeEntry::fresh(task, format!("task {task}"), format!("kite/task-{task}"), 10);
+        let fresh = MergeEntry::fresh(
+            task,
+            format!("task {task}"),
+            format!("kite/task-{task}"),
+            10,
+        );
         MergeEntry {
             template: Some("todo".into()),
             target: Some("main".into()),
@@ -216,18 +247,42 @@ mod tests {
         s.update_merge_entry(&e).unwrap();
         assert_eq!(s.merge_entry(1).unwrap(), Some(e.clone()));
         assert_eq!(s.merge_in_flight().unwrap(), vec![e]);
-        assert_eq!(s.merge_finished(10).unwrap().iter().map(|e| e.task_id).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(
+            s.merge_finished(10)
+                .unwrap()
+                .iter()
+                .map(|e| e.task_id)
+                .collect::<Vec<_>>(),
+            vec![2]
+        );
         // A new attempt's entry replaces the one in flight; finished ones stay.
         assert_eq!(s.drop_in_flight_merge_entries(1).unwrap(), 1);
         assert_eq!(s.drop_in_flight_merge_entries(2).unwrap(), 0);
         assert_eq!(s.merge_entry(1).unwrap(), None);
 
-        s.tally_merge(Some("todo"), MergeTally::LandedNotVerified).unwrap();
+        s.tally_merge(Some("todo"), MergeTally::LandedNotVerified)
+            .unwrap();
         s.tally_merge(Some("todo"), MergeTally::Conflicted).unwrap();
         s.tally_merge(None, MergeTally::Rejected).unwrap();
         let (total, by) = s.merge_counts().unwrap();
-        assert_eq!(total, MergeCounts { landed: 1, rejected: 1, conflicted: 1, not_verified: 1 });
-        assert_eq!(by["todo"], MergeCounts { landed: 1, rejected: 0, conflicted: 1, not_verified: 1 });
+        assert_eq!(
+            total,
+            MergeCounts {
+                landed: 1,
+                rejected: 1,
+                conflicted: 1,
+                not_verified: 1
+            }
+        );
+        assert_eq!(
+            by["todo"],
+            MergeCounts {
+                landed: 1,
+                rejected: 0,
+                conflicted: 1,
+                not_verified: 1
+            }
+        );
         assert_eq!(by.len(), 1);
     }
 }

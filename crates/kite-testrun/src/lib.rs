@@ -13,6 +13,7 @@
 //!
 //! A `[sched.providers.tests]` command in kite.toml wins over all of this.
 
+pub mod delta;
 mod error;
 pub mod parse;
 
@@ -74,10 +75,19 @@ fn read(root: &Path, file: &str) -> Option<String> {
 /// The project's test runner, from the files at its root; `None` when kite knows none.
 pub fn detect(root: &Path) -> Option<Runner> {
     let runner = |name: &str, command: String, format: Format, because: &str| {
-        Some(Runner { name: name.into(), command, format, because: because.into() })
+        Some(Runner {
+            name: name.into(),
+            command,
+            format,
+            because: because.into(),
+        })
     };
     if let Some(toml) = read(root, "Cargo.toml") {
-        let ws = if toml.contains("[workspace]") { " --workspace" } else { "" };
+        let ws = if toml.contains("[workspace]") {
+            " --workspace"
+        } else {
+            ""
+        };
         return runner(
             "cargo",
             // One stream: the `Running <target>` lines (stderr) must stay beside their tests (stdout).
@@ -92,13 +102,21 @@ pub fn detect(root: &Path) -> Option<Runner> {
             .find_map(|l| l.trim().strip_prefix("module "))
             .map(|m| m.trim().trim_matches('"').to_string())
             .unwrap_or_default();
-        return runner("go", "go test -json ./... 2>&1".into(), Format::GoJson { module }, "go.mod");
+        return runner(
+            "go",
+            "go test -json ./... 2>&1".into(),
+            Format::GoJson { module },
+            "go.mod",
+        );
     }
     if let Some(pkg) = read(root, "package.json") {
         let v: Value = serde_json::from_str(&pkg).unwrap_or(Value::Null);
         let script = v["scripts"]["test"].as_str().unwrap_or_default();
         let has = |dep: &str| {
-            ["devDependencies", "dependencies"].iter().any(|k| v[k].get(dep).is_some()) || script.contains(dep)
+            ["devDependencies", "dependencies"]
+                .iter()
+                .any(|k| v[k].get(dep).is_some())
+                || script.contains(dep)
         };
         let exec = if root.join("pnpm-lock.yaml").exists() {
             "pnpm exec"
@@ -112,11 +130,15 @@ pub fn detect(root: &Path) -> Option<Runner> {
             return runner("vitest", cmd, Format::JestJson, "package.json names vitest");
         }
         if has("jest") {
-            let cmd = format!("{exec} jest --json --outputFile={{report}} --testLocationInResults --ci");
+            let cmd =
+                format!("{exec} jest --json --outputFile={{report}} --testLocationInResults --ci");
             return runner("jest", cmd, Format::JestJson, "package.json names jest");
         }
     }
-    let pytest_config = ["pytest.ini", "conftest.py", "tests/conftest.py"].iter().find(|f| root.join(f).exists()).copied();
+    let pytest_config = ["pytest.ini", "conftest.py", "tests/conftest.py"]
+        .iter()
+        .find(|f| root.join(f).exists())
+        .copied();
     let pyproject = read(root, "pyproject.toml").filter(|t| t.contains("pytest"));
     let setup_cfg = read(root, "setup.cfg").filter(|t| t.contains("[tool:pytest]"));
     let tox = read(root, "tox.ini").filter(|t| t.contains("[pytest]"));
@@ -127,7 +149,11 @@ pub fn detect(root: &Path) -> Option<Runner> {
             .map(|p| root.join(p))
             .find(|p| p.exists())
             .map_or("python3".to_string(), |p| p.display().to_string());
-        let because = pytest_config.unwrap_or(if pyproject.is_some() { "pyproject.toml names pytest" } else { "setup.cfg/tox.ini [pytest]" });
+        let because = pytest_config.unwrap_or(if pyproject.is_some() {
+            "pyproject.toml names pytest"
+        } else {
+            "setup.cfg/tox.ini [pytest]"
+        });
         let cmd = format!("{python} -m pytest -q -p no:cacheprovider --junitxml={{report}}");
         return runner("pytest", cmd, Format::JunitFile, because);
     }
@@ -135,14 +161,39 @@ pub fn detect(root: &Path) -> Option<Runner> {
         return runner("mix", "mix test 2>&1".into(), Format::MixText, "mix.exs");
     }
     if root.join("pom.xml").exists() {
-        let mvn = if root.join("mvnw").exists() { "./mvnw" } else { "mvn" };
+        let mvn = if root.join("mvnw").exists() {
+            "./mvnw"
+        } else {
+            "mvn"
+        };
         let cmd = format!("{mvn} -B -q test -Dmaven.test.failure.ignore=true");
-        return runner("maven", cmd, Format::JunitDirs { dirs: vec!["target/surefire-reports".into()] }, "pom.xml");
+        return runner(
+            "maven",
+            cmd,
+            Format::JunitDirs {
+                dirs: vec!["target/surefire-reports".into()],
+            },
+            "pom.xml",
+        );
     }
-    if ["build.gradle", "build.gradle.kts"].iter().any(|f| root.join(f).exists()) {
-        let gradle = if root.join("gradlew").exists() { "./gradlew" } else { "gradle" };
+    if ["build.gradle", "build.gradle.kts"]
+        .iter()
+        .any(|f| root.join(f).exists())
+    {
+        let gradle = if root.join("gradlew").exists() {
+            "./gradlew"
+        } else {
+            "gradle"
+        };
         let cmd = format!("{gradle} test --continue -q");
-        return runner("gradle", cmd, Format::JunitDirs { dirs: vec!["build/test-results/test".into()] }, "build.gradle");
+        return runner(
+            "gradle",
+            cmd,
+            Format::JunitDirs {
+                dirs: vec!["build/test-results/test".into()],
+            },
+            "build.gradle",
+        );
     }
     None
 }
@@ -163,7 +214,11 @@ pub struct TestsConfig {
 
 impl Default for TestsConfig {
     fn default() -> Self {
-        TestsConfig { detect: true, timeout: Duration::from_secs(20 * 60), command: None }
+        TestsConfig {
+            detect: true,
+            timeout: Duration::from_secs(20 * 60),
+            command: None,
+        }
     }
 }
 
@@ -186,11 +241,24 @@ async fn git(cwd: &Path, args: &[&str], env: &[(&str, String)]) -> Result<String
 /// index is not touched: HEAD's files with every change, staged or not, and untracked files
 /// that are not ignored. `None` in a repository with no commit yet.
 pub async fn working_tree(repo: &Path, scratch: &Path) -> Result<Option<String>, TestrunError> {
-    if git(repo, &["rev-parse", "-q", "--verify", "HEAD"], &[]).await.is_err() {
+    if git(repo, &["rev-parse", "-q", "--verify", "HEAD"], &[])
+        .await
+        .is_err()
+    {
         return Ok(None);
     }
-    let index = git(repo, &["rev-parse", "--path-format=absolute", "--git-path", "index"], &[]).await?;
-    tokio::fs::create_dir_all(scratch).await.map_err(|source| TestrunError::Io { path: scratch.display().to_string(), source })?;
+    let index = git(
+        repo,
+        &["rev-parse", "--path-format=absolute", "--git-path", "index"],
+        &[],
+    )
+    .await?;
+    tokio::fs::create_dir_all(scratch)
+        .await
+        .map_err(|source| TestrunError::Io {
+            path: scratch.display().to_string(),
+            source,
+        })?;
     let tmp = scratch.join("index.tmp");
     // Copying the index keeps its stat cache: `add -A` then hashes only what changed. The copy
     // keeps the index's own mtime too: git trusts an entry's stat only when the file was not
@@ -200,13 +268,26 @@ pub async fn working_tree(repo: &Path, scratch: &Path) -> Result<Option<String>,
         Ok(_) => {
             let stamped = std::fs::metadata(&index)
                 .and_then(|m| m.modified())
-                .and_then(|t| std::fs::File::options().write(true).open(&tmp)?.set_modified(t));
+                .and_then(|t| {
+                    std::fs::File::options()
+                        .write(true)
+                        .open(&tmp)?
+                        .set_modified(t)
+                });
             if let Err(source) = stamped {
-                return Err(TestrunError::Io { path: format!("copy {index}"), source });
+                return Err(TestrunError::Io {
+                    path: format!("copy {index}"),
+                    source,
+                });
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(TestrunError::Io { path: format!("copy {index}"), source }),
+        Err(source) => {
+            return Err(TestrunError::Io {
+                path: format!("copy {index}"),
+                source,
+            })
+        }
     }
     let env = [("GIT_INDEX_FILE", tmp.to_string_lossy().into_owned())];
     let out = async {
@@ -223,8 +304,13 @@ pub fn scratch_dir(state_dir: &Path, repo: &Path) -> PathBuf {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     repo.hash(&mut h);
-    let name = repo.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "repo".into());
-    state_dir.join("scratch").join(format!("{name}-{:08x}", h.finish() as u32))
+    let name = repo
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".into());
+    state_dir
+        .join("scratch")
+        .join(format!("{name}-{:08x}", h.finish() as u32))
 }
 
 /// Checks `tree` out in the scratch worktree (created on first use), removing untracked files
@@ -236,15 +322,36 @@ async fn checkout(repo: &Path, wt: &Path, tree: &str) -> Result<(), TestrunError
     let who: Vec<(&str, String)> = ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"]
         .into_iter()
         .map(|k| (k, "kite".to_string()))
-        .chain(["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"].into_iter().map(|k| (k, "kite@localhost".to_string())))
+        .chain(
+            ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"]
+                .into_iter()
+                .map(|k| (k, "kite@localhost".to_string())),
+        )
         .collect();
-    let commit = git(repo, &["commit-tree", tree, "-p", &head, "-m", "kite: working state for a test run"], &who).await?;
+    let commit = git(
+        repo,
+        &[
+            "commit-tree",
+            tree,
+            "-p",
+            &head,
+            "-m",
+            "kite: working state for a test run",
+        ],
+        &who,
+    )
+    .await?;
     if !wt.join(".git").exists() {
         // `-f` takes over a registered path that is missing (no `worktree prune`, which would
         // forget a person's worktree that is only unmounted).
         let wt_s = wt.to_string_lossy().into_owned();
         let _turn = kite_git::worktree::turn().await;
-        git(repo, &["worktree", "add", "--detach", "-f", &wt_s, &commit], &[]).await?;
+        git(
+            repo,
+            &["worktree", "add", "--detach", "-f", &wt_s, &commit],
+            &[],
+        )
+        .await?;
     } else {
         git(wt, &["checkout", "--detach", "-f", &commit], &[]).await?;
         git(wt, &["clean", "-fdq"], &[]).await?;
@@ -255,8 +362,26 @@ async fn checkout(repo: &Path, wt: &Path, tree: &str) -> Result<(), TestrunError
 /// Top-level ignored directories that are build outputs or caches: never linked, so a run in
 /// kite's worktree builds into its own and never writes into the person's.
 const NOT_LINKED: &[&str] = &[
-    "target", "build", "dist", "out", "_build", ".kite", ".git", "coverage", ".gradle", ".next", ".nuxt",
-    ".cache", ".pytest_cache", "__pycache__", ".mypy_cache", ".ruff_cache", ".tox", ".nox", ".turbo", ".parcel-cache",
+    "target",
+    "build",
+    "dist",
+    "out",
+    "_build",
+    ".kite",
+    ".git",
+    "coverage",
+    ".gradle",
+    ".next",
+    ".nuxt",
+    ".cache",
+    ".pytest_cache",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".tox",
+    ".nox",
+    ".turbo",
+    ".parcel-cache",
 ];
 
 /// What a person installed in their checkout for the tests to run, linked into kite's worktree
@@ -264,12 +389,24 @@ const NOT_LINKED: &[&str] = &[
 /// `node_modules`, a `.venv`, mix's `deps`, downloaded models), except build outputs and caches
 /// ([`NOT_LINKED`]), which stay the worktree's own.
 pub async fn link_installed(repo: &Path, wt: &Path) {
-    let listed = git(repo, &["ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "--no-empty-directory"], &[])
-        .await
-        .unwrap_or_default();
+    let listed = git(
+        repo,
+        &[
+            "ls-files",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--directory",
+            "--no-empty-directory",
+        ],
+        &[],
+    )
+    .await
+    .unwrap_or_default();
     for line in listed.lines() {
         let dir = line.trim_end_matches('/');
-        if dir.is_empty() || dir.contains('/') || !line.ends_with('/') || NOT_LINKED.contains(&dir) {
+        if dir.is_empty() || dir.contains('/') || !line.ends_with('/') || NOT_LINKED.contains(&dir)
+        {
             continue;
         }
         let (from, to) = (repo.join(dir), wt.join(dir));
@@ -284,7 +421,11 @@ pub async fn link_installed(repo: &Path, wt: &Path) {
 /// Runs the tests if the working state changed since the last run; the result as the `tests`
 /// context: `{runner, because, tree, cached, exit, seconds, failed, passed, failures: [...]}`.
 /// No runner found, or no commit yet, is [`Provided::Unavailable`].
-pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> Result<Provided, TestrunError> {
+pub async fn tests_context(
+    repo: &Path,
+    state_dir: &Path,
+    cfg: &TestsConfig,
+) -> Result<Provided, TestrunError> {
     let Some(mut runner) = detect(repo) else {
         return Ok(Provided::Unavailable(
             "no test runner found (cargo, go, pytest, jest, vitest, mix, maven, gradle); \
@@ -297,11 +438,15 @@ pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> 
     }
     let scratch = scratch_dir(state_dir, repo);
     let Some(tree) = working_tree(repo, &scratch).await? else {
-        return Ok(Provided::Unavailable("the repository has no commit yet; the tests run once it has one".into()));
+        return Ok(Provided::Unavailable(
+            "the repository has no commit yet; the tests run once it has one".into(),
+        ));
     };
     let last_file = scratch.join("last-run.json");
-    let last: Option<LastRun> =
-        tokio::fs::read(&last_file).await.ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let last: Option<LastRun> = tokio::fs::read(&last_file)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     if let Some(last) = last.filter(|l| l.tree == tree && l.runner == runner.name) {
         tracing::debug!(tree = %tree, "tests: the tree has not changed since the last run");
         return Ok(Provided::Context(context(&runner, &last, true)));
@@ -314,7 +459,9 @@ pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> 
         _ => "report.json",
     });
     let _ = tokio::fs::remove_file(&report_file).await;
-    let command = runner.command.replace("{report}", &shell_quote(&report_file.to_string_lossy()));
+    let command = runner
+        .command
+        .replace("{report}", &shell_quote(&report_file.to_string_lossy()));
     tracing::info!(runner = %runner.name, command = %command, tree = %tree, "tests: running in the scratch worktree");
     let started = Instant::now();
     let o = proc::run(Shell {
@@ -327,17 +474,26 @@ pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> 
             ("FORCE_COLOR".into(), "0".into()),
             ("NO_COLOR".into(), "1".into()),
             // Never the person's target directory, even when they set one for every project.
-            ("CARGO_TARGET_DIR".into(), scratch.join("target").to_string_lossy().into_owned()),
+            (
+                "CARGO_TARGET_DIR".into(),
+                scratch.join("target").to_string_lossy().into_owned(),
+            ),
         ],
         stdin: None,
         timeout: Some(cfg.timeout),
         cap: 16 << 20,
     })
     .await
-    .map_err(|source| TestrunError::Spawn { command: command.clone(), source })?;
+    .map_err(|source| TestrunError::Spawn {
+        command: command.clone(),
+        source,
+    })?;
     let seconds = started.elapsed().as_secs_f64();
     if o.exit == Exit::TimedOut {
-        return Err(TestrunError::TimedOut { command, limit: kite_core::duration::format_duration(cfg.timeout) });
+        return Err(TestrunError::TimedOut {
+            command,
+            limit: kite_core::duration::format_duration(cfg.timeout),
+        });
     }
     let both = format!("{}\n{}", o.stdout, o.stderr);
     let report = match &runner.format {
@@ -345,10 +501,12 @@ pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> 
         Format::GoJson { module } => parse::go_json(&both, module),
         Format::MixText => parse::mix(&both),
         Format::JestJson | Format::JunitFile => {
-            let text = tokio::fs::read_to_string(&report_file).await.map_err(|_| TestrunError::NoReport {
-                command: command.clone(),
-                exit: o.exit,
-                output: proc::tail(both.trim(), 400).into(),
+            let text = tokio::fs::read_to_string(&report_file).await.map_err(|_| {
+                TestrunError::NoReport {
+                    command: command.clone(),
+                    exit: o.exit,
+                    output: proc::tail(both.trim(), 400).into(),
+                }
             })?;
             if runner.format == Format::JestJson {
                 parse::jest_json(&text, &wt)?
@@ -361,12 +519,25 @@ pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> 
     // A non-zero exit with nothing parsed is a failure kite could not read: say so rather than
     // report a green run.
     if report.failures.is_empty() && !matches!(o.exit, Exit::Code(0)) {
-        return Err(TestrunError::Unread { command, exit: o.exit, output: proc::tail(both.trim(), 400).into() });
+        return Err(TestrunError::Unread {
+            command,
+            exit: o.exit,
+            output: proc::tail(both.trim(), 400).into(),
+        });
     }
-    let last = LastRun { tree, runner: runner.name.clone(), exit: o.exit.to_string(), seconds, report };
+    let last = LastRun {
+        tree,
+        runner: runner.name.clone(),
+        exit: o.exit.to_string(),
+        seconds,
+        report,
+    };
     if let Ok(b) = serde_json::to_vec_pretty(&last) {
         if let Err(e) = tokio::fs::write(&last_file, b).await {
-            tracing::warn!("tests: cannot keep the result in {}: {e}", last_file.display());
+            tracing::warn!(
+                "tests: cannot keep the result in {}: {e}",
+                last_file.display()
+            );
         }
     }
     tracing::info!(runner = %runner.name, failed = last.report.failed, passed = last.report.passed, seconds, "tests: run finished");
@@ -376,7 +547,11 @@ pub async fn tests_context(repo: &Path, state_dir: &Path, cfg: &TestsConfig) -> 
 /// `complete` is false when the build failed: no test ran, so the list of failing tests says
 /// nothing about the tests that failed before.
 fn context(runner: &Runner, last: &LastRun, cached: bool) -> Value {
-    let built = !last.report.failures.iter().any(|f| f.name == "build" || f.name.starts_with("build "));
+    let built = !last
+        .report
+        .failures
+        .iter()
+        .any(|f| f.name == "build" || f.name.starts_with("build "));
     serde_json::json!({
         "complete": built,
         "runner": runner.name, "because": runner.because, "tree": last.tree, "cached": cached,
@@ -396,11 +571,15 @@ fn find_file(wt: &Path, rel: &str) -> Option<String> {
         if depth == 0 || out.is_some() {
             return;
         }
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let p = e.path();
             let name = e.file_name();
-            if name.to_string_lossy().starts_with('.') || ["target", "build", "node_modules"].contains(&&*name.to_string_lossy()) {
+            if name.to_string_lossy().starts_with('.')
+                || ["target", "build", "node_modules"].contains(&&*name.to_string_lossy())
+            {
                 continue;
             }
             if p.is_dir() {
@@ -413,12 +592,21 @@ fn find_file(wt: &Path, rel: &str) -> Option<String> {
     }
     let mut out = None;
     walk(wt, rel, 12, &mut out);
-    out.and_then(|p| p.strip_prefix(wt).ok().map(|p| p.to_string_lossy().into_owned()))
+    out.and_then(|p| {
+        p.strip_prefix(wt)
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
+    })
 }
 
 /// Every `*.xml` under the report directories of every module (one level of nesting for
 /// multi-module builds).
-fn junit_dirs(wt: &Path, dirs: &[String], exit: Exit, output: &str) -> Result<Report, TestrunError> {
+fn junit_dirs(
+    wt: &Path,
+    dirs: &[String],
+    exit: Exit,
+    output: &str,
+) -> Result<Report, TestrunError> {
     let mut roots = vec![wt.to_path_buf()];
     if let Ok(entries) = std::fs::read_dir(wt) {
         roots.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
@@ -427,9 +615,16 @@ fn junit_dirs(wt: &Path, dirs: &[String], exit: Exit, output: &str) -> Result<Re
     let mut files = 0;
     for root in roots {
         for d in dirs {
-            let Ok(entries) = std::fs::read_dir(root.join(d)) else { continue };
-            for e in entries.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "xml")) {
-                let Ok(text) = std::fs::read_to_string(e.path()) else { continue };
+            let Ok(entries) = std::fs::read_dir(root.join(d)) else {
+                continue;
+            };
+            for e in entries
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "xml"))
+            {
+                let Ok(text) = std::fs::read_to_string(e.path()) else {
+                    continue;
+                };
                 let r = parse::junit(&text, &|rel| find_file(wt, rel))?;
                 files += 1;
                 report.passed += r.passed;
@@ -441,7 +636,11 @@ fn junit_dirs(wt: &Path, dirs: &[String], exit: Exit, output: &str) -> Result<Re
         }
     }
     if files == 0 {
-        return Err(TestrunError::NoReportUnder { dirs: dirs.join(", "), exit, output: proc::tail(output.trim(), 400).into() });
+        return Err(TestrunError::NoReportUnder {
+            dirs: dirs.join(", "),
+            exit,
+            output: proc::tail(output.trim(), 400).into(),
+        });
     }
     Ok(report)
 }
@@ -454,12 +653,30 @@ mod tests {
     #[test]
     fn detects_each_runner_from_its_files() {
         let cases: &[(&[(&str, &str)], Option<&str>)] = &[
-            (&[("Cargo.toml", "[workspace]\nmembers = []\n")], Some("cargo")),
-            (&[("go.mod", "module example.com/calc\n\ngo 1.22\n")], Some("go")),
-            (&[("package.json", r#"{"scripts": {"test": "vitest run"}}"#)], Some("vitest")),
-            (&[("package.json", r#"{"devDependencies": {"jest": "29"}}"#)], Some("jest")),
-            (&[("package.json", r#"{"scripts": {"build": "tsc"}}"#)], None),
-            (&[("pyproject.toml", "[tool.pytest.ini_options]\n")], Some("pytest")),
+            (
+                &[("Cargo.toml", "[workspace]\nmembers = []\n")],
+                Some("cargo"),
+            ),
+            (
+                &[("go.mod", "module example.com/calc\n\ngo 1.22\n")],
+                Some("go"),
+            ),
+            (
+                &[("package.json", r#"{"scripts": {"test": "vitest run"}}"#)],
+                Some("vitest"),
+            ),
+            (
+                &[("package.json", r#"{"devDependencies": {"jest": "29"}}"#)],
+                Some("jest"),
+            ),
+            (
+                &[("package.json", r#"{"scripts": {"build": "tsc"}}"#)],
+                None,
+            ),
+            (
+                &[("pyproject.toml", "[tool.pytest.ini_options]\n")],
+                Some("pytest"),
+            ),
             (&[("tests/conftest.py", "")], Some("pytest")),
             (&[("mix.exs", "")], Some("mix")),
             (&[("pom.xml", "<project/>")], Some("maven")),
@@ -475,7 +692,11 @@ mod tests {
             }
             let got = detect(dir.path());
             assert_eq!(got.as_ref().map(|r| r.name.as_str()), *want, "{files:?}");
-            if let Some(Runner { format: Format::GoJson { module }, .. }) = &got {
+            if let Some(Runner {
+                format: Format::GoJson { module },
+                ..
+            }) = &got
+            {
                 assert_eq!(module, "example.com/calc");
             }
             if let Some(r) = got.filter(|r| r.name == "cargo") {
@@ -490,14 +711,29 @@ mod tests {
         let state = tempfile::tempdir().unwrap();
         let scratch = scratch_dir(state.path(), repo.path());
         let clean = working_tree(repo.path(), &scratch).await.unwrap().unwrap();
-        assert_eq!(clean, git(repo.path(), &["rev-parse", "HEAD^{tree}"], &[]).await.unwrap());
+        assert_eq!(
+            clean,
+            git(repo.path(), &["rev-parse", "HEAD^{tree}"], &[])
+                .await
+                .unwrap()
+        );
         let index = std::fs::read(repo.path().join(".git/index")).unwrap();
         std::fs::write(repo.path().join("new.txt"), "untracked\n").unwrap();
         let dirty = working_tree(repo.path(), &scratch).await.unwrap().unwrap();
         assert_ne!(dirty, clean, "an untracked file changes the key");
-        assert_eq!(std::fs::read(repo.path().join(".git/index")).unwrap(), index, "the index is untouched");
-        assert_eq!(working_tree(repo.path(), &scratch).await.unwrap().unwrap(), dirty, "same state, same key");
-        let status = git(repo.path(), &["status", "--porcelain"], &[]).await.unwrap();
+        assert_eq!(
+            std::fs::read(repo.path().join(".git/index")).unwrap(),
+            index,
+            "the index is untouched"
+        );
+        assert_eq!(
+            working_tree(repo.path(), &scratch).await.unwrap().unwrap(),
+            dirty,
+            "same state, same key"
+        );
+        let status = git(repo.path(), &["status", "--porcelain"], &[])
+            .await
+            .unwrap();
         assert_eq!(status, "?? new.txt", "the file is still untracked");
     }
 
@@ -507,7 +743,11 @@ mod tests {
     async fn cargo_project_failures_are_found_in_a_scratch_worktree_and_cached() {
         let repo = testutil::git_repo();
         let p = repo.path();
-        std::fs::write(p.join("Cargo.toml"), "[package]\nname = \"calc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n").unwrap();
+        std::fs::write(
+            p.join("Cargo.toml"),
+            "[package]\nname = \"calc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+        )
+        .unwrap();
         std::fs::create_dir_all(p.join("src")).unwrap();
         let lib = "pub fn add(a: i32, b: i32) -> i32 { a + b }\n#[test]\nfn adds() { assert_eq!(add(2, 2), 4); }\n";
         std::fs::write(p.join("src/lib.rs"), lib).unwrap();
@@ -517,7 +757,10 @@ mod tests {
         // Uncommitted: the change that breaks it.
         std::fs::write(p.join("src/lib.rs"), lib.replace("a + b", "a - b")).unwrap();
         let state = tempfile::tempdir().unwrap();
-        let cfg = TestsConfig { timeout: Duration::from_secs(300), ..Default::default() };
+        let cfg = TestsConfig {
+            timeout: Duration::from_secs(300),
+            ..Default::default()
+        };
         let ctx = |r: Result<Provided, TestrunError>| match r.unwrap() {
             Provided::Context(v) => v,
             Provided::Unavailable(why) => panic!("{why}"),
@@ -527,17 +770,33 @@ mod tests {
         assert_eq!(v["cached"], false);
         assert_eq!(v["failures"][0]["name"], "calc::adds", "{v}");
         assert_eq!(v["failures"][0]["file"], "src/lib.rs");
-        assert!(!p.join("target").exists(), "nothing was built in the person's checkout");
+        assert!(
+            !p.join("target").exists(),
+            "nothing was built in the person's checkout"
+        );
         assert!(scratch_dir(state.path(), p).join("target").exists());
-        assert_eq!(git(p, &["diff", "--name-only"], &[]).await.unwrap(), "src/lib.rs", "the person's change is still theirs");
-        assert_eq!(git(p, &["diff", "--cached", "--name-only"], &[]).await.unwrap(), "", "and still unstaged");
+        assert_eq!(
+            git(p, &["diff", "--name-only"], &[]).await.unwrap(),
+            "src/lib.rs",
+            "the person's change is still theirs"
+        );
+        assert_eq!(
+            git(p, &["diff", "--cached", "--name-only"], &[])
+                .await
+                .unwrap(),
+            "",
+            "and still unstaged"
+        );
         let again = ctx(tests_context(p, state.path(), &cfg).await);
         assert_eq!(again["cached"], true);
         assert_eq!(again["failures"], v["failures"]);
         // Fixed: a new tree, a new run, no failure.
         std::fs::write(p.join("src/lib.rs"), lib).unwrap();
         let fixed = ctx(tests_context(p, state.path(), &cfg).await);
-        assert_eq!((fixed["cached"].clone(), fixed["failed"].clone()), (Value::Bool(false), serde_json::json!(0)));
+        assert_eq!(
+            (fixed["cached"].clone(), fixed["failed"].clone()),
+            (Value::Bool(false), serde_json::json!(0))
+        );
     }
 
     #[tokio::test]
@@ -550,8 +809,13 @@ mod tests {
         testutil::write(p, "target/debug/junk", "");
         let wt = tempfile::tempdir().unwrap();
         link_installed(p, wt.path()).await;
-        assert!(wt.path().join(".venv").is_symlink() && wt.path().join("node_modules").is_symlink());
-        assert!(!wt.path().join("target").exists(), "build outputs stay the worktree's own");
+        assert!(
+            wt.path().join(".venv").is_symlink() && wt.path().join("node_modules").is_symlink()
+        );
+        assert!(
+            !wt.path().join("target").exists(),
+            "build outputs stay the worktree's own"
+        );
     }
 
     #[tokio::test]
@@ -563,7 +827,10 @@ mod tests {
             Provided::Context(v) => panic!("{v}"),
         };
         let e = why(tests_context(repo.path(), state.path(), &TestsConfig::default()).await);
-        assert!(e.contains("no test runner found") && e.contains("[sched.providers.tests]"), "{e}");
+        assert!(
+            e.contains("no test runner found") && e.contains("[sched.providers.tests]"),
+            "{e}"
+        );
         let empty = tempfile::tempdir().unwrap();
         testutil::git(empty.path(), &["init", "-q"]);
         std::fs::write(empty.path().join("mix.exs"), "").unwrap();

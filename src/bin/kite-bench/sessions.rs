@@ -28,14 +28,25 @@ impl Installed {
         let (home, root) = (dir.join("home"), dir.join("proj-hook"));
         std::fs::create_dir_all(&home)?;
         std::fs::create_dir_all(&root)?;
-        let st = std::process::Command::new("git").args(["init", "-q"]).current_dir(&root).status()?;
+        let st = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&root)
+            .status()?;
         anyhow::ensure!(st.success(), "git init failed");
-        Ok(Installed { kite: prefix.join("bin/kite"), home, root })
+        Ok(Installed {
+            kite: prefix.join("bin/kite"),
+            home,
+            root,
+        })
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(&self.kite);
-        c.args(args).current_dir(&self.root).env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin").env("HOME", &self.home);
+        c.args(args)
+            .current_dir(&self.root)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &self.home);
         c
     }
 
@@ -51,7 +62,10 @@ impl Installed {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()?;
-        std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, payload.as_bytes())?;
+        std::io::Write::write_all(
+            &mut child.stdin.take().context("stdin")?,
+            payload.as_bytes(),
+        )?;
         Ok(child)
     }
 
@@ -75,8 +89,13 @@ impl Installed {
     fn prompt_hook(&self, session: &str, prompt: &str) -> Result<f64> {
         let payload = json!({"session_id": session, "cwd": self.root, "hook_event_name": "UserPromptSubmit", "prompt": prompt}).to_string();
         let t = Instant::now();
-        let o = self.spawn_hook_with("user-prompt", &payload)?.wait_with_output()?;
-        anyhow::ensure!(o.status.success() && !o.stdout.is_empty(), "the user-prompt hook failed or injected nothing");
+        let o = self
+            .spawn_hook_with("user-prompt", &payload)?
+            .wait_with_output()?;
+        anyhow::ensure!(
+            o.status.success() && !o.stdout.is_empty(),
+            "the user-prompt hook failed or injected nothing"
+        );
         Ok(t.elapsed().as_secs_f64() * 1e3)
     }
 
@@ -87,7 +106,10 @@ impl Installed {
     }
 
     fn stop_daemon(&self) -> Result<()> {
-        let st = self.cmd(&["daemon", "--stop"]).stdout(std::process::Stdio::null()).status()?;
+        let st = self
+            .cmd(&["daemon", "--stop"])
+            .stdout(std::process::Stdio::null())
+            .status()?;
         anyhow::ensure!(st.success(), "kite daemon --stop failed");
         Ok(())
     }
@@ -102,9 +124,13 @@ impl Drop for Installed {
 /// [`memory_ready`] for synchronous callers: one raw frame on the socket.
 pub(crate) fn memory_ready_blocking(socket: &Path) -> bool {
     use std::io::{BufRead, Write};
-    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else { return false };
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    if s.write_all(b"{\"id\":1,\"op\":\"memory.recall\",\"args\":{\"query\":\"ready\",\"k\":1}}\n").is_err() {
+    if s.write_all(b"{\"id\":1,\"op\":\"memory.recall\",\"args\":{\"query\":\"ready\",\"k\":1}}\n")
+        .is_err()
+    {
         return false;
     }
     let mut line = String::new();
@@ -118,13 +144,27 @@ pub(crate) async fn waiters_bench(dir: &Path, waiters: usize) -> Result<String> 
     let root = dir.join("proj-waiters");
     let d = Daemon::start(&root, "normal")?;
     let holder = Client::connect(&d.socket).await?;
-    let h: SessionId = holder.call("session.register", json!({"name": "holder"})).await?;
-    let _: serde_json::Value = holder.call("lock.acquire", json!({"path": "Cargo.lock", "session": h.id})).await?;
+    let h: SessionId = holder
+        .call("session.register", json!({"name": "holder"}))
+        .await?;
+    let _: serde_json::Value = holder
+        .call(
+            "lock.acquire",
+            json!({"path": "Cargo.lock", "session": h.id}),
+        )
+        .await?;
     let mut clients = Vec::new();
     for i in 0..waiters {
         let c = Client::connect(&d.socket).await?;
-        let s: SessionId = c.call("session.register", json!({"name": format!("w{i}")})).await?;
-        let _: serde_json::Value = c.call("lock.acquire", json!({"path": format!("src/f{i}.rs"), "session": s.id})).await?;
+        let s: SessionId = c
+            .call("session.register", json!({"name": format!("w{i}")}))
+            .await?;
+        let _: serde_json::Value = c
+            .call(
+                "lock.acquire",
+                json!({"path": format!("src/f{i}.rs"), "session": s.id}),
+            )
+            .await?;
         clients.push((Arc::new(c), s.id));
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -133,7 +173,9 @@ pub(crate) async fn waiters_bench(dir: &Path, waiters: usize) -> Result<String> 
     let bystander = {
         let (socket, stop) = (d.socket.clone(), stop.clone());
         std::thread::spawn(move || -> Result<Vec<f64>> {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 let c = Client::connect(&socket).await?;
                 let mut lat = Vec::new();
@@ -152,7 +194,12 @@ pub(crate) async fn waiters_bench(dir: &Path, waiters: usize) -> Result<String> 
     for (c, s) in &clients {
         let (c, s) = (c.clone(), s.clone());
         pending.push(tokio::spawn(async move {
-            let _ = c.call::<_, serde_json::Value>("lock.acquire", json!({"path": "Cargo.lock", "session": s, "wait": true})).await;
+            let _ = c
+                .call::<_, serde_json::Value>(
+                    "lock.acquire",
+                    json!({"path": "Cargo.lock", "session": s, "wait": true}),
+                )
+                .await;
         }));
     }
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -167,7 +214,9 @@ pub(crate) async fn waiters_bench(dir: &Path, waiters: usize) -> Result<String> 
     let queued_ms = started.elapsed().as_secs_f64() * 1e3;
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut lat = bystander.join().map_err(|_| anyhow::anyhow!("the bystander panicked"))??;
+    let mut lat = bystander
+        .join()
+        .map_err(|_| anyhow::anyhow!("the bystander panicked"))??;
     lat.sort_by(f64::total_cmp);
     for p in pending {
         p.abort();
@@ -194,7 +243,12 @@ pub(crate) async fn nonreader_bench(dir: &Path) -> Result<String> {
     let d = Daemon::start(&root, "normal")?;
     let pid = d.child.id();
     let c = Client::connect(&d.socket).await?;
-    let created: TaskCreated = c.call("task.create", json!({"title": "big", "body": "b".repeat(900_000)})).await?;
+    let created: TaskCreated = c
+        .call(
+            "task.create",
+            json!({"title": "big", "body": "b".repeat(900_000)}),
+        )
+        .await?;
     let base = rss_mib(pid)?;
     let socket = d.socket.clone();
     let id = created.id;
@@ -216,7 +270,9 @@ pub(crate) async fn nonreader_bench(dir: &Path) -> Result<String> {
         peak = peak.max(rss_mib(pid)?);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (s, sent) = writer.join().map_err(|_| anyhow::anyhow!("the writer panicked"))??;
+    let (s, sent) = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer panicked"))??;
     peak = peak.max(rss_mib(pid)?);
     let t = Instant::now();
     let _: serde_json::Value = c.call("hello", json!({})).await?;
@@ -256,17 +312,24 @@ fn mcp_session(inst: &Installed, n: usize) -> Result<std::process::Child> {
     let mut stdin = child.stdin.take().context("stdin")?;
     let mut stdout = std::io::BufReader::new(child.stdout.take().context("stdout")?);
     let mut send = |v: serde_json::Value| writeln!(stdin, "{v}");
-    send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "kite-bench", "version": "1"}}}))?;
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "kite-bench", "version": "1"}}}),
+    )?;
     let mut line = String::new();
     stdout.read_line(&mut line)?;
     anyhow::ensure!(line.contains("\"result\""), "MCP initialize failed: {line}");
     send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
-    send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "kite_vault_search", "arguments": {"query": "how is the task queue kept durable", "k": 3}}}))?;
+    send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "kite_vault_search", "arguments": {"query": "how is the task queue kept durable", "k": 3}}}),
+    )?;
     loop {
         line.clear();
         anyhow::ensure!(stdout.read_line(&mut line)? > 0, "kite mcp exited");
         if line.contains("\"id\":2") {
-            anyhow::ensure!(!line.contains("\"isError\":true"), "vault search failed: {line}");
+            anyhow::ensure!(
+                !line.contains("\"isError\":true"),
+                "vault search failed: {line}"
+            );
             break;
         }
     }
@@ -281,19 +344,45 @@ fn mcp_session(inst: &Installed, n: usize) -> Result<std::process::Child> {
 /// into the daemon).
 pub(crate) async fn mcp_bench(dir: &Path, n: usize) -> Result<String> {
     let inst = Installed::new(dir)?;
-    let add = inst.cmd(&["vault", "add", "--title", "Queue durability", "--kind", "decision", "--body", "Replies are sent only after the SQLite commit."]).output()?;
+    let add = inst
+        .cmd(&[
+            "vault",
+            "add",
+            "--title",
+            "Queue durability",
+            "--kind",
+            "decision",
+            "--body",
+            "Replies are sent only after the SQLite commit.",
+        ])
+        .output()?;
     anyhow::ensure!(add.status.success(), "vault add failed");
     let mut rows = Vec::new();
-    for (label, flags) in [("daemon holds the model (memory.recall on kite.sock)", vec![]), ("each session loads the model (`kite daemon --no-memory`)", vec!["--no-memory"])] {
+    for (label, flags) in [
+        (
+            "daemon holds the model (memory.recall on kite.sock)",
+            vec![],
+        ),
+        (
+            "each session loads the model (`kite daemon --no-memory`)",
+            vec!["--no-memory"],
+        ),
+    ] {
         eprintln!("      {n} MCP sessions: {label}");
         let mut args = vec!["daemon", "--detach"];
         args.extend(flags.iter());
-        let st = inst.cmd(&args).stdout(std::process::Stdio::null()).status()?;
+        let st = inst
+            .cmd(&args)
+            .stdout(std::process::Stdio::null())
+            .status()?;
         anyhow::ensure!(st.success(), "kite daemon --detach failed");
         if flags.is_empty() {
             let deadline = Instant::now() + Duration::from_secs(60);
             while !memory_ready(&kite_coord::Home::new(inst.kite_home()).socket()).await {
-                anyhow::ensure!(Instant::now() < deadline, "the memory component did not start");
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "the memory component did not start"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -301,12 +390,24 @@ pub(crate) async fn mcp_bench(dir: &Path, n: usize) -> Result<String> {
         for i in 0..n {
             children.push(mcp_session(&inst, i)?);
         }
-        let mut rss: Vec<f64> = children.iter().map(|c| rss_mib(c.id())).collect::<Result<_>>()?;
+        let mut rss: Vec<f64> = children
+            .iter()
+            .map(|c| rss_mib(c.id()))
+            .collect::<Result<_>>()?;
         rss.sort_by(f64::total_cmp);
-        let daemon_pid: u32 = std::fs::read_to_string(kite_coord::Home::new(inst.kite_home()).pidfile())?.trim().parse()?;
+        let daemon_pid: u32 =
+            std::fs::read_to_string(kite_coord::Home::new(inst.kite_home()).pidfile())?
+                .trim()
+                .parse()?;
         let daemon = rss_mib(daemon_pid)?;
         let total: f64 = rss.iter().sum::<f64>() + daemon;
-        rows.push(format!("| {label} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.0} MiB |", pct(&rss, 0.5), rss[rss.len() - 1], daemon, total));
+        rows.push(format!(
+            "| {label} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.0} MiB |",
+            pct(&rss, 0.5),
+            rss[rss.len() - 1],
+            daemon,
+            total
+        ));
         for mut c in children {
             let _ = c.kill();
             let _ = c.wait();
@@ -324,13 +425,27 @@ pub(crate) async fn mcp_bench(dir: &Path, n: usize) -> Result<String> {
 
 /// Whether the daemon's memory component answers a recall (its model loaded).
 async fn memory_ready(socket: &Path) -> bool {
-    let Ok(c) = Client::connect(socket).await else { return false };
-    c.call::<_, serde_json::Value>("memory.recall", json!({"query": "ready", "k": 1})).await.is_ok()
+    let Ok(c) = Client::connect(socket).await else {
+        return false;
+    };
+    c.call::<_, serde_json::Value>("memory.recall", json!({"query": "ready", "k": 1}))
+        .await
+        .is_ok()
 }
 
 /// The topics of the generated notes, which the prompts of the user-prompt runs ask about.
-const HOOK_TOPICS: [&str; 10] = ["upload worker", "task queue", "lock manager", "session reaper", "vault index", "strategy loop",
-    "MCP server", "hook budget", "sqlite WAL", "git worktrees"];
+const HOOK_TOPICS: [&str; 10] = [
+    "upload worker",
+    "task queue",
+    "lock manager",
+    "session reaper",
+    "vault index",
+    "strategy loop",
+    "MCP server",
+    "hook budget",
+    "sqlite WAL",
+    "git worktrees",
+];
 
 /// SessionStart hook latency over a vault of `notes` notes, in the installed set-up: daemon warm,
 /// the time from a hook finding no daemon to the daemon it started answering, and no daemon.
@@ -343,26 +458,48 @@ pub(crate) async fn hook_bench(dir: &Path, notes: usize) -> Result<String> {
     inst.hooks(3)?;
     let warm = inst.hooks(30)?;
     let mut prompts = (0..30)
-        .map(|i| inst.prompt_hook(&format!("bench-prompt-{i}"), &format!("why does the {} keep its state in SQLite?", HOOK_TOPICS[i % HOOK_TOPICS.len()])))
+        .map(|i| {
+            inst.prompt_hook(
+                &format!("bench-prompt-{i}"),
+                &format!(
+                    "why does the {} keep its state in SQLite?",
+                    HOOK_TOPICS[i % HOOK_TOPICS.len()]
+                ),
+            )
+        })
         .collect::<Result<Vec<f64>>>()?;
     prompts.sort_by(f64::total_cmp);
     inst.stop_daemon()?;
-    std::fs::write(kite_coord::Home::new(&home).config(), "[daemon]\nautostart = false\n")?;
+    std::fs::write(
+        kite_coord::Home::new(&home).config(),
+        "[daemon]\nautostart = false\n",
+    )?;
     let cold = inst.hooks(15)?;
     Ok(render_hook_bench(notes, &warm, &prompts, &cold, auto))
 }
 
 /// Adds `notes` generated notes to the vault of the installed project (kite home `home`).
 fn fill_vault(inst: &Installed, home: &Path, notes: usize) -> Result<()> {
-    let mut config = kite_memory::VaultConfig::new(inst.root.join("vault"), kite_coord::Home::new(home).vault_index());
+    let mut config = kite_memory::VaultConfig::new(
+        inst.root.join("vault"),
+        kite_coord::Home::new(home).vault_index(),
+    );
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
     config.model_dir = Some(models.join("all-minilm-l6-v2"));
     config.ort_dylib = Some(models.join("libonnxruntime.so"));
     config.duplicate_threshold = 2.0; // every note stays: this measures size, not merging
     let mut vault = kite_memory::Vault::open(config)?;
     let topics = HOOK_TOPICS;
-    let verbs = ["retries with backoff", "must stay idempotent", "logs every attempt", "was rewritten in March",
-        "is owned by the platform team", "has a flaky test", "needs a benchmark", "keeps its state in SQLite"];
+    let verbs = [
+        "retries with backoff",
+        "must stay idempotent",
+        "logs every attempt",
+        "was rewritten in March",
+        "is owned by the platform team",
+        "has a flaky test",
+        "needs a benchmark",
+        "keeps its state in SQLite",
+    ];
     let start = Instant::now();
     for i in 0..notes {
         let t = topics[i % topics.len()];
@@ -373,10 +510,17 @@ fn fill_vault(inst: &Installed, home: &Path, notes: usize) -> Result<()> {
             tags: vec![],
             project: None,
             source: None,
-            body: format!("The {t} {v}; observation number {i} from session {}.", i % 97),
+            body: format!(
+                "The {t} {v}; observation number {i} from session {}.",
+                i % 97
+            ),
         })?;
         if i % 1000 == 999 {
-            eprintln!("      {} notes added ({:.0} s)", i + 1, start.elapsed().as_secs_f64());
+            eprintln!(
+                "      {} notes added ({:.0} s)",
+                i + 1,
+                start.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())
@@ -395,7 +539,11 @@ struct AutoStart {
 /// Five rounds of a hook finding no daemon and starting one; the daemon of the last round is
 /// left running.
 async fn auto_start_rounds(inst: &Installed, home: &Path) -> Result<AutoStart> {
-    let mut auto = AutoStart { answered: Vec::new(), warm_after: Vec::new(), hook_ms: Vec::new() };
+    let mut auto = AutoStart {
+        answered: Vec::new(),
+        warm_after: Vec::new(),
+        hook_ms: Vec::new(),
+    };
     for round in 0..5 {
         eprintln!("      auto-start round {}", round + 1);
         auto_start_round(inst, home, &mut auto).await?;
@@ -417,11 +565,17 @@ async fn auto_start_round(inst: &Installed, home: &Path, auto: &mut AutoStart) -
     let deadline = t + Duration::from_secs(60);
     loop {
         if let Ok(c) = Client::connect(&kite_coord::Home::new(home).socket()).await {
-            if c.call::<_, serde_json::Value>("hello", json!({})).await.is_ok() {
+            if c.call::<_, serde_json::Value>("hello", json!({}))
+                .await
+                .is_ok()
+            {
                 break;
             }
         }
-        anyhow::ensure!(Instant::now() < deadline, "the auto-started daemon did not answer");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the auto-started daemon did not answer"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     auto.answered.push(t.elapsed().as_secs_f64() * 1e3);
@@ -435,7 +589,10 @@ async fn auto_start_round(inst: &Installed, home: &Path, auto: &mut AutoStart) -
         if memory_ready(&kite_coord::Home::new(home).socket()).await {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "the memory component did not start");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the memory component did not start"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     auto.warm_after.push(t.elapsed().as_secs_f64() * 1e3);
@@ -447,8 +604,18 @@ async fn auto_start_round(inst: &Installed, home: &Path, auto: &mut AutoStart) -
 }
 
 /// The Markdown section of [`hook_bench`] (every series sorted).
-fn render_hook_bench(notes: usize, warm: &[f64], prompts: &[f64], cold: &[f64], auto: AutoStart) -> String {
-    let AutoStart { answered, warm_after, hook_ms } = auto;
+fn render_hook_bench(
+    notes: usize,
+    warm: &[f64],
+    prompts: &[f64],
+    cold: &[f64],
+    auto: AutoStart,
+) -> String {
+    let AutoStart {
+        answered,
+        warm_after,
+        hook_ms,
+    } = auto;
     let mut md = format!(
         "## SessionStart hook\n\nWhole `kite hook session-start` process, real-shaped payload, {notes} notes in the vault, in the installed \
          set-up: kite installed into a prefix by `scripts/install.sh` (what `make install` runs), an unrelated git repository, HOME \
@@ -457,12 +624,29 @@ fn render_hook_bench(notes: usize, warm: &[f64], prompts: &[f64], cold: &[f64], 
     md.push_str("| daemon | p50 | p99 | runs |\n|---|---|---|---|\n");
     let rows: [(&str, &[f64], f64); 4] = [
         ("running (model warm)", warm, 0.99),
-        ("running, `kite hook user-prompt` (a matching prompt, a new session each run)", prompts, 0.99),
-        ("none, autostart off (in-process search, model loaded per call)", cold, 0.99),
-        ("none, autostart on (the hook starts the daemon, answers in process)", &hook_ms, 1.0),
+        (
+            "running, `kite hook user-prompt` (a matching prompt, a new session each run)",
+            prompts,
+            0.99,
+        ),
+        (
+            "none, autostart off (in-process search, model loaded per call)",
+            cold,
+            0.99,
+        ),
+        (
+            "none, autostart on (the hook starts the daemon, answers in process)",
+            &hook_ms,
+            1.0,
+        ),
     ];
     for (what, runs, top) in rows {
-        md.push_str(&format!("| {what} | {:.1} ms | {:.1} ms | {} |\n", pct(runs, 0.5), pct(runs, top), runs.len()));
+        md.push_str(&format!(
+            "| {what} | {:.1} ms | {:.1} ms | {} |\n",
+            pct(runs, 0.5),
+            pct(runs, top),
+            runs.len()
+        ));
     }
     md.push_str(&format!(
         "\nAuto-start, from the hook starting with no daemon ({} rounds, median [min–max]): the daemon answers `hello` after \

@@ -11,7 +11,9 @@
 
 use super::{Handled, State};
 use kite_proto::event::EventTokens;
-use kite_proto::ops::{day_start_ms, CostEntry, CostRecord, CostSummary, CostTotals, COST_SOURCES, MAX_TASK_COSTS};
+use kite_proto::ops::{
+    day_start_ms, CostEntry, CostRecord, CostSummary, CostTotals, COST_SOURCES, MAX_TASK_COSTS,
+};
 use kite_proto::{ErrorBody, LogEvent, Refusal};
 use kite_store::{CostRow, CostSums};
 use serde_json::json;
@@ -75,18 +77,41 @@ fn check(a: &CostRecord) -> Result<(), String> {
         return Err("session is empty".into());
     }
     if !COST_SOURCES.contains(&a.source.as_str()) {
-        return Err(format!("source must be one of {} (got '{}')", COST_SOURCES.join(", "), a.source));
+        return Err(format!(
+            "source must be one of {} (got '{}')",
+            COST_SOURCES.join(", "),
+            a.source
+        ));
     }
     if !a.usd.is_finite() || a.usd < 0.0 || a.usd > MAX_USD {
-        return Err(format!("usd must be a number from 0 to {MAX_USD} (got {})", a.usd));
+        return Err(format!(
+            "usd must be a number from 0 to {MAX_USD} (got {})",
+            a.usd
+        ));
     }
     // Sums of these must not overflow SQLite's integers, whatever a transcript said.
-    let tokens = [a.input_tokens, a.output_tokens, a.cache_creation_input_tokens, a.cache_read_input_tokens, a.turns];
+    let tokens = [
+        a.input_tokens,
+        a.output_tokens,
+        a.cache_creation_input_tokens,
+        a.cache_read_input_tokens,
+        a.turns,
+    ];
     if tokens.iter().any(|t| *t > MAX_TOKENS) {
         return Err(format!("a token or turn count is over {MAX_TOKENS}"));
     }
-    let texts = [Some(&a.session), a.model.as_ref(), a.agent_session.as_ref(), a.outcome.as_ref()];
-    if texts.into_iter().flatten().chain(&a.unpriced).any(|t| t.chars().count() > MAX_TEXT) {
+    let texts = [
+        Some(&a.session),
+        a.model.as_ref(),
+        a.agent_session.as_ref(),
+        a.outcome.as_ref(),
+    ];
+    if texts
+        .into_iter()
+        .flatten()
+        .chain(&a.unpriced)
+        .any(|t| t.chars().count() > MAX_TEXT)
+    {
         return Err(format!("a text field is longer than {MAX_TEXT} characters"));
     }
     if a.unpriced.len() > MAX_UNPRICED {
@@ -128,10 +153,20 @@ impl State {
         let id = self.store.insert_cost(&row).map_err(super::internal)?;
         let p = &mut self.pending;
         p.bump("cost_runs", 1);
-        p.bump(if row.source == "agent" { "cost_agents_micro_usd" } else { "cost_interactive_micro_usd" }, micro(row.usd));
+        p.bump(
+            if row.source != "interactive" {
+                "cost_agents_micro_usd"
+            } else {
+                "cost_interactive_micro_usd"
+            },
+            micro(row.usd),
+        );
         p.bump("cost_input_tokens", count(row.input_tokens));
         p.bump("cost_output_tokens", count(row.output_tokens));
-        p.bump("cost_cache_creation_tokens", count(row.cache_creation_input_tokens));
+        p.bump(
+            "cost_cache_creation_tokens",
+            count(row.cache_creation_input_tokens),
+        );
         p.bump("cost_cache_read_tokens", count(row.cache_read_input_tokens));
         let tokens = EventTokens {
             input: row.input_tokens,
@@ -157,7 +192,11 @@ impl State {
     /// Today's totals (since UTC midnight of the batch's clock) and the lifetime counters.
     pub(super) fn cost_view(&self) -> Result<CostSummary, ErrorBody> {
         let day_start_ms = day_start_ms(self.now_ms);
-        let today = totals(self.store.cost_totals_since(day_start_ms).map_err(super::internal)?);
+        let today = totals(
+            self.store
+                .cost_totals_since(day_start_ms)
+                .map_err(super::internal)?,
+        );
         let c = |n: &str| self.pending.counter(n);
         let agents_usd = c("cost_agents_micro_usd") as f64 / 1e6;
         let interactive_usd = c("cost_interactive_micro_usd") as f64 / 1e6;
@@ -171,12 +210,20 @@ impl State {
             agents_usd,
             interactive_usd,
         };
-        Ok(CostSummary { agents_today_usd: today.agents_usd, today, lifetime, day_start_ms })
+        Ok(CostSummary {
+            agents_today_usd: today.agents_usd,
+            today,
+            lifetime,
+            day_start_ms,
+        })
     }
 
     /// A task's newest costs (oldest first) and the sum of all of them, for `task.show`.
     pub(super) fn task_costs(&self, task: i64) -> Result<(Vec<CostEntry>, CostTotals), ErrorBody> {
-        let rows = self.store.costs_of_task(task, MAX_TASK_COSTS).map_err(super::internal)?;
+        let rows = self
+            .store
+            .costs_of_task(task, MAX_TASK_COSTS)
+            .map_err(super::internal)?;
         let sums = self.store.task_cost_totals(task).map_err(super::internal)?;
         Ok((rows.into_iter().map(entry).collect(), totals(sums)))
     }
@@ -187,7 +234,12 @@ mod tests {
     use super::*;
 
     fn record(source: &str, usd: f64) -> CostRecord {
-        CostRecord { session: "s1".into(), source: source.into(), usd, ..CostRecord::default() }
+        CostRecord {
+            session: "s1".into(),
+            source: source.into(),
+            usd,
+            ..CostRecord::default()
+        }
     }
 
     #[test]
@@ -200,9 +252,27 @@ mod tests {
             (record("agent", f64::INFINITY), "from 0"),
             (record("agent", MAX_USD * 2.0), "from 0"),
             (record("robot", 1.0), "source"),
-            (CostRecord { session: " ".into(), ..record("agent", 1.0) }, "session"),
-            (CostRecord { model: Some("m".repeat(MAX_TEXT + 1)), ..record("agent", 1.0) }, "longer"),
-            (CostRecord { unpriced: vec!["m".into(); MAX_UNPRICED + 1], ..record("agent", 1.0) }, "unpriced"),
+            (
+                CostRecord {
+                    session: " ".into(),
+                    ..record("agent", 1.0)
+                },
+                "session",
+            ),
+            (
+                CostRecord {
+                    model: Some("m".repeat(MAX_TEXT + 1)),
+                    ..record("agent", 1.0)
+                },
+                "longer",
+            ),
+            (
+                CostRecord {
+                    unpriced: vec!["m".into(); MAX_UNPRICED + 1],
+                    ..record("agent", 1.0)
+                },
+                "unpriced",
+            ),
         ] {
             let e = check(&bad).unwrap_err();
             assert!(e.contains(why), "{e}");

@@ -115,19 +115,28 @@ fn main() {
 
 fn model() -> Result<EmbedConfig, String> {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    let dir = std::env::var_os("KITE_MODEL_DIR").map(PathBuf::from).unwrap_or_else(|| models.join("all-minilm-l6-v2"));
-    let ort = std::env::var_os("KITE_ORT_DYLIB").map(PathBuf::from).unwrap_or_else(|| models.join("libonnxruntime.so"));
+    let dir = std::env::var_os("KITE_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| models.join("all-minilm-l6-v2"));
+    let ort = std::env::var_os("KITE_ORT_DYLIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| models.join("libonnxruntime.so"));
     if !dir.join("model.onnx").is_file() {
         return Err(format!("no model in {} (run `make setup`)", dir.display()));
     }
-    Ok(EmbedConfig { model_dir: dir, ort_dylib: ort })
+    Ok(EmbedConfig {
+        model_dir: dir,
+        ort_dylib: ort,
+    })
 }
 
 /// The judged set, `bench/judged/inject.json`.
 fn load_judged() -> Result<Judged, String> {
     let set = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/judged/inject.json");
-    serde_json::from_str(&std::fs::read_to_string(&set).map_err(|e| format!("{}: {e}", set.display()))?)
-        .map_err(|e| format!("{}: {e}", set.display()))
+    serde_json::from_str(
+        &std::fs::read_to_string(&set).map_err(|e| format!("{}: {e}", set.display()))?,
+    )
+    .map_err(|e| format!("{}: {e}", set.display()))
 }
 
 /// Writes the judged notes as Markdown files under `tmp/vault`, dated `days` ago, and opens a
@@ -158,10 +167,24 @@ fn run() -> Result<(), String> {
     let judged = load_judged()?;
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut vault = open_vault(tmp.path(), &judged.notes)?;
-    eprintln!("vault of {} notes indexed; {} cases", judged.notes.len(), judged.cases.len());
+    eprintln!(
+        "vault of {} notes indexed; {} cases",
+        judged.notes.len(),
+        judged.cases.len()
+    );
     let pinnable: HashSet<String> = {
-        let probe = vault.inject(&Ask { pinned: true, ..Ask::default() }).map_err(|e| e.to_string())?;
-        probe.notes.into_iter().filter(|n| n.reason == Reason::Pinned).map(|n| n.id).collect()
+        let probe = vault
+            .inject(&Ask {
+                pinned: true,
+                ..Ask::default()
+            })
+            .map_err(|e| e.to_string())?;
+        probe
+            .notes
+            .into_iter()
+            .filter(|n| n.reason == Reason::Pinned)
+            .map(|n| n.id)
+            .collect()
     };
 
     let mut md = String::from("## What the hooks inject (judged set)\n\n");
@@ -180,8 +203,13 @@ fn run() -> Result<(), String> {
     // The first row is the policy before this round, as a baseline: one recall of the task and
     // the recent work together at similarity 0.30, no pinned notes, no relative cut, and no prompt
     // hook at all.
-    for (session_sim, prompt_sim) in [(-1.0f32, -1.0f32), (0.30, 0.35), (0.25, 0.30), (0.35, 0.40)] {
-        rows.push((session_sim, prompt_sim, tally_cases(&mut vault, &judged.cases, session_sim, prompt_sim)?));
+    for (session_sim, prompt_sim) in [(-1.0f32, -1.0f32), (0.30, 0.35), (0.25, 0.30), (0.35, 0.40)]
+    {
+        rows.push((
+            session_sim,
+            prompt_sim,
+            tally_cases(&mut vault, &judged.cases, session_sim, prompt_sim)?,
+        ));
     }
     push_table(&mut md, &rows);
     push_shipped_summary(&mut md, &rows[1].2);
@@ -197,26 +225,74 @@ type Tallies = [(&'static str, Tally); 3];
 fn ask_for(c: &Case, session_sim: f32, prompt_sim: f32) -> (usize, Ask) {
     let before = session_sim < 0.0;
     if let Some(p) = &c.prompt {
-        (2, Ask { pinned: false, prompt: Some(p.clone()), budget: 1600, min_similarity: prompt_sim, k: 4, ..Ask::default() })
+        (
+            2,
+            Ask {
+                pinned: false,
+                prompt: Some(p.clone()),
+                budget: 1600,
+                min_similarity: prompt_sim,
+                k: 4,
+                ..Ask::default()
+            },
+        )
     } else {
         let slot = if c.task.is_some() { 0 } else { 1 };
         if before {
-            let both = format!("{} {}", c.task.clone().unwrap_or_default(), c.work.clone().unwrap_or_default());
-            (slot, Ask { pinned: false, work: Some(both), budget: 4000, min_similarity: 0.30, relative: 0.0, k: 8, ..Ask::default() })
+            let both = format!(
+                "{} {}",
+                c.task.clone().unwrap_or_default(),
+                c.work.clone().unwrap_or_default()
+            );
+            (
+                slot,
+                Ask {
+                    pinned: false,
+                    work: Some(both),
+                    budget: 4000,
+                    min_similarity: 0.30,
+                    relative: 0.0,
+                    k: 8,
+                    ..Ask::default()
+                },
+            )
         } else {
-            (slot, Ask { pinned: true, task: c.task.clone(), work: c.work.clone(), budget: 4000, min_similarity: session_sim, k: 8, ..Ask::default() })
+            (
+                slot,
+                Ask {
+                    pinned: true,
+                    task: c.task.clone(),
+                    work: c.work.clone(),
+                    budget: 4000,
+                    min_similarity: session_sim,
+                    k: 8,
+                    ..Ask::default()
+                },
+            )
         }
     }
 }
 
 /// Runs every case through the injection policy at these thresholds and tallies the results.
-fn tally_cases(vault: &mut Vault, cases: &[Case], session_sim: f32, prompt_sim: f32) -> Result<Tallies, String> {
+fn tally_cases(
+    vault: &mut Vault,
+    cases: &[Case],
+    session_sim: f32,
+    prompt_sim: f32,
+) -> Result<Tallies, String> {
     let before = session_sim < 0.0;
-    let mut tallies: Tallies = [("sessions with a task", Tally::default()), ("sessions without a task", Tally::default()), ("prompts", Tally::default())];
+    let mut tallies: Tallies = [
+        ("sessions with a task", Tally::default()),
+        ("sessions without a task", Tally::default()),
+        ("prompts", Tally::default()),
+    ];
     for c in cases {
         let (slot, ask) = ask_for(c, session_sim, prompt_sim);
         let got = if before && slot == 2 {
-            kite_memory::Injection { notes: vec![], warning: None }
+            kite_memory::Injection {
+                notes: vec![],
+                warning: None,
+            }
         } else {
             vault.inject(&ask).map_err(|e| e.to_string())?
         };
@@ -230,14 +306,29 @@ fn push_table(md: &mut String, rows: &[(f32, f32, Tallies)]) {
     md.push_str("| thresholds (session / prompt) | cases | most needed note injected | injected notes relevant (pinned count) | matched notes relevant | prompts with nothing to find that injected nothing | characters per case |\n|---|---|---|---|---|---|---|\n");
     for (s, p, tallies) in rows {
         for (what, t) in tallies {
-            let label = if *s < 0.0 { "before this round (0.30, one recall, no pins, no prompt hook)".to_string() } else { format!("{s:.2} / {p:.2}{}", if (*s, *p) == (0.30, 0.35) { " (shipped)" } else { "" }) };
+            let label = if *s < 0.0 {
+                "before this round (0.30, one recall, no pins, no prompt hook)".to_string()
+            } else {
+                format!(
+                    "{s:.2} / {p:.2}{}",
+                    if (*s, *p) == (0.30, 0.35) {
+                        " (shipped)"
+                    } else {
+                        ""
+                    }
+                )
+            };
             md.push_str(&format!(
                 "| {label}: {what} | {} | {} | {} | {} | {} | {} |\n",
                 t.cases,
                 Tally::frac(t.needed_hit, t.with_needed),
                 Tally::frac(t.injected_relevant, t.injected),
                 Tally::frac(t.matched_relevant, t.matched),
-                if t.nothing_wanted == 0 { "–".to_string() } else { Tally::frac(t.nothing_given, t.nothing_wanted) },
+                if t.nothing_wanted == 0 {
+                    "–".to_string()
+                } else {
+                    Tally::frac(t.nothing_given, t.nothing_wanted)
+                },
                 t.chars / t.cases.max(1)
             ));
         }
@@ -257,9 +348,23 @@ fn push_shipped_summary(md: &mut String, shipped: &Tallies) {
         Tally::frac(total(&|t| t.matched_relevant), total(&|t| t.matched)),
     ));
     if !misses.is_empty() {
-        md.push_str(&format!("\nMissed: {}.\n", misses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")));
+        md.push_str(&format!(
+            "\nMissed: {}.\n",
+            misses
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
     }
     if !strays.is_empty() {
-        md.push_str(&format!("\nInjected but not judged relevant: {}.\n", strays.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")));
+        md.push_str(&format!(
+            "\nInjected but not judged relevant: {}.\n",
+            strays
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
     }
 }

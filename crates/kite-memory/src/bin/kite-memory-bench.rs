@@ -49,32 +49,76 @@ impl Rng {
 }
 
 const COMPONENTS: &[&str] = &[
-    "the task queue", "the lock manager", "the session registry", "the reaper", "the scheduler", "the socket server",
-    "the MCP bridge", "the vault index", "the embedding worker", "the git worktree runner", "the config loader",
-    "the event log", "the hook installer", "the retry policy", "the upload worker", "the billing service",
-    "the login form", "the search page", "the CI pipeline", "the release script", "the database migrations",
-    "the websocket gateway", "the cache layer", "the rate limiter", "the payment webhook", "the image resizer",
+    "the task queue",
+    "the lock manager",
+    "the session registry",
+    "the reaper",
+    "the scheduler",
+    "the socket server",
+    "the MCP bridge",
+    "the vault index",
+    "the embedding worker",
+    "the git worktree runner",
+    "the config loader",
+    "the event log",
+    "the hook installer",
+    "the retry policy",
+    "the upload worker",
+    "the billing service",
+    "the login form",
+    "the search page",
+    "the CI pipeline",
+    "the release script",
+    "the database migrations",
+    "the websocket gateway",
+    "the cache layer",
+    "the rate limiter",
+    "the payment webhook",
+    "the image resizer",
 ];
 const ACTIONS: &[&str] = &[
-    "must commit to SQLite before replying", "retries transient failures three times with backoff",
-    "is owned by a single actor task", "was moved from Redis to SQLite in WAL mode", "times out after thirty seconds",
-    "should never hold a mutex across an await", "logs every decision with its reason", "runs in its own process",
-    "is rebuilt from the files on start", "rejects frames larger than one megabyte", "uses advisory file locks",
-    "deadlocked when two sessions claimed the same task", "leaked file descriptors under load",
-    "is configured through environment variables", "is tested with a temporary socket and no sleeps",
-    "reads its templates from the prompts directory", "is flaky on slow CI machines", "was rewritten to stream results",
-    "batches writes in one transaction", "drops stale entries after an hour",
+    "must commit to SQLite before replying",
+    "retries transient failures three times with backoff",
+    "is owned by a single actor task",
+    "was moved from Redis to SQLite in WAL mode",
+    "times out after thirty seconds",
+    "should never hold a mutex across an await",
+    "logs every decision with its reason",
+    "runs in its own process",
+    "is rebuilt from the files on start",
+    "rejects frames larger than one megabyte",
+    "uses advisory file locks",
+    "deadlocked when two sessions claimed the same task",
+    "leaked file descriptors under load",
+    "is configured through environment variables",
+    "is tested with a temporary socket and no sleeps",
+    "reads its templates from the prompts directory",
+    "is flaky on slow CI machines",
+    "was rewritten to stream results",
+    "batches writes in one transaction",
+    "drops stale entries after an hour",
 ];
 const REASONS: &[&str] = &[
-    "because a crash must not lose acknowledged work", "so that tests stay deterministic",
-    "after an outage last week", "since the user prefers fewer moving parts", "to keep p99 latency low",
-    "because the old approach corrupted data twice", "which keeps the daemon simple", "as agreed in the design review",
-    "to avoid surprising the developers", "because two cores are all CI has",
+    "because a crash must not lose acknowledged work",
+    "so that tests stay deterministic",
+    "after an outage last week",
+    "since the user prefers fewer moving parts",
+    "to keep p99 latency low",
+    "because the old approach corrupted data twice",
+    "which keeps the daemon simple",
+    "as agreed in the design review",
+    "to avoid surprising the developers",
+    "because two cores are all CI has",
 ];
 const QUESTIONS: &[&str] = &[
-    "why did {c} stop working", "how does {c} handle failures", "what did we decide about {c}",
-    "is {c} safe when the process is killed", "where is {c} configured", "what went wrong with {c}",
-    "how fast is {c}", "who owns the state of {c}",
+    "why did {c} stop working",
+    "how does {c} handle failures",
+    "what did we decide about {c}",
+    "is {c} safe when the process is killed",
+    "where is {c} configured",
+    "what went wrong with {c}",
+    "how fast is {c}",
+    "who owns the state of {c}",
 ];
 
 fn sentence(rng: &mut Rng) -> String {
@@ -89,7 +133,8 @@ fn sentence(rng: &mut Rng) -> String {
 }
 
 fn question(rng: &mut Rng) -> String {
-    rng.pick(QUESTIONS).replace("{c}", rng.pick(COMPONENTS).trim_start_matches("the "))
+    rng.pick(QUESTIONS)
+        .replace("{c}", rng.pick(COMPONENTS).trim_start_matches("the "))
 }
 
 fn pct(sorted_ms: &[f64], p: f64) -> f64 {
@@ -133,7 +178,12 @@ fn model_config() -> Result<EmbedConfig, String> {
     let dir = std::env::var_os("KITE_MODEL_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/all-minilm-l6-v2")));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../models/all-minilm-l6-v2"
+            ))
+        });
     let dylib = std::env::var_os("KITE_ORT_DYLIB")
         .or_else(|| std::env::var_os("ORT_DYLIB_PATH"))
         .filter(|v| !v.is_empty())
@@ -149,13 +199,24 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { quick: false, beir: None, beir_limit: None };
+    let mut args = Args {
+        quick: false,
+        beir: None,
+        beir_limit: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => args.quick = true,
             "--beir" => args.beir = Some(it.next().ok_or("--beir needs a directory")?.into()),
-            "--beir-limit" => args.beir_limit = Some(it.next().ok_or("--beir-limit needs a number")?.parse().map_err(|e| format!("{e}"))?),
+            "--beir-limit" => {
+                args.beir_limit = Some(
+                    it.next()
+                        .ok_or("--beir-limit needs a number")?
+                        .parse()
+                        .map_err(|e| format!("{e}"))?,
+                )
+            }
             "-h" | "--help" => {
                 println!("usage: kite-memory-bench [--quick] [--beir DIR [--beir-limit N]]");
                 std::process::exit(0);
@@ -180,10 +241,15 @@ fn err(e: kite_memory::MemoryError) -> String {
 
 fn run() -> Result<(), String> {
     let args = parse_args()?;
-    let (n_real, n_queries, sizes): (usize, usize, Vec<usize>) =
-        if args.quick { (400, 50, vec![10_000]) } else { (2_000, 200, vec![10_000, 100_000]) };
+    let (n_real, n_queries, sizes): (usize, usize, Vec<usize>) = if args.quick {
+        (400, 50, vec![10_000])
+    } else {
+        (2_000, 200, vec![10_000, 100_000])
+    };
     let mut out = String::new();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     out.push_str("## Memory vault (kite-memory)\n\n");
     out.push_str(&format!(
         "Release build, {cores} cores, all-MiniLM-L6-v2 (int8 ONNX, 384 dimensions) through fastembed/onnxruntime, batch 32, max 256 tokens.{}\n\n",
@@ -211,20 +277,32 @@ struct Embedded {
 }
 
 /// Loads the model, embeds `n_real` notes and `n_queries` questions, and appends the Embedding table.
-fn embedding_section(out: &mut String, n_real: usize, n_queries: usize) -> Result<Embedded, String> {
+fn embedding_section(
+    out: &mut String,
+    n_real: usize,
+    n_queries: usize,
+) -> Result<Embedded, String> {
     eprintln!("loading the model");
     let cfg = model_config()?;
     let (embedder, load_ms) = timed(|| Embedder::load(&cfg));
     let embedder = embedder.map_err(err)?;
     let mut rng = Rng(0x9e3779b97f4a7c15);
-    let notes: Vec<String> = (0..n_real).map(|_| format!("{} {}", sentence(&mut rng), sentence(&mut rng))).collect();
-    let words: usize = notes.iter().map(|n| n.split_whitespace().count()).sum::<usize>() / notes.len();
+    let notes: Vec<String> = (0..n_real)
+        .map(|_| format!("{} {}", sentence(&mut rng), sentence(&mut rng)))
+        .collect();
+    let words: usize = notes
+        .iter()
+        .map(|n| n.split_whitespace().count())
+        .sum::<usize>()
+        / notes.len();
     eprintln!("embedding {n_real} notes");
     let _ = embedder.embed(&notes[..32.min(notes.len())]).map_err(err)?; // warm-up
     let (real, embed_ms) = timed(|| embedder.embed(&notes));
     let real = real.map_err(err)?;
     let throughput = n_real as f64 / (embed_ms / 1000.0);
-    let norms_ok = real.iter().all(|v| (v.iter().map(|x| x * x).sum::<f32>().sqrt() - 1.0).abs() < 1e-3);
+    let norms_ok = real
+        .iter()
+        .all(|v| (v.iter().map(|x| x * x).sum::<f32>().sqrt() - 1.0).abs() < 1e-3);
     let queries: Vec<String> = (0..n_queries).map(|_| question(&mut rng)).collect();
     let mut q_times = vec![];
     let mut qvecs = vec![];
@@ -236,10 +314,25 @@ fn embedding_section(out: &mut String, n_real: usize, n_queries: usize) -> Resul
     let q_times = sorted(q_times);
     out.push_str("### Embedding\n\n| measure | value |\n|---|---|\n");
     out.push_str(&format!("| model load | {:.0} ms |\n", load_ms));
-    out.push_str(&format!("| throughput ({n_real} notes of ~{words} words) | {throughput:.0} notes/s |\n"));
-    out.push_str(&format!("| one query embedding (~7 words), p50 / p99 | {:.1} ms / {:.1} ms |\n", pct(&q_times, 0.5), pct(&q_times, 0.99)));
-    out.push_str(&format!("| vectors unit length | {} |\n\n", if norms_ok { "yes" } else { "NO" }));
-    Ok(Embedded { embedder, notes, real, queries, qvecs })
+    out.push_str(&format!(
+        "| throughput ({n_real} notes of ~{words} words) | {throughput:.0} notes/s |\n"
+    ));
+    out.push_str(&format!(
+        "| one query embedding (~7 words), p50 / p99 | {:.1} ms / {:.1} ms |\n",
+        pct(&q_times, 0.5),
+        pct(&q_times, 0.99)
+    ));
+    out.push_str(&format!(
+        "| vectors unit length | {} |\n\n",
+        if norms_ok { "yes" } else { "NO" }
+    ));
+    Ok(Embedded {
+        embedder,
+        notes,
+        real,
+        queries,
+        qvecs,
+    })
 }
 
 /// Appends the Vector search and Hybrid search sections: one index per size in `sizes`.
@@ -282,10 +375,19 @@ fn build_index(path: &Path, size: usize, e: &Embedded) -> Result<(), String> {
     for i in 0..size {
         let (a, b) = (vrng.below(n_real), vrng.below(n_real));
         let w = 0.3 + 0.4 * vrng.unit() as f32;
-        let mut v: Vec<f32> = e.real[a].iter().zip(&e.real[b]).map(|(x, y)| w * x + (1.0 - w) * y + 0.015 * vrng.gauss() as f32).collect();
+        let mut v: Vec<f32> = e.real[a]
+            .iter()
+            .zip(&e.real[b])
+            .map(|(x, y)| w * x + (1.0 - w) * y + 0.015 * vrng.gauss() as f32)
+            .collect();
         normalize(&mut v);
         let text = if w >= 0.5 { &e.notes[a] } else { &e.notes[b] };
-        items.push((dummy_note(i, text), format!("n{i}.md"), String::new(), Some(v)));
+        items.push((
+            dummy_note(i, text),
+            format!("n{i}.md"),
+            String::new(),
+            Some(v),
+        ));
     }
     let mut index = Index::open(path).map_err(err)?;
     for (c, chunk) in items.chunks(10_000).enumerate() {
@@ -307,7 +409,11 @@ fn vector_row(path: &Path, size: usize, qvecs: &[Vec<f32>]) -> Result<String, St
         let (approx, ms) = timed(|| index.vector_search_ids(q, 10, DEFAULT_CANDIDATES, false));
         ours.push(ms);
         let exact: HashSet<i64> = exact.map_err(err)?.into_iter().map(|h| h.0).collect();
-        found += approx.map_err(err)?.iter().filter(|h| exact.contains(&h.0)).count();
+        found += approx
+            .map_err(err)?
+            .iter()
+            .filter(|h| exact.contains(&h.0))
+            .count();
         if i < 20 {
             let (_, ms) = timed(|| index.sqlite_vec_knn(q, 10));
             sqlite.push(ms);
@@ -365,15 +471,30 @@ struct Judged {
 }
 
 fn builtin_judged() -> Result<Judged, String> {
-    let v: serde_json::Value = serde_json::from_str(include_str!("../../data/judged-notes.json")).map_err(|e| format!("judged set: {e}"))?;
-    let mut j = Judged { name: "kite judged notes (built in)".into(), docs: vec![], queries: vec![], types: HashMap::new(), qrels: HashMap::new() };
+    let v: serde_json::Value = serde_json::from_str(include_str!("../../data/judged-notes.json"))
+        .map_err(|e| format!("judged set: {e}"))?;
+    let mut j = Judged {
+        name: "kite judged notes (built in)".into(),
+        docs: vec![],
+        queries: vec![],
+        types: HashMap::new(),
+        qrels: HashMap::new(),
+    };
     for d in v["docs"].as_array().ok_or("judged set: no docs")? {
-        j.docs.push((d["id"].as_str().unwrap_or("").into(), d["title"].as_str().unwrap_or("").into(), d["body"].as_str().unwrap_or("").into()));
+        j.docs.push((
+            d["id"].as_str().unwrap_or("").into(),
+            d["title"].as_str().unwrap_or("").into(),
+            d["body"].as_str().unwrap_or("").into(),
+        ));
     }
     for q in v["queries"].as_array().ok_or("judged set: no queries")? {
         let id = q["id"].as_str().unwrap_or("").to_string();
-        j.queries.push((id.clone(), q["text"].as_str().unwrap_or("").into()));
-        j.types.insert(id.clone(), q["type"].as_str().unwrap_or("question").to_string());
+        j.queries
+            .push((id.clone(), q["text"].as_str().unwrap_or("").into()));
+        j.types.insert(
+            id.clone(),
+            q["type"].as_str().unwrap_or("question").to_string(),
+        );
         let rels = j.qrels.entry(id).or_default();
         for r in q["relevant"].as_array().into_iter().flatten() {
             if let Some(doc) = r.as_str() {
@@ -386,30 +507,57 @@ fn builtin_judged() -> Result<Judged, String> {
 
 fn read_jsonl(path: &Path) -> Result<Vec<serde_json::Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(text.lines().filter(|l| !l.trim().is_empty()).filter_map(|l| serde_json::from_str(l).ok()).collect())
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
 }
 
 /// A BEIR directory: corpus.jsonl, queries.jsonl, qrels/test.tsv.
 fn beir_judged(dir: &Path, limit: Option<usize>) -> Result<Judged, String> {
-    let mut j = Judged { name: format!("BEIR {}", dir.display()), docs: vec![], queries: vec![], types: HashMap::new(), qrels: HashMap::new() };
-    let qrels = std::fs::read_to_string(dir.join("qrels/test.tsv")).map_err(|e| format!("qrels/test.tsv: {e}"))?;
+    let mut j = Judged {
+        name: format!("BEIR {}", dir.display()),
+        docs: vec![],
+        queries: vec![],
+        types: HashMap::new(),
+        qrels: HashMap::new(),
+    };
+    let qrels = std::fs::read_to_string(dir.join("qrels/test.tsv"))
+        .map_err(|e| format!("qrels/test.tsv: {e}"))?;
     for line in qrels.lines().skip(1) {
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() >= 3 {
             let score: u32 = f[2].trim().parse().unwrap_or(0);
             if score > 0 {
-                j.qrels.entry(f[0].to_string()).or_default().insert(f[1].to_string(), score);
+                j.qrels
+                    .entry(f[0].to_string())
+                    .or_default()
+                    .insert(f[1].to_string(), score);
             }
         }
     }
     for d in read_jsonl(&dir.join("corpus.jsonl"))? {
-        let id = d["_id"].as_str().map(str::to_string).or_else(|| d["_id"].as_i64().map(|n| n.to_string())).unwrap_or_default();
-        j.docs.push((id, d["title"].as_str().unwrap_or("").into(), d["text"].as_str().unwrap_or("").into()));
+        let id = d["_id"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| d["_id"].as_i64().map(|n| n.to_string()))
+            .unwrap_or_default();
+        j.docs.push((
+            id,
+            d["title"].as_str().unwrap_or("").into(),
+            d["text"].as_str().unwrap_or("").into(),
+        ));
     }
     for q in read_jsonl(&dir.join("queries.jsonl"))? {
-        let id = q["_id"].as_str().map(str::to_string).or_else(|| q["_id"].as_i64().map(|n| n.to_string())).unwrap_or_default();
+        let id = q["_id"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| q["_id"].as_i64().map(|n| n.to_string()))
+            .unwrap_or_default();
         if j.qrels.contains_key(&id) {
-            j.queries.push((id, q["text"].as_str().unwrap_or("").into()));
+            j.queries
+                .push((id, q["text"].as_str().unwrap_or("").into()));
         }
     }
     if let Some(n) = limit {
@@ -419,14 +567,28 @@ fn beir_judged(dir: &Path, limit: Option<usize>) -> Result<Judged, String> {
 }
 
 fn ndcg10(ranked: &[String], rels: &HashMap<String, u32>) -> f64 {
-    let dcg: f64 = ranked.iter().take(10).enumerate().map(|(i, d)| {
-        let g = *rels.get(d).unwrap_or(&0) as f64;
-        (2f64.powf(g) - 1.0) / ((i + 2) as f64).log2()
-    }).sum();
+    let dcg: f64 = ranked
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, d)| {
+            let g = *rels.get(d).unwrap_or(&0) as f64;
+            (2f64.powf(g) - 1.0) / ((i + 2) as f64).log2()
+        })
+        .sum();
     let mut ideal: Vec<u32> = rels.values().copied().collect();
     ideal.sort_unstable_by(|a, b| b.cmp(a));
-    let idcg: f64 = ideal.iter().take(10).enumerate().map(|(i, g)| (2f64.powf(*g as f64) - 1.0) / ((i + 2) as f64).log2()).sum();
-    if idcg == 0.0 { 0.0 } else { dcg / idcg }
+    let idcg: f64 = ideal
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, g)| (2f64.powf(*g as f64) - 1.0) / ((i + 2) as f64).log2())
+        .sum();
+    if idcg == 0.0 {
+        0.0
+    } else {
+        dcg / idcg
+    }
 }
 
 fn quality(embedder: &Embedder, args: &Args) -> Result<String, String> {
@@ -435,9 +597,18 @@ fn quality(embedder: &Embedder, args: &Args) -> Result<String, String> {
         Some(dir) => beir_judged(dir, args.beir_limit)?,
         None => builtin_judged()?,
     };
-    eprintln!("retrieval quality on {} ({} docs, {} queries)", judged.name, judged.docs.len(), judged.queries.len());
+    eprintln!(
+        "retrieval quality on {} ({} docs, {} queries)",
+        judged.name,
+        judged.docs.len(),
+        judged.queries.len()
+    );
     let mut index = Index::open_in_memory().map_err(err)?;
-    let texts: Vec<String> = judged.docs.iter().map(|(_, t, b)| kite_memory::note::embed_text(t, b)).collect();
+    let texts: Vec<String> = judged
+        .docs
+        .iter()
+        .map(|(_, t, b)| kite_memory::note::embed_text(t, b))
+        .collect();
     let mut vectors = vec![];
     for (i, chunk) in texts.chunks(256).enumerate() {
         vectors.extend(embedder.embed(chunk).map_err(err)?);
@@ -461,12 +632,61 @@ fn quality(embedder: &Embedder, args: &Args) -> Result<String, String> {
     index.insert_batch(&items).map_err(err)?;
     let depth = 100;
     let variants: Vec<(&str, SearchOptions)> = vec![
-        ("hybrid, RRF (equal weights, cosine floor 0.15)", SearchOptions { k: 10, depth, fusion: Fusion::Rrf, ..SearchOptions::default() }),
-        ("hybrid, RRF, no cosine floor", SearchOptions { k: 10, depth, fusion: Fusion::Rrf, min_similarity: -1.0, ..SearchOptions::default() }),
-        ("hybrid, RRF, keyword weight 0.5", SearchOptions { k: 10, depth, fusion: Fusion::Rrf, keyword_weight: 0.5, ..SearchOptions::default() }),
-        ("hybrid, convex alpha 0.5", SearchOptions { k: 10, depth, fusion: Fusion::Convex { alpha: 0.5 }, ..SearchOptions::default() }),
-        ("hybrid, convex alpha 0.7", SearchOptions { k: 10, depth, fusion: Fusion::Convex { alpha: 0.7 }, ..SearchOptions::default() }),
-        ("**hybrid, convex alpha 0.8 (the default of `kite vault search`)**", SearchOptions { k: 10, depth, ..SearchOptions::default() }),
+        (
+            "hybrid, RRF (equal weights, cosine floor 0.15)",
+            SearchOptions {
+                k: 10,
+                depth,
+                fusion: Fusion::Rrf,
+                ..SearchOptions::default()
+            },
+        ),
+        (
+            "hybrid, RRF, no cosine floor",
+            SearchOptions {
+                k: 10,
+                depth,
+                fusion: Fusion::Rrf,
+                min_similarity: -1.0,
+                ..SearchOptions::default()
+            },
+        ),
+        (
+            "hybrid, RRF, keyword weight 0.5",
+            SearchOptions {
+                k: 10,
+                depth,
+                fusion: Fusion::Rrf,
+                keyword_weight: 0.5,
+                ..SearchOptions::default()
+            },
+        ),
+        (
+            "hybrid, convex alpha 0.5",
+            SearchOptions {
+                k: 10,
+                depth,
+                fusion: Fusion::Convex { alpha: 0.5 },
+                ..SearchOptions::default()
+            },
+        ),
+        (
+            "hybrid, convex alpha 0.7",
+            SearchOptions {
+                k: 10,
+                depth,
+                fusion: Fusion::Convex { alpha: 0.7 },
+                ..SearchOptions::default()
+            },
+        ),
+        (
+            "**hybrid, convex alpha 0.8 (the default of `kite vault search`)**",
+            SearchOptions {
+                k: 10,
+                depth,
+                ..SearchOptions::default()
+            },
+        ),
     ];
     // Per query type: sums of nDCG@10 for vector, keyword and each hybrid variant, and counts.
     let mut sums: HashMap<String, (Vec<f64>, usize)> = HashMap::new();
@@ -476,15 +696,35 @@ fn quality(embedder: &Embedder, args: &Args) -> Result<String, String> {
         let qv = embedder.embed_one(text).map_err(err)?;
         let vector = index.vector_search(&qv, depth, false).map_err(err)?;
         let keyword = index.keyword_search(text, depth, false).map_err(err)?;
-        let map = |ids: Vec<String>| ids.into_iter().filter_map(|d| id_of.get(&d).cloned()).collect::<Vec<_>>();
+        let map = |ids: Vec<String>| {
+            ids.into_iter()
+                .filter_map(|d| id_of.get(&d).cloned())
+                .collect::<Vec<_>>()
+        };
         let mut row = vec![
-            ndcg10(&map(vector.iter().map(|(n, _)| n.id.clone()).collect()), rels),
-            ndcg10(&map(keyword.iter().map(|(n, _)| n.id.clone()).collect()), rels),
+            ndcg10(
+                &map(vector.iter().map(|(n, _)| n.id.clone()).collect()),
+                rels,
+            ),
+            ndcg10(
+                &map(keyword.iter().map(|(n, _)| n.id.clone()).collect()),
+                rels,
+            ),
         ];
         for (_, opts) in &variants {
-            row.push(ndcg10(&map(fuse(&vector, &keyword, opts, Utc::now()).into_iter().map(|h| h.id).collect()), rels));
+            row.push(ndcg10(
+                &map(fuse(&vector, &keyword, opts, Utc::now())
+                    .into_iter()
+                    .map(|h| h.id)
+                    .collect()),
+                rels,
+            ));
         }
-        let ty = judged.types.get(qid).cloned().unwrap_or_else(|| "all".into());
+        let ty = judged
+            .types
+            .get(qid)
+            .cloned()
+            .unwrap_or_else(|| "all".into());
         for key in ["all".to_string(), ty] {
             let e = sums.entry(key).or_insert_with(|| (vec![0.0; cols], 0));
             e.0.iter_mut().zip(&row).for_each(|(a, b)| *a += b);
@@ -508,7 +748,10 @@ fn quality(embedder: &Embedder, args: &Args) -> Result<String, String> {
     let mut names = vec!["vector only", "keyword only (FTS5 bm25)"];
     names.extend(variants.iter().map(|(n, _)| *n));
     for (i, name) in names.iter().enumerate() {
-        let cells: Vec<String> = kinds.iter().map(|k| format!("{:.3}", sums[k].0[i] / sums[k].1.max(1) as f64)).collect();
+        let cells: Vec<String> = kinds
+            .iter()
+            .map(|k| format!("{:.3}", sums[k].0[i] / sums[k].1.max(1) as f64))
+            .collect();
         s.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
     }
     if args.beir.is_none() {

@@ -20,7 +20,9 @@ fn note(id: &str, title: &str, body: &str) -> Note {
 }
 
 fn unit(seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut v: Vec<f32> = (0..DIM)
         .map(|_| {
             x ^= x << 13;
@@ -35,8 +37,14 @@ fn unit(seed: u64) -> Vec<f32> {
 
 #[test]
 fn fts_query_quotes_words() {
-    assert_eq!(fts_query("what is the WAL mode?").as_deref(), Some("\"wal\" OR \"mode\""));
-    assert_eq!(fts_query("NEAR(\"a\" b) AND -x*").as_deref(), Some("\"near\" OR \"b\" OR \"x\""));
+    assert_eq!(
+        fts_query("what is the WAL mode?").as_deref(),
+        Some("\"wal\" OR \"mode\"")
+    );
+    assert_eq!(
+        fts_query("NEAR(\"a\" b) AND -x*").as_deref(),
+        Some("\"near\" OR \"b\" OR \"x\"")
+    );
     assert_eq!(fts_query("  ?! "), None);
     assert_eq!(fts_query("the").as_deref(), Some("\"the\""));
 }
@@ -46,12 +54,31 @@ fn common_words_do_not_choose_candidates_on_large_indexes() {
     let mut ix = Index::open_in_memory().unwrap();
     let mut items: Vec<_> = (0..KEYWORD_BUDGET + 500)
         .map(|i| {
-            let body = if i % 2 == 0 { "common frequent words" } else { "common words only" };
-            (note(&format!("n{i}"), "filler", body), format!("n{i}.md"), "h".to_string(), None)
+            let body = if i % 2 == 0 {
+                "common frequent words"
+            } else {
+                "common words only"
+            };
+            (
+                note(&format!("n{i}"), "filler", body),
+                format!("n{i}.md"),
+                "h".to_string(),
+                None,
+            )
         })
         .collect();
-    items.push((note("r1", "the rare word", "common rare"), "r1.md".into(), "h".into(), None));
-    items.push((note("r2", "another", "rare"), "r2.md".into(), "h".into(), None));
+    items.push((
+        note("r1", "the rare word", "common rare"),
+        "r1.md".into(),
+        "h".into(),
+        None,
+    ));
+    items.push((
+        note("r2", "another", "rare"),
+        "r2.md".into(),
+        "h".into(),
+        None,
+    ));
     ix.insert_batch(&items).unwrap();
     let hits = ix.keyword_search("common rare", 10, false).unwrap();
     let ids: Vec<&str> = hits.iter().map(|h| h.0.id.as_str()).collect();
@@ -60,7 +87,9 @@ fn common_words_do_not_choose_candidates_on_large_indexes() {
     // Only common words: the notes holding all of them.
     let hits = ix.keyword_search("common frequent", 5, false).unwrap();
     assert_eq!(hits.len(), 5);
-    assert!(hits.iter().all(|h| h.0.id.trim_start_matches('n').parse::<usize>().unwrap() % 2 == 0));
+    assert!(hits
+        .iter()
+        .all(|h| h.0.id.trim_start_matches('n').parse::<usize>().unwrap() % 2 == 0));
     assert!(ix.keyword_search("absent", 5, false).unwrap().is_empty());
 }
 
@@ -69,10 +98,12 @@ fn vectors_written_by_another_connection_are_seen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("idx.db");
     let mut a = Index::open(&path).unwrap();
-    a.upsert(&note("a", "one", "x"), "a.md", "h", Some(&unit(1))).unwrap();
+    a.upsert(&note("a", "one", "x"), "a.md", "h", Some(&unit(1)))
+        .unwrap();
     a.warm().unwrap();
     let mut b = Index::open(&path).unwrap();
-    b.upsert(&note("b", "two", "y"), "b.md", "h", Some(&unit(2))).unwrap();
+    b.upsert(&note("b", "two", "y"), "b.md", "h", Some(&unit(2)))
+        .unwrap();
     let hits = a.vector_search(&unit(2), 1, false).unwrap();
     assert_eq!(hits[0].0.id, "b");
 }
@@ -80,8 +111,20 @@ fn vectors_written_by_another_connection_are_seen() {
 #[test]
 fn upsert_search_remove() {
     let mut ix = Index::open_in_memory().unwrap();
-    ix.upsert(&note("a", "SQLite WAL mode", "use write-ahead logging"), "a.md", "h1", Some(&unit(1))).unwrap();
-    ix.upsert(&note("b", "Deploy on Fridays", "never"), "b.md", "h2", Some(&unit(2))).unwrap();
+    ix.upsert(
+        &note("a", "SQLite WAL mode", "use write-ahead logging"),
+        "a.md",
+        "h1",
+        Some(&unit(1)),
+    )
+    .unwrap();
+    ix.upsert(
+        &note("b", "Deploy on Fridays", "never"),
+        "b.md",
+        "h2",
+        Some(&unit(2)),
+    )
+    .unwrap();
     let hits = ix.keyword_search("wal logging", 10, false).unwrap();
     assert_eq!(hits[0].0.id, "a");
     let hits = ix.vector_search(&unit(2), 1, false).unwrap();
@@ -93,7 +136,11 @@ fn upsert_search_remove() {
     let mut b = note("b", "Deploy on Fridays", "never");
     b.superseded_by = Some("a".into());
     ix.upsert(&b, "b.md", "h3", Some(&unit(2))).unwrap();
-    assert!(ix.vector_search(&unit(2), 2, false).unwrap().iter().all(|h| h.0.id != "b"));
+    assert!(ix
+        .vector_search(&unit(2), 2, false)
+        .unwrap()
+        .iter()
+        .all(|h| h.0.id != "b"));
     assert!(ix.keyword_search("fridays", 5, false).unwrap().is_empty());
     assert_eq!(ix.keyword_search("fridays", 5, true).unwrap().len(), 1);
     assert!(ix.remove("a").unwrap());
@@ -104,15 +151,35 @@ fn upsert_search_remove() {
 #[test]
 fn approximate_search_matches_exact_on_random_vectors() {
     let mut ix = Index::open_in_memory().unwrap();
-    let items: Vec<_> = (0..3000u64).map(|i| (note(&format!("n{i}"), "t", "b"), format!("n{i}.md"), "h".to_string(), Some(unit(i)))).collect();
+    let items: Vec<_> = (0..3000u64)
+        .map(|i| {
+            (
+                note(&format!("n{i}"), "t", "b"),
+                format!("n{i}.md"),
+                "h".to_string(),
+                Some(unit(i)),
+            )
+        })
+        .collect();
     ix.insert_batch(&items).unwrap();
     let mut found = 0;
     for s in 0..20u64 {
         let q = unit(100_000 + s);
-        let exact: HashSet<i64> = ix.exact_search_ids(&q, 10, false).unwrap().into_iter().map(|h| h.0).collect();
-        let approx = ix.vector_search_ids(&q, 10, DEFAULT_CANDIDATES, false).unwrap();
+        let exact: HashSet<i64> = ix
+            .exact_search_ids(&q, 10, false)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
+        let approx = ix
+            .vector_search_ids(&q, 10, DEFAULT_CANDIDATES, false)
+            .unwrap();
         found += approx.iter().filter(|h| exact.contains(&h.0)).count();
     }
     // Random vectors are the hard case for sign codes; real embeddings do better.
-    assert!(found as f64 / 200.0 >= 0.8, "recall {}", found as f64 / 200.0);
+    assert!(
+        found as f64 / 200.0 >= 0.8,
+        "recall {}",
+        found as f64 / 200.0
+    );
 }

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-
 /// `merge.enqueue`: a finished task's branch joins the merge queue (replacing an entry of the
 /// same task that is still in flight: one entry per task in flight).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -38,6 +37,9 @@ pub struct MergeStep {
     /// The review gate's verdict on this landing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<kite_core::Review>,
+    /// What this landing did to the tests (its verify run against the target's last one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<kite_core::TestDelta>,
 }
 
 /// `merge.list`'s arguments.
