@@ -115,8 +115,11 @@ pub(crate) struct HookSettings {
     pub(crate) notes: usize,
     /// The extraction command (an LLM in print mode); default: the built-in offline extractor.
     pub(crate) extract_command: Option<String>,
-    /// A status note not updated for this many days stops being pinned.
+    /// A status note not updated for this many days is no longer given.
     pub(crate) status_days: u32,
+    /// A fresh status note is given to a session with a task when it is at least this similar to
+    /// the task or the recent work (a session without a task gets the three most recent).
+    pub(crate) status_min_similarity: f32,
     /// What the notes a prompt brings up may take, in tokens.
     pub(crate) prompt_budget_tokens: usize,
     /// Notes less similar to a prompt than this are left out.
@@ -139,6 +142,7 @@ impl Default for HookSettings {
             notes: 8,
             extract_command: None,
             status_days: 14,
+            status_min_similarity: kite_memory::inject::STATUS_SIMILARITY,
             prompt_budget_tokens: 400,
             prompt_min_similarity: 0.35,
             enforce_locks: true,
@@ -195,7 +199,8 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 # inject = true                # false: SessionStart adds no context
 # budget_tokens = 1500         # context budget, always under Claude Code's 10,000-character cap
 # min_similarity = 0.30        # notes less related to the session than this are left out
-# status_days = 14             # a status note not updated for this long stops being pinned
+# status_days = 14             # a status note not updated for this long is no longer given
+# status_min_similarity = 0.20 # a fresh status note is given when this related to the task or work
 # prompt_budget_tokens = 400   # what the notes a prompt brings up may take
 # prompt_min_similarity = 0.35 # notes less related to a prompt than this are left out
 # extract_command = "claude -p"  # default: the built-in offline extractor

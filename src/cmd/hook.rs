@@ -309,6 +309,7 @@ fn session_start(ctx: &Ctx) -> Result<()> {
         budget: Some((budget * 2 / 3).max(200)),
         min_similarity: Some(settings.min_similarity),
         status_days: Some(settings.status_days),
+        status_similarity: Some(settings.status_min_similarity),
         k: Some(k),
         ..Default::default()
     };

@@ -521,6 +521,7 @@ fn show_injection(
         },
         min_similarity: Some(ctx.config.hooks.min_similarity),
         status_days: Some(ctx.config.hooks.status_days),
+        status_similarity: Some(ctx.config.hooks.status_min_similarity),
         ..Default::default()
     };
     let got = inject(ctx, ask)?;

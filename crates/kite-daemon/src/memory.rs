@@ -102,6 +102,8 @@ pub fn inject(
         min_similarity: a.min_similarity.unwrap_or(d.min_similarity),
         relative: d.relative,
         status_days: a.status_days.unwrap_or(d.status_days),
+        status_similarity: a.status_similarity.unwrap_or(d.status_similarity),
+        recent_status: d.recent_status,
         k: a.k.unwrap_or(d.k),
     };
     let got = vault.inject(&ask).map_err(|e| e.to_string())?;

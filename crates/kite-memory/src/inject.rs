@@ -1,9 +1,14 @@
 //! What a session is given from the vault, and why.
 //!
 //! One policy for every hook, with one budget and a reason on each note:
-//! - **pinned**: active preferences, status notes updated recently enough, and any note with
-//!   `pin: true` in its front matter, newest first, within their share of the budget. They pass no
-//!   similarity threshold: a person's preferences and the project's state matter to every session.
+//! - **pinned**: active preferences and any note with `pin: true` in its front matter, newest
+//!   first, within their share of the budget. They pass no similarity threshold: a person's
+//!   preferences matter to every session.
+//! - **status notes** (updated recently enough) earn their place: one is given to a session when
+//!   it bears on the session's task or work, by the same similarity as matches with a lower bar
+//!   (`status_similarity`). Pinned into every session, six statuses filled the pinned share
+//!   whatever the task and were most of what sessions got. A session without a task (a person's)
+//!   gets the few most recent ones instead, pinned.
 //! - **task**: notes that match the task the session was spawned for (title, body, files).
 //! - **prompt**: notes that match what the person just asked (the UserPromptSubmit hook).
 //! - **work**: notes that match what is being worked on (changed files, branch, commit subjects).
@@ -89,8 +94,14 @@ pub struct Ask {
     /// vault about one project every note is somewhat similar to every query, so the absolute
     /// threshold alone lets in notes that only share the project's vocabulary.
     pub relative: f64,
-    /// A status note not updated for this many days stops being pinned.
+    /// A status note not updated for this many days is no longer given.
     pub status_days: u32,
+    /// A fresh status note is given to a session with a task when it is at least this similar to
+    /// the task or the recent work (lower than `min_similarity`: a project's state bears on more
+    /// than the notes that answer the task).
+    pub status_similarity: f32,
+    /// A session without a task gets this many of the most recent status notes, pinned.
+    pub recent_status: usize,
     /// Candidates recalled per query before the threshold and the budget.
     pub k: usize,
 }
@@ -108,10 +119,16 @@ impl Default for Ask {
             min_similarity: 0.30,
             relative: 0.6,
             status_days: 14,
+            status_similarity: STATUS_SIMILARITY,
+            recent_status: 3,
             k: 8,
         }
     }
 }
+
+/// The bar a status note clears to be given to a session with a task (chosen on the judged set,
+/// `kite-inject-bench`).
+pub const STATUS_SIMILARITY: f32 = 0.20;
 
 /// The most characters one ask may budget: a hook's output must stay under Claude Code's cap.
 pub const MAX_BUDGET: usize = 9_000;
@@ -136,6 +153,9 @@ impl Ask {
                 "pinned_share must be between 0 and 1 (got {})",
                 self.pinned_share
             ));
+        }
+        if self.recent_status > 20 {
+            return Err(format!("recent_status must be at most 20 (got {})", self.recent_status));
         }
         if self.k == 0 || self.k > 100 {
             return Err(format!("k must be between 1 and 100 (got {})", self.k));
@@ -178,6 +198,9 @@ pub struct PinCandidate {
     pub updated: DateTime<Utc>,
     pub pinned: bool,
     pub body: String,
+    /// For a status note: how similar it is to the session's closest query (task, work or
+    /// prompt), and that query's reason; `None` when the session asked nothing or there is no model.
+    pub bears: Option<(Reason, f32)>,
 }
 
 /// A note a query matched.
@@ -193,12 +216,20 @@ pub struct Match {
     pub similarity: Option<f32>,
 }
 
-/// Whether a candidate is pinned: marked `pin: true`, a preference, or a status note updated
-/// within `status_days` of `now`.
+/// Whether a candidate is always pinned: marked `pin: true`, or a preference.
+pub fn always_pinned(c: &PinCandidate) -> bool {
+    c.pinned || c.kind == "preference"
+}
+
+/// Whether a candidate is a status note updated within `status_days` of `now` (given when it
+/// bears on the session, or to a session without a task).
+pub fn fresh_status(c: &PinCandidate, status_days: u32, now: DateTime<Utc>) -> bool {
+    !always_pinned(c) && c.kind == "status" && now - c.updated <= Duration::days(status_days as i64)
+}
+
+/// Whether a candidate may be given without a search: pinned, or a fresh status note.
 pub fn is_pinned(c: &PinCandidate, status_days: u32, now: DateTime<Utc>) -> bool {
-    c.pinned
-        || c.kind == "preference"
-        || (c.kind == "status" && now - c.updated <= Duration::days(status_days as i64))
+    always_pinned(c) || fresh_status(c, status_days, now)
 }
 
 /// The policy. `pins` are every active note that could be pinned; `matches` each query's hits
@@ -218,22 +249,27 @@ pub fn plan(
     };
     if ask.pinned {
         let share = ((ask.budget as f64) * ask.pinned_share) as usize;
-        let mut pins: Vec<PinCandidate> = pins
+        let (mut always, mut statuses): (Vec<PinCandidate>, Vec<PinCandidate>) = pins
             .into_iter()
             .filter(|c| is_pinned(c, ask.status_days, now))
-            .collect();
-        pins.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
-        for c in pins {
-            let m = Match {
-                id: c.id,
-                title: c.title,
-                kind: c.kind,
-                updated: c.updated.to_rfc3339(),
-                body: c.body,
-                score: 0.0,
-                similarity: None,
-            };
-            picked.take(m, Reason::Pinned, share);
+            .partition(always_pinned);
+        let newest = |a: &PinCandidate, b: &PinCandidate| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id));
+        always.sort_by(newest);
+        statuses.sort_by(newest);
+        for c in always {
+            picked.take(c.into_match(None), Reason::Pinned, share);
+        }
+        if ask.task.is_none() {
+            // A person's session: the project's latest state.
+            for c in statuses.into_iter().take(ask.recent_status) {
+                picked.take(c.into_match(None), Reason::Pinned, share);
+            }
+        } else {
+            for c in statuses {
+                if let Some((reason, sim)) = c.bears.filter(|(_, s)| *s >= ask.status_similarity) {
+                    picked.take(c.into_match(Some(sim)), reason, ask.budget);
+                }
+            }
         }
     }
     for (reason, hits) in matches {
@@ -249,6 +285,20 @@ pub fn plan(
         }
     }
     picked.out
+}
+
+impl PinCandidate {
+    fn into_match(self, similarity: Option<f32>) -> Match {
+        Match {
+            id: self.id,
+            title: self.title,
+            kind: self.kind,
+            updated: self.updated.to_rfc3339(),
+            body: self.body,
+            score: similarity.map_or(0.0, f64::from),
+            similarity,
+        }
+    }
 }
 
 /// What has been chosen so far, and what it costs.
@@ -439,6 +489,7 @@ mod tests {
             updated: now() - Duration::days(days_old),
             pinned,
             body: "body".into(),
+            bears: None,
         }
     }
 
@@ -459,22 +510,58 @@ mod tests {
     }
 
     #[test]
-    fn preferences_fresh_status_and_marked_notes_are_pinned_newest_first() {
+    fn without_a_task_preferences_marked_notes_and_the_freshest_statuses_are_pinned_newest_first() {
         let pins = vec![
             pin("pref-old", "preference", 300, false),
             pin("status-new", "status", 1, false),
             pin("status-stale", "status", 40, false),
             pin("fact", "fact", 0, false),
             pin("marked", "decision", 5, true),
+            pin("status-2", "status", 2, false),
+            pin("status-3", "status", 3, false),
+            pin("status-4", "status", 4, false),
         ];
         let got = plan(&Ask::default(), pins, vec![], false, now());
         assert_eq!(
             ids(&got),
             vec![
-                ("status-new", Reason::Pinned),
                 ("marked", Reason::Pinned),
-                ("pref-old", Reason::Pinned)
-            ]
+                ("pref-old", Reason::Pinned),
+                ("status-new", Reason::Pinned),
+                ("status-2", Reason::Pinned),
+                ("status-3", Reason::Pinned),
+            ],
+            "the three most recent status notes, after the notes that are always pinned"
+        );
+    }
+
+    #[test]
+    fn with_a_task_a_status_note_is_given_only_when_it_bears_on_the_work() {
+        let bearing = |id: &str, sim: f32| PinCandidate { bears: Some((Reason::Task, sim)), ..pin(id, "status", 1, false) };
+        let pins = vec![
+            pin("pref", "preference", 3, false),
+            bearing("status-close", 0.31),
+            bearing("status-far", 0.12),
+            pin("status-unknown", "status", 1, false),
+            PinCandidate { bears: Some((Reason::Work, 0.5)), ..pin("status-stale", "status", 40, false) },
+        ];
+        let ask = Ask { task: Some("Add a column".into()), ..Ask::default() };
+        let got = plan(&ask, pins, vec![], false, now());
+        assert_eq!(ids(&got), vec![("pref", Reason::Pinned), ("status-close", Reason::Task)]);
+        assert_eq!(got[1].similarity, Some(0.31));
+    }
+
+    #[test]
+    fn marked_and_preference_notes_stay_pinned_whatever_the_task() {
+        let pins = vec![
+            pin("pref-old", "preference", 300, false),
+            pin("marked", "status", 5, true),
+        ];
+        let ask = Ask { task: Some("Translate the app".into()), ..Ask::default() };
+        let got = plan(&ask, pins, vec![], false, now());
+        assert_eq!(
+            ids(&got),
+            vec![("marked", Reason::Pinned), ("pref-old", Reason::Pinned)]
         );
     }
 

@@ -354,6 +354,11 @@ impl Vault {
     /// Searches the vault. An empty query is an error. Without a model, hybrid and vector
     /// searches fall back to keywords (the results say so).
     pub fn search(&mut self, query: &str, opts: &SearchOptions) -> Result<SearchResults> {
+        Ok(self.search_embedded(query, opts)?.0)
+    }
+
+    /// [`Vault::search`], with the query's vector (none when searching by keywords only).
+    fn search_embedded(&mut self, query: &str, opts: &SearchOptions) -> Result<(SearchResults, Option<Vec<f32>>)> {
         let query = query.trim();
         if query.is_empty() || !query.chars().any(char::is_alphanumeric) {
             return Err(MemoryError::EmptyQuery);
@@ -370,6 +375,7 @@ impl Vault {
         let mut mode = opts.mode;
         let mut warning = None;
         let mut vector = vec![];
+        let mut qvec = None;
         if mode != SearchMode::Keyword {
             match self.embedder() {
                 Ok(e) => {
@@ -377,6 +383,7 @@ impl Vault {
                     vector = self
                         .index
                         .vector_search(&q, depth, opts.include_superseded)?;
+                    qvec = Some(q);
                 }
                 Err(MemoryError::ModelMissing { reason }) => {
                     warning = Some(format!("embedding model not available ({reason}); keyword search only. Install it with `make install` in kite's checkout, or run `kite doctor`."));
@@ -392,11 +399,14 @@ impl Vault {
             vec![]
         };
         let hits = fuse(&vector, &keyword, opts, Utc::now());
-        Ok(SearchResults {
-            hits,
-            mode,
-            warning,
-        })
+        Ok((
+            SearchResults {
+                hits,
+                mode,
+                warning,
+            },
+            qvec,
+        ))
     }
 
     /// Vector search with a query vector already embedded (benchmarks, callers with a cache).
@@ -614,6 +624,7 @@ impl Vault {
                     updated,
                     pinned: n.pinned,
                     body: String::new(),
+                    bears: None,
                 };
                 if !n.is_active() || !crate::inject::is_pinned(&c, ask.status_days, now) {
                     continue;
@@ -627,6 +638,7 @@ impl Vault {
             }
         }
         let mut matches = vec![];
+        let mut queries: Vec<(Reason, Vec<f32>)> = vec![];
         let mut keyword_only = false;
         let mut warning = None;
         // A task is looked up by its whole text and by its title alone (the text before the first
@@ -656,7 +668,10 @@ impl Vault {
                 recency_half_life_days: Some(30.0),
                 ..SearchOptions::default()
             };
-            let found = self.search(query, &opts)?;
+            let (found, qvec) = self.search_embedded(query, &opts)?;
+            if let Some(q) = qvec {
+                queries.push((reason, q));
+            }
             keyword_only |= found.mode == SearchMode::Keyword;
             warning = warning.or(found.warning);
             let hits = found
@@ -676,6 +691,15 @@ impl Vault {
                 })
                 .collect();
             matches.push((reason, hits));
+        }
+        // How closely each fresh status note bears on the session: its best similarity to any of
+        // the session's queries.
+        for c in pins.iter_mut().filter(|c| crate::inject::fresh_status(c, ask.status_days, now)) {
+            let Some(v) = self.index.vector_of(&c.id)? else { continue };
+            c.bears = queries
+                .iter()
+                .map(|(reason, q)| (*reason, crate::embed::dot(q, &v)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
         }
         let notes = crate::inject::plan(ask, pins, matches, keyword_only, now);
         Ok(Injection { notes, warning })

@@ -691,7 +691,8 @@ pub struct Recalled {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MemoryInject {
-    /// Include the pinned notes (preferences, fresh status notes, `pin: true`).
+    /// Include the pinned notes (preferences, `pin: true`) and the status notes that bear on the
+    /// session (the most recent ones when it has no task).
     pub pinned: bool,
     pub task: Option<String>,
     pub prompt: Option<String>,
@@ -701,8 +702,10 @@ pub struct MemoryInject {
     /// Characters all notes together may take (default 6000, at most 9000).
     pub budget: Option<usize>,
     pub min_similarity: Option<f32>,
-    /// Days after which a status note stops being pinned (default 14).
+    /// Days after which a status note is no longer given (default 14).
     pub status_days: Option<u32>,
+    /// How similar to the task or the work a fresh status note must be (default 0.20).
+    pub status_similarity: Option<f32>,
     /// Candidates per query (default 8, at most 100).
     pub k: Option<usize>,
 }
