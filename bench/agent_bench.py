@@ -65,7 +65,7 @@ def main():
     api, api_env = start_stand_in(base, scripts)
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KITE_") or k in ("KITE_MODEL_DIR", "KITE_ORT_DYLIB")}
-        env.setdefault("KITE_MODEL_DIR", os.path.join(ROOT, "models/all-minilm-l6-v2"))
+        env.setdefault("KITE_MODEL_DIR", os.path.join(ROOT, "models/all-mpnet-base-v2"))
         env.setdefault("KITE_ORT_DYLIB", os.path.join(ROOT, "models/libonnxruntime.so"))
         env.update({
             "HOME": home, "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs kite under a prefix: PREFIX/bin/kite, and PREFIX/share/kite/{all-minilm-l6-v2/,
+# Installs kite under a prefix: PREFIX/bin/kite, and PREFIX/share/kite/{all-mpnet-base-v2/,
 # libonnxruntime.so} copied as real files (models/ holds links into .venv, which may vanish).
+# The model directory holds the five files kite reads (model.onnx, the int8 all-mpnet-base-v2 that
+# scripts/setup.sh builds, and its tokenizer files).
 # Copies go to a temporary name first and are renamed into place, so a running kite never sees
 # a half-written file and a second run replaces the files with identical ones.
 set -euo pipefail
@@ -8,7 +10,7 @@ prefix=${1:?usage: install.sh PREFIX MODELS BINARY}
 models=${2:?}
 binary=${3:?}
 share="$prefix/share/kite"
-mkdir -p "$prefix/bin" "$share/all-minilm-l6-v2"
+mkdir -p "$prefix/bin" "$share/all-mpnet-base-v2"
 put() { # put SRC DEST MODE
   cp -L "$1" "$2.kite-tmp"
   chmod "$3" "$2.kite-tmp"
@@ -17,8 +19,10 @@ put() { # put SRC DEST MODE
 put "$binary" "$prefix/bin/kite" 755
 put "$models/libonnxruntime.so" "$share/libonnxruntime.so" 644
 for f in model.onnx tokenizer.json config.json special_tokens_map.json tokenizer_config.json; do
-  put "$models/all-minilm-l6-v2/$f" "$share/all-minilm-l6-v2/$f" 644
+  put "$models/all-mpnet-base-v2/$f" "$share/all-mpnet-base-v2/$f" 644
 done
+# An earlier kite's model, which this one no longer reads.
+rm -rf "$share/all-minilm-l6-v2"
 echo "installed $prefix/bin/kite; model and ONNX runtime in $share"
 case ":$PATH:" in
   *":$prefix/bin:"*) ;;

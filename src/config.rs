@@ -138,13 +138,13 @@ impl Default for HookSettings {
         HookSettings {
             inject: true,
             budget_tokens: 1500,
-            min_similarity: 0.30,
+            min_similarity: 0.25,
             notes: 8,
             extract_command: None,
             status_days: 14,
             status_min_similarity: kite_memory::inject::STATUS_SIMILARITY,
             prompt_budget_tokens: 400,
-            prompt_min_similarity: 0.35,
+            prompt_min_similarity: 0.30,
             enforce_locks: true,
             stop_people: false,
             tool_deadline_ms: 200,
@@ -198,11 +198,11 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 [hooks]
 # inject = true                # false: SessionStart adds no context
 # budget_tokens = 1500         # context budget, always under Claude Code's 10,000-character cap
-# min_similarity = 0.30        # notes less related to the session than this are left out
+# min_similarity = 0.25        # notes less related to the session than this are left out
 # status_days = 14             # a status note not updated for this long is no longer given
-# status_min_similarity = 0.20 # a fresh status note is given when this related to the task or work
+# status_min_similarity = 0.35 # a fresh status note is given when this related to the task or work
 # prompt_budget_tokens = 400   # what the notes a prompt brings up may take
-# prompt_min_similarity = 0.35 # notes less related to a prompt than this are left out
+# prompt_min_similarity = 0.30 # notes less related to a prompt than this are left out
 # extract_command = "claude -p"  # default: the built-in offline extractor
 # enforce_locks = true         # the tool hook denies a Write/Edit to a path another session holds
 # stop_people = false          # true: a person's session is stopped too (task pruned, budget spent), not only told
@@ -262,7 +262,7 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 # actions = false              # true: the page may prune tasks, discard unlanded work and stop sessions
 
 # [memory]                     # only when the model is not where `make install` put it
-# model_dir = "/path/to/all-minilm-l6-v2"
+# model_dir = "/path/to/all-mpnet-base-v2"
 # ort_dylib = "/path/to/libonnxruntime.so"
 
 # [vault]

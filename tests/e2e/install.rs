@@ -46,8 +46,8 @@ impl Installed {
         for f in [
             "bin/kite",
             "share/kite/libonnxruntime.so",
-            "share/kite/all-minilm-l6-v2/model.onnx",
-            "share/kite/all-minilm-l6-v2/tokenizer.json",
+            "share/kite/all-mpnet-base-v2/model.onnx",
+            "share/kite/all-mpnet-base-v2/tokenizer.json",
         ] {
             let m = std::fs::symlink_metadata(prefix.join(f)).unwrap();
             assert!(
@@ -379,7 +379,7 @@ fn installed_kite_works_in_an_unrelated_repository_with_no_variables() {
     );
     let doc = i.ok(&["doctor"]);
     assert_eq!(doc["ok"], true, "{doc}");
-    std::fs::remove_file(i.prefix.join("share/kite/all-minilm-l6-v2/model.onnx")).unwrap();
+    std::fs::remove_file(i.prefix.join("share/kite/all-mpnet-base-v2/model.onnx")).unwrap();
     let out = i.run(&["doctor", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();

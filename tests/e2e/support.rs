@@ -12,7 +12,7 @@ pub(crate) const KITE: &str = env!("CARGO_BIN_EXE_kite");
 pub(crate) fn with_model(c: &mut Command) -> &mut Command {
     let root = env!("CARGO_MANIFEST_DIR");
     if std::env::var_os("KITE_MODEL_DIR").is_none() {
-        c.env("KITE_MODEL_DIR", format!("{root}/models/all-minilm-l6-v2"));
+        c.env("KITE_MODEL_DIR", format!("{root}/models/all-mpnet-base-v2"));
     }
     if std::env::var_os("KITE_ORT_DYLIB").is_none() {
         c.env("KITE_ORT_DYLIB", format!("{root}/models/libonnxruntime.so"));

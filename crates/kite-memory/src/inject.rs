@@ -116,7 +116,7 @@ impl Default for Ask {
             exclude: vec![],
             budget: 6000,
             pinned_share: 0.4,
-            min_similarity: 0.30,
+            min_similarity: 0.25,
             relative: 0.6,
             status_days: 14,
             status_similarity: STATUS_SIMILARITY,
@@ -128,7 +128,7 @@ impl Default for Ask {
 
 /// The bar a status note clears to be given to a session with a task (chosen on the judged set,
 /// `kite-inject-bench`).
-pub const STATUS_SIMILARITY: f32 = 0.20;
+pub const STATUS_SIMILARITY: f32 = 0.35;
 
 /// The most characters one ask may budget: a hook's output must stay under Claude Code's cap.
 pub const MAX_BUDGET: usize = 9_000;
@@ -540,7 +540,7 @@ mod tests {
         let bearing = |id: &str, sim: f32| PinCandidate { bears: Some((Reason::Task, sim)), ..pin(id, "status", 1, false) };
         let pins = vec![
             pin("pref", "preference", 3, false),
-            bearing("status-close", 0.31),
+            bearing("status-close", 0.41),
             bearing("status-far", 0.12),
             pin("status-unknown", "status", 1, false),
             PinCandidate { bears: Some((Reason::Work, 0.5)), ..pin("status-stale", "status", 40, false) },
@@ -548,7 +548,7 @@ mod tests {
         let ask = Ask { task: Some("Add a column".into()), ..Ask::default() };
         let got = plan(&ask, pins, vec![], false, now());
         assert_eq!(ids(&got), vec![("pref", Reason::Pinned), ("status-close", Reason::Task)]);
-        assert_eq!(got[1].similarity, Some(0.31));
+        assert_eq!(got[1].similarity, Some(0.41));
     }
 
     #[test]

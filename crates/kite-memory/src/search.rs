@@ -57,7 +57,7 @@ pub struct SearchOptions {
     pub recency_weight: f64,
     pub vector_weight: f64,
     pub keyword_weight: f64,
-    /// Vector hits below this cosine are dropped (all-MiniLM-L6-v2 puts unrelated texts at
+    /// Vector hits below this cosine are dropped (all-mpnet-base-v2 puts unrelated texts at
     /// -0.1..0.15); use -1 to keep everything.
     pub min_similarity: f32,
     pub fusion: Fusion,

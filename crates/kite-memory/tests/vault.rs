@@ -18,7 +18,7 @@ fn model_dir() -> PathBuf {
         .unwrap_or_else(|| {
             PathBuf::from(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../models/all-minilm-l6-v2"
+                "/../../models/all-mpnet-base-v2"
             ))
         })
 }

@@ -485,7 +485,7 @@ fn fill_vault(inst: &Installed, home: &Path, notes: usize) -> Result<()> {
         kite_coord::Home::new(home).vault_index(),
     );
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    config.model_dir = Some(models.join("all-minilm-l6-v2"));
+    config.model_dir = Some(models.join(kite_memory::embed::MODEL_SUBDIR));
     config.ort_dylib = Some(models.join("libonnxruntime.so"));
     config.duplicate_threshold = 2.0; // every note stays: this measures size, not merging
     let mut vault = kite_memory::Vault::open(config)?;

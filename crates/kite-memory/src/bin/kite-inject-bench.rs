@@ -8,8 +8,10 @@
 //! judged like every other note: relevant only where the judged set says so.
 //!
 //! The asks are built as the hooks build them: a session start asks for the pinned notes, the
-//! task (title, body, files) and the recent work within 4,000 characters at similarity 0.30; a
-//! prompt asks for the prompt's notes only, within 1,600 characters at similarity 0.35; a matched note must also score at least 0.6 of its query's best hit.
+//! task (title, body, files) and the recent work within 4,000 characters at similarity 0.25 (a
+//! fresh status note at 0.35); a prompt asks for the prompt's notes only, within 1,600 characters
+//! at similarity 0.30; a matched note must also score at least 0.6 of its query's best hit.
+//! `--grid` prints one line per combination of thresholds, the sweep they were chosen from.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -117,7 +119,7 @@ fn model() -> Result<EmbedConfig, String> {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
     let dir = std::env::var_os("KITE_MODEL_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| models.join("all-minilm-l6-v2"));
+        .unwrap_or_else(|| models.join(kite_memory::embed::MODEL_SUBDIR));
     let ort = std::env::var_os("KITE_ORT_DYLIB")
         .map(PathBuf::from)
         .unwrap_or_else(|| models.join("libonnxruntime.so"));
@@ -201,16 +203,20 @@ fn run() -> Result<(), String> {
     let mut rows = vec![];
     // The first row is the policy before this round: every fresh status note pinned into every
     // session (a bar no note misses, and all of them for a session without a task).
-    let before = Policy { session: 0.30, prompt: 0.35, status: -1.0, recent_status: 20 };
+    let before = Policy { status: -1.0, recent_status: 20, ..Policy::default() };
+    if std::env::args().any(|a| a == "--grid") {
+        return grid(&mut vault, &judged.cases);
+    }
     let shipped = Policy::default();
     for p in [
         before,
         shipped,
-        Policy { status: 0.15, ..shipped },
-        Policy { status: 0.25, ..shipped },
         Policy { status: 0.30, ..shipped },
-        Policy { session: 0.25, prompt: 0.30, ..shipped },
-        Policy { session: 0.35, prompt: 0.40, ..shipped },
+        Policy { status: 0.40, ..shipped },
+        Policy { session: 0.20, prompt: 0.25, ..shipped },
+        Policy { session: 0.30, prompt: 0.35, ..shipped },
+        Policy { relative: 0.5, ..shipped },
+        Policy { relative: 0.7, ..shipped },
     ] {
         rows.push((p, tally_cases(&mut vault, &judged.cases, &p)?));
     }
@@ -228,13 +234,14 @@ struct Policy {
     prompt: f32,
     status: f32,
     recent_status: usize,
+    relative: f64,
 }
 
 impl Default for Policy {
     /// What kite ships.
     fn default() -> Self {
         let d = Ask::default();
-        Policy { session: 0.30, prompt: 0.35, status: d.status_similarity, recent_status: d.recent_status }
+        Policy { session: SESSION, prompt: PROMPT, status: d.status_similarity, recent_status: d.recent_status, relative: d.relative }
     }
 }
 
@@ -244,8 +251,34 @@ impl Policy {
             return "before: every fresh status pinned".into();
         }
         let shipped = if *self == Policy::default() { " (shipped)" } else { "" };
-        format!("{:.2} / {:.2} / status {:.2}{shipped}", self.session, self.prompt, self.status)
+        format!("{:.2} / {:.2} / status {:.2} / relative {:.1}{shipped}", self.session, self.prompt, self.status, self.relative)
     }
+}
+
+/// The thresholds the hooks ship (`[hooks] min_similarity`, `prompt_min_similarity`).
+const SESSION: f32 = 0.25;
+const PROMPT: f32 = 0.30;
+
+/// `--grid`: one line per combination of thresholds, for choosing them (not in the report).
+fn grid(vault: &mut Vault, cases: &[Case]) -> Result<(), String> {
+    println!("session prompt status relative | needed | relevant | matched share");
+    for session in [0.25f32, 0.30, 0.35, 0.40, 0.45] {
+        for status in [0.25f32, 0.30, 0.35, 0.40, 0.45, 0.50] {
+            for relative in [0.5f64, 0.6, 0.7] {
+                let p = Policy { session, prompt: session + 0.05, status, relative, ..Policy::default() };
+                let t = tally_cases(vault, cases, &p)?;
+                let f = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+                println!(
+                    "{session:.2} {:.2} {status:.2} {relative:.1} | {:.0} | {:.0} | {:.0}",
+                    session + 0.05,
+                    f(total(&t, &|t| t.needed_hit), total(&t, &|t| t.with_needed)),
+                    f(total(&t, &|t| t.injected_relevant), total(&t, &|t| t.injected)),
+                    f(total(&t, &|t| t.matched), total(&t, &|t| t.injected)),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Tallies per kind of case: sessions with a task, sessions without one, prompts.
@@ -256,7 +289,7 @@ fn ask_for(c: &Case, p: &Policy) -> (usize, Ask) {
     if let Some(prompt) = &c.prompt {
         return (
             2,
-            Ask { pinned: false, prompt: Some(prompt.clone()), budget: 1600, min_similarity: p.prompt, k: 4, ..Ask::default() },
+            Ask { pinned: false, prompt: Some(prompt.clone()), budget: 1600, min_similarity: p.prompt, relative: p.relative, k: 4, ..Ask::default() },
         );
     }
     let slot = if c.task.is_some() { 0 } else { 1 };
@@ -268,6 +301,7 @@ fn ask_for(c: &Case, p: &Policy) -> (usize, Ask) {
         min_similarity: p.session,
         status_similarity: p.status,
         recent_status: p.recent_status,
+        relative: p.relative,
         k: 8,
         ..Ask::default()
     };
@@ -291,7 +325,7 @@ fn tally_cases(vault: &mut Vault, cases: &[Case], p: &Policy) -> Result<Tallies,
 
 /// Appends the table: one row per policy and kind of case.
 fn push_table(md: &mut String, rows: &[(Policy, Tallies)]) {
-    md.push_str("| thresholds (session / prompt / status) | cases | most needed note injected | injected notes relevant | matched notes of those injected | matched notes relevant | prompts with nothing to find that injected nothing | characters per case |\n|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| thresholds (session / prompt / status / relative) | cases | most needed note injected | injected notes relevant | matched notes of those injected | matched notes relevant | prompts with nothing to find that injected nothing | characters per case |\n|---|---|---|---|---|---|---|---|\n");
     for (p, tallies) in rows {
         for (what, t) in tallies {
             md.push_str(&format!(

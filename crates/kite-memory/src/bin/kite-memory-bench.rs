@@ -181,7 +181,7 @@ fn model_config() -> Result<EmbedConfig, String> {
         .unwrap_or_else(|| {
             PathBuf::from(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../models/all-minilm-l6-v2"
+                "/../../models/all-mpnet-base-v2"
             ))
         });
     let dylib = std::env::var_os("KITE_ORT_DYLIB")
@@ -252,7 +252,10 @@ fn run() -> Result<(), String> {
         .unwrap_or(1);
     out.push_str("## Memory vault (kite-memory)\n\n");
     out.push_str(&format!(
-        "Release build, {cores} cores, all-MiniLM-L6-v2 (int8 ONNX, 384 dimensions) through fastembed/onnxruntime, batch 32, max 256 tokens.{}\n\n",
+        "Release build, {cores} cores, {} (int8 ONNX, {} dimensions) through fastembed/onnxruntime, batch 32, max {} tokens.{}\n\n",
+        kite_memory::embed::MODEL_NAME,
+        kite_memory::DIM,
+        kite_memory::embed::MAX_TOKENS,
         if args.quick { " Quick run (`--quick`): fewer notes and queries." } else { "" }
     ));
     let e = embedding_section(&mut out, n_real, n_queries)?;
@@ -261,6 +264,8 @@ fn run() -> Result<(), String> {
     // --- Retrieval quality -------------------------------------------------------------------
     out.push('\n');
     out.push_str(&quality(&e.embedder, &args)?);
+    out.push('\n');
+    out.push_str(&paraphrase(&e.embedder)?);
     print!("{out}");
     Ok(())
 }
@@ -767,4 +772,108 @@ fn quality(embedder: &Embedder, args: &Args) -> Result<String, String> {
         );
     }
     Ok(s)
+}
+
+/// The model before this one (all-MiniLM-L6-v2, int8), which `make setup` keeps in
+/// `models/all-minilm-l6-v2` for this comparison; `KITE_BENCH_BEFORE_MODEL_DIR` names another.
+fn before_model() -> Option<(String, Embedder)> {
+    let dir = std::env::var_os("KITE_BENCH_BEFORE_MODEL_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/all-minilm-l6-v2")));
+    let ort = model_config().ok()?.ort_dylib;
+    let cfg = EmbedConfig { model_dir: dir.clone(), ort_dylib: ort };
+    match Embedder::load(&cfg) {
+        Ok(e) => Some((dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), e)),
+        Err(e) => {
+            eprintln!("no model to compare with in {}: {e}", dir.display());
+            None
+        }
+    }
+}
+
+/// Top-1 and top-3 (out of the queries) and the queries whose note was not first, by cosine over
+/// the notes' embedded text.
+fn rank_pairs(embedder: &Embedder, notes: &[(String, String)], queries: &[(String, String)]) -> Result<(usize, usize, Vec<String>), String> {
+    let texts: Vec<String> = notes.iter().map(|(t, b)| kite_memory::note::embed_text(t, b)).collect();
+    let nv = embedder.embed(&texts).map_err(err)?;
+    let (mut top1, mut top3, mut misses) = (0, 0, vec![]);
+    for (want, q) in queries {
+        let qv = embedder.embed_one(q).map_err(err)?;
+        let mut scored: Vec<(usize, f32)> = nv.iter().enumerate().map(|(i, v)| (i, kite_memory::embed::dot(&qv, v))).collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let want_i = notes.iter().position(|(t, _)| t == want).ok_or("a query names no note")?;
+        let rank = scored.iter().position(|(i, _)| *i == want_i).unwrap_or(usize::MAX);
+        top1 += usize::from(rank == 0);
+        top3 += usize::from(rank < 3);
+        if rank != 0 {
+            misses.push(format!("\"{q}\" (rank {})", rank + 1));
+        }
+    }
+    Ok((top1, top3, misses))
+}
+
+/// Vector-only nDCG@10 on the built-in judged notes, by brute force (any model's size).
+fn judged_vector_ndcg(embedder: &Embedder) -> Result<f64, String> {
+    let j = builtin_judged()?;
+    let texts: Vec<String> = j.docs.iter().map(|(_, t, b)| kite_memory::note::embed_text(t, b)).collect();
+    let dv = embedder.embed(&texts).map_err(err)?;
+    let mut sum = 0.0;
+    for (qid, text) in &j.queries {
+        let qv = embedder.embed_one(text).map_err(err)?;
+        let mut scored: Vec<(usize, f32)> = dv.iter().enumerate().map(|(i, v)| (i, kite_memory::embed::dot(&qv, v))).collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let ranked: Vec<String> = scored.iter().take(10).map(|(i, _)| j.docs[*i].0.clone()).collect();
+        sum += ndcg10(&ranked, &j.qrels[qid]);
+    }
+    Ok(sum / j.queries.len().max(1) as f64)
+}
+
+/// Paraphrase recall (`bench/judged/paraphrase.json`: queries that share no content word with
+/// their note), the shipped model against the one before it, in the same run.
+fn paraphrase(shipped: &Embedder) -> Result<String, String> {
+    let set = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/judged/paraphrase.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&set).map_err(|e| format!("{}: {e}", set.display()))?)
+        .map_err(|e| format!("{}: {e}", set.display()))?;
+    let mut title_of = HashMap::new();
+    let notes: Vec<(String, String)> = v["notes"]
+        .as_array()
+        .ok_or("paraphrase set: no notes")?
+        .iter()
+        .map(|n| {
+            let (t, b) = (n["title"].as_str().unwrap_or("").to_string(), n["body"].as_str().unwrap_or("").to_string());
+            title_of.insert(n["id"].as_str().unwrap_or("").to_string(), t.clone());
+            (t, b)
+        })
+        .collect();
+    let queries: Vec<(String, String)> = v["queries"]
+        .as_array()
+        .ok_or("paraphrase set: no queries")?
+        .iter()
+        .map(|q| (title_of.get(q["note"].as_str().unwrap_or("")).cloned().unwrap_or_default(), q["query"].as_str().unwrap_or("").to_string()))
+        .collect();
+    eprintln!("paraphrase recall: {} notes, {} queries", notes.len(), queries.len());
+    let mut rows = vec![];
+    if let Some((name, before)) = before_model() {
+        rows.push((format!("before: {name}"), rank_pairs(&before, &notes, &queries)?, judged_vector_ndcg(&before)?));
+    }
+    rows.push((format!("**shipped: {}**", kite_memory::embed::MODEL_NAME), rank_pairs(shipped, &notes, &queries)?, judged_vector_ndcg(shipped)?));
+    let n = queries.len();
+    let mut md = format!(
+        "### Paraphrase recall\n\n`bench/judged/paraphrase.json`: {} notes and {n} questions, each asking for its note in words that share no content word with it \
+         (checked by `bench/judged/check_paraphrase.py`; the set was written before the model was chosen and kept fixed). Top-1: the note is the nearest by cosine; \
+         the judged notes' vector-only nDCG@10 is beside it, so that a model that wins here and loses there shows.\n\n\
+         | model | top-1 | top-3 | judged notes, vector nDCG@10 |\n|---|---|---|---|\n",
+        notes.len()
+    );
+    let pct = |k: usize| format!("{:.0}% ({k}/{n})", 100.0 * k as f64 / n.max(1) as f64);
+    for (name, (t1, t3, _), nd) in &rows {
+        md.push_str(&format!("| {name} | {} | {} | {nd:.3} |\n", pct(*t1), pct(*t3)));
+    }
+    if let Some((_, (_, _, misses), _)) = rows.last() {
+        if !misses.is_empty() {
+            md.push_str(&format!("\nNot first with the shipped model: {}.\n", misses.join("; ")));
+        }
+    }
+    Ok(md)
 }
