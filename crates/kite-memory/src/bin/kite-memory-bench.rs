@@ -194,6 +194,8 @@ fn model_config() -> Result<EmbedConfig, String> {
 
 struct Args {
     quick: bool,
+    /// Only the retrieval quality and paraphrase sections.
+    quality_only: bool,
     beir: Option<PathBuf>,
     beir_limit: Option<usize>,
 }
@@ -201,6 +203,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         quick: false,
+        quality_only: false,
         beir: None,
         beir_limit: None,
     };
@@ -208,6 +211,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => args.quick = true,
+            "--quality-only" => args.quality_only = true,
             "--beir" => args.beir = Some(it.next().ok_or("--beir needs a directory")?.into()),
             "--beir-limit" => {
                 args.beir_limit = Some(
@@ -218,7 +222,7 @@ fn parse_args() -> Result<Args, String> {
                 )
             }
             "-h" | "--help" => {
-                println!("usage: kite-memory-bench [--quick] [--beir DIR [--beir-limit N]]");
+                println!("usage: kite-memory-bench [--quick] [--quality-only] [--beir DIR [--beir-limit N]]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?}")),
@@ -258,6 +262,14 @@ fn run() -> Result<(), String> {
         kite_memory::embed::MAX_TOKENS,
         if args.quick { " Quick run (`--quick`): fewer notes and queries." } else { "" }
     ));
+    if args.quality_only {
+        let embedder = Embedder::load(&model_config()?).map_err(err)?;
+        out.push_str(&quality(&embedder, &args)?);
+        out.push('\n');
+        out.push_str(&paraphrase(&embedder)?);
+        print!("{out}");
+        return Ok(());
+    }
     let e = embedding_section(&mut out, n_real, n_queries)?;
     search_sections(&mut out, &e, &sizes)?;
 
@@ -685,7 +697,25 @@ fn quality(embedder: &Embedder, args: &Args) -> Result<String, String> {
             },
         ),
         (
-            "**hybrid, convex alpha 0.8 (the default of `kite vault search`)**",
+            "hybrid, convex alpha 0.8",
+            SearchOptions {
+                k: 10,
+                depth,
+                fusion: Fusion::Convex { alpha: 0.8 },
+                ..SearchOptions::default()
+            },
+        ),
+        (
+            "hybrid, convex alpha 0.9",
+            SearchOptions {
+                k: 10,
+                depth,
+                fusion: Fusion::Convex { alpha: 0.9 },
+                ..SearchOptions::default()
+            },
+        ),
+        (
+            "**hybrid, convex alpha 0.85 (the default of `kite vault search`)**",
             SearchOptions {
                 k: 10,
                 depth,
