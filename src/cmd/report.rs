@@ -33,7 +33,15 @@ pub(crate) async fn signals(
     ctx: &Ctx,
     ids: &[i64],
 ) -> Result<BTreeMap<i64, kite_quality::Signals>> {
-    Ok(kite_daemon::quality::signals_of(&ctx.places.root, &ctx.config.merge, ids).await?)
+    Ok(
+        kite_daemon::quality::signals_of(
+            &ctx.places.root,
+            &ctx.places.home,
+            &ctx.config.merge,
+            ids,
+        )
+        .await?,
+    )
 }
 
 pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
@@ -54,6 +62,7 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
     let records = kite_daemon::quality::records(
         &c,
         &ctx.places.root,
+        &ctx.places.home,
         &ctx.config.merge,
         since_ms,
         a.template.as_deref(),

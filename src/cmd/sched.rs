@@ -389,8 +389,9 @@ fn relative(root: &Path, p: &Path) -> String {
 async fn tick(ctx: &Ctx, dry_run: bool) -> Result<()> {
     let cfg = sched_config(ctx)?;
     let client = Arc::new(ctx.client().await?);
-    let queue =
-        Arc::new(ClientQueue::new(client).with_quality(&ctx.places.root, ctx.config.merge.clone()));
+    let queue = Arc::new(ClientQueue::new(client).with_quality(Arc::new(
+        kite_daemon::quality::QualitySource::new(&ctx.places.root, ctx.config.merge.clone()),
+    )));
     let mut s = Scheduler::new(cfg, &ctx.places.root, queue, note_source(ctx));
     let r = s
         .tick(TickOptions {

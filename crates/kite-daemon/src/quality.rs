@@ -2,13 +2,18 @@
 //! weigh by what survived, and reverted or rewritten work throttles its template
 //! ([`kite_strategy::TrackRecord`]).
 //!
-//! Read in the background loop's tick, never on a request's path. Incremental: what git says of a
-//! landing (its files, its blames, the head as of a past day, the renames since) is kept across
-//! ticks, so a tick after nothing landed re-reads the target's log and nothing else, and after a
-//! landing or a person's commit only the files at the new head are blamed again.
+//! Read in the background, never on a request's path: the daemon's background thread reads them
+//! again every [`REFRESH`] and keeps them in `<home>/quality/signals.json` ([`Snapshot`]), which
+//! `kite report`, `kite task show` and the dashboard read while it is current (the target's head
+//! unchanged, taken within two refreshes); without a running daemon they are read from git on
+//! demand. Incremental: what git says of a landing (its files, its blames, the head as of a past
+//! day, the renames since) is kept across reads, so a read after nothing landed re-reads the
+//! target's log and nothing else, and after a landing or a person's commit only the files at the
+//! new head are blamed again. A landing or a person's commit counts within [`REFRESH`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use kite_quality::blame::Blamer;
 use kite_quality::{History, Signals};
@@ -41,8 +46,39 @@ impl QualitySource {
 
     /// Every landed task's signals on the merge target, as of now.
     pub async fn signals(&self) -> Result<Vec<Signals>, ReportError> {
+        Ok(self.read().await?.map(|(_, s)| s).unwrap_or_default())
+    }
+
+    /// Reads the signals again and keeps them in `home`'s snapshot; how many tasks they cover.
+    pub async fn refresh(&self, home: &Path) -> Result<usize, ReportError> {
+        let Some((history, signals)) = self.read().await? else {
+            return Ok(0);
+        };
+        let n = signals.len();
+        let snap = Snapshot {
+            target: history.target,
+            head: history.head,
+            computed_at: kite_quality::unix_now(),
+            signals,
+        };
+        let path = snapshot_path(home);
+        let tmp = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec(&snap).map_err(|e| ReportError::Snapshot(e.to_string()))?;
+        let written = async {
+            tokio::fs::create_dir_all(path.parent().unwrap_or(home)).await?;
+            tokio::fs::write(&tmp, &bytes).await?;
+            tokio::fs::rename(&tmp, &path).await
+        };
+        written
+            .await
+            .map_err(|e| ReportError::Snapshot(format!("{}: {e}", path.display())))?;
+        Ok(n)
+    }
+
+    /// The target's history and every landed task's signals, as of now.
+    async fn read(&self) -> Result<Option<(History, Vec<Signals>)>, ReportError> {
         let Some(history) = history(&self.root, &self.merge).await? else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let mut cache = self.cache.lock().await;
         if let Some(old) = cache
@@ -52,13 +88,60 @@ impl QualitySource {
         {
             cache.blamer.forget(&old);
         }
-        Ok(kite_quality::signals::compute_with(
+        let signals = kite_quality::signals::compute_with(
             &history,
             None,
             kite_quality::unix_now(),
             &mut cache.blamer,
         )
-        .await?)
+        .await?;
+        Ok(Some((history, signals)))
+    }
+}
+
+/// How often the daemon reads the landed work's signals again.
+pub const REFRESH: Duration = Duration::from_secs(30);
+
+/// The signals as the daemon last read them.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    pub target: String,
+    /// The target's head they were read at.
+    pub head: String,
+    /// When (Unix seconds).
+    pub computed_at: i64,
+    pub signals: Vec<Signals>,
+}
+
+/// Where the daemon keeps them.
+pub fn snapshot_path(home: &Path) -> PathBuf {
+    home.join("quality").join("signals.json")
+}
+
+/// The snapshot, when it is current for `history`: read at its head, within two refreshes.
+fn current_snapshot(home: &Path, history: &History) -> Option<Snapshot> {
+    let snap: Snapshot = serde_json::from_slice(&std::fs::read(snapshot_path(home)).ok()?).ok()?;
+    let age = kite_quality::unix_now() - snap.computed_at;
+    let fresh = (0..=2 * REFRESH.as_secs() as i64).contains(&age);
+    (fresh && snap.head == history.head && snap.target == history.target).then_some(snap)
+}
+
+/// The background thread's loop: reads the signals every [`REFRESH`] until `stop` resolves.
+pub async fn refresh_loop(
+    source: std::sync::Arc<QualitySource>,
+    home: PathBuf,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        match source.refresh(&home).await {
+            Ok(n) => tracing::debug!(tasks = n, "landed work's signals read again"),
+            Err(e) => tracing::warn!("the landed work's signals could not be read: {e}"),
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(REFRESH) => {}
+        }
     }
 }
 
@@ -100,6 +183,8 @@ pub enum ReportError {
     Land(#[from] kite_land::LandError),
     #[error("reading the target's history: {0}")]
     Quality(#[from] kite_quality::QualityError),
+    #[error("keeping the signals: {0}")]
+    Snapshot(String),
 }
 
 /// The merge target's history (`None` before its first commit).
@@ -111,15 +196,26 @@ async fn history(
     Ok(History::read_if_any(root, &target).await?)
 }
 
-/// The git signals of the tasks among `ids` whose work is on the merge target of `root`.
+/// The git signals of the tasks among `ids` whose work is on the merge target of `root`: the
+/// daemon's snapshot in `home` when it is current, else read from git now.
 pub async fn signals_of(
     root: &Path,
+    home: &Path,
     merge: &kite_land::MergeConfig,
     ids: &[i64],
 ) -> Result<BTreeMap<i64, Signals>, ReportError> {
     let Some(history) = history(root, merge).await? else {
         return Ok(BTreeMap::new());
     };
+    if let Some(snap) = current_snapshot(home, &history) {
+        let wanted: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+        return Ok(snap
+            .signals
+            .into_iter()
+            .filter(|s| wanted.contains(&s.task))
+            .map(|s| (s.task, s))
+            .collect());
+    }
     let computed =
         kite_quality::signals::compute(root, &history, Some(ids), kite_quality::unix_now()).await?;
     Ok(computed.into_iter().map(|s| (s.task, s)).collect())
@@ -130,6 +226,7 @@ pub async fn signals_of(
 pub async fn records(
     client: &kite_proto::Client,
     root: &Path,
+    home: &Path,
     merge: &kite_land::MergeConfig,
     since_ms: Option<i64>,
     template: Option<&str>,
@@ -173,7 +270,13 @@ pub async fn records(
             tests.insert(e.task_id, d.clone());
         }
     }
-    let signals = signals_of(root, merge, &tasks.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
+    let signals = signals_of(
+        root,
+        home,
+        merge,
+        &tasks.iter().map(|t| t.id).collect::<Vec<_>>(),
+    )
+    .await?;
     // Each task's cost, 64 requests in flight on the one connection (replies carry their ids).
     let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
     let costs: Vec<kite_proto::ops::CostTotals> = futures::stream::iter(
@@ -262,5 +365,52 @@ mod tests {
             2,
             "a task of no known template counts nowhere"
         );
+    }
+
+    #[tokio::test]
+    async fn reports_read_the_daemons_snapshot_while_the_head_has_not_moved() {
+        use kite_git::fixture::{git, git_repo, write};
+        let repo = git_repo();
+        let root = repo.path();
+        let home = tempfile::tempdir().unwrap();
+        let main = git(root, &["rev-parse", "--abbrev-ref", "HEAD"])
+            .trim()
+            .to_string();
+        let merge = kite_land::MergeConfig {
+            target: Some(main),
+            ..Default::default()
+        };
+        write(root, "a.txt", "one\ntwo\nthree\n");
+        git(root, &["add", "-A"]);
+        git(root, &["commit", "-qm", "task 7\n\nKite-Task: 7"]);
+        let source = QualitySource::new(root, merge.clone());
+        assert_eq!(source.refresh(home.path()).await.unwrap(), 1);
+        let got = signals_of(root, home.path(), &merge, &[7]).await.unwrap();
+        assert_eq!(got[&7].added, 3);
+        // What the snapshot says is what is reported (marked here so that it shows).
+        let path = snapshot_path(home.path());
+        let mut snap: Snapshot = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        snap.signals[0].added = 999;
+        std::fs::write(&path, serde_json::to_vec(&snap).unwrap()).unwrap();
+        assert_eq!(
+            signals_of(root, home.path(), &merge, &[7]).await.unwrap()[&7].added,
+            999
+        );
+        assert!(
+            signals_of(root, home.path(), &merge, &[8])
+                .await
+                .unwrap()
+                .is_empty(),
+            "only the tasks asked for"
+        );
+        // A person's commit moves the head: the snapshot is not current; git is read now.
+        write(root, "a.txt", "one\n2\nthree\n");
+        git(root, &["commit", "-qam", "a person's edit"]);
+        let now = signals_of(root, home.path(), &merge, &[7]).await.unwrap();
+        assert_eq!((now[&7].added, now[&7].surviving), (3, 2));
+        // The next refresh reads it too.
+        source.refresh(home.path()).await.unwrap();
+        let snap: Snapshot = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(snap.signals[0].surviving, 2);
     }
 }

@@ -29,7 +29,7 @@ const SHOW_MAX: usize = 16;
 pub struct ClientQueue {
     client: Arc<Client>,
     /// Where the landed work's signals come from, for the track records in [`Queue::stats`].
-    quality: Option<crate::quality::QualitySource>,
+    quality: Option<Arc<crate::quality::QualitySource>>,
     /// Sessions registered here and not ended yet, so that a shutdown can end them: their tasks
     /// then go back to pending at once instead of after the reaper's timeout.
     sessions: Mutex<BTreeSet<String>>,
@@ -44,13 +44,10 @@ impl ClientQueue {
         }
     }
 
-    /// The track records also weigh landed work by what survived on the merge target of `root`.
-    pub fn with_quality(
-        mut self,
-        root: &std::path::Path,
-        merge: kite_land::MergeConfig,
-    ) -> ClientQueue {
-        self.quality = Some(crate::quality::QualitySource::new(root, merge));
+    /// The track records also weigh landed work by what survived, read by `source` (shared with
+    /// the background refresh, so one cache of blames serves both).
+    pub fn with_quality(mut self, source: Arc<crate::quality::QualitySource>) -> ClientQueue {
+        self.quality = Some(source);
         self
     }
 
@@ -437,7 +434,7 @@ impl Queue for ClientQueue {
     }
 
     fn stats(&self) -> BoxFuture<'_, Result<QueueStats, QueueError>> {
-        Box::pin(stats(&self.client, self.quality.as_ref()))
+        Box::pin(stats(&self.client, self.quality.as_deref()))
     }
 }
 

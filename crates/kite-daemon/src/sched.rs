@@ -1,8 +1,9 @@
 //! The strategy loop and the runner inside the daemon, on a thread of their own (with its own
 //! runtime: the daemon's single thread must stay free for requests). They reach the coordinator
 //! through its socket, like any client, once it answers as this very process (a second daemon
-//! refused on a busy home must not drive the first one's queue). Their errors are logged, never
-//! fatal to the daemon.
+//! refused on a busy home must not drive the first one's queue). The same thread reads the landed
+//! work's signals again every 30 s ([`crate::quality::refresh_loop`]), whether the loop and the
+//! runner are on or not. Their errors are logged, never fatal to the daemon.
 
 use crate::queue::ClientQueue;
 use kite_proto::Client;
@@ -124,9 +125,6 @@ pub(crate) async fn connect_own(socket: &Path) -> Client {
 }
 
 fn background(parts: SchedParts, stop: tokio::sync::watch::Receiver<bool>) {
-    if parts.sched.is_none() && parts.runner.is_none() {
-        return;
-    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -143,7 +141,11 @@ fn background(parts: SchedParts, stop: tokio::sync::watch::Receiver<bool>) {
             _ = stopped(stop.clone()) => return,
         };
         let client = Arc::new(client);
-        let queue = Arc::new(ClientQueue::new(client.clone()).with_quality(&parts.root, parts.merge.clone()));
+        // The landed work's signals, read again in the background whatever else runs (one cache
+        // of blames for this and the loop's track records).
+        let quality = Arc::new(crate::quality::QualitySource::new(&parts.root, parts.merge.clone()));
+        let refresh = crate::quality::refresh_loop(quality.clone(), parts.home.clone(), stopped(stop.clone()));
+        let queue = Arc::new(ClientQueue::new(client.clone()).with_quality(quality));
         let sched = parts.sched.map(|c| {
             tracing::info!(tick = ?c.tick, prompts = %parts.root.join(&c.prompts_dir).display(), "strategy loop on");
             Scheduler::new(c, &parts.root, queue.clone(), parts.notes.clone())
@@ -174,7 +176,7 @@ fn background(parts: SchedParts, stop: tokio::sync::watch::Receiver<bool>) {
                     None => {}
                 }
             };
-            tokio::join!(s, r);
+            tokio::join!(s, r, refresh);
         };
         // A tick in flight (a slow provider or audit) does not hold the daemon's shutdown up.
         let cut = async {

@@ -416,7 +416,7 @@ async fn templates(State(app): State<Arc<App>>) -> Response {
 /// `kite report --json` for the quality panel: the figures overall and per template, and the
 /// landed work by week.
 async fn quality(State(app): State<Arc<App>>) -> Response {
-    match crate::quality::records(&app.client, &app.root, &app.merge, None, None).await {
+    match crate::quality::records(&app.client, &app.root, &app.home, &app.merge, None, None).await {
         Ok(records) => Json(kite_quality::Report::build(&records, None, None)).into_response(),
         Err(e) => fail(e),
     }

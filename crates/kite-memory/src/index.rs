@@ -238,17 +238,26 @@ impl Index {
         // model's: the table is made again and every note is embedded again at the next sync.
         let declared: Option<String> = index
             .conn
-            .query_row("SELECT sql FROM sqlite_master WHERE name = 'notes_vec'", [], |r| r.get(0))
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'notes_vec'",
+                [],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| index.err(e))?;
         if let Some(sql) = declared.filter(|s| !s.contains(&format!("float[{DIM}]"))) {
             tracing::warn!(was = %sql, dim = DIM, "the index holds vectors of another model; they are dropped and every note is embedded again");
             index
                 .conn
-                .execute_batch("BEGIN; DROP TABLE notes_vec; UPDATE notes SET embedded = 0; COMMIT;")
+                .execute_batch(
+                    "BEGIN; DROP TABLE notes_vec; UPDATE notes SET embedded = 0; COMMIT;",
+                )
                 .map_err(|e| index.err(e))?;
         }
-        index.conn.execute_batch(&vec_table()).map_err(|e| index.err(e))?;
+        index
+            .conn
+            .execute_batch(&vec_table())
+            .map_err(|e| index.err(e))?;
         let version: Option<String> = index.meta("schema")?;
         if version.as_deref() != Some(SCHEMA_VERSION) {
             // Schema 1 had no pin or forgotten columns: add them, and make the next sync read

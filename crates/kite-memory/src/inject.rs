@@ -155,7 +155,10 @@ impl Ask {
             ));
         }
         if self.recent_status > 20 {
-            return Err(format!("recent_status must be at most 20 (got {})", self.recent_status));
+            return Err(format!(
+                "recent_status must be at most 20 (got {})",
+                self.recent_status
+            ));
         }
         if self.k == 0 || self.k > 100 {
             return Err(format!("k must be between 1 and 100 (got {})", self.k));
@@ -253,7 +256,8 @@ pub fn plan(
             .into_iter()
             .filter(|c| is_pinned(c, ask.status_days, now))
             .partition(always_pinned);
-        let newest = |a: &PinCandidate, b: &PinCandidate| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id));
+        let newest =
+            |a: &PinCandidate, b: &PinCandidate| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id));
         always.sort_by(newest);
         statuses.sort_by(newest);
         for c in always {
@@ -537,17 +541,29 @@ mod tests {
 
     #[test]
     fn with_a_task_a_status_note_is_given_only_when_it_bears_on_the_work() {
-        let bearing = |id: &str, sim: f32| PinCandidate { bears: Some((Reason::Task, sim)), ..pin(id, "status", 1, false) };
+        let bearing = |id: &str, sim: f32| PinCandidate {
+            bears: Some((Reason::Task, sim)),
+            ..pin(id, "status", 1, false)
+        };
         let pins = vec![
             pin("pref", "preference", 3, false),
             bearing("status-close", 0.41),
             bearing("status-far", 0.12),
             pin("status-unknown", "status", 1, false),
-            PinCandidate { bears: Some((Reason::Work, 0.5)), ..pin("status-stale", "status", 40, false) },
+            PinCandidate {
+                bears: Some((Reason::Work, 0.5)),
+                ..pin("status-stale", "status", 40, false)
+            },
         ];
-        let ask = Ask { task: Some("Add a column".into()), ..Ask::default() };
+        let ask = Ask {
+            task: Some("Add a column".into()),
+            ..Ask::default()
+        };
         let got = plan(&ask, pins, vec![], false, now());
-        assert_eq!(ids(&got), vec![("pref", Reason::Pinned), ("status-close", Reason::Task)]);
+        assert_eq!(
+            ids(&got),
+            vec![("pref", Reason::Pinned), ("status-close", Reason::Task)]
+        );
         assert_eq!(got[1].similarity, Some(0.41));
     }
 
@@ -557,7 +573,10 @@ mod tests {
             pin("pref-old", "preference", 300, false),
             pin("marked", "status", 5, true),
         ];
-        let ask = Ask { task: Some("Translate the app".into()), ..Ask::default() };
+        let ask = Ask {
+            task: Some("Translate the app".into()),
+            ..Ask::default()
+        };
         let got = plan(&ask, pins, vec![], false, now());
         assert_eq!(
             ids(&got),

@@ -368,7 +368,11 @@ impl Vault {
     }
 
     /// [`Vault::search`], with the query's vector (none when searching by keywords only).
-    fn search_embedded(&mut self, query: &str, opts: &SearchOptions) -> Result<(SearchResults, Option<Vec<f32>>)> {
+    fn search_embedded(
+        &mut self,
+        query: &str,
+        opts: &SearchOptions,
+    ) -> Result<(SearchResults, Option<Vec<f32>>)> {
         let query = query.trim();
         if query.is_empty() || !query.chars().any(char::is_alphanumeric) {
             return Err(MemoryError::EmptyQuery);
@@ -704,8 +708,13 @@ impl Vault {
         }
         // How closely each fresh status note bears on the session: its best similarity to any of
         // the session's queries.
-        for c in pins.iter_mut().filter(|c| crate::inject::fresh_status(c, ask.status_days, now)) {
-            let Some(v) = self.index.vector_of(&c.id)? else { continue };
+        for c in pins
+            .iter_mut()
+            .filter(|c| crate::inject::fresh_status(c, ask.status_days, now))
+        {
+            let Some(v) = self.index.vector_of(&c.id)? else {
+                continue;
+            };
             c.bears = queries
                 .iter()
                 .map(|(reason, q)| (*reason, crate::embed::dot(q, &v)))

@@ -203,7 +203,11 @@ fn run() -> Result<(), String> {
     let mut rows = vec![];
     // The first row is the policy before this round: every fresh status note pinned into every
     // session (a bar no note misses, and all of them for a session without a task).
-    let before = Policy { status: -1.0, recent_status: 20, ..Policy::default() };
+    let before = Policy {
+        status: -1.0,
+        recent_status: 20,
+        ..Policy::default()
+    };
     if std::env::args().any(|a| a == "--grid") {
         return grid(&mut vault, &judged.cases);
     }
@@ -211,12 +215,32 @@ fn run() -> Result<(), String> {
     for p in [
         before,
         shipped,
-        Policy { status: 0.30, ..shipped },
-        Policy { status: 0.40, ..shipped },
-        Policy { session: 0.20, prompt: 0.25, ..shipped },
-        Policy { session: 0.30, prompt: 0.35, ..shipped },
-        Policy { relative: 0.5, ..shipped },
-        Policy { relative: 0.7, ..shipped },
+        Policy {
+            status: 0.30,
+            ..shipped
+        },
+        Policy {
+            status: 0.40,
+            ..shipped
+        },
+        Policy {
+            session: 0.20,
+            prompt: 0.25,
+            ..shipped
+        },
+        Policy {
+            session: 0.30,
+            prompt: 0.35,
+            ..shipped
+        },
+        Policy {
+            relative: 0.5,
+            ..shipped
+        },
+        Policy {
+            relative: 0.7,
+            ..shipped
+        },
     ] {
         rows.push((p, tally_cases(&mut vault, &judged.cases, &p)?));
     }
@@ -241,7 +265,13 @@ impl Default for Policy {
     /// What kite ships.
     fn default() -> Self {
         let d = Ask::default();
-        Policy { session: SESSION, prompt: PROMPT, status: d.status_similarity, recent_status: d.recent_status, relative: d.relative }
+        Policy {
+            session: SESSION,
+            prompt: PROMPT,
+            status: d.status_similarity,
+            recent_status: d.recent_status,
+            relative: d.relative,
+        }
     }
 }
 
@@ -250,8 +280,15 @@ impl Policy {
         if self.status < 0.0 {
             return "before: every fresh status pinned".into();
         }
-        let shipped = if *self == Policy::default() { " (shipped)" } else { "" };
-        format!("{:.2} / {:.2} / status {:.2} / relative {:.1}{shipped}", self.session, self.prompt, self.status, self.relative)
+        let shipped = if *self == Policy::default() {
+            " (shipped)"
+        } else {
+            ""
+        };
+        format!(
+            "{:.2} / {:.2} / status {:.2} / relative {:.1}{shipped}",
+            self.session, self.prompt, self.status, self.relative
+        )
     }
 }
 
@@ -265,14 +302,23 @@ fn grid(vault: &mut Vault, cases: &[Case]) -> Result<(), String> {
     for session in [0.25f32, 0.30, 0.35, 0.40, 0.45] {
         for status in [0.25f32, 0.30, 0.35, 0.40, 0.45, 0.50] {
             for relative in [0.5f64, 0.6, 0.7] {
-                let p = Policy { session, prompt: session + 0.05, status, relative, ..Policy::default() };
+                let p = Policy {
+                    session,
+                    prompt: session + 0.05,
+                    status,
+                    relative,
+                    ..Policy::default()
+                };
                 let t = tally_cases(vault, cases, &p)?;
                 let f = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
                 println!(
                     "{session:.2} {:.2} {status:.2} {relative:.1} | {:.0} | {:.0} | {:.0}",
                     session + 0.05,
                     f(total(&t, &|t| t.needed_hit), total(&t, &|t| t.with_needed)),
-                    f(total(&t, &|t| t.injected_relevant), total(&t, &|t| t.injected)),
+                    f(
+                        total(&t, &|t| t.injected_relevant),
+                        total(&t, &|t| t.injected)
+                    ),
                     f(total(&t, &|t| t.matched), total(&t, &|t| t.injected)),
                 );
             }
@@ -289,7 +335,15 @@ fn ask_for(c: &Case, p: &Policy) -> (usize, Ask) {
     if let Some(prompt) = &c.prompt {
         return (
             2,
-            Ask { pinned: false, prompt: Some(prompt.clone()), budget: 1600, min_similarity: p.prompt, relative: p.relative, k: 4, ..Ask::default() },
+            Ask {
+                pinned: false,
+                prompt: Some(prompt.clone()),
+                budget: 1600,
+                min_similarity: p.prompt,
+                relative: p.relative,
+                k: 4,
+                ..Ask::default()
+            },
         );
     }
     let slot = if c.task.is_some() { 0 } else { 1 };
@@ -336,7 +390,11 @@ fn push_table(md: &mut String, rows: &[(Policy, Tallies)]) {
                 Tally::frac(t.injected_relevant, t.injected),
                 Tally::frac(t.matched, t.injected),
                 Tally::frac(t.matched_relevant, t.matched),
-                if t.nothing_wanted == 0 { "–".to_string() } else { Tally::frac(t.nothing_given, t.nothing_wanted) },
+                if t.nothing_wanted == 0 {
+                    "–".to_string()
+                } else {
+                    Tally::frac(t.nothing_given, t.nothing_wanted)
+                },
                 t.chars / t.cases.max(1)
             ));
         }
@@ -353,20 +411,50 @@ fn total(t: &Tallies, f: &dyn Fn(&Tally) -> usize) -> usize {
 fn push_shipped_summary(md: &mut String, before: &Tallies, shipped: &Tallies) {
     md.push_str("\n| over all cases | before (every fresh status pinned) | shipped | target |\n|---|---|---|---|\n");
     for (what, target, f) in [
-        ("most needed note injected", "≥ 90%", (&|t: &Tally| (t.needed_hit, t.with_needed)) as &dyn Fn(&Tally) -> (usize, usize)),
-        ("injected notes relevant", "≥ 60%", &|t: &Tally| (t.injected_relevant, t.injected)),
-        ("matched notes of those injected (by count)", "≥ 50%", &|t: &Tally| (t.matched, t.injected)),
-        ("matched notes relevant", "", &|t: &Tally| (t.matched_relevant, t.matched)),
+        (
+            "most needed note injected",
+            "≥ 90%",
+            (&|t: &Tally| (t.needed_hit, t.with_needed)) as &dyn Fn(&Tally) -> (usize, usize),
+        ),
+        ("injected notes relevant", "≥ 60%", &|t: &Tally| {
+            (t.injected_relevant, t.injected)
+        }),
+        (
+            "matched notes of those injected (by count)",
+            "≥ 50%",
+            &|t: &Tally| (t.matched, t.injected),
+        ),
+        ("matched notes relevant", "", &|t: &Tally| {
+            (t.matched_relevant, t.matched)
+        }),
     ] {
         let cell = |ts: &Tallies| Tally::frac(total(ts, &|t| f(t).0), total(ts, &|t| f(t).1));
-        md.push_str(&format!("| {what} | {} | {} | {target} |\n", cell(before), cell(shipped)));
+        md.push_str(&format!(
+            "| {what} | {} | {} | {target} |\n",
+            cell(before),
+            cell(shipped)
+        ));
     }
     let misses: Vec<&String> = shipped.iter().flat_map(|(_, t)| &t.misses).collect();
     let strays: Vec<&String> = shipped.iter().flat_map(|(_, t)| &t.strays).collect();
     if !misses.is_empty() {
-        md.push_str(&format!("\nMissed: {}.\n", misses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")));
+        md.push_str(&format!(
+            "\nMissed: {}.\n",
+            misses
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
     }
     if !strays.is_empty() {
-        md.push_str(&format!("\nInjected but not judged relevant: {}.\n", strays.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")));
+        md.push_str(&format!(
+            "\nInjected but not judged relevant: {}.\n",
+            strays
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
     }
 }

@@ -810,11 +810,24 @@ fn before_model() -> Option<(String, Embedder)> {
     let dir = std::env::var_os("KITE_BENCH_BEFORE_MODEL_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/all-minilm-l6-v2")));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../models/all-minilm-l6-v2"
+            ))
+        });
     let ort = model_config().ok()?.ort_dylib;
-    let cfg = EmbedConfig { model_dir: dir.clone(), ort_dylib: ort };
+    let cfg = EmbedConfig {
+        model_dir: dir.clone(),
+        ort_dylib: ort,
+    };
     match Embedder::load(&cfg) {
-        Ok(e) => Some((dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), e)),
+        Ok(e) => Some((
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            e,
+        )),
         Err(e) => {
             eprintln!("no model to compare with in {}: {e}", dir.display());
             None
@@ -824,16 +837,33 @@ fn before_model() -> Option<(String, Embedder)> {
 
 /// Top-1 and top-3 (out of the queries) and the queries whose note was not first, by cosine over
 /// the notes' embedded text.
-fn rank_pairs(embedder: &Embedder, notes: &[(String, String)], queries: &[(String, String)]) -> Result<(usize, usize, Vec<String>), String> {
-    let texts: Vec<String> = notes.iter().map(|(t, b)| kite_memory::note::embed_text(t, b)).collect();
+fn rank_pairs(
+    embedder: &Embedder,
+    notes: &[(String, String)],
+    queries: &[(String, String)],
+) -> Result<(usize, usize, Vec<String>), String> {
+    let texts: Vec<String> = notes
+        .iter()
+        .map(|(t, b)| kite_memory::note::embed_text(t, b))
+        .collect();
     let nv = embedder.embed(&texts).map_err(err)?;
     let (mut top1, mut top3, mut misses) = (0, 0, vec![]);
     for (want, q) in queries {
         let qv = embedder.embed_one(q).map_err(err)?;
-        let mut scored: Vec<(usize, f32)> = nv.iter().enumerate().map(|(i, v)| (i, kite_memory::embed::dot(&qv, v))).collect();
+        let mut scored: Vec<(usize, f32)> = nv
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i, kite_memory::embed::dot(&qv, v)))
+            .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let want_i = notes.iter().position(|(t, _)| t == want).ok_or("a query names no note")?;
-        let rank = scored.iter().position(|(i, _)| *i == want_i).unwrap_or(usize::MAX);
+        let want_i = notes
+            .iter()
+            .position(|(t, _)| t == want)
+            .ok_or("a query names no note")?;
+        let rank = scored
+            .iter()
+            .position(|(i, _)| *i == want_i)
+            .unwrap_or(usize::MAX);
         top1 += usize::from(rank == 0);
         top3 += usize::from(rank < 3);
         if rank != 0 {
@@ -846,14 +876,26 @@ fn rank_pairs(embedder: &Embedder, notes: &[(String, String)], queries: &[(Strin
 /// Vector-only nDCG@10 on the built-in judged notes, by brute force (any model's size).
 fn judged_vector_ndcg(embedder: &Embedder) -> Result<f64, String> {
     let j = builtin_judged()?;
-    let texts: Vec<String> = j.docs.iter().map(|(_, t, b)| kite_memory::note::embed_text(t, b)).collect();
+    let texts: Vec<String> = j
+        .docs
+        .iter()
+        .map(|(_, t, b)| kite_memory::note::embed_text(t, b))
+        .collect();
     let dv = embedder.embed(&texts).map_err(err)?;
     let mut sum = 0.0;
     for (qid, text) in &j.queries {
         let qv = embedder.embed_one(text).map_err(err)?;
-        let mut scored: Vec<(usize, f32)> = dv.iter().enumerate().map(|(i, v)| (i, kite_memory::embed::dot(&qv, v))).collect();
+        let mut scored: Vec<(usize, f32)> = dv
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i, kite_memory::embed::dot(&qv, v)))
+            .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let ranked: Vec<String> = scored.iter().take(10).map(|(i, _)| j.docs[*i].0.clone()).collect();
+        let ranked: Vec<String> = scored
+            .iter()
+            .take(10)
+            .map(|(i, _)| j.docs[*i].0.clone())
+            .collect();
         sum += ndcg10(&ranked, &j.qrels[qid]);
     }
     Ok(sum / j.queries.len().max(1) as f64)
@@ -863,15 +905,20 @@ fn judged_vector_ndcg(embedder: &Embedder) -> Result<f64, String> {
 /// their note), the shipped model against the one before it, in the same run.
 fn paraphrase(shipped: &Embedder) -> Result<String, String> {
     let set = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/judged/paraphrase.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&set).map_err(|e| format!("{}: {e}", set.display()))?)
-        .map_err(|e| format!("{}: {e}", set.display()))?;
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&set).map_err(|e| format!("{}: {e}", set.display()))?,
+    )
+    .map_err(|e| format!("{}: {e}", set.display()))?;
     let mut title_of = HashMap::new();
     let notes: Vec<(String, String)> = v["notes"]
         .as_array()
         .ok_or("paraphrase set: no notes")?
         .iter()
         .map(|n| {
-            let (t, b) = (n["title"].as_str().unwrap_or("").to_string(), n["body"].as_str().unwrap_or("").to_string());
+            let (t, b) = (
+                n["title"].as_str().unwrap_or("").to_string(),
+                n["body"].as_str().unwrap_or("").to_string(),
+            );
             title_of.insert(n["id"].as_str().unwrap_or("").to_string(), t.clone());
             (t, b)
         })
@@ -880,14 +927,34 @@ fn paraphrase(shipped: &Embedder) -> Result<String, String> {
         .as_array()
         .ok_or("paraphrase set: no queries")?
         .iter()
-        .map(|q| (title_of.get(q["note"].as_str().unwrap_or("")).cloned().unwrap_or_default(), q["query"].as_str().unwrap_or("").to_string()))
+        .map(|q| {
+            (
+                title_of
+                    .get(q["note"].as_str().unwrap_or(""))
+                    .cloned()
+                    .unwrap_or_default(),
+                q["query"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
-    eprintln!("paraphrase recall: {} notes, {} queries", notes.len(), queries.len());
+    eprintln!(
+        "paraphrase recall: {} notes, {} queries",
+        notes.len(),
+        queries.len()
+    );
     let mut rows = vec![];
     if let Some((name, before)) = before_model() {
-        rows.push((format!("before: {name}"), rank_pairs(&before, &notes, &queries)?, judged_vector_ndcg(&before)?));
+        rows.push((
+            format!("before: {name}"),
+            rank_pairs(&before, &notes, &queries)?,
+            judged_vector_ndcg(&before)?,
+        ));
     }
-    rows.push((format!("**shipped: {}**", kite_memory::embed::MODEL_NAME), rank_pairs(shipped, &notes, &queries)?, judged_vector_ndcg(shipped)?));
+    rows.push((
+        format!("**shipped: {}**", kite_memory::embed::MODEL_NAME),
+        rank_pairs(shipped, &notes, &queries)?,
+        judged_vector_ndcg(shipped)?,
+    ));
     let n = queries.len();
     let mut md = format!(
         "### Paraphrase recall\n\n`bench/judged/paraphrase.json`: {} notes and {n} questions, each asking for its note in words that share no content word with it \
@@ -898,11 +965,18 @@ fn paraphrase(shipped: &Embedder) -> Result<String, String> {
     );
     let pct = |k: usize| format!("{:.0}% ({k}/{n})", 100.0 * k as f64 / n.max(1) as f64);
     for (name, (t1, t3, _), nd) in &rows {
-        md.push_str(&format!("| {name} | {} | {} | {nd:.3} |\n", pct(*t1), pct(*t3)));
+        md.push_str(&format!(
+            "| {name} | {} | {} | {nd:.3} |\n",
+            pct(*t1),
+            pct(*t3)
+        ));
     }
     if let Some((_, (_, _, misses), _)) = rows.last() {
         if !misses.is_empty() {
-            md.push_str(&format!("\nNot first with the shipped model: {}.\n", misses.join("; ")));
+            md.push_str(&format!(
+                "\nNot first with the shipped model: {}.\n",
+                misses.join("; ")
+            ));
         }
     }
     Ok(md)

@@ -190,7 +190,13 @@ fn vectors_of_another_models_size_are_dropped_and_the_notes_embedded_again() {
     let path = dir.path().join("index.db");
     {
         let mut ix = Index::open(&path).unwrap();
-        ix.insert_batch(&[(note("a", "A note", "body"), "a.md".into(), "h".into(), Some(unit(1)))]).unwrap();
+        ix.insert_batch(&[(
+            note("a", "A note", "body"),
+            "a.md".into(),
+            "h".into(),
+            Some(unit(1)),
+        )])
+        .unwrap();
         // As an index of the previous model (384 dimensions) left it.
         ix.conn
             .execute_batch("DROP TABLE notes_vec; CREATE VIRTUAL TABLE notes_vec USING vec0(embedding float[384]); UPDATE notes SET embedded = 1;")
@@ -198,10 +204,26 @@ fn vectors_of_another_models_size_are_dropped_and_the_notes_embedded_again() {
         ix.set_meta("model", "all-MiniLM-L6-v2").unwrap();
     }
     let ix = Index::open(&path).unwrap();
-    let sql: String = ix.conn.query_row("SELECT sql FROM sqlite_master WHERE name = 'notes_vec'", [], |r| r.get(0)).unwrap();
+    let sql: String = ix
+        .conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'notes_vec'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert!(sql.contains(&format!("float[{DIM}]")), "{sql}");
-    let embedded: i64 = ix.conn.query_row("SELECT count(*) FROM notes WHERE embedded = 1", [], |r| r.get(0)).unwrap();
+    let embedded: i64 = ix
+        .conn
+        .query_row("SELECT count(*) FROM notes WHERE embedded = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert_eq!(embedded, 0, "every note is embedded again by the next sync");
-    assert_eq!(ix.get("a").unwrap().map(|n| n.title), Some("A note".to_string()), "the note itself stays");
+    assert_eq!(
+        ix.get("a").unwrap().map(|n| n.title),
+        Some("A note".to_string()),
+        "the note itself stays"
+    );
     assert!(ix.vector_of("a").unwrap().is_none());
 }
