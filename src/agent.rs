@@ -9,16 +9,11 @@
 /// server use it instead of registering one of their own (one session per agent), and never end
 /// it (the runner does, after landing the task with the session's claim).
 pub(crate) fn runner_session() -> Option<String> {
-    std::env::var("KITE_SESSION_ID")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    std::env::var("KITE_SESSION_ID").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// Programs between an agent and a hook command that are not the agent.
-const WRAPPERS: &[&str] = &[
-    "sh", "bash", "dash", "zsh", "fish", "ksh", "env", "timeout", "nice", "nohup", "stdbuf",
-];
+const WRAPPERS: &[&str] = &["sh", "bash", "dash", "zsh", "fish", "ksh", "env", "timeout", "nice", "nohup", "stdbuf"];
 
 /// `/proc/PID/stat`: the command name, the parent pid and the start time (clock ticks since boot).
 fn stat(pid: u32) -> Option<(String, u32, u64)> {

@@ -32,13 +32,7 @@ pub(crate) fn spawn(places: &Places, daemon_args: &[String]) -> Result<u32> {
         .open(&log_file)
         .with_context(|| format!("cannot open {}", log_file.display()))?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--home")
-        .arg(&places.home)
-        .arg("--root")
-        .arg(&places.root)
-        .arg("--vault")
-        .arg(&places.vault)
-        .arg("daemon");
+    cmd.arg("--home").arg(&places.home).arg("--root").arg(&places.root).arg("--vault").arg(&places.vault).arg("daemon");
     cmd.args(daemon_args);
     let child = cmd
         .current_dir(&places.root)
@@ -58,10 +52,7 @@ pub(crate) fn spawn(places: &Places, daemon_args: &[String]) -> Result<u32> {
 pub(crate) async fn connect(socket: &Path, timeout: Duration) -> Option<(Client, Hello)> {
     let attempt = async {
         let c = Client::connect(socket).await.ok()?;
-        let h: Hello = c
-            .request::<kite_proto::op::Hello>(kite_proto::NoArgs {})
-            .await
-            .ok()?;
+        let h: Hello = c.request::<kite_proto::op::Hello>(kite_proto::NoArgs {}).await.ok()?;
         Some((c, h))
     };
     tokio::time::timeout(timeout, attempt).await.ok().flatten()
@@ -70,11 +61,7 @@ pub(crate) async fn connect(socket: &Path, timeout: Duration) -> Option<(Client,
 /// Waits until a daemon answers on the socket, up to `timeout`. `pid` is the process that was
 /// started: when it exits before answering (and no other daemon answers), the error carries the
 /// tail of its log.
-pub(crate) async fn wait_ready(
-    places: &Places,
-    pid: Option<u32>,
-    timeout: Duration,
-) -> Result<(Client, Hello)> {
+pub(crate) async fn wait_ready(places: &Places, pid: Option<u32>, timeout: Duration) -> Result<(Client, Hello)> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(ok) = connect(&places.socket(), Duration::from_millis(500)).await {
@@ -87,18 +74,11 @@ pub(crate) async fn wait_ready(
                 if let Some(ok) = connect(&places.socket(), Duration::from_millis(500)).await {
                     return Ok(ok);
                 }
-                bail!(
-                    "the daemon exited before it answered: {}",
-                    log_tail(&places.home)
-                );
+                bail!("the daemon exited before it answered: {}", log_tail(&places.home));
             }
         }
         if Instant::now() >= deadline {
-            bail!(
-                "the daemon did not answer within {:.0?}: {}",
-                timeout,
-                log_tail(&places.home)
-            );
+            bail!("the daemon did not answer within {:.0?}: {}", timeout, log_tail(&places.home));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -108,9 +88,7 @@ pub(crate) async fn wait_ready(
 pub(crate) fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state is the field after the parenthesized command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -129,10 +107,6 @@ pub(crate) fn log_tail(home: &Path) -> String {
 
 /// The pid in the home's pidfile, if a daemon holds it.
 pub(crate) fn running_pid(home: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(kite_coord::Home::new(home).pidfile())
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let pid: u32 = std::fs::read_to_string(kite_coord::Home::new(home).pidfile()).ok()?.trim().parse().ok()?;
     alive(pid).then_some(pid)
 }

@@ -49,16 +49,13 @@ impl Places {
     /// A path the way the daemon's lock table and task files take it: relative to the top of
     /// this work tree (so `src/a.rs` is one lock from every work tree of the repository).
     pub(crate) fn repo_path(&self, cwd: &Path, input: &str) -> Result<String> {
-        kite_core::paths::repo_relative(&self.worktree, cwd, input)
-            .map_err(|e| anyhow::anyhow!("{e}"))
+        kite_core::paths::repo_relative(&self.worktree, cwd, input).map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
 /// The top of the git work tree containing `dir`, if any (a linked work tree's own top).
 pub(crate) fn git_top(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
-        .find(|d| d.join(".git").exists())
-        .map(Path::to_path_buf)
+    dir.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf)
 }
 
 /// The main checkout of the repository whose work tree `dir` is in: for a linked work tree, the
@@ -90,22 +87,13 @@ fn main_checkout(top: &Path) -> Option<PathBuf> {
     main.join(".git").is_dir().then_some(main)
 }
 
-pub(crate) fn resolve(
-    home: Option<PathBuf>,
-    root: Option<PathBuf>,
-    vault: Option<PathBuf>,
-    config_vault: Option<PathBuf>,
-) -> Result<Places> {
+pub(crate) fn resolve(home: Option<PathBuf>, root: Option<PathBuf>, vault: Option<PathBuf>, config_vault: Option<PathBuf>) -> Result<Places> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let cwd = cwd.canonicalize().unwrap_or(cwd);
     let top = git_top(&cwd);
     let root = match root {
         Some(r) => absolute(&cwd, &r),
-        None => top
-            .as_deref()
-            .and_then(main_checkout)
-            .or_else(|| top.clone())
-            .unwrap_or_else(|| cwd.clone()),
+        None => top.as_deref().and_then(main_checkout).or_else(|| top.clone()).unwrap_or_else(|| cwd.clone()),
     };
     let root = root.canonicalize().unwrap_or(root);
     // The work tree lock paths are relative to: this one when it belongs to the root's
@@ -114,19 +102,12 @@ pub(crate) fn resolve(
         Some(t) if t == root || main_checkout(&t).as_deref() == Some(root.as_path()) => t,
         _ => root.clone(),
     };
-    let home = home
-        .map(|h| absolute(&cwd, &h))
-        .unwrap_or_else(|| root.join(".kite"));
+    let home = home.map(|h| absolute(&cwd, &h)).unwrap_or_else(|| root.join(".kite"));
     let vault = vault
         .or(config_vault)
         .map(|v| absolute(&root, &v))
         .unwrap_or_else(|| home.parent().unwrap_or(&root).join("vault"));
-    Ok(Places {
-        home,
-        root,
-        worktree,
-        vault,
-    })
+    Ok(Places { home, root, worktree, vault })
 }
 
 fn absolute(base: &Path, p: &Path) -> PathBuf {
@@ -143,18 +124,8 @@ mod tests {
     use std::process::Command;
 
     fn git(dir: &Path, args: &[&str]) {
-        let ok = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap();
-        assert!(
-            ok.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&ok.stderr)
-        );
+        let ok = Command::new("git").arg("-C").arg(dir).args(args).env("GIT_CONFIG_NOSYSTEM", "1").output().unwrap();
+        assert!(ok.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&ok.stderr));
     }
 
     #[test]
@@ -163,20 +134,7 @@ mod tests {
         let main = t.path().join("repo");
         std::fs::create_dir_all(main.join("src")).unwrap();
         git(&main, &["init", "-q"]);
-        git(
-            &main,
-            &[
-                "-c",
-                "user.email=a@b",
-                "-c",
-                "user.name=a",
-                "commit",
-                "-q",
-                "--allow-empty",
-                "-m",
-                "x",
-            ],
-        );
+        git(&main, &["-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x"]);
         git(&main, &["worktree", "add", "-q", ".kite/worktrees/task-3"]);
         git(&main, &["worktree", "add", "-q", "../wt"]);
         let main = main.canonicalize().unwrap();

@@ -15,11 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "kite",
-    version,
-    about = "Coordinate many coding-agent sessions on one repository"
-)]
+#[command(name = "kite", version, about = "Coordinate many coding-agent sessions on one repository")]
 pub(crate) struct Cli {
     /// The kite home (socket, database, config, logs). Default: .kite/ at the git root.
     #[arg(long, global = true, env = "KITE_HOME")]
@@ -96,10 +92,7 @@ fn main() -> ExitCode {
             // does not know this hook (older or newer); its usage error would exit 2, which
             // Claude Code reads as "block this tool call".
             if e.use_stderr() && std::env::args().skip(1).any(|a| a == "hook") {
-                eprintln!(
-                    "kite: warning: hook skipped: {}",
-                    e.to_string().lines().next().unwrap_or_default()
-                );
+                eprintln!("kite: warning: hook skipped: {}", e.to_string().lines().next().unwrap_or_default());
                 return ExitCode::SUCCESS;
             }
             e.exit()
@@ -108,17 +101,10 @@ fn main() -> ExitCode {
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
+            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return ExitCode::SUCCESS;
             }
-            let msg = e
-                .chain()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(": ");
+            let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
             eprintln!("kite: {}", msg.replace('\n', " "));
             ExitCode::FAILURE
         }

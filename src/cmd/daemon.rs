@@ -64,9 +64,7 @@ impl Args {
 
 /// `kite daemon --detach`: start in the background, wait until it answers.
 fn detach(ctx: &Ctx, args: &Args) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         if let Some((_, h)) = crate::autostart::connect(&ctx.places.socket(), Duration::from_millis(500)).await {
             return crate::output::line(format!("kite daemon already running (pid {}) for {}", h.pid, ctx.places.root.display()));
@@ -89,21 +87,14 @@ fn detach(ctx: &Ctx, args: &Args) -> Result<()> {
 /// `kite daemon --stop`: SIGTERM to the daemon holding this home, then wait for it to exit.
 fn stop(ctx: &Ctx) -> Result<()> {
     let Some(pid) = crate::autostart::running_pid(&ctx.places.home) else {
-        return crate::output::line(format!(
-            "no kite daemon is running for {}",
-            ctx.places.root.display()
-        ));
+        return crate::output::line(format!("no kite daemon is running for {}", ctx.places.root.display()));
     };
     let target = rustix::process::Pid::from_raw(pid as i32).context("bad pid in the pidfile")?;
-    rustix::process::kill_process(target, rustix::process::Signal::TERM)
-        .with_context(|| format!("cannot stop the daemon (pid {pid})"))?;
+    rustix::process::kill_process(target, rustix::process::Signal::TERM).with_context(|| format!("cannot stop the daemon (pid {pid})"))?;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while crate::autostart::alive(pid) {
         if std::time::Instant::now() > deadline {
-            anyhow::bail!(
-                "the daemon (pid {pid}) did not exit within 30 s; see {}",
-                kite_coord::Home::new(&ctx.places.home).log().display()
-            );
+            anyhow::bail!("the daemon (pid {pid}) did not exit within 30 s; see {}", kite_coord::Home::new(&ctx.places.home).log().display());
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -116,26 +107,11 @@ fn init_logs(home: &std::path::Path) -> Result<()> {
         .create(true)
         .append(true)
         .open(kite_coord::Home::new(home).log())
-        .with_context(|| {
-            format!(
-                "cannot open {}",
-                kite_coord::Home::new(home).log().display()
-            )
-        })?;
+        .with_context(|| format!("cannot open {}", kite_coord::Home::new(home).log().display()))?;
     let filter = || EnvFilter::try_from_env("KITE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_writer(std::io::stderr)
-                .with_filter(filter()),
-        )
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .with_filter(filter()),
-        )
+        .with(tracing_subscriber::fmt::layer().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_writer(std::io::stderr).with_filter(filter()))
+        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(file)).with_filter(filter()))
         .init();
     Ok(())
 }
@@ -150,23 +126,15 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if args.autostarted {
         if let Some(pid) = crate::autostart::running_pid(&ctx.places.home) {
             // Lost a start race: the other daemon serves this home.
-            eprintln!(
-                "kite: daemon (pid {pid}) already serves {}; this one exits",
-                ctx.places.home.display()
-            );
+            eprintln!("kite: daemon (pid {pid}) already serves {}; this one exits", ctx.places.home.display());
             return Ok(());
         }
     }
     init_logs(&ctx.places.home)?;
-    let sync = args
-        .sync
-        .as_deref()
-        .unwrap_or(&ctx.config.store.synchronous);
-    let durability = Durability::parse(sync)
-        .with_context(|| format!("unknown sync level '{sync}' (expected normal or full)"))?;
-    let timeout = args
-        .heartbeat_timeout
-        .unwrap_or(ctx.config.daemon.heartbeat_timeout as f64);
+    let sync = args.sync.as_deref().unwrap_or(&ctx.config.store.synchronous);
+    let durability =
+        Durability::parse(sync).with_context(|| format!("unknown sync level '{sync}' (expected normal or full)"))?;
+    let timeout = args.heartbeat_timeout.unwrap_or(ctx.config.daemon.heartbeat_timeout as f64);
     if !(timeout.is_finite() && timeout > 0.0) {
         anyhow::bail!("--heartbeat-timeout must be a positive number of seconds");
     }
@@ -175,51 +143,33 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         root: ctx.places.root.clone(),
         heartbeat_timeout: Duration::from_secs_f64(timeout),
         durability,
-        retention: kite_coord::Retention {
-            events: ctx.config.store.keep_events,
-            tasks: ctx.config.store.keep_tasks,
-        },
+        retention: kite_coord::Retention { events: ctx.config.store.keep_events, tasks: ctx.config.store.keep_tasks },
     };
     let tick = match args.tick {
-        Some(t) if !(t.is_finite() && t >= 0.0) => {
-            anyhow::bail!("--tick must be a number of seconds (0: no strategy loop)")
-        }
+        Some(t) if !(t.is_finite() && t >= 0.0) => anyhow::bail!("--tick must be a number of seconds (0: no strategy loop)"),
         t => t.map(Duration::from_secs_f64),
     };
     // One thread for the coordinator: see kite-coord's state module for why. The strategy loop
     // and the runner get a thread of their own and reach the coordinator through its socket.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut components: Vec<Box<dyn kite_daemon::Component>> = Vec::new();
     if !args.no_memory {
         let vault = crate::cmd::vault::config(ctx);
-        match kite_daemon::memory::start(
-            ctx.places.home.clone(),
-            vault,
-            ctx.config.hooks.extract_command.clone(),
-        ) {
+        match kite_daemon::memory::start(ctx.places.home.clone(), vault, ctx.config.hooks.extract_command.clone()) {
             Ok(m) => components.push(Box::new(m)),
             Err(e) => tracing::warn!("memory component off: {e:#}"),
         }
     }
-    components.push(Box::new(super::sched::background(
-        ctx,
-        tick,
-        args.max_agents.map(|n| n as usize),
-    )));
-    components.push(Box::new(kite_daemon::ui::Ui::new(
-        kite_daemon::ui::UiParts {
-            cfg: ctx.config.ui.clone(),
-            home: ctx.places.home.clone(),
-            root: ctx.places.root.clone(),
-            socket: ctx.places.socket(),
-            merge: ctx.config.merge.clone(),
-        },
-    )));
+    components.push(Box::new(super::sched::background(ctx, tick, args.max_agents.map(|n| n as usize))));
+    components.push(Box::new(kite_daemon::ui::Ui::new(kite_daemon::ui::UiParts {
+        cfg: ctx.config.ui.clone(),
+        home: ctx.places.home.clone(),
+        root: ctx.places.root.clone(),
+        socket: ctx.places.socket(),
+        merge: ctx.config.merge.clone(),
+    })));
     let served = rt.block_on(kite_daemon::run(config, components, async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -234,3 +184,4 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     Ok(())
 }
+

@@ -19,25 +19,13 @@ pub(crate) struct Args {
 pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
     let older_than_secs = match &a.older_than {
         None => None,
-        Some(s) => Some(
-            kite_core::duration::parse_duration(s)
-                .with_context(|| "--older-than")?
-                .as_secs(),
-        ),
+        Some(s) => Some(kite_core::duration::parse_duration(s).with_context(|| "--older-than")?.as_secs()),
     };
     let c = ctx.client().await?;
-    let mut total = GcReport {
-        dry_run: a.dry_run,
-        ..Default::default()
-    };
+    let mut total = GcReport { dry_run: a.dry_run, ..Default::default() };
     let started = std::time::Instant::now();
     loop {
-        let r = c
-            .request::<kite_proto::op::Gc>(Gc {
-                dry_run: a.dry_run,
-                older_than_secs,
-            })
-            .await?;
+        let r = c.request::<kite_proto::op::Gc>(Gc { dry_run: a.dry_run, older_than_secs }).await?;
         total.events += r.events;
         total.tasks += r.tasks;
         total.archive = r.archive;
@@ -47,28 +35,14 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
             break;
         }
         if !ctx.json && started.elapsed().as_secs() >= 1 {
-            eprintln!(
-                "kite gc: {} events and {} tasks archived so far",
-                total.events, total.tasks
-            );
+            eprintln!("kite gc: {} events and {} tasks archived so far", total.events, total.tasks);
         }
     }
     if ctx.json {
         return output::json(&total);
     }
-    let age = |s: Option<u64>| {
-        s.map_or("never (kept forever)".to_string(), |s| {
-            format!(
-                "older than {}",
-                kite_core::duration::format_duration(std::time::Duration::from_secs(s))
-            )
-        })
-    };
-    let verb = if a.dry_run {
-        "would archive"
-    } else {
-        "archived"
-    };
+    let age = |s: Option<u64>| s.map_or("never (kept forever)".to_string(), |s| format!("older than {}", kite_core::duration::format_duration(std::time::Duration::from_secs(s))));
+    let verb = if a.dry_run { "would archive" } else { "archived" };
     output::line(format!(
         "{verb} {} events ({}) and {} finished tasks ({}) to {}",
         total.events,

@@ -37,9 +37,7 @@ impl Args {
 /// Whether an executable sits in a cargo build directory (`.../target/{release,debug}/kite`).
 fn in_build_dir(exe: &Path) -> bool {
     let parts: Vec<&str> = exe.iter().filter_map(|c| c.to_str()).collect();
-    parts
-        .windows(2)
-        .any(|w| w[0] == "target" && (w[1] == "release" || w[1] == "debug"))
+    parts.windows(2).any(|w| w[0] == "target" && (w[1] == "release" || w[1] == "debug"))
 }
 
 /// The kite the hooks should run: this executable when it is installed; when it is a build
@@ -50,16 +48,11 @@ fn installed_kite() -> Result<(String, Option<String>)> {
     if !in_build_dir(&exe) {
         return Ok((exe.display().to_string(), None));
     }
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("kite")).collect())
-        .unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join("kite")).collect()).unwrap_or_default();
     if let Some(home) = std::env::var_os("HOME") {
         candidates.push(PathBuf::from(home).join(".local/bin/kite"));
     }
-    let installed = candidates
-        .into_iter()
-        .filter_map(|c| c.canonicalize().ok())
-        .find(|c| c.is_file() && !in_build_dir(c) && *c != exe);
+    let installed = candidates.into_iter().filter_map(|c| c.canonicalize().ok()).find(|c| c.is_file() && !in_build_dir(c) && *c != exe);
     Ok(match installed {
         Some(k) => (k.display().to_string(), Some(format!("hooks run the installed {} (this one is a build directory's)", k.display()))),
         None => (
@@ -78,11 +71,7 @@ fn ignore_in_git(dir: &Path, entry: &str) -> Result<bool> {
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     let bare = entry.trim_matches('/');
-    if text
-        .lines()
-        .map(str::trim)
-        .any(|l| l.trim_matches('/') == bare)
-    {
+    if text.lines().map(str::trim).any(|l| l.trim_matches('/') == bare) {
         return Ok(false);
     }
     let mut out = text;
@@ -98,17 +87,9 @@ fn read_json(path: &Path) -> Result<Value> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => Ok(json!({})),
         Ok(text) => {
-            let v: Value = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{} is not valid JSON; fix it or move it away, kite did not touch it",
-                    path.display()
-                )
-            })?;
+            let v: Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON; fix it or move it away, kite did not touch it", path.display()))?;
             if !v.is_object() {
-                bail!(
-                    "{} is not a JSON object; kite did not touch it",
-                    path.display()
-                );
+                bail!("{} is not a JSON object; kite did not touch it", path.display());
             }
             Ok(v)
         }
@@ -122,20 +103,14 @@ fn write_json(path: &Path, v: &Value) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let tmp = path.with_extension("json.kite-tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(v)? + "\n")
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::write(&tmp, serde_json::to_string_pretty(v)? + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
 }
 
 fn obj<'a>(v: &'a mut Value, key: &str, file: &Path) -> Result<&'a mut Map<String, Value>> {
     let m = v.as_object_mut().expect("checked object");
     let e = m.entry(key.to_string()).or_insert_with(|| json!({}));
-    e.as_object_mut().with_context(|| {
-        format!(
-            "'{key}' in {} is not an object; kite did not touch the file",
-            file.display()
-        )
-    })
+    e.as_object_mut().with_context(|| format!("'{key}' in {} is not an object; kite did not touch the file", file.display()))
 }
 
 /// Adds kite's hooks to a settings document; returns what changed.
@@ -145,23 +120,13 @@ pub(crate) fn merge_settings(settings: &mut Value, kite: &str, file: &Path) -> R
     for (event, sub, timeout) in kite_agent::claude::HOOKS {
         let command = format!("{kite} {sub}");
         let list = hooks.entry(event.to_string()).or_insert_with(|| json!([]));
-        let list = list.as_array_mut().with_context(|| {
-            format!(
-                "hooks.{event} in {} is not a list; kite did not touch the file",
-                file.display()
-            )
-        })?;
+        let list = list.as_array_mut().with_context(|| format!("hooks.{event} in {} is not a list; kite did not touch the file", file.display()))?;
         let present = list.iter().any(|group| {
-            group["hooks"].as_array().is_some_and(|hs| {
-                hs.iter()
-                    .any(|h| h["command"].as_str() == Some(command.as_str()))
-            })
+            group["hooks"].as_array().is_some_and(|hs| hs.iter().any(|h| h["command"].as_str() == Some(command.as_str())))
         });
         if !present {
             // SessionEnd hooks get 1.5 s by default; ours returns at once, the timeout is a ceiling.
-            list.push(
-                json!({"hooks": [{"type": "command", "command": command, "timeout": timeout}]}),
-            );
+            list.push(json!({"hooks": [{"type": "command", "command": command, "timeout": timeout}]}));
             changed.push(format!("added hook {event}: {command}"));
         }
     }
@@ -170,26 +135,14 @@ pub(crate) fn merge_settings(settings: &mut Value, kite: &str, file: &Path) -> R
     // .mcp.json names, so neither a person's session nor `claude -p` is asked or refused.
     let perms = obj(settings, "permissions", file)?;
     let allow = perms.entry("allow").or_insert_with(|| json!([]));
-    let allow = allow.as_array_mut().with_context(|| {
-        format!(
-            "permissions.allow in {} is not a list; kite did not touch the file",
-            file.display()
-        )
-    })?;
+    let allow = allow.as_array_mut().with_context(|| format!("permissions.allow in {} is not a list; kite did not touch the file", file.display()))?;
     if !allow.iter().any(|r| r.as_str() == Some("mcp__kite")) {
         allow.push(json!("mcp__kite"));
         changed.push("granted kite's MCP tools (permissions.allow: mcp__kite)".to_string());
     }
     let m = settings.as_object_mut().expect("checked object");
-    let servers = m
-        .entry("enabledMcpjsonServers")
-        .or_insert_with(|| json!([]));
-    let servers = servers.as_array_mut().with_context(|| {
-        format!(
-            "enabledMcpjsonServers in {} is not a list; kite did not touch the file",
-            file.display()
-        )
-    })?;
+    let servers = m.entry("enabledMcpjsonServers").or_insert_with(|| json!([]));
+    let servers = servers.as_array_mut().with_context(|| format!("enabledMcpjsonServers in {} is not a list; kite did not touch the file", file.display()))?;
     if !servers.iter().any(|s| s.as_str() == Some("kite")) {
         servers.push(json!("kite"));
         changed.push("approved the .mcp.json server kite (enabledMcpjsonServers)".to_string());
@@ -244,36 +197,22 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
     kite_coord::instance::private_dir(home)?;
     let config = ctx.places.config_file();
     if !config.exists() {
-        std::fs::write(&config, crate::config::COMMENTED)
-            .with_context(|| format!("cannot write {}", config.display()))?;
-        home_changes.push(format!(
-            "wrote {} (every setting, commented out at its default)",
-            config.display()
-        ));
+        std::fs::write(&config, crate::config::COMMENTED).with_context(|| format!("cannot write {}", config.display()))?;
+        home_changes.push(format!("wrote {} (every setting, commented out at its default)", config.display()));
     }
     if let Ok(rel) = home.strip_prefix(&dir) {
         let entry = format!("{}/", rel.display());
         if ignore_in_git(&dir, &entry)? {
-            home_changes.push(format!(
-                "added {entry} to {}",
-                dir.join(".gitignore").display()
-            ));
+            home_changes.push(format!("added {entry} to {}", dir.join(".gitignore").display()));
         }
     }
     let daemon = if a.no_start {
         json!({"started": false})
-    } else if let Some((_, h)) =
-        crate::autostart::connect(&ctx.places.socket(), std::time::Duration::from_millis(500)).await
-    {
+    } else if let Some((_, h)) = crate::autostart::connect(&ctx.places.socket(), std::time::Duration::from_millis(500)).await {
         json!({"started": false, "pid": h.pid, "running": true})
     } else {
         let pid = crate::autostart::spawn(&ctx.places, &[])?;
-        let (_, h) = crate::autostart::wait_ready(
-            &ctx.places,
-            Some(pid),
-            std::time::Duration::from_secs(30),
-        )
-        .await?;
+        let (_, h) = crate::autostart::wait_ready(&ctx.places, Some(pid), std::time::Duration::from_secs(30)).await?;
         json!({"started": true, "pid": h.pid, "running": true, "log": crate::autostart::log_path(home)})
     };
     let report = json!({
@@ -288,10 +227,7 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
         return output::json(&report);
     }
     if s_changes.is_empty() && m_changes.is_empty() && home_changes.is_empty() {
-        output::line(format!(
-            "kite is already installed in {}; nothing changed",
-            dir.display()
-        ))?;
+        output::line(format!("kite is already installed in {}; nothing changed", dir.display()))?;
     }
     for c in &s_changes {
         output::line(format!("{}: {c}", settings_path.display()))?;
@@ -306,14 +242,9 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
         output::line(n)?;
     }
     match (daemon["started"].as_bool(), daemon["pid"].as_u64()) {
-        (Some(true), Some(pid)) => output::line(format!(
-            "started the daemon (pid {pid}); it logs to {}",
-            crate::autostart::log_path(home).display()
-        ))?,
+        (Some(true), Some(pid)) => output::line(format!("started the daemon (pid {pid}); it logs to {}", crate::autostart::log_path(home).display()))?,
         (_, Some(pid)) => output::line(format!("the daemon is running (pid {pid})"))?,
-        _ => output::line(
-            "the daemon starts when a hook or `kite mcp` needs it (or run `kite daemon --detach`)",
-        )?,
+        _ => output::line("the daemon starts when a hook or `kite mcp` needs it (or run `kite daemon --detach`)")?,
     }
     output::line("next: start Claude Code in this project; `kite doctor` checks the set-up, `kite status` shows sessions and tasks, `kite vault add` records a note")
 }
@@ -333,19 +264,10 @@ mod tests {
         assert_eq!(first.len(), 8, "{first:?}");
         assert_eq!(s["permissions"]["allow"], json!(["mcp__kite"]));
         assert_eq!(s["enabledMcpjsonServers"], json!(["kite"]));
-        assert_eq!(
-            s["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"],
-            "/bin/kite hook user-prompt"
-        );
+        assert_eq!(s["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"], "/bin/kite hook user-prompt");
         assert_eq!(s["model"], "opus");
-        assert_eq!(
-            s["hooks"]["SessionStart"][0]["hooks"][0]["command"],
-            "echo hi"
-        );
-        assert_eq!(
-            s["hooks"]["SessionStart"][1]["hooks"][0]["command"],
-            "/bin/kite hook session-start"
-        );
+        assert_eq!(s["hooks"]["SessionStart"][0]["hooks"][0]["command"], "echo hi");
+        assert_eq!(s["hooks"]["SessionStart"][1]["hooks"][0]["command"], "/bin/kite hook session-start");
         let again = s.clone();
         assert!(merge_settings(&mut s, "/bin/kite", f).unwrap().is_empty());
         assert_eq!(s, again);
@@ -366,15 +288,9 @@ mod tests {
         assert!(ignore_in_git(dir.path(), ".kite/").unwrap());
         assert!(!ignore_in_git(dir.path(), ".kite/").unwrap());
         let text = std::fs::read_to_string(dir.path().join(".gitignore")).unwrap();
-        assert!(
-            text.starts_with("target\n") && text.ends_with(".kite/\n"),
-            "{text}"
-        );
+        assert!(text.starts_with("target\n") && text.ends_with(".kite/\n"), "{text}");
         std::fs::write(dir.path().join(".gitignore"), "/.kite\n").unwrap();
-        assert!(
-            !ignore_in_git(dir.path(), ".kite/").unwrap(),
-            "an equivalent line counts"
-        );
+        assert!(!ignore_in_git(dir.path(), ".kite/").unwrap(), "an equivalent line counts");
     }
 
     #[test]

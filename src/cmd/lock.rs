@@ -44,53 +44,25 @@ pub(crate) enum LockCmd {
 /// a linked work tree is the same lock as from the main checkout.
 fn repo_path(ctx: &Ctx, path: &str) -> Result<String> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    ctx.places
-        .repo_path(&cwd.canonicalize().unwrap_or(cwd), path)
+    ctx.places.repo_path(&cwd.canonicalize().unwrap_or(cwd), path)
 }
 
 pub(crate) async fn run(ctx: &Ctx, cmd: LockCmd) -> Result<()> {
     let c = ctx.client().await?;
     match cmd {
-        LockCmd::Acquire {
-            path,
-            session,
-            wait,
-            timeout,
-            shared,
-        } => {
+        LockCmd::Acquire { path, session, wait, timeout, shared } => {
             let timeout_ms = match timeout {
                 Some(t) if t.is_finite() && t >= 0.0 => Some((t * 1000.0) as u64),
                 Some(_) => anyhow::bail!("--timeout must be a non-negative number of seconds"),
                 None => None,
             };
-            let mode = if shared {
-                LockMode::Shared
-            } else {
-                LockMode::Exclusive
-            };
-            let args = LockAcquire {
-                path: repo_path(ctx, &path)?,
-                session,
-                cwd: None,
-                mode,
-                wait,
-                timeout_ms,
-            };
+            let mode = if shared { LockMode::Shared } else { LockMode::Exclusive };
+            let args = LockAcquire { path: repo_path(ctx, &path)?, session, cwd: None, mode, wait, timeout_ms };
             let g: LockGranted = c.request::<kite_proto::op::LockAcquire>(args).await?;
-            if ctx.json {
-                output::json(&g)
-            } else {
-                output::line(format!("{}\ttoken {}", g.path, g.token))
-            }
+            if ctx.json { output::json(&g) } else { output::line(format!("{}\ttoken {}", g.path, g.token)) }
         }
         LockCmd::Release { path, session } => {
-            let r: Released = c
-                .request::<kite_proto::op::LockRelease>(LockRelease {
-                    path: repo_path(ctx, &path)?,
-                    session,
-                    cwd: None,
-                })
-                .await?;
+            let r: Released = c.request::<kite_proto::op::LockRelease>(LockRelease { path: repo_path(ctx, &path)?, session, cwd: None }).await?;
             if ctx.json {
                 return output::json(&r);
             }
@@ -101,42 +73,19 @@ pub(crate) async fn run(ctx: &Ctx, cmd: LockCmd) -> Result<()> {
             Ok(())
         }
         LockCmd::Ask { path, by } => {
-            let d: kite_proto::ops::Delivered = c
-                .request::<kite_proto::op::LockAsk>(kite_proto::ops::LockAsk {
-                    path: repo_path(ctx, &path)?,
-                    by,
-                    cwd: None,
-                })
-                .await?;
-            if ctx.json {
-                output::json(&d)
-            } else {
-                output::line(format!("asked {} holder(s)", d.delivered))
-            }
+            let d: kite_proto::ops::Delivered = c.request::<kite_proto::op::LockAsk>(kite_proto::ops::LockAsk { path: repo_path(ctx, &path)?, by, cwd: None }).await?;
+            if ctx.json { output::json(&d) } else { output::line(format!("asked {} holder(s)", d.delivered)) }
         }
         LockCmd::List => {
-            let l: Locks = c
-                .request::<kite_proto::op::LockList>(kite_proto::NoArgs {})
-                .await?;
+            let l: Locks = c.request::<kite_proto::op::LockList>(kite_proto::NoArgs {}).await?;
             if ctx.json {
                 return output::json(&l);
             }
             for h in &l.held {
-                output::line(format!(
-                    "{}\t{}\t{}\ttoken {}",
-                    h.path,
-                    h.mode.as_str(),
-                    h.session,
-                    h.token
-                ))?;
+                output::line(format!("{}\t{}\t{}\ttoken {}", h.path, h.mode.as_str(), h.session, h.token))?;
             }
             for w in &l.waiting {
-                output::line(format!(
-                    "{}\t{}\t{}\twaiting",
-                    w.path,
-                    w.mode.as_str(),
-                    w.session
-                ))?;
+                output::line(format!("{}\t{}\t{}\twaiting", w.path, w.mode.as_str(), w.session))?;
             }
             Ok(())
         }

@@ -19,24 +19,14 @@ pub(crate) struct Args {
 pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KITE_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KITE_LOG").unwrap_or_else(|_| "warn".into()))
         .try_init();
     let name = a
         .name
-        .or_else(|| {
-            std::env::var("CLAUDE_SESSION_ID")
-                .ok()
-                .map(|id| format!("claude-{id}"))
-        })
+        .or_else(|| std::env::var("CLAUDE_SESSION_ID").ok().map(|id| format!("claude-{id}")))
         .unwrap_or_else(|| format!("mcp-{}", std::process::id()));
     // An agent's MCP server is useless without the daemon: start one when none answers.
-    if crate::autostart::connect(&ctx.places.socket(), Duration::from_millis(500))
-        .await
-        .is_none()
-    {
+    if crate::autostart::connect(&ctx.places.socket(), Duration::from_millis(500)).await.is_none() {
         if !ctx.config.daemon.autostart {
             anyhow::bail!("no kite daemon for {}; start it with `kite daemon --detach` (autostart is off in kite.toml)", ctx.places.root.display());
         }

@@ -33,9 +33,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: MergeCmd) -> Result<()> {
 }
 
 fn ago(ms: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let secs = ((now - ms) / 1000).max(0) as u64;
     kite_core::duration::format_duration(std::time::Duration::from_secs(secs))
 }
@@ -43,11 +41,7 @@ fn ago(ms: i64) -> String {
 async fn list(ctx: &Ctx, all: bool) -> Result<()> {
     let c = ctx.client().await?;
     let finished = if all { kite_proto::ops::MAX_PAGE } else { 20 };
-    let book = c
-        .request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList {
-            finished: Some(finished),
-        })
-        .await?;
+    let book = c.request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(finished) }).await?;
     if ctx.json {
         return output::json(&book);
     }
@@ -62,20 +56,10 @@ async fn list(ctx: &Ctx, all: bool) -> Result<()> {
     ))?;
     for e in &book.entries {
         let detail = e.detail.lines().next().unwrap_or_default();
-        output::line(format!(
-            "  #{} {} — {} ({} ago) {}",
-            e.task_id,
-            e.title,
-            e.state,
-            ago(e.updated_at_ms),
-            detail
-        ))?;
+        output::line(format!("  #{} {} — {} ({} ago) {}", e.task_id, e.title, e.state, ago(e.updated_at_ms), detail))?;
     }
     for (name, c) in &book.by_template {
-        output::line(format!(
-            "  template {name}: {} landed, {} rejected, {} conflicted",
-            c.landed, c.rejected, c.conflicted
-        ))?;
+        output::line(format!("  template {name}: {} landed, {} rejected, {} conflicted", c.landed, c.rejected, c.conflicted))?;
     }
     Ok(())
 }
@@ -84,16 +68,11 @@ async fn list(ctx: &Ctx, all: bool) -> Result<()> {
 /// works in the worktree or a landing of it is in flight.
 async fn discard(ctx: &Ctx, task: i64) -> Result<()> {
     let client = ctx.client().await?;
-    let gone = kite_land::discard(&client, &ctx.places.root, task)
-        .await
-        .with_context(|| format!("cannot discard task {task}'s work"))?;
+    let gone = kite_land::discard(&client, &ctx.places.root, task).await.with_context(|| format!("cannot discard task {task}'s work"))?;
     if ctx.json {
         return output::json(&serde_json::json!({"task": task, "removed": gone}));
     }
-    output::line(format!(
-        "discarded task {task}'s work: removed {}",
-        gone.join(" and ")
-    ))
+    output::line(format!("discarded task {task}'s work: removed {}", gone.join(" and ")))
 }
 
 /// One kite worktree or branch (`kite worktrees`).
@@ -122,32 +101,21 @@ pub(crate) async fn worktrees(ctx: &Ctx) -> Result<()> {
     let target = kite_land::target_branch(root, &ctx.config.merge).await?;
     // The book's word on each, when a daemon is there to ask (worktrees are read from git alone).
     let book = match ctx.client().await {
-        Ok(c) => c
-            .request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList {
-                finished: Some(kite_proto::ops::MAX_PAGE),
-            })
-            .await
-            .ok(),
+        Ok(c) => c.request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(kite_proto::ops::MAX_PAGE) }).await.ok(),
         Err(_) => None,
     };
     let listed = kite_git::worktrees(root).await?;
     let branches = kite_git::worktree::kite_branches(root).await?;
     let mut out = Vec::new();
     for branch in branches {
-        let task = branch
-            .strip_prefix("kite/task-")
-            .and_then(|n| n.parse::<i64>().ok());
-        let wt = listed
-            .iter()
-            .find(|w| w.branch.as_deref() == Some(branch.as_str()));
+        let task = branch.strip_prefix("kite/task-").and_then(|n| n.parse::<i64>().ok());
+        let wt = listed.iter().find(|w| w.branch.as_deref() == Some(branch.as_str()));
         let uncommitted = match wt {
             Some(w) => kite_git::uncommitted(&w.path).await.unwrap_or_default(),
             None => vec![],
         };
         out.push(KiteWorktree {
-            unmerged: kite_git::unmerged(root, &target, &branch)
-                .await
-                .unwrap_or_default(),
+            unmerged: kite_git::unmerged(root, &target, &branch).await.unwrap_or_default(),
             landing: task.and_then(|t| book.as_ref()?.entry(t)).map(|e| e.state),
             path: wt.map(|w| w.path.display().to_string()),
             uncommitted,
@@ -156,10 +124,7 @@ pub(crate) async fn worktrees(ctx: &Ctx) -> Result<()> {
         });
     }
     if ctx.json {
-        return output::json(&WorktreesOut {
-            target,
-            worktrees: out,
-        });
+        return output::json(&WorktreesOut { target, worktrees: out });
     }
     if out.is_empty() {
         return output::line(format!("no kite worktrees or branches (target: {target})"));
@@ -167,10 +132,7 @@ pub(crate) async fn worktrees(ctx: &Ctx) -> Result<()> {
     output::line(format!("kite worktrees and branches (target: {target}):"))?;
     for w in &out {
         let at = w.path.as_deref().unwrap_or("(no worktree)");
-        let landing = w
-            .landing
-            .map(|s| format!(", landing: {s}"))
-            .unwrap_or_default();
+        let landing = w.landing.map(|s| format!(", landing: {s}")).unwrap_or_default();
         output::line(format!(
             "  {} {at}: {} unmerged commit(s), {} uncommitted file(s){landing}",
             w.branch,

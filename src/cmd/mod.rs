@@ -5,11 +5,11 @@ pub(crate) mod doctor;
 pub(crate) mod gc;
 pub(crate) mod hook;
 pub(crate) mod install;
-pub(crate) mod lock;
 pub(crate) mod mcp;
 pub(crate) mod merge;
 pub(crate) mod report;
 pub(crate) mod sched;
+pub(crate) mod lock;
 pub(crate) mod session;
 pub(crate) mod status;
 pub(crate) mod task;
@@ -48,35 +48,21 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     // The doctor reports a broken kite.toml as one of its checks instead of stopping at it.
     let (config, config_error) = match (Config::load(&first.home), &cli.command) {
         (Ok(c), _) => (c, None),
-        (Err(e), Command::Doctor) => (
-            Config {
-                file: first.config_file(),
-                ..Config::default()
-            },
-            Some(format!("{e:#}")),
-        ),
+        (Err(e), Command::Doctor) => (Config { file: first.config_file(), ..Config::default() }, Some(format!("{e:#}"))),
         (Err(e), _) => return Err(e),
     };
     let places = home::resolve(cli.home, root, cli.vault, config.vault.dir.clone())?;
-    let ctx = Ctx {
-        places,
-        config,
-        json: cli.json,
-    };
+    let ctx = Ctx { places, config, json: cli.json };
     let command = match cli.command {
         Command::Daemon(args) => return daemon::run(&ctx, args),
         Command::Vault(c) => return vault::run_with(c, &ctx),
         Command::Hook(c) => return hook::run(&ctx, c),
         other => other,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         match command {
-            Command::Daemon(_) | Command::Vault(_) | Command::Hook(_) => {
-                unreachable!("handled above")
-            }
+            Command::Daemon(_) | Command::Vault(_) | Command::Hook(_) => unreachable!("handled above"),
             Command::Status => status::status(&ctx).await,
             Command::Events(a) => status::events(&ctx, a).await,
             Command::Broadcast(a) => status::broadcast(&ctx, a).await,
@@ -100,11 +86,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
 
 /// The vault for the MCP server's memory tools.
 pub(crate) fn vault_tools(ctx: &Ctx) -> Option<std::sync::Arc<dyn kite_mcp::VaultTools>> {
-    Some(std::sync::Arc::new(memory_client(
-        ctx,
-        kite_daemon::memory_client::PATIENT,
-        kite_daemon::memory_client::Fallback::InProcess,
-    )))
+    Some(std::sync::Arc::new(memory_client(ctx, kite_daemon::memory_client::PATIENT, kite_daemon::memory_client::Fallback::InProcess)))
 }
 
 /// The vault through the daemon's memory component, else in process (see
@@ -114,10 +96,5 @@ pub(crate) fn memory_client(
     deadline: std::time::Duration,
     fallback: kite_daemon::memory_client::Fallback,
 ) -> kite_daemon::memory_client::MemoryClient {
-    kite_daemon::memory_client::MemoryClient::new(
-        ctx.places.socket(),
-        vault::config(ctx),
-        deadline,
-        fallback,
-    )
+    kite_daemon::memory_client::MemoryClient::new(ctx.places.socket(), vault::config(ctx), deadline, fallback)
 }

@@ -28,16 +28,10 @@ pub(crate) struct BroadcastArgs {
 
 pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
     let c = ctx.client().await?;
-    let s: Status = c
-        .request::<kite_proto::op::Status>(kite_proto::NoArgs {})
-        .await?;
-    let templates = super::sched::template_counts(&c, None)
-        .await
-        .unwrap_or_default();
+    let s: Status = c.request::<kite_proto::op::Status>(kite_proto::NoArgs {}).await?;
+    let templates = super::sched::template_counts(&c, None).await.unwrap_or_default();
     // The merge queue's book, from the daemon (in kite.db); an error is reported, not hidden.
-    let book = c
-        .request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(0) })
-        .await;
+    let book = c.request::<kite_proto::op::MergeList>(kite_proto::ops::MergeList { finished: Some(0) }).await;
     if ctx.json {
         let mut v = serde_json::to_value(&s)?;
         v["templates"] = serde_json::to_value(&templates)?;
@@ -52,28 +46,16 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
         return output::json(&v);
     }
     output::line(format!("kite {} (pid {}) on {}", s.version, s.pid, s.root))?;
-    let q = s
-        .queue
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let q = s.queue.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
     output::line(format!("queue: {q}"))?;
     output::line(format!(
         "lifetime: completed {}, pruned {}, failed {}",
         s.counters.completed, s.counters.pruned, s.counters.failed
     ))?;
     for (name, r) in &templates {
-        output::line(format!(
-            "  template {name}: done {}, failed {}, pruned {}",
-            r.done, r.failed, r.pruned
-        ))?;
+        output::line(format!("  template {name}: done {}, failed {}, pruned {}", r.done, r.failed, r.pruned))?;
     }
-    output::line(format!(
-        "cost: today {}; lifetime {}",
-        cost_totals(&s.cost.today),
-        cost_totals(&s.cost.lifetime)
-    ))?;
+    output::line(format!("cost: today {}; lifetime {}", cost_totals(&s.cost.today), cost_totals(&s.cost.lifetime)))?;
     if let Some(b) = budget(ctx, &s) {
         output::line(b.line)?;
     }
@@ -85,51 +67,25 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
                 t.landed, t.not_verified, t.rejected, t.conflicted
             ))?;
             for (name, c) in &b.by_template {
-                output::line(format!(
-                    "  template {name}: landed {}, rejected {}, conflicted {}",
-                    c.landed, c.rejected, c.conflicted
-                ))?;
+                output::line(format!("  template {name}: landed {}, rejected {}, conflicted {}", c.landed, c.rejected, c.conflicted))?;
             }
             for e in b.entries.iter().filter(|e| e.state.in_flight()) {
                 let detail = e.detail.lines().next().unwrap_or_default();
-                output::line(format!(
-                    "  #{} {}: {} {detail}",
-                    e.task_id, e.title, e.state
-                ))?;
+                output::line(format!("  #{} {}: {} {detail}", e.task_id, e.title, e.state))?;
             }
         }
         Err(e) => output::line(format!("landing: {e}"))?,
     }
     output::line(format!("sessions: {}", s.sessions.len()))?;
     for x in &s.sessions {
-        output::line(format!(
-            "  {} {} idle {} ms",
-            x.id,
-            x.name,
-            x.idle_ms.unwrap_or(0)
-        ))?;
+        output::line(format!("  {} {} idle {} ms", x.id, x.name, x.idle_ms.unwrap_or(0)))?;
     }
-    output::line(format!(
-        "locks: {} held, {} waiting",
-        s.locks.held.len(),
-        s.locks.waiting.len()
-    ))?;
+    output::line(format!("locks: {} held, {} waiting", s.locks.held.len(), s.locks.waiting.len()))?;
     for h in &s.locks.held {
-        output::line(format!(
-            "  {} {} by {} (token {})",
-            h.path,
-            h.mode.as_str(),
-            h.session,
-            h.token
-        ))?;
+        output::line(format!("  {} {} by {} (token {})", h.path, h.mode.as_str(), h.session, h.token))?;
     }
     for w in &s.locks.waiting {
-        output::line(format!(
-            "  {} {} wanted by {}",
-            w.path,
-            w.mode.as_str(),
-            w.session
-        ))?;
+        output::line(format!("  {} {} wanted by {}", w.path, w.mode.as_str(), w.session))?;
     }
     if let Some(r) = &s.refused {
         output::line(format!(
@@ -149,12 +105,7 @@ fn cost_totals(t: &CostTotals) -> String {
         output::usd(t.usd),
         output::usd(t.agents_usd),
         output::usd(t.interactive_usd),
-        output::tokens(
-            t.input_tokens,
-            t.output_tokens,
-            t.cache_creation_input_tokens,
-            t.cache_read_input_tokens
-        )
+        output::tokens(t.input_tokens, t.output_tokens, t.cache_creation_input_tokens, t.cache_read_input_tokens)
     )
 }
 
@@ -168,20 +119,12 @@ fn print_event(ctx: &Ctx, e: &Event) -> Result<()> {
 
 pub(crate) async fn events(ctx: &Ctx, a: EventsArgs) -> Result<()> {
     let c = ctx.client().await?;
-    let q = EventsQuery {
-        since: a.since,
-        limit: a.limit,
-    };
+    let q = EventsQuery { since: a.since, limit: a.limit };
     if !a.follow {
         let mut ev: Events = c.request::<kite_proto::op::EventsList>(q.clone()).await?;
         // From a point on, every event after it: page by page.
         while let Some(next) = ev.next.take() {
-            let page = c
-                .request::<kite_proto::op::EventsList>(EventsQuery {
-                    since: Some(next),
-                    ..q.clone()
-                })
-                .await?;
+            let page = c.request::<kite_proto::op::EventsList>(EventsQuery { since: Some(next), ..q.clone() }).await?;
             ev.events.extend(page.events);
             ev.next = page.next;
         }
@@ -235,28 +178,13 @@ pub(crate) struct MessageArgs {
 /// `kite message SESSION TEXT`: one session hears it at its next tool call.
 pub(crate) async fn message(ctx: &Ctx, a: MessageArgs) -> Result<()> {
     let c = ctx.client().await?;
-    let d: Delivered = c
-        .request::<kite_proto::op::Message>(kite_proto::ops::Message {
-            to: a.to.clone(),
-            text: a.text,
-            from: a.from,
-        })
-        .await?;
-    if ctx.json {
-        output::json(&d)
-    } else {
-        output::line(format!("{} hears it at its next tool call", a.to))
-    }
+    let d: Delivered = c.request::<kite_proto::op::Message>(kite_proto::ops::Message { to: a.to.clone(), text: a.text, from: a.from }).await?;
+    if ctx.json { output::json(&d) } else { output::line(format!("{} hears it at its next tool call", a.to)) }
 }
 
 pub(crate) async fn broadcast(ctx: &Ctx, a: BroadcastArgs) -> Result<()> {
     let c = ctx.client().await?;
-    let d: Delivered = c
-        .request::<kite_proto::op::Broadcast>(Broadcast {
-            message: a.message,
-            from: a.from,
-        })
-        .await?;
+    let d: Delivered = c.request::<kite_proto::op::Broadcast>(Broadcast { message: a.message, from: a.from }).await?;
     if ctx.json {
         output::json(&d)
     } else {
@@ -292,18 +220,9 @@ fn budget(ctx: &Ctx, s: &Status) -> Option<Budget> {
     } else {
         format!("daily budget: ${spent:.4} of ${daily:.2} spent today (UTC)")
     };
-    Some(Budget {
-        daily_usd: daily,
-        spent_usd: spent,
-        spent: over,
-        resumes_at_ms: over.then_some(next_day),
-        line,
-    })
+    Some(Budget { daily_usd: daily, spent_usd: spent, spent: over, resumes_at_ms: over.then_some(next_day), line })
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

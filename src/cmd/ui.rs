@@ -16,32 +16,16 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
     if !ctx.config.ui.enabled {
-        anyhow::bail!(
-            "the dashboard is off: [ui] enabled = false in {}",
-            ctx.config.file.display()
-        );
+        anyhow::bail!("the dashboard is off: [ui] enabled = false in {}", ctx.config.file.display());
     }
     // The page is served by the daemon: it must be running, and be the one that wrote ui.json.
     let client = ctx.client().await?;
-    let hello: kite_proto::ops::Hello = client
-        .request::<kite_proto::op::Hello>(kite_proto::NoArgs {})
-        .await?;
+    let hello: kite_proto::ops::Hello = client.request::<kite_proto::op::Hello>(kite_proto::NoArgs {}).await?;
     let home = &ctx.places.home;
     let addr = UiAddr::load(home)
         .filter(|x| x.pid == hello.pid)
-        .with_context(|| {
-            format!(
-                "the daemon (pid {}) has not started its dashboard; see {}",
-                hello.pid,
-                home.join("daemon.log").display()
-            )
-        })?;
-    let token = read_token(home).with_context(|| {
-        format!(
-            "no dashboard token in {} (the daemon writes it when it starts the dashboard)",
-            home.display()
-        )
-    })?;
+        .with_context(|| format!("the daemon (pid {}) has not started its dashboard; see {}", hello.pid, home.join("daemon.log").display()))?;
+    let token = read_token(home).with_context(|| format!("no dashboard token in {} (the daemon writes it when it starts the dashboard)", home.display()))?;
     let url = addr.url(&token);
     if ctx.json {
         output::json(&serde_json::json!({"url": url, "port": addr.port}))?;
@@ -55,19 +39,10 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
         {
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&page)?;
+            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&page)?;
             write!(f, "<!doctype html><meta http-equiv=\"refresh\" content=\"0; url={url}\"><a href=\"{url}\">kite ui</a>\n")?;
         }
-        let opener = if cfg!(target_os = "macos") {
-            "open"
-        } else {
-            "xdg-open"
-        };
+        let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
         std::process::Command::new(opener)
             .arg(&page)
             .stdout(std::process::Stdio::null())

@@ -4,8 +4,7 @@ use crate::support::{Daemon, KITE};
 use serde_json::{json, Value};
 
 fn python() -> String {
-    std::env::var("KITE_PYTHON")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_string())
+    std::env::var("KITE_PYTHON").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_string())
 }
 
 #[test]
@@ -17,76 +16,26 @@ fn a_real_mcp_client_initializes_lists_tools_creates_a_task_locks_and_searches()
         .env("KITE_VAULT", d.root.join("vault"))
         .output()
         .expect("run the Python MCP client (make setup installs it)");
-    assert!(
-        out.status.success(),
-        "client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(
-        out.stdout
-            .rsplit(|b| *b == b'\n')
-            .find(|l| !l.is_empty())
-            .unwrap(),
-    )
-    .unwrap();
+    assert!(out.status.success(), "client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(out.stdout.rsplit(|b| *b == b'\n').find(|l| !l.is_empty()).unwrap()).unwrap();
     assert_eq!(v["server"], "kite");
-    let tools: Vec<&str> = v["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
-    for t in [
-        "kite_task_create",
-        "kite_task_list",
-        "kite_task_next",
-        "kite_task_done",
-        "kite_task_fail",
-        "kite_spawn",
-        "kite_broadcast",
-        "kite_lock",
-        "kite_unlock",
-        "kite_vault_search",
-        "kite_vault_add",
-    ] {
+    let tools: Vec<&str> = v["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    for t in ["kite_task_create", "kite_task_list", "kite_task_next", "kite_task_done", "kite_task_fail", "kite_spawn",
+        "kite_broadcast", "kite_lock", "kite_unlock", "kite_vault_search", "kite_vault_add"] {
         assert!(tools.contains(&t), "missing tool {t}");
     }
     assert_eq!(v["schemas_ok"], true);
-    assert_eq!(
-        (v["create_error"].as_bool(), v["created"]["status"].as_str()),
-        (Some(false), Some("pending"))
-    );
+    assert_eq!((v["create_error"].as_bool(), v["created"]["status"].as_str()), (Some(false), Some("pending")));
     assert_eq!(v["bad_create_error"], true);
     assert!(v["bad_create_text"].as_str().unwrap().contains("999"));
-    assert_eq!(
-        (v["lock_error"].as_bool(), v["lock"]["token"].as_u64()),
-        (Some(false), Some(1))
-    );
+    assert_eq!((v["lock_error"].as_bool(), v["lock"]["token"].as_u64()), (Some(false), Some(1)));
     assert_eq!(v["outside_error"], true);
     assert_eq!(v["next"]["task"]["title"], "from mcp");
     assert_eq!(v["add_error"], false, "{}", v["add_text"]);
     assert_eq!(v["search_error"], false, "{}", v["search_text"]);
-    assert!(
-        v["search_text"]
-            .as_str()
-            .unwrap()
-            .contains("Use sqlite WAL"),
-        "{}",
-        v["search_text"]
-    );
-    assert_eq!(
-        v["huge_k_error"], true,
-        "a huge k is refused: {}",
-        v["huge_k_text"]
-    );
-    assert!(
-        v["huge_k_text"]
-            .as_str()
-            .unwrap()
-            .contains("between 1 and 50"),
-        "{}",
-        v["huge_k_text"]
-    );
+    assert!(v["search_text"].as_str().unwrap().contains("Use sqlite WAL"), "{}", v["search_text"]);
+    assert_eq!(v["huge_k_error"], true, "a huge k is refused: {}", v["huge_k_text"]);
+    assert!(v["huge_k_text"].as_str().unwrap().contains("between 1 and 50"), "{}", v["huge_k_text"]);
     // The MCP process was the session's live client: its end released its lock and requeued its task.
     assert_eq!(d.ok(&["lock", "list"])["held"], json!([]));
     let task = d.ok(&["task", "show", "1"]);
@@ -102,64 +51,29 @@ fn install_merges_with_existing_settings_and_a_second_run_changes_nothing() {
     let p = dir.path();
     std::fs::create_dir(p.join(".claude")).unwrap();
     std::fs::write(p.join(".claude/settings.json"), r#"{"permissions": {"allow": ["Bash(ls)"]}, "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]}}"#).unwrap();
-    std::fs::write(
-        p.join(".mcp.json"),
-        r#"{"mcpServers": {"db": {"command": "dbmcp"}}}"#,
-    )
-    .unwrap();
+    std::fs::write(p.join(".mcp.json"), r#"{"mcpServers": {"db": {"command": "dbmcp"}}}"#).unwrap();
     let run = || {
-        let out = std::process::Command::new(KITE)
-            .args([
-                "install",
-                "--no-start",
-                "--dir",
-                p.to_str().unwrap(),
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = std::process::Command::new(KITE).args(["install", "--no-start", "--dir", p.to_str().unwrap(), "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
     let first = run();
     assert_eq!(first["settings"]["changes"].as_array().unwrap().len(), 8);
     assert_eq!(first["mcp"]["changes"].as_array().unwrap().len(), 1);
-    let s: Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join(".claude/settings.json")).unwrap())
-            .unwrap();
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(p.join(".claude/settings.json")).unwrap()).unwrap();
     assert_eq!(s["permissions"]["allow"][0], "Bash(ls)");
     assert_eq!(s["hooks"]["Stop"][0]["hooks"][0]["command"], "say done");
-    assert!(s["hooks"]["SessionStart"][0]["hooks"][0]["command"]
-        .as_str()
-        .unwrap()
-        .ends_with("kite hook session-start"));
-    assert!(s["hooks"]["SessionEnd"][0]["hooks"][0]["command"]
-        .as_str()
-        .unwrap()
-        .ends_with("kite hook session-end"));
-    assert!(s["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"]
-        .as_str()
-        .unwrap()
-        .ends_with("kite hook user-prompt"));
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join(".mcp.json")).unwrap()).unwrap();
+    assert!(s["hooks"]["SessionStart"][0]["hooks"][0]["command"].as_str().unwrap().ends_with("kite hook session-start"));
+    assert!(s["hooks"]["SessionEnd"][0]["hooks"][0]["command"].as_str().unwrap().ends_with("kite hook session-end"));
+    assert!(s["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"].as_str().unwrap().ends_with("kite hook user-prompt"));
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(p.join(".mcp.json")).unwrap()).unwrap();
     assert_eq!(m["mcpServers"]["db"]["command"], "dbmcp");
     assert_eq!(m["mcpServers"]["kite"]["args"], json!(["mcp"]));
-    let before = (
-        std::fs::read(p.join(".claude/settings.json")).unwrap(),
-        std::fs::read(p.join(".mcp.json")).unwrap(),
-    );
+    let before = (std::fs::read(p.join(".claude/settings.json")).unwrap(), std::fs::read(p.join(".mcp.json")).unwrap());
     let second = run();
     assert_eq!(second["settings"]["changes"], json!([]));
     assert_eq!(second["mcp"]["changes"], json!([]));
-    let after = (
-        std::fs::read(p.join(".claude/settings.json")).unwrap(),
-        std::fs::read(p.join(".mcp.json")).unwrap(),
-    );
+    let after = (std::fs::read(p.join(".claude/settings.json")).unwrap(), std::fs::read(p.join(".mcp.json")).unwrap());
     assert_eq!(before, after, "a second install rewrote the files");
 }
 
@@ -169,15 +83,9 @@ fn install_leaves_an_invalid_settings_file_alone() {
     let p = dir.path();
     std::fs::create_dir(p.join(".claude")).unwrap();
     std::fs::write(p.join(".claude/settings.json"), "{ not json").unwrap();
-    let out = std::process::Command::new(KITE)
-        .args(["install", "--no-start", "--dir", p.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(KITE).args(["install", "--no-start", "--dir", p.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON"));
-    assert_eq!(
-        std::fs::read_to_string(p.join(".claude/settings.json")).unwrap(),
-        "{ not json"
-    );
+    assert_eq!(std::fs::read_to_string(p.join(".claude/settings.json")).unwrap(), "{ not json");
     assert!(!p.join(".mcp.json").exists(), "nothing was written");
 }

@@ -7,34 +7,20 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Backticked words that name a file of the tree: a relative path with a known extension.
 fn cited_paths(text: &str) -> Vec<String> {
-    let exts = [
-        ".rs", ".md", ".toml", ".sql", ".py", ".sh", ".tera", ".json",
-    ];
+    let exts = [".rs", ".md", ".toml", ".sql", ".py", ".sh", ".tera", ".json"];
     text.split('`')
         .skip(1)
         .step_by(2)
         .filter(|w| w.contains('/') && exts.iter().any(|e| w.ends_with(e)))
-        .filter(|w| {
-            w.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c))
-        })
-        .filter(|w| {
-            !w.starts_with('/')
-                && !w.starts_with("~")
-                && !w.contains("..")
-                && !w.starts_with("prompts/t.")
-        })
+        .filter(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c)))
+        .filter(|w| !w.starts_with('/') && !w.starts_with("~") && !w.contains("..") && !w.starts_with("prompts/t."))
         .map(str::to_string)
         .collect()
 }
 
 fn candidates(doc: &Path, p: &str) -> Vec<PathBuf> {
     let root = Path::new(ROOT);
-    let mut c = vec![
-        root.join(p),
-        doc.parent().unwrap().join(p),
-        doc.parent().unwrap().join("src").join(p),
-    ];
+    let mut c = vec![root.join(p), doc.parent().unwrap().join(p), doc.parent().unwrap().join("src").join(p)];
     for krate in std::fs::read_dir(root.join("crates")).unwrap().flatten() {
         c.push(krate.path().join(p));
         c.push(krate.path().join("src").join(p));
@@ -59,17 +45,10 @@ fn every_path_the_map_cites_exists() {
         for p in cited_paths(&text) {
             checked += 1;
             if !candidates(doc, &p).iter().any(|c| c.exists()) {
-                missing.push(format!(
-                    "{}: {p}",
-                    doc.strip_prefix(root).unwrap().display()
-                ));
+                missing.push(format!("{}: {p}", doc.strip_prefix(root).unwrap().display()));
             }
         }
     }
     assert!(checked > 10, "the test reads the map ({checked} paths)");
-    assert!(
-        missing.is_empty(),
-        "cited but not in the tree:\n{}",
-        missing.join("\n")
-    );
+    assert!(missing.is_empty(), "cited but not in the tree:\n{}", missing.join("\n"));
 }

@@ -22,25 +22,13 @@ fn waiter_returns_soon_after_release(d: Daemon) {
     let g = d.ok(&["lock", "acquire", "src/lib.rs", "--session", &a]);
     assert_eq!(g["token"], 1);
     let waiter = d
-        .cli_cmd(&[
-            "lock",
-            "acquire",
-            "src/lib.rs",
-            "--session",
-            &b,
-            "--wait",
-            "--json",
-        ])
+        .cli_cmd(&["lock", "acquire", "src/lib.rs", "--session", &b, "--wait", "--json"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     // Wait until the request is queued (visible in the lock list), then release.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while d.ok(&["lock", "list"])["waiting"]
-        .as_array()
-        .unwrap()
-        .is_empty()
-    {
+    while d.ok(&["lock", "list"])["waiting"].as_array().unwrap().is_empty() {
         assert!(Instant::now() < deadline, "the waiter never queued");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -50,19 +38,9 @@ fn waiter_returns_soon_after_release(d: Daemon) {
     let after = released.elapsed();
     assert!(out.status.success());
     let g: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (
-            g["path"].as_str(),
-            g["token"].as_u64(),
-            g["session"].as_str()
-        ),
-        (Some("src/lib.rs"), Some(2), Some(b.as_str()))
-    );
+    assert_eq!((g["path"].as_str(), g["token"].as_u64(), g["session"].as_str()), (Some("src/lib.rs"), Some(2), Some(b.as_str())));
     // Generous bound: the grant is pushed, not polled; this only catches a polling regression.
-    assert!(
-        after < Duration::from_millis(900),
-        "waiter took {after:?} after the release"
-    );
+    assert!(after < Duration::from_millis(900), "waiter took {after:?} after the release");
 }
 
 #[test]
@@ -76,20 +54,12 @@ fn without_wait_a_held_lock_is_refused_naming_the_holder_and_tokens_grow_per_pat
     let mut last = 1;
     for _ in 0..3 {
         d.ok(&["lock", "release", "src/x.rs", "--session", &a]);
-        let t = d.ok(&["lock", "acquire", "src/x.rs", "--session", &a])["token"]
-            .as_u64()
-            .unwrap();
+        let t = d.ok(&["lock", "acquire", "src/x.rs", "--session", &a])["token"].as_u64().unwrap();
         assert!(t > last);
         last = t;
     }
-    assert_eq!(
-        d.ok(&["lock", "acquire", "src/y.rs", "--session", &a])["token"],
-        1,
-        "tokens count per path"
-    );
-    assert!(d
-        .err(&["lock", "release", "src/y.rs", "--session", &b])
-        .contains("does not hold"));
+    assert_eq!(d.ok(&["lock", "acquire", "src/y.rs", "--session", &a])["token"], 1, "tokens count per path");
+    assert!(d.err(&["lock", "release", "src/y.rs", "--session", &b]).contains("does not hold"));
 }
 
 #[test]
@@ -97,42 +67,14 @@ fn shared_locks_coexist_and_directories_and_globs_cover_their_files() {
     let d = Daemon::start();
     let a = d.session("a");
     let b = d.session("b");
-    d.ok(&[
-        "lock",
-        "acquire",
-        "docs/guide.md",
-        "--session",
-        &a,
-        "--shared",
-    ]);
-    d.ok(&[
-        "lock",
-        "acquire",
-        "docs/guide.md",
-        "--session",
-        &b,
-        "--shared",
-    ]);
-    assert!(d
-        .err(&["lock", "acquire", "docs", "--session", &b])
-        .contains("held by"));
+    d.ok(&["lock", "acquire", "docs/guide.md", "--session", &a, "--shared"]);
+    d.ok(&["lock", "acquire", "docs/guide.md", "--session", &b, "--shared"]);
+    assert!(d.err(&["lock", "acquire", "docs", "--session", &b]).contains("held by"));
     d.ok(&["lock", "acquire", "src/**/*.rs", "--session", &a]);
-    assert!(d
-        .err(&["lock", "acquire", "src/deep/mod.rs", "--session", &b])
-        .contains("held by"));
+    assert!(d.err(&["lock", "acquire", "src/deep/mod.rs", "--session", &b]).contains("held by"));
     d.ok(&["lock", "acquire", "src/README.md", "--session", &b]);
     // Relative to where the command runs, normalized to the root.
-    let out = d.cli_in(
-        &d.root.join("src"),
-        &[
-            "lock",
-            "acquire",
-            "../tests/t.rs",
-            "--session",
-            &b,
-            "--json",
-        ],
-    );
+    let out = d.cli_in(&d.root.join("src"), &["lock", "acquire", "../tests/t.rs", "--session", &b, "--json"]);
     let g: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(g["path"], "tests/t.rs");
 }
@@ -145,20 +87,9 @@ fn paths_outside_the_project_are_refused() {
         let err = d.err(&["lock", "acquire", p, "--session", &a]);
         assert!(err.contains("outside the project root"), "{p}: {err}");
     }
-    assert!(d
-        .err(&["lock", "acquire", "src/[bad", "--session", &a])
-        .contains("bad glob"));
+    assert!(d.err(&["lock", "acquire", "src/[bad", "--session", &a]).contains("bad glob"));
     // A task's declared files follow the same rule, and a refused task is not created.
-    assert!(d
-        .err(&[
-            "task",
-            "create",
-            "--title",
-            "t",
-            "--file",
-            "../../etc/hosts"
-        ])
-        .contains("outside the project root"));
+    assert!(d.err(&["task", "create", "--title", "t", "--file", "../../etc/hosts"]).contains("outside the project root"));
     assert_eq!(d.ok(&["task", "list"])["tasks"], json!([]));
     assert_eq!(d.ok(&["lock", "list"])["held"], json!([]));
 }
@@ -173,24 +104,13 @@ async fn a_wait_that_would_deadlock_is_refused_naming_the_cycle() {
     let c = d.client().await;
     let a2 = a.clone();
     let pending = tokio::spawn(async move {
-        c.call::<_, Value>(
-            "lock.acquire",
-            json!({"path": "y", "session": a2, "wait": true}),
-        )
-        .await
+        c.call::<_, Value>("lock.acquire", json!({"path": "y", "session": a2, "wait": true})).await
     });
-    while d.ok(&["lock", "list"])["waiting"]
-        .as_array()
-        .unwrap()
-        .is_empty()
-    {
+    while d.ok(&["lock", "list"])["waiting"].as_array().unwrap().is_empty() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let err = d.err(&["lock", "acquire", "x", "--session", &b, "--wait"]);
-    assert!(
-        err.contains("deadlock") && err.contains(&format!("{b} → {a} → {b}")),
-        "{err}"
-    );
+    assert!(err.contains("deadlock") && err.contains(&format!("{b} → {a} → {b}")), "{err}");
     // The lock list remembers the refusal and its cycle (the dashboard shows it); no lock changed.
     let list = d.ok(&["lock", "list"]);
     assert_eq!(list["deadlocks"][0]["cycle"], json!([b, a, b]), "{list}");
@@ -208,16 +128,7 @@ fn a_wait_times_out_with_a_clear_error_and_leaves_the_queue() {
     let a = d.session("a");
     let b = d.session("b");
     d.ok(&["lock", "acquire", "f", "--session", &a]);
-    let err = d.err(&[
-        "lock",
-        "acquire",
-        "f",
-        "--session",
-        &b,
-        "--wait",
-        "--timeout",
-        "0.2",
-    ]);
+    let err = d.err(&["lock", "acquire", "f", "--session", &b, "--wait", "--timeout", "0.2"]);
     assert!(err.contains("timed out"), "{err}");
     assert_eq!(d.ok(&["lock", "list"])["waiting"], json!([]));
 }
@@ -231,23 +142,13 @@ async fn many_waiters_are_served_first_come_first_served() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for i in 0..8 {
         let c = d.client().await;
-        let s: Value = c
-            .call("session.register", json!({"name": format!("w{i}")}))
-            .await
-            .unwrap();
+        let s: Value = c.call("session.register", json!({"name": format!("w{i}")})).await.unwrap();
         let id = s["id"].as_str().unwrap().to_string();
         order.push(id.clone());
         let tx = tx.clone();
         tokio::spawn(async move {
-            let g: Value = c
-                .call(
-                    "lock.acquire",
-                    json!({"path": "hot", "session": id, "wait": true}),
-                )
-                .await
-                .unwrap();
-            tx.send((id.clone(), g["token"].as_u64().unwrap(), c))
-                .unwrap();
+            let g: Value = c.call("lock.acquire", json!({"path": "hot", "session": id, "wait": true})).await.unwrap();
+            tx.send((id.clone(), g["token"].as_u64().unwrap(), c)).unwrap();
         });
         // Make the arrival order certain.
         while d.ok(&["lock", "list"])["waiting"].as_array().unwrap().len() < i + 1 {
@@ -279,15 +180,9 @@ fn a_symbolic_link_is_the_file_it_points_to_and_a_link_out_is_refused() {
     let g = d.ok(&["lock", "acquire", "src/a.rs", "--session", &s1]);
     assert_eq!(g["path"], "src/a.rs");
     let err = d.err(&["lock", "acquire", "alias/a.rs", "--session", &s2]);
-    assert!(
-        err.contains("src/a.rs") && err.contains(&s1),
-        "the same file through a link is held: {err}"
-    );
+    assert!(err.contains("src/a.rs") && err.contains(&s1), "the same file through a link is held: {err}");
     let err = d.err(&["lock", "acquire", "link_out/passwd", "--session", &s2]);
-    assert!(
-        err.contains("outside the project") && err.contains("symbolic link"),
-        "{err}"
-    );
+    assert!(err.contains("outside the project") && err.contains("symbolic link"), "{err}");
     let err = d.err(&["lock", "acquire", "src/{a,../../x}", "--session", &s2]);
     assert!(err.contains("may not contain `..`"), "{err}");
 }

@@ -19,10 +19,7 @@ fn ask(d: &Daemon, frames: &[Value]) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     while out.len() < frames.len() {
         let mut line = String::new();
-        assert!(
-            r.read_line(&mut line).unwrap() > 0,
-            "the daemon closed the connection"
-        );
+        assert!(r.read_line(&mut line).unwrap() > 0, "the daemon closed the connection");
         let v: Value = serde_json::from_str(&line).unwrap();
         if v.get("id").is_some() {
             out.push(v);
@@ -35,10 +32,7 @@ fn ask(d: &Daemon, frames: &[Value]) -> Vec<Value> {
 fn wait_memory(d: &Daemon) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let r = ask(
-            d,
-            &[json!({"id": 1, "op": "memory.recall", "args": {"query": "warm up", "k": 1}})],
-        );
+        let r = ask(d, &[json!({"id": 1, "op": "memory.recall", "args": {"query": "warm up", "k": 1}})]);
         if r[0]["ok"] == true {
             return;
         }
@@ -50,21 +44,9 @@ fn wait_memory(d: &Daemon) {
 #[test]
 fn memory_is_served_on_kite_sock_and_a_huge_k_is_refused_not_allocated() {
     let d = Daemon::start();
-    d.ok(&[
-        "vault",
-        "add",
-        "--title",
-        "Queue durability",
-        "--kind",
-        "decision",
-        "--body",
-        "Replies are sent only after the SQLite commit.",
-    ]);
+    d.ok(&["vault", "add", "--title", "Queue durability", "--kind", "decision", "--body", "Replies are sent only after the SQLite commit."]);
     wait_memory(&d);
-    assert!(
-        !d.home.join("memory.sock").exists(),
-        "memory has no socket of its own"
-    );
+    assert!(!d.home.join("memory.sock").exists(), "memory has no socket of its own");
 
     let r = ask(
         &d,
@@ -79,30 +61,12 @@ fn memory_is_served_on_kite_sock_and_a_huge_k_is_refused_not_allocated() {
     );
     for bad in &r[..3] {
         assert_eq!(bad["error"]["code"], "bad_request", "{bad}");
-        assert!(
-            bad["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("between 1 and 100"),
-            "{bad}"
-        );
+        assert!(bad["error"]["message"].as_str().unwrap().contains("between 1 and 100"), "{bad}");
     }
     assert_eq!(r[3]["ok"], true, "{}", r[3]);
-    assert_eq!(
-        r[3]["result"]["notes"][0]["title"], "Queue durability",
-        "{}",
-        r[3]
-    );
-    assert!(
-        r[3]["result"]["notes"][0]["similarity"].as_f64().is_some(),
-        "found by meaning: {}",
-        r[3]
-    );
-    assert_eq!(
-        r[4]["error"]["code"], "bad_request",
-        "unknown args are refused: {}",
-        r[4]
-    );
+    assert_eq!(r[3]["result"]["notes"][0]["title"], "Queue durability", "{}", r[3]);
+    assert!(r[3]["result"]["notes"][0]["similarity"].as_f64().is_some(), "found by meaning: {}", r[3]);
+    assert_eq!(r[4]["error"]["code"], "bad_request", "unknown args are refused: {}", r[4]);
     assert_eq!(r[5]["ok"], true, "the coordinator still answers");
 
     // memory.add writes a note file through the daemon's vault; an unknown memory op is named.
@@ -120,21 +84,7 @@ fn memory_is_served_on_kite_sock_and_a_huge_k_is_refused_not_allocated() {
     wait_memory(&d);
 
     // The CLI bounds k too, with an error instead of an abort.
-    let out = with_model(&mut Command::new(KITE))
-        .args(["vault", "search", "x", "-k", "1000000000000"])
-        .current_dir(&d.root)
-        .env_remove("KITE_HOME")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("between 1 and 1000"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = with_model(&mut Command::new(KITE)).args(["vault", "search", "x", "-k", "1000000000000"]).current_dir(&d.root).env_remove("KITE_HOME").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("between 1 and 1000"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -27,72 +27,25 @@ fn malformed_unknown_and_oversized_frames_get_errors_and_the_connection_lives_on
     let d = Daemon::start();
     let (mut s, mut r) = raw(&d);
     let v = send(&mut s, &mut r, b"{this is not json");
-    assert_eq!(
-        (v["ok"].as_bool(), v["error"]["code"].as_str()),
-        (Some(false), Some("bad_request"))
-    );
+    assert_eq!((v["ok"].as_bool(), v["error"]["code"].as_str()), (Some(false), Some("bad_request")));
     let v = send(&mut s, &mut r, br#"{"id": 3, "op": "task.explode"}"#);
-    assert_eq!(
-        (v["id"].as_u64(), v["error"]["code"].as_str()),
-        (Some(3), Some("unknown_op"))
-    );
-    assert!(v["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("task.explode"));
-    let v = send(
-        &mut s,
-        &mut r,
-        br#"{"id": 4, "op": "task.create", "args": {"title": 5}}"#,
-    );
+    assert_eq!((v["id"].as_u64(), v["error"]["code"].as_str()), (Some(3), Some("unknown_op")));
+    assert!(v["error"]["message"].as_str().unwrap().contains("task.explode"));
+    let v = send(&mut s, &mut r, br#"{"id": 4, "op": "task.create", "args": {"title": 5}}"#);
     assert_eq!(v["error"]["code"], "bad_request");
-    assert!(v["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("task.create"));
-    let v = send(
-        &mut s,
-        &mut r,
-        br#"{"id": 5, "op": "task.create", "args": {"title": "x", "surprise": 1}}"#,
-    );
-    assert_eq!(
-        v["error"]["code"], "bad_request",
-        "unknown fields are refused: {v}"
-    );
-    let v = send(
-        &mut s,
-        &mut r,
-        br#"{"id": 6, "op": "task.show", "args": {"task": 77}}"#,
-    );
+    assert!(v["error"]["message"].as_str().unwrap().contains("task.create"));
+    let v = send(&mut s, &mut r, br#"{"id": 5, "op": "task.create", "args": {"title": "x", "surprise": 1}}"#);
+    assert_eq!(v["error"]["code"], "bad_request", "unknown fields are refused: {v}");
+    let v = send(&mut s, &mut r, br#"{"id": 6, "op": "task.show", "args": {"task": 77}}"#);
     assert_eq!(v["error"]["code"], "not_found");
-    let v = send(
-        &mut s,
-        &mut r,
-        br#"{"id": 7, "op": "task.start", "args": {"task": 1, "session": "nobody"}}"#,
-    );
+    let v = send(&mut s, &mut r, br#"{"id": 7, "op": "task.start", "args": {"task": 1, "session": "nobody"}}"#);
     assert_eq!(v["error"]["code"], "not_found");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("kite session register"),
-        "says what to do: {v}"
-    );
-    let huge = format!(
-        r#"{{"id": 8, "op": "task.create", "args": {{"title": "{}"}}}}"#,
-        "x".repeat(2 << 20)
-    );
+    assert!(v["error"]["message"].as_str().unwrap().contains("kite session register"), "says what to do: {v}");
+    let huge = format!(r#"{{"id": 8, "op": "task.create", "args": {{"title": "{}"}}}}"#, "x".repeat(2 << 20));
     let v = send(&mut s, &mut r, huge.as_bytes());
     assert_eq!(v["error"]["code"], "too_large");
     let v = send(&mut s, &mut r, br#"{"id": 9, "op": "hello"}"#);
-    assert_eq!(
-        (
-            v["id"].as_u64(),
-            v["ok"].as_bool(),
-            v["result"]["protocol"].as_u64()
-        ),
-        (Some(9), Some(true), Some(1))
-    );
+    assert_eq!((v["id"].as_u64(), v["ok"].as_bool(), v["result"]["protocol"].as_u64()), (Some(9), Some(true), Some(1)));
     // None of it changed anything.
     assert_eq!(d.ok(&["task", "list"])["tasks"], serde_json::json!([]));
     assert_eq!(d.ok(&["events"])["events"], serde_json::json!([]));
@@ -101,9 +54,7 @@ fn malformed_unknown_and_oversized_frames_get_errors_and_the_connection_lives_on
 #[test]
 fn a_client_that_says_nothing_stalls_no_one() {
     let d = Daemon::start();
-    let silent: Vec<UnixStream> = (0..20)
-        .map(|_| UnixStream::connect(d.socket()).unwrap())
-        .collect();
+    let silent: Vec<UnixStream> = (0..20).map(|_| UnixStream::connect(d.socket()).unwrap()).collect();
     let (mut half, _r) = raw(&d);
     half.write_all(br#"{"id": 1, "op": "sta"#).unwrap(); // half a frame, never finished
     let s = d.session("busy");
@@ -129,10 +80,7 @@ fn the_home_is_private_and_a_second_daemon_refuses_to_start() {
     let out = d.cli(&["daemon"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("already running") && err.contains(&d.pid().to_string()),
-        "{err}"
-    );
+    assert!(err.contains("already running") && err.contains(&d.pid().to_string()), "{err}");
     // The first one is unharmed.
     d.task("ok", &[]);
 }
@@ -148,10 +96,7 @@ fn a_command_without_a_daemon_says_how_to_start_one() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("kite daemon"));
-    let out = std::process::Command::new(crate::support::KITE)
-        .args(["task", "frobnicate"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(crate::support::KITE).args(["task", "frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
 }
 
@@ -161,50 +106,19 @@ fn lax_requests_are_refused_and_create_nothing() {
     let d = Daemon::start();
     let (mut s, mut r) = raw(&d);
     for (line, why) in [
-        (
-            &br#"{"id": 1, "op": "hello", "args": {"surprise": 1}}"#[..],
-            "unknown field",
-        ),
-        (
-            br#"{"id": 2, "op": "lock.list", "args": {"surprise": 1}}"#,
-            "unknown field",
-        ),
-        (
-            br#"{"id": 3, "op": "task.create", "args": ["positional"]}"#,
-            "must be a JSON object",
-        ),
-        (
-            br#"{"id": 4, "op": "task.create", "args": {"title": "first", "title": "second"}}"#,
-            "duplicate field",
-        ),
-        (
-            br#"{"id": 5, "op": "task.create", "args": {"title": "nul \u0000 inside"}}"#,
-            "NUL",
-        ),
-        (
-            br#"{"id": 6, "op": "status", "op": "hello"}"#,
-            "duplicate field",
-        ),
+        (&br#"{"id": 1, "op": "hello", "args": {"surprise": 1}}"#[..], "unknown field"),
+        (br#"{"id": 2, "op": "lock.list", "args": {"surprise": 1}}"#, "unknown field"),
+        (br#"{"id": 3, "op": "task.create", "args": ["positional"]}"#, "must be a JSON object"),
+        (br#"{"id": 4, "op": "task.create", "args": {"title": "first", "title": "second"}}"#, "duplicate field"),
+        (br#"{"id": 5, "op": "task.create", "args": {"title": "nul \u0000 inside"}}"#, "NUL"),
+        (br#"{"id": 6, "op": "status", "op": "hello"}"#, "duplicate field"),
     ] {
         let v = send(&mut s, &mut r, line);
-        assert_eq!(
-            v["error"]["code"],
-            "bad_request",
-            "{}: {v}",
-            String::from_utf8_lossy(line)
-        );
-        assert!(
-            v["error"]["message"].as_str().unwrap().contains(why),
-            "{}: {v}",
-            String::from_utf8_lossy(line)
-        );
+        assert_eq!(v["error"]["code"], "bad_request", "{}: {v}", String::from_utf8_lossy(line));
+        assert!(v["error"]["message"].as_str().unwrap().contains(why), "{}: {v}", String::from_utf8_lossy(line));
     }
     let tasks = d.ok(&["task", "list", "--status", "pending"]);
-    assert_eq!(
-        tasks["tasks"].as_array().unwrap().len(),
-        0,
-        "nothing was created: {tasks}"
-    );
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 0, "nothing was created: {tasks}");
 }
 
 /// Regression (torture run, finding 9): a session that sends only refused requests is reaped.
@@ -216,9 +130,7 @@ fn refused_requests_are_not_heartbeats() {
     let started = std::time::Instant::now();
     while started.elapsed() < Duration::from_millis(1500) {
         // Refused every time: no such task.
-        let line = format!(
-            r#"{{"id": 1, "op": "task.start", "args": {{"task": 999, "session": "{sid}"}}}}"#
-        );
+        let line = format!(r#"{{"id": 1, "op": "task.start", "args": {{"task": 999, "session": "{sid}"}}}}"#);
         let v = send(&mut s, &mut r, line.as_bytes());
         if v["error"]["code"] == "session_gone" {
             return;
@@ -227,17 +139,8 @@ fn refused_requests_are_not_heartbeats() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let sessions = d.ok(&["session", "list"]);
-    let state = sessions["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["id"] == sid.as_str())
-        .unwrap()["state"]
-        .clone();
-    assert_eq!(
-        state, "reaped",
-        "a session sending only refused requests was kept alive: {sessions}"
-    );
+    let state = sessions["sessions"].as_array().unwrap().iter().find(|x| x["id"] == sid.as_str()).unwrap()["state"].clone();
+    assert_eq!(state, "reaped", "a session sending only refused requests was kept alive: {sessions}");
 }
 
 /// CPU seconds a process has used (utime + stime from /proc, at 100 ticks per second).
@@ -258,9 +161,7 @@ fn out_of_descriptors_the_daemon_backs_off_and_says_so() {
     let kite = crate::support::KITE;
     let mut child = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            "ulimit -n 64 && exec {kite} daemon --no-memory --tick 0"
-        ))
+        .arg(format!("ulimit -n 64 && exec {kite} daemon --no-memory --tick 0"))
         .current_dir(&root)
         .env_remove("KITE_HOME")
         .env("KITE_LOG", "info")
@@ -284,60 +185,25 @@ fn out_of_descriptors_the_daemon_backs_off_and_says_so() {
     let before = cpu_secs(child.id());
     std::thread::sleep(Duration::from_secs(1));
     let used = cpu_secs(child.id()) - before;
-    assert!(
-        used < 0.3,
-        "the daemon spun for {used:.2} s of CPU in one second while out of descriptors"
-    );
+    assert!(used < 0.3, "the daemon spun for {used:.2} s of CPU in one second while out of descriptors");
     held.truncate(10);
-    let out = std::process::Command::new(kite)
-        .args(["status", "--json"])
-        .current_dir(&root)
-        .env_remove("KITE_HOME")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = std::process::Command::new(kite).args(["status", "--json"]).current_dir(&root).env_remove("KITE_HOME").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        status["refused"]["total"].as_u64().unwrap_or(0) > 0,
-        "{status}"
-    );
+    assert!(status["refused"]["total"].as_u64().unwrap_or(0) > 0, "{status}");
     assert_eq!(status["refused"]["fd_limit"], 64, "{status}");
-    let human = std::process::Command::new(kite)
-        .args(["status"])
-        .current_dir(&root)
-        .env_remove("KITE_HOME")
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&human.stdout).contains("connections refused"),
-        "{}",
-        String::from_utf8_lossy(&human.stdout)
-    );
+    let human = std::process::Command::new(kite).args(["status"]).current_dir(&root).env_remove("KITE_HOME").output().unwrap();
+    assert!(String::from_utf8_lossy(&human.stdout).contains("connections refused"), "{}", String::from_utf8_lossy(&human.stdout));
     let log = std::fs::read_to_string(root.join(".kite/kite.log")).unwrap();
     let warnings = log.lines().filter(|l| l.contains("cannot accept")).count();
-    assert!(
-        (1..=2).contains(&warnings),
-        "{warnings} accept warnings: the log is flooded or silent"
-    );
+    assert!((1..=2).contains(&warnings), "{warnings} accept warnings: the log is flooded or silent");
     let _ = child.kill();
     let _ = child.wait();
 }
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().split_whitespace().next().unwrap().parse().unwrap();
     kb / 1024.0
 }
 
@@ -366,27 +232,17 @@ fn a_client_that_never_reads_is_held_back_not_buffered() {
     });
     let (s, sent) = writer.join().unwrap();
     let peak = rss_mib(d.pid());
-    assert!(
-        peak - base < 200.0,
-        "daemon RSS grew from {base:.0} to {peak:.0} MiB for one client that does not read"
-    );
+    assert!(peak - base < 200.0, "daemon RSS grew from {base:.0} to {peak:.0} MiB for one client that does not read");
     assert!(sent < 1500, "every request was read although no reply was");
     // A bystander is served at once.
     let t = std::time::Instant::now();
     let (mut b, mut br) = raw(&d);
     let v = send(&mut b, &mut br, br#"{"id": 9, "op": "hello"}"#);
     assert_eq!(v["ok"], true);
-    assert!(
-        t.elapsed() < Duration::from_secs(1),
-        "a bystander waited {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(1), "a bystander waited {:?}", t.elapsed());
     // The client leaves: what was queued for it is given back.
     drop(s);
     std::thread::sleep(Duration::from_millis(500));
     let after = rss_mib(d.pid());
-    assert!(
-        after - base < 60.0,
-        "RSS {after:.0} MiB after the client left (base {base:.0})"
-    );
+    assert!(after - base < 60.0, "RSS {after:.0} MiB after the client left (base {base:.0})");
 }

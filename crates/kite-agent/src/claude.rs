@@ -123,15 +123,9 @@ impl Wiring {
         let dir = home.join("claude");
         std::fs::create_dir_all(&dir)?;
         let kite = kite.to_string_lossy();
-        let w = Wiring {
-            settings: dir.join("agent-settings.json"),
-            mcp_config: dir.join("agent-mcp.json"),
-        };
+        let w = Wiring { settings: dir.join("agent-settings.json"), mcp_config: dir.join("agent-mcp.json") };
         write_if_changed(&w.settings, &json!({"hooks": hooks_json(&kite)}))?;
-        write_if_changed(
-            &w.mcp_config,
-            &json!({"mcpServers": {"kite": mcp_server_json(&kite)}}),
-        )?;
+        write_if_changed(&w.mcp_config, &json!({"mcpServers": {"kite": mcp_server_json(&kite)}}))?;
         Ok(w)
     }
 }
@@ -163,22 +157,12 @@ pub struct Invocation<'a> {
 
 /// The argument vector (program first) for `profile`. The prompt is not in it: it goes on stdin.
 pub fn argv(binary: &Path, profile: Profile, inv: &Invocation) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        binary.to_string_lossy().into_owned(),
-        "-p".into(),
-        "--output-format".into(),
-        "json".into(),
-    ];
+    let mut a: Vec<String> = vec![binary.to_string_lossy().into_owned(), "-p".into(), "--output-format".into(), "json".into()];
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
     match profile {
         Profile::Agent => {
             if let Some(w) = inv.wiring {
-                push(&[
-                    "--settings",
-                    &w.settings.to_string_lossy(),
-                    "--mcp-config",
-                    &w.mcp_config.to_string_lossy(),
-                ]);
+                push(&["--settings", &w.settings.to_string_lossy(), "--mcp-config", &w.mcp_config.to_string_lossy()]);
             }
             if inv.bypass_permissions {
                 push(&["--permission-mode", "bypassPermissions"]);
@@ -191,22 +175,10 @@ pub fn argv(binary: &Path, profile: Profile, inv: &Invocation) -> Vec<String> {
             }
         }
         Profile::Audit | Profile::Reviewer => {
-            push(&[
-                "--tools",
-                READ_ONLY,
-                "--strict-mcp-config",
-                "--setting-sources",
-                "",
-            ]);
+            push(&["--tools", READ_ONLY, "--strict-mcp-config", "--setting-sources", ""]);
         }
         Profile::Extractor => {
-            push(&[
-                "--tools",
-                "",
-                "--strict-mcp-config",
-                "--setting-sources",
-                "",
-            ]);
+            push(&["--tools", "", "--strict-mcp-config", "--setting-sources", ""]);
         }
     }
     if let Some(b) = inv.max_budget_usd.filter(|b| *b > 0.0) {
@@ -241,9 +213,7 @@ pub fn env(profile: Profile) -> Vec<(String, String)> {
 /// left as it is.
 pub fn extractor_command(command: &str) -> String {
     let program = command.split_whitespace().next().unwrap_or("");
-    let is_claude = Path::new(program)
-        .file_name()
-        .is_some_and(|n| n == "claude");
+    let is_claude = Path::new(program).file_name().is_some_and(|n| n == "claude");
     if !is_claude || command.contains("--setting-sources") {
         return command.to_string();
     }
@@ -262,18 +232,10 @@ pub enum NotFound {
 /// Finds the binary: the configured path, else `claude` on PATH.
 pub fn find(configured: Option<&Path>) -> Result<PathBuf, NotFound> {
     if let Some(p) = configured {
-        return if p.is_file() {
-            Ok(p.to_path_buf())
-        } else {
-            Err(NotFound::NotAFile(p.to_path_buf()))
-        };
+        return if p.is_file() { Ok(p.to_path_buf()) } else { Err(NotFound::NotAFile(p.to_path_buf())) };
     }
     std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join("claude"))
-                .find(|c| c.is_file())
-        })
+        .and_then(|path| std::env::split_paths(&path).map(|d| d.join("claude")).find(|c| c.is_file()))
         .ok_or(NotFound::NotOnPath)
 }
 
@@ -286,14 +248,8 @@ pub fn answer_list(answer: &str, key: &str) -> Result<Vec<serde_json::Value>, St
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(first) => {
-            let inner = fenced(text).ok_or_else(|| {
-                format!(
-                    "not JSON ({first}); starts with {:?}",
-                    text.chars().take(80).collect::<String>()
-                )
-            })?;
-            serde_json::from_str(inner)
-                .map_err(|e| format!("malformed JSON in a fenced block: {e}"))?
+            let inner = fenced(text).ok_or_else(|| format!("not JSON ({first}); starts with {:?}", text.chars().take(80).collect::<String>()))?;
+            serde_json::from_str(inner).map_err(|e| format!("malformed JSON in a fenced block: {e}"))?
         }
     };
     match value {
@@ -308,10 +264,7 @@ pub fn answer_list(answer: &str, key: &str) -> Result<Vec<serde_json::Value>, St
 
 /// The inside of the first fenced block (```json or bare ```).
 fn fenced(text: &str) -> Option<&str> {
-    let start = text
-        .find("```json")
-        .map(|i| i + 7)
-        .or_else(|| text.find("```").map(|i| i + 3))?;
+    let start = text.find("```json").map(|i| i + 7).or_else(|| text.find("```").map(|i| i + 3))?;
     let rest = &text[start..];
     Some(rest[..rest.find("```")?].trim())
 }
@@ -342,11 +295,7 @@ impl ResultJson {
     /// The result object in stdout: the whole of it, or (after anything else printed) its last
     /// line that is one.
     pub fn parse(stdout: &str) -> Option<ResultJson> {
-        let ok = |v: Value| {
-            (v.get("type").and_then(Value::as_str) == Some("result"))
-                .then(|| serde_json::from_value(v).ok())
-                .flatten()
-        };
+        let ok = |v: Value| (v.get("type").and_then(Value::as_str) == Some("result")).then(|| serde_json::from_value(v).ok()).flatten();
         if let Ok(v) = serde_json::from_str::<Value>(stdout.trim()) {
             // stream-json prints a list of messages; json prints one object.
             if let Some(items) = v.as_array() {
@@ -354,11 +303,7 @@ impl ResultJson {
             }
             return ok(v);
         }
-        stdout
-            .lines()
-            .rev()
-            .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-            .find_map(ok)
+        stdout.lines().rev().filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok()).find_map(ok)
     }
 
     /// What the run cost: Claude Code's own total (the table's when it gave none), with the
@@ -401,29 +346,16 @@ impl ResultJson {
         self.permission_denials
             .iter()
             .map(|d| {
-                let tool = d
-                    .get("tool_name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("a tool");
+                let tool = d.get("tool_name").and_then(Value::as_str).unwrap_or("a tool");
                 let input = d.get("tool_input").cloned().unwrap_or(Value::Null);
                 let what = input
                     .get("command")
                     .or_else(|| input.get("file_path"))
                     .and_then(Value::as_str)
                     .map(str::to_string)
-                    .unwrap_or_else(|| {
-                        if input.is_null() {
-                            String::new()
-                        } else {
-                            input.to_string()
-                        }
-                    });
+                    .unwrap_or_else(|| if input.is_null() { String::new() } else { input.to_string() });
                 let what: String = what.chars().take(160).collect();
-                if what.is_empty() {
-                    tool.to_string()
-                } else {
-                    format!("{tool}: {what}")
-                }
+                if what.is_empty() { tool.to_string() } else { format!("{tool}: {what}") }
             })
             .collect()
     }
@@ -433,10 +365,7 @@ impl ResultJson {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ending {
     /// The agent finished on its own: its work may land. `denials` lists what it was refused.
-    Finished {
-        result: String,
-        denials: Vec<String>,
-    },
+    Finished { result: String, denials: Vec<String> },
     /// Worth another attempt later: an API overload, rate limit, 5xx or connection failure.
     Transient { why: String, status: Option<u16> },
     /// Stopped before it finished (a hook's stop order, a spent budget, a turn limit): nothing
@@ -480,114 +409,50 @@ pub fn ending(exit: Exit, r: Option<&ResultJson>, stderr: &str) -> Ending {
     let stderr_tail = kite_git::proc::tail(stderr.trim(), 300).to_string();
     let Some(r) = r else {
         return match exit {
-            Exit::Code(0) => Ending::Failed {
-                why: "Claude Code exited 0 without a result (is this Claude Code?)".into(),
-            },
-            Exit::Signal(_) | Exit::TimedOut => Ending::Transient {
-                why: format!("{exit}"),
-                status: None,
-            },
-            Exit::Code(c) => Ending::Failed {
-                why: format!(
-                    "Claude Code failed (exit code {c}) without a result; stderr: {stderr_tail}"
-                ),
-            },
+            Exit::Code(0) => Ending::Failed { why: "Claude Code exited 0 without a result (is this Claude Code?)".into() },
+            Exit::Signal(_) | Exit::TimedOut => Ending::Transient { why: format!("{exit}"), status: None },
+            Exit::Code(c) => Ending::Failed { why: format!("Claude Code failed (exit code {c}) without a result; stderr: {stderr_tail}") },
         };
     };
     let text = r.result.clone().unwrap_or_default();
     let message = || {
-        let m = if text.trim().is_empty() {
-            r.errors
-                .iter()
-                .map(|e| {
-                    e.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| e.to_string())
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        } else {
-            text.clone()
-        };
+        let m = if text.trim().is_empty() { r.errors.iter().map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).collect::<Vec<_>>().join("; ") } else { text.clone() };
         kite_git::proc::tail(m.trim(), 500).to_string()
     };
     let subtype = r.subtype.as_deref().unwrap_or("");
     let reason = r.terminal_reason.as_deref().unwrap_or("");
     if subtype == "error_max_budget_usd" || reason.contains("budget") {
-        return Ending::Stopped {
-            why: format!("its budget was spent ({})", non_empty(subtype, reason)),
-            by: StoppedBy::Budget,
-        };
+        return Ending::Stopped { why: format!("its budget was spent ({})", non_empty(subtype, reason)), by: StoppedBy::Budget };
     }
     if subtype == "error_max_turns" || reason.contains("max_turns") {
-        return Ending::Stopped {
-            why: format!("it reached its turn limit ({})", non_empty(subtype, reason)),
-            by: StoppedBy::Turns,
-        };
+        return Ending::Stopped { why: format!("it reached its turn limit ({})", non_empty(subtype, reason)), by: StoppedBy::Turns };
     }
     if reason.contains("hook") || reason.contains("stop") {
-        return Ending::Stopped {
-            why: format!("a hook stopped it ({reason})"),
-            by: StoppedBy::Hook,
-        };
+        return Ending::Stopped { why: format!("a hook stopped it ({reason})"), by: StoppedBy::Hook };
     }
     if let Some(s) = r.api_error_status {
         if r.is_error {
             let why = format!("API error {s}: {}", message());
-            return if transient_status(s) {
-                Ending::Transient {
-                    why,
-                    status: Some(s),
-                }
-            } else {
-                Ending::Failed { why }
-            };
+            return if transient_status(s) { Ending::Transient { why, status: Some(s) } } else { Ending::Failed { why } };
         }
     }
-    if r.is_error
-        && (reason == "api_error"
-            || subtype == "error_during_execution" && looks_like_connection(&message()))
-    {
-        return Ending::Transient {
-            why: format!("API unreachable: {}", message()),
-            status: None,
-        };
+    if r.is_error && (reason == "api_error" || subtype == "error_during_execution" && looks_like_connection(&message())) {
+        return Ending::Transient { why: format!("API unreachable: {}", message()), status: None };
     }
     match exit {
-        Exit::Code(0) if !r.is_error => Ending::Finished {
-            result: text,
-            denials: r.denials(),
-        },
-        Exit::Signal(_) | Exit::TimedOut => Ending::Transient {
-            why: format!("{exit}"),
-            status: None,
-        },
-        _ => Ending::Failed {
-            why: format!("{} ({exit}): {}", non_empty(subtype, "error"), message()),
-        },
+        Exit::Code(0) if !r.is_error => Ending::Finished { result: text, denials: r.denials() },
+        Exit::Signal(_) | Exit::TimedOut => Ending::Transient { why: format!("{exit}"), status: None },
+        _ => Ending::Failed { why: format!("{} ({exit}): {}", non_empty(subtype, "error"), message()) },
     }
 }
 
 fn non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
-    if a.is_empty() {
-        b
-    } else {
-        a
-    }
+    if a.is_empty() { b } else { a }
 }
 
 fn looks_like_connection(m: &str) -> bool {
     let m = m.to_ascii_lowercase();
-    [
-        "connection",
-        "econnrefused",
-        "timed out",
-        "timeout",
-        "network",
-        "socket",
-    ]
-    .iter()
-    .any(|w| m.contains(w))
+    ["connection", "econnrefused", "timed out", "timeout", "network", "socket"].iter().any(|w| m.contains(w))
 }
 
 #[cfg(test)]
@@ -600,115 +465,56 @@ mod tests {
 
     #[test]
     fn a_finished_run_lists_its_denials() {
-        let j = r(
-            json!({"type": "result", "subtype": "success", "is_error": false, "result": "done it",
-            "permission_denials": [{"tool_name": "Bash", "tool_use_id": "t", "tool_input": {"command": "git push"}}]}),
-        );
-        assert_eq!(
-            ending(Exit::Code(0), Some(&j), ""),
-            Ending::Finished {
-                result: "done it".into(),
-                denials: vec!["Bash: git push".into()]
-            }
-        );
+        let j = r(json!({"type": "result", "subtype": "success", "is_error": false, "result": "done it",
+            "permission_denials": [{"tool_name": "Bash", "tool_use_id": "t", "tool_input": {"command": "git push"}}]}));
+        assert_eq!(ending(Exit::Code(0), Some(&j), ""), Ending::Finished { result: "done it".into(), denials: vec!["Bash: git push".into()] });
     }
 
     #[test]
     fn overloads_rate_limits_and_server_errors_are_transient_a_bad_request_is_not() {
         for s in [529u16, 429, 500, 503] {
-            let j = r(
-                json!({"type": "result", "subtype": "success", "is_error": true, "api_error_status": s, "terminal_reason": "api_error", "result": "Overloaded"}),
-            );
-            assert!(
-                matches!(ending(Exit::Code(1), Some(&j), ""), Ending::Transient { status: Some(x), .. } if x == s),
-                "{s}"
-            );
+            let j = r(json!({"type": "result", "subtype": "success", "is_error": true, "api_error_status": s, "terminal_reason": "api_error", "result": "Overloaded"}));
+            assert!(matches!(ending(Exit::Code(1), Some(&j), ""), Ending::Transient { status: Some(x), .. } if x == s), "{s}");
         }
-        let j = r(
-            json!({"type": "result", "is_error": true, "api_error_status": 400, "result": "bad"}),
-        );
-        assert!(matches!(
-            ending(Exit::Code(1), Some(&j), ""),
-            Ending::Failed { .. }
-        ));
-        let j = r(
-            json!({"type": "result", "is_error": true, "terminal_reason": "api_error", "result": "Connection error."}),
-        );
-        assert!(matches!(
-            ending(Exit::Code(1), Some(&j), ""),
-            Ending::Transient { status: None, .. }
-        ));
+        let j = r(json!({"type": "result", "is_error": true, "api_error_status": 400, "result": "bad"}));
+        assert!(matches!(ending(Exit::Code(1), Some(&j), ""), Ending::Failed { .. }));
+        let j = r(json!({"type": "result", "is_error": true, "terminal_reason": "api_error", "result": "Connection error."}));
+        assert!(matches!(ending(Exit::Code(1), Some(&j), ""), Ending::Transient { status: None, .. }));
     }
 
     #[test]
     fn budgets_and_turn_limits_stop_the_run() {
         let j = r(json!({"type": "result", "subtype": "error_max_budget_usd", "is_error": true}));
-        assert!(matches!(
-            ending(Exit::Code(1), Some(&j), ""),
-            Ending::Stopped { .. }
-        ));
+        assert!(matches!(ending(Exit::Code(1), Some(&j), ""), Ending::Stopped { .. }));
         let j = r(json!({"type": "result", "subtype": "error_max_turns", "is_error": true}));
-        assert!(matches!(
-            ending(Exit::Code(0), Some(&j), ""),
-            Ending::Stopped { .. }
-        ));
+        assert!(matches!(ending(Exit::Code(0), Some(&j), ""), Ending::Stopped { .. }));
     }
 
     #[test]
     fn no_result_json_is_judged_by_the_exit() {
-        assert!(matches!(
-            ending(Exit::TimedOut, None, ""),
-            Ending::Transient { .. }
-        ));
-        assert!(
-            matches!(ending(Exit::Code(2), None, "boom"), Ending::Failed { why } if why.contains("boom"))
-        );
+        assert!(matches!(ending(Exit::TimedOut, None, ""), Ending::Transient { .. }));
+        assert!(matches!(ending(Exit::Code(2), None, "boom"), Ending::Failed { why } if why.contains("boom")));
     }
 
     #[test]
     fn the_result_is_found_after_other_output_and_costs_come_from_model_usage() {
-        let out = format!(
-            "warning: something\n{}\n",
-            json!({"type": "result", "subtype": "success", "is_error": false, "result": "ok", "total_cost_usd": 0.25, "num_turns": 3,
-            "modelUsage": {"claude-sonnet-4-5": {"inputTokens": 10, "outputTokens": 20, "cacheReadInputTokens": 30, "cacheCreationInputTokens": 40}}})
-        );
+        let out = format!("warning: something\n{}\n", json!({"type": "result", "subtype": "success", "is_error": false, "result": "ok", "total_cost_usd": 0.25, "num_turns": 3,
+            "modelUsage": {"claude-sonnet-4-5": {"inputTokens": 10, "outputTokens": 20, "cacheReadInputTokens": 30, "cacheCreationInputTokens": 40}}}));
         let j = ResultJson::parse(&out).unwrap();
         let c = j.cost(&PriceTable::default());
         assert_eq!(c.usd, 0.25);
-        assert_eq!(
-            (
-                c.usage.input_tokens,
-                c.usage.output_tokens,
-                c.usage.cache_read_input_tokens,
-                c.usage.cache_creation_input_tokens
-            ),
-            (10, 20, 30, 40)
-        );
+        assert_eq!((c.usage.input_tokens, c.usage.output_tokens, c.usage.cache_read_input_tokens, c.usage.cache_creation_input_tokens), (10, 20, 30, 40));
         assert_eq!(c.model.as_deref(), Some("claude-sonnet-4-5"));
         assert_eq!(c.turns, 3);
     }
 
     #[test]
     fn the_prompt_is_never_on_the_command_line_and_profiles_restrict() {
-        let w = Wiring {
-            settings: "/h/claude/s.json".into(),
-            mcp_config: "/h/claude/m.json".into(),
-        };
+        let w = Wiring { settings: "/h/claude/s.json".into(), mcp_config: "/h/claude/m.json".into() };
         let allow = default_allow();
-        let a = argv(
-            Path::new("/bin/claude"),
-            Profile::Agent,
-            &Invocation {
-                wiring: Some(&w),
-                allow: &allow,
-                max_budget_usd: Some(2.5),
-                ..Default::default()
-            },
-        );
+        let a = argv(Path::new("/bin/claude"), Profile::Agent, &Invocation { wiring: Some(&w), allow: &allow, max_budget_usd: Some(2.5), ..Default::default() });
         assert_eq!(&a[..4], ["/bin/claude", "-p", "--output-format", "json"]);
-        assert!(a
-            .windows(2)
-            .any(|x| x == ["--settings", "/h/claude/s.json"]));
+        assert!(a.windows(2).any(|x| x == ["--settings", "/h/claude/s.json"]));
         assert!(a.windows(2).any(|x| x == ["--allowedTools", "mcp__kite"]));
         assert!(a.windows(2).any(|x| x == ["--max-budget-usd", "2.5"]));
         assert!(!a.iter().any(|x| x == "bypassPermissions"));
@@ -716,31 +522,19 @@ mod tests {
         assert!(audit.windows(2).any(|x| x == ["--tools", READ_ONLY]));
         assert!(audit.iter().any(|x| x == "--strict-mcp-config"));
         assert!(!audit.iter().any(|x| x == "--settings"));
-        assert_eq!(
-            env(Profile::Extractor),
-            vec![("KITE_HOOKS_OFF".to_string(), "1".to_string())]
-        );
+        assert_eq!(env(Profile::Extractor), vec![("KITE_HOOKS_OFF".to_string(), "1".to_string())]);
     }
 
     #[test]
     fn the_extractor_gets_no_tools_and_no_settings() {
-        assert_eq!(
-            extractor_command("claude -p"),
-            "claude -p --tools '' --strict-mcp-config --setting-sources ''"
-        );
-        assert_eq!(
-            extractor_command("/opt/bin/claude -p"),
-            "/opt/bin/claude -p --tools '' --strict-mcp-config --setting-sources ''"
-        );
+        assert_eq!(extractor_command("claude -p"), "claude -p --tools '' --strict-mcp-config --setting-sources ''");
+        assert_eq!(extractor_command("/opt/bin/claude -p"), "/opt/bin/claude -p --tools '' --strict-mcp-config --setting-sources ''");
         assert_eq!(extractor_command("llm -m x"), "llm -m x");
     }
 
     #[test]
     fn command_rules_only_for_a_plain_command() {
-        assert_eq!(
-            command_rule("cargo test"),
-            Some("Bash(cargo test:*)".into())
-        );
+        assert_eq!(command_rule("cargo test"), Some("Bash(cargo test:*)".into()));
         assert_eq!(command_rule("make test && echo ok"), None);
         assert_eq!(command_rule(" "), None);
     }

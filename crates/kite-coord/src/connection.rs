@@ -13,18 +13,10 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWrit
 use tokio::net::UnixStream;
 
 /// Serves `stream` until the client leaves or the daemon stops.
-pub(crate) async fn serve_connection(
-    id: u64,
-    stream: UnixStream,
-    state: StateHandle,
-    services: Services,
-) {
+pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHandle, services: Services) {
     let (read, write) = stream.into_split();
     let (out_tx, mut out_rx) = outbound::channel();
-    state.send(Command::Connect {
-        conn: id,
-        out: out_tx.clone(),
-    });
+    state.send(Command::Connect { conn: id, out: out_tx.clone() });
 
     let mut writer = tokio::spawn(async move {
         let mut w = BufWriter::new(write);
@@ -37,8 +29,7 @@ pub(crate) async fn serve_connection(
             // Flush when the queue is drained: one syscall for a burst of messages.
             while let Some(line) = out_rx.try_recv() {
                 let len = line.len();
-                if w.write_all(line.as_bytes()).await.is_err() || w.write_all(b"\n").await.is_err()
-                {
+                if w.write_all(line.as_bytes()).await.is_err() || w.write_all(b"\n").await.is_err() {
                     return;
                 }
                 out_rx.written(len);
@@ -84,35 +75,17 @@ pub(crate) async fn serve_connection(
                             }
                         }
                         Err((rid, err)) => {
-                            out_tx.send(
-                                ServerMessage::Reply {
-                                    id: rid,
-                                    result: Err(err),
-                                }
-                                .encode(),
-                            );
+                            out_tx.send(ServerMessage::Reply { id: rid, result: Err(err) }.encode());
                         }
                     }
                 }
                 Ok(Some(Frame::TooLarge)) => {
                     let err = ErrorBody::from(Refusal::FrameTooLarge);
-                    out_tx.send(
-                        ServerMessage::Reply {
-                            id: None,
-                            result: Err(err),
-                        }
-                        .encode(),
-                    );
+                    out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
                 }
                 Ok(Some(Frame::NotUtf8)) => {
                     let err = ErrorBody::from(Refusal::NotUtf8);
-                    out_tx.send(
-                        ServerMessage::Reply {
-                            id: None,
-                            result: Err(err),
-                        }
-                        .encode(),
-                    );
+                    out_tx.send(ServerMessage::Reply { id: None, result: Err(err) }.encode());
                 }
                 Err(e) => {
                     tracing::debug!(conn = id, "connection read error: {e}");
@@ -146,10 +119,7 @@ pub(crate) enum Frame {
 
 /// Reads one newline-terminated frame, buffering at most [`MAX_FRAME`] bytes of it. `None` at a
 /// clean end of stream; a frame cut off by the end of the stream is dropped.
-pub(crate) async fn read_frame<R: AsyncBufRead + Unpin>(
-    r: &mut R,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<Option<Frame>> {
+pub(crate) async fn read_frame<R: AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Option<Frame>> {
     buf.clear();
     let mut over = false;
     loop {
@@ -225,22 +195,10 @@ mod tests {
         input.extend_from_slice(b"\n\xff\n{\"b\":2}\npartial");
         let mut r = BufReader::new(&input[..]);
         let mut buf = Vec::new();
-        assert_eq!(
-            read_frame(&mut r, &mut buf).await.unwrap(),
-            Some(Frame::Line("{\"a\":1}".into()))
-        );
-        assert_eq!(
-            read_frame(&mut r, &mut buf).await.unwrap(),
-            Some(Frame::TooLarge)
-        );
-        assert_eq!(
-            read_frame(&mut r, &mut buf).await.unwrap(),
-            Some(Frame::NotUtf8)
-        );
-        assert_eq!(
-            read_frame(&mut r, &mut buf).await.unwrap(),
-            Some(Frame::Line("{\"b\":2}".into()))
-        );
+        assert_eq!(read_frame(&mut r, &mut buf).await.unwrap(), Some(Frame::Line("{\"a\":1}".into())));
+        assert_eq!(read_frame(&mut r, &mut buf).await.unwrap(), Some(Frame::TooLarge));
+        assert_eq!(read_frame(&mut r, &mut buf).await.unwrap(), Some(Frame::NotUtf8));
+        assert_eq!(read_frame(&mut r, &mut buf).await.unwrap(), Some(Frame::Line("{\"b\":2}".into())));
         assert_eq!(read_frame(&mut r, &mut buf).await.unwrap(), None);
     }
 }

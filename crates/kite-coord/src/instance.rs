@@ -30,10 +30,8 @@ pub fn private_dir(home: &Path) -> Result<(), DaemonError> {
         .mode(0o700)
         .create(home)
         .map_err(DaemonError::io(format!("cannot create {}", home.display())))?;
-    fs::set_permissions(home, fs::Permissions::from_mode(0o700)).map_err(DaemonError::io(format!(
-        "cannot make {} private",
-        home.display()
-    )))
+    fs::set_permissions(home, fs::Permissions::from_mode(0o700))
+        .map_err(DaemonError::io(format!("cannot make {} private", home.display())))
 }
 
 /// Takes the home's pidfile lock or says who holds it.
@@ -50,21 +48,14 @@ pub fn acquire(home: &Path) -> Result<InstanceGuard, DaemonError> {
         let mut pid = String::new();
         let _ = file.read_to_string(&mut pid);
         return Err(DaemonError::AlreadyRunning {
-            pid: if pid.trim().is_empty() {
-                "unknown".into()
-            } else {
-                pid.trim().to_string()
-            },
+            pid: if pid.trim().is_empty() { "unknown".into() } else { pid.trim().to_string() },
             home: home.display().to_string(),
         });
     }
-    file.set_len(0)
-        .map_err(DaemonError::io("cannot write the pidfile"))?;
-    file.rewind()
-        .map_err(DaemonError::io("cannot write the pidfile"))?;
+    file.set_len(0).map_err(DaemonError::io("cannot write the pidfile"))?;
+    file.rewind().map_err(DaemonError::io("cannot write the pidfile"))?;
     write!(file, "{}", std::process::id()).map_err(DaemonError::io("cannot write the pidfile"))?;
-    file.flush()
-        .map_err(DaemonError::io("cannot write the pidfile"))?;
+    file.flush().map_err(DaemonError::io("cannot write the pidfile"))?;
     Ok(InstanceGuard { file, path })
 }
 
@@ -81,9 +72,7 @@ mod tests {
         assert_eq!(mode, 0o700);
         let _g = acquire(&home).unwrap();
         match acquire(&home) {
-            Err(DaemonError::AlreadyRunning { pid, .. }) => {
-                assert_eq!(pid, std::process::id().to_string())
-            }
+            Err(DaemonError::AlreadyRunning { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
             Err(e) => panic!("wrong error {e}"),
             Ok(_) => panic!("second guard acquired"),
         }

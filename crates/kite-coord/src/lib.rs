@@ -49,10 +49,7 @@ impl Default for Retention {
     /// Thirty days of each: a month of history to read and follow, a bounded database after.
     fn default() -> Self {
         let month = Some(Duration::from_secs(30 * 24 * 3600));
-        Retention {
-            events: month,
-            tasks: month,
-        }
+        Retention { events: month, tasks: month }
     }
 }
 
@@ -75,10 +72,7 @@ pub enum DaemonError {
     #[error("another kite daemon (pid {pid}) is already running for {home}")]
     AlreadyRunning { pid: String, home: String },
     #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+    Io { what: String, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] kite_store::StoreError),
 }

@@ -80,13 +80,7 @@ pub(crate) struct Inbound {
 pub(crate) fn channel() -> (Outbound, Inbound) {
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(Queued::default());
-    (
-        Outbound {
-            tx,
-            queued: queued.clone(),
-        },
-        Inbound { rx, queued },
-    )
+    (Outbound { tx, queued: queued.clone() }, Inbound { rx, queued })
 }
 
 impl Outbound {
@@ -100,19 +94,11 @@ impl Outbound {
         if total > HARD_CAP {
             self.queued.bytes.fetch_sub(line.len(), Ordering::AcqRel);
             self.kill();
-            tracing::warn!(
-                bytes = total,
-                "dropping a connection that does not read its replies"
-            );
+            tracing::warn!(bytes = total, "dropping a connection that does not read its replies");
             return false;
         }
         let len = line.len();
-        let _ = self
-            .queued
-            .largest
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| {
-                Some(len.max(m - m / 8))
-            });
+        let _ = self.queued.largest.fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| Some(len.max(m - m / 8)));
         if self.tx.send(line).is_err() {
             self.queued.bytes.fetch_sub(len, Ordering::AcqRel);
             return false;
@@ -127,10 +113,7 @@ impl Outbound {
 
     /// A request of this connection was handled (answered, refused, or queued as a lock wait).
     pub(crate) fn handled(&self) {
-        let _ = self
-            .queued
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        let _ = self.queued.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
         self.queued.progressed();
     }
 
@@ -174,10 +157,7 @@ impl Outbound {
                 continue;
             }
             if tokio::time::timeout(STUCK, changed).await.is_err() && self.waiting() >= before {
-                tracing::warn!(
-                    bytes = before,
-                    "dropping a connection whose replies have not been read for {STUCK:?}"
-                );
+                tracing::warn!(bytes = before, "dropping a connection whose replies have not been read for {STUCK:?}");
                 self.kill();
                 return false;
             }
@@ -271,11 +251,7 @@ mod tests {
             out.sent_request();
             taken += 1;
         }
-        assert_eq!(
-            taken,
-            (SOFT_CAP >> 20) + 1,
-            "large replies: bounded by the bytes they will bring"
-        );
+        assert_eq!(taken, (SOFT_CAP >> 20) + 1, "large replies: bounded by the bytes they will bring");
         // Small replies again: the estimate decays and the count is the bound once more.
         for _ in 0..taken {
             out.handled();

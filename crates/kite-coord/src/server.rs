@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UnixListener;
 
 /// Runs a daemon until `shutdown` completes. Returns once everything is committed and closed.
-pub async fn run(
-    config: DaemonConfig,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), DaemonError> {
+pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     run_with(config, Services::default(), || {}, shutdown).await
 }
 
@@ -36,17 +33,10 @@ pub async fn run_with(
     // We hold the pidfile lock, so a socket file here is a leftover of a dead daemon.
     let _ = std::fs::remove_file(&socket);
     let fd_limit = raise_fd_limit();
-    let accept = Arc::new(AcceptStats {
-        fd_limit,
-        ..AcceptStats::default()
-    });
+    let accept = Arc::new(AcceptStats { fd_limit, ..AcceptStats::default() });
     let state = StateHandle::start(&config, accept.clone())?;
-    let services = services.with_first(Arc::new(crate::service::Door::new(
-        &config.root,
-        &config.home,
-    )));
-    let listener = UnixListener::bind(&socket)
-        .map_err(DaemonError::io(format!("cannot bind {}", socket.display())))?;
+    let services = services.with_first(Arc::new(crate::service::Door::new(&config.root, &config.home)));
+    let listener = UnixListener::bind(&socket).map_err(DaemonError::io(format!("cannot bind {}", socket.display())))?;
     tracing::info!(socket = %socket.display(), root = %config.root.display(), pid = std::process::id(), "kite daemon listening");
     listening();
     let own_uid = rustix::process::geteuid().as_raw();
@@ -122,10 +112,7 @@ fn raise_fd_limit() -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let lim = getrlimit(Resource::Nofile);
     if lim.current < lim.maximum {
-        let raised = Rlimit {
-            current: lim.maximum,
-            maximum: lim.maximum,
-        };
+        let raised = Rlimit { current: lim.maximum, maximum: lim.maximum };
         if setrlimit(Resource::Nofile, raised).is_ok() {
             return lim.maximum.unwrap_or(u64::MAX);
         }
@@ -154,11 +141,7 @@ impl Backoff {
         self.wait = (self.wait * 2).clamp(Duration::from_millis(1), Self::MAX);
         self.since_log += 1;
         if self.last_log.is_none_or(|t| t.elapsed() >= Self::LOG_EVERY) {
-            tracing::warn!(
-                failures = self.since_log,
-                fd_limit,
-                "cannot accept connections: {e}; waiting for descriptors to free up"
-            );
+            tracing::warn!(failures = self.since_log, fd_limit, "cannot accept connections: {e}; waiting for descriptors to free up");
             self.since_log = 0;
             self.last_log = Some(Instant::now());
         }

@@ -4,11 +4,11 @@
 //! so a slow embedding never holds up the state owner or the other connections. Replies carry
 //! the request's id, so a client matches them whatever order they arrive in.
 
-use crate::outbound::Outbound;
 use kite_proto::{ErrorBody, Request, ServerMessage};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
+use crate::outbound::Outbound;
 
 /// A part of the daemon that answers some operations itself.
 pub trait Service: Send + Sync + 'static {
@@ -33,13 +33,7 @@ impl Reply {
 
     /// Sends the answer; a connection that has gone away is not an error.
     pub fn send(self, result: Result<Value, ErrorBody>) {
-        self.out.send(
-            ServerMessage::Reply {
-                id: Some(self.id),
-                result,
-            }
-            .encode(),
-        );
+        self.out.send(ServerMessage::Reply { id: Some(self.id), result }.encode());
         self.out.handled();
     }
 }
@@ -53,9 +47,7 @@ pub(crate) struct Door {
 
 impl Door {
     pub(crate) fn new(root: &Path, home: &Path) -> Door {
-        Door {
-            hello: serde_json::to_value(hello(root, home)).unwrap_or_default(),
-        }
+        Door { hello: serde_json::to_value(hello(root, home)).unwrap_or_default() }
     }
 }
 
@@ -77,9 +69,7 @@ impl Service for Door {
 
     fn submit(&self, req: Request, reply: Reply) {
         // As strict as the owner: `hello` takes no arguments.
-        let parsed = kite_proto::request::parse_args::<
-            <kite_proto::op::Hello as kite_proto::Operation>::Args,
-        >(&req.op, req.args.as_deref());
+        let parsed = kite_proto::request::parse_args::<<kite_proto::op::Hello as kite_proto::Operation>::Args>(&req.op, req.args.as_deref());
         reply.send(parsed.map(|_| self.hello.clone()));
     }
 }
@@ -117,9 +107,7 @@ mod tests {
             &["echo.say"]
         }
         fn submit(&self, req: Request, reply: Reply) {
-            std::thread::spawn(move || {
-                reply.send(Ok(serde_json::from_str(req.args.unwrap().get()).unwrap()))
-            });
+            std::thread::spawn(move || reply.send(Ok(serde_json::from_str(req.args.unwrap().get()).unwrap())));
         }
     }
 
@@ -128,43 +116,22 @@ mod tests {
         let services = Services::new(vec![Arc::new(Echo)]);
         assert!(services.route("task.create").is_none());
         let (tx, mut rx) = crate::outbound::channel();
-        let req =
-            kite_proto::frame::parse_request(r#"{"id": 7, "op": "echo.say", "args": {"x": 1}}"#)
-                .unwrap();
-        services
-            .route("echo.say")
-            .unwrap()
-            .submit(req, Reply::new(7, tx));
+        let req = kite_proto::frame::parse_request(r#"{"id": 7, "op": "echo.say", "args": {"x": 1}}"#).unwrap();
+        services.route("echo.say").unwrap().submit(req, Reply::new(7, tx));
         let line = rx.recv().await.unwrap();
         assert_eq!(line, r#"{"id":7,"ok":true,"result":{"x":1}}"#);
     }
 
     #[tokio::test]
     async fn the_door_answers_hello_itself_and_as_strictly_as_the_owner() {
-        let services = Services::new(vec![Arc::new(Echo)])
-            .with_first(Arc::new(Door::new(Path::new("/r"), Path::new("/r/.kite"))));
+        let services = Services::new(vec![Arc::new(Echo)]).with_first(Arc::new(Door::new(Path::new("/r"), Path::new("/r/.kite"))));
         let (tx, mut rx) = crate::outbound::channel();
         let req = kite_proto::frame::parse_request(r#"{"id": 1, "op": "hello"}"#).unwrap();
-        services
-            .route("hello")
-            .expect("the door takes hello")
-            .submit(req, Reply::new(1, tx.clone()));
+        services.route("hello").expect("the door takes hello").submit(req, Reply::new(1, tx.clone()));
         let v: Value = serde_json::from_str(&rx.recv().await.unwrap()).unwrap();
-        assert_eq!(
-            (
-                v["result"]["root"].as_str(),
-                v["result"]["protocol"].as_u64()
-            ),
-            (Some("/r"), Some(kite_proto::PROTOCOL_VERSION as u64))
-        );
-        let req = kite_proto::frame::parse_request(
-            r#"{"id": 2, "op": "hello", "args": {"surprise": 1}}"#,
-        )
-        .unwrap();
-        services
-            .route("hello")
-            .unwrap()
-            .submit(req, Reply::new(2, tx));
+        assert_eq!((v["result"]["root"].as_str(), v["result"]["protocol"].as_u64()), (Some("/r"), Some(kite_proto::PROTOCOL_VERSION as u64)));
+        let req = kite_proto::frame::parse_request(r#"{"id": 2, "op": "hello", "args": {"surprise": 1}}"#).unwrap();
+        services.route("hello").unwrap().submit(req, Reply::new(2, tx));
         let v: Value = serde_json::from_str(&rx.recv().await.unwrap()).unwrap();
         assert_eq!(v["error"]["code"], "bad_request", "{v}");
     }

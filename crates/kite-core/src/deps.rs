@@ -41,11 +41,7 @@ pub fn cycle_if_added(task: i64, on: i64, deps_of: impl Fn(i64) -> Vec<i64>) -> 
 
 /// Formats a cycle for an error message: `3 → 5 → 7 → 3`.
 pub fn format_cycle<T: std::fmt::Display>(cycle: &[T]) -> String {
-    cycle
-        .iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(" → ")
+    cycle.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" → ")
 }
 
 #[cfg(test)]
@@ -53,13 +49,7 @@ mod tests {
     use super::*;
 
     fn graph(edges: &[(i64, i64)]) -> impl Fn(i64) -> Vec<i64> + '_ {
-        move |n| {
-            edges
-                .iter()
-                .filter(|(a, _)| *a == n)
-                .map(|(_, b)| *b)
-                .collect()
-        }
+        move |n| edges.iter().filter(|(a, _)| *a == n).map(|(_, b)| *b).collect()
     }
 
     #[test]

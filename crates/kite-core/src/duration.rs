@@ -24,27 +24,19 @@ pub struct DurationError {
 /// w/week/weeks. Whitespace is allowed around the whole input and between a number and its unit
 /// (`5 min`), nowhere else.
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
-    let err = |why| DurationError {
-        input: input.to_string(),
-        why,
-    };
+    let err = |why| DurationError { input: input.to_string(), why };
     let s = input.trim();
     if s.is_empty() {
         return Err(err("empty"));
     }
     if s.bytes().all(|b| b.is_ascii_digit()) {
         let secs: u64 = s.parse().map_err(|_| err("too large"))?;
-        return secs
-            .checked_mul(1_000)
-            .map(Duration::from_millis)
-            .ok_or_else(|| err("too large"));
+        return secs.checked_mul(1_000).map(Duration::from_millis).ok_or_else(|| err("too large"));
     }
     let mut total_ms: u64 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         if digits == 0 {
             return Err(err(match rest.as_bytes()[0] {
                 b'-' => "negative",
@@ -54,14 +46,10 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| err("too large"))?;
         let after = rest[digits..].trim_start();
-        let letters = after
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(after.len());
+        let letters = after.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(after.len());
         let (unit, next) = after.split_at(letters);
         let ms_per: u64 = match unit {
-            "" if next.starts_with(['.', ',']) => {
-                return Err(err("fractions are not allowed; use a smaller unit"))
-            }
+            "" if next.starts_with(['.', ',']) => return Err(err("fractions are not allowed; use a smaller unit")),
             "" => return Err(err("number without a unit")),
             "ms" => 1,
             "s" | "sec" | "secs" => 1_000,
@@ -90,12 +78,7 @@ pub fn format_duration(d: Duration) -> String {
     if ms == 0 {
         return "0s".to_string();
     }
-    for (unit, per) in [
-        ("d", 86_400_000u64),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-    ] {
+    for (unit, per) in [("d", 86_400_000u64), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
         if ms.is_multiple_of(per) {
             return format!("{}{unit}", ms / per);
         }
@@ -219,10 +202,7 @@ mod tests {
     #[test]
     fn error_names_the_input_and_shows_examples() {
         let msg = parse_duration("5 soon").unwrap_err().to_string();
-        assert!(
-            msg.contains("\"5 soon\"") && msg.contains("unknown unit"),
-            "{msg}"
-        );
+        assert!(msg.contains("\"5 soon\"") && msg.contains("unknown unit"), "{msg}");
         assert!(msg.contains("250ms") && msg.contains("1h30m"), "{msg}");
     }
 
@@ -232,10 +212,7 @@ mod tests {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
         assert_eq!(format_duration(parse_duration("1h30m").unwrap()), "90m");
-        assert_eq!(
-            format_duration(parse_duration("1s500ms").unwrap()),
-            "1500ms"
-        );
+        assert_eq!(format_duration(parse_duration("1s500ms").unwrap()), "1500ms");
         assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 
@@ -252,10 +229,7 @@ mod tests {
         use serde::de::value::{Error, StrDeserializer, U64Deserializer};
         use serde::de::IntoDeserializer;
         let text: StrDeserializer<'_, Error> = "1h30m".into_deserializer();
-        assert_eq!(
-            serde_human::deserialize(text),
-            Ok(Duration::from_secs(5400))
-        );
+        assert_eq!(serde_human::deserialize(text), Ok(Duration::from_secs(5400)));
         let secs: U64Deserializer<Error> = 90u64.into_deserializer();
         assert_eq!(serde_human::deserialize(secs), Ok(Duration::from_secs(90)));
         let bad: StrDeserializer<'_, Error> = "3h5".into_deserializer();

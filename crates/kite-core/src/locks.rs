@@ -76,10 +76,7 @@ pub enum Requested {
     /// The session already holds the path in this mode (or a stronger one): nothing changes.
     AlreadyHeld(Grant),
     /// Queued behind `blockers` (sessions); the grant comes later from a release.
-    Queued {
-        ticket: u64,
-        blockers: Vec<String>,
-    },
+    Queued { ticket: u64, blockers: Vec<String> },
 }
 
 /// A refusal.
@@ -102,14 +99,7 @@ pub struct LockTable {
     next_ticket: u64,
 }
 
-fn conflicts(
-    path: &LockPath,
-    mode: LockMode,
-    session: &str,
-    o_path: &LockPath,
-    o_mode: LockMode,
-    o_session: &str,
-) -> bool {
+fn conflicts(path: &LockPath, mode: LockMode, session: &str, o_path: &LockPath, o_mode: LockMode, o_session: &str) -> bool {
     session != o_session
         && !(mode == LockMode::Shared && o_mode == LockMode::Shared)
         && path.overlaps(o_path)
@@ -123,12 +113,7 @@ impl LockTable {
     /// Rebuilds the table from persisted holders and counters (after a restart; waiters do not
     /// survive one, their connections did not either).
     pub fn restore(held: Vec<Held>, tokens: HashMap<String, u64>) -> LockTable {
-        LockTable {
-            held,
-            waiting: VecDeque::new(),
-            tokens,
-            next_ticket: 0,
-        }
+        LockTable { held, waiting: VecDeque::new(), tokens, next_ticket: 0 }
     }
 
     pub fn held(&self) -> &[Held] {
@@ -157,84 +142,35 @@ impl LockTable {
         queued_before: usize,
     ) -> impl Iterator<Item = &'a String> + 'a {
         let holders = self.held.iter().map(|h| (&h.path, h.mode, &h.session));
-        let ahead = self
-            .waiting
-            .iter()
-            .take(queued_before)
-            .map(|w| (&w.path, w.mode, &w.session));
-        holders
-            .chain(ahead)
-            .filter(move |(p, m, s)| conflicts(path, mode, session, p, *m, s))
-            .map(|(_, _, s)| s)
+        let ahead = self.waiting.iter().take(queued_before).map(|w| (&w.path, w.mode, &w.session));
+        holders.chain(ahead).filter(move |(p, m, s)| conflicts(path, mode, session, p, *m, s)).map(|(_, _, s)| s)
     }
 
     /// The distinct sessions standing in the way of a request, in order.
-    fn blockers(
-        &self,
-        path: &LockPath,
-        mode: LockMode,
-        session: &str,
-        queued_before: usize,
-    ) -> Vec<String> {
+    fn blockers(&self, path: &LockPath, mode: LockMode, session: &str, queued_before: usize) -> Vec<String> {
         let mut seen = HashSet::new();
-        self.conflicting(path, mode, session, queued_before)
-            .filter(|s| seen.insert(*s))
-            .cloned()
-            .collect()
+        self.conflicting(path, mode, session, queued_before).filter(|s| seen.insert(*s)).cloned().collect()
     }
 
     /// Whether anything stands in the way (stops at the first conflict: this runs for every
     /// waiter on every release).
-    fn is_blocked(
-        &self,
-        path: &LockPath,
-        mode: LockMode,
-        session: &str,
-        queued_before: usize,
-    ) -> bool {
-        self.conflicting(path, mode, session, queued_before)
-            .next()
-            .is_some()
+    fn is_blocked(&self, path: &LockPath, mode: LockMode, session: &str, queued_before: usize) -> bool {
+        self.conflicting(path, mode, session, queued_before).next().is_some()
     }
 
-    fn grant(
-        &mut self,
-        path: LockPath,
-        mode: LockMode,
-        session: String,
-        ticket: Option<u64>,
-    ) -> Grant {
+    fn grant(&mut self, path: LockPath, mode: LockMode, session: String, ticket: Option<u64>) -> Grant {
         let token = self.tokens.entry(path.as_str().to_string()).or_insert(0);
         *token += 1;
-        let grant = Grant {
-            path: path.as_str().to_string(),
-            mode,
-            session: session.clone(),
-            token: *token,
-            ticket,
-        };
-        self.held.push(Held {
-            path,
-            mode,
-            session,
-            token: grant.token,
-        });
+        let grant = Grant { path: path.as_str().to_string(), mode, session: session.clone(), token: *token, ticket };
+        self.held.push(Held { path, mode, session, token: grant.token });
         grant
     }
 
     /// Asks for `path` in `mode` for `session`. Without `wait`, a conflict is refused at once
     /// naming the holders; with it, the request queues unless that would deadlock.
-    pub fn request(
-        &mut self,
-        session: &str,
-        path: LockPath,
-        mode: LockMode,
-        wait: bool,
-    ) -> Result<Requested, LockError> {
+    pub fn request(&mut self, session: &str, path: LockPath, mode: LockMode, wait: bool) -> Result<Requested, LockError> {
         if let Some(h) = self.held.iter().find(|h| {
-            h.session == session
-                && h.path == path
-                && (h.mode == mode || h.mode == LockMode::Exclusive)
+            h.session == session && h.path == path && (h.mode == mode || h.mode == LockMode::Exclusive)
         }) {
             return Ok(Requested::AlreadyHeld(Grant {
                 path: h.path.as_str().to_string(),
@@ -245,46 +181,25 @@ impl LockTable {
             }));
         }
         if !self.is_blocked(&path, mode, session, self.waiting.len()) {
-            return Ok(Requested::Granted(self.grant(
-                path,
-                mode,
-                session.to_string(),
-                None,
-            )));
+            return Ok(Requested::Granted(self.grant(path, mode, session.to_string(), None)));
         }
         let blockers = self.blockers(&path, mode, session, self.waiting.len());
         if !wait {
-            return Err(LockError::Busy {
-                path: path.as_str().to_string(),
-                holders: blockers,
-            });
+            return Err(LockError::Busy { path: path.as_str().to_string(), holders: blockers });
         }
         if let Some(cycle) = self.wait_cycle(session, &blockers) {
-            return Err(LockError::Deadlock {
-                path: path.as_str().to_string(),
-                cycle,
-            });
+            return Err(LockError::Deadlock { path: path.as_str().to_string(), cycle });
         }
         self.next_ticket += 1;
         let ticket = self.next_ticket;
-        self.waiting.push_back(Waiter {
-            ticket,
-            path,
-            mode,
-            session: session.to_string(),
-        });
+        self.waiting.push_back(Waiter { ticket, path, mode, session: session.to_string() });
         Ok(Requested::Queued { ticket, blockers })
     }
 
     /// The sessions `s` waits for: those blocking any of its queued requests.
     fn waits_of(&self, s: &str) -> Vec<String> {
         let mut out = Vec::new();
-        for (i, w) in self
-            .waiting
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| w.session == s)
-        {
+        for (i, w) in self.waiting.iter().enumerate().filter(|(_, w)| w.session == s) {
             for b in self.conflicting(&w.path, w.mode, &w.session, i) {
                 if !out.contains(b) {
                     out.push(b.clone());
@@ -299,30 +214,16 @@ impl LockTable {
     fn someone_waits_for(&self, session: &str) -> bool {
         // What `session` has in the way of others: its holds, and its own queued requests (with
         // their place in the queue). Few, so each waiter is checked against few.
-        let holds: Vec<(&LockPath, LockMode)> = self
-            .held
-            .iter()
-            .filter(|h| h.session == session)
-            .map(|h| (&h.path, h.mode))
-            .collect();
-        let queued: Vec<(usize, &LockPath, LockMode)> = self
-            .waiting
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| w.session == session)
-            .map(|(i, w)| (i, &w.path, w.mode))
-            .collect();
+        let holds: Vec<(&LockPath, LockMode)> = self.held.iter().filter(|h| h.session == session).map(|h| (&h.path, h.mode)).collect();
+        let queued: Vec<(usize, &LockPath, LockMode)> =
+            self.waiting.iter().enumerate().filter(|(_, w)| w.session == session).map(|(i, w)| (i, &w.path, w.mode)).collect();
         if holds.is_empty() && queued.is_empty() {
             return false;
         }
         self.waiting.iter().enumerate().any(|(i, w)| {
             w.session != session
-                && (holds
-                    .iter()
-                    .any(|(p, m)| conflicts(&w.path, w.mode, &w.session, p, *m, session))
-                    || queued.iter().any(|(j, p, m)| {
-                        *j < i && conflicts(&w.path, w.mode, &w.session, p, *m, session)
-                    }))
+                && (holds.iter().any(|(p, m)| conflicts(&w.path, w.mode, &w.session, p, *m, session))
+                    || queued.iter().any(|(j, p, m)| *j < i && conflicts(&w.path, w.mode, &w.session, p, *m, session)))
         })
     }
 
@@ -386,13 +287,9 @@ impl LockTable {
     /// Releases `session`'s locks on exactly `path`; returns the grants this hands on.
     pub fn release(&mut self, session: &str, path: &LockPath) -> Result<Vec<Grant>, LockError> {
         let before = self.held.len();
-        self.held
-            .retain(|h| !(h.session == session && h.path == *path));
+        self.held.retain(|h| !(h.session == session && h.path == *path));
         if self.held.len() == before {
-            return Err(LockError::NotHeld {
-                path: path.as_str().to_string(),
-                session: session.to_string(),
-            });
+            return Err(LockError::NotHeld { path: path.as_str().to_string(), session: session.to_string() });
         }
         Ok(self.promote())
     }
@@ -459,13 +356,7 @@ mod tests {
         let mut t = LockTable::new();
         granted(t.request("a", p("src/x.rs"), Exclusive, false));
         let err = t.request("b", p("src/x.rs"), Exclusive, false).unwrap_err();
-        assert_eq!(
-            err,
-            LockError::Busy {
-                path: "src/x.rs".into(),
-                holders: vec!["a".into()]
-            }
-        );
+        assert_eq!(err, LockError::Busy { path: "src/x.rs".into(), holders: vec!["a".into()] });
         assert!(err.to_string().contains("held by a"));
     }
 
@@ -485,10 +376,7 @@ mod tests {
         let _tc = queued(t.request("c", p("f"), Exclusive, true));
         let g = t.release("a", &p("f")).unwrap();
         assert_eq!(g.len(), 1);
-        assert_eq!(
-            (g[0].session.as_str(), g[0].token, g[0].ticket),
-            ("b", 2, Some(tb))
-        );
+        assert_eq!((g[0].session.as_str(), g[0].token, g[0].ticket), ("b", 2, Some(tb)));
         let g = t.release("b", &p("f")).unwrap();
         assert_eq!((g[0].session.as_str(), g[0].token), ("c", 3));
     }
@@ -501,15 +389,9 @@ mod tests {
         // r2 would be compatible with r1, but the writer came first.
         queued(t.request("r2", p("f"), Shared, true));
         let g = t.release("r1", &p("f")).unwrap();
-        assert_eq!(
-            g.iter().map(|g| g.session.as_str()).collect::<Vec<_>>(),
-            ["w"]
-        );
+        assert_eq!(g.iter().map(|g| g.session.as_str()).collect::<Vec<_>>(), ["w"]);
         let g = t.release("w", &p("f")).unwrap();
-        assert_eq!(
-            g.iter().map(|g| g.session.as_str()).collect::<Vec<_>>(),
-            ["r2"]
-        );
+        assert_eq!(g.iter().map(|g| g.session.as_str()).collect::<Vec<_>>(), ["r2"]);
     }
 
     #[test]
@@ -529,13 +411,7 @@ mod tests {
         granted(t.request("b", p("y"), Exclusive, false));
         queued(t.request("a", p("y"), Exclusive, true));
         let err = t.request("b", p("x"), Exclusive, true).unwrap_err();
-        assert_eq!(
-            err,
-            LockError::Deadlock {
-                path: "x".into(),
-                cycle: vec!["b".into(), "a".into(), "b".into()]
-            }
-        );
+        assert_eq!(err, LockError::Deadlock { path: "x".into(), cycle: vec!["b".into(), "a".into(), "b".into()] });
         // Nothing changed: b is not queued.
         assert_eq!(t.waiting().count(), 1);
     }
@@ -604,14 +480,8 @@ mod tests {
     fn relocking_what_you_hold_is_idempotent_and_releasing_what_you_do_not_is_an_error() {
         let mut t = LockTable::new();
         let g = granted(t.request("a", p("x"), Exclusive, false));
-        assert_eq!(
-            t.request("a", p("x"), Shared, false),
-            Ok(Requested::AlreadyHeld(g))
-        );
-        assert!(matches!(
-            t.release("b", &p("x")),
-            Err(LockError::NotHeld { .. })
-        ));
+        assert_eq!(t.request("a", p("x"), Shared, false), Ok(Requested::AlreadyHeld(g)));
+        assert!(matches!(t.release("b", &p("x")), Err(LockError::NotHeld { .. })));
     }
 
     #[test]
@@ -621,10 +491,7 @@ mod tests {
         let tw = queued(t.request("w", p("f"), Exclusive, true));
         queued(t.request("r2", p("f"), Shared, true));
         let g = t.cancel(tw);
-        assert_eq!(
-            g.iter().map(|g| g.session.as_str()).collect::<Vec<_>>(),
-            ["r2"]
-        );
+        assert_eq!(g.iter().map(|g| g.session.as_str()).collect::<Vec<_>>(), ["r2"]);
     }
 
     proptest::proptest! {

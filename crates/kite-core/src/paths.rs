@@ -50,10 +50,7 @@ impl LockPath {
         } else {
             None
         };
-        Ok(LockPath {
-            rel: rel.to_string(),
-            glob,
-        })
+        Ok(LockPath { rel: rel.to_string(), glob })
     }
 
     pub fn as_str(&self) -> &str {
@@ -74,11 +71,7 @@ impl LockPath {
             if is_glob(part) {
                 break;
             }
-            end = if i == 0 {
-                part.len()
-            } else {
-                end + 1 + part.len()
-            };
+            end = if i == 0 { part.len() } else { end + 1 + part.len() };
         }
         if end == 0 {
             "."
@@ -90,9 +83,7 @@ impl LockPath {
     /// Whether a lock on `self` and a lock on `other` cover at least one common path.
     pub fn overlaps(&self, other: &LockPath) -> bool {
         match (&self.glob, &other.glob) {
-            (None, None) => {
-                covers_plain(&self.rel, &other.rel) || covers_plain(&other.rel, &self.rel)
-            }
+            (None, None) => covers_plain(&self.rel, &other.rel) || covers_plain(&other.rel, &self.rel),
             (Some(g), None) => glob_touches(g, self.literal_prefix(), &other.rel),
             (None, Some(g)) => glob_touches(g, other.literal_prefix(), &self.rel),
             // Two patterns: decided by the directories they live in, conservatively. Exact
@@ -149,10 +140,7 @@ pub fn normalize(root: &Path, cwd: &Path, input: &str) -> Result<LockPath, PathE
     for part in input.split('/') {
         in_glob |= is_glob(part);
         if in_glob && part == ".." {
-            return Err(PathError::BadGlob(
-                input.to_string(),
-                "a pattern may not contain `..`; write the directory before the pattern".into(),
-            ));
+            return Err(PathError::BadGlob(input.to_string(), "a pattern may not contain `..`; write the directory before the pattern".into()));
         }
     }
     let root = lexical(root);
@@ -168,23 +156,11 @@ pub fn normalize(root: &Path, cwd: &Path, input: &str) -> Result<LockPath, PathE
     let mut parts = Vec::new();
     for c in rel.components() {
         match c {
-            Component::Normal(s) => parts.push(
-                s.to_str()
-                    .ok_or_else(|| PathError::NotUtf8(input.to_string()))?,
-            ),
-            _ => {
-                return Err(PathError::OutsideRoot(
-                    input.to_string(),
-                    root.display().to_string(),
-                ))
-            }
+            Component::Normal(s) => parts.push(s.to_str().ok_or_else(|| PathError::NotUtf8(input.to_string()))?),
+            _ => return Err(PathError::OutsideRoot(input.to_string(), root.display().to_string())),
         }
     }
-    let rel = if parts.is_empty() {
-        ".".to_string()
-    } else {
-        parts.join("/")
-    };
+    let rel = if parts.is_empty() { ".".to_string() } else { parts.join("/") };
     LockPath::from_normalized(&rel)
 }
 
@@ -226,18 +202,9 @@ mod tests {
     #[test]
     fn repo_relative_paths_are_the_same_from_every_work_tree() {
         let wt = Path::new("/repo/.kite/worktrees/task-3");
-        assert_eq!(
-            repo_relative(wt, &wt.join("src"), "a.rs").unwrap(),
-            "src/a.rs"
-        );
-        assert_eq!(
-            repo_relative(wt, wt, "/repo/.kite/worktrees/task-3/src/a.rs").unwrap(),
-            "src/a.rs"
-        );
-        assert_eq!(
-            repo_relative(Path::new("/wt"), Path::new("/wt"), "src/*.rs").unwrap(),
-            "src/*.rs"
-        );
+        assert_eq!(repo_relative(wt, &wt.join("src"), "a.rs").unwrap(), "src/a.rs");
+        assert_eq!(repo_relative(wt, wt, "/repo/.kite/worktrees/task-3/src/a.rs").unwrap(), "src/a.rs");
+        assert_eq!(repo_relative(Path::new("/wt"), Path::new("/wt"), "src/*.rs").unwrap(), "src/*.rs");
         assert!(repo_relative(wt, wt, "../../../x").is_err());
     }
 
@@ -259,16 +226,8 @@ mod tests {
 
     #[test]
     fn refuses_paths_outside_the_root() {
-        for input in [
-            "../../etc/passwd",
-            "/etc/passwd",
-            "/repository/x",
-            "/repo/../repo2/a",
-        ] {
-            assert!(
-                matches!(norm(input), Err(PathError::OutsideRoot(..))),
-                "{input}"
-            );
+        for input in ["../../etc/passwd", "/etc/passwd", "/repository/x", "/repo/../repo2/a"] {
+            assert!(matches!(norm(input), Err(PathError::OutsideRoot(..))), "{input}");
         }
         assert_eq!(norm("  "), Err(PathError::Empty));
         assert!(matches!(norm("a\nb"), Err(PathError::BadChar(_))));
@@ -287,19 +246,10 @@ mod tests {
     fn globs_cover_what_they_match_and_what_lies_below_a_match() {
         assert!(lp("src/*.rs").overlaps(&lp("src/a.rs")));
         assert!(!lp("src/*.rs").overlaps(&lp("src/a.txt")));
-        assert!(
-            !lp("src/*.rs").overlaps(&lp("src/sub/a.rs")),
-            "* does not cross /"
-        );
+        assert!(!lp("src/*.rs").overlaps(&lp("src/sub/a.rs")), "* does not cross /");
         assert!(lp("src/**/*.rs").overlaps(&lp("src/sub/a.rs")));
-        assert!(
-            lp("src/*").overlaps(&lp("src/sub/a.rs")),
-            "a matched directory covers its files"
-        );
-        assert!(
-            lp("src").overlaps(&lp("src/**/*.rs")),
-            "a directory covers patterns under it"
-        );
+        assert!(lp("src/*").overlaps(&lp("src/sub/a.rs")), "a matched directory covers its files");
+        assert!(lp("src").overlaps(&lp("src/**/*.rs")), "a directory covers patterns under it");
         assert!(!lp("docs").overlaps(&lp("src/**/*.rs")));
         assert!(lp("src/*.rs").overlaps(&lp("src/{a,b}.rs")));
         assert!(!lp("src/*.rs").overlaps(&lp("docs/*.md")));
@@ -307,26 +257,15 @@ mod tests {
 
     #[test]
     fn bad_globs_are_refused() {
-        assert!(matches!(
-            LockPath::from_normalized("src/[a"),
-            Err(PathError::BadGlob(..))
-        ));
+        assert!(matches!(LockPath::from_normalized("src/[a"), Err(PathError::BadGlob(..))));
     }
 
     /// Regression (torture run, finding 7): `..` is not resolved out of a pattern.
     #[test]
     fn a_parent_step_inside_or_after_a_pattern_is_refused() {
         for input in ["{a,../../x}", "*/../b", "src/[ab]/../../c"] {
-            assert!(
-                matches!(norm(input), Err(PathError::BadGlob(..))),
-                "{input}: {:?}",
-                norm(input)
-            );
+            assert!(matches!(norm(input), Err(PathError::BadGlob(..))), "{input}: {:?}", norm(input));
         }
-        assert_eq!(
-            norm("../src/*.rs").unwrap(),
-            "src/*.rs",
-            "a parent step before the pattern is fine"
-        );
+        assert_eq!(norm("../src/*.rs").unwrap(), "src/*.rs", "a parent step before the pattern is fine");
     }
 }

@@ -7,9 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Where a task is in its life; a new task is pending.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
     #[default]
@@ -41,10 +39,7 @@ impl TaskStatus {
 
     /// Done, failed and pruned tasks never change again.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            TaskStatus::Done | TaskStatus::Failed | TaskStatus::Pruned
-        )
+        matches!(self, TaskStatus::Done | TaskStatus::Failed | TaskStatus::Pruned)
     }
 
     /// Pending or active: counts toward capacity and toward file conflicts.
@@ -96,9 +91,7 @@ impl FromStr for TaskStatus {
             .into_iter()
             .find(|st| st.as_str() == s)
             .ok_or_else(|| {
-                format!(
-                    "unknown task status '{s}' (expected pending, active, done, failed or pruned)"
-                )
+                format!("unknown task status '{s}' (expected pending, active, done, failed or pruned)")
             })
     }
 }
@@ -127,21 +120,10 @@ mod tests {
 
     #[test]
     fn the_designed_moves_are_allowed() {
-        let ok = [
-            (Pending, Active),
-            (Pending, Pruned),
-            (Active, Done),
-            (Active, Failed),
-            (Active, Pending),
-            (Active, Pruned),
-        ];
+        let ok = [(Pending, Active), (Pending, Pruned), (Active, Done), (Active, Failed), (Active, Pending), (Active, Pruned)];
         for from in TaskStatus::ALL {
             for to in TaskStatus::ALL {
-                assert_eq!(
-                    from.can_become(to),
-                    ok.contains(&(from, to)),
-                    "{from} -> {to}"
-                );
+                assert_eq!(from.can_become(to), ok.contains(&(from, to)), "{from} -> {to}");
             }
         }
     }
@@ -151,10 +133,7 @@ mod tests {
         for st in TaskStatus::ALL {
             assert_eq!(st.as_str().parse::<TaskStatus>().unwrap(), st);
         }
-        assert!("paused"
-            .parse::<TaskStatus>()
-            .unwrap_err()
-            .contains("paused"));
+        assert!("paused".parse::<TaskStatus>().unwrap_err().contains("paused"));
     }
 }
 

@@ -60,20 +60,12 @@ pub trait Component: Send {
 
 /// Runs the coordinator with `components` until `shutdown` resolves, then stops everything in
 /// order (see the module).
-pub async fn run(
-    config: DaemonConfig,
-    components: Vec<Box<dyn Component>>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), DaemonError> {
+pub async fn run(config: DaemonConfig, components: Vec<Box<dyn Component>>, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let services = Services::new(components.iter().flat_map(|c| c.services()).collect());
     let components = Arc::new(Mutex::new(components));
     let on_listen = components.clone();
     let listening = move || {
-        for c in on_listen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter_mut()
-        {
+        for c in on_listen.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
             tracing::debug!(component = c.name(), "the daemon listens");
             c.listening();
         }
@@ -90,12 +82,7 @@ pub async fn run(
         *stopping.lock().unwrap_or_else(|p| p.into_inner()) = list;
     };
     let served = kite_coord::run_with(config, services, listening, shutdown).await;
-    for c in components
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter_mut()
-        .rev()
-    {
+    for c in components.lock().unwrap_or_else(|p| p.into_inner()).iter_mut().rev() {
         c.finish();
     }
     served
@@ -120,10 +107,7 @@ mod tests {
             self.name
         }
         fn listening(&mut self) {
-            self.log
-                .lock()
-                .unwrap()
-                .push(format!("{} listening", self.name));
+            self.log.lock().unwrap().push(format!("{} listening", self.name));
             if let Some(tx) = self.on_listen.take() {
                 let _ = tx.send(());
             }
@@ -136,10 +120,7 @@ mod tests {
             })
         }
         fn finish(&mut self) {
-            self.log
-                .lock()
-                .unwrap()
-                .push(format!("{} finish", self.name));
+            self.log.lock().unwrap().push(format!("{} finish", self.name));
         }
     }
 
@@ -154,24 +135,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn components_hear_listening_then_stop_and_finish_in_reverse_order_and_a_refused_daemon_never_listens(
-    ) {
+    async fn components_hear_listening_then_stop_and_finish_in_reverse_order_and_a_refused_daemon_never_listens() {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().canonicalize().unwrap().join(".kite");
         let log: Log = Arc::default();
         let (listened, heard) = tokio::sync::oneshot::channel();
         let (end, ended) = tokio::sync::oneshot::channel::<()>();
         let first: Vec<Box<dyn Component>> = vec![
-            Box::new(Probe {
-                name: "a",
-                log: log.clone(),
-                on_listen: Some(listened),
-            }),
-            Box::new(Probe {
-                name: "b",
-                log: log.clone(),
-                on_listen: None,
-            }),
+            Box::new(Probe { name: "a", log: log.clone(), on_listen: Some(listened) }),
+            Box::new(Probe { name: "b", log: log.clone(), on_listen: None }),
         ];
         let daemon = run(config(&home), first, async move {
             let _ = ended.await;
@@ -180,31 +152,14 @@ mod tests {
         let driver = async {
             heard.await.unwrap();
             // A second daemon on the same home is refused; its components never hear `listening`.
-            let second: Vec<Box<dyn Component>> = vec![Box::new(Probe {
-                name: "c",
-                log: other.clone(),
-                on_listen: None,
-            })];
+            let second: Vec<Box<dyn Component>> = vec![Box::new(Probe { name: "c", log: other.clone(), on_listen: None })];
             let refused = run(config(&home), second, std::future::pending()).await;
-            assert!(
-                matches!(refused, Err(DaemonError::AlreadyRunning { .. })),
-                "{refused:?}"
-            );
+            assert!(matches!(refused, Err(DaemonError::AlreadyRunning { .. })), "{refused:?}");
             end.send(()).unwrap();
         };
         let (served, ()) = tokio::join!(daemon, driver);
         served.unwrap();
         assert_eq!(*other.lock().unwrap(), vec!["c finish"]);
-        assert_eq!(
-            *log.lock().unwrap(),
-            vec![
-                "a listening",
-                "b listening",
-                "b stop",
-                "a stop",
-                "b finish",
-                "a finish"
-            ]
-        );
+        assert_eq!(*log.lock().unwrap(), vec!["a listening", "b listening", "b stop", "a stop", "b finish", "a finish"]);
     }
 }

@@ -73,45 +73,22 @@ fn falls_back(e: &ClientError) -> bool {
 }
 
 impl MemoryClient {
-    pub fn new(
-        socket: impl Into<PathBuf>,
-        config: VaultConfig,
-        deadline: Duration,
-        fallback: Fallback,
-    ) -> MemoryClient {
-        MemoryClient {
-            socket: socket.into(),
-            deadline,
-            fallback,
-            config,
-            vault: Mutex::new(None),
-        }
+    pub fn new(socket: impl Into<PathBuf>, config: VaultConfig, deadline: Duration, fallback: Fallback) -> MemoryClient {
+        MemoryClient { socket: socket.into(), deadline, fallback, config, vault: Mutex::new(None) }
     }
 
     /// Asks the daemon; on a failure the rule says to fall back on, runs `here` on the vault in
     /// this process (or says why not).
-    fn ask<O: Operation>(
-        &self,
-        args: O::Args,
-        here: impl FnOnce(&mut Vault) -> Result<O::Reply, String>,
-    ) -> Result<O::Reply, VaultCallError> {
+    fn ask<O: Operation>(&self, args: O::Args, here: impl FnOnce(&mut Vault) -> Result<O::Reply, String>) -> Result<O::Reply, VaultCallError> {
         match blocking::request::<O>(&self.socket, args, self.deadline) {
             Ok(r) => return Ok(r),
             Err(e) if !falls_back(&e) => return Err(VaultCallError::Refused(e)),
-            Err(e) if self.fallback == Fallback::Nothing => {
-                return Err(VaultCallError::NoAnswer(e))
-            }
-            Err(e) => tracing::debug!(
-                "{}: the daemon's memory did not answer ({e}); using the vault in process",
-                O::NAME
-            ),
+            Err(e) if self.fallback == Fallback::Nothing => return Err(VaultCallError::NoAnswer(e)),
+            Err(e) => tracing::debug!("{}: the daemon's memory did not answer ({e}); using the vault in process", O::NAME),
         }
         let mut guard = self.vault.lock().map_err(|_| VaultCallError::Poisoned)?;
         if guard.is_none() {
-            let v = Vault::open(self.config.clone()).map_err(|source| VaultCallError::Open {
-                dir: self.config.dir.clone(),
-                source,
-            })?;
+            let v = Vault::open(self.config.clone()).map_err(|source| VaultCallError::Open { dir: self.config.dir.clone(), source })?;
             *guard = Some(v);
         }
         here(guard.as_mut().expect("opened above")).map_err(VaultCallError::Here)
@@ -119,15 +96,9 @@ impl MemoryClient {
 
     /// The best notes for `query`.
     pub fn recall(&self, query: &str, k: usize) -> Result<Vec<Recalled>, VaultCallError> {
-        let args = MemoryRecall {
-            query: query.to_string(),
-            k,
-        };
+        let args = MemoryRecall { query: query.to_string(), k };
         let r = self.ask::<memory_op::Recall>(args, |v| {
-            Ok(kite_proto::ops::Recalled {
-                notes: crate::memory::recall(v, query, k)?,
-                warning: None,
-            })
+            Ok(kite_proto::ops::Recalled { notes: crate::memory::recall(v, query, k)?, warning: None })
         })?;
         Ok(r.notes)
     }
@@ -142,9 +113,7 @@ impl MemoryClient {
     pub fn add(&self, a: MemoryAdd) -> Result<Value, VaultCallError> {
         let here = a.clone();
         self.ask::<memory_op::Add>(a, move |v| {
-            let outcome = v
-                .add(crate::memory::new_note(here))
-                .map_err(|e| e.to_string())?;
+            let outcome = v.add(crate::memory::new_note(here)).map_err(|e| e.to_string())?;
             serde_json::to_value(outcome).map_err(|e| e.to_string())
         })
     }
@@ -153,24 +122,11 @@ impl MemoryClient {
 /// The MCP server's vault tools.
 impl kite_mcp::VaultTools for MemoryClient {
     fn search(&self, query: &str, k: usize) -> Result<Value, String> {
-        serde_json::to_value(self.recall(query, k).map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())
+        serde_json::to_value(self.recall(query, k).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
     }
 
-    fn add(
-        &self,
-        title: &str,
-        body: &str,
-        kind: Option<&str>,
-        tags: &[String],
-    ) -> Result<Value, String> {
-        let a = MemoryAdd {
-            title: title.into(),
-            body: body.into(),
-            kind: kind.map(str::to_string),
-            tags: tags.to_vec(),
-            source: Some("mcp".into()),
-        };
+    fn add(&self, title: &str, body: &str, kind: Option<&str>, tags: &[String]) -> Result<Value, String> {
+        let a = MemoryAdd { title: title.into(), body: body.into(), kind: kind.map(str::to_string), tags: tags.to_vec(), source: Some("mcp".into()) };
         MemoryClient::add(self, a).map_err(|e| e.to_string())
     }
 }
@@ -180,12 +136,7 @@ impl kite_mcp::VaultTools for MemoryClient {
 pub struct Notes(pub std::sync::Arc<MemoryClient>);
 
 impl kite_strategy::NoteSource for Notes {
-    fn search<'a>(
-        &'a self,
-        topic: &'a str,
-        k: usize,
-    ) -> kite_strategy::BoxFuture<'a, Result<Vec<kite_strategy::NoteHit>, kite_strategy::SourceError>>
-    {
+    fn search<'a>(&'a self, topic: &'a str, k: usize) -> kite_strategy::BoxFuture<'a, Result<Vec<kite_strategy::NoteHit>, kite_strategy::SourceError>> {
         let (me, topic) = (self.0.clone(), topic.to_string());
         Box::pin(async move {
             let vault = |e: String| kite_strategy::SourceError::Vault(e);
@@ -195,13 +146,7 @@ impl kite_strategy::NoteSource for Notes {
                 .map_err(|e| vault(e.to_string()))?;
             Ok(notes
                 .into_iter()
-                .map(|n| kite_strategy::NoteHit {
-                    id: n.id,
-                    title: n.title,
-                    kind: Some(n.kind),
-                    score: n.score,
-                    body: n.body,
-                })
+                .map(|n| kite_strategy::NoteHit { id: n.id, title: n.title, kind: Some(n.kind), score: n.score, body: n.body })
                 .collect())
         })
     }
@@ -219,21 +164,14 @@ mod tests {
         assert!(falls_back(&refusal(ErrorCode::Busy)));
         assert!(falls_back(&refusal(ErrorCode::Internal)));
         assert!(falls_back(&ClientError::NoDaemon("/nowhere".into())));
-        assert!(falls_back(&ClientError::Io(std::io::Error::from(
-            std::io::ErrorKind::TimedOut
-        ))));
+        assert!(falls_back(&ClientError::Io(std::io::Error::from(std::io::ErrorKind::TimedOut))));
     }
 
     #[test]
     fn with_no_daemon_and_no_fallback_it_says_so_without_opening_anything() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = VaultConfig::new(dir.path().join("vault"), dir.path().join("index.db"));
-        let c = MemoryClient::new(
-            dir.path().join("kite.sock"),
-            cfg,
-            Duration::from_millis(100),
-            Fallback::Nothing,
-        );
+        let c = MemoryClient::new(dir.path().join("kite.sock"), cfg, Duration::from_millis(100), Fallback::Nothing);
         let e = c.recall("anything", 3).unwrap_err();
         assert!(matches!(e, VaultCallError::NoAnswer(_)), "{e}");
         assert!(!dir.path().join("index.db").exists(), "nothing was opened");

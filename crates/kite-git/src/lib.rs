@@ -68,10 +68,7 @@ fn output(args: &[&str], o: std::process::Output) -> Result<String, GitError> {
         if message.is_empty() {
             message = format!("exited with {}", o.status);
         }
-        Err(GitError {
-            args: args.join(" "),
-            message,
-        })
+        Err(GitError { args: args.join(" "), message })
     }
 }
 
@@ -91,19 +88,11 @@ pub async fn git_with(cwd: &Path, args: &[&str], opts: GitOptions<'_>) -> Result
     let o = match opts.timeout {
         Some(t) => match tokio::time::timeout(t, run).await {
             Ok(r) => r,
-            Err(_) => {
-                return Err(GitError {
-                    args: args.join(" "),
-                    message: format!("timed out after {}s", t.as_secs_f64()),
-                })
-            }
+            Err(_) => return Err(GitError { args: args.join(" "), message: format!("timed out after {}s", t.as_secs_f64()) }),
         },
         None => run.await,
     }
-    .map_err(|e| GitError {
-        args: args.join(" "),
-        message: e.to_string(),
-    })?;
+    .map_err(|e| GitError { args: args.join(" "), message: e.to_string() })?;
     output(args, o)
 }
 
@@ -116,28 +105,16 @@ pub struct Spawned {
 
 /// Starts git in `cwd` with stdout captured.
 pub fn spawn(cwd: &Path, args: &[&str]) -> Spawned {
-    let child = command(cwd, args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    Spawned {
-        args: args.iter().map(|s| s.to_string()).collect(),
-        child,
-    }
+    let child = command(cwd, args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn();
+    Spawned { args: args.iter().map(|s| s.to_string()).collect(), child }
 }
 
 impl Spawned {
     /// Waits for it: stdout trimmed at the end, as [`git`].
     pub fn finish(self) -> Result<String, GitError> {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let child = self.child.map_err(|e| GitError {
-            args: args.join(" "),
-            message: e.to_string(),
-        })?;
-        let o = child.wait_with_output().map_err(|e| GitError {
-            args: args.join(" "),
-            message: e.to_string(),
-        })?;
+        let child = self.child.map_err(|e| GitError { args: args.join(" "), message: e.to_string() })?;
+        let o = child.wait_with_output().map_err(|e| GitError { args: args.join(" "), message: e.to_string() })?;
         output(&args, o)
     }
 }
@@ -161,11 +138,7 @@ pub async fn worktrees(repo: &Path) -> Result<Vec<GitWorktree>, GitError> {
     let out = git(repo, &["worktree", "list", "--porcelain"]).await?;
     let mut v = Vec::new();
     for block in out.split("\n\n") {
-        let mut w = GitWorktree {
-            path: PathBuf::new(),
-            head: None,
-            branch: None,
-        };
+        let mut w = GitWorktree { path: PathBuf::new(), head: None, branch: None };
         for line in block.lines() {
             if let Some(p) = line.strip_prefix("worktree ") {
                 w.path = PathBuf::from(p);
@@ -184,42 +157,23 @@ pub async fn worktrees(repo: &Path) -> Result<Vec<GitWorktree>, GitError> {
 
 /// The branch the main worktree (the first listed) has checked out; `None` when detached.
 pub async fn main_branch(repo: &Path) -> Result<Option<String>, GitError> {
-    Ok(worktrees(repo)
-        .await?
-        .into_iter()
-        .next()
-        .and_then(|w| w.branch))
+    Ok(worktrees(repo).await?.into_iter().next().and_then(|w| w.branch))
 }
 
 /// Commits on `branch` that `target` lacks (`%h %s` each).
 pub async fn unmerged(repo: &Path, target: &str, branch: &str) -> Result<Vec<String>, GitError> {
-    let out = git(
-        repo,
-        &[
-            "log",
-            "--format=%h %s",
-            &format!("refs/heads/{target}..refs/heads/{branch}"),
-        ],
-    )
-    .await?;
+    let out = git(repo, &["log", "--format=%h %s", &format!("refs/heads/{target}..refs/heads/{branch}")]).await?;
     Ok(out.lines().map(str::to_string).collect())
 }
 
 /// Whether `a` is an ancestor of (or equal to) `b`.
 pub async fn is_ancestor(repo: &Path, a: &str, b: &str) -> bool {
-    git(repo, &["merge-base", "--is-ancestor", a, b])
-        .await
-        .is_ok()
+    git(repo, &["merge-base", "--is-ancestor", a, b]).await.is_ok()
 }
 
 /// The commit a revision names, if it names one.
 pub async fn commit_of(repo: &Path, rev: &str) -> Option<String> {
-    git(
-        repo,
-        &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")],
-    )
-    .await
-    .ok()
+    git(repo, &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")]).await.ok()
 }
 
 #[cfg(test)]
@@ -232,34 +186,16 @@ mod tests {
         fixture::write(repo.path(), "README.md", "changed\n");
         let s = git(repo.path(), &["status", "--porcelain"]).await.unwrap();
         assert_eq!(s, " M README.md");
-        let e = git(repo.path(), &["rev-parse", "--verify", "no-such-ref"])
-            .await
-            .unwrap_err();
+        let e = git(repo.path(), &["rev-parse", "--verify", "no-such-ref"]).await.unwrap_err();
         assert_eq!(e.args, "rev-parse --verify no-such-ref");
         assert!(e.message.contains("fatal"), "{e}");
-        assert_eq!(
-            spawn(repo.path(), &["status", "--porcelain"])
-                .finish()
-                .unwrap(),
-            " M README.md"
-        );
+        assert_eq!(spawn(repo.path(), &["status", "--porcelain"]).finish().unwrap(), " M README.md");
         let w = worktrees(repo.path()).await.unwrap();
         assert_eq!(w[0].branch.as_deref(), Some("main"));
-        assert_eq!(
-            main_branch(repo.path()).await.unwrap().as_deref(),
-            Some("main")
-        );
+        assert_eq!(main_branch(repo.path()).await.unwrap().as_deref(), Some("main"));
         let head = commit_of(repo.path(), "HEAD").await.unwrap();
         assert!(is_ancestor(repo.path(), &head, "main").await);
-        let t = git_with(
-            repo.path(),
-            &["log", "-1", "--format=%s"],
-            GitOptions {
-                env: &[],
-                timeout: Some(Duration::from_secs(10)),
-            },
-        )
-        .await;
+        let t = git_with(repo.path(), &["log", "-1", "--format=%s"], GitOptions { env: &[], timeout: Some(Duration::from_secs(10)) }).await;
         assert_eq!(t.unwrap(), "initial");
     }
 }

@@ -74,9 +74,7 @@ pub async fn run(s: Shell<'_>) -> std::io::Result<Output> {
             c
         }
         Program::Exec(argv) => {
-            let (program, args) = argv.split_first().ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "no program to run")
-            })?;
+            let (program, args) = argv.split_first().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no program to run"))?;
             let mut c = Command::new(program);
             c.args(args);
             c
@@ -84,11 +82,7 @@ pub async fn run(s: Shell<'_>) -> std::io::Result<Output> {
     };
     cmd.current_dir(s.cwd)
         .envs(s.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(if s.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if s.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -131,12 +125,7 @@ pub async fn run(s: Shell<'_>) -> std::io::Result<Output> {
     }
     let (stdout, stdout_truncated) = join_reader(out).await;
     let (stderr, _) = join_reader(err).await;
-    Ok(Output {
-        exit,
-        stdout,
-        stderr,
-        stdout_truncated,
-    })
+    Ok(Output { exit, stdout, stderr, stdout_truncated })
 }
 
 struct GroupGuard(Option<u32>);
@@ -167,9 +156,7 @@ async fn join_reader(h: tokio::task::JoinHandle<(Vec<u8>, bool)>) -> (String, bo
 }
 
 async fn read_tail<R: AsyncRead + Unpin>(r: Option<R>, cap: usize) -> (Vec<u8>, bool) {
-    let Some(mut r) = r else {
-        return (Vec::new(), false);
-    };
+    let Some(mut r) = r else { return (Vec::new(), false) };
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 8192];
     let mut truncated = false;
@@ -223,9 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn exit_codes_signals_stdin_env() {
-        let o = run(sh("cat; echo \" $X\"; echo err >&2; exit 3"))
-            .await
-            .unwrap();
+        let o = run(sh("cat; echo \" $X\"; echo err >&2; exit 3")).await.unwrap();
         assert_eq!(o.exit, Exit::Code(3));
         assert_eq!(o.stdout, "hello 42\n");
         assert_eq!(o.stderr, "err\n");
@@ -254,10 +239,7 @@ mod tests {
         let run = tokio::time::timeout(Duration::from_millis(200), run(s)).await;
         assert!(run.is_err(), "still running when dropped");
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert!(
-            !marker.exists(),
-            "the background child was killed with the group"
-        );
+        assert!(!marker.exists(), "the background child was killed with the group");
     }
 
     #[tokio::test]

@@ -33,27 +33,15 @@ pub fn parse(z: &str) -> Vec<Change> {
         }
         let (xy, path) = (&f[..2], &f[3..]);
         // A rename or copy is followed by its source, as a field of its own.
-        let from = if xy.contains('R') || xy.contains('C') {
-            fields.next().map(str::to_string)
-        } else {
-            None
-        };
-        out.push(Change {
-            xy: xy.to_string(),
-            path: path.to_string(),
-            from,
-        });
+        let from = if xy.contains('R') || xy.contains('C') { fields.next().map(str::to_string) } else { None };
+        out.push(Change { xy: xy.to_string(), path: path.to_string(), from });
     }
     out
 }
 
 /// The changes in a worktree, with or without untracked files (never ignored ones).
 pub async fn status(dir: &Path, untracked: bool) -> Result<Vec<Change>, GitError> {
-    let mode = if untracked {
-        "--untracked-files=all"
-    } else {
-        "--untracked-files=no"
-    };
+    let mode = if untracked { "--untracked-files=all" } else { "--untracked-files=no" };
     // Trimming stops at the last record's NUL, so a name ending in a space keeps it.
     let out = git(dir, &["status", "--porcelain=v1", "-z", mode]).await?;
     Ok(parse(&out))
@@ -61,11 +49,7 @@ pub async fn status(dir: &Path, untracked: bool) -> Result<Vec<Change>, GitError
 
 /// Files with changes in a worktree (a rename by its new name), with or without untracked ones.
 pub async fn changed_files(dir: &Path, untracked: bool) -> Result<Vec<String>, GitError> {
-    Ok(status(dir, untracked)
-        .await?
-        .into_iter()
-        .map(|c| c.path)
-        .collect())
+    Ok(status(dir, untracked).await?.into_iter().map(|c| c.path).collect())
 }
 
 /// Files with uncommitted changes in a worktree, untracked ones included.
@@ -82,10 +66,7 @@ mod tests {
     fn renames_are_one_entry_by_the_new_name_and_odd_names_are_not_quoted() {
         let z = " M src/a b.rs\0R  new.rs\0old.rs\0?? caf\u{e9}.txt\0";
         let v = parse(z);
-        assert_eq!(
-            v.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
-            ["src/a b.rs", "new.rs", "caf\u{e9}.txt"]
-        );
+        assert_eq!(v.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["src/a b.rs", "new.rs", "caf\u{e9}.txt"]);
         assert_eq!(v[1].from.as_deref(), Some("old.rs"));
         assert!(v[2].untracked());
         assert!(parse("").is_empty());

@@ -24,12 +24,7 @@ pub fn branch_name(task_id: i64) -> String {
 
 /// Creates (or reuses) the worktree for a task under `root`, branching from `start` (the merge
 /// target, so the work lands on what it was written against; `HEAD` when landing is off).
-pub async fn ensure(
-    repo: &Path,
-    root: &Path,
-    task_id: i64,
-    start: &str,
-) -> Result<Worktree, GitError> {
+pub async fn ensure(repo: &Path, root: &Path, task_id: i64, start: &str) -> Result<Worktree, GitError> {
     let dir = root.join(format!("task-{task_id}"));
     let branch = branch_name(task_id);
     if dir.join(".git").exists() {
@@ -37,10 +32,7 @@ pub async fn ensure(
     }
     tokio::fs::create_dir_all(root)
         .await
-        .map_err(|e| GitError {
-            args: "worktree add".into(),
-            message: format!("{}: {e}", root.display()),
-        })?;
+        .map_err(|e| GitError { args: "worktree add".into(), message: format!("{}: {e}", root.display()) })?;
     // git reads every other worktree's metadata while it adds one, and fails on an entry another
     // `worktree add` is half-way through writing; `prune` may even drop such an entry. Within this
     // process adds take turns; a clash with another process (a person's git, `claude -w`) is
@@ -52,17 +44,7 @@ pub async fn ensure(
     let was_there = dir.exists();
     let mut attempt = 0;
     loop {
-        let exists = git(
-            repo,
-            &[
-                "rev-parse",
-                "--verify",
-                "-q",
-                &format!("refs/heads/{branch}"),
-            ],
-        )
-        .await
-        .is_ok();
+        let exists = git(repo, &["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")]).await.is_ok();
         let added = if exists {
             git(repo, &["worktree", "add", &dir_s, &branch]).await
         } else {
@@ -97,52 +79,26 @@ pub async fn turn() -> tokio::sync::MutexGuard<'static, ()> {
 
 /// Whether a failed `worktree add` tripped over another worktree's metadata being written.
 fn is_clash(e: &GitError) -> bool {
-    e.message.contains("failed to read .git/worktrees/")
-        || e.message.contains("failed to read worktree")
+    e.message.contains("failed to read .git/worktrees/") || e.message.contains("failed to read worktree")
 }
 
 /// Removes a worktree only when that loses nothing: no uncommitted changes (untracked files
 /// count) and no commit that `target` lacks. Returns why it was kept otherwise. Its branch is
 /// deleted too when all its commits are on `target`.
-pub async fn remove_if_safe(
-    repo: &Path,
-    wt: &Worktree,
-    target: &str,
-) -> Result<Option<String>, GitError> {
+pub async fn remove_if_safe(repo: &Path, wt: &Worktree, target: &str) -> Result<Option<String>, GitError> {
     let dirty = uncommitted(&wt.dir).await?;
     if !dirty.is_empty() {
-        return Ok(Some(format!(
-            "it has uncommitted changes ({})",
-            dirty.join(", ")
-        )));
+        return Ok(Some(format!("it has uncommitted changes ({})", dirty.join(", "))));
     }
-    let ahead = git(
-        repo,
-        &[
-            "rev-list",
-            "--count",
-            &format!("{target}..refs/heads/{}", wt.branch),
-        ],
-    )
-    .await?;
+    let ahead = git(repo, &["rev-list", "--count", &format!("{target}..refs/heads/{}", wt.branch)]).await?;
     let ahead: u64 = ahead.trim().parse().unwrap_or(1);
     if ahead > 0 {
-        return Ok(Some(format!(
-            "{} has {ahead} commit(s) not on {target}",
-            wt.branch
-        )));
+        return Ok(Some(format!("{} has {ahead} commit(s) not on {target}", wt.branch)));
     }
     // Commits made on a detached HEAD are on no branch: only the worktree's HEAD knows them.
-    let loose = git(
-        &wt.dir,
-        &["rev-list", "--count", &format!("{target}..HEAD")],
-    )
-    .await?;
+    let loose = git(&wt.dir, &["rev-list", "--count", &format!("{target}..HEAD")]).await?;
     if loose.trim().parse::<u64>().unwrap_or(1) > 0 {
-        return Ok(Some(format!(
-            "its HEAD has {} commit(s) on no branch and not on {target}",
-            loose.trim()
-        )));
+        return Ok(Some(format!("its HEAD has {} commit(s) on no branch and not on {target}", loose.trim())));
     }
     {
         let _turn = MUTATIONS.lock().await;
@@ -154,20 +110,8 @@ pub async fn remove_if_safe(
 
 /// Every `kite/*` branch, in name order.
 pub async fn kite_branches(repo: &Path) -> Result<Vec<String>, GitError> {
-    let out = git(
-        repo,
-        &[
-            "for-each-ref",
-            "--format=%(refname:short)",
-            "refs/heads/kite/",
-        ],
-    )
-    .await?;
-    Ok(out
-        .lines()
-        .map(str::to_string)
-        .filter(|b| !b.is_empty())
-        .collect())
+    let out = git(repo, &["for-each-ref", "--format=%(refname:short)", "refs/heads/kite/"]).await?;
+    Ok(out.lines().map(str::to_string).filter(|b| !b.is_empty()).collect())
 }
 
 /// The trailer on every commit kite lands: the task it belongs to, so what a task did can be
@@ -186,13 +130,7 @@ pub async fn commit_all(dir: &Path, task_id: i64, title: &str) -> Result<Option<
         return Ok(None);
     }
     git(dir, &["add", "-A"]).await?;
-    let subject: String = title
-        .lines()
-        .next()
-        .unwrap_or("kite task")
-        .chars()
-        .take(72)
-        .collect();
+    let subject: String = title.lines().next().unwrap_or("kite task").chars().take(72).collect();
     let message = format!("{subject}\n\nCommitted by kite: the agent finished with these changes uncommitted.\n\n{}\n", trailer(task_id));
     let mut args: Vec<&str> = vec!["-c", "commit.gpgsign=false"];
     if git(dir, &["config", "user.email"]).await.is_err() {
@@ -219,10 +157,7 @@ mod tests {
             tokio::spawn(async move { ensure(&repo, &root, id, "HEAD").await })
         });
         for (id, add) in (1..=12).zip(adds.collect::<Vec<_>>()) {
-            let wt = add
-                .await
-                .unwrap()
-                .unwrap_or_else(|e| panic!("task {id}: {e}"));
+            let wt = add.await.unwrap().unwrap_or_else(|e| panic!("task {id}: {e}"));
             assert!(wt.dir.join("README.md").exists());
             assert_eq!(wt.branch, branch_name(id));
         }

@@ -46,30 +46,19 @@ pub enum McpError {
 }
 
 /// Serves MCP on stdin/stdout until the client leaves.
-pub async fn serve_stdio(
-    config: McpConfig,
-    vault: Option<Arc<dyn VaultTools>>,
-) -> Result<(), McpError> {
+pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) -> Result<(), McpError> {
     let client = Arc::new(Client::connect(&config.socket).await?);
     let pushes = client.take_pushes();
     // The runner's session, unless it is gone (a stale variable in a person's shell): then a
     // session of its own, as for any agent.
     let attached = match &config.attach_to {
-        Some(id) => match client
-            .request::<kite_proto::op::SessionAttach>(SessionRef {
-                session: id.clone(),
-            })
-            .await
-        {
+        Some(id) => match client.request::<kite_proto::op::SessionAttach>(SessionRef { session: id.clone() }).await {
             Ok(_) => {
                 tracing::info!(session = id, "MCP server attached to the runner's session");
                 Some(id.clone())
             }
             Err(e) => {
-                tracing::warn!(
-                    session = id,
-                    "not attached to the runner's session ({e}); registering one"
-                );
+                tracing::warn!(session = id, "not attached to the runner's session ({e}); registering one");
                 None
             }
         },
@@ -80,33 +69,19 @@ pub async fn serve_stdio(
         Some(id) => id,
         None => {
             let reg: SessionId = client
-                .request::<kite_proto::op::SessionRegister>(SessionRegister {
-                    name: config.session_name.clone(),
-                    attach: true,
-                    key: config.session_key.clone(),
-                })
+                .request::<kite_proto::op::SessionRegister>(SessionRegister { name: config.session_name.clone(), attach: true, key: config.session_key.clone() })
                 .await?;
             tracing::info!(session = reg.id, "MCP session registered");
             reg.id
         }
     };
-    let server = KiteMcp::new(
-        client.clone(),
-        session.clone(),
-        config.cwd.clone(),
-        config.worktree.clone(),
-        config.kite_exe.clone(),
-        vault,
-    );
+    let server = KiteMcp::new(client.clone(), session.clone(), config.cwd.clone(), config.worktree.clone(), config.kite_exe.clone(), vault);
 
     let inbox = server.inbox();
     if let Some(mut pushes) = pushes {
         tokio::spawn(async move {
             while let Some(p) = pushes.recv().await {
-                inbox
-                    .lock()
-                    .expect("inbox lock")
-                    .push(format!("{}: {}", p.push, p.data));
+                inbox.lock().expect("inbox lock").push(format!("{}: {}", p.push, p.data));
             }
         });
     }
@@ -116,24 +91,13 @@ pub async fn serve_stdio(
         let mut tick = tokio::time::interval(config.heartbeat_every);
         loop {
             tick.tick().await;
-            if let Err(e) = hb_client
-                .call::<_, serde_json::Value>(
-                    "session.heartbeat",
-                    SessionRef {
-                        session: hb_session.clone(),
-                    },
-                )
-                .await
-            {
+            if let Err(e) = hb_client.call::<_, serde_json::Value>("session.heartbeat", SessionRef { session: hb_session.clone() }).await {
                 tracing::warn!("heartbeat failed: {e}");
             }
         }
     });
 
-    let running = server
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| McpError::Transport(e.to_string()))?;
+    let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| McpError::Transport(e.to_string()))?;
     let reason = running.waiting().await;
     tracing::info!(?reason, "MCP client left");
     heartbeat.abort();
@@ -141,9 +105,7 @@ pub async fn serve_stdio(
     // reaper's timeout. The runner's session is the runner's to end: it still has to land the
     // task with that session's claim.
     if owned {
-        let _: Result<serde_json::Value, _> = client
-            .request::<kite_proto::op::SessionEnd>(SessionRef { session })
-            .await;
+        let _: Result<serde_json::Value, _> = client.request::<kite_proto::op::SessionEnd>(SessionRef { session }).await;
     }
     Ok(())
 }

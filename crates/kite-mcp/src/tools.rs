@@ -18,13 +18,7 @@ use std::sync::{Arc, Mutex};
 /// What the MCP server needs from the memory vault.
 pub trait VaultTools: Send + Sync + 'static {
     fn search(&self, query: &str, k: usize) -> Result<Value, String>;
-    fn add(
-        &self,
-        title: &str,
-        body: &str,
-        kind: Option<&str>,
-        tags: &[String],
-    ) -> Result<Value, String>;
+    fn add(&self, title: &str, body: &str, kind: Option<&str>, tags: &[String]) -> Result<Value, String>;
 }
 
 #[derive(Clone)]
@@ -154,24 +148,8 @@ pub(crate) struct AddNoteArgs {
 }
 
 impl KiteMcp {
-    pub fn new(
-        client: Arc<Client>,
-        session: String,
-        cwd: PathBuf,
-        worktree: PathBuf,
-        kite_exe: PathBuf,
-        vault: Option<Arc<dyn VaultTools>>,
-    ) -> KiteMcp {
-        KiteMcp {
-            client,
-            session,
-            cwd,
-            worktree,
-            kite_exe,
-            vault,
-            inbox: Arc::default(),
-            tool_router: Self::tool_router(),
-        }
+    pub fn new(client: Arc<Client>, session: String, cwd: PathBuf, worktree: PathBuf, kite_exe: PathBuf, vault: Option<Arc<dyn VaultTools>>) -> KiteMcp {
+        KiteMcp { client, session, cwd, worktree, kite_exe, vault, inbox: Arc::default(), tool_router: Self::tool_router() }
     }
 
     pub fn inbox(&self) -> Arc<Mutex<Vec<String>>> {
@@ -180,23 +158,16 @@ impl KiteMcp {
 
     /// A successful result, with any pushed news appended.
     fn ok(&self, v: Value) -> Result<CallToolResult, ErrorData> {
-        let mut content = vec![ContentBlock::text(
-            serde_json::to_string_pretty(&v).unwrap_or_default(),
-        )];
+        let mut content = vec![ContentBlock::text(serde_json::to_string_pretty(&v).unwrap_or_default())];
         let news: Vec<String> = std::mem::take(&mut *self.inbox.lock().expect("inbox lock"));
         if !news.is_empty() {
-            content.push(ContentBlock::text(format!(
-                "Since your last kite call:\n{}",
-                news.join("\n")
-            )));
+            content.push(ContentBlock::text(format!("Since your last kite call:\n{}", news.join("\n"))));
         }
         Ok(CallToolResult::success(content))
     }
 
     fn fail(&self, msg: impl std::fmt::Display) -> Result<CallToolResult, ErrorData> {
-        Ok(CallToolResult::error(vec![ContentBlock::text(
-            msg.to_string(),
-        )]))
+        Ok(CallToolResult::error(vec![ContentBlock::text(msg.to_string())]))
     }
 
     /// Runs an operation and hands its reply to the agent as JSON.
@@ -216,28 +187,15 @@ impl KiteMcp {
     }
 
     fn vault(&self) -> Result<Arc<dyn VaultTools>, String> {
-        self.vault.clone().ok_or_else(|| {
-            "the memory vault is not available in this kite build or configuration".to_string()
-        })
+        self.vault.clone().ok_or_else(|| "the memory vault is not available in this kite build or configuration".to_string())
     }
 }
 
 #[tool_router(router = tool_router)]
 impl KiteMcp {
-    #[tool(
-        description = "Create a task in the shared kite queue. Returns its id. Dependencies must exist; a dependency cycle is refused."
-    )]
-    async fn kite_task_create(
-        &self,
-        Parameters(a): Parameters<CreateArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let files = match a
-            .files
-            .unwrap_or_default()
-            .iter()
-            .map(|f| self.repo_path(f))
-            .collect::<Result<Vec<_>, _>>()
-        {
+    #[tool(description = "Create a task in the shared kite queue. Returns its id. Dependencies must exist; a dependency cycle is refused.")]
+    async fn kite_task_create(&self, Parameters(a): Parameters<CreateArgs>) -> Result<CallToolResult, ErrorData> {
+        let files = match a.files.unwrap_or_default().iter().map(|f| self.repo_path(f)).collect::<Result<Vec<_>, _>>() {
             Ok(f) => f,
             Err(e) => return self.fail(e),
         };
@@ -255,92 +213,36 @@ impl KiteMcp {
         self.request::<kite_proto::op::TaskCreate>(args).await
     }
 
-    #[tool(
-        description = "List tasks in the kite queue, optionally only those with one status (pending, active, done, failed, pruned)."
-    )]
-    async fn kite_task_list(
-        &self,
-        Parameters(a): Parameters<ListArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let status = match a
-            .status
-            .as_deref()
-            .map(str::parse::<TaskStatus>)
-            .transpose()
-        {
+    #[tool(description = "List tasks in the kite queue, optionally only those with one status (pending, active, done, failed, pruned).")]
+    async fn kite_task_list(&self, Parameters(a): Parameters<ListArgs>) -> Result<CallToolResult, ErrorData> {
+        let status = match a.status.as_deref().map(str::parse::<TaskStatus>).transpose() {
             Ok(s) => s,
             Err(e) => return self.fail(e),
         };
-        self.request::<kite_proto::op::TaskList>(TaskList {
-            status,
-            workstream: None,
-            limit: Some(200),
-            after: None,
-        })
-        .await
+        self.request::<kite_proto::op::TaskList>(TaskList { status, workstream: None, limit: Some(200), after: None }).await
     }
 
-    #[tool(
-        description = "Claim the best ready task (pending, all dependencies done, highest priority) for this session. Returns the task and its claim, or null when nothing is ready."
-    )]
-    async fn kite_task_next(
-        &self,
-        Parameters(a): Parameters<NextArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        match self
-            .client
-            .request::<kite_proto::op::TaskNext>(TaskNext {
-                session: self.session.clone(),
-                workstream: a.workstream,
-            })
-            .await
-        {
+    #[tool(description = "Claim the best ready task (pending, all dependencies done, highest priority) for this session. Returns the task and its claim, or null when nothing is ready.")]
+    async fn kite_task_next(&self, Parameters(a): Parameters<NextArgs>) -> Result<CallToolResult, ErrorData> {
+        match self.client.request::<kite_proto::op::TaskNext>(TaskNext { session: self.session.clone(), workstream: a.workstream }).await {
             Ok(c) => self.ok(serde_json::to_value(c).unwrap_or_default()),
             Err(e) => self.fail(e),
         }
     }
 
     #[tool(description = "Mark a task this session claimed as done, with what was done.")]
-    async fn kite_task_done(
-        &self,
-        Parameters(a): Parameters<DoneArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        self.request::<kite_proto::op::TaskDone>(TaskFinish {
-            task: a.task,
-            session: self.session.clone(),
-            claim: None,
-            text: a.result,
-            transient: false,
-            uncounted: false,
-        })
-        .await
+    async fn kite_task_done(&self, Parameters(a): Parameters<DoneArgs>) -> Result<CallToolResult, ErrorData> {
+        self.request::<kite_proto::op::TaskDone>(TaskFinish { task: a.task, session: self.session.clone(), claim: None, text: a.result, transient: false, uncounted: false }).await
     }
 
-    #[tool(
-        description = "Mark a task this session claimed as failed. With transient=true it goes back to the queue to be retried."
-    )]
-    async fn kite_task_fail(
-        &self,
-        Parameters(a): Parameters<FailArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let args = TaskFinish {
-            task: a.task,
-            session: self.session.clone(),
-            claim: None,
-            text: a.reason,
-            transient: a.transient.unwrap_or(false),
-            uncounted: false,
-        };
+    #[tool(description = "Mark a task this session claimed as failed. With transient=true it goes back to the queue to be retried.")]
+    async fn kite_task_fail(&self, Parameters(a): Parameters<FailArgs>) -> Result<CallToolResult, ErrorData> {
+        let args = TaskFinish { task: a.task, session: self.session.clone(), claim: None, text: a.reason, transient: a.transient.unwrap_or(false), uncounted: false };
         self.request::<kite_proto::op::TaskFail>(args).await
     }
 
-    #[tool(
-        description = "Start a new agent session (in its own git worktree) to work on a task. Returns at once; the new session reports through the queue."
-    )]
-    async fn kite_spawn(
-        &self,
-        Parameters(a): Parameters<SpawnArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    #[tool(description = "Start a new agent session (in its own git worktree) to work on a task. Returns at once; the new session reports through the queue.")]
+    async fn kite_spawn(&self, Parameters(a): Parameters<SpawnArgs>) -> Result<CallToolResult, ErrorData> {
         let child = tokio::process::Command::new(&self.kite_exe)
             .arg("spawn")
             .arg(a.task.to_string())
@@ -355,42 +257,18 @@ impl KiteMcp {
         }
     }
 
-    #[tool(
-        description = "Send a short message to every other connected agent session (for example: 'I am refactoring src/db, avoid it for an hour')."
-    )]
-    async fn kite_broadcast(
-        &self,
-        Parameters(a): Parameters<BroadcastArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        self.request::<kite_proto::op::Broadcast>(Broadcast {
-            message: a.message,
-            from: Some(self.session.clone()),
-        })
-        .await
+    #[tool(description = "Send a short message to every other connected agent session (for example: 'I am refactoring src/db, avoid it for an hour').")]
+    async fn kite_broadcast(&self, Parameters(a): Parameters<BroadcastArgs>) -> Result<CallToolResult, ErrorData> {
+        self.request::<kite_proto::op::Broadcast>(Broadcast { message: a.message, from: Some(self.session.clone()) }).await
     }
 
-    #[tool(
-        description = "Send a short message to one other session (by its id, as kite_task_list or `kite session list` show it); it is told at its next tool call."
-    )]
-    async fn kite_message(
-        &self,
-        Parameters(a): Parameters<MessageArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        self.request::<kite_proto::op::Message>(kite_proto::ops::Message {
-            to: a.to,
-            text: a.text,
-            from: Some(self.session.clone()),
-        })
-        .await
+    #[tool(description = "Send a short message to one other session (by its id, as kite_task_list or `kite session list` show it); it is told at its next tool call.")]
+    async fn kite_message(&self, Parameters(a): Parameters<MessageArgs>) -> Result<CallToolResult, ErrorData> {
+        self.request::<kite_proto::op::Message>(kite_proto::ops::Message { to: a.to, text: a.text, from: Some(self.session.clone()) }).await
     }
 
-    #[tool(
-        description = "Take an advisory lock on a file, directory or glob before editing it, so other sessions do not edit it at the same time. Returns a fencing token. With wait=true, waits (first come, first served) until the holder releases it."
-    )]
-    async fn kite_lock(
-        &self,
-        Parameters(a): Parameters<LockArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    #[tool(description = "Take an advisory lock on a file, directory or glob before editing it, so other sessions do not edit it at the same time. Returns a fencing token. With wait=true, waits (first come, first served) until the holder releases it.")]
+    async fn kite_lock(&self, Parameters(a): Parameters<LockArgs>) -> Result<CallToolResult, ErrorData> {
         let wait = a.wait.unwrap_or(false);
         let path = match self.repo_path(&a.path) {
             Ok(p) => p,
@@ -400,11 +278,7 @@ impl KiteMcp {
             path,
             session: self.session.clone(),
             cwd: None,
-            mode: if a.shared.unwrap_or(false) {
-                LockMode::Shared
-            } else {
-                LockMode::Exclusive
-            },
+            mode: if a.shared.unwrap_or(false) { LockMode::Shared } else { LockMode::Exclusive },
             wait,
             timeout_ms: wait.then(|| a.timeout_secs.unwrap_or(120) * 1000),
         };
@@ -412,29 +286,16 @@ impl KiteMcp {
     }
 
     #[tool(description = "Release a lock this session holds; the next waiter gets it at once.")]
-    async fn kite_unlock(
-        &self,
-        Parameters(a): Parameters<UnlockArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    async fn kite_unlock(&self, Parameters(a): Parameters<UnlockArgs>) -> Result<CallToolResult, ErrorData> {
         let path = match self.repo_path(&a.path) {
             Ok(p) => p,
             Err(e) => return self.fail(e),
         };
-        self.request::<kite_proto::op::LockRelease>(LockRelease {
-            path,
-            session: self.session.clone(),
-            cwd: None,
-        })
-        .await
+        self.request::<kite_proto::op::LockRelease>(LockRelease { path, session: self.session.clone(), cwd: None }).await
     }
 
-    #[tool(
-        description = "Search the project's memory vault (decisions, status, patterns that worked or failed, preferences recorded by earlier sessions). Returns the best notes with scores."
-    )]
-    async fn kite_vault_search(
-        &self,
-        Parameters(a): Parameters<SearchArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    #[tool(description = "Search the project's memory vault (decisions, status, patterns that worked or failed, preferences recorded by earlier sessions). Returns the best notes with scores.")]
+    async fn kite_vault_search(&self, Parameters(a): Parameters<SearchArgs>) -> Result<CallToolResult, ErrorData> {
         let vault = match self.vault() {
             Ok(v) => v,
             Err(e) => return self.fail(e),
@@ -450,23 +311,14 @@ impl KiteMcp {
         }
     }
 
-    #[tool(
-        description = "Record a note in the project's memory vault for future sessions: a decision and its reason, the project's status, a pattern that worked or failed, a preference. Secrets are redacted; a near-duplicate updates the older note."
-    )]
-    async fn kite_vault_add(
-        &self,
-        Parameters(a): Parameters<AddNoteArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
+    #[tool(description = "Record a note in the project's memory vault for future sessions: a decision and its reason, the project's status, a pattern that worked or failed, a preference. Secrets are redacted; a near-duplicate updates the older note.")]
+    async fn kite_vault_add(&self, Parameters(a): Parameters<AddNoteArgs>) -> Result<CallToolResult, ErrorData> {
         let vault = match self.vault() {
             Ok(v) => v,
             Err(e) => return self.fail(e),
         };
         let tags = a.tags.unwrap_or_default();
-        match tokio::task::spawn_blocking(move || {
-            vault.add(&a.title, &a.body, a.kind.as_deref(), &tags)
-        })
-        .await
-        {
+        match tokio::task::spawn_blocking(move || vault.add(&a.title, &a.body, a.kind.as_deref(), &tags)).await {
             Ok(Ok(v)) => self.ok(v),
             Ok(Err(e)) => self.fail(e),
             Err(e) => self.fail(format!("vault add crashed: {e}")),

@@ -48,15 +48,7 @@ pub enum MemoryError {
 }
 
 impl MemoryError {
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        MemoryError::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        MemoryError::Io { action, path: path.into(), source }
     }
 }

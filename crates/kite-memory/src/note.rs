@@ -121,15 +121,10 @@ impl NewNote {
     /// Checks the limits a note must respect (title present, body size).
     pub fn validate(&self) -> Result<()> {
         if self.title.trim().is_empty() {
-            return Err(MemoryError::Invalid(
-                "a note needs a non-empty title".into(),
-            ));
+            return Err(MemoryError::Invalid("a note needs a non-empty title".into()));
         }
         if self.body.len() > MAX_BODY_BYTES {
-            return Err(MemoryError::TooLarge {
-                size: self.body.len(),
-                limit: MAX_BODY_BYTES,
-            });
+            return Err(MemoryError::TooLarge { size: self.body.len(), limit: MAX_BODY_BYTES });
         }
         Ok(())
     }
@@ -151,23 +146,18 @@ impl Note {
     }
 
     fn extra(&self, key: &str) -> Option<&str> {
-        self.extra
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim().trim_matches('"'))
+        self.extra.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim().trim_matches('"'))
     }
 
     /// `pin: true` in the front matter: the note is injected into every session.
     pub fn pinned(&self) -> bool {
-        self.extra("pin")
-            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1"))
+        self.extra("pin").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1"))
     }
 
     /// When `kite vault forget` retired the note (`forgotten:` in the front matter): it stays on
     /// record and is never recalled or injected again.
     pub fn forgotten(&self) -> Option<&str> {
-        self.extra("forgotten")
-            .filter(|v| !v.is_empty() && *v != "false")
+        self.extra("forgotten").filter(|v| !v.is_empty() && *v != "false")
     }
 
     /// Records that the note changed now.
@@ -202,16 +192,8 @@ impl Note {
         if let Some(s) = &self.source {
             push_kv(&mut out, "source", &scalar(s));
         }
-        push_kv(
-            &mut out,
-            "created",
-            &self.created.to_rfc3339_opts(SecondsFormat::Secs, true),
-        );
-        push_kv(
-            &mut out,
-            "updated",
-            &self.updated.to_rfc3339_opts(SecondsFormat::Secs, true),
-        );
+        push_kv(&mut out, "created", &self.created.to_rfc3339_opts(SecondsFormat::Secs, true));
+        push_kv(&mut out, "updated", &self.updated.to_rfc3339_opts(SecondsFormat::Secs, true));
         if !self.supersedes.is_empty() {
             push_kv(&mut out, "supersedes", &list(&self.supersedes));
         }
@@ -229,24 +211,14 @@ impl Note {
 
     /// Parses a note file. `path` is only used in error messages and for the fallback id.
     pub fn parse(text: &str, path: &Path) -> Result<Note> {
-        let bad = |reason: &str| MemoryError::BadNote {
-            path: path.to_path_buf(),
-            reason: reason.to_string(),
-        };
+        let bad = |reason: &str| MemoryError::BadNote { path: path.to_path_buf(), reason: reason.to_string() };
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.trim().is_empty() {
             return Err(bad("file is empty"));
         }
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("")
-            .to_string();
-        let (front, body) = if text.starts_with("---")
-            && text.lines().next().map(str::trim) == Some("---")
-        {
-            split_front_matter(text)
-                .ok_or_else(|| bad("front matter has no closing `---` line (half-written file?)"))?
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
+        let (front, body) = if text.starts_with("---") && text.lines().next().map(str::trim) == Some("---") {
+            split_front_matter(text).ok_or_else(|| bad("front matter has no closing `---` line (half-written file?)"))?
         } else {
             // A plain Markdown file written by hand: the first heading is the title.
             (String::new(), text.to_string())
@@ -271,9 +243,7 @@ impl Note {
                 continue;
             }
             let Some((key, value)) = line.split_once(':') else {
-                return Err(bad(&format!(
-                    "front matter line is not `key: value`: {line:?}"
-                )));
+                return Err(bad(&format!("front matter line is not `key: value`: {line:?}")));
             };
             let key = key.trim();
             let mut value = value.trim().to_string();
@@ -300,27 +270,16 @@ impl Note {
                 "tags" => note.tags = parse_list(&value).map_err(|e| bad(&e))?,
                 "project" => note.project = non_empty(unquote(&value).map_err(|e| bad(&e))?),
                 "source" => note.source = non_empty(unquote(&value).map_err(|e| bad(&e))?),
-                "created" => {
-                    note.created = parse_time(&value)
-                        .ok_or_else(|| bad(&format!("bad created date {value:?}")))?
-                }
-                "updated" => {
-                    note.updated = parse_time(&value)
-                        .ok_or_else(|| bad(&format!("bad updated date {value:?}")))?
-                }
+                "created" => note.created = parse_time(&value).ok_or_else(|| bad(&format!("bad created date {value:?}")))?,
+                "updated" => note.updated = parse_time(&value).ok_or_else(|| bad(&format!("bad updated date {value:?}")))?,
                 "supersedes" => note.supersedes = parse_list(&value).map_err(|e| bad(&e))?,
-                "superseded_by" => {
-                    note.superseded_by = non_empty(unquote(&value).map_err(|e| bad(&e))?)
-                }
+                "superseded_by" => note.superseded_by = non_empty(unquote(&value).map_err(|e| bad(&e))?),
                 _ => note.extra.push((key.to_string(), value)),
             }
         }
         let body = body.trim_matches('\n').trim_end().to_string();
         if body.len() > MAX_BODY_BYTES {
-            return Err(bad(&format!(
-                "body is {} bytes, more than the limit of {MAX_BODY_BYTES}",
-                body.len()
-            )));
+            return Err(bad(&format!("body is {} bytes, more than the limit of {MAX_BODY_BYTES}", body.len())));
         }
         if note.title.trim().is_empty() {
             note.title = body
@@ -336,10 +295,7 @@ impl Note {
             note.id = stem;
         }
         if !valid_id(&note.id) {
-            return Err(bad(&format!(
-                "id {:?} may only hold letters, digits, '-', '_' and '.'",
-                note.id
-            )));
+            return Err(bad(&format!("id {:?} may only hold letters, digits, '-', '_' and '.'", note.id)));
         }
         if note.updated < note.created {
             note.updated = note.created;
@@ -368,17 +324,11 @@ pub(crate) fn read_capped(path: &Path) -> Result<String> {
     if meta.len() > MAX_FILE_BYTES {
         return Err(MemoryError::BadNote {
             path: path.to_path_buf(),
-            reason: format!(
-                "file is {} bytes, more than a note may be ({MAX_FILE_BYTES})",
-                meta.len()
-            ),
+            reason: format!("file is {} bytes, more than a note may be ({MAX_FILE_BYTES})", meta.len()),
         });
     }
     let bytes = std::fs::read(path).map_err(|e| MemoryError::io("reading", path, e))?;
-    String::from_utf8(bytes).map_err(|_| MemoryError::BadNote {
-        path: path.to_path_buf(),
-        reason: "not valid UTF-8".into(),
-    })
+    String::from_utf8(bytes).map_err(|_| MemoryError::BadNote { path: path.to_path_buf(), reason: "not valid UTF-8".into() })
 }
 
 /// The text embedded for a note.
@@ -392,23 +342,16 @@ pub fn embed_text(title: &str, body: &str) -> String {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| MemoryError::io("creating directory", dir, e))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".kite-tmp-")
         .suffix(".part")
         .tempfile_in(dir)
         .map_err(|e| MemoryError::io("creating temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| MemoryError::io("writing", tmp.path().to_path_buf(), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| MemoryError::io("syncing", tmp.path().to_path_buf(), e))?;
-    tmp.persist(path)
-        .map_err(|e| MemoryError::io("renaming into", path, e.error))?;
+    tmp.write_all(bytes).map_err(|e| MemoryError::io("writing", tmp.path().to_path_buf(), e))?;
+    tmp.as_file().sync_all().map_err(|e| MemoryError::io("syncing", tmp.path().to_path_buf(), e))?;
+    tmp.persist(path).map_err(|e| MemoryError::io("renaming into", path, e.error))?;
     Ok(())
 }
 
@@ -417,9 +360,7 @@ pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// A readable id: the date and a slug of the title (`2026-11-25-use-sqlite-wal`).
@@ -487,12 +428,7 @@ fn push_kv(out: &mut String, key: &str, value: &str) {
 fn needs_quotes(s: &str) -> bool {
     s.is_empty()
         || s != s.trim()
-        || s.contains(|c: char| {
-            matches!(
-                c,
-                ':' | '#' | '"' | '\'' | '[' | ']' | '{' | '}' | ',' | '\\'
-            ) || c.is_control()
-        })
+        || s.contains(|c: char| matches!(c, ':' | '#' | '"' | '\'' | '[' | ']' | '{' | '}' | ',' | '\\') || c.is_control())
         || s.starts_with(['-', '&', '*', '!', '|', '>', '%', '@', '`', '?'])
 }
 
@@ -519,9 +455,7 @@ fn unquote(v: &str) -> std::result::Result<String, String> {
     if v.starts_with('"') {
         serde_json::from_str::<String>(v).map_err(|e| format!("bad quoted string {v:?}: {e}"))
     } else if let Some(inner) = v.strip_prefix('\'') {
-        let inner = inner
-            .strip_suffix('\'')
-            .ok_or_else(|| format!("unterminated quoted string {v:?}"))?;
+        let inner = inner.strip_suffix('\'').ok_or_else(|| format!("unterminated quoted string {v:?}"))?;
         Ok(inner.replace("''", "'"))
     } else {
         Ok(v.to_string())
@@ -535,15 +469,9 @@ fn parse_list(v: &str) -> std::result::Result<Vec<String>, String> {
     }
     let Some(inner) = v.strip_prefix('[') else {
         // A single value or a comma-separated line.
-        return Ok(v
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect());
+        return Ok(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
     };
-    let inner = inner
-        .strip_suffix(']')
-        .ok_or_else(|| format!("list {v:?} has no closing ']'"))?;
+    let inner = inner.strip_suffix(']').ok_or_else(|| format!("list {v:?} has no closing ']'"))?;
     let mut items = vec![];
     let mut cur = String::new();
     let mut chars = inner.chars().peekable();
@@ -594,10 +522,7 @@ fn parse_time(v: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S") {
         return Some(t.and_utc());
     }
-    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
 }
 
 #[cfg(test)]
@@ -605,9 +530,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Note {
-        let t = DateTime::parse_from_rfc3339("2026-11-25T04:27:09Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-25T04:27:09Z").unwrap().with_timezone(&Utc);
         Note {
             id: "2026-11-25-use-wal".into(),
             kind: Kind::Decision,
@@ -644,11 +567,7 @@ mod tests {
 
     #[test]
     fn plain_markdown_uses_heading_and_stem() {
-        let n = Note::parse(
-            "# Deploys happen on Fridays\n\nNever.",
-            Path::new("/v/deploys.md"),
-        )
-        .unwrap();
+        let n = Note::parse("# Deploys happen on Fridays\n\nNever.", Path::new("/v/deploys.md")).unwrap();
         assert_eq!(n.id, "deploys");
         assert_eq!(n.title, "Deploys happen on Fridays");
     }
@@ -663,35 +582,21 @@ mod tests {
             ("---\nid: ../etc\ntitle: t\n---\n", "id"),
             ("---\nid: x\ntitle: t\ntags: [a, \"b\n---\n", "list"),
         ] {
-            let err = Note::parse(text, Path::new("x.md"))
-                .unwrap_err()
-                .to_string();
-            assert!(
-                err.contains(why) || err.contains("quote"),
-                "{text:?}: {err}"
-            );
+            let err = Note::parse(text, Path::new("x.md")).unwrap_err().to_string();
+            assert!(err.contains(why) || err.contains("quote"), "{text:?}: {err}");
         }
     }
 
     #[test]
     fn huge_body_is_refused() {
-        let n = NewNote {
-            title: "t".into(),
-            body: "x".repeat(MAX_BODY_BYTES + 1),
-            ..Default::default()
-        };
+        let n = NewNote { title: "t".into(), body: "x".repeat(MAX_BODY_BYTES + 1), ..Default::default() };
         assert!(matches!(n.validate(), Err(MemoryError::TooLarge { .. })));
     }
 
     #[test]
     fn ids() {
-        let t = DateTime::parse_from_rfc3339("2026-11-25T04:27:09Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(
-            make_id("Use SQLite's WAL mode!", t),
-            "2026-11-25-use-sqlite-s-wal-mode"
-        );
+        let t = DateTime::parse_from_rfc3339("2026-11-25T04:27:09Z").unwrap().with_timezone(&Utc);
+        assert_eq!(make_id("Use SQLite's WAL mode!", t), "2026-11-25-use-sqlite-s-wal-mode");
         assert_eq!(make_id("???", t), "2026-11-25-note");
         assert!(valid_id("2026-11-25-note"));
         assert!(!valid_id("a/b"));

@@ -26,9 +26,7 @@ struct Rule {
 
 /// Mixed case and digits: a random key, not a git SHA (lower-case hex) or a word.
 fn looks_random(s: &str) -> bool {
-    s.chars().any(|c| c.is_ascii_uppercase())
-        && s.chars().any(|c| c.is_ascii_lowercase())
-        && s.chars().any(|c| c.is_ascii_digit())
+    s.chars().any(|c| c.is_ascii_uppercase()) && s.chars().any(|c| c.is_ascii_lowercase()) && s.chars().any(|c| c.is_ascii_digit())
 }
 
 /// Shannon entropy in bits per character.
@@ -38,13 +36,10 @@ fn entropy(s: &str) -> f64 {
         *counts.entry(c).or_insert(0usize) += 1;
     }
     let n = s.chars().count() as f64;
-    counts
-        .values()
-        .map(|&k| {
-            let p = k as f64 / n;
-            -p * p.log2()
-        })
-        .sum()
+    counts.values().map(|&k| {
+        let p = k as f64 / n;
+        -p * p.log2()
+    }).sum()
 }
 
 /// A value beside a secret-like label that is long and random enough to be a secret.
@@ -146,20 +141,10 @@ pub fn redact(text: &str) -> Cow<'_, str> {
                 }
                 let whole = c.get(0).map(|m| m.as_str()).unwrap_or("");
                 match c.get(rule.group) {
-                    Some(secret) if rule.check.is_some_and(|f| !f(secret.as_str())) => {
-                        whole.to_string()
-                    }
-                    Some(secret)
-                        if secret.as_str() != REDACTED
-                            && !secret.as_str().starts_with("[REDACTED") =>
-                    {
+                    Some(secret) if rule.check.is_some_and(|f| !f(secret.as_str())) => whole.to_string(),
+                    Some(secret) if secret.as_str() != REDACTED && !secret.as_str().starts_with("[REDACTED") => {
                         let start = secret.start() - c.get(0).map(|m| m.start()).unwrap_or(0);
-                        format!(
-                            "{}{}{}",
-                            &whole[..start],
-                            REDACTED,
-                            &whole[start + secret.len()..]
-                        )
+                        format!("{}{}{}", &whole[..start], REDACTED, &whole[start + secret.len()..])
                     }
                     _ => whole.to_string(),
                 }
@@ -194,10 +179,7 @@ mod tests {
 
     #[test]
     fn api_keys() {
-        check(
-            "key sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv here",
-            "key [REDACTED] here",
-        );
+        check("key sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv here", "key [REDACTED] here");
         check("OPENAI sk-proj-abcdefghijklmnop1234", "OPENAI [REDACTED]");
         check("aws AKIAIOSFODNN7EXAMPLE ok", "aws [REDACTED] ok");
         check("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "[REDACTED]");
@@ -215,28 +197,16 @@ mod tests {
             "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
             "jwt [REDACTED]",
         );
-        check(
-            "Authorization: Bearer abcdef0123456789abcdef",
-            "Authorization: Bearer [REDACTED]",
-        );
+        check("Authorization: Bearer abcdef0123456789abcdef", "Authorization: Bearer [REDACTED]");
     }
 
     #[test]
     fn urls_and_assignments() {
-        check(
-            "postgres://kite:hunter2secret@db:5432/x",
-            "postgres://kite:[REDACTED]@db:5432/x",
-        );
+        check("postgres://kite:hunter2secret@db:5432/x", "postgres://kite:[REDACTED]@db:5432/x");
         check("password=hunter2", "password=[REDACTED]");
         check("api_key: \"abcd1234efgh\"", "api_key: \"[REDACTED]\"");
-        check(
-            "export DB_PASSWORD=s3cr3t!!",
-            "export DB_PASSWORD=[REDACTED]",
-        );
-        check(
-            r#"{"client_secret": "zzzzyyyy"}"#,
-            r#"{"client_secret": "[REDACTED]"}"#,
-        );
+        check("export DB_PASSWORD=s3cr3t!!", "export DB_PASSWORD=[REDACTED]");
+        check(r#"{"client_secret": "zzzzyyyy"}"#, r#"{"client_secret": "[REDACTED]"}"#);
     }
 
     #[test]
@@ -245,10 +215,7 @@ mod tests {
             "before\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nabc\n-----END RSA PRIVATE KEY-----\nafter",
             "before\n[REDACTED]\nafter",
         );
-        check(
-            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNz",
-            "[REDACTED]",
-        );
+        check("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNz", "[REDACTED]");
     }
 
     #[test]
@@ -307,21 +274,12 @@ mod tests {
                 missed.push(format!("{text:?} -> {out:?}"));
             }
         }
-        assert!(
-            missed.is_empty(),
-            "{} of {} forms survived:\n{}",
-            missed.len(),
-            CORPUS.len(),
-            missed.join("\n")
-        );
+        assert!(missed.is_empty(), "{} of {} forms survived:\n{}", missed.len(), CORPUS.len(), missed.join("\n"));
     }
 
     #[test]
     fn headers_keep_their_names_and_git_shas_stay() {
-        check(
-            "credentials:\n  password: Xq9#mZ2vLp",
-            "credentials:\n  password: [REDACTED]",
-        );
+        check("credentials:\n  password: Xq9#mZ2vLp", "credentials:\n  password: [REDACTED]");
         for s in [
             "commit 9fceb02d0ae598e95dc970b74767f19372d61af8 fixed it",
             "primary key = id",

@@ -29,33 +29,17 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// Plain text from the user or the assistant.
-    Text {
-        role: Role,
-        text: String,
-        sidechain: bool,
-    },
+    Text { role: Role, text: String, sidechain: bool },
     /// A tool call by the assistant.
-    ToolUse {
-        id: String,
-        name: String,
-        input: Value,
-        sidechain: bool,
-    },
+    ToolUse { id: String, name: String, input: Value, sidechain: bool },
     /// The result of a tool call.
-    ToolResult {
-        tool_use_id: String,
-        text: String,
-        is_error: bool,
-        sidechain: bool,
-    },
+    ToolResult { tool_use_id: String, text: String, is_error: bool, sidechain: bool },
 }
 
 impl Event {
     pub fn sidechain(&self) -> bool {
         match self {
-            Event::Text { sidechain, .. }
-            | Event::ToolUse { sidechain, .. }
-            | Event::ToolResult { sidechain, .. } => *sidechain,
+            Event::Text { sidechain, .. } | Event::ToolUse { sidechain, .. } | Event::ToolResult { sidechain, .. } => *sidechain,
         }
     }
 }
@@ -81,30 +65,18 @@ pub struct Transcript {
 impl Transcript {
     /// Reads a transcript file.
     pub fn read(path: &Path) -> Result<Transcript> {
-        let meta =
-            std::fs::metadata(path).map_err(|e| MemoryError::io("reading transcript", path, e))?;
+        let meta = std::fs::metadata(path).map_err(|e| MemoryError::io("reading transcript", path, e))?;
         if meta.len() > MAX_TRANSCRIPT_BYTES {
-            return Err(MemoryError::Transcript {
-                path: path.into(),
-                reason: format!("{} bytes is too large", meta.len()),
-            });
+            return Err(MemoryError::Transcript { path: path.into(), reason: format!("{} bytes is too large", meta.len()) });
         }
-        let bytes =
-            std::fs::read(path).map_err(|e| MemoryError::io("reading transcript", path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| MemoryError::io("reading transcript", path, e))?;
         let text = String::from_utf8_lossy(&bytes);
         let t = Transcript::parse(&text);
         for (line, err) in &t.bad_lines {
             tracing::warn!(file = %path.display(), line, error = %err, "skipping malformed transcript line");
         }
-        if t.events.is_empty()
-            && t.summaries.is_empty()
-            && t.compactions.is_empty()
-            && !t.bad_lines.is_empty()
-        {
-            return Err(MemoryError::Transcript {
-                path: path.into(),
-                reason: "no readable record in the file".into(),
-            });
+        if t.events.is_empty() && t.summaries.is_empty() && t.compactions.is_empty() && !t.bad_lines.is_empty() {
+            return Err(MemoryError::Transcript { path: path.into(), reason: "no readable record in the file".into() });
         }
         Ok(t)
     }
@@ -132,41 +104,25 @@ impl Transcript {
     fn add_record(&mut self, r: &Value) {
         let kind = r.get("type").and_then(Value::as_str).unwrap_or("");
         if self.session_id.is_none() {
-            self.session_id = r
-                .get("sessionId")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            self.session_id = r.get("sessionId").and_then(Value::as_str).map(str::to_string);
         }
         if self.cwd.is_none() {
             self.cwd = r.get("cwd").and_then(Value::as_str).map(str::to_string);
         }
         if self.git_branch.is_none() {
-            self.git_branch = r
-                .get("gitBranch")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            self.git_branch = r.get("gitBranch").and_then(Value::as_str).map(str::to_string);
         }
-        let sidechain = r
-            .get("isSidechain")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let sidechain = r.get("isSidechain").and_then(Value::as_bool).unwrap_or(false);
         // Text Claude Code injects as the user (a skill's instructions, a command's expansion).
         if r.get("isMeta").and_then(Value::as_bool).unwrap_or(false) {
             self.skipped_records += 1;
             return;
         }
-        if r.get("isCompactSummary")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-        {
+        if r.get("isCompactSummary").and_then(Value::as_bool).unwrap_or(false) {
             let content = r.get("message").and_then(|m| m.get("content"));
             let text = match content {
                 Some(Value::String(s)) => s.clone(),
-                Some(Value::Array(blocks)) => blocks
-                    .iter()
-                    .filter_map(|b| b.get("text").and_then(Value::as_str))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
+                Some(Value::Array(blocks)) => blocks.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"),
                 _ => String::new(),
             };
             if !text.trim().is_empty() {
@@ -183,11 +139,7 @@ impl Transcript {
                 }
             }
             "user" | "assistant" => {
-                let role = if kind == "user" {
-                    Role::User
-                } else {
-                    Role::Assistant
-                };
+                let role = if kind == "user" { Role::User } else { Role::Assistant };
                 let Some(content) = r.get("message").and_then(|m| m.get("content")) else {
                     self.skipped_records += 1;
                     return;
@@ -209,18 +161,10 @@ impl Transcript {
     fn push_text(&mut self, role: Role, text: &str, sidechain: bool) {
         let text = text.trim();
         // Claude Code's own markers ("[Request interrupted by user]", command echoes) are noise.
-        if text.is_empty()
-            || (text.starts_with('[') && text.ends_with(']'))
-            || text.starts_with("<command-")
-            || text.starts_with("<local-command")
-        {
+        if text.is_empty() || (text.starts_with('[') && text.ends_with(']')) || text.starts_with("<command-") || text.starts_with("<local-command") {
             return;
         }
-        self.events.push(Event::Text {
-            role,
-            text: text.to_string(),
-            sidechain,
-        });
+        self.events.push(Event::Text { role, text: text.to_string(), sidechain });
     }
 
     fn add_block(&mut self, role: Role, b: &Value, sidechain: bool) {
@@ -273,26 +217,11 @@ impl Transcript {
                 continue;
             }
             match e {
-                Event::Text {
-                    role: Role::User,
-                    text,
-                    ..
-                } => lines.push(format!("[user] {}", truncate_chars(text, 1500))),
-                Event::Text {
-                    role: Role::Assistant,
-                    text,
-                    ..
-                } => lines.push(format!("[assistant] {}", truncate_chars(text, 1500))),
-                Event::ToolUse { name, input, .. } => lines.push(format!(
-                    "[tool {name}] {}",
-                    truncate_chars(&input.to_string(), 300)
-                )),
+                Event::Text { role: Role::User, text, .. } => lines.push(format!("[user] {}", truncate_chars(text, 1500))),
+                Event::Text { role: Role::Assistant, text, .. } => lines.push(format!("[assistant] {}", truncate_chars(text, 1500))),
+                Event::ToolUse { name, input, .. } => lines.push(format!("[tool {name}] {}", truncate_chars(&input.to_string(), 300))),
                 Event::ToolResult { text, is_error, .. } => {
-                    let tag = if *is_error {
-                        "[tool error]"
-                    } else {
-                        "[tool result]"
-                    };
+                    let tag = if *is_error { "[tool error]" } else { "[tool result]" };
                     lines.push(format!("{tag} {}", truncate_chars(text, 400)));
                 }
             }
@@ -327,10 +256,7 @@ impl Transcript {
             let left_out = parts.len() - max_parts;
             let mut kept = vec![parts.remove(0)];
             kept.extend(parts.split_off(left_out));
-            tracing::info!(
-                left_out,
-                "a long transcript: the middle parts are left out of extraction"
-            );
+            tracing::info!(left_out, "a long transcript: the middle parts are left out of extraction");
             kept.truncate(max_parts);
             return kept;
         }
@@ -383,9 +309,7 @@ mod tests {
         let t = Transcript::parse(text);
         assert_eq!(t.session_id.as_deref(), Some("s1"));
         assert_eq!(t.events.len(), 4);
-        assert!(
-            matches!(&t.events[3], Event::ToolResult { is_error: true, text, .. } if text == "error[E0433]")
-        );
+        assert!(matches!(&t.events[3], Event::ToolResult { is_error: true, text, .. } if text == "error[E0433]"));
         assert_eq!(t.summaries, vec!["Fixed the build"]);
         assert_eq!(t.bad_lines.len(), 1);
         assert_eq!(t.bad_lines[0].0, 8);
@@ -396,11 +320,7 @@ mod tests {
     fn condensed_keeps_head_and_tail() {
         let mut t = Transcript::default();
         for i in 0..200 {
-            t.events.push(Event::Text {
-                role: Role::User,
-                text: format!("message number {i}"),
-                sidechain: false,
-            });
+            t.events.push(Event::Text { role: Role::User, text: format!("message number {i}"), sidechain: false });
         }
         let c = t.condensed(600);
         assert!(c.contains("message number 0"));

@@ -8,10 +8,7 @@ use std::path::Path;
 /// Words of a path, for a query: `crates/kite-memory/src/inject.rs` gives
 /// `crates kite memory src inject rs`.
 pub fn path_words(p: &str) -> String {
-    p.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    p.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// The git facts a session start reads, started at once.
@@ -26,20 +23,14 @@ impl GitFacts {
             &["status", "--porcelain=v1", "-z", "--untracked-files=normal"],
             &["log", "-5", "--name-only", "--format=%s"],
         ];
-        GitFacts {
-            runs: asks.iter().map(|a| kite_git::spawn(root, a)).collect(),
-        }
+        GitFacts { runs: asks.iter().map(|a| kite_git::spawn(root, a)).collect() }
     }
 
     /// (branch, the query for the recent work).
     pub fn finish(self) -> (Option<String>, Option<String>) {
         let mut out = self.runs.into_iter().map(|r| r.finish().ok());
         let branch = out.next().flatten().map(|b| b.trim().to_string());
-        let changed: Vec<String> =
-            kite_git::status::parse(&out.next().flatten().unwrap_or_default())
-                .into_iter()
-                .map(|c| c.path)
-                .collect();
+        let changed: Vec<String> = kite_git::status::parse(&out.next().flatten().unwrap_or_default()).into_iter().map(|c| c.path).collect();
         let recent = out.next().flatten().unwrap_or_default();
         let work = work_query(branch.as_deref().unwrap_or(""), &changed, &recent);
         (branch, work)
@@ -73,11 +64,7 @@ pub fn work_query(branch: &str, changed: &[String], recent: &str) -> Option<Stri
 /// The query for a task: its title, body (one line, cut) and its files' words.
 pub fn task_query(title: &str, body: &str, files: &[String]) -> String {
     let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    let body = if flat.chars().count() <= 1000 {
-        flat
-    } else {
-        format!("{}…", flat.chars().take(1000).collect::<String>())
-    };
+    let body = if flat.chars().count() <= 1000 { flat } else { format!("{}…", flat.chars().take(1000).collect::<String>()) };
     let files: Vec<String> = files.iter().map(|f| path_words(f)).collect();
     format!("{title}. {body} {}", files.join(" "))
 }
@@ -88,29 +75,14 @@ mod tests {
 
     #[test]
     fn the_work_query_names_the_branch_changed_files_and_commits() {
-        let changed = vec![
-            "lib/review_live.ex".to_string(),
-            "test/review_test.exs".to_string(),
-        ];
-        let q = work_query(
-            "spotter-gqc",
-            &changed,
-            "Add review page\n\nlib/review_live.ex\n\nFix flash\nlib/layout.ex",
-        )
-        .unwrap();
+        let changed = vec!["lib/review_live.ex".to_string(), "test/review_test.exs".to_string()];
+        let q = work_query("spotter-gqc", &changed, "Add review page\n\nlib/review_live.ex\n\nFix flash\nlib/layout.ex").unwrap();
         assert_eq!(q, "spotter gqc. lib review live ex. test review test exs. lib layout ex. Add review page. Fix flash");
-        assert_eq!(
-            work_query("main", &[], ""),
-            None,
-            "a clean main says nothing"
-        );
+        assert_eq!(work_query("main", &[], ""), None, "a clean main says nothing");
     }
 
     #[test]
     fn a_task_query_is_its_words() {
-        assert_eq!(
-            task_query("Fix login", "the form\n  breaks", &["src/auth.rs".into()]),
-            "Fix login. the form breaks src auth rs"
-        );
+        assert_eq!(task_query("Fix login", "the form\n  breaks", &["src/auth.rs".into()]), "Fix login. the form breaks src auth rs");
     }
 }

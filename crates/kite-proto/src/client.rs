@@ -31,10 +31,7 @@ pub enum ClientError {
     #[error("no kite daemon is listening on {}: start one with `kite daemon`", .0.display())]
     NoDaemon(PathBuf),
     #[error("cannot connect to {}: {source}", .path.display())]
-    Connect {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Connect { path: PathBuf, source: std::io::Error },
     #[error("lost the connection to the daemon: {0}")]
     Io(#[from] std::io::Error),
     #[error("the daemon closed the connection")]
@@ -79,20 +76,10 @@ impl Client {
     pub async fn connect(socket: &Path) -> Result<Client, ClientError> {
         let stream = match UnixStream::connect(socket).await {
             Ok(s) => s,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) =>
-            {
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
                 return Err(ClientError::NoDaemon(socket.to_path_buf()))
             }
-            Err(source) => {
-                return Err(ClientError::Connect {
-                    path: socket.to_path_buf(),
-                    source,
-                })
-            }
+            Err(source) => return Err(ClientError::Connect { path: socket.to_path_buf(), source }),
         };
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::default();
@@ -119,10 +106,7 @@ impl Client {
     }
 
     /// Every task matching `args`, page by page (`args.after` is where it starts).
-    pub async fn all_tasks(
-        &self,
-        mut args: crate::ops::TaskList,
-    ) -> Result<Vec<kite_core::Task>, ClientError> {
+    pub async fn all_tasks(&self, mut args: crate::ops::TaskList) -> Result<Vec<kite_core::Task>, ClientError> {
         let mut out = Vec::new();
         loop {
             let page = self.request::<crate::op::TaskList>(args.clone()).await?;
@@ -135,29 +119,16 @@ impl Client {
     }
 
     /// Sends `op` with `args` and waits for its reply.
-    pub async fn call<A: Serialize, R: DeserializeOwned>(
-        &self,
-        op: &str,
-        args: A,
-    ) -> Result<R, ClientError> {
-        let v = self
-            .call_value(
-                op,
-                serde_json::to_value(args).map_err(|e| ClientError::Decode(e.to_string()))?,
-            )
-            .await?;
+    pub async fn call<A: Serialize, R: DeserializeOwned>(&self, op: &str, args: A) -> Result<R, ClientError> {
+        let v = self.call_value(op, serde_json::to_value(args).map_err(|e| ClientError::Decode(e.to_string()))?).await?;
         serde_json::from_value(v).map_err(|e| ClientError::Decode(format!("{op}: {e}")))
     }
 
     /// Like [`Client::call`] with untyped JSON on both ends.
     pub async fn call_value(&self, op: &str, args: Value) -> Result<Value, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut line = serde_json::to_string(&OutRequest {
-            id,
-            op,
-            args: if args.is_null() { None } else { Some(&args) },
-        })
-        .map_err(|e| ClientError::Decode(e.to_string()))?;
+        let mut line = serde_json::to_string(&OutRequest { id, op, args: if args.is_null() { None } else { Some(&args) } })
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
         if line.len() > MAX_FRAME {
             return Err(ClientError::TooLarge(line.len()));
         }
@@ -193,10 +164,7 @@ async fn read_loop(
             Ok(_) => {}
         }
         match ServerMessage::decode(line.trim_end()) {
-            Ok(ServerMessage::Reply {
-                id: Some(id),
-                result,
-            }) => {
+            Ok(ServerMessage::Reply { id: Some(id), result }) => {
                 if let Some(tx) = pending.lock().expect("pending lock").remove(&id) {
                     let _ = tx.send(result);
                 }
@@ -224,34 +192,16 @@ pub mod blocking {
     use std::time::Duration;
 
     /// Sends `O` with `args` and waits up to `deadline` for its typed reply.
-    pub fn request<O: Operation>(
-        socket: &Path,
-        args: O::Args,
-        deadline: Duration,
-    ) -> Result<O::Reply, ClientError> {
+    pub fn request<O: Operation>(socket: &Path, args: O::Args, deadline: Duration) -> Result<O::Reply, ClientError> {
         let s = match StdUnixStream::connect(socket) {
             Ok(s) => s,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) =>
-            {
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
                 return Err(ClientError::NoDaemon(socket.to_path_buf()))
             }
-            Err(source) => {
-                return Err(ClientError::Connect {
-                    path: socket.to_path_buf(),
-                    source,
-                })
-            }
+            Err(source) => return Err(ClientError::Connect { path: socket.to_path_buf(), source }),
         };
         let started = std::time::Instant::now();
-        let left = || {
-            deadline
-                .saturating_sub(started.elapsed())
-                .max(Duration::from_millis(1))
-        };
+        let left = || deadline.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
         s.set_write_timeout(Some(left()))?;
         let args = serde_json::to_value(args).map_err(|e| ClientError::Decode(e.to_string()))?;
         let req = serde_json::json!({"id": 1, "op": O::NAME, "args": args});
@@ -265,13 +215,9 @@ pub mod blocking {
                 return Err(ClientError::Closed);
             }
             match ServerMessage::decode(line.trim_end()) {
-                Ok(ServerMessage::Reply {
-                    id: Some(1),
-                    result,
-                }) => {
+                Ok(ServerMessage::Reply { id: Some(1), result }) => {
                     let v = result.map_err(ClientError::Daemon)?;
-                    return serde_json::from_value(v)
-                        .map_err(|e| ClientError::Decode(e.to_string()));
+                    return serde_json::from_value(v).map_err(|e| ClientError::Decode(e.to_string()));
                 }
                 // A push that raced the reply (the connection is not attached to a session, so
                 // there are none, but a newer daemon may send some).

@@ -99,18 +99,9 @@ events! {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pushed {
     /// A broadcast, to every live session's connections.
-    Broadcast {
-        message: String,
-        from: Option<String>,
-        at_ms: i64,
-    },
+    Broadcast { message: String, from: Option<String>, at_ms: i64 },
     /// A message to one session.
-    Message {
-        to: String,
-        from: Option<String>,
-        text: String,
-        at_ms: i64,
-    },
+    Message { to: String, from: Option<String>, text: String, at_ms: i64 },
     /// A lock this session waited for, granted (to its connections other than the waiting one).
     LockGranted(crate::ops::LockGranted),
     /// An event of the log, to a connection following it (`events.follow`).
@@ -131,24 +122,12 @@ impl Pushed {
     /// The frame it goes out as.
     pub fn frame(&self) -> crate::Push {
         let data = match self {
-            Pushed::Broadcast {
-                message,
-                from,
-                at_ms,
-            } => serde_json::json!({"message": message, "from": from, "at_ms": at_ms}),
-            Pushed::Message {
-                to,
-                from,
-                text,
-                at_ms,
-            } => serde_json::json!({"to": to, "from": from, "text": text, "at_ms": at_ms}),
+            Pushed::Broadcast { message, from, at_ms } => serde_json::json!({"message": message, "from": from, "at_ms": at_ms}),
+            Pushed::Message { to, from, text, at_ms } => serde_json::json!({"to": to, "from": from, "text": text, "at_ms": at_ms}),
             Pushed::LockGranted(g) => serde_json::to_value(g).unwrap_or(Value::Null),
             Pushed::Event(v) => v.clone(),
         };
-        crate::Push {
-            push: self.name().to_string(),
-            data,
-        }
+        crate::Push { push: self.name().to_string(), data }
     }
 }
 
@@ -158,40 +137,20 @@ mod tests {
 
     #[test]
     fn an_event_is_its_kind_and_its_fields_by_name_in_order() {
-        let e = LogEvent::TaskRequeued {
-            task: 3,
-            session: "s1".into(),
-            reason: "session s1 reaped".into(),
-            attempts: 2,
-        };
+        let e = LogEvent::TaskRequeued { task: 3, session: "s1".into(), reason: "session s1 reaped".into(), attempts: 2 };
         assert_eq!(e.kind(), EventKind::TaskRequeued);
         assert_eq!(e.kind().as_str(), "task.requeued");
-        assert_eq!(
-            serde_json::to_string(&e.data()).unwrap(),
-            r#"{"task":3,"session":"s1","reason":"session s1 reaped","attempts":2}"#
-        );
-        let m = LogEvent::Merge {
-            task: 1,
-            state: kite_core::MergeState::NoChanges,
-            detail: String::new(),
-        };
+        assert_eq!(serde_json::to_string(&e.data()).unwrap(), r#"{"task":3,"session":"s1","reason":"session s1 reaped","attempts":2}"#);
+        let m = LogEvent::Merge { task: 1, state: kite_core::MergeState::NoChanges, detail: String::new() };
         assert_eq!(m.kind().as_str(), "merge");
         assert_eq!(m.data()["state"], "no_changes");
     }
 
     #[test]
     fn a_push_keeps_its_wire_name_and_shape() {
-        let p = Pushed::Message {
-            to: "s2".into(),
-            from: None,
-            text: "hi".into(),
-            at_ms: 5,
-        };
+        let p = Pushed::Message { to: "s2".into(), from: None, text: "hi".into(), at_ms: 5 };
         let f = p.frame();
-        assert_eq!(
-            (f.push.as_str(), f.data["text"].as_str()),
-            ("message", Some("hi"))
-        );
+        assert_eq!((f.push.as_str(), f.data["text"].as_str()), ("message", Some("hi")));
         assert_eq!(Pushed::Event(Value::Null).name(), "event");
     }
 }

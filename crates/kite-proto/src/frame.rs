@@ -2,9 +2,9 @@
 //! carries a client-chosen id; its reply carries the same id; pushed events carry none and name
 //! their event instead. Keeping the envelope this small lets a person debug the socket with `socat`.
 
-use crate::refusal::Refusal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use crate::refusal::Refusal;
 
 /// Bumped when a request or reply changes incompatibly.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -86,10 +86,7 @@ impl ErrorBody {
     /// A body from parts, for clients and tests; the daemon builds its bodies from a
     /// [`crate::Refusal`], so each failure has one code and one sentence.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
-        ErrorBody {
-            code,
-            message: message.into(),
-        }
+        ErrorBody { code, message: message.into() }
     }
 }
 
@@ -104,10 +101,7 @@ pub struct Push {
 /// Anything the daemon writes on a connection.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerMessage {
-    Reply {
-        id: Option<u64>,
-        result: Result<Value, ErrorBody>,
-    },
+    Reply { id: Option<u64>, result: Result<Value, ErrorBody> },
     Push(Push),
 }
 
@@ -148,54 +142,23 @@ struct WireLineRef<'a> {
 impl ServerMessage {
     /// One line of JSON, without the newline.
     pub fn encode(&self) -> String {
-        let none = WireLineRef {
-            id: None,
-            ok: None,
-            result: None,
-            error: None,
-            push: None,
-            data: None,
-        };
+        let none = WireLineRef { id: None, ok: None, result: None, error: None, push: None, data: None };
         let line = match self {
-            ServerMessage::Reply { id, result: Ok(v) } => WireLineRef {
-                id: *id,
-                ok: Some(true),
-                result: Some(v),
-                ..none
-            },
-            ServerMessage::Reply { id, result: Err(e) } => WireLineRef {
-                id: *id,
-                ok: Some(false),
-                error: Some(e),
-                ..none
-            },
-            ServerMessage::Push(p) => WireLineRef {
-                push: Some(&p.push),
-                data: Some(&p.data),
-                ..none
-            },
+            ServerMessage::Reply { id, result: Ok(v) } => WireLineRef { id: *id, ok: Some(true), result: Some(v), ..none },
+            ServerMessage::Reply { id, result: Err(e) } => WireLineRef { id: *id, ok: Some(false), error: Some(e), ..none },
+            ServerMessage::Push(p) => WireLineRef { push: Some(&p.push), data: Some(&p.data), ..none },
         };
         serde_json::to_string(&line).expect("JSON values always serialize")
     }
 
     pub fn decode(line: &str) -> Result<ServerMessage, String> {
-        let w: WireLine =
-            serde_json::from_str(line).map_err(|e| format!("malformed frame from daemon: {e}"))?;
+        let w: WireLine = serde_json::from_str(line).map_err(|e| format!("malformed frame from daemon: {e}"))?;
         if let Some(push) = w.push {
-            return Ok(ServerMessage::Push(Push {
-                push,
-                data: w.data.unwrap_or(Value::Null),
-            }));
+            return Ok(ServerMessage::Push(Push { push, data: w.data.unwrap_or(Value::Null) }));
         }
         match (w.ok, w.error) {
-            (Some(false), Some(e)) => Ok(ServerMessage::Reply {
-                id: w.id,
-                result: Err(e),
-            }),
-            (Some(true), _) => Ok(ServerMessage::Reply {
-                id: w.id,
-                result: Ok(w.result.unwrap_or(Value::Null)),
-            }),
+            (Some(false), Some(e)) => Ok(ServerMessage::Reply { id: w.id, result: Err(e) }),
+            (Some(true), _) => Ok(ServerMessage::Reply { id: w.id, result: Ok(w.result.unwrap_or(Value::Null)) }),
             _ => Err("malformed frame from daemon: neither a reply nor a push".to_string()),
         }
     }
@@ -222,18 +185,9 @@ mod tests {
     #[test]
     fn replies_and_pushes_round_trip() {
         for m in [
-            ServerMessage::Reply {
-                id: Some(7),
-                result: Ok(json!({"a": 1})),
-            },
-            ServerMessage::Reply {
-                id: None,
-                result: Err(ErrorBody::new(ErrorCode::TooLarge, "big")),
-            },
-            ServerMessage::Push(Push {
-                push: "lock.granted".into(),
-                data: json!({"token": 3}),
-            }),
+            ServerMessage::Reply { id: Some(7), result: Ok(json!({"a": 1})) },
+            ServerMessage::Reply { id: None, result: Err(ErrorBody::new(ErrorCode::TooLarge, "big")) },
+            ServerMessage::Push(Push { push: "lock.granted".into(), data: json!({"token": 3}) }),
         ] {
             assert_eq!(ServerMessage::decode(&m.encode()).unwrap(), m);
         }
@@ -252,19 +206,7 @@ mod tests {
 
     #[test]
     fn unknown_error_codes_from_a_newer_daemon_still_decode() {
-        let m = ServerMessage::decode(
-            r#"{"id":1,"ok":false,"error":{"code":"brand_new","message":"x"}}"#,
-        )
-        .unwrap();
-        assert!(matches!(
-            m,
-            ServerMessage::Reply {
-                result: Err(ErrorBody {
-                    code: ErrorCode::Unknown,
-                    ..
-                }),
-                ..
-            }
-        ));
+        let m = ServerMessage::decode(r#"{"id":1,"ok":false,"error":{"code":"brand_new","message":"x"}}"#).unwrap();
+        assert!(matches!(m, ServerMessage::Reply { result: Err(ErrorBody { code: ErrorCode::Unknown, .. }), .. }));
     }
 }

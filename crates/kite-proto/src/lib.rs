@@ -11,6 +11,6 @@ pub mod request;
 
 pub use client::{Client, ClientError};
 pub use event::{LogEvent, Pushed, SessionEnd};
-pub use frame::{ErrorBody, ErrorCode, Push, Request, ServerMessage, MAX_FRAME, PROTOCOL_VERSION};
 pub use refusal::Refusal;
 pub use request::{memory_op, op, MemoryOp, NoArgs, Op, Operation};
+pub use frame::{ErrorBody, ErrorCode, Push, Request, ServerMessage, MAX_FRAME, PROTOCOL_VERSION};

@@ -40,21 +40,13 @@ pub enum Refusal {
     #[error("cannot depend on unknown task(s): {0}")]
     UnknownDependencies(String),
     #[error("task {task} is {is}: only a pending task can {to}")]
-    NotPending {
-        task: i64,
-        is: String,
-        to: &'static str,
-    },
+    NotPending { task: i64, is: String, to: &'static str },
     #[error("task {task} depending on {on} would close a cycle: {cycle}")]
     Cycle { task: i64, on: i64, cycle: String },
     #[error("task {task} is blocked by unfinished dependencies: {blockers}")]
     Blocked { task: i64, blockers: String },
     #[error("task {task} cannot be finished by {session}: {why}")]
-    Fenced {
-        task: i64,
-        session: String,
-        why: String,
-    },
+    Fenced { task: i64, session: String, why: String },
     #[error("task {task}: {why}")]
     Transition { task: i64, why: String },
 
@@ -102,10 +94,7 @@ pub enum Refusal {
     #[error("cwd '{0}' must be absolute")]
     CwdNotAbsolute(String),
     #[error("{error}{}", link_note(.error, .resolved))]
-    Path {
-        error: PathError,
-        resolved: Option<String>,
-    },
+    Path { error: PathError, resolved: Option<String> },
     #[error("timed out waiting for '{0}'")]
     LockTimeout(String),
 
@@ -129,20 +118,14 @@ pub enum Refusal {
     #[error("the change may not be on disk (fdatasync failed: {0}); the daemon is stopping: check the disk, start it again with `kite daemon`, and retry")]
     SyncFailed(String),
     #[error("cannot {what} {path}: {why}; nothing was removed")]
-    ArchiveFailed {
-        what: String,
-        path: String,
-        why: String,
-    },
+    ArchiveFailed { what: String, path: String, why: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 fn link_note(error: &PathError, resolved: &Option<String>) -> String {
     match (error, resolved) {
-        (PathError::OutsideRoot(..), Some(r)) => {
-            format!(" (it resolves to {r} through a symbolic link)")
-        }
+        (PathError::OutsideRoot(..), Some(r)) => format!(" (it resolves to {r} through a symbolic link)"),
         _ => String::new(),
     }
 }
@@ -157,25 +140,13 @@ impl Refusal {
     pub fn code(&self) -> ErrorCode {
         use Refusal::*;
         match self {
-            NotJson(_)
-            | NotRequest(_)
-            | NotUtf8
-            | BadArgs { .. }
-            | PageTooSmall { .. }
-            | PageTooLarge { .. } => ErrorCode::BadRequest,
+            NotJson(_) | NotRequest(_) | NotUtf8 | BadArgs { .. } | PageTooSmall { .. } | PageTooLarge { .. } => ErrorCode::BadRequest,
             FrameTooLarge => ErrorCode::TooLarge,
             UnknownOp { .. } => ErrorCode::UnknownOp,
-            EmptyTitle
-            | TitleTooLong { .. }
-            | EmptySessionName
-            | EmptyBroadcast
-            | BroadcastTooLong { .. }
-            | EmptyMessage
-            | MessageTooLong { .. }
-            | FollowTooFar { .. } => ErrorCode::BadRequest,
-            NoTask(_) | UnknownDependencies(_) | NoSession(_) | NoLiveSession(_) => {
-                ErrorCode::NotFound
+            EmptyTitle | TitleTooLong { .. } | EmptySessionName | EmptyBroadcast | BroadcastTooLong { .. } | EmptyMessage | MessageTooLong { .. } | FollowTooFar { .. } => {
+                ErrorCode::BadRequest
             }
+            NoTask(_) | UnknownDependencies(_) | NoSession(_) | NoLiveSession(_) => ErrorCode::NotFound,
             NotPending { .. } | Transition { .. } => ErrorCode::InvalidTransition,
             Cycle { .. } => ErrorCode::Cycle,
             Blocked { .. } => ErrorCode::Blocked,
@@ -188,27 +159,19 @@ impl Refusal {
             NotInMergeQueue(_) => ErrorCode::NotFound,
             LandingEnded { .. } | MayNotDiscard(_) => ErrorCode::InvalidTransition,
             CwdNotAbsolute(_) => ErrorCode::BadRequest,
-            Path {
-                error: PathError::OutsideRoot(..),
-                ..
-            } => ErrorCode::OutsideRoot,
+            Path { error: PathError::OutsideRoot(..), .. } => ErrorCode::OutsideRoot,
             Path { .. } => ErrorCode::BadRequest,
             LockTimeout(_) => ErrorCode::Timeout,
             RecallSize { .. } | BadQuery(_) | BadNote(_) => ErrorCode::BadRequest,
             MemoryBusy(_) => ErrorCode::Busy,
             MemoryOff | MemoryFailed(_) => ErrorCode::Internal,
-            CommitFailed(_) | SyncFailed(_) | ArchiveFailed { .. } | Internal(_) => {
-                ErrorCode::Internal
-            }
+            CommitFailed(_) | SyncFailed(_) | ArchiveFailed { .. } | Internal(_) => ErrorCode::Internal,
         }
     }
 
     /// The body that goes on the wire.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            code: self.code(),
-            message: self.to_string(),
-        }
+        ErrorBody { code: self.code(), message: self.to_string() }
     }
 }
 
@@ -230,21 +193,10 @@ mod tests {
 
     #[test]
     fn each_refusal_carries_its_code_and_sentence() {
-        let body: ErrorBody = Refusal::Cycle {
-            task: 3,
-            on: 1,
-            cycle: "1 -> 2 -> 3 -> 1".into(),
-        }
-        .into();
+        let body: ErrorBody = Refusal::Cycle { task: 3, on: 1, cycle: "1 -> 2 -> 3 -> 1".into() }.into();
         assert_eq!(body.code, ErrorCode::Cycle);
-        assert_eq!(
-            body.message,
-            "task 3 depending on 1 would close a cycle: 1 -> 2 -> 3 -> 1"
-        );
-        let busy = Refusal::from(LockError::Busy {
-            path: "a.rs".into(),
-            holders: vec!["s1".into()],
-        });
+        assert_eq!(body.message, "task 3 depending on 1 would close a cycle: 1 -> 2 -> 3 -> 1");
+        let busy = Refusal::from(LockError::Busy { path: "a.rs".into(), holders: vec!["s1".into()] });
         assert_eq!(busy.code(), ErrorCode::Busy);
         assert_eq!(busy.to_string(), "'a.rs' is held by s1");
         assert_eq!(Refusal::NoSession("x".into()).code(), ErrorCode::NotFound);
@@ -254,31 +206,11 @@ mod tests {
     #[test]
     fn a_path_outside_the_root_says_where_a_link_led() {
         let error = PathError::OutsideRoot("link/x".into(), "/p".into());
-        let direct = Refusal::Path {
-            error: error.clone(),
-            resolved: None,
-        };
+        let direct = Refusal::Path { error: error.clone(), resolved: None };
         assert_eq!(direct.code(), ErrorCode::OutsideRoot);
-        assert_eq!(
-            direct.to_string(),
-            "path 'link/x' is outside the project root /p"
-        );
-        let via = Refusal::Path {
-            error,
-            resolved: Some("/etc/x".into()),
-        };
-        assert!(
-            via.to_string()
-                .ends_with("(it resolves to /etc/x through a symbolic link)"),
-            "{via}"
-        );
-        assert_eq!(
-            Refusal::Path {
-                error: PathError::Empty,
-                resolved: None
-            }
-            .code(),
-            ErrorCode::BadRequest
-        );
+        assert_eq!(direct.to_string(), "path 'link/x' is outside the project root /p");
+        let via = Refusal::Path { error, resolved: Some("/etc/x".into()) };
+        assert!(via.to_string().ends_with("(it resolves to /etc/x through a symbolic link)"), "{via}");
+        assert_eq!(Refusal::Path { error: PathError::Empty, resolved: None }.code(), ErrorCode::BadRequest);
     }
 }

@@ -9,8 +9,8 @@
 //! carry a NUL character.
 
 use crate::frame::ErrorBody;
-use crate::ops;
 use crate::refusal::Refusal;
+use crate::ops;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -124,11 +124,7 @@ operations! {
 }
 
 fn bad(op: &str, why: impl std::fmt::Display) -> ErrorBody {
-    Refusal::BadArgs {
-        op: op.to_string(),
-        why: why.to_string(),
-    }
-    .into()
+    Refusal::BadArgs { op: op.to_string(), why: why.to_string() }.into()
 }
 
 /// Whether JSON text holds an escaped NUL (`\u0000`) that is not itself an escaped backslash
@@ -175,48 +171,25 @@ mod tests {
     #[test]
     fn arguments_are_parsed_strictly() {
         assert!(matches!(Op::parse("hello", None), Ok(Op::Hello(_))));
-        assert!(matches!(
-            Op::parse("hello", Some(&raw("null"))),
-            Ok(Op::Hello(_))
-        ));
+        assert!(matches!(Op::parse("hello", Some(&raw("null"))), Ok(Op::Hello(_))));
         for (op, args, why) in [
             ("hello", r#"{"x": 1}"#, "unknown field"),
             ("lock.list", r#"{"x": 1}"#, "unknown field"),
-            (
-                "task.create",
-                r#"["positional title"]"#,
-                "must be a JSON object",
-            ),
-            (
-                "task.create",
-                r#"{"title": "a", "title": "b"}"#,
-                "duplicate field",
-            ),
+            ("task.create", r#"["positional title"]"#, "must be a JSON object"),
+            ("task.create", r#"{"title": "a", "title": "b"}"#, "duplicate field"),
             ("task.create", r#"{"title": "a\u0000b"}"#, "NUL"),
             ("task.create", r#"{"title": 7}"#, "invalid type"),
         ] {
             let e = Op::parse(op, Some(&raw(args))).unwrap_err();
             assert_eq!(e.code, ErrorCode::BadRequest, "{op} {args}");
-            assert!(
-                e.message.contains(why) && e.message.contains(op),
-                "{op} {args}: {}",
-                e.message
-            );
+            assert!(e.message.contains(why) && e.message.contains(op), "{op} {args}: {}", e.message);
         }
         // An escaped backslash before "u0000" is text, not a NUL.
-        let Op::TaskCreate(t) =
-            Op::parse("task.create", Some(&raw(r#"{"title": "a\\u0000b"}"#))).unwrap()
-        else {
-            panic!()
-        };
+        let Op::TaskCreate(t) = Op::parse("task.create", Some(&raw(r#"{"title": "a\\u0000b"}"#))).unwrap() else { panic!() };
         assert_eq!(t.title, "a\\u0000b");
         let e = Op::parse("task.nope", None).unwrap_err();
         assert_eq!(e.code, ErrorCode::UnknownOp);
-        assert!(
-            e.message.contains("task.create"),
-            "names the known ops: {}",
-            e.message
-        );
+        assert!(e.message.contains("task.create"), "names the known ops: {}", e.message);
     }
 
     #[test]
@@ -226,10 +199,7 @@ mod tests {
                 assert_eq!(op.name(), *name);
             }
         }
-        assert_eq!(
-            MemoryOp::parse("memory.poke", None).unwrap().name(),
-            "memory.poke"
-        );
+        assert_eq!(MemoryOp::parse("memory.poke", None).unwrap().name(), "memory.poke");
         assert_eq!(<op::TaskCreate as Operation>::NAME, "task.create");
     }
 
@@ -261,11 +231,7 @@ mod tests {
     /// docs/PROTOCOL.md's operation tables list exactly these operations.
     #[test]
     fn protocol_md_and_the_enums_agree() {
-        let doc = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../docs/PROTOCOL.md"
-        ))
-        .unwrap();
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/PROTOCOL.md")).unwrap();
         let mut documented: Vec<&str> = doc
             .lines()
             .filter_map(|l| l.strip_prefix("| `"))
@@ -275,9 +241,6 @@ mod tests {
         documented.sort();
         let mut known: Vec<&str> = OPS.iter().chain(MEMORY_OPS).copied().collect();
         known.sort();
-        assert_eq!(
-            documented, known,
-            "docs/PROTOCOL.md and kite-proto's operations differ"
-        );
+        assert_eq!(documented, known, "docs/PROTOCOL.md and kite-proto's operations differ");
     }
 }

@@ -29,49 +29,19 @@ pub struct Blamer {
 
 impl Blamer {
     pub fn new(repo: &Path) -> Blamer {
-        Blamer {
-            repo: repo.to_path_buf(),
-            cache: HashMap::new(),
-            files: HashMap::new(),
-            renames: HashMap::new(),
-            as_of: HashMap::new(),
-            runs: 0,
-        }
+        Blamer { repo: repo.to_path_buf(), cache: HashMap::new(), files: HashMap::new(), renames: HashMap::new(), as_of: HashMap::new(), runs: 0 }
     }
 
     /// The files a task's commits changed (a merge commit against its first parent), sorted;
     /// kept per landing.
-    pub async fn files_of(
-        &mut self,
-        landing: &str,
-        commits: &[String],
-    ) -> Result<Vec<String>, QualityError> {
+    pub async fn files_of(&mut self, landing: &str, commits: &[String]) -> Result<Vec<String>, QualityError> {
         if let Some(f) = self.files.get(landing) {
             return Ok(f.clone());
         }
         let mut files = BTreeSet::new();
         for c in commits {
-            let out = kite_git::git(
-                &self.repo,
-                &[
-                    "diff-tree",
-                    "-r",
-                    "--no-commit-id",
-                    "--name-only",
-                    "-z",
-                    "-m",
-                    "--first-parent",
-                    "--root",
-                    c,
-                ],
-            )
-            .await?;
-            files.extend(
-                out.split('\0')
-                    .map(str::trim)
-                    .filter(|f| !f.is_empty())
-                    .map(str::to_string),
-            );
+            let out = kite_git::git(&self.repo, &["diff-tree", "-r", "--no-commit-id", "--name-only", "-z", "-m", "--first-parent", "--root", c]).await?;
+            files.extend(out.split('\0').map(str::trim).filter(|f| !f.is_empty()).map(str::to_string));
         }
         let files: Vec<String> = files.into_iter().collect();
         self.files.insert(landing.to_string(), files.clone());
@@ -79,26 +49,12 @@ impl Blamer {
     }
 
     /// The first-parent commit of `head` as of `at` (Unix seconds), if there was one then.
-    pub async fn head_as_of(
-        &mut self,
-        head: &str,
-        at: i64,
-    ) -> Result<Option<String>, QualityError> {
+    pub async fn head_as_of(&mut self, head: &str, at: i64) -> Result<Option<String>, QualityError> {
         let key = (head.to_string(), at);
         if let Some(hit) = self.as_of.get(&key) {
             return Ok(hit.clone());
         }
-        let out = kite_git::git(
-            &self.repo,
-            &[
-                "rev-list",
-                "-1",
-                "--first-parent",
-                &format!("--before={at}"),
-                head,
-            ],
-        )
-        .await?;
+        let out = kite_git::git(&self.repo, &["rev-list", "-1", "--first-parent", &format!("--before={at}"), head]).await?;
         let rev = Some(out.trim().to_string()).filter(|s| !s.is_empty());
         self.as_of.insert(key, rev.clone());
         Ok(rev)
@@ -106,33 +62,15 @@ impl Blamer {
 
     /// Where files at `from` are at `to` when a later commit renamed or moved them
     /// (`git diff -M`): old path → new path.
-    async fn renames(
-        &mut self,
-        from: &str,
-        to: &str,
-    ) -> Result<Arc<HashMap<String, String>>, QualityError> {
+    async fn renames(&mut self, from: &str, to: &str) -> Result<Arc<HashMap<String, String>>, QualityError> {
         let key = (from.to_string(), to.to_string());
         if let Some(hit) = self.renames.get(&key) {
             return Ok(hit.clone());
         }
-        let out = kite_git::git(
-            &self.repo,
-            &[
-                "diff",
-                "-M",
-                "--name-status",
-                "-z",
-                "--diff-filter=R",
-                from,
-                to,
-            ],
-        )
-        .await?;
+        let out = kite_git::git(&self.repo, &["diff", "-M", "--name-status", "-z", "--diff-filter=R", from, to]).await?;
         let mut map = HashMap::new();
         let mut fields = out.split('\0');
-        while let (Some(status), Some(old), Some(new)) =
-            (fields.next(), fields.next(), fields.next())
-        {
+        while let (Some(status), Some(old), Some(new)) = (fields.next(), fields.next(), fields.next()) {
             if status.starts_with('R') {
                 map.insert(old.to_string(), new.to_string());
             }
@@ -144,53 +82,25 @@ impl Blamer {
 
     /// How many lines of a task's `files` (as they were at its `landing`) blame gives to one of
     /// `commits` at `rev`, following files renamed since.
-    pub async fn count_since(
-        &mut self,
-        landing: &str,
-        rev: &str,
-        files: &[String],
-        commits: &HashSet<String>,
-    ) -> Result<u64, QualityError> {
+    pub async fn count_since(&mut self, landing: &str, rev: &str, files: &[String], commits: &HashSet<String>) -> Result<u64, QualityError> {
         if rev == landing {
             return self.count(rev, files, commits).await;
         }
         let moved = self.renames(landing, rev).await?;
-        let at_rev: Vec<String> = files
-            .iter()
-            .map(|f| moved.get(f).cloned().unwrap_or_else(|| f.clone()))
-            .collect();
+        let at_rev: Vec<String> = files.iter().map(|f| moved.get(f).cloned().unwrap_or_else(|| f.clone())).collect();
         self.count(rev, &at_rev, commits).await
     }
 
     /// The lines of `file` at `rev` by commit; empty when the file is not there.
-    pub async fn lines(
-        &mut self,
-        rev: &str,
-        file: &str,
-    ) -> Result<Arc<LinesByCommit>, QualityError> {
+    pub async fn lines(&mut self, rev: &str, file: &str) -> Result<Arc<LinesByCommit>, QualityError> {
         let key = (rev.to_string(), file.to_string());
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit.clone());
         }
-        let exists = kite_git::git(&self.repo, &["cat-file", "-e", &format!("{rev}:{file}")])
-            .await
-            .is_ok();
+        let exists = kite_git::git(&self.repo, &["cat-file", "-e", &format!("{rev}:{file}")]).await.is_ok();
         let counted = if exists {
             self.runs += 1;
-            let out = kite_git::git(
-                &self.repo,
-                &[
-                    "blame",
-                    "-w",
-                    "-M",
-                    "-C",
-                    "--line-porcelain",
-                    rev,
-                    "--",
-                    file,
-                ],
-            )
-            .await?;
+            let out = kite_git::git(&self.repo, &["blame", "-w", "-M", "-C", "--line-porcelain", rev, "--", file]).await?;
             parse_line_porcelain(&out)
         } else {
             LinesByCommit::new()
@@ -206,12 +116,7 @@ impl Blamer {
     }
 
     /// How many lines of `files` at `rev` blame gives to one of `commits`.
-    pub async fn count(
-        &mut self,
-        rev: &str,
-        files: &[String],
-        commits: &HashSet<String>,
-    ) -> Result<u64, QualityError> {
+    pub async fn count(&mut self, rev: &str, files: &[String], commits: &HashSet<String>) -> Result<u64, QualityError> {
         let mut n = 0;
         for f in files {
             let lines = self.lines(rev, f).await?;
@@ -225,13 +130,8 @@ impl Blamer {
 fn parse_line_porcelain(out: &str) -> LinesByCommit {
     let mut by = LinesByCommit::new();
     for line in out.lines() {
-        let Some((sha, rest)) = line.split_once(' ') else {
-            continue;
-        };
-        if sha.len() == 40
-            && sha.bytes().all(|b| b.is_ascii_hexdigit())
-            && rest.bytes().next().is_some_and(|b| b.is_ascii_digit())
-        {
+        let Some((sha, rest)) = line.split_once(' ') else { continue };
+        if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) && rest.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
             *by.entry(sha.to_string()).or_default() += 1;
         }
     }

@@ -36,17 +36,9 @@ const END: char = '\u{1e}';
 impl History {
     /// Reads `target`'s whole log.
     pub async fn read(repo: &Path, target: &str) -> Result<History, QualityError> {
-        let head = kite_git::git(
-            repo,
-            &[
-                "rev-parse",
-                "--verify",
-                "-q",
-                &format!("{target}^{{commit}}"),
-            ],
-        )
-        .await
-        .map_err(|_| QualityError::NoTarget(target.to_string()))?;
+        let head = kite_git::git(repo, &["rev-parse", "--verify", "-q", &format!("{target}^{{commit}}")])
+            .await
+            .map_err(|_| QualityError::NoTarget(target.to_string()))?;
         let format = "--format=%H%x1f%ct%x1f%(trailers:key=Kite-Task,valueonly,separator=%x2C)%x1f%(trailers:key=Reverts-Kite-Task,valueonly,separator=%x2C)%x1f%B%x1e";
         // Children before parents whatever the clocks said: a revert is found after what it reverts.
         let log = kite_git::git(repo, &["log", "--topo-order", format, &head]).await?;
@@ -71,9 +63,7 @@ impl History {
         let mut newer: BTreeMap<i64, usize> = BTreeMap::new();
         for record in log.split(END) {
             let mut f = record.trim_start_matches('\n').splitn(5, SEP);
-            let (Some(sha), Some(ct), Some(task), Some(reverts_task), Some(body)) =
-                (f.next(), f.next(), f.next(), f.next(), f.next())
-            else {
+            let (Some(sha), Some(ct), Some(task), Some(reverts_task), Some(body)) = (f.next(), f.next(), f.next(), f.next(), f.next()) else {
                 continue;
             };
             let sha = sha.trim().to_string();
@@ -92,10 +82,7 @@ impl History {
                 });
                 e.commits.push(sha.clone());
             }
-            for t in reverts_task
-                .split(',')
-                .filter_map(|t| t.trim().parse::<i64>().ok())
-            {
+            for t in reverts_task.split(',').filter_map(|t| t.trim().parse::<i64>().ok()) {
                 reverts.push((sha.clone(), None, Some(t)));
             }
             for reverted in reverted_shas(body) {
@@ -107,18 +94,11 @@ impl History {
         for landed in tasks.values_mut() {
             let n = newer.get(&landed.task).copied().unwrap_or(0);
             let by = reverts[..n].iter().rev().find(|(_, sha, task)| {
-                *task == Some(landed.task)
-                    || sha
-                        .as_ref()
-                        .is_some_and(|s| landed.commits.iter().any(|c| c.starts_with(s.as_str())))
+                *task == Some(landed.task) || sha.as_ref().is_some_and(|s| landed.commits.iter().any(|c| c.starts_with(s.as_str())))
             });
             landed.reverted_by = by.map(|(by, ..)| by.clone());
         }
-        History {
-            target: target.to_string(),
-            head: head.to_string(),
-            tasks,
-        }
+        History { target: target.to_string(), head: head.to_string(), tasks }
     }
 }
 
@@ -147,20 +127,8 @@ mod tests {
     #[test]
     fn tasks_their_landing_and_what_reverts_them() {
         let log = [
-            rec(
-                "f0",
-                50,
-                "",
-                "2",
-                "Undo the cache\n\nReverts-Kite-Task: 2\n",
-            ),
-            rec(
-                "e0",
-                40,
-                "",
-                "",
-                "Revert \"parser\"\n\nThis reverts commit a1b2c3d4e5.\n",
-            ),
+            rec("f0", 50, "", "2", "Undo the cache\n\nReverts-Kite-Task: 2\n"),
+            rec("e0", 40, "", "", "Revert \"parser\"\n\nThis reverts commit a1b2c3d4e5.\n"),
             rec("d0", 30, "", "", "a person's change"),
             rec("c0", 20, "2", "", "cache\n\nKite-Task: 2\n"),
             rec("b0", 11, "1", "", "parser, merge\n\nKite-Task: 1\n"),
@@ -169,23 +137,9 @@ mod tests {
         .concat();
         let h = History::parse("main", "f0", &log);
         let one = &h.tasks[&1];
-        assert_eq!(
-            (one.landing.as_str(), one.landed_at, one.commits.len()),
-            ("b0", 11, 2)
-        );
-        assert_eq!(
-            one.reverted_by.as_deref(),
-            Some("e0"),
-            "by the sha of one of its commits"
-        );
-        assert_eq!(
-            h.tasks[&2].reverted_by.as_deref(),
-            Some("f0"),
-            "by the trailer"
-        );
-        assert_eq!(
-            reverted_shas("This reverts commit abc.\nThis reverts commit 0123456789."),
-            vec!["0123456789".to_string()]
-        );
+        assert_eq!((one.landing.as_str(), one.landed_at, one.commits.len()), ("b0", 11, 2));
+        assert_eq!(one.reverted_by.as_deref(), Some("e0"), "by the sha of one of its commits");
+        assert_eq!(h.tasks[&2].reverted_by.as_deref(), Some("f0"), "by the trailer");
+        assert_eq!(reverted_shas("This reverts commit abc.\nThis reverts commit 0123456789."), vec!["0123456789".to_string()]);
     }
 }

@@ -21,9 +21,7 @@ pub use signals::{Signals, DAY};
 
 /// Now, in Unix seconds (what survival's days are counted from).
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Why signals could not be read.

@@ -58,22 +58,12 @@ impl Signals {
 }
 
 /// The signals of every task in `history` (or only `only`), as of `now` (Unix seconds).
-pub async fn compute(
-    repo: &Path,
-    history: &History,
-    only: Option<&[i64]>,
-    now: i64,
-) -> Result<Vec<Signals>, QualityError> {
+pub async fn compute(repo: &Path, history: &History, only: Option<&[i64]>, now: i64) -> Result<Vec<Signals>, QualityError> {
     compute_with(history, only, now, &mut Blamer::new(repo)).await
 }
 
 /// [`compute`] with blames kept from an earlier call (a background loop's).
-pub async fn compute_with(
-    history: &History,
-    only: Option<&[i64]>,
-    now: i64,
-    blamer: &mut Blamer,
-) -> Result<Vec<Signals>, QualityError> {
+pub async fn compute_with(history: &History, only: Option<&[i64]>, now: i64, blamer: &mut Blamer) -> Result<Vec<Signals>, QualityError> {
     let mut out = Vec::new();
     for landed in history.tasks.values() {
         if only.is_some_and(|ids| !ids.contains(&landed.task)) {
@@ -81,29 +71,17 @@ pub async fn compute_with(
         }
         out.push(of_task(history, landed, now, blamer).await?);
     }
-    tracing::debug!(
-        tasks = out.len(),
-        blames = blamer.runs,
-        "quality signals computed"
-    );
+    tracing::debug!(tasks = out.len(), blames = blamer.runs, "quality signals computed");
     Ok(out)
 }
 
-async fn of_task(
-    history: &History,
-    landed: &Landed,
-    now: i64,
-    blamer: &mut Blamer,
-) -> Result<Signals, QualityError> {
+async fn of_task(history: &History, landed: &Landed, now: i64, blamer: &mut Blamer) -> Result<Signals, QualityError> {
     let commits: HashSet<String> = landed.commits.iter().cloned().collect();
     let files = blamer.files_of(&landed.landing, &landed.commits).await?;
     let added = blamer.count(&landed.landing, &files, &commits).await?;
     // Blame's `-M`/`-C` may give the task a line it copied within a file as well: never more
     // than it added.
-    let surviving = blamer
-        .count_since(&landed.landing, &history.head, &files, &commits)
-        .await?
-        .min(added);
+    let surviving = blamer.count_since(&landed.landing, &history.head, &files, &commits).await?.min(added);
     let share = |n: u64| (added > 0).then(|| n as f64 / added as f64);
     let at_day = |days: i64| {
         let when = landed.landed_at + days * DAY;
@@ -113,12 +91,7 @@ async fn of_task(
     for (slot, days) in survival.iter_mut().zip(SURVIVAL_DAYS) {
         if let Some(when) = at_day(days) {
             if let Some(rev) = blamer.head_as_of(&history.head, when).await? {
-                *slot = share(
-                    blamer
-                        .count_since(&landed.landing, &rev, &files, &commits)
-                        .await?
-                        .min(added),
-                );
+                *slot = share(blamer.count_since(&landed.landing, &rev, &files, &commits).await?.min(added));
             }
         }
     }
@@ -127,13 +100,7 @@ async fn of_task(
         None => (Some(history.head.clone()), false),
     };
     let churn_14d = match churn_rev {
-        Some(rev) => share(
-            blamer
-                .count_since(&landed.landing, &rev, &files, &commits)
-                .await?
-                .min(added),
-        )
-        .map(|s| 1.0 - s),
+        Some(rev) => share(blamer.count_since(&landed.landing, &rev, &files, &commits).await?.min(added)).map(|s| 1.0 - s),
         None => None,
     };
     Ok(Signals {
@@ -171,11 +138,7 @@ mod tests {
                 .env("GIT_COMMITTER_DATE", &date)
                 .output()
                 .unwrap();
-            assert!(
-                o.status.success(),
-                "git {args:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
+            assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
             String::from_utf8_lossy(&o.stdout).trim().to_string()
         };
         run(&["add", "-A"]);
@@ -202,11 +165,7 @@ mod tests {
         commit_at(p, t0 + 120, "task three\n\nKite-Task: 3");
         // Day 2: task two is reverted (git revert's message).
         std::fs::remove_file(p.join("two.txt")).unwrap();
-        let revert = commit_at(
-            p,
-            t0 + 2 * DAY,
-            &format!("Revert \"task two\"\n\nThis reverts commit {two}."),
-        );
+        let revert = commit_at(p, t0 + 2 * DAY, &format!("Revert \"task two\"\n\nThis reverts commit {two}."));
         // Day 3: four of task one's lines rewritten; day 20: two more.
         let mut text: Vec<String> = lines(10, "one").lines().map(str::to_string).collect();
         for l in text.iter_mut().take(4) {
@@ -234,43 +193,17 @@ mod tests {
         assert_eq!(one.survival_7d, Some(0.6));
         assert_eq!(one.survival_30d, Some(0.4));
         assert_eq!(one.survival_now, Some(0.4));
-        assert_eq!(
-            (one.churn_14d, one.churn_complete),
-            (Some(0.4), true),
-            "4 of 10 changed within 14 days"
-        );
+        assert_eq!((one.churn_14d, one.churn_complete), (Some(0.4), true), "4 of 10 changed within 14 days");
         assert_eq!(one.reverted_by, None);
         let two = by(2);
-        assert_eq!(
-            (two.added, two.surviving, two.survival_7d, two.churn_14d),
-            (6, 0, Some(0.0), Some(1.0))
-        );
+        assert_eq!((two.added, two.surviving, two.survival_7d, two.churn_14d), (6, 0, Some(0.0), Some(1.0)));
         assert_eq!(two.reverted_by.as_deref(), Some(revert.as_str()));
         let three = by(3);
-        assert_eq!(
-            (
-                three.added,
-                three.survival_now,
-                three.survival_30d,
-                three.churn_14d
-            ),
-            (5, Some(1.0), Some(1.0), Some(0.0))
-        );
+        assert_eq!((three.added, three.survival_now, three.survival_30d, three.churn_14d), (5, Some(1.0), Some(1.0), Some(0.0)));
 
         // Five days after the landing: no 7- or 30-day figure yet, churn so far and partial.
         let early = compute(p, &h, Some(&[1]), t0 + 5 * DAY).await.unwrap();
-        assert_eq!(
-            (
-                early[0].survival_1d,
-                early[0].survival_7d,
-                early[0].survival_30d
-            ),
-            (Some(1.0), None, None)
-        );
-        assert_eq!(
-            (early[0].churn_14d, early[0].churn_complete),
-            (Some(0.6), false),
-            "measured at the head"
-        );
+        assert_eq!((early[0].survival_1d, early[0].survival_7d, early[0].survival_30d), (Some(1.0), None, None));
+        assert_eq!((early[0].churn_14d, early[0].churn_complete), (Some(0.6), false), "measured at the head");
     }
 }

@@ -47,11 +47,7 @@ pub enum RunnerError {
     #[error("task {0} is already running here")]
     AlreadyRunning(i64),
     #[error("task {task} declares files that running task {other} also declares: {files:?}")]
-    Overlap {
-        task: i64,
-        other: i64,
-        files: Vec<String>,
-    },
+    Overlap { task: i64, other: i64, files: Vec<String> },
     #[error("the daily budget is spent: ${spent:.2} of ${budget:.2} today (UTC); no agent starts until midnight UTC")]
     BudgetSpent { spent: f64, budget: f64 },
 }
@@ -60,23 +56,15 @@ pub enum RunnerError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RunOutcome {
-    Done {
-        result: String,
-    },
-    Failed {
-        error: String,
-    },
+    Done { result: String },
+    Failed { error: String },
     /// The task could not be (re)claimed or the queue refused to record the end (e.g. the claim was
     /// reaped); someone else owns its fate now.
-    Lost {
-        reason: String,
-    },
+    Lost { reason: String },
     /// kite stopped the agent at a tool call: its task was pruned or cancelled (it stays
     /// pruned), or the daily budget is spent (it is pending again, the attempt not counted).
     /// Not the agent's failure; nothing of the run lands and its worktree keeps the work.
-    Stopped {
-        reason: String,
-    },
+    Stopped { reason: String },
 }
 
 /// One attempt: a session, its exit and the backoff that followed.
@@ -145,26 +133,10 @@ impl Runner {
     /// `repo`: the main repository; `home`: KITE_HOME (worktrees go to `home/worktrees` unless
     /// configured); `book`: the merge queue's (the coordinator's `merge.*`), used when landing
     /// is on.
-    pub fn new(
-        cfg: RunnerConfig,
-        repo: impl Into<PathBuf>,
-        home: impl Into<PathBuf>,
-        queue: Arc<dyn Queue>,
-        book: Arc<dyn MergeBook>,
-    ) -> Arc<Self> {
+    pub fn new(cfg: RunnerConfig, repo: impl Into<PathBuf>, home: impl Into<PathBuf>, queue: Arc<dyn Queue>, book: Arc<dyn MergeBook>) -> Arc<Self> {
         let (repo, home) = (repo.into(), home.into());
-        let lander = cfg
-            .merge
-            .land
-            .then(|| Arc::new(Lander::new(cfg.merge.clone(), &repo, &home, book)));
-        Arc::new(Runner {
-            cfg,
-            repo,
-            home,
-            queue,
-            running: Arc::default(),
-            lander,
-        })
+        let lander = cfg.merge.land.then(|| Arc::new(Lander::new(cfg.merge.clone(), &repo, &home, book)));
+        Arc::new(Runner { cfg, repo, home, queue, running: Arc::default(), lander })
     }
 
     pub fn config(&self) -> &RunnerConfig {
@@ -173,79 +145,47 @@ impl Runner {
 
     /// Ids of the tasks this runner holds now.
     pub fn running(&self) -> Vec<i64> {
-        let mut v: Vec<i64> = self
-            .running
-            .lock()
-            .map(|m| m.keys().copied().collect())
-            .unwrap_or_default();
+        let mut v: Vec<i64> = self.running.lock().map(|m| m.keys().copied().collect()).unwrap_or_default();
         v.sort_unstable();
         v
     }
 
     fn worktree_root(&self) -> PathBuf {
-        self.cfg
-            .worktree_dir
-            .clone()
-            .unwrap_or_else(|| kite_core::Home::new(&self.home).worktrees())
+        self.cfg.worktree_dir.clone().unwrap_or_else(|| kite_core::Home::new(&self.home).worktrees())
     }
 
     fn reserve(&self, t: &Task) -> Result<Slot, RunnerError> {
-        let mut m = self
-            .running
-            .lock()
-            .map_err(|_| RunnerError::AlreadyRunning(t.id))?;
+        let mut m = self.running.lock().map_err(|_| RunnerError::AlreadyRunning(t.id))?;
         if m.contains_key(&t.id) {
             return Err(RunnerError::AlreadyRunning(t.id));
         }
         for (other, files) in m.iter() {
             if files_overlap(&t.files, files) {
-                let shared = t
-                    .files
-                    .iter()
-                    .filter(|f| files_overlap(&[(*f).clone()], files))
-                    .cloned()
-                    .collect();
-                return Err(RunnerError::Overlap {
-                    task: t.id,
-                    other: *other,
-                    files: shared,
-                });
+                let shared = t.files.iter().filter(|f| files_overlap(&[(*f).clone()], files)).cloned().collect();
+                return Err(RunnerError::Overlap { task: t.id, other: *other, files: shared });
             }
         }
         m.insert(t.id, t.files.clone());
-        Ok(Slot {
-            running: self.running.clone(),
-            id: t.id,
-        })
+        Ok(Slot { running: self.running.clone(), id: t.id })
     }
 
     /// Starts an agent for one task now (`kite spawn`), whatever `max_agents` says. Refused when
     /// the task is not pending, already running here, or overlaps a running task's files.
-    pub async fn spawn(
-        self: &Arc<Self>,
-        task_id: i64,
-    ) -> Result<JoinHandle<RunReport>, RunnerError> {
+    pub async fn spawn(self: &Arc<Self>, task_id: i64) -> Result<JoinHandle<RunReport>, RunnerError> {
         let mut found = self.queue.list(&ListFilter::ids(vec![task_id])).await?;
         let task = found.pop().ok_or(RunnerError::NotFound(task_id))?;
         if task.status != TaskStatus::Pending {
-            return Err(RunnerError::NotPending {
-                id: task_id,
-                status: task.status,
-            });
+            return Err(RunnerError::NotPending { id: task_id, status: task.status });
         }
         self.check_budget().await?;
         let slot = self.reserve(&task)?;
         let me = self.clone();
-        Ok(tokio::spawn(
-            async move { me.run_reserved(task, slot).await },
-        ))
+        Ok(tokio::spawn(async move { me.run_reserved(task, slot).await }))
     }
 
     /// Refuses to start an agent once `[runner] daily_budget_usd` is spent today.
     async fn check_budget(&self) -> Result<(), RunnerError> {
-        let Some(budget) = self.cfg.daily_budget_usd else {
-            return Ok(());
-        };
+        let Some(budget) = self.cfg.daily_budget_usd else { return Ok(()) };
         let spent = self.queue.agent_spend_today().await?;
         if spent >= budget {
             return Err(RunnerError::BudgetSpent { spent, budget });
@@ -266,15 +206,9 @@ impl Runner {
             return Ok(vec![]);
         }
         let mut free = self.cfg.max_agents - busy;
-        let pending = self
-            .queue
-            .list(&ListFilter::statuses(&[TaskStatus::Pending]))
-            .await?;
+        let pending = self.queue.list(&ListFilter::statuses(&[TaskStatus::Pending])).await?;
         let ids: HashSet<i64> = pending.iter().map(|t| t.id).collect();
-        let mut deps: Vec<i64> = pending
-            .iter()
-            .flat_map(|t| t.depends_on.iter().copied())
-            .collect();
+        let mut deps: Vec<i64> = pending.iter().flat_map(|t| t.depends_on.iter().copied()).collect();
         deps.sort_unstable();
         deps.dedup();
         // A dependency that is itself pending is not done; ask only about the others.
@@ -290,16 +224,9 @@ impl Runner {
                 .map(|t| t.id)
                 .collect()
         };
-        let mut ready: Vec<Task> = pending
-            .into_iter()
-            .filter(|t| t.depends_on.iter().all(|d| done.contains(d)))
-            .collect();
-        ready.sort_by(|a, b| {
-            b.priority
-                .cmp(&a.priority)
-                .then(a.created_at_ms.cmp(&b.created_at_ms))
-                .then(a.id.cmp(&b.id))
-        });
+        let mut ready: Vec<Task> =
+            pending.into_iter().filter(|t| t.depends_on.iter().all(|d| done.contains(d))).collect();
+        ready.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.created_at_ms.cmp(&b.created_at_ms)).then(a.id.cmp(&b.id)));
         let mut started = Vec::new();
         for t in ready {
             if free == 0 {
@@ -308,10 +235,7 @@ impl Runner {
             let Ok(slot) = self.reserve(&t) else { continue };
             let id = t.id;
             let me = self.clone();
-            started.push((
-                id,
-                tokio::spawn(async move { me.run_reserved(t, slot).await }),
-            ));
+            started.push((id, tokio::spawn(async move { me.run_reserved(t, slot).await })));
             free -= 1;
         }
         Ok(started)
@@ -329,7 +253,7 @@ impl Runner {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut set = tokio::task::JoinSet::new();
         let mut runs: Vec<tokio::task::AbortHandle> = Vec::new();
-
+        
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -365,9 +289,7 @@ impl Runner {
         let id = task.id;
         let mut report = RunReport {
             task_id: id,
-            outcome: RunOutcome::Lost {
-                reason: String::new(),
-            },
+            outcome: RunOutcome::Lost { reason: String::new() },
             attempts: vec![],
             worktree: None,
             worktree_kept: false,
@@ -381,9 +303,7 @@ impl Runner {
             Some(l) => match kite_land::target_branch(&self.repo, &l.cfg).await {
                 Ok(t) => t,
                 Err(e) => {
-                    report.outcome = RunOutcome::Lost {
-                        reason: format!("landing: {e}"),
-                    };
+                    report.outcome = RunOutcome::Lost { reason: format!("landing: {e}") };
                     return report;
                 }
             },
@@ -391,25 +311,15 @@ impl Runner {
         };
         tracing::info!(task = id, title = %task.title, "starting agent");
         report.outcome = loop {
-            let session = match self
-                .queue
-                .register_session(&format!("runner-task-{id}"))
-                .await
-            {
+            let session = match self.queue.register_session(&format!("runner-task-{id}")).await {
                 Ok(s) => s,
-                Err(e) => {
-                    break RunOutcome::Lost {
-                        reason: format!("register session: {e}"),
-                    }
-                }
+                Err(e) => break RunOutcome::Lost { reason: format!("register session: {e}") },
             };
             let claim = match self.queue.claim(id, &session).await {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = self.queue.end_session(&session).await;
-                    break RunOutcome::Lost {
-                        reason: format!("claim: {e}"),
-                    };
+                    break RunOutcome::Lost { reason: format!("claim: {e}") };
                 }
             };
             if report.worktree.is_none() {
@@ -445,24 +355,12 @@ impl Runner {
                     attempt.exit = run.exit.to_string();
                     if let Some(cost) = &run.cost {
                         attempt.cost = Some(cost.clone());
-                        self.record_cost(id, &session, failures + 1, cost, run.ending.word())
-                            .await;
+                        self.record_cost(id, &session, failures + 1, cost, run.ending.word()).await;
                     }
                     match run.ending {
                         Ending::Finished { result, denials } => {
                             attempt.denials = denials.clone();
-                            self.finished(
-                                &task,
-                                &wt,
-                                &claim,
-                                result,
-                                &denials,
-                                &mut report,
-                                &mut attempt,
-                                &mut failures,
-                                &mut prompt,
-                            )
-                            .await
+                            self.finished(&task, &wt, &claim, result, &denials, &mut report, &mut attempt, &mut failures, &mut prompt).await
                         }
                         Ending::Transient { why, status } => {
                             attempt.api_status = status;
@@ -497,21 +395,8 @@ impl Runner {
     }
 
     /// Records what an attempt cost (a failure to is logged: the run goes on).
-    async fn record_cost(
-        &self,
-        task_id: i64,
-        session: &str,
-        attempt: u32,
-        cost: &Cost,
-        outcome: &str,
-    ) {
-        let rec = AttemptCost {
-            task_id,
-            session: session.to_string(),
-            attempt,
-            cost: cost.clone(),
-            outcome: outcome.to_string(),
-        };
+    async fn record_cost(&self, task_id: i64, session: &str, attempt: u32, cost: &Cost, outcome: &str) {
+        let rec = AttemptCost { task_id, session: session.to_string(), attempt, cost: cost.clone(), outcome: outcome.to_string() };
         if let Err(e) = self.queue.record_cost(&rec).await {
             tracing::warn!(task = task_id, error = %e, "could not record the attempt's cost");
         }
@@ -520,13 +405,7 @@ impl Runner {
     /// A transient failure (an API overload, a transient exit code): the task goes back with a
     /// backoff before the next attempt, or fails once `max_attempts` are spent. `None`: try
     /// again (after `attempt.backoff_ms`).
-    async fn transient(
-        &self,
-        claim: &Claim,
-        why: String,
-        failures: u32,
-        attempt: &mut Attempt,
-    ) -> Option<RunOutcome> {
+    async fn transient(&self, claim: &Claim, why: String, failures: u32, attempt: &mut Attempt) -> Option<RunOutcome> {
         attempt.exit = why.clone();
         attempt.transient = true;
         if failures >= self.cfg.max_attempts {
@@ -540,18 +419,14 @@ impl Runner {
                 tracing::info!(task = claim.task_id, attempt = failures, wait_ms = wait.as_millis() as u64, error = %why, "transient failure; retrying");
                 None
             }
-            Err(e) => Some(RunOutcome::Lost {
-                reason: format!("fail: {e}"),
-            }),
+            Err(e) => Some(RunOutcome::Lost { reason: format!("fail: {e}") }),
         }
     }
 
     /// After the run: the task's worktree is kept (configured, or something in it would be
     /// lost) or removed.
     async fn clean_up(&self, report: &mut RunReport, target: &str) {
-        let Some(wt) = report.worktree.clone() else {
-            return;
-        };
+        let Some(wt) = report.worktree.clone() else { return };
         if self.cfg.keep_worktrees {
             report.worktree_kept = true;
         } else {
@@ -595,9 +470,7 @@ impl Runner {
             result = format!("{result}\n(permission denied: {})", denials.join("; "));
         }
         match worktree::commit_all(&wt.dir, id, &task.title).await {
-            Ok(Some(commit)) => {
-                tracing::info!(task = id, commit = %commit, "committed what the agent left uncommitted")
-            }
+            Ok(Some(commit)) => tracing::info!(task = id, commit = %commit, "committed what the agent left uncommitted"),
             Ok(None) => {}
             Err(e) => {
                 let error = format!("the agent finished, but its uncommitted changes could not be committed (kept in its worktree): {e}");
@@ -605,63 +478,38 @@ impl Runner {
             }
         }
         // Pruned or cancelled while the agent finished: its work stays in the worktree, unlanded.
-        if let Some(t) = self
-            .task_now(id)
-            .await
-            .filter(|t| t.status == TaskStatus::Pruned)
-        {
+        if let Some(t) = self.task_now(id).await.filter(|t| t.status == TaskStatus::Pruned) {
             let reason = t.reason.unwrap_or_else(|| "pruned".into());
-            return Some(RunOutcome::Stopped {
-                reason: format!("task {id} was pruned while its agent ran: {reason}"),
-            });
+            return Some(RunOutcome::Stopped { reason: format!("task {id} was pruned while its agent ran: {reason}") });
         }
         let Some(l) = &self.lander else {
             return Some(match self.queue.done(claim, &result).await {
                 Ok(()) => RunOutcome::Done { result },
-                Err(e) => RunOutcome::Lost {
-                    reason: format!("done: {e}"),
-                },
+                Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
             });
         };
         let landing = self.land(l, task, wt, claim).await;
         report.landing = landing.as_ref().ok().cloned();
         match landing {
             Ok(Landing::Landed { .. }) => {
-                let why = report
-                    .landing
-                    .as_ref()
-                    .map(Landing::reason)
-                    .unwrap_or_default();
-                let result = if result.is_empty() {
-                    why
-                } else {
-                    format!("{why}\n{result}")
-                };
+                let why = report.landing.as_ref().map(Landing::reason).unwrap_or_default();
+                let result = if result.is_empty() { why } else { format!("{why}\n{result}") };
                 Some(match self.queue.done(claim, &result).await {
                     Ok(()) => RunOutcome::Done { result },
-                    Err(e) => RunOutcome::Lost {
-                        reason: format!("done: {e}"),
-                    },
+                    Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
                 })
             }
-            Ok(Landing::NoChanges { uncommitted })
-                if uncommitted.is_empty() && !self.expects_change(task) =>
-            {
+            Ok(Landing::NoChanges { uncommitted }) if uncommitted.is_empty() && !self.expects_change(task) => {
                 let result = format!("no changes (its template expects none)\n{result}");
                 Some(match self.queue.done(claim, result.trim_end()).await {
                     Ok(()) => RunOutcome::Done { result },
-                    Err(e) => RunOutcome::Lost {
-                        reason: format!("done: {e}"),
-                    },
+                    Err(e) => RunOutcome::Lost { reason: format!("done: {e}") },
                 })
             }
             Ok(no @ Landing::NoChanges { .. }) => {
                 let mut why = no.reason();
                 if !denials.is_empty() {
-                    why = format!(
-                        "{why}; it was refused permission for: {}",
-                        denials.join("; ")
-                    );
+                    why = format!("{why}; it was refused permission for: {}", denials.join("; "));
                 }
                 Some(self.finish_failed(claim, &why).await)
             }
@@ -671,33 +519,21 @@ impl Runner {
                     Ok(l) => l.reason(),
                     Err(e) => format!("landing failed: {e}"),
                 };
-                attempt.exit = format!(
-                    "exit code 0; not landed: {}",
-                    why.lines().next().unwrap_or_default()
-                );
+                attempt.exit = format!("exit code 0; not landed: {}", why.lines().next().unwrap_or_default());
                 *failures += 1;
                 if *failures >= self.cfg.max_attempts {
                     let error = format!("not landed after {failures} attempts: {why}");
                     Some(self.finish_failed(claim, &error).await)
                 } else {
-                    *prompt = format!(
-                        "{}\n## The last attempt did not land\n\n{why}\n",
-                        prompt_for(task)
-                    );
+                    *prompt = format!("{}\n## The last attempt did not land\n\n{why}\n", prompt_for(task));
                     match self.queue.fail(claim, &why, true).await {
                         Ok(()) => {
                             let wait = backoff(&self.cfg, *failures);
                             attempt.backoff_ms = Some(wait.as_millis() as u64);
-                            tracing::info!(
-                                task = id,
-                                attempt = *failures,
-                                "not landed; the agent gets another attempt"
-                            );
+                            tracing::info!(task = id, attempt = *failures, "not landed; the agent gets another attempt");
                             None
                         }
-                        Err(e) => Some(RunOutcome::Lost {
-                            reason: format!("fail: {e}"),
-                        }),
+                        Err(e) => Some(RunOutcome::Lost { reason: format!("fail: {e}") }),
                     }
                 }
             }
@@ -708,93 +544,50 @@ impl Runner {
     /// One kite stopped at a tool call asks the daemon which stop it was, before the session
     /// ends: a task pruned or cancelled stays pruned; the daily budget puts the task back to
     /// pending with the attempt not counted; a person's stop order fails it with their reason.
-    async fn stopped(
-        &self,
-        id: i64,
-        claim: &Claim,
-        why: &str,
-        by: claude::StoppedBy,
-    ) -> RunOutcome {
+    async fn stopped(&self, id: i64, claim: &Claim, why: &str, by: claude::StoppedBy) -> RunOutcome {
         if by != claude::StoppedBy::Hook {
-            return self
-                .finish_failed(claim, &format!("the agent was stopped: {why}"))
-                .await;
+            return self.finish_failed(claim, &format!("the agent was stopped: {why}")).await;
         }
-        let order = self
-            .queue
-            .stop_order(&claim.session_id, self.cfg.daily_budget_usd)
-            .await
-            .ok()
-            .flatten();
-        let pruned = self
-            .task_now(id)
-            .await
-            .filter(|t| t.status == TaskStatus::Pruned);
+        let order = self.queue.stop_order(&claim.session_id, self.cfg.daily_budget_usd).await.ok().flatten();
+        let pruned = self.task_now(id).await.filter(|t| t.status == TaskStatus::Pruned);
         match (order, pruned) {
             (_, Some(t)) => {
                 let reason = t.reason.unwrap_or_else(|| "pruned".into());
                 tracing::info!(task = id, %reason, "the agent was stopped: its task was pruned");
-                RunOutcome::Stopped {
-                    reason: format!("task {id} was pruned while its agent ran: {reason}"),
-                }
+                RunOutcome::Stopped { reason: format!("task {id} was pruned while its agent ran: {reason}") }
             }
             (Some((kind, reason)), None) if kind == "budget" => {
                 let reason = format!("stopped: {reason}; it starts again when the budget allows");
                 match self.queue.requeue_uncounted(claim, &reason).await {
                     Ok(()) => RunOutcome::Stopped { reason },
-                    Err(e) => RunOutcome::Lost {
-                        reason: format!("requeue: {e}"),
-                    },
+                    Err(e) => RunOutcome::Lost { reason: format!("requeue: {e}") },
                 }
             }
-            (Some((_, reason)), None) => {
-                self.finish_failed(claim, &format!("the agent was stopped: {reason}"))
-                    .await
-            }
-            (None, None) => {
-                self.finish_failed(claim, &format!("the agent was stopped: {why}"))
-                    .await
-            }
+            (Some((_, reason)), None) => self.finish_failed(claim, &format!("the agent was stopped: {reason}")).await,
+            (None, None) => self.finish_failed(claim, &format!("the agent was stopped: {why}")).await,
         }
     }
 
     /// The task as the queue has it now.
     async fn task_now(&self, id: i64) -> Option<Task> {
-        self.queue
-            .list(&ListFilter::ids(vec![id]))
-            .await
-            .ok()?
-            .pop()
+        self.queue.list(&ListFilter::ids(vec![id])).await.ok()?.pop()
     }
 
     /// Whether the task's template expects a change (`expects_change`, default true). A task
     /// filed by hand expects one.
     fn expects_change(&self, task: &Task) -> bool {
-        let Some(name) = &task.template else {
-            return true;
-        };
+        let Some(name) = &task.template else { return true };
         let (dir, builtin) = &self.cfg.templates;
         let set = kite_strategy::TemplateSet::load(*builtin, &self.repo.join(dir));
-        set.templates
-            .iter()
-            .find(|t| &t.name == name)
-            .and_then(|t| t.meta.expects_change)
-            .unwrap_or(true)
+        set.templates.iter().find(|t| &t.name == name).and_then(|t| t.meta.expects_change).unwrap_or(true)
     }
 
     /// Puts the task in the merge queue and lands it, heart-beating its session meanwhile (a
     /// verify can take as long as the project's tests).
-    async fn land(
-        &self,
-        l: &Lander,
-        task: &Task,
-        wt: &Worktree,
-        claim: &Claim,
-    ) -> Result<Landing, kite_land::LandError> {
+    async fn land(&self, l: &Lander, task: &Task, wt: &Worktree, claim: &Claim) -> Result<Landing, kite_land::LandError> {
         // Queued behind another landing's verify can take longer than the reaper's timeout.
         self.with_heartbeat(&claim.session_id, async {
-            l.enqueue(task.id, &wt.branch, &claim.session_id, claim.token)
-                .await?;
+            l.enqueue(task.id, &wt.branch, &claim.session_id, claim.token).await?;
             l.land(task.id).await
         })
         .await
@@ -832,33 +625,15 @@ impl Runner {
             tracing::info!(task = e.task_id, state = %e.state, "resuming an interrupted landing");
             let session = e.session.clone().unwrap_or_default();
             let landing = self.with_heartbeat(&session, l.land(e.task_id)).await;
-            let old = Claim {
-                task_id: e.task_id,
-                session_id: session.clone(),
-                token: e.token.unwrap_or(0),
-            };
+            let old = Claim { task_id: e.task_id, session_id: session.clone(), token: e.token.unwrap_or(0) };
             let finish = |claim: Claim| {
                 let landing = landing.clone();
                 let me = self.clone();
                 async move {
                     match &landing {
-                        Ok(ok @ Landing::Landed { .. }) => {
-                            me.queue.done(&claim, &ok.reason()).await
-                        }
-                        Ok(other) => {
-                            me.queue
-                                .fail(
-                                    &claim,
-                                    &other.reason(),
-                                    !matches!(other, Landing::NoChanges { .. }),
-                                )
-                                .await
-                        }
-                        Err(err) => {
-                            me.queue
-                                .fail(&claim, &format!("landing failed: {err}"), true)
-                                .await
-                        }
+                        Ok(ok @ Landing::Landed { .. }) => me.queue.done(&claim, &ok.reason()).await,
+                        Ok(other) => me.queue.fail(&claim, &other.reason(), !matches!(other, Landing::NoChanges { .. })).await,
+                        Err(err) => me.queue.fail(&claim, &format!("landing failed: {err}"), true).await,
                     }
                 }
             };
@@ -868,10 +643,7 @@ impl Runner {
             }
             // The old claim is gone (its session was reaped): claim the task again to finish it.
             let result = async {
-                let s = self
-                    .queue
-                    .register_session(&format!("runner-task-{}", e.task_id))
-                    .await?;
+                let s = self.queue.register_session(&format!("runner-task-{}", e.task_id)).await?;
                 let c = self.queue.claim(e.task_id, &s).await;
                 let r = match c {
                     Ok(c) => finish(c).await,
@@ -882,25 +654,19 @@ impl Runner {
             }
             .await;
             if let Err(err) = result {
-                tracing::warn!(
-                    task = e.task_id,
-                    "landing resumed but the task could not be finished: {err}"
-                );
+                tracing::warn!(task = e.task_id, "landing resumed but the task could not be finished: {err}");
             }
         }
     }
 
     async fn finish_failed(&self, claim: &Claim, error: &str) -> RunOutcome {
         match self.queue.fail(claim, error, false).await {
-            Ok(()) => RunOutcome::Failed {
-                error: error.to_string(),
-            },
-            Err(e) => RunOutcome::Lost {
-                reason: format!("fail: {e}"),
-            },
+            Ok(()) => RunOutcome::Failed { error: error.to_string() },
+            Err(e) => RunOutcome::Lost { reason: format!("fail: {e}") },
         }
     }
 }
+
 
 fn lost(task_id: i64, reason: String) -> RunReport {
     RunReport {
@@ -926,19 +692,10 @@ pub fn prompt_for(task: &Task) -> String {
         p.push_str(&format!("\nFiles: {}\n", task.files.join(", ")));
     }
     // A task back from an attempt that did not land (or failed transiently) says why.
-    if let (true, Some(why)) = (
-        task.attempts > 0 && task.status == TaskStatus::Pending,
-        &task.reason,
-    ) {
-        p.push_str(&format!(
-            "\n## The last attempt did not finish\n\n{}\n",
-            why.trim()
-        ));
+    if let (true, Some(why)) = (task.attempts > 0 && task.status == TaskStatus::Pending, &task.reason) {
+        p.push_str(&format!("\n## The last attempt did not finish\n\n{}\n", why.trim()));
     }
-    p.push_str(&format!(
-        "\n(kite task {}; commit your work on this worktree's branch.)\n",
-        task.id
-    ));
+    p.push_str(&format!("\n(kite task {}; commit your work on this worktree's branch.)\n", task.id));
     p
 }
 
@@ -947,13 +704,11 @@ pub fn prompt_for(task: &Task) -> String {
 /// together do not retry together.
 pub fn backoff(cfg: &RunnerConfig, failures: u32) -> Duration {
     let exp = failures.saturating_sub(1).min(30);
-    let raw = cfg
-        .backoff_base
-        .saturating_mul(1u32 << exp)
-        .min(cfg.backoff_max);
+    let raw = cfg.backoff_base.saturating_mul(1u32 << exp).min(cfg.backoff_max);
     raw.mul_f64(0.5 + 0.5 * rand::random::<f64>())
 }
 
 mod agent;
 #[cfg(test)]
 mod tests;
+

@@ -25,10 +25,7 @@ pub(crate) struct WalBound {
 
 impl WalBound {
     pub(crate) fn new() -> WalBound {
-        WalBound {
-            looked: Cell::new(Instant::now()),
-            empty: Cell::new(false),
-        }
+        WalBound { looked: Cell::new(Instant::now()), empty: Cell::new(false) }
     }
 
     /// After a batch's commit. `wrote`: the batch changed something; `quiet`: it was a tick

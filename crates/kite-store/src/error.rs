@@ -5,10 +5,7 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the database {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Open { path: String, source: rusqlite::Error },
     #[error("database migration {0} failed: {1}")]
     Migration(usize, rusqlite::Error),
     #[error("corrupt row: {0}")]
@@ -21,9 +18,6 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn open(path: &Path, source: rusqlite::Error) -> StoreError {
-        StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        }
+        StoreError::Open { path: path.display().to_string(), source }
     }
 }

@@ -42,21 +42,13 @@ impl RetentionStore for Store {
                 break;
             }
             let data: String = r.get(3)?;
-            out.push((
-                r.get(0)?,
-                at_ms,
-                r.get(2)?,
-                serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-            ));
+            out.push((r.get(0)?, at_ms, r.get(2)?, serde_json::from_str(&data).unwrap_or(serde_json::Value::Null)));
         }
         Ok(out)
     }
 
     fn delete_events_through(&self, last: i64) -> Result<usize> {
-        Ok(self
-            .conn
-            .prepare_cached("DELETE FROM events WHERE id <= ?1")?
-            .execute([last])?)
+        Ok(self.conn.prepare_cached("DELETE FROM events WHERE id <= ?1")?.execute([last])?)
     }
 
     fn finished_tasks_older_than(&self, cutoff_ms: i64, limit: u32) -> Result<Vec<i64>> {
@@ -69,8 +61,7 @@ impl RetentionStore for Store {
         let mut rows = st.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let (id, created, updated, may_go): (i64, i64, i64, bool) =
-                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let (id, created, updated, may_go): (i64, i64, i64, bool) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             if created >= cutoff_ms || out.len() >= limit as usize {
                 break;
             }
@@ -101,11 +92,7 @@ mod tests {
     use kite_core::TaskStatus;
 
     fn task(s: &Store, title: &str, deps: &[i64], at: i64) -> i64 {
-        let row = NewTaskRow {
-            title,
-            depends_on: deps,
-            ..Default::default()
-        };
+        let row = NewTaskRow { title, depends_on: deps, ..Default::default() };
         s.insert_task(&row, at).unwrap()
     }
 
@@ -113,16 +100,11 @@ mod tests {
     fn old_events_go_oldest_first_and_the_newest_stays() {
         let s = Store::open_in_memory().unwrap();
         for id in 1..=5 {
-            s.insert_event(id, id * 100, "broadcast", &serde_json::json!({"n": id}))
-                .unwrap();
+            s.insert_event(id, id * 100, "broadcast", &serde_json::json!({"n": id})).unwrap();
         }
         let old = s.events_older_than(350, 10).unwrap();
         assert_eq!(old.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 2, 3]);
-        assert_eq!(
-            s.events_older_than(350, 2).unwrap().len(),
-            2,
-            "the limit holds"
-        );
+        assert_eq!(s.events_older_than(350, 2).unwrap().len(), 2, "the limit holds");
         // Everything is old, and still the newest stays.
         assert_eq!(s.events_older_than(10_000, 10).unwrap().len(), 4);
         assert_eq!(s.delete_events_through(3).unwrap(), 3);
@@ -138,14 +120,7 @@ mod tests {
         let open = task(&s, "open", &[], 10);
         let young = task(&s, "young", &[], 10);
         let _newest = task(&s, "newest", &[], 10);
-        let done = crate::TaskState {
-            to: TaskStatus::Done,
-            claim_session: None,
-            claim_token: None,
-            attempts: 1,
-            result: None,
-            reason: None,
-        };
+        let done = crate::TaskState { to: TaskStatus::Done, claim_session: None, claim_token: None, attempts: 1, result: None, reason: None };
         for id in [base, top] {
             s.set_task_state(id, &done, 20).unwrap();
         }
@@ -153,11 +128,7 @@ mod tests {
         // `base` has a dependent, `open` is not finished, `young` changed after the cutoff.
         assert_eq!(s.finished_tasks_older_than(100, 10).unwrap(), vec![top]);
         s.delete_task(top).unwrap();
-        assert_eq!(
-            s.finished_tasks_older_than(100, 10).unwrap(),
-            vec![base],
-            "once its dependent went, it may go"
-        );
+        assert_eq!(s.finished_tasks_older_than(100, 10).unwrap(), vec![base], "once its dependent went, it may go");
         s.delete_task(base).unwrap();
         assert!(s.task(base).unwrap().is_none());
         assert!(s.history(base).unwrap().is_empty());

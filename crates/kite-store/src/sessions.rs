@@ -40,9 +40,7 @@ impl SessionStore for Store {
     }
 
     fn rename_session(&self, id: &str, name: &str) -> Result<()> {
-        self.conn
-            .prepare_cached("UPDATE sessions SET name = ?2 WHERE id = ?1")?
-            .execute(params![id, name])?;
+        self.conn.prepare_cached("UPDATE sessions SET name = ?2 WHERE id = ?1")?.execute(params![id, name])?;
         Ok(())
     }
 
@@ -56,17 +54,9 @@ impl SessionStore for Store {
     fn session(&self, id: &str) -> Result<Option<SessionRow>> {
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT id, name, state, registered_at_ms, key FROM sessions WHERE id = ?1",
-            )?
+            .prepare_cached("SELECT id, name, state, registered_at_ms, key FROM sessions WHERE id = ?1")?
             .query_row([id], |r| {
-                Ok(SessionRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    state: r.get(2)?,
-                    registered_at_ms: r.get(3)?,
-                    key: r.get(4)?,
-                })
+                Ok(SessionRow { id: r.get(0)?, name: r.get(1)?, state: r.get(2)?, registered_at_ms: r.get(3)?, key: r.get(4)? })
             })
             .optional()?)
     }
@@ -76,13 +66,7 @@ impl SessionStore for Store {
             "SELECT id, name, state, registered_at_ms, key FROM sessions WHERE (?1 = 0 OR state = 'live') ORDER BY registered_at_ms, id",
         )?;
         let rows = st.query_map([live_only as i64], |r| {
-            Ok(SessionRow {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                state: r.get(2)?,
-                registered_at_ms: r.get(3)?,
-                key: r.get(4)?,
-            })
+            Ok(SessionRow { id: r.get(0)?, name: r.get(1)?, state: r.get(2)?, registered_at_ms: r.get(3)?, key: r.get(4)? })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }

@@ -40,8 +40,7 @@ pub struct HistoryRow<'a> {
     pub note: Option<&'a str>,
 }
 
-const TASK_COLUMNS: &str =
-    "t.id, t.title, t.body, t.status, t.priority, t.dedup_key, t.stale_after_secs,
+const TASK_COLUMNS: &str = "t.id, t.title, t.body, t.status, t.priority, t.dedup_key, t.stale_after_secs,
     t.workstream, t.template, t.attempts, t.claim_session, t.claim_token, t.result, t.reason,
     t.created_at_ms, t.updated_at_ms,
     (SELECT group_concat(dep) FROM task_deps WHERE task = t.id),
@@ -61,8 +60,7 @@ const NEXT_READY: &str = "SELECT t.id FROM tasks t
       AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks x ON x.id = d.dep
                       WHERE d.task = t.id AND x.status != 'done')
     ORDER BY t.priority DESC, t.id LIMIT 1";
-const ACTIVE_OF: &str =
-    "SELECT id FROM tasks WHERE status = 'active' AND claim_session = ?1 ORDER BY id";
+const ACTIVE_OF: &str = "SELECT id FROM tasks WHERE status = 'active' AND claim_session = ?1 ORDER BY id";
 
 fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
     let status: String = r.get(3)?;
@@ -87,12 +85,8 @@ fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
         reason: r.get(13)?,
         created_at_ms: r.get(14)?,
         updated_at_ms: r.get(15)?,
-        depends_on: deps
-            .map(|d| d.split(',').filter_map(|x| x.parse().ok()).collect())
-            .unwrap_or_default(),
-        files: files
-            .map(|f| f.split('\n').map(str::to_string).collect())
-            .unwrap_or_default(),
+        depends_on: deps.map(|d| d.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or_default(),
+        files: files.map(|f| f.split('\n').map(str::to_string).collect()).unwrap_or_default(),
     })
 }
 
@@ -108,13 +102,7 @@ pub trait TaskStore {
     fn task_exists(&self, id: i64) -> Result<bool>;
 
     /// Tasks in id order, after the id `after`, at most `limit`.
-    fn list_tasks(
-        &self,
-        status: Option<TaskStatus>,
-        workstream: Option<&str>,
-        after: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<Task>>;
+    fn list_tasks(&self, status: Option<TaskStatus>, workstream: Option<&str>, after: Option<i64>, limit: u32) -> Result<Vec<Task>>;
 
     /// The ids `id` depends on.
     fn deps_of(&self, id: i64) -> Result<Vec<i64>>;
@@ -160,68 +148,39 @@ impl TaskStore for Store {
         for dep in t.depends_on {
             self.add_dep(id, *dep)?;
         }
-        let mut st = self
-            .conn
-            .prepare_cached("INSERT OR IGNORE INTO task_files (task, path) VALUES (?1, ?2)")?;
+        let mut st = self.conn.prepare_cached("INSERT OR IGNORE INTO task_files (task, path) VALUES (?1, ?2)")?;
         for f in t.files {
             st.execute(params![id, f])?;
         }
-        self.add_history(
-            id,
-            &HistoryRow {
-                from: None,
-                to: TaskStatus::Pending,
-                session: None,
-                note: None,
-            },
-            now_ms,
-        )?;
+        self.add_history(id, &HistoryRow { from: None, to: TaskStatus::Pending, session: None, note: None }, now_ms)?;
         Ok(id)
     }
 
     fn add_dep(&self, task: i64, on: i64) -> Result<()> {
-        self.conn
-            .prepare_cached("INSERT OR IGNORE INTO task_deps (task, dep) VALUES (?1, ?2)")?
-            .execute(params![task, on])?;
+        self.conn.prepare_cached("INSERT OR IGNORE INTO task_deps (task, dep) VALUES (?1, ?2)")?.execute(params![task, on])?;
         Ok(())
     }
 
     fn task(&self, id: i64) -> Result<Option<Task>> {
         Ok(self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = ?1"
-            ))?
+            .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = ?1"))?
             .query_row([id], task_from_row)
             .optional()?)
     }
 
     fn task_exists(&self, id: i64) -> Result<bool> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT 1 FROM tasks WHERE id = ?1")?
-            .exists([id])?)
+        Ok(self.conn.prepare_cached("SELECT 1 FROM tasks WHERE id = ?1")?.exists([id])?)
     }
 
-    fn list_tasks(
-        &self,
-        status: Option<TaskStatus>,
-        workstream: Option<&str>,
-        after: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<Task>> {
+    fn list_tasks(&self, status: Option<TaskStatus>, workstream: Option<&str>, after: Option<i64>, limit: u32) -> Result<Vec<Task>> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks t
              WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.workstream = ?2) AND t.id > ?3
              ORDER BY t.id LIMIT ?4"
         ))?;
         let rows = st.query_map(
-            params![
-                status.map(|s| s.as_str()),
-                workstream,
-                after.unwrap_or(0),
-                i64::from(limit)
-            ],
+            params![status.map(|s| s.as_str()), workstream, after.unwrap_or(0), i64::from(limit)],
             task_from_row,
         )?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
@@ -310,23 +269,14 @@ impl TaskStore for Store {
             .conn
             .prepare_cached("SELECT at_ms, from_st, to_st, session, note FROM task_history WHERE task = ?1 ORDER BY id")?;
         let rows = st.query_map([task], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get(3)?,
-                r.get(4)?,
-            ))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
             let (at_ms, from, to, session, note) = row?;
             out.push(HistoryEntry {
                 at_ms,
-                from: from
-                    .map(|f| f.parse())
-                    .transpose()
-                    .map_err(StoreError::Corrupt)?,
+                from: from.map(|f| f.parse()).transpose().map_err(StoreError::Corrupt)?,
                 to: to.parse().map_err(StoreError::Corrupt)?,
                 session,
                 note,
@@ -336,19 +286,16 @@ impl TaskStore for Store {
     }
 
     fn active_tasks_of(&self, session: &str) -> Result<Vec<i64>> {
-        let mut st = self.conn.prepare_cached(ACTIVE_OF)?;
+        let mut st = self
+            .conn
+            .prepare_cached(ACTIVE_OF)?;
         let rows = st.query_map([session], |r| r.get(0))?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
     fn counts_by_status(&self) -> Result<BTreeMap<String, u64>> {
-        let mut out: BTreeMap<String, u64> = TaskStatus::ALL
-            .iter()
-            .map(|s| (s.as_str().to_string(), 0))
-            .collect();
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT status, count(*) FROM tasks GROUP BY status")?;
+        let mut out: BTreeMap<String, u64> = TaskStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+        let mut st = self.conn.prepare_cached("SELECT status, count(*) FROM tasks GROUP BY status")?;
         for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
             let (s, n) = row?;
             out.insert(s, n as u64);
@@ -359,15 +306,11 @@ impl TaskStore for Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::prelude::*;
+    use super::*;
 
     fn new<'a>(title: &'a str, deps: &'a [i64]) -> NewTaskRow<'a> {
-        NewTaskRow {
-            title,
-            depends_on: deps,
-            ..Default::default()
-        }
+        NewTaskRow { title, depends_on: deps, ..Default::default() }
     }
 
     #[test]
@@ -376,22 +319,10 @@ mod tests {
         let a = s.insert_task(&new("a", &[]), 1).unwrap();
         let files = vec!["src/x.rs".to_string(), "src/y.rs".to_string()];
         let b = s
-            .insert_task(
-                &NewTaskRow {
-                    title: "b",
-                    depends_on: &[a],
-                    files: &files,
-                    priority: 3,
-                    ..Default::default()
-                },
-                2,
-            )
+            .insert_task(&NewTaskRow { title: "b", depends_on: &[a], files: &files, priority: 3, ..Default::default() }, 2)
             .unwrap();
         let t = s.task(b).unwrap().unwrap();
-        assert_eq!(
-            (t.title.as_str(), t.status, t.priority),
-            ("b", TaskStatus::Pending, 3)
-        );
+        assert_eq!((t.title.as_str(), t.status, t.priority), ("b", TaskStatus::Pending, 3));
         assert_eq!(t.depends_on, vec![a]);
         assert_eq!(t.files, files);
         assert_eq!(s.history(b).unwrap().len(), 1);
@@ -402,26 +333,9 @@ mod tests {
     fn next_ready_skips_tasks_with_unfinished_dependencies() {
         let s = Store::open_in_memory().unwrap();
         let a = s.insert_task(&new("a", &[]), 1).unwrap();
-        let b = s
-            .insert_task(
-                &NewTaskRow {
-                    title: "b",
-                    depends_on: &[a],
-                    priority: 10,
-                    ..Default::default()
-                },
-                2,
-            )
-            .unwrap();
+        let b = s.insert_task(&NewTaskRow { title: "b", depends_on: &[a], priority: 10, ..Default::default() }, 2).unwrap();
         assert_eq!(s.next_ready(None).unwrap(), Some(a));
-        let done = TaskState {
-            to: TaskStatus::Done,
-            claim_session: None,
-            claim_token: None,
-            attempts: 1,
-            result: None,
-            reason: None,
-        };
+        let done = TaskState { to: TaskStatus::Done, claim_session: None, claim_token: None, attempts: 1, result: None, reason: None };
         s.set_task_state(a, &done, 3).unwrap();
         assert_eq!(s.next_ready(None).unwrap(), Some(b));
     }
@@ -437,12 +351,7 @@ mod tests {
         s.insert_task(&new("undone", &[]), 1).unwrap();
         s.rollback_savepoint().unwrap();
         s.commit().unwrap();
-        let titles: Vec<_> = s
-            .list_tasks(None, None, None, 100)
-            .unwrap()
-            .into_iter()
-            .map(|t| t.title)
-            .collect();
+        let titles: Vec<_> = s.list_tasks(None, None, None, 100).unwrap().into_iter().map(|t| t.title).collect();
         assert_eq!(titles, ["kept"]);
     }
 
@@ -454,33 +363,20 @@ mod tests {
         assert_eq!(s.counter("completed").unwrap(), 3);
         assert_eq!(s.last_event_id().unwrap(), 0);
         for i in 1..=5 {
-            s.insert_event(i, i, "x", &serde_json::json!({"i": i}))
-                .unwrap();
+            s.insert_event(i, i, "x", &serde_json::json!({"i": i})).unwrap();
         }
         assert_eq!(s.last_event_id().unwrap(), 5);
-        assert!(
-            s.insert_event(5, 0, "x", &serde_json::json!({})).is_err(),
-            "an id is written once"
-        );
+        assert!(s.insert_event(5, 0, "x", &serde_json::json!({})).is_err(), "an id is written once");
         let ev = s.events(0, Some(2), true).unwrap();
         assert_eq!(ev.iter().map(|e| e.0).collect::<Vec<_>>(), [4, 5]);
     }
 
     /// The plan's detail lines for `sql`, parameters bound to NULL.
     fn plan(s: &Store, sql: &str) -> String {
-        let mut st = s
-            .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap();
+        let mut st = s.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let n = st.parameter_count();
-        let rows = st.query_map(
-            rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, n)),
-            |r| r.get::<_, String>(3),
-        );
-        rows.unwrap()
-            .map(|r| r.unwrap())
-            .collect::<Vec<_>>()
-            .join("; ")
+        let rows = st.query_map(rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, n)), |r| r.get::<_, String>(3));
+        rows.unwrap().map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
     }
 
     #[test]
@@ -501,11 +397,7 @@ mod tests {
         }
         for sql in [DEPS_WITH_STATUS, DEPS_OF, DEPENDENTS_OF] {
             let st = s.conn.prepare_cached(sql).unwrap();
-            assert_eq!(
-                st.get_status(rusqlite::StatementStatus::RePrepare),
-                0,
-                "{sql}"
-            );
+            assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0, "{sql}");
         }
     }
 }

@@ -14,17 +14,8 @@ fn main() {
         std::process::exit(2);
     };
     let json = args.iter().any(|a| a == "--json");
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["ls-files", "-z"])
-        .output()
-        .expect("git ls-files");
-    let files: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .split('\0')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    let out = Command::new("git").arg("-C").arg(repo).args(["ls-files", "-z"]).output().expect("git ls-files");
+    let files: Vec<String> = String::from_utf8_lossy(&out.stdout).split('\0').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let (mut queued, mut gated, mut skipped_files) = (0, 0, 0);
     for f in &files {
         if kite_strategy::markers::skipped_path(f).is_some() {
@@ -32,21 +23,14 @@ fn main() {
             continue;
         }
         let path = Path::new(repo).join(f);
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
         if meta.len() > 1 << 20 {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
         for m in kite_strategy::markers::scan(f, &text) {
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"file": f, "line": m.line, "kind": m.kind, "text": m.text, "gated": m.gated})
-                );
+                println!("{}", serde_json::json!({"file": f, "line": m.line, "kind": m.kind, "text": m.text, "gated": m.gated}));
             } else {
                 match &m.gated {
                     Some(why) => println!("SET ASIDE {f}:{}: {} ({why})", m.line, m.text),

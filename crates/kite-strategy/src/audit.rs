@@ -40,46 +40,24 @@ pub struct AuditOutput {
 /// a path (relative to `cwd`) that does not exist. A built-in audit template names an agent CLI
 /// (`claude`) that many machines do not have; that is a reason to skip it, not an error per round.
 pub fn missing_program(command: &str, cwd: &Path) -> Option<String> {
-    let program = command
-        .split_whitespace()
-        .find(|w| !(w.contains('=') && !w.starts_with('=')))?;
+    let program = command.split_whitespace().find(|w| !(w.contains('=') && !w.starts_with('=')))?;
     let found = if program.contains('/') {
         cwd.join(program).exists()
     } else {
-        std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
     };
     (!found).then(|| program.to_string())
 }
 
 /// Runs an audit through Claude Code's audit profile (read-only tools, no kite hooks, no MCP
 /// servers); its result text is the audit's answer.
-pub async fn run_claude_audit(
-    binary: &Path,
-    prompt: &str,
-    cwd: &Path,
-    timeout: Duration,
-) -> Result<AuditOutput, SourceError> {
-    let argv = kite_agent::claude::argv(
-        binary,
-        kite_agent::claude::Profile::Audit,
-        &kite_agent::claude::Invocation::default(),
-    );
+pub async fn run_claude_audit(binary: &Path, prompt: &str, cwd: &Path, timeout: Duration) -> Result<AuditOutput, SourceError> {
+    let argv = kite_agent::claude::argv(binary, kite_agent::claude::Profile::Audit, &kite_agent::claude::Invocation::default());
     let mut env = kite_agent::claude::env(kite_agent::claude::Profile::Audit);
     env.push(("KITE_TASK_PROMPT".into(), prompt.to_string()));
-    let o = proc::run(Shell {
-        command: proc::Program::Exec(&argv),
-        cwd,
-        env,
-        stdin: Some(prompt.to_string()),
-        timeout: Some(timeout),
-        cap: 4 << 20,
-    })
-    .await
-    .map_err(|source| SourceError::Spawn {
-        program: binary.display().to_string(),
-        source,
-    })?;
+    let o = proc::run(Shell { command: proc::Program::Exec(&argv), cwd, env, stdin: Some(prompt.to_string()), timeout: Some(timeout), cap: 4 << 20 })
+        .await
+        .map_err(|source| SourceError::Spawn { program: binary.display().to_string(), source })?;
     let result = kite_agent::claude::ResultJson::parse(&o.stdout);
     match kite_agent::claude::ending(o.exit, result.as_ref(), &o.stderr) {
         kite_agent::claude::Ending::Finished { result, .. } => parse_audit_output(&result),
@@ -87,12 +65,7 @@ pub async fn run_claude_audit(
     }
 }
 
-pub async fn run_audit(
-    command: &str,
-    prompt: &str,
-    cwd: &Path,
-    timeout: Duration,
-) -> Result<AuditOutput, SourceError> {
+pub async fn run_audit(command: &str, prompt: &str, cwd: &Path, timeout: Duration) -> Result<AuditOutput, SourceError> {
     let o = proc::run(Shell {
         command: proc::Program::Sh(command),
         cwd,
@@ -102,22 +75,12 @@ pub async fn run_audit(
         cap: 4 << 20,
     })
     .await
-    .map_err(|source| SourceError::Spawn {
-        program: format!("{command:?}"),
-        source,
-    })?;
+    .map_err(|source| SourceError::Spawn { program: format!("{command:?}"), source })?;
     if o.exit != Exit::Code(0) {
-        return Err(SourceError::Failed {
-            command: command.into(),
-            exit: o.exit,
-            stderr: proc::tail(o.stderr.trim(), 300).into(),
-        });
+        return Err(SourceError::Failed { command: command.into(), exit: o.exit, stderr: proc::tail(o.stderr.trim(), 300).into() });
     }
     if o.stdout_truncated {
-        return Err(SourceError::TooLong {
-            command: command.into(),
-            mib: 4,
-        });
+        return Err(SourceError::TooLong { command: command.into(), mib: 4 });
     }
     parse_audit_output(&o.stdout)
 }
@@ -128,9 +91,7 @@ pub fn parse_audit_output(stdout: &str) -> Result<AuditOutput, SourceError> {
     let mut out = AuditOutput::default();
     for (i, item) in items.into_iter().enumerate() {
         match serde_json::from_value::<AuditTask>(item) {
-            Ok(t) if t.title.trim().is_empty() => {
-                out.rejected.push(format!("item {i}: empty title"))
-            }
+            Ok(t) if t.title.trim().is_empty() => out.rejected.push(format!("item {i}: empty title")),
             Ok(mut t) => {
                 t.title = t.title.split_whitespace().collect::<Vec<_>>().join(" ");
                 out.tasks.push(t);
@@ -141,6 +102,7 @@ pub fn parse_audit_output(stdout: &str) -> Result<AuditOutput, SourceError> {
     Ok(out)
 }
 
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,63 +110,30 @@ mod tests {
     #[test]
     fn a_missing_program_is_named_and_an_installed_one_is_not() {
         let here = Path::new("/");
-        assert_eq!(
-            missing_program("no-such-agent-cli -p --x", here).as_deref(),
-            Some("no-such-agent-cli")
-        );
-        assert_eq!(
-            missing_program("FOO=1 no-such-agent-cli -p", here).as_deref(),
-            Some("no-such-agent-cli")
-        );
+        assert_eq!(missing_program("no-such-agent-cli -p --x", here).as_deref(), Some("no-such-agent-cli"));
+        assert_eq!(missing_program("FOO=1 no-such-agent-cli -p", here).as_deref(), Some("no-such-agent-cli"));
         assert_eq!(missing_program("sh -c 'echo []'", here), None);
-        assert_eq!(
-            missing_program("./nope.sh", here).as_deref(),
-            Some("./nope.sh")
-        );
+        assert_eq!(missing_program("./nope.sh", here).as_deref(), Some("./nope.sh"));
     }
 
     fn titles(s: &str) -> Result<(Vec<String>, usize), String> {
         parse_audit_output(s)
-            .map(|o| {
-                (
-                    o.tasks.into_iter().map(|t| t.title).collect(),
-                    o.rejected.len(),
-                )
-            })
+            .map(|o| (o.tasks.into_iter().map(|t| t.title).collect(), o.rejected.len()))
             .map_err(|e| e.to_string())
     }
 
     #[test]
     fn accepts_arrays_objects_and_fences() {
-        assert_eq!(
-            titles(r#"[{"title": "a", "priority": 3}, {"title": "b\n c", "files": ["x"]}]"#),
-            Ok((vec!["a".into(), "b c".into()], 0))
-        );
-        assert_eq!(
-            titles(r#"{"tasks": [{"title": "a"}]}"#),
-            Ok((vec!["a".into()], 0))
-        );
-        assert_eq!(
-            titles("Here you go:\n```json\n[{\"title\": \"a\"}]\n```\n"),
-            Ok((vec!["a".into()], 0))
-        );
+        assert_eq!(titles(r#"[{"title": "a", "priority": 3}, {"title": "b\n c", "files": ["x"]}]"#), Ok((vec!["a".into(), "b c".into()], 0)));
+        assert_eq!(titles(r#"{"tasks": [{"title": "a"}]}"#), Ok((vec!["a".into()], 0)));
+        assert_eq!(titles("Here you go:\n```json\n[{\"title\": \"a\"}]\n```\n"), Ok((vec!["a".into()], 0)));
         assert_eq!(titles("[]"), Ok((vec![], 0)));
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in [
-            "",
-            "sure! I think you should",
-            "[{\"title\": ",
-            "{\"x\": 1}",
-            "42",
-            "```json\n[{]\n```",
-        ] {
-            assert!(
-                matches!(parse_audit_output(bad), Err(SourceError::BadAudit(_))),
-                "{bad:?}"
-            );
+        for bad in ["", "sure! I think you should", "[{\"title\": ", "{\"x\": 1}", "42", "```json\n[{]\n```"] {
+            assert!(matches!(parse_audit_output(bad), Err(SourceError::BadAudit(_))), "{bad:?}");
         }
         // Bad items are rejected one by one.
         let r = titles(r#"[{"title": ""}, {"body": "no title"}, {"title": "ok"}, {"title": "p", "priority": "high"}]"#).unwrap();
@@ -215,22 +144,10 @@ mod tests {
     async fn runs_the_command_with_the_prompt() {
         let dir = tempfile::tempdir().unwrap();
         let cmd = r#"read line; printf '[{"title": "from %s"}]' "$line""#;
-        let o = run_audit(cmd, "prompt\n", dir.path(), Duration::from_secs(20))
-            .await
-            .unwrap();
+        let o = run_audit(cmd, "prompt\n", dir.path(), Duration::from_secs(20)).await.unwrap();
         assert_eq!(o.tasks[0].title, "from prompt");
-        let e = run_audit(
-            "echo oops >&2; exit 1",
-            "p",
-            dir.path(),
-            Duration::from_secs(20),
-        )
-        .await
-        .unwrap_err();
-        assert!(
-            matches!(&e, SourceError::Failed { stderr, .. } if stderr == "oops"),
-            "{e:?}"
-        );
+        let e = run_audit("echo oops >&2; exit 1", "p", dir.path(), Duration::from_secs(20)).await.unwrap_err();
+        assert!(matches!(&e, SourceError::Failed { stderr, .. } if stderr == "oops"), "{e:?}");
         assert!(e.to_string().contains("exit code 1"), "{e}");
     }
 }

@@ -57,10 +57,7 @@ mod tests {
         let mut shipped: Vec<String> = PROMPTS.iter().map(|b| b.file.to_string()).collect();
         shipped.sort();
         assert_eq!(files, shipped, "add the new prompt to PROMPTS");
-        assert_eq!(
-            prompt("session-start").unwrap().file,
-            "session-start.md.tera"
-        );
+        assert_eq!(prompt("session-start").unwrap().file, "session-start.md.tera");
         assert!(prompt("extract.md.tera").is_some() && prompt("nope").is_none());
     }
 }

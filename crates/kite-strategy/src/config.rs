@@ -128,10 +128,7 @@ mod tests {
         .unwrap();
         assert_eq!(f.sched.tick, Duration::from_secs(30));
         assert_eq!(f.sched.max_open, Some(50));
-        assert_eq!(
-            f.sched.providers["tests"].timeout,
-            Some(Duration::from_secs(300))
-        );
+        assert_eq!(f.sched.providers["tests"].timeout, Some(Duration::from_secs(300)));
         assert_eq!(f.sched.weights.age, 2.0);
         assert_eq!(f.sched.weights.priority, 1.0);
     }

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::config::ShellProviderConfig;
-use crate::queue::{BoxFuture, ListFilter, Queue};
-use crate::task::TaskStatus;
 use crate::SourceError;
 use kite_git::proc::{self, Exit, Shell};
+use crate::queue::{BoxFuture, ListFilter, Queue};
+use crate::task::TaskStatus;
 
 /// A provider (or template, or queue call) that failed this round.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,26 +45,14 @@ pub struct NoteHit {
 
 /// The vault as the strategy loop sees it (wired to kite-memory by the binary).
 pub trait NoteSource: Send + Sync {
-    fn search<'a>(
-        &'a self,
-        topic: &'a str,
-        k: usize,
-    ) -> BoxFuture<'a, Result<Vec<NoteHit>, SourceError>>;
+    fn search<'a>(&'a self, topic: &'a str, k: usize) -> BoxFuture<'a, Result<Vec<NoteHit>, SourceError>>;
 }
 
 const GIT_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_MARKER_FILE: u64 = 1 << 20;
 
 async fn git(repo: &Path, args: &[&str]) -> Result<String, SourceError> {
-    Ok(kite_git::git_with(
-        repo,
-        args,
-        kite_git::GitOptions {
-            env: &[],
-            timeout: Some(GIT_TIMEOUT),
-        },
-    )
-    .await?)
+    Ok(kite_git::git_with(repo, args, kite_git::GitOptions { env: &[], timeout: Some(GIT_TIMEOUT) }).await?)
 }
 
 /// `git`: `{branch, head, commits: [{sha, author, time, subject}], changed_files, dirty_files,
@@ -72,61 +60,26 @@ async fn git(repo: &Path, args: &[&str]) -> Result<String, SourceError> {
 /// files are those touched by the recent commits plus uncommitted ones; markers are the work
 /// markers opening a comment in them ([`crate::markers`]), and those gated on a future condition
 /// are listed apart with the reason.
-pub async fn git_context(
-    repo: &Path,
-    commits: usize,
-    max_markers: usize,
-) -> Result<Value, SourceError> {
+pub async fn git_context(repo: &Path, commits: usize, max_markers: usize) -> Result<Value, SourceError> {
     // symbolic-ref works on an unborn branch (a fresh repository); a detached HEAD has no name.
     let branch = match git(repo, &["symbolic-ref", "--short", "-q", "HEAD"]).await {
         Ok(b) => b.trim().to_string(),
-        Err(_) => git(repo, &["rev-parse", "--abbrev-ref", "HEAD"])
-            .await?
-            .trim()
-            .to_string(),
+        Err(_) => git(repo, &["rev-parse", "--abbrev-ref", "HEAD"]).await?.trim().to_string(),
     };
     // An empty repository has no HEAD commit yet: no commits, not an error.
-    let head = git(repo, &["rev-parse", "-q", "--verify", "HEAD"])
-        .await
-        .ok()
-        .map(|s| s.trim().to_string());
+    let head = git(repo, &["rev-parse", "-q", "--verify", "HEAD"]).await.ok().map(|s| s.trim().to_string());
     let mut log = Vec::new();
     let mut changed: Vec<String> = Vec::new();
     if head.is_some() {
-        let out = git(
-            repo,
-            &[
-                "log",
-                "-n",
-                &commits.to_string(),
-                "--format=%H%x1f%an%x1f%ct%x1f%s",
-            ],
-        )
-        .await?;
+        let out = git(repo, &["log", "-n", &commits.to_string(), "--format=%H%x1f%an%x1f%ct%x1f%s"]).await?;
         for line in out.lines() {
             let f: Vec<&str> = line.splitn(4, '\u{1f}').collect();
             if f.len() == 4 {
                 log.push(json!({"sha": f[0], "author": f[1], "time": f[2].parse::<i64>().unwrap_or(0), "subject": f[3]}));
             }
         }
-        let names = git(
-            repo,
-            &[
-                "log",
-                "-n",
-                &commits.to_string(),
-                "--name-only",
-                "--format=",
-            ],
-        )
-        .await?;
-        changed.extend(
-            names
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string),
-        );
+        let names = git(repo, &["log", "-n", &commits.to_string(), "--name-only", "--format="]).await?;
+        changed.extend(names.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string));
     }
     let dirty = kite_git::changed_files(repo, true).await?;
     changed.extend(dirty.iter().cloned());
@@ -148,14 +101,11 @@ pub async fn git_context(
             Ok(m) if m.is_file() && m.len() <= MAX_MARKER_FILE => {}
             _ => continue,
         }
-        let Ok(text) = tokio::fs::read_to_string(&path).await else {
-            continue;
-        };
+        let Ok(text) = tokio::fs::read_to_string(&path).await else { continue };
         for m in crate::markers::scan(file, &text) {
             let item = json!({"file": file, "line": m.line, "kind": m.kind, "text": m.text});
             match m.gated {
-                Some(why) => not_queued
-                    .push(json!({"file": file, "line": m.line, "text": m.text, "why": why})),
+                Some(why) => not_queued.push(json!({"file": file, "line": m.line, "text": m.text, "why": why})),
                 None if markers.len() < max_markers => markers.push(item),
                 None => break,
             }
@@ -177,23 +127,11 @@ const QUEUE_OPEN_TITLES: usize = 100;
 pub async fn queue_context(queue: &dyn Queue) -> Result<Value, SourceError> {
     let stats = queue.stats().await?;
     let mut counts = serde_json::Map::new();
-    for s in [
-        TaskStatus::Pending,
-        TaskStatus::Active,
-        TaskStatus::Done,
-        TaskStatus::Failed,
-        TaskStatus::Pruned,
-    ] {
-        counts.insert(
-            s.to_string(),
-            json!(stats.by_status.get(&s).copied().unwrap_or(0)),
-        );
+    for s in [TaskStatus::Pending, TaskStatus::Active, TaskStatus::Done, TaskStatus::Failed, TaskStatus::Pruned] {
+        counts.insert(s.to_string(), json!(stats.by_status.get(&s).copied().unwrap_or(0)));
     }
     let open = queue
-        .list(&ListFilter::statuses(&[
-            TaskStatus::Pending,
-            TaskStatus::Active,
-        ]))
+        .list(&ListFilter::statuses(&[TaskStatus::Pending, TaskStatus::Active]))
         .await?;
     // Titles of the newest open tasks only: a prompt does not need 10,000 of them.
     let open: Vec<Value> = open
@@ -204,31 +142,16 @@ pub async fn queue_context(queue: &dyn Queue) -> Result<Value, SourceError> {
         .collect();
     let mut recent = serde_json::Map::new();
     for s in [TaskStatus::Done, TaskStatus::Failed, TaskStatus::Pruned] {
-        let f = ListFilter {
-            statuses: vec![s],
-            newest_first: true,
-            limit: Some(QUEUE_TITLES),
-            ..Default::default()
-        };
+        let f = ListFilter { statuses: vec![s], newest_first: true, limit: Some(QUEUE_TITLES), ..Default::default() };
         let tasks = queue.list(&f).await?;
-        recent.insert(
-            s.to_string(),
-            json!(tasks
-                .iter()
-                .map(|t| json!({"id": t.id, "title": t.title}))
-                .collect::<Vec<_>>()),
-        );
+        recent.insert(s.to_string(), json!(tasks.iter().map(|t| json!({"id": t.id, "title": t.title})).collect::<Vec<_>>()));
     }
     Ok(json!({"counts": counts, "open": open, "recent": recent}))
 }
 
 /// Runs a shell provider in the repository root; its stdout must be JSON. A non-zero exit with JSON
 /// on stdout is accepted (a test runner exits non-zero exactly when there is something to report).
-pub async fn shell_context(
-    repo: &Path,
-    cfg: &ShellProviderConfig,
-    default_timeout: Duration,
-) -> Result<Value, SourceError> {
+pub async fn shell_context(repo: &Path, cfg: &ShellProviderConfig, default_timeout: Duration) -> Result<Value, SourceError> {
     let o = proc::run(Shell {
         command: proc::Program::Sh(&cfg.command),
         cwd: repo,
@@ -238,21 +161,13 @@ pub async fn shell_context(
         cap: 16 << 20,
     })
     .await
-    .map_err(|source| SourceError::Spawn {
-        program: format!("{:?}", cfg.command),
-        source,
-    })?;
+    .map_err(|source| SourceError::Spawn { program: format!("{:?}", cfg.command), source })?;
     let status = o.exit;
     if status == Exit::TimedOut {
-        return Err(SourceError::TimedOut {
-            command: cfg.command.clone(),
-        });
+        return Err(SourceError::TimedOut { command: cfg.command.clone() });
     }
     if o.stdout_truncated {
-        return Err(SourceError::TooLong {
-            command: cfg.command.clone(),
-            mib: 16,
-        });
+        return Err(SourceError::TooLong { command: cfg.command.clone(), mib: 16 });
     }
     serde_json::from_str(&o.stdout).map_err(|e| SourceError::Unreadable {
         what: format!("{:?} ({status})", cfg.command),
@@ -288,36 +203,15 @@ mod tests {
     #[tokio::test]
     async fn shell_provider_json_and_failures() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = |c: &str| ShellProviderConfig {
-            command: c.to_string(),
-            timeout: None,
-        };
+        let cfg = |c: &str| ShellProviderConfig { command: c.to_string(), timeout: None };
         let t = Duration::from_secs(20);
-        let v = shell_context(dir.path(), &cfg("echo '{\"failures\": [1]}'; exit 101"), t)
-            .await
-            .unwrap();
+        let v = shell_context(dir.path(), &cfg("echo '{\"failures\": [1]}'; exit 101"), t).await.unwrap();
         assert_eq!(v["failures"][0], 1);
-        let e = shell_context(dir.path(), &cfg("echo nope; echo why >&2; exit 2"), t)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                SourceError::Unreadable {
-                    expected: "JSON",
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        let e = shell_context(dir.path(), &cfg("echo nope; echo why >&2; exit 2"), t).await.unwrap_err();
+        assert!(matches!(e, SourceError::Unreadable { expected: "JSON", .. }), "{e:?}");
         let e = e.to_string();
-        assert!(
-            e.contains("did not print JSON") && e.contains("exit code 2") && e.contains("why"),
-            "{e}"
-        );
-        let e = shell_context(dir.path(), &cfg("sleep 20"), Duration::from_millis(200))
-            .await
-            .unwrap_err();
+        assert!(e.contains("did not print JSON") && e.contains("exit code 2") && e.contains("why"), "{e}");
+        let e = shell_context(dir.path(), &cfg("sleep 20"), Duration::from_millis(200)).await.unwrap_err();
         assert!(matches!(e, SourceError::TimedOut { .. }), "{e:?}");
     }
 }

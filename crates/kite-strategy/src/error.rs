@@ -17,11 +17,7 @@ pub enum SourceError {
     },
     /// It ran and failed; `stderr` is the tail of what it said.
     #[error("{command:?} failed ({exit}): {stderr}")]
-    Failed {
-        command: String,
-        exit: Exit,
-        stderr: String,
-    },
+    Failed { command: String, exit: Exit, stderr: String },
     #[error("{command:?} timed out")]
     TimedOut { command: String },
     /// Its output passed the cap and was cut: not read as an answer.
@@ -29,11 +25,7 @@ pub enum SourceError {
     TooLong { command: String, mib: u64 },
     /// It ran but its output is not what the source reads.
     #[error("{what} did not print {expected}: {why}")]
-    Unreadable {
-        what: String,
-        expected: &'static str,
-        why: String,
-    },
+    Unreadable { what: String, expected: &'static str, why: String },
     /// An audit's answer was not a list of tasks.
     #[error("{0}")]
     BadAudit(String),

@@ -31,11 +31,7 @@ pub struct IssuesConfig {
 
 impl Default for IssuesConfig {
     fn default() -> Self {
-        IssuesConfig {
-            label: "kite".into(),
-            limit: 100,
-            gh: "gh".into(),
-        }
+        IssuesConfig { label: "kite".into(), limit: 100, gh: "gh".into() }
     }
 }
 
@@ -47,10 +43,7 @@ async fn gh(repo: &Path, cfg: &IssuesConfig, args: &str) -> std::io::Result<proc
     proc::run(Shell {
         command: proc::Program::Sh(&format!("{} {args}", cfg.gh)),
         cwd: repo,
-        env: vec![
-            ("GH_PROMPT_DISABLED".into(), "1".into()),
-            ("NO_COLOR".into(), "1".into()),
-        ],
+        env: vec![("GH_PROMPT_DISABLED".into(), "1".into()), ("NO_COLOR".into(), "1".into())],
         stdin: None,
         timeout: Some(GH_TIMEOUT),
         cap: 16 << 20,
@@ -61,46 +54,26 @@ async fn gh(repo: &Path, cfg: &IssuesConfig, args: &str) -> std::io::Result<proc
 /// `issues`: `{label, complete, open: [{number, title, body, labels, url}]}`, oldest first.
 pub async fn issues_context(repo: &Path, cfg: &IssuesConfig) -> Result<Provided, SourceError> {
     if let Some(program) = crate::audit::missing_program(&cfg.gh, repo) {
-        return Ok(Provided::Unavailable(format!(
-            "`{program}` is not installed (not on PATH); the issues template runs once it is"
-        )));
+        return Ok(Provided::Unavailable(format!("`{program}` is not installed (not on PATH); the issues template runs once it is")));
     }
-    let auth = gh(repo, cfg, "auth status")
-        .await
-        .map_err(|source| SourceError::Spawn {
-            program: cfg.gh.clone(),
-            source,
-        })?;
+    let auth = gh(repo, cfg, "auth status").await.map_err(|source| SourceError::Spawn { program: cfg.gh.clone(), source })?;
     if auth.exit != Exit::Code(0) {
-        return Ok(Provided::Unavailable(format!(
-            "`{} auth status` says it is not logged in; run `gh auth login`",
-            cfg.gh
-        )));
+        return Ok(Provided::Unavailable(format!("`{} auth status` says it is not logged in; run `gh auth login`", cfg.gh)));
     }
     let label = cfg.label.replace('\'', "");
     let args = format!(
         "issue list --state open --label '{label}' --limit {} --json number,title,body,labels,url",
         cfg.limit
     );
-    let o = gh(repo, cfg, &args)
-        .await
-        .map_err(|source| SourceError::Spawn {
-            program: cfg.gh.clone(),
-            source,
-        })?;
+    let o = gh(repo, cfg, &args).await.map_err(|source| SourceError::Spawn { program: cfg.gh.clone(), source })?;
     if o.exit != Exit::Code(0) {
-        return Err(SourceError::Failed {
-            command: format!("{} {args}", cfg.gh),
-            exit: o.exit,
-            stderr: proc::tail(o.stderr.trim(), 400).into(),
-        });
+        return Err(SourceError::Failed { command: format!("{} {args}", cfg.gh), exit: o.exit, stderr: proc::tail(o.stderr.trim(), 400).into() });
     }
-    let listed: Vec<Value> =
-        serde_json::from_str(&o.stdout).map_err(|e| SourceError::Unreadable {
-            what: format!("`{} issue list`", cfg.gh),
-            expected: "a JSON list",
-            why: e.to_string(),
-        })?;
+    let listed: Vec<Value> = serde_json::from_str(&o.stdout).map_err(|e| SourceError::Unreadable {
+        what: format!("`{} issue list`", cfg.gh),
+        expected: "a JSON list",
+        why: e.to_string(),
+    })?;
     let mut open: Vec<Value> = listed
         .iter()
         .filter_map(|i| {
@@ -114,9 +87,7 @@ pub async fn issues_context(repo: &Path, cfg: &IssuesConfig) -> Result<Provided,
         })
         .collect();
     open.sort_by_key(|i| i["number"].as_u64());
-    Ok(Provided::Context(
-        json!({"label": cfg.label, "complete": listed.len() < cfg.limit, "open": open}),
-    ))
+    Ok(Provided::Context(json!({"label": cfg.label, "complete": listed.len() < cfg.limit, "open": open})))
 }
 
 #[cfg(test)]
@@ -127,11 +98,7 @@ mod tests {
     /// told and prints the issue list it was given.
     fn fake_gh(dir: &Path, logged_in: bool, list: &str) -> IssuesConfig {
         let script = dir.join("gh");
-        let auth = if logged_in {
-            "exit 0"
-        } else {
-            "echo 'You are not logged into any GitHub hosts.' >&2; exit 1"
-        };
+        let auth = if logged_in { "exit 0" } else { "echo 'You are not logged into any GitHub hosts.' >&2; exit 1" };
         std::fs::write(
             &script,
             format!("#!/bin/sh\ncase \"$1 $2\" in\n  'auth status') {auth} ;;\n  'issue list') echo \"$*\" > {}/args; cat <<'JSON'\n{list}\nJSON\n ;;\nesac\n", dir.display()),
@@ -139,11 +106,7 @@ mod tests {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        IssuesConfig {
-            gh: script.display().to_string(),
-            label: "agent".into(),
-            limit: 3,
-        }
+        IssuesConfig { gh: script.display().to_string(), label: "agent".into(), limit: 3 }
     }
 
     #[tokio::test]
@@ -152,50 +115,30 @@ mod tests {
         let list = r#"[{"number": 12, "title": "Crash on empty input", "body": "Steps:\n1. run\n", "labels": [{"name": "agent"}, {"name": "bug"}], "url": "https://github.com/o/r/issues/12"},
                        {"number": 7, "title": "Docs typo", "body": "", "labels": [], "url": "u"}]"#;
         let cfg = fake_gh(dir.path(), true, list);
-        let Provided::Context(v) = issues_context(dir.path(), &cfg).await.unwrap() else {
-            panic!("listed")
-        };
+        let Provided::Context(v) = issues_context(dir.path(), &cfg).await.unwrap() else { panic!("listed") };
         assert_eq!(v["open"][0]["number"], 7, "oldest first");
         assert_eq!(v["open"][1]["labels"], json!(["agent", "bug"]));
         assert_eq!(v["open"][1]["body"], "Steps:\n1. run");
         assert_eq!(v["complete"], true);
         let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
-        assert!(
-            args.contains("--label agent")
-                && args.contains("--state open")
-                && args.contains("--json"),
-            "{args}"
-        );
+        assert!(args.contains("--label agent") && args.contains("--state open") && args.contains("--json"), "{args}");
     }
 
     #[tokio::test]
     async fn no_gh_or_no_login_skips_and_a_failure_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let missing = IssuesConfig {
-            gh: "kite-no-such-gh".into(),
-            ..Default::default()
-        };
-        let Provided::Unavailable(why) = issues_context(dir.path(), &missing).await.unwrap() else {
-            panic!()
-        };
+        let missing = IssuesConfig { gh: "kite-no-such-gh".into(), ..Default::default() };
+        let Provided::Unavailable(why) = issues_context(dir.path(), &missing).await.unwrap() else { panic!() };
         assert!(why.contains("not installed"), "{why}");
         let cfg = fake_gh(dir.path(), false, "[]");
-        let Provided::Unavailable(why) = issues_context(dir.path(), &cfg).await.unwrap() else {
-            panic!()
-        };
+        let Provided::Unavailable(why) = issues_context(dir.path(), &cfg).await.unwrap() else { panic!() };
         assert!(why.contains("gh auth login"), "{why}");
         let cfg = fake_gh(dir.path(), true, "not json");
         let e = issues_context(dir.path(), &cfg).await.unwrap_err();
         assert!(e.to_string().contains("did not print a JSON list"), "{e}");
         // As many as the limit: maybe not all of them, so the listing is not complete.
-        let cfg = fake_gh(
-            dir.path(),
-            true,
-            r#"[{"number": 1}, {"number": 2}, {"number": 3}]"#,
-        );
-        let Provided::Context(v) = issues_context(dir.path(), &cfg).await.unwrap() else {
-            panic!()
-        };
+        let cfg = fake_gh(dir.path(), true, r#"[{"number": 1}, {"number": 2}, {"number": 3}]"#);
+        let Provided::Context(v) = issues_context(dir.path(), &cfg).await.unwrap() else { panic!() };
         assert_eq!(v["complete"], false);
     }
 }

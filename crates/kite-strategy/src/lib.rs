@@ -20,8 +20,6 @@ pub mod context;
 pub mod error;
 pub mod issues;
 pub mod markers;
-#[doc(hidden)]
-pub mod memqueue;
 pub mod plan;
 pub mod quality;
 pub mod queue;
@@ -30,6 +28,8 @@ pub mod scheduler;
 pub mod score;
 pub mod task;
 pub mod template;
+#[doc(hidden)]
+pub mod memqueue;
 
 pub use config::{SchedConfig, ShellProviderConfig};
 pub use context::{NoteHit, NoteSource, Provided, ProviderError};
@@ -37,9 +37,7 @@ pub use error::SourceError;
 /// The workspace's one human-duration parser, re-exported so `crate::duration::...` keeps working.
 pub use kite_core::duration;
 pub use plan::{plan, Candidate, Decision, Plan, PlanInput, Target, Unchanged};
-pub use queue::{
-    AttemptCost, BoxFuture, Claim, ListFilter, PruneKind, PruneNote, Queue, QueueError, QueueStats,
-};
+pub use queue::{AttemptCost, BoxFuture, Claim, ListFilter, PruneKind, PruneNote, Queue, QueueError, QueueStats};
 pub use scheduler::{Scheduler, TickOptions, TickReport};
 pub use score::{QualityRule, Score, ScoreWeights, TrackRecord};
 pub use task::{NewTask, Task, TaskStatus};

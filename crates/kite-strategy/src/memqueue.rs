@@ -41,14 +41,7 @@ impl MemQueue {
     }
 
     pub fn task(&self, id: i64) -> Task {
-        self.state
-            .lock()
-            .unwrap()
-            .tasks
-            .iter()
-            .find(|t| t.id == id)
-            .cloned()
-            .expect("task")
+        self.state.lock().unwrap().tasks.iter().find(|t| t.id == id).cloned().expect("task")
     }
 
     pub fn with<R>(&self, f: impl FnOnce(&mut MemState) -> R) -> R {
@@ -58,25 +51,13 @@ impl MemQueue {
 
 /// A pending task with sensible defaults for tests.
 pub fn snap(id: i64, title: &str) -> Task {
-    Task::pending(
-        id,
-        NewTask {
-            title: title.to_string(),
-            ..Default::default()
-        },
-        0,
-    )
+    Task::pending(id, NewTask { title: title.to_string(), ..Default::default() }, 0)
 }
 
 impl Queue for MemQueue {
     fn list<'a>(&'a self, filter: &'a ListFilter) -> BoxFuture<'a, Result<Vec<Task>, QueueError>> {
         let s = self.state.lock().unwrap();
-        let mut out: Vec<_> = s
-            .tasks
-            .iter()
-            .filter(|t| filter.matches(t))
-            .cloned()
-            .collect();
+        let mut out: Vec<_> = s.tasks.iter().filter(|t| filter.matches(t)).cloned().collect();
         out.sort_by_key(|t| t.id);
         if filter.newest_first {
             out.reverse();
@@ -118,47 +99,25 @@ impl Queue for MemQueue {
         Box::pin(async move { Ok(id) })
     }
 
-    fn claim<'a>(
-        &'a self,
-        task_id: i64,
-        session_id: &'a str,
-    ) -> BoxFuture<'a, Result<Claim, QueueError>> {
+    fn claim<'a>(&'a self, task_id: i64, session_id: &'a str) -> BoxFuture<'a, Result<Claim, QueueError>> {
         let mut guard = self.state.lock().unwrap();
         let s = &mut *guard;
         let r = (|| {
-            let t = s
-                .tasks
-                .iter()
-                .find(|t| t.id == task_id)
-                .ok_or(QueueError::NotFound(task_id))?;
+            let t = s.tasks.iter().find(|t| t.id == task_id).ok_or(QueueError::NotFound(task_id))?;
             if t.status != TaskStatus::Pending {
-                return Err(QueueError::Refused(format!(
-                    "task {task_id} is {}",
-                    t.status
-                )));
+                return Err(QueueError::Refused(format!("task {task_id} is {}", t.status)));
             }
             let unfinished: Vec<i64> = t
                 .depends_on
                 .iter()
-                .filter(|d| {
-                    s.tasks
-                        .iter()
-                        .find(|x| x.id == **d)
-                        .is_none_or(|x| x.status != TaskStatus::Done)
-                })
+                .filter(|d| s.tasks.iter().find(|x| x.id == **d).is_none_or(|x| x.status != TaskStatus::Done))
                 .copied()
                 .collect();
             if !unfinished.is_empty() {
-                return Err(QueueError::Refused(format!(
-                    "unfinished dependencies {unfinished:?}"
-                )));
+                return Err(QueueError::Refused(format!("unfinished dependencies {unfinished:?}")));
             }
             s.token += 1;
-            let claim = Claim {
-                task_id,
-                session_id: session_id.to_string(),
-                token: s.token,
-            };
+            let claim = Claim { task_id, session_id: session_id.to_string(), token: s.token };
             s.tasks.iter_mut().find(|t| t.id == task_id).unwrap().status = TaskStatus::Active;
             s.claims.push(claim.clone());
             Ok(claim)
@@ -166,49 +125,27 @@ impl Queue for MemQueue {
         Box::pin(async move { r })
     }
 
-    fn done<'a>(
-        &'a self,
-        claim: &'a Claim,
-        result: &'a str,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn done<'a>(&'a self, claim: &'a Claim, result: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         let mut s = self.state.lock().unwrap();
         let r = check_claim(&s, claim).map(|_| {
-            s.tasks
-                .iter_mut()
-                .find(|t| t.id == claim.task_id)
-                .unwrap()
-                .status = TaskStatus::Done;
+            s.tasks.iter_mut().find(|t| t.id == claim.task_id).unwrap().status = TaskStatus::Done;
             s.results.push((claim.task_id, result.to_string()));
         });
         Box::pin(async move { r })
     }
 
-    fn fail<'a>(
-        &'a self,
-        claim: &'a Claim,
-        error: &'a str,
-        transient: bool,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn fail<'a>(&'a self, claim: &'a Claim, error: &'a str, transient: bool) -> BoxFuture<'a, Result<(), QueueError>> {
         let mut s = self.state.lock().unwrap();
         let r = check_claim(&s, claim).map(|_| {
             let t = s.tasks.iter_mut().find(|t| t.id == claim.task_id).unwrap();
             t.attempts += 1;
-            t.status = if transient {
-                TaskStatus::Pending
-            } else {
-                TaskStatus::Failed
-            };
-            s.failures
-                .push((claim.task_id, error.to_string(), transient));
+            t.status = if transient { TaskStatus::Pending } else { TaskStatus::Failed };
+            s.failures.push((claim.task_id, error.to_string(), transient));
         });
         Box::pin(async move { r })
     }
 
-    fn requeue_uncounted<'a>(
-        &'a self,
-        claim: &'a Claim,
-        reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn requeue_uncounted<'a>(&'a self, claim: &'a Claim, reason: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         let mut s = self.state.lock().unwrap();
         let r = check_claim(&s, claim).map(|_| {
             let t = s.tasks.iter_mut().find(|t| t.id == claim.task_id).unwrap();
@@ -218,21 +155,12 @@ impl Queue for MemQueue {
         Box::pin(async move { r })
     }
 
-    fn stop_order<'a>(
-        &'a self,
-        _session: &'a str,
-        daily_budget_usd: Option<f64>,
-    ) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>> {
+    fn stop_order<'a>(&'a self, _session: &'a str, daily_budget_usd: Option<f64>) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>> {
         // The in-memory queue has no stop orders of its own; the budget is measured as the
         // daemon does, on what was recorded today.
         Box::pin(async move {
             let spent = self.agent_spend_today().await?;
-            Ok(daily_budget_usd.filter(|b| spent >= *b).map(|b| {
-                (
-                    "budget".to_string(),
-                    format!("the daily budget is spent (${spent:.2} of ${b:.2})"),
-                )
-            }))
+            Ok(daily_budget_usd.filter(|b| spent >= *b).map(|b| ("budget".to_string(), format!("the daily budget is spent (${spent:.2} of ${b:.2})"))))
         })
     }
 
@@ -247,28 +175,16 @@ impl Queue for MemQueue {
     fn agent_spend_today(&self) -> BoxFuture<'_, Result<f64, QueueError>> {
         let s = self.state.lock().unwrap();
         let day_start = s.now_ms - s.now_ms.rem_euclid(86_400_000);
-        let usd: f64 = s
-            .costs
-            .iter()
-            .filter(|(at, _)| *at >= day_start)
-            .map(|(_, c)| c.cost.usd)
-            .sum();
+        let usd: f64 = s.costs.iter().filter(|(at, _)| *at >= day_start).map(|(_, c)| c.cost.usd).sum();
         Box::pin(async move { Ok(usd) })
     }
 }
 
 fn check_claim(s: &MemState, claim: &Claim) -> Result<(), QueueError> {
-    let t = s
-        .tasks
-        .iter()
-        .find(|t| t.id == claim.task_id)
-        .ok_or(QueueError::NotFound(claim.task_id))?;
+    let t = s.tasks.iter().find(|t| t.id == claim.task_id).ok_or(QueueError::NotFound(claim.task_id))?;
     let last = s.claims.iter().rev().find(|c| c.task_id == claim.task_id);
     if t.status != TaskStatus::Active || last != Some(claim) {
-        return Err(QueueError::Refused(format!(
-            "claim on task {} is not current",
-            claim.task_id
-        )));
+        return Err(QueueError::Refused(format!("claim on task {} is not current", claim.task_id)));
     }
     Ok(())
 }

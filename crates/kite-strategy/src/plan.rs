@@ -122,10 +122,7 @@ pub struct Plan {
 impl Plan {
     /// Whether a task or candidate was pruned or superseded.
     pub fn decision_for(&self, target: Target) -> Option<&Decision> {
-        self.superseded
-            .iter()
-            .chain(&self.pruned)
-            .find(|d| d.target == target)
+        self.superseded.iter().chain(&self.pruned).find(|d| d.target == target)
     }
 }
 
@@ -157,9 +154,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         }
     }
     let active_files = FileSet::new(
-        open.iter()
-            .filter(|t| t.status == TaskStatus::Active)
-            .flat_map(|t| t.files.iter().map(String::as_str)),
+        open.iter().filter(|t| t.status == TaskStatus::Active).flat_map(|t| t.files.iter().map(String::as_str)),
     );
     let conflicts = |files: &[String]| files.iter().filter(|f| active_files.overlaps(f)).count();
 
@@ -174,11 +169,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 age_ms: input.now_ms - t.created_at_ms,
                 unblocks: dependents.get(&t.id).map_or(0, Vec::len),
                 conflicting_files: if active { 0 } else { conflicts(&t.files) },
-                track: t
-                    .template
-                    .as_ref()
-                    .and_then(|n| input.track.get(n))
-                    .copied(),
+                track: t.template.as_ref().and_then(|n| input.track.get(n)).copied(),
             },
             w,
         );
@@ -219,10 +210,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             created_at: input.now_ms,
         });
     }
-    let mut out = Plan {
-        candidate_scores,
-        ..Default::default()
-    };
+    let mut out = Plan { candidate_scores, ..Default::default() };
 
     // 1. Supersession. Newest open task per key.
     let mut open_by_key: HashMap<&str, Vec<&Task>> = HashMap::new();
@@ -239,10 +227,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let newest = group[group.len() - 1];
         for old in &group[..group.len() - 1] {
             if old.status == TaskStatus::Pending {
-                let reason = format!(
-                    "task #{} carries the same dedup key and is newer",
-                    newest.id
-                );
+                let reason = format!("task #{} carries the same dedup key and is newer", newest.id);
                 let d = decide(
                     &mut items,
                     task_item[&old.id],
@@ -272,9 +257,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut winners: Vec<(usize, &str)> = cand_by_key.iter().map(|(k, i)| (*i, *k)).collect();
     winners.sort_unstable();
     for (i, key) in winners {
-        let Some(group) = open_by_key.get(key) else {
-            continue;
-        };
+        let Some(group) = open_by_key.get(key) else { continue };
         let c = &input.candidates[i];
         let newest = group[group.len() - 1];
         if newest.title == c.title && newest.body == c.body {
@@ -286,19 +269,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             items[first_candidate + i].alive = false;
             continue;
         }
-        let holder = group
-            .iter()
-            .filter(|t| items[task_item[&t.id]].alive)
-            .find(|t| {
-                t.status == TaskStatus::Active
-                    || dependents.get(&t.id).is_some_and(|v| !v.is_empty())
-            });
+        let holder = group.iter().filter(|t| items[task_item[&t.id]].alive).find(|t| {
+            t.status == TaskStatus::Active || dependents.get(&t.id).is_some_and(|v| !v.is_empty())
+        });
         if let Some(h) = holder {
-            let why = if h.status == TaskStatus::Active {
-                "is active"
-            } else {
-                "has dependents"
-            };
+            let why = if h.status == TaskStatus::Active { "is active" } else { "has dependents" };
             out.unchanged.push(Unchanged {
                 index: i,
                 task_id: h.id,
@@ -307,16 +282,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             items[first_candidate + i].alive = false;
             continue;
         }
-        let alive: Vec<i64> = group
-            .iter()
-            .filter(|t| items[task_item[&t.id]].alive)
-            .map(|t| t.id)
-            .collect();
+        let alive: Vec<i64> = group.iter().filter(|t| items[task_item[&t.id]].alive).map(|t| t.id).collect();
         for id in alive {
-            let reason = format!(
-                "this round's candidate {:?} carries the same dedup key",
-                c.title
-            );
+            let reason = format!("this round's candidate {:?} carries the same dedup key", c.title);
             let d = decide(
                 &mut items,
                 task_item[&id],
@@ -331,12 +299,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     // 1b. Resolution: a complete listing that no longer carries a pending task's key.
     for t in &open {
         let idx = task_item[&t.id];
-        let (Some(template), Some(key)) = (t.template.as_deref(), t.dedup_key.as_deref()) else {
-            continue;
-        };
-        let Some(listing) = input.complete.get(template) else {
-            continue;
-        };
+        let (Some(template), Some(key)) = (t.template.as_deref(), t.dedup_key.as_deref()) else { continue };
+        let Some(listing) = input.complete.get(template) else { continue };
         if t.status != TaskStatus::Pending || !items[idx].alive || cand_by_key.contains_key(key) {
             continue;
         }
@@ -356,9 +320,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             if age_ms > (secs as i64).saturating_mul(1000) {
                 let reason = format!(
                     "{} old, stale after {}",
-                    crate::duration::format_duration(std::time::Duration::from_secs(
-                        (age_ms / 1000) as u64
-                    )),
+                    crate::duration::format_duration(std::time::Duration::from_secs((age_ms / 1000) as u64)),
                     crate::duration::format_duration(std::time::Duration::from_secs(secs)),
                 );
                 let d = decide(&mut items, idx, PruneKind::Stale, reason, None);
@@ -375,15 +337,10 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .collect();
     // Highest id first so that the stack below reports in a stable order.
     dead.sort_unstable_by_key(|d| std::cmp::Reverse(d.0));
-    dead.extend(
-        out.superseded
-            .iter()
-            .chain(&out.pruned)
-            .filter_map(|d| match d.target {
-                Target::Task { id } => Some((id, "pruned".to_string())),
-                Target::Candidate { .. } => None,
-            }),
-    );
+    dead.extend(out.superseded.iter().chain(&out.pruned).filter_map(|d| match d.target {
+        Target::Task { id } => Some((id, "pruned".to_string())),
+        Target::Candidate { .. } => None,
+    }));
     prune_dependents(&mut items, &task_item, &dependents, dead, &mut out);
 
     // 4. Capacity, per template then global.
@@ -398,14 +355,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     }
     for (name, members) in per_template {
         let limit = input.max_open[name];
-        cut_over_capacity(
-            &mut items,
-            members,
-            limit,
-            &format!("template {name}"),
-            &mut out,
-            &mut cut,
-        );
+        cut_over_capacity(&mut items, members, limit, &format!("template {name}"), &mut out, &mut cut);
     }
     if let Some(limit) = input.max_open_global {
         let all: Vec<usize> = (0..items.len()).collect();
@@ -414,15 +364,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     prune_dependents(&mut items, &task_item, &dependents, cut, &mut out);
 
     // Survivors, best first.
-    let mut queue: Vec<usize> = (0..input.candidates.len())
-        .filter(|&i| items[first_candidate + i].alive)
-        .collect();
-    queue.sort_by(|&a, &b| {
-        out.candidate_scores[b]
-            .total
-            .total_cmp(&out.candidate_scores[a].total)
-            .then(a.cmp(&b))
-    });
+    let mut queue: Vec<usize> = (0..input.candidates.len()).filter(|&i| items[first_candidate + i].alive).collect();
+    queue.sort_by(|&a, &b| out.candidate_scores[b].total.total_cmp(&out.candidate_scores[a].total).then(a.cmp(&b)));
     out.queue = queue;
     out
 }
@@ -434,13 +377,7 @@ fn item_order(t: Target) -> (u8, i64) {
     }
 }
 
-fn decide(
-    items: &mut [Item<'_>],
-    idx: usize,
-    kind: PruneKind,
-    reason: String,
-    by: Option<Target>,
-) -> Decision {
+fn decide(items: &mut [Item<'_>], idx: usize, kind: PruneKind, reason: String, by: Option<Target>) -> Decision {
     let it = &mut items[idx];
     it.alive = false;
     Decision {
@@ -466,10 +403,8 @@ fn cut_over_capacity(
     if count <= limit {
         return;
     }
-    let mut cuttable: Vec<usize> = members
-        .into_iter()
-        .filter(|&i| items[i].alive && items[i].cuttable && items[i].generated)
-        .collect();
+    let mut cuttable: Vec<usize> =
+        members.into_iter().filter(|&i| items[i].alive && items[i].cuttable && items[i].generated).collect();
     // Lowest score first; among equals the newest goes first (the older one has waited).
     cuttable.sort_by(|&a, &b| {
         items[a]
@@ -501,13 +436,9 @@ fn prune_dependents(
 ) {
     let mut seen: HashSet<i64> = frontier.iter().map(|(id, _)| *id).collect();
     while let Some((dead_id, how)) = frontier.pop() {
-        let Some(children) = dependents.get(&dead_id) else {
-            continue;
-        };
+        let Some(children) = dependents.get(&dead_id) else { continue };
         for child in children {
-            let Some(&idx) = task_item.get(child) else {
-                continue;
-            };
+            let Some(&idx) = task_item.get(child) else { continue };
             if !items[idx].alive || !items[idx].cuttable {
                 continue;
             }

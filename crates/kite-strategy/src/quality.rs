@@ -12,30 +12,18 @@ use crate::score::QualityRule;
 use crate::{Provided, SourceError};
 
 /// `quality`: `{poor: [{task, title, template, why, files}]}`, oldest first.
-pub async fn quality_context(
-    repo: &Path,
-    target: Option<&str>,
-    queue: &dyn Queue,
-    rule: &QualityRule,
-) -> Result<Provided, SourceError> {
+pub async fn quality_context(repo: &Path, target: Option<&str>, queue: &dyn Queue, rule: &QualityRule) -> Result<Provided, SourceError> {
     let target = match target {
         Some(t) => t.to_string(),
         None => match kite_git::main_branch(repo).await? {
             Some(b) => b,
-            None => {
-                return Ok(Provided::Unavailable(
-                    "no branch is checked out to measure landed work on".into(),
-                ))
-            }
+            None => return Ok(Provided::Unavailable("no branch is checked out to measure landed work on".into())),
         },
     };
     let Some(history) = kite_quality::History::read_if_any(repo, &target).await? else {
-        return Ok(Provided::Unavailable(format!(
-            "no branch {target} yet: nothing has landed"
-        )));
+        return Ok(Provided::Unavailable(format!("no branch {target} yet: nothing has landed")));
     };
-    let signals =
-        kite_quality::signals::compute(repo, &history, None, kite_quality::unix_now()).await?;
+    let signals = kite_quality::signals::compute(repo, &history, None, kite_quality::unix_now()).await?;
     let poor: Vec<(&kite_quality::Signals, String)> = signals
         .iter()
         .filter_map(|s| {
@@ -43,26 +31,13 @@ pub async fn quality_context(
                 format!("a later commit ({}) reverted it", &by[..by.len().min(10)])
             } else {
                 let kept = s.survival_7d.filter(|x| *x < rule.min_survival_7d)?;
-                format!(
-                    "only {:.0}% of the {} lines it added were still there 7 days after it landed",
-                    kept * 100.0,
-                    s.added
-                )
+                format!("only {:.0}% of the {} lines it added were still there 7 days after it landed", kept * 100.0, s.added)
             };
             Some((s, why))
         })
         .collect();
     let ids: Vec<i64> = poor.iter().map(|(s, _)| s.task).collect();
-    let tasks = if ids.is_empty() {
-        vec![]
-    } else {
-        queue
-            .list(&ListFilter {
-                ids: Some(ids),
-                ..Default::default()
-            })
-            .await?
-    };
+    let tasks = if ids.is_empty() { vec![] } else { queue.list(&ListFilter { ids: Some(ids), ..Default::default() }).await? };
     let items: Vec<Value> = poor
         .iter()
         .filter_map(|(s, why)| {

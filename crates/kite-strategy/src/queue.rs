@@ -46,17 +46,11 @@ pub struct ListFilter {
 
 impl ListFilter {
     pub fn statuses(statuses: &[TaskStatus]) -> Self {
-        ListFilter {
-            statuses: statuses.to_vec(),
-            ..Default::default()
-        }
+        ListFilter { statuses: statuses.to_vec(), ..Default::default() }
     }
 
     pub fn ids(ids: Vec<i64>) -> Self {
-        ListFilter {
-            ids: Some(ids),
-            ..Default::default()
-        }
+        ListFilter { ids: Some(ids), ..Default::default() }
     }
 
     /// Whether a task passes the filter (ignoring `limit`).
@@ -144,43 +138,22 @@ pub trait Queue: Send + Sync {
 
     /// Claims a pending, ready task for a session (it becomes active). Refused while a dependency is
     /// not done or someone else holds it.
-    fn claim<'a>(
-        &'a self,
-        task_id: i64,
-        session_id: &'a str,
-    ) -> BoxFuture<'a, Result<Claim, QueueError>>;
+    fn claim<'a>(&'a self, task_id: i64, session_id: &'a str) -> BoxFuture<'a, Result<Claim, QueueError>>;
 
     /// Marks the claimed task done with a result.
-    fn done<'a>(
-        &'a self,
-        claim: &'a Claim,
-        result: &'a str,
-    ) -> BoxFuture<'a, Result<(), QueueError>>;
+    fn done<'a>(&'a self, claim: &'a Claim, result: &'a str) -> BoxFuture<'a, Result<(), QueueError>>;
 
     /// Fails the claimed task. `transient`: back to pending with `attempts + 1` for a retry;
     /// otherwise it is failed for good with `error` as the reason.
-    fn fail<'a>(
-        &'a self,
-        claim: &'a Claim,
-        error: &'a str,
-        transient: bool,
-    ) -> BoxFuture<'a, Result<(), QueueError>>;
+    fn fail<'a>(&'a self, claim: &'a Claim, error: &'a str, transient: bool) -> BoxFuture<'a, Result<(), QueueError>>;
 
     /// Puts the claimed task back to pending without counting the attempt: kite stopped the
     /// agent (the daily budget), it did not fail.
-    fn requeue_uncounted<'a>(
-        &'a self,
-        claim: &'a Claim,
-        reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), QueueError>>;
+    fn requeue_uncounted<'a>(&'a self, claim: &'a Claim, reason: &'a str) -> BoxFuture<'a, Result<(), QueueError>>;
 
     /// The stop order standing for a session, as the tool hook sees it: `(kind, reason)` with
     /// kind `pruned`, `ordered` or `budget` (measured against `daily_budget_usd`).
-    fn stop_order<'a>(
-        &'a self,
-        session: &'a str,
-        daily_budget_usd: Option<f64>,
-    ) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>>;
+    fn stop_order<'a>(&'a self, session: &'a str, daily_budget_usd: Option<f64>) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>>;
 
     /// Keeps a running agent's session alive for the reaper. Default: nothing to do.
     fn heartbeat<'a>(&'a self, _session_id: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {

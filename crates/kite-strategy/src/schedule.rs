@@ -33,10 +33,7 @@ pub enum Cadence {
 impl Cadence {
     pub fn parse(expr: &str) -> Result<Cadence, ScheduleError> {
         let e = expr.trim();
-        let err = |why: String| ScheduleError {
-            expr: expr.to_string(),
-            why,
-        };
+        let err = |why: String| ScheduleError { expr: expr.to_string(), why };
         if e.is_empty() {
             return Err(err("empty".into()));
         }
@@ -62,18 +59,14 @@ impl Cadence {
                 )))
             }
         };
-        cron::Schedule::from_str(&six)
-            .map(|s| Cadence::Cron(Box::new(s)))
-            .map_err(|x| err(x.to_string()))
+        cron::Schedule::from_str(&six).map(|s| Cadence::Cron(Box::new(s))).map_err(|x| err(x.to_string()))
     }
 
     /// The first time strictly after `t` this cadence fires.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             Cadence::EveryTick => Some(t),
-            Cadence::Every(d) => chrono::Duration::from_std(*d)
-                .ok()
-                .and_then(|d| t.checked_add_signed(d)),
+            Cadence::Every(d) => chrono::Duration::from_std(*d).ok().and_then(|d| t.checked_add_signed(d)),
             Cadence::Cron(s) => s.after(&t).next(),
         }
     }
@@ -108,11 +101,7 @@ fn crontab_dow(field: &str) -> Result<String, String> {
         let step = step.map(|s| format!("/{s}")).unwrap_or_default();
         match range.split_once('-') {
             Some((a, b)) if is_num(a) && is_num(b) => {
-                let (a, b_raw) = (
-                    map(a)?,
-                    b.parse::<u32>()
-                        .map_err(|_| format!("bad day of week {b:?}"))?,
-                );
+                let (a, b_raw) = (map(a)?, b.parse::<u32>().map_err(|_| format!("bad day of week {b:?}"))?);
                 if b_raw == 7 && a != 1 {
                     // x-7 ends on Sunday, which the cron crate numbers 1: split the wrap.
                     parts.push(format!("{a}-7{step}"));
@@ -141,71 +130,32 @@ mod tests {
     fn five_field_crontab() {
         // 2026-11-25 is a Wednesday.
         let t = Utc.with_ymd_and_hms(2026, 11, 25, 10, 7, 30).unwrap();
-        assert_eq!(
-            next("*/10 * * * *", t),
-            Utc.with_ymd_and_hms(2026, 11, 25, 10, 10, 0).unwrap()
-        );
-        assert_eq!(
-            next("0 9 * * *", t),
-            Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap()
-        );
+        assert_eq!(next("*/10 * * * *", t), Utc.with_ymd_and_hms(2026, 11, 25, 10, 10, 0).unwrap());
+        assert_eq!(next("0 9 * * *", t), Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap());
         // Sunday as 0 and as 7.
-        assert_eq!(
-            next("0 9 * * 0", t),
-            Utc.with_ymd_and_hms(2026, 11, 29, 9, 0, 0).unwrap()
-        );
-        assert_eq!(
-            next("0 9 * * 7", t),
-            Utc.with_ymd_and_hms(2026, 11, 29, 9, 0, 0).unwrap()
-        );
+        assert_eq!(next("0 9 * * 0", t), Utc.with_ymd_and_hms(2026, 11, 29, 9, 0, 0).unwrap());
+        assert_eq!(next("0 9 * * 7", t), Utc.with_ymd_and_hms(2026, 11, 29, 9, 0, 0).unwrap());
         // Monday to Friday.
-        assert_eq!(
-            next("0 9 * * 1-5", t),
-            Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap()
-        );
+        assert_eq!(next("0 9 * * 1-5", t), Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap());
         // Saturday to Sunday.
-        assert_eq!(
-            next("0 9 * * 6-7", t),
-            Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap()
-        );
-        assert_eq!(
-            next("0 9 * * mon", t),
-            Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap()
-        );
+        assert_eq!(next("0 9 * * 6-7", t), Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap());
+        assert_eq!(next("0 9 * * mon", t), Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
     }
 
     #[test]
     fn seconds_first_names_and_intervals() {
         let t = Utc.with_ymd_and_hms(2026, 11, 25, 10, 7, 30).unwrap();
-        assert_eq!(
-            next("15 * * * * *", t),
-            Utc.with_ymd_and_hms(2026, 11, 25, 10, 8, 15).unwrap()
-        );
-        assert_eq!(
-            next("@hourly", t),
-            Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).unwrap()
-        );
+        assert_eq!(next("15 * * * * *", t), Utc.with_ymd_and_hms(2026, 11, 25, 10, 8, 15).unwrap());
+        assert_eq!(next("@hourly", t), Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).unwrap());
         assert_eq!(next("@every 10m", t), t + chrono::Duration::minutes(10));
     }
 
     #[test]
     fn bad_expressions_say_why() {
-        for bad in [
-            "",
-            "* * *",
-            "61 * * * *",
-            "* * * * 9",
-            "@every",
-            "@every 0s",
-            "@sometimes",
-            "a b c d e",
-        ] {
+        for bad in ["", "* * *", "61 * * * *", "* * * * 9", "@every", "@every 0s", "@sometimes", "a b c d e"] {
             let e = Cadence::parse(bad).unwrap_err();
             assert!(e.to_string().starts_with("bad schedule"), "{bad}: {e}");
         }
-        assert!(Cadence::parse("* * *")
-            .unwrap_err()
-            .why
-            .contains("expected 5"));
+        assert!(Cadence::parse("* * *").unwrap_err().why.contains("expected 5"));
     }
 }

@@ -18,9 +18,7 @@ use serde_json::{json, Value};
 
 use crate::audit::{run_audit, run_claude_audit};
 use crate::config::SchedConfig;
-use crate::context::{
-    git_context, queue_context, shell_context, NoteSource, Provided, ProviderError,
-};
+use crate::context::{git_context, queue_context, shell_context, NoteSource, Provided, ProviderError};
 use crate::plan::{plan, Candidate, Decision, Plan, PlanInput, Target, Unchanged};
 use crate::queue::{ListFilter, PruneNote, Queue, QueueStats};
 use crate::schedule::Cadence;
@@ -131,33 +129,17 @@ pub struct Scheduler {
 impl Scheduler {
     /// Loads the built-in templates (unless `builtin_templates` is off) and those in
     /// `repo/<prompts_dir>`.
-    pub fn new(
-        cfg: SchedConfig,
-        repo: impl Into<PathBuf>,
-        queue: Arc<dyn Queue>,
-        notes: Option<Arc<dyn NoteSource>>,
-    ) -> Self {
+    pub fn new(cfg: SchedConfig, repo: impl Into<PathBuf>, queue: Arc<dyn Queue>, notes: Option<Arc<dyn NoteSource>>) -> Self {
         let repo = repo.into();
         let dir = repo.join(&cfg.prompts_dir);
         let set = TemplateSet::load(cfg.builtin_templates, &dir);
         let fingerprint = fingerprint(&dir);
-        Scheduler {
-            cfg,
-            repo,
-            queue,
-            notes,
-            set,
-            fingerprint,
-            next_due: HashMap::new(),
-        }
+        Scheduler { cfg, repo, queue, notes, set, fingerprint, next_due: HashMap::new() }
     }
 
     /// Reloads the templates (edits in prompts/ take effect); schedules carry over by name.
     pub fn reload(&mut self) {
-        self.set = TemplateSet::load(
-            self.cfg.builtin_templates,
-            &self.repo.join(&self.cfg.prompts_dir),
-        );
+        self.set = TemplateSet::load(self.cfg.builtin_templates, &self.repo.join(&self.cfg.prompts_dir));
         self.fingerprint = fingerprint(&self.repo.join(&self.cfg.prompts_dir));
     }
 
@@ -186,25 +168,14 @@ impl Scheduler {
         self.set
             .templates
             .iter()
-            .map(|t| {
-                (
-                    t.info(),
-                    self.next_due
-                        .get(&t.name)
-                        .copied()
-                        .or_else(|| first_due(&t.cadence, now)),
-                )
-            })
+            .map(|t| (t.info(), self.next_due.get(&t.name).copied().or_else(|| first_due(&t.cadence, now))))
             .collect()
     }
 
     fn due(&mut self, now: DateTime<Utc>, all: bool) -> Vec<usize> {
         let mut v = Vec::new();
         for (i, t) in self.set.templates.iter().enumerate() {
-            let next = *self
-                .next_due
-                .entry(t.name.clone())
-                .or_insert_with(|| first_due(&t.cadence, now).unwrap_or(now));
+            let next = *self.next_due.entry(t.name.clone()).or_insert_with(|| first_due(&t.cadence, now).unwrap_or(now));
             if all || next <= now {
                 v.push(i);
             }
@@ -215,8 +186,7 @@ impl Scheduler {
     /// Ticks every `cfg.tick` until `shutdown` resolves, reloading templates that changed.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         // A zero period would panic in tokio; a typo in kite.toml must not.
-        let mut interval =
-            tokio::time::interval(self.cfg.tick.max(std::time::Duration::from_millis(100)));
+        let mut interval = tokio::time::interval(self.cfg.tick.max(std::time::Duration::from_millis(100)));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
@@ -243,20 +213,14 @@ impl Scheduler {
     /// Keeps the last rounds (what each queued, superseded and pruned, and why) in
     /// `<state_dir>/sched/rounds.jsonl` for the dashboard.
     fn record_round(&self, r: &TickReport) {
-        let Some(dir) = &self.cfg.state_dir else {
-            return;
-        };
+        let Some(dir) = &self.cfg.state_dir else { return };
         let path = kite_core::Home::new(dir).rounds();
         let line = json!({
             "at": r.at, "templates": r.templates, "queued": r.queued, "superseded": r.superseded,
             "pruned": r.pruned, "not_queued": r.not_queued.len(), "errors": r.errors,
             "candidates": r.candidates.len(), "timings": r.timings,
         });
-        let mut lines: Vec<String> = std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect();
+        let mut lines: Vec<String> = std::fs::read_to_string(&path).unwrap_or_default().lines().map(str::to_string).collect();
         lines.push(line.to_string());
         let keep = lines.len().saturating_sub(ROUNDS_KEPT);
         let text = lines[keep..].join("\n") + "\n";
@@ -274,21 +238,8 @@ impl Scheduler {
     #[tracing::instrument(skip_all, fields(dry_run = opts.dry_run))]
     pub async fn tick(&mut self, opts: TickOptions) -> TickReport {
         let now = opts.now.unwrap_or_else(Utc::now);
-        let errors = self
-            .set
-            .errors
-            .iter()
-            .map(|e| ProviderError {
-                source: "template".into(),
-                message: e.to_string(),
-            })
-            .collect();
-        let mut r = Round {
-            now,
-            dry_run: opts.dry_run,
-            errors,
-            ..Round::default()
-        };
+        let errors = self.set.errors.iter().map(|e| ProviderError { source: "template".into(), message: e.to_string() }).collect();
+        let mut r = Round { now, dry_run: opts.dry_run, errors, ..Round::default() };
         let due = self.due(now, opts.all);
 
         let t0 = Instant::now();
@@ -308,27 +259,16 @@ impl Scheduler {
         let (tasks, stats) = match self.load_tasks().await {
             Ok(x) => x,
             Err(message) => {
-                r.errors.push(ProviderError {
-                    source: "queue".into(),
-                    message: format!("cannot plan: {message}"),
-                });
+                r.errors.push(ProviderError { source: "queue".into(), message: format!("cannot plan: {message}") });
                 return r.report(vec![], vec![], vec![], vec![], vec![]);
             }
         };
         let t0 = Instant::now();
-        let mut max_open: HashMap<String, usize> = self
-            .set
-            .templates
-            .iter()
-            .filter_map(|t| t.meta.max_open.map(|m| (t.name.clone(), m)))
-            .collect();
+        let mut max_open: HashMap<String, usize> =
+            self.set.templates.iter().filter_map(|t| t.meta.max_open.map(|m| (t.name.clone(), m))).collect();
         // A template whose work keeps failing or being pruned gets one open task at a time.
         for run in r.runs.iter_mut() {
-            if let Some(why) = stats
-                .by_template
-                .get(&run.name)
-                .and_then(|r| r.throttle(&self.cfg.quality))
-            {
+            if let Some(why) = stats.by_template.get(&run.name).and_then(|r| r.throttle(&self.cfg.quality)) {
                 let m = max_open.entry(run.name.clone()).or_insert(1);
                 *m = (*m).min(1);
                 tracing::info!(template = %run.name, "{why}");
@@ -398,26 +338,16 @@ impl Scheduler {
         if !due.is_empty() {
             match git_context(&self.repo, self.cfg.git_commits, self.cfg.max_markers).await {
                 Ok(v) => {
-                    r.not_queued =
-                        serde_json::from_value(v["markers_not_queued"].clone()).unwrap_or_default();
+                    r.not_queued = serde_json::from_value(v["markers_not_queued"].clone()).unwrap_or_default();
                     ctx.insert("git".into(), v);
                 }
-                Err(e) => r.errors.push(ProviderError {
-                    source: "git".into(),
-                    message: e.to_string(),
-                }),
+                Err(e) => r.errors.push(ProviderError { source: "git".into(), message: e.to_string() }),
             }
             match queue_context(self.queue.as_ref()).await {
                 Ok(v) => drop(ctx.insert("queue".into(), v)),
-                Err(e) => r.errors.push(ProviderError {
-                    source: "queue".into(),
-                    message: e.to_string(),
-                }),
+                Err(e) => r.errors.push(ProviderError { source: "queue".into(), message: e.to_string() }),
             }
-            let needed: HashSet<String> = due
-                .iter()
-                .flat_map(|&i| self.set.templates[i].needs())
-                .collect();
+            let needed: HashSet<String> = due.iter().flat_map(|&i| self.set.templates[i].needs()).collect();
             self.providers(&needed, &mut ctx, r).await;
         }
         self.vault_topics(due, r).await;
@@ -431,22 +361,14 @@ impl Scheduler {
 
     /// The configured providers the due templates need, then the built-in ones (`tests`,
     /// `issues`) for the names no configured provider takes.
-    async fn providers(
-        &self,
-        needed: &HashSet<String>,
-        ctx: &mut serde_json::Map<String, Value>,
-        r: &mut Round,
-    ) {
+    async fn providers(&self, needed: &HashSet<String>, ctx: &mut serde_json::Map<String, Value>, r: &mut Round) {
         for (name, p) in &self.cfg.providers {
             if !needed.contains(name) {
                 continue;
             }
             match shell_context(&self.repo, p, self.cfg.provider_timeout).await {
                 Ok(v) => drop(ctx.insert(name.clone(), v)),
-                Err(e) => r.errors.push(ProviderError {
-                    source: name.clone(),
-                    message: e.to_string(),
-                }),
+                Err(e) => r.errors.push(ProviderError { source: name.clone(), message: e.to_string() }),
             }
         }
         for name in ["tests", "issues", "quality"] {
@@ -455,37 +377,19 @@ impl Scheduler {
             }
             let got = match name {
                 "tests" if !self.cfg.tests.detect => Ok(Provided::Unavailable(
-                    "[sched.tests] detect is off and no [sched.providers.tests] is configured"
-                        .into(),
+                    "[sched.tests] detect is off and no [sched.providers.tests] is configured".into(),
                 )),
                 "tests" => {
-                    let state = self
-                        .cfg
-                        .state_dir
-                        .clone()
-                        .unwrap_or_else(std::env::temp_dir);
-                    kite_testrun::tests_context(&self.repo, &state, &self.cfg.tests)
-                        .await
-                        .map_err(crate::SourceError::from)
+                    let state = self.cfg.state_dir.clone().unwrap_or_else(std::env::temp_dir);
+                    kite_testrun::tests_context(&self.repo, &state, &self.cfg.tests).await.map_err(crate::SourceError::from)
                 }
-                "quality" => {
-                    crate::quality::quality_context(
-                        &self.repo,
-                        self.cfg.target.as_deref(),
-                        self.queue.as_ref(),
-                        &self.cfg.quality,
-                    )
-                    .await
-                }
+                "quality" => crate::quality::quality_context(&self.repo, self.cfg.target.as_deref(), self.queue.as_ref(), &self.cfg.quality).await,
                 _ => crate::issues::issues_context(&self.repo, &self.cfg.issues).await,
             };
             match got {
                 Ok(Provided::Context(v)) => drop(ctx.insert(name.into(), v)),
                 Ok(Provided::Unavailable(why)) => drop(r.unavailable.insert(name.to_string(), why)),
-                Err(e) => r.errors.push(ProviderError {
-                    source: name.into(),
-                    message: e.to_string(),
-                }),
+                Err(e) => r.errors.push(ProviderError { source: name.into(), message: e.to_string() }),
             }
         }
     }
@@ -493,25 +397,17 @@ impl Scheduler {
     /// The vault's notes for each due template's topic (once per topic).
     async fn vault_topics(&self, due: &[usize], r: &mut Round) {
         for &i in due {
-            let Some(topic) = self.set.templates[i].meta.topic.clone() else {
-                continue;
-            };
+            let Some(topic) = self.set.templates[i].meta.topic.clone() else { continue };
             if r.vault.contains_key(&topic) {
                 continue;
             }
-            let k = self.set.templates[i]
-                .meta
-                .vault_k
-                .unwrap_or(self.cfg.vault_k);
+            let k = self.set.templates[i].meta.vault_k.unwrap_or(self.cfg.vault_k);
             let hits = match &self.notes {
                 None => json!([]),
                 Some(n) => match n.search(&topic, k).await {
                     Ok(h) => json!(h),
                     Err(e) => {
-                        r.errors.push(ProviderError {
-                            source: "vault".into(),
-                            message: e.to_string(),
-                        });
+                        r.errors.push(ProviderError { source: "vault".into(), message: e.to_string() });
                         json!([])
                     }
                 },
@@ -525,16 +421,12 @@ impl Scheduler {
     fn cannot_run(&self, i: usize, r: &Round) -> Option<String> {
         let t = &self.set.templates[i];
         let missing = match (&t.meta.agent, &t.meta.command) {
-            (Some(_), _) => kite_agent::claude::find(self.cfg.claude.as_deref())
-                .err()
-                .map(|_| "claude".to_string()),
+            (Some(_), _) => kite_agent::claude::find(self.cfg.claude.as_deref()).err().map(|_| "claude".to_string()),
             (None, Some(c)) => crate::audit::missing_program(c, &self.repo),
             (None, None) => None,
         };
         match missing {
-            Some(program) => Some(format!(
-                "`{program}` is not installed (not on PATH); the audit runs once it is"
-            )),
+            Some(program) => Some(format!("`{program}` is not installed (not on PATH); the audit runs once it is")),
             None => t.needs().iter().find_map(|n| r.unavailable.get(n)).cloned(),
         }
     }
@@ -542,13 +434,7 @@ impl Scheduler {
     /// Renders template `i` into candidates (through its audit, when it has one).
     async fn render_template(&self, i: usize, tctx: &mut tera::Context, r: &mut Round) {
         let t = &self.set.templates[i];
-        let mut run = TemplateRun {
-            name: t.name.clone(),
-            candidates: 0,
-            skipped: None,
-            error: None,
-            throttled: None,
-        };
+        let mut run = TemplateRun { name: t.name.clone(), candidates: 0, skipped: None, error: None, throttled: None };
         match &t.meta.topic {
             Some(topic) => tctx.insert("vault", r.vault.get(topic).unwrap_or(&json!([]))),
             None => drop(tctx.remove("vault")),
@@ -568,9 +454,7 @@ impl Scheduler {
                     listed = match (t.meta.retire_missing, &out.skipped, &t.meta.for_each) {
                         (true, None, Some(list)) => {
                             let root = list.split('.').next().unwrap_or_default();
-                            (tctx.get(root).and_then(|v| v.get("complete"))
-                                != Some(&Value::Bool(false)))
-                            .then(|| list.clone())
+                            (tctx.get(root).and_then(|v| v.get("complete")) != Some(&Value::Bool(false))).then(|| list.clone())
                         }
                         _ => None,
                     };
@@ -581,10 +465,7 @@ impl Scheduler {
                 }
             }
             if let Some(e) = &run.error {
-                r.errors.push(ProviderError {
-                    source: format!("template:{}", t.name),
-                    message: e.clone(),
-                });
+                r.errors.push(ProviderError { source: format!("template:{}", t.name), message: e.clone() });
             }
             // Complete only when every item made it into candidates (an audit that failed
             // dropped some: their tasks are not resolved by that).
@@ -597,56 +478,25 @@ impl Scheduler {
     }
 
     /// One rendered item's candidates: itself, or what its audit proposed.
-    async fn candidates_of(
-        &self,
-        t: &Template,
-        item: crate::template::Rendered,
-        run: &mut TemplateRun,
-        r: &mut Round,
-    ) {
+    async fn candidates_of(&self, t: &Template, item: crate::template::Rendered, run: &mut TemplateRun, r: &mut Round) {
         let audit = match (&t.meta.agent, &t.meta.command) {
             (None, None) => None,
             (Some(_), _) => Some(match kite_agent::claude::find(self.cfg.claude.as_deref()) {
-                Ok(binary) => {
-                    run_claude_audit(&binary, &item.body, &self.repo, self.cfg.audit_timeout).await
-                }
+                Ok(binary) => run_claude_audit(&binary, &item.body, &self.repo, self.cfg.audit_timeout).await,
                 Err(e) => Err(crate::SourceError::NoAgent(e)),
             }),
-            (None, Some(cmd)) => {
-                Some(run_audit(cmd, &item.body, &self.repo, self.cfg.audit_timeout).await)
-            }
+            (None, Some(cmd)) => Some(run_audit(cmd, &item.body, &self.repo, self.cfg.audit_timeout).await),
         };
         match audit {
-            None => r.candidates.push(candidate(
-                t,
-                item.title,
-                item.body,
-                None,
-                item.files,
-                item.dedup_key,
-            )),
+            None => r.candidates.push(candidate(t, item.title, item.body, None, item.files, item.dedup_key)),
             Some(Err(e)) => run.error = Some(format!("strategy audit: {e}")),
             Some(Ok(a)) => {
                 for why in a.rejected {
-                    r.errors.push(ProviderError {
-                        source: format!("template:{}", t.name),
-                        message: format!("audit output rejected: {why}"),
-                    });
+                    r.errors.push(ProviderError { source: format!("template:{}", t.name), message: format!("audit output rejected: {why}") });
                 }
                 for x in a.tasks {
-                    let files = if x.files.is_empty() {
-                        item.files.clone()
-                    } else {
-                        x.files
-                    };
-                    r.candidates.push(candidate(
-                        t,
-                        x.title,
-                        x.body,
-                        x.priority,
-                        files,
-                        x.dedup_key,
-                    ));
+                    let files = if x.files.is_empty() { item.files.clone() } else { x.files };
+                    r.candidates.push(candidate(t, x.title, x.body, x.priority, files, x.dedup_key));
                 }
             }
         }
@@ -655,11 +505,7 @@ impl Scheduler {
     /// Applies a plan: creates first, so supersessions can name the task that replaces the old
     /// one, then prunes. Returns the created tasks by candidate, and the supersessions and prunes
     /// with those names. A dry run changes nothing.
-    async fn apply(
-        &self,
-        p: &Plan,
-        r: &mut Round,
-    ) -> (HashMap<usize, i64>, Vec<Decision>, Vec<Decision>) {
+    async fn apply(&self, p: &Plan, r: &mut Round) -> (HashMap<usize, i64>, Vec<Decision>, Vec<Decision>) {
         let mut created: HashMap<usize, i64> = HashMap::new();
         let mut superseded = p.superseded.clone();
         let mut pruned = p.pruned.clone();
@@ -669,10 +515,7 @@ impl Scheduler {
         for &i in &p.queue {
             match self.queue.create(r.candidates[i].to_new_task()).await {
                 Ok(id) => drop(created.insert(i, id)),
-                Err(e) => r.errors.push(ProviderError {
-                    source: "queue".into(),
-                    message: format!("create {:?}: {e}", r.candidates[i].title),
-                }),
+                Err(e) => r.errors.push(ProviderError { source: "queue".into(), message: format!("create {:?}: {e}", r.candidates[i].title) }),
             }
         }
         for d in superseded.iter_mut().chain(pruned.iter_mut()) {
@@ -681,24 +524,14 @@ impl Scheduler {
                     d.superseded_by = Some(Target::Task { id: *id });
                 }
             }
-            let Target::Task { id } = d.target else {
-                continue;
-            };
+            let Target::Task { id } = d.target else { continue };
             let by = match d.superseded_by {
                 Some(Target::Task { id }) => Some(id),
                 _ => None,
             };
-            let note = PruneNote {
-                kind: d.kind,
-                reason: d.reason.clone(),
-                superseded_by: by,
-                score: Some(d.score),
-            };
+            let note = PruneNote { kind: d.kind, reason: d.reason.clone(), superseded_by: by, score: Some(d.score) };
             if let Err(e) = self.queue.prune(id, note).await {
-                r.errors.push(ProviderError {
-                    source: "queue".into(),
-                    message: format!("prune #{id}: {e}"),
-                });
+                r.errors.push(ProviderError { source: "queue".into(), message: format!("prune #{id}: {e}") });
             }
         }
         (created, superseded, pruned)
@@ -712,20 +545,13 @@ impl Scheduler {
             .templates
             .iter()
             .find(|t| t.name == c.template)
-            .and_then(|t| {
-                t.meta
-                    .description
-                    .as_deref()
-                    .map(|d| d.trim().trim_end_matches('.').to_string())
-            });
+            .and_then(|t| t.meta.description.as_deref().map(|d| d.trim().trim_end_matches('.').to_string()));
         // The body's first line, and the next when the first introduces it ("... a file:").
         let mut lines = c.body.lines().map(str::trim).filter(|l| !l.is_empty());
-        let found = lines
-            .next()
-            .map(|first| match (first.ends_with(':'), lines.next()) {
-                (true, Some(next)) => format!("{first} {next}"),
-                _ => first.to_string(),
-            });
+        let found = lines.next().map(|first| match (first.ends_with(':'), lines.next()) {
+            (true, Some(next)) => format!("{first} {next}"),
+            _ => first.to_string(),
+        });
         let found = found.map(|f| f.chars().take(200).collect::<String>());
         match (about, found) {
             (Some(a), Some(f)) => format!("{} ({a}): {f}", c.template),
@@ -739,27 +565,16 @@ impl Scheduler {
     async fn load_tasks(&self) -> Result<(Vec<Task>, QueueStats), String> {
         let mut tasks = self
             .queue
-            .list(&ListFilter::statuses(&[
-                TaskStatus::Pending,
-                TaskStatus::Active,
-            ]))
+            .list(&ListFilter::statuses(&[TaskStatus::Pending, TaskStatus::Active]))
             .await
             .map_err(|e| e.to_string())?;
         let known: HashSet<i64> = tasks.iter().map(|t| t.id).collect();
-        let mut missing: Vec<i64> = tasks
-            .iter()
-            .flat_map(|t| t.depends_on.iter().copied())
-            .filter(|d| !known.contains(d))
-            .collect();
+        let mut missing: Vec<i64> =
+            tasks.iter().flat_map(|t| t.depends_on.iter().copied()).filter(|d| !known.contains(d)).collect();
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
-            tasks.extend(
-                self.queue
-                    .list(&ListFilter::ids(missing))
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
+            tasks.extend(self.queue.list(&ListFilter::ids(missing)).await.map_err(|e| e.to_string())?);
         }
         // The track record: kite.db's task counts and the merge queue's, per template.
         let stats = self.queue.stats().await.map_err(|e| e.to_string())?;
@@ -768,23 +583,13 @@ impl Scheduler {
 }
 
 fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<std::time::SystemTime>, u64)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return vec![];
-    };
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
     let mut v: Vec<_> = entries
         .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.ends_with(".md.tera"))
-        })
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".md.tera")))
         .map(|e| {
             let m = e.metadata().ok();
-            (
-                e.path(),
-                m.as_ref().and_then(|m| m.modified().ok()),
-                m.map_or(0, |m| m.len()),
-            )
+            (e.path(), m.as_ref().and_then(|m| m.modified().ok()), m.map_or(0, |m| m.len()))
         })
         .collect();
     v.sort();
@@ -807,9 +612,7 @@ fn candidate(
     files: Vec<String>,
     dedup_key: Option<String>,
 ) -> Candidate {
-    let dedup_key = dedup_key
-        .filter(|k| !k.trim().is_empty())
-        .unwrap_or_else(|| format!("{}:{}", t.name, title));
+    let dedup_key = dedup_key.filter(|k| !k.trim().is_empty()).unwrap_or_else(|| format!("{}:{}", t.name, title));
     Candidate {
         template: t.name.clone(),
         title,

@@ -80,11 +80,7 @@ pub struct QualityRule {
 
 impl Default for QualityRule {
     fn default() -> Self {
-        QualityRule {
-            min_landed: 5,
-            min_survival_7d: 0.5,
-            reverted: 2,
-        }
+        QualityRule { min_landed: 5, min_survival_7d: 0.5, reverted: 2 }
     }
 }
 
@@ -106,10 +102,7 @@ impl TrackRecord {
             ));
         }
         if q.reverted > 0 && self.reverted >= q.reverted {
-            return Some(format!(
-                "throttled to one open task: {} of its landed tasks were reverted",
-                self.reverted
-            ));
+            return Some(format!("throttled to one open task: {} of its landed tasks were reverted", self.reverted));
         }
         match self.median_survival_7d {
             Some(m) if self.measured >= q.min_landed && m < q.min_survival_7d => Some(format!(
@@ -131,8 +124,7 @@ impl TrackRecord {
         let good = self.done.saturating_sub(self.measured) as f64 + self.survived;
         // A rejected or conflicted landing is an attempt that did not land: half a failure (the
         // task may land on its next attempt, and then counts as done too).
-        let bad = (self.failed + self.reverted) as f64
-            + 0.5 * (self.pruned + self.rejected + self.conflicted) as f64;
+        let bad = (self.failed + self.reverted) as f64 + 0.5 * (self.pruned + self.rejected + self.conflicted) as f64;
         let n = (self.done + self.failed + self.pruned) as f64;
         (good - bad) / (n + 2.0)
     }
@@ -164,34 +156,18 @@ impl Score {
     /// points, then the total.
     pub fn explain(&self) -> String {
         let mut parts = vec![format!("{:.1} from its priority", self.priority + 0.0)];
-        let signed = |v: f64| {
-            if v >= 0.0 {
-                format!("+{v:.1}")
-            } else {
-                format!("{v:.1}")
-            }
-        };
+        let signed = |v: f64| if v >= 0.0 { format!("+{v:.1}") } else { format!("{v:.1}") };
         if self.age.abs() >= 0.05 {
             parts.push(format!("{} for how long it has waited", signed(self.age)));
         }
         if self.unblocks.abs() >= 0.05 {
-            parts.push(format!(
-                "{} for the tasks waiting on it",
-                signed(self.unblocks)
-            ));
+            parts.push(format!("{} for the tasks waiting on it", signed(self.unblocks)));
         }
         if self.conflicts.abs() >= 0.05 {
-            parts.push(format!(
-                "{} because active work holds some of its files",
-                signed(self.conflicts)
-            ));
+            parts.push(format!("{} because active work holds some of its files", signed(self.conflicts)));
         }
         if self.track_record.abs() >= 0.05 {
-            let how = if self.track_record > 0.0 {
-                "its template's tasks mostly get done"
-            } else {
-                "its template's tasks often fail or are pruned"
-            };
+            let how = if self.track_record > 0.0 { "its template's tasks mostly get done" } else { "its template's tasks often fail or are pruned" };
             parts.push(format!("{} because {how}", signed(self.track_record)));
         }
         if parts.len() == 1 {
@@ -210,19 +186,9 @@ impl Score {
         };
         let unblocks = w.unblocks * input.unblocks as f64;
         let conflicts = -w.conflict * input.conflicting_files as f64;
-        let track_record = input
-            .track
-            .map(|t| w.track_record * t.ratio())
-            .unwrap_or(0.0);
+        let track_record = input.track.map(|t| w.track_record * t.ratio()).unwrap_or(0.0);
         let total = priority + age + unblocks + conflicts + track_record;
-        Score {
-            priority,
-            age,
-            unblocks,
-            conflicts,
-            track_record,
-            total: round3(total),
-        }
+        Score { priority, age, unblocks, conflicts, track_record, total: round3(total) }
     }
 }
 
@@ -236,168 +202,50 @@ mod tests {
 
     fn check(input: ScoreInput, expected_total: f64) {
         let s = Score::compute(&input, &ScoreWeights::default());
-        assert!(
-            (s.total - expected_total).abs() < 1e-3,
-            "{input:?} -> {s:?}"
-        );
+        assert!((s.total - expected_total).abs() < 1e-3, "{input:?} -> {s:?}");
         let sum = s.priority + s.age + s.unblocks + s.conflicts + s.track_record;
         assert!((sum - s.total).abs() < 1e-3);
     }
 
     #[test]
     fn parts_add_up() {
-        check(
-            ScoreInput {
-                priority: 10,
-                ..Default::default()
-            },
-            10.0,
-        );
+        check(ScoreInput { priority: 10, ..Default::default() }, 10.0);
         // Half of the full age earns half of the age points.
-        check(
-            ScoreInput {
-                age_ms: 24 * 3_600_000,
-                ..Default::default()
-            },
-            5.0,
-        );
+        check(ScoreInput { age_ms: 24 * 3_600_000, ..Default::default() }, 5.0);
         // Age is capped.
-        check(
-            ScoreInput {
-                age_ms: 1000 * 3_600_000,
-                ..Default::default()
-            },
-            10.0,
-        );
-        check(
-            ScoreInput {
-                age_ms: -5,
-                ..Default::default()
-            },
-            0.0,
-        );
-        check(
-            ScoreInput {
-                unblocks: 2,
-                ..Default::default()
-            },
-            10.0,
-        );
-        check(
-            ScoreInput {
-                conflicting_files: 3,
-                ..Default::default()
-            },
-            -15.0,
-        );
+        check(ScoreInput { age_ms: 1000 * 3_600_000, ..Default::default() }, 10.0);
+        check(ScoreInput { age_ms: -5, ..Default::default() }, 0.0);
+        check(ScoreInput { unblocks: 2, ..Default::default() }, 10.0);
+        check(ScoreInput { conflicting_files: 3, ..Default::default() }, -15.0);
         // 2 done, 0 failed: (2 - 0) / (2 + 2) * 10
-        let track = Some(TrackRecord {
-            done: 2,
-            failed: 0,
-            pruned: 0,
-            ..Default::default()
-        });
-        check(
-            ScoreInput {
-                track,
-                ..Default::default()
-            },
-            5.0,
-        );
-        let track = Some(TrackRecord {
-            done: 0,
-            failed: 3,
-            pruned: 2,
-            ..Default::default()
-        });
-        check(
-            ScoreInput {
-                track,
-                ..Default::default()
-            },
-            -40.0 / 7.0,
-        );
+        let track = Some(TrackRecord { done: 2, failed: 0, pruned: 0, ..Default::default() });
+        check(ScoreInput { track, ..Default::default() }, 5.0);
+        let track = Some(TrackRecord { done: 0, failed: 3, pruned: 2, ..Default::default() });
+        check(ScoreInput { track, ..Default::default() }, -40.0 / 7.0);
     }
 
     #[test]
     fn a_score_is_explained_in_words() {
-        let s = Score {
-            priority: 5.0,
-            age: 0.0,
-            unblocks: 2.0,
-            conflicts: -3.0,
-            track_record: -1.5,
-            total: 2.5,
-        };
+        let s = Score { priority: 5.0, age: 0.0, unblocks: 2.0, conflicts: -3.0, track_record: -1.5, total: 2.5 };
         assert_eq!(
             s.explain(),
             "5.0 from its priority, +2.0 for the tasks waiting on it, -3.0 because active work holds some of its files, -1.5 because its template's tasks often fail or are pruned; 2.5 in all"
         );
-        let plain = Score {
-            priority: 5.0,
-            total: 5.0,
-            ..Score::default()
-        };
-        assert_eq!(
-            plain.explain(),
-            "5.0 from its priority, nothing else counts for or against it yet; 5.0 in all"
-        );
+        let plain = Score { priority: 5.0, total: 5.0, ..Score::default() };
+        assert_eq!(plain.explain(), "5.0 from its priority, nothing else counts for or against it yet; 5.0 in all");
     }
 
     #[test]
     fn a_template_whose_work_keeps_failing_is_throttled_and_recovers() {
         let q = QualityRule::default();
-        assert_eq!(
-            TrackRecord {
-                done: 0,
-                failed: 2,
-                pruned: 2,
-                ..Default::default()
-            }
-            .throttle(&q),
-            None,
-            "too few outcomes to judge"
-        );
-        let bad = TrackRecord {
-            done: 2,
-            failed: 3,
-            pruned: 2,
-            ..Default::default()
-        }
-        .throttle(&q)
-        .expect("5 of 7 went wrong");
-        assert!(
-            bad.contains("5 of its 7") && bad.contains("2 done, 3 failed, 2 pruned"),
-            "{bad}"
-        );
-        assert_eq!(
-            TrackRecord {
-                done: 4,
-                failed: 3,
-                pruned: 2,
-                ..Default::default()
-            }
-            .throttle(&q),
-            None,
-            "4 of 9 done lifts it"
-        );
+        assert_eq!(TrackRecord { done: 0, failed: 2, pruned: 2, ..Default::default() }.throttle(&q), None, "too few outcomes to judge");
+        let bad = TrackRecord { done: 2, failed: 3, pruned: 2, ..Default::default() }.throttle(&q).expect("5 of 7 went wrong");
+        assert!(bad.contains("5 of its 7") && bad.contains("2 done, 3 failed, 2 pruned"), "{bad}");
+        assert_eq!(TrackRecord { done: 4, failed: 3, pruned: 2, ..Default::default() }.throttle(&q), None, "4 of 9 done lifts it");
         // Landings rejected by the verify command or conflicted count against its ratio.
-        let landed = TrackRecord {
-            done: 4,
-            ..Default::default()
-        };
-        let bounced = TrackRecord {
-            done: 4,
-            rejected: 4,
-            conflicted: 2,
-            ..Default::default()
-        };
-        assert!(
-            bounced.ratio() < landed.ratio(),
-            "{} vs {}",
-            bounced.ratio(),
-            landed.ratio()
-        );
+        let landed = TrackRecord { done: 4, ..Default::default() };
+        let bounced = TrackRecord { done: 4, rejected: 4, conflicted: 2, ..Default::default() };
+        assert!(bounced.ratio() < landed.ratio(), "{} vs {}", bounced.ratio(), landed.ratio());
     }
 
     /// Issue 24: landed work that is reverted or rewritten throttles its template, with the reason
@@ -417,25 +265,9 @@ mod tests {
         let why = landed(6, 6.0, 1.0, 2).throttle(&q).expect("two reverted");
         assert!(why.contains("2 of its landed tasks were reverted"), "{why}");
         let why = landed(5, 1.5, 0.3, 0).throttle(&q).expect("rewritten");
-        assert!(
-            why.contains("its 5 landed tasks")
-                && why.contains("a median 30%")
-                && why.contains("under 50%"),
-            "{why}"
-        );
-        assert_eq!(
-            landed(4, 1.2, 0.3, 0).throttle(&q),
-            None,
-            "too few measured to judge"
-        );
-        assert_eq!(
-            landed(6, 1.8, 0.3, 1).throttle(&QualityRule {
-                min_survival_7d: 0.2,
-                ..q.clone()
-            }),
-            None,
-            "configurable"
-        );
+        assert!(why.contains("its 5 landed tasks") && why.contains("a median 30%") && why.contains("under 50%"), "{why}");
+        assert_eq!(landed(4, 1.2, 0.3, 0).throttle(&q), None, "too few measured to judge");
+        assert_eq!(landed(6, 1.8, 0.3, 1).throttle(&QualityRule { min_survival_7d: 0.2, ..q.clone() }), None, "configurable");
         // What survived is what counts: six landed tasks of which little stayed score below six
         // whose work stayed, and a reverted one counts against.
         assert!(landed(6, 1.8, 0.3, 0).ratio() < landed(6, 5.4, 0.9, 0).ratio());

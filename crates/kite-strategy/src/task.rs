@@ -69,32 +69,21 @@ impl FileSet {
     }
 
     pub fn overlaps(&self, path: &str) -> bool {
-        let Some(probe) = lock_path(path) else {
-            return false;
-        };
+        let Some(probe) = lock_path(path) else { return false };
         if self.special.iter().any(|s| s.overlaps(&probe)) {
             return true;
         }
         if probe.is_glob() || probe.as_str() == "." {
-            return self
-                .plain
-                .iter()
-                .any(|m| LockPath::from_normalized(m).is_ok_and(|m| m.overlaps(&probe)));
+            return self.plain.iter().any(|m| LockPath::from_normalized(m).is_ok_and(|m| m.overlaps(&probe)));
         }
         let f = probe.as_str();
         // f itself or a directory above it is in the set.
-        if self.plain.contains(f)
-            || f.match_indices('/')
-                .any(|(i, _)| self.plain.contains(&f[..i]))
-        {
+        if self.plain.contains(f) || f.match_indices('/').any(|(i, _)| self.plain.contains(&f[..i])) {
             return true;
         }
         // Something under f is in the set.
         let dir = format!("{f}/");
-        self.plain
-            .range(dir.clone()..)
-            .next()
-            .is_some_and(|e| e.starts_with(&dir))
+        self.plain.range(dir.clone()..).next().is_some_and(|e| e.starts_with(&dir))
     }
 }
 
@@ -111,10 +100,7 @@ mod tests {
         assert!(!path_overlaps("src/a.rs", "src/ab.rs"));
         assert!(!path_overlaps("src/a", "src/ab/c.rs"));
         assert!(!path_overlaps("", "src"));
-        assert!(files_overlap(
-            &["x".into(), "src/lib.rs".into()],
-            &["src".into()]
-        ));
+        assert!(files_overlap(&["x".into(), "src/lib.rs".into()], &["src".into()]));
         assert!(!files_overlap(&[], &["src".into()]));
         // The lock rule: patterns, and the root.
         assert!(path_overlaps("src/*.rs", "src/a.rs"));
@@ -125,32 +111,9 @@ mod tests {
 
     #[test]
     fn file_set_agrees_with_pairwise_rule() {
-        let members = [
-            "src/a.rs",
-            "docs/",
-            "./lib/x/y.rs",
-            "Cargo.toml",
-            "tests/*.rs",
-        ];
+        let members = ["src/a.rs", "docs/", "./lib/x/y.rs", "Cargo.toml", "tests/*.rs"];
         let set = FileSet::new(members);
-        for probe in [
-            "src/a.rs",
-            "src",
-            "src/ab.rs",
-            "docs/z.md",
-            "lib",
-            "lib/x",
-            "lib/x/y.rs/",
-            "lib/xy",
-            "Cargo",
-            "",
-            "other",
-            "tests/a.rs",
-            "tests/a.txt",
-            "src/*.rs",
-            "**/*.md",
-            ".",
-        ] {
+        for probe in ["src/a.rs", "src", "src/ab.rs", "docs/z.md", "lib", "lib/x", "lib/x/y.rs/", "lib/xy", "Cargo", "", "other", "tests/a.rs", "tests/a.txt", "src/*.rs", "**/*.md", "."] {
             let pairwise = members.iter().any(|m| path_overlaps(probe, m));
             assert_eq!(set.overlaps(probe), pairwise, "{probe}");
         }
@@ -158,10 +121,7 @@ mod tests {
 
     #[test]
     fn status_serde() {
-        assert_eq!(
-            serde_json::to_string(&TaskStatus::Pruned).unwrap(),
-            "\"pruned\""
-        );
+        assert_eq!(serde_json::to_string(&TaskStatus::Pruned).unwrap(), "\"pruned\"");
         let s: TaskStatus = serde_json::from_str("\"active\"").unwrap();
         assert_eq!(s, TaskStatus::Active);
     }

@@ -203,10 +203,7 @@ impl TemplateSet {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
             Err(e) => {
-                set.errors.push(TemplateError {
-                    file: dir.display().to_string(),
-                    message: e.to_string(),
-                });
+                set.errors.push(TemplateError { file: dir.display().to_string(), message: e.to_string() });
                 return;
             }
         };
@@ -219,10 +216,7 @@ impl TemplateSet {
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
                 Err(e) => {
-                    set.errors.push(TemplateError {
-                        file: path.display().to_string(),
-                        message: e.to_string(),
-                    });
+                    set.errors.push(TemplateError { file: path.display().to_string(), message: e.to_string() });
                     continue;
                 }
             };
@@ -247,8 +241,7 @@ impl TemplateSet {
                     // A broken override must not leave the built-in silently in its place
                     // looking like the user's: drop the built-in of that name too.
                     let name = stem(&path);
-                    set.templates
-                        .retain(|o| !(o.origin == Origin::Builtin && o.name == name));
+                    set.templates.retain(|o| !(o.origin == Origin::Builtin && o.name == name));
                     set.errors.push(e);
                 }
             }
@@ -257,10 +250,7 @@ impl TemplateSet {
 }
 
 fn stem(path: &Path) -> String {
-    let n = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("template");
+    let n = path.file_name().and_then(|n| n.to_str()).unwrap_or("template");
     n.strip_suffix(".md.tera").unwrap_or(n).to_string()
 }
 
@@ -282,25 +272,15 @@ fn chain(e: &dyn std::error::Error) -> String {
 impl Template {
     /// Parses and compiles one template file's text.
     pub fn parse(path: &Path, text: &str) -> Result<Template, TemplateError> {
-        let fail = |message: String| TemplateError {
-            file: path.display().to_string(),
-            message,
-        };
-        let rest = text
-            .trim_start()
-            .strip_prefix(FENCE)
-            .ok_or_else(|| fail("no +++ front matter".into()))?;
+        let fail = |message: String| TemplateError { file: path.display().to_string(), message };
+        let rest = text.trim_start().strip_prefix(FENCE).ok_or_else(|| fail("no +++ front matter".into()))?;
         let end = rest
             .find("\n+++")
             .ok_or_else(|| fail("front matter is not closed by a +++ line".into()))?;
         let front = &rest[..end];
         let after = &rest[end + 4..];
-        let body = after
-            .strip_prefix("\r\n")
-            .or_else(|| after.strip_prefix('\n'))
-            .unwrap_or(after);
-        let meta: FrontMatter =
-            toml::from_str(front).map_err(|e| fail(format!("bad front matter: {e}")))?;
+        let body = after.strip_prefix("\r\n").or_else(|| after.strip_prefix('\n')).unwrap_or(after);
+        let meta: FrontMatter = toml::from_str(front).map_err(|e| fail(format!("bad front matter: {e}")))?;
 
         let name = meta.name.clone().unwrap_or_else(|| stem(path));
         if name.trim().is_empty() {
@@ -315,22 +295,16 @@ impl Template {
             Some(s) => Some(parse_duration(s).map_err(|e| fail(format!("stale_after: {e}")))?),
         };
         if let Some(a) = meta.agent.as_deref().filter(|a| *a != "claude") {
-            return Err(fail(format!(
-                "agent = {a:?}: the agent kite knows is \"claude\"; use `command` for another"
-            )));
+            return Err(fail(format!("agent = {a:?}: the agent kite knows is \"claude\"; use `command` for another")));
         }
         if meta.agent.is_some() && meta.command.is_some() {
             return Err(fail("a template has `agent` or `command`, not both".into()));
         }
         if !meta.is_audit() && meta.title.as_deref().is_none_or(|t| t.trim().is_empty()) {
-            return Err(fail(
-                "a template without `command` or `agent` needs a `title`".into(),
-            ));
+            return Err(fail("a template without `command` or `agent` needs a `title`".into()));
         }
         if meta.max_open == Some(0) {
-            return Err(fail(
-                "max_open = 0 would prune everything; leave it out for no limit".into(),
-            ));
+            return Err(fail("max_open = 0 would prune everything; leave it out for no limit".into()));
         }
 
         let mut tera = tera::Tera::default();
@@ -345,19 +319,9 @@ impl Template {
             parts.push((format!("files[{i}]"), f));
         }
         for (part, src) in &parts {
-            tera.add_raw_template(part, src)
-                .map_err(|e| fail(format!("{part}: {}", chain(&e))))?;
+            tera.add_raw_template(part, src).map_err(|e| fail(format!("{part}: {}", chain(&e))))?;
         }
-        Ok(Template {
-            name,
-            file: path.to_path_buf(),
-            origin: Origin::File { overrides: false },
-            cadence,
-            stale_after,
-            file_templates: meta.files.len(),
-            meta,
-            tera,
-        })
+        Ok(Template { name, file: path.to_path_buf(), origin: Origin::File { overrides: false }, cadence, stale_after, file_templates: meta.files.len(), meta, tera })
     }
 
     pub fn info(&self) -> TemplateInfo {
@@ -369,11 +333,7 @@ impl Template {
                 Origin::File { .. } => self.file.display().to_string(),
             },
             overrides: self.origin == Origin::File { overrides: true },
-            schedule: self
-                .meta
-                .schedule
-                .clone()
-                .unwrap_or_else(|| self.cadence.describe()),
+            schedule: self.meta.schedule.clone().unwrap_or_else(|| self.cadence.describe()),
             workstream: self.meta.workstream.clone(),
             priority: self.meta.priority,
             max_open: self.meta.max_open,
@@ -391,12 +351,7 @@ impl Template {
     /// `for_each`.
     pub fn needs(&self) -> Vec<String> {
         let mut v = self.meta.uses.clone();
-        if let Some(root) = self
-            .meta
-            .for_each
-            .as_deref()
-            .and_then(|p| p.split('.').next())
-        {
+        if let Some(root) = self.meta.for_each.as_deref().and_then(|p| p.split('.').next()) {
             if !v.iter().any(|x| x == root) {
                 v.push(root.to_string());
             }
@@ -418,10 +373,7 @@ impl Template {
     /// every template (cloning a large context per template and item is what would cost); this sets
     /// `template`, and `item` and `index` per item, overwriting what the previous template left.
     pub fn render_in(&self, ctx: &mut tera::Context) -> Result<RenderOutput, TemplateError> {
-        let fail = |message: String| TemplateError {
-            file: self.file.display().to_string(),
-            message,
-        };
+        let fail = |message: String| TemplateError { file: self.file.display().to_string(), message };
         ctx.remove("item");
         ctx.remove("index");
         ctx.insert(
@@ -444,10 +396,7 @@ impl Template {
                     Some(Value::Array(a)) => a.iter().cloned().map(Some).collect(),
                     Some(Value::Null) => vec![],
                     Some(other) => {
-                        return Err(fail(format!(
-                            "for_each `{path}` is a {}, not a list",
-                            kind(other)
-                        )));
+                        return Err(fail(format!("for_each `{path}` is a {}, not a list", kind(other))));
                     }
                 }
             }
@@ -459,13 +408,9 @@ impl Template {
             }
             let item = item.as_ref();
             let r = |part: &str| {
-                self.tera.render(part, ctx).map_err(|e| {
-                    fail(format!(
-                        "rendering {part}{}: {}",
-                        at(index, item),
-                        chain(&e)
-                    ))
-                })
+                self.tera
+                    .render(part, ctx)
+                    .map_err(|e| fail(format!("rendering {part}{}: {}", at(index, item), chain(&e))))
             };
             let title = match self.meta.title {
                 Some(_) => one_line(&r("title")?),
@@ -486,12 +431,7 @@ impl Template {
                     files.push(f);
                 }
             }
-            out.items.push(Rendered {
-                title,
-                body,
-                dedup_key,
-                files,
-            });
+            out.items.push(Rendered { title, body, dedup_key, files });
         }
         Ok(out)
     }
@@ -521,13 +461,11 @@ fn kind(v: &Value) -> &'static str {
 
 /// `a.b.0.c` into a JSON value.
 pub fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.')
-        .filter(|s| !s.is_empty())
-        .try_fold(v, |cur, seg| match cur {
-            Value::Object(m) => m.get(seg),
-            Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
-            _ => None,
-        })
+    path.split('.').filter(|s| !s.is_empty()).try_fold(v, |cur, seg| match cur {
+        Value::Object(m) => m.get(seg),
+        Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -545,14 +483,7 @@ mod tests {
         let got: Vec<_> = out
             .items
             .iter()
-            .map(|r| {
-                (
-                    r.title.as_str(),
-                    r.body.as_str(),
-                    r.dedup_key.as_deref(),
-                    r.files.iter().map(String::as_str).collect(),
-                )
-            })
+            .map(|r| (r.title.as_str(), r.body.as_str(), r.dedup_key.as_deref(), r.files.iter().map(String::as_str).collect()))
             .collect::<Vec<(&str, &str, Option<&str>, Vec<&str>)>>();
         assert_eq!(got, expected);
     }
@@ -579,12 +510,7 @@ Test `{{ item.name }}` fails:
                 {"name": "c", "message": "bang"}
             ]}}),
             vec![
-                (
-                    "Fix a::b",
-                    "Test `a::b` fails:\nboom",
-                    Some("test:a::b"),
-                    vec!["src/a.rs"],
-                ),
+                ("Fix a::b", "Test `a::b` fails:\nboom", Some("test:a::b"), vec!["src/a.rs"]),
                 ("Fix c", "Test `c` fails:\nbang", Some("test:c"), vec![]),
             ],
         );
@@ -601,18 +527,9 @@ Test `{{ item.name }}` fails:
 
     #[test]
     fn single_and_conditional() {
-        let text =
-            "+++\ntitle = \"{% if git.dirty %}Commit {{ git.branch }}{% endif %}\"\n+++\nbody\n";
-        check(
-            text,
-            json!({"git": {"dirty": true, "branch": "main"}}),
-            vec![("Commit main", "body", None, vec![])],
-        );
-        check(
-            text,
-            json!({"git": {"dirty": false, "branch": "main"}}),
-            vec![],
-        );
+        let text = "+++\ntitle = \"{% if git.dirty %}Commit {{ git.branch }}{% endif %}\"\n+++\nbody\n";
+        check(text, json!({"git": {"dirty": true, "branch": "main"}}), vec![("Commit main", "body", None, vec![])]);
+        check(text, json!({"git": {"dirty": false, "branch": "main"}}), vec![]);
     }
 
     #[test]
@@ -623,14 +540,8 @@ Test `{{ item.name }}` fails:
             ("+++\ntitle = \"x\"\nbogus = 1\n+++\n", "unknown field"),
             ("+++\ntitle = \"{{ x \"\n+++\n", "title"),
             ("+++\ntitle = \"x\"\n+++\n{% if %}\n", "body"),
-            (
-                "+++\ntitle = \"x\"\nschedule = \"* *\"\n+++\n",
-                "bad schedule",
-            ),
-            (
-                "+++\ntitle = \"x\"\nstale_after = \"soon\"\n+++\n",
-                "stale_after",
-            ),
+            ("+++\ntitle = \"x\"\nschedule = \"* *\"\n+++\n", "bad schedule"),
+            ("+++\ntitle = \"x\"\nstale_after = \"soon\"\n+++\n", "stale_after"),
             ("+++\nname = \"n\"\n+++\nbody", "needs a `title`"),
         ];
         for (text, want) in cases {
@@ -650,30 +561,15 @@ Test `{{ item.name }}` fails:
         std::fs::write(dir.path().join("a.md.tera"), PER_TEST).unwrap();
         std::fs::write(dir.path().join("b.md.tera"), "+++\ntitle = \"{{\"\n+++\n").unwrap();
         std::fs::write(dir.path().join("extract.md.tera"), "plain prompt {{ x }}").unwrap();
-        std::fs::write(
-            dir.path().join("c.md.tera"),
-            "+++\nname = \"a\"\ntitle = \"dup\"\n+++\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("c.md.tera"), "+++\nname = \"a\"\ntitle = \"dup\"\n+++\n").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
         let set = TemplateSet::load_dir(dir.path());
-        assert_eq!(
-            set.templates
-                .iter()
-                .map(|t| t.name.as_str())
-                .collect::<Vec<_>>(),
-            vec!["a"]
-        );
+        assert_eq!(set.templates.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["a"]);
         assert_eq!(set.errors.len(), 2, "{:?}", set.errors);
         assert!(set.errors[0].file.ends_with("b.md.tera"));
         assert!(set.errors[1].message.contains("already named"));
         assert_eq!(set.ignored.len(), 1);
-        assert_eq!(
-            TemplateSet::load_dir(&dir.path().join("missing"))
-                .templates
-                .len(),
-            0
-        );
+        assert_eq!(TemplateSet::load_dir(&dir.path().join("missing")).templates.len(), 0);
     }
 
     #[test]
@@ -704,65 +600,24 @@ mod shipped {
         std::fs::write(dir.path().join("mine.md.tera"), own).unwrap();
         let set = TemplateSet::load(true, dir.path());
         assert!(set.errors.is_empty(), "{:?}", set.errors);
-        let names: Vec<(&str, &Origin)> = set
-            .templates
-            .iter()
-            .map(|t| (t.name.as_str(), &t.origin))
-            .collect();
-        assert!(
-            names.contains(&("fix-failing-tests", &Origin::Builtin)),
-            "{names:?}"
-        );
-        assert!(
-            names.contains(&("strategy-audit", &Origin::File { overrides: true })),
-            "{names:?}"
-        );
-        assert!(
-            names.contains(&("mine", &Origin::File { overrides: false })),
-            "{names:?}"
-        );
-        assert_eq!(
-            set.templates
-                .iter()
-                .filter(|t| t.name == "strategy-audit")
-                .count(),
-            1
-        );
-        assert_eq!(
-            get(&set, "strategy-audit").info().origin,
-            dir.path()
-                .join("strategy-audit.md.tera")
-                .display()
-                .to_string()
-        );
+        let names: Vec<(&str, &Origin)> = set.templates.iter().map(|t| (t.name.as_str(), &t.origin)).collect();
+        assert!(names.contains(&("fix-failing-tests", &Origin::Builtin)), "{names:?}");
+        assert!(names.contains(&("strategy-audit", &Origin::File { overrides: true })), "{names:?}");
+        assert!(names.contains(&("mine", &Origin::File { overrides: false })), "{names:?}");
+        assert_eq!(set.templates.iter().filter(|t| t.name == "strategy-audit").count(), 1);
+        assert_eq!(get(&set, "strategy-audit").info().origin, dir.path().join("strategy-audit.md.tera").display().to_string());
         assert_eq!(get(&set, "fix-failing-tests").info().origin, "built-in");
         let only = TemplateSet::load(false, dir.path());
         assert_eq!(only.templates.len(), 2);
         // A broken override is an error, and the built-in does not stand in for it.
-        std::fs::write(
-            dir.path().join("resolve-todo-markers.md.tera"),
-            "+++\nnot toml [\n+++\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("resolve-todo-markers.md.tera"), "+++\nnot toml [\n+++\n").unwrap();
         let set = TemplateSet::load(true, dir.path());
-        assert!(
-            set.errors
-                .iter()
-                .any(|e| e.file.ends_with("resolve-todo-markers.md.tera")),
-            "{:?}",
-            set.errors
-        );
-        assert!(!set
-            .templates
-            .iter()
-            .any(|t| t.name == "resolve-todo-markers"));
+        assert!(set.errors.iter().any(|e| e.file.ends_with("resolve-todo-markers.md.tera")), "{:?}", set.errors);
+        assert!(!set.templates.iter().any(|t| t.name == "resolve-todo-markers"));
     }
 
     fn get<'a>(set: &'a TemplateSet, name: &str) -> &'a Template {
-        set.templates
-            .iter()
-            .find(|t| t.name == name)
-            .unwrap_or_else(|| panic!("{name}: {:?}", set.errors))
+        set.templates.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name}: {:?}", set.errors))
     }
 
     fn full() -> Value {
@@ -788,16 +643,8 @@ mod shipped {
     #[test]
     fn shipped_templates_render() {
         let set = shipped();
-        for name in [
-            "fix-failing-tests",
-            "resolve-todo-markers",
-            "strategy-audit",
-        ] {
-            assert!(
-                !set.errors.iter().any(|e| e.file.contains(name)),
-                "{:?}",
-                set.errors
-            );
+        for name in ["fix-failing-tests", "resolve-todo-markers", "strategy-audit"] {
+            assert!(!set.errors.iter().any(|e| e.file.contains(name)), "{:?}", set.errors);
             get(&set, name);
         }
 
@@ -806,36 +653,15 @@ mod shipped {
         assert_eq!(out.items[0].title, "Fix failing test a::b");
         assert_eq!(out.items[0].dedup_key.as_deref(), Some("test:a::b"));
         assert_eq!(out.items[0].files, vec!["src/a.rs".to_string()]);
-        assert!(
-            out.items[0].body.contains("(at src/a.rs:7)")
-                && out.items[0].body.contains("assertion failed")
-        );
-        assert!(
-            out.items[0]
-                .body
-                .contains("branch `main`, last commit \"add x\""),
-            "{}",
-            out.items[0].body
-        );
-        assert!(
-            out.items[1]
-                .body
-                .starts_with("The workspace does not build"),
-            "{}",
-            out.items[1].body
-        );
+        assert!(out.items[0].body.contains("(at src/a.rs:7)") && out.items[0].body.contains("assertion failed"));
+        assert!(out.items[0].body.contains("branch `main`, last commit \"add x\""), "{}", out.items[0].body);
+        assert!(out.items[1].body.starts_with("The workspace does not build"), "{}", out.items[1].body);
         assert!(out.items[1].files.is_empty());
 
         let out = get(&set, "resolve-todo-markers").render(&full()).unwrap();
         assert_eq!(out.items.len(), 1);
-        assert_eq!(
-            out.items[0].title,
-            "TODO: handle the error case properly (src/x.rs)"
-        );
-        assert_eq!(
-            out.items[0].dedup_key.as_deref(),
-            Some("marker:src/x.rs:todo-handle-the-error-case-properly")
-        );
+        assert_eq!(out.items[0].title, "TODO: handle the error case properly (src/x.rs)");
+        assert_eq!(out.items[0].dedup_key.as_deref(), Some("marker:src/x.rs:todo-handle-the-error-case-properly"));
         assert!(out.items[0].body.contains("src/x.rs:3: TODO: handle"));
 
         let audit = get(&set, "strategy-audit");
@@ -843,18 +669,9 @@ mod shipped {
         assert!(audit.meta.is_audit());
         let out = audit.render(&full()).unwrap();
         let prompt = &out.items[0].body;
-        assert!(
-            prompt.contains("### Status: sched (status)") && prompt.contains("runner done"),
-            "{prompt}"
-        );
-        assert!(
-            prompt.contains("- #4 open one (pending)") && prompt.contains("- #3 failed one"),
-            "{prompt}"
-        );
-        assert!(
-            prompt.contains("- add x") && prompt.contains("Reply with only a JSON array"),
-            "{prompt}"
-        );
+        assert!(prompt.contains("### Status: sched (status)") && prompt.contains("runner done"), "{prompt}");
+        assert!(prompt.contains("- #4 open one (pending)") && prompt.contains("- #3 failed one"), "{prompt}");
+        assert!(prompt.contains("- add x") && prompt.contains("Reply with only a JSON array"), "{prompt}");
     }
 
     #[test]
@@ -865,13 +682,9 @@ mod shipped {
         assert!(out.items.is_empty() && out.skipped.is_some());
         let out = get(&set, "resolve-todo-markers").render(&empty).unwrap();
         assert!(out.items.is_empty() && out.skipped.is_some());
-        let out = get(&set, "strategy-audit")
-            .render(&json!({"vault": []}))
-            .unwrap();
+        let out = get(&set, "strategy-audit").render(&json!({"vault": []})).unwrap();
         assert!(out.items[0].body.contains("(no status notes yet)"));
-        assert!(out.items[0]
-            .body
-            .contains("(the queue could not be read this round)"));
+        assert!(out.items[0].body.contains("(the queue could not be read this round)"));
         // Tests present but git missing.
         let mut ctx = full();
         ctx.as_object_mut().unwrap().remove("git");

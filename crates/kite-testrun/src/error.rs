@@ -24,27 +24,15 @@ pub enum TestrunError {
     TimedOut { command: String, limit: String },
     /// A runner that writes a report file wrote none.
     #[error("{command:?} ({exit}) wrote no report: {output}")]
-    NoReport {
-        command: String,
-        exit: Exit,
-        output: String,
-    },
+    NoReport { command: String, exit: Exit, output: String },
     /// A report directory runner (maven, gradle) left no XML.
     #[error("the run ({exit}) left no report under {dirs}: {output}")]
-    NoReportUnder {
-        dirs: String,
-        exit: Exit,
-        output: String,
-    },
+    NoReportUnder { dirs: String, exit: Exit, output: String },
     /// The report is not in the runner's format.
     #[error("not {format}: {why}")]
     BadReport { format: &'static str, why: String },
     /// A failed run whose output names no failing test: a failure kite could not read, never a
     /// green run.
     #[error("{command:?} failed ({exit}) and kite found no failing test in its output: {output}")]
-    Unread {
-        command: String,
-        exit: Exit,
-        output: String,
-    },
+    Unread { command: String, exit: Exit, output: String },
 }

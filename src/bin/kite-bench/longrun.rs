@@ -19,10 +19,7 @@ struct Bare {
 impl Bare {
     fn spawn(root: &Path) -> Result<Bare> {
         let child = super::spawn_daemon(root, &["--no-memory", "--tick", "0"])?;
-        Ok(Bare {
-            child,
-            socket: root.join(".kite/kite.sock"),
-        })
+        Ok(Bare { child, socket: root.join(".kite/kite.sock") })
     }
 
     /// Waits until `hello` is answered; returns how long that took from `since`.
@@ -34,10 +31,7 @@ impl Bare {
                     return Ok(since.elapsed());
                 }
             }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the daemon did not answer within 120 s"
-            );
+            anyhow::ensure!(Instant::now() < deadline, "the daemon did not answer within 120 s");
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
@@ -49,9 +43,7 @@ impl Bare {
 }
 
 fn file_mib(p: &Path) -> f64 {
-    std::fs::metadata(p)
-        .map(|m| m.len() as f64 / (1024.0 * 1024.0))
-        .unwrap_or(0.0)
+    std::fs::metadata(p).map(|m| m.len() as f64 / (1024.0 * 1024.0)).unwrap_or(0.0)
 }
 
 /// Runs `tasks` tasks through create → start → done with 32 clients, kills the daemon, restarts
@@ -89,15 +81,7 @@ async fn load_then_crash(root: &Path, db: &Path, wal: &Path, tasks: u64) -> Resu
     let (db_at_kill, wal_at_kill) = (file_mib(db), file_mib(wal));
     d.kill();
     let (task_rows, event_rows) = count_rows(db)?;
-    Ok(Load {
-        n,
-        load_secs,
-        wal_max,
-        db_at_kill,
-        wal_at_kill,
-        task_rows,
-        event_rows,
-    })
+    Ok(Load { n, load_secs, wal_max, db_at_kill, wal_at_kill, task_rows, event_rows })
 }
 
 /// The load, with the WAL's size sampled every 50 ms: tasks done, seconds taken, WAL peak in MiB.
@@ -120,19 +104,13 @@ async fn run_load(socket: &Path, wal: &Path, tasks: u64) -> Result<(u64, f64, f6
     let mut clients = Vec::new();
     for i in 0..32 {
         let (socket, done) = (socket.to_path_buf(), done.clone());
-        clients.push(tokio::spawn(async move {
-            super::task_cycles(&socket, i, &done, tasks).await
-        }));
+        clients.push(tokio::spawn(async move { super::task_cycles(&socket, i, &done, tasks).await }));
     }
     while clients.iter().any(|c| !c.is_finished()) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         if last_report.elapsed() > Duration::from_secs(5) {
             last_report = Instant::now();
-            eprintln!(
-                "      {} of {tasks} tasks done, WAL {:.1} MiB",
-                done.load(Ordering::Relaxed),
-                file_mib(wal)
-            );
+            eprintln!("      {} of {tasks} tasks done, WAL {:.1} MiB", done.load(Ordering::Relaxed), file_mib(wal));
         }
     }
     for c in clients {
@@ -140,19 +118,14 @@ async fn run_load(socket: &Path, wal: &Path, tasks: u64) -> Result<(u64, f64, f6
     }
     let load_secs = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
-    let wal_max = sampler
-        .join()
-        .map_err(|_| anyhow::anyhow!("the sampler panicked"))?;
+    let wal_max = sampler.join().map_err(|_| anyhow::anyhow!("the sampler panicked"))?;
     Ok((done.load(Ordering::Relaxed), load_secs, wal_max))
 }
 
 /// Rows in the tasks and in the events table of the database at `db`, opened read-only.
 fn count_rows(db: &Path) -> Result<(i64, i64)> {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    Ok((
-        c.query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))?,
-        c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?,
-    ))
+    Ok((c.query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))?, c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?))
 }
 
 /// The restart after the crash: time until `hello` answers; task ops/s in the first second
@@ -170,14 +143,7 @@ async fn restart_after_crash(root: &Path) -> Result<(Bare, Restart)> {
     let ready = d.ready(t0).await?;
     let first = super::task_ops(&d.socket, 32, 1.0).await?;
     let steady = super::task_ops(&d.socket, 32, 3.0).await?;
-    Ok((
-        d,
-        Restart {
-            ready,
-            first,
-            steady,
-        },
-    ))
+    Ok((d, Restart { ready, first, steady }))
 }
 
 /// The retention by hand and a restart after it.
@@ -202,12 +168,7 @@ async fn retention_by_hand(root: &Path, d: Bare, files: &kite_coord::Home) -> Re
     let t = Instant::now();
     let (mut archived_events, mut archived_tasks) = (0, 0);
     loop {
-        let r = c
-            .request::<kite_proto::op::Gc>(kite_proto::ops::Gc {
-                dry_run: false,
-                older_than_secs: Some(1),
-            })
-            .await?;
+        let r = c.request::<kite_proto::op::Gc>(kite_proto::ops::Gc { dry_run: false, older_than_secs: Some(1) }).await?;
         archived_events += r.events;
         archived_tasks += r.tasks;
         if !r.more {
@@ -218,28 +179,17 @@ async fn retention_by_hand(root: &Path, d: Bare, files: &kite_coord::Home) -> Re
     stop.store(true, Ordering::Relaxed);
     let mut lat = bystander.await??;
     lat.sort_by(f64::total_cmp);
-    let archive_mib = file_mib(&files.archive().join("events.jsonl"))
-        + file_mib(&files.archive().join("tasks.jsonl"));
+    let archive_mib = file_mib(&files.archive().join("events.jsonl")) + file_mib(&files.archive().join("tasks.jsonl"));
     d.kill();
     let t0 = Instant::now();
     let d = Bare::spawn(root)?;
     let ready_after_gc = d.ready(t0).await?;
     d.kill();
-    Ok(Retention {
-        archived_events,
-        archived_tasks,
-        gc_secs,
-        lat,
-        archive_mib,
-        ready_after_gc,
-    })
+    Ok(Retention { archived_events, archived_tasks, gc_secs, lat, archive_mib, ready_after_gc })
 }
 
 /// A client that sends `hello` every 2 ms until `stop`; its latencies in ms.
-fn spawn_bystander(
-    socket: PathBuf,
-    stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<Result<Vec<f64>>> {
+fn spawn_bystander(socket: PathBuf, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Result<Vec<f64>>> {
     tokio::spawn(async move {
         let c = kite_proto::Client::connect(&socket).await?;
         let mut lat = Vec::new();
@@ -255,28 +205,9 @@ fn spawn_bystander(
 
 /// The Markdown section.
 fn render(load: &Load, restart: &Restart, retention: &Retention) -> String {
-    let Load {
-        n,
-        load_secs,
-        wal_max,
-        db_at_kill,
-        wal_at_kill,
-        task_rows,
-        event_rows,
-    } = *load;
-    let Restart {
-        ready,
-        first,
-        steady,
-    } = *restart;
-    let Retention {
-        archived_events,
-        archived_tasks,
-        gc_secs,
-        ref lat,
-        archive_mib,
-        ready_after_gc,
-    } = *retention;
+    let Load { n, load_secs, wal_max, db_at_kill, wal_at_kill, task_rows, event_rows } = *load;
+    let Restart { ready, first, steady } = *restart;
+    let Retention { archived_events, archived_tasks, gc_secs, ref lat, archive_mib, ready_after_gc } = *retention;
     let mut md = String::from("## A long run, then a restart\n\n");
     md.push_str(&format!(
         "`kite-bench --longrun-only`: 32 clients run {n} tasks through create → start → done ({:.0} ops/s over {load_secs:.0} s; \

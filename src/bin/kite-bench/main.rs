@@ -123,11 +123,7 @@ impl Echo {
         let mut ready = BufReader::new(child.stdout.take().context("echo server stdout")?).lines();
         ready.next_line().await?;
         let (r, w) = tokio::net::UnixStream::connect(&path).await?.into_split();
-        Ok(Echo {
-            child,
-            lines: BufReader::new(r).lines(),
-            w,
-        })
+        Ok(Echo { child, lines: BufReader::new(r).lines(), w })
     }
 
     /// `n` round trips of one small NDJSON line (after a warm-up): the floor any request to the
@@ -153,12 +149,7 @@ impl Echo {
 
 /// 64 sessions contend for one path; each grant is measured from the moment the previous holder
 /// sent its release to the moment the waiter's client received the grant.
-async fn lock_handoff(
-    socket: &Path,
-    path: &str,
-    sessions: usize,
-    handoffs: usize,
-) -> Result<Vec<f64>> {
+async fn lock_handoff(socket: &Path, path: &str, sessions: usize, handoffs: usize) -> Result<Vec<f64>> {
     let base = Instant::now();
     let release_sent = Arc::new(AtomicU64::new(0));
     let remaining = Arc::new(AtomicU64::new(handoffs as u64));
@@ -167,36 +158,23 @@ async fn lock_handoff(
     let mut clients = Vec::new();
     for i in 0..sessions {
         let c = Client::connect(socket).await?;
-        let s: SessionId = c
-            .call("session.register", json!({"name": format!("bench{i}")}))
-            .await?;
+        let s: SessionId = c.call("session.register", json!({"name": format!("bench{i}")})).await?;
         clients.push((Arc::new(c), s.id));
     }
     // The first holder takes the lock before anyone queues.
     let (c0, s0) = clients[0].clone();
-    let _: serde_json::Value = c0
-        .call("lock.acquire", json!({"path": path, "session": s0}))
-        .await?;
+    let _: serde_json::Value = c0.call("lock.acquire", json!({"path": path, "session": s0})).await?;
     let mut tasks = Vec::new();
     for (c, s) in clients.into_iter().skip(1) {
-        let (release_sent, remaining, stop, tx) = (
-            release_sent.clone(),
-            remaining.clone(),
-            stop.clone(),
-            tx.clone(),
-        );
+        let (release_sent, remaining, stop, tx) = (release_sent.clone(), remaining.clone(), stop.clone(), tx.clone());
         let path = path.to_string();
         tasks.push(tokio::spawn(async move {
             loop {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let r: Result<serde_json::Value, _> = c
-                    .call(
-                        "lock.acquire",
-                        json!({"path": path, "session": s, "wait": true}),
-                    )
-                    .await;
+                let r: Result<serde_json::Value, _> =
+                    c.call("lock.acquire", json!({"path": path, "session": s, "wait": true})).await;
                 if r.is_err() {
                     break;
                 }
@@ -207,18 +185,14 @@ async fn lock_handoff(
                     stop.store(true, Ordering::Relaxed);
                 }
                 release_sent.store(base.elapsed().as_nanos() as u64, Ordering::Release);
-                let _: Result<serde_json::Value, _> = c
-                    .call("lock.release", json!({"path": path, "session": s}))
-                    .await;
+                let _: Result<serde_json::Value, _> = c.call("lock.release", json!({"path": path, "session": s})).await;
             }
         }));
     }
     // Let every waiter queue, then start the chain.
     tokio::time::sleep(Duration::from_millis(300)).await;
     release_sent.store(base.elapsed().as_nanos() as u64, Ordering::Release);
-    let _: serde_json::Value = c0
-        .call("lock.release", json!({"path": path, "session": s0}))
-        .await?;
+    let _: serde_json::Value = c0.call("lock.release", json!({"path": path, "session": s0})).await?;
     drop(tx);
     let mut out = Vec::new();
     while out.len() < handoffs {
@@ -242,42 +216,14 @@ async fn task_ops(socket: &Path, clients: usize, secs: f64) -> Result<f64> {
     let mut tasks = Vec::new();
     for i in 0..clients {
         let c = Client::connect(socket).await?;
-        let s: SessionId = c
-            .call("session.register", json!({"name": format!("ops{i}")}))
-            .await?;
+        let s: SessionId = c.call("session.register", json!({"name": format!("ops{i}")})).await?;
         let ops = ops.clone();
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                let t: TaskCreated = c
-                    .call(
-                        "task.create",
-                        TaskCreate {
-                            title: format!("bench {i}"),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                let _: Claim = c
-                    .call(
-                        "task.start",
-                        TaskStart {
-                            task: t.id,
-                            session: s.id.clone(),
-                        },
-                    )
-                    .await?;
+                let t: TaskCreated = c.call("task.create", TaskCreate { title: format!("bench {i}"), ..Default::default() }).await?;
+                let _: Claim = c.call("task.start", TaskStart { task: t.id, session: s.id.clone() }).await?;
                 let _: serde_json::Value = c
-                    .call(
-                        "task.done",
-                        TaskFinish {
-                            task: t.id,
-                            session: s.id.clone(),
-                            claim: None,
-                            text: None,
-                            transient: false,
-                            uncounted: false,
-                        },
-                    )
+                    .call("task.done", TaskFinish { task: t.id, session: s.id.clone(), claim: None, text: None, transient: false, uncounted: false })
                     .await?;
                 ops.fetch_add(3, Ordering::Relaxed);
             }
@@ -295,40 +241,12 @@ async fn task_ops(socket: &Path, clients: usize, secs: f64) -> Result<f64> {
 /// `total` tasks.
 async fn task_cycles(socket: &Path, i: usize, done: &AtomicU64, total: u64) -> Result<()> {
     let c = Client::connect(socket).await?;
-    let s: SessionId = c
-        .call("session.register", json!({"name": format!("long{i}")}))
-        .await?;
+    let s: SessionId = c.call("session.register", json!({"name": format!("long{i}")})).await?;
     while done.fetch_add(1, Ordering::Relaxed) < total {
-        let t: TaskCreated = c
-            .call(
-                "task.create",
-                TaskCreate {
-                    title: format!("long {i}"),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let _: Claim = c
-            .call(
-                "task.start",
-                TaskStart {
-                    task: t.id,
-                    session: s.id.clone(),
-                },
-            )
-            .await?;
+        let t: TaskCreated = c.call("task.create", TaskCreate { title: format!("long {i}"), ..Default::default() }).await?;
+        let _: Claim = c.call("task.start", TaskStart { task: t.id, session: s.id.clone() }).await?;
         let _: serde_json::Value = c
-            .call(
-                "task.done",
-                TaskFinish {
-                    task: t.id,
-                    session: s.id.clone(),
-                    claim: None,
-                    text: None,
-                    transient: false,
-                    uncounted: false,
-                },
-            )
+            .call("task.done", TaskFinish { task: t.id, session: s.id.clone(), claim: None, text: None, transient: false, uncounted: false })
             .await?;
     }
     done.fetch_sub(1, Ordering::Relaxed);
@@ -359,21 +277,11 @@ struct Spread {
 impl Spread {
     fn of(mut v: Vec<f64>) -> Spread {
         v.sort_by(f64::total_cmp);
-        Spread {
-            median: pct(&v, 0.5),
-            low: v.first().copied().unwrap_or(f64::NAN),
-            high: v.last().copied().unwrap_or(f64::NAN),
-        }
+        Spread { median: pct(&v, 0.5), low: v.first().copied().unwrap_or(f64::NAN), high: v.last().copied().unwrap_or(f64::NAN) }
     }
 
     fn show(&self, decimals: usize) -> String {
-        format!(
-            "{:.d$} ({:.d$}–{:.d$})",
-            self.median,
-            self.low,
-            self.high,
-            d = decimals
-        )
+        format!("{:.d$} ({:.d$}–{:.d$})", self.median, self.low, self.high, d = decimals)
     }
 }
 
@@ -381,17 +289,8 @@ impl Spread {
 /// idle the machine was.
 async fn task_ops_measured(d: &Daemon, clients: usize, secs: f64) -> Result<(f64, CpuUse)> {
     let pid = d.child.id();
-    let (daemon, main) = (
-        format!("/proc/{pid}/stat"),
-        format!("/proc/{pid}/task/{pid}/stat"),
-    );
-    let (cpu0, main0, me0, idle0, t0) = (
-        cpu_secs(&daemon),
-        cpu_secs(&main),
-        cpu_secs("/proc/self/stat"),
-        idle_secs(),
-        Instant::now(),
-    );
+    let (daemon, main) = (format!("/proc/{pid}/stat"), format!("/proc/{pid}/task/{pid}/stat"));
+    let (cpu0, main0, me0, idle0, t0) = (cpu_secs(&daemon), cpu_secs(&main), cpu_secs("/proc/self/stat"), idle_secs(), Instant::now());
     let ops = task_ops(&d.socket, clients, secs).await?;
     let wall = t0.elapsed().as_secs_f64();
     let per_op = |secs: f64| secs * 1e6 / (ops * wall);
@@ -419,34 +318,20 @@ struct CpuUse {
 
 /// Seconds all CPUs have been idle (or waiting for I/O) since boot, from /proc/stat.
 fn idle_secs() -> f64 {
-    let Ok(s) = std::fs::read_to_string("/proc/stat") else {
-        return f64::NAN;
-    };
-    let f: Vec<f64> = s
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
+    let Ok(s) = std::fs::read_to_string("/proc/stat") else { return f64::NAN };
+    let f: Vec<f64> = s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     (f.get(3).unwrap_or(&f64::NAN) + f.get(4).unwrap_or(&f64::NAN)) / 100.0
 }
 
 /// User plus system CPU seconds from a /proc `stat` file (NaN where there is none).
 fn cpu_secs(path: &str) -> f64 {
-    let Ok(s) = std::fs::read_to_string(path) else {
-        return f64::NAN;
-    };
+    let Ok(s) = std::fs::read_to_string(path) else { return f64::NAN };
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the line, 12th and 13th after the name; in clock
     // ticks, 100 per second on Linux.
-    match (
-        f.get(11).and_then(|x| x.parse::<f64>().ok()),
-        f.get(12).and_then(|x| x.parse::<f64>().ok()),
-    ) {
+    match (f.get(11).and_then(|x| x.parse::<f64>().ok()), f.get(12).and_then(|x| x.parse::<f64>().ok())) {
         (Some(u), Some(st)) => (u + st) / 100.0,
         _ => f64::NAN,
     }
@@ -463,8 +348,7 @@ fn sqlite_baseline(path: &Path, sync: &str, secs: f64) -> Result<f64> {
     let mut n = 0u64;
     while Instant::now() < deadline {
         let tx = conn.unchecked_transaction()?;
-        tx.prepare_cached("INSERT INTO t (title, status) VALUES (?1, 'pending')")?
-            .execute(["bench"])?;
+        tx.prepare_cached("INSERT INTO t (title, status) VALUES (?1, 'pending')")?.execute(["bench"])?;
         tx.commit()?;
         n += 1;
     }
@@ -479,10 +363,7 @@ async fn main() -> Result<()> {
     }
     let quick = std::env::args().any(|a| a == "--quick");
     // One section on its own: `--NAME-only` (see `one_section`).
-    if let Some(only) = args
-        .iter()
-        .find_map(|a| a.strip_prefix("--").and_then(|a| a.strip_suffix("-only")))
-    {
+    if let Some(only) = args.iter().find_map(|a| a.strip_prefix("--").and_then(|a| a.strip_suffix("-only"))) {
         println!("{}", one_section(&args, only, quick).await?);
         return Ok(());
     }
@@ -490,15 +371,8 @@ async fn main() -> Result<()> {
     // (steal time comes in bursts of tens of milliseconds) hits one round, not one side of a ratio;
     // the headline is the median round, and the spread is shown.
     let rounds = if quick { 2 } else { 5 };
-    let (bare_n, handoffs, secs) = if quick {
-        (2_000, 500, 1.0)
-    } else {
-        (4_000, 1_000, 2.0)
-    };
-    let sessions: usize = std::env::var("KITE_BENCH_SESSIONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(64);
+    let (bare_n, handoffs, secs) = if quick { (2_000, 500, 1.0) } else { (4_000, 1_000, 2.0) };
+    let sessions: usize = std::env::var("KITE_BENCH_SESSIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
     let dir = tempfile::tempdir()?;
     let mut echo = Echo::start(dir.path()).await?;
 
@@ -507,15 +381,11 @@ async fn main() -> Result<()> {
         let root = dir.path().join(format!("proj-{sync}"));
         std::fs::create_dir_all(&root)?;
         let d = Daemon::start(&root, sync)?;
-        let mut r = SyncResult {
-            sync,
-            rounds: Vec::new(),
-        };
+        let mut r = SyncResult { sync, rounds: Vec::new() };
         for round in 0..rounds {
             eprintln!("[{}/5] synchronous={sync}, round {}/{rounds}: bare round trip, lock hand-off, task ops, plain SQLite", i + 1, round + 1);
             let bare = echo.round(bare_n).await?;
-            let handoff =
-                lock_handoff(&d.socket, &format!("hot{round}"), sessions, handoffs).await?;
+            let handoff = lock_handoff(&d.socket, &format!("hot{round}"), sessions, handoffs).await?;
             let (ops, cpu) = task_ops_measured(&d, 32, secs).await?;
             let base = sqlite_baseline(&dir.path().join(format!("plain-{sync}.db")), sync, secs)?;
             eprintln!(
@@ -529,13 +399,7 @@ async fn main() -> Result<()> {
                 cpu.main_busy,
                 cpu.idle
             );
-            r.rounds.push(Round {
-                bare,
-                handoff,
-                ops,
-                base,
-                cpu,
-            });
+            r.rounds.push(Round { bare, handoff, ops, base, cpu });
         }
         results.push(r);
     }
@@ -621,20 +485,11 @@ async fn the_other_sections(dir: &Path, quick: bool) -> Result<()> {
     eprintln!("      a client that never reads");
     println!("{}", nonreader_bench(&dir.join("nonreader")).await?);
     eprintln!("      a long run, then a restart");
-    println!(
-        "{}",
-        longrun::longrun_bench(&dir.join("longrun"), if quick { 30_000 } else { 334_000 }).await?
-    );
+    println!("{}", longrun::longrun_bench(&dir.join("longrun"), if quick { 30_000 } else { 334_000 }).await?);
     eprintln!("      kite report with many finished tasks");
-    println!(
-        "{}",
-        report::report_bench(&dir.join("report"), if quick { 1_000 } else { 10_000 }).await?
-    );
+    println!("{}", report::report_bench(&dir.join("report"), if quick { 1_000 } else { 10_000 }).await?);
     eprintln!("[4/5] SessionStart hook latency");
-    println!(
-        "{}",
-        hook_bench(&dir.join("hook"), if quick { 1_000 } else { 10_000 }).await?
-    );
+    println!("{}", hook_bench(&dir.join("hook"), if quick { 1_000 } else { 10_000 }).await?);
     eprintln!("[5/5] memory of agent sessions");
     println!("{}", mcp_bench(&dir.join("mcp"), 10).await?);
     Ok(())

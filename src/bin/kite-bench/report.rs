@@ -14,25 +14,14 @@ use anyhow::{Context, Result};
 fn kite(root: &Path, args: &[&str]) -> Result<Duration> {
     let exe = std::env::current_exe()?.with_file_name("kite");
     let t = Instant::now();
-    let out = Command::new(&exe)
-        .args(args)
-        .current_dir(root)
-        .env_remove("KITE_HOME")
-        .output()
-        .with_context(|| format!("cannot run {}", exe.display()))?;
+    let out = Command::new(&exe).args(args).current_dir(root).env_remove("KITE_HOME").output().with_context(|| format!("cannot run {}", exe.display()))?;
     let took = t.elapsed();
-    anyhow::ensure!(
-        out.status.success(),
-        "kite {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    anyhow::ensure!(out.status.success(), "kite {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     Ok(took)
 }
 
 fn median_of(root: &Path, args: &[&str], runs: usize) -> Result<f64> {
-    let mut v = (0..runs)
-        .map(|_| kite(root, args).map(|d| d.as_secs_f64() * 1000.0))
-        .collect::<Result<Vec<_>>>()?;
+    let mut v = (0..runs).map(|_| kite(root, args).map(|d| d.as_secs_f64() * 1000.0)).collect::<Result<Vec<_>>>()?;
     v.sort_by(f64::total_cmp);
     Ok(v[v.len() / 2])
 }
@@ -40,28 +29,8 @@ fn median_of(root: &Path, args: &[&str], runs: usize) -> Result<f64> {
 pub(crate) async fn report_bench(dir: &Path, tasks: u64) -> Result<String> {
     let root = dir.join("report");
     std::fs::create_dir_all(&root)?;
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &[
-            "-c",
-            "user.name=b",
-            "-c",
-            "user.email=b@b",
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            "initial",
-        ],
-    ] {
-        anyhow::ensure!(
-            Command::new("git")
-                .args(args)
-                .current_dir(&root)
-                .status()?
-                .success(),
-            "git {args:?}"
-        );
+    for args in [&["init", "-q", "-b", "main"][..], &["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "--allow-empty", "-m", "initial"]] {
+        anyhow::ensure!(Command::new("git").args(args).current_dir(&root).status()?.success(), "git {args:?}");
     }
     let mut child = super::spawn_daemon(&root, &["--no-memory", "--tick", "0"])?;
     let socket = root.join(".kite/kite.sock");
@@ -75,9 +44,7 @@ pub(crate) async fn report_bench(dir: &Path, tasks: u64) -> Result<String> {
     let mut clients = Vec::new();
     for i in 0..32 {
         let (socket, done) = (socket.clone(), done.clone());
-        clients.push(tokio::spawn(async move {
-            super::task_cycles(&socket, i, &done, tasks).await
-        }));
+        clients.push(tokio::spawn(async move { super::task_cycles(&socket, i, &done, tasks).await }));
     }
     for c in clients {
         c.await??;

@@ -27,11 +27,7 @@ async fn measure(dir: &Path, name: &str, daemon: Option<&Path>) -> Result<Side> 
     };
     let (ops, _) = task_ops_measured(&d, 32, 2.0).await?;
     let handoff = lock_handoff(&d.socket, "hot", 64, HANDOFFS).await?;
-    Ok(Side {
-        ops,
-        handoff_p50: pct(&handoff, 0.5),
-        handoff_p99: pct(&handoff, 0.99),
-    })
+    Ok(Side { ops, handoff_p50: pct(&handoff, 0.5), handoff_p99: pct(&handoff, 0.99) })
 }
 
 pub(crate) async fn versus_bench(dir: &Path, other: &Path, rounds: usize) -> Result<String> {
@@ -39,11 +35,7 @@ pub(crate) async fn versus_bench(dir: &Path, other: &Path, rounds: usize) -> Res
     let (mut ops, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
     let mut rows = String::new();
     for round in 0..rounds {
-        eprintln!(
-            "[versus] round {}/{rounds}: this build, then {}",
-            round + 1,
-            other.display()
-        );
+        eprintln!("[versus] round {}/{rounds}: this build, then {}", round + 1, other.display());
         let this = measure(dir, &format!("this-{round}"), None).await?;
         let that = measure(dir, &format!("other-{round}"), Some(other)).await?;
         eprintln!(

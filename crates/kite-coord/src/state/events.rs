@@ -19,11 +19,7 @@ impl State {
         if let Some(from) = &a.from {
             let _ = self.touch(from);
         }
-        let pushed = Pushed::Broadcast {
-            message: a.message.clone(),
-            from: a.from.clone(),
-            at_ms: self.now_ms,
-        };
+        let pushed = Pushed::Broadcast { message: a.message.clone(), from: a.from.clone(), at_ms: self.now_ms };
         let mut conns: HashSet<ConnId> = HashSet::new();
         let mut delivered = 0;
         for live in self.live.values() {
@@ -35,18 +31,10 @@ impl State {
         for c in conns {
             self.push(c, &pushed);
         }
-        self.event(LogEvent::Broadcast {
-            message: a.message.clone(),
-            from: a.from.clone(),
-            at_ms: self.now_ms,
-        })?;
+        self.event(LogEvent::Broadcast { message: a.message.clone(), from: a.from.clone(), at_ms: self.now_ms })?;
         // Agents busy with other tools hear it at their next tool call (the tool hook).
         let from = self.sender_name(a.from.as_deref());
-        self.tell_all(
-            a.from.as_deref(),
-            "broadcast",
-            &format!("BROADCAST from {from}: {}", a.message.trim()),
-        );
+        self.tell_all(a.from.as_deref(), "broadcast", &format!("BROADCAST from {from}: {}", a.message.trim()));
         Ok(Delivered { delivered })
     }
 
@@ -54,9 +42,7 @@ impl State {
     /// under the frame cap; `next` is set when more follow.
     fn load_events(&mut self, q: &EventsQuery, default_limit: u32) -> Result<Events, ErrorBody> {
         // This batch's events so far are read too (a client sees its own writes).
-        self.pending
-            .flush_events(self.store.as_ref())
-            .map_err(super::internal)?;
+        self.pending.flush_events(self.store.as_ref()).map_err(super::internal)?;
         let limit = super::page_size("events", Some(q.limit.unwrap_or(default_limit)))?;
         let forward = q.since.is_some();
         let ask = if forward { limit + 1 } else { limit };
@@ -65,12 +51,7 @@ impl State {
             .events(q.since.unwrap_or(0), Some(ask), !forward)
             .map_err(super::internal)?
             .into_iter()
-            .map(|(id, at_ms, kind, data)| Event {
-                id,
-                at_ms,
-                kind: EventKind::parse(&kind),
-                data,
-            })
+            .map(|(id, at_ms, kind, data)| Event { id, at_ms, kind: EventKind::parse(&kind), data })
             .collect();
         if !forward {
             // The newest events: when the frame cap cuts, it cuts the oldest.
@@ -90,19 +71,8 @@ impl State {
     /// Replies with the backlog and marks the connection as a follower from its last event on.
     /// With `since`, the backlog must be whole (pushes start after it): more than a page is
     /// refused, to be read with `events.list` first.
-    pub(super) fn events_follow(
-        &mut self,
-        conn: ConnId,
-        q: EventsQuery,
-    ) -> Handled<kite_proto::ops::Events> {
-        let page = self.load_events(
-            &q,
-            if q.since.is_some() {
-                kite_proto::ops::MAX_PAGE
-            } else {
-                100
-            },
-        )?;
+    pub(super) fn events_follow(&mut self, conn: ConnId, q: EventsQuery) -> Handled<kite_proto::ops::Events> {
+        let page = self.load_events(&q, if q.since.is_some() { kite_proto::ops::MAX_PAGE } else { 100 })?;
         if let (Some(since), Some(_)) = (q.since, page.next) {
             return Err(Refusal::FollowTooFar { since }.into());
         }

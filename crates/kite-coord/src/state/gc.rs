@@ -32,10 +32,7 @@ impl State {
         let retention = match a.older_than_secs {
             Some(s) => {
                 let d = Some(Duration::from_secs(s));
-                crate::Retention {
-                    events: d,
-                    tasks: d,
-                }
+                crate::Retention { events: d, tasks: d }
             }
             None => self.retention,
         };
@@ -55,15 +52,9 @@ impl State {
         Ok(())
     }
 
-    fn gc_chunk(
-        &mut self,
-        retention: crate::Retention,
-        dry_run: bool,
-    ) -> Result<GcReport, ErrorBody> {
+    fn gc_chunk(&mut self, retention: crate::Retention, dry_run: bool) -> Result<GcReport, ErrorBody> {
         // Events of this batch are rows first, so "the newest event stays" holds for them too.
-        self.pending
-            .flush_events(self.store.as_ref())
-            .map_err(super::internal)?;
+        self.pending.flush_events(self.store.as_ref()).map_err(super::internal)?;
         let dir = crate::Home::new(&self.home).archive();
         let mut report = GcReport {
             dry_run,
@@ -73,18 +64,13 @@ impl State {
             ..Default::default()
         };
         if let Some(cut) = cutoff(self.now_ms, retention.events) {
-            let events = self
-                .store
-                .events_older_than(cut, CHUNK)
-                .map_err(super::internal)?;
+            let events = self.store.events_older_than(cut, CHUNK).map_err(super::internal)?;
             report.events = events.len() as u64;
             report.more |= events.len() == CHUNK as usize;
             if let (false, Some(last)) = (dry_run, events.last().map(|e| e.0)) {
                 let lines = events.iter().map(|(id, at_ms, kind, data)| json!({"id": id, "at_ms": at_ms, "kind": kind, "data": data}));
                 append(&dir, "events.jsonl", lines)?;
-                self.store
-                    .delete_events_through(last)
-                    .map_err(super::internal)?;
+                self.store.delete_events_through(last).map_err(super::internal)?;
             }
         }
         if let Some(cut) = cutoff(self.now_ms, retention.tasks) {
@@ -92,10 +78,7 @@ impl State {
             // moved something, so a finished chain leaves in one call.
             loop {
                 let left = CHUNK - report.tasks as u32;
-                let ids = self
-                    .store
-                    .finished_tasks_older_than(cut, left)
-                    .map_err(super::internal)?;
+                let ids = self.store.finished_tasks_older_than(cut, left).map_err(super::internal)?;
                 report.tasks += ids.len() as u64;
                 if ids.len() == left as usize {
                     report.more = true;
@@ -126,36 +109,18 @@ impl State {
 }
 
 /// Appends one JSON line per record to `dir/name` and syncs the file before returning.
-fn append(
-    dir: &std::path::Path,
-    name: &str,
-    records: impl Iterator<Item = serde_json::Value>,
-) -> Result<(), ErrorBody> {
+fn append(dir: &std::path::Path, name: &str, records: impl Iterator<Item = serde_json::Value>) -> Result<(), ErrorBody> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let fail = |what: &str, e: std::io::Error| -> ErrorBody {
-        Refusal::ArchiveFailed {
-            what: what.to_string(),
-            path: dir.join(name).display().to_string(),
-            why: e.to_string(),
-        }
-        .into()
+        Refusal::ArchiveFailed { what: what.to_string(), path: dir.join(name).display().to_string(), why: e.to_string() }.into()
     };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| fail("create the archive directory for", e))?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| fail("create the archive directory for", e))?;
     let mut buf = Vec::new();
     for r in records {
         serde_json::to_writer(&mut buf, &r).map_err(|e| fail("encode a record for", e.into()))?;
         buf.push(b'\n');
     }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(dir.join(name))
-        .map_err(|e| fail("open", e))?;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(dir.join(name)).map_err(|e| fail("open", e))?;
     f.write_all(&buf).map_err(|e| fail("write", e))?;
     f.sync_data().map_err(|e| fail("sync", e))
 }
@@ -165,14 +130,8 @@ mod tests {
     #[test]
     fn a_retention_is_a_cutoff_in_the_past_and_none_keeps_forever() {
         use std::time::Duration;
-        assert_eq!(
-            super::cutoff(10_000, Some(Duration::from_secs(3))),
-            Some(7_000)
-        );
+        assert_eq!(super::cutoff(10_000, Some(Duration::from_secs(3))), Some(7_000));
         assert_eq!(super::cutoff(10_000, None), None);
-        assert_eq!(
-            super::cutoff(10_000, Some(Duration::MAX)),
-            Some(10_000 - i64::MAX)
-        );
+        assert_eq!(super::cutoff(10_000, Some(Duration::MAX)), Some(10_000 - i64::MAX));
     }
 }

@@ -4,9 +4,7 @@
 
 use super::{Answer, ConnId, Handled, State, Wait};
 use kite_core::{normalize, Grant, LockPath, Requested};
-use kite_proto::ops::{
-    LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, RefusedDeadlock, Released,
-};
+use kite_proto::ops::{LockAcquire, LockGranted, LockRelease, LockWaiting, Locks, RefusedDeadlock, Released};
 
 /// Refused deadlocks `lock.list` and `status` remember.
 const DEADLOCKS_KEPT: usize = 10;
@@ -16,12 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 fn granted(g: &Grant) -> LockGranted {
-    LockGranted {
-        path: g.path.clone(),
-        mode: g.mode,
-        session: g.session.clone(),
-        token: g.token,
-    }
+    LockGranted { path: g.path.clone(), mode: g.mode, session: g.session.clone(), token: g.token }
 }
 
 impl State {
@@ -32,21 +25,11 @@ impl State {
             None => self.root.clone(),
         };
         let resolved = resolve_existing(&self.root, &cwd, path);
-        normalize(&self.root, &cwd, &resolved).map_err(|error| {
-            Refusal::Path {
-                error,
-                resolved: (resolved != path).then(|| resolved.clone()),
-            }
-            .into()
-        })
+        normalize(&self.root, &cwd, &resolved)
+            .map_err(|error| Refusal::Path { error, resolved: (resolved != path).then(|| resolved.clone()) }.into())
     }
 
-    pub(super) fn lock_acquire(
-        &mut self,
-        conn: ConnId,
-        req_id: u64,
-        a: LockAcquire,
-    ) -> Handled<Answer<kite_proto::ops::LockGranted>> {
+    pub(super) fn lock_acquire(&mut self, conn: ConnId, req_id: u64, a: LockAcquire) -> Handled<Answer<kite_proto::ops::LockGranted>> {
         self.touch(&a.session)?;
         let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
         let requested = match self.locks.request(&a.session, path, a.mode, a.wait) {
@@ -56,12 +39,7 @@ impl State {
                 // cycle). The refusal changes nothing durable, so it is kept in memory only.
                 if let kite_core::LockError::Deadlock { path, cycle } = &e {
                     let at_ms = self.now_ms;
-                    self.deadlocks.push(RefusedDeadlock {
-                        path: path.clone(),
-                        session: a.session.clone(),
-                        cycle: cycle.clone(),
-                        at_ms,
-                    });
+                    self.deadlocks.push(RefusedDeadlock { path: path.clone(), session: a.session.clone(), cycle: cycle.clone(), at_ms });
                     let over = self.deadlocks.len().saturating_sub(DEADLOCKS_KEPT);
                     self.deadlocks.drain(..over);
                 }
@@ -75,38 +53,17 @@ impl State {
             }
             Requested::AlreadyHeld(g) => Ok(Answer::Now(granted(&g))),
             Requested::Queued { ticket, blockers } => {
-                let deadline = a
-                    .timeout_ms
-                    .map(|ms| Instant::now() + Duration::from_millis(ms));
-                self.waits.insert(
-                    ticket,
-                    Wait {
-                        conn,
-                        req_id,
-                        deadline,
-                    },
-                );
-                tracing::debug!(
-                    session = a.session,
-                    path = a.path,
-                    ?blockers,
-                    "lock request queued"
-                );
+                let deadline = a.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+                self.waits.insert(ticket, Wait { conn, req_id, deadline });
+                tracing::debug!(session = a.session, path = a.path, ?blockers, "lock request queued");
                 Ok(Answer::Later)
             }
         }
     }
 
     fn persist_grant(&mut self, g: &Grant) -> Result<(), ErrorBody> {
-        self.store
-            .insert_lock(&g.path, &g.session, g.mode, g.token, self.now_ms)
-            .map_err(super::internal)?;
-        self.event(LogEvent::LockGranted {
-            path: g.path.to_string(),
-            session: g.session.clone(),
-            mode: g.mode,
-            token: g.token,
-        })
+        self.store.insert_lock(&g.path, &g.session, g.mode, g.token, self.now_ms).map_err(super::internal)?;
+        self.event(LogEvent::LockGranted { path: g.path.to_string(), session: g.session.clone(), mode: g.mode, token: g.token })
     }
 
     /// Persists grants handed on by a release and answers their waiting requests.
@@ -117,14 +74,7 @@ impl State {
             let data = serde_json::to_value(granted(&g)).map_err(super::internal)?;
             let waiter = g.ticket.and_then(|t| self.waits.remove(&t));
             if g.ticket.is_some() {
-                self.tell(
-                    &g.session,
-                    "lock.granted",
-                    format!(
-                        "the lock on {} you waited for is yours now (token {})",
-                        g.path, g.token
-                    ),
-                );
+                self.tell(&g.session, "lock.granted", format!("the lock on {} you waited for is yours now (token {})", g.path, g.token));
             }
             if let Some(w) = &waiter {
                 self.reply(w.conn, w.req_id, Ok(data.clone()));
@@ -133,13 +83,7 @@ impl State {
             let others: Vec<ConnId> = self
                 .live
                 .get(&g.session)
-                .map(|l| {
-                    l.conns
-                        .iter()
-                        .copied()
-                        .filter(|c| waiter.as_ref().is_none_or(|w| w.conn != *c))
-                        .collect()
-                })
+                .map(|l| l.conns.iter().copied().filter(|c| waiter.as_ref().is_none_or(|w| w.conn != *c)).collect())
                 .unwrap_or_default();
             for c in others {
                 self.push(c, &pushed);
@@ -151,24 +95,12 @@ impl State {
     pub(super) fn lock_release(&mut self, a: LockRelease) -> Handled<kite_proto::ops::Released> {
         self.touch(&a.session)?;
         let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
-        let grants = self
-            .locks
-            .release(&a.session, &path)
-            .map_err(|e| ErrorBody::from(Refusal::from(e)))?;
-        self.store
-            .delete_lock(path.as_str(), &a.session)
-            .map_err(super::internal)?;
-        self.event(LogEvent::LockReleased {
-            path: path.as_str().to_string(),
-            session: a.session.clone(),
-            reason: None,
-        })?;
+        let grants = self.locks.release(&a.session, &path).map_err(|e| ErrorBody::from(Refusal::from(e)))?;
+        self.store.delete_lock(path.as_str(), &a.session).map_err(super::internal)?;
+        self.event(LogEvent::LockReleased { path: path.as_str().to_string(), session: a.session.clone(), reason: None })?;
         let handed: Vec<LockGranted> = grants.iter().map(granted).collect();
         self.apply_grants(grants)?;
-        Ok(Released {
-            path: path.as_str().to_string(),
-            granted: handed,
-        })
+        Ok(Released { path: path.as_str().to_string(), granted: handed })
     }
 
     pub(super) fn locks_view(&self) -> Locks {
@@ -177,21 +109,12 @@ impl State {
                 .locks
                 .held()
                 .iter()
-                .map(|h| LockGranted {
-                    path: h.path.as_str().to_string(),
-                    mode: h.mode,
-                    session: h.session.clone(),
-                    token: h.token,
-                })
+                .map(|h| LockGranted { path: h.path.as_str().to_string(), mode: h.mode, session: h.session.clone(), token: h.token })
                 .collect(),
             waiting: self
                 .locks
                 .waiting()
-                .map(|w| LockWaiting {
-                    path: w.path.as_str().to_string(),
-                    mode: w.mode,
-                    session: w.session.clone(),
-                })
+                .map(|w| LockWaiting { path: w.path.as_str().to_string(), mode: w.mode, session: w.session.clone() })
                 .collect(),
             deadlocks: self.deadlocks.clone(),
         }
@@ -203,27 +126,13 @@ impl State {
 
     /// Answers waits whose timeout passed with an error, and hands on what their leaving frees.
     pub(super) fn expire_waits(&mut self, now: Instant) -> Result<(), ErrorBody> {
-        let expired: Vec<u64> = self
-            .waits
-            .iter()
-            .filter(|(_, w)| w.deadline.is_some_and(|d| d <= now))
-            .map(|(t, _)| *t)
-            .collect();
+        let expired: Vec<u64> =
+            self.waits.iter().filter(|(_, w)| w.deadline.is_some_and(|d| d <= now)).map(|(t, _)| *t).collect();
         for t in expired {
-            let Some(w) = self.waits.remove(&t) else {
-                continue;
-            };
-            let path = self
-                .locks
-                .waiter(t)
-                .map(|x| x.path.as_str().to_string())
-                .unwrap_or_default();
+            let Some(w) = self.waits.remove(&t) else { continue };
+            let path = self.locks.waiter(t).map(|x| x.path.as_str().to_string()).unwrap_or_default();
             let grants = self.locks.cancel(t);
-            self.reply(
-                w.conn,
-                w.req_id,
-                Err(Refusal::LockTimeout(path.to_string()).into()),
-            );
+            self.reply(w.conn, w.req_id, Err(Refusal::LockTimeout(path.to_string()).into()));
             self.apply_grants(grants)?;
         }
         Ok(())
@@ -240,11 +149,7 @@ fn resolve_existing(root: &Path, cwd: &Path, input: &str) -> String {
     if input.contains(['\0', '\n', '\r']) {
         return input.to_string();
     }
-    let joined = if Path::new(input).is_absolute() {
-        PathBuf::from(input)
-    } else {
-        cwd.join(input)
-    };
+    let joined = if Path::new(input).is_absolute() { PathBuf::from(input) } else { cwd.join(input) };
     // The root is canonical already: start there when the path is under it, so a lock request
     // costs one stat per component inside the project (this runs on the state owner).
     let (mut out, rest) = match joined.strip_prefix(root) {
@@ -260,9 +165,7 @@ fn resolve_existing(root: &Path, cwd: &Path, input: &str) -> String {
             }
             Component::ParentDir => out.push(".."),
             Component::Normal(part) => {
-                let glob = part
-                    .to_str()
-                    .is_none_or(|p| p.contains(['*', '?', '[', '{']));
+                let glob = part.to_str().is_none_or(|p| p.contains(['*', '?', '[', '{']));
                 if resolving && !glob {
                     let next = out.join(part);
                     match std::fs::symlink_metadata(&next) {
@@ -282,9 +185,7 @@ fn resolve_existing(root: &Path, cwd: &Path, input: &str) -> String {
             }
         }
     }
-    out.to_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| input.to_string())
+    out.to_str().map(str::to_string).unwrap_or_else(|| input.to_string())
 }
 
 #[cfg(test)]
@@ -300,22 +201,12 @@ mod tests {
         std::fs::write(root.join("src/a.rs"), "").unwrap();
         std::os::unix::fs::symlink(root.join("src"), root.join("alias")).unwrap();
         std::os::unix::fs::symlink("/etc", root.join("link_out")).unwrap();
-        let norm = |p: &str| {
-            normalize(&root, &root, &resolve_existing(&root, &root, p))
-                .map(|l| l.as_str().to_string())
-        };
+        let norm = |p: &str| normalize(&root, &root, &resolve_existing(&root, &root, p)).map(|l| l.as_str().to_string());
         assert_eq!(norm("alias/a.rs").unwrap(), "src/a.rs");
-        assert_eq!(
-            norm("alias/new.rs").unwrap(),
-            "src/new.rs",
-            "a file not there yet, in a linked directory"
-        );
+        assert_eq!(norm("alias/new.rs").unwrap(), "src/new.rs", "a file not there yet, in a linked directory");
         assert_eq!(norm("alias/*.rs").unwrap(), "src/*.rs");
         assert_eq!(norm("alias/../src/a.rs").unwrap(), "src/a.rs");
-        assert!(matches!(
-            norm("link_out/passwd"),
-            Err(kite_core::PathError::OutsideRoot(..))
-        ));
+        assert!(matches!(norm("link_out/passwd"), Err(kite_core::PathError::OutsideRoot(..))));
         assert_eq!(norm("not/there/yet/../x").unwrap(), "not/there/x");
     }
 }

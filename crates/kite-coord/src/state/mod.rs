@@ -36,24 +36,16 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio::sync::{mpsc, oneshot};
 
 pub(crate) type ConnId = u64;
 
 /// What connections tell the owner.
 pub(crate) enum Command {
-    Connect {
-        conn: ConnId,
-        out: crate::outbound::Outbound,
-    },
-    Request {
-        conn: ConnId,
-        req: Request,
-    },
-    Disconnect {
-        conn: ConnId,
-    },
+    Connect { conn: ConnId, out: crate::outbound::Outbound },
+    Request { conn: ConnId, req: Request },
+    Disconnect { conn: ConnId },
     Shutdown,
 }
 
@@ -66,13 +58,9 @@ pub(crate) struct StateHandle {
 
 impl StateHandle {
     /// Opens the store, restores the state and starts the owner's task.
-    pub(crate) fn start(
-        config: &DaemonConfig,
-        accept: std::sync::Arc<crate::server::AcceptStats>,
-    ) -> Result<StateHandle, DaemonError> {
+    pub(crate) fn start(config: &DaemonConfig, accept: std::sync::Arc<crate::server::AcceptStats>) -> Result<StateHandle, DaemonError> {
         let store: Box<dyn Storage> = Box::new(Store::open(&config.db_path(), config.durability)?);
-        let outlet = Outlet::new(store.durable())
-            .map_err(DaemonError::io("cannot start the WAL sync thread"))?;
+        let outlet = Outlet::new(store.durable()).map_err(DaemonError::io("cannot start the WAL sync thread"))?;
         let mut state = State::restore(store, outlet, config)?;
         state.accept = accept;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -81,10 +69,7 @@ impl StateHandle {
             state.run(rx).await;
             let _ = done_tx.send(());
         });
-        Ok(StateHandle {
-            tx,
-            done: std::sync::Arc::new(std::sync::Mutex::new(Some(done_rx))),
-        })
+        Ok(StateHandle { tx, done: std::sync::Arc::new(std::sync::Mutex::new(Some(done_rx))) })
     }
 
     pub(crate) fn send(&self, cmd: Command) {
@@ -114,13 +99,7 @@ struct Live {
 
 impl Live {
     fn new(name: String, key: Option<String>) -> Live {
-        Live {
-            name,
-            key,
-            last_seen: Instant::now(),
-            conns: HashSet::new(),
-            news: news::Inbox::default(),
-        }
+        Live { name, key, last_seen: Instant::now(), conns: HashSet::new(), news: news::Inbox::default() }
     }
 }
 
@@ -218,11 +197,7 @@ const SYNC_GROUP: usize = 48;
 const SYNC_HOLD: Duration = Duration::from_millis(2);
 
 impl State {
-    fn restore(
-        store: Box<dyn Storage>,
-        outlet: Outlet,
-        config: &DaemonConfig,
-    ) -> Result<State, DaemonError> {
+    fn restore(store: Box<dyn Storage>, outlet: Outlet, config: &DaemonConfig) -> Result<State, DaemonError> {
         if let Err(e) = merge::import_book(store.as_ref(), &config.home) {
             tracing::error!("merge queue: {e}");
         }
@@ -233,15 +208,7 @@ impl State {
         let live = store
             .sessions(true)?
             .into_iter()
-            .map(|s| {
-                (
-                    s.id,
-                    Live {
-                        last_seen: now,
-                        ..Live::new(s.name, s.key)
-                    },
-                )
-            })
+            .map(|s| (s.id, Live { last_seen: now, ..Live::new(s.name, s.key) }))
             .collect();
         Ok(State {
             store,
@@ -267,16 +234,11 @@ impl State {
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
-        let tick =
-            (self.heartbeat_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
+        let tick = (self.heartbeat_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
         let mut next_reap = Instant::now() + tick;
         let mut stopping = false;
         while !stopping {
-            let wake = self
-                .waits
-                .values()
-                .filter_map(|w| w.deadline)
-                .fold(next_reap.min(self.next_gc), Instant::min);
+            let wake = self.waits.values().filter_map(|w| w.deadline).fold(next_reap.min(self.next_gc), Instant::min);
             let first = tokio::select! {
                 biased;
                 c = rx.recv() => match c {
@@ -299,14 +261,7 @@ impl State {
                 taken += 1;
                 match cmd {
                     Command::Connect { conn, out } => {
-                        self.conns.insert(
-                            conn,
-                            Conn {
-                                out,
-                                sessions: HashSet::new(),
-                                follow: None,
-                            },
-                        );
+                        self.conns.insert(conn, Conn { out, sessions: HashSet::new(), follow: None });
                     }
                     Command::Request { conn, req } => self.request(conn, req),
                     Command::Disconnect { conn } => self.guarded(|s| s.disconnect(conn)),
@@ -346,17 +301,12 @@ impl State {
                 tokio::task::yield_now().await;
             }
         }
-        std::mem::replace(&mut self.outlet, Outlet::Direct)
-            .finish()
-            .await;
+        std::mem::replace(&mut self.outlet, Outlet::Direct).finish().await;
         tracing::info!("state owner stopped");
     }
 
     fn mark(&self) -> Undo {
-        Undo {
-            outbox: self.outbox.len(),
-            pending: self.pending.mark(),
-        }
+        Undo { outbox: self.outbox.len(), pending: self.pending.mark() }
     }
 
     /// Undoes everything since `m`: the savepoint's rows, and the pushes, events and counter
@@ -468,22 +418,11 @@ impl State {
     }
 
     fn reply(&mut self, conn: ConnId, id: u64, result: Result<Value, ErrorBody>) {
-        self.outbox.push(Out {
-            conn,
-            req_id: Some(id),
-            msg: ServerMessage::Reply {
-                id: Some(id),
-                result,
-            },
-        });
+        self.outbox.push(Out { conn, req_id: Some(id), msg: ServerMessage::Reply { id: Some(id), result } });
     }
 
     fn push(&mut self, conn: ConnId, p: &Pushed) {
-        self.outbox.push(Out {
-            conn,
-            req_id: None,
-            msg: ServerMessage::Push(p.frame()),
-        });
+        self.outbox.push(Out { conn, req_id: None, msg: ServerMessage::Push(p.frame()) });
     }
 
     /// Appends to the event log (inside the request's savepoint).
@@ -493,22 +432,14 @@ impl State {
     }
 
     fn commit_and_flush(&mut self) {
-        let committed = match self
-            .pending
-            .write(self.store.as_ref())
-            .and_then(|()| self.store.commit_deferred())
-        {
+        let committed = match self.pending.write(self.store.as_ref()).and_then(|()| self.store.commit_deferred()) {
             Ok(c) => c,
             Err(e) => return self.commit_failed(e),
         };
         let mut deliveries = Vec::with_capacity(self.outbox.len());
         for o in std::mem::take(&mut self.outbox) {
             if let Some(c) = self.conns.get(&o.conn) {
-                deliveries.push(Delivery {
-                    out: c.out.clone(),
-                    req_id: o.req_id,
-                    line: o.msg.encode(),
-                });
+                deliveries.push(Delivery { out: c.out.clone(), req_id: o.req_id, line: o.msg.encode() });
             }
         }
         let events = self.pending.committed();
@@ -516,28 +447,18 @@ impl State {
             // Encoded once, whatever the number of followers.
             let lines: Vec<String> = events
                 .iter()
-                .map(|ev| {
-                    ServerMessage::Push(
-                        Pushed::Event(serde_json::to_value(ev).unwrap_or_default()).frame(),
-                    )
-                    .encode()
-                })
+                .map(|ev| ServerMessage::Push(Pushed::Event(serde_json::to_value(ev).unwrap_or_default()).frame()).encode())
                 .collect();
             for c in self.conns.values_mut().filter(|c| c.follow.is_some()) {
                 for (ev, line) in events.iter().zip(&lines) {
                     if c.follow.is_some_and(|last| ev.id > last) {
                         c.follow = Some(ev.id);
-                        deliveries.push(Delivery {
-                            out: c.out.clone(),
-                            req_id: None,
-                            line: line.clone(),
-                        });
+                        deliveries.push(Delivery { out: c.out.clone(), req_id: None, line: line.clone() });
                     }
                 }
             }
         }
-        self.outlet
-            .deliver(committed == Committed::NeedsSync, deliveries);
+        self.outlet.deliver(committed == Committed::NeedsSync, deliveries);
     }
 
     /// Nothing of this batch is durable: every reply becomes an error, pushes are dropped, and
@@ -549,16 +470,8 @@ impl State {
         for o in std::mem::take(&mut self.outbox) {
             if let (Some(id), Some(c)) = (o.req_id, self.conns.get(&o.conn)) {
                 let err = ErrorBody::from(Refusal::CommitFailed(e.to_string()));
-                let line = ServerMessage::Reply {
-                    id: Some(id),
-                    result: Err(err),
-                }
-                .encode();
-                deliveries.push(Delivery {
-                    out: c.out.clone(),
-                    req_id: Some(id),
-                    line,
-                });
+                let line = ServerMessage::Reply { id: Some(id), result: Err(err) }.encode();
+                deliveries.push(Delivery { out: c.out.clone(), req_id: Some(id), line });
             }
         }
         self.outlet.deliver(false, deliveries);
@@ -571,20 +484,13 @@ impl State {
     }
 
     fn disconnect(&mut self, conn: ConnId) -> Result<(), ErrorBody> {
-        let Some(c) = self.conns.remove(&conn) else {
-            return Ok(());
-        };
+        let Some(c) = self.conns.remove(&conn) else { return Ok(()) };
         for s in &c.sessions {
             if let Some(live) = self.live.get_mut(s) {
                 live.conns.remove(&conn);
             }
         }
-        let tickets: Vec<u64> = self
-            .waits
-            .iter()
-            .filter(|(_, w)| w.conn == conn)
-            .map(|(t, _)| *t)
-            .collect();
+        let tickets: Vec<u64> = self.waits.iter().filter(|(_, w)| w.conn == conn).map(|(t, _)| *t).collect();
         for t in tickets {
             self.waits.remove(&t);
             let grants = self.locks.cancel(t);
@@ -600,30 +506,18 @@ fn page_size(op: &str, asked: Option<u32>) -> Result<u32, ErrorBody> {
     use kite_proto::ops::{DEFAULT_PAGE, MAX_PAGE};
     match asked.unwrap_or(DEFAULT_PAGE) {
         0 => Err(Refusal::PageTooSmall { op: op.to_string() }.into()),
-        n if n > MAX_PAGE => Err(Refusal::PageTooLarge {
-            op: op.to_string(),
-            max: MAX_PAGE,
-        }
-        .into()),
+        n if n > MAX_PAGE => Err(Refusal::PageTooLarge { op: op.to_string(), max: MAX_PAGE }.into()),
         n => Ok(n),
     }
 }
 
 /// A page of at most `limit` items from `items` (read with one extra to know whether there is
 /// more), cut to the frame cap, and the cursor of the next page when there is one.
-fn page<T: serde::Serialize>(
-    mut items: Vec<T>,
-    limit: u32,
-    id: impl Fn(&T) -> i64,
-) -> (Vec<T>, Option<i64>) {
+fn page<T: serde::Serialize>(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<i64>) {
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
     let cut = fit_frame(&mut items);
-    let next = if more || cut {
-        items.last().map(&id)
-    } else {
-        None
-    };
+    let next = if more || cut { items.last().map(&id) } else { None };
     (items, next)
 }
 

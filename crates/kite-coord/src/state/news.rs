@@ -57,14 +57,7 @@ impl Inbox {
     fn take(&mut self, now_ms: i64) -> Vec<NewsItem> {
         let mut out: Vec<NewsItem> = self.pending.drain(..).collect();
         if self.dropped > 0 {
-            out.insert(
-                0,
-                NewsItem {
-                    at_ms: now_ms,
-                    kind: "note".into(),
-                    text: format!("{} older items were dropped", self.dropped),
-                },
-            );
+            out.insert(0, NewsItem { at_ms: now_ms, kind: "note".into(), text: format!("{} older items were dropped", self.dropped) });
             self.dropped = 0;
         }
         for i in &out {
@@ -96,17 +89,11 @@ impl ToldEnded {
         if self.0.len() >= ENDED_KEPT {
             self.0.pop_front();
         }
-        self.0
-            .push_back((session.to_string(), inbox.told.iter().cloned().collect()));
+        self.0.push_back((session.to_string(), inbox.told.iter().cloned().collect()));
     }
 
     pub(super) fn get(&self, session: &str) -> Vec<NewsItem> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(s, _)| s == session)
-            .map(|(_, t)| t.clone())
-            .unwrap_or_default()
+        self.0.iter().rev().find(|(s, _)| s == session).map(|(_, t)| t.clone()).unwrap_or_default()
     }
 }
 
@@ -115,11 +102,7 @@ impl State {
     pub(super) fn tell(&mut self, session: &str, kind: &str, text: String) {
         let at_ms = self.now_ms;
         if let Some(l) = self.live.get_mut(session) {
-            l.news.push(NewsItem {
-                at_ms,
-                kind: kind.to_string(),
-                text,
-            });
+            l.news.push(NewsItem { at_ms, kind: kind.to_string(), text });
         }
     }
 
@@ -135,12 +118,7 @@ impl State {
 
     /// Every live session but `except` hears a broadcast at its next tool call.
     pub(super) fn tell_all(&mut self, except: Option<&str>, kind: &str, text: &str) {
-        let ids: Vec<String> = self
-            .live
-            .keys()
-            .filter(|id| Some(id.as_str()) != except)
-            .cloned()
-            .collect();
+        let ids: Vec<String> = self.live.keys().filter(|id| Some(id.as_str()) != except).cloned().collect();
         for id in ids {
             self.tell(&id, kind, text.to_string());
         }
@@ -172,67 +150,37 @@ impl State {
             let _ = self.touch(from);
         }
         let from = self.sender_name(a.from.as_deref());
-        let pushed = Pushed::Message {
-            to: a.to.clone(),
-            from: a.from.clone(),
-            text: text.to_string(),
-            at_ms: self.now_ms,
-        };
+        let pushed = Pushed::Message { to: a.to.clone(), from: a.from.clone(), text: text.to_string(), at_ms: self.now_ms };
         let conns: Vec<_> = self.live[&a.to].conns.iter().copied().collect();
         for c in conns {
             self.push(c, &pushed);
         }
-        self.event(LogEvent::Message {
-            to: a.to.clone(),
-            from: a.from.clone(),
-            text: text.to_string(),
-            at_ms: self.now_ms,
-        })?;
+        self.event(LogEvent::Message { to: a.to.clone(), from: a.from.clone(), text: text.to_string(), at_ms: self.now_ms })?;
         self.tell(&a.to, "message", format!("MESSAGE from {from}: {text}"));
         Ok(Delivered { delivered: 1 })
     }
 
     pub(super) fn lock_ask(&mut self, a: LockAsk) -> Handled<kite_proto::ops::Delivered> {
         let path = self.lock_path(a.cwd.as_deref(), &a.path)?;
-        let holders: Vec<String> = self
-            .locks
-            .held()
-            .iter()
-            .filter(|h| h.path.overlaps(&path) && h.session != a.by)
-            .map(|h| h.session.clone())
-            .collect();
+        let holders: Vec<String> =
+            self.locks.held().iter().filter(|h| h.path.overlaps(&path) && h.session != a.by).map(|h| h.session.clone()).collect();
         let who = self.sender_name(Some(&a.by));
         for h in &holders {
             self.tell(h, "lock.asked", format!("{who} wants the lock on {} that you hold; release it (kite_unlock) when you can", path.as_str()));
         }
-        self.event(LogEvent::LockAsked {
-            path: path.as_str().to_string(),
-            by: a.by.clone(),
-            holders: holders.clone(),
-        })?;
-        Ok(Delivered {
-            delivered: holders.len(),
-        })
+        self.event(LogEvent::LockAsked { path: path.as_str().to_string(), by: a.by.clone(), holders: holders.clone() })?;
+        Ok(Delivered { delivered: holders.len() })
     }
 
     pub(super) fn session_stop(&mut self, a: SessionStop) -> Handled<serde_json::Value> {
         if !self.live.contains_key(&a.session) {
             return Err(Refusal::NoLiveSession(a.session.clone()).into());
         }
-        let reason = a
-            .reason
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .unwrap_or("a person stopped this session")
-            .to_string();
+        let reason = a.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).unwrap_or("a person stopped this session").to_string();
         // Told too: a person's own session (not stopped without `stop_people`) hears it.
         self.tell(&a.session, "stop", format!("STOP requested: {reason}"));
         self.order_stop(&a.session, "ordered", reason.clone());
-        self.event(LogEvent::SessionStopOrdered {
-            session: a.session.clone(),
-            reason: reason.to_string(),
-        })?;
+        self.event(LogEvent::SessionStopOrdered { session: a.session.clone(), reason: reason.to_string() })?;
         Ok(json!({}))
     }
 
@@ -240,27 +188,10 @@ impl State {
         self.touch(&a.session)?;
         let mut news = News::default();
         // A path the lock table cannot take (outside the project) is no lock of anyone's.
-        if let Some(path) = a
-            .write_path
-            .as_deref()
-            .and_then(|p| self.lock_path(None, p).ok())
-        {
-            let holder = self
-                .locks
-                .held()
-                .iter()
-                .find(|h| {
-                    h.session != a.session
-                        && h.mode == kite_core::LockMode::Exclusive
-                        && h.path.overlaps(&path)
-                })
-                .cloned();
+        if let Some(path) = a.write_path.as_deref().and_then(|p| self.lock_path(None, p).ok()) {
+            let holder = self.locks.held().iter().find(|h| h.session != a.session && h.mode == kite_core::LockMode::Exclusive && h.path.overlaps(&path)).cloned();
             if let Some(h) = holder {
-                let name = self
-                    .live
-                    .get(&h.session)
-                    .map(|l| l.name.clone())
-                    .unwrap_or_default();
+                let name = self.live.get(&h.session).map(|l| l.name.clone()).unwrap_or_default();
                 news.deny = Some(format!(
                     "{} is locked by session {} ({name}) for {}; wait for it with kite_lock (wait: true) or work on something else",
                     path.as_str(),
@@ -270,11 +201,7 @@ impl State {
             }
         }
         if let Some(r) = a.running_usd.filter(|r| r.is_finite() && *r >= 0.0) {
-            self.live
-                .get_mut(&a.session)
-                .expect("touched above")
-                .news
-                .running_usd = r;
+            self.live.get_mut(&a.session).expect("touched above").news.running_usd = r;
         }
         let mut budget_stop = None;
         if let Some(daily) = a.daily_budget_usd.filter(|d| d.is_finite() && *d > 0.0) {
@@ -288,9 +215,7 @@ impl State {
                 Ok(recorded) => {
                     let spent = recorded + running;
                     if spent >= daily && a.stop_on_budget {
-                        budget_stop = Some(format!(
-                            "the daily budget is spent (${spent:.2} of ${daily:.2} today, UTC)"
-                        ));
+                        budget_stop = Some(format!("the daily budget is spent (${spent:.2} of ${daily:.2} today, UTC)"));
                     } else if spent >= daily * BUDGET_WARN {
                         let l = self.live.get_mut(&a.session).expect("touched above");
                         if l.news.budget_warned != Some(day) {
@@ -323,10 +248,7 @@ impl State {
 
     /// Dollars the agents kite started spent since `since_ms`.
     fn agents_spent_since(&self, since_ms: i64) -> Result<f64, ErrorBody> {
-        let sums = self
-            .store
-            .cost_totals_since(since_ms)
-            .map_err(super::internal)?;
+        let sums = self.store.cost_totals_since(since_ms).map_err(super::internal)?;
         Ok(sums.agents_usd)
     }
 }

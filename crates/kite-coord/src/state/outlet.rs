@@ -28,22 +28,14 @@ pub(crate) struct Batch {
 
 pub(crate) enum Outlet {
     Direct,
-    Synced {
-        syncer: Syncer,
-        staged: Vec<Batch>,
-        since: Option<std::time::Instant>,
-    },
+    Synced { syncer: Syncer, staged: Vec<Batch>, since: Option<std::time::Instant> },
 }
 
 impl Outlet {
     pub(crate) fn new(wal: Option<Arc<dyn Durable>>) -> std::io::Result<Outlet> {
         Ok(match wal {
             None => Outlet::Direct,
-            Some(wal) => Outlet::Synced {
-                syncer: Syncer::start(wal)?,
-                staged: Vec::new(),
-                since: None,
-            },
+            Some(wal) => Outlet::Synced { syncer: Syncer::start(wal)?, staged: Vec::new(), since: None },
         })
     }
 
@@ -51,19 +43,9 @@ impl Outlet {
     /// otherwise held until [`Outlet::release`] hands them to the syncer.
     pub(crate) fn deliver(&mut self, needs_sync: bool, deliveries: Vec<Delivery>) {
         match self {
-            Outlet::Synced {
-                syncer,
-                staged,
-                since,
-            } if needs_sync
-                || !staged.is_empty()
-                || syncer.in_flight.load(Ordering::Acquire) > 0 =>
-            {
+            Outlet::Synced { syncer, staged, since } if needs_sync || !staged.is_empty() || syncer.in_flight.load(Ordering::Acquire) > 0 => {
                 since.get_or_insert_with(std::time::Instant::now);
-                staged.push(Batch {
-                    needs_sync,
-                    deliveries,
-                })
+                staged.push(Batch { needs_sync, deliveries })
             }
             _ => {
                 for d in deliveries {
@@ -76,21 +58,14 @@ impl Outlet {
     /// How many messages are held for the syncer, and since when.
     pub(crate) fn staged(&self) -> (usize, Option<std::time::Instant>) {
         match self {
-            Outlet::Synced { staged, since, .. } => {
-                (staged.iter().map(|b| b.deliveries.len()).sum(), *since)
-            }
+            Outlet::Synced { staged, since, .. } => (staged.iter().map(|b| b.deliveries.len()).sum(), *since),
             Outlet::Direct => (0, None),
         }
     }
 
     /// Hands the held batches to the syncer: one fsync will cover them all.
     pub(crate) fn release(&mut self) {
-        if let Outlet::Synced {
-            syncer,
-            staged,
-            since,
-        } = self
-        {
+        if let Outlet::Synced { syncer, staged, since } = self {
             *since = None;
             for b in staged.drain(..) {
                 syncer.queue(b);
@@ -120,8 +95,7 @@ impl Syncer {
     /// the writers: one cross-thread wake-up per fsync instead of one per message.
     fn start(wal: Arc<dyn Durable>) -> std::io::Result<Syncer> {
         let (tx, rx) = std::sync::mpsc::channel::<Batch>();
-        let (synced_tx, mut synced_rx) =
-            tokio::sync::mpsc::unbounded_channel::<(usize, Vec<Delivery>)>();
+        let (synced_tx, mut synced_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Vec<Delivery>)>();
         let in_flight = Arc::new(AtomicUsize::new(0));
         let counter = in_flight.clone();
         let deliverer = tokio::spawn(async move {
@@ -134,31 +108,23 @@ impl Syncer {
                 counter.fetch_sub(n, Ordering::AcqRel);
             }
         });
-        let thread = std::thread::Builder::new()
-            .name("kite-wal-sync".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut batches = vec![first];
-                    batches.extend(rx.try_iter());
-                    let n = batches.len();
-                    if batches.iter().any(|b| b.needs_sync) {
-                        if let Err(e) = wal.sync() {
-                            fail(&e, batches);
-                        }
-                    }
-                    let deliveries: Vec<Delivery> =
-                        batches.into_iter().flat_map(|b| b.deliveries).collect();
-                    if synced_tx.send((n, deliveries)).is_err() {
-                        return;
+        let thread = std::thread::Builder::new().name("kite-wal-sync".into()).spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut batches = vec![first];
+                batches.extend(rx.try_iter());
+                let n = batches.len();
+                if batches.iter().any(|b| b.needs_sync) {
+                    if let Err(e) = wal.sync() {
+                        fail(&e, batches);
                     }
                 }
-            })?;
-        Ok(Syncer {
-            tx: Some(tx),
-            in_flight,
-            thread: Some(thread),
-            deliverer: Some(deliverer),
-        })
+                let deliveries: Vec<Delivery> = batches.into_iter().flat_map(|b| b.deliveries).collect();
+                if synced_tx.send((n, deliveries)).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(Syncer { tx: Some(tx), in_flight, thread: Some(thread), deliverer: Some(deliverer) })
     }
 
     fn queue(&self, batch: Batch) {
@@ -184,19 +150,11 @@ impl Syncer {
 /// request with an error, give the writers a moment to send it, and exit. The next daemon
 /// recovers from what the disk really holds.
 fn fail(e: &std::io::Error, batches: Vec<Batch>) -> ! {
-    tracing::error!(
-        "fdatasync of the WAL failed: {e}; stopping the daemon so it restarts from what is on disk"
-    );
+    tracing::error!("fdatasync of the WAL failed: {e}; stopping the daemon so it restarts from what is on disk");
     for d in batches.into_iter().flat_map(|b| b.deliveries) {
         if let Some(id) = d.req_id {
             let err = ErrorBody::from(Refusal::SyncFailed(e.to_string()));
-            d.out.send(
-                ServerMessage::Reply {
-                    id: Some(id),
-                    result: Err(err),
-                }
-                .encode(),
-            );
+            d.out.send(ServerMessage::Reply { id: Some(id), result: Err(err) }.encode());
         }
     }
     std::thread::sleep(std::time::Duration::from_millis(200));

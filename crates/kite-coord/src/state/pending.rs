@@ -56,22 +56,11 @@ impl Pending {
         for name in COUNTERS {
             counters.insert(name, store.counter(name)?);
         }
-        Ok(Pending {
-            events: Vec::new(),
-            inserted: 0,
-            next_event: store.last_event_id()? + 1,
-            counters,
-            undo: Vec::new(),
-        })
+        Ok(Pending { events: Vec::new(), inserted: 0, next_event: store.last_event_id()? + 1, counters, undo: Vec::new() })
     }
 
     pub(super) fn mark(&self) -> Mark {
-        Mark {
-            events: self.events.len(),
-            inserted: self.inserted,
-            next_event: self.next_event,
-            undo: self.undo.len(),
-        }
+        Mark { events: self.events.len(), inserted: self.inserted, next_event: self.next_event, undo: self.undo.len() }
     }
 
     /// Forgets everything after `m`. Rows flushed after `m` were rolled back with the savepoint.
@@ -102,12 +91,7 @@ impl Pending {
     pub(super) fn event(&mut self, at_ms: i64, kind: EventKind, data: Value) {
         let id = self.next_event;
         self.next_event += 1;
-        self.events.push(Event {
-            id,
-            at_ms,
-            kind,
-            data,
-        });
+        self.events.push(Event { id, at_ms, kind, data });
     }
 
     /// Writes the events not yet written, so a read of the log in this transaction sees them.
@@ -146,12 +130,7 @@ impl Pending {
             Err(e) => {
                 tracing::error!("cannot reload counters after a failed commit: {e}");
                 // Keep the in-memory values, minus this batch's changes.
-                self.undo(Mark {
-                    events: 0,
-                    inserted: 0,
-                    next_event: self.next_event - self.events.len() as i64,
-                    undo: 0,
-                });
+                self.undo(Mark { events: 0, inserted: 0, next_event: self.next_event - self.events.len() as i64, undo: 0 });
             }
         }
     }
@@ -183,27 +162,10 @@ mod tests {
         p.write(&store).unwrap();
         store.commit().unwrap();
         let events = p.committed();
-        assert_eq!(
-            events
-                .iter()
-                .map(|e| (e.id, e.kind.as_str()))
-                .collect::<Vec<_>>(),
-            [(1, "a"), (2, "c")]
-        );
-        let rows: Vec<(i64, String)> = store
-            .events(0, None, false)
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.0, e.2))
-            .collect();
+        assert_eq!(events.iter().map(|e| (e.id, e.kind.as_str())).collect::<Vec<_>>(), [(1, "a"), (2, "c")]);
+        let rows: Vec<(i64, String)> = store.events(0, None, false).unwrap().into_iter().map(|e| (e.0, e.2)).collect();
         assert_eq!(rows, [(1, "a".to_string()), (2, "c".to_string())]);
-        assert_eq!(
-            (
-                store.counter("claim_seq").unwrap(),
-                store.counter("completed").unwrap()
-            ),
-            (1, 0)
-        );
+        assert_eq!((store.counter("claim_seq").unwrap(), store.counter("completed").unwrap()), (1, 0));
         let again = Pending::load(&store).unwrap();
         assert_eq!((again.counter("claim_seq"), again.next_event), (1, 3));
     }

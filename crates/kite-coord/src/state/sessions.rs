@@ -5,8 +5,8 @@
 use super::{ConnId, Handled, Live, State};
 use kite_core::TaskStatus;
 use kite_proto::ops::{SessionId, SessionInfo, SessionRef, SessionRegister, Status};
-use kite_proto::{ErrorBody, Refusal};
 use kite_proto::{LogEvent, SessionEnd};
+use kite_proto::{ErrorBody, Refusal};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -27,18 +27,11 @@ impl State {
             locks: self.locks_view(),
             counters: self.counters()?,
             cost: self.cost_view()?,
-            refused: match self
-                .accept
-                .refused
-                .load(std::sync::atomic::Ordering::Relaxed)
-            {
+            refused: match self.accept.refused.load(std::sync::atomic::Ordering::Relaxed) {
                 0 => None,
                 total => Some(kite_proto::ops::Refused {
                     total,
-                    last_at_ms: self
-                        .accept
-                        .last_ms
-                        .load(std::sync::atomic::Ordering::Relaxed),
+                    last_at_ms: self.accept.last_ms.load(std::sync::atomic::Ordering::Relaxed),
                     fd_limit: self.accept.fd_limit,
                 }),
             },
@@ -47,11 +40,7 @@ impl State {
 
     pub(super) fn counters(&self) -> Result<kite_proto::ops::Counters, ErrorBody> {
         let c = |n: &str| self.pending.counter(n) as u64;
-        Ok(kite_proto::ops::Counters {
-            completed: c("completed"),
-            pruned: c("pruned"),
-            failed: c("failed"),
-        })
+        Ok(kite_proto::ops::Counters { completed: c("completed"), pruned: c("pruned"), failed: c("failed") })
     }
 
     fn session_infos(&self, live_only: bool) -> Result<Vec<SessionInfo>, ErrorBody> {
@@ -80,11 +69,7 @@ impl State {
             .collect())
     }
 
-    pub(super) fn session_register(
-        &mut self,
-        conn: ConnId,
-        a: SessionRegister,
-    ) -> Handled<kite_proto::ops::SessionId> {
+    pub(super) fn session_register(&mut self, conn: ConnId, a: SessionRegister) -> Handled<kite_proto::ops::SessionId> {
         let name = a.name.trim();
         if name.is_empty() {
             return Err(Refusal::EmptySessionName.into());
@@ -94,16 +79,10 @@ impl State {
             // The same agent process registering again (its hook, then its MCP server, or a
             // resumed session): its live session. A registration that does not attach (a hook,
             // which knows the Claude session's id) names it; an attaching one keeps the name.
-            let found = self
-                .live
-                .iter()
-                .find(|(_, l)| l.key.as_deref() == Some(key))
-                .map(|(id, _)| id.clone());
+            let found = self.live.iter().find(|(_, l)| l.key.as_deref() == Some(key)).map(|(id, _)| id.clone());
             if let Some(id) = found {
                 if !a.attach && self.live[&id].name != name {
-                    self.store
-                        .rename_session(&id, name)
-                        .map_err(super::internal)?;
+                    self.store.rename_session(&id, name).map_err(super::internal)?;
                     self.live.get_mut(&id).expect("found above").name = name.to_string();
                 }
                 self.touched.push(id.clone());
@@ -115,20 +94,12 @@ impl State {
         }
         let n = self.pending.bump("session_seq", 1);
         let id = format!("s{n}");
-        self.store
-            .insert_session(&id, name, key, self.now_ms)
-            .map_err(super::internal)?;
-        self.live.insert(
-            id.clone(),
-            Live::new(name.to_string(), key.map(str::to_string)),
-        );
+        self.store.insert_session(&id, name, key, self.now_ms).map_err(super::internal)?;
+        self.live.insert(id.clone(), Live::new(name.to_string(), key.map(str::to_string)));
         if a.attach {
             self.bind(conn, &id);
         }
-        self.event(LogEvent::SessionRegistered {
-            session: id.to_string(),
-            name: name.to_string(),
-        })?;
+        self.event(LogEvent::SessionRegistered { session: id.to_string(), name: name.to_string() })?;
         Ok(SessionId { id })
     }
 
@@ -146,23 +117,13 @@ impl State {
             self.touched.push(session.to_string());
             return Ok(());
         }
-        Err(
-            match self.store.session(session).map_err(super::internal)? {
-                Some(s) => Refusal::SessionGone {
-                    session: session.to_string(),
-                    state: s.state.to_string(),
-                }
-                .into(),
-                None => Refusal::NoSession(session.to_string()).into(),
-            },
-        )
+        Err(match self.store.session(session).map_err(super::internal)? {
+            Some(s) => Refusal::SessionGone { session: session.to_string(), state: s.state.to_string() }.into(),
+            None => Refusal::NoSession(session.to_string()).into(),
+        })
     }
 
-    pub(super) fn session_attach(
-        &mut self,
-        conn: ConnId,
-        a: SessionRef,
-    ) -> Handled<serde_json::Value> {
+    pub(super) fn session_attach(&mut self, conn: ConnId, a: SessionRef) -> Handled<serde_json::Value> {
         self.touch(&a.session)?;
         self.bind(conn, &a.session);
         Ok(json!({}))
@@ -180,20 +141,12 @@ impl State {
     }
 
     pub(super) fn session_list(&mut self) -> Handled<kite_proto::ops::Sessions> {
-        Ok(kite_proto::ops::Sessions {
-            sessions: self.session_infos(false)?,
-        })
+        Ok(kite_proto::ops::Sessions { sessions: self.session_infos(false)? })
     }
 
     /// Ends a live session: releases its locks, cancels its waits, requeues its active tasks.
-    pub(super) fn end_session(
-        &mut self,
-        session: &str,
-        how: SessionEnd,
-    ) -> Result<serde_json::Value, ErrorBody> {
-        let Some(live) = self.live.remove(session) else {
-            return Err(Refusal::NoLiveSession(session.to_string()).into());
-        };
+    pub(super) fn end_session(&mut self, session: &str, how: SessionEnd) -> Result<serde_json::Value, ErrorBody> {
+        let Some(live) = self.live.remove(session) else { return Err(Refusal::NoLiveSession(session.to_string()).into()) };
         self.told_ended.keep(session, &live.news);
         for conn in &live.conns {
             if let Some(c) = self.conns.get_mut(conn) {
@@ -201,77 +154,31 @@ impl State {
             }
         }
         let (released, dropped, grants) = self.locks.release_all(session);
-        self.store
-            .delete_locks_of(session)
-            .map_err(super::internal)?;
+        self.store.delete_locks_of(session).map_err(super::internal)?;
         for path in &released {
-            self.event(LogEvent::LockReleased {
-                path: path.clone(),
-                session: session.to_string(),
-                reason: Some(format!("session {how}")),
-            })?;
+            self.event(LogEvent::LockReleased { path: path.clone(), session: session.to_string(), reason: Some(format!("session {how}")) })?;
         }
         for ticket in dropped {
             if let Some(w) = self.waits.remove(&ticket) {
-                let err = ErrorBody::from(Refusal::GoneWhileWaiting {
-                    session: session.to_string(),
-                    how: how.to_string(),
-                });
+                let err = ErrorBody::from(Refusal::GoneWhileWaiting { session: session.to_string(), how: how.to_string() });
                 self.reply(w.conn, w.req_id, Err(err));
             }
         }
         self.apply_grants(grants)?;
         let mut requeued = Vec::new();
-        for id in self
-            .store
-            .active_tasks_of(session)
-            .map_err(super::internal)?
-        {
-            let t = self
-                .store
-                .task(id)
-                .map_err(super::internal)?
-                .ok_or_else(|| ErrorBody::from(Refusal::NoTask(id)))?;
+        for id in self.store.active_tasks_of(session).map_err(super::internal)? {
+            let t = self.store.task(id).map_err(super::internal)?.ok_or_else(|| ErrorBody::from(Refusal::NoTask(id)))?;
             let note = format!("session {session} {how}");
-            let back = super::tasks::Move {
-                to: TaskStatus::Pending,
-                attempts: t.attempts,
-                reason: Some(&note),
-                by: Some(session),
-                note: Some(&note),
-                ..Default::default()
-            };
+            let back = super::tasks::Move { to: TaskStatus::Pending, attempts: t.attempts, reason: Some(&note), by: Some(session), note: Some(&note), ..Default::default() };
             self.move_task(&t, back)?;
-            self.event(LogEvent::TaskRequeued {
-                task: id,
-                session: session.to_string(),
-                reason: note.clone(),
-                attempts: t.attempts,
-            })?;
+            self.event(LogEvent::TaskRequeued { task: id, session: session.to_string(), reason: note.clone(), attempts: t.attempts })?;
             requeued.push(id);
         }
-        self.store
-            .set_session_state(session, how.as_str(), self.now_ms)
-            .map_err(super::internal)?;
-        let (session_s, name, released_v, requeued_v) = (
-            session.to_string(),
-            live.name.clone(),
-            released.clone(),
-            requeued.clone(),
-        );
+        self.store.set_session_state(session, how.as_str(), self.now_ms).map_err(super::internal)?;
+        let (session_s, name, released_v, requeued_v) = (session.to_string(), live.name.clone(), released.clone(), requeued.clone());
         self.event(match how {
-            SessionEnd::Reaped => LogEvent::SessionReaped {
-                session: session_s,
-                name,
-                released: released_v,
-                requeued: requeued_v,
-            },
-            SessionEnd::Ended => LogEvent::SessionEnded {
-                session: session_s,
-                name,
-                released: released_v,
-                requeued: requeued_v,
-            },
+            SessionEnd::Reaped => LogEvent::SessionReaped { session: session_s, name, released: released_v, requeued: requeued_v },
+            SessionEnd::Ended => LogEvent::SessionEnded { session: session_s, name, released: released_v, requeued: requeued_v },
         })?;
         tracing::info!(session, how = %how, ?released, ?requeued, "session over");
         Ok(json!({"session": session, "released": released, "requeued": requeued}))

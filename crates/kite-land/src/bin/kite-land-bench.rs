@@ -18,16 +18,8 @@ use kite_land::{Lander, Landing, MemBook, MergeConfig};
 use std::sync::Arc;
 
 fn git(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        o.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = Command::new("git").args(args).current_dir(dir).output().expect("git runs");
+    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -57,52 +49,23 @@ fn agent_branch(root: &Path, id: i64) {
     let blob = {
         let mut c = Command::new("git");
         c.args(["hash-object", "-w", "--stdin"]).current_dir(root);
-        c.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped());
+        c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
         let mut ch = c.spawn().unwrap();
         use std::io::Write;
-        ch.stdin
-            .take()
-            .unwrap()
-            .write_all(format!("work of task {id}\n").as_bytes())
-            .unwrap();
-        String::from_utf8(ch.wait_with_output().unwrap().stdout)
-            .unwrap()
-            .trim()
-            .to_string()
+        ch.stdin.take().unwrap().write_all(format!("work of task {id}\n").as_bytes()).unwrap();
+        String::from_utf8(ch.wait_with_output().unwrap().stdout).unwrap().trim().to_string()
     };
     let index = root.join(format!(".git/bench-index-{id}"));
     let env = [("GIT_INDEX_FILE", index.to_str().unwrap())];
     let run = |args: &[&str]| {
-        let o = Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .envs(env)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let o = Command::new("git").args(args).current_dir(root).envs(env).output().unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     };
     run(&["read-tree", &head]);
-    run(&[
-        "update-index",
-        "--add",
-        "--cacheinfo",
-        &format!("100644,{blob},work/task-{id}.txt"),
-    ]);
+    run(&["update-index", "--add", "--cacheinfo", &format!("100644,{blob},work/task-{id}.txt")]);
     let tree = run(&["write-tree"]);
-    let commit = run(&[
-        "commit-tree",
-        &tree,
-        "-p",
-        &head,
-        "-m",
-        &format!("task {id}"),
-    ]);
+    let commit = run(&["commit-tree", &tree, "-p", &head, "-m", &format!("task {id}")]);
     git(root, &["update-ref", &format!("refs/heads/{b}"), &commit]);
     let _ = std::fs::remove_file(index);
 }
@@ -110,18 +73,13 @@ fn agent_branch(root: &Path, id: i64) {
 /// The lander with its book in memory: this measures the git work of a landing (the book's
 /// steps through the daemon are the coordinator's benchmark's business).
 fn lander(root: &Path, home: &Path) -> Lander {
-    let cfg = MergeConfig {
-        verify: Some("true".into()),
-        ..MergeConfig::default()
-    };
+    let cfg = MergeConfig { verify: Some("true".into()), ..MergeConfig::default() };
     Lander::new(cfg, root, home, Arc::new(MemBook::default()))
 }
 
 async fn land(l: &Lander, id: i64) -> Duration {
     let t = Instant::now();
-    l.enqueue(id, &format!("kite/task-{id}"), "bench", 1)
-        .await
-        .unwrap();
+    l.enqueue(id, &format!("kite/task-{id}"), "bench", 1).await.unwrap();
     let r = l.land(id).await.unwrap();
     assert!(matches!(r, Landing::Landed { verified: true, .. }), "{r:?}");
     t.elapsed()
@@ -132,23 +90,9 @@ async fn land(l: &Lander, id: i64) -> Duration {
 fn bare_landing(root: &Path, wt: &Path, id: i64) -> Duration {
     let t = Instant::now();
     let head = git(root, &["rev-parse", "main"]);
-    git(
-        wt,
-        &[
-            "checkout",
-            "-q",
-            "--detach",
-            "-f",
-            &format!("kite/task-{id}"),
-        ],
-    );
+    git(wt, &["checkout", "-q", "--detach", "-f", &format!("kite/task-{id}")]);
     git(wt, &["rebase", "-q", &head]);
-    assert!(Command::new("sh")
-        .args(["-c", "true"])
-        .current_dir(wt)
-        .status()
-        .unwrap()
-        .success());
+    assert!(Command::new("sh").args(["-c", "true"]).current_dir(wt).status().unwrap().success());
     let new = git(wt, &["rev-parse", "HEAD"]);
     git(root, &["merge", "--ff-only", "-q", &new]);
     t.elapsed()
@@ -177,16 +121,8 @@ impl Drop for Scratch {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: i64 = args
-        .iter()
-        .position(|a| a == "--branches")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let n: i64 = args.iter().position(|a| a == "--branches").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let base = std::env::temp_dir().join(format!("kite-land-bench-{}", std::process::id()));
     std::fs::create_dir_all(&base).expect("a scratch directory");
     let base = Scratch(base);
@@ -202,17 +138,7 @@ fn main() {
     }
     let (root_b, _) = repo(base.path(), "bare-latency");
     let wt = base.path().join("bare-wt");
-    git(
-        &root_b,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "--detach",
-            wt.to_str().unwrap(),
-            "main",
-        ],
-    );
+    git(&root_b, &["worktree", "add", "-q", "--detach", wt.to_str().unwrap(), "main"]);
     let mut bare = Vec::new();
     for id in 1..=n {
         agent_branch(&root_b, id);
@@ -234,27 +160,14 @@ fn main() {
         }
     }
     let total = t.elapsed();
-    let landed = git(&root_t, &["rev-list", "--count", "main"])
-        .parse::<i64>()
-        .unwrap()
-        - 1;
+    let landed = git(&root_t, &["rev-list", "--count", "main"]).parse::<i64>().unwrap() - 1;
     assert_eq!(landed, n, "every branch landed once");
     let (root_tb, _) = repo(base.path(), "bare-throughput");
     for id in 1..=n {
         agent_branch(&root_tb, id);
     }
     let wt = base.path().join("bare-wt2");
-    git(
-        &root_tb,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "--detach",
-            wt.to_str().unwrap(),
-            "main",
-        ],
-    );
+    git(&root_tb, &["worktree", "add", "-q", "--detach", wt.to_str().unwrap(), "main"]);
     let t = Instant::now();
     for id in 1..=n {
         bare_landing(&root_tb, &wt, id);
@@ -264,24 +177,14 @@ fn main() {
     let (p50, p99) = (pct(&mut single, 0.5), pct(&mut single, 0.99));
     let (b50, b99) = (pct(&mut bare, 0.5), pct(&mut bare, 0.99));
     println!("## Landing (merge queue)\n");
-    println!(
-        "`target/release/kite-land-bench --branches {n}`: a repository of 200 files with `main`"
-    );
+    println!("`target/release/kite-land-bench --branches {n}`: a repository of 200 files with `main`");
     println!("checked out and clean; each landing rebases the task branch in kite's merge worktree, runs the");
     println!("verify command `true`, fast-forwards main's checkout and records every step in the book. The");
-    println!(
-        "baseline is the same git work by a bare loop (rebase, fast-forward), in the same run.\n"
-    );
+    println!("baseline is the same git work by a bare loop (rebase, fast-forward), in the same run.\n");
     println!("| measure | kite | bare git | ratio |");
     println!("|---|---|---|---|");
-    println!(
-        "| agent exit → main moved, p50 | {p50:.1} ms | {b50:.1} ms | {:.2}× |",
-        p50 / b50
-    );
-    println!(
-        "| agent exit → main moved, p99 | {p99:.1} ms | {b99:.1} ms | {:.2}× |",
-        p99 / b99
-    );
+    println!("| agent exit → main moved, p50 | {p50:.1} ms | {b50:.1} ms | {:.2}× |", p50 / b50);
+    println!("| agent exit → main moved, p99 | {p99:.1} ms | {b99:.1} ms | {:.2}× |", p99 / b99);
     let tp = n as f64 / total.as_secs_f64();
     let btp = n as f64 / bare_total.as_secs_f64();
     println!(

@@ -88,39 +88,16 @@ impl CommandExtractor {
     /// when the transcript is long.
     pub fn render_prompt(&self, t: &Transcript, source: &str) -> Result<String> {
         let parts = t.condensed_parts(self.max_transcript_chars, self.max_parts);
-        self.render_part(
-            t,
-            source,
-            parts.first().map(String::as_str).unwrap_or(""),
-            1,
-            parts.len().max(1),
-        )
+        self.render_part(t, source, parts.first().map(String::as_str).unwrap_or(""), 1, parts.len().max(1))
     }
 
-    fn render_part(
-        &self,
-        t: &Transcript,
-        source: &str,
-        text: &str,
-        part: usize,
-        parts: usize,
-    ) -> Result<String> {
+    fn render_part(&self, t: &Transcript, source: &str, text: &str, part: usize, parts: usize) -> Result<String> {
         let mut ctx = tera::Context::new();
         ctx.insert("transcript", &redact(text).into_owned());
         ctx.insert("source", source);
         ctx.insert("session_id", &t.session_id.clone().unwrap_or_default());
         ctx.insert("cwd", &t.cwd.clone().unwrap_or_default());
-        ctx.insert(
-            "kinds",
-            &[
-                "decision",
-                "status",
-                "pattern",
-                "antipattern",
-                "preference",
-                "fact",
-            ],
-        );
+        ctx.insert("kinds", &["decision", "status", "pattern", "antipattern", "preference", "fact"]);
         ctx.insert("max_notes", &8);
         ctx.insert("part", &part);
         ctx.insert("parts", &parts);
@@ -166,23 +143,14 @@ impl CommandExtractor {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| MemoryError::Extract(format!("cannot run `{}`: {e}", self.command)))?;
-        let mut stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| MemoryError::Extract("no stdin".into()))?;
+        let mut stdin = child.stdin.take().ok_or_else(|| MemoryError::Extract("no stdin".into()))?;
         let prompt = prompt.to_string();
         let writer = std::thread::spawn(move || {
             // A command that does not read its input is fine: ignore the broken pipe.
             let _ = stdin.write_all(prompt.as_bytes());
         });
-        let mut stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| MemoryError::Extract("no stdout".into()))?;
-        let mut stderr = child
-            .stderr
-            .take()
-            .ok_or_else(|| MemoryError::Extract("no stderr".into()))?;
+        let mut stdout = child.stdout.take().ok_or_else(|| MemoryError::Extract("no stdout".into()))?;
+        let mut stderr = child.stderr.take().ok_or_else(|| MemoryError::Extract("no stderr".into()))?;
         let reader = std::thread::spawn(move || {
             let mut s = Vec::new();
             let _ = stdout.read_to_end(&mut s);
@@ -200,18 +168,10 @@ impl CommandExtractor {
                 Ok(None) if started.elapsed() > self.timeout => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(MemoryError::Extract(format!(
-                        "`{}` did not finish within {:?}",
-                        self.command, self.timeout
-                    )));
+                    return Err(MemoryError::Extract(format!("`{}` did not finish within {:?}", self.command, self.timeout)));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => {
-                    return Err(MemoryError::Extract(format!(
-                        "waiting for `{}`: {e}",
-                        self.command
-                    )))
-                }
+                Err(e) => return Err(MemoryError::Extract(format!("waiting for `{}`: {e}", self.command))),
             }
         };
         let _ = writer.join();
@@ -225,31 +185,20 @@ impl CommandExtractor {
                 truncate_chars(err.trim(), 500)
             )));
         }
-        String::from_utf8(out)
-            .map_err(|_| MemoryError::Extract(format!("`{}` printed invalid UTF-8", self.command)))
+        String::from_utf8(out).map_err(|_| MemoryError::Extract(format!("`{}` printed invalid UTF-8", self.command)))
     }
 }
 
 /// Parses an extraction command's output into notes; strict, so bad output writes nothing.
 pub fn parse_notes_json(output: &str, source: &str) -> Result<Vec<ProposedNote>> {
-    let bad = |why: String| {
-        MemoryError::Extract(format!(
-            "the command's output is not a JSON list of notes: {why}"
-        ))
-    };
+    let bad = |why: String| MemoryError::Extract(format!("the command's output is not a JSON list of notes: {why}"));
     let mut text = output.trim();
     if let Some(start) = text.find("```") {
         let after = &text[start + 3..];
         let after = after.find('\n').map(|i| &after[i + 1..]).unwrap_or(after);
-        text = after
-            .find("```")
-            .map(|end| &after[..end])
-            .unwrap_or(after)
-            .trim();
+        text = after.find("```").map(|end| &after[..end]).unwrap_or(after).trim();
     }
-    let start = text
-        .find(['[', '{'])
-        .ok_or_else(|| bad(format!("no JSON in {:?}", truncate_chars(text, 200))))?;
+    let start = text.find(['[', '{']).ok_or_else(|| bad(format!("no JSON in {:?}", truncate_chars(text, 200))))?;
     let value: Value = serde_json::Deserializer::from_str(&text[start..])
         .into_iter::<Value>()
         .next()
@@ -265,35 +214,20 @@ pub fn parse_notes_json(output: &str, source: &str) -> Result<Vec<ProposedNote>>
     };
     let mut notes = vec![];
     for (i, item) in items.into_iter().enumerate() {
-        let Value::Object(o) = item else {
-            return Err(bad(format!("item {i} is not an object")));
-        };
-        let title = o
-            .get("title")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        let Some(title) = title else {
-            return Err(bad(format!("item {i} has no title")));
-        };
+        let Value::Object(o) = item else { return Err(bad(format!("item {i} is not an object"))) };
+        let title = o.get("title").and_then(Value::as_str).map(str::trim).filter(|t| !t.is_empty());
+        let Some(title) = title else { return Err(bad(format!("item {i} has no title"))) };
         let body = match o.get("body") {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
             Some(_) => return Err(bad(format!("item {i}: body is not a string"))),
         };
         if body.len() > MAX_BODY_BYTES {
-            return Err(MemoryError::TooLarge {
-                size: body.len(),
-                limit: MAX_BODY_BYTES,
-            });
+            return Err(MemoryError::TooLarge { size: body.len(), limit: MAX_BODY_BYTES });
         }
         let tags = match o.get("tags") {
             None | Some(Value::Null) => vec![],
-            Some(Value::Array(t)) => t
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
+            Some(Value::Array(t)) => t.iter().filter_map(Value::as_str).map(str::to_string).collect(),
             Some(_) => return Err(bad(format!("item {i}: tags is not a list"))),
         };
         notes.push(NewNote {
@@ -319,12 +253,7 @@ impl Extractor for CommandExtractor {
         let mut titles = std::collections::HashSet::new();
         for (i, text) in parts.iter().enumerate() {
             if parts.len() > 1 {
-                tracing::info!(
-                    part = i + 1,
-                    parts = parts.len(),
-                    "extraction: asking `{}`",
-                    self.command
-                );
+                tracing::info!(part = i + 1, parts = parts.len(), "extraction: asking `{}`", self.command);
             }
             let prompt = self.render_part(t, source, text, i + 1, parts.len())?;
             for n in self.ask(&prompt, source)? {
@@ -343,16 +272,8 @@ mod tests {
 
     #[test]
     fn prepare_redacts_fills_the_source_cuts_and_sets_invalid_proposals_aside() {
-        let good = NewNote {
-            title: "Use token ghp_abcdefghijklmnopqrstuvwxyz0123456789AB".into(),
-            body: "x".repeat(MAX_BODY_BYTES + 10),
-            ..Default::default()
-        };
-        let bad = NewNote {
-            title: "   ".into(),
-            body: "no title".into(),
-            ..Default::default()
-        };
+        let good = NewNote { title: "Use token ghp_abcdefghijklmnopqrstuvwxyz0123456789AB".into(), body: "x".repeat(MAX_BODY_BYTES + 10), ..Default::default() };
+        let bad = NewNote { title: "   ".into(), body: "no title".into(), ..Default::default() };
         let (notes, skipped) = super::prepare(vec![good, bad], "transcript:s1");
         assert_eq!(notes.len(), 1);
         assert!(!notes[0].title.contains("ghp_"), "{}", notes[0].title);
@@ -375,27 +296,15 @@ mod tests {
         assert_eq!(notes[0].kind, Kind::Decision);
         assert_eq!(notes[0].body, "password=[REDACTED]");
         assert_eq!(parse_notes_json("{\"notes\": []}", "s").unwrap().len(), 0);
-        for bad in [
-            "",
-            "sorry, no",
-            "[{\"body\":\"x\"}]",
-            "{\"x\":1}",
-            "[1]",
-            "[{\"title\":\"t\",\"tags\":\"a\"}]",
-            "[{\"title\":",
-        ] {
+        for bad in ["", "sorry, no", "[{\"body\":\"x\"}]", "{\"x\":1}", "[1]", "[{\"title\":\"t\",\"tags\":\"a\"}]", "[{\"title\":"] {
             assert!(parse_notes_json(bad, "s").is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn prompt_renders_redacted_transcript() {
-        let t = transcript(&[
-            r#"{"type":"user","message":{"content":"my key is sk-ant-api03-SECRETSECRETSECRET1234"}}"#,
-        ]);
-        let p = CommandExtractor::new("cat")
-            .render_prompt(&t, "transcript:x")
-            .unwrap();
+        let t = transcript(&[r#"{"type":"user","message":{"content":"my key is sk-ant-api03-SECRETSECRETSECRET1234"}}"#]);
+        let p = CommandExtractor::new("cat").render_prompt(&t, "transcript:x").unwrap();
         assert!(!p.contains("SECRETSECRET"), "{p}");
         assert!(p.contains("[REDACTED]"));
     }

@@ -32,33 +32,16 @@ impl Index {
     pub fn plan_sync(&self, dir: &Path) -> Result<SyncPlan> {
         let mut plan = SyncPlan::default();
         let known: HashMap<String, (String, String, bool)> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT path, id, hash, embedded FROM notes")
-                .map_err(|e| self.err(e))?;
+            let mut stmt = self.conn.prepare("SELECT path, id, hash, embedded FROM notes").map_err(|e| self.err(e))?;
             let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        (
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, bool>(3)?,
-                        ),
-                    ))
-                })
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))))
                 .map_err(|e| self.err(e))?;
-            rows.collect::<rusqlite::Result<HashMap<_, _>>>()
-                .map_err(|e| self.err(e))?
+            rows.collect::<rusqlite::Result<HashMap<_, _>>>().map_err(|e| self.err(e))?
         };
         let model_changed = self.meta("model")?.is_some_and(|m| m != MODEL_NAME);
         let mut seen = Seen::default();
         for file in note_files(dir)? {
-            let rel = file
-                .strip_prefix(dir)
-                .unwrap_or(&file)
-                .to_string_lossy()
-                .into_owned();
+            let rel = file.strip_prefix(dir).unwrap_or(&file).to_string_lossy().into_owned();
             let old = known.get(&rel);
             let text = match read_capped(&file) {
                 Ok(text) => text,
@@ -75,12 +58,7 @@ impl Index {
             let unchanged = old.is_some_and(|(_, h, _)| *h == hash);
             if let (true, Some((id, _, embedded))) = (unchanged, old) {
                 if let Some(other) = seen.ids.get(id) {
-                    skip(
-                        &mut plan.report,
-                        &rel,
-                        &format!("id {id:?} is already used by {other}"),
-                        false,
-                    );
+                    skip(&mut plan.report, &rel, &format!("id {id:?} is already used by {other}"), false);
                     continue;
                 }
                 seen.insert(id, &rel);
@@ -105,12 +83,7 @@ impl Index {
                 continue;
             }
             if let Some(other) = seen.ids.get(&note.id) {
-                skip(
-                    &mut plan.report,
-                    &rel,
-                    &format!("id {:?} is already used by {other}", note.id),
-                    false,
-                );
+                skip(&mut plan.report, &rel, &format!("id {:?} is already used by {other}", note.id), false);
                 continue;
             }
             seen.insert(&note.id, &rel);
@@ -132,27 +105,12 @@ impl Index {
     }
 
     /// Applies a plan made by [`Index::plan_sync`].
-    pub fn apply_sync(
-        &mut self,
-        plan: SyncPlan,
-        embedder: Option<&Embedder>,
-    ) -> Result<SyncReport> {
+    pub fn apply_sync(&mut self, plan: SyncPlan, embedder: Option<&Embedder>) -> Result<SyncReport> {
         let started = Instant::now();
-        let SyncPlan {
-            mut report,
-            changed,
-            needs_vector,
-            removals,
-            model_changed,
-        } = plan;
+        let SyncPlan { mut report, changed, needs_vector, removals, model_changed } = plan;
         if model_changed && embedder.is_some() {
-            tracing::warn!(
-                new = MODEL_NAME,
-                "embedding model changed; re-embedding every note"
-            );
-            self.conn
-                .execute_batch("DELETE FROM notes_vec; UPDATE notes SET embedded = 0;")
-                .map_err(|e| self.err(e))?;
+            tracing::warn!(new = MODEL_NAME, "embedding model changed; re-embedding every note");
+            self.conn.execute_batch("DELETE FROM notes_vec; UPDATE notes SET embedded = 0;").map_err(|e| self.err(e))?;
             self.vectors = None;
         }
         for id in &removals {
@@ -160,10 +118,8 @@ impl Index {
                 report.removed += 1;
             }
         }
-        let mut todo: Vec<(Note, String, String, Option<bool>)> = changed
-            .into_iter()
-            .map(|(n, r, h, existed)| (n, r, h, Some(existed)))
-            .collect();
+        let mut todo: Vec<(Note, String, String, Option<bool>)> =
+            changed.into_iter().map(|(n, r, h, existed)| (n, r, h, Some(existed))).collect();
         if embedder.is_some() {
             todo.extend(needs_vector.into_iter().map(|(n, r, h)| (n, r, h, None)));
         } else {
@@ -175,10 +131,7 @@ impl Index {
         for chunk in todo.chunks(256) {
             let vectors: Vec<Option<Vec<f32>>> = match embedder {
                 Some(e) => {
-                    let texts: Vec<String> = chunk
-                        .iter()
-                        .map(|(n, ..)| redact(&n.search_text()).into_owned())
-                        .collect();
+                    let texts: Vec<String> = chunk.iter().map(|(n, ..)| redact(&n.search_text()).into_owned()).collect();
                     e.embed(&texts)?.into_iter().map(Some).collect()
                 }
                 None => vec![None; chunk.len()],
@@ -229,16 +182,13 @@ impl Index {
 
 pub(super) fn skip(report: &mut SyncReport, rel: &str, reason: &str, kept_old: bool) {
     if kept_old {
-        tracing::warn!(
-            file = rel,
-            reason,
-            "skipping unreadable note file; its last good version stays indexed"
-        );
+        tracing::warn!(file = rel, reason, "skipping unreadable note file; its last good version stays indexed");
     } else {
         tracing::warn!(file = rel, reason, "skipping unreadable note file");
     }
     report.skipped.push((rel.to_string(), reason.to_string()));
 }
+
 
 /// The note files of a vault directory (`*.md`, not hidden, not our temporary files), sorted.
 pub fn note_files(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -252,18 +202,14 @@ pub fn note_files(dir: &Path) -> Result<Vec<PathBuf>> {
         let entry = entry.map_err(|e| MemoryError::io("listing", dir, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || !name.ends_with(".md") || name.eq_ignore_ascii_case("README.md")
-        {
+        if name.starts_with('.') || !name.ends_with(".md") || name.eq_ignore_ascii_case("README.md") {
             continue;
         }
-        if entry
-            .file_type()
-            .map(|t| t.is_file() || t.is_symlink())
-            .unwrap_or(false)
-        {
+        if entry.file_type().map(|t| t.is_file() || t.is_symlink()).unwrap_or(false) {
             out.push(entry.path());
         }
     }
     out.sort();
     Ok(out)
 }
+

@@ -25,19 +25,9 @@ impl VectorCache {
             }
             mean.iter_mut().for_each(|m| *m /= n as f32);
         }
-        let codes = vecs
-            .chunks_exact(DIM)
-            .map(|v| sign_code(v, &mean))
-            .collect();
+        let codes = vecs.chunks_exact(DIM).map(|v| sign_code(v, &mean)).collect();
         let pos = rowids.iter().enumerate().map(|(i, r)| (*r, i)).collect();
-        VectorCache {
-            rowids,
-            active,
-            vecs,
-            codes,
-            mean,
-            pos,
-        }
+        VectorCache { rowids, active, vecs, codes, mean, pos }
     }
 
     pub(super) fn upsert(&mut self, rowid: i64, v: &[f32], active: bool) {
@@ -62,13 +52,7 @@ impl VectorCache {
     }
 
     /// Hamming scan for `candidates`, then exact re-rank; returns (rowid, similarity), best first.
-    pub(super) fn search(
-        &self,
-        q: &[f32],
-        k: usize,
-        candidates: usize,
-        include_inactive: bool,
-    ) -> Vec<(i64, f32)> {
+    pub(super) fn search(&self, q: &[f32], k: usize, candidates: usize, include_inactive: bool) -> Vec<(i64, f32)> {
         let n = self.rowids.len();
         if n == 0 || k == 0 {
             return vec![];
@@ -141,3 +125,4 @@ fn sign_code(v: &[f32], mean: &[f32]) -> [u64; WORDS] {
     }
     code
 }
+

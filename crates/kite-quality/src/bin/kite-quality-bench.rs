@@ -20,11 +20,7 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        repo: PathBuf::new(),
-        commits: 300,
-        target: "HEAD".into(),
-    };
+    let mut a = Args { repo: PathBuf::new(), commits: 300, target: "HEAD".into() };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
@@ -48,35 +44,12 @@ async fn git(repo: &Path, args: &[&str]) -> Result<String, String> {
 /// The newest `n` non-merge first-parent commits of `target`, each as one landed task.
 async fn as_tasks(repo: &Path, target: &str, n: usize) -> Result<History, String> {
     let head = git(repo, &["rev-parse", target]).await?;
-    let log = git(
-        repo,
-        &[
-            "log",
-            "--first-parent",
-            "--no-merges",
-            "--format=%H %ct",
-            &format!("-{n}"),
-            &head,
-        ],
-    )
-    .await?;
-    let mut h = History {
-        target: target.into(),
-        head: head.trim().into(),
-        tasks: Default::default(),
-    };
+    let log = git(repo, &["log", "--first-parent", "--no-merges", "--format=%H %ct", &format!("-{n}"), &head]).await?;
+    let mut h = History { target: target.into(), head: head.trim().into(), tasks: Default::default() };
     for (i, line) in log.lines().enumerate() {
-        let Some((sha, ct)) = line.split_once(' ') else {
-            continue;
-        };
+        let Some((sha, ct)) = line.split_once(' ') else { continue };
         let id = i as i64 + 1;
-        let landed = Landed {
-            task: id,
-            commits: vec![sha.into()],
-            landing: sha.into(),
-            landed_at: ct.parse().unwrap_or(0),
-            reverted_by: None,
-        };
+        let landed = Landed { task: id, commits: vec![sha.into()], landing: sha.into(), landed_at: ct.parse().unwrap_or(0), reverted_by: None };
         h.tasks.insert(id, landed);
     }
     Ok(h)
@@ -86,49 +59,19 @@ async fn run() -> Result<(), String> {
     let a = parse_args()?;
     let history = as_tasks(&a.repo, &a.target, a.commits).await?;
     let tasks = history.tasks.len();
-    eprintln!(
-        "[quality] {tasks} commits of {} as tasks: computing their signals",
-        a.repo.display()
-    );
+    eprintln!("[quality] {tasks} commits of {} as tasks: computing their signals", a.repo.display());
     let now = kite_quality::unix_now();
     let mut blamer = kite_quality::blame::Blamer::new(&a.repo);
     let t0 = Instant::now();
-    let signals = kite_quality::signals::compute_with(&history, None, now, &mut blamer)
-        .await
-        .map_err(|e| e.to_string())?;
+    let signals = kite_quality::signals::compute_with(&history, None, now, &mut blamer).await.map_err(|e| e.to_string())?;
     let job = t0.elapsed().as_secs_f64();
-    let files: BTreeSet<String> = signals
-        .iter()
-        .flat_map(|s| s.files.iter().cloned())
-        .collect();
-    eprintln!(
-        "[quality] baseline: a bare blame of each of the {} files at the head",
-        files.len()
-    );
+    let files: BTreeSet<String> = signals.iter().flat_map(|s| s.files.iter().cloned()).collect();
+    eprintln!("[quality] baseline: a bare blame of each of the {} files at the head", files.len());
     let t1 = Instant::now();
     let mut blamed = 0;
     for f in &files {
-        if git(
-            &a.repo,
-            &["cat-file", "-e", &format!("{}:{f}", history.head)],
-        )
-        .await
-        .is_ok()
-        {
-            git(
-                &a.repo,
-                &[
-                    "blame",
-                    "-w",
-                    "-M",
-                    "-C",
-                    "--line-porcelain",
-                    &history.head,
-                    "--",
-                    f,
-                ],
-            )
-            .await?;
+        if git(&a.repo, &["cat-file", "-e", &format!("{}:{f}", history.head)]).await.is_ok() {
+            git(&a.repo, &["blame", "-w", "-M", "-C", "--line-porcelain", &history.head, "--", f]).await?;
             blamed += 1;
         }
     }

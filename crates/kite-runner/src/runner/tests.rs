@@ -2,8 +2,8 @@
 //! with backoff, hangs, crashes, permanent failures, file-overlap exclusion, worktree isolation.
 
 use super::*;
-use kite_git::fixture::{git, git_repo, write};
 use kite_strategy::memqueue::{snap, MemQueue};
+use kite_git::fixture::{git, git_repo, write};
 
 struct Fixture {
     repo: tempfile::TempDir,
@@ -14,12 +14,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        Fixture {
-            repo: git_repo(),
-            home: tempfile::tempdir().unwrap(),
-            q: MemQueue::new(0),
-            book: Arc::default(),
-        }
+        Fixture { repo: git_repo(), home: tempfile::tempdir().unwrap(), q: MemQueue::new(0), book: Arc::default() }
     }
 
     fn task(&self, id: i64, files: &[&str]) {
@@ -45,13 +40,7 @@ impl Fixture {
         // mostly commit nothing; landing has its tests below and in kite-land.
         cfg.merge.land = false;
         tweak(&mut cfg);
-        Runner::new(
-            cfg,
-            self.repo.path(),
-            self.home.path(),
-            Arc::new(self.q.clone()),
-            self.book.clone(),
-        )
+        Runner::new(cfg, self.repo.path(), self.home.path(), Arc::new(self.q.clone()), self.book.clone())
     }
 
     fn failures(&self) -> Vec<(i64, String, bool)> {
@@ -77,22 +66,12 @@ pwd
         |_| {},
     );
     let rep = r.spawn(1).await.unwrap().await.unwrap();
-    let RunOutcome::Done { result } = &rep.outcome else {
-        panic!("{rep:?}")
-    };
+    let RunOutcome::Done { result } = &rep.outcome else { panic!("{rep:?}") };
     let home = f.home.path().display().to_string();
-    assert!(
-        result.contains(&format!(
-            "task=1 session=runner-task-1-1 home={home} stdin=# task 1"
-        )),
-        "{result}"
-    );
+    assert!(result.contains(&format!("task=1 session=runner-task-1-1 home={home} stdin=# task 1")), "{result}");
     assert!(result.contains("prompt-ok"));
     let wt = rep.worktree.clone().unwrap();
-    assert!(
-        result.trim_end().ends_with(&wt.dir.display().to_string()),
-        "ran in the worktree: {result}"
-    );
+    assert!(result.trim_end().ends_with(&wt.dir.display().to_string()), "ran in the worktree: {result}");
     assert_eq!(f.q.task(1).status, TaskStatus::Done);
     assert_eq!(f.q.with(|s| s.results[0].1.clone()), *result);
     // Nothing in it to lose (no commit, nothing uncommitted): the worktree and branch are gone.
@@ -106,24 +85,12 @@ pwd
 async fn transient_failure_is_retried_with_backoff_then_succeeds() {
     let f = Fixture::new();
     f.task(1, &[]);
-    let r = f.runner(
-        &format!("{COUNT}if [ $n -lt 3 ]; then echo busy >&2; exit 75; fi\necho ok-$n\n"),
-        |_| {},
-    );
+    let r = f.runner(&format!("{COUNT}if [ $n -lt 3 ]; then echo busy >&2; exit 75; fi\necho ok-$n\n"), |_| {});
     let start = Instant::now();
     let rep = r.spawn(1).await.unwrap().await.unwrap();
-    assert_eq!(
-        rep.outcome,
-        RunOutcome::Done {
-            result: "ok-3".into()
-        }
-    );
+    assert_eq!(rep.outcome, RunOutcome::Done { result: "ok-3".into() });
     assert_eq!(rep.attempts.len(), 3);
-    assert!(
-        rep.attempts[0].transient
-            && rep.attempts[0].exit.contains("exit code 75")
-            && rep.attempts[0].exit.contains("busy")
-    );
+    assert!(rep.attempts[0].transient && rep.attempts[0].exit.contains("exit code 75") && rep.attempts[0].exit.contains("busy"));
     // Backoff grows from base (50 ms, jittered to 25..50) and stays under the cap.
     let b1 = rep.attempts[0].backoff_ms.unwrap();
     let b2 = rep.attempts[1].backoff_ms.unwrap();
@@ -141,25 +108,13 @@ async fn transient_failure_is_retried_with_backoff_then_succeeds() {
 async fn transient_failures_give_up_after_max_attempts_with_last_error() {
     let f = Fixture::new();
     f.task(1, &[]);
-    let r = f.runner(&format!("{COUNT}echo \"try $n\" >&2; exit 75\n"), |c| {
-        c.max_attempts = 2
-    });
+    let r = f.runner(&format!("{COUNT}echo \"try $n\" >&2; exit 75\n"), |c| c.max_attempts = 2);
     let rep = r.spawn(1).await.unwrap().await.unwrap();
-    let RunOutcome::Failed { error } = &rep.outcome else {
-        panic!("{rep:?}")
-    };
-    assert!(
-        error.contains("exit code 75")
-            && error.contains("try 2")
-            && error.contains("attempt 2 of 2"),
-        "{error}"
-    );
+    let RunOutcome::Failed { error } = &rep.outcome else { panic!("{rep:?}") };
+    assert!(error.contains("exit code 75") && error.contains("try 2") && error.contains("attempt 2 of 2"), "{error}");
     assert_eq!(f.q.task(1).status, TaskStatus::Failed);
     let fails = f.failures();
-    assert_eq!(
-        fails.iter().map(|x| x.2).collect::<Vec<_>>(),
-        vec![true, false]
-    );
+    assert_eq!(fails.iter().map(|x| x.2).collect::<Vec<_>>(), vec![true, false]);
 }
 
 #[tokio::test]
@@ -168,13 +123,8 @@ async fn other_exit_codes_fail_at_once() {
     f.task(1, &[]);
     let r = f.runner("echo 'syntax error' >&2; exit 3\n", |_| {});
     let rep = r.spawn(1).await.unwrap().await.unwrap();
-    let RunOutcome::Failed { error } = &rep.outcome else {
-        panic!("{rep:?}")
-    };
-    assert!(
-        error.starts_with("exit code 3") && error.contains("syntax error"),
-        "{error}"
-    );
+    let RunOutcome::Failed { error } = &rep.outcome else { panic!("{rep:?}") };
+    assert!(error.starts_with("exit code 3") && error.contains("syntax error"), "{error}");
     assert_eq!(rep.attempts.len(), 1);
     assert_eq!(f.q.task(1).status, TaskStatus::Failed);
 }
@@ -183,27 +133,14 @@ async fn other_exit_codes_fail_at_once() {
 async fn hanging_agent_times_out_and_is_retried() {
     let f = Fixture::new();
     f.task(1, &[]);
-    let r = f.runner(
-        &format!("{COUNT}if [ $n -eq 1 ]; then sleep 60; fi\necho recovered\n"),
-        |c| c.timeout = Duration::from_millis(500),
-    );
+    let r = f.runner(&format!("{COUNT}if [ $n -eq 1 ]; then sleep 60; fi\necho recovered\n"), |c| {
+        c.timeout = Duration::from_millis(500)
+    });
     let start = Instant::now();
     let rep = r.spawn(1).await.unwrap().await.unwrap();
-    assert_eq!(
-        rep.outcome,
-        RunOutcome::Done {
-            result: "recovered".into()
-        }
-    );
-    assert!(
-        rep.attempts[0].transient && rep.attempts[0].exit.contains("timed out"),
-        "{:?}",
-        rep.attempts
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(30),
-        "the hung agent was killed"
-    );
+    assert_eq!(rep.outcome, RunOutcome::Done { result: "recovered".into() });
+    assert!(rep.attempts[0].transient && rep.attempts[0].exit.contains("timed out"), "{:?}", rep.attempts);
+    assert!(start.elapsed() < Duration::from_secs(30), "the hung agent was killed");
 }
 
 #[tokio::test]
@@ -212,26 +149,16 @@ async fn crashing_agent_is_retried_then_fails() {
     f.task(1, &[]);
     let r = f.runner("kill -9 $$\n", |c| c.max_attempts = 2);
     let rep = r.spawn(1).await.unwrap().await.unwrap();
-    let RunOutcome::Failed { error } = &rep.outcome else {
-        panic!("{rep:?}")
-    };
+    let RunOutcome::Failed { error } = &rep.outcome else { panic!("{rep:?}") };
     assert!(error.contains("killed by signal 9"), "{error}");
     assert_eq!(rep.attempts.len(), 2);
     assert!(rep.attempts.iter().all(|a| a.transient));
 
     // And a crash followed by success is just a retry.
     f.task(2, &[]);
-    let r = f.runner(
-        &format!("{COUNT}if [ $n -eq 1 ]; then kill -9 $$; fi\necho fine\n"),
-        |_| {},
-    );
+    let r = f.runner(&format!("{COUNT}if [ $n -eq 1 ]; then kill -9 $$; fi\necho fine\n"), |_| {});
     let rep = r.spawn(2).await.unwrap().await.unwrap();
-    assert_eq!(
-        rep.outcome,
-        RunOutcome::Done {
-            result: "fine".into()
-        }
-    );
+    assert_eq!(rep.outcome, RunOutcome::Done { result: "fine".into() });
 }
 
 /// An agent that waits until `$KITE_HOME/go` exists, so tests control when runs end.
@@ -253,14 +180,7 @@ async fn overlapping_files_never_run_together() {
     assert_eq!(r.running(), vec![1, 3, 4]);
     // Explicit spawn refuses the overlap too, naming the other task and the files.
     let err = r.spawn(2).await.unwrap_err();
-    assert_eq!(
-        err,
-        RunnerError::Overlap {
-            task: 2,
-            other: 1,
-            files: vec!["src".into()]
-        }
-    );
+    assert_eq!(err, RunnerError::Overlap { task: 2, other: 1, files: vec!["src".into()] });
     // Full: nothing more starts.
     assert!(r.fill().await.unwrap().is_empty());
     std::fs::write(f.home.path().join("go"), "").unwrap();
@@ -269,10 +189,7 @@ async fn overlapping_files_never_run_together() {
         assert!(matches!(out, RunOutcome::Done { .. }), "{out:?}");
     }
     let started = r.fill().await.unwrap();
-    assert_eq!(
-        started.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        vec![2]
-    );
+    assert_eq!(started.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![2]);
     for (_, h) in started {
         h.await.unwrap();
     }
@@ -292,33 +209,17 @@ async fn runner_starts_nothing_on_its_own_by_default_and_respects_dependencies()
 
     let r = f.runner("echo done\n", |c| c.max_agents = 5);
     let started = r.fill().await.unwrap();
-    assert_eq!(
-        started.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        vec![1],
-        "2 waits for 1"
-    );
+    assert_eq!(started.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![1], "2 waits for 1");
     for (_, h) in started {
         h.await.unwrap();
     }
     let started = r.fill().await.unwrap();
-    assert_eq!(
-        started.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        vec![2]
-    );
+    assert_eq!(started.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![2]);
     for (_, h) in started {
         h.await.unwrap();
     }
-    assert!(matches!(
-        r.spawn(2).await.unwrap_err(),
-        RunnerError::NotPending {
-            id: 2,
-            status: TaskStatus::Done
-        }
-    ));
-    assert!(matches!(
-        r.spawn(99).await.unwrap_err(),
-        RunnerError::NotFound(99)
-    ));
+    assert!(matches!(r.spawn(2).await.unwrap_err(), RunnerError::NotPending { id: 2, status: TaskStatus::Done }));
+    assert!(matches!(r.spawn(99).await.unwrap_err(), RunnerError::NotFound(99)));
 }
 
 #[tokio::test]
@@ -347,29 +248,21 @@ ls
     let main = f.repo.path();
     for rep in &reports {
         let id = rep.task_id;
-        let RunOutcome::Done { result } = &rep.outcome else {
-            panic!("{rep:?}")
-        };
+        let RunOutcome::Done { result } = &rep.outcome else { panic!("{rep:?}") };
         assert!(result.contains(&format!("kite/task-{id}")), "{result}");
         // Each worktree sees only its own file.
         let other = 3 - id;
         assert!(!result.contains(&format!("out-{other}.txt")), "{result}");
         let wt = rep.worktree.as_ref().unwrap();
         assert!(rep.worktree_kept && wt.dir.join(format!("out-{id}.txt")).exists());
-        assert_eq!(
-            std::fs::read_to_string(wt.dir.join("shared.txt")).unwrap(),
-            format!("shared by {id}\n")
-        );
+        assert_eq!(std::fs::read_to_string(wt.dir.join("shared.txt")).unwrap(), format!("shared by {id}\n"));
         // The commit is on the task's branch.
         let shown = git(main, &["show", &format!("kite/task-{id}:out-{id}.txt")]);
         assert_eq!(shown, format!("from {id}\n"));
     }
     // The main tree saw none of it.
     assert!(!main.join("out-1.txt").exists() && !main.join("shared.txt").exists());
-    assert_eq!(
-        git(main, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
-        "main"
-    );
+    assert_eq!(git(main, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "main");
     assert_eq!(git(main, &["status", "--porcelain"]).trim(), "");
     assert_eq!(git(main, &["log", "--format=%s"]).trim(), "initial");
 }
@@ -385,12 +278,7 @@ async fn a_retry_reuses_the_worktree_and_keeps_committed_work() {
         |_| {},
     );
     let rep = r.spawn(1).await.unwrap().await.unwrap();
-    assert_eq!(
-        rep.outcome,
-        RunOutcome::Done {
-            result: "partial".into()
-        }
-    );
+    assert_eq!(rep.outcome, RunOutcome::Done { result: "partial".into() });
 }
 
 #[test]
@@ -437,11 +325,7 @@ async fn run_loop_works_the_queue_until_shutdown() {
     // The last run may still be removing its worktree when shutdown aborts it; its slot goes
     // with it either way.
     while !r.running().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "slots not released: {:?}",
-            r.running()
-        );
+        assert!(Instant::now() < deadline, "slots not released: {:?}", r.running());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -520,80 +404,38 @@ echo ok
     let main = f.repo.path();
     for rep in &reports {
         assert!(matches!(rep.outcome, RunOutcome::Done { .. }), "{rep:?}");
-        assert!(
-            matches!(rep.landing, Some(Landing::Landed { verified: true, .. })),
-            "{rep:?}"
-        );
-        assert!(
-            !rep.worktree_kept,
-            "landed work leaves no worktree: {rep:?}"
-        );
+        assert!(matches!(rep.landing, Some(Landing::Landed { verified: true, .. })), "{rep:?}");
+        assert!(!rep.worktree_kept, "landed work leaves no worktree: {rep:?}");
     }
-    let (first, second) = if reports[2].attempts.len() == 1 {
-        (3, 4)
-    } else {
-        (4, 3)
-    };
+    let (first, second) = if reports[2].attempts.len() == 1 { (3, 4) } else { (4, 3) };
     let again = &reports[(second - 1) as usize];
     assert_eq!(again.attempts.len(), 2, "{again:?}");
-    assert!(
-        again.attempts[0].exit.contains("conflicts with main"),
-        "{:?}",
-        again.attempts[0]
-    );
-    assert!(
-        again.attempts[0].exit.contains("README.md"),
-        "{:?}",
-        again.attempts[0]
-    );
+    assert!(again.attempts[0].exit.contains("conflicts with main"), "{:?}", again.attempts[0]);
+    assert!(again.attempts[0].exit.contains("README.md"), "{:?}", again.attempts[0]);
     let log = git(main, &["log", "--format=%s", "main"]);
     for id in 1..=4 {
         assert!(log.contains(&format!("task {id}")), "{log}");
     }
-    assert_eq!(
-        std::fs::read_to_string(main.join("README.md")).unwrap(),
-        format!("README by {first}\nfrom {second}\n")
-    );
+    assert_eq!(std::fs::read_to_string(main.join("README.md")).unwrap(), format!("README by {first}\nfrom {second}\n"));
     assert!(main.join("one.txt").exists() && main.join("two.txt").exists());
     assert_eq!(git(main, &["status", "--porcelain"]), "");
-    assert!(
-        git(main, &["branch", "--list", "kite/*"]).trim().is_empty(),
-        "landed branches are removed"
-    );
+    assert!(git(main, &["branch", "--list", "kite/*"]).trim().is_empty(), "landed branches are removed");
 
     // An agent that commits nothing is not done.
     f.task(5, &[]);
     let r = f.runner("echo did nothing", |c| c.merge.land = true);
     let rep = r.spawn(5).await.unwrap().await.unwrap();
-    assert_eq!(
-        rep.outcome,
-        RunOutcome::Failed {
-            error: "the agent exited 0 but committed nothing".into()
-        }
-    );
+    assert_eq!(rep.outcome, RunOutcome::Failed { error: "the agent exited 0 but committed nothing".into() });
     // Unless its template says a change is not expected: then it is done with "no changes".
-    write(
-        f.repo.path(),
-        "prompts/check.md.tera",
-        "+++\nexpects_change = false\ntitle = \"check\"\n+++\nLook.\n",
-    );
+    write(f.repo.path(), "prompts/check.md.tera", "+++\nexpects_change = false\ntitle = \"check\"\n+++\nLook.\n");
     let mut t = snap(7, "check");
     t.template = Some("check".into());
     f.q.insert(t);
     let rep = r.spawn(7).await.unwrap().await.unwrap();
-    let RunOutcome::Done { result } = &rep.outcome else {
-        panic!("{rep:?}")
-    };
-    assert!(
-        result.starts_with("no changes (its template expects none)"),
-        "{result}"
-    );
+    let RunOutcome::Done { result } = &rep.outcome else { panic!("{rep:?}") };
+    assert!(result.starts_with("no changes (its template expects none)"), "{result}");
     // A project whose templates live elsewhere ([sched] prompts_dir) is read there.
-    write(
-        f.repo.path(),
-        "agents/prompts/look.md.tera",
-        "+++\nexpects_change = false\ntitle = \"look\"\n+++\nLook.\n",
-    );
+    write(f.repo.path(), "agents/prompts/look.md.tera", "+++\nexpects_change = false\ntitle = \"look\"\n+++\nLook.\n");
     let mut t = snap(9, "look");
     t.template = Some("look".into());
     f.q.insert(t);
@@ -602,44 +444,21 @@ echo ok
         c.templates = ("agents/prompts".into(), false);
     });
     let rep = r2.spawn(9).await.unwrap().await.unwrap();
-    assert!(
-        matches!(&rep.outcome, RunOutcome::Done { result } if result.starts_with("no changes")),
-        "{rep:?}"
-    );
+    assert!(matches!(&rep.outcome, RunOutcome::Done { result } if result.starts_with("no changes")), "{rep:?}");
     // One that finishes with its work uncommitted gets it committed by kite (the task's title,
     // the trailer) and landed: nothing finished is lost.
     f.task(6, &[]);
     let r = f.runner("echo draft > draft.txt", |c| c.merge.land = true);
     let rep = r.spawn(6).await.unwrap().await.unwrap();
     assert!(matches!(rep.outcome, RunOutcome::Done { .. }), "{rep:?}");
-    assert_eq!(
-        std::fs::read_to_string(main.join("draft.txt")).unwrap(),
-        "draft\n"
-    );
-    let msg = git(
-        main,
-        &[
-            "log",
-            "-1",
-            "--format=%s%n%(trailers:key=Kite-Task,valueonly)",
-            "main",
-        ],
-    );
+    assert_eq!(std::fs::read_to_string(main.join("draft.txt")).unwrap(), "draft\n");
+    let msg = git(main, &["log", "-1", "--format=%s%n%(trailers:key=Kite-Task,valueonly)", "main"]);
     assert_eq!(msg.trim(), "task 6\n6", "{msg}");
     // One that fails leaves its uncommitted work where it was, in its kept worktree.
     f.task(8, &[]);
     let r = f.runner("echo half > half.txt; exit 2", |c| c.merge.land = true);
     let rep = r.spawn(8).await.unwrap().await.unwrap();
     assert!(matches!(rep.outcome, RunOutcome::Failed { .. }), "{rep:?}");
-    assert!(
-        rep.worktree_kept && rep.worktree.as_ref().unwrap().dir.join("half.txt").exists(),
-        "{rep:?}"
-    );
-    assert!(
-        rep.kept_because
-            .as_deref()
-            .unwrap()
-            .contains("uncommitted changes (half.txt)"),
-        "{rep:?}"
-    );
+    assert!(rep.worktree_kept && rep.worktree.as_ref().unwrap().dir.join("half.txt").exists(), "{rep:?}");
+    assert!(rep.kept_because.as_deref().unwrap().contains("uncommitted changes (half.txt)"), "{rep:?}");
 }

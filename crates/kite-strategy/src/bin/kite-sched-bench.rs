@@ -12,12 +12,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use kite_strategy::queue::{
-    AttemptCost, BoxFuture, Claim, ListFilter, PruneNote, Queue, QueueError,
-};
+use kite_strategy::queue::{AttemptCost, BoxFuture, Claim, ListFilter, PruneNote, Queue, QueueError};
 use kite_strategy::{
-    plan, Candidate, NewTask, Plan, PlanInput, SchedConfig, Scheduler, ScoreWeights, Task,
-    TaskStatus, TemplateSet, TickOptions, TickReport, TrackRecord,
+    plan, Candidate, NewTask, Plan, PlanInput, SchedConfig, Scheduler, ScoreWeights, Task, TaskStatus, TemplateSet,
+    TickOptions, TickReport, TrackRecord,
 };
 use serde_json::json;
 
@@ -56,26 +54,13 @@ impl Queue for Snapshot {
     fn done<'a>(&'a self, _: &'a Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Refused("read-only".into())) })
     }
-    fn fail<'a>(
-        &'a self,
-        _: &'a Claim,
-        _: &'a str,
-        _: bool,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn fail<'a>(&'a self, _: &'a Claim, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Refused("read-only".into())) })
     }
-    fn requeue_uncounted<'a>(
-        &'a self,
-        _: &'a Claim,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn requeue_uncounted<'a>(&'a self, _: &'a Claim, _: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async { Err(QueueError::Refused("read-only".into())) })
     }
-    fn stop_order<'a>(
-        &'a self,
-        _: &'a str,
-        _: Option<f64>,
-    ) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>> {
+    fn stop_order<'a>(&'a self, _: &'a str, _: Option<f64>) -> BoxFuture<'a, Result<Option<(String, String)>, QueueError>> {
         Box::pin(async { Err(QueueError::Refused("read-only".into())) })
     }
     // A dry tick starts no agent, so nothing here costs anything: costs are neither kept nor
@@ -94,20 +79,12 @@ fn tasks(now_ms: i64) -> Vec<Task> {
             id,
             title: format!("task {id}"),
             body: "body".into(),
-            status: if id % 50 == 0 {
-                TaskStatus::Active
-            } else {
-                TaskStatus::Pending
-            },
+            status: if id % 50 == 0 { TaskStatus::Active } else { TaskStatus::Pending },
             priority: id % 20,
             depends_on: if id % 10 == 0 { vec![id - 1] } else { vec![] },
             files: vec![format!("src/m{}.rs", id % 300)],
             // Unique per task; this round's candidates (items 0..5) re-key the first 500 tasks.
-            dedup_key: Some(format!(
-                "t{}:item{}",
-                id % TEMPLATES as i64,
-                id / TEMPLATES as i64
-            )),
+            dedup_key: Some(format!("t{}:item{}", id % TEMPLATES as i64, id / TEMPLATES as i64)),
             stale_after_secs: Some(7 * 86_400),
             workstream: None,
             attempts: 0,
@@ -145,11 +122,7 @@ struct Stats {
 fn stats(mut v: Vec<f64>) -> Stats {
     v.sort_by(f64::total_cmp);
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    Stats {
-        median: at(0.5),
-        p95: at(0.95),
-        max: v[v.len() - 1],
-    }
+    Stats { median: at(0.5), p95: at(0.95), max: v[v.len() - 1] }
 }
 
 fn ms(t: Instant) -> f64 {
@@ -161,11 +134,7 @@ fn parse_iterations() -> usize {
     let mut iterations = 20usize;
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--iterations") {
-        iterations = args
-            .get(i + 1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(iterations)
-            .max(1);
+        iterations = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(iterations).max(1);
     }
     iterations
 }
@@ -189,11 +158,7 @@ struct Timings {
 }
 
 /// Renders every template against `context` into `candidates` (cleared first).
-fn render_candidates(
-    set: &TemplateSet,
-    context: &serde_json::Value,
-    candidates: &mut Vec<Candidate>,
-) {
+fn render_candidates(set: &TemplateSet, context: &serde_json::Value, candidates: &mut Vec<Candidate>) {
     candidates.clear();
     for tpl in &set.templates {
         for r in tpl.render(context).expect("render").items {
@@ -213,25 +178,9 @@ fn render_candidates(
 
 /// The pure phases, `iterations` times each: load + compile, render, plan. Fills the load,
 /// render and planning timings; returns the last plan.
-fn measure_planning(
-    prompts: &Path,
-    snapshot: &[Task],
-    now_ms: i64,
-    iterations: usize,
-    times: &mut Timings,
-) -> Option<Plan> {
+fn measure_planning(prompts: &Path, snapshot: &[Task], now_ms: i64, iterations: usize, times: &mut Timings) -> Option<Plan> {
     let track: std::collections::BTreeMap<String, TrackRecord> = (0..TEMPLATES)
-        .map(|i| {
-            (
-                format!("t{i}"),
-                TrackRecord {
-                    done: i as u64,
-                    failed: 3,
-                    pruned: 5,
-                    ..Default::default()
-                },
-            )
-        })
+        .map(|i| (format!("t{i}"), TrackRecord { done: i as u64, failed: 3, pruned: 5, ..Default::default() }))
         .collect();
     let context = json!({
         "bench": {"items": (0..ITEMS_PER_TEMPLATE).map(|n| json!({"n": n})).collect::<Vec<_>>()},
@@ -250,11 +199,7 @@ fn measure_planning(
         render_candidates(&set, &context, &mut candidates);
         times.render.push(ms(t));
 
-        let max_open = set
-            .templates
-            .iter()
-            .filter_map(|t| t.meta.max_open.map(|m| (t.name.clone(), m)))
-            .collect();
+        let max_open = set.templates.iter().filter_map(|t| t.meta.max_open.map(|m| (t.name.clone(), m))).collect();
         let weights = ScoreWeights::default();
         let t = Instant::now();
         let p = plan(&PlanInput {
@@ -282,23 +227,12 @@ fn measure_ticks(
     iterations: usize,
     times: &mut Timings,
 ) -> Option<TickReport> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut cfg = SchedConfig {
-        builtin_templates: false,
-        max_open: Some(8_000),
-        ..SchedConfig::default()
-    };
-    let items =
-        json!({"items": (0..ITEMS_PER_TEMPLATE).map(|n| json!({"n": n})).collect::<Vec<_>>()});
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let mut cfg = SchedConfig { builtin_templates: false, max_open: Some(8_000), ..SchedConfig::default() };
+    let items = json!({"items": (0..ITEMS_PER_TEMPLATE).map(|n| json!({"n": n})).collect::<Vec<_>>()});
     cfg.providers.insert(
         "bench".into(),
-        kite_strategy::ShellProviderConfig {
-            command: format!("echo '{items}'"),
-            timeout: None,
-        },
+        kite_strategy::ShellProviderConfig { command: format!("echo '{items}'"), timeout: None },
     );
     let queue: Arc<dyn Queue> = Arc::new(Snapshot(snapshot.to_vec()));
     let mut sched = Scheduler::new(cfg, dir, queue, None);
@@ -306,11 +240,7 @@ fn measure_ticks(
     for it in 0..iterations {
         eprintln!("tick {}/{iterations}", it + 1);
         let t = Instant::now();
-        let r = rt.block_on(sched.tick(TickOptions {
-            dry_run: true,
-            all: true,
-            now: Some(now),
-        }));
+        let r = rt.block_on(sched.tick(TickOptions { dry_run: true, all: true, now: Some(now) }));
         times.tick.push(ms(t));
         last_report = Some(r);
     }
@@ -319,12 +249,7 @@ fn measure_ticks(
 
 /// Prints the Markdown section: the phase table, the last plan and tick, and the verdict.
 fn print_report(iterations: usize, git_ok: bool, times: Timings, p: &Plan, r: &TickReport) {
-    let (l, re, pl, tk) = (
-        stats(times.load),
-        stats(times.render),
-        stats(times.planning),
-        stats(times.tick),
-    );
+    let (l, re, pl, tk) = (stats(times.load), stats(times.render), stats(times.planning), stats(times.tick));
     // A tick reloads templates only when a file changed (Scheduler::reload_if_changed), so the
     // steady-state planning cost is render + plan; the reload is shown beside it.
     let planning_total = re.median + pl.median;
@@ -338,10 +263,7 @@ fn print_report(iterations: usize, git_ok: bool, times: Timings, p: &Plan, r: &T
     println!("| phase | median ms | p95 ms | max ms |");
     println!("|---|---:|---:|---:|");
     for (name, s) in [
-        (
-            "load + compile 100 templates (only when prompts/ changed)",
-            &l,
-        ),
+        ("load + compile 100 templates (only when prompts/ changed)", &l),
         ("render 500 candidates", &re),
         ("plan (score, supersede, stale, deps, capacity)", &pl),
     ] {
@@ -387,12 +309,7 @@ fn main() {
     let now = chrono::Utc::now();
     let now_ms = now.timestamp_millis();
     let snapshot = tasks(now_ms);
-    let mut times = Timings {
-        load: vec![],
-        render: vec![],
-        planning: vec![],
-        tick: vec![],
-    };
+    let mut times = Timings { load: vec![], render: vec![], planning: vec![], tick: vec![] };
     let last_plan = measure_planning(&prompts, &snapshot, now_ms, iterations, &mut times);
     let last_report = measure_ticks(&dir, &snapshot, now, iterations, &mut times);
     let _ = std::fs::remove_dir_all(&dir);

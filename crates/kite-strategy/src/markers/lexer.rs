@@ -25,133 +25,41 @@ pub struct Syntax {
     pub heredoc: bool,
 }
 
-const NONE: Syntax = Syntax {
-    line: &[],
-    block: None,
-    quotes: &[],
-    triple: false,
-    backtick: false,
-    rust: false,
-    heredoc: false,
-};
+const NONE: Syntax = Syntax { line: &[], block: None, quotes: &[], triple: false, backtick: false, rust: false, heredoc: false };
 
-const C_LIKE: Syntax = Syntax {
-    line: &["//"],
-    block: Some(("/*", "*/", false)),
-    quotes: &['"', '\''],
-    ..NONE
-};
+const C_LIKE: Syntax = Syntax { line: &["//"], block: Some(("/*", "*/", false)), quotes: &['"', '\''], ..NONE };
 
 impl Syntax {
     /// The syntax of a file by its name; `None` for a language kite does not know.
     pub fn for_path(path: &str) -> Option<Syntax> {
         let name = path.rsplit('/').next().unwrap_or(path);
         let lower = name.to_ascii_lowercase();
-        if matches!(
-            lower.as_str(),
-            "makefile"
-                | "gnumakefile"
-                | "dockerfile"
-                | "containerfile"
-                | "rakefile"
-                | "gemfile"
-                | "justfile"
-                | "cmakelists.txt"
-        ) || lower.starts_with("dockerfile.")
+        if matches!(lower.as_str(), "makefile" | "gnumakefile" | "dockerfile" | "containerfile" | "rakefile" | "gemfile" | "justfile" | "cmakelists.txt")
+            || lower.starts_with("dockerfile.")
         {
-            return Some(Syntax {
-                line: &["#"],
-                quotes: &['"', '\''],
-                ..NONE
-            });
+            return Some(Syntax { line: &["#"], quotes: &['"', '\''], ..NONE });
         }
         let ext = lower.rsplit_once('.').map(|(_, e)| e)?;
         Some(match ext {
-            "rs" => Syntax {
-                block: Some(("/*", "*/", true)),
-                rust: true,
-                quotes: &['"'],
-                ..C_LIKE
-            },
-            "c" | "h" | "cc" | "cpp" | "cxx" | "hpp" | "hh" | "hxx" | "m" | "mm" | "cs"
-            | "java" | "proto" | "php" => C_LIKE,
-            "kt" | "kts" | "scala" | "swift" | "dart" => Syntax {
-                block: Some(("/*", "*/", true)),
-                triple: true,
-                ..C_LIKE
-            },
-            "go" => Syntax {
-                backtick: true,
-                ..C_LIKE
-            },
-            "js" | "jsx" | "mjs" | "cjs" | "ts" | "tsx" | "mts" | "cts" | "vue" | "svelte" => {
-                Syntax {
-                    backtick: true,
-                    ..C_LIKE
-                }
-            }
-            "css" => Syntax {
-                line: &[],
-                ..C_LIKE
-            },
+            "rs" => Syntax { block: Some(("/*", "*/", true)), rust: true, quotes: &['"'], ..C_LIKE },
+            "c" | "h" | "cc" | "cpp" | "cxx" | "hpp" | "hh" | "hxx" | "m" | "mm" | "cs" | "java" | "proto" | "php" => C_LIKE,
+            "kt" | "kts" | "scala" | "swift" | "dart" => Syntax { block: Some(("/*", "*/", true)), triple: true, ..C_LIKE },
+            "go" => Syntax { backtick: true, ..C_LIKE },
+            "js" | "jsx" | "mjs" | "cjs" | "ts" | "tsx" | "mts" | "cts" | "vue" | "svelte" => Syntax { backtick: true, ..C_LIKE },
+            "css" => Syntax { line: &[], ..C_LIKE },
             "scss" | "less" => C_LIKE,
-            "py" | "pyi" => Syntax {
-                line: &["#"],
-                quotes: &['"', '\''],
-                triple: true,
-                ..NONE
-            },
-            "rb" | "rake" | "gemspec" => Syntax {
-                line: &["#"],
-                block: Some(("=begin", "=end", false)),
-                quotes: &['"', '\''],
-                heredoc: true,
-                ..NONE
-            },
-            "sh" | "bash" | "zsh" | "ksh" | "fish" => Syntax {
-                line: &["#"],
-                quotes: &['"', '\''],
-                heredoc: true,
-                ..NONE
-            },
-            "pl" | "pm" | "r" | "nix" | "tf" | "hcl" | "cmake" | "mk" | "conf" | "yaml" | "yml"
-            | "toml" | "ex" | "exs" | "jl" | "ps1" => Syntax {
-                line: &["#"],
-                quotes: &['"', '\''],
-                triple: matches!(ext, "ex" | "exs" | "jl" | "toml"),
-                ..NONE
-            },
-            "sql" => Syntax {
-                line: &["--"],
-                block: Some(("/*", "*/", false)),
-                quotes: &['\''],
-                ..NONE
-            },
-            "lua" => Syntax {
-                line: &["--"],
-                block: Some(("--[[", "]]", false)),
-                quotes: &['"', '\''],
-                ..NONE
-            },
-            "hs" | "elm" => Syntax {
-                line: &["--"],
-                block: Some(("{-", "-}", true)),
-                quotes: &['"'],
-                ..NONE
-            },
-            "html" | "htm" | "xml" | "xhtml" | "svg" | "md" | "markdown" | "vm" => Syntax {
-                block: Some(("<!--", "-->", false)),
-                ..NONE
-            },
-            "ini" | "cfg" => Syntax {
-                line: &[";", "#"],
-                ..NONE
-            },
-            "el" | "lisp" | "clj" | "cljs" | "scm" => Syntax {
-                line: &[";"],
-                quotes: &['"'],
-                ..NONE
-            },
+            "py" | "pyi" => Syntax { line: &["#"], quotes: &['"', '\''], triple: true, ..NONE },
+            "rb" | "rake" | "gemspec" => Syntax { line: &["#"], block: Some(("=begin", "=end", false)), quotes: &['"', '\''], heredoc: true, ..NONE },
+            "sh" | "bash" | "zsh" | "ksh" | "fish" => Syntax { line: &["#"], quotes: &['"', '\''], heredoc: true, ..NONE },
+            "pl" | "pm" | "r" | "nix" | "tf" | "hcl" | "cmake" | "mk" | "conf" | "yaml" | "yml" | "toml" | "ex" | "exs" | "jl" | "ps1" => {
+                Syntax { line: &["#"], quotes: &['"', '\''], triple: matches!(ext, "ex" | "exs" | "jl" | "toml"), ..NONE }
+            }
+            "sql" => Syntax { line: &["--"], block: Some(("/*", "*/", false)), quotes: &['\''], ..NONE },
+            "lua" => Syntax { line: &["--"], block: Some(("--[[", "]]", false)), quotes: &['"', '\''], ..NONE },
+            "hs" | "elm" => Syntax { line: &["--"], block: Some(("{-", "-}", true)), quotes: &['"'], ..NONE },
+            "html" | "htm" | "xml" | "xhtml" | "svg" | "md" | "markdown" | "vm" => Syntax { block: Some(("<!--", "-->", false)), ..NONE },
+            "ini" | "cfg" => Syntax { line: &[";", "#"], ..NONE },
+            "el" | "lisp" | "clj" | "cljs" | "scm" => Syntax { line: &[";"], quotes: &['"'], ..NONE },
             _ => return None,
         })
     }
@@ -163,10 +71,7 @@ impl Syntax {
     pub fn for_file(path: &str, text: &str) -> Option<Syntax> {
         Syntax::for_path(path).or_else(|| {
             let first = text.lines().next()?.strip_prefix("#!")?;
-            let interpreter = first
-                .split_whitespace()
-                .map(|w| w.rsplit('/').next().unwrap_or(w))
-                .find(|w| *w != "env")?;
+            let interpreter = first.split_whitespace().map(|w| w.rsplit('/').next().unwrap_or(w)).find(|w| *w != "env")?;
             let ext = match interpreter.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.') {
                 "sh" | "bash" | "zsh" | "ksh" | "dash" => "sh",
                 "python" => "py",
@@ -219,8 +124,7 @@ pub fn comments(text: &str, syntax: &Syntax) -> Vec<CommentLine> {
         while pos < b.len() {
             match &mut state {
                 State::Block { depth, doc } => {
-                    let (open, close, nests) =
-                        syntax.block.expect("a block comment needs a block syntax");
+                    let (open, close, nests) = syntax.block.expect("a block comment needs a block syntax");
                     if line[pos..].starts_with(close) {
                         *depth -= 1;
                         pos += close.len();
@@ -259,21 +163,10 @@ pub fn comments(text: &str, syntax: &Syntax) -> Vec<CommentLine> {
                     let rest = &line[pos..];
                     if let Some(leader) = syntax.line.iter().find(|l| rest.starts_with(**l)) {
                         // Lua's block opener starts like its line comment.
-                        if !syntax.block.is_some_and(|(open, ..)| {
-                            rest.starts_with(open)
-                                && open.starts_with(*leader)
-                                && open.len() > leader.len()
-                        }) {
+                        if !syntax.block.is_some_and(|(open, ..)| rest.starts_with(open) && open.starts_with(*leader) && open.len() > leader.len()) {
                             let body = &rest[leader.len()..];
-                            let doc = (*leader == "//"
-                                && (body.starts_with('/') && !body.starts_with("//")
-                                    || body.starts_with('!')))
-                                || (*leader == "#" && body.starts_with('\''));
-                            out.push(CommentLine {
-                                line: n,
-                                text: strip_leader(body),
-                                doc,
-                            });
+                            let doc = (*leader == "//" && (body.starts_with('/') && !body.starts_with("//") || body.starts_with('!'))) || (*leader == "#" && body.starts_with('\''));
+                            out.push(CommentLine { line: n, text: strip_leader(body), doc });
                             break;
                         }
                     }
@@ -281,9 +174,7 @@ pub fn comments(text: &str, syntax: &Syntax) -> Vec<CommentLine> {
                         // Ruby's =begin only counts at the start of a line.
                         if rest.starts_with(open) && (open != "=begin" || pos == 0) {
                             let after = &rest[open.len()..];
-                            let doc =
-                                open == "/*" && after.starts_with('*') && !after.starts_with("*/")
-                                    || open == "/*" && after.starts_with('!');
+                            let doc = open == "/*" && after.starts_with('*') && !after.starts_with("*/") || open == "/*" && after.starts_with('!');
                             state = State::Block { depth: 1, doc };
                             in_block_on_line = true;
                             line_doc = doc;
@@ -293,10 +184,7 @@ pub fn comments(text: &str, syntax: &Syntax) -> Vec<CommentLine> {
                     }
                     if syntax.rust {
                         if let Some((close, len)) = rust_raw_open(rest) {
-                            state = State::Str {
-                                close,
-                                escapes: false,
-                            };
+                            state = State::Str { close, escapes: false };
                             pos += len;
                             continue;
                         }
@@ -306,18 +194,12 @@ pub fn comments(text: &str, syntax: &Syntax) -> Vec<CommentLine> {
                         }
                     }
                     if syntax.triple && (rest.starts_with("\"\"\"") || rest.starts_with("'''")) {
-                        state = State::Str {
-                            close: rest[..3].to_string(),
-                            escapes: true,
-                        };
+                        state = State::Str { close: rest[..3].to_string(), escapes: true };
                         pos += 3;
                         continue;
                     }
                     if syntax.backtick && rest.starts_with('`') {
-                        state = State::Str {
-                            close: "`".into(),
-                            escapes: true,
-                        };
+                        state = State::Str { close: "`".into(), escapes: true };
                         pos += 1;
                         continue;
                     }
@@ -330,10 +212,7 @@ pub fn comments(text: &str, syntax: &Syntax) -> Vec<CommentLine> {
                     }
                     let c = rest.chars().next().unwrap_or(' ');
                     if syntax.quotes.contains(&c) {
-                        state = State::Str {
-                            close: c.to_string(),
-                            escapes: true,
-                        };
+                        state = State::Str { close: c.to_string(), escapes: true };
                     }
                     pos += c.len_utf8();
                 }
@@ -361,25 +240,15 @@ pub fn comments(text: &str, syntax: &Syntax) -> Vec<CommentLine> {
 fn push_block(out: &mut Vec<CommentLine>, line: usize, text: &str, doc: bool) {
     let t = text.trim();
     let t = t.strip_prefix('*').map(str::trim_start).unwrap_or(t);
-    let t = t
-        .strip_prefix('!')
-        .filter(|_| doc)
-        .map(str::trim_start)
-        .unwrap_or(t);
+    let t = t.strip_prefix('!').filter(|_| doc).map(str::trim_start).unwrap_or(t);
     if !t.is_empty() {
-        out.push(CommentLine {
-            line,
-            text: t.trim_end().to_string(),
-            doc,
-        });
+        out.push(CommentLine { line, text: t.trim_end().to_string(), doc });
     }
 }
 
 /// The comment's text without its leader's repeats (`///`, `#!`, `---`) and spaces.
 fn strip_leader(body: &str) -> String {
-    body.trim_start_matches(['/', '!', '#', '-', '*', '\'', ';'])
-        .trim()
-        .to_string()
+    body.trim_start_matches(['/', '!', '#', '-', '*', '\'', ';']).trim().to_string()
 }
 
 /// `r"`, `r#"`, `br##"`: the closing delimiter and the opener's length.
@@ -388,9 +257,7 @@ fn rust_raw_open(s: &str) -> Option<(String, usize)> {
     let prefix = s.len() - s2.len();
     let rest = s2.strip_prefix('r')?;
     let hashes = rest.chars().take_while(|c| *c == '#').count();
-    rest[hashes..]
-        .starts_with('"')
-        .then(|| (format!("\"{}", "#".repeat(hashes)), prefix + 1 + hashes + 1))
+    rest[hashes..].starts_with('"').then(|| (format!("\"{}", "#".repeat(hashes)), prefix + 1 + hashes + 1))
 }
 
 /// How far a `'` goes in Rust: a char literal (`'a'`, `'\n'`, `'\u{1F600}'`) or a lifetime (`'a`).
@@ -417,16 +284,8 @@ fn heredoc_open(s: &str) -> Option<(String, bool, usize)> {
     let body = if strip { &s[1..] } else { s };
     let quoted = body.starts_with('\'') || body.starts_with('"');
     let inner = if quoted { &body[1..] } else { body };
-    let tag: String = inner
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    if tag.is_empty()
-        || !tag
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-    {
+    let tag: String = inner.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    if tag.is_empty() || !tag.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') {
         return None;
     }
     let len = usize::from(strip) + usize::from(quoted) * 2 + tag.len();
@@ -438,10 +297,7 @@ mod tests {
     use super::*;
 
     fn texts(src: &str, path: &str) -> Vec<(usize, String)> {
-        comments(src, &Syntax::for_path(path).unwrap())
-            .into_iter()
-            .map(|c| (c.line, c.text))
-            .collect()
+        comments(src, &Syntax::for_path(path).unwrap()).into_iter().map(|c| (c.line, c.text)).collect()
     }
 
     #[test]
@@ -454,22 +310,15 @@ mod tests {
             ),
         ];
         for (src, want) in cases {
-            let want: Vec<(usize, String)> =
-                want.into_iter().map(|(n, t)| (n, t.to_string())).collect();
+            let want: Vec<(usize, String)> = want.into_iter().map(|(n, t)| (n, t.to_string())).collect();
             assert_eq!(texts(src, "a.rs"), want, "{src}");
         }
     }
 
     #[test]
     fn doc_comments_are_marked() {
-        let c = comments(
-            "/// Explains TODO markers.\n//! Crate docs\n/** Block doc */\n// plain\n",
-            &Syntax::for_path("x.rs").unwrap(),
-        );
-        assert_eq!(
-            c.iter().map(|c| c.doc).collect::<Vec<_>>(),
-            vec![true, true, true, false]
-        );
+        let c = comments("/// Explains TODO markers.\n//! Crate docs\n/** Block doc */\n// plain\n", &Syntax::for_path("x.rs").unwrap());
+        assert_eq!(c.iter().map(|c| c.doc).collect::<Vec<_>>(), vec![true, true, true, false]);
         assert_eq!(c[0].text, "Explains TODO markers.");
     }
 
@@ -483,59 +332,26 @@ mod tests {
 
     #[test]
     fn js_templates_go_raw_strings_sql_and_markup() {
-        assert_eq!(
-            texts("const s = `\n// TODO: template\n`; // TODO: real\n", "a.ts"),
-            vec![(3, "TODO: real".to_string())]
-        );
-        assert_eq!(
-            texts("var s = `\n// TODO: raw\n` // XXX: real\n", "a.go"),
-            vec![(3, "XXX: real".to_string())]
-        );
-        assert_eq!(
-            texts("SELECT '-- TODO: no' -- TODO: yes\n", "q.sql"),
-            vec![(1, "TODO: yes".to_string())]
-        );
-        assert_eq!(
-            texts("<p>TODO: text</p>\n<!-- TODO: comment -->\n", "a.html"),
-            vec![(2, "TODO: comment".to_string())]
-        );
-        assert_eq!(
-            texts("key = \"# TODO: no\" # TODO: yes\n", "c.toml"),
-            vec![(1, "TODO: yes".to_string())]
-        );
+        assert_eq!(texts("const s = `\n// TODO: template\n`; // TODO: real\n", "a.ts"), vec![(3, "TODO: real".to_string())]);
+        assert_eq!(texts("var s = `\n// TODO: raw\n` // XXX: real\n", "a.go"), vec![(3, "XXX: real".to_string())]);
+        assert_eq!(texts("SELECT '-- TODO: no' -- TODO: yes\n", "q.sql"), vec![(1, "TODO: yes".to_string())]);
+        assert_eq!(texts("<p>TODO: text</p>\n<!-- TODO: comment -->\n", "a.html"), vec![(2, "TODO: comment".to_string())]);
+        assert_eq!(texts("key = \"# TODO: no\" # TODO: yes\n", "c.toml"), vec![(1, "TODO: yes".to_string())]);
     }
 
     #[test]
     fn multi_line_block_comments_give_each_line() {
         let src = "/*\n * Parses.\n * TODO: errors\n */\nint x;\n";
-        assert_eq!(
-            texts(src, "a.c"),
-            vec![(2, "Parses.".to_string()), (3, "TODO: errors".to_string())]
-        );
+        assert_eq!(texts(src, "a.c"), vec![(2, "Parses.".to_string()), (3, "TODO: errors".to_string())]);
     }
 
     #[test]
     fn ruby_block_comments_and_unknown_files() {
-        assert_eq!(
-            texts("=begin\nTODO: in block\n=end\nx = 1 # FIXME: y\n", "a.rb"),
-            vec![
-                (2, "TODO: in block".to_string()),
-                (4, "FIXME: y".to_string())
-            ]
-        );
+        assert_eq!(texts("=begin\nTODO: in block\n=end\nx = 1 # FIXME: y\n", "a.rb"), vec![(2, "TODO: in block".to_string()), (4, "FIXME: y".to_string())]);
         assert!(Syntax::for_path("notes.txt").is_none());
         assert!(Syntax::for_path("Makefile").is_some());
-        assert_eq!(
-            Syntax::for_file(
-                "test/install from source",
-                "#!/bin/sh\nset +e # TODO: fix\n"
-            ),
-            Syntax::for_path("x.sh")
-        );
-        assert_eq!(
-            Syntax::for_file("bin/tool", "#!/usr/bin/env python3\n"),
-            Syntax::for_path("x.py")
-        );
+        assert_eq!(Syntax::for_file("test/install from source", "#!/bin/sh\nset +e # TODO: fix\n"), Syntax::for_path("x.sh"));
+        assert_eq!(Syntax::for_file("bin/tool", "#!/usr/bin/env python3\n"), Syntax::for_path("x.py"));
         assert!(Syntax::for_file("LICENSE", "MIT License\n").is_none());
     }
 }

@@ -28,9 +28,7 @@ pub struct Marker {
 }
 
 fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
-    cell.get_or_init(|| {
-        Regex::new(pattern).unwrap_or_else(|e| panic!("pattern {pattern:?} does not compile: {e}"))
-    })
+    cell.get_or_init(|| Regex::new(pattern).unwrap_or_else(|e| panic!("pattern {pattern:?} does not compile: {e}")))
 }
 
 /// Why a file's markers are not the project's work, if they are not.
@@ -39,53 +37,15 @@ pub fn skipped_path(path: &str) -> Option<&'static str> {
     let parts: Vec<&str> = lower.split('/').collect();
     let dirs = &parts[..parts.len().saturating_sub(1)];
     let name = parts.last().copied().unwrap_or("");
-    if dirs.iter().any(|d| {
-        matches!(
-            *d,
-            "fixtures"
-                | "__fixtures__"
-                | "fixture"
-                | "testdata"
-                | "test-data"
-                | "test_data"
-                | "snapshots"
-                | "__snapshots__"
-                | "golden"
-                | "goldens"
-        )
-    }) {
+    if dirs.iter().any(|d| matches!(*d, "fixtures" | "__fixtures__" | "fixture" | "testdata" | "test-data" | "test_data" | "snapshots" | "__snapshots__" | "golden" | "goldens")) {
         return Some("a test fixture");
     }
-    if dirs.iter().any(|d| {
-        matches!(
-            *d,
-            "vendor"
-                | "vendored"
-                | "third_party"
-                | "third-party"
-                | "thirdparty"
-                | "node_modules"
-                | "external"
-                | "deps"
-                | "_deps"
-                | ".git"
-        )
-    }) {
+    if dirs.iter().any(|d| matches!(*d, "vendor" | "vendored" | "third_party" | "third-party" | "thirdparty" | "node_modules" | "external" | "deps" | "_deps" | ".git")) {
         return Some("vendored code");
     }
     static GENERATED: OnceLock<Regex> = OnceLock::new();
-    let generated = re(
-        &GENERATED,
-        r"(\.min\.(js|css)|\.pb\.(go|rs|cc|h)|_pb2(_grpc)?\.pyi?|\.generated\.\w+|\.g\.dart|\.designer\.cs|\.lock|-lock\.json|\.snap)$",
-    );
-    if generated.is_match(name)
-        || dirs.iter().any(|d| {
-            matches!(
-                *d,
-                "dist" | "target" | "generated" | "__generated__" | "gen"
-            )
-        })
-    {
+    let generated = re(&GENERATED, r"(\.min\.(js|css)|\.pb\.(go|rs|cc|h)|_pb2(_grpc)?\.pyi?|\.generated\.\w+|\.g\.dart|\.designer\.cs|\.lock|-lock\.json|\.snap)$");
+    if generated.is_match(name) || dirs.iter().any(|d| matches!(*d, "dist" | "target" | "generated" | "__generated__" | "gen")) {
         return Some("a generated file");
     }
     None
@@ -95,20 +55,14 @@ pub fn skipped_path(path: &str) -> Option<&'static str> {
 /// NOT EDIT").
 pub fn generated_header(text: &str) -> bool {
     static HEAD: OnceLock<Regex> = OnceLock::new();
-    let head = re(
-        &HEAD,
-        r"(?i)@generated|code generated .* do not edit|do not edit.*(generated|this file)|auto-?generated (file|code|by)|this file (is|was) (auto-?)?generated",
-    );
+    let head = re(&HEAD, r"(?i)@generated|code generated .* do not edit|do not edit.*(generated|this file)|auto-?generated (file|code|by)|this file (is|was) (auto-?)?generated");
     text.lines().take(8).any(|l| head.is_match(l))
 }
 
 /// The marker that opens a comment's text, if one does.
 fn opening_marker(text: &str) -> Option<&'static str> {
     static OPEN: OnceLock<Regex> = OnceLock::new();
-    let open = re(
-        &OPEN,
-        r"^(?:@|\\)?(TODO|FIXME|XXX|HACK)(?:\([^)]{0,40}\))?(?::|\s|$|!)",
-    );
+    let open = re(&OPEN, r"^(?:@|\\)?(TODO|FIXME|XXX|HACK)(?:\([^)]{0,40}\))?(?::|\s|$|!)");
     let c = open.captures(text)?;
     Some(match &c[1] {
         "TODO" => "TODO",
@@ -139,34 +93,20 @@ pub fn future_gate(text: &str) -> Option<String> {
     ",
     );
     if let Some(m) = gate.find(text) {
-        return Some(format!(
-            "gated on a future condition: \"{}\"",
-            m.as_str().trim()
-        ));
+        return Some(format!("gated on a future condition: \"{}\"", m.as_str().trim()));
     }
     // "once <something happens>" is a gate, "at once", "only once" and "once per call" are not.
     static ONCE: OnceLock<Regex> = OnceLock::new();
     let once = re(&ONCE, r"(?i)(\w+\s+)?\bonce\s+(\S+)[^.;]{0,50}");
     for c in once.captures_iter(text) {
-        let before = c
-            .get(1)
-            .map(|m| m.as_str().trim().to_ascii_lowercase())
-            .unwrap_or_default();
+        let before = c.get(1).map(|m| m.as_str().trim().to_ascii_lowercase()).unwrap_or_default();
         let next = c[2].to_ascii_lowercase();
-        if matches!(
-            before.as_str(),
-            "at" | "only" | "than" | "exactly" | "just" | "least"
-        ) || matches!(
-            next.as_str(),
-            "more" | "per" | "and" | "or" | "every" | "a" | "in" | "for" | "at" | "again"
-        ) {
+        if matches!(before.as_str(), "at" | "only" | "than" | "exactly" | "just" | "least")
+            || matches!(next.as_str(), "more" | "per" | "and" | "or" | "every" | "a" | "in" | "for" | "at" | "again")
+        {
             continue;
         }
-        let quoted = c
-            .get(0)
-            .map_or("", |m| m.as_str())
-            .trim_start_matches(&*c.get(1).map_or("", |m| m.as_str()))
-            .trim();
+        let quoted = c.get(0).map_or("", |m| m.as_str()).trim_start_matches(&*c.get(1).map_or("", |m| m.as_str())).trim();
         return Some(format!("gated on a future condition: \"{quoted}\""));
     }
     None
@@ -178,24 +118,18 @@ pub fn scan(path: &str, text: &str) -> Vec<Marker> {
     if skipped_path(path).is_some() || generated_header(text) {
         return vec![];
     }
-    let Some(syntax) = lexer::Syntax::for_file(path, text) else {
-        return vec![];
-    };
+    let Some(syntax) = lexer::Syntax::for_file(path, text) else { return vec![] };
     let lines = lexer::comments(text, &syntax);
     let mut out = vec![];
     for (i, c) in lines.iter().enumerate() {
         // A marker after a commented-out line of code: `// foo(); // FIXME: fails`.
         // Not in a doc comment, and not inside backticks (an example in prose).
-        let inner = syntax.line.iter().filter(|_| !c.doc).find_map(|l| {
-            c.text
-                .rfind(&format!("{l} "))
-                .filter(|at| c.text[..*at].matches('`').count() % 2 == 0)
-                .map(|at| c.text[at + l.len()..].trim().to_string())
-        });
-        let (kind, text) = match (
-            opening_marker(&c.text),
-            inner.as_deref().and_then(opening_marker),
-        ) {
+        let inner = syntax
+            .line
+            .iter()
+            .filter(|_| !c.doc)
+            .find_map(|l| c.text.rfind(&format!("{l} ")).filter(|at| c.text[..*at].matches('`').count() % 2 == 0).map(|at| c.text[at + l.len()..].trim().to_string()));
+        let (kind, text) = match (opening_marker(&c.text), inner.as_deref().and_then(opening_marker)) {
             (Some(k), _) => (k, c.text.clone()),
             (None, Some(k)) => (k, inner.clone().unwrap_or_default()),
             (None, None) => continue,
@@ -204,21 +138,14 @@ pub fn scan(path: &str, text: &str) -> Vec<Marker> {
         // is often on the second line.
         let mut whole = text.clone();
         for next in lines[i + 1..].iter().take(3) {
-            if next.line != lines[i].line + (whole.matches('\n').count() + 1)
-                || opening_marker(&next.text).is_some()
-            {
+            if next.line != lines[i].line + (whole.matches('\n').count() + 1) || opening_marker(&next.text).is_some() {
                 break;
             }
             whole.push('\n');
             whole.push_str(&next.text);
         }
         let gated = future_gate(&whole.replace('\n', " "));
-        out.push(Marker {
-            line: c.line,
-            kind: kind.to_string(),
-            text,
-            gated,
-        });
+        out.push(Marker { line: c.line, kind: kind.to_string(), text, gated });
     }
     out
 }
@@ -230,19 +157,8 @@ mod tests {
     #[test]
     fn a_marker_opens_the_comment_text() {
         let src = "// TODO: handle EOF\n// One task per TODO marker.\n/// Explains that TODO markers are queued.\nlet TODO_LIST = \"// FIXME: string\";\n# not rust\n// FIXME(ana): soon\n// XXX\n// HACK - work around\n// TODOS are not markers\n";
-        let got: Vec<(usize, String)> = scan("src/a.rs", src)
-            .into_iter()
-            .map(|m| (m.line, m.kind))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                (1, "TODO".into()),
-                (6, "FIXME".into()),
-                (7, "XXX".into()),
-                (8, "HACK".into())
-            ]
-        );
+        let got: Vec<(usize, String)> = scan("src/a.rs", src).into_iter().map(|m| (m.line, m.kind)).collect();
+        assert_eq!(got, vec![(1, "TODO".into()), (6, "FIXME".into()), (7, "XXX".into()), (8, "HACK".into())]);
     }
 
     #[test]
@@ -252,11 +168,7 @@ mod tests {
         assert!(scan("vendor/lib/x.go", src).is_empty());
         assert!(scan("web/app.min.js", src).is_empty());
         assert!(scan("src/proto.pb.go", src).is_empty());
-        assert!(scan(
-            "src/gen.rs",
-            &format!("// Code generated by protoc. DO NOT EDIT.\n{src}")
-        )
-        .is_empty());
+        assert!(scan("src/gen.rs", &format!("// Code generated by protoc. DO NOT EDIT.\n{src}")).is_empty());
         assert_eq!(scan("src/lib.rs", src).len(), 1);
     }
 
@@ -278,40 +190,16 @@ mod tests {
         ] {
             assert!(future_gate(text).is_some(), "{text}");
         }
-        for text in [
-            "TODO: handle the case when x is None",
-            "TODO: retry after a timeout",
-            "FIXME: this breaks on Windows",
-            "TODO: support 3 or more inputs",
-            "TODO: compute this only once per call",
-            "TODO: do both at once",
-            "TODO: 10.8.3 can run on 16.20.2??",
-        ] {
+        for text in ["TODO: handle the case when x is None", "TODO: retry after a timeout", "FIXME: this breaks on Windows", "TODO: support 3 or more inputs", "TODO: compute this only once per call", "TODO: do both at once", "TODO: 10.8.3 can run on 16.20.2??"] {
             assert_eq!(future_gate(text), None, "{text}");
         }
-        let two_lines = scan(
-            "a.rs",
-            "// TODO: drop this shim\n// in the next major release.\nfn f() {}\n",
-        );
-        assert!(
-            two_lines[0].gated.is_some(),
-            "the gate on the second comment line counts: {two_lines:?}"
-        );
+        let two_lines = scan("a.rs", "// TODO: drop this shim\n// in the next major release.\nfn f() {}\n");
+        assert!(two_lines[0].gated.is_some(), "the gate on the second comment line counts: {two_lines:?}");
         assert_eq!(two_lines[0].text, "TODO: drop this shim");
         let inner = scan("a.go", "// {\"--x\"}, // FIXME: This test case fails\n");
         assert_eq!(inner[0].text, "FIXME: This test case fails");
-        assert!(
-            scan(
-                "a.rs",
-                "//! Found in comments: `// TODO: x`.\n// An example: `f(); // FIXME: y`.\n"
-            )
-            .is_empty(),
-            "examples in prose are not markers"
-        );
+        assert!(scan("a.rs", "//! Found in comments: `// TODO: x`.\n// An example: `f(); // FIXME: y`.\n").is_empty(), "examples in prose are not markers");
         let m = scan("a.py", "x = 1  # TODO: Remove this in 3.0.0\n");
-        assert_eq!(
-            m[0].gated.as_deref(),
-            Some("gated on a future condition: \"Remove this in 3.0.0\"")
-        );
+        assert_eq!(m[0].gated.as_deref(), Some("gated on a future condition: \"Remove this in 3.0.0\""));
     }
 }

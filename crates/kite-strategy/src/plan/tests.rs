@@ -37,14 +37,7 @@ struct Setup {
 
 impl Setup {
     fn new(tasks: Vec<Task>, candidates: Vec<Candidate>) -> Self {
-        Setup {
-            tasks,
-            candidates,
-            max_open: HashMap::new(),
-            global: None,
-            track: BTreeMap::new(),
-            complete: HashMap::new(),
-        }
+        Setup { tasks, candidates, max_open: HashMap::new(), global: None, track: BTreeMap::new(), complete: HashMap::new() }
     }
 
     fn run(&self) -> Plan {
@@ -63,12 +56,7 @@ impl Setup {
 }
 
 fn kinds(p: &Plan) -> Vec<(Target, PruneKind)> {
-    let mut v: Vec<_> = p
-        .superseded
-        .iter()
-        .chain(&p.pruned)
-        .map(|d| (d.target, d.kind))
-        .collect();
+    let mut v: Vec<_> = p.superseded.iter().chain(&p.pruned).map(|d| (d.target, d.kind)).collect();
     v.sort_by_key(|(t, _)| item_order(*t));
     v
 }
@@ -100,15 +88,7 @@ fn new_candidates_are_queued_best_first() {
 
 #[test]
 fn older_pending_task_is_superseded_by_newer_task_with_same_key() {
-    let p = Setup::new(
-        vec![
-            task(1, Some("k"), 5),
-            task(2, Some("k"), 1),
-            task(3, Some("other"), 9),
-        ],
-        vec![],
-    )
-    .run();
+    let p = Setup::new(vec![task(1, Some("k"), 5), task(2, Some("k"), 1), task(3, Some("other"), 9)], vec![]).run();
     assert_eq!(kinds(&p), vec![(t(1), PruneKind::Superseded)]);
     assert_eq!(p.superseded[0].superseded_by, Some(t(2)));
     assert!(p.superseded[0].reason.contains("#2"));
@@ -138,19 +118,11 @@ fn candidate_is_held_back_by_active_task_or_dependents() {
     active.status = TaskStatus::Active;
     let p = Setup::new(vec![active], vec![cand("x", "changed", "k")]).run();
     assert!(p.queue.is_empty());
-    assert!(
-        p.unchanged[0].reason.contains("active"),
-        "{:?}",
-        p.unchanged
-    );
+    assert!(p.unchanged[0].reason.contains("active"), "{:?}", p.unchanged);
 
     let mut child = task(2, None, 1);
     child.depends_on = vec![1];
-    let p = Setup::new(
-        vec![task(1, Some("k"), 1), child],
-        vec![cand("x", "changed", "k")],
-    )
-    .run();
+    let p = Setup::new(vec![task(1, Some("k"), 1), child], vec![cand("x", "changed", "k")]).run();
     assert!(p.queue.is_empty());
     assert!(p.unchanged[0].reason.contains("dependents"));
     assert!(kinds(&p).is_empty());
@@ -158,15 +130,7 @@ fn candidate_is_held_back_by_active_task_or_dependents() {
 
 #[test]
 fn later_candidate_supersedes_earlier_with_same_key() {
-    let p = Setup::new(
-        vec![],
-        vec![
-            cand("x", "a", "k"),
-            cand("x", "b", "k"),
-            cand("x", "c", "j"),
-        ],
-    )
-    .run();
+    let p = Setup::new(vec![], vec![cand("x", "a", "k"), cand("x", "b", "k"), cand("x", "c", "j")]).run();
     assert_eq!(kinds(&p), vec![(c(0), PruneKind::Superseded)]);
     assert_eq!(p.superseded[0].superseded_by, Some(c(1)));
     assert_eq!(p.queue.len(), 2);
@@ -199,18 +163,8 @@ fn dependency_failure_prunes_transitively() {
     let mut done = task(5, None, 1);
     done.status = TaskStatus::Done;
     let p = Setup::new(vec![failed, a, b, ok, done], vec![]).run();
-    assert_eq!(
-        kinds(&p),
-        vec![
-            (t(2), PruneKind::DependencyFailed),
-            (t(3), PruneKind::DependencyFailed)
-        ]
-    );
-    assert!(
-        p.pruned[0].reason.contains("#1 is failed"),
-        "{}",
-        p.pruned[0].reason
-    );
+    assert_eq!(kinds(&p), vec![(t(2), PruneKind::DependencyFailed), (t(3), PruneKind::DependencyFailed)]);
+    assert!(p.pruned[0].reason.contains("#1 is failed"), "{}", p.pruned[0].reason);
 }
 
 #[test]
@@ -226,11 +180,7 @@ fn dependency_pruned_this_round_prunes_dependents() {
     let p = Setup::new(vec![stale, child, pruned_dep, child2], vec![]).run();
     assert_eq!(
         kinds(&p),
-        vec![
-            (t(1), PruneKind::Stale),
-            (t(2), PruneKind::DependencyFailed),
-            (t(4), PruneKind::DependencyFailed)
-        ]
+        vec![(t(1), PruneKind::Stale), (t(2), PruneKind::DependencyFailed), (t(4), PruneKind::DependencyFailed)]
     );
 }
 
@@ -254,20 +204,8 @@ fn template_capacity_cuts_lowest_scores() {
     s.max_open.insert("x".into(), 3);
     let p = s.run();
     // x holds 5 (4 tasks incl. active + 1 candidate), limit 3: cut priority 1 and 3; active is kept.
-    assert_eq!(
-        kinds(&p),
-        vec![
-            (t(2), PruneKind::OverCapacity),
-            (t(3), PruneKind::OverCapacity)
-        ]
-    );
-    assert!(
-        p.pruned[0]
-            .reason
-            .contains("template x holds 5 open tasks, limit 3"),
-        "{}",
-        p.pruned[0].reason
-    );
+    assert_eq!(kinds(&p), vec![(t(2), PruneKind::OverCapacity), (t(3), PruneKind::OverCapacity)]);
+    assert!(p.pruned[0].reason.contains("template x holds 5 open tasks, limit 3"), "{}", p.pruned[0].reason);
     assert_eq!(p.queue, vec![0, 1]);
 }
 
@@ -280,21 +218,12 @@ fn global_capacity_cuts_candidates_too_and_their_dependents() {
     child.template = Some("x".into());
     child.priority = 50;
     child.depends_on = vec![1];
-    let mut s = Setup::new(
-        vec![low, child],
-        vec![cand("x", "a", "a"), cand("x", "b", "b")],
-    );
+    let mut s = Setup::new(vec![low, child], vec![cand("x", "a", "a"), cand("x", "b", "b")]);
     s.global = Some(2);
     let p = s.run();
     // 4 open, limit 2. Scores: task 1 = -5 + unblocks 5 = 0, task 2 = 50, candidates 0 each.
     // Ties at 0 cut newest first: the two candidates (created now) go before task 1.
-    assert_eq!(
-        kinds(&p),
-        vec![
-            (c(0), PruneKind::OverCapacity),
-            (c(1), PruneKind::OverCapacity)
-        ]
-    );
+    assert_eq!(kinds(&p), vec![(c(0), PruneKind::OverCapacity), (c(1), PruneKind::OverCapacity)]);
     assert!(p.queue.is_empty());
 
     s.global = Some(1);
@@ -322,15 +251,7 @@ fn scores_use_unblocks_conflicts_track_record_and_age() {
     p2.files = vec!["src".into(), "README.md".into()];
     p2.template = Some("good".into());
     let mut s = Setup::new(vec![active, p2, blocked], vec![]);
-    s.track.insert(
-        "good".into(),
-        TrackRecord {
-            done: 8,
-            failed: 0,
-            pruned: 0,
-            ..Default::default()
-        },
-    );
+    s.track.insert("good".into(), TrackRecord { done: 8, failed: 0, pruned: 0, ..Default::default() });
     let p = s.run();
     assert!(kinds(&p).is_empty());
     let w = ScoreWeights::default();
@@ -340,12 +261,7 @@ fn scores_use_unblocks_conflicts_track_record_and_age() {
             age_ms: 24 * HOUR,
             unblocks: 1,
             conflicting_files: 1,
-            track: Some(TrackRecord {
-                done: 8,
-                failed: 0,
-                pruned: 0,
-                ..Default::default()
-            }),
+            track: Some(TrackRecord { done: 8, failed: 0, pruned: 0, ..Default::default() }),
         },
         &w,
     );
@@ -375,9 +291,7 @@ fn many_tasks_plan_quickly() {
         }
         tasks.push(x);
     }
-    let candidates: Vec<_> = (0..500)
-        .map(|i| cand(&format!("t{}", i % 100), "c", &format!("c{i}")))
-        .collect();
+    let candidates: Vec<_> = (0..500).map(|i| cand(&format!("t{}", i % 100), "c", &format!("c{i}"))).collect();
     let mut s = Setup::new(tasks, candidates);
     for i in 0..100 {
         s.max_open.insert(format!("t{i}"), 50);
@@ -402,13 +316,7 @@ fn hand_filed_tasks_count_toward_capacity_but_are_not_cut() {
     s.global = Some(1);
     let p = s.run();
     // Over by 2: the generated task and the candidate go; the hand-filed one stays despite its score.
-    assert_eq!(
-        kinds(&p),
-        vec![
-            (t(2), PruneKind::OverCapacity),
-            (c(0), PruneKind::OverCapacity)
-        ]
-    );
+    assert_eq!(kinds(&p), vec![(t(2), PruneKind::OverCapacity), (c(0), PruneKind::OverCapacity)]);
 }
 
 #[test]
@@ -448,18 +356,9 @@ fn a_complete_listing_resolves_the_pending_tasks_it_no_longer_has() {
     assert!(s.run().superseded.is_empty());
     s.complete.insert("issues".into(), "issues.open".into());
     let p = s.run();
-    assert_eq!(
-        kinds(&p),
-        vec![(Target::Task { id: 1 }, PruneKind::Superseded)]
-    );
-    assert_eq!(
-        p.superseded[0].reason,
-        "resolved: `issues.open` no longer has it"
-    );
+    assert_eq!(kinds(&p), vec![(Target::Task { id: 1 }, PruneKind::Superseded)]);
+    assert_eq!(p.superseded[0].reason, "resolved: `issues.open` no longer has it");
     assert!(p.superseded[0].superseded_by.is_none());
     // Active work is never taken away; another template's tasks are not its business.
-    assert!(
-        p.decision_for(Target::Task { id: 4 }).is_none()
-            && p.decision_for(Target::Task { id: 3 }).is_none()
-    );
+    assert!(p.decision_for(Target::Task { id: 4 }).is_none() && p.decision_for(Target::Task { id: 3 }).is_none());
 }
