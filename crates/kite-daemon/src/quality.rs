@@ -133,10 +133,24 @@ pub async fn refresh_loop(
     stop: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stop);
+    // A failure is said once until it changes (a project with no target yet fails every time).
+    let mut last_error = None;
     loop {
-        match source.refresh(&home).await {
-            Ok(n) => tracing::debug!(tasks = n, "landed work's signals read again"),
-            Err(e) => tracing::warn!("the landed work's signals could not be read: {e}"),
+        tokio::select! {
+            _ = &mut stop => return,
+            read = source.refresh(&home) => match read {
+                Ok(n) => {
+                    tracing::debug!(tasks = n, "landed work's signals read again");
+                    last_error = None;
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    if last_error.as_ref() != Some(&e) {
+                        tracing::warn!("the landed work's signals could not be read: {e}");
+                    }
+                    last_error = Some(e);
+                }
+            },
         }
         tokio::select! {
             _ = &mut stop => return,
@@ -403,6 +417,11 @@ mod tests {
                 .is_empty(),
             "only the tasks asked for"
         );
+        // Older than two refreshes (no daemon refreshing it): not trusted.
+        let mut old = snap;
+        old.computed_at -= 3 * REFRESH.as_secs() as i64;
+        std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(signals_of(root, home.path(), &merge, &[7]).await.unwrap()[&7].added, 3);
         // A person's commit moves the head: the snapshot is not current; git is read now.
         write(root, "a.txt", "one\n2\nthree\n");
         git(root, &["commit", "-qam", "a person's edit"]);

@@ -226,6 +226,9 @@ impl MergeBook for MemBook {
             e.base = a.base.or(e.base.take());
             e.new = a.new.or(e.new.take());
             e.verified = a.verified.unwrap_or(e.verified);
+            if a.state == MergeState::Queued {
+                (e.review, e.tests) = (None, None);
+            }
             e.review = a.review.or(e.review.take());
             e.tests = a.tests.or(e.tests.take());
             e.updated_at_ms = now_ms();

@@ -78,81 +78,6 @@ impl Lander {
         }
     }
 
-    /// Where the target's last verify run is kept (the one the next landing compares with).
-    fn baseline_file(&self, target: &str) -> std::path::PathBuf {
-        let safe: String = target
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        self.home
-            .merge_dir()
-            .join(format!("verify-last-{safe}.json"))
-    }
-
-    /// What the verify run that just passed did to the tests, against the target's last verify
-    /// run; with its report, kept as the target's once the candidate lands.
-    async fn test_delta(
-        &self,
-        target: &str,
-        format: Option<&kite_testrun::Format>,
-        output: &str,
-    ) -> (kite_core::TestDelta, Option<Baseline>) {
-        let report_text = tokio::fs::read_to_string(self.home.verify_report())
-            .await
-            .ok();
-        let lw = self.home.merge_worktree();
-        let report =
-            match kite_testrun::delta::read_verify(format, output, report_text.as_deref(), &lw) {
-                Ok(r) => r,
-                Err(why) => return (kite_core::TestDelta::unreadable(why), None),
-            };
-        let before: Option<Baseline> = tokio::fs::read(self.baseline_file(target))
-            .await
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let d = kite_testrun::delta::delta(
-            before.as_ref().map(|b| (b.commit.as_str(), &b.report)),
-            &report,
-        );
-        (
-            d,
-            Some(Baseline {
-                commit: String::new(),
-                report,
-            }),
-        )
-    }
-
-    /// Keeps `run` as `target`'s last verify run, from the commit that landed.
-    async fn keep_baseline(&self, target: &str, commit: &str, run: Option<Baseline>) {
-        let Some(mut b) = run else { return };
-        b.commit = commit.to_string();
-        let file = self.baseline_file(target);
-        // Written aside, then renamed: a crash never leaves half a baseline.
-        let tmp = file.with_extension("json.tmp");
-        let written = match serde_json::to_vec(&b) {
-            Ok(bytes) => match tokio::fs::write(&tmp, &bytes).await {
-                Ok(()) => tokio::fs::rename(&tmp, &file)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            },
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = written {
-            tracing::warn!(
-                "landing: the verify run is not kept for the next landing's test delta ({}): {e}",
-                file.display()
-            );
-        }
-    }
-
     async fn step(
         &self,
         task: i64,
@@ -401,6 +326,9 @@ impl Lander {
         let mut verify_output = String::new();
         let (mut tests, mut run) = (None, None);
         if let Some((cmd, format)) = &plan {
+            if let Some(kite_testrun::Format::JunitDirs { dirs }) = format {
+                clear_reports(&self.home.merge_worktree(), dirs);
+            }
             match self
                 .verify(entry.task_id, cmd, &new, &head, &target)
                 .await?
@@ -408,9 +336,9 @@ impl Lander {
                 Ok(output) => verify_output = output,
                 Err(rejected) => return Ok(Some(rejected)),
             }
-            let (d, r) = self
-                .test_delta(&target, format.as_ref(), &verify_output)
-                .await;
+            let report_text = tokio::fs::read_to_string(self.home.verify_report()).await.ok();
+            let read = kite_testrun::delta::read_verify(format.as_ref(), &verify_output, report_text.as_deref(), &self.home.merge_worktree());
+            let (d, r) = crate::baseline::delta(&self.repo, &self.home.merge_dir(), &target, &head, cmd, read).await;
             tracing::info!(task = entry.task_id, "landing: tests: {}", d.describe());
             (tests, run) = (Some(d), r);
         }
@@ -508,7 +436,7 @@ impl Lander {
             .await;
         }
         self.after_landing(entry, &new).await;
-        self.keep_baseline(&target, &new, run).await;
+        crate::baseline::keep(&self.home.merge_dir(), &target, &new, run).await;
         Ok(Some(Landing::Landed {
             commit: new,
             target,
@@ -881,9 +809,22 @@ impl Lander {
 
 struct LockFile(#[allow(dead_code)] std::fs::File);
 
-/// A target's last verify run: the commit that landed with it and its report.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Baseline {
-    commit: String,
-    report: kite_testrun::Report,
+/// Removes the report directories of a JUnit-writing runner (surefire, gradle) from kite's merge
+/// worktree, at its root and one module down, before a verify: a checkout keeps ignored files, and
+/// an earlier landing's XML would be read as this run's (a deleted test class still passing).
+fn clear_reports(wt: &Path, dirs: &[String]) {
+    let mut roots = vec![wt.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(wt) {
+        roots.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir() && !p.ends_with(".git")));
+    }
+    for root in roots {
+        for d in dirs {
+            let p = root.join(d);
+            if p.is_dir() {
+                if let Err(e) = std::fs::remove_dir_all(&p) {
+                    tracing::warn!("landing: cannot clear the old test reports in {}: {e}", p.display());
+                }
+            }
+        }
+    }
 }

@@ -20,6 +20,7 @@
 //! and lands the entry once. One landing at a time uses the merge worktree, through a lock file
 //! beside it (the worktree is this machine's).
 
+mod baseline;
 mod book;
 mod discard;
 mod lander;

@@ -456,4 +456,13 @@ async fn each_landing_records_what_it_did_to_the_tests_against_the_last_landing(
         (d.baseline.as_deref(), d.added, d.removed),
         (Some(second_commit.as_str()), 1, 0)
     );
+    assert_eq!(d.behind, 1, "task 3's landing is between that run and this one: {d:?}");
+    assert!(d.describe().contains("across 1 other commit"), "{}", d.describe());
+
+    // Another verify command names other tests: no baseline, not hundreds of "added".
+    let l = lander(p, home.path(), book, "cat results.txt && true");
+    branch_with(p, 5, "results.txt", &libtest(&["a", "c", "d", "e", "f"]));
+    assert!(matches!(land(&l, book, 5).await, Landing::Landed { .. }));
+    let d = tests_of(5);
+    assert_eq!((d.baseline.as_deref(), d.added), (None, 0), "{d:?}");
 }

@@ -236,28 +236,23 @@ impl Index {
         index.conn.execute_batch(SCHEMA).map_err(|e| index.err(e))?;
         // Vectors of another model (another size) are dropped, never searched beside this
         // model's: the table is made again and every note is embedded again at the next sync.
-        let declared: Option<String> = index
-            .conn
-            .query_row(
-                "SELECT sql FROM sqlite_master WHERE name = 'notes_vec'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| index.err(e))?;
-        if let Some(sql) = declared.filter(|s| !s.contains(&format!("float[{DIM}]"))) {
-            tracing::warn!(was = %sql, dim = DIM, "the index holds vectors of another model; they are dropped and every note is embedded again");
-            index
+        // Checked and changed in one write transaction: a hook opening the index at the same
+        // moment as the daemon sees the table before or after, never half way.
+        index.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| index.err(e))?;
+        let migrated = (|| -> rusqlite::Result<()> {
+            let declared: Option<String> = index
                 .conn
-                .execute_batch(
-                    "BEGIN; DROP TABLE notes_vec; UPDATE notes SET embedded = 0; COMMIT;",
-                )
-                .map_err(|e| index.err(e))?;
-        }
-        index
-            .conn
-            .execute_batch(&vec_table())
-            .map_err(|e| index.err(e))?;
+                .query_row("SELECT sql FROM sqlite_master WHERE name = 'notes_vec'", [], |r| r.get(0))
+                .optional()?;
+            if let Some(sql) = declared.filter(|s| !s.contains(&format!("float[{DIM}]"))) {
+                tracing::warn!(was = %sql, dim = DIM, "the index holds vectors of another model; they are dropped and every note is embedded again");
+                index.conn.execute_batch("DROP TABLE IF EXISTS notes_vec; UPDATE notes SET embedded = 0;")?;
+            }
+            index.conn.execute_batch(&vec_table())
+        })();
+        let end = if migrated.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        index.conn.execute_batch(end).map_err(|e| index.err(e))?;
+        migrated.map_err(|e| index.err(e))?;
         let version: Option<String> = index.meta("schema")?;
         if version.as_deref() != Some(SCHEMA_VERSION) {
             // Schema 1 had no pin or forgotten columns: add them, and make the next sync read

@@ -117,7 +117,7 @@ impl Default for Ask {
             budget: 6000,
             pinned_share: 0.4,
             min_similarity: 0.25,
-            relative: 0.6,
+            relative: 0.7,
             status_days: 14,
             status_similarity: STATUS_SIMILARITY,
             recent_status: 3,
@@ -128,7 +128,7 @@ impl Default for Ask {
 
 /// The bar a status note clears to be given to a session with a task (chosen on the judged set,
 /// `kite-inject-bench`).
-pub const STATUS_SIMILARITY: f32 = 0.35;
+pub const STATUS_SIMILARITY: f32 = 0.20;
 
 /// The most characters one ask may budget: a hook's output must stay under Claude Code's cap.
 pub const MAX_BUDGET: usize = 9_000;
@@ -269,16 +269,24 @@ pub fn plan(
                 picked.take(c.into_match(None), Reason::Pinned, share);
             }
         } else {
-            for c in statuses {
-                if let Some((reason, sim)) = c.bears.filter(|(_, s)| *s >= ask.status_similarity) {
-                    picked.take(c.into_match(Some(sim)), reason, ask.budget);
-                }
+            // The closest first, within the pinned share: the project's state never crowds out
+            // the notes that answer the task.
+            let mut bearing: Vec<(PinCandidate, Reason, f32)> = statuses
+                .into_iter()
+                .filter_map(|c| c.bears.filter(|(_, s)| *s >= ask.status_similarity).map(|(r, s)| (c, r, s)))
+                .collect();
+            bearing.sort_by(|a, b| b.2.total_cmp(&a.2));
+            for (c, reason, sim) in bearing {
+                picked.take(c.into_match(Some(sim)), reason, share);
             }
         }
     }
     for (reason, hits) in matches {
         let best = hits.iter().map(|m| m.score).fold(0.0f64, f64::max);
-        for m in hits.into_iter().take(ask.k) {
+        // With the pinned notes asked for, a status note was judged above, by its own bar (and a
+        // stale one stays out); it does not come in again as an ordinary match.
+        let hits = hits.into_iter().filter(|m| !(ask.pinned && m.kind == "status"));
+        for m in hits.take(ask.k) {
             let close = match m.similarity {
                 Some(s) => s >= ask.min_similarity,
                 None => keyword_only,
@@ -559,11 +567,11 @@ mod tests {
             task: Some("Add a column".into()),
             ..Ask::default()
         };
-        let got = plan(&ask, pins, vec![], false, now());
-        assert_eq!(
-            ids(&got),
-            vec![("pref", Reason::Pinned), ("status-close", Reason::Task)]
-        );
+        // Found by the task's search as well, above the bar for matches: still only by its own bar.
+        let as_hit = |id: &str, sim: f32| Match { kind: "status".into(), ..hit(id, Some(sim)) };
+        let matches = vec![(Reason::Task, vec![as_hit("status-far", 0.9), as_hit("status-stale", 0.9), hit("fact", Some(0.5))])];
+        let got = plan(&ask, pins, matches, false, now());
+        assert_eq!(ids(&got), vec![("pref", Reason::Pinned), ("status-close", Reason::Task), ("fact", Reason::Task)]);
         assert_eq!(got[1].similarity, Some(0.41));
     }
 
@@ -719,7 +727,7 @@ mod tests {
         assert_eq!(
             ids(&got),
             vec![("best", Reason::Task)],
-            "0.3 is under 0.6 of 0.9"
+            "0.3 is under 0.7 of 0.9"
         );
     }
 

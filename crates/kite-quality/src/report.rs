@@ -79,10 +79,13 @@ pub struct Figures {
     /// Reviews that sent a task back with a blocker, and reviews that could not judge.
     pub review_blocked: u64,
     pub review_failed: u64,
-    /// The test delta summed over the landings that had a baseline to compare with
-    /// (`tests_compared`, of which `tests_by_counts` compared counts, not names), and the
-    /// landings whose verify output could not be read as a test report.
+    /// The test delta summed over the landings compared with the run of the very commit they were
+    /// built on (`tests_compared`, of which `tests_by_counts` compared counts, not names); the
+    /// landings compared across other commits (`tests_across`: left out of the sums, their
+    /// changes are in them), and those whose verify output could not be read as a test report.
     pub tests_compared: u64,
+    #[serde(default)]
+    pub tests_across: u64,
     pub tests_by_counts: u64,
     pub tests_added: u64,
     pub tests_now_pass: u64,
@@ -235,10 +238,9 @@ fn figures(rs: &[&TaskRecord]) -> Figures {
     }
     let review_count = |o: ReviewOutcome| reviews.iter().filter(|r| r.outcome == o).count() as u64;
     let deltas: Vec<&TestDelta> = landed.iter().filter_map(|r| r.tests.as_ref()).collect();
-    let compared: Vec<&&TestDelta> = deltas
-        .iter()
-        .filter(|d| d.unreadable.is_none() && d.baseline.is_some())
-        .collect();
+    let with_baseline = |d: &&&TestDelta| d.unreadable.is_none() && d.baseline.is_some();
+    let compared: Vec<&&TestDelta> = deltas.iter().filter(with_baseline).filter(|d| d.behind == 0).collect();
+    let across = deltas.iter().filter(with_baseline).filter(|d| d.behind > 0).count() as u64;
     let sum = |f: &dyn Fn(&TestDelta) -> u64| compared.iter().map(|d| f(d)).sum::<u64>();
     let landed_tokens: u64 = landed.iter().map(|r| r.tokens).sum();
     Figures {
@@ -279,6 +281,7 @@ fn figures(rs: &[&TaskRecord]) -> Figures {
         review_blocked: review_count(ReviewOutcome::Blocked),
         review_failed: review_count(ReviewOutcome::Failed),
         tests_compared: compared.len() as u64,
+        tests_across: across,
         tests_by_counts: compared.iter().filter(|d| !d.by_name).count() as u64,
         tests_added: sum(&|d| d.added),
         tests_now_pass: sum(&|d| d.now_pass),

@@ -273,6 +273,10 @@ mod tests {
             ),
             (1.75, 3, 1.25, 26)
         );
+        // A reviewer kite started is agents' spend too.
+        s.insert_cost(&cost(200, Some(1), "review", 0.5, 1)).unwrap();
+        let later = s.cost_totals_since(200).unwrap();
+        assert_eq!((later.usd, later.agents_usd, later.interactive_usd), (0.5, 0.5, 0.0));
     }
 
     #[test]

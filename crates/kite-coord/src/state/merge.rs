@@ -118,6 +118,12 @@ impl State {
         e.base = a.base.or(e.base);
         e.new = a.new.or(e.new);
         e.verified = a.verified.unwrap_or(e.verified);
+        if a.state == MergeState::Queued {
+            // Landing again (the target moved meanwhile): the last candidate's verdict and test
+            // delta were not this landing's.
+            e.review = None;
+            e.tests = None;
+        }
         e.review = a.review.or(e.review);
         e.tests = a.tests.or(e.tests);
         e.updated_at_ms = self.now_ms;

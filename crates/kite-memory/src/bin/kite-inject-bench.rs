@@ -9,8 +9,9 @@
 //!
 //! The asks are built as the hooks build them: a session start asks for the pinned notes, the
 //! task (title, body, files) and the recent work within 4,000 characters at similarity 0.25 (a
-//! fresh status note at 0.35); a prompt asks for the prompt's notes only, within 1,600 characters
-//! at similarity 0.30; a matched note must also score at least 0.6 of its query's best hit.
+//! fresh status note at the lower 0.20); a prompt asks for the prompt's notes only, within 1,600
+//! characters at similarity 0.30; a matched note must also score at least 0.7 of its query's best
+//! hit.
 //! `--grid` prints one line per combination of thresholds, the sweep they were chosen from.
 
 use std::collections::HashSet;
@@ -215,32 +216,12 @@ fn run() -> Result<(), String> {
     for p in [
         before,
         shipped,
-        Policy {
-            status: 0.30,
-            ..shipped
-        },
-        Policy {
-            status: 0.40,
-            ..shipped
-        },
-        Policy {
-            session: 0.20,
-            prompt: 0.25,
-            ..shipped
-        },
-        Policy {
-            session: 0.30,
-            prompt: 0.35,
-            ..shipped
-        },
-        Policy {
-            relative: 0.5,
-            ..shipped
-        },
-        Policy {
-            relative: 0.7,
-            ..shipped
-        },
+        Policy { status: 0.15, ..shipped },
+        Policy { status: 0.25, ..shipped },
+        Policy { status: 0.35, ..shipped },
+        Policy { session: 0.20, prompt: 0.25, ..shipped },
+        Policy { session: 0.30, prompt: 0.35, ..shipped },
+        Policy { relative: 0.6, ..shipped },
     ] {
         rows.push((p, tally_cases(&mut vault, &judged.cases, &p)?));
     }
@@ -300,7 +281,7 @@ const PROMPT: f32 = 0.30;
 fn grid(vault: &mut Vault, cases: &[Case]) -> Result<(), String> {
     println!("session prompt status relative | needed | relevant | matched share");
     for session in [0.25f32, 0.30, 0.35, 0.40, 0.45] {
-        for status in [0.25f32, 0.30, 0.35, 0.40, 0.45, 0.50] {
+        for status in [0.15f32, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50] {
             for relative in [0.5f64, 0.6, 0.7] {
                 let p = Policy {
                     session,
