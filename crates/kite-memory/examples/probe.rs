@@ -1,6 +1,6 @@
 //! Prints similarities of sentence pairs (used to tune the duplicate threshold).
 fn main() {
-    let dir = std::env::var("KITE_MODEL_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/all-minilm-l6-v2").into());
+    let dir = std::env::var("KITE_MODEL_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/all-mpnet-base-v2").into());
     let cfg = kite_memory::EmbedConfig::resolve(Some(std::path::Path::new(&dir)), None).unwrap();
     let e = kite_memory::Embedder::load(&cfg).unwrap();
     let pairs = [

@@ -6,7 +6,7 @@
 //! the files that changed are parsed and embedded again.
 //!
 //! Vector search does not use sqlite-vec's exact KNN on the hot path (about 50 ms at 100k notes):
-//! the vectors are loaded once into memory with a 384-bit sign code of each (centred on the corpus
+//! the vectors are loaded once into memory with a sign code of each (one bit per dimension, 768) (centred on the corpus
 //! mean, which keeps far more neighbours than raw signs), the codes are scanned by Hamming distance
 //! to pick a few hundred candidates, and those are re-ranked by the exact dot product.
 

@@ -192,6 +192,12 @@ fn near_duplicates_are_merged() {
         other.superseded.is_empty(),
         "a different decision must not supersede: {other:?}"
     );
+    // The same subject, another choice: the closest pair measured for the bar (0.85).
+    let rival = t
+        .vault
+        .add(note(Kind::Decision, "Use PostgreSQL for the task queue", ""))
+        .unwrap();
+    assert!(rival.superseded.is_empty(), "another choice for the same thing must not supersede: {rival:?}");
     let second = t
         .vault
         .add(note(
