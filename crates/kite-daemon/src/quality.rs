@@ -63,15 +63,16 @@ impl QualitySource {
         };
         let path = snapshot_path(home);
         let tmp = path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec(&snap).map_err(|e| ReportError::Snapshot(e.to_string()))?;
         let written = async {
+            let bytes = serde_json::to_vec(&snap).map_err(std::io::Error::other)?;
             tokio::fs::create_dir_all(path.parent().unwrap_or(home)).await?;
             tokio::fs::write(&tmp, &bytes).await?;
             tokio::fs::rename(&tmp, &path).await
         };
-        written
-            .await
-            .map_err(|e| ReportError::Snapshot(format!("{}: {e}", path.display())))?;
+        written.await.map_err(|source| ReportError::Snapshot {
+            path: path.clone(),
+            source,
+        })?;
         Ok(n)
     }
 
@@ -197,8 +198,12 @@ pub enum ReportError {
     Land(#[from] kite_land::LandError),
     #[error("reading the target's history: {0}")]
     Quality(#[from] kite_quality::QualityError),
-    #[error("keeping the signals: {0}")]
-    Snapshot(String),
+    #[error("keeping the signals in {path}: {source}")]
+    Snapshot {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The merge target's history (`None` before its first commit).
@@ -421,7 +426,10 @@ mod tests {
         let mut old = snap;
         old.computed_at -= 3 * REFRESH.as_secs() as i64;
         std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
-        assert_eq!(signals_of(root, home.path(), &merge, &[7]).await.unwrap()[&7].added, 3);
+        assert_eq!(
+            signals_of(root, home.path(), &merge, &[7]).await.unwrap()[&7].added,
+            3
+        );
         // A person's commit moves the head: the snapshot is not current; git is read now.
         write(root, "a.txt", "one\n2\nthree\n");
         git(root, &["commit", "-qam", "a person's edit"]);

@@ -27,7 +27,16 @@ pub(crate) struct Baseline {
 /// name so that `feat/x` and `feat_x` never share one.
 pub(crate) fn file(dir: &Path, target: &str) -> PathBuf {
     use std::hash::{Hash, Hasher};
-    let safe: String = target.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let safe: String = target
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     target.hash(&mut h);
     dir.join(format!("verify-last-{safe}-{:08x}.json", h.finish() as u32))
@@ -42,27 +51,40 @@ pub(crate) async fn delta(
     target: &str,
     head: &str,
     command: &str,
-    read: Result<kite_testrun::Report, String>,
+    read: Result<kite_testrun::Report, kite_testrun::delta::Unreadable>,
 ) -> (TestDelta, Option<Baseline>) {
     let report = match read {
         Ok(r) => r,
-        Err(why) => return (TestDelta::unreadable(why), None),
+        Err(why) => return (TestDelta::unreadable(why.to_string()), None),
     };
     let before: Option<Baseline> = tokio::fs::read(file(dir, target))
         .await
         .ok()
         .and_then(|b| serde_json::from_slice::<Baseline>(&b).ok())
         .filter(|b| b.command == command);
-    let mut d = kite_testrun::delta::delta(before.as_ref().map(|b| (b.commit.as_str(), &b.report)), &report);
+    let mut d = kite_testrun::delta::delta(
+        before.as_ref().map(|b| (b.commit.as_str(), &b.report)),
+        &report,
+    );
     if let Some(b) = before.as_ref().filter(|b| b.commit != head) {
         // Unknown (the commit is gone): the most it could span.
-        d.behind = git(repo, &["rev-list", "--count", &format!("{}..{head}", b.commit)])
-            .await
-            .ok()
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(u64::MAX);
+        d.behind = git(
+            repo,
+            &["rev-list", "--count", &format!("{}..{head}", b.commit)],
+        )
+        .await
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(u64::MAX);
     }
-    (d, Some(Baseline { commit: String::new(), command: command.to_string(), report }))
+    (
+        d,
+        Some(Baseline {
+            commit: String::new(),
+            command: command.to_string(),
+            report,
+        }),
+    )
 }
 
 /// Keeps `run` as `target`'s last verify run, from the commit that landed. Written aside, then
@@ -78,7 +100,10 @@ pub(crate) async fn keep(dir: &Path, target: &str, commit: &str, run: Option<Bas
         tokio::fs::rename(&tmp, &path).await
     };
     if let Err(e) = written.await {
-        tracing::warn!("landing: the verify run is not kept for the next landing's test delta ({}): {e}", path.display());
+        tracing::warn!(
+            "landing: the verify run is not kept for the next landing's test delta ({}): {e}",
+            path.display()
+        );
     }
 }
 
@@ -91,6 +116,8 @@ mod tests {
         let d = Path::new("/h");
         assert_ne!(file(d, "feat/x"), file(d, "feat_x"));
         assert_eq!(file(d, "main"), file(d, "main"));
-        assert!(file(d, "main").to_string_lossy().contains("verify-last-main-"));
+        assert!(file(d, "main")
+            .to_string_lossy()
+            .contains("verify-last-main-"));
     }
 }

@@ -336,9 +336,24 @@ impl Lander {
                 Ok(output) => verify_output = output,
                 Err(rejected) => return Ok(Some(rejected)),
             }
-            let report_text = tokio::fs::read_to_string(self.home.verify_report()).await.ok();
-            let read = kite_testrun::delta::read_verify(format.as_ref(), &verify_output, report_text.as_deref(), &self.home.merge_worktree());
-            let (d, r) = crate::baseline::delta(&self.repo, &self.home.merge_dir(), &target, &head, cmd, read).await;
+            let report_text = tokio::fs::read_to_string(self.home.verify_report())
+                .await
+                .ok();
+            let read = kite_testrun::delta::read_verify(
+                format.as_ref(),
+                &verify_output,
+                report_text.as_deref(),
+                &self.home.merge_worktree(),
+            );
+            let (d, r) = crate::baseline::delta(
+                &self.repo,
+                &self.home.merge_dir(),
+                &target,
+                &head,
+                cmd,
+                read,
+            )
+            .await;
             tracing::info!(task = entry.task_id, "landing: tests: {}", d.describe());
             (tests, run) = (Some(d), r);
         }
@@ -815,14 +830,22 @@ struct LockFile(#[allow(dead_code)] std::fs::File);
 fn clear_reports(wt: &Path, dirs: &[String]) {
     let mut roots = vec![wt.to_path_buf()];
     if let Ok(entries) = std::fs::read_dir(wt) {
-        roots.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir() && !p.ends_with(".git")));
+        roots.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && !p.ends_with(".git")),
+        );
     }
     for root in roots {
         for d in dirs {
             let p = root.join(d);
             if p.is_dir() {
                 if let Err(e) = std::fs::remove_dir_all(&p) {
-                    tracing::warn!("landing: cannot clear the old test reports in {}: {e}", p.display());
+                    tracing::warn!(
+                        "landing: cannot clear the old test reports in {}: {e}",
+                        p.display()
+                    );
                 }
             }
         }

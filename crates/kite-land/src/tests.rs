@@ -456,8 +456,15 @@ async fn each_landing_records_what_it_did_to_the_tests_against_the_last_landing(
         (d.baseline.as_deref(), d.added, d.removed),
         (Some(second_commit.as_str()), 1, 0)
     );
-    assert_eq!(d.behind, 1, "task 3's landing is between that run and this one: {d:?}");
-    assert!(d.describe().contains("across 1 other commit"), "{}", d.describe());
+    assert_eq!(
+        d.behind, 1,
+        "task 3's landing is between that run and this one: {d:?}"
+    );
+    assert!(
+        d.describe().contains("across 1 other commit"),
+        "{}",
+        d.describe()
+    );
 
     // Another verify command names other tests: no baseline, not hundreds of "added".
     let l = lander(p, home.path(), book, "cat results.txt && true");

@@ -33,38 +33,43 @@ pub fn sniff(output: &str) -> Option<Report> {
     None
 }
 
+/// Why a verify run's output is no test report kite can compare (recorded as "unreadable").
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    #[error("the runner wrote no report file")]
+    NoReportFile,
+    #[error("the output is no test report kite reads (libtest, go test -json, ExUnit)")]
+    NotAReport,
+    #[error("the report names no test")]
+    NoTest,
+    #[error(transparent)]
+    Report(#[from] crate::TestrunError),
+}
+
 /// Reads a verify run that exited 0 in `root` (kite's merge worktree): by the runner's `format`
 /// when kite detected the runner (`report` is the report file's text, for the formats that write
 /// one), else by [`sniff`].
-/// `Err`: why it could not be read.
 pub fn read_verify(
     format: Option<&Format>,
     output: &str,
     report: Option<&str>,
     root: &std::path::Path,
-) -> Result<Report, String> {
-    let missing = || "the runner wrote no report file".to_string();
+) -> Result<Report, Unreadable> {
     let r = match format {
         Some(Format::CargoText) => parse::cargo(output),
         Some(Format::GoJson { module }) => parse::go_json(output, module),
         Some(Format::MixText) => parse::mix(output),
-        Some(Format::JestJson) => {
-            parse::jest_json(report.ok_or_else(missing)?, root).map_err(|e| e.to_string())?
-        }
-        Some(Format::JunitFile) => parse::junit(report.ok_or_else(missing)?, &|rel| {
+        Some(Format::JestJson) => parse::jest_json(report.ok_or(Unreadable::NoReportFile)?, root)?,
+        Some(Format::JunitFile) => parse::junit(report.ok_or(Unreadable::NoReportFile)?, &|rel| {
             crate::find_file(root, rel)
-        })
-        .map_err(|e| e.to_string())?,
-        Some(Format::JunitDirs { dirs }) => {
-            crate::junit_dirs(root, dirs, crate::Exit::Code(0), output)
-                .map_err(|e| e.to_string())?
-        }
-        None => sniff(output).ok_or_else(|| {
-            "the output is no test report kite reads (libtest, go test -json, ExUnit)".to_string()
         })?,
+        Some(Format::JunitDirs { dirs }) => {
+            crate::junit_dirs(root, dirs, crate::Exit::Code(0), output)?
+        }
+        None => sniff(output).ok_or(Unreadable::NotAReport)?,
     };
     if r.passed == 0 && r.failed == 0 && r.passing.is_empty() && r.failures.is_empty() {
-        return Err("the report names no test".into());
+        return Err(Unreadable::NoTest);
     }
     Ok(r)
 }
@@ -213,11 +218,13 @@ mod tests {
         assert!(
             read_verify(None, "all good!\n", None, std::path::Path::new("/"))
                 .unwrap_err()
+                .to_string()
                 .contains("no test report")
         );
         assert!(
             read_verify(Some(&Format::JestJson), "", None, std::path::Path::new("/"))
                 .unwrap_err()
+                .to_string()
                 .contains("no report file")
         );
         assert!(read_verify(
@@ -227,6 +234,7 @@ mod tests {
             std::path::Path::new("/")
         )
         .unwrap_err()
+        .to_string()
         .contains("names no test"));
     }
 }
