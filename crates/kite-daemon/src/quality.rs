@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use kite_quality::blame::Blamer;
 use kite_quality::{History, Signals};
@@ -55,24 +54,10 @@ impl QualitySource {
             return Ok(0);
         };
         let n = signals.len();
-        let snap = Snapshot {
-            target: history.target,
-            head: history.head,
-            computed_at: kite_quality::unix_now(),
-            signals,
-        };
-        let path = snapshot_path(home);
-        let tmp = path.with_extension("json.tmp");
-        let written = async {
-            let bytes = serde_json::to_vec(&snap).map_err(std::io::Error::other)?;
-            tokio::fs::create_dir_all(path.parent().unwrap_or(home)).await?;
-            tokio::fs::write(&tmp, &bytes).await?;
-            tokio::fs::rename(&tmp, &path).await
-        };
-        written.await.map_err(|source| ReportError::Snapshot {
-            path: path.clone(),
-            source,
-        })?;
+        let snap = Snapshot { target: history.target, head: history.head, computed_at: kite_quality::unix_now(), signals };
+        kite_quality::snapshot::write(home, &snap)
+            .await
+            .map_err(|source| ReportError::Snapshot { path: snapshot_path(home), source })?;
         Ok(n)
     }
 
@@ -100,32 +85,8 @@ impl QualitySource {
     }
 }
 
-/// How often the daemon reads the landed work's signals again.
-pub const REFRESH: Duration = Duration::from_secs(30);
-
-/// The signals as the daemon last read them.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct Snapshot {
-    pub target: String,
-    /// The target's head they were read at.
-    pub head: String,
-    /// When (Unix seconds).
-    pub computed_at: i64,
-    pub signals: Vec<Signals>,
-}
-
-/// Where the daemon keeps them.
-pub fn snapshot_path(home: &Path) -> PathBuf {
-    home.join("quality").join("signals.json")
-}
-
-/// The snapshot, when it is current for `history`: read at its head, within two refreshes.
-fn current_snapshot(home: &Path, history: &History) -> Option<Snapshot> {
-    let snap: Snapshot = serde_json::from_slice(&std::fs::read(snapshot_path(home)).ok()?).ok()?;
-    let age = kite_quality::unix_now() - snap.computed_at;
-    let fresh = (0..=2 * REFRESH.as_secs() as i64).contains(&age);
-    (fresh && snap.head == history.head && snap.target == history.target).then_some(snap)
-}
+pub use kite_quality::snapshot::{path as snapshot_path, REFRESH};
+pub use kite_quality::Snapshot;
 
 /// The background thread's loop: reads the signals every [`REFRESH`] until `stop` resolves.
 pub async fn refresh_loop(
@@ -226,7 +187,7 @@ pub async fn signals_of(
     let Some(history) = history(root, merge).await? else {
         return Ok(BTreeMap::new());
     };
-    if let Some(snap) = current_snapshot(home, &history) {
+    if let Some(snap) = kite_quality::snapshot::current(home, &history, kite_quality::unix_now()) {
         let wanted: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
         return Ok(snap
             .signals

@@ -14,10 +14,12 @@ pub mod blame;
 pub mod history;
 pub mod report;
 pub mod signals;
+pub mod snapshot;
 
 pub use history::{History, Landed};
 pub use report::{Report, TaskRecord};
 pub use signals::{Signals, DAY};
+pub use snapshot::Snapshot;
 
 /// Now, in Unix seconds (what survival's days are counted from).
 pub fn unix_now() -> i64 {

@@ -12,7 +12,9 @@ use crate::score::QualityRule;
 use crate::{Provided, SourceError};
 
 /// `quality`: `{poor: [{task, title, template, why, files}]}`, oldest first.
-pub async fn quality_context(repo: &Path, target: Option<&str>, queue: &dyn Queue, rule: &QualityRule) -> Result<Provided, SourceError> {
+/// The signals are the daemon's snapshot in `home` when it is current (`kite_quality::snapshot`),
+/// else read from git now.
+pub async fn quality_context(repo: &Path, home: Option<&Path>, target: Option<&str>, queue: &dyn Queue, rule: &QualityRule) -> Result<Provided, SourceError> {
     let target = match target {
         Some(t) => t.to_string(),
         None => match kite_git::main_branch(repo).await? {
@@ -23,7 +25,11 @@ pub async fn quality_context(repo: &Path, target: Option<&str>, queue: &dyn Queu
     let Some(history) = kite_quality::History::read_if_any(repo, &target).await? else {
         return Ok(Provided::Unavailable(format!("no branch {target} yet: nothing has landed")));
     };
-    let signals = kite_quality::signals::compute(repo, &history, None, kite_quality::unix_now()).await?;
+    let now = kite_quality::unix_now();
+    let signals = match home.and_then(|h| kite_quality::snapshot::current(h, &history, now)) {
+        Some(snap) => snap.signals,
+        None => kite_quality::signals::compute(repo, &history, None, now).await?,
+    };
     let poor: Vec<(&kite_quality::Signals, String)> = signals
         .iter()
         .filter_map(|s| {

@@ -383,7 +383,7 @@ impl Scheduler {
                     let state = self.cfg.state_dir.clone().unwrap_or_else(std::env::temp_dir);
                     kite_testrun::tests_context(&self.repo, &state, &self.cfg.tests).await.map_err(crate::SourceError::from)
                 }
-                "quality" => crate::quality::quality_context(&self.repo, self.cfg.target.as_deref(), self.queue.as_ref(), &self.cfg.quality).await,
+                "quality" => crate::quality::quality_context(&self.repo, self.cfg.state_dir.as_deref(), self.cfg.target.as_deref(), self.queue.as_ref(), &self.cfg.quality).await,
                 _ => crate::issues::issues_context(&self.repo, &self.cfg.issues).await,
             };
             match got {

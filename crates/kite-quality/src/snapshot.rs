@@ -1,0 +1,49 @@
+//! The signals as the daemon last read them, kept in `<home>/quality/signals.json`: reading them
+//! means blaming every landed task's files, which is done once in the daemon's background (every
+//! [`REFRESH`]) rather than by each reader. Readers (`kite report`, `kite task show`, the
+//! dashboard, the strategy loop's `quality` source) take the snapshot while it is current, read at
+//! the target's present head within two refreshes, and read git themselves otherwise.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{History, Signals};
+
+/// How often the daemon reads the landed work's signals again.
+pub const REFRESH: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub target: String,
+    /// The target's head they were read at.
+    pub head: String,
+    /// When (Unix seconds).
+    pub computed_at: i64,
+    pub signals: Vec<Signals>,
+}
+
+/// Where the daemon keeps them.
+pub fn path(home: &Path) -> PathBuf {
+    home.join("quality").join("signals.json")
+}
+
+/// The snapshot in `home`, when it is current for `history`: read at its head, within two
+/// refreshes (`now` in Unix seconds).
+pub fn current(home: &Path, history: &History, now: i64) -> Option<Snapshot> {
+    let snap: Snapshot = serde_json::from_slice(&std::fs::read(path(home)).ok()?).ok()?;
+    let fresh = (0..=2 * REFRESH.as_secs() as i64).contains(&(now - snap.computed_at));
+    (fresh && snap.head == history.head && snap.target == history.target).then_some(snap)
+}
+
+/// Writes `snap` as `home`'s snapshot: aside, then renamed, so a reader never sees half of one.
+pub async fn write(home: &Path, snap: &Snapshot) -> std::io::Result<PathBuf> {
+    let path = path(home);
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec(snap).map_err(std::io::Error::other)?;
+    tokio::fs::create_dir_all(path.parent().unwrap_or(home)).await?;
+    tokio::fs::write(&tmp, &bytes).await?;
+    tokio::fs::rename(&tmp, &path).await?;
+    Ok(path)
+}
