@@ -16,15 +16,8 @@ fn claude_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("KITE_TEST_CLAUDE") {
         return PathBuf::from(p);
     }
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/node_modules/@anthropic-ai/claude-code-linux-x64/claude"
-    ));
-    assert!(
-        p.is_file(),
-        "Claude Code is not installed at {}: run `make setup`",
-        p.display()
-    );
+    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/node_modules/@anthropic-ai/claude-code-linux-x64/claude"));
+    assert!(p.is_file(), "Claude Code is not installed at {}: run `make setup`", p.display());
     p
 }
 
@@ -42,10 +35,7 @@ impl StandIn {
         let log = dir.join("api-log.jsonl");
         let port_file = dir.join("api-port");
         let child = Command::new("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/claude/stand_in.py"
-            ))
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/claude/stand_in.py"))
             .arg("--script")
             .arg(&script_file)
             .arg("--log")
@@ -71,18 +61,11 @@ impl StandIn {
 
     /// Every request, in order.
     fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        std::fs::read_to_string(&self.log).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
     fn main_requests(&self) -> Vec<Value> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r["kind"] == "main")
-            .collect()
+        self.requests().into_iter().filter(|r| r["kind"] == "main").collect()
     }
 }
 
@@ -110,10 +93,7 @@ impl Machine {
 
     /// `runner` holds `[runner]` settings, put in the kite.toml `kite install` writes.
     fn with_config(script: Value, runner: &str) -> Machine {
-        let dir = tempfile::Builder::new()
-            .prefix("kite-claude")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("kite-claude").tempdir().unwrap();
         let base = dir.path().canonicalize().unwrap();
         let (repo, home, bin) = (base.join("project"), base.join("home"), base.join("bin"));
         for d in [&repo, &home, &bin] {
@@ -122,39 +102,21 @@ impl Machine {
         std::os::unix::fs::symlink(claude_binary(), bin.join("claude")).unwrap();
         std::os::unix::fs::symlink(KITE, bin.join("kite")).unwrap();
         let api = StandIn::start(&base, &script);
-        let m = Machine {
-            dir,
-            repo,
-            home,
-            bin,
-            api,
-        };
+        let m = Machine { dir, repo, home, bin, api };
         m.git(&["init", "-q", "-b", "main"]);
         std::fs::write(m.repo.join("README.md"), "# a project\n").unwrap();
         m.git(&["add", "-A"]);
         m.git(&["commit", "-q", "-m", "first"]);
         let out = m.kite(&["install"]);
-        assert!(
-            out.status.success(),
-            "kite install: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "kite install: {}", String::from_utf8_lossy(&out.stderr));
         // These tests are about what is told and stopped, not about the hook's latency (that is
         // benchmarked): a loaded CI machine must not turn a late answer into silence.
         let f = m.repo.join(".kite/kite.toml");
-        let text = std::fs::read_to_string(&f).unwrap().replacen(
-            "\n[hooks]\n",
-            "\n[hooks]\ntool_deadline_ms = 3000\n",
-            1,
-        );
+        let text = std::fs::read_to_string(&f).unwrap().replacen("\n[hooks]\n", "\n[hooks]\ntool_deadline_ms = 3000\n", 1);
         std::fs::write(&f, text).unwrap();
         if !runner.is_empty() {
             let f = m.repo.join(".kite/kite.toml");
-            let text = std::fs::read_to_string(&f).unwrap().replacen(
-                "\n[runner]\n",
-                &format!("\n[runner]\n{runner}\n"),
-                1,
-            );
+            let text = std::fs::read_to_string(&f).unwrap().replacen("\n[runner]\n", &format!("\n[runner]\n{runner}\n"), 1);
             std::fs::write(f, text).unwrap();
         }
         m
@@ -169,14 +131,8 @@ impl Machine {
         }
         with_model(c);
         c.env("HOME", &self.home)
-            .env(
-                "PATH",
-                format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin.display()),
-            )
-            .env(
-                "ANTHROPIC_BASE_URL",
-                format!("http://127.0.0.1:{}", self.api.port),
-            )
+            .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin.display()))
+            .env("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{}", self.api.port))
             .env("ANTHROPIC_API_KEY", "sk-test-stand-in")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
             .env("CLAUDE_CODE_MAX_RETRIES", "0")
@@ -191,22 +147,14 @@ impl Machine {
         let mut c = Command::new("git");
         self.env(&mut c);
         let out = c.args(args).current_dir(&self.repo).output().unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim_end().to_string()
     }
 
     fn kite_in(&self, dir: &Path, args: &[&str]) -> Output {
         let mut c = Command::new(self.bin.join("kite"));
         self.env(&mut c);
-        c.args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        c.args(args).current_dir(dir).stdin(Stdio::null()).output().unwrap()
     }
 
     fn kite(&self, args: &[&str]) -> Output {
@@ -215,23 +163,12 @@ impl Machine {
 
     fn json(&self, args: &[&str]) -> Value {
         let out = self.kite(&[args, &["--json"]].concat());
-        assert!(
-            out.status.success(),
-            "kite {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "kite {args:?}: {e}: {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        assert!(out.status.success(), "kite {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("kite {args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     fn task(&self, title: &str) -> i64 {
-        self.json(&["task", "create", "--title", title])["id"]
-            .as_i64()
-            .unwrap()
+        self.json(&["task", "create", "--title", title])["id"].as_i64().unwrap()
     }
 
     /// `kite spawn N --json`: the run report (and whether it exited 0).
@@ -255,12 +192,7 @@ impl Machine {
             .spawn()
             .unwrap();
         use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(prompt.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(prompt.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         (out, v)
@@ -269,10 +201,7 @@ impl Machine {
     /// Marks `dir` trusted, as accepting Claude Code's trust dialog does.
     fn trust(&self, dir: &Path) {
         let f = self.home.join(".claude.json");
-        let mut v: Value = std::fs::read_to_string(&f)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(json!({}));
+        let mut v: Value = std::fs::read_to_string(&f).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(json!({}));
         v["projects"][dir.display().to_string()] = json!({"hasTrustDialogAccepted": true});
         std::fs::write(f, v.to_string()).unwrap();
     }
@@ -318,26 +247,12 @@ fn a_spawned_agent_edits_commits_and_lands_on_default_settings() {
     assert!(ok, "{report:#}");
     assert_eq!(report["outcome"], "done", "{report:#}");
     // On main, the person's checkout moved with it, and the commit names its task.
-    assert_eq!(
-        std::fs::read_to_string(m.repo.join("GREETING.md")).unwrap(),
-        "hello from the agent\n"
-    );
-    let log = m.git(&[
-        "log",
-        "-1",
-        "--format=%s%n%(trailers:key=Kite-Task,valueonly)",
-        "main",
-    ]);
+    assert_eq!(std::fs::read_to_string(m.repo.join("GREETING.md")).unwrap(), "hello from the agent\n");
+    let log = m.git(&["log", "-1", "--format=%s%n%(trailers:key=Kite-Task,valueonly)", "main"]);
     assert_eq!(log, format!("Add a greeting\n{id}"));
     let task = m.json(&["task", "show", &id.to_string()]);
     assert_eq!(task["status"], "done");
-    assert!(
-        task["result"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("Added GREETING.md"),
-        "{task:#}"
-    );
+    assert!(task["result"].as_str().unwrap_or_default().contains("Added GREETING.md"), "{task:#}");
     // The agent's Bash call was allowed: no denial anywhere.
     assert_eq!(report["attempts"][0].get("denials"), None, "{report:#}");
     // Cost and tokens are recorded, per attempt and on the task.
@@ -347,39 +262,20 @@ fn a_spawned_agent_edits_commits_and_lands_on_default_settings() {
     assert!(task["cost"]["usd"].as_f64().unwrap() > 0.0, "{task:#}");
     assert_eq!(task["costs"].as_array().map(Vec::len), Some(1), "{task:#}");
     let status = m.json(&["status"]);
-    assert!(
-        status["cost"]["today"]["usd"].as_f64().unwrap() > 0.0,
-        "{status:#}"
-    );
-    assert!(
-        status["cost"]["agents_today_usd"].as_f64().unwrap() > 0.0,
-        "{status:#}"
-    );
+    assert!(status["cost"]["today"]["usd"].as_f64().unwrap() > 0.0, "{status:#}");
+    assert!(status["cost"]["agents_today_usd"].as_f64().unwrap() > 0.0, "{status:#}");
 }
 
 #[test]
 fn an_agent_that_leaves_its_change_uncommitted_lands() {
-    let m = Machine::new(
-        json!({"turns": [write("notes/plan.md", "the plan\n"), text("Wrote the plan.")]}),
-    );
+    let m = Machine::new(json!({"turns": [write("notes/plan.md", "the plan\n"), text("Wrote the plan.")]}));
     let id = m.task("Write the plan");
     let (ok, report) = m.spawn(id);
     assert!(ok, "{report:#}");
-    assert_eq!(
-        std::fs::read_to_string(m.repo.join("notes/plan.md")).unwrap(),
-        "the plan\n"
-    );
-    let log = m.git(&[
-        "log",
-        "-1",
-        "--format=%s%n%(trailers:key=Kite-Task,valueonly)",
-        "main",
-    ]);
+    assert_eq!(std::fs::read_to_string(m.repo.join("notes/plan.md")).unwrap(), "the plan\n");
+    let log = m.git(&["log", "-1", "--format=%s%n%(trailers:key=Kite-Task,valueonly)", "main"]);
     assert_eq!(log, format!("Write the plan\n{id}"));
-    assert_eq!(
-        report["worktree_kept"], false,
-        "landed: nothing in the worktree to lose"
-    );
+    assert_eq!(report["worktree_kept"], false, "landed: nothing in the worktree to lose");
 }
 
 #[test]
@@ -389,73 +285,26 @@ fn a_spawned_agent_hears_the_vault_and_uses_kites_tools_in_the_same_queue() {
         write("GREETING.md", "hi\n"),
         text("Done, and filed a follow-up."),
     ]}));
-    let out = m.kite(&[
-        "vault",
-        "add",
-        "--kind",
-        "preference",
-        "--title",
-        "Greetings are lowercase",
-        "--body",
-        "Every greeting in this project is written in lowercase, never shouted.",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = m.kite(&["vault", "add", "--kind", "preference", "--title", "Greetings are lowercase", "--body", "Every greeting in this project is written in lowercase, never shouted."]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let id = m.task("Add a greeting file");
     let (ok, report) = m.spawn(id);
     assert!(ok, "{report:#}");
     let main = m.api.main_requests();
     assert!(!main.is_empty());
     // The first model request already carries the preference SessionStart injected.
-    assert!(
-        sent(&main[0]).contains("Greetings are lowercase"),
-        "{}",
-        sent(&main[0])
-    );
+    assert!(sent(&main[0]).contains("Greetings are lowercase"), "{}", sent(&main[0]));
     // The agent's kite_task_create ran (permitted, in an untrusted worktree) against the one queue.
-    assert!(
-        sent(&main[1]).contains("Follow-up: document the greeting"),
-        "the tool's result: {}",
-        sent(&main[1])
-    );
+    assert!(sent(&main[1]).contains("Follow-up: document the greeting"), "the tool's result: {}", sent(&main[1]));
     let tasks = m.json(&["task", "list"]);
-    let follow = tasks["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["title"] == "Follow-up: document the greeting")
-        .cloned();
+    let follow = tasks["tasks"].as_array().unwrap().iter().find(|t| t["title"] == "Follow-up: document the greeting").cloned();
     let follow = follow.unwrap_or_else(|| panic!("the follow-up is not in the queue: {tasks:#}"));
-    assert_eq!(
-        follow["files"],
-        json!(["docs/greeting.md"]),
-        "repository-relative, from the agent's worktree"
-    );
+    assert_eq!(follow["files"], json!(["docs/greeting.md"]), "repository-relative, from the agent's worktree");
     // One kite session per agent: the runner's, which the hooks and MCP server attached to.
     let sessions = m.json(&["session", "list"]);
-    let names: Vec<&str> = sessions["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["name"].as_str())
-        .collect();
-    assert_eq!(
-        names
-            .iter()
-            .filter(|n| n.starts_with("runner-task-"))
-            .count(),
-        1,
-        "{names:?}"
-    );
-    assert!(
-        !names
-            .iter()
-            .any(|n| n.starts_with("claude-") || n.starts_with("mcp-")),
-        "{names:?}"
-    );
+    let names: Vec<&str> = sessions["sessions"].as_array().unwrap().iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names.iter().filter(|n| n.starts_with("runner-task-")).count(), 1, "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("claude-") || n.starts_with("mcp-")), "{names:?}");
     // No second home in the worktree.
     let wt = m.repo.join(".kite/worktrees").join(format!("task-{id}"));
     assert!(!wt.join(".kite").exists());
@@ -478,10 +327,7 @@ fn an_overload_is_retried_with_backoff_then_lands() {
     assert_eq!(attempts.len(), 2, "{report:#}");
     assert_eq!(attempts[0]["transient"], true);
     assert_eq!(attempts[0]["api_status"], 529);
-    assert!(
-        attempts[0]["exit"].as_str().unwrap().contains("529"),
-        "{report:#}"
-    );
+    assert!(attempts[0]["exit"].as_str().unwrap().contains("529"), "{report:#}");
     assert!(m.repo.join("GREETING.md").exists());
 }
 
@@ -491,9 +337,7 @@ fn an_overload_is_retried_with_backoff_then_lands() {
 #[test]
 fn a_blocker_review_finding_sends_the_task_back_and_its_next_attempt_lands() {
     let blocker = json!([{"severity": "blocker", "file": "GREETING.md", "line": 1, "what": "It greets nobody: say hello to the world."}]).to_string();
-    let minor =
-        json!([{"severity": "minor", "file": "GREETING.md", "line": 1, "what": "No full stop."}])
-            .to_string();
+    let minor = json!([{"severity": "minor", "file": "GREETING.md", "line": 1, "what": "No full stop."}]).to_string();
     let m = Machine::new(json!({
         "scripts": {"You are reviewing a change before it lands": {"turns": [text(&blocker), text(&minor)]}},
         "turns": [
@@ -506,127 +350,44 @@ fn a_blocker_review_finding_sends_the_task_back_and_its_next_attempt_lands() {
         ],
     }));
     let toml = m.repo.join(".kite/kite.toml");
-    let t = std::fs::read_to_string(&toml).unwrap().replacen(
-        "\n[merge]\n",
-        "\n[merge]\nreview = true\n",
-        1,
-    );
-    assert!(
-        t.contains("review = true"),
-        "kite install writes a [merge] section: {t}"
-    );
+    let t = std::fs::read_to_string(&toml).unwrap().replacen("\n[merge]\n", "\n[merge]\nreview = true\n", 1);
+    assert!(t.contains("review = true"), "kite install writes a [merge] section: {t}");
     std::fs::write(&toml, t).unwrap();
-    let id = m.json(&[
-        "task",
-        "create",
-        "--title",
-        "Add a greeting file",
-        "--body",
-        "It must greet the whole world.",
-    ])["id"]
-        .as_i64()
-        .unwrap();
+    let id = m.json(&["task", "create", "--title", "Add a greeting file", "--body", "It must greet the whole world."])["id"].as_i64().unwrap();
     let (ok, report) = m.spawn(id);
     assert!(ok, "{report:#}");
     let attempts = report["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{report:#}");
-    assert!(
-        attempts[0]["exit"]
-            .as_str()
-            .unwrap()
-            .contains("review gate found a blocker"),
-        "{report:#}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(m.repo.join("GREETING.md")).unwrap(),
-        "hello, world\n"
-    );
+    assert!(attempts[0]["exit"].as_str().unwrap().contains("review gate found a blocker"), "{report:#}");
+    assert_eq!(std::fs::read_to_string(m.repo.join("GREETING.md")).unwrap(), "hello, world\n");
     // The reviewer ran read-only, and the agent's second attempt was given the finding.
-    let reviews: Vec<Value> = m
-        .api
-        .main_requests()
-        .into_iter()
-        .filter(|r| sent(r).contains("You are reviewing a change"))
-        .collect();
+    let reviews: Vec<Value> = m.api.main_requests().into_iter().filter(|r| sent(r).contains("You are reviewing a change")).collect();
     assert_eq!(reviews.len(), 2);
-    let tools: Vec<&str> = reviews[0]["body"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
-    assert!(
-        !tools.iter().any(|t| ["Write", "Edit", "Bash"].contains(t)),
-        "{tools:?}"
-    );
-    assert!(
-        sent(&reviews[0]).contains("+hello"),
-        "the reviewer sees the diff"
-    );
-    assert!(
-        sent(&reviews[0]).contains("It must greet the whole world."),
-        "and the task's body"
-    );
-    let second = m
-        .api
-        .main_requests()
-        .into_iter()
-        .find(|r| sent(r).contains("Greet") || sent(r).contains("say hello to the world"))
-        .unwrap();
-    assert!(
-        sent(&second).contains("say hello to the world"),
-        "the findings are the next attempt's context"
-    );
+    let tools: Vec<&str> = reviews[0]["body"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(!tools.iter().any(|t| ["Write", "Edit", "Bash"].contains(t)), "{tools:?}");
+    assert!(sent(&reviews[0]).contains("+hello"), "the reviewer sees the diff");
+    assert!(sent(&reviews[0]).contains("It must greet the whole world."), "and the task's body");
+    let second = m.api.main_requests().into_iter().find(|r| sent(r).contains("Greet") || sent(r).contains("say hello to the world")).unwrap();
+    assert!(sent(&second).contains("say hello to the world"), "the findings are the next attempt's context");
     // The book keeps both verdicts; the report counts the findings.
     let shown = m.json(&["task", "show", &id.to_string()]);
     assert_eq!(shown["landing"]["state"], "landed", "{shown:#}");
     assert_eq!(shown["landing"]["review"]["outcome"], "passed", "{shown:#}");
-    assert_eq!(
-        shown["landing"]["review"]["findings"][0]["severity"], "minor",
-        "{shown:#}"
-    );
+    assert_eq!(shown["landing"]["review"]["findings"][0]["severity"], "minor", "{shown:#}");
     let r = m.json(&["report"]);
-    assert_eq!(
-        r["totals"]["review_findings"],
-        json!({"blocker": 1, "minor": 1}),
-        "{:#}",
-        r["totals"]
-    );
+    assert_eq!(r["totals"]["review_findings"], json!({"blocker": 1, "minor": 1}), "{:#}", r["totals"]);
     assert_eq!(r["totals"]["review_blocked"], 1, "{:#}", r["totals"]);
     // What the reviewer cost is the task's cost too: in the ledger as source `review`.
     let costs = shown["costs"].as_array().unwrap();
-    let of = |source: &str| {
-        costs
-            .iter()
-            .filter(|c| c["source"] == source)
-            .map(|c| c["usd"].as_f64().unwrap())
-            .collect::<Vec<f64>>()
-    };
+    let of = |source: &str| costs.iter().filter(|c| c["source"] == source).map(|c| c["usd"].as_f64().unwrap()).collect::<Vec<f64>>();
     let (agents, reviews) = (of("agent"), of("review"));
     assert_eq!((agents.len(), reviews.len()), (2, 2), "{costs:#?}");
     assert!(reviews.iter().all(|u| *u > 0.0), "{costs:#?}");
-    assert!(
-        shown["landing"]["review"]["usd"].as_f64().unwrap() > 0.0,
-        "{shown:#}"
-    );
-    let task_usd = r["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap()["usd"]
-        .as_f64()
-        .unwrap();
+    assert!(shown["landing"]["review"]["usd"].as_f64().unwrap() > 0.0, "{shown:#}");
+    let task_usd = r["tasks"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap()["usd"].as_f64().unwrap();
     let sum: f64 = agents.iter().chain(&reviews).sum();
-    assert!(
-        (task_usd - sum).abs() < 1e-9,
-        "the report's cost of the task is its attempts' and its reviews': {task_usd} vs {sum}"
-    );
-    assert!(
-        r["totals"]["tokens"].as_u64().unwrap() > 0,
-        "{:#}",
-        r["totals"]
-    );
+    assert!((task_usd - sum).abs() < 1e-9, "the report's cost of the task is its attempts' and its reviews': {task_usd} vs {sum}");
+    assert!(r["totals"]["tokens"].as_u64().unwrap() > 0, "{:#}", r["totals"]);
 }
 
 #[test]
@@ -638,34 +399,22 @@ fn a_spent_budget_stops_the_agent_and_nothing_lands() {
     let id = m.task("Write two files");
     let (ok, report) = m.spawn(id);
     assert!(!ok, "{report:#}");
-    assert!(
-        report["error"].as_str().unwrap().contains("budget"),
-        "{report:#}"
-    );
+    assert!(report["error"].as_str().unwrap().contains("budget"), "{report:#}");
     assert!(!m.repo.join("A.md").exists(), "a stopped run lands nothing");
     // Claude Code usually runs the call it was answering before it stops at the budget; when it
     // did, the work is kept in the worktree (when it did not, there is nothing to keep).
     let wt = m.repo.join(".kite/worktrees").join(format!("task-{id}"));
     if wt.join("A.md").exists() {
-        assert_eq!(
-            report["worktree_kept"], true,
-            "its work is kept: {report:#}"
-        );
+        assert_eq!(report["worktree_kept"], true, "its work is kept: {report:#}");
     }
     // Spent, the daily budget stops the next agent before it starts.
     let toml = m.repo.join(".kite/kite.toml");
-    let text = std::fs::read_to_string(&toml)
-        .unwrap()
-        .replace("max_budget_usd = 0.0001", "daily_budget_usd = 0.0001");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("max_budget_usd = 0.0001", "daily_budget_usd = 0.0001");
     std::fs::write(&toml, text).unwrap();
     let other = m.task("Another");
     let out = m.kite(&["spawn", &other.to_string()]);
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("daily budget is spent"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("daily budget is spent"), "{}", String::from_utf8_lossy(&out.stderr));
     let status = String::from_utf8_lossy(&m.kite(&["status"]).stdout).to_string();
     assert!(status.contains("daily budget"), "{status}");
 }
@@ -678,37 +427,18 @@ fn a_trusted_persons_session_may_call_kites_tools() {
     ]}));
     m.trust(&m.repo);
     let (out, result) = m.claude(&m.repo, &[], "file a task");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(result["permission_denials"], json!([]), "{result:#}");
     let tasks = m.json(&["task", "list"]);
-    assert!(
-        tasks["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["title"] == "Filed by a person's session"),
-        "{tasks:#}"
-    );
+    assert!(tasks["tasks"].as_array().unwrap().iter().any(|t| t["title"] == "Filed by a person's session"), "{tasks:#}");
     // Its cost was read from its transcript at SessionEnd.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let status = m.json(&["status"]);
-        if status["cost"]["today"]["interactive_usd"]
-            .as_f64()
-            .unwrap_or(0.0)
-            > 0.0
-        {
+        if status["cost"]["today"]["interactive_usd"].as_f64().unwrap_or(0.0) > 0.0 {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "no interactive cost recorded: {status:#}"
-        );
+        assert!(Instant::now() < deadline, "no interactive cost recorded: {status:#}");
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -726,53 +456,27 @@ fn a_claude_w_session_joins_the_same_daemon_queue_and_vault() {
     m.trust(&m.repo);
     let daemon = m.json(&["status"]);
     let (out, result) = m.claude(&m.repo, &["-w", "feature"], "file a task");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(result["permission_denials"], json!([]), "{result:#}");
     let wt = m.repo.join(".claude/worktrees/feature");
     assert!(wt.is_dir(), "claude -w made its worktree");
     assert!(!wt.join(".kite").exists(), "no second home in the worktree");
     let tasks = m.json(&["task", "list"]);
-    let t = tasks["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["title"] == "Filed from a claude -w worktree")
-        .cloned();
+    let t = tasks["tasks"].as_array().unwrap().iter().find(|t| t["title"] == "Filed from a claude -w worktree").cloned();
     let t = t.unwrap_or_else(|| panic!("not in the main queue: {tasks:#}"));
     assert_eq!(t["files"], json!(["src/lib.rs"]));
     assert_eq!(m.json(&["status"])["pid"], daemon["pid"], "the same daemon");
     let found = m.json(&["vault", "search", "notes from worktree sessions"]);
-    assert!(
-        found.to_string().contains("Worktrees share one vault"),
-        "{found:#}"
-    );
+    assert!(found.to_string().contains("Worktrees share one vault"), "{found:#}");
     // kite in the worktree reaches the same daemon, and locks are one lock from anywhere.
-    let s = m.json(&["session", "register", "--name", "person"])["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let out = m.kite_in(
-        &wt,
-        &["lock", "acquire", "src/lib.rs", "--session", &s, "--json"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let s = m.json(&["session", "register", "--name", "person"])["id"].as_str().unwrap().to_string();
+    let out = m.kite_in(&wt, &["lock", "acquire", "src/lib.rs", "--session", &s, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let held = m.json(&["lock", "list"]);
     assert_eq!(held["held"][0]["path"], "src/lib.rs", "{held:#}");
     let doctor = m.kite_in(&wt, &["doctor"]);
     let text = String::from_utf8_lossy(&doctor.stdout).to_string();
-    assert!(
-        text.contains(&wt.join(".mcp.json").display().to_string()),
-        "the doctor checks the worktree's wiring: {text}"
-    );
+    assert!(text.contains(&wt.join(".mcp.json").display().to_string()), "the doctor checks the worktree's wiring: {text}");
 }
 
 #[test]
@@ -781,53 +485,25 @@ fn the_strategy_audit_gets_candidates_from_a_scripted_answer() {
     let m = Machine::new(json!({"turns": [text(&answer)]}));
     // Only this tick runs the audit: the daemon's own loop is off.
     let toml = m.repo.join(".kite/kite.toml");
-    let text =
-        std::fs::read_to_string(&toml)
-            .unwrap()
-            .replacen("\n[sched]\n", "\n[sched]\ntick = 0\n", 1);
+    let text = std::fs::read_to_string(&toml).unwrap().replacen("\n[sched]\n", "\n[sched]\ntick = 0\n", 1);
     std::fs::write(&toml, text).unwrap();
     m.stop_daemon();
     assert!(m.kite(&["daemon", "--detach"]).status.success());
     // The built-in audit runs every six hours: eject it and make it due now.
     let out = m.kite(&["sched", "eject", "strategy-audit"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let f = m.repo.join("prompts/strategy-audit.md.tera");
-    let t = std::fs::read_to_string(&f)
-        .unwrap()
-        .replace("schedule = \"0 */6 * * *\"", "schedule = \"@every 1h\"");
+    let t = std::fs::read_to_string(&f).unwrap().replace("schedule = \"0 */6 * * *\"", "schedule = \"@every 1h\"");
     std::fs::write(&f, t).unwrap();
     let out = m.kite(&["sched", "tick", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let tasks = m.json(&["task", "list"]);
-    assert!(
-        tasks["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["title"] == "Write a contributor guide"),
-        "{report:#}\n{tasks:#}"
-    );
+    assert!(tasks["tasks"].as_array().unwrap().iter().any(|t| t["title"] == "Write a contributor guide"), "{report:#}\n{tasks:#}");
     // The audit ran read-only: its request offered no tool that writes.
     let req = &m.api.main_requests()[0];
-    let tools: Vec<&str> = req["body"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
-    assert!(
-        !tools.iter().any(|t| ["Write", "Edit", "Bash"].contains(t)),
-        "{tools:?}"
-    );
+    let tools: Vec<&str> = req["body"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(!tools.iter().any(|t| ["Write", "Edit", "Bash"].contains(t)), "{tools:?}");
 }
 
 // --- Reaching a running agent at its next tool call (kite hook tool) ---------------------------
@@ -838,10 +514,7 @@ impl Machine {
         let base = self.dir.path().canonicalize().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         while !base.join(format!("{name}.waiting")).exists() {
-            assert!(
-                Instant::now() < deadline,
-                "the agent never reached the held request {name}"
-            );
+            assert!(Instant::now() < deadline, "the agent never reached the held request {name}");
             std::thread::sleep(Duration::from_millis(20));
         }
         during();
@@ -852,15 +525,10 @@ impl Machine {
     fn spawn_bg(&self, id: i64) -> std::thread::JoinHandle<(bool, Value)> {
         let mut c = Command::new(self.bin.join("kite"));
         self.env(&mut c);
-        c.args(["spawn", &id.to_string(), "--json"])
-            .current_dir(&self.repo)
-            .stdin(Stdio::null());
+        c.args(["spawn", &id.to_string(), "--json"]).current_dir(&self.repo).stdin(Stdio::null());
         std::thread::spawn(move || {
             let out = c.output().unwrap();
-            (
-                out.status.success(),
-                serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-            )
+            (out.status.success(), serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
         })
     }
 }
@@ -871,19 +539,9 @@ impl Machine {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let projects = self.home.join(".claude/projects");
-            let found = std::fs::read_dir(&projects)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|d| {
-                    std::fs::read_dir(d.path())
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                        .any(|f| {
-                            std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains(needle))
-                        })
-                });
+            let found = std::fs::read_dir(&projects).into_iter().flatten().flatten().any(|d| {
+                std::fs::read_dir(d.path()).into_iter().flatten().flatten().any(|f| std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains(needle)))
+            });
             if found {
                 return;
             }
@@ -906,21 +564,12 @@ fn a_broadcast_reaches_a_busy_agent_at_its_next_tool_call_once_and_a_message_to_
         write("b.txt", "b\n"),
         text("Done."),
     ]}));
-    let other = m.json(&["session", "register", "--name", "other"])["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let other = m.json(&["session", "register", "--name", "other"])["id"].as_str().unwrap().to_string();
     let id = m.task("Write two files");
     let run = m.spawn_bg(id);
     m.while_held("second", || {
-        assert!(m
-            .kite(&["broadcast", "stop touching src/parser.rs"])
-            .status
-            .success());
-        assert!(m
-            .kite(&["message", &other, "for the other session only"])
-            .status
-            .success());
+        assert!(m.kite(&["broadcast", "stop touching src/parser.rs"]).status.success());
+        assert!(m.kite(&["message", &other, "for the other session only"]).status.success());
     });
     let (ok, report) = run.join().unwrap();
     assert!(ok, "{report:#}");
@@ -929,68 +578,34 @@ fn a_broadcast_reaches_a_busy_agent_at_its_next_tool_call_once_and_a_message_to_
     // Sent while the second request was held: told after the failing Bash call, in the third
     // request, and never again (later requests carry it once, as history).
     assert_eq!(count(&sent(&main[1]), "stop touching src/parser.rs"), 0);
-    assert_eq!(
-        count(&sent(&main[2]), "stop touching src/parser.rs"),
-        1,
-        "{}",
-        sent(&main[2])
-    );
+    assert_eq!(count(&sent(&main[2]), "stop touching src/parser.rs"), 1, "{}", sent(&main[2]));
     for r in &main[3..] {
-        assert_eq!(
-            count(&sent(r), "stop touching src/parser.rs"),
-            1,
-            "told once: {}",
-            sent(r)
-        );
+        assert_eq!(count(&sent(r), "stop touching src/parser.rs"), 1, "told once: {}", sent(r));
     }
-    assert!(
-        !main
-            .iter()
-            .any(|r| sent(r).contains("for the other session only")),
-        "a message to another session is not told"
-    );
+    assert!(!main.iter().any(|r| sent(r).contains("for the other session only")), "a message to another session is not told");
     // kite session list shows what the agent's session was told, and when.
     let out = String::from_utf8_lossy(&m.kite(&["session", "list"]).stdout).to_string();
-    assert!(
-        out.contains("told ")
-            && out.contains("BROADCAST from a person: stop touching src/parser.rs"),
-        "{out}"
-    );
+    assert!(out.contains("told ") && out.contains("BROADCAST from a person: stop touching src/parser.rs"), "{out}");
 }
 
 #[test]
 fn a_write_to_a_file_another_session_holds_is_denied_with_the_holders_name() {
-    let m = Machine::new(
-        json!({"turns": [write("src/parser.rs", "// the agent's version\n"), text("Could not write it.")]}),
-    );
+    let m = Machine::new(json!({"turns": [write("src/parser.rs", "// the agent's version\n"), text("Could not write it.")]}));
     std::fs::create_dir_all(m.repo.join("src")).unwrap();
     std::fs::write(m.repo.join("src/parser.rs"), "// the person's version\n").unwrap();
     m.git(&["add", "-A"]);
     m.git(&["commit", "-q", "-m", "parser"]);
-    let alice = m.json(&["session", "register", "--name", "alice"])["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(m
-        .kite(&["lock", "acquire", "src/parser.rs", "--session", &alice])
-        .status
-        .success());
+    let alice = m.json(&["session", "register", "--name", "alice"])["id"].as_str().unwrap().to_string();
+    assert!(m.kite(&["lock", "acquire", "src/parser.rs", "--session", &alice]).status.success());
     let id = m.task("Rewrite the parser");
     let (_, report) = m.spawn(id);
     let main = m.api.main_requests();
     let second = sent(&main[1]);
-    assert!(
-        second.contains("src/parser.rs is locked by session") && second.contains("alice"),
-        "{second}"
-    );
+    assert!(second.contains("src/parser.rs is locked by session") && second.contains("alice"), "{second}");
     assert!(second.contains("kite_lock"), "says how to wait: {second}");
     let wt = m.repo.join(".kite/worktrees").join(format!("task-{id}"));
-    let kept = std::fs::read_to_string(wt.join("src/parser.rs"))
-        .unwrap_or_else(|_| std::fs::read_to_string(m.repo.join("src/parser.rs")).unwrap());
-    assert_eq!(
-        kept, "// the person's version\n",
-        "the file is unchanged: {report:#}"
-    );
+    let kept = std::fs::read_to_string(wt.join("src/parser.rs")).unwrap_or_else(|_| std::fs::read_to_string(m.repo.join("src/parser.rs")).unwrap());
+    assert_eq!(kept, "// the person's version\n", "the file is unchanged: {report:#}");
 }
 
 #[test]
@@ -1003,42 +618,18 @@ fn a_task_cancelled_while_its_agent_runs_stops_it_at_the_next_tool_call() {
     let id = m.task("Write two files");
     let run = m.spawn_bg(id);
     m.while_held("second", || {
-        assert!(m
-            .kite(&[
-                "task",
-                "cancel",
-                &id.to_string(),
-                "--reason",
-                "not needed any more"
-            ])
-            .status
-            .success());
+        assert!(m.kite(&["task", "cancel", &id.to_string(), "--reason", "not needed any more"]).status.success());
     });
     let (ok, report) = run.join().unwrap();
     assert!(!ok);
     assert_eq!(report["outcome"], "stopped", "{report:#}");
     let task = m.json(&["task", "show", &id.to_string()]);
     assert_eq!(task["status"], "pruned");
-    assert!(
-        task["history"]
-            .to_string()
-            .contains("cancelled: not needed any more"),
-        "{task:#}"
-    );
+    assert!(task["history"].to_string().contains("cancelled: not needed any more"), "{task:#}");
     let wt = m.repo.join(".kite/worktrees").join(format!("task-{id}"));
-    assert_eq!(
-        std::fs::read_to_string(wt.join("first.txt")).unwrap(),
-        "first\n",
-        "the worktree keeps the work"
-    );
-    assert!(
-        !wt.join("second.txt").exists(),
-        "the next tool call did not run"
-    );
-    assert!(
-        !m.repo.join("first.txt").exists(),
-        "nothing of a stopped run lands"
-    );
+    assert_eq!(std::fs::read_to_string(wt.join("first.txt")).unwrap(), "first\n", "the worktree keeps the work");
+    assert!(!wt.join("second.txt").exists(), "the next tool call did not run");
+    assert!(!m.repo.join("first.txt").exists(), "nothing of a stopped run lands");
     assert_eq!(m.api.main_requests().len(), 2, "no request after the stop");
 }
 
@@ -1075,23 +666,11 @@ fn a_daily_budget_reached_during_a_run_stops_the_agent_and_requeues_its_task() {
     let task = m.json(&["task", "show", &id.to_string()]);
     assert_eq!(task["status"], "pending", "{task:#}");
     assert_eq!(task["attempts"], 0, "the attempt is not counted: {task:#}");
-    assert!(
-        task["reason"].as_str().unwrap().contains("daily budget"),
-        "{task:#}"
-    );
+    assert!(task["reason"].as_str().unwrap().contains("daily budget"), "{task:#}");
     let wt = m.repo.join(".kite/worktrees").join(format!("task-{id}"));
-    assert!(
-        wt.join("second.txt").exists(),
-        "the work so far stays in the worktree"
-    );
-    assert!(
-        !wt.join("third.txt").exists(),
-        "stopped before its next tool ran"
-    );
-    assert!(
-        !m.repo.join("first.txt").exists(),
-        "nothing of a stopped run lands"
-    );
+    assert!(wt.join("second.txt").exists(), "the work so far stays in the worktree");
+    assert!(!wt.join("third.txt").exists(), "stopped before its next tool ran");
+    assert!(!m.repo.join("first.txt").exists(), "nothing of a stopped run lands");
 }
 
 #[test]
@@ -1120,51 +699,21 @@ fn a_persons_session_is_told_through_the_same_hook_and_not_stopped_by_the_budget
     let (out, result) = std::thread::scope(|scope| {
         let h = scope.spawn(|| m.claude(&repo, &[], "take notes"));
         m.while_held("second", || {
-            assert!(m
-                .kite(&["broadcast", "deploy freeze until noon"])
-                .status
-                .success());
+            assert!(m.kite(&["broadcast", "deploy freeze until noon"]).status.success());
         });
         h.join().unwrap()
     });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        result["terminal_reason"], "completed",
-        "a person's session is not stopped: {result:#}"
-    );
-    let main: Vec<Value> = m
-        .api
-        .main_requests()
-        .into_iter()
-        .filter(|r| !sent(r).contains("AGENT-TASK"))
-        .collect();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(result["terminal_reason"], "completed", "a person's session is not stopped: {result:#}");
+    let main: Vec<Value> = m.api.main_requests().into_iter().filter(|r| !sent(r).contains("AGENT-TASK")).collect();
     assert_eq!(main.len(), 3, "the person's three requests");
-    assert!(
-        sent(&main[2]).contains("deploy freeze until noon"),
-        "told through the tool hook: {}",
-        sent(&main[2])
-    );
+    assert!(sent(&main[2]).contains("deploy freeze until noon"), "told through the tool hook: {}", sent(&main[2]));
     // With `[hooks] stop_people`, a person's session is stopped too, before its tool runs.
     let toml = m.repo.join(".kite/kite.toml");
-    let t = std::fs::read_to_string(&toml).unwrap().replacen(
-        "\n[hooks]\n",
-        "\n[hooks]\nstop_people = true\n",
-        1,
-    );
+    let t = std::fs::read_to_string(&toml).unwrap().replacen("\n[hooks]\n", "\n[hooks]\nstop_people = true\n", 1);
     std::fs::write(&toml, t).unwrap();
     let (out, result) = m.claude(&m.repo, &[], "OPTED-IN take more notes");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(result["terminal_reason"], "hook_stopped", "{result:#}");
-    assert!(
-        !m.repo.join("more.txt").exists(),
-        "stopped before its first tool ran"
-    );
+    assert!(!m.repo.join("more.txt").exists(), "stopped before its first tool ran");
 }

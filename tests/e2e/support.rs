@@ -35,21 +35,12 @@ impl Daemon {
     }
 
     pub(crate) fn start_with(args: &[&str]) -> Daemon {
-        let dir = tempfile::Builder::new()
-            .prefix("kite-e2e")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("kite-e2e").tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir(root.join(".git")).unwrap();
         std::fs::create_dir_all(root.join("src")).unwrap();
         let home = root.join(".kite");
-        let mut d = Daemon {
-            child: None,
-            root,
-            home,
-            args: args.iter().map(|s| s.to_string()).collect(),
-            _dir: dir,
-        };
+        let mut d = Daemon { child: None, root, home, args: args.iter().map(|s| s.to_string()).collect(), _dir: dir };
         d.spawn();
         d
     }
@@ -105,11 +96,7 @@ impl Daemon {
     /// SIGTERM and wait for a clean exit.
     pub(crate) fn stop(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().unwrap();
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status()
-            .unwrap();
+        Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().unwrap();
         c.wait().unwrap()
     }
 
@@ -123,12 +110,7 @@ impl Daemon {
     }
 
     pub(crate) fn cli_in(&self, dir: &Path, args: &[&str]) -> Output {
-        with_model(&mut Command::new(KITE))
-            .args(args)
-            .current_dir(dir)
-            .env_remove("KITE_HOME")
-            .output()
-            .unwrap()
+        with_model(&mut Command::new(KITE)).args(args).current_dir(dir).env_remove("KITE_HOME").output().unwrap()
     }
 
     pub(crate) fn cli_cmd(&self, args: &[&str]) -> Command {
@@ -141,48 +123,25 @@ impl Daemon {
     /// Runs the CLI with `--json`, expects success and parses stdout.
     pub(crate) fn ok(&self, args: &[&str]) -> Value {
         let out = self.cli(&[args, &["--json"]].concat());
-        assert!(
-            out.status.success(),
-            "kite {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "kite {args:?}: bad JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        assert!(out.status.success(), "kite {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("kite {args:?}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     /// Runs the CLI, expects failure with exit code 1, returns stderr.
     pub(crate) fn err(&self, args: &[&str]) -> String {
         let out = self.cli(args);
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "kite {args:?} should fail; stdout {} stderr {stderr}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        assert_eq!(
-            stderr.trim().lines().count(),
-            1,
-            "one-line error expected: {stderr}"
-        );
+        assert_eq!(out.status.code(), Some(1), "kite {args:?} should fail; stdout {} stderr {stderr}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(stderr.trim().lines().count(), 1, "one-line error expected: {stderr}");
         stderr
     }
 
     pub(crate) fn session(&self, name: &str) -> String {
-        self.ok(&["session", "register", "--name", name])["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.ok(&["session", "register", "--name", name])["id"].as_str().unwrap().to_string()
     }
 
     pub(crate) fn task(&self, title: &str, extra: &[&str]) -> i64 {
-        self.ok(&[&["task", "create", "--title", title], extra].concat())["id"]
-            .as_i64()
-            .unwrap()
+        self.ok(&[&["task", "create", "--title", title], extra].concat())["id"].as_i64().unwrap()
     }
 
     pub(crate) async fn client(&self) -> Client {

@@ -90,10 +90,7 @@ impl SyncPlan {
 
     /// Whether applying the plan changes anything at all.
     pub fn is_noop(&self) -> bool {
-        self.changed.is_empty()
-            && self.needs_vector.is_empty()
-            && self.removals.is_empty()
-            && !self.model_changed
+        self.changed.is_empty() && self.needs_vector.is_empty() && self.removals.is_empty() && !self.model_changed
     }
 }
 
@@ -125,9 +122,7 @@ fn register_sqlite_vec() {
                     *mut *mut std::os::raw::c_char,
                     *const rusqlite::ffi::sqlite3_api_routines,
                 ) -> std::os::raw::c_int,
-            >(
-                sqlite_vec::sqlite3_vec_init as *const (),
-            )));
+            >(sqlite_vec::sqlite3_vec_init as *const ())));
         }
     });
 }
@@ -138,11 +133,7 @@ pub fn vector_blob(v: &[f32]) -> Vec<u8> {
 }
 
 fn blob_vector(b: &[u8]) -> Option<Vec<f32>> {
-    (b.len() == DIM * 4).then(|| {
-        b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    })
+    (b.len() == DIM * 4).then(|| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
 /// Content hash of a file's bytes.
@@ -200,38 +191,24 @@ impl Index {
     pub fn open(path: &Path) -> Result<Index> {
         register_sqlite_vec();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| MemoryError::io("creating directory", dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| MemoryError::io("creating directory", dir, e))?;
         }
-        let conn = Connection::open(path).map_err(|e| MemoryError::Index {
-            path: path.into(),
-            source: e,
-        })?;
+        let conn = Connection::open(path).map_err(|e| MemoryError::Index { path: path.into(), source: e })?;
         Self::setup(conn, path.to_path_buf())
     }
 
     /// An index in memory, for tests and benchmarks.
     pub fn open_in_memory() -> Result<Index> {
         register_sqlite_vec();
-        let conn = Connection::open_in_memory().map_err(|e| MemoryError::Index {
-            path: ":memory:".into(),
-            source: e,
-        })?;
+        let conn = Connection::open_in_memory().map_err(|e| MemoryError::Index { path: ":memory:".into(), source: e })?;
         Self::setup(conn, PathBuf::from(":memory:"))
     }
 
     fn setup(conn: Connection, path: PathBuf) -> Result<Index> {
-        let index = Index {
-            conn,
-            path,
-            vectors: None,
-            vectors_version: 0,
-        };
+        let index = Index { conn, path, vectors: None, vectors_version: 0 };
         index
             .conn
-            .execute_batch(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-            )
+            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
             .map_err(|e| index.err(e))?;
         index.conn.execute_batch(SCHEMA).map_err(|e| index.err(e))?;
         // Vectors of another model (another size) are dropped, never searched beside this
@@ -240,10 +217,8 @@ impl Index {
         // moment as the daemon sees the table before or after, never half way.
         index.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| index.err(e))?;
         let migrated = (|| -> rusqlite::Result<()> {
-            let declared: Option<String> = index
-                .conn
-                .query_row("SELECT sql FROM sqlite_master WHERE name = 'notes_vec'", [], |r| r.get(0))
-                .optional()?;
+            let declared: Option<String> =
+                index.conn.query_row("SELECT sql FROM sqlite_master WHERE name = 'notes_vec'", [], |r| r.get(0)).optional()?;
             if let Some(sql) = declared.filter(|s| !s.contains(&format!("float[{DIM}]"))) {
                 tracing::warn!(was = %sql, dim = DIM, "the index holds vectors of another model; they are dropped and every note is embedded again");
                 index.conn.execute_batch("DROP TABLE IF EXISTS notes_vec; UPDATE notes SET embedded = 0;")?;
@@ -259,11 +234,7 @@ impl Index {
             // every file again (the hashes no longer match) so they are filled in.
             let has_pinned: bool = index
                 .conn
-                .query_row(
-                    "SELECT count(*) FROM pragma_table_info('notes') WHERE name = 'pinned'",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )
+                .query_row("SELECT count(*) FROM pragma_table_info('notes') WHERE name = 'pinned'", [], |r| r.get::<_, i64>(0))
                 .map(|n| n > 0)
                 .map_err(|e| index.err(e))?;
             if !has_pinned {
@@ -282,10 +253,7 @@ impl Index {
     }
 
     fn err(&self, source: rusqlite::Error) -> MemoryError {
-        MemoryError::Index {
-            path: self.path.clone(),
-            source,
-        }
+        MemoryError::Index { path: self.path.clone(), source }
     }
 
     /// Where the index lives.
@@ -309,10 +277,7 @@ impl Index {
 
     /// Number of notes indexed.
     pub fn len(&self) -> Result<usize> {
-        self.conn
-            .query_row("SELECT count(*) FROM notes", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as usize)
-            .map_err(|e| self.err(e))
+        self.conn.query_row("SELECT count(*) FROM notes", [], |r| r.get::<_, i64>(0)).map(|n| n as usize).map_err(|e| self.err(e))
     }
 
     pub fn is_empty(&self) -> Result<bool> {
@@ -321,36 +286,13 @@ impl Index {
 
     /// Inserts or replaces a note (keyed by id). `path` is relative to the vault directory. The
     /// body and title are redacted before they are stored.
-    pub fn upsert(
-        &mut self,
-        note: &Note,
-        path: &str,
-        hash: &str,
-        vector: Option<&[f32]>,
-    ) -> Result<()> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|e| MemoryError::Index {
-                path: self.path.clone(),
-                source: e,
-            })?;
-        let rowid = upsert_row(&tx, note, path, hash, vector.is_some()).map_err(|e| {
-            MemoryError::Index {
-                path: self.path.clone(),
-                source: e,
-            }
-        })?;
+    pub fn upsert(&mut self, note: &Note, path: &str, hash: &str, vector: Option<&[f32]>) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
+        let rowid = upsert_row(&tx, note, path, hash, vector.is_some()).map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
         if let Some(v) = vector {
-            write_vector(&tx, rowid, v).map_err(|e| MemoryError::Index {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            write_vector(&tx, rowid, v).map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
         }
-        tx.commit().map_err(|e| MemoryError::Index {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        tx.commit().map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
         if let Some(cache) = self.vectors.as_mut() {
             match vector {
                 Some(v) => cache.upsert(rowid, v, note.is_active()),
@@ -368,21 +310,9 @@ impl Index {
             .optional()
             .map_err(|e| self.err(e))?;
         let Some(rowid) = rowid else { return Ok(false) };
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|e| MemoryError::Index {
-                path: self.path.clone(),
-                source: e,
-            })?;
-        delete_row(&tx, rowid).map_err(|e| MemoryError::Index {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        tx.commit().map_err(|e| MemoryError::Index {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        let tx = self.conn.unchecked_transaction().map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
+        delete_row(&tx, rowid).map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
+        tx.commit().map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
         if let Some(cache) = self.vectors.as_mut() {
             cache.set_active(rowid, false);
         }
@@ -409,14 +339,7 @@ impl Index {
             .map_err(|e| self.err(e))?;
         let mut out = HashMap::new();
         for &r in rowids {
-            if let Some(n) = stmt
-                .query_row([r], row_to_indexed)
-                .optional()
-                .map_err(|e| MemoryError::Index {
-                    path: self.path.clone(),
-                    source: e,
-                })?
-            {
+            if let Some(n) = stmt.query_row([r], row_to_indexed).optional().map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })? {
                 out.insert(r, n);
             }
         }
@@ -429,11 +352,8 @@ impl Index {
             .conn
             .prepare("SELECT id, path, hash, title, kind, tags, created, updated, superseded_by, embedded, pinned, forgotten FROM notes ORDER BY id")
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], row_to_indexed)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        let rows = stmt.query_map([], row_to_indexed).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
     /// The active notes that could be pinned: preferences, status notes and `pin: true` ones
@@ -447,11 +367,8 @@ impl Index {
                  ORDER BY updated DESC LIMIT 1000",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], row_to_indexed)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        let rows = stmt.query_map([], row_to_indexed).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
     /// Keyword search with FTS5 and bm25: (note, bm25 score; higher is better), best first.
@@ -461,12 +378,7 @@ impl Index {
     /// are split by document frequency: the rare ones (together matching at most
     /// [`KEYWORD_BUDGET`] notes) choose the candidates, and every word still counts in the score.
     /// When every word is common, the candidates are the notes holding all of them.
-    pub fn keyword_search(
-        &self,
-        query: &str,
-        k: usize,
-        include_superseded: bool,
-    ) -> Result<Vec<(IndexedNote, f64)>> {
+    pub fn keyword_search(&self, query: &str, k: usize, include_superseded: bool) -> Result<Vec<(IndexedNote, f64)>> {
         let words = query_words(query);
         if words.is_empty() {
             return Ok(vec![]);
@@ -485,9 +397,7 @@ impl Index {
             }
         }
         by_df.sort();
-        let Some(&(rarest, _)) = by_df.first() else {
-            return Ok(vec![]);
-        };
+        let Some(&(rarest, _)) = by_df.first() else { return Ok(vec![]) };
         if rarest <= KEYWORD_BUDGET {
             let mut total = 0;
             let rare: Vec<&String> = by_df
@@ -498,11 +408,7 @@ impl Index {
                 })
                 .map(|(_, w)| *w)
                 .collect();
-            let rare = if rare.is_empty() {
-                vec![by_df[0].1]
-            } else {
-                rare
-            };
+            let rare = if rare.is_empty() { vec![by_df[0].1] } else { rare };
             if rare.len() == by_df.len() {
                 return self.fts(&any_all, k, include_superseded);
             }
@@ -523,12 +429,7 @@ impl Index {
         Ok(vec![])
     }
 
-    fn fts(
-        &self,
-        fts: &str,
-        k: usize,
-        include_superseded: bool,
-    ) -> Result<Vec<(IndexedNote, f64)>> {
+    fn fts(&self, fts: &str, k: usize, include_superseded: bool) -> Result<Vec<(IndexedNote, f64)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -540,32 +441,20 @@ impl Index {
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![fts, include_superseded, k as i64], |r| {
-                Ok((row_to_indexed(r)?, -r.get::<_, f64>(12)?))
-            })
+            .query_map(params![fts, include_superseded, k as i64], |r| Ok((row_to_indexed(r)?, -r.get::<_, f64>(12)?)))
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
     /// Number of notes whose text holds `word` (after the same stemming as the index).
     pub fn doc_frequency(&self, word: &str) -> Result<usize> {
-        let Some(q) = fts_query(word) else {
-            return Ok(0);
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT count(*) FROM notes_fts WHERE notes_fts MATCH ?1")
-            .map_err(|e| self.err(e))?;
-        stmt.query_row([q], |r| r.get::<_, i64>(0))
-            .map(|n| n as usize)
-            .map_err(|e| self.err(e))
+        let Some(q) = fts_query(word) else { return Ok(0) };
+        let mut stmt = self.conn.prepare_cached("SELECT count(*) FROM notes_fts WHERE notes_fts MATCH ?1").map_err(|e| self.err(e))?;
+        stmt.query_row([q], |r| r.get::<_, i64>(0)).map(|n| n as usize).map_err(|e| self.err(e))
     }
 
     fn data_version(&self) -> Result<i64> {
-        self.conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     fn ensure_vectors(&mut self) -> Result<&VectorCache> {
@@ -581,27 +470,12 @@ impl Index {
                 .conn
                 .prepare("SELECT v.rowid, v.embedding, n.superseded_by IS NULL AND n.forgotten = 0 FROM notes_vec v JOIN notes n ON n.rowid = v.rowid")
                 .map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
-            let mut rows = stmt.query([]).map_err(|e| MemoryError::Index {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            let mut rows = stmt.query([]).map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
             let (mut rowids, mut active, mut vecs) = (vec![], vec![], vec![]);
-            while let Some(row) = rows.next().map_err(|e| MemoryError::Index {
-                path: self.path.clone(),
-                source: e,
-            })? {
-                let rowid: i64 = row.get(0).map_err(|e| MemoryError::Index {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
-                let blob: Vec<u8> = row.get(1).map_err(|e| MemoryError::Index {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
-                let is_active: bool = row.get(2).map_err(|e| MemoryError::Index {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+            while let Some(row) = rows.next().map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })? {
+                let rowid: i64 = row.get(0).map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
+                let blob: Vec<u8> = row.get(1).map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
+                let is_active: bool = row.get(2).map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
                 if let Some(v) = blob_vector(&blob) {
                     rowids.push(rowid);
                     active.push(is_active);
@@ -610,16 +484,10 @@ impl Index {
             }
             drop(rows);
             drop(stmt);
-            tracing::debug!(
-                vectors = rowids.len(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "vector cache loaded"
-            );
+            tracing::debug!(vectors = rowids.len(), elapsed_ms = started.elapsed().as_millis() as u64, "vector cache loaded");
             self.vectors = Some(VectorCache::new(rowids, active, vecs));
         }
-        self.vectors
-            .as_ref()
-            .ok_or_else(|| MemoryError::Embed("vector cache missing".into()))
+        self.vectors.as_ref().ok_or_else(|| MemoryError::Embed("vector cache missing".into()))
     }
 
     /// Loads the vectors into memory now (otherwise done on the first vector search).
@@ -628,37 +496,19 @@ impl Index {
     }
 
     /// Approximate nearest neighbours (Hamming candidates + exact re-rank): (note, cosine), best first.
-    pub fn vector_search(
-        &mut self,
-        q: &[f32],
-        k: usize,
-        include_superseded: bool,
-    ) -> Result<Vec<(IndexedNote, f32)>> {
+    pub fn vector_search(&mut self, q: &[f32], k: usize, include_superseded: bool) -> Result<Vec<(IndexedNote, f32)>> {
         let hits = self.vector_search_ids(q, k, DEFAULT_CANDIDATES, include_superseded)?;
         self.resolve(hits)
     }
 
     /// Vector search returning index row ids only (the benchmark's hot path).
-    pub fn vector_search_ids(
-        &mut self,
-        q: &[f32],
-        k: usize,
-        candidates: usize,
-        include_superseded: bool,
-    ) -> Result<Vec<(i64, f32)>> {
+    pub fn vector_search_ids(&mut self, q: &[f32], k: usize, candidates: usize, include_superseded: bool) -> Result<Vec<(i64, f32)>> {
         check_dim(q)?;
-        Ok(self
-            .ensure_vectors()?
-            .search(q, k, candidates, include_superseded))
+        Ok(self.ensure_vectors()?.search(q, k, candidates, include_superseded))
     }
 
     /// Exact nearest neighbours by a full dot-product scan (reference for recall).
-    pub fn exact_search_ids(
-        &mut self,
-        q: &[f32],
-        k: usize,
-        include_superseded: bool,
-    ) -> Result<Vec<(i64, f32)>> {
+    pub fn exact_search_ids(&mut self, q: &[f32], k: usize, include_superseded: bool) -> Result<Vec<(i64, f32)>> {
         check_dim(q)?;
         Ok(self.ensure_vectors()?.exact(q, k, include_superseded))
     }
@@ -677,17 +527,13 @@ impl Index {
                 Ok((r.get::<_, i64>(0)?, (1.0 - d * d / 2.0) as f32))
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
     fn resolve(&self, hits: Vec<(i64, f32)>) -> Result<Vec<(IndexedNote, f32)>> {
         let rowids: Vec<i64> = hits.iter().map(|h| h.0).collect();
         let mut notes = self.by_rowids(&rowids)?;
-        Ok(hits
-            .into_iter()
-            .filter_map(|(r, s)| notes.remove(&r).map(|n| (n, s)))
-            .collect())
+        Ok(hits.into_iter().filter_map(|(r, s)| notes.remove(&r).map(|n| (n, s))).collect())
     }
 
     /// The stored vector of a note, if any.
@@ -702,27 +548,15 @@ impl Index {
 
     /// Counts for `kite vault stats`.
     pub fn stats(&self) -> Result<IndexStats> {
-        let q = |sql: &str| {
-            self.conn
-                .query_row(sql, [], |r| r.get::<_, i64>(0))
-                .map(|n| n as usize)
-                .map_err(|e| self.err(e))
-        };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT kind, count(*) FROM notes GROUP BY kind ORDER BY count(*) DESC, kind")
-            .map_err(|e| self.err(e))?;
+        let q = |sql: &str| self.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as usize).map_err(|e| self.err(e));
+        let mut stmt = self.conn.prepare("SELECT kind, count(*) FROM notes GROUP BY kind ORDER BY count(*) DESC, kind").map_err(|e| self.err(e))?;
         let by_kind = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize))
-            })
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize)))
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))?;
         let index_bytes = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
-            + std::fs::metadata(self.path.with_extension("db-wal"))
-                .map(|m| m.len())
-                .unwrap_or(0);
+            + std::fs::metadata(self.path.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
         Ok(IndexStats {
             notes: q("SELECT count(*) FROM notes")?,
             superseded: q("SELECT count(*) FROM notes WHERE superseded_by IS NOT NULL")?,
@@ -735,9 +569,7 @@ impl Index {
     /// Drops every row (files are untouched).
     pub fn clear(&mut self) -> Result<()> {
         self.conn
-            .execute_batch(
-                "BEGIN; DELETE FROM notes; DELETE FROM notes_fts; DELETE FROM notes_vec; COMMIT;",
-            )
+            .execute_batch("BEGIN; DELETE FROM notes; DELETE FROM notes_fts; DELETE FROM notes_vec; COMMIT;")
             .map_err(|e| self.err(e))?;
         self.vectors = None;
         Ok(())
@@ -745,37 +577,17 @@ impl Index {
 
     /// Inserts many notes in one transaction (reindex and benchmarks). Each item: note, relative
     /// path, content hash, vector.
-    pub fn insert_batch(
-        &mut self,
-        items: &[(Note, String, String, Option<Vec<f32>>)],
-    ) -> Result<()> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|e| MemoryError::Index {
-                path: self.path.clone(),
-                source: e,
-            })?;
+    pub fn insert_batch(&mut self, items: &[(Note, String, String, Option<Vec<f32>>)]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
         let mut written = Vec::with_capacity(items.len());
         for (note, path, hash, vector) in items {
-            let rowid = upsert_row(&tx, note, path, hash, vector.is_some()).map_err(|e| {
-                MemoryError::Index {
-                    path: self.path.clone(),
-                    source: e,
-                }
-            })?;
+            let rowid = upsert_row(&tx, note, path, hash, vector.is_some()).map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
             if let Some(v) = vector {
-                write_vector(&tx, rowid, v).map_err(|e| MemoryError::Index {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+                write_vector(&tx, rowid, v).map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
             }
             written.push(rowid);
         }
-        tx.commit().map_err(|e| MemoryError::Index {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        tx.commit().map_err(|e| MemoryError::Index { path: self.path.clone(), source: e })?;
         if let Some(cache) = self.vectors.as_mut() {
             for ((note, _, _, vector), rowid) in items.iter().zip(written) {
                 match vector {
@@ -792,10 +604,7 @@ fn check_dim(q: &[f32]) -> Result<()> {
     if q.len() == DIM {
         Ok(())
     } else {
-        Err(MemoryError::Embed(format!(
-            "query vector has {} dimensions, expected {DIM}",
-            q.len()
-        )))
+        Err(MemoryError::Embed(format!("query vector has {} dimensions, expected {DIM}", q.len())))
     }
 }
 
@@ -817,26 +626,13 @@ fn row_to_indexed(r: &rusqlite::Row<'_>) -> rusqlite::Result<IndexedNote> {
     })
 }
 
-fn upsert_row(
-    conn: &Connection,
-    note: &Note,
-    path: &str,
-    hash: &str,
-    embedded: bool,
-) -> rusqlite::Result<i64> {
+fn upsert_row(conn: &Connection, note: &Note, path: &str, hash: &str, embedded: bool) -> rusqlite::Result<i64> {
     let title = redact(&note.title).into_owned();
     let body = redact(&note.body).into_owned();
     let tags = serde_json::to_string(&note.tags).unwrap_or_else(|_| "[]".into());
     // Another row may hold this path under an older id (the caller normally removed it).
-    conn.execute(
-        "DELETE FROM notes WHERE path = ?1 AND id != ?2",
-        params![path, note.id],
-    )?;
-    let existing: Option<i64> = conn
-        .query_row("SELECT rowid FROM notes WHERE id = ?1", [&note.id], |r| {
-            r.get(0)
-        })
-        .optional()?;
+    conn.execute("DELETE FROM notes WHERE path = ?1 AND id != ?2", params![path, note.id])?;
+    let existing: Option<i64> = conn.query_row("SELECT rowid FROM notes WHERE id = ?1", [&note.id], |r| r.get(0)).optional()?;
     if let Some(rowid) = existing {
         // The row keeps its rowid; its keyword entry is written again below, its vector by the caller.
         conn.execute("DELETE FROM notes_fts WHERE rowid = ?1", [rowid])?;
@@ -870,22 +666,14 @@ fn upsert_row(
     let rowid = existing.unwrap_or_else(|| conn.last_insert_rowid());
     conn.execute(
         "INSERT INTO notes_fts(rowid, title, body, tags) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            rowid,
-            title,
-            body,
-            redact(&note.tags.join(" ")).into_owned()
-        ],
+        params![rowid, title, body, redact(&note.tags.join(" ")).into_owned()],
     )?;
     Ok(rowid)
 }
 
 fn write_vector(conn: &Connection, rowid: i64, v: &[f32]) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM notes_vec WHERE rowid = ?1", [rowid])?;
-    conn.execute(
-        "INSERT INTO notes_vec(rowid, embedding) VALUES (?1, ?2)",
-        params![rowid, vector_blob(v)],
-    )?;
+    conn.execute("INSERT INTO notes_vec(rowid, embedding) VALUES (?1, ?2)", params![rowid, vector_blob(v)])?;
     Ok(())
 }
 
@@ -897,19 +685,15 @@ fn delete_row(conn: &Connection, rowid: i64) -> rusqlite::Result<()> {
 }
 
 const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "do", "does", "for", "from", "has", "have",
-    "how", "i", "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was",
-    "we", "were", "what", "when", "where", "which", "who", "why", "will", "with",
+    "a", "an", "and", "are", "as", "at", "be", "by", "do", "does", "for", "from", "has", "have", "how", "i", "in", "is",
+    "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "we", "were", "what", "when", "where", "which",
+    "who", "why", "will", "with",
 ];
 
 /// The words of a free-text query, lower-cased, without stop words (unless that leaves none) and
 /// without duplicates. Each is later quoted, so no FTS5 syntax leaks through.
 pub(crate) fn query_words(text: &str) -> Vec<String> {
-    let split = || {
-        text.split(|c: char| !c.is_alphanumeric() && c != '_')
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-    };
+    let split = || text.split(|c: char| !c.is_alphanumeric() && c != '_').filter(|w| !w.is_empty()).map(str::to_lowercase);
     let mut words: Vec<String> = vec![];
     for w in split() {
         if !STOPWORDS.contains(&w.as_str()) && !words.contains(&w) {
@@ -929,19 +713,13 @@ pub(crate) fn query_words(text: &str) -> Vec<String> {
 /// Turns free text into an FTS5 query: every word quoted, OR-ed.
 pub(crate) fn fts_query(text: &str) -> Option<String> {
     let words = query_words(text);
-    (!words.is_empty()).then(|| {
-        words
-            .iter()
-            .map(|w| format!("\"{w}\""))
-            .collect::<Vec<_>>()
-            .join(" OR ")
-    })
+    (!words.is_empty()).then(|| words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" OR "))
 }
 
 mod sync;
+mod vectors;
 #[cfg(test)]
 mod tests;
-mod vectors;
 
-pub use sync::note_files;
 use vectors::VectorCache;
+pub use sync::note_files;
