@@ -216,13 +216,7 @@ impl SessionFile {
     }
 
     fn save(&self, home: &Path, claude_id: &str) -> Result<()> {
-        let path = session_file(home, claude_id);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec(self)?)?;
-        std::fs::rename(&tmp, &path)?;
+        kite_core::files::write_atomic(&session_file(home, claude_id), &serde_json::to_vec(self)?)?;
         Ok(())
     }
 }

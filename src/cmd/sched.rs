@@ -365,10 +365,7 @@ fn eject(ctx: &Ctx, name: &str, force: bool) -> Result<()> {
     if path.exists() && !force {
         anyhow::bail!("{} already exists; it already overrides the built-in (use --force to replace it with the built-in text)", path.display());
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = path.with_extension("kite-tmp");
-    std::fs::write(&tmp, b.text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    kite_core::files::write_atomic(&path, b.text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     if ctx.json {
         return output::json(&serde_json::json!({"name": b.name(), "path": path}));
     }

@@ -7,6 +7,7 @@
 
 pub mod deps;
 pub mod duration;
+pub mod files;
 pub mod home;
 pub mod locks;
 pub mod merge;

@@ -56,7 +56,6 @@ impl QualitySource {
         let n = signals.len();
         let snap = Snapshot { target: history.target, head: history.head, computed_at: kite_quality::unix_now(), signals };
         kite_quality::snapshot::write(home, &snap)
-            .await
             .map_err(|source| ReportError::Snapshot { path: snapshot_path(home), source })?;
         Ok(n)
     }

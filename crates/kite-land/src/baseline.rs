@@ -93,13 +93,10 @@ pub(crate) async fn keep(dir: &Path, target: &str, commit: &str, run: Option<Bas
     let Some(mut b) = run else { return };
     b.commit = commit.to_string();
     let path = file(dir, target);
-    let tmp = path.with_extension("json.tmp");
-    let written = async {
-        let bytes = serde_json::to_vec(&b).map_err(std::io::Error::other)?;
-        tokio::fs::write(&tmp, &bytes).await?;
-        tokio::fs::rename(&tmp, &path).await
-    };
-    if let Err(e) = written.await {
+    let written = serde_json::to_vec(&b)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| kite_core::files::write_atomic(&path, &bytes));
+    if let Err(e) = written {
         tracing::warn!(
             "landing: the verify run is not kept for the next landing's test delta ({}): {e}",
             path.display()

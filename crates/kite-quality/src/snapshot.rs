@@ -37,13 +37,9 @@ pub fn current(home: &Path, history: &History, now: i64) -> Option<Snapshot> {
     (fresh && snap.head == history.head && snap.target == history.target).then_some(snap)
 }
 
-/// Writes `snap` as `home`'s snapshot: aside, then renamed, so a reader never sees half of one.
-pub async fn write(home: &Path, snap: &Snapshot) -> std::io::Result<PathBuf> {
+/// Writes `snap` as `home`'s snapshot, whole or not at all ([`kite_core::files::write_atomic`]).
+pub fn write(home: &Path, snap: &Snapshot) -> std::io::Result<PathBuf> {
     let path = path(home);
-    let tmp = path.with_extension("json.tmp");
-    let bytes = serde_json::to_vec(snap).map_err(std::io::Error::other)?;
-    tokio::fs::create_dir_all(path.parent().unwrap_or(home)).await?;
-    tokio::fs::write(&tmp, &bytes).await?;
-    tokio::fs::rename(&tmp, &path).await?;
+    kite_core::files::write_atomic(&path, &serde_json::to_vec(snap).map_err(std::io::Error::other)?)?;
     Ok(path)
 }

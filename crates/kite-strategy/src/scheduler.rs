@@ -224,10 +224,7 @@ impl Scheduler {
         lines.push(line.to_string());
         let keep = lines.len().saturating_sub(ROUNDS_KEPT);
         let text = lines[keep..].join("\n") + "\n";
-        let tmp = path.with_extension("jsonl.tmp");
-        let written = std::fs::create_dir_all(path.parent().expect("parent"))
-            .and_then(|_| std::fs::write(&tmp, text))
-            .and_then(|_| std::fs::rename(&tmp, &path));
+        let written = kite_core::files::write_atomic(&path, text.as_bytes());
         if let Err(e) = written {
             tracing::debug!("rounds not kept in {}: {e}", path.display());
         }
