@@ -183,10 +183,8 @@ pub async fn signals_of(
     merge: &kite_land::MergeConfig,
     ids: &[i64],
 ) -> Result<BTreeMap<i64, Signals>, ReportError> {
-    let Some(history) = history(root, merge).await? else {
-        return Ok(BTreeMap::new());
-    };
-    if let Some(snap) = kite_quality::snapshot::current(home, &history, kite_quality::unix_now()) {
+    let target = kite_land::target_branch(root, merge).await?;
+    if let Some(snap) = kite_quality::snapshot::current(root, home, &target, kite_quality::unix_now()).await {
         let wanted: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
         return Ok(snap
             .signals
@@ -195,6 +193,9 @@ pub async fn signals_of(
             .map(|s| (s.task, s))
             .collect());
     }
+    let Some(history) = History::read_if_any(root, &target).await? else {
+        return Ok(BTreeMap::new());
+    };
     let computed =
         kite_quality::signals::compute(root, &history, Some(ids), kite_quality::unix_now()).await?;
     Ok(computed.into_iter().map(|s| (s.task, s)).collect())

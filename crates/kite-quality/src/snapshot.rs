@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{History, Signals};
+use crate::Signals;
 
 /// How often the daemon reads the landed work's signals again.
 pub const REFRESH: Duration = Duration::from_secs(30);
@@ -29,12 +29,16 @@ pub fn path(home: &Path) -> PathBuf {
     home.join("quality").join("signals.json")
 }
 
-/// The snapshot in `home`, when it is current for `history`: read at its head, within two
-/// refreshes (`now` in Unix seconds).
-pub fn current(home: &Path, history: &History, now: i64) -> Option<Snapshot> {
+/// The snapshot in `home`, when it is current for `target` of `repo`: read at its present head
+/// (one `git rev-parse`, not the log), within two refreshes (`now` in Unix seconds).
+pub async fn current(repo: &Path, home: &Path, target: &str, now: i64) -> Option<Snapshot> {
     let snap: Snapshot = serde_json::from_slice(&std::fs::read(path(home)).ok()?).ok()?;
     let fresh = (0..=2 * REFRESH.as_secs() as i64).contains(&(now - snap.computed_at));
-    (fresh && snap.head == history.head && snap.target == history.target).then_some(snap)
+    if !fresh || snap.target != target {
+        return None;
+    }
+    let head = kite_git::git(repo, &["rev-parse", "--verify", &format!("refs/heads/{target}^{{commit}}")]).await.ok()?;
+    (head.trim() == snap.head).then_some(snap)
 }
 
 /// Writes `snap` as `home`'s snapshot, whole or not at all ([`kite_core::files::write_atomic`]).

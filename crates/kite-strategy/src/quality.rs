@@ -22,13 +22,19 @@ pub async fn quality_context(repo: &Path, home: Option<&Path>, target: Option<&s
             None => return Ok(Provided::Unavailable("no branch is checked out to measure landed work on".into())),
         },
     };
-    let Some(history) = kite_quality::History::read_if_any(repo, &target).await? else {
-        return Ok(Provided::Unavailable(format!("no branch {target} yet: nothing has landed")));
-    };
     let now = kite_quality::unix_now();
-    let signals = match home.and_then(|h| kite_quality::snapshot::current(h, &history, now)) {
+    let snapshot = match home {
+        Some(h) => kite_quality::snapshot::current(repo, h, &target, now).await,
+        None => None,
+    };
+    let signals = match snapshot {
         Some(snap) => snap.signals,
-        None => kite_quality::signals::compute(repo, &history, None, now).await?,
+        None => {
+            let Some(history) = kite_quality::History::read_if_any(repo, &target).await? else {
+                return Ok(Provided::Unavailable(format!("no branch {target} yet: nothing has landed")));
+            };
+            kite_quality::signals::compute(repo, &history, None, now).await?
+        }
     };
     let poor: Vec<(&kite_quality::Signals, String)> = signals
         .iter()
