@@ -87,6 +87,9 @@ impl QualitySource {
 pub use kite_quality::snapshot::{path as snapshot_path, REFRESH};
 pub use kite_quality::Snapshot;
 
+/// How long after the daemon starts the signals are first read.
+const FIRST_READ: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The background thread's loop: reads the signals every [`REFRESH`] until `stop` resolves.
 pub async fn refresh_loop(
     source: std::sync::Arc<QualitySource>,
@@ -94,6 +97,12 @@ pub async fn refresh_loop(
     stop: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stop);
+    // Not while the daemon is starting (its first requests and a restarted client's waits come
+    // first); until the first read, readers read git themselves.
+    tokio::select! {
+        _ = &mut stop => return,
+        _ = tokio::time::sleep(FIRST_READ) => {}
+    }
     // A failure is said once until it changes (a project with no target yet fails every time).
     let mut last_error = None;
     loop {

@@ -38,7 +38,7 @@ pub fn sniff(output: &str) -> Option<Report> {
 pub enum Unreadable {
     #[error("the runner wrote no report file")]
     NoReportFile,
-    #[error("the output is no test report kite reads (libtest, go test -json, ExUnit)")]
+    #[error("the output is no test report kite reads (libtest, go test -json, ExUnit); to have the test delta, make [merge] verify print one, or leave it unset to use the detected runner")]
     NotAReport,
     #[error("the report names no test")]
     NoTest,
