@@ -26,6 +26,9 @@ pub(crate) struct Daemon {
     pub(crate) root: PathBuf,
     pub(crate) home: PathBuf,
     args: Vec<String>,
+    /// The daemon's stderr, appended across restarts (outside the project, which tests use as a
+    /// git work tree), so that a failed call can say what the daemon said.
+    log: tempfile::NamedTempFile,
     _dir: tempfile::TempDir,
 }
 
@@ -40,7 +43,7 @@ impl Daemon {
         std::fs::create_dir(root.join(".git")).unwrap();
         std::fs::create_dir_all(root.join("src")).unwrap();
         let home = root.join(".kite");
-        let mut d = Daemon { child: None, root, home, args: args.iter().map(|s| s.to_string()).collect(), _dir: dir };
+        let mut d = Daemon { child: None, root, home, args: args.iter().map(|s| s.to_string()).collect(), log: tempfile::NamedTempFile::new().unwrap(), _dir: dir };
         d.spawn();
         d
     }
@@ -57,20 +60,41 @@ impl Daemon {
             .env_remove("KITE_HOME")
             .env("KITE_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(self.log_file())
             .spawn()
             .unwrap();
         self.child = Some(child);
         self.wait_ready();
     }
 
+    fn log_file(&self) -> std::fs::File {
+        std::fs::OpenOptions::new().append(true).open(self.log.path()).unwrap()
+    }
+
+    /// The state of the daemon process and the tail of its stderr, for a failure message.
+    fn daemon_report(&self) -> String {
+        let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+        let alive = match &self.child {
+            Some(c) => std::path::Path::new(&format!("/proc/{}", c.id())).exists(),
+            None => false,
+        };
+        let pid = self.child.as_ref().map(|c| c.id());
+        format!("daemon {pid:?} alive: {alive}; socket exists: {}; its stderr ends:\n{}", self.socket().exists(), tail.join("\n"))
+    }
+
     /// Waits until the socket answers `hello`.
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(s) = std::os::unix::net::UnixStream::connect(self.socket()) {
-                drop(s);
-                return;
+            let want = self.child.as_ref().unwrap().id();
+            match kite_proto::client::blocking::request::<kite_proto::op::Hello>(&self.socket(), kite_proto::NoArgs {}, Duration::from_secs(5)) {
+                Ok(h) if h.pid == want => return,
+                // Another daemon answering on this home is a bug of the test, not readiness.
+                Ok(h) => panic!("a daemon with pid {} answers while {want} starts", h.pid),
+                // A listener that accepts and then vanishes: the killed daemon's, still held
+                // by a child it forked that has not exec'd yet. Not ready; try again.
+                Err(_) => {}
             }
             if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("daemon exited early: {st}");
@@ -123,7 +147,7 @@ impl Daemon {
     /// Runs the CLI with `--json`, expects success and parses stdout.
     pub(crate) fn ok(&self, args: &[&str]) -> Value {
         let out = self.cli(&[args, &["--json"]].concat());
-        assert!(out.status.success(), "kite {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "kite {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), self.daemon_report());
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("kite {args:?}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
