@@ -84,7 +84,12 @@ impl Project {
         let child = self.cmd(&[&["daemon"], args].concat()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         self.daemon = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(self.home.join("kite.sock")).is_err() {
+        let pid = self.daemon.as_ref().unwrap().id();
+        // Ready when it answers hello itself (a connection alone may reach a dying listener).
+        let answers = |sock: &std::path::Path| {
+            matches!(kite_proto::client::blocking::request::<kite_proto::op::Hello>(sock, kite_proto::NoArgs {}, Duration::from_secs(5)), Ok(h) if h.pid == pid)
+        };
+        while !answers(&self.home.join("kite.sock")) {
             if let Some(st) = self.daemon.as_mut().unwrap().try_wait().unwrap() {
                 panic!("daemon exited early: {st}");
             }
