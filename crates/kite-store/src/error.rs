@@ -14,6 +14,12 @@ pub enum StoreError {
     Sync(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Another backend's error (kite-store-pg), with what was being done.
+    #[error("{0}")]
+    Backend(String),
+    /// Another daemon took the store's lease over: this one may no longer write to it.
+    #[error("this daemon lost the store's lease (it writes as epoch {mine}, the store is at epoch {current}): another daemon took over")]
+    Deposed { mine: i64, current: i64 },
 }
 
 impl StoreError {

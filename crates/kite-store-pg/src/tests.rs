@@ -1,0 +1,202 @@
+//! The PostgreSQL backend against a real cluster (initdb'd into a temporary directory).
+
+use super::*;
+use crate::cluster::TempCluster;
+use crate::lease::{try_take, Attempt, Lease};
+use kite_core::{LockMode, TaskStatus};
+use kite_store::prelude::*;
+use kite_store::{CostRow, HistoryRow, NewTaskRow, TaskState};
+use std::sync::Arc;
+
+fn cluster() -> TempCluster {
+    TempCluster::start().expect("a PostgreSQL cluster (install Debian's postgresql package)")
+}
+
+fn new<'a>(title: &'a str, deps: &'a [i64]) -> NewTaskRow<'a> {
+    NewTaskRow { title, depends_on: deps, ..Default::default() }
+}
+
+#[test]
+fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_one_request() {
+    let pg = cluster();
+    let url = pg.create_database("kite").unwrap();
+    let s = PgStore::open(&url, None).unwrap();
+    // A second open finds the schema current.
+    drop(PgStore::open(&url, None).unwrap());
+
+    s.begin().unwrap();
+    let files = vec!["src/a.rs".to_string(), "src/b.rs".to_string()];
+    let a = s.insert_task(&NewTaskRow { title: "a", body: "body", priority: 2, files: &files, workstream: Some("ws"), ..Default::default() }, 10).unwrap();
+    let b = s.insert_task(&new("b", &[a]), 11).unwrap();
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+
+    let t = s.task(a).unwrap().unwrap();
+    assert_eq!((t.title.as_str(), t.body.as_str(), t.priority, t.status), ("a", "body", 2, TaskStatus::Pending));
+    assert_eq!(t.files, files);
+    assert_eq!(s.task(b).unwrap().unwrap().depends_on, vec![a]);
+    assert_eq!(s.deps_of(b).unwrap(), vec![a]);
+    assert_eq!(s.dependents_of(a).unwrap(), vec![b]);
+    assert!(s.task_exists(a).unwrap() && !s.task_exists(999).unwrap());
+    assert_eq!(s.list_tasks(None, Some("ws"), None, 10).unwrap().len(), 1);
+    assert_eq!(s.list_tasks(Some(TaskStatus::Pending), None, Some(a), 10).unwrap().iter().map(|t| t.id).collect::<Vec<_>>(), vec![b]);
+
+    // b waits for a; a is claimed, then done, then b is ready.
+    s.begin().unwrap();
+    assert_eq!(s.next_ready(None).unwrap(), Some(a));
+    s.insert_session("s1", "worker", Some("key"), 12).unwrap();
+    s.set_task_state(a, &TaskState { to: TaskStatus::Active, claim_session: Some("s1"), claim_token: Some(7), attempts: 1, result: None, reason: None }, 13).unwrap();
+    s.add_history(a, &HistoryRow { from: Some(TaskStatus::Pending), to: TaskStatus::Active, session: Some("s1"), note: None }, 13).unwrap();
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    assert_eq!(s.next_ready(None).unwrap(), None);
+    assert_eq!(s.active_tasks_of("s1").unwrap(), vec![a]);
+    assert_eq!(s.task(a).unwrap().unwrap().claim_token, Some(7));
+    assert_eq!(s.history(a).unwrap().len(), 2);
+    assert_eq!(s.counts_by_status().unwrap()["active"], 1);
+    assert_eq!(s.session("s1").unwrap().unwrap().key.as_deref(), Some("key"));
+    assert_eq!(s.sessions(true).unwrap().len(), 1);
+
+    // A refused request rolls back alone; the batch's other work commits.
+    s.begin().unwrap();
+    s.savepoint().unwrap();
+    s.set_counter("completed", 5).unwrap();
+    s.release_savepoint().unwrap();
+    s.savepoint().unwrap();
+    s.set_counter("completed", 99).unwrap();
+    assert!(s.insert_session("s1", "again", None, 14).is_err(), "a duplicate id is refused");
+    s.rollback_savepoint().unwrap();
+    s.insert_event(1, 15, "task.done", &serde_json::json!({"task": a})).unwrap();
+    s.insert_event(2, 16, "task.created", &serde_json::json!({"task": b})).unwrap();
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    assert_eq!(s.counter("completed").unwrap(), 5);
+    assert_eq!(s.last_event_id().unwrap(), 2);
+    assert_eq!(s.events(0, Some(1), true).unwrap()[0].0, 2);
+    assert_eq!(s.events(0, None, false).unwrap().len(), 2);
+
+    // Locks and their fencing counters survive a reopen; grants and releases are in the history.
+    s.begin().unwrap();
+    s.insert_lock("src/a.rs", "s1", LockMode::Exclusive, 3, 20).unwrap();
+    s.insert_lock("src/b.rs", "s1", LockMode::Shared, 4, 21).unwrap();
+    s.delete_lock("src/b.rs", "s1").unwrap();
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    let reopened = PgStore::open(&url, None).unwrap();
+    let (held, tokens) = reopened.load_locks().unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!((tokens["src/a.rs"], tokens["src/b.rs"]), (3, 4));
+    let mut c = connect(&url).unwrap();
+    let events: Vec<String> = c.query("SELECT event FROM lock_history ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(events, vec!["grant", "grant", "release"]);
+
+    // Costs sum as the SQLite backend's do.
+    s.begin().unwrap();
+    for (source, usd) in [("agent", 0.5), ("review", 0.25), ("interactive", 1.0)] {
+        s.insert_cost(&CostRow { at_ms: 30, session: "s1".into(), task_id: Some(a), source: source.into(), usd, input_tokens: 10, ..Default::default() }).unwrap();
+    }
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    let sums = s.task_cost_totals(a).unwrap();
+    assert_eq!((sums.usd, sums.agents_usd, sums.interactive_usd, sums.input_tokens, sums.runs), (1.75, 0.75, 1.0, 30, 3));
+    assert_eq!(s.costs_of_task(a, 2).unwrap().iter().map(|c| c.source.as_str()).collect::<Vec<_>>(), vec!["review", "interactive"]);
+    assert_eq!(s.cost_totals_since(31).unwrap().runs, 0);
+}
+
+#[test]
+fn the_ready_query_skips_a_task_another_writer_has_locked() {
+    let pg = cluster();
+    let url = pg.create_database("kite").unwrap();
+    let s = PgStore::open(&url, None).unwrap();
+    s.begin().unwrap();
+    let first = s.insert_task(&NewTaskRow { title: "first", priority: 5, ..Default::default() }, 1).unwrap();
+    let second = s.insert_task(&new("second", &[]), 2).unwrap();
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    // A person's psql holds the best task's row.
+    let mut other = connect(&url).unwrap();
+    let mut tx = other.transaction().unwrap();
+    tx.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", &[&first]).unwrap();
+    s.begin().unwrap();
+    assert_eq!(s.next_ready(None).unwrap(), Some(second), "the locked row is skipped, not waited for");
+    s.rollback();
+    tx.rollback().unwrap();
+    s.begin().unwrap();
+    assert_eq!(s.next_ready(None).unwrap(), Some(first));
+    s.rollback();
+}
+
+#[test]
+fn one_daemon_holds_the_lease_a_standby_takes_it_over_and_the_deposed_store_cannot_commit() {
+    let pg = cluster();
+    let url = pg.create_database("kite").unwrap();
+    let lost = Arc::new(std::sync::Mutex::new(None::<String>));
+    let seen = lost.clone();
+    let first = Lease::take(&url, "host-a pid 1", "https://a:7777", false, |_| {}, move |why| *seen.lock().unwrap() = Some(why)).unwrap();
+    assert_eq!(first.epoch(), 1);
+    let old = PgStore::open(&url, Some(first.epoch())).unwrap();
+    old.begin().unwrap();
+    old.set_counter("claim", 1).unwrap();
+    assert_eq!(old.commit_deferred().unwrap(), Committed::Durable);
+
+    // A second daemon is refused, naming the holder; a standby waits.
+    let refused = Lease::take(&url, "host-b pid 2", "", false, |_| {}, |_| {}).err().expect("refused");
+    assert!(refused.to_string().contains("host-a pid 1") && refused.to_string().contains("--standby"), "{refused}");
+    let mut c = connect(&url).unwrap();
+    assert!(matches!(try_take(&mut c, "host-b", "").unwrap(), Attempt::Held(i) if i.epoch == 1 && i.expires_in_ms > 0));
+
+    // The holder dies (its renewals stop, and it never releases): the standby takes over once
+    // the lease expires.
+    drop(first);
+    let started = std::time::Instant::now();
+    let mut waited = None;
+    let second = Lease::take(&url, "host-b pid 2", "", true, |i| waited = Some(i.holder.clone()), |_| {}).unwrap();
+    assert_eq!(waited.as_deref(), Some("host-a pid 1"));
+    assert_eq!(second.epoch(), 2);
+    assert!(started.elapsed() < lease::TTL + std::time::Duration::from_secs(1), "took over in {:?}", started.elapsed());
+
+    // The old store's next batch is refused, and nothing it tries is written.
+    match old.begin() {
+        Err(StoreError::Deposed { mine: 1, current: 2 }) => {}
+        other => panic!("the deposed store began a batch: {other:?}"),
+    }
+    let new = PgStore::open(&url, Some(second.epoch())).unwrap();
+    new.begin().unwrap();
+    assert_eq!(new.counter("claim").unwrap(), 1, "what the old daemon committed is there");
+    assert_eq!(new.commit_deferred().unwrap(), Committed::Durable);
+    let info = lease::info(&mut c).unwrap().unwrap();
+    assert_eq!((info.epoch, info.holder.as_str()), (2, "host-b pid 2"));
+
+    // A clean stop lets the next daemon in at once.
+    second.release();
+    let third = Lease::take(&url, "host-c", "", false, |_| {}, |_| {}).unwrap();
+    assert_eq!(third.epoch(), 3);
+}
+
+#[test]
+fn a_batch_in_flight_holds_a_take_over_back_until_it_commits() {
+    let pg = cluster();
+    let url = pg.create_database("kite").unwrap();
+    let first = Lease::take(&url, "a", "", false, |_| {}, |_| {}).unwrap();
+    let store = PgStore::open(&url, Some(first.epoch())).unwrap();
+    store.begin().unwrap();
+    store.set_counter("x", 1).unwrap();
+    // The lease expires while the batch is open; a take-over must wait for the batch.
+    let mut c = connect(&url).unwrap();
+    c.execute("UPDATE lease_renewal SET expires_at = now() - interval '1 second'", &[]).unwrap();
+    let taker = std::thread::spawn({
+        let url = url.clone();
+        move || {
+            let mut c = connect(&url).unwrap();
+            let started = std::time::Instant::now();
+            (try_take(&mut c, "b", "").unwrap(), started.elapsed())
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(store.commit_deferred().unwrap(), Committed::Durable);
+    let (got, waited) = taker.join().unwrap();
+    assert_eq!(got, Attempt::Won(2));
+    assert!(waited >= std::time::Duration::from_millis(250), "the take-over waited for the batch ({waited:?})");
+    assert!(matches!(store.begin(), Err(StoreError::Deposed { .. })));
+    drop(first);
+}
+
+#[test]
+fn a_password_is_not_shown_in_messages() {
+    assert_eq!(redact_url("postgres://kite:secret@db:5432/kite"), "postgres://kite:***@db:5432/kite");
+    assert_eq!(redact_url("postgres://kite@db/kite"), "postgres://kite@db/kite");
+}
