@@ -112,14 +112,14 @@ impl TempCluster {
 
     /// Creates database `name` and returns its URL.
     pub fn create_database(&self, name: &str) -> Result<String, ClusterError> {
-        let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).map_err(|e| failed("cannot connect to the cluster", e))?;
-        c.batch_execute(&format!("CREATE DATABASE \"{}\"", name.replace('"', ""))).map_err(|e| failed(format!("cannot create database {name}"), e))?;
+        let c = crate::connect(&self.url("postgres")).map_err(|e| failed("cannot connect to the cluster", e))?;
+        c.batch(&format!("CREATE DATABASE \"{}\"", name.replace('"', ""))).map_err(|e| failed(format!("cannot create database {name}"), e))?;
         Ok(self.url(name))
     }
 
     /// The server's `SHOW name`.
     pub fn setting(&self, name: &str) -> Result<String, ClusterError> {
-        let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).map_err(|e| failed("cannot connect to the cluster", e))?;
+        let c = crate::connect(&self.url("postgres")).map_err(|e| failed("cannot connect to the cluster", e))?;
         let row = c.query_one(&format!("SHOW {name}"), &[]).map_err(|e| failed(format!("SHOW {name}"), e))?;
         Ok(row.get(0))
     }

@@ -2,7 +2,7 @@
 
 use crate::{int, PgStore, Result};
 use kite_store::{CostRow, CostStore, CostSums};
-use postgres::Row;
+use tokio_postgres::Row;
 
 const COLUMNS: &str = "at_ms, session, task_id, attempt, source, usd, input_tokens, output_tokens,
     cache_creation_input_tokens, cache_read_input_tokens, model, turns, duration_ms, agent_session, outcome, unpriced";

@@ -12,9 +12,8 @@
 //! `UPDATE` waits for a batch in flight, and the next batch of the old daemon is refused. Its
 //! renewal fails too, and it stops.
 
-use crate::{connect, db, Result};
+use crate::{connect, Conn, Result};
 use kite_store::StoreError;
-use postgres::Client;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,54 +44,61 @@ pub enum Attempt {
     Held(LeaseInfo),
 }
 
-fn ensure_rows(c: &mut Client) -> Result<()> {
-    c.batch_execute(
+fn ensure_rows(c: &Conn) -> Result<()> {
+    c.batch(
         "INSERT INTO lease (id, epoch, holder) VALUES (1, 0, '') ON CONFLICT DO NOTHING;
          INSERT INTO lease_renewal (id, expires_at) VALUES (1, '-infinity') ON CONFLICT DO NOTHING;",
     )
-    .map_err(db)
 }
 
 /// Who holds the lease of the database at `c` (`None` before any daemon took it).
-pub fn info(c: &mut Client) -> Result<Option<LeaseInfo>> {
-    let row = c
-        .query_opt(
+pub fn info(c: &Conn) -> Result<Option<LeaseInfo>> {
+    let row = c.query_opt(
             "SELECT l.epoch, l.holder, l.address,
                     CASE WHEN r.expires_at = '-infinity' THEN -1
                          ELSE (extract(epoch FROM r.expires_at - now()) * 1000)::bigint END
              FROM lease l JOIN lease_renewal r ON r.id = l.id WHERE l.id = 1 AND l.epoch > 0",
             &[],
-        )
-        .map_err(db)?;
+        )?;
     Ok(row.map(|r| LeaseInfo { epoch: r.get(0), holder: r.get(1), address: r.get(2), expires_in_ms: r.get(3) }))
 }
 
 /// One attempt: takes the lease when it is free or expired.
-pub fn try_take(c: &mut Client, holder: &str, address: &str) -> Result<Attempt> {
+pub fn try_take(c: &Conn, holder: &str, address: &str) -> Result<Attempt> {
     ensure_rows(c)?;
-    let mut tx = c.transaction().map_err(db)?;
+    c.batch("BEGIN")?;
+    let r = take_in_tx(c, holder, address);
+    let end = match &r {
+        Ok(Attempt::Won(_)) => c.batch("COMMIT"),
+        _ => c.batch("ROLLBACK"),
+    };
+    let r = r?;
+    end?;
+    if let Attempt::Won(epoch) = r {
+        if epoch > 1 {
+            tracing::warn!(epoch, "took the store's lease over from a daemon whose lease had expired");
+        }
+    }
+    Ok(r)
+}
+
+fn take_in_tx(c: &Conn, holder: &str, address: &str) -> Result<Attempt> {
     // FOR UPDATE waits for a batch of the current holder in flight (it holds FOR SHARE).
-    let row = tx.query_one("SELECT epoch, holder, address FROM lease WHERE id = 1 FOR UPDATE", &[]).map_err(db)?;
+    let row = c.query_one("SELECT epoch, holder, address FROM lease WHERE id = 1 FOR UPDATE", &[])?;
     let (epoch, old_holder, old_address): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
-    let left: i64 = tx
+    let left: i64 = c
         .query_one(
             "SELECT CASE WHEN expires_at = '-infinity' THEN -1 ELSE (extract(epoch FROM expires_at - now()) * 1000)::bigint END
              FROM lease_renewal WHERE id = 1",
             &[],
-        )
-        .map_err(db)?
+        )?
         .get(0);
     if left > 0 {
-        tx.rollback().map_err(db)?;
         return Ok(Attempt::Held(LeaseInfo { epoch, holder: old_holder, address: old_address, expires_in_ms: left }));
     }
     let ttl_ms = TTL.as_millis() as i64;
-    tx.execute("UPDATE lease SET epoch = epoch + 1, holder = $1, address = $2, since = now() WHERE id = 1", &[&holder, &address]).map_err(db)?;
-    tx.execute("UPDATE lease_renewal SET expires_at = now() + make_interval(secs => $1::bigint / 1000.0) WHERE id = 1", &[&ttl_ms]).map_err(db)?;
-    tx.commit().map_err(db)?;
-    if epoch > 0 {
-        tracing::warn!(epoch = epoch + 1, previous = %old_holder, "took the store's lease over from a daemon whose lease expired");
-    }
+    c.execute("UPDATE lease SET epoch = epoch + 1, holder = $1, address = $2, since = now() WHERE id = 1", &[&holder, &address])?;
+    c.execute("UPDATE lease_renewal SET expires_at = now() + make_interval(secs => $1::bigint / 1000.0) WHERE id = 1", &[&ttl_ms])?;
     Ok(Attempt::Won(epoch + 1))
 }
 
@@ -119,11 +125,11 @@ impl Lease {
     /// expires (calling `waiting` once with who holds it), else refuses. `lost` is called, on the
     /// renewal thread, if the lease is ever lost: the daemon must stop serving.
     pub fn take(url: &str, holder: &str, address: &str, standby: bool, mut waiting: impl FnMut(&LeaseInfo), lost: impl Fn(String) + Send + 'static) -> std::result::Result<Lease, LeaseError> {
-        let mut c = connect(url)?;
-        crate::migrate(&mut c)?;
+        let c = connect(url)?;
+        crate::migrate(&c)?;
         let mut told = false;
         let epoch = loop {
-            match try_take(&mut c, holder, address)? {
+            match try_take(&c, holder, address)? {
                 Attempt::Won(e) => break e,
                 Attempt::Held(info) if standby => {
                     if !told {
@@ -159,14 +165,14 @@ impl Lease {
     pub fn release(mut self) {
         self.stop_thread();
         match connect(&self.url) {
-            Ok(mut c) => {
+            Ok(c) => {
                 let r = c.execute(
                     "UPDATE lease_renewal SET expires_at = now() - interval '1 millisecond'
                      WHERE id = 1 AND (SELECT epoch FROM lease WHERE id = 1) = $1",
                     &[&self.epoch],
                 );
                 if let Err(e) = r {
-                    tracing::warn!("cannot release the store's lease (a standby waits for it to expire): {}", db(e));
+                    tracing::warn!("cannot release the store's lease (a standby waits for it to expire): {e}");
                 }
             }
             Err(e) => tracing::warn!("cannot release the store's lease (a standby waits for it to expire): {e}"),
@@ -190,7 +196,7 @@ impl Drop for Lease {
 
 /// The renewal loop. The lease is lost when the epoch moved on, or when no renewal succeeded for
 /// a whole TTL (a standby may have taken over meanwhile).
-fn renew(mut c: Client, url: String, epoch: i64, stop: Arc<AtomicBool>, lost: impl Fn(String)) {
+fn renew(mut c: Conn, url: String, epoch: i64, stop: Arc<AtomicBool>, lost: impl Fn(String)) {
     let ttl_ms = TTL.as_millis() as i64;
     let mut renewed = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -207,7 +213,7 @@ fn renew(mut c: Client, url: String, epoch: i64, stop: Arc<AtomicBool>, lost: im
             Ok(1) => renewed = Instant::now(),
             Ok(_) => return lost(format!("another daemon took the store's lease over (this one had epoch {epoch})")),
             Err(e) => {
-                tracing::warn!("cannot renew the store's lease: {}", db(e));
+                tracing::warn!("cannot renew the store's lease: {e}");
                 if renewed.elapsed() >= TTL {
                     return lost(format!("the store's lease could not be renewed for {} s", TTL.as_secs()));
                 }

@@ -12,12 +12,11 @@
 //! - **One writer.** A daemon writes only under the lease ([`lease`]): each batch reads the lease's
 //!   epoch `FOR SHARE` in its own transaction and is refused when another daemon took over.
 //!
-//! Why the synchronous `postgres` client and not `tokio-postgres` directly: the state owner calls
-//! its store from one task, one statement after another, inside a transaction; there is nothing to
-//! pipeline within a batch, and the batch itself is the unit of concurrency. `postgres` is
-//! `tokio-postgres` driven on its own small runtime, so the wire code is the same.
+//! The client is tokio-postgres, behind a synchronous face ([`conn::Conn`]) because the `Storage`
+//! traits are synchronous: the state owner calls them one after another inside its batch.
 
 pub mod cluster;
+pub mod conn;
 mod costs;
 pub mod lease;
 mod locks;
@@ -26,29 +25,20 @@ mod retention;
 mod sessions;
 mod tasks;
 
+pub use conn::Conn;
+pub(crate) use conn::P;
 use kite_store::{Batch, Committed, Durable, EventStore, Storage, StoreError};
-use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use tokio_postgres::{Row, Statement};
 
 type Result<T> = std::result::Result<T, StoreError>;
-type P<'a> = &'a (dyn ToSql + Sync);
 
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
 
-/// A driver error as a store error, with PostgreSQL's own message where there is one.
-pub(crate) fn db(e: postgres::Error) -> StoreError {
-    match e.as_db_error() {
-        Some(d) => StoreError::Backend(format!("PostgreSQL: {} ({})", d.message(), d.code().code())),
-        None => StoreError::Backend(format!("PostgreSQL: {e}")),
-    }
-}
-
-/// Connects with the URL's settings (no TLS on the wire to the database: run it on a private
-/// network or over a Unix socket; the daemon's own listener is where kite speaks TLS).
-pub fn connect(url: &str) -> Result<Client> {
-    Client::connect(url, NoTls).map_err(|e| StoreError::Backend(format!("cannot connect to the database {}: {}", redact_url(url), db(e))))
+/// Connects to `url`.
+pub fn connect(url: &str) -> Result<Conn> {
+    Conn::connect(url)
 }
 
 /// `url` without its password, for messages and logs.
@@ -67,33 +57,39 @@ pub fn redact_url(url: &str) -> String {
 
 /// Brings the schema up to date, numbered like the SQLite backend's migrations. Serialised with
 /// an advisory lock so two daemons starting at once do not both apply one.
-pub fn migrate(c: &mut Client) -> Result<()> {
-    c.batch_execute("SELECT pg_advisory_lock(7268100)").map_err(db)?;
+pub fn migrate(c: &Conn) -> Result<()> {
+    c.batch("SELECT pg_advisory_lock(7268100)")?;
     let r = (|| -> Result<()> {
-        c.batch_execute("CREATE TABLE IF NOT EXISTS kite_schema (version INT NOT NULL)").map_err(db)?;
-        let version: i32 = match c.query_opt("SELECT version FROM kite_schema", &[]).map_err(db)? {
+        c.batch("CREATE TABLE IF NOT EXISTS kite_schema (version INT NOT NULL)")?;
+        let version: i32 = match c.query_opt("SELECT version FROM kite_schema", &[])? {
             Some(r) => r.get(0),
             None => {
-                c.execute("INSERT INTO kite_schema (version) VALUES (0)", &[]).map_err(db)?;
+                c.execute("INSERT INTO kite_schema (version) VALUES (0)", &[])?;
                 0
             }
         };
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let mut tx = c.transaction().map_err(db)?;
-            tx.batch_execute(sql).map_err(|e| StoreError::Backend(format!("database migration {} failed: {}", i + 1, db(e))))?;
-            tx.execute("UPDATE kite_schema SET version = $1", &[&((i + 1) as i32)]).map_err(db)?;
-            tx.commit().map_err(db)?;
+            c.batch("BEGIN")?;
+            let applied = c
+                .batch(sql)
+                .map_err(|e| StoreError::Backend(format!("database migration {} failed: {e}", i + 1)))
+                .and_then(|()| c.execute("UPDATE kite_schema SET version = $1", &[&((i + 1) as i32)]))
+                .and_then(|_| c.batch("COMMIT"));
+            if let Err(e) = applied {
+                let _ = c.batch("ROLLBACK");
+                return Err(e);
+            }
             tracing::info!(migration = i + 1, "applied database migration");
         }
         Ok(())
     })();
-    let _ = c.batch_execute("SELECT pg_advisory_unlock(7268100)");
+    let _ = c.batch("SELECT pg_advisory_unlock(7268100)");
     r
 }
 
 /// An open connection to the team's database.
 pub struct PgStore {
-    client: RefCell<Client>,
+    client: Conn,
     /// Prepared statements by their text: each is prepared once per connection.
     stmts: RefCell<HashMap<String, Statement>>,
     /// The lease epoch this store writes under (`None`: no lease is checked, for tests).
@@ -107,44 +103,44 @@ impl PgStore {
     /// Connects to `url` and brings the schema up to date. Writes are checked against the
     /// lease's `epoch` when one is given (see [`lease::Lease`]).
     pub fn open(url: &str, epoch: Option<i64>) -> Result<PgStore> {
-        let mut client = connect(url)?;
-        migrate(&mut client)?;
-        Ok(PgStore { client: RefCell::new(client), stmts: RefCell::default(), epoch, wrote: Cell::new(false), in_tx: Cell::new(false) })
+        let client = connect(url)?;
+        migrate(&client)?;
+        Ok(PgStore { client, stmts: RefCell::default(), epoch, wrote: Cell::new(false), in_tx: Cell::new(false) })
     }
 
     fn stmt(&self, sql: &str) -> Result<Statement> {
         if let Some(s) = self.stmts.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.borrow_mut().prepare(sql).map_err(db)?;
+        let s = self.client.prepare(sql)?;
         self.stmts.borrow_mut().insert(sql.to_string(), s.clone());
         Ok(s)
     }
 
     pub(crate) fn query(&self, sql: &str, params: &[P<'_>]) -> Result<Vec<Row>> {
         let st = self.stmt(sql)?;
-        self.client.borrow_mut().query(&st, params).map_err(db)
+        self.client.query(&st, params)
     }
 
     pub(crate) fn opt(&self, sql: &str, params: &[P<'_>]) -> Result<Option<Row>> {
         let st = self.stmt(sql)?;
-        self.client.borrow_mut().query_opt(&st, params).map_err(db)
+        self.client.query_opt(&st, params)
     }
 
     pub(crate) fn one(&self, sql: &str, params: &[P<'_>]) -> Result<Row> {
         let st = self.stmt(sql)?;
-        self.client.borrow_mut().query_one(&st, params).map_err(db)
+        self.client.query_one(&st, params)
     }
 
     pub(crate) fn exec(&self, sql: &str, params: &[P<'_>]) -> Result<u64> {
         let st = self.stmt(sql)?;
-        let n = self.client.borrow_mut().execute(&st, params).map_err(db)?;
+        let n = self.client.execute(&st, params)?;
         self.wrote.set(true);
         Ok(n)
     }
 
     fn simple(&self, sql: &str) -> Result<()> {
-        self.client.borrow_mut().batch_execute(sql).map_err(db)
+        self.client.batch(sql)
     }
 
     /// The epoch this store writes under (0 without a lease).

@@ -3,7 +3,7 @@
 use crate::{int, PgStore, Result};
 use kite_core::{MergeCounts, MergeEntry, MergeState, MergeTally};
 use kite_store::{MergeStore, StoreError};
-use postgres::Row;
+use tokio_postgres::Row;
 use std::collections::BTreeMap;
 
 const COLUMNS: &str = "task_id, title, template, branch, target, state, detail, base, new, verified, session, token,
@@ -45,7 +45,7 @@ fn counts_from_row(r: &Row) -> MergeCounts {
 }
 
 /// Runs `sql` with an entry's columns as $1..$17 in `COLUMNS` order.
-fn with_entry<T>(e: &MergeEntry, f: impl FnOnce(&[&(dyn postgres::types::ToSql + Sync)]) -> Result<T>) -> Result<T> {
+fn with_entry<T>(e: &MergeEntry, f: impl FnOnce(&[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<T>) -> Result<T> {
     let state = e.state.as_str();
     let token = e.token.map(|t| t as i64);
     let attempts = i64::from(e.attempts);

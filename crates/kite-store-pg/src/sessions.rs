@@ -4,7 +4,7 @@
 
 use crate::{PgStore, Result};
 use kite_store::{SessionRow, SessionStore};
-use postgres::Row;
+use tokio_postgres::Row;
 
 fn row(r: &Row) -> SessionRow {
     SessionRow { id: r.get(0), name: r.get(1), state: r.get(2), registered_at_ms: r.get(3), key: r.get(4) }

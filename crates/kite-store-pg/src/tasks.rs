@@ -6,7 +6,7 @@
 use crate::{PgStore, Result};
 use kite_core::{HistoryEntry, Task, TaskStatus};
 use kite_store::{HistoryRow, NewTaskRow, StoreError, TaskState, TaskStore};
-use postgres::Row;
+use tokio_postgres::Row;
 use std::collections::BTreeMap;
 
 const TASK_COLUMNS: &str = "t.id, t.title, t.body, t.status, t.priority, t.dedup_key, t.stale_after_secs,

@@ -82,7 +82,7 @@ fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_
     let (held, tokens) = reopened.load_locks().unwrap();
     assert_eq!(held.len(), 1);
     assert_eq!((tokens["src/a.rs"], tokens["src/b.rs"]), (3, 4));
-    let mut c = connect(&url).unwrap();
+    let c = connect(&url).unwrap();
     let events: Vec<String> = c.query("SELECT event FROM lock_history ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(events, vec!["grant", "grant", "release"]);
 
@@ -108,13 +108,13 @@ fn the_ready_query_skips_a_task_another_writer_has_locked() {
     let second = s.insert_task(&new("second", &[]), 2).unwrap();
     assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
     // A person's psql holds the best task's row.
-    let mut other = connect(&url).unwrap();
-    let mut tx = other.transaction().unwrap();
-    tx.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", &[&first]).unwrap();
+    let other = connect(&url).unwrap();
+    other.batch("BEGIN").unwrap();
+    other.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", &[&first]).unwrap();
     s.begin().unwrap();
     assert_eq!(s.next_ready(None).unwrap(), Some(second), "the locked row is skipped, not waited for");
     s.rollback();
-    tx.rollback().unwrap();
+    other.batch("ROLLBACK").unwrap();
     s.begin().unwrap();
     assert_eq!(s.next_ready(None).unwrap(), Some(first));
     s.rollback();
@@ -136,8 +136,8 @@ fn one_daemon_holds_the_lease_a_standby_takes_it_over_and_the_deposed_store_cann
     // A second daemon is refused, naming the holder; a standby waits.
     let refused = Lease::take(&url, "host-b pid 2", "", false, |_| {}, |_| {}).err().expect("refused");
     assert!(refused.to_string().contains("host-a pid 1") && refused.to_string().contains("--standby"), "{refused}");
-    let mut c = connect(&url).unwrap();
-    assert!(matches!(try_take(&mut c, "host-b", "").unwrap(), Attempt::Held(i) if i.epoch == 1 && i.expires_in_ms > 0));
+    let c = connect(&url).unwrap();
+    assert!(matches!(try_take(&c, "host-b", "").unwrap(), Attempt::Held(i) if i.epoch == 1 && i.expires_in_ms > 0));
 
     // The holder dies (its renewals stop, and it never releases): the standby takes over once
     // the lease expires.
@@ -158,7 +158,7 @@ fn one_daemon_holds_the_lease_a_standby_takes_it_over_and_the_deposed_store_cann
     new.begin().unwrap();
     assert_eq!(new.counter("claim").unwrap(), 1, "what the old daemon committed is there");
     assert_eq!(new.commit_deferred().unwrap(), Committed::Durable);
-    let info = lease::info(&mut c).unwrap().unwrap();
+    let info = lease::info(&c).unwrap().unwrap();
     assert_eq!((info.epoch, info.holder.as_str()), (2, "host-b pid 2"));
 
     // A clean stop lets the next daemon in at once.
@@ -176,14 +176,14 @@ fn a_batch_in_flight_holds_a_take_over_back_until_it_commits() {
     store.begin().unwrap();
     store.set_counter("x", 1).unwrap();
     // The lease expires while the batch is open; a take-over must wait for the batch.
-    let mut c = connect(&url).unwrap();
+    let c = connect(&url).unwrap();
     c.execute("UPDATE lease_renewal SET expires_at = now() - interval '1 second'", &[]).unwrap();
     let taker = std::thread::spawn({
         let url = url.clone();
         move || {
-            let mut c = connect(&url).unwrap();
+            let c = connect(&url).unwrap();
             let started = std::time::Instant::now();
-            (try_take(&mut c, "b", "").unwrap(), started.elapsed())
+            (try_take(&c, "b", "").unwrap(), started.elapsed())
         }
     });
     std::thread::sleep(std::time::Duration::from_millis(300));
