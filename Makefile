@@ -34,8 +34,13 @@ run: build
 ## test: unit tests and end-to-end tests (real daemon, real socket, real model, real Claude Code).
 ## One build: `cargo test` builds the kite binary the end-to-end tests run (a separate
 ## `cargo build` first would compile every dependency a second time, with other features).
+## Then the coordinator's end-to-end suite again on PostgreSQL, in a throwaway cluster.
+PG_SUITE = tasks:: locks:: sessions:: protocol:: durability:: pg::
 test: setup
-	$(CARGO) test --release --workspace --no-fail-fast -- --test-threads=2
+	$(CARGO) test --release --workspace --no-fail-fast -- --test-threads=2; all=$$?; \
+	$(CARGO) run -q --release -p kite-store-pg --bin kite-pg-cluster -- \
+	  $(CARGO) test --release -p kite --test e2e -- --test-threads=2 $(PG_SUITE); pg=$$?; \
+	test $$all -eq 0 -a $$pg -eq 0
 
 ## install: PREFIX/bin/kite, and the model and ONNX runtime as real files (not links into .venv)
 ## under PREFIX/share/kite, where the binary finds them with no variable set. Idempotent.

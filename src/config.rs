@@ -59,6 +59,8 @@ pub(crate) struct StoreSettings {
     /// How long a finished task (done, failed, pruned) stays before it moves to the archive.
     #[serde(deserialize_with = "keep")]
     pub(crate) keep_tasks: Option<std::time::Duration>,
+    /// A team's PostgreSQL database (`postgres://user:password@host/db`) instead of HOME/kite.db.
+    pub(crate) url: Option<String>,
 }
 
 impl Default for StoreSettings {
@@ -68,6 +70,7 @@ impl Default for StoreSettings {
             synchronous: "normal".into(),
             keep_events: r.events,
             keep_tasks: r.tasks,
+            url: None,
         }
     }
 }
@@ -194,6 +197,7 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 # synchronous = "normal"       # "full": fsync before every reply (survives power loss)
 # keep_events = "30d"          # then events move to .kite/archive/events.jsonl ("forever": never)
 # keep_tasks = "30d"           # finished tasks, the same way, to .kite/archive/tasks.jsonl
+# url = "postgres://kite:PASSWORD@db.example:5432/kite"   # a team's shared store (README: kite for a team)
 
 [hooks]
 # inject = true                # false: SessionStart adds no context

@@ -34,6 +34,10 @@ pub(crate) struct Args {
     /// client's own process, each loading the model.
     #[arg(long)]
     no_memory: bool,
+    /// With a PostgreSQL store ([store] url): wait while another daemon holds the store's lease,
+    /// and take over when it stops or its lease expires.
+    #[arg(long)]
+    standby: bool,
     /// Started by a hook or `kite mcp`: losing a start race to another daemon is not an error.
     #[arg(long, hide = true)]
     autostarted: bool,
@@ -57,6 +61,9 @@ impl Args {
         }
         if self.no_memory {
             out.push("--no-memory".to_string());
+        }
+        if self.standby {
+            out.push("--standby".to_string());
         }
         out
     }
@@ -144,6 +151,14 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         heartbeat_timeout: Duration::from_secs_f64(timeout),
         durability,
         retention: kite_coord::Retention { events: ctx.config.store.keep_events, tasks: ctx.config.store.keep_tasks },
+        backend: match &ctx.config.store.url {
+            Some(url) => {
+                anyhow::ensure!(url.starts_with("postgres://") || url.starts_with("postgresql://"), "[store] url in {} must be a postgres:// URL", ctx.config.file.display());
+                kite_coord::Backend::Postgres { url: url.clone(), standby: args.standby }
+            }
+            None if args.standby => anyhow::bail!("--standby needs a shared store: set [store] url in {}", ctx.config.file.display()),
+            None => kite_coord::Backend::Sqlite,
+        },
     };
     let tick = match args.tick {
         Some(t) if !(t.is_finite() && t >= 0.0) => anyhow::bail!("--tick must be a number of seconds (0: no strategy loop)"),

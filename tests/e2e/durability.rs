@@ -70,7 +70,10 @@ async fn kill_9_rounds(mut d: Daemon, writers: usize) {
         let lost: Vec<&i64> = acked.iter().filter(|id| !stored.contains(id)).collect();
         assert!(lost.is_empty(), "round {round}: acknowledged tasks lost after kill -9: {lost:?}");
     }
-    assert!(acked.len() > 100, "the stream made progress ({} acks)", acked.len());
+    // Each round streams for 20-80 ms after a restart; on PostgreSQL a restart also connects and
+    // takes the lease, and every commit waits for the server's WAL flush.
+    let progress = if crate::support::on_postgres() { 20 } else { 100 };
+    assert!(acked.len() > progress, "the stream made progress ({} acks)", acked.len());
 }
 
 /// Retention: old events and finished tasks move to JSON Lines files in the archive, synced
@@ -156,6 +159,9 @@ fn a_bad_retention_in_kite_toml_is_refused_with_the_key() {
 /// with no request), and nothing committed is lost by it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_daemon_truncates_its_wal_and_keeps_every_task() {
+    if crate::support::on_postgres() {
+        return; // SQLite's WAL file: PostgreSQL's is the server's business.
+    }
     let mut d = Daemon::start();
     let c = d.client().await;
     for i in 0..500 {

@@ -20,6 +20,22 @@ pub(crate) fn with_model(c: &mut Command) -> &mut Command {
     c
 }
 
+/// Whether this run of the suite is on PostgreSQL (`KITE_TEST_PG`, set by `kite-pg-cluster`).
+pub(crate) fn on_postgres() -> bool {
+    std::env::var("KITE_TEST_PG").is_ok_and(|u| !u.is_empty())
+}
+
+/// With `KITE_TEST_PG` set (a cluster's `postgres` database, as `kite-pg-cluster` gives it): a
+/// new database in that cluster for one daemon, and its URL.
+pub(crate) fn test_pg_database() -> Option<String> {
+    let base = std::env::var("KITE_TEST_PG").ok().filter(|u| !u.is_empty())?;
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!("e2e_{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let c = kite_store_pg::connect(&base).expect("the cluster in KITE_TEST_PG answers");
+    c.batch(&format!("CREATE DATABASE {name}")).expect("create a database");
+    Some(format!("{}/{name}", base.rsplit_once('/').expect("a database URL").0))
+}
+
 /// A daemon on its own temporary project (a git repository) and home.
 pub(crate) struct Daemon {
     child: Option<Child>,
@@ -43,6 +59,12 @@ impl Daemon {
         std::fs::create_dir(root.join(".git")).unwrap();
         std::fs::create_dir_all(root.join("src")).unwrap();
         let home = root.join(".kite");
+        if let Some(url) = test_pg_database() {
+            // The same suite on PostgreSQL: this daemon's store is a database of its own.
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().mode(0o700).create(&home).unwrap();
+            std::fs::write(home.join("kite.toml"), format!("[store]\nurl = \"{url}\"\n")).unwrap();
+        }
         let mut d = Daemon { child: None, root, home, args: args.iter().map(|s| s.to_string()).collect(), log: tempfile::NamedTempFile::new().unwrap(), _dir: dir };
         d.spawn();
         d

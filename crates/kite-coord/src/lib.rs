@@ -35,6 +35,19 @@ pub struct DaemonConfig {
     pub durability: Durability,
     /// How long events and finished tasks stay in the live database before `gc` archives them.
     pub retention: Retention,
+    /// Where the state lives: HOME/kite.db, or a team's PostgreSQL database.
+    pub backend: Backend,
+}
+
+/// Where the coordinator's durable state lives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in the home (`kite.db`): one machine.
+    #[default]
+    Sqlite,
+    /// A team's PostgreSQL database (`[store] url`), written under its lease. With `standby`,
+    /// the daemon waits for the active one's lease to expire and then takes over.
+    Postgres { url: String, standby: bool },
 }
 
 /// How long the event log and finished tasks are kept before they move to the archive
@@ -75,6 +88,8 @@ pub enum DaemonError {
     Io { what: String, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] kite_store::StoreError),
+    #[error(transparent)]
+    Lease(#[from] kite_store_pg::lease::LeaseError),
 }
 
 impl DaemonError {

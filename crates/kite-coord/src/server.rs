@@ -34,7 +34,39 @@ pub async fn run_with(
     let _ = std::fs::remove_file(&socket);
     let fd_limit = raise_fd_limit();
     let accept = Arc::new(AcceptStats { fd_limit, ..AcceptStats::default() });
-    let state = StateHandle::start(&config, accept.clone())?;
+    tokio::pin!(shutdown);
+    let lease = match &config.backend {
+        crate::Backend::Sqlite => None,
+        crate::Backend::Postgres { url, standby } => {
+            let taking = tokio::task::spawn_blocking({
+                let (url, standby) = (url.clone(), *standby);
+                let holder = kite_store_pg::lease::Holder { place: place_name(&config.home), pid: std::process::id() };
+                move || {
+                    kite_store_pg::lease::Lease::take(
+                        &url,
+                        &holder,
+                        "",
+                        standby,
+                        |held| tracing::info!(holder = %held.holder, epoch = held.epoch, "standby: another daemon holds the store's lease; waiting to take over"),
+                        |why| {
+                            // The store refuses this daemon's batches from now on; it must not
+                            // answer anything more.
+                            tracing::error!("{why}; this daemon stops");
+                            std::process::exit(3);
+                        },
+                    )
+                }
+            });
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                taken = taking => Some(taken.map_err(|e| DaemonError::Io { what: "the lease thread failed".into(), source: std::io::Error::other(e.to_string()) })??),
+            }
+        }
+    };
+    if let Some(l) = &lease {
+        tracing::info!(epoch = l.epoch(), "holding the store's lease");
+    }
+    let state = StateHandle::start(&config, accept.clone(), lease.as_ref().map(|l| l.epoch()))?;
     let services = services.with_first(Arc::new(crate::service::Door::new(&config.root, &config.home)));
     let listener = UnixListener::bind(&socket).map_err(DaemonError::io(format!("cannot bind {}", socket.display())))?;
     tracing::info!(socket = %socket.display(), root = %config.root.display(), pid = std::process::id(), "kite daemon listening");
@@ -42,7 +74,6 @@ pub async fn run_with(
     let own_uid = rustix::process::geteuid().as_raw();
     let next_conn = AtomicU64::new(1);
 
-    tokio::pin!(shutdown);
     let mut backoff = Backoff::default();
     loop {
         tokio::select! {
@@ -92,7 +123,18 @@ pub async fn run_with(
     let _ = std::fs::remove_file(&socket);
     state.send(Command::Shutdown);
     state.join().await;
+    if let Some(l) = lease {
+        // A standby takes over at once instead of waiting for the lease to expire.
+        let _ = tokio::task::spawn_blocking(move || l.release()).await;
+    }
     Ok(())
+}
+
+/// The place a daemon serves, as a lease names its holder: host and home. This process holds the
+/// home's pidfile lock, so no other live daemon has the same place.
+fn place_name(home: &std::path::Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", home.display())
 }
 
 const EMFILE: i32 = 24;

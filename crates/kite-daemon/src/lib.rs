@@ -131,6 +131,7 @@ mod tests {
             heartbeat_timeout: Duration::from_secs(300),
             durability: kite_coord::Durability::Normal,
             retention: kite_coord::Retention::default(),
+            backend: Default::default(),
         }
     }
 

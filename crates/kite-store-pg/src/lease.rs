@@ -63,8 +63,30 @@ pub fn info(c: &Conn) -> Result<Option<LeaseInfo>> {
     Ok(row.map(|r| LeaseInfo { epoch: r.get(0), holder: r.get(1), address: r.get(2), expires_in_ms: r.get(3) }))
 }
 
-/// One attempt: takes the lease when it is free or expired.
-pub fn try_take(c: &Conn, holder: &str, address: &str) -> Result<Attempt> {
+/// Who a daemon is: the place it serves (`place`: host and home, which one daemon at a time holds
+/// through the home's pidfile lock) and its pid. A daemon that finds the lease held by its own
+/// place holds that place's pidfile lock, so the holder is provably dead (killed, crashed) and
+/// the lease is taken over at once instead of after it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub place: String,
+    pub pid: u32,
+}
+
+impl Holder {
+    fn text(&self) -> String {
+        format!("{} pid {}", self.place, self.pid)
+    }
+
+    /// Whether `text` (a lease's holder) names another process of this place.
+    fn same_place(&self, text: &str) -> bool {
+        text.strip_prefix(self.place.as_str()).is_some_and(|rest| rest.starts_with(" pid ")) && text != self.text()
+    }
+}
+
+/// One attempt: takes the lease when it is free or expired, or held by a dead daemon of the same
+/// place.
+pub fn try_take(c: &Conn, holder: &Holder, address: &str) -> Result<Attempt> {
     ensure_rows(c)?;
     c.batch("BEGIN")?;
     let r = take_in_tx(c, holder, address);
@@ -82,7 +104,7 @@ pub fn try_take(c: &Conn, holder: &str, address: &str) -> Result<Attempt> {
     Ok(r)
 }
 
-fn take_in_tx(c: &Conn, holder: &str, address: &str) -> Result<Attempt> {
+fn take_in_tx(c: &Conn, holder: &Holder, address: &str) -> Result<Attempt> {
     // FOR UPDATE waits for a batch of the current holder in flight (it holds FOR SHARE).
     let row = c.query_one("SELECT epoch, holder, address FROM lease WHERE id = 1 FOR UPDATE", &[])?;
     let (epoch, old_holder, old_address): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
@@ -93,11 +115,11 @@ fn take_in_tx(c: &Conn, holder: &str, address: &str) -> Result<Attempt> {
             &[],
         )?
         .get(0);
-    if left > 0 {
+    if left > 0 && !holder.same_place(&old_holder) {
         return Ok(Attempt::Held(LeaseInfo { epoch, holder: old_holder, address: old_address, expires_in_ms: left }));
     }
     let ttl_ms = TTL.as_millis() as i64;
-    c.execute("UPDATE lease SET epoch = epoch + 1, holder = $1, address = $2, since = now() WHERE id = 1", &[&holder, &address])?;
+    c.execute("UPDATE lease SET epoch = epoch + 1, holder = $1, address = $2, since = now() WHERE id = 1", &[&holder.text(), &address])?;
     c.execute("UPDATE lease_renewal SET expires_at = now() + make_interval(secs => $1::bigint / 1000.0) WHERE id = 1", &[&ttl_ms])?;
     Ok(Attempt::Won(epoch + 1))
 }
@@ -124,7 +146,7 @@ impl Lease {
     /// `kite status`). When another daemon holds it: with `standby`, waits until its lease
     /// expires (calling `waiting` once with who holds it), else refuses. `lost` is called, on the
     /// renewal thread, if the lease is ever lost: the daemon must stop serving.
-    pub fn take(url: &str, holder: &str, address: &str, standby: bool, mut waiting: impl FnMut(&LeaseInfo), lost: impl Fn(String) + Send + 'static) -> std::result::Result<Lease, LeaseError> {
+    pub fn take(url: &str, holder: &Holder, address: &str, standby: bool, mut waiting: impl FnMut(&LeaseInfo), lost: impl Fn(String) + Send + 'static) -> std::result::Result<Lease, LeaseError> {
         let c = connect(url)?;
         crate::migrate(&c)?;
         let mut told = false;

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::cluster::TempCluster;
-use crate::lease::{try_take, Attempt, Lease};
+use crate::lease::{try_take, Attempt, Holder, Lease};
 use kite_core::{LockMode, TaskStatus};
 use kite_store::prelude::*;
 use kite_store::{CostRow, HistoryRow, NewTaskRow, TaskState};
@@ -10,6 +10,10 @@ use std::sync::Arc;
 
 fn cluster() -> TempCluster {
     TempCluster::start().expect("a PostgreSQL cluster (install Debian's postgresql package)")
+}
+
+fn holder(place: &str, pid: u32) -> Holder {
+    Holder { place: place.into(), pid }
 }
 
 fn new<'a>(title: &'a str, deps: &'a [i64]) -> NewTaskRow<'a> {
@@ -126,7 +130,7 @@ fn one_daemon_holds_the_lease_a_standby_takes_it_over_and_the_deposed_store_cann
     let url = pg.create_database("kite").unwrap();
     let lost = Arc::new(std::sync::Mutex::new(None::<String>));
     let seen = lost.clone();
-    let first = Lease::take(&url, "host-a pid 1", "https://a:7777", false, |_| {}, move |why| *seen.lock().unwrap() = Some(why)).unwrap();
+    let first = Lease::take(&url, &holder("host-a", 1), "https://a:7777", false, |_| {}, move |why| *seen.lock().unwrap() = Some(why)).unwrap();
     assert_eq!(first.epoch(), 1);
     let old = PgStore::open(&url, Some(first.epoch())).unwrap();
     old.begin().unwrap();
@@ -134,17 +138,17 @@ fn one_daemon_holds_the_lease_a_standby_takes_it_over_and_the_deposed_store_cann
     assert_eq!(old.commit_deferred().unwrap(), Committed::Durable);
 
     // A second daemon is refused, naming the holder; a standby waits.
-    let refused = Lease::take(&url, "host-b pid 2", "", false, |_| {}, |_| {}).err().expect("refused");
+    let refused = Lease::take(&url, &holder("host-b", 2), "", false, |_| {}, |_| {}).err().expect("refused");
     assert!(refused.to_string().contains("host-a pid 1") && refused.to_string().contains("--standby"), "{refused}");
     let c = connect(&url).unwrap();
-    assert!(matches!(try_take(&c, "host-b", "").unwrap(), Attempt::Held(i) if i.epoch == 1 && i.expires_in_ms > 0));
+    assert!(matches!(try_take(&c, &holder("host-b", 2), "").unwrap(), Attempt::Held(i) if i.epoch == 1 && i.expires_in_ms > 0));
 
     // The holder dies (its renewals stop, and it never releases): the standby takes over once
     // the lease expires.
     drop(first);
     let started = std::time::Instant::now();
     let mut waited = None;
-    let second = Lease::take(&url, "host-b pid 2", "", true, |i| waited = Some(i.holder.clone()), |_| {}).unwrap();
+    let second = Lease::take(&url, &holder("host-b", 2), "", true, |i| waited = Some(i.holder.clone()), |_| {}).unwrap();
     assert_eq!(waited.as_deref(), Some("host-a pid 1"));
     assert_eq!(second.epoch(), 2);
     assert!(started.elapsed() < lease::TTL + std::time::Duration::from_secs(1), "took over in {:?}", started.elapsed());
@@ -161,17 +165,23 @@ fn one_daemon_holds_the_lease_a_standby_takes_it_over_and_the_deposed_store_cann
     let info = lease::info(&c).unwrap().unwrap();
     assert_eq!((info.epoch, info.holder.as_str()), (2, "host-b pid 2"));
 
+    // The same place restarting after a crash (it holds the home's pidfile lock, so the old
+    // process is dead) takes over at once, without waiting for the expiry.
+    drop(second);
+    let restarted = Lease::take(&url, &holder("host-b", 22), "", false, |_| {}, |_| {}).unwrap();
+    assert_eq!(restarted.epoch(), 3);
+
     // A clean stop lets the next daemon in at once.
-    second.release();
-    let third = Lease::take(&url, "host-c", "", false, |_| {}, |_| {}).unwrap();
-    assert_eq!(third.epoch(), 3);
+    restarted.release();
+    let third = Lease::take(&url, &holder("host-c", 3), "", false, |_| {}, |_| {}).unwrap();
+    assert_eq!(third.epoch(), 4);
 }
 
 #[test]
 fn a_batch_in_flight_holds_a_take_over_back_until_it_commits() {
     let pg = cluster();
     let url = pg.create_database("kite").unwrap();
-    let first = Lease::take(&url, "a", "", false, |_| {}, |_| {}).unwrap();
+    let first = Lease::take(&url, &holder("a", 1), "", false, |_| {}, |_| {}).unwrap();
     let store = PgStore::open(&url, Some(first.epoch())).unwrap();
     store.begin().unwrap();
     store.set_counter("x", 1).unwrap();
@@ -183,7 +193,7 @@ fn a_batch_in_flight_holds_a_take_over_back_until_it_commits() {
         move || {
             let c = connect(&url).unwrap();
             let started = std::time::Instant::now();
-            (try_take(&c, "b", "").unwrap(), started.elapsed())
+            (try_take(&c, &holder("b", 2), "").unwrap(), started.elapsed())
         }
     });
     std::thread::sleep(std::time::Duration::from_millis(300));

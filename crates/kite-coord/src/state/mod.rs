@@ -58,8 +58,12 @@ pub(crate) struct StateHandle {
 
 impl StateHandle {
     /// Opens the store, restores the state and starts the owner's task.
-    pub(crate) fn start(config: &DaemonConfig, accept: std::sync::Arc<crate::server::AcceptStats>) -> Result<StateHandle, DaemonError> {
-        let store: Box<dyn Storage> = Box::new(Store::open(&config.db_path(), config.durability)?);
+    /// `epoch`: the lease this daemon writes a PostgreSQL store under.
+    pub(crate) fn start(config: &DaemonConfig, accept: std::sync::Arc<crate::server::AcceptStats>, epoch: Option<i64>) -> Result<StateHandle, DaemonError> {
+        let store: Box<dyn Storage> = match &config.backend {
+            crate::Backend::Sqlite => Box::new(Store::open(&config.db_path(), config.durability)?),
+            crate::Backend::Postgres { url, .. } => Box::new(kite_store_pg::PgStore::open(url, epoch)?),
+        };
         let outlet = Outlet::new(store.durable()).map_err(DaemonError::io("cannot start the WAL sync thread"))?;
         let mut state = State::restore(store, outlet, config)?;
         state.accept = accept;
@@ -249,8 +253,15 @@ impl State {
             };
             let quiet = first.is_none();
             self.now_ms = now_ms();
-            if let Err(e) = self.store.begin() {
-                tracing::error!("cannot begin a transaction: {e}");
+            match self.store.begin() {
+                Ok(()) => {}
+                Err(e @ kite_store::StoreError::Deposed { .. }) => {
+                    // Another daemon serves the store now. Not one more request may be
+                    // answered from here: every client reconnects to the active daemon.
+                    tracing::error!("{e}; this daemon stops");
+                    std::process::exit(3);
+                }
+                Err(e) => tracing::error!("cannot begin a transaction: {e}"),
             }
             // Take what has arrived, up to a batch's size or time: a burst (a thousand lock
             // waiters at once) is handled over several batches, with the connections let run in

@@ -27,6 +27,7 @@ impl Harness {
             heartbeat_timeout,
             durability: kite_store::Durability::Normal,
             retention: crate::Retention::default(),
+            backend: Default::default(),
         };
         let state = State::restore(Box::new(Store::open_in_memory().unwrap()), Outlet::Direct, &config).unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
