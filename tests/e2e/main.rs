@@ -12,6 +12,7 @@ mod install;
 mod locks;
 mod memory;
 mod messages;
+mod pg;
 mod protocol;
 mod sched;
 mod sessions;

@@ -54,12 +54,17 @@ impl Daemon {
     }
 
     pub(crate) fn start_with(args: &[&str]) -> Daemon {
+        Daemon::start_on(test_pg_database(), args)
+    }
+
+    /// A daemon whose store is the PostgreSQL database at `store` (SQLite in its home without).
+    pub(crate) fn start_on(store: Option<String>, args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("kite-e2e").tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir(root.join(".git")).unwrap();
         std::fs::create_dir_all(root.join("src")).unwrap();
         let home = root.join(".kite");
-        if let Some(url) = test_pg_database() {
+        if let Some(url) = store {
             // The same suite on PostgreSQL: this daemon's store is a database of its own.
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new().mode(0o700).create(&home).unwrap();
@@ -86,7 +91,26 @@ impl Daemon {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        self.wait_ready();
+        if !self.args.iter().any(|a| a == "--standby") {
+            self.wait_ready();
+        }
+    }
+
+    /// Waits for this daemon to answer, up to `limit`; how long that took.
+    pub(crate) fn answers_within(&mut self, limit: Duration) -> Duration {
+        let started = Instant::now();
+        let want = self.child.as_ref().unwrap().id();
+        loop {
+            if let Ok(h) = kite_proto::client::blocking::request::<kite_proto::op::Hello>(&self.socket(), kite_proto::NoArgs {}, Duration::from_secs(1)) {
+                assert_eq!(h.pid, want);
+                return started.elapsed();
+            }
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("daemon exited: {st}\n{}", self.daemon_report());
+            }
+            assert!(started.elapsed() < limit, "the daemon did not answer within {limit:?}\n{}", self.daemon_report());
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn log_file(&self) -> std::fs::File {
@@ -94,7 +118,7 @@ impl Daemon {
     }
 
     /// The state of the daemon process and the tail of its stderr, for a failure message.
-    fn daemon_report(&self) -> String {
+    pub(crate) fn daemon_report(&self) -> String {
         let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
         let alive = match &self.child {
