@@ -87,6 +87,13 @@ pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
     for w in &s.locks.waiting {
         output::line(format!("  {} {} wanted by {}", w.path, w.mode.as_str(), w.session))?;
     }
+    if s.store.backend == "postgres" {
+        output::line(format!("store: PostgreSQL {} (lease epoch {})", s.store.location, s.store.epoch.unwrap_or(0)))?;
+        output::line("  a take-over by a daemon on another machine would not have:".to_string())?;
+        for what in &s.store.local_only {
+            output::line(format!("    {what}"))?;
+        }
+    }
     if let Some(r) = &s.refused {
         output::line(format!(
             "warning: {} connections refused for want of file descriptors (limit {}), the last at {}; raise `ulimit -n` and restart the daemon",

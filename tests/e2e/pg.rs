@@ -99,6 +99,13 @@ async fn a_standby_takes_over_within_5_s_of_a_kill_9_and_nothing_acknowledged_is
     let took = standby.answers_within(Duration::from_secs(5));
     eprintln!("the standby answered {took:?} after the kill");
 
+    // Its status names the store, the new epoch and what a take-over elsewhere would not have.
+    let status = standby.ok(&["status"]);
+    assert_eq!((status["store"]["backend"].as_str(), status["store"]["epoch"].as_i64()), (Some("postgres"), Some(2)), "{status}");
+    assert!(status["store"]["local_only"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("worktrees")), "{status}");
+    let text = String::from_utf8(standby.cli(&["status"]).stdout).unwrap();
+    assert!(text.contains("store: PostgreSQL") && text.contains("lease epoch 2") && text.contains("would not have"), "{text}");
+
     // Every acknowledged change is there.
     let tasks = standby.ok(&["task", "list", "--all"]);
     let by_id: HashMap<i64, String> =

@@ -530,6 +530,25 @@ pub struct Status {
     /// What agents and people's sessions cost, today and over the daemon's lifetime.
     #[serde(default)]
     pub cost: CostSummary,
+    /// Where the state is kept.
+    #[serde(default)]
+    pub store: StoreInfo,
+}
+
+/// Where the daemon keeps its state (`status`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct StoreInfo {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// The database file, or the database's URL without its password.
+    pub location: String,
+    /// With a shared store: the lease epoch this daemon writes under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<i64>,
+    /// With a shared store: what lives only on this daemon's machine, which a daemon taking
+    /// over on another machine does not have.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_only: Vec<String>,
 }
 
 /// Connections refused because the daemon ran out of file descriptors.

@@ -67,6 +67,7 @@ impl StateHandle {
         let outlet = Outlet::new(store.durable()).map_err(DaemonError::io("cannot start the WAL sync thread"))?;
         let mut state = State::restore(store, outlet, config)?;
         state.accept = accept;
+        state.store_info = store_info(config, epoch);
         let (tx, rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = oneshot::channel();
         tokio::spawn(async move {
@@ -87,6 +88,24 @@ impl StateHandle {
         if let Some(rx) = rx {
             let _ = rx.await;
         }
+    }
+}
+
+/// Where the state is kept, and with a shared store what a take-over elsewhere would not have.
+fn store_info(config: &DaemonConfig, epoch: Option<i64>) -> kite_proto::ops::StoreInfo {
+    match &config.backend {
+        crate::Backend::Sqlite => kite_proto::ops::StoreInfo { backend: "sqlite".into(), location: config.db_path().display().to_string(), epoch: None, local_only: Vec::new() },
+        crate::Backend::Postgres { url, .. } => kite_proto::ops::StoreInfo {
+            backend: "postgres".into(),
+            location: kite_store_pg::redact_url(url),
+            epoch,
+            local_only: vec![
+                format!("vault notes not yet committed to git (in {})", config.root.join("vault").display()),
+                format!("agents' worktrees and their uncommitted work (in {})", config.home.join("worktrees").display()),
+                "the vault's search index (rebuilt where it is missing)".into(),
+                "lock waits in progress (clients ask again)".into(),
+            ],
+        },
     }
 }
 
@@ -169,6 +188,8 @@ pub(crate) struct State {
     touched: Vec<String>,
     /// What the accept loop refused (shown by `status`).
     accept: std::sync::Arc<crate::server::AcceptStats>,
+    /// Where the state is kept, for `status`.
+    store_info: kite_proto::ops::StoreInfo,
     now_ms: i64,
     retention: crate::Retention,
     /// When the next retention chunk is due.
@@ -230,6 +251,7 @@ impl State {
             pending,
             touched: Vec::new(),
             accept: Default::default(),
+            store_info: Default::default(),
             now_ms: now_ms(),
             retention: config.retention,
             // Soon after a start, so a database that grew while retention was off shrinks.

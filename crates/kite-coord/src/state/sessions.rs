@@ -27,6 +27,7 @@ impl State {
             locks: self.locks_view(),
             counters: self.counters()?,
             cost: self.cost_view()?,
+            store: self.store_info.clone(),
             refused: match self.accept.refused.load(std::sync::atomic::Ordering::Relaxed) {
                 0 => None,
                 total => Some(kite_proto::ops::Refused {
