@@ -29,7 +29,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn wait<F: Future>(f: F) -> F::Output {
+pub(crate) fn wait<F: Future>(f: F) -> F::Output {
     futures::executor::block_on(f)
 }
 
@@ -43,7 +43,7 @@ pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
 
 /// One connection.
 pub struct Conn {
-    client: tokio_postgres::Client,
+    client: std::sync::Arc<tokio_postgres::Client>,
 }
 
 impl Conn {
@@ -61,7 +61,7 @@ impl Conn {
             Ok::<_, tokio_postgres::Error>(client)
         }));
         match connected {
-            Ok(Ok(client)) => Ok(Conn { client }),
+            Ok(Ok(client)) => Ok(Conn { client: std::sync::Arc::new(client) }),
             Ok(Err(e)) => Err(StoreError::Backend(format!("cannot connect to the database {}: {}", crate::redact_url(url), db(e)))),
             Err(e) => Err(StoreError::Backend(format!("cannot connect to the database {}: {e}", crate::redact_url(url)))),
         }
@@ -90,6 +90,16 @@ impl Conn {
 
     pub fn execute<T: ?Sized + ToStatement>(&self, st: &T, params: &[P<'_>]) -> Result<u64> {
         wait(self.client.execute(st, params)).map_err(db)
+    }
+
+    /// The client itself, for a request that outlives the call that sent it (see
+    /// `PgStore::send`).
+    pub(crate) fn shared(&self) -> std::sync::Arc<tokio_postgres::Client> {
+        self.client.clone()
+    }
+
+    pub(crate) fn raw(&self) -> &tokio_postgres::Client {
+        &self.client
     }
 
     /// Whether the connection is gone.

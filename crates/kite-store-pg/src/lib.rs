@@ -26,11 +26,25 @@ mod sessions;
 mod tasks;
 
 pub use conn::Conn;
-pub(crate) use conn::P;
+pub(crate) use conn::{db, P};
 use kite_store::{Batch, Committed, Durable, EventStore, Storage, StoreError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
+
+/// A parameter the store owns, for a statement sent now and read later ([`PgStore::send`]).
+pub(crate) type Owned = Box<dyn ToSql + Sync + Send>;
+
+/// Owns a parameter for [`PgStore::send`].
+pub(crate) fn own<T: ToSql + Sync + Send + 'static>(v: T) -> Owned {
+    Box::new(v)
+}
+
+/// A statement sent and not yet answered.
+type InFlight = Pin<Box<dyn Future<Output = std::result::Result<(), tokio_postgres::Error>> + Send>>;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -88,6 +102,13 @@ pub fn migrate(c: &Conn) -> Result<()> {
 }
 
 /// An open connection to the team's database.
+///
+/// Writes whose result the owner does not read (a history row, an event, a status change) are
+/// pipelined: [`PgStore::send`] puts the statement on the wire and returns, and the next read,
+/// savepoint or commit waits for every answer before it goes on. PostgreSQL runs one
+/// connection's statements in order, so a read sees every write sent before it, and an error of
+/// a sent write fails the request that sent it (its savepoint is released only after the
+/// answers came). A request then costs one round trip per read, not one per statement.
 pub struct PgStore {
     client: Conn,
     /// Prepared statements by their text: each is prepared once per connection.
@@ -97,6 +118,8 @@ pub struct PgStore {
     /// Whether the open transaction wrote anything (for the owner's upkeep).
     wrote: Cell<bool>,
     in_tx: Cell<bool>,
+    /// Statements sent and not yet answered.
+    in_flight: RefCell<Vec<InFlight>>,
 }
 
 impl PgStore {
@@ -105,7 +128,7 @@ impl PgStore {
     pub fn open(url: &str, epoch: Option<i64>) -> Result<PgStore> {
         let client = connect(url)?;
         migrate(&client)?;
-        Ok(PgStore { client, stmts: RefCell::default(), epoch, wrote: Cell::new(false), in_tx: Cell::new(false) })
+        Ok(PgStore { client, stmts: RefCell::default(), epoch, wrote: Cell::new(false), in_tx: Cell::new(false), in_flight: RefCell::default() })
     }
 
     fn stmt(&self, sql: &str) -> Result<Statement> {
@@ -117,22 +140,77 @@ impl PgStore {
         Ok(s)
     }
 
+    /// Sends a write and returns without waiting for its answer (see the type's docs).
+    pub(crate) fn send(&self, sql: &str, params: Vec<Owned>) -> Result<()> {
+        let st = self.stmt(sql)?;
+        let client = self.client.shared();
+        self.wrote.set(true);
+        self.defer(Box::pin(async move { client.execute_raw(&st, params).await.map(|_| ()) }))
+    }
+
+    /// Sends a statement without parameters and returns without waiting for its answer.
+    fn send_simple(&self, sql: &'static str) -> Result<()> {
+        let client = self.client.shared();
+        self.defer(Box::pin(async move { client.batch_execute(sql).await }))
+    }
+
+    /// Polls `f` once, which puts its request on the wire, and keeps it until the next
+    /// [`PgStore::settle`].
+    fn defer(&self, mut f: InFlight) -> Result<()> {
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(r) => r.map_err(db),
+            std::task::Poll::Pending => {
+                self.in_flight.borrow_mut().push(f);
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits for the answer to every statement sent; the first error, if any.
+    fn settle(&self) -> Result<()> {
+        let sent = std::mem::take(&mut *self.in_flight.borrow_mut());
+        if sent.is_empty() {
+            return Ok(());
+        }
+        let answers = conn::wait(futures::future::join_all(sent));
+        answers.into_iter().find_map(|r| r.err()).map_or(Ok(()), |e| Err(db(e)))
+    }
+
+    /// A read: sent behind the writes in flight (one round trip for all of them), answered
+    /// after them.
+    fn read<T>(&self, f: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>) -> Result<T> {
+        let mut f = std::pin::pin!(f);
+        let waker = futures::task::noop_waker();
+        let first = f.as_mut().poll(&mut std::task::Context::from_waker(&waker));
+        let settled = self.settle();
+        let r = match first {
+            std::task::Poll::Ready(r) => r,
+            std::task::Poll::Pending => conn::wait(f),
+        };
+        // A write that failed aborted the transaction: its error is the cause.
+        settled?;
+        r.map_err(db)
+    }
+
     pub(crate) fn query(&self, sql: &str, params: &[P<'_>]) -> Result<Vec<Row>> {
         let st = self.stmt(sql)?;
-        self.client.query(&st, params)
+        self.read(self.client.raw().query(&st, params))
     }
 
     pub(crate) fn opt(&self, sql: &str, params: &[P<'_>]) -> Result<Option<Row>> {
         let st = self.stmt(sql)?;
-        self.client.query_opt(&st, params)
+        self.read(self.client.raw().query_opt(&st, params))
     }
 
     pub(crate) fn one(&self, sql: &str, params: &[P<'_>]) -> Result<Row> {
         let st = self.stmt(sql)?;
-        self.client.query_one(&st, params)
+        self.read(self.client.raw().query_one(&st, params))
     }
 
     pub(crate) fn exec(&self, sql: &str, params: &[P<'_>]) -> Result<u64> {
+        self.settle()?;
         let st = self.stmt(sql)?;
         let n = self.client.execute(&st, params)?;
         self.wrote.set(true);
@@ -140,6 +218,7 @@ impl PgStore {
     }
 
     fn simple(&self, sql: &str) -> Result<()> {
+        self.settle()?;
         self.client.batch(sql)
     }
 
@@ -151,7 +230,8 @@ impl PgStore {
 
 impl Batch for PgStore {
     fn begin(&self) -> Result<()> {
-        self.simple("BEGIN")?;
+        self.settle()?;
+        self.send_simple("BEGIN")?;
         self.in_tx.set(true);
         self.wrote.set(false);
         if let Some(mine) = self.epoch {
@@ -167,27 +247,38 @@ impl Batch for PgStore {
     }
 
     fn commit_deferred(&self) -> Result<Committed> {
-        self.simple("COMMIT")?;
+        // Behind the batch's last writes, in the same round trip.
+        let committed = self.read(self.client.raw().batch_execute("COMMIT"));
+        if committed.is_err() {
+            self.rollback();
+        }
+        committed?;
         self.in_tx.set(false);
         // COMMIT returned: with synchronous_commit = on the WAL record is flushed.
         Ok(Committed::Durable)
     }
 
     fn rollback(&self) {
+        // What was sent is undone with the transaction; its answers are not wanted.
+        let _ = self.settle();
         if self.in_tx.replace(false) {
             let _ = self.simple("ROLLBACK");
         }
     }
 
     fn savepoint(&self) -> Result<()> {
-        self.simple("SAVEPOINT req")
+        self.send_simple("SAVEPOINT req")
     }
 
     fn release_savepoint(&self) -> Result<()> {
-        self.simple("RELEASE SAVEPOINT req")
+        // The request's writes must have succeeded before it counts as done.
+        self.settle()?;
+        self.send_simple("RELEASE SAVEPOINT req")
     }
 
     fn rollback_savepoint(&self) -> Result<()> {
+        // The request failed: the errors of what it sent are why, and are undone here.
+        let _ = self.settle();
         self.simple("ROLLBACK TO SAVEPOINT req; RELEASE SAVEPOINT req")
     }
 }
@@ -198,7 +289,7 @@ impl EventStore for PgStore {
     }
 
     fn set_counter(&self, name: &str, value: i64) -> Result<()> {
-        self.exec("INSERT INTO counters (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value", &[&name, &value])?;
+        self.send("INSERT INTO counters (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value", vec![own(name.to_string()), own(value)])?;
         Ok(())
     }
 
@@ -207,7 +298,7 @@ impl EventStore for PgStore {
     }
 
     fn insert_event(&self, id: i64, at_ms: i64, kind: &str, data: &serde_json::Value) -> Result<()> {
-        self.exec("INSERT INTO events (id, at_ms, kind, data) VALUES ($1, $2, $3, $4)", &[&id, &at_ms, &kind, &data.to_string()])?;
+        self.send("INSERT INTO events (id, at_ms, kind, data) VALUES ($1, $2, $3, $4)", vec![own(id), own(at_ms), own(kind.to_string()), own(data.to_string())])?;
         Ok(())
     }
 

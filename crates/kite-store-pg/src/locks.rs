@@ -3,7 +3,7 @@
 //! record, from which anyone can check that no exclusive lock was ever held twice, across
 //! take-overs included.
 
-use crate::{PgStore, Result};
+use crate::{own, PgStore, Result};
 use kite_core::locks::Held;
 use kite_core::{LockMode, LockPath};
 use kite_store::{LockStore, StoreError};
@@ -14,42 +14,43 @@ const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 impl LockStore for PgStore {
     fn insert_lock(&self, path: &str, session: &str, mode: LockMode, token: u64, now_ms: i64) -> Result<()> {
         let token = token as i64;
-        self.exec(
+        let (p, s, m) = (|| path.to_string(), || session.to_string(), || mode.as_str().to_string());
+        self.send(
             "INSERT INTO locks (path, session, mode, token, granted_ms) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (path, session, mode) DO UPDATE SET token = excluded.token, granted_ms = excluded.granted_ms",
-            &[&path, &session, &mode.as_str(), &token, &now_ms],
+            vec![own(p()), own(s()), own(m()), own(token), own(now_ms)],
         )?;
-        self.exec(
+        self.send(
             "INSERT INTO lock_tokens (path, last) VALUES ($1, $2) ON CONFLICT (path) DO UPDATE SET last = GREATEST(lock_tokens.last, excluded.last)",
-            &[&path, &token],
+            vec![own(p()), own(token)],
         )?;
-        self.exec(
+        self.send(
             "INSERT INTO lock_history (path, session, mode, token, epoch, event, at_ms) VALUES ($1, $2, $3, $4, $5, 'grant', $6)",
-            &[&path, &session, &mode.as_str(), &token, &self.epoch(), &now_ms],
+            vec![own(p()), own(s()), own(m()), own(token), own(self.epoch()), own(now_ms)],
         )?;
         Ok(())
     }
 
     fn delete_lock(&self, path: &str, session: &str) -> Result<()> {
-        self.exec(
+        self.send(
             &format!(
                 "WITH gone AS (DELETE FROM locks WHERE path = $1 AND session = $2 RETURNING path, session, mode, token)
                  INSERT INTO lock_history (path, session, mode, token, epoch, event, at_ms)
                  SELECT path, session, mode, token, $3, 'release', {NOW_MS} FROM gone"
             ),
-            &[&path, &session, &self.epoch()],
+            vec![own(path.to_string()), own(session.to_string()), own(self.epoch())],
         )?;
         Ok(())
     }
 
     fn delete_locks_of(&self, session: &str) -> Result<()> {
-        self.exec(
+        self.send(
             &format!(
                 "WITH gone AS (DELETE FROM locks WHERE session = $1 RETURNING path, session, mode, token)
                  INSERT INTO lock_history (path, session, mode, token, epoch, event, at_ms)
                  SELECT path, session, mode, token, $2, 'release', {NOW_MS} FROM gone"
             ),
-            &[&session, &self.epoch()],
+            vec![own(session.to_string()), own(self.epoch())],
         )?;
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The merge queue's book on PostgreSQL: one row per landing, lifetime counts per template.
 
-use crate::{int, PgStore, Result};
+use crate::{int, own, PgStore, Result};
 use kite_core::{MergeCounts, MergeEntry, MergeState, MergeTally};
 use kite_store::{MergeStore, StoreError};
 use tokio_postgres::Row;
@@ -120,12 +120,12 @@ impl MergeStore for PgStore {
     }
 
     fn add_merge_counts(&self, template: &str, c: &MergeCounts) -> Result<()> {
-        self.exec(
+        self.send(
             "INSERT INTO merge_counts (template, landed, rejected, conflicted, not_verified) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (template) DO UPDATE SET landed = merge_counts.landed + excluded.landed,
              rejected = merge_counts.rejected + excluded.rejected, conflicted = merge_counts.conflicted + excluded.conflicted,
              not_verified = merge_counts.not_verified + excluded.not_verified",
-            &[&template, &int(c.landed), &int(c.rejected), &int(c.conflicted), &int(c.not_verified)],
+            vec![own(template.to_string()), own(int(c.landed)), own(int(c.rejected)), own(int(c.conflicted)), own(int(c.not_verified))],
         )?;
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! the daemon has archived them. The same scans as the SQLite backend's, in id order, stopping at
 //! the first row too young to go.
 
-use crate::{PgStore, Result};
+use crate::{own, PgStore, Result};
 use kite_store::{EventRow, RetentionStore};
 
 impl RetentionStore for PgStore {
@@ -57,7 +57,7 @@ impl RetentionStore for PgStore {
             "DELETE FROM task_deps WHERE task = $1",
             "DELETE FROM tasks WHERE id = $1",
         ] {
-            self.exec(sql, &[&id])?;
+            self.send(sql, vec![own(id)])?;
         }
         Ok(())
     }

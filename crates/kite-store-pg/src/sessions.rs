@@ -2,7 +2,7 @@
 //! active daemon's memory; a daemon taking over gives every live session a fresh timeout, as a
 //! restart does, and the sessions whose agents are gone are reaped when it runs out.
 
-use crate::{PgStore, Result};
+use crate::{own, PgStore, Result};
 use kite_store::{SessionRow, SessionStore};
 use tokio_postgres::Row;
 
@@ -12,17 +12,20 @@ fn row(r: &Row) -> SessionRow {
 
 impl SessionStore for PgStore {
     fn insert_session(&self, id: &str, name: &str, key: Option<&str>, now_ms: i64) -> Result<()> {
-        self.exec("INSERT INTO sessions (id, name, state, registered_at_ms, key) VALUES ($1, $2, 'live', $3, $4)", &[&id, &name, &now_ms, &key])?;
+        self.send(
+            "INSERT INTO sessions (id, name, state, registered_at_ms, key) VALUES ($1, $2, 'live', $3, $4)",
+            vec![own(id.to_string()), own(name.to_string()), own(now_ms), own(key.map(str::to_string))],
+        )?;
         Ok(())
     }
 
     fn rename_session(&self, id: &str, name: &str) -> Result<()> {
-        self.exec("UPDATE sessions SET name = $2 WHERE id = $1", &[&id, &name])?;
+        self.send("UPDATE sessions SET name = $2 WHERE id = $1", vec![own(id.to_string()), own(name.to_string())])?;
         Ok(())
     }
 
     fn set_session_state(&self, id: &str, state: &str, now_ms: i64) -> Result<()> {
-        self.exec("UPDATE sessions SET state = $2, ended_at_ms = $3 WHERE id = $1", &[&id, &state, &now_ms])?;
+        self.send("UPDATE sessions SET state = $2, ended_at_ms = $3 WHERE id = $1", vec![own(id.to_string()), own(state.to_string()), own(now_ms)])?;
         Ok(())
     }
 

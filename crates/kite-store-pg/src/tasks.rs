@@ -3,7 +3,7 @@
 //! (`FOR UPDATE SKIP LOCKED`), so a second writer (a person's psql, a migration) can neither
 //! claim it too nor make this claim wait.
 
-use crate::{PgStore, Result};
+use crate::{own, PgStore, Result};
 use kite_core::{HistoryEntry, Task, TaskStatus};
 use kite_store::{HistoryRow, NewTaskRow, StoreError, TaskState, TaskStore};
 use tokio_postgres::Row;
@@ -78,14 +78,14 @@ impl TaskStore for PgStore {
             self.add_dep(id, *dep)?;
         }
         for f in t.files {
-            self.exec("INSERT INTO task_files (task, path) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id, f])?;
+            self.send("INSERT INTO task_files (task, path) VALUES ($1, $2) ON CONFLICT DO NOTHING", vec![own(id), own(f.clone())])?;
         }
         self.add_history(id, &HistoryRow { from: None, to: TaskStatus::Pending, session: None, note: None }, now_ms)?;
         Ok(id)
     }
 
     fn add_dep(&self, task: i64, on: i64) -> Result<()> {
-        self.exec("INSERT INTO task_deps (task, dep) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&task, &on])?;
+        self.send("INSERT INTO task_deps (task, dep) VALUES ($1, $2) ON CONFLICT DO NOTHING", vec![own(task), own(on)])?;
         Ok(())
     }
 
@@ -129,16 +129,25 @@ impl TaskStore for PgStore {
     }
 
     fn set_task_state(&self, id: i64, st: &TaskState<'_>, now_ms: i64) -> Result<()> {
-        self.exec(
+        self.send(
             "UPDATE tasks SET status = $2, claim_session = $3, claim_token = $4, attempts = $5,
                               result = $6, reason = $7, updated_at_ms = $8 WHERE id = $1",
-            &[&id, &st.to.as_str(), &st.claim_session, &st.claim_token.map(|v| v as i64), &i64::from(st.attempts), &st.result, &st.reason, &now_ms],
+            vec![
+                own(id),
+                own(st.to.as_str().to_string()),
+                own(st.claim_session.map(str::to_string)),
+                own(st.claim_token.map(|v| v as i64)),
+                own(i64::from(st.attempts)),
+                own(st.result.map(str::to_string)),
+                own(st.reason.map(str::to_string)),
+                own(now_ms),
+            ],
         )?;
         Ok(())
     }
 
     fn set_prune_details(&self, id: i64, details: &serde_json::Value) -> Result<()> {
-        self.exec("UPDATE tasks SET prune_details = $2 WHERE id = $1", &[&id, &details.to_string()])?;
+        self.send("UPDATE tasks SET prune_details = $2 WHERE id = $1", vec![own(id), own(details.to_string())])?;
         Ok(())
     }
 
@@ -148,9 +157,16 @@ impl TaskStore for PgStore {
     }
 
     fn add_history(&self, task: i64, h: &HistoryRow<'_>, now_ms: i64) -> Result<()> {
-        self.exec(
+        self.send(
             "INSERT INTO task_history (task, at_ms, from_st, to_st, session, note) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&task, &now_ms, &h.from.map(|s| s.as_str()), &h.to.as_str(), &h.session, &h.note],
+            vec![
+                own(task),
+                own(now_ms),
+                own(h.from.map(|s| s.as_str().to_string())),
+                own(h.to.as_str().to_string()),
+                own(h.session.map(str::to_string)),
+                own(h.note.map(str::to_string)),
+            ],
         )?;
         Ok(())
     }

@@ -66,7 +66,10 @@ fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_
     s.release_savepoint().unwrap();
     s.savepoint().unwrap();
     s.set_counter("completed", 99).unwrap();
-    assert!(s.insert_session("s1", "again", None, 14).is_err(), "a duplicate id is refused");
+    // Sent without waiting; the refusal arrives by the end of the request, which then fails.
+    s.insert_session("s1", "again", None, 14).unwrap();
+    let refused = s.release_savepoint().expect_err("a duplicate id is refused");
+    assert!(refused.to_string().contains("duplicate key"), "{refused}");
     s.rollback_savepoint().unwrap();
     s.insert_event(1, 15, "task.done", &serde_json::json!({"task": a})).unwrap();
     s.insert_event(2, 16, "task.created", &serde_json::json!({"task": b})).unwrap();

@@ -18,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 mod longrun;
 mod report;
 mod sessions;
+mod team;
 mod versus;
 
 use sessions::{hook_bench, mcp_bench, memory_ready_blocking, nonreader_bench, waiters_bench};
@@ -468,12 +469,13 @@ async fn one_section(args: &[String], only: &str, quick: bool) -> Result<String>
         "mcp" => mcp_bench(dir.path(), 10).await?,
         "hook" => hook_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?,
         "report" => report::report_bench(dir.path(), if quick { 1_000 } else { 10_000 }).await?,
+        "team" => team::team_bench(dir.path(), quick).await?,
         "versus" => {
             let other = args.iter().skip_while(|a| *a != "--versus-only").nth(1).context("--versus-only OTHER_KITE")?;
             versus::versus_bench(dir.path(), Path::new(other), if quick { 2 } else { 5 }).await?
         }
         other => anyhow::bail!(
-            "no benchmark section {other:?}: use --nonreader-only, --waiters-only, --longrun-only, --mcp-only, --hook-only, --report-only or --versus-only OTHER_KITE"
+            "no benchmark section {other:?}: use --nonreader-only, --waiters-only, --longrun-only, --mcp-only, --hook-only, --report-only, --team-only or --versus-only OTHER_KITE"
         ),
     })
 }
@@ -488,6 +490,8 @@ async fn the_other_sections(dir: &Path, quick: bool) -> Result<()> {
     println!("{}", longrun::longrun_bench(&dir.join("longrun"), if quick { 30_000 } else { 334_000 }).await?);
     eprintln!("      kite report with many finished tasks");
     println!("{}", report::report_bench(&dir.join("report"), if quick { 1_000 } else { 10_000 }).await?);
+    eprintln!("      a team's store on PostgreSQL");
+    println!("{}", team::team_bench(&dir.join("team"), quick).await?);
     eprintln!("[4/5] SessionStart hook latency");
     println!("{}", hook_bench(&dir.join("hook"), if quick { 1_000 } else { 10_000 }).await?);
     eprintln!("[5/5] memory of agent sessions");
