@@ -24,6 +24,7 @@ mod merge;
 mod retention;
 mod sessions;
 mod tasks;
+mod tokens;
 
 pub use conn::Conn;
 pub(crate) use conn::{db, P};
@@ -48,7 +49,7 @@ type InFlight = Pin<Box<dyn Future<Output = std::result::Result<(), tokio_postgr
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_tokens.sql")];
 
 /// Connects to `url`.
 pub fn connect(url: &str) -> Result<Conn> {

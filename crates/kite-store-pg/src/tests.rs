@@ -103,6 +103,14 @@ fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_
     assert_eq!((sums.usd, sums.agents_usd, sums.interactive_usd, sums.input_tokens, sums.runs), (1.75, 0.75, 1.0, 30, 3));
     assert_eq!(s.costs_of_task(a, 2).unwrap().iter().map(|c| c.source.as_str()).collect::<Vec<_>>(), vec!["review", "interactive"]);
     assert_eq!(s.cost_totals_since(31).unwrap().runs, 0);
+
+    // Tokens: one live token per name, kept as a hash.
+    assert!(s.insert_token("ci", "h1", 1).unwrap());
+    assert!(!s.insert_token("ci", "h2", 2).unwrap());
+    assert!(s.revoke_token("ci", 3).unwrap());
+    assert_eq!(s.token_by_hash("h1").unwrap().unwrap().revoked_ms, Some(3));
+    assert!(s.insert_token("ci", "h3", 4).unwrap());
+    assert_eq!(s.tokens().unwrap().len(), 1);
 }
 
 #[test]

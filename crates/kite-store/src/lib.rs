@@ -14,6 +14,7 @@ mod merge;
 mod retention;
 mod sessions;
 mod tasks;
+mod tokens;
 
 pub use costs::{CostRow, CostStore, CostSums};
 pub use error::StoreError;
@@ -22,6 +23,7 @@ pub use merge::MergeStore;
 pub use retention::{EventRow, RetentionStore};
 pub use sessions::{SessionRow, SessionStore};
 pub use tasks::{HistoryRow, NewTaskRow, TaskState, TaskStore};
+pub use tokens::{TokenRow, TokenStore};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -59,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_merge.sql"),
     include_str!("../migrations/0006_review.sql"),
     include_str!("../migrations/0007_test_delta.sql"),
+    include_str!("../migrations/0008_tokens.sql"),
 ];
 
 /// What a WAL is cut back to when it starts over after a complete checkpoint.
@@ -209,6 +212,7 @@ pub trait Storage:
     + RetentionStore
     + CostStore
     + MergeStore
+    + TokenStore
     + Send
 {
     /// With a durability level whose syncs are deferred: the handle that makes commits durable
@@ -237,7 +241,7 @@ impl Storage for Store {
 pub mod prelude {
     pub use crate::{
         Batch, CostStore, EventStore, LockStore, MergeStore, RetentionStore, SessionStore, Storage,
-        TaskStore,
+        TaskStore, TokenStore,
     };
 }
 
