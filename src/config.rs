@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Config {
     pub(crate) daemon: DaemonSettings,
+    pub(crate) client: ClientSettings,
     pub(crate) store: StoreSettings,
     pub(crate) vault: VaultSettings,
     pub(crate) memory: MemorySettings,
@@ -36,6 +37,16 @@ pub(crate) struct DaemonSettings {
     pub(crate) heartbeat_timeout: u64,
     /// Hooks and `kite mcp` start the daemon in the background when none answers.
     pub(crate) autostart: bool,
+    /// A TCP address for clients on other machines ("0.0.0.0:7777"); none by default.
+    pub(crate) listen: Option<String>,
+    /// TLS on the listener (false only on a loopback address).
+    pub(crate) tls: bool,
+    /// The certificate and key the listener presents (PEM); default HOME/tls/, made on first use.
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
+    /// The address other machines reach the listener at, for `kite token create` ("host:port");
+    /// default this host's name and the listener's port.
+    pub(crate) advertise: Option<String>,
 }
 
 impl Default for DaemonSettings {
@@ -43,6 +54,11 @@ impl Default for DaemonSettings {
         DaemonSettings {
             heartbeat_timeout: 300,
             autostart: true,
+            listen: None,
+            tls: true,
+            tls_cert: None,
+            tls_key: None,
+            advertise: None,
         }
     }
 }
@@ -86,6 +102,16 @@ fn keep<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<std::time::Dura
         Ok(d) => Ok(Some(d)),
         Err(e) => Err(serde::de::Error::custom(format!("{e}, or \"forever\""))),
     }
+}
+
+/// `[client]`: where a CLI, hook or `kite mcp` on another machine finds the team's daemon
+/// (else `KITE_URL`, `KITE_TOKEN`, `KITE_CERT_SHA256`; else the local socket).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ClientSettings {
+    pub(crate) url: Option<String>,
+    pub(crate) token: Option<String>,
+    pub(crate) cert_sha256: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,6 +218,10 @@ pub(crate) const COMMENTED: &str = r#"# kite's settings for this project. Every 
 [daemon]
 # heartbeat_timeout = 300      # seconds without a heartbeat before a session is reaped
 # autostart = true             # hooks and `kite mcp` start the daemon when none is running
+# listen = "0.0.0.0:7777"      # a TLS listener for other machines (README: kite for a team)
+# tls = true                   # false only on a loopback address
+# tls_cert = "tls/cert.pem"    # with tls_key: the identity to present (default: made in .kite/tls/)
+# advertise = "host:7777"      # the address `kite token create` gives other machines
 
 [store]
 # synchronous = "normal"       # "full": fsync before every reply (survives power loss)

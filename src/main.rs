@@ -8,6 +8,7 @@ mod cmd;
 mod config;
 mod home;
 mod output;
+mod remote;
 mod share;
 
 use clap::{Parser, Subcommand};
@@ -82,6 +83,9 @@ enum Command {
     Report(cmd::report::Args),
     /// The live dashboard's address (local, with a per-home token).
     Ui(cmd::ui::Args),
+    /// Tokens for clients on other machines ([daemon] listen): create, revoke, list.
+    #[command(subcommand)]
+    Token(cmd::token::TokenCmd),
 }
 
 fn main() -> ExitCode {

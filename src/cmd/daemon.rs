@@ -123,6 +123,15 @@ fn init_logs(home: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// The TCP listener `[daemon] listen` asks for, with its TLS identity.
+fn listen(ctx: &Ctx) -> Result<Option<kite_coord::remote::Listen>> {
+    let d = &ctx.config.daemon;
+    let Some(addr) = &d.listen else { return Ok(None) };
+    let addr: std::net::SocketAddr = addr.parse().with_context(|| format!("[daemon] listen in {} must be an address and port, like \"0.0.0.0:7777\"", ctx.config.file.display()))?;
+    let tls = if d.tls { Some(crate::remote::identity(ctx)?) } else { None };
+    Ok(Some(kite_coord::remote::Listen::new(addr, tls)?))
+}
+
 pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if args.stop {
         return stop(ctx);
@@ -159,6 +168,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
             None if args.standby => anyhow::bail!("--standby needs a shared store: set [store] url in {}", ctx.config.file.display()),
             None => kite_coord::Backend::Sqlite,
         },
+        listen: listen(ctx)?,
     };
     let tick = match args.tick {
         Some(t) if !(t.is_finite() && t >= 0.0) => anyhow::bail!("--tick must be a number of seconds (0: no strategy loop)"),

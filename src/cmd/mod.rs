@@ -13,6 +13,7 @@ pub(crate) mod lock;
 pub(crate) mod session;
 pub(crate) mod status;
 pub(crate) mod task;
+pub(crate) mod token;
 pub(crate) mod ui;
 pub(crate) mod vault;
 
@@ -30,8 +31,10 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// A connection to the daemon: the local socket, or the team's daemon on another machine
+    /// (`KITE_URL`, see [`crate::remote::endpoint`]).
     pub(crate) async fn client(&self) -> Result<Client> {
-        Ok(Client::connect(&self.places.socket()).await?)
+        Ok(Client::connect_to(&crate::remote::endpoint(self)?).await?)
     }
 }
 
@@ -78,6 +81,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Command::Spawn(a) => sched::spawn(&ctx, a).await,
             Command::Merge(c) => merge::run(&ctx, c).await,
             Command::Worktrees => merge::worktrees(&ctx).await,
+            Command::Token(c) => token::run(&ctx, c).await,
             Command::Report(a) => report::run(&ctx, a).await,
             Command::Ui(a) => ui::run(&ctx, a).await,
         }

@@ -14,6 +14,7 @@ mod memory;
 mod messages;
 mod pg;
 mod protocol;
+mod remote;
 mod sched;
 mod sessions;
 mod tasks;

@@ -59,16 +59,29 @@ impl Daemon {
 
     /// A daemon whose store is the PostgreSQL database at `store` (SQLite in its home without).
     pub(crate) fn start_on(store: Option<String>, args: &[&str]) -> Daemon {
+        Daemon::start_configured(store, "", args)
+    }
+
+    /// A daemon with `toml` in its kite.toml (and the suite's store).
+    pub(crate) fn start_toml(toml: &str, args: &[&str]) -> Daemon {
+        Daemon::start_configured(test_pg_database(), toml, args)
+    }
+
+    fn start_configured(store: Option<String>, toml: &str, args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("kite-e2e").tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir(root.join(".git")).unwrap();
         std::fs::create_dir_all(root.join("src")).unwrap();
         let home = root.join(".kite");
+        let mut config = toml.to_string();
         if let Some(url) = store {
             // The same suite on PostgreSQL: this daemon's store is a database of its own.
+            config.push_str(&format!("\n[store]\nurl = \"{url}\"\n"));
+        }
+        if !config.trim().is_empty() {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new().mode(0o700).create(&home).unwrap();
-            std::fs::write(home.join("kite.toml"), format!("[store]\nurl = \"{url}\"\n")).unwrap();
+            std::fs::write(home.join("kite.toml"), config).unwrap();
         }
         let mut d = Daemon { child: None, root, home, args: args.iter().map(|s| s.to_string()).collect(), log: tempfile::NamedTempFile::new().unwrap(), _dir: dir };
         d.spawn();

@@ -9,12 +9,44 @@ use crate::service::{Reply, Services};
 use crate::state::{Command, StateHandle};
 use kite_proto::frame::parse_request;
 use kite_proto::{ErrorBody, Refusal, ServerMessage, MAX_FRAME};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::UnixStream;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+
+/// Who is at the other end of a connection.
+#[derive(Debug, Clone)]
+pub(crate) enum Peer {
+    /// The local socket: the user who owns the home (the peer check said so).
+    Local,
+    /// The TCP listener: nothing is answered before `auth` with a valid token, and token
+    /// operations never.
+    Remote { addr: std::net::SocketAddr, authed: Option<String> },
+}
+
+impl Peer {
+    /// Whether a request for `op` may go on; the refusal otherwise. `auth` is handled by the
+    /// caller.
+    fn admits(&self, op: &str, revoked: &crate::state::Revoked) -> Result<(), Refusal> {
+        match self {
+            Peer::Local => Ok(()),
+            Peer::Remote { authed: None, .. } => Err(Refusal::NotAuthenticated),
+            Peer::Remote { authed: Some(name), .. } => {
+                if revoked.contains(name) {
+                    Err(Refusal::TokenRevoked(name.clone()))
+                } else if op.starts_with("token.") {
+                    Err(Refusal::LocalOnly(op.to_string()))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
 
 /// Serves `stream` until the client leaves or the daemon stops.
-pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHandle, services: Services) {
-    let (read, write) = stream.into_split();
+pub(crate) async fn serve_connection<S>(id: u64, stream: S, mut peer: Peer, state: StateHandle, services: Services)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (read, write) = tokio::io::split(stream);
     let (out_tx, mut out_rx) = outbound::channel();
     state.send(Command::Connect { conn: id, out: out_tx.clone() });
 
@@ -64,6 +96,23 @@ pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHa
                         continue;
                     }
                     match parse_request(&line) {
+                        Ok(req) if req.op == "auth" && matches!(peer, Peer::Remote { .. }) => {
+                            let result = authenticate(&state, req.args.as_deref()).await;
+                            if let (Ok(name), Peer::Remote { addr, authed }) = (&result, &mut peer) {
+                                tracing::info!(%addr, token = %name, "remote client authenticated");
+                                *authed = Some(name.clone());
+                            }
+                            let result = result.map(|name| serde_json::json!({ "name": name })).map_err(ErrorBody::from);
+                            out_tx.send(ServerMessage::Reply { id: Some(req.id), result }.encode());
+                        }
+                        Ok(req) if peer.admits(&req.op, state.revoked()).is_err() => {
+                            let refusal = peer.admits(&req.op, state.revoked()).expect_err("refused above");
+                            let revoked = matches!(refusal, Refusal::TokenRevoked(_));
+                            out_tx.send(ServerMessage::Reply { id: Some(req.id), result: Err(refusal.into()) }.encode());
+                            if revoked {
+                                break;
+                            }
+                        }
                         Ok(req) => {
                             out_tx.sent_request();
                             match services.route(&req.op) {
@@ -106,6 +155,17 @@ pub(crate) async fn serve_connection(id: u64, stream: UnixStream, state: StateHa
     if !writer.is_finished() {
         let _ = writer.await;
     }
+}
+
+/// Checks an `auth` request's token with the state owner: the token's name, or why not.
+async fn authenticate(state: &StateHandle, args: Option<&serde_json::value::RawValue>) -> Result<String, Refusal> {
+    let token = args
+        .and_then(|a| serde_json::from_str::<kite_proto::ops::Auth>(a.get()).ok())
+        .map(|a| a.token)
+        .ok_or_else(|| Refusal::BadArgs { op: "auth".into(), why: "expected {\"token\": \"...\"}".into() })?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state.send(Command::Authenticate { hash: crate::tokens::hash(&token), reply: tx });
+    rx.await.unwrap_or_else(|_| Err(Refusal::internal("the daemon is stopping")))
 }
 
 /// What one read from the socket produced.

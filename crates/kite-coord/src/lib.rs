@@ -11,9 +11,11 @@
 pub mod connection;
 pub mod instance;
 mod outbound;
+pub mod remote;
 pub mod server;
 pub mod service;
 pub mod state;
+mod tokens;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,6 +39,8 @@ pub struct DaemonConfig {
     pub retention: Retention,
     /// Where the state lives: HOME/kite.db, or a team's PostgreSQL database.
     pub backend: Backend,
+    /// The TCP listener for other machines (`[daemon] listen`), if any.
+    pub listen: Option<remote::Listen>,
 }
 
 /// Where the coordinator's durable state lives.

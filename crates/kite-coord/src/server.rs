@@ -72,7 +72,11 @@ pub async fn run_with(
     tracing::info!(socket = %socket.display(), root = %config.root.display(), pid = std::process::id(), "kite daemon listening");
     listening();
     let own_uid = rustix::process::geteuid().as_raw();
-    let next_conn = AtomicU64::new(1);
+    let next_conn = std::sync::Arc::new(AtomicU64::new(1));
+    let remote = match &config.listen {
+        Some(l) => Some(crate::remote::start(l, state.clone(), services.clone(), next_conn.clone()).await?),
+        None => None,
+    };
 
     let mut backoff = Backoff::default();
     loop {
@@ -114,12 +118,15 @@ pub async fn run_with(
                     }
                 }
                 let id = next_conn.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(serve_connection(id, stream, state.clone(), services.clone()));
+                tokio::spawn(serve_connection(id, stream, crate::connection::Peer::Local, state.clone(), services.clone()));
             }
         }
     }
     tracing::info!("shutting down");
     drop(listener);
+    if let Some(r) = remote {
+        r.abort();
+    }
     let _ = std::fs::remove_file(&socket);
     state.send(Command::Shutdown);
     state.join().await;

@@ -132,6 +132,7 @@ mod tests {
             durability: kite_coord::Durability::Normal,
             retention: kite_coord::Retention::default(),
             backend: Default::default(),
+            listen: None,
         }
     }
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 
@@ -40,6 +40,8 @@ pub enum ClientError {
     Daemon(ErrorBody),
     #[error("unexpected reply from the daemon: {0}")]
     Decode(String),
+    #[error("cannot reach the kite daemon at {url}: {detail}")]
+    Remote { url: String, detail: String },
     #[error("request too large: {0} bytes (the limit is {MAX_FRAME})")]
     TooLarge(usize),
 }
@@ -58,7 +60,7 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, ErrorBody>>>
 
 /// A connection to the daemon.
 pub struct Client {
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
     pending: Pending,
     next_id: AtomicU64,
     pushes: Mutex<Option<mpsc::UnboundedReceiver<Push>>>,
@@ -81,17 +83,35 @@ impl Client {
             }
             Err(source) => return Err(ClientError::Connect { path: socket.to_path_buf(), source }),
         };
-        let (read, write) = stream.into_split();
+        Ok(Client::over(stream))
+    }
+
+    /// A client over an open stream.
+    fn over<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> Client {
+        let (read, write) = tokio::io::split(stream);
         let pending: Pending = Arc::default();
         let (push_tx, push_rx) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_loop(BufReader::new(read), pending.clone(), push_tx));
-        Ok(Client {
-            writer: tokio::sync::Mutex::new(write),
+        Client {
+            writer: tokio::sync::Mutex::new(Box::new(write)),
             pending,
             next_id: AtomicU64::new(1),
             pushes: Mutex::new(Some(push_rx)),
             reader,
-        })
+        }
+    }
+
+    /// Connects to the daemon wherever `to` says: the local socket, or a remote daemon's
+    /// listener (authenticated with its token before this returns).
+    pub async fn connect_to(to: &crate::remote::Endpoint) -> Result<Client, ClientError> {
+        match to {
+            crate::remote::Endpoint::Unix(socket) => Client::connect(socket).await,
+            crate::remote::Endpoint::Remote(r) => {
+                let c = Client::over(crate::remote::open(r).await?);
+                c.request::<crate::op::Auth>(crate::ops::Auth { token: r.token.clone() }).await?;
+                Ok(c)
+            }
+        }
     }
 
     /// Takes the stream of pushed events (lock grants, broadcasts, followed events). Only the
@@ -151,8 +171,8 @@ impl Client {
     }
 }
 
-async fn read_loop(
-    mut read: BufReader<tokio::net::unix::OwnedReadHalf>,
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut read: BufReader<R>,
     pending: Pending,
     pushes: mpsc::UnboundedSender<Push>,
 ) {

@@ -47,6 +47,10 @@ pub enum ErrorCode {
     Timeout,
     /// The session was reaped or ended.
     SessionGone,
+    /// A remote connection without a valid token, or asking for what only the local socket may.
+    Unauthorized,
+    /// A name already in use (a live token's).
+    Exists,
     Internal,
     #[serde(other)]
     Unknown,
@@ -68,6 +72,8 @@ impl ErrorCode {
             ErrorCode::OutsideRoot => "outside_root",
             ErrorCode::Timeout => "timeout",
             ErrorCode::SessionGone => "session_gone",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Exists => "exists",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }

@@ -7,9 +7,11 @@ pub mod event;
 pub mod frame;
 pub mod ops;
 pub mod refusal;
+pub mod remote;
 pub mod request;
 
 pub use client::{Client, ClientError};
+pub use remote::{Endpoint, Remote};
 pub use event::{LogEvent, Pushed, SessionEnd};
 pub use refusal::Refusal;
 pub use request::{memory_op, op, MemoryOp, NoArgs, Op, Operation};

@@ -835,3 +835,44 @@ mod tests {
         assert_eq!(day_start_ms(-1), -86_400_000);
     }
 }
+
+/// `auth`: the first request on a connection to the daemon's TCP listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    pub token: String,
+}
+
+/// Who the token says the client is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Authed {
+    pub name: String,
+}
+
+/// `token.create` and `token.revoke`: a token's name (a person or a machine).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenName {
+    pub name: String,
+}
+
+/// A new token: shown this once; the daemon keeps only its hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenCreated {
+    pub name: String,
+    pub token: String,
+}
+
+/// `token.list`: every token by name (never the token itself).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tokens {
+    pub tokens: Vec<TokenInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenInfo {
+    pub name: String,
+    pub created_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_ms: Option<i64>,
+}

@@ -119,6 +119,21 @@ pub enum Refusal {
     SyncFailed(String),
     #[error("cannot {what} {path}: {why}; nothing was removed")]
     ArchiveFailed { what: String, path: String, why: String },
+    // Remote access (the TLS listener).
+    #[error("authenticate first: send `auth` with a token (KITE_TOKEN; `kite token create NAME` on the daemon's machine makes one)")]
+    NotAuthenticated,
+    #[error("the token is not valid (unknown, or mistyped): ask for a new one with `kite token create NAME` on the daemon's machine")]
+    BadToken,
+    #[error("the token '{0}' was revoked: ask for a new one with `kite token create NAME` on the daemon's machine")]
+    TokenRevoked(String),
+    #[error("{0} is only answered on the daemon's local socket, not over the network")]
+    LocalOnly(String),
+    #[error("a token named '{0}' exists: revoke it first (`kite token revoke {0}`) or choose another name")]
+    TokenExists(String),
+    #[error("no live token named '{0}'")]
+    NoToken(String),
+    #[error("a token name is 1-64 letters, digits, '-', '_' or '.'")]
+    BadTokenName,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -166,6 +181,10 @@ impl Refusal {
             MemoryBusy(_) => ErrorCode::Busy,
             MemoryOff | MemoryFailed(_) => ErrorCode::Internal,
             CommitFailed(_) | SyncFailed(_) | ArchiveFailed { .. } | Internal(_) => ErrorCode::Internal,
+            NotAuthenticated | BadToken | TokenRevoked(_) | LocalOnly(_) => ErrorCode::Unauthorized,
+            TokenExists(_) => ErrorCode::Exists,
+            NoToken(_) => ErrorCode::NotFound,
+            BadTokenName => ErrorCode::BadRequest,
         }
     }
 

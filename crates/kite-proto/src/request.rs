@@ -110,6 +110,10 @@ operations! {
         "merge.list" => MergeList(ops::MergeList) -> ops::MergeBook;
         "merge.show" => MergeShow(ops::TaskRef) -> ops::MergeShown;
         "merge.discard" => MergeDiscard(ops::MergeDiscard) -> kite_core::MergeEntry;
+        "auth" => Auth(ops::Auth) -> ops::Authed;
+        "token.create" => TokenCreate(ops::TokenName) -> ops::TokenCreated;
+        "token.revoke" => TokenRevoke(ops::TokenName) -> Value;
+        "token.list" => TokenList(NoArgs) -> ops::Tokens;
     }
 }
 

@@ -22,6 +22,7 @@ mod outlet;
 mod pending;
 mod sessions;
 mod tasks;
+mod tokens;
 #[cfg(test)]
 mod tests;
 
@@ -41,9 +42,13 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) type ConnId = u64;
 
+pub(crate) use tokens::Revoked;
+
 /// What connections tell the owner.
 pub(crate) enum Command {
     Connect { conn: ConnId, out: crate::outbound::Outbound },
+    /// A remote connection's `auth`: the token's hash; answered with the token's name.
+    Authenticate { hash: String, reply: oneshot::Sender<Result<String, kite_proto::Refusal>> },
     Request { conn: ConnId, req: Request },
     Disconnect { conn: ConnId },
     Shutdown,
@@ -53,6 +58,7 @@ pub(crate) enum Command {
 #[derive(Clone)]
 pub(crate) struct StateHandle {
     tx: mpsc::UnboundedSender<Command>,
+    revoked: Revoked,
     done: std::sync::Arc<std::sync::Mutex<Option<oneshot::Receiver<()>>>>,
 }
 
@@ -68,13 +74,19 @@ impl StateHandle {
         let mut state = State::restore(store, outlet, config)?;
         state.accept = accept;
         state.store_info = store_info(config, epoch);
+        let revoked = state.revoked.clone();
         let (tx, rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = oneshot::channel();
         tokio::spawn(async move {
             state.run(rx).await;
             let _ = done_tx.send(());
         });
-        Ok(StateHandle { tx, done: std::sync::Arc::new(std::sync::Mutex::new(Some(done_rx))) })
+        Ok(StateHandle { tx, revoked, done: std::sync::Arc::new(std::sync::Mutex::new(Some(done_rx))) })
+    }
+
+    /// Token names revoked while the daemon runs (see [`Revoked`]).
+    pub(crate) fn revoked(&self) -> &Revoked {
+        &self.revoked
     }
 
     pub(crate) fn send(&self, cmd: Command) {
@@ -190,6 +202,8 @@ pub(crate) struct State {
     accept: std::sync::Arc<crate::server::AcceptStats>,
     /// Where the state is kept, for `status`.
     store_info: kite_proto::ops::StoreInfo,
+    /// Tokens revoked while this daemon runs.
+    revoked: Revoked,
     now_ms: i64,
     retention: crate::Retention,
     /// When the next retention chunk is due.
@@ -252,6 +266,7 @@ impl State {
             touched: Vec::new(),
             accept: Default::default(),
             store_info: Default::default(),
+            revoked: Revoked::default(),
             now_ms: now_ms(),
             retention: config.retention,
             // Soon after a start, so a database that grew while retention was off shrinks.
@@ -297,6 +312,9 @@ impl State {
                         self.conns.insert(conn, Conn { out, sessions: HashSet::new(), follow: None });
                     }
                     Command::Request { conn, req } => self.request(conn, req),
+                    Command::Authenticate { hash, reply } => {
+                        let _ = reply.send(self.authenticate(&hash));
+                    }
                     Command::Disconnect { conn } => self.guarded(|s| s.disconnect(conn)),
                     Command::Shutdown => stopping = true,
                 }
@@ -411,6 +429,11 @@ impl State {
         use kite_proto::op;
         match op {
             Op::Hello(_) => now::<op::Hello>(self.hello()),
+            // On the local socket the user is the home's owner.
+            Op::Auth(_) => now::<op::Auth>(Ok(kite_proto::ops::Authed { name: "local".into() })),
+            Op::TokenCreate(a) => now::<op::TokenCreate>(self.token_create(a)),
+            Op::TokenRevoke(a) => now::<op::TokenRevoke>(self.token_revoke(a)),
+            Op::TokenList(_) => now::<op::TokenList>(self.token_list()),
             Op::Status(_) => now::<op::Status>(self.status()),
             Op::SessionRegister(a) => now::<op::SessionRegister>(self.session_register(conn, a)),
             Op::SessionAttach(a) => now::<op::SessionAttach>(self.session_attach(conn, a)),

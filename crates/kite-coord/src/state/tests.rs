@@ -28,6 +28,7 @@ impl Harness {
             durability: kite_store::Durability::Normal,
             retention: crate::Retention::default(),
             backend: Default::default(),
+            listen: None,
         };
         let state = State::restore(Box::new(Store::open_in_memory().unwrap()), Outlet::Direct, &config).unwrap();
         let (tx, rx) = mpsc::unbounded_channel();

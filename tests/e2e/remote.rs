@@ -1,0 +1,150 @@
+//! Clients on other machines: the daemon's TCP listener over TLS with bearer tokens. The "other
+//! machine" is another directory with its own HOME, reaching the daemon only through KITE_URL,
+//! KITE_TOKEN and KITE_CERT_SHA256, as `kite token create` prints them.
+
+use crate::support::{Daemon, KITE};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A machine elsewhere: its own directory (a git repository) and HOME, no kite home, no daemon.
+struct Elsewhere {
+    dir: tempfile::TempDir,
+    env: HashMap<String, String>,
+}
+
+impl Elsewhere {
+    fn new(env: HashMap<String, String>) -> Elsewhere {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("clone/.git")).unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        Elsewhere { dir, env }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(KITE);
+        c.args(args).current_dir(self.dir.path().join("clone")).env("HOME", self.dir.path().join("home"));
+        for k in ["KITE_HOME", "KITE_ROOT", "KITE_VAULT", "KITE_URL", "KITE_TOKEN", "KITE_CERT_SHA256"] {
+            c.env_remove(k);
+        }
+        c.envs(&self.env).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> Value {
+        let out = self.run(&[args, &["--json"]].concat());
+        assert!(out.status.success(), "kite {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn err(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "kite {args:?} should fail: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one-line error expected: {stderr}");
+        stderr
+    }
+}
+
+fn settings(created: &Value) -> HashMap<String, String> {
+    ["KITE_URL", "KITE_TOKEN", "KITE_CERT_SHA256"].iter().filter_map(|k| Some((k.to_string(), created[*k].as_str()?.to_string()))).collect()
+}
+
+#[test]
+fn a_client_elsewhere_works_with_its_token_over_tls_and_is_refused_without_it() {
+    let port = free_port();
+    let d = Daemon::start_toml(&format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n"), &[]);
+
+    // The printed assignments are what the other machine needs, one per line.
+    let out = d.cli(&["token", "create", "laptop"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: HashMap<String, String> = text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    assert_eq!(lines.get("KITE_URL").map(String::as_str), Some(format!("kite://127.0.0.1:{port}").as_str()), "{text}");
+    assert_eq!(lines["KITE_CERT_SHA256"].len(), 64);
+    assert!(lines["KITE_TOKEN"].starts_with("kite_"));
+    // Only the hash is kept.
+    let db = std::fs::read(d.home.join("kite.db")).unwrap_or_default();
+    assert!(!String::from_utf8_lossy(&db).contains(&lines["KITE_TOKEN"]), "the token itself is not stored");
+
+    let laptop = Elsewhere::new(lines.clone());
+    let created = laptop.ok(&["task", "create", "--title", "from the laptop"]);
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(d.ok(&["task", "show", &id.to_string()])["title"], "from the laptop");
+    assert!(laptop.ok(&["task", "list"])["tasks"].as_array().unwrap().iter().any(|t| t["id"] == id));
+    assert!(laptop.err(&["token", "list"]).contains("daemon's own machine"));
+
+    // A bad token, a wrong pin, a missing pin: one clear error each, and nothing is created.
+    let before = d.ok(&["task", "list", "--all"])["tasks"].as_array().unwrap().len();
+    let mut bad = lines.clone();
+    bad.insert("KITE_TOKEN".into(), "kite_0000".into());
+    let e = Elsewhere::new(bad).err(&["task", "create", "--title", "intruder"]);
+    assert!(e.contains("token is not valid"), "{e}");
+    let mut pin = lines.clone();
+    pin.insert("KITE_CERT_SHA256".into(), "00".repeat(32));
+    let e = Elsewhere::new(pin).err(&["task", "create", "--title", "intruder"]);
+    assert!(e.contains("not the pinned one"), "{e}");
+    let mut nopin = lines.clone();
+    nopin.remove("KITE_CERT_SHA256");
+    let e = Elsewhere::new(nopin).err(&["task", "create", "--title", "intruder"]);
+    assert!(e.contains("KITE_CERT_SHA256"), "{e}");
+    assert_eq!(d.ok(&["task", "list", "--all"])["tasks"].as_array().unwrap().len(), before);
+
+    // Revoked: refused from the next request, with the token's name.
+    d.ok(&["token", "revoke", "laptop"]);
+    let e = laptop.err(&["task", "create", "--title", "after revoke"]);
+    assert!(e.contains("'laptop' was revoked"), "{e}");
+    assert_eq!(d.ok(&["task", "list", "--all"])["tasks"].as_array().unwrap().len(), before);
+    let listed = d.ok(&["token", "list"]);
+    assert!(listed["tokens"][0]["revoked_ms"].is_i64(), "{listed}");
+    // A second token for the same name once the first is revoked; its json has the settings too.
+    let again = d.ok(&["token", "create", "laptop"]);
+    assert_eq!(settings(&again).len(), 3);
+    Elsewhere::new(settings(&again)).ok(&["task", "list"]);
+}
+
+#[test]
+fn over_the_network_nothing_is_answered_before_auth_and_tokens_are_local_only() {
+    let port = free_port();
+    let d = Daemon::start_toml(&format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\ntls = false\n"), &[]);
+    let token = d.ok(&["token", "create", "probe"])["KITE_TOKEN"].as_str().unwrap().to_string();
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut ask = |line: &str| {
+        (&s).write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut reply = String::new();
+        r.read_line(&mut reply).unwrap();
+        serde_json::from_str::<Value>(&reply).unwrap()
+    };
+    let refused = ask(r#"{"id":1,"op":"task.create","args":{"title":"sneaky"}}"#);
+    assert_eq!(refused["error"]["code"], "unauthorized", "{refused}");
+    let refused = ask(r#"{"id":2,"op":"memory.recall","args":{"query":"x"}}"#);
+    assert_eq!(refused["error"]["code"], "unauthorized", "services are behind auth too: {refused}");
+    let bad = ask(r#"{"id":3,"op":"auth","args":{"token":"kite_nope"}}"#);
+    assert_eq!(bad["error"]["code"], "unauthorized");
+    let ok = ask(&format!(r#"{{"id":4,"op":"auth","args":{{"token":"{token}"}}}}"#));
+    assert_eq!(ok["result"]["name"], "probe", "{ok}");
+    let local_only = ask(r#"{"id":5,"op":"token.create","args":{"name":"mine"}}"#);
+    assert_eq!(local_only["error"]["code"], "unauthorized", "{local_only}");
+    assert!(ask(r#"{"id":6,"op":"task.list","args":{}}"#)["result"]["tasks"].as_array().unwrap().is_empty(), "nothing sneaked in");
+}
+
+#[test]
+fn plain_tcp_is_refused_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join(".git")).unwrap();
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(root.join(".kite")).unwrap();
+    }
+    std::fs::write(root.join(".kite/kite.toml"), format!("[daemon]\nlisten = \"0.0.0.0:{}\"\ntls = false\n", free_port())).unwrap();
+    let out = Command::new(KITE).arg("daemon").current_dir(&root).env_remove("KITE_HOME").env("KITE_LOG", "off").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("in clear") && stderr.contains("loopback"), "{stderr}");
+}
