@@ -35,7 +35,7 @@ run: build
 ## One build: `cargo test` builds the kite binary the end-to-end tests run (a separate
 ## `cargo build` first would compile every dependency a second time, with other features).
 ## Then the coordinator's end-to-end suite again on PostgreSQL, in a throwaway cluster.
-PG_SUITE = tasks:: locks:: sessions:: protocol:: durability:: pg:: remote::
+PG_SUITE = tasks:: locks:: sessions:: protocol:: durability:: pg:: remote:: worker::
 test: setup
 	$(CARGO) test --release --workspace --no-fail-fast -- --test-threads=2; all=$$?; \
 	$(CARGO) run -q --release -p kite-store-pg --bin kite-pg-cluster -- \

@@ -83,6 +83,8 @@ enum Command {
     Report(cmd::report::Args),
     /// The live dashboard's address (local, with a per-home token).
     Ui(cmd::ui::Args),
+    /// Run agents on this machine for the team's daemon elsewhere (--connect kite://host:port).
+    Worker(cmd::worker::Args),
     /// Tokens for clients on other machines ([daemon] listen): create, revoke, list.
     #[command(subcommand)]
     Token(cmd::token::TokenCmd),

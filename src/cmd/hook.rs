@@ -178,8 +178,14 @@ fn one_line(s: &str, max: usize) -> String {
 /// Connects to the daemon; when none listens, starts one in the background (unless
 /// `[daemon] autostart = false`) and returns `None`: this hook answers without it.
 async fn daemon_or_start(ctx: &Ctx) -> Option<Client> {
-    match Client::connect(&ctx.places.socket()).await {
+    let remote = crate::remote::is_remote(ctx);
+    match ctx.client().await {
         Ok(c) => Some(c),
+        // The team's daemon on another machine is not this hook's to start.
+        Err(e) if remote => {
+            eprintln!("kite: warning: the team's daemon did not answer: {e:#}");
+            None
+        }
         Err(e) if !ctx.config.daemon.autostart => {
             eprintln!("kite: warning: no daemon ({e}); start it with `kite daemon --detach` (autostart is off in kite.toml)");
             None
@@ -516,7 +522,7 @@ fn session_end(ctx: &Ctx) -> Result<()> {
                     .build()?;
                 let _ = rt.block_on(async {
                     tokio::time::timeout(Duration::from_millis(800), async {
-                        let c = Client::connect(&ctx.places.socket()).await?;
+                        let c = ctx.client().await?;
                         if let Some(cost) = cost {
                             if let Err(e) = c.request::<kite_proto::op::CostRecord>(cost).await {
                                 eprintln!(
@@ -528,7 +534,7 @@ fn session_end(ctx: &Ctx) -> Result<()> {
                             c.request::<kite_proto::op::SessionEnd>(SessionRef { session: id })
                                 .await?;
                         }
-                        Ok::<_, kite_proto::ClientError>(())
+                        Ok::<_, anyhow::Error>(())
                     })
                     .await
                 });
@@ -623,7 +629,7 @@ fn tool(ctx: &Ctx) -> Result<()> {
         .build()?;
     let news = rt.block_on(async {
         tokio::time::timeout(deadline, async {
-            let c = Client::connect(&ctx.places.socket()).await.ok()?;
+            let c = ctx.client().await.ok()?;
             c.request::<kite_proto::op::SessionNews>(ask).await.ok()
         })
         .await

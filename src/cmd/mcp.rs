@@ -25,8 +25,11 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
         .name
         .or_else(|| std::env::var("CLAUDE_SESSION_ID").ok().map(|id| format!("claude-{id}")))
         .unwrap_or_else(|| format!("mcp-{}", std::process::id()));
-    // An agent's MCP server is useless without the daemon: start one when none answers.
-    if crate::autostart::connect(&ctx.places.socket(), Duration::from_millis(500)).await.is_none() {
+    let daemon = crate::remote::endpoint(ctx)?;
+    // An agent's MCP server is useless without the daemon: start one when none answers (a
+    // remote one is the team's to run).
+    let local = matches!(daemon, kite_proto::Endpoint::Unix(_));
+    if local && crate::autostart::connect(&ctx.places.socket(), Duration::from_millis(500)).await.is_none() {
         if !ctx.config.daemon.autostart {
             anyhow::bail!("no kite daemon for {}; start it with `kite daemon --detach` (autostart is off in kite.toml)", ctx.places.root.display());
         }
@@ -36,7 +39,7 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> Result<()> {
     }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let config = McpConfig {
-        socket: ctx.places.socket(),
+        daemon,
         cwd: cwd.canonicalize().unwrap_or(cwd),
         worktree: ctx.places.worktree.clone(),
         session_name: name,

@@ -16,6 +16,7 @@ pub(crate) mod task;
 pub(crate) mod token;
 pub(crate) mod ui;
 pub(crate) mod vault;
+pub(crate) mod worker;
 
 use crate::config::Config;
 use crate::home::{self, Places};
@@ -39,6 +40,9 @@ impl Ctx {
 }
 
 pub(crate) fn run(cli: Cli) -> Result<()> {
+    if let Command::Worker(a) = &cli.command {
+        worker::prepare(a);
+    }
     // `kite install --dir P` works on P's home, wherever it is run from.
     let root = match (&cli.root, &cli.command) {
         (None, Command::Install(a)) => a.dir().map(|d| {
@@ -82,6 +86,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Command::Merge(c) => merge::run(&ctx, c).await,
             Command::Worktrees => merge::worktrees(&ctx).await,
             Command::Token(c) => token::run(&ctx, c).await,
+            Command::Worker(a) => worker::run(&ctx, a).await,
             Command::Report(a) => report::run(&ctx, a).await,
             Command::Ui(a) => ui::run(&ctx, a).await,
         }

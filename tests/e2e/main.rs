@@ -19,3 +19,4 @@ mod sched;
 mod sessions;
 mod tasks;
 mod ui;
+mod worker;

@@ -257,7 +257,15 @@ impl Lander {
             Some(t) => t.clone(),
             None => target_branch(repo, &self.cfg).await?,
         };
-        let target_ref = format!("refs/heads/{target}");
+        let remote = self.cfg.remote.clone();
+        let target_ref = match &remote {
+            // The shared target: what the remote has now is what this landing builds on.
+            Some(r) => {
+                fetch_target(repo, r, &target).await?;
+                format!("refs/remotes/{r}/{target}")
+            }
+            None => format!("refs/heads/{target}"),
+        };
         let head = git(
             repo,
             &["rev-parse", "--verify", &format!("{target_ref}^{{commit}}")],
@@ -309,8 +317,9 @@ impl Lander {
         }
 
         // A person's checkout of the target that kite may not move now: wait before doing any
-        // work (a verify per poll would run the tests every few seconds).
-        if let Some(why) = self.blocked(&target).await? {
+        // work (a verify per poll would run the tests every few seconds). A shared target moves
+        // on the remote; nobody's checkout here is touched.
+        if let Some(why) = self.blocked_here(&target).await? {
             self.step(entry.task_id, MergeState::Waiting, why).await?;
             return Ok(None);
         }
@@ -374,6 +383,45 @@ impl Lander {
                 return Ok(Some(Landing::Blocked { review: r }));
             }
             review = Some(r);
+        }
+
+        // A shared target: one compare-and-swap push of the verified commit.
+        if let Some(r) = &remote {
+            let verified = verify.is_some();
+            let moving = MergeStep {
+                base: Some(head.clone()),
+                new: Some(new.clone()),
+                verified: Some(verified),
+                review,
+                tests,
+                ..step(entry.task_id, MergeState::Moving, format!("pushing {} to {target} on {r}", short(&new)))
+            };
+            self.book.step(moving).await?;
+            // The task's branch goes to the remote too (kite's own name: forced).
+            if let Err(e) = git(repo, &["push", "-q", "--force", r, &format!("refs/heads/{0}:refs/heads/{0}", entry.branch)]).await {
+                tracing::warn!(task = entry.task_id, "landing: cannot push {} to {r}: {e}", entry.branch);
+            }
+            let lease = format!("--force-with-lease=refs/heads/{target}:{head}");
+            match git(repo, &["push", "-q", &lease, r, &format!("{new}:refs/heads/{target}")]).await {
+                Ok(_) => {
+                    let _ = git(repo, &["update-ref", &target_ref, &new]).await;
+                    self.after_landing(entry, &new).await;
+                    crate::baseline::keep(&self.home.merge_dir(), &target, &new, run).await;
+                    return Ok(Some(Landing::Landed { commit: new, target, verified }));
+                }
+                Err(e) => {
+                    fetch_target(repo, r, &target).await?;
+                    let now = git(repo, &["rev-parse", &target_ref]).await?;
+                    if now == head {
+                        // Not a race: the remote refused the push itself.
+                        return Err(LandError::Target(format!("cannot push to {target} on {r}: {e}")));
+                    }
+                    // Another landing moved the shared target first: land again on top of it.
+                    tracing::info!(task = entry.task_id, "landing: {target} on {r} moved meanwhile; landing again on its new head");
+                    self.step(entry.task_id, MergeState::Queued, format!("{target} on {r} moved while landing; landing again on its new head")).await?;
+                    return Box::pin(self.land_once(&MergeEntry { state: MergeState::Queued, ..entry.clone() })).await;
+                }
+            }
         }
 
         // Move the target, the way a person would (and not while they are in the middle of it:
@@ -809,6 +857,14 @@ impl Lander {
         }
     }
 
+    /// [`Lander::blocked`], for a local target only.
+    async fn blocked_here(&self, target: &str) -> Result<Option<String>, LandError> {
+        match self.cfg.remote {
+            Some(_) => Ok(None),
+            None => self.blocked(target).await,
+        }
+    }
+
     /// Entries a restart must finish.
     pub async fn in_flight(&self) -> Result<Vec<MergeEntry>, LandError> {
         Ok(self
@@ -827,6 +883,14 @@ struct LockFile(#[allow(dead_code)] std::fs::File);
 /// Removes the report directories of a JUnit-writing runner (surefire, gradle) from kite's merge
 /// worktree, at its root and one module down, before a verify: a checkout keeps ignored files, and
 /// an earlier landing's XML would be read as this run's (a deleted test class still passing).
+/// Brings the remote's target branch into `refs/remotes/REMOTE/TARGET`.
+async fn fetch_target(repo: &Path, remote: &str, target: &str) -> Result<(), LandError> {
+    git(repo, &["fetch", "-q", remote, &format!("+refs/heads/{target}:refs/remotes/{remote}/{target}")])
+        .await
+        .map(|_| ())
+        .map_err(|e| LandError::Target(format!("cannot fetch {target} from {remote}: {e}")))
+}
+
 fn clear_reports(wt: &Path, dirs: &[String]) {
     let mut roots = vec![wt.to_path_buf()];
     if let Ok(entries) = std::fs::read_dir(wt) {

@@ -45,6 +45,12 @@ pub struct MergeConfig {
     pub land: bool,
     /// The branch work lands on; default: the branch the project's main worktree has checked out.
     pub target: Option<String>,
+    /// A shared remote (`"origin"`) whose target branch is the one that moves: a team's workers
+    /// on several machines land there. Each landing fetches it, builds and verifies on what it
+    /// has, and moves it with a compare-and-swap push (`--force-with-lease` on the head it
+    /// verified against): a landing never overwrites another one, it lands again on top. Task
+    /// branches are pushed there too. Default: none (the local target moves).
+    pub remote: Option<String>,
     /// Run in kite's merge worktree on the candidate commit; exit 0 lands it. Default: the test
     /// command the strategy loop detects (`cargo test`, `go test`, ...); `""`: land unverified.
     pub verify: Option<String>,
@@ -81,6 +87,7 @@ impl Default for MergeConfig {
         MergeConfig {
             land: true,
             target: None,
+            remote: None,
             verify: None,
             verify_timeout: Duration::from_secs(30 * 60),
             strategy: Strategy::Rebase,

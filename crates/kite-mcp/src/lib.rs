@@ -19,7 +19,8 @@ use std::time::Duration;
 
 /// How the MCP server finds and talks to the daemon.
 pub struct McpConfig {
-    pub socket: PathBuf,
+    /// Where the daemon is: the local socket, or the team's daemon on another machine.
+    pub daemon: kite_proto::Endpoint,
     /// The directory relative lock paths are resolved from.
     pub cwd: PathBuf,
     /// The top of the work tree `cwd` is in: paths go to the daemon relative to it, so a file is
@@ -47,7 +48,7 @@ pub enum McpError {
 
 /// Serves MCP on stdin/stdout until the client leaves.
 pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) -> Result<(), McpError> {
-    let client = Arc::new(Client::connect(&config.socket).await?);
+    let client = Arc::new(Client::connect_to(&config.daemon).await?);
     let pushes = client.take_pushes();
     // The runner's session, unless it is gone (a stale variable in a person's shell): then a
     // session of its own, as for any agent.
