@@ -101,7 +101,8 @@ pub fn fingerprint(identity: &Identity) -> Result<String, RemoteError> {
     Ok(crate::tokens::hex(&sha2::Sha256::digest(der.as_ref())))
 }
 
-fn server_config(identity: &Identity) -> Result<rustls::ServerConfig, RemoteError> {
+/// The listener's TLS configuration for `identity` (also what a benchmark's TLS echo presents).
+pub fn server_config(identity: &Identity) -> Result<rustls::ServerConfig, RemoteError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read_pem(&identity.cert, "cannot read the certificate")?)

@@ -97,13 +97,14 @@ impl ServerCertVerifier for Pinned {
 }
 
 /// A byte stream to a remote daemon.
-pub(crate) type Stream = Box<dyn AsyncStream>;
+pub type Stream = Box<dyn AsyncStream>;
 
-pub(crate) trait AsyncStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+/// What a remote daemon's stream is: TLS over TCP, or plain TCP on loopback.
+pub trait AsyncStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> AsyncStream for T {}
 
 /// Opens the TCP connection and the TLS session (not yet authenticated).
-pub(crate) async fn open(r: &Remote) -> Result<Stream, ClientError> {
+pub async fn open(r: &Remote) -> Result<Stream, ClientError> {
     let fail = |detail: String| ClientError::Remote { url: r.url.clone(), detail };
     let tcp = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::TcpStream::connect((r.host.as_str(), r.port)))
         .await

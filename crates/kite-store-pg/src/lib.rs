@@ -175,7 +175,7 @@ impl PgStore {
         if sent.is_empty() {
             return Ok(());
         }
-        let answers = conn::wait(futures::future::join_all(sent));
+        let answers = self.client.drive(futures::future::join_all(sent));
         answers.into_iter().find_map(|r| r.err()).map_or(Ok(()), |e| Err(db(e)))
     }
 
@@ -184,11 +184,13 @@ impl PgStore {
     fn read<T>(&self, f: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>) -> Result<T> {
         let mut f = std::pin::pin!(f);
         let waker = futures::task::noop_waker();
+        // Polled once, the read is queued behind the writes in flight: the settle below puts
+        // them all on the wire at once.
         let first = f.as_mut().poll(&mut std::task::Context::from_waker(&waker));
         let settled = self.settle();
         let r = match first {
             std::task::Poll::Ready(r) => r,
-            std::task::Poll::Pending => conn::wait(f),
+            std::task::Poll::Pending => self.client.drive(f),
         };
         // A write that failed aborted the transaction: its error is the cause.
         settled?;

@@ -151,6 +151,11 @@ impl Echo {
 /// 64 sessions contend for one path; each grant is measured from the moment the previous holder
 /// sent its release to the moment the waiter's client received the grant.
 async fn lock_handoff(socket: &Path, path: &str, sessions: usize, handoffs: usize) -> Result<Vec<f64>> {
+    lock_handoff_at(&kite_proto::Endpoint::Unix(socket.to_path_buf()), path, sessions, handoffs).await
+}
+
+/// [`lock_handoff`] with the clients wherever `at` says (the local socket, or TLS).
+async fn lock_handoff_at(at: &kite_proto::Endpoint, path: &str, sessions: usize, handoffs: usize) -> Result<Vec<f64>> {
     let base = Instant::now();
     let release_sent = Arc::new(AtomicU64::new(0));
     let remaining = Arc::new(AtomicU64::new(handoffs as u64));
@@ -158,7 +163,7 @@ async fn lock_handoff(socket: &Path, path: &str, sessions: usize, handoffs: usiz
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<f64>();
     let mut clients = Vec::new();
     for i in 0..sessions {
-        let c = Client::connect(socket).await?;
+        let c = Client::connect_to(at).await?;
         let s: SessionId = c.call("session.register", json!({"name": format!("bench{i}")})).await?;
         clients.push((Arc::new(c), s.id));
     }
@@ -359,6 +364,9 @@ fn sqlite_baseline(path: &Path, sync: &str, secs: f64) -> Result<f64> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--tls-echo-server") {
+        return team::tls_echo_server(Path::new(args.get(2).context("--tls-echo-server CERT KEY")?), Path::new(args.get(3).context("--tls-echo-server CERT KEY")?)).await;
+    }
     if args.get(1).map(String::as_str) == Some("--echo-server") {
         return echo_server(Path::new(args.get(2).context("--echo-server SOCKET")?)).await;
     }

@@ -4,6 +4,7 @@
 //! a standby takes to answer after the active daemon is killed with -9.
 
 use anyhow::{Context, Result};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use kite_store_pg::cluster::TempCluster;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -71,6 +72,83 @@ fn bare_pg(url: &str, secs: f64) -> Result<f64> {
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
+/// The TLS baseline's other end, in its own process like the daemon: a TLS echo on a loopback
+/// port with the daemon's certificate. Run as `kite-bench --tls-echo-server CERT KEY`; prints
+/// the port.
+pub(crate) async fn tls_echo_server(cert: &Path, key: &Path) -> Result<()> {
+    let identity = kite_coord::remote::Identity { cert: cert.to_path_buf(), key: key.to_path_buf() };
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(kite_coord::remote::server_config(&identity)?));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("{}", listener.local_addr()?.port());
+    let (tcp, _) = listener.accept().await?;
+    tcp.set_nodelay(true)?;
+    let tls = acceptor.accept(tcp).await?;
+    let (r, mut w) = tokio::io::split(tls);
+    let mut lines = BufReader::new(r).lines();
+    while let Some(l) = lines.next_line().await? {
+        w.write_all(format!("{{\"id\":1,\"ok\":true,\"result\":{l}}}\n").as_bytes()).await?;
+        w.flush().await?;
+    }
+    Ok(())
+}
+
+/// `n` round trips of one small line over TLS to the echo (after a warm-up), in µs, sorted.
+async fn tls_round_trips(identity: &kite_coord::remote::Identity, n: usize) -> Result<Vec<f64>> {
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("--tls-echo-server")
+        .arg(&identity.cert)
+        .arg(&identity.key)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut ready = BufReader::new(child.stdout.take().context("echo stdout")?).lines();
+    let port: u16 = ready.next_line().await?.context("the echo's port")?.parse()?;
+    let pin = kite_coord::remote::fingerprint(identity)?;
+    let remote = kite_proto::Remote::new(&format!("kite://127.0.0.1:{port}"), "unused", Some(&pin)).map_err(anyhow::Error::msg)?;
+    let stream = kite_proto::remote::open(&remote).await?;
+    let (r, mut w) = tokio::io::split(stream);
+    let mut lines = BufReader::new(r).lines();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n + 200 {
+        let t = Instant::now();
+        w.write_all(b"{\"id\":1,\"op\":\"lock.release\",\"args\":{\"path\":\"hot\",\"session\":\"s1\"}}\n").await?;
+        w.flush().await?;
+        lines.next_line().await?;
+        if i >= 200 {
+            out.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    out.sort_by(f64::total_cmp);
+    let _ = child.kill().await;
+    Ok(out)
+}
+
+/// Lock hand-offs between 64 sessions whose clients reach the daemon over TLS with a token.
+async fn tls_handoff(root: &Path, url: Option<&str>, handoffs: usize) -> Result<(Vec<f64>, kite_coord::remote::Identity)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let home = root.join(".kite");
+    std::fs::create_dir_all(&home)?;
+    let mut toml = format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n");
+    if let Some(url) = url {
+        toml.push_str(&format!("\n[store]\nurl = \"{url}\"\n"));
+    }
+    std::fs::write(home.join("kite.toml"), toml)?;
+    let mut d = Plain::spawn(root, None, &[])?;
+    d.ready(Duration::from_secs(30))?;
+    let out = std::process::Command::new(std::env::current_exe()?.with_file_name("kite"))
+        .args(["token", "create", "bench", "--json"])
+        .current_dir(root)
+        .env_remove("KITE_HOME")
+        .output()?;
+    anyhow::ensure!(out.status.success(), "kite token create: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let field = |k: &str| v[k].as_str().map(str::to_string).with_context(|| format!("{k} in {v}"));
+    let remote = kite_proto::Remote::new(&field("KITE_URL")?, &field("KITE_TOKEN")?, Some(&field("KITE_CERT_SHA256")?)).map_err(anyhow::Error::msg)?;
+    let samples = super::lock_handoff_at(&kite_proto::Endpoint::Remote(remote), "hot", 64, handoffs).await?;
+    drop(d);
+    Ok((samples, kite_coord::remote::Identity { cert: home.join("tls/cert.pem"), key: home.join("tls/key.pem") }))
+}
+
 pub(crate) async fn team_bench(dir: &Path, quick: bool) -> Result<String> {
     let cluster = match TempCluster::start() {
         Ok(c) => c,
@@ -119,6 +197,13 @@ pub(crate) async fn team_bench(dir: &Path, quick: bool) -> Result<String> {
     }
     takeovers.sort_by(f64::total_cmp);
 
+    eprintln!("      lock hand-off over TLS (64 sessions), against a bare TLS round trip");
+    let handoffs = if quick { 500 } else { 1_000 };
+    let (lite_tls, identity) = tls_handoff(&dir.join("tls-lite"), None, handoffs).await?;
+    let (pg_tls, _) = tls_handoff(&dir.join("tls-pg"), Some(&cluster.create_database("tls")?), handoffs).await?;
+    let bare_tls = tls_round_trips(&identity, if quick { 2_000 } else { 4_000 }).await?;
+    let p = super::pct;
+
     let mut md = String::from("## A team's store on PostgreSQL\n\n");
     md.push_str(&format!(
         "`kite-bench` starts a throwaway PostgreSQL 15 cluster (initdb; `fsync = {fsync}`, `synchronous_commit = {commit}`, as the server \
@@ -140,6 +225,24 @@ pub(crate) async fn team_bench(dir: &Path, quick: bool) -> Result<String> {
         kite_store_pg::lease::TTL.as_secs(),
         kite_store_pg::lease::POLL.as_millis(),
         (kite_store_pg::lease::TTL + kite_store_pg::lease::POLL).as_secs_f64(),
+    ));
+    md.push_str(&format!(
+        "\nLock hand-off over TLS: 64 sessions whose clients connect to the daemon's listener (`[daemon] listen`, TLS with the \
+         certificate it made, a token from `kite token create`) contend for one path; each grant is timed from the previous \
+         holder's release to the waiter's client receiving the grant, {handoffs} hand-offs. The baseline is a bare TLS round \
+         trip of one small line to an echo in another process presenting the same certificate.\n\n\
+         | | p50 | p99 | p99 / bare TLS p99 |\n|---|---|---|---|\n\
+         | bare TLS round trip | {:.0} µs | {:.0} µs | 1.00x |\n\
+         | hand-off over TLS, SQLite store | {:.0} µs | {:.0} µs | {:.2}x |\n\
+         | hand-off over TLS, PostgreSQL store | {:.0} µs | {:.0} µs | {:.2}x |\n",
+        p(&bare_tls, 0.5),
+        p(&bare_tls, 0.99),
+        p(&lite_tls, 0.5),
+        p(&lite_tls, 0.99),
+        p(&lite_tls, 0.99) / p(&bare_tls, 0.99),
+        p(&pg_tls, 0.5),
+        p(&pg_tls, 0.99),
+        p(&pg_tls, 0.99) / p(&bare_tls, 0.99),
     ));
     Ok(md)
 }
