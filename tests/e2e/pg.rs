@@ -169,3 +169,49 @@ fn a_second_active_daemon_on_one_store_is_refused_naming_the_holder() {
     // It changed nothing: the first still serves.
     first.ok(&["status"]);
 }
+
+/// Clients that pinned the active daemon's certificate reach the standby after a take-over: both
+/// present the same certificate, the token lives in the shared store, and KITE_URL lists both
+/// addresses.
+#[test]
+fn after_a_take_over_remote_clients_reach_the_standby_with_the_same_pin_and_token() {
+    if !on_postgres() {
+        return;
+    }
+    let url = test_pg_database().unwrap();
+    let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (pa, pb) = (port(), port());
+    let mut active = Daemon::start_configured(Some(url.clone()), &format!("[daemon]\nlisten = \"127.0.0.1:{pa}\"\n"), &[]);
+    let tls = active.home.join("tls");
+    let standby_toml = format!(
+        "[daemon]\nlisten = \"127.0.0.1:{pb}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        tls.join("cert.pem").display(),
+        tls.join("key.pem").display()
+    );
+    let mut standby = Daemon::start_configured(Some(url), &standby_toml, &["--standby"]);
+    let created = active.ok(&["token", "create", "laptop"]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::create_dir(elsewhere.path().join(".git")).unwrap();
+    let remote = |args: &[&str]| {
+        let out = std::process::Command::new(crate::support::KITE)
+            .args(args)
+            .arg("--json")
+            .current_dir(elsewhere.path())
+            .env_remove("KITE_HOME")
+            .env("HOME", elsewhere.path())
+            .env("KITE_URL", format!("kite://127.0.0.1:{pa},kite://127.0.0.1:{pb}"))
+            .env("KITE_TOKEN", created["KITE_TOKEN"].as_str().unwrap())
+            .env("KITE_CERT_SHA256", created["KITE_CERT_SHA256"].as_str().unwrap())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "kite {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let id = remote(&["task", "create", "--title", "before the take-over"])["id"].as_i64().unwrap();
+    active.kill9();
+    standby.answers_within(Duration::from_secs(5));
+    let listed = remote(&["task", "list"]);
+    assert!(listed["tasks"].as_array().unwrap().iter().any(|t| t["id"] == id), "{listed}");
+    let after = remote(&["task", "create", "--title", "after the take-over"])["id"].as_i64().unwrap();
+    assert!(after > id);
+}

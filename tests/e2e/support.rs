@@ -67,7 +67,7 @@ impl Daemon {
         Daemon::start_configured(test_pg_database(), toml, args)
     }
 
-    fn start_configured(store: Option<String>, toml: &str, args: &[&str]) -> Daemon {
+    pub(crate) fn start_configured(store: Option<String>, toml: &str, args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("kite-e2e").tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir(root.join(".git")).unwrap();

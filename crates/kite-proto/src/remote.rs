@@ -23,11 +23,13 @@ pub enum Endpoint {
 }
 
 /// A remote daemon: `kite://host:port` (TLS) or `kite+plain://127.0.0.1:port` (loopback only).
+/// Several comma-separated addresses (`kite://a:7777,kite://b:7777`: an active daemon and its
+/// standby) are tried in order; only the one holding the store's lease listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remote {
     pub url: String,
-    pub host: String,
-    pub port: u16,
+    /// Host and port of each address, in the order they are tried.
+    pub addrs: Vec<(String, u16)>,
     pub tls: bool,
     pub token: String,
     /// The daemon certificate's SHA-256, hex (TLS only).
@@ -37,17 +39,17 @@ pub struct Remote {
 impl Remote {
     /// Parses `url` and checks that what TLS needs is there.
     pub fn new(url: &str, token: &str, cert_sha256: Option<&str>) -> Result<Remote, String> {
-        let (tls, rest) = if let Some(r) = url.strip_prefix("kite://") {
-            (true, r)
-        } else if let Some(r) = url.strip_prefix("kite+plain://") {
-            (false, r)
-        } else {
-            return Err(format!("KITE_URL '{url}' must start with kite:// (TLS) or kite+plain:// (loopback only)"));
-        };
-        let rest = rest.trim_end_matches('/');
-        let (host, port) = rest.rsplit_once(':').ok_or_else(|| format!("KITE_URL '{url}' needs a port, like kite://host:7777"))?;
-        let port: u16 = port.parse().map_err(|_| format!("KITE_URL '{url}': bad port '{port}'"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let mut addrs = Vec::new();
+        let mut schemes = Vec::new();
+        for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let (tls, host, port) = parse_one(one)?;
+            schemes.push(tls);
+            addrs.push((host, port));
+        }
+        let Some(&tls) = schemes.first() else { return Err("KITE_URL is empty".into()) };
+        if schemes.iter().any(|t| *t != tls) {
+            return Err(format!("KITE_URL '{url}' mixes kite:// and kite+plain:// addresses"));
+        }
         if token.trim().is_empty() {
             return Err("KITE_URL is set but KITE_TOKEN is not: `kite token create NAME` on the daemon's machine prints both".into());
         }
@@ -58,11 +60,26 @@ impl Remote {
                 Some(c) => return Err(format!("KITE_CERT_SHA256 '{c}' is not a SHA-256 in hex (64 digits)")),
                 None => return Err("KITE_URL is a TLS address but KITE_CERT_SHA256 is not set: `kite token create NAME` on the daemon's machine prints it".into()),
             }
-        } else if !matches!(host.as_str(), "127.0.0.1" | "::1" | "localhost") {
+        } else if let Some((host, _)) = addrs.iter().find(|(h, _)| !matches!(h.as_str(), "127.0.0.1" | "::1" | "localhost")) {
             return Err(format!("kite+plain:// is for loopback only; {host} needs kite:// (TLS)"));
         }
-        Ok(Remote { url: url.to_string(), host, port, tls, token: token.trim().to_string(), cert_sha256 })
+        Ok(Remote { url: url.to_string(), addrs, tls, token: token.trim().to_string(), cert_sha256 })
     }
+}
+
+/// One `kite://host:port` or `kite+plain://host:port`.
+fn parse_one(url: &str) -> Result<(bool, String, u16), String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("kite://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("kite+plain://") {
+        (false, r)
+    } else {
+        return Err(format!("KITE_URL '{url}' must start with kite:// (TLS) or kite+plain:// (loopback only)"));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = rest.rsplit_once(':').ok_or_else(|| format!("KITE_URL '{url}' needs a port, like kite://host:7777"))?;
+    let port: u16 = port.parse().map_err(|_| format!("KITE_URL '{url}': bad port '{port}'"))?;
+    Ok((tls, host.trim_start_matches('[').trim_end_matches(']').to_string(), port))
 }
 
 /// Accepts exactly the certificate whose SHA-256 is pinned, and checks the handshake's
@@ -103,13 +120,24 @@ pub type Stream = Box<dyn AsyncStream>;
 pub trait AsyncStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> AsyncStream for T {}
 
-/// Opens the TCP connection and the TLS session (not yet authenticated).
+/// Opens the TCP connection and the TLS session (not yet authenticated) to the first address
+/// that answers.
 pub async fn open(r: &Remote) -> Result<Stream, ClientError> {
-    let fail = |detail: String| ClientError::Remote { url: r.url.clone(), detail };
-    let tcp = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::TcpStream::connect((r.host.as_str(), r.port)))
+    let mut why = Vec::new();
+    for (host, port) in &r.addrs {
+        match open_one(r, host, *port).await {
+            Ok(s) => return Ok(s),
+            Err(e) => why.push(format!("{host}:{port}: {e}")),
+        }
+    }
+    Err(ClientError::Remote { url: r.url.clone(), detail: why.join("; ") })
+}
+
+async fn open_one(r: &Remote, host: &str, port: u16) -> Result<Stream, String> {
+    let tcp = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::TcpStream::connect((host, port)))
         .await
-        .map_err(|_| fail("no answer within 10 s".into()))?
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|_| "no answer within 10 s".to_string())?
+        .map_err(|e| e.to_string())?;
     let _ = tcp.set_nodelay(true);
     if !r.tls {
         return Ok(Box::new(tcp));
@@ -120,12 +148,12 @@ pub async fn open(r: &Remote) -> Result<Stream, ClientError> {
     let verifier = Arc::new(Pinned { sha256: r.cert_sha256.clone().unwrap_or_default(), provider: provider.clone() });
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    let name = ServerName::try_from(r.host.clone()).unwrap_or_else(|_| ServerName::try_from("kite.invalid").expect("a valid name"));
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| fail(format!("TLS: {e}")))?;
+    let name = ServerName::try_from(host.to_string()).unwrap_or_else(|_| ServerName::try_from("kite.invalid").expect("a valid name"));
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
     Ok(Box::new(tls))
 }
 
@@ -137,7 +165,10 @@ mod tests {
     fn urls_are_checked_before_anything_is_sent() {
         let pin = "ab".repeat(32);
         let r = Remote::new("kite://build-box:7777", "kite_x", Some(&pin)).unwrap();
-        assert_eq!((r.host.as_str(), r.port, r.tls), ("build-box", 7777, true));
+        assert_eq!((r.addrs.clone(), r.tls), (vec![("build-box".to_string(), 7777)], true));
+        let two = Remote::new("kite://a:1, kite://b:2", "kite_x", Some(&pin)).unwrap();
+        assert_eq!(two.addrs, vec![("a".to_string(), 1), ("b".to_string(), 2)]);
+        assert!(Remote::new("kite://a:1,kite+plain://127.0.0.1:2", "t", Some(&pin)).unwrap_err().contains("mixes"));
         assert!(Remote::new("kite://build-box:7777", "kite_x", None).unwrap_err().contains("KITE_CERT_SHA256"));
         assert!(Remote::new("kite://build-box:7777", "", Some(&pin)).unwrap_err().contains("KITE_TOKEN"));
         assert!(Remote::new("kite+plain://build-box:7777", "t", None).unwrap_err().contains("loopback"));
