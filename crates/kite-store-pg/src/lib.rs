@@ -121,10 +121,6 @@ pub struct PgStore {
     in_tx: Cell<bool>,
     /// Statements sent and not yet answered.
     in_flight: RefCell<Vec<InFlight>>,
-    /// The savepoints asked for, innermost last, and whether each was opened: one is opened only
-    /// before the first write inside it, so a request or a housekeeping step that writes nothing
-    /// costs no statement (most of a batch's requests are reads).
-    savepoints: RefCell<Vec<bool>>,
 }
 
 impl PgStore {
@@ -133,7 +129,7 @@ impl PgStore {
     pub fn open(url: &str, epoch: Option<i64>) -> Result<PgStore> {
         let client = connect(url)?;
         migrate(&client)?;
-        Ok(PgStore { client, stmts: RefCell::default(), epoch, wrote: Cell::new(false), in_tx: Cell::new(false), in_flight: RefCell::default(), savepoints: RefCell::default() })
+        Ok(PgStore { client, stmts: RefCell::default(), epoch, wrote: Cell::new(false), in_tx: Cell::new(false), in_flight: RefCell::default() })
     }
 
     fn stmt(&self, sql: &str) -> Result<Statement> {
@@ -145,19 +141,8 @@ impl PgStore {
         Ok(s)
     }
 
-    /// Opens the savepoints asked for and not opened yet, outermost first: a write follows.
-    fn open_savepoints(&self) -> Result<()> {
-        let closed = self.savepoints.borrow().iter().filter(|o| !**o).count();
-        for _ in 0..closed {
-            self.send_simple("SAVEPOINT req")?;
-        }
-        self.savepoints.borrow_mut().iter_mut().for_each(|o| *o = true);
-        Ok(())
-    }
-
     /// Sends a write and returns without waiting for its answer (see the type's docs).
     pub(crate) fn send(&self, sql: &str, params: Vec<Owned>) -> Result<()> {
-        self.open_savepoints()?;
         let st = self.stmt(sql)?;
         let client = self.client.shared();
         self.wrote.set(true);
@@ -223,16 +208,11 @@ impl PgStore {
     }
 
     pub(crate) fn one(&self, sql: &str, params: &[P<'_>]) -> Result<Row> {
-        if !sql.trim_start().starts_with("SELECT") {
-            // INSERT ... RETURNING
-            self.open_savepoints()?;
-        }
         let st = self.stmt(sql)?;
         self.read(self.client.raw().query_one(&st, params))
     }
 
     pub(crate) fn exec(&self, sql: &str, params: &[P<'_>]) -> Result<u64> {
-        self.open_savepoints()?;
         self.settle()?;
         let st = self.stmt(sql)?;
         let n = self.client.execute(&st, params)?;
@@ -254,7 +234,6 @@ impl PgStore {
 impl Batch for PgStore {
     fn begin(&self) -> Result<()> {
         self.settle()?;
-        self.savepoints.borrow_mut().clear();
         self.send_simple("BEGIN")?;
         self.in_tx.set(true);
         self.wrote.set(false);
@@ -285,34 +264,25 @@ impl Batch for PgStore {
     fn rollback(&self) {
         // What was sent is undone with the transaction; its answers are not wanted.
         let _ = self.settle();
-        self.savepoints.borrow_mut().clear();
         if self.in_tx.replace(false) {
             let _ = self.simple("ROLLBACK");
         }
     }
 
     fn savepoint(&self) -> Result<()> {
-        // Opened before its first write (see `savepoints`).
-        self.savepoints.borrow_mut().push(false);
-        Ok(())
+        self.send_simple("SAVEPOINT req")
     }
 
     fn release_savepoint(&self) -> Result<()> {
         // The request's writes must have succeeded before it counts as done.
         self.settle()?;
-        if self.savepoints.borrow_mut().pop() == Some(true) {
-            self.send_simple("RELEASE SAVEPOINT req")?;
-        }
-        Ok(())
+        self.send_simple("RELEASE SAVEPOINT req")
     }
 
     fn rollback_savepoint(&self) -> Result<()> {
         // The request failed: the errors of what it sent are why, and are undone here.
         let _ = self.settle();
-        if self.savepoints.borrow_mut().pop() == Some(true) {
-            self.simple("ROLLBACK TO SAVEPOINT req; RELEASE SAVEPOINT req")?;
-        }
-        Ok(())
+        self.simple("ROLLBACK TO SAVEPOINT req; RELEASE SAVEPOINT req")
     }
 }
 
