@@ -121,6 +121,14 @@ pub struct PgStore {
     in_tx: Cell<bool>,
     /// Statements sent and not yet answered.
     in_flight: RefCell<Vec<InFlight>>,
+    /// The server reported an error in this transaction that no savepoint rollback undid:
+    /// PostgreSQL then answers COMMIT by rolling back, without an error, so the commit is
+    /// refused here instead.
+    poisoned: Cell<bool>,
+    /// Savepoints open. The owner undoes a refused request with a savepoint rollback even when
+    /// the request was refused before its savepoint (a frame that is no request): in PostgreSQL a
+    /// rollback to no savepoint is an error that aborts the whole transaction, so it is not sent.
+    savepoints: Cell<usize>,
 }
 
 impl PgStore {
@@ -129,20 +137,39 @@ impl PgStore {
     pub fn open(url: &str, epoch: Option<i64>) -> Result<PgStore> {
         let client = connect(url)?;
         migrate(&client)?;
-        Ok(PgStore { client, stmts: RefCell::default(), epoch, wrote: Cell::new(false), in_tx: Cell::new(false), in_flight: RefCell::default() })
+        Ok(PgStore { client, stmts: RefCell::default(), epoch, wrote: Cell::new(false), in_tx: Cell::new(false), in_flight: RefCell::default(), poisoned: Cell::new(false), savepoints: Cell::new(0) })
     }
 
     fn stmt(&self, sql: &str) -> Result<Statement> {
         if let Some(s) = self.stmts.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(sql)?;
+        // A statement the server cannot prepare aborts the transaction too.
+        let s = self.seen(self.client.prepare(sql))?;
         self.stmts.borrow_mut().insert(sql.to_string(), s.clone());
         Ok(s)
     }
 
+    /// Notes an error the server reported in the open transaction.
+    fn seen<T>(&self, r: Result<T>) -> Result<T> {
+        if r.is_err() && self.in_tx.get() {
+            self.poisoned.set(true);
+        }
+        r
+    }
+
+    /// Writes go only into the batch's transaction (a batch that could not begin writes nothing).
+    fn in_batch(&self) -> Result<()> {
+        if self.in_tx.get() {
+            Ok(())
+        } else {
+            Err(StoreError::Backend("no transaction is open (the batch could not begin): nothing is written".into()))
+        }
+    }
+
     /// Sends a write and returns without waiting for its answer (see the type's docs).
     pub(crate) fn send(&self, sql: &str, params: Vec<Owned>) -> Result<()> {
+        self.in_batch()?;
         let st = self.stmt(sql)?;
         let client = self.client.shared();
         self.wrote.set(true);
@@ -176,7 +203,7 @@ impl PgStore {
             return Ok(());
         }
         let answers = self.client.drive(futures::future::join_all(sent));
-        answers.into_iter().find_map(|r| r.err()).map_or(Ok(()), |e| Err(db(e)))
+        self.seen(answers.into_iter().find_map(|r| r.err()).map_or(Ok(()), |e| Err(db(e))))
     }
 
     /// A read: sent behind the writes in flight (one round trip for all of them), answered
@@ -194,7 +221,7 @@ impl PgStore {
         };
         // A write that failed aborted the transaction: its error is the cause.
         settled?;
-        r.map_err(db)
+        self.seen(r.map_err(db))
     }
 
     pub(crate) fn query(&self, sql: &str, params: &[P<'_>]) -> Result<Vec<Row>> {
@@ -208,21 +235,26 @@ impl PgStore {
     }
 
     pub(crate) fn one(&self, sql: &str, params: &[P<'_>]) -> Result<Row> {
+        if !sql.trim_start().starts_with("SELECT") {
+            // INSERT ... RETURNING
+            self.in_batch()?;
+        }
         let st = self.stmt(sql)?;
         self.read(self.client.raw().query_one(&st, params))
     }
 
     pub(crate) fn exec(&self, sql: &str, params: &[P<'_>]) -> Result<u64> {
+        self.in_batch()?;
         self.settle()?;
         let st = self.stmt(sql)?;
-        let n = self.client.execute(&st, params)?;
+        let n = self.seen(self.client.execute(&st, params))?;
         self.wrote.set(true);
         Ok(n)
     }
 
     fn simple(&self, sql: &str) -> Result<()> {
         self.settle()?;
-        self.client.batch(sql)
+        self.seen(self.client.batch(sql))
     }
 
     /// The epoch this store writes under (0 without a lease).
@@ -236,6 +268,8 @@ impl Batch for PgStore {
         self.settle()?;
         self.send_simple("BEGIN")?;
         self.in_tx.set(true);
+        self.poisoned.set(false);
+        self.savepoints.set(0);
         self.wrote.set(false);
         if let Some(mine) = self.epoch {
             // FOR SHARE: a take-over (which updates the row) waits for this batch to end, and
@@ -250,6 +284,10 @@ impl Batch for PgStore {
     }
 
     fn commit_deferred(&self) -> Result<Committed> {
+        if self.poisoned.get() {
+            self.rollback();
+            return Err(StoreError::Backend("the transaction failed (see the error before): nothing of this batch was committed".into()));
+        }
         // Behind the batch's last writes, in the same round trip.
         let committed = self.read(self.client.raw().batch_execute("COMMIT"));
         if committed.is_err() {
@@ -264,25 +302,37 @@ impl Batch for PgStore {
     fn rollback(&self) {
         // What was sent is undone with the transaction; its answers are not wanted.
         let _ = self.settle();
+        self.savepoints.set(0);
         if self.in_tx.replace(false) {
             let _ = self.simple("ROLLBACK");
         }
     }
 
     fn savepoint(&self) -> Result<()> {
-        self.send_simple("SAVEPOINT req")
+        self.send_simple("SAVEPOINT req")?;
+        self.savepoints.set(self.savepoints.get() + 1);
+        Ok(())
     }
 
     fn release_savepoint(&self) -> Result<()> {
         // The request's writes must have succeeded before it counts as done.
         self.settle()?;
-        self.send_simple("RELEASE SAVEPOINT req")
+        self.send_simple("RELEASE SAVEPOINT req")?;
+        self.savepoints.set(self.savepoints.get().saturating_sub(1));
+        Ok(())
     }
 
     fn rollback_savepoint(&self) -> Result<()> {
+        if self.savepoints.get() == 0 {
+            return Ok(());
+        }
+        self.savepoints.set(self.savepoints.get() - 1);
         // The request failed: the errors of what it sent are why, and are undone here.
         let _ = self.settle();
-        self.simple("ROLLBACK TO SAVEPOINT req; RELEASE SAVEPOINT req")
+        self.simple("ROLLBACK TO SAVEPOINT req; RELEASE SAVEPOINT req")?;
+        // Back to where the request began: whatever the server refused inside it is undone.
+        self.poisoned.set(false);
+        Ok(())
     }
 }
 

@@ -105,11 +105,13 @@ fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_
     assert_eq!(s.cost_totals_since(31).unwrap().runs, 0);
 
     // Tokens: one live token per name, kept as a hash.
+    s.begin().unwrap();
     assert!(s.insert_token("ci", "h1", 1).unwrap());
     assert!(!s.insert_token("ci", "h2", 2).unwrap());
     assert!(s.revoke_token("ci", 3).unwrap());
     assert_eq!(s.token_by_hash("h1").unwrap().unwrap().revoked_ms, Some(3));
     assert!(s.insert_token("ci", "h3", 4).unwrap());
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
     assert_eq!(s.tokens().unwrap().len(), 1);
 }
 
@@ -214,6 +216,29 @@ fn a_batch_in_flight_holds_a_take_over_back_until_it_commits() {
     assert!(waited >= std::time::Duration::from_millis(250), "the take-over waited for the batch ({waited:?})");
     assert!(matches!(store.begin(), Err(StoreError::Deposed { .. })));
     drop(first);
+}
+
+#[test]
+fn an_error_no_savepoint_undid_refuses_the_commit_and_writes_need_a_batch() {
+    let pg = cluster();
+    let url = pg.create_database("kite").unwrap();
+    let s = PgStore::open(&url, None).unwrap();
+    // Outside a batch nothing is written.
+    assert!(s.set_counter("x", 1).is_err());
+    // An error outside any savepoint: PostgreSQL would answer COMMIT by rolling back silently;
+    // the store refuses the commit instead, and nothing of the batch is there.
+    s.begin().unwrap();
+    s.set_counter("x", 1).unwrap();
+    assert!(s.query("SELECT no_such_column FROM counters", &[]).is_err());
+    assert!(s.commit_deferred().is_err());
+    assert_eq!(s.counter("x").unwrap(), 0);
+    // The next batch is clean. A request refused before its savepoint (a frame that is no
+    // request) is undone with a rollback to no savepoint: that must not cost the batch.
+    s.begin().unwrap();
+    s.set_counter("x", 2).unwrap();
+    s.rollback_savepoint().unwrap();
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    assert_eq!(s.counter("x").unwrap(), 2);
 }
 
 #[test]
