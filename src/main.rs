@@ -83,6 +83,9 @@ enum Command {
     Report(cmd::report::Args),
     /// The live dashboard's address (local, with a per-home token).
     Ui(cmd::ui::Args),
+    /// Set one setting in the home's kite.toml (comments kept; refused if kite would not accept it).
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCmd),
     /// Run agents on this machine for the team's daemon elsewhere (--connect kite://host:port).
     Worker(cmd::worker::Args),
     /// Tokens for clients on other machines ([daemon] listen): create, revoke, list.

@@ -1,5 +1,6 @@
 //! The subcommands, and what they share: finding the home and connecting to the daemon.
 
+pub(crate) mod config;
 pub(crate) mod daemon;
 pub(crate) mod doctor;
 pub(crate) mod gc;
@@ -55,13 +56,14 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     // The doctor reports a broken kite.toml as one of its checks instead of stopping at it.
     let (config, config_error) = match (Config::load(&first.home), &cli.command) {
         (Ok(c), _) => (c, None),
-        (Err(e), Command::Doctor) => (Config { file: first.config_file(), ..Config::default() }, Some(format!("{e:#}"))),
+        (Err(e), Command::Doctor | Command::Config(_)) => (Config { file: first.config_file(), ..Config::default() }, Some(format!("{e:#}"))),
         (Err(e), _) => return Err(e),
     };
     let places = home::resolve(cli.home, root, cli.vault, config.vault.dir.clone())?;
     let ctx = Ctx { places, config, json: cli.json };
     let command = match cli.command {
         Command::Daemon(args) => return daemon::run(&ctx, args),
+        Command::Config(c) => return config::run(&ctx, c),
         Command::Vault(c) => return vault::run_with(c, &ctx),
         Command::Hook(c) => return hook::run(&ctx, c),
         other => other,
@@ -69,7 +71,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         match command {
-            Command::Daemon(_) | Command::Vault(_) | Command::Hook(_) => unreachable!("handled above"),
+            Command::Daemon(_) | Command::Vault(_) | Command::Hook(_) | Command::Config(_) => unreachable!("handled above"),
             Command::Status => status::status(&ctx).await,
             Command::Events(a) => status::events(&ctx, a).await,
             Command::Broadcast(a) => status::broadcast(&ctx, a).await,

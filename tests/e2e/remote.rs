@@ -148,3 +148,32 @@ fn plain_tcp_is_refused_off_loopback() {
     assert!(!out.status.success());
     assert!(stderr.contains("in clear") && stderr.contains("loopback"), "{stderr}");
 }
+
+/// `kite config set`: the README's team steps are one command each, on a kite.toml `kite install`
+/// wrote (comments and sections kept); what kite would not accept is refused and changes nothing.
+#[test]
+fn config_set_edits_kite_toml_in_place_and_refuses_what_kite_would_not_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join(".git")).unwrap();
+    std::fs::create_dir(root.join(".kite")).unwrap();
+    let toml = root.join(".kite/kite.toml");
+    std::fs::write(&toml, "# my settings\n[daemon]\n# listen = \"0.0.0.0:7777\"\nheartbeat_timeout = 60\n").unwrap();
+    let kite = |args: &[&str]| Command::new(KITE).args(args).current_dir(&root).env_remove("KITE_HOME").output().unwrap();
+    for (k, v) in [("daemon.listen", "0.0.0.0:7777"), ("store.url", "postgres://kite@db/kite"), ("merge.remote", "origin"), ("daemon.tls", "false")] {
+        let out = kite(&["config", "set", k, v]);
+        // tls = false off loopback is the daemon's to refuse at start, not the file's.
+        assert!(out.status.success(), "{k}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(text.starts_with("# my settings\n[daemon]\n"), "{text}");
+    assert!(text.contains("heartbeat_timeout = 60") && text.contains("listen = \"0.0.0.0:7777\"") && text.contains("tls = false"), "{text}");
+    assert!(text.contains("[store]\nurl = \"postgres://kite@db/kite\"") && text.contains("[merge]\nremote = \"origin\""), "{text}");
+    for (k, v, why) in [("daemon.nope", "1", "kite would not accept"), ("daemon.heartbeat_timeout", "soon", "kite would not accept"), ("listen", "x", "SECTION.KEY")] {
+        let out = kite(&["config", "set", k, v]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{k}");
+        assert!(stderr.contains(why), "{k}: {stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&toml).unwrap(), text, "refused settings change nothing");
+}

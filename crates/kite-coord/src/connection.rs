@@ -106,11 +106,12 @@ where
                             out_tx.send(ServerMessage::Reply { id: Some(req.id), result }.encode());
                         }
                         Ok(req) if peer.admits(&req.op, state.revoked()).is_err() => {
-                            let refusal = peer.admits(&req.op, state.revoked()).expect_err("refused above");
-                            let revoked = matches!(refusal, Refusal::TokenRevoked(_));
-                            out_tx.send(ServerMessage::Reply { id: Some(req.id), result: Err(refusal.into()) }.encode());
-                            if revoked {
-                                break;
+                            if let Err(refusal) = peer.admits(&req.op, state.revoked()) {
+                                let revoked = matches!(refusal, Refusal::TokenRevoked(_));
+                                out_tx.send(ServerMessage::Reply { id: Some(req.id), result: Err(refusal.into()) }.encode());
+                                if revoked {
+                                    break;
+                                }
                             }
                         }
                         Ok(req) => {
