@@ -147,6 +147,16 @@ fn plain_tcp_is_refused_off_loopback() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("in clear") && stderr.contains("loopback"), "{stderr}");
+
+    // An address in use: the daemon does not start without its listener, and says why.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    std::fs::write(root.join(".kite/kite.toml"), format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n")).unwrap();
+    let out = Command::new(KITE).args(["daemon", "--no-memory"]).current_dir(&root).env_remove("KITE_HOME").env("KITE_LOG", "off").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+    assert!(!root.join(".kite/kite.sock").exists(), "nothing was served");
 }
 
 /// `kite config set`: the README's team steps are one command each, on a kite.toml `kite install`

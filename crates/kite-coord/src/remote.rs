@@ -128,8 +128,15 @@ pub(crate) fn crypto() -> rustls::crypto::CryptoProvider {
 /// How long a client has for the TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
-/// Binds the listener; the returned task accepts until aborted.
-pub(crate) async fn start(listen: &Listen, state: StateHandle, services: Services, next_conn: Arc<AtomicU64>) -> Result<tokio::task::JoinHandle<()>, crate::DaemonError> {
+/// The listener, bound (before the daemon starts anything else: an address in use is an error
+/// at start, not a daemon without its listener).
+pub(crate) struct Bound {
+    tcp: tokio::net::TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Sets up TLS and binds the address.
+pub(crate) async fn bind(listen: &Listen) -> Result<Bound, crate::DaemonError> {
     let acceptor = match &listen.tls {
         Some(identity) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_config(identity).map_err(|e| crate::DaemonError::Io {
             what: "cannot set up TLS".into(),
@@ -139,7 +146,13 @@ pub(crate) async fn start(listen: &Listen, state: StateHandle, services: Service
     };
     let tcp = tokio::net::TcpListener::bind(listen.addr).await.map_err(crate::DaemonError::io(format!("cannot listen on {}", listen.addr)))?;
     tracing::info!(addr = %listen.addr, tls = acceptor.is_some(), "listening for remote clients");
-    Ok(tokio::spawn(async move {
+    Ok(Bound { tcp, acceptor })
+}
+
+/// Accepts on the bound listener until the returned task is aborted.
+pub(crate) fn serve(bound: Bound, state: StateHandle, services: Services, next_conn: Arc<AtomicU64>) -> tokio::task::JoinHandle<()> {
+    let Bound { tcp, acceptor } = bound;
+    tokio::spawn(async move {
         loop {
             let (stream, addr) = match tcp.accept().await {
                 Ok(s) => s,
@@ -164,5 +177,5 @@ pub(crate) async fn start(listen: &Listen, state: StateHandle, services: Service
                 }
             });
         }
-    }))
+    })
 }

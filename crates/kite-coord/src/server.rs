@@ -66,6 +66,10 @@ pub async fn run_with(
     if let Some(l) = &lease {
         tracing::info!(epoch = l.epoch(), "holding the store's lease");
     }
+    let bound = match &config.listen {
+        Some(l) => Some(crate::remote::bind(l).await?),
+        None => None,
+    };
     let state = StateHandle::start(&config, accept.clone(), lease.as_ref().map(|l| l.epoch()))?;
     let services = services.with_first(Arc::new(crate::service::Door::new(&config.root, &config.home)));
     let listener = UnixListener::bind(&socket).map_err(DaemonError::io(format!("cannot bind {}", socket.display())))?;
@@ -73,10 +77,7 @@ pub async fn run_with(
     listening();
     let own_uid = rustix::process::geteuid().as_raw();
     let next_conn = std::sync::Arc::new(AtomicU64::new(1));
-    let remote = match &config.listen {
-        Some(l) => Some(crate::remote::start(l, state.clone(), services.clone(), next_conn.clone()).await?),
-        None => None,
-    };
+    let remote = bound.map(|b| crate::remote::serve(b, state.clone(), services.clone(), next_conn.clone()));
 
     let mut backoff = Backoff::default();
     loop {
