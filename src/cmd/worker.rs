@@ -57,20 +57,59 @@ pub(crate) async fn run(ctx: &Ctx, args: Args) -> Result<()> {
         hello.pid,
         cfg.merge.remote.as_deref().map_or("nothing (landing is off)".to_string(), |r| format!("{r}'s target"))
     );
-    let queue = Arc::new(ClientQueue::new(client.clone()));
-    let runner = Runner::new(cfg, &ctx.places.root, &ctx.places.home, queue.clone(), client);
-    let stop = async {
+    let stop = tokio::sync::watch::channel(false);
+    let stopper = stop.0.clone();
+    tokio::spawn(async move {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(t) => t,
-            Err(_) => return std::future::pending().await,
+            Err(_) => return,
         };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
+        let _ = stopper.send(true);
+    });
+    let stopped = || {
+        let mut rx = stop.1.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
     };
-    runner.run(stop).await;
-    // The agents were stopped: their sessions end, so their tasks go back to pending now.
-    queue.end_all_sessions().await;
-    Ok(())
+    let mut client = client;
+    loop {
+        let queue = Arc::new(ClientQueue::new(client.clone()));
+        let runner = Runner::new(cfg.clone(), &ctx.places.root, &ctx.places.home, queue.clone(), client.clone());
+        // Until Ctrl-C, or until the connection is gone (the daemon stopped, or a standby took
+        // its lease over): then its agents stop, and the worker connects again, to whichever
+        // address of KITE_URL answers.
+        let lost = {
+            let c = client.clone();
+            async move { c.closed().await }
+        };
+        let cut = async {
+            tokio::select! {
+                _ = stopped() => {}
+                _ = lost => {}
+            }
+        };
+        runner.run(cut).await;
+        queue.end_all_sessions().await;
+        if *stop.1.borrow() {
+            return Ok(());
+        }
+        tracing::warn!("lost the team's daemon; connecting again");
+        client = loop {
+            tokio::select! {
+                _ = stopped() => return Ok(()),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            }
+            match ctx.client().await {
+                Ok(c) => break Arc::new(c),
+                Err(e) => tracing::debug!("the team's daemon does not answer yet: {e:#}"),
+            }
+        };
+        tracing::info!("connected to the team's daemon again");
+    }
 }
+

@@ -21,6 +21,9 @@ struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return;
+        }
         let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -38,8 +41,11 @@ struct Team {
     dir: tempfile::TempDir,
     origin: PathBuf,
     hq: PathBuf,
-    _daemon: Killed,
+    daemon: Killed,
     agent: String,
+    /// The suite's PostgreSQL store for this team, on the PostgreSQL pass.
+    store: Option<String>,
+    port: u16,
 }
 
 impl Team {
@@ -60,7 +66,8 @@ impl Team {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         std::fs::create_dir_all(hq.join(".kite")).unwrap();
         let mut toml = format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n");
-        if let Some(url) = crate::support::test_pg_database() {
+        let store = crate::support::test_pg_database();
+        if let Some(url) = &store {
             toml.push_str(&format!("\n[store]\nurl = \"{url}\"\n"));
         }
         std::fs::write(hq.join(".kite/kite.toml"), toml).unwrap();
@@ -74,7 +81,7 @@ impl Team {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let team = Team { agent: String::new(), dir, origin, hq, _daemon: Killed(daemon) };
+        let team = Team { agent: String::new(), dir, origin, hq, daemon: Killed(daemon), store, port };
         team.until("the daemon to answer", || team.kite_in(&team.hq, &[], &["status", "--json"]).status.success());
         let agent = base.join("agent.sh");
         std::fs::write(&agent, "set -e\necho \"work of task $KITE_TASK_ID\" > \"task-$KITE_TASK_ID.txt\"\ngit add -A\ngit -c user.name=agent -c user.email=agent@test commit -q -m \"task $KITE_TASK_ID\"\n").unwrap();
@@ -135,6 +142,38 @@ impl Team {
         (Killed(child), clone)
     }
 
+    /// A standby daemon in a clone of its own, on the team's store, presenting the active
+    /// daemon's certificate; its listener's port.
+    fn standby(&self) -> (Killed, PathBuf, u16) {
+        let base = self.base();
+        let clone = base.join("hq2");
+        git(&base, &["clone", "-q", self.origin.to_str().unwrap(), clone.to_str().unwrap()]);
+        std::fs::create_dir_all(clone.join(".kite")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let tls = self.hq.join(".kite/tls");
+        std::fs::write(
+            clone.join(".kite/kite.toml"),
+            format!(
+                "[daemon]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n[store]\nurl = \"{}\"\n",
+                tls.join("cert.pem").display(),
+                tls.join("key.pem").display(),
+                self.store.as_deref().unwrap()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(KITE)
+            .args(["daemon", "--no-memory", "--tick", "0", "--max-agents", "0", "--standby"])
+            .current_dir(&clone)
+            .env_remove("KITE_HOME")
+            .env("KITE_LOG", "warn")
+            .env("HOME", base.join("hq2-home"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        (Killed(child), clone, port)
+    }
+
     fn status_of(&self, id: i64) -> String {
         self.hq(&["task", "show", &id.to_string()])["status"].as_str().unwrap().to_string()
     }
@@ -186,4 +225,41 @@ fn workers_on_two_other_machines_land_every_task_on_origin_and_a_revoked_token_i
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("'old-box' was revoked"), "{stderr}");
+}
+
+/// A worker across a take-over: the active daemon is killed with -9, the standby (same store,
+/// same certificate) takes over, and the worker, whose KITE_URL lists both, connects again and
+/// lands the next task. PostgreSQL pass only (a standby needs the shared store).
+#[test]
+fn a_worker_connects_again_after_a_take_over_and_goes_on_landing() {
+    if !crate::support::on_postgres() {
+        return;
+    }
+    let mut team = Team::new();
+    let (_standby, hq2, port2) = team.standby();
+    let mut settings = team.token("laptop");
+    for (k, v) in settings.iter_mut() {
+        if k == "KITE_URL" {
+            *v = format!("kite://127.0.0.1:{},kite://127.0.0.1:{port2}", team.port);
+        }
+    }
+    let (_w, _) = team.worker("laptop", &settings);
+    let first = team.hq(&["task", "create", "--title", "Before"])["id"].as_i64().unwrap();
+    team.until("the first task to be done", || team.status_of(first) == "done");
+
+    let _ = team.daemon.0.kill();
+    let _ = team.daemon.0.wait();
+    let at_standby = |args: &[&str]| team.kite_in(&hq2, &[], &[args, &["--json"]].concat());
+    team.until("the standby to answer", || at_standby(&["status"]).status.success());
+    let out = at_standby(&["task", "create", "--title", "After"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let second = serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"].as_i64().unwrap();
+    team.until("the worker to land the task the standby queued", || {
+        let out = at_standby(&["task", "show", &second.to_string()]);
+        out.status.success() && serde_json::from_slice::<Value>(&out.stdout).unwrap()["status"] == "done"
+    });
+    let log = git(&team.origin, &["log", "--format=%s", "main"]);
+    assert!(log.contains(&format!("task {first}\n")) && log.contains(&format!("task {second}\n")), "{log}");
+    let worker_log = std::fs::read_to_string(team.base().join("laptop.log")).unwrap();
+    assert!(worker_log.contains("connected to the team's daemon again"), "{worker_log}");
 }

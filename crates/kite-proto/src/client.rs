@@ -65,6 +65,8 @@ pub struct Client {
     next_id: AtomicU64,
     pushes: Mutex<Option<mpsc::UnboundedReceiver<Push>>>,
     reader: tokio::task::JoinHandle<()>,
+    /// True once the connection is gone (the reader ended).
+    gone: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Drop for Client {
@@ -90,14 +92,20 @@ impl Client {
     fn over<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> Client {
         let (read, write) = tokio::io::split(stream);
         let pending: Pending = Arc::default();
+        let pending_for_reader = pending.clone();
         let (push_tx, push_rx) = mpsc::unbounded_channel();
-        let reader = tokio::spawn(read_loop(BufReader::new(read), pending.clone(), push_tx));
+        let (gone_tx, gone) = tokio::sync::watch::channel(false);
+        let reader = tokio::spawn(async move {
+            read_loop(BufReader::new(read), pending_for_reader, push_tx).await;
+            let _ = gone_tx.send(true);
+        });
         Client {
             writer: tokio::sync::Mutex::new(Box::new(write)),
             pending,
             next_id: AtomicU64::new(1),
             pushes: Mutex::new(Some(push_rx)),
             reader,
+            gone,
         }
     }
 
@@ -112,6 +120,13 @@ impl Client {
                 Ok(c)
             }
         }
+    }
+
+    /// Resolves once the connection is gone (the daemon stopped, or lost its lease): a
+    /// long-lived client then connects again.
+    pub async fn closed(&self) {
+        let mut gone = self.gone.clone();
+        let _ = gone.wait_for(|g| *g).await;
     }
 
     /// Takes the stream of pushed events (lock grants, broadcasts, followed events). Only the
