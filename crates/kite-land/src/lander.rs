@@ -385,18 +385,20 @@ impl Lander {
             review = Some(r);
         }
 
+        // The book's record of the move, before it happens (a restart resumes from it).
+        let verified = verify.is_some();
+        let moving = |detail: String| MergeStep {
+            base: Some(head.clone()),
+            new: Some(new.clone()),
+            verified: Some(verified),
+            review,
+            tests,
+            ..step(entry.task_id, MergeState::Moving, detail)
+        };
+
         // A shared target: one compare-and-swap push of the verified commit.
         if let Some(r) = &remote {
-            let verified = verify.is_some();
-            let moving = MergeStep {
-                base: Some(head.clone()),
-                new: Some(new.clone()),
-                verified: Some(verified),
-                review,
-                tests,
-                ..step(entry.task_id, MergeState::Moving, format!("pushing {} to {target} on {r}", short(&new)))
-            };
-            self.book.step(moving).await?;
+            self.book.step(moving(format!("pushing {} to {target} on {r}", short(&new)))).await?;
             // The task's branch goes to the remote too (kite's own name: forced).
             if let Err(e) = git(repo, &["push", "-q", "--force", r, &format!("refs/heads/{0}:refs/heads/{0}", entry.branch)]).await {
                 tracing::warn!(task = entry.task_id, "landing: cannot push {} to {r}: {e}", entry.branch);
@@ -434,20 +436,7 @@ impl Lander {
             .await?
             .into_iter()
             .find(|w| w.branch.as_deref() == Some(target.as_str()));
-        let verified = verify.is_some();
-        let moving = MergeStep {
-            base: Some(head.clone()),
-            new: Some(new.clone()),
-            verified: Some(verified),
-            review,
-            tests,
-            ..step(
-                entry.task_id,
-                MergeState::Moving,
-                format!("moving {target} to {}", short(&new)),
-            )
-        };
-        self.book.step(moving).await?;
+        self.book.step(moving(format!("moving {target} to {}", short(&new)))).await?;
         let moved = match &holder {
             Some(w) => {
                 git(

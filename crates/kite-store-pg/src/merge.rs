@@ -1,7 +1,7 @@
 //! The merge queue's book on PostgreSQL: one row per landing, lifetime counts per template.
 
 use crate::{int, own, PgStore, Result};
-use kite_core::{MergeCounts, MergeEntry, MergeState, MergeTally};
+use kite_core::{MergeCounts, MergeEntry, MergeState};
 use kite_store::{MergeStore, StoreError};
 use tokio_postgres::Row;
 use std::collections::BTreeMap;
@@ -107,16 +107,6 @@ impl MergeStore for PgStore {
 
     fn drop_in_flight_merge_entries(&self, task: i64) -> Result<usize> {
         Ok(self.exec(&format!("DELETE FROM merge_entries WHERE task_id = $1 AND {IN_FLIGHT}"), &[&task])? as usize)
-    }
-
-    fn tally_merge(&self, template: Option<&str>, t: MergeTally) -> Result<()> {
-        let mut c = MergeCounts::default();
-        c.add(t);
-        self.add_merge_counts("", &c)?;
-        if let Some(name) = template.filter(|n| !n.is_empty()) {
-            self.add_merge_counts(name, &c)?;
-        }
-        Ok(())
     }
 
     fn add_merge_counts(&self, template: &str, c: &MergeCounts) -> Result<()> {

@@ -29,7 +29,15 @@ pub trait MergeStore {
     fn drop_in_flight_merge_entries(&self, task: i64) -> Result<usize>;
 
     /// Adds a landing's outcome to the lifetime counts: of every template, and of `template`.
-    fn tally_merge(&self, template: Option<&str>, t: MergeTally) -> Result<()>;
+    fn tally_merge(&self, template: Option<&str>, t: MergeTally) -> Result<()> {
+        let mut c = MergeCounts::default();
+        c.add(t);
+        self.add_merge_counts("", &c)?;
+        if let Some(name) = template.filter(|n| !n.is_empty()) {
+            self.add_merge_counts(name, &c)?;
+        }
+        Ok(())
+    }
 
     /// Adds raw counts to one row of the counts: `""` is every template together. (The import of
     /// an old book's counts; live landings use [`MergeStore::tally_merge`].)
@@ -171,16 +179,6 @@ impl MergeStore for Store {
                 "DELETE FROM merge_entries WHERE task_id = ?1 AND {IN_FLIGHT}"
             ))?
             .execute([task])?)
-    }
-
-    fn tally_merge(&self, template: Option<&str>, t: MergeTally) -> Result<()> {
-        let mut c = MergeCounts::default();
-        c.add(t);
-        self.add_merge_counts("", &c)?;
-        if let Some(name) = template.filter(|n| !n.is_empty()) {
-            self.add_merge_counts(name, &c)?;
-        }
-        Ok(())
     }
 
     fn add_merge_counts(&self, template: &str, c: &MergeCounts) -> Result<()> {
