@@ -78,6 +78,19 @@ fn detach(ctx: &Ctx, args: &Args) -> Result<()> {
         }
         let started = std::time::Instant::now();
         let pid = crate::autostart::spawn(&ctx.places, &args.forwarded())?;
+        if args.standby {
+            // A standby answers only once it holds the store's lease, maybe hours from now: it
+            // is started when it runs and waits.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            anyhow::ensure!(crate::autostart::alive(pid), "the standby daemon exited: {}", crate::autostart::log_tail(&ctx.places.home));
+            if ctx.json {
+                return crate::output::json(&serde_json::json!({"pid": pid, "standby": true, "log": crate::autostart::log_path(&ctx.places.home)}));
+            }
+            return crate::output::line(format!(
+                "kite standby daemon (pid {pid}) waiting for the store's lease; it takes over when the active daemon stops; logs in {}",
+                crate::autostart::log_path(&ctx.places.home).display()
+            ));
+        }
         let (_, h) = crate::autostart::wait_ready(&ctx.places, Some(pid), Duration::from_secs(30)).await?;
         if ctx.json {
             return crate::output::json(&serde_json::json!({"pid": h.pid, "home": h.home, "root": h.root, "log": crate::autostart::log_path(&ctx.places.home), "ready_ms": started.elapsed().as_millis() as u64}));

@@ -215,3 +215,38 @@ fn after_a_take_over_remote_clients_reach_the_standby_with_the_same_pin_and_toke
     let after = remote(&["task", "create", "--title", "after the take-over"])["id"].as_i64().unwrap();
     assert!(after > id);
 }
+
+/// `kite daemon --standby --detach` returns once the standby runs and waits (it answers only
+/// when it holds the lease); a clean stop of the active daemon hands it the lease at once.
+#[test]
+fn a_detached_standby_waits_and_takes_over_when_the_active_daemon_stops() {
+    if !on_postgres() {
+        return;
+    }
+    let url = test_pg_database().unwrap();
+    let mut active = Daemon::start_on(Some(url.clone()), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join(".git")).unwrap();
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(root.join(".kite")).unwrap();
+    }
+    std::fs::write(root.join(".kite/kite.toml"), format!("[store]\nurl = \"{url}\"\n")).unwrap();
+    let kite = |args: &[&str]| crate::support::with_model(&mut std::process::Command::new(crate::support::KITE)).args(args).current_dir(&root).env_remove("KITE_HOME").output().unwrap();
+    let started = std::time::Instant::now();
+    let out = kite(&["daemon", "--standby", "--detach", "--no-memory"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("waiting for the store's lease"));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!kite(&["status"]).status.success(), "a standby does not answer yet");
+    assert!(active.stop().success());
+    let stopped = std::time::Instant::now();
+    while !kite(&["status"]).status.success() {
+        assert!(stopped.elapsed() < Duration::from_secs(5), "the standby did not take over");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status: Value = serde_json::from_slice(&kite(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["store"]["epoch"], 2, "{status}");
+    assert!(kite(&["daemon", "--stop"]).status.success());
+}
