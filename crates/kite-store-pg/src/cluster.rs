@@ -58,8 +58,15 @@ impl TempCluster {
     /// superuser `kite` trusted on loopback.
     pub fn start() -> Result<TempCluster, ClusterError> {
         let bin = bin_dir().ok_or(ClusterError::NotInstalled)?;
-        let dir = tempfile::Builder::new().prefix("kite-pg").tempdir().map_err(|e| failed("cannot make a directory for the cluster", e))?;
         let run_as = rustix::process::geteuid().is_root().then(|| "postgres".to_string());
+        // The server's user must reach the directory: under /tmp, not a TMPDIR that may be
+        // root's own (mode 0700).
+        let builder = tempfile::Builder::new().prefix("kite-pg").to_owned();
+        let dir = match run_as {
+            Some(_) => builder.tempdir_in("/tmp"),
+            None => builder.tempdir(),
+        }
+        .map_err(|e| failed("cannot make a directory for the cluster", e))?;
         if let Some(user) = &run_as {
             let st = Command::new("chown").arg("-R").arg(format!("{user}:")).arg(dir.path()).status().map_err(|e| failed("chown", e))?;
             if !st.success() {
