@@ -51,10 +51,7 @@ pub(crate) fn client_settings(ctx: &Ctx) -> Result<Vec<(String, String)>> {
     let addr: std::net::SocketAddr = listen.parse().with_context(|| format!("[daemon] listen '{listen}' is not an address and port"))?;
     let at = match &d.advertise {
         Some(a) => a.clone(),
-        None if addr.ip().is_unspecified() => {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
-            format!("{host}:{}", addr.port())
-        }
+        None if addr.ip().is_unspecified() => format!("{}:{}", kite_coord::remote::hostname(), addr.port()),
         None => addr.to_string(),
     };
     let mut out = Vec::new();

@@ -105,16 +105,16 @@ where
                             let result = result.map(|name| serde_json::json!({ "name": name })).map_err(ErrorBody::from);
                             out_tx.send(ServerMessage::Reply { id: Some(req.id), result }.encode());
                         }
-                        Ok(req) if peer.admits(&req.op, state.revoked()).is_err() => {
+                        Ok(req) => {
+                            // Checked once per request; always admitted on the local socket.
                             if let Err(refusal) = peer.admits(&req.op, state.revoked()) {
                                 let revoked = matches!(refusal, Refusal::TokenRevoked(_));
                                 out_tx.send(ServerMessage::Reply { id: Some(req.id), result: Err(refusal.into()) }.encode());
                                 if revoked {
                                     break;
                                 }
+                                continue;
                             }
-                        }
-                        Ok(req) => {
                             out_tx.sent_request();
                             match services.route(&req.op) {
                                 Some(service) => {

@@ -47,6 +47,11 @@ pub enum RemoteError {
     Tls(String),
 }
 
+/// This machine's name (what other machines are told to reach, and what a lease names).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+}
+
 impl Listen {
     /// Checks the rule on plain TCP.
     pub fn new(addr: SocketAddr, tls: Option<Identity>) -> Result<Listen, RemoteError> {
@@ -69,10 +74,7 @@ pub fn home_identity(home: &Path, names: &[String]) -> Result<Identity, RemoteEr
         move |e| RemoteError::File { what, path: path.to_path_buf(), detail: e.to_string() }
     }
     crate::instance::private_dir(&dir).map_err(|e| RemoteError::File { what: "cannot create", path: dir.clone(), detail: e.to_string() })?;
-    let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        sans.push(h.trim().to_string());
-    }
+    let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string(), hostname()];
     sans.extend(names.iter().cloned());
     let made = rcgen::generate_simple_self_signed(sans).map_err(|e| RemoteError::Generate(e.to_string()))?;
     kite_core::files::write_atomic(&cert, made.cert.pem().as_bytes()).map_err(file_err("cannot write", &cert))?;

@@ -141,8 +141,7 @@ pub async fn run_with(
 /// The place a daemon serves, as a lease names its holder: host and home. This process holds the
 /// home's pidfile lock, so no other live daemon has the same place.
 fn place_name(home: &std::path::Path) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", home.display())
+    format!("{}:{}", crate::remote::hostname(), home.display())
 }
 
 const EMFILE: i32 = 24;
