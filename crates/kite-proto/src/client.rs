@@ -95,10 +95,7 @@ impl Client {
         let pending_for_reader = pending.clone();
         let (push_tx, push_rx) = mpsc::unbounded_channel();
         let (gone_tx, gone) = tokio::sync::watch::channel(false);
-        let reader = tokio::spawn(async move {
-            read_loop(BufReader::new(read), pending_for_reader, push_tx).await;
-            let _ = gone_tx.send(true);
-        });
+        let reader = tokio::spawn(read_loop(BufReader::new(read), pending_for_reader, push_tx, gone_tx));
         Client {
             writer: tokio::sync::Mutex::new(Box::new(write)),
             pending,
@@ -170,6 +167,11 @@ impl Client {
         line.push('\n');
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending lock").insert(id, tx);
+        // A connection already gone would never answer (its reader has stopped).
+        if *self.gone.borrow() {
+            self.pending.lock().expect("pending lock").remove(&id);
+            return Err(ClientError::Closed);
+        }
         let sent = {
             let mut w = self.writer.lock().await;
             w.write_all(line.as_bytes()).await
@@ -190,6 +192,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut read: BufReader<R>,
     pending: Pending,
     pushes: mpsc::UnboundedSender<Push>,
+    gone: tokio::sync::watch::Sender<bool>,
 ) {
     let mut line = String::new();
     loop {
@@ -213,7 +216,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Err(e) => tracing::warn!("{e}"),
         }
     }
-    // Dropping the senders wakes every waiting call with `Closed`.
+    // Gone first, then the waiting calls woken (dropping their senders gives them `Closed`): a
+    // call that registers after this sees `gone` (see `call_value`).
+    let _ = gone.send(true);
     pending.lock().expect("pending lock").clear();
 }
 
