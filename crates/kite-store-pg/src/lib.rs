@@ -15,6 +15,7 @@
 //! The client is tokio-postgres, behind a synchronous face ([`conn::Conn`]) because the `Storage`
 //! traits are synchronous: the state owner calls them one after another inside its batch.
 
+mod cache;
 pub mod cluster;
 pub mod conn;
 mod costs;
@@ -45,7 +46,7 @@ pub(crate) fn own<T: ToSql + Sync + Send + 'static>(v: T) -> Owned {
 }
 
 /// A statement sent and not yet answered.
-type InFlight = Pin<Box<dyn Future<Output = std::result::Result<(), tokio_postgres::Error>> + Send>>;
+type InFlight = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -104,12 +105,23 @@ pub fn migrate(c: &Conn) -> Result<()> {
 
 /// An open connection to the team's database.
 ///
-/// Writes whose result the owner does not read (a history row, an event, a status change) are
-/// pipelined: [`PgStore::send`] puts the statement on the wire and returns, and the next read,
-/// savepoint or commit waits for every answer before it goes on. PostgreSQL runs one
-/// connection's statements in order, so a read sees every write sent before it, and an error of
-/// a sent write fails the request that sent it (its savepoint is released only after the
-/// answers came). A request then costs one round trip per read, not one per statement.
+/// A round trip to the server costs more than the server's work on a busy machine, so a batch
+/// makes as few as it can:
+/// - **Writes are held, then pipelined.** A request's writes wait in memory until it ends: a
+///   refused request's are dropped without a word to the server, and a kept one's are sent
+///   without waiting for their answers. Only when a read needs them on the server first is a
+///   savepoint opened and the request's writes sent ahead of it.
+/// - **Reads the daemon makes most come from memory**: the open tasks ([`cache`]) and the task
+///   ids, taken from their sequence in blocks.
+/// - **The lease's epoch is checked in the batch's transaction**, sent behind `BEGIN` and read
+///   before `COMMIT` is sent.
+///
+/// So a batch of creates, claims and finishes costs one round trip, its COMMIT. PostgreSQL runs
+/// one connection's statements in order, so a read sees every write sent before it.
+///
+/// Errors: any error the server reports, or a write that finds a row otherwise than the cache
+/// said, fails the whole batch (every request in it gets the error; nothing of it commits).
+/// A refused request (refused by the daemon's own checks, before any error) is undone alone.
 pub struct PgStore {
     client: Conn,
     /// Prepared statements by their text: each is prepared once per connection.
@@ -121,15 +133,37 @@ pub struct PgStore {
     in_tx: Cell<bool>,
     /// Statements sent and not yet answered.
     in_flight: RefCell<Vec<InFlight>>,
-    /// The server reported an error in this transaction that no savepoint rollback undid:
-    /// PostgreSQL then answers COMMIT by rolling back, without an error, so the commit is
-    /// refused here instead.
+    /// The server reported an error in this transaction (or a write found its row changed).
+    /// PostgreSQL answers COMMIT of a failed transaction by rolling back, without an error, so
+    /// the commit is refused here instead.
     poisoned: Cell<bool>,
-    /// Savepoints open. The owner undoes a refused request with a savepoint rollback even when
-    /// the request was refused before its savepoint (a frame that is no request): in PostgreSQL a
-    /// rollback to no savepoint is an error that aborts the whole transaction, so it is not sent.
-    savepoints: Cell<usize>,
+    /// The epoch check found another daemon's lease: this batch must not commit.
+    deposed: Cell<Option<(i64, i64)>>,
+    /// The savepoints open (one per request), innermost last, with the writes they hold.
+    frames: RefCell<Vec<Frame>>,
+    cache: RefCell<cache::TaskCache>,
+    /// Task ids taken from the sequence and not yet used.
+    ids: RefCell<std::collections::VecDeque<i64>>,
 }
+
+/// A write not yet sent: the statement, its parameters, and when it must change exactly one
+/// row, what to say when it did not.
+struct Write {
+    st: Statement,
+    params: Vec<Owned>,
+    one_row: Option<String>,
+}
+
+/// One open savepoint.
+#[derive(Default)]
+struct Frame {
+    held: Vec<Write>,
+    /// Whether `SAVEPOINT` went to the server (a read needed this request's writes there).
+    opened: bool,
+}
+
+/// How many task ids one trip to the sequence takes.
+const ID_BLOCK: i64 = 64;
 
 impl PgStore {
     /// Connects to `url` and brings the schema up to date. Writes are checked against the
@@ -137,7 +171,19 @@ impl PgStore {
     pub fn open(url: &str, epoch: Option<i64>) -> Result<PgStore> {
         let client = connect(url)?;
         migrate(&client)?;
-        Ok(PgStore { client, stmts: RefCell::default(), epoch, wrote: Cell::new(false), in_tx: Cell::new(false), in_flight: RefCell::default(), poisoned: Cell::new(false), savepoints: Cell::new(0) })
+        Ok(PgStore {
+            client,
+            stmts: RefCell::default(),
+            epoch,
+            wrote: Cell::new(false),
+            in_tx: Cell::new(false),
+            in_flight: RefCell::default(),
+            poisoned: Cell::new(false),
+            deposed: Cell::new(None),
+            frames: RefCell::default(),
+            cache: RefCell::default(),
+            ids: RefCell::default(),
+        })
     }
 
     fn stmt(&self, sql: &str) -> Result<Statement> {
@@ -150,7 +196,7 @@ impl PgStore {
         Ok(s)
     }
 
-    /// Notes an error the server reported in the open transaction.
+    /// Notes an error in the open transaction: the batch will not commit.
     fn seen<T>(&self, r: Result<T>) -> Result<T> {
         if r.is_err() && self.in_tx.get() {
             self.poisoned.set(true);
@@ -167,19 +213,64 @@ impl PgStore {
         }
     }
 
-    /// Sends a write and returns without waiting for its answer (see the type's docs).
+    /// A write whose result is not read: held with the request, then pipelined.
     pub(crate) fn send(&self, sql: &str, params: Vec<Owned>) -> Result<()> {
+        self.write(sql, params, None)
+    }
+
+    /// A write that must change exactly one row; when it does not, the batch fails with `why`.
+    pub(crate) fn send_one(&self, sql: &str, params: Vec<Owned>, why: String) -> Result<()> {
+        self.write(sql, params, Some(why))
+    }
+
+    fn write(&self, sql: &str, params: Vec<Owned>, one_row: Option<String>) -> Result<()> {
         self.in_batch()?;
         let st = self.stmt(sql)?;
-        let client = self.client.shared();
         self.wrote.set(true);
-        self.defer(Box::pin(async move { client.execute_raw(&st, params).await.map(|_| ()) }))
+        let w = Write { st, params, one_row };
+        match self.frames.borrow_mut().last_mut() {
+            Some(f) => {
+                f.held.push(w);
+                Ok(())
+            }
+            None => self.put_on_wire(w),
+        }
+    }
+
+    /// Sends a write and returns without waiting for its answer.
+    fn put_on_wire(&self, w: Write) -> Result<()> {
+        let client = self.client.shared();
+        self.defer(Box::pin(async move {
+            let n = client.execute_raw(&w.st, w.params).await.map_err(db)?;
+            match w.one_row {
+                Some(why) if n != 1 => Err(StoreError::Backend(why)),
+                _ => Ok(()),
+            }
+        }))
     }
 
     /// Sends a statement without parameters and returns without waiting for its answer.
     fn send_simple(&self, sql: &'static str) -> Result<()> {
         let client = self.client.shared();
-        self.defer(Box::pin(async move { client.batch_execute(sql).await }))
+        self.defer(Box::pin(async move { client.batch_execute(sql).await.map_err(db) }))
+    }
+
+    /// Puts every held write on the wire, each request's after its savepoint: a read is about to
+    /// need them on the server. A request whose writes went is undone by its savepoint.
+    fn flush(&self) -> Result<()> {
+        let mut frames = self.frames.borrow_mut();
+        // Savepoints nest: an inner request's writes on the server need the outer ones opened.
+        let Some(top) = frames.iter().rposition(|f| !f.held.is_empty()) else { return Ok(()) };
+        for f in frames.iter_mut().take(top + 1) {
+            if !f.opened {
+                self.send_simple("SAVEPOINT req")?;
+                f.opened = true;
+            }
+            for w in f.held.drain(..) {
+                self.put_on_wire(w)?;
+            }
+        }
+        Ok(())
     }
 
     /// Polls `f` once, which puts its request on the wire, and keeps it until the next
@@ -188,12 +279,25 @@ impl PgStore {
         let waker = futures::task::noop_waker();
         let mut cx = std::task::Context::from_waker(&waker);
         match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(r) => r.map_err(db),
+            std::task::Poll::Ready(r) => self.failed(r),
             std::task::Poll::Pending => {
                 self.in_flight.borrow_mut().push(f);
                 Ok(())
             }
         }
+    }
+
+    /// Notes what an answered write says: any error fails the batch.
+    fn failed(&self, r: Result<()>) -> Result<()> {
+        if let Err(e) = &r {
+            if let StoreError::Deposed { mine, current } = e {
+                self.deposed.set(Some((*mine, *current)));
+            }
+            if self.in_tx.get() {
+                self.poisoned.set(true);
+            }
+        }
+        r
     }
 
     /// Waits for the answer to every statement sent; the first error, if any.
@@ -203,12 +307,21 @@ impl PgStore {
             return Ok(());
         }
         let answers = self.client.drive(futures::future::join_all(sent));
-        self.seen(answers.into_iter().find_map(|r| r.err()).map_or(Ok(()), |e| Err(db(e))))
+        let mut first = Ok(());
+        for r in answers {
+            if let Err(e) = self.failed(r) {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
     }
 
-    /// A read: sent behind the writes in flight (one round trip for all of them), answered
-    /// after them.
+    /// A read: the held writes are sent first, and the read behind them (one round trip for all
+    /// of them), answered after them.
     fn read<T>(&self, f: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>) -> Result<T> {
+        self.flush()?;
         let mut f = std::pin::pin!(f);
         let waker = futures::task::noop_waker();
         // Polled once, the read is queued behind the writes in flight: the settle below puts
@@ -238,63 +351,93 @@ impl PgStore {
         if !sql.trim_start().starts_with("SELECT") {
             // INSERT ... RETURNING
             self.in_batch()?;
+            self.wrote.set(true);
         }
         let st = self.stmt(sql)?;
         self.read(self.client.raw().query_one(&st, params))
     }
 
+    /// A write whose count of rows is read.
     pub(crate) fn exec(&self, sql: &str, params: &[P<'_>]) -> Result<u64> {
         self.in_batch()?;
-        self.settle()?;
         let st = self.stmt(sql)?;
-        let n = self.seen(self.client.execute(&st, params))?;
         self.wrote.set(true);
-        Ok(n)
-    }
-
-    fn simple(&self, sql: &str) -> Result<()> {
-        self.settle()?;
-        self.seen(self.client.batch(sql))
+        self.read(self.client.raw().execute(&st, params))
     }
 
     /// The epoch this store writes under (0 without a lease).
     pub(crate) fn epoch(&self) -> i64 {
         self.epoch.unwrap_or(0)
     }
+
+    /// The next task id, from the identity column's sequence, a block at a time: a sequence
+    /// never gives a number twice, rolled back or not, so an id is never reused.
+    pub(crate) fn next_task_id(&self) -> Result<i64> {
+        if let Some(id) = self.ids.borrow_mut().pop_front() {
+            return Ok(id);
+        }
+        let rows = self.query("SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, $1::bigint)", &[&ID_BLOCK])?;
+        let mut ids = self.ids.borrow_mut();
+        ids.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+        ids.pop_front().ok_or_else(|| StoreError::Backend("the task id sequence gave no number".into()))
+    }
+
+    pub(crate) fn cache(&self) -> std::cell::RefMut<'_, cache::TaskCache> {
+        self.cache.borrow_mut()
+    }
 }
 
 impl Batch for PgStore {
     fn begin(&self) -> Result<()> {
-        self.settle()?;
+        // What a failed batch left is not wanted.
+        let _ = self.settle();
+        self.frames.borrow_mut().clear();
+        self.cache.borrow_mut().begin();
+        self.poisoned.set(false);
+        self.deposed.set(None);
+        self.wrote.set(false);
         self.send_simple("BEGIN")?;
         self.in_tx.set(true);
-        self.poisoned.set(false);
-        self.savepoints.set(0);
-        self.wrote.set(false);
         if let Some(mine) = self.epoch {
             // FOR SHARE: a take-over (which updates the row) waits for this batch to end, and
-            // this batch cannot begin after a take-over committed.
-            let current: i64 = self.one("SELECT epoch FROM lease WHERE id = 1 FOR SHARE", &[])?.get(0);
-            if current != mine {
-                self.rollback();
-                return Err(StoreError::Deposed { mine, current });
-            }
+            // this batch cannot commit after a take-over committed. The answer is read before
+            // COMMIT is sent (with the batch's first read, or the COMMIT's own round trip).
+            let st = self.stmt("SELECT epoch FROM lease WHERE id = 1 FOR SHARE")?;
+            let client = self.client.shared();
+            self.defer(Box::pin(async move {
+                let none: [P<'_>; 0] = [];
+                let current: i64 = client.query_one(&st, &none).await.map_err(db)?.get(0);
+                if current == mine {
+                    Ok(())
+                } else {
+                    Err(StoreError::Deposed { mine, current })
+                }
+            }))?;
         }
         Ok(())
     }
 
     fn commit_deferred(&self) -> Result<Committed> {
-        if self.poisoned.get() {
+        let failed = || StoreError::Backend("the transaction failed (see the error before): nothing of this batch was committed".into());
+        // Every write and the epoch check are answered before COMMIT goes: after a failed one,
+        // PostgreSQL would answer COMMIT by rolling back, without an error.
+        let settled = if self.poisoned.get() { Err(failed()) } else { self.flush().and_then(|()| self.settle()) };
+        let settled = settled.and_then(|()| if self.poisoned.get() { Err(failed()) } else { Ok(()) });
+        if let Err(e) = settled {
+            let deposed = self.deposed.get();
             self.rollback();
-            return Err(StoreError::Backend("the transaction failed (see the error before): nothing of this batch was committed".into()));
+            return Err(match deposed {
+                Some((mine, current)) => StoreError::Deposed { mine, current },
+                None => e,
+            });
         }
-        // Behind the batch's last writes, in the same round trip.
-        let committed = self.read(self.client.raw().batch_execute("COMMIT"));
-        if committed.is_err() {
+        let committed = self.seen(self.client.batch("COMMIT"));
+        if let Err(e) = committed {
             self.rollback();
+            return Err(e);
         }
-        committed?;
         self.in_tx.set(false);
+        self.cache.borrow_mut().commit();
         // COMMIT returned: with synchronous_commit = on the WAL record is flushed.
         Ok(Committed::Durable)
     }
@@ -302,36 +445,53 @@ impl Batch for PgStore {
     fn rollback(&self) {
         // What was sent is undone with the transaction; its answers are not wanted.
         let _ = self.settle();
-        self.savepoints.set(0);
+        self.frames.borrow_mut().clear();
+        self.cache.borrow_mut().forget();
         if self.in_tx.replace(false) {
-            let _ = self.simple("ROLLBACK");
+            let _ = self.client.batch("ROLLBACK");
         }
     }
 
     fn savepoint(&self) -> Result<()> {
-        self.send_simple("SAVEPOINT req")?;
-        self.savepoints.set(self.savepoints.get() + 1);
+        // Nothing is sent until the request's writes must be on the server (see `flush`).
+        self.frames.borrow_mut().push(Frame::default());
+        self.cache.borrow_mut().savepoint();
         Ok(())
     }
 
     fn release_savepoint(&self) -> Result<()> {
-        // The request's writes must have succeeded before it counts as done.
-        self.settle()?;
-        self.send_simple("RELEASE SAVEPOINT req")?;
-        self.savepoints.set(self.savepoints.get().saturating_sub(1));
+        let Some(f) = self.frames.borrow_mut().pop() else { return Ok(()) };
+        self.cache.borrow_mut().release();
+        if f.opened {
+            for w in f.held {
+                self.put_on_wire(w)?;
+            }
+            return self.send_simple("RELEASE SAVEPOINT req");
+        }
+        // Never on the server: its writes join the enclosing request's, or go now.
+        let mut frames = self.frames.borrow_mut();
+        match frames.last_mut() {
+            Some(outer) => outer.held.extend(f.held),
+            None => {
+                drop(frames);
+                for w in f.held {
+                    self.put_on_wire(w)?;
+                }
+            }
+        }
         Ok(())
     }
 
     fn rollback_savepoint(&self) -> Result<()> {
-        if self.savepoints.get() == 0 {
-            return Ok(());
+        // A request refused before its savepoint (a frame that is no request) has none: in
+        // PostgreSQL a rollback to no savepoint would abort the whole transaction.
+        let Some(f) = self.frames.borrow_mut().pop() else { return Ok(()) };
+        self.cache.borrow_mut().rollback_savepoint();
+        if f.opened {
+            self.send_simple("ROLLBACK TO SAVEPOINT req; RELEASE SAVEPOINT req")?;
         }
-        self.savepoints.set(self.savepoints.get() - 1);
-        // The request failed: the errors of what it sent are why, and are undone here.
-        let _ = self.settle();
-        self.simple("ROLLBACK TO SAVEPOINT req; RELEASE SAVEPOINT req")?;
-        // Back to where the request began: whatever the server refused inside it is undone.
-        self.poisoned.set(false);
+        // Held writes are dropped unsent. An error the server reported stays: it may be another
+        // request's, whose writes were pipelined, so the batch still fails.
         Ok(())
     }
 }

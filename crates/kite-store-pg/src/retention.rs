@@ -59,6 +59,7 @@ impl RetentionStore for PgStore {
         ] {
             self.send(sql, vec![own(id)])?;
         }
+        self.cache().put(id, None);
         Ok(())
     }
 }

@@ -64,21 +64,57 @@ fn ids(rows: Vec<Row>) -> Vec<i64> {
 
 impl TaskStore for PgStore {
     fn insert_task(&self, t: &NewTaskRow<'_>, now_ms: i64) -> Result<i64> {
+        let id = self.next_task_id()?;
         let stale = t.stale_after_secs.map(|v| v as i64);
-        let id: i64 = self
-            .one(
-                "INSERT INTO tasks (title, body, status, priority, dedup_key, stale_after_secs, workstream, template,
-                                    created_at_ms, updated_at_ms)
-                 VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $8) RETURNING id",
-                &[&t.title, &t.body, &t.priority, &t.dedup_key, &stale, &t.workstream, &t.template, &now_ms],
-            )?
-            .get(0);
-        self.wrote.set(true);
-        for dep in t.depends_on {
-            self.add_dep(id, *dep)?;
-        }
+        self.send(
+            "INSERT INTO tasks (id, title, body, status, priority, dedup_key, stale_after_secs, workstream, template,
+                                created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $9)",
+            vec![
+                own(id),
+                own(t.title.to_string()),
+                own(t.body.to_string()),
+                own(t.priority),
+                own(t.dedup_key.map(str::to_string)),
+                own(stale),
+                own(t.workstream.map(str::to_string)),
+                own(t.template.map(str::to_string)),
+                own(now_ms),
+            ],
+        )?;
+        let mut files: Vec<String> = Vec::with_capacity(t.files.len());
         for f in t.files {
             self.send("INSERT INTO task_files (task, path) VALUES ($1, $2) ON CONFLICT DO NOTHING", vec![own(id), own(f.clone())])?;
+            if !files.contains(f) {
+                files.push(f.clone());
+            }
+        }
+        // As the row will read back (files in the order given, without repeats).
+        self.cache().put(
+            id,
+            Some(Task {
+                id,
+                title: t.title.to_string(),
+                body: t.body.to_string(),
+                status: TaskStatus::Pending,
+                priority: t.priority,
+                depends_on: Vec::new(),
+                files,
+                dedup_key: t.dedup_key.map(str::to_string),
+                stale_after_secs: t.stale_after_secs,
+                workstream: t.workstream.map(str::to_string),
+                template: t.template.map(str::to_string),
+                attempts: 0,
+                claim_session: None,
+                claim_token: None,
+                result: None,
+                reason: None,
+                created_at_ms: now_ms,
+                updated_at_ms: now_ms,
+            }),
+        );
+        for dep in t.depends_on {
+            self.add_dep(id, *dep)?;
         }
         self.add_history(id, &HistoryRow { from: None, to: TaskStatus::Pending, session: None, note: None }, now_ms)?;
         Ok(id)
@@ -86,14 +122,29 @@ impl TaskStore for PgStore {
 
     fn add_dep(&self, task: i64, on: i64) -> Result<()> {
         self.send("INSERT INTO task_deps (task, dep) VALUES ($1, $2) ON CONFLICT DO NOTHING", vec![own(task), own(on)])?;
+        self.cache().update(task, |t| {
+            if let Err(at) = t.depends_on.binary_search(&on) {
+                t.depends_on.insert(at, on);
+            }
+        });
         Ok(())
     }
 
     fn task(&self, id: i64) -> Result<Option<Task>> {
-        self.opt(&format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = $1"), &[&id])?.as_ref().map(task_from_row).transpose()
+        if let Some(t) = self.cache().get(id) {
+            return Ok(Some(t.clone()));
+        }
+        let t = self.opt(&format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = $1"), &[&id])?.as_ref().map(task_from_row).transpose()?;
+        if let Some(t) = &t {
+            self.cache().put(id, Some(t.clone()));
+        }
+        Ok(t)
     }
 
     fn task_exists(&self, id: i64) -> Result<bool> {
+        if self.cache().get(id).is_some() {
+            return Ok(true);
+        }
         Ok(self.opt("SELECT 1 FROM tasks WHERE id = $1", &[&id])?.is_some())
     }
 
@@ -129,20 +180,42 @@ impl TaskStore for PgStore {
     }
 
     fn set_task_state(&self, id: i64, st: &TaskState<'_>, now_ms: i64) -> Result<()> {
-        self.send(
-            "UPDATE tasks SET status = $2, claim_session = $3, claim_token = $4, attempts = $5,
-                              result = $6, reason = $7, updated_at_ms = $8 WHERE id = $1",
-            vec![
-                own(id),
-                own(st.to.as_str().to_string()),
-                own(st.claim_session.map(str::to_string)),
-                own(st.claim_token.map(|v| v as i64)),
-                own(i64::from(st.attempts)),
-                own(st.result.map(str::to_string)),
-                own(st.reason.map(str::to_string)),
-                own(now_ms),
-            ],
-        )?;
+        let mut params = vec![
+            own(id),
+            own(st.to.as_str().to_string()),
+            own(st.claim_session.map(str::to_string)),
+            own(st.claim_token.map(|v| v as i64)),
+            own(i64::from(st.attempts)),
+            own(st.result.map(str::to_string)),
+            own(st.reason.map(str::to_string)),
+            own(now_ms),
+        ];
+        const SET: &str = "UPDATE tasks SET status = $2, claim_session = $3, claim_token = $4, attempts = $5,
+                              result = $6, reason = $7, updated_at_ms = $8 WHERE id = $1";
+        let known = self.cache().get(id).map(|t| (t.status, t.claim_token));
+        match known {
+            // One conditional statement: the row changes only if it is still what the daemon
+            // decided on (a claim of a task someone else claimed meanwhile fails the batch).
+            Some((status, token)) => {
+                params.push(own(status.as_str().to_string()));
+                params.push(own(token.map(|v| v as i64)));
+                self.send_one(
+                    &format!("{SET} AND status = $9 AND claim_token IS NOT DISTINCT FROM $10"),
+                    params,
+                    format!("task {id} changed in the database under this daemon (another writer?); the batch is undone"),
+                )?;
+                self.cache().update(id, |t| {
+                    t.status = st.to;
+                    t.claim_session = st.claim_session.map(str::to_string);
+                    t.claim_token = st.claim_token;
+                    t.attempts = st.attempts;
+                    t.result = st.result.map(str::to_string);
+                    t.reason = st.reason.map(str::to_string);
+                    t.updated_at_ms = now_ms;
+                });
+            }
+            None => self.send(SET, params)?,
+        }
         Ok(())
     }
 

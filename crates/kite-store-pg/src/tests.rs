@@ -59,25 +59,55 @@ fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_
     assert_eq!(s.session("s1").unwrap().unwrap().key.as_deref(), Some("key"));
     assert_eq!(s.sessions(true).unwrap().len(), 1);
 
-    // A refused request rolls back alone; the batch's other work commits.
+    // A request the daemon refuses rolls back alone; the batch's other work commits. Its
+    // writes were held and never sent.
     s.begin().unwrap();
     s.savepoint().unwrap();
     s.set_counter("completed", 5).unwrap();
     s.release_savepoint().unwrap();
     s.savepoint().unwrap();
     s.set_counter("completed", 99).unwrap();
-    // Sent without waiting; the refusal arrives by the end of the request, which then fails.
-    s.insert_session("s1", "again", None, 14).unwrap();
-    let refused = s.release_savepoint().expect_err("a duplicate id is refused");
-    assert!(refused.to_string().contains("duplicate key"), "{refused}");
+    s.rollback_savepoint().unwrap();
+    // One whose writes a read sent ahead of it (its savepoint then went too) rolls back alone
+    // as well.
+    s.savepoint().unwrap();
+    s.set_counter("read", 1).unwrap();
+    assert_eq!(s.counter("read").unwrap(), 1, "a read sees its request's writes");
     s.rollback_savepoint().unwrap();
     s.insert_event(1, 15, "task.done", &serde_json::json!({"task": a})).unwrap();
     s.insert_event(2, 16, "task.created", &serde_json::json!({"task": b})).unwrap();
     assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
     assert_eq!(s.counter("completed").unwrap(), 5);
+    assert_eq!(s.counter("read").unwrap(), 0);
     assert_eq!(s.last_event_id().unwrap(), 2);
     assert_eq!(s.events(0, Some(1), true).unwrap()[0].0, 2);
     assert_eq!(s.events(0, None, false).unwrap().len(), 2);
+
+    // An error the server reports fails the whole batch, with its own message: the writes were
+    // pipelined, so the error cannot be pinned on one request.
+    s.begin().unwrap();
+    s.savepoint().unwrap();
+    s.set_counter("completed", 6).unwrap();
+    s.release_savepoint().unwrap();
+    s.savepoint().unwrap();
+    s.insert_session("s1", "again", None, 14).unwrap();
+    s.release_savepoint().unwrap();
+    let refused = s.commit_deferred().expect_err("a duplicate id fails the batch");
+    assert!(refused.to_string().contains("duplicate key"), "{refused}");
+    assert_eq!(s.counter("completed").unwrap(), 5);
+
+    // A task changed by another writer behind the daemon's back: the daemon's conditional
+    // change finds it otherwise and fails the batch; the next batch reads the row again.
+    assert_eq!(s.task(b).unwrap().unwrap().status, TaskStatus::Pending);
+    let other = connect(&url).unwrap();
+    other.execute("UPDATE tasks SET status = 'pruned' WHERE id = $1", &[&b]).unwrap();
+    s.begin().unwrap();
+    assert_eq!(s.task(b).unwrap().unwrap().status, TaskStatus::Pending, "as the daemon last knew it");
+    s.set_task_state(b, &TaskState { to: TaskStatus::Active, claim_session: Some("s1"), claim_token: Some(8), attempts: 1, result: None, reason: None }, 15).unwrap();
+    let changed = s.commit_deferred().expect_err("the row was not as the cache said");
+    assert!(changed.to_string().contains("another writer"), "{changed}");
+    assert_eq!(s.task(b).unwrap().unwrap().status, TaskStatus::Pruned);
+    other.execute("UPDATE tasks SET status = 'pending' WHERE id = $1", &[&b]).unwrap();
 
     // Locks and their fencing counters survive a reopen; grants and releases are in the history.
     s.begin().unwrap();
@@ -166,10 +196,12 @@ fn one_daemon_holds_the_lease_a_standby_takes_it_over_and_the_deposed_store_cann
     assert_eq!(second.epoch(), 2);
     assert!(started.elapsed() < lease::TTL + std::time::Duration::from_secs(1), "took over in {:?}", started.elapsed());
 
-    // The old store's next batch is refused, and nothing it tries is written.
-    match old.begin() {
+    // The old store's next batch is refused at its commit, and nothing it tried is written.
+    old.begin().unwrap();
+    old.set_counter("claim", 2).unwrap();
+    match old.commit_deferred() {
         Err(StoreError::Deposed { mine: 1, current: 2 }) => {}
-        other => panic!("the deposed store began a batch: {other:?}"),
+        other => panic!("the deposed store committed a batch: {other:?}"),
     }
     let new = PgStore::open(&url, Some(second.epoch())).unwrap();
     new.begin().unwrap();
@@ -198,6 +230,8 @@ fn a_batch_in_flight_holds_a_take_over_back_until_it_commits() {
     let store = PgStore::open(&url, Some(first.epoch())).unwrap();
     store.begin().unwrap();
     store.set_counter("x", 1).unwrap();
+    // A read puts the batch's statements, its epoch check first, on the server.
+    assert_eq!(store.counter("x").unwrap(), 1);
     // The lease expires while the batch is open; a take-over must wait for the batch.
     let c = connect(&url).unwrap();
     c.execute("UPDATE lease_renewal SET expires_at = now() - interval '1 second'", &[]).unwrap();
@@ -214,7 +248,8 @@ fn a_batch_in_flight_holds_a_take_over_back_until_it_commits() {
     let (got, waited) = taker.join().unwrap();
     assert_eq!(got, Attempt::Won(2));
     assert!(waited >= std::time::Duration::from_millis(250), "the take-over waited for the batch ({waited:?})");
-    assert!(matches!(store.begin(), Err(StoreError::Deposed { .. })));
+    store.begin().unwrap();
+    assert!(matches!(store.commit_deferred(), Err(StoreError::Deposed { .. })));
     drop(first);
 }
 

@@ -520,6 +520,12 @@ impl State {
     /// Nothing of this batch is durable: every reply becomes an error, pushes are dropped, and
     /// the in-memory lock table is rebuilt from what the database still says.
     fn commit_failed(&mut self, e: kite_store::StoreError) {
+        if matches!(e, kite_store::StoreError::Deposed { .. }) {
+            // Found by the batch's own epoch check: another daemon serves the store now, and
+            // nothing of this batch committed. Not one more request may be answered from here.
+            tracing::error!("{e}; this daemon stops");
+            std::process::exit(3);
+        }
         tracing::error!("commit failed: {e}");
         self.store.rollback();
         let mut deliveries = Vec::new();
