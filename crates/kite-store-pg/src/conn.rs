@@ -188,6 +188,23 @@ impl Conn {
         }
     }
 
+    /// Lets the connection write what was queued (and read what arrived) without waiting: the
+    /// server starts on a request's statements while the caller goes on with the next one.
+    pub(crate) fn poke(&self) {
+        if self.closed.get() {
+            return;
+        }
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut connection = self.connection.borrow_mut();
+        if let Poll::Ready(r) = Pin::new(&mut *connection).poll(&mut cx) {
+            if let Err(e) = r {
+                tracing::warn!("the database connection ended: {e}");
+            }
+            self.closed.set(true);
+        }
+    }
+
     /// Runs statements without parameters (one round trip).
     pub fn batch(&self, sql: &str) -> Result<()> {
         self.drive(self.client.batch_execute(sql)).map_err(db)

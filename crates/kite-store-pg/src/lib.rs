@@ -5,8 +5,10 @@
 //!
 //! The guarantees are the SQLite backend's:
 //! - **Group commit.** The owner groups a batch of requests into one transaction with a
-//!   savepoint per request, and replies only after the COMMIT returned. With PostgreSQL's
-//!   defaults (`fsync = on`, `synchronous_commit = on`) COMMIT returns once the WAL is flushed.
+//!   savepoint per request, and replies only once its COMMIT is on disk: the batches commit
+//!   without waiting for the disk, and a second connection's synchronous commit flushes the WAL
+//!   past a group of them before their replies go ([`sync`], pipelined as with SQLite's
+//!   `--sync full`).
 //! - **Fencing.** Ids and claim tokens never repeat: ids come from identity columns (sequences),
 //!   counters are rows written in the batch that used them.
 //! - **One writer.** A daemon writes only under the lease ([`lease`]): each batch reads the lease's
@@ -24,6 +26,7 @@ mod locks;
 mod merge;
 mod retention;
 mod sessions;
+pub mod sync;
 mod tasks;
 mod tokens;
 
@@ -50,7 +53,7 @@ type InFlight = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_tokens.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_tokens.sql"), include_str!("../migrations/0003_sync.sql")];
 
 /// Connects to `url`.
 pub fn connect(url: &str) -> Result<Conn> {
@@ -144,14 +147,16 @@ pub struct PgStore {
     cache: RefCell<cache::TaskCache>,
     /// Task ids taken from the sequence and not yet used.
     ids: RefCell<std::collections::VecDeque<i64>>,
+    /// The connection whose commits make the batches' commits durable ([`sync`]).
+    durable: std::sync::Arc<sync::PgSync>,
+    /// More requests wait behind this batch: its commit leaves the flush to the syncer.
+    busy: Cell<bool>,
 }
 
-/// A write not yet sent: the statement, its parameters, and when it must change exactly one
-/// row, what to say when it did not.
+/// A write not yet sent.
 struct Write {
     st: Statement,
     params: Vec<Owned>,
-    one_row: Option<String>,
 }
 
 /// One open savepoint.
@@ -171,7 +176,12 @@ impl PgStore {
     pub fn open(url: &str, epoch: Option<i64>) -> Result<PgStore> {
         let client = connect(url)?;
         migrate(&client)?;
+        // The batches' commits do not wait for the disk; the replies do (see [`sync`]).
+        client.batch("SET synchronous_commit = off")?;
+        let durable = std::sync::Arc::new(sync::PgSync::open(url)?);
         Ok(PgStore {
+            durable,
+            busy: Cell::new(false),
             client,
             stmts: RefCell::default(),
             epoch,
@@ -215,19 +225,10 @@ impl PgStore {
 
     /// A write whose result is not read: held with the request, then pipelined.
     pub(crate) fn send(&self, sql: &str, params: Vec<Owned>) -> Result<()> {
-        self.write(sql, params, None)
-    }
-
-    /// A write that must change exactly one row; when it does not, the batch fails with `why`.
-    pub(crate) fn send_one(&self, sql: &str, params: Vec<Owned>, why: String) -> Result<()> {
-        self.write(sql, params, Some(why))
-    }
-
-    fn write(&self, sql: &str, params: Vec<Owned>, one_row: Option<String>) -> Result<()> {
         self.in_batch()?;
         let st = self.stmt(sql)?;
         self.wrote.set(true);
-        let w = Write { st, params, one_row };
+        let w = Write { st, params };
         match self.frames.borrow_mut().last_mut() {
             Some(f) => {
                 f.held.push(w);
@@ -240,13 +241,7 @@ impl PgStore {
     /// Sends a write and returns without waiting for its answer.
     fn put_on_wire(&self, w: Write) -> Result<()> {
         let client = self.client.shared();
-        self.defer(Box::pin(async move {
-            let n = client.execute_raw(&w.st, w.params).await.map_err(db)?;
-            match w.one_row {
-                Some(why) if n != 1 => Err(StoreError::Backend(why)),
-                _ => Ok(()),
-            }
-        }))
+        self.defer(Box::pin(async move { client.execute_raw(&w.st, w.params).await.map(|_| ()).map_err(db) }))
     }
 
     /// Sends a statement without parameters and returns without waiting for its answer.
@@ -400,46 +395,72 @@ impl Batch for PgStore {
         self.in_tx.set(true);
         if let Some(mine) = self.epoch {
             // FOR SHARE: a take-over (which updates the row) waits for this batch to end, and
-            // this batch cannot commit after a take-over committed. The answer is read before
-            // COMMIT is sent (with the batch's first read, or the COMMIT's own round trip).
-            let st = self.stmt("SELECT epoch FROM lease WHERE id = 1 FOR SHARE")?;
+            // this batch cannot commit after a take-over committed: the server fails the check,
+            // and the COMMIT pipelined behind it rolls back.
+            let st = self.stmt("SELECT kite_check(epoch = $1, 'kite-deposed ' || epoch) FROM lease WHERE id = 1 FOR SHARE")?;
             let client = self.client.shared();
             self.defer(Box::pin(async move {
-                let none: [P<'_>; 0] = [];
-                let current: i64 = client.query_one(&st, &none).await.map_err(db)?.get(0);
-                if current == mine {
-                    Ok(())
-                } else {
-                    Err(StoreError::Deposed { mine, current })
+                match client.query_one(&st, &[&mine]).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let current = e.as_db_error().and_then(|d| d.message().strip_prefix("kite-deposed ")?.parse().ok());
+                        Err(current.map_or_else(|| db(e), |current| StoreError::Deposed { mine, current }))
+                    }
                 }
             }))?;
         }
+        self.client.poke();
         Ok(())
     }
 
     fn commit_deferred(&self) -> Result<Committed> {
         let failed = || StoreError::Backend("the transaction failed (see the error before): nothing of this batch was committed".into());
-        // Every write and the epoch check are answered before COMMIT goes: after a failed one,
-        // PostgreSQL would answer COMMIT by rolling back, without an error.
-        let settled = if self.poisoned.get() { Err(failed()) } else { self.flush().and_then(|()| self.settle()) };
-        let settled = settled.and_then(|()| if self.poisoned.get() { Err(failed()) } else { Ok(()) });
-        if let Err(e) = settled {
+        let refused = |e: StoreError| {
             let deposed = self.deposed.get();
             self.rollback();
+            match deposed {
+                Some((mine, current)) => StoreError::Deposed { mine, current },
+                None => e,
+            }
+        };
+        // An error the server never saw (a client-side one) would let COMMIT commit.
+        if self.poisoned.get() {
+            return Err(refused(failed()));
+        }
+        self.flush().map_err(&refused)?;
+        if self.poisoned.get() {
+            return Err(refused(failed()));
+        }
+        // COMMIT goes behind the batch's statements, in the same round trip. After a statement
+        // the server failed (the epoch check, a task row not as remembered, any error) the
+        // transaction is aborted and PostgreSQL answers COMMIT by rolling back: the failed
+        // statement's answer, which comes first, says so.
+        // Nobody waits behind this batch: it commits synchronously, in the same round trip,
+        // instead of leaving the flush to the syncer's (see [`sync`]).
+        let now = self.wrote.get() && !self.busy.get();
+        if now {
+            // A message of its own: in a failed transaction it fails, and the COMMIT (rolling
+            // back) must still run.
+            self.send_simple("SET LOCAL synchronous_commit = on").map_err(&refused)?;
+        }
+        self.send_simple("COMMIT").map_err(&refused)?;
+        let settled = self.settle();
+        self.in_tx.set(false);
+        if let Err(e) = settled {
+            // Whatever happened, no transaction stays open (a warning only, when none is).
+            let _ = self.client.batch("ROLLBACK");
+            let deposed = self.deposed.get();
+            self.frames.borrow_mut().clear();
+            self.cache.borrow_mut().forget();
             return Err(match deposed {
                 Some((mine, current)) => StoreError::Deposed { mine, current },
                 None => e,
             });
         }
-        let committed = self.seen(self.client.batch("COMMIT"));
-        if let Err(e) = committed {
-            self.rollback();
-            return Err(e);
-        }
-        self.in_tx.set(false);
         self.cache.borrow_mut().commit();
-        // COMMIT returned: with synchronous_commit = on the WAL record is flushed.
-        Ok(Committed::Durable)
+        // The commit is in the WAL, and visible; it is on disk once the syncer's next commit
+        // returned.
+        Ok(if self.wrote.get() && !now { Committed::NeedsSync } else { Committed::Durable })
     }
 
     fn rollback(&self) {
@@ -466,19 +487,25 @@ impl Batch for PgStore {
             for w in f.held {
                 self.put_on_wire(w)?;
             }
-            return self.send_simple("RELEASE SAVEPOINT req");
-        }
-        // Never on the server: its writes join the enclosing request's, or go now.
-        let mut frames = self.frames.borrow_mut();
-        match frames.last_mut() {
-            Some(outer) => outer.held.extend(f.held),
-            None => {
-                drop(frames);
-                for w in f.held {
-                    self.put_on_wire(w)?;
+            self.send_simple("RELEASE SAVEPOINT req")?;
+        } else {
+            // Never on the server: its writes join the enclosing request's, or go now.
+            let mut frames = self.frames.borrow_mut();
+            match frames.last_mut() {
+                Some(outer) => {
+                    outer.held.extend(f.held);
+                    return Ok(());
+                }
+                None => {
+                    drop(frames);
+                    for w in f.held {
+                        self.put_on_wire(w)?;
+                    }
                 }
             }
         }
+        // The server works on them while the next request is handled.
+        self.client.poke();
         Ok(())
     }
 
@@ -532,11 +559,14 @@ impl EventStore for PgStore {
 
 impl Storage for PgStore {
     fn durable(&self) -> Option<std::sync::Arc<dyn Durable>> {
-        // Every COMMIT is durable when it returns; nothing is deferred.
-        None
+        Some(self.durable.clone())
     }
 
     fn after_batch(&self, _quiet: bool) {}
+
+    fn more_waiting(&self, waiting: bool) {
+        self.busy.set(waiting);
+    }
 }
 
 /// A count as the database stores it (clamped: no count gets past i64::MAX).

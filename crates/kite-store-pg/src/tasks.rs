@@ -199,10 +199,13 @@ impl TaskStore for PgStore {
             Some((status, token)) => {
                 params.push(own(status.as_str().to_string()));
                 params.push(own(token.map(|v| v as i64)));
-                self.send_one(
-                    &format!("{SET} AND status = $9 AND claim_token IS NOT DISTINCT FROM $10"),
+                params.push(own(format!("task {id} changed in the database under this daemon (another writer?); the batch is undone")));
+                self.send(
+                    &format!(
+                        "WITH changed AS ({SET} AND status = $9 AND claim_token IS NOT DISTINCT FROM $10 RETURNING 1)
+                         SELECT kite_check((SELECT count(*) FROM changed) = 1, $11)"
+                    ),
                     params,
-                    format!("task {id} changed in the database under this daemon (another writer?); the batch is undone"),
                 )?;
                 self.cache().update(id, |t| {
                     t.status = st.to;

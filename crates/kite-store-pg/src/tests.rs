@@ -16,6 +16,13 @@ fn holder(place: &str, pid: u32) -> Holder {
     Holder { place: place.into(), pid }
 }
 
+/// Commits a batch, and makes it durable as the daemon's syncer does before any reply.
+fn commit(s: &PgStore) {
+    if s.commit_deferred().unwrap() == Committed::NeedsSync {
+        s.durable().unwrap().sync().unwrap();
+    }
+}
+
 fn new<'a>(title: &'a str, deps: &'a [i64]) -> NewTaskRow<'a> {
     NewTaskRow { title, depends_on: deps, ..Default::default() }
 }
@@ -32,7 +39,7 @@ fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_
     let files = vec!["src/a.rs".to_string(), "src/b.rs".to_string()];
     let a = s.insert_task(&NewTaskRow { title: "a", body: "body", priority: 2, files: &files, workstream: Some("ws"), ..Default::default() }, 10).unwrap();
     let b = s.insert_task(&new("b", &[a]), 11).unwrap();
-    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    commit(&s);
 
     let t = s.task(a).unwrap().unwrap();
     assert_eq!((t.title.as_str(), t.body.as_str(), t.priority, t.status), ("a", "body", 2, TaskStatus::Pending));
@@ -50,7 +57,7 @@ fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_
     s.insert_session("s1", "worker", Some("key"), 12).unwrap();
     s.set_task_state(a, &TaskState { to: TaskStatus::Active, claim_session: Some("s1"), claim_token: Some(7), attempts: 1, result: None, reason: None }, 13).unwrap();
     s.add_history(a, &HistoryRow { from: Some(TaskStatus::Pending), to: TaskStatus::Active, session: Some("s1"), note: None }, 13).unwrap();
-    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    commit(&s);
     assert_eq!(s.next_ready(None).unwrap(), None);
     assert_eq!(s.active_tasks_of("s1").unwrap(), vec![a]);
     assert_eq!(s.task(a).unwrap().unwrap().claim_token, Some(7));
@@ -76,7 +83,7 @@ fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_
     s.rollback_savepoint().unwrap();
     s.insert_event(1, 15, "task.done", &serde_json::json!({"task": a})).unwrap();
     s.insert_event(2, 16, "task.created", &serde_json::json!({"task": b})).unwrap();
-    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    commit(&s);
     assert_eq!(s.counter("completed").unwrap(), 5);
     assert_eq!(s.counter("read").unwrap(), 0);
     assert_eq!(s.last_event_id().unwrap(), 2);
@@ -114,7 +121,7 @@ fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_
     s.insert_lock("src/a.rs", "s1", LockMode::Exclusive, 3, 20).unwrap();
     s.insert_lock("src/b.rs", "s1", LockMode::Shared, 4, 21).unwrap();
     s.delete_lock("src/b.rs", "s1").unwrap();
-    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    commit(&s);
     let reopened = PgStore::open(&url, None).unwrap();
     let (held, tokens) = reopened.load_locks().unwrap();
     assert_eq!(held.len(), 1);
@@ -128,7 +135,7 @@ fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_
     for (source, usd) in [("agent", 0.5), ("review", 0.25), ("interactive", 1.0)] {
         s.insert_cost(&CostRow { at_ms: 30, session: "s1".into(), task_id: Some(a), source: source.into(), usd, input_tokens: 10, ..Default::default() }).unwrap();
     }
-    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    commit(&s);
     let sums = s.task_cost_totals(a).unwrap();
     assert_eq!((sums.usd, sums.agents_usd, sums.interactive_usd, sums.input_tokens, sums.runs), (1.75, 0.75, 1.0, 30, 3));
     assert_eq!(s.costs_of_task(a, 2).unwrap().iter().map(|c| c.source.as_str()).collect::<Vec<_>>(), vec!["review", "interactive"]);
@@ -141,7 +148,7 @@ fn the_store_keeps_tasks_sessions_locks_costs_and_events_and_a_savepoint_undoes_
     assert!(s.revoke_token("ci", 3).unwrap());
     assert_eq!(s.token_by_hash("h1").unwrap().unwrap().revoked_ms, Some(3));
     assert!(s.insert_token("ci", "h3", 4).unwrap());
-    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    commit(&s);
     assert_eq!(s.tokens().unwrap().len(), 1);
 }
 
@@ -153,7 +160,7 @@ fn the_ready_query_skips_a_task_another_writer_has_locked() {
     s.begin().unwrap();
     let first = s.insert_task(&NewTaskRow { title: "first", priority: 5, ..Default::default() }, 1).unwrap();
     let second = s.insert_task(&new("second", &[]), 2).unwrap();
-    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    commit(&s);
     // A person's psql holds the best task's row.
     let other = connect(&url).unwrap();
     other.batch("BEGIN").unwrap();
@@ -178,7 +185,7 @@ fn one_daemon_holds_the_lease_a_standby_takes_it_over_and_the_deposed_store_cann
     let old = PgStore::open(&url, Some(first.epoch())).unwrap();
     old.begin().unwrap();
     old.set_counter("claim", 1).unwrap();
-    assert_eq!(old.commit_deferred().unwrap(), Committed::Durable);
+    commit(&old);
 
     // A second daemon is refused, naming the holder; a standby waits.
     let refused = Lease::take(&url, &holder("host-b", 2), "", false, |_| {}, |_| {}).err().expect("refused");
@@ -206,7 +213,7 @@ fn one_daemon_holds_the_lease_a_standby_takes_it_over_and_the_deposed_store_cann
     let new = PgStore::open(&url, Some(second.epoch())).unwrap();
     new.begin().unwrap();
     assert_eq!(new.counter("claim").unwrap(), 1, "what the old daemon committed is there");
-    assert_eq!(new.commit_deferred().unwrap(), Committed::Durable);
+    commit(&new);
     let info = lease::info(&c).unwrap().unwrap();
     assert_eq!((info.epoch, info.holder.as_str()), (2, "host-b pid 2"));
 
@@ -244,7 +251,7 @@ fn a_batch_in_flight_holds_a_take_over_back_until_it_commits() {
         }
     });
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(store.commit_deferred().unwrap(), Committed::Durable);
+    commit(&store);
     let (got, waited) = taker.join().unwrap();
     assert_eq!(got, Attempt::Won(2));
     assert!(waited >= std::time::Duration::from_millis(250), "the take-over waited for the batch ({waited:?})");
@@ -272,8 +279,37 @@ fn an_error_no_savepoint_undid_refuses_the_commit_and_writes_need_a_batch() {
     s.begin().unwrap();
     s.set_counter("x", 2).unwrap();
     s.rollback_savepoint().unwrap();
-    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    commit(&s);
     assert_eq!(s.counter("x").unwrap(), 2);
+}
+
+#[test]
+fn under_load_a_batch_commits_without_waiting_for_the_disk_and_the_syncer_flushes_past_it() {
+    let pg = cluster();
+    let url = pg.create_database("kite").unwrap();
+    let s = PgStore::open(&url, None).unwrap();
+    let other = connect(&url).unwrap();
+    s.more_waiting(true);
+    s.begin().unwrap();
+    s.set_counter("x", 1).unwrap();
+    assert_eq!(s.commit_deferred().unwrap(), Committed::NeedsSync, "a batch that wrote needs the syncer");
+    assert_eq!(other.query_one("SELECT value FROM counters WHERE name = 'x'", &[]).unwrap().get::<_, i64>(0), 1, "committed");
+    let written: String = other.query_one("SELECT pg_current_wal_insert_lsn()::text", &[]).unwrap().get(0);
+    s.durable().unwrap().sync().unwrap();
+    let flushed: bool = other.query_one("SELECT pg_current_wal_flush_lsn() >= $1::text::pg_lsn", &[&written]).unwrap().get(0);
+    assert!(flushed, "the WAL is on disk past the batch's commit");
+    // A batch that only read needs nothing more.
+    s.begin().unwrap();
+    assert_eq!(s.counter("x").unwrap(), 1);
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    // Nor does one that nobody waits behind: it committed synchronously.
+    s.more_waiting(false);
+    s.begin().unwrap();
+    s.set_counter("x", 2).unwrap();
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    let written: String = other.query_one("SELECT pg_current_wal_insert_lsn()::text", &[]).unwrap().get(0);
+    let flushed: bool = other.query_one("SELECT pg_current_wal_flush_lsn() >= $1::text::pg_lsn", &[&written]).unwrap().get(0);
+    assert!(flushed, "the WAL is on disk past the synchronous commit");
 }
 
 #[test]

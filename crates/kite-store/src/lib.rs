@@ -222,6 +222,12 @@ pub trait Storage:
     /// The backend's own upkeep between two batches (SQLite keeps its WAL bounded). `quiet`: the
     /// batch had no request in it.
     fn after_batch(&self, quiet: bool);
+
+    /// Told before a batch commits whether more requests are already waiting. A backend whose
+    /// deferred sync costs a round trip of its own (PostgreSQL) commits a batch nobody waits
+    /// behind synchronously, in one round trip, and defers the sync only under load, where one
+    /// sync covers several batches.
+    fn more_waiting(&self, _waiting: bool) {}
 }
 
 impl Storage for Store {

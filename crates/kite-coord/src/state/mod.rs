@@ -335,6 +335,7 @@ impl State {
                 self.guarded(|s| s.gc_tick(now));
             }
             self.guarded(|s| s.expire_waits(now));
+            self.store.more_waiting(!rx.is_empty());
             self.commit_and_flush();
             if let (n, Some(since)) = self.outlet.staged() {
                 // Let the connections bring the next requests; while they keep coming, the

@@ -1,0 +1,19 @@
+-- One row the daemon's durability connection updates, in a transaction of its own committed
+-- with synchronous_commit = on: that commit flushes the WAL past every commit made before it,
+-- the batches' own (asynchronous) ones included. See kite_store_pg::sync.
+CREATE TABLE kite_sync (
+    id INT PRIMARY KEY,
+    n  BIGINT NOT NULL
+);
+INSERT INTO kite_sync (id, n) VALUES (1, 0);
+
+-- Fails the statement (and so the transaction) with `why` unless `ok`. A batch's statements are
+-- pipelined with its COMMIT; a condition the daemon relies on (the lease's epoch, a task row as
+-- it remembers it) is checked by the server, so that a failed one makes COMMIT roll back.
+CREATE FUNCTION kite_check(ok BOOLEAN, why TEXT) RETURNS VOID LANGUAGE plpgsql AS $$
+BEGIN
+    IF ok IS NOT TRUE THEN
+        RAISE EXCEPTION '%', why;
+    END IF;
+END
+$$;
