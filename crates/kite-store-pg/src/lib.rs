@@ -29,6 +29,7 @@ mod sessions;
 pub mod sync;
 mod tasks;
 mod tokens;
+mod writes;
 
 pub use conn::Conn;
 pub(crate) use conn::{db, P};
@@ -144,6 +145,8 @@ pub struct PgStore {
     deposed: Cell<Option<(i64, i64)>>,
     /// The savepoints open (one per request), innermost last, with the writes they hold.
     frames: RefCell<Vec<Frame>>,
+    /// Writes of requests that ended, not yet sent (see [`writes`]).
+    ready: RefCell<Vec<Write>>,
     cache: RefCell<cache::TaskCache>,
     /// Task ids taken from the sequence and not yet used.
     ids: RefCell<std::collections::VecDeque<i64>>,
@@ -153,11 +156,7 @@ pub struct PgStore {
     busy: Cell<bool>,
 }
 
-/// A write not yet sent.
-struct Write {
-    st: Statement,
-    params: Vec<Owned>,
-}
+use writes::Write;
 
 /// One open savepoint.
 #[derive(Default)]
@@ -166,6 +165,10 @@ struct Frame {
     /// Whether `SAVEPOINT` went to the server (a read needed this request's writes there).
     opened: bool,
 }
+
+/// Writes of ended requests sent as one group once this many wait (before that, at the next
+/// read or the commit).
+const READY_MAX: usize = 64;
 
 /// How many task ids one trip to the sequence takes.
 const ID_BLOCK: i64 = 64;
@@ -191,6 +194,7 @@ impl PgStore {
             poisoned: Cell::new(false),
             deposed: Cell::new(None),
             frames: RefCell::default(),
+            ready: RefCell::default(),
             cache: RefCell::default(),
             ids: RefCell::default(),
         })
@@ -227,21 +231,35 @@ impl PgStore {
     pub(crate) fn send(&self, sql: &str, params: Vec<Owned>) -> Result<()> {
         self.in_batch()?;
         let st = self.stmt(sql)?;
-        self.wrote.set(true);
-        let w = Write { st, params };
-        match self.frames.borrow_mut().last_mut() {
-            Some(f) => {
-                f.held.push(w);
-                Ok(())
-            }
-            None => self.put_on_wire(w),
-        }
+        self.hold(Write::Plain { st, params })
     }
 
-    /// Sends a write and returns without waiting for its answer.
-    fn put_on_wire(&self, w: Write) -> Result<()> {
-        let client = self.client.shared();
-        self.defer(Box::pin(async move { client.execute_raw(&w.st, w.params).await.map(|_| ()).map_err(db) }))
+    /// Holds a write with the open request (or the batch, between requests).
+    pub(crate) fn hold(&self, w: Write) -> Result<()> {
+        self.in_batch()?;
+        self.wrote.set(true);
+        match self.frames.borrow_mut().last_mut() {
+            Some(f) => f.held.push(w),
+            None => self.ready.borrow_mut().push(w),
+        }
+        Ok(())
+    }
+
+    /// Sends writes as few statements as their order allows ([`writes::coalesce`]), without
+    /// waiting for the answers.
+    fn send_writes(&self, ws: Vec<Write>) -> Result<()> {
+        if ws.is_empty() {
+            return Ok(());
+        }
+        for out in writes::coalesce(ws) {
+            let (st, params) = match out {
+                writes::Out::Prepared(st, params) => (st, params),
+                writes::Out::Text(sql, params) => (self.stmt(sql)?, params),
+            };
+            let client = self.client.shared();
+            self.defer(Box::pin(async move { client.execute_raw(&st, params).await.map(|_| ()).map_err(db) }))?;
+        }
+        Ok(())
     }
 
     /// Sends a statement without parameters and returns without waiting for its answer.
@@ -253,6 +271,8 @@ impl PgStore {
     /// Puts every held write on the wire, each request's after its savepoint: a read is about to
     /// need them on the server. A request whose writes went is undone by its savepoint.
     fn flush(&self) -> Result<()> {
+        let ready = std::mem::take(&mut *self.ready.borrow_mut());
+        self.send_writes(ready)?;
         let mut frames = self.frames.borrow_mut();
         // Savepoints nest: an inner request's writes on the server need the outer ones opened.
         let Some(top) = frames.iter().rposition(|f| !f.held.is_empty()) else { return Ok(()) };
@@ -261,9 +281,7 @@ impl PgStore {
                 self.send_simple("SAVEPOINT req")?;
                 f.opened = true;
             }
-            for w in f.held.drain(..) {
-                self.put_on_wire(w)?;
-            }
+            self.send_writes(std::mem::take(&mut f.held))?;
         }
         Ok(())
     }
@@ -387,6 +405,7 @@ impl Batch for PgStore {
         // What a failed batch left is not wanted.
         let _ = self.settle();
         self.frames.borrow_mut().clear();
+        self.ready.borrow_mut().clear();
         self.cache.borrow_mut().begin();
         self.poisoned.set(false);
         self.deposed.set(None);
@@ -451,6 +470,7 @@ impl Batch for PgStore {
             let _ = self.client.batch("ROLLBACK");
             let deposed = self.deposed.get();
             self.frames.borrow_mut().clear();
+            self.ready.borrow_mut().clear();
             self.cache.borrow_mut().forget();
             return Err(match deposed {
                 Some((mine, current)) => StoreError::Deposed { mine, current },
@@ -467,6 +487,7 @@ impl Batch for PgStore {
         // What was sent is undone with the transaction; its answers are not wanted.
         let _ = self.settle();
         self.frames.borrow_mut().clear();
+        self.ready.borrow_mut().clear();
         self.cache.borrow_mut().forget();
         if self.in_tx.replace(false) {
             let _ = self.client.batch("ROLLBACK");
@@ -484,28 +505,28 @@ impl Batch for PgStore {
         let Some(f) = self.frames.borrow_mut().pop() else { return Ok(()) };
         self.cache.borrow_mut().release();
         if f.opened {
-            for w in f.held {
-                self.put_on_wire(w)?;
-            }
+            self.send_writes(f.held)?;
             self.send_simple("RELEASE SAVEPOINT req")?;
-        } else {
-            // Never on the server: its writes join the enclosing request's, or go now.
-            let mut frames = self.frames.borrow_mut();
-            match frames.last_mut() {
-                Some(outer) => {
-                    outer.held.extend(f.held);
-                    return Ok(());
-                }
-                None => {
-                    drop(frames);
-                    for w in f.held {
-                        self.put_on_wire(w)?;
-                    }
+            self.client.poke();
+            return Ok(());
+        }
+        // Never on the server: its writes join the enclosing request's, or the batch's.
+        let mut frames = self.frames.borrow_mut();
+        match frames.last_mut() {
+            Some(outer) => outer.held.extend(f.held),
+            None => {
+                drop(frames);
+                let mut ready = self.ready.borrow_mut();
+                ready.extend(f.held);
+                if ready.len() >= READY_MAX {
+                    // The server works on a group while the next requests are handled.
+                    let group = std::mem::take(&mut *ready);
+                    drop(ready);
+                    self.send_writes(group)?;
+                    self.client.poke();
                 }
             }
         }
-        // The server works on them while the next request is handled.
-        self.client.poke();
         Ok(())
     }
 
@@ -538,8 +559,7 @@ impl EventStore for PgStore {
     }
 
     fn insert_event(&self, id: i64, at_ms: i64, kind: &str, data: &serde_json::Value) -> Result<()> {
-        self.send("INSERT INTO events (id, at_ms, kind, data) VALUES ($1, $2, $3, $4)", vec![own(id), own(at_ms), own(kind.to_string()), own(data.to_string())])?;
-        Ok(())
+        self.hold(Write::Event(writes::Event { id, at_ms, kind: kind.to_string(), data: data.to_string() }))
     }
 
     fn events(&self, since: i64, limit: Option<u32>, newest: bool) -> Result<Vec<(i64, i64, String, serde_json::Value)>> {

@@ -3,6 +3,7 @@
 //! (`FOR UPDATE SKIP LOCKED`), so a second writer (a person's psql, a migration) can neither
 //! claim it too nor make this claim wait.
 
+use crate::writes::{self, Write};
 use crate::{own, PgStore, Result};
 use kite_core::{HistoryEntry, Task, TaskStatus};
 use kite_store::{HistoryRow, NewTaskRow, StoreError, TaskState, TaskStore};
@@ -65,23 +66,17 @@ fn ids(rows: Vec<Row>) -> Vec<i64> {
 impl TaskStore for PgStore {
     fn insert_task(&self, t: &NewTaskRow<'_>, now_ms: i64) -> Result<i64> {
         let id = self.next_task_id()?;
-        let stale = t.stale_after_secs.map(|v| v as i64);
-        self.send(
-            "INSERT INTO tasks (id, title, body, status, priority, dedup_key, stale_after_secs, workstream, template,
-                                created_at_ms, updated_at_ms)
-             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $9)",
-            vec![
-                own(id),
-                own(t.title.to_string()),
-                own(t.body.to_string()),
-                own(t.priority),
-                own(t.dedup_key.map(str::to_string)),
-                own(stale),
-                own(t.workstream.map(str::to_string)),
-                own(t.template.map(str::to_string)),
-                own(now_ms),
-            ],
-        )?;
+        self.hold(Write::NewTask(writes::NewTask {
+            id,
+            title: t.title.to_string(),
+            body: t.body.to_string(),
+            priority: t.priority,
+            dedup_key: t.dedup_key.map(str::to_string),
+            stale_after_secs: t.stale_after_secs.map(|v| v as i64),
+            workstream: t.workstream.map(str::to_string),
+            template: t.template.map(str::to_string),
+            at_ms: now_ms,
+        }))?;
         let mut files: Vec<String> = Vec::with_capacity(t.files.len());
         for f in t.files {
             self.send("INSERT INTO task_files (task, path) VALUES ($1, $2) ON CONFLICT DO NOTHING", vec![own(id), own(f.clone())])?;
@@ -180,33 +175,23 @@ impl TaskStore for PgStore {
     }
 
     fn set_task_state(&self, id: i64, st: &TaskState<'_>, now_ms: i64) -> Result<()> {
-        let mut params = vec![
-            own(id),
-            own(st.to.as_str().to_string()),
-            own(st.claim_session.map(str::to_string)),
-            own(st.claim_token.map(|v| v as i64)),
-            own(i64::from(st.attempts)),
-            own(st.result.map(str::to_string)),
-            own(st.reason.map(str::to_string)),
-            own(now_ms),
-        ];
-        const SET: &str = "UPDATE tasks SET status = $2, claim_session = $3, claim_token = $4, attempts = $5,
-                              result = $6, reason = $7, updated_at_ms = $8 WHERE id = $1";
         let known = self.cache().get(id).map(|t| (t.status, t.claim_token));
         match known {
-            // One conditional statement: the row changes only if it is still what the daemon
-            // decided on (a claim of a task someone else claimed meanwhile fails the batch).
-            Some((status, token)) => {
-                params.push(own(status.as_str().to_string()));
-                params.push(own(token.map(|v| v as i64)));
-                params.push(own(format!("task {id} changed in the database under this daemon (another writer?); the batch is undone")));
-                self.send(
-                    &format!(
-                        "WITH changed AS ({SET} AND status = $9 AND claim_token IS NOT DISTINCT FROM $10 RETURNING 1)
-                         SELECT kite_check((SELECT count(*) FROM changed) = 1, $11)"
-                    ),
-                    params,
-                )?;
+            // Conditional: the row changes only if it is still what the daemon decided on (a
+            // claim of a task someone else claimed meanwhile fails the batch).
+            Some((was_status, was_token)) => {
+                self.hold(Write::Change(writes::Change {
+                    id,
+                    status: st.to,
+                    claim_session: st.claim_session.map(str::to_string),
+                    claim_token: st.claim_token.map(|v| v as i64),
+                    attempts: i64::from(st.attempts),
+                    result: st.result.map(str::to_string),
+                    reason: st.reason.map(str::to_string),
+                    at_ms: now_ms,
+                    was_status,
+                    was_token: was_token.map(|v| v as i64),
+                }))?;
                 self.cache().update(id, |t| {
                     t.status = st.to;
                     t.claim_session = st.claim_session.map(str::to_string);
@@ -216,10 +201,23 @@ impl TaskStore for PgStore {
                     t.reason = st.reason.map(str::to_string);
                     t.updated_at_ms = now_ms;
                 });
+                Ok(())
             }
-            None => self.send(SET, params)?,
+            None => self.send(
+                "UPDATE tasks SET status = $2, claim_session = $3, claim_token = $4, attempts = $5,
+                                  result = $6, reason = $7, updated_at_ms = $8 WHERE id = $1",
+                vec![
+                    own(id),
+                    own(st.to.as_str().to_string()),
+                    own(st.claim_session.map(str::to_string)),
+                    own(st.claim_token.map(|v| v as i64)),
+                    own(i64::from(st.attempts)),
+                    own(st.result.map(str::to_string)),
+                    own(st.reason.map(str::to_string)),
+                    own(now_ms),
+                ],
+            ),
         }
-        Ok(())
     }
 
     fn set_prune_details(&self, id: i64, details: &serde_json::Value) -> Result<()> {
@@ -233,18 +231,14 @@ impl TaskStore for PgStore {
     }
 
     fn add_history(&self, task: i64, h: &HistoryRow<'_>, now_ms: i64) -> Result<()> {
-        self.send(
-            "INSERT INTO task_history (task, at_ms, from_st, to_st, session, note) VALUES ($1, $2, $3, $4, $5, $6)",
-            vec![
-                own(task),
-                own(now_ms),
-                own(h.from.map(|s| s.as_str().to_string())),
-                own(h.to.as_str().to_string()),
-                own(h.session.map(str::to_string)),
-                own(h.note.map(str::to_string)),
-            ],
-        )?;
-        Ok(())
+        self.hold(Write::History(writes::History {
+            task,
+            at_ms: now_ms,
+            from: h.from,
+            to: h.to,
+            session: h.session.map(str::to_string),
+            note: h.note.map(str::to_string),
+        }))
     }
 
     fn history(&self, task: i64) -> Result<Vec<HistoryEntry>> {
