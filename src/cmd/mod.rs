@@ -107,5 +107,8 @@ pub(crate) fn memory_client(
     deadline: std::time::Duration,
     fallback: kite_daemon::memory_client::Fallback,
 ) -> kite_daemon::memory_client::MemoryClient {
-    kite_daemon::memory_client::MemoryClient::new(ctx.places.socket(), vault::config(ctx), deadline, fallback)
+    // The team's daemon when this session works for one (its memory is the team's), else the
+    // home's socket.
+    let to = crate::remote::endpoint(ctx).unwrap_or_else(|_| kite_proto::Endpoint::Unix(ctx.places.socket()));
+    kite_daemon::memory_client::MemoryClient::new(to, vault::config(ctx), deadline, fallback)
 }

@@ -53,7 +53,8 @@ pub enum Fallback {
 
 /// The vault, through the daemon or in process.
 pub struct MemoryClient {
-    socket: PathBuf,
+    /// The daemon: the home's socket, or the team's daemon on another machine.
+    to: kite_proto::Endpoint,
     deadline: Duration,
     fallback: Fallback,
     config: VaultConfig,
@@ -73,14 +74,18 @@ fn falls_back(e: &ClientError) -> bool {
 }
 
 impl MemoryClient {
-    pub fn new(socket: impl Into<PathBuf>, config: VaultConfig, deadline: Duration, fallback: Fallback) -> MemoryClient {
-        MemoryClient { socket: socket.into(), deadline, fallback, config, vault: Mutex::new(None) }
+    pub fn new(to: kite_proto::Endpoint, config: VaultConfig, deadline: Duration, fallback: Fallback) -> MemoryClient {
+        MemoryClient { to, deadline, fallback, config, vault: Mutex::new(None) }
     }
 
     /// Asks the daemon; on a failure the rule says to fall back on, runs `here` on the vault in
     /// this process (or says why not).
-    fn ask<O: Operation>(&self, args: O::Args, here: impl FnOnce(&mut Vault) -> Result<O::Reply, String>) -> Result<O::Reply, VaultCallError> {
-        match blocking::request::<O>(&self.socket, args, self.deadline) {
+    fn ask<O: Operation>(&self, args: O::Args, here: impl FnOnce(&mut Vault) -> Result<O::Reply, String>) -> Result<O::Reply, VaultCallError>
+    where
+        O::Args: Send + 'static,
+        O::Reply: Send + 'static,
+    {
+        match blocking::request_to::<O>(&self.to, args, self.deadline) {
             Ok(r) => return Ok(r),
             Err(e) if !falls_back(&e) => return Err(VaultCallError::Refused(e)),
             Err(e) if self.fallback == Fallback::Nothing => return Err(VaultCallError::NoAnswer(e)),
@@ -171,7 +176,7 @@ mod tests {
     fn with_no_daemon_and_no_fallback_it_says_so_without_opening_anything() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = VaultConfig::new(dir.path().join("vault"), dir.path().join("index.db"));
-        let c = MemoryClient::new(dir.path().join("kite.sock"), cfg, Duration::from_millis(100), Fallback::Nothing);
+        let c = MemoryClient::new(kite_proto::Endpoint::Unix(dir.path().join("kite.sock")), cfg, Duration::from_millis(100), Fallback::Nothing);
         let e = c.recall("anything", 3).unwrap_err();
         assert!(matches!(e, VaultCallError::NoAnswer(_)), "{e}");
         assert!(!dir.path().join("index.db").exists(), "nothing was opened");

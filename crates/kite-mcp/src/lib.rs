@@ -6,6 +6,7 @@
 //! Tools are thin: each one is a call through the kite-proto client (or the vault, for memory),
 //! and a refusal comes back as a tool result with `isError` and the daemon's reason.
 
+mod link;
 mod tools;
 
 pub use tools::{KiteMcp, VaultTools};
@@ -49,7 +50,6 @@ pub enum McpError {
 /// Serves MCP on stdin/stdout until the client leaves.
 pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) -> Result<(), McpError> {
     let client = Arc::new(Client::connect_to(&config.daemon).await?);
-    let pushes = client.take_pushes();
     // The runner's session, unless it is gone (a stale variable in a person's shell): then a
     // session of its own, as for any agent.
     let attached = match &config.attach_to {
@@ -76,23 +76,16 @@ pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) 
             reg.id
         }
     };
-    let server = KiteMcp::new(client.clone(), session.clone(), config.cwd.clone(), config.worktree.clone(), config.kite_exe.clone(), vault);
-
-    let inbox = server.inbox();
-    if let Some(mut pushes) = pushes {
-        tokio::spawn(async move {
-            while let Some(p) = pushes.recv().await {
-                inbox.lock().expect("inbox lock").push(format!("{}: {}", p.push, p.data));
-            }
-        });
-    }
-    let hb_client = client.clone();
+    let inbox: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let link = Arc::new(link::Link::keep(config.daemon.clone(), client, session.clone(), inbox.clone()));
+    let server = KiteMcp::new(link.clone(), inbox, session.clone(), config.cwd.clone(), config.worktree.clone(), config.kite_exe.clone(), vault);
+    let hb_link = link.clone();
     let hb_session = session.clone();
     let heartbeat = tokio::spawn(async move {
         let mut tick = tokio::time::interval(config.heartbeat_every);
         loop {
             tick.tick().await;
-            if let Err(e) = hb_client.call::<_, serde_json::Value>("session.heartbeat", SessionRef { session: hb_session.clone() }).await {
+            if let Err(e) = hb_link.client().await.call::<_, serde_json::Value>("session.heartbeat", SessionRef { session: hb_session.clone() }).await {
                 tracing::warn!("heartbeat failed: {e}");
             }
         }
@@ -106,7 +99,7 @@ pub async fn serve_stdio(config: McpConfig, vault: Option<Arc<dyn VaultTools>>) 
     // reaper's timeout. The runner's session is the runner's to end: it still has to land the
     // task with that session's claim.
     if owned {
-        let _: Result<serde_json::Value, _> = client.request::<kite_proto::op::SessionEnd>(SessionRef { session }).await;
+        let _: Result<serde_json::Value, _> = link.client().await.request::<kite_proto::op::SessionEnd>(SessionRef { session }).await;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use kite_core::{LockMode, TaskStatus};
 use kite_proto::ops::{
     Broadcast, LockAcquire, LockRelease, TaskCreate, TaskFinish, TaskList, TaskNext,
 };
-use kite_proto::{Client, Operation};
+use kite_proto::Operation;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -23,7 +23,7 @@ pub trait VaultTools: Send + Sync + 'static {
 
 #[derive(Clone)]
 pub struct KiteMcp {
-    client: Arc<Client>,
+    link: Arc<crate::link::Link>,
     session: String,
     cwd: PathBuf,
     worktree: PathBuf,
@@ -148,12 +148,16 @@ pub(crate) struct AddNoteArgs {
 }
 
 impl KiteMcp {
-    pub fn new(client: Arc<Client>, session: String, cwd: PathBuf, worktree: PathBuf, kite_exe: PathBuf, vault: Option<Arc<dyn VaultTools>>) -> KiteMcp {
-        KiteMcp { client, session, cwd, worktree, kite_exe, vault, inbox: Arc::default(), tool_router: Self::tool_router() }
-    }
-
-    pub fn inbox(&self) -> Arc<Mutex<Vec<String>>> {
-        self.inbox.clone()
+    pub(crate) fn new(
+        link: Arc<crate::link::Link>,
+        inbox: Arc<Mutex<Vec<String>>>,
+        session: String,
+        cwd: PathBuf,
+        worktree: PathBuf,
+        kite_exe: PathBuf,
+        vault: Option<Arc<dyn VaultTools>>,
+    ) -> KiteMcp {
+        KiteMcp { link, session, cwd, worktree, kite_exe, vault, inbox, tool_router: Self::tool_router() }
     }
 
     /// A successful result, with any pushed news appended.
@@ -175,7 +179,7 @@ impl KiteMcp {
     where
         O::Reply: serde::Serialize,
     {
-        match self.client.request::<O>(args).await {
+        match self.link.client().await.request::<O>(args).await {
             Ok(v) => self.ok(serde_json::to_value(v).unwrap_or_default()),
             Err(e) => self.fail(e),
         }
@@ -224,7 +228,7 @@ impl KiteMcp {
 
     #[tool(description = "Claim the best ready task (pending, all dependencies done, highest priority) for this session. Returns the task and its claim, or null when nothing is ready.")]
     async fn kite_task_next(&self, Parameters(a): Parameters<NextArgs>) -> Result<CallToolResult, ErrorData> {
-        match self.client.request::<kite_proto::op::TaskNext>(TaskNext { session: self.session.clone(), workstream: a.workstream }).await {
+        match self.link.client().await.request::<kite_proto::op::TaskNext>(TaskNext { session: self.session.clone(), workstream: a.workstream }).await {
             Ok(c) => self.ok(serde_json::to_value(c).unwrap_or_default()),
             Err(e) => self.fail(e),
         }

@@ -119,6 +119,11 @@ impl Client {
         }
     }
 
+    /// Whether the connection is gone (its reader ended).
+    pub fn is_closed(&self) -> bool {
+        *self.gone.borrow()
+    }
+
     /// Resolves once the connection is gone (the daemon stopped, or lost its lease): a
     /// long-lived client then connects again.
     pub async fn closed(&self) {
@@ -230,6 +235,37 @@ pub mod blocking {
     use std::io::{BufRead, BufReader as StdBufReader, Write};
     use std::os::unix::net::UnixStream as StdUnixStream;
     use std::time::Duration;
+
+    /// As [`request`], to either kind of daemon: the home's socket, or a daemon on another
+    /// machine (over TLS, authenticated, trying the configured addresses in order), so that a
+    /// remote session's hooks recall through the team's daemon as local ones do. The remote
+    /// call runs on a thread of its own with a runtime of its own: a caller may already be on
+    /// one (the MCP server's vault tools).
+    pub fn request_to<O: Operation>(to: &crate::remote::Endpoint, args: O::Args, deadline: Duration) -> Result<O::Reply, ClientError>
+    where
+        O::Args: Send + 'static,
+        O::Reply: Send + 'static,
+    {
+        let crate::remote::Endpoint::Remote(_) = to else {
+            let crate::remote::Endpoint::Unix(socket) = to else { unreachable!() };
+            return request::<O>(socket, args, deadline);
+        };
+        let to = to.clone();
+        let call = move || -> Result<O::Reply, ClientError> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let asked = async {
+                    let c = Client::connect_to(&to).await?;
+                    c.request::<O>(args).await
+                };
+                match tokio::time::timeout(deadline, asked).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ClientError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer within {deadline:?}")))),
+                }
+            })
+        };
+        std::thread::spawn(call).join().unwrap_or(Err(ClientError::Closed))
+    }
 
     /// Sends `O` with `args` and waits up to `deadline` for its typed reply.
     pub fn request<O: Operation>(socket: &Path, args: O::Args, deadline: Duration) -> Result<O::Reply, ClientError> {

@@ -370,6 +370,14 @@ impl PgStore {
         self.read(self.client.raw().query_one(&st, params))
     }
 
+    /// A write that returns at most one row (`UPDATE ... RETURNING`).
+    pub(crate) fn one_opt_write(&self, sql: &str, params: &[P<'_>]) -> Result<Option<Row>> {
+        self.in_batch()?;
+        let st = self.stmt(sql)?;
+        self.wrote.set(true);
+        self.read(self.client.raw().query_opt(&st, params))
+    }
+
     /// A write whose count of rows is read.
     pub(crate) fn exec(&self, sql: &str, params: &[P<'_>]) -> Result<u64> {
         self.in_batch()?;

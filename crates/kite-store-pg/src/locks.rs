@@ -14,19 +14,15 @@ const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 impl LockStore for PgStore {
     fn insert_lock(&self, path: &str, session: &str, mode: LockMode, token: u64, now_ms: i64) -> Result<()> {
         let token = token as i64;
-        let (p, s, m) = (|| path.to_string(), || session.to_string(), || mode.as_str().to_string());
+        // One statement (the lock, its fencing counter and its history row): a lock hand-off's
+        // batch is short, and each statement is a step of the server's.
         self.send(
-            "INSERT INTO locks (path, session, mode, token, granted_ms) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (path, session, mode) DO UPDATE SET token = excluded.token, granted_ms = excluded.granted_ms",
-            vec![own(p()), own(s()), own(m()), own(token), own(now_ms)],
-        )?;
-        self.send(
-            "INSERT INTO lock_tokens (path, last) VALUES ($1, $2) ON CONFLICT (path) DO UPDATE SET last = GREATEST(lock_tokens.last, excluded.last)",
-            vec![own(p()), own(token)],
-        )?;
-        self.send(
-            "INSERT INTO lock_history (path, session, mode, token, epoch, event, at_ms) VALUES ($1, $2, $3, $4, $5, 'grant', $6)",
-            vec![own(p()), own(s()), own(m()), own(token), own(self.epoch()), own(now_ms)],
+            "WITH held AS (INSERT INTO locks (path, session, mode, token, granted_ms) VALUES ($1, $2, $3, $4, $5)
+                           ON CONFLICT (path, session, mode) DO UPDATE SET token = excluded.token, granted_ms = excluded.granted_ms),
+                  fenced AS (INSERT INTO lock_tokens (path, last) VALUES ($1, $4)
+                             ON CONFLICT (path) DO UPDATE SET last = GREATEST(lock_tokens.last, excluded.last))
+             INSERT INTO lock_history (path, session, mode, token, epoch, event, at_ms) VALUES ($1, $2, $3, $4, $6, 'grant', $5)",
+            vec![own(path.to_string()), own(session.to_string()), own(mode.as_str().to_string()), own(token), own(now_ms), own(self.epoch())],
         )?;
         Ok(())
     }

@@ -174,6 +174,21 @@ impl TaskStore for PgStore {
         Ok(self.opt(NEXT_READY, &[&workstream])?.map(|r| r.get(0)))
     }
 
+    fn claim_next(&self, workstream: Option<&str>, session: &str, token: u64, now_ms: i64) -> Result<Option<Task>> {
+        // One statement: the row the ready query locked (skipping rows another writer holds)
+        // is the row it changes, with nothing read by the daemon in between.
+        let sql = format!(
+            "UPDATE tasks t SET status = 'active', claim_session = $2, claim_token = $3, attempts = t.attempts + 1,
+                                result = NULL, reason = NULL, updated_at_ms = $4
+             WHERE t.id = ({NEXT_READY}) RETURNING {TASK_COLUMNS}"
+        );
+        let token = token as i64;
+        let row = self.one_opt_write(&sql, &[&workstream, &session, &token, &now_ms])?;
+        let Some(t) = row.as_ref().map(task_from_row).transpose()? else { return Ok(None) };
+        self.cache().put(t.id, Some(t.clone()));
+        Ok(Some(t))
+    }
+
     fn set_task_state(&self, id: i64, st: &TaskState<'_>, now_ms: i64) -> Result<()> {
         let known = self.cache().get(id).map(|t| (t.status, t.claim_token));
         match known {

@@ -168,6 +168,13 @@ fn the_ready_query_skips_a_task_another_writer_has_locked() {
     s.begin().unwrap();
     assert_eq!(s.next_ready(None).unwrap(), Some(second), "the locked row is skipped, not waited for");
     s.rollback();
+    // A claim is one statement over the same query: the locked row is skipped there too, and
+    // the row comes back as claimed.
+    s.begin().unwrap();
+    let claimed = s.claim_next(None, "s1", 9, 3).unwrap().expect("a ready task");
+    assert_eq!((claimed.id, claimed.status, claimed.claim_session.as_deref(), claimed.claim_token, claimed.attempts), (second, TaskStatus::Active, Some("s1"), Some(9), 1));
+    commit(&s);
+    assert_eq!(s.task(second).unwrap().unwrap().status, TaskStatus::Active);
     other.batch("ROLLBACK").unwrap();
     s.begin().unwrap();
     assert_eq!(s.next_ready(None).unwrap(), Some(first));

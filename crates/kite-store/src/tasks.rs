@@ -116,6 +116,28 @@ pub trait TaskStore {
     /// The best ready task: pending, every dependency done, highest priority, oldest first.
     fn next_ready(&self, workstream: Option<&str>) -> Result<Option<i64>>;
 
+    /// Claims the best ready task for `session` with the fencing token `token`: it becomes active,
+    /// one attempt more. Returns the task as claimed. One step for the caller; a backend with
+    /// more than one writer makes it one statement (PostgreSQL: `UPDATE ... RETURNING` over
+    /// `FOR UPDATE SKIP LOCKED`).
+    fn claim_next(&self, workstream: Option<&str>, session: &str, token: u64, now_ms: i64) -> Result<Option<Task>> {
+        let Some(id) = self.next_ready(workstream)? else { return Ok(None) };
+        let Some(t) = self.task(id)? else { return Ok(None) };
+        let attempts = t.attempts + 1;
+        let st = TaskState { to: TaskStatus::Active, claim_session: Some(session), claim_token: Some(token), attempts, result: None, reason: None };
+        self.set_task_state(id, &st, now_ms)?;
+        Ok(Some(Task {
+            status: TaskStatus::Active,
+            claim_session: Some(session.to_string()),
+            claim_token: Some(token),
+            attempts,
+            result: None,
+            reason: None,
+            updated_at_ms: now_ms,
+            ..t
+        }))
+    }
+
     /// Moves a task to `st.to` and records the claim, result and reason as given.
     fn set_task_state(&self, id: i64, st: &TaskState<'_>, now_ms: i64) -> Result<()>;
 

@@ -145,12 +145,20 @@ impl State {
         self.claim(a.task, &a.session)
     }
 
+    /// Claims the best ready task in one step of the store (one statement on PostgreSQL), not
+    /// a read of the ready task followed by a write.
     pub(super) fn task_next(&mut self, a: TaskNext) -> Handled<Option<kite_proto::ops::Claim>> {
         self.touch(&a.session)?;
-        match self.store.next_ready(a.workstream.as_deref()).map_err(super::internal)? {
-            Some(id) => self.claim(id, &a.session).map(Some),
-            None => Ok(None),
-        }
+        let claim = self.pending.counter("claim_seq") as u64 + 1;
+        let Some(task) = self.store.claim_next(a.workstream.as_deref(), &a.session, claim, self.now_ms).map_err(super::internal)? else {
+            return Ok(None);
+        };
+        self.pending.bump("claim_seq", 1);
+        let note = format!("claim {claim}");
+        let h = HistoryRow { from: Some(TaskStatus::Pending), to: TaskStatus::Active, session: Some(&a.session), note: Some(&note) };
+        self.store.add_history(task.id, &h, self.now_ms).map_err(super::internal)?;
+        self.event(LogEvent::TaskStarted { task: task.id, session: a.session.clone(), claim, attempt: task.attempts })?;
+        Ok(Some(Claim { task, claim }))
     }
 
     /// Checks that `a.session` holds the task's current claim.
