@@ -46,6 +46,37 @@ fn a_real_mcp_client_initializes_lists_tools_creates_a_task_locks_and_searches()
 }
 
 #[test]
+fn an_mcp_server_goes_on_working_after_its_daemon_is_killed_and_restarted() {
+    use std::io::BufRead;
+    let mut d = Daemon::start();
+    let flag = d.root.join("restarted.flag");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/reconnect.py");
+    let mut child = crate::support::with_model(&mut std::process::Command::new(python()))
+        .args([script, KITE, d.root.to_str().unwrap(), flag.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the Python MCP client (make setup installs it)");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "created");
+    // The daemon dies under the agent's MCP server, and a new one starts on the same home.
+    d.restart();
+    std::fs::write(&flag, "").unwrap();
+    let last = lines.map_while(Result::ok).last().expect("the client's report");
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "client failed: {err}");
+    let v: Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(v["before_error"], false);
+    assert_eq!(v["list_error"], false, "{}", v["list_text"]);
+    assert!(v["list_text"].as_str().unwrap().contains("before the restart"), "{}", v["list_text"]);
+    assert_eq!(v["after_error"], false, "{}", v["after_text"]);
+    let titles: Vec<String> = d.ok(&["task", "list", "--all"])["tasks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap().to_string()).collect();
+    assert_eq!(titles, vec!["before the restart", "after the restart"]);
+}
+
+#[test]
 fn install_merges_with_existing_settings_and_a_second_run_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
