@@ -48,6 +48,38 @@ pub(crate) fn spawn(places: &Places, daemon_args: &[String]) -> Result<u32> {
     Ok(child.id())
 }
 
+/// Runs `kite vault extract TRANSCRIPT --send` in the background for a session working for a
+/// team's daemon on another machine: the transcript is read here, and only the notes go to the
+/// daemon (see `kite vault extract --send`). Returns its pid at once; its output goes to the
+/// home's `remote-extract.log`.
+pub(crate) fn spawn_remote_extract(places: &Places, transcript: &Path, command: Option<&str>) -> Result<u32> {
+    use std::os::unix::process::CommandExt;
+    kite_coord::instance::private_dir(&places.home)?;
+    let exe = std::env::current_exe().context("cannot find the kite executable")?;
+    let log_file = places.home.join("remote-extract.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_file)
+        .with_context(|| format!("cannot open {}", log_file.display()))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--home").arg(&places.home).arg("--root").arg(&places.root).arg("--vault").arg(&places.vault);
+    cmd.arg("vault").arg("extract").arg(transcript).arg("--send");
+    if let Some(c) = command {
+        cmd.arg("--command").arg(c);
+    }
+    let child = cmd
+        .current_dir(&places.root)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group, as the daemon's: the hook's end does not take it along.
+        .process_group(0)
+        .spawn()
+        .context("cannot start the extraction")?;
+    Ok(child.id())
+}
+
 /// Connects and says hello within `timeout`; `None` when nothing answers.
 pub(crate) async fn connect(socket: &Path, timeout: Duration) -> Option<(Client, Hello)> {
     let attempt = async {

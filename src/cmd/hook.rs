@@ -485,7 +485,14 @@ fn session_end(ctx: &Ctx) -> Result<()> {
         .hook_event_name
         .clone()
         .unwrap_or_else(|| "SessionEnd".into());
-    if let Some(path) = &input.transcript_path {
+    if let Some(path) = input.transcript_path.as_ref().filter(|_| crate::remote::is_remote(ctx)) {
+        // A session working for a team's daemon on another machine: that daemon cannot read
+        // this machine's transcript, and the transcript should not travel. Extract here, in the
+        // background, and give the daemon the notes.
+        if let Err(e) = crate::autostart::spawn_remote_extract(&ctx.places, Path::new(path), ctx.config.hooks.extract_command.as_deref()) {
+            eprintln!("kite: warning: the session's notes were not extracted: {e:#}");
+        }
+    } else if let Some(path) = &input.transcript_path {
         let job = Job {
             transcript: path.into(),
             session_id: input.session_id.clone(),

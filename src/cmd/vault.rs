@@ -133,6 +133,10 @@ pub(crate) enum VaultCmd {
         /// Show what would be added, write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Give the notes to the daemon (the team's, for a session working for one) instead of
+        /// writing them into this clone's vault: what a remote session's SessionEnd hook runs.
+        #[arg(long, conflicts_with = "dry_run")]
+        send: bool,
         #[arg(long)]
         json: bool,
     },
@@ -209,6 +213,9 @@ fn warn_skipped(vault: &Vault) {
 /// subcommand's asks for JSON.
 pub(crate) fn run_with(cmd: VaultCmd, ctx: &Ctx) -> Result<()> {
     let json = ctx.json || cmd.json();
+    if let VaultCmd::Extract { transcript, command, prompt, send: true, .. } = &cmd {
+        return extract_and_send(ctx, json, transcript, command.clone(), prompt.clone());
+    }
     let mut vault = match &cmd {
         // reindex rebuilds anyway: skip the sync on open.
         VaultCmd::Reindex { .. } => {
@@ -552,6 +559,44 @@ fn show_injection(
 }
 
 /// `kite vault extract`: notes from a transcript, with the built-in extractor or a command.
+/// Extracts notes from a transcript on this machine and gives them to the daemon.
+///
+/// For a session working for a team's daemon on another machine: its transcript stays here (it
+/// holds the session's whole conversation and tool output), and only the notes leave, redacted
+/// and capped by the same preparation as every extraction (`kite_memory::extract::prepare`), so
+/// they join the team's vault and are recalled by everyone's sessions.
+fn extract_and_send(ctx: &Ctx, json: bool, transcript: &Path, command: Option<String>, prompt: Option<PathBuf>) -> Result<()> {
+    let extractor = extractor(command, prompt)?;
+    let t = kite_memory::Transcript::read(transcript).with_context(|| format!("cannot read {}", transcript.display()))?;
+    let name = transcript.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let source = format!("transcript:{}", t.session_id.clone().unwrap_or(name));
+    let (notes, skipped) = kite_memory::extract::prepare(extractor.extract(&t, &source)?, &source);
+    let client = super::memory_client(ctx, kite_daemon::memory_client::PATIENT, kite_daemon::memory_client::Fallback::Nothing);
+    let mut added = Vec::new();
+    for n in notes {
+        let add = kite_proto::ops::MemoryAdd { title: n.title, body: n.body, kind: Some(n.kind.to_string()), tags: n.tags, source: n.source };
+        added.push(client.add(add).map_err(|e| anyhow::anyhow!("the daemon did not take the note: {e}"))?);
+    }
+    if json {
+        return print_json(&serde_json::json!({"source": source, "sent": added, "skipped": skipped}));
+    }
+    println!("{} note(s) from {} given to the daemon", added.len(), source);
+    Ok(())
+}
+
+fn extractor(command: Option<String>, prompt: Option<PathBuf>) -> Result<Box<dyn Extractor>> {
+    Ok(match command {
+        Some(c) => {
+            let mut e = CommandExtractor::new(c);
+            if let Some(p) = prompt {
+                e.template = std::fs::read_to_string(&p).with_context(|| format!("cannot read prompt template {}", p.display()))?;
+            }
+            Box::new(e)
+        }
+        None => Box::new(BuiltinExtractor::default()),
+    })
+}
+
 fn extract(
     vault: &mut Vault,
     out: &mut impl Write,
@@ -561,17 +606,7 @@ fn extract(
     prompt: Option<PathBuf>,
     dry_run: bool,
 ) -> Result<()> {
-    let extractor: Box<dyn Extractor> = match command {
-        Some(c) => {
-            let mut e = CommandExtractor::new(c);
-            if let Some(p) = prompt {
-                e.template = std::fs::read_to_string(&p)
-                    .with_context(|| format!("cannot read prompt template {}", p.display()))?;
-            }
-            Box::new(e)
-        }
-        None => Box::new(BuiltinExtractor::default()),
-    };
+    let extractor = extractor(command, prompt)?;
     let report = vault.extract(transcript, extractor.as_ref(), dry_run)?;
     if json {
         return print_json(&report);

@@ -35,6 +35,18 @@ impl Elsewhere {
         c.envs(&self.env).output().unwrap()
     }
 
+    /// A Claude Code hook on this machine, with `input` on stdin.
+    fn hook(&self, which: &str, input: &Value) -> Output {
+        let mut c = Command::new(KITE);
+        c.args(["hook", which]).current_dir(self.dir.path().join("clone")).env("HOME", self.dir.path().join("home"));
+        for k in ["KITE_HOME", "KITE_ROOT", "KITE_VAULT", "KITE_URL", "KITE_TOKEN", "KITE_CERT_SHA256", "KITE_TASK_ID"] {
+            c.env_remove(k);
+        }
+        let mut child = c.envs(&self.env).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     fn ok(&self, args: &[&str]) -> Value {
         let out = self.run(&[args, &["--json"]].concat());
         assert!(out.status.success(), "kite {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -186,4 +198,43 @@ fn config_set_edits_kite_toml_in_place_and_refuses_what_kite_would_not_accept() 
         assert!(stderr.contains(why), "{k}: {stderr}");
     }
     assert_eq!(std::fs::read_to_string(&toml).unwrap(), text, "refused settings change nothing");
+}
+
+#[test]
+fn a_remote_session_recalls_through_the_teams_daemon_and_its_notes_are_extracted_where_it_ran() {
+    let port = free_port();
+    let d = Daemon::start_toml(&format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n"), &[]);
+    let laptop = Elsewhere::new(settings(&d.ok(&["token", "create", "laptop"])));
+    // The team's vault knows something; the laptop's clone has no note and no model.
+    d.ok(&["vault", "add", "--title", "Uploads go straight to object storage", "--kind", "decision",
+        "--body", "Receipts and other uploads go straight to object storage with presigned URLs; the app server never proxies file bytes."]);
+    let sid = "9d3b6f10-2c4e-4f7a-8b1d-0e5c7a9f3b21";
+    let cwd = laptop.dir.path().join("clone");
+    let out = laptop.hook("user-prompt", &serde_json::json!({"session_id": sid, "cwd": cwd, "hook_event_name": "UserPromptSubmit",
+        "prompt": "let users attach receipts: where do uploaded files go, object storage?"}));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let given = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(given.contains("Uploads go straight to object storage"), "the team's note was not given: {given} / {}", String::from_utf8_lossy(&out.stderr));
+
+    // The session ends on the laptop: its transcript is read there, and the notes go to the
+    // team's daemon, redacted.
+    let transcript = laptop.dir.path().join("session.jsonl");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/transcripts/upload-worker-session.jsonl"), &transcript).unwrap();
+    let out = laptop.hook("session-end", &serde_json::json!({"session_id": sid, "transcript_path": transcript, "cwd": cwd, "hook_event_name": "SessionEnd", "reason": "exit"}));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let count = || d.ok(&["vault", "stats"])["notes"].as_u64().unwrap_or(0);
+    while count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no note reached the team's vault: {}", std::fs::read_to_string(laptop.dir.path().join("clone/.kite/remote-extract.log")).unwrap_or_default());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for entry in std::fs::read_dir(d.root.join("vault")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for secret in ["AKIAZ3EXAMPLEKEY7Q2W", "sk-ant-api03-Zx9Qv7LmN4pR2sT8uW1yB6cD3eF5gH0jK"] {
+            assert!(!text.contains(secret), "a secret reached the team's vault");
+        }
+    }
+    // Nothing was written into the laptop's own clone.
+    let local: Vec<_> = std::fs::read_dir(cwd.join("vault")).map(|r| r.collect()).unwrap_or_default();
+    assert!(local.is_empty(), "notes were written on the laptop");
 }
