@@ -186,3 +186,65 @@ fn a_symbolic_link_is_the_file_it_points_to_and_a_link_out_is_refused() {
     let err = d.err(&["lock", "acquire", "src/{a,../../x}", "--session", &s2]);
     assert!(err.contains("may not contain `..`"), "{err}");
 }
+
+/// Waiters keep their first-come order across a daemon's death: each wait is recorded with when
+/// it queued, the new daemon keeps their places, and a client asking again takes its own back
+/// (a newcomer, or a later waiter asking first, stays behind). On PostgreSQL the restart is a
+/// take-over of the store's lease.
+#[test]
+fn waiters_keep_their_first_come_order_across_a_kill_9_and_a_restart() {
+    let mut d = Daemon::start();
+    let (a, b, c, x) = (d.session("a"), d.session("b"), d.session("c"), d.session("x"));
+    d.ok(&["lock", "acquire", "f", "--session", &a]);
+    let waiting = |d: &Daemon| -> Vec<String> {
+        d.ok(&["lock", "list"])["waiting"].as_array().unwrap().iter().map(|w| w["session"].as_str().unwrap().to_string()).collect()
+    };
+    let wait_for = |d: &Daemon, who: &[&String]| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while waiting(d) != who.iter().map(|s| s.to_string()).collect::<Vec<_>>() {
+            assert!(Instant::now() < deadline, "waiting: {:?}, expected {who:?}", waiting(d));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let ask = |d: &Daemon, s: &str| {
+        d.cli_cmd(&["lock", "acquire", "f", "--session", s, "--wait", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let b_first = ask(&d, &b);
+    wait_for(&d, &[&b]);
+    let c_first = ask(&d, &c);
+    wait_for(&d, &[&b, &c]);
+
+    d.kill9();
+    d.restart();
+    // Their clients' connections died with the daemon.
+    for w in [b_first, c_first] {
+        assert!(!w.wait_with_output().unwrap().status.success());
+    }
+    // The new daemon kept both places, in order.
+    wait_for(&d, &[&b, &c]);
+    // c asks again before b, and a newcomer asks: both stay behind b's place.
+    let c_again = ask(&d, &c);
+    let x_new = ask(&d, &x);
+    wait_for(&d, &[&b, &c, &x]);
+    // The holder lets go while b's client is still away: nobody takes b's turn.
+    d.ok(&["lock", "release", "f", "--session", &a]);
+    assert_eq!(d.ok(&["lock", "list"])["held"], json!([]));
+    wait_for(&d, &[&b, &c, &x]);
+    // b is back: its turn had come.
+    let g = d.ok(&["lock", "acquire", "f", "--session", &b, "--wait"]);
+    assert_eq!(g["session"], b.as_str());
+    // Then c, then x.
+    d.ok(&["lock", "release", "f", "--session", &b]);
+    let out = c_again.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["session"], c.as_str());
+    wait_for(&d, &[&x]);
+    d.ok(&["lock", "release", "f", "--session", &c]);
+    let out = x_new.wait_with_output().unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["session"], x.as_str());
+    // Nothing is left waiting, in memory or on record.
+    assert!(waiting(&d).is_empty());
+    d.kill9();
+    d.restart();
+    assert!(waiting(&d).is_empty(), "a granted wait came back");
+}

@@ -56,6 +56,9 @@ pub struct Waiter {
     pub path: LockPath,
     pub mode: LockMode,
     pub session: String,
+    /// A wait recorded before a restart or a take-over whose client has not asked again yet:
+    /// it keeps its place (those behind it stay behind) and is granted nothing until it asks.
+    pub absent: bool,
 }
 
 /// A grant made now: to a new request, or to a waiter when someone let go.
@@ -114,6 +117,17 @@ impl LockTable {
     /// survive one, their connections did not either).
     pub fn restore(held: Vec<Held>, tokens: HashMap<String, u64>) -> LockTable {
         LockTable { held, waiting: VecDeque::new(), tokens, next_ticket: 0 }
+    }
+
+    /// Puts back the waits recorded before a restart or a take-over, first come first, as
+    /// places kept for their clients (see [`Waiter::absent`]): a client that asks again takes
+    /// its old place, a new request queues behind them, and a session that never comes back
+    /// loses them when it is reaped.
+    pub fn restore_waits(&mut self, waits: Vec<(LockPath, LockMode, String)>) {
+        for (path, mode, session) in waits {
+            self.next_ticket += 1;
+            self.waiting.push_back(Waiter { ticket: self.next_ticket, path, mode, session, absent: true });
+        }
     }
 
     pub fn held(&self) -> &[Held] {
@@ -180,6 +194,16 @@ impl LockTable {
                 ticket: None,
             }));
         }
+        if let Some(i) = self.waiting.iter().position(|w| w.absent && w.session == session && w.path == path && w.mode == mode) {
+            // Back after a restart or a take-over: its old place, or the lock if its turn came.
+            self.waiting[i].absent = false;
+            let ticket = self.waiting[i].ticket;
+            if !self.is_blocked(&path, mode, session, i) {
+                let w = self.waiting.remove(i).expect("index in range");
+                return Ok(Requested::Granted(self.grant(w.path, w.mode, w.session, Some(ticket))));
+            }
+            return Ok(Requested::Queued { ticket, blockers: self.blockers(&path, mode, session, i) });
+        }
         if !self.is_blocked(&path, mode, session, self.waiting.len()) {
             return Ok(Requested::Granted(self.grant(path, mode, session.to_string(), None)));
         }
@@ -192,7 +216,7 @@ impl LockTable {
         }
         self.next_ticket += 1;
         let ticket = self.next_ticket;
-        self.waiting.push_back(Waiter { ticket, path, mode, session: session.to_string() });
+        self.waiting.push_back(Waiter { ticket, path, mode, session: session.to_string(), absent: false });
         Ok(Requested::Queued { ticket, blockers })
     }
 
@@ -274,7 +298,8 @@ impl LockTable {
         let mut i = 0;
         while i < self.waiting.len() {
             let w = &self.waiting[i];
-            if !self.is_blocked(&w.path, w.mode, &w.session, i) {
+            // A kept place whose client is not back yet gets nothing, and holds its place.
+            if !w.absent && !self.is_blocked(&w.path, w.mode, &w.session, i) {
                 let w = self.waiting.remove(i).expect("index in range");
                 grants.push(self.grant(w.path, w.mode, w.session, Some(w.ticket)));
             } else {
@@ -482,6 +507,33 @@ mod tests {
         let g = granted(t.request("a", p("x"), Exclusive, false));
         assert_eq!(t.request("a", p("x"), Shared, false), Ok(Requested::AlreadyHeld(g)));
         assert!(matches!(t.release("b", &p("x")), Err(LockError::NotHeld { .. })));
+    }
+
+    #[test]
+    fn restored_waits_keep_their_places_until_their_clients_ask_again() {
+        // Before the take-over: a holds; b, then c, waited. The new daemon knows a's hold and
+        // the two waits, in that order.
+        let mut t = LockTable::restore(vec![Held { path: p("f"), mode: Exclusive, session: "a".into(), token: 1 }], HashMap::from([("f".to_string(), 1)]));
+        t.restore_waits(vec![(p("f"), Exclusive, "b".into()), (p("f"), Exclusive, "c".into())]);
+        // c asks again first, and a newcomer d asks: both queue behind b's kept place.
+        let c = queued(t.request("c", p("f"), Exclusive, true));
+        let d = queued(t.request("d", p("f"), Exclusive, true));
+        // a lets go while b is still away: nobody is granted (b's turn is kept).
+        assert_eq!(t.release("a", &p("f")).unwrap(), vec![]);
+        // b is back: its turn had come, so it is granted at once.
+        let g = granted(t.request("b", p("f"), Exclusive, true));
+        assert_eq!((g.session.as_str(), g.token), ("b", 2));
+        // Then c, then d, in their order.
+        let g = t.release("b", &p("f")).unwrap();
+        assert_eq!((g[0].session.as_str(), g[0].ticket), ("c", Some(c)));
+        let g = t.release("c", &p("f")).unwrap();
+        assert_eq!((g[0].session.as_str(), g[0].ticket), ("d", Some(d)));
+        // A kept place whose session never comes back goes with it.
+        let mut t = LockTable::new();
+        t.restore_waits(vec![(p("g"), Exclusive, "gone".into())]);
+        queued(t.request("e", p("g"), Exclusive, true));
+        let (_, dropped, grants) = t.release_all("gone");
+        assert_eq!((dropped.len(), grants[0].session.as_str()), (1, "e"));
     }
 
     #[test]

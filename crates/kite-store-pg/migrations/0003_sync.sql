@@ -22,3 +22,14 @@ $$;
 -- the server lock each task row again for every history row it inserted (a third of a batch's
 -- time on the server, measured). Retention removes a task's history before the task.
 ALTER TABLE task_history DROP CONSTRAINT task_history_task_fkey;
+
+-- Lock requests waiting their turn, with when they first queued: a daemon taking over puts them
+-- back as kept places, first come first (kite_core::locks::LockTable::restore_waits).
+CREATE TABLE lock_waits (
+    path     TEXT NOT NULL,
+    session  TEXT NOT NULL,
+    mode     TEXT NOT NULL,
+    since_ms BIGINT NOT NULL,
+    seq      BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (path, session, mode)
+);

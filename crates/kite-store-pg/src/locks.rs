@@ -51,6 +51,32 @@ impl LockStore for PgStore {
         Ok(())
     }
 
+    fn insert_wait(&self, path: &str, session: &str, mode: LockMode, since_ms: i64) -> Result<()> {
+        self.send(
+            "INSERT INTO lock_waits (path, session, mode, since_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            vec![own(path.to_string()), own(session.to_string()), own(mode.as_str().to_string()), own(since_ms)],
+        )
+    }
+
+    fn delete_wait(&self, path: &str, session: &str) -> Result<()> {
+        self.send("DELETE FROM lock_waits WHERE path = $1 AND session = $2", vec![own(path.to_string()), own(session.to_string())])
+    }
+
+    fn delete_waits_of(&self, session: &str) -> Result<()> {
+        self.send("DELETE FROM lock_waits WHERE session = $1", vec![own(session.to_string())])
+    }
+
+    fn load_waits(&self) -> Result<Vec<(LockPath, LockMode, String)>> {
+        let mut out = Vec::new();
+        for r in self.query("SELECT path, mode, session FROM lock_waits ORDER BY since_ms, seq", &[])? {
+            let mode: &str = r.get(1);
+            let mode = LockMode::parse(mode).ok_or_else(|| StoreError::Corrupt(format!("lock mode '{mode}'")))?;
+            let path = LockPath::from_normalized(r.get(0)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push((path, mode, r.get(2)));
+        }
+        Ok(out)
+    }
+
     fn load_locks(&self) -> Result<(Vec<Held>, HashMap<String, u64>)> {
         let mut held = Vec::new();
         for r in self.query("SELECT path, session, mode, token FROM locks ORDER BY granted_ms, token", &[])? {

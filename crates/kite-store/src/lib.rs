@@ -62,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_review.sql"),
     include_str!("../migrations/0007_test_delta.sql"),
     include_str!("../migrations/0008_tokens.sql"),
+    include_str!("../migrations/0009_lock_waits.sql"),
 ];
 
 /// What a WAL is cut back to when it starts over after a complete checkpoint.

@@ -48,16 +48,32 @@ impl State {
         };
         match requested {
             Requested::Granted(g) => {
+                if g.ticket.is_some() {
+                    // A kept place whose turn had come while its client was away.
+                    self.store.delete_wait(&g.path, &g.session).map_err(super::internal)?;
+                }
                 self.persist_grant(&g)?;
                 Ok(Answer::Now(granted(&g)))
             }
             Requested::AlreadyHeld(g) => Ok(Answer::Now(granted(&g))),
             Requested::Queued { ticket, blockers } => {
+                // Its place survives a restart or a take-over (a kept place asked again keeps
+                // its first time).
+                let path = self.locks.waiter(ticket).map(|w| w.path.as_str().to_string()).unwrap_or_default();
+                self.store.insert_wait(&path, &a.session, a.mode, self.now_ms).map_err(super::internal)?;
                 let deadline = a.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
                 self.waits.insert(ticket, Wait { conn, req_id, deadline });
                 tracing::debug!(session = a.session, path = a.path, ?blockers, "lock request queued");
                 Ok(Answer::Later)
             }
+        }
+    }
+
+    /// The recorded wait of queued request `ticket` goes (it was withdrawn or timed out).
+    pub(super) fn forget_wait(&mut self, ticket: u64) -> Result<(), ErrorBody> {
+        match self.locks.waiter(ticket) {
+            Some(w) => self.store.delete_wait(w.path.as_str(), &w.session).map_err(super::internal),
+            None => Ok(()),
         }
     }
 
@@ -74,6 +90,7 @@ impl State {
             let data = serde_json::to_value(granted(&g)).map_err(super::internal)?;
             let waiter = g.ticket.and_then(|t| self.waits.remove(&t));
             if g.ticket.is_some() {
+                self.store.delete_wait(&g.path, &g.session).map_err(super::internal)?;
                 self.tell(&g.session, "lock.granted", format!("the lock on {} you waited for is yours now (token {})", g.path, g.token));
             }
             if let Some(w) = &waiter {
@@ -131,6 +148,7 @@ impl State {
         for t in expired {
             let Some(w) = self.waits.remove(&t) else { continue };
             let path = self.locks.waiter(t).map(|x| x.path.as_str().to_string()).unwrap_or_default();
+            self.forget_wait(t)?;
             let grants = self.locks.cancel(t);
             self.reply(w.conn, w.req_id, Err(Refusal::LockTimeout(path.to_string()).into()));
             self.apply_grants(grants)?;

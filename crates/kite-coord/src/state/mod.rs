@@ -244,18 +244,23 @@ impl State {
         let pending = Pending::load(store.as_ref())?;
         let now = Instant::now();
         // Sessions get a fresh timeout after a restart: the daemon, not they, was away.
-        let live = store
+        let live: HashMap<String, Live> = store
             .sessions(true)?
             .into_iter()
             .map(|s| (s.id, Live { last_seen: now, ..Live::new(s.name, s.key) }))
             .collect();
+        // Waits recorded before the restart (or the take-over) keep their places for their
+        // clients, first come first; a wait of a session that is no longer live has nobody to
+        // come back for it.
+        let mut locks = LockTable::restore(held, tokens);
+        locks.restore_waits(store.load_waits()?.into_iter().filter(|(_, _, s)| live.contains_key(s)).collect());
         Ok(State {
             store,
             outlet,
             root: config.root.clone(),
             home: config.home.clone(),
             heartbeat_timeout: config.heartbeat_timeout,
-            locks: LockTable::restore(held, tokens),
+            locks,
             deadlocks: Vec::new(),
             live,
             told_ended: Default::default(),
@@ -540,7 +545,13 @@ impl State {
         self.outlet.deliver(false, deliveries);
         self.pending.reload(self.store.as_ref());
         match self.store.load_locks() {
-            Ok((held, tokens)) => self.locks = LockTable::restore(held, tokens),
+            Ok((held, tokens)) => {
+                self.locks = LockTable::restore(held, tokens);
+                match self.store.load_waits() {
+                    Ok(w) => self.locks.restore_waits(w),
+                    Err(e) => tracing::error!("cannot reload lock waits: {e}"),
+                }
+            }
             Err(e) => tracing::error!("cannot reload locks: {e}"),
         }
         self.waits.clear();
@@ -556,6 +567,7 @@ impl State {
         let tickets: Vec<u64> = self.waits.iter().filter(|(_, w)| w.conn == conn).map(|(t, _)| *t).collect();
         for t in tickets {
             self.waits.remove(&t);
+            self.forget_wait(t)?;
             let grants = self.locks.cancel(t);
             self.apply_grants(grants)?;
         }
