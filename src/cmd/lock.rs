@@ -47,6 +47,32 @@ fn repo_path(ctx: &Ctx, path: &str) -> Result<String> {
     ctx.places.repo_path(&cwd.canonicalize().unwrap_or(cwd), path)
 }
 
+/// Waits for a lock; when the daemon goes away meanwhile (a restart, or a take-over by a team's
+/// standby), asks again of whichever daemon answers next, for up to a minute: the new daemon
+/// kept this wait's place, and asking again takes it back.
+async fn wait_across_restarts(ctx: &Ctx, mut c: kite_proto::Client, args: LockAcquire) -> Result<LockGranted> {
+    let started = std::time::Instant::now();
+    loop {
+        let mut asked = args.clone();
+        // A timeout counts from the first ask.
+        asked.timeout_ms = args.timeout_ms.map(|t| t.saturating_sub(started.elapsed().as_millis() as u64));
+        match c.request::<kite_proto::op::LockAcquire>(asked).await {
+            Err(kite_proto::ClientError::Closed | kite_proto::ClientError::Io(_)) => {
+                eprintln!("kite: the daemon went away while waiting for '{}'; asking again when one answers", args.path);
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                c = loop {
+                    match ctx.client().await {
+                        Ok(c) => break c,
+                        Err(e) if std::time::Instant::now() >= deadline => return Err(e.context("no daemon answered within a minute")),
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+                    }
+                };
+            }
+            r => return Ok(r?),
+        }
+    }
+}
+
 pub(crate) async fn run(ctx: &Ctx, cmd: LockCmd) -> Result<()> {
     let c = ctx.client().await?;
     match cmd {
@@ -58,7 +84,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: LockCmd) -> Result<()> {
             };
             let mode = if shared { LockMode::Shared } else { LockMode::Exclusive };
             let args = LockAcquire { path: repo_path(ctx, &path)?, session, cwd: None, mode, wait, timeout_ms };
-            let g: LockGranted = c.request::<kite_proto::op::LockAcquire>(args).await?;
+            let g = if wait { wait_across_restarts(ctx, c, args).await? } else { c.request::<kite_proto::op::LockAcquire>(args).await? };
             if ctx.json { output::json(&g) } else { output::line(format!("{}\ttoken {}", g.path, g.token)) }
         }
         LockCmd::Release { path, session } => {
