@@ -234,10 +234,22 @@ impl PgStore {
         self.hold(Write::Plain { st, params })
     }
 
+    /// A write that needs no flush of its own: it commits with its batch and is on disk with
+    /// the next flush (a recorded lock wait: nobody is told anything when it is written).
+    pub(crate) fn send_lazy(&self, sql: &str, params: Vec<Owned>) -> Result<()> {
+        self.in_batch()?;
+        let st = self.stmt(sql)?;
+        self.put(Write::Plain { st, params })
+    }
+
     /// Holds a write with the open request (or the batch, between requests).
     pub(crate) fn hold(&self, w: Write) -> Result<()> {
         self.in_batch()?;
         self.wrote.set(true);
+        self.put(w)
+    }
+
+    fn put(&self, w: Write) -> Result<()> {
         match self.frames.borrow_mut().last_mut() {
             Some(f) => f.held.push(w),
             None => self.ready.borrow_mut().push(w),
@@ -418,24 +430,27 @@ impl Batch for PgStore {
         self.poisoned.set(false);
         self.deposed.set(None);
         self.wrote.set(false);
-        self.send_simple("BEGIN")?;
-        self.in_tx.set(true);
-        if let Some(mine) = self.epoch {
-            // FOR SHARE: a take-over (which updates the row) waits for this batch to end, and
-            // this batch cannot commit after a take-over committed: the server fails the check,
-            // and the COMMIT pipelined behind it rolls back.
-            let st = self.stmt("SELECT kite_check(epoch = $1, 'kite-deposed ' || epoch) FROM lease WHERE id = 1 FOR SHARE")?;
-            let client = self.client.shared();
-            self.defer(Box::pin(async move {
-                match client.query_one(&st, &[&mine]).await {
-                    Ok(_) => Ok(()),
-                    Err(e) => {
-                        let current = e.as_db_error().and_then(|d| d.message().strip_prefix("kite-deposed ")?.parse().ok());
-                        Err(current.map_or_else(|| db(e), |current| StoreError::Deposed { mine, current }))
-                    }
+        let Some(mine) = self.epoch else {
+            self.send_simple("BEGIN")?;
+            self.in_tx.set(true);
+            self.client.poke();
+            return Ok(());
+        };
+        // One message: BEGIN and the epoch check. FOR SHARE: a take-over (which updates the row)
+        // waits for this batch to end, and this batch cannot commit after a take-over committed:
+        // the server fails the check, and the COMMIT pipelined behind it rolls back.
+        let client = self.client.shared();
+        self.defer(Box::pin(async move {
+            let sql = format!("BEGIN; SELECT kite_check(epoch = {mine}, 'kite-deposed ' || epoch) FROM lease WHERE id = 1 FOR SHARE");
+            match client.batch_execute(&sql).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let current = e.as_db_error().and_then(|d| d.message().strip_prefix("kite-deposed ")?.parse().ok());
+                    Err(current.map_or_else(|| db(e), |current| StoreError::Deposed { mine, current }))
                 }
-            }))?;
-        }
+            }
+        }))?;
+        self.in_tx.set(true);
         self.client.poke();
         Ok(())
     }
@@ -465,12 +480,9 @@ impl Batch for PgStore {
         // Nobody waits behind this batch: it commits synchronously, in the same round trip,
         // instead of leaving the flush to the syncer's (see [`sync`]).
         let now = self.wrote.get() && !self.busy.get();
-        if now {
-            // A message of its own: in a failed transaction it fails, and the COMMIT (rolling
-            // back) must still run.
-            self.send_simple("SET LOCAL synchronous_commit = on").map_err(&refused)?;
-        }
-        self.send_simple("COMMIT").map_err(&refused)?;
+        // In a failed transaction the SET fails and the COMMIT after it is skipped: the failure
+        // is seen below, and a ROLLBACK ends the transaction.
+        self.send_simple(if now { "SET LOCAL synchronous_commit = on; COMMIT" } else { "COMMIT" }).map_err(&refused)?;
         let settled = self.settle();
         self.in_tx.set(false);
         if let Err(e) = settled {
@@ -558,8 +570,7 @@ impl EventStore for PgStore {
     }
 
     fn set_counter(&self, name: &str, value: i64) -> Result<()> {
-        self.send("INSERT INTO counters (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value", vec![own(name.to_string()), own(value)])?;
-        Ok(())
+        self.hold(Write::Counter(name.to_string(), value))
     }
 
     fn last_event_id(&self) -> Result<i64> {

@@ -52,7 +52,9 @@ impl LockStore for PgStore {
     }
 
     fn insert_wait(&self, path: &str, session: &str, mode: LockMode, since_ms: i64) -> Result<()> {
-        self.send(
+        // No reply waits for it (the request is queued), so its batch needs no flush of its own:
+        // a wait lost to a crash before the next flush is asked again and queues at the end.
+        self.send_lazy(
             "INSERT INTO lock_waits (path, session, mode, since_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             vec![own(path.to_string()), own(session.to_string()), own(mode.as_str().to_string()), own(since_ms)],
         )

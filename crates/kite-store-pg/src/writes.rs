@@ -9,8 +9,8 @@
 //!
 //! The order of a group: new tasks first (everything else may refer to them), then the other
 //! writes as they came (task files and dependencies, locks, sessions, ...), then the status
-//! changes, the history rows and the events. No write of the second part reads a status, a
-//! history row or an event, so none of them depends on being before it.
+//! changes, the history rows, the counters and the events. No write of the second part reads a
+//! status, a history row, a counter or an event, so none of them depends on being before it.
 
 use crate::{own, Owned};
 use kite_core::TaskStatus;
@@ -25,6 +25,8 @@ pub(crate) enum Write {
     Change(Change),
     History(History),
     Event(Event),
+    /// A counter's new value.
+    Counter(String, i64),
 }
 
 pub(crate) struct NewTask {
@@ -96,12 +98,16 @@ const CHANGES: &str = "WITH v AS (
 const HISTORY: &str = "INSERT INTO task_history (task, at_ms, from_st, to_st, session, note)
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])";
 
+const COUNTERS: &str = "INSERT INTO counters (name, value) SELECT * FROM unnest($1::text[], $2::bigint[])
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+
 const EVENTS: &str = "INSERT INTO events (id, at_ms, kind, data) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])";
 
 /// The statements that write `writes`, in an order that keeps their meaning (see the module's
 /// docs).
 pub(crate) fn coalesce(writes: Vec<Write>) -> Vec<Out> {
     let (mut new, mut plain, mut changes, mut history, mut events) = (Vec::new(), Vec::new(), Vec::<Change>::new(), Vec::new(), Vec::new());
+    let mut counters: Vec<(String, i64)> = Vec::new();
     for w in writes {
         match w {
             Write::Plain { st, params } => plain.push(Out::Prepared(st, params)),
@@ -114,6 +120,11 @@ pub(crate) fn coalesce(writes: Vec<Write>) -> Vec<Out> {
             },
             Write::History(h) => history.push(h),
             Write::Event(e) => events.push(e),
+            // The last value of each counter (one row may be changed once per statement).
+            Write::Counter(name, value) => match counters.iter_mut().find(|(n, _)| *n == name) {
+                Some(c) => c.1 = value,
+                None => counters.push((name, value)),
+            },
         }
     }
     let mut out = Vec::new();
@@ -165,6 +176,9 @@ pub(crate) fn coalesce(writes: Vec<Write>) -> Vec<Out> {
                 col(&history, |h| h.note.clone()),
             ],
         ));
+    }
+    if !counters.is_empty() {
+        out.push(Out::Text(COUNTERS, vec![col(&counters, |c| c.0.clone()), col(&counters, |c| c.1)]));
     }
     if !events.is_empty() {
         out.push(Out::Text(
@@ -225,9 +239,13 @@ mod tests {
             h(2),
             change(1, TaskStatus::Active, TaskStatus::Done),
             e(2),
+            Write::Counter("claim_seq".into(), 1),
+            Write::Counter("claim_seq".into(), 2),
         ];
         let outs = coalesce(writes);
-        assert_eq!(texts(&outs), vec![NEW_TASKS, CHANGES, HISTORY, EVENTS]);
+        assert_eq!(texts(&outs), vec![NEW_TASKS, CHANGES, HISTORY, COUNTERS, EVENTS]);
+        let Out::Text(_, counters) = &outs[3] else { unreachable!() };
+        assert_eq!(format!("{:?} {:?}", counters[0], counters[1]), "[\"claim_seq\"] [2]", "a counter's last value, once");
         let Out::Text(_, params) = &outs[1] else { unreachable!() };
         // One row for task 1: from pending (what the first change expected) to done (the last).
         assert_eq!(format!("{:?}", params[0]), "[1]");

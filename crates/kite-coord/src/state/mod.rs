@@ -115,7 +115,6 @@ fn store_info(config: &DaemonConfig, epoch: Option<i64>) -> kite_proto::ops::Sto
                 format!("vault notes not yet committed to git (in {})", config.root.join("vault").display()),
                 format!("agents' worktrees and their uncommitted work (in {})", config.home.join("worktrees").display()),
                 "the vault's search index (rebuilt where it is missing)".into(),
-                "lock waits in progress (clients ask again)".into(),
             ],
         },
     }
