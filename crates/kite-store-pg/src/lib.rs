@@ -154,6 +154,8 @@ pub struct PgStore {
     durable: std::sync::Arc<sync::PgSync>,
     /// More requests wait behind this batch: its commit leaves the flush to the syncer.
     busy: Cell<bool>,
+    /// The open batch's BEGIN went to the server (with its first statement).
+    begun: Cell<bool>,
 }
 
 use writes::Write;
@@ -185,6 +187,7 @@ impl PgStore {
         Ok(PgStore {
             durable,
             busy: Cell::new(false),
+            begun: Cell::new(false),
             client,
             stmts: RefCell::default(),
             epoch,
@@ -298,9 +301,41 @@ impl PgStore {
         Ok(())
     }
 
-    /// Polls `f` once, which puts its request on the wire, and keeps it until the next
-    /// [`PgStore::settle`].
-    fn defer(&self, mut f: InFlight) -> Result<()> {
+    /// Polls `f` once, which puts its request on the wire (behind the batch's BEGIN), and keeps
+    /// it until the next [`PgStore::settle`].
+    fn defer(&self, f: InFlight) -> Result<()> {
+        self.open_tx()?;
+        self.defer_raw(f)
+    }
+
+    /// Sends the open batch's BEGIN, with the lease's epoch check, before its first statement:
+    /// a batch that needs nothing of the server (a `hello`, a lock list, a claim's reads from
+    /// memory that write nothing) costs it nothing.
+    fn open_tx(&self) -> Result<()> {
+        if !self.in_tx.get() || self.begun.replace(true) {
+            return Ok(());
+        }
+        let Some(mine) = self.epoch else {
+            let client = self.client.shared();
+            return self.defer_raw(Box::pin(async move { client.batch_execute("BEGIN").await.map_err(db) }));
+        };
+        // One message: BEGIN and the epoch check. FOR SHARE: a take-over (which updates the row)
+        // waits for this batch to end, and this batch cannot commit after a take-over committed:
+        // the server fails the check, and the COMMIT pipelined behind it rolls back.
+        let client = self.client.shared();
+        self.defer_raw(Box::pin(async move {
+            let sql = format!("BEGIN; SELECT kite_check(epoch = {mine}, 'kite-deposed ' || epoch) FROM lease WHERE id = 1 FOR SHARE");
+            match client.batch_execute(&sql).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let current = e.as_db_error().and_then(|d| d.message().strip_prefix("kite-deposed ")?.parse().ok());
+                    Err(current.map_or_else(|| db(e), |current| StoreError::Deposed { mine, current }))
+                }
+            }
+        }))
+    }
+
+    fn defer_raw(&self, mut f: InFlight) -> Result<()> {
         let waker = futures::task::noop_waker();
         let mut cx = std::task::Context::from_waker(&waker);
         match f.as_mut().poll(&mut cx) {
@@ -346,6 +381,7 @@ impl PgStore {
     /// A read: the held writes are sent first, and the read behind them (one round trip for all
     /// of them), answered after them.
     fn read<T>(&self, f: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>) -> Result<T> {
+        self.open_tx()?;
         self.flush()?;
         let mut f = std::pin::pin!(f);
         let waker = futures::task::noop_waker();
@@ -430,28 +466,9 @@ impl Batch for PgStore {
         self.poisoned.set(false);
         self.deposed.set(None);
         self.wrote.set(false);
-        let Some(mine) = self.epoch else {
-            self.send_simple("BEGIN")?;
-            self.in_tx.set(true);
-            self.client.poke();
-            return Ok(());
-        };
-        // One message: BEGIN and the epoch check. FOR SHARE: a take-over (which updates the row)
-        // waits for this batch to end, and this batch cannot commit after a take-over committed:
-        // the server fails the check, and the COMMIT pipelined behind it rolls back.
-        let client = self.client.shared();
-        self.defer(Box::pin(async move {
-            let sql = format!("BEGIN; SELECT kite_check(epoch = {mine}, 'kite-deposed ' || epoch) FROM lease WHERE id = 1 FOR SHARE");
-            match client.batch_execute(&sql).await {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    let current = e.as_db_error().and_then(|d| d.message().strip_prefix("kite-deposed ")?.parse().ok());
-                    Err(current.map_or_else(|| db(e), |current| StoreError::Deposed { mine, current }))
-                }
-            }
-        }))?;
+        self.begun.set(false);
+        // BEGIN goes with the batch's first statement (`open_tx`).
         self.in_tx.set(true);
-        self.client.poke();
         Ok(())
     }
 
@@ -480,11 +497,18 @@ impl Batch for PgStore {
         // Nobody waits behind this batch: it commits synchronously, in the same round trip,
         // instead of leaving the flush to the syncer's (see [`sync`]).
         let now = self.wrote.get() && !self.busy.get();
+        if !self.begun.get() {
+            // Nothing of this batch went to the server: nothing to commit.
+            self.in_tx.set(false);
+            self.cache.borrow_mut().commit();
+            return Ok(Committed::Durable);
+        }
         // In a failed transaction the SET fails and the COMMIT after it is skipped: the failure
         // is seen below, and a ROLLBACK ends the transaction.
         self.send_simple(if now { "SET LOCAL synchronous_commit = on; COMMIT" } else { "COMMIT" }).map_err(&refused)?;
         let settled = self.settle();
         self.in_tx.set(false);
+        self.begun.set(false);
         if let Err(e) = settled {
             // Whatever happened, no transaction stays open (a warning only, when none is).
             let _ = self.client.batch("ROLLBACK");
@@ -509,7 +533,7 @@ impl Batch for PgStore {
         self.frames.borrow_mut().clear();
         self.ready.borrow_mut().clear();
         self.cache.borrow_mut().forget();
-        if self.in_tx.replace(false) {
+        if self.in_tx.replace(false) && self.begun.replace(false) {
             let _ = self.client.batch("ROLLBACK");
         }
     }

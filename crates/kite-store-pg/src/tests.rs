@@ -262,8 +262,14 @@ fn a_batch_in_flight_holds_a_take_over_back_until_it_commits() {
     let (got, waited) = taker.join().unwrap();
     assert_eq!(got, Attempt::Won(2));
     assert!(waited >= std::time::Duration::from_millis(250), "the take-over waited for the batch ({waited:?})");
+    // Deposed: its next batch that touches the store is refused (one that needs nothing of the
+    // server sends nothing).
     store.begin().unwrap();
+    store.set_counter("x", 2).unwrap();
     assert!(matches!(store.commit_deferred(), Err(StoreError::Deposed { .. })));
+    store.begin().unwrap();
+    assert!(matches!(store.counter("x"), Err(StoreError::Deposed { .. })), "a read in a batch is refused too");
+    store.rollback();
     drop(first);
 }
 
