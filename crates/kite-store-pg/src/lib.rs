@@ -137,6 +137,10 @@ pub struct PgStore {
     in_tx: Cell<bool>,
     /// Statements sent and not yet answered.
     in_flight: RefCell<Vec<InFlight>>,
+    /// A batch's statements and COMMIT not waited for: it wrote only what needs no answer
+    /// before anyone is told (a recorded lock wait). Their answers are read with the next
+    /// batch's, and an error is logged: nothing was promised on them.
+    trailing: RefCell<Vec<InFlight>>,
     /// The server reported an error in this transaction (or a write found its row changed).
     /// PostgreSQL answers COMMIT of a failed transaction by rolling back, without an error, so
     /// the commit is refused here instead.
@@ -156,6 +160,8 @@ pub struct PgStore {
     busy: Cell<bool>,
     /// The open batch's BEGIN went to the server (with its first statement).
     begun: Cell<bool>,
+    /// The open batch wrote something that needs no flush of its own ([`PgStore::send_lazy`]).
+    lazy: Cell<bool>,
 }
 
 use writes::Write;
@@ -188,12 +194,14 @@ impl PgStore {
             durable,
             busy: Cell::new(false),
             begun: Cell::new(false),
+            lazy: Cell::new(false),
             client,
             stmts: RefCell::default(),
             epoch,
             wrote: Cell::new(false),
             in_tx: Cell::new(false),
             in_flight: RefCell::default(),
+            trailing: RefCell::default(),
             poisoned: Cell::new(false),
             deposed: Cell::new(None),
             frames: RefCell::default(),
@@ -242,6 +250,7 @@ impl PgStore {
     pub(crate) fn send_lazy(&self, sql: &str, params: Vec<Owned>) -> Result<()> {
         self.in_batch()?;
         let st = self.stmt(sql)?;
+        self.lazy.set(true);
         self.put(Write::Plain { st, params })
     }
 
@@ -319,14 +328,17 @@ impl PgStore {
             let client = self.client.shared();
             return self.defer_raw(Box::pin(async move { client.batch_execute("BEGIN").await.map_err(db) }));
         };
-        // One message: BEGIN and the epoch check. FOR SHARE: a take-over (which updates the row)
-        // waits for this batch to end, and this batch cannot commit after a take-over committed:
-        // the server fails the check, and the COMMIT pipelined behind it rolls back.
+        // FOR SHARE: a take-over (which updates the row) waits for this batch to end, and this
+        // batch cannot commit after a take-over committed: the server fails the check, and the
+        // COMMIT pipelined behind it rolls back. (A prepared statement: as part of a simple
+        // query it was planned again for every batch.)
+        let st = self.stmt("SELECT kite_check(epoch = $1, 'kite-deposed ' || epoch) FROM lease WHERE id = 1 FOR SHARE")?;
+        let client = self.client.shared();
+        self.defer_raw(Box::pin(async move { client.batch_execute("BEGIN").await.map_err(db) }))?;
         let client = self.client.shared();
         self.defer_raw(Box::pin(async move {
-            let sql = format!("BEGIN; SELECT kite_check(epoch = {mine}, 'kite-deposed ' || epoch) FROM lease WHERE id = 1 FOR SHARE");
-            match client.batch_execute(&sql).await {
-                Ok(()) => Ok(()),
+            match client.query_one(&st, &[&mine]).await {
+                Ok(_) => Ok(()),
                 Err(e) => {
                     let current = e.as_db_error().and_then(|d| d.message().strip_prefix("kite-deposed ")?.parse().ok());
                     Err(current.map_or_else(|| db(e), |current| StoreError::Deposed { mine, current }))
@@ -362,6 +374,14 @@ impl PgStore {
 
     /// Waits for the answer to every statement sent; the first error, if any.
     fn settle(&self) -> Result<()> {
+        let trailing = std::mem::take(&mut *self.trailing.borrow_mut());
+        if !trailing.is_empty() {
+            for r in self.client.drive(futures::future::join_all(trailing)) {
+                if let Err(e) = r {
+                    tracing::warn!("a recorded lock wait was not written: {e}");
+                }
+            }
+        }
         let sent = std::mem::take(&mut *self.in_flight.borrow_mut());
         if sent.is_empty() {
             return Ok(());
@@ -467,6 +487,7 @@ impl Batch for PgStore {
         self.deposed.set(None);
         self.wrote.set(false);
         self.begun.set(false);
+        self.lazy.set(false);
         // BEGIN goes with the batch's first statement (`open_tx`).
         self.in_tx.set(true);
         Ok(())
@@ -500,6 +521,18 @@ impl Batch for PgStore {
         if !self.begun.get() {
             // Nothing of this batch went to the server: nothing to commit.
             self.in_tx.set(false);
+            self.cache.borrow_mut().commit();
+            return Ok(Committed::Durable);
+        }
+        if !self.wrote.get() && self.lazy.get() {
+            // Only writes nobody waits on (a recorded lock wait): COMMIT goes, and its answer is
+            // read with the next batch's; the daemon goes on at once.
+            self.send_simple("COMMIT").map_err(&refused)?;
+            self.client.poke();
+            let sent = std::mem::take(&mut *self.in_flight.borrow_mut());
+            self.trailing.borrow_mut().extend(sent);
+            self.in_tx.set(false);
+            self.begun.set(false);
             self.cache.borrow_mut().commit();
             return Ok(Committed::Durable);
         }
@@ -625,7 +658,12 @@ impl Storage for PgStore {
         Some(self.durable.clone())
     }
 
-    fn after_batch(&self, _quiet: bool) {}
+    fn after_batch(&self, quiet: bool) {
+        // A quiet daemon reads the answers of a batch it did not wait for now rather than later.
+        if quiet && !self.trailing.borrow().is_empty() {
+            let _ = self.settle();
+        }
+    }
 
     fn more_waiting(&self, waiting: bool) {
         self.busy.set(waiting);

@@ -326,6 +326,32 @@ fn under_load_a_batch_commits_without_waiting_for_the_disk_and_the_syncer_flushe
 }
 
 #[test]
+fn recorded_waits_commit_without_being_waited_for_and_come_back_first_come_first() {
+    let pg = cluster();
+    let url = pg.create_database("kite").unwrap();
+    let s = PgStore::open(&url, None).unwrap();
+    s.begin().unwrap();
+    s.insert_wait("f", "late", LockMode::Exclusive, 20).unwrap();
+    // Nothing waits on it: the batch's COMMIT is not waited for.
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    s.begin().unwrap();
+    s.insert_wait("f", "early", LockMode::Shared, 10).unwrap();
+    // Asked again: the first time stays.
+    s.insert_wait("f", "late", LockMode::Exclusive, 30).unwrap();
+    assert_eq!(s.commit_deferred().unwrap(), Committed::Durable);
+    let order = |s: &PgStore| s.load_waits().unwrap().into_iter().map(|(p, m, who)| format!("{}:{}:{who}", p.as_str(), m.as_str())).collect::<Vec<_>>();
+    assert_eq!(order(&s), vec!["f:shared:early", "f:exclusive:late"]);
+    s.begin().unwrap();
+    s.delete_wait("f", "early").unwrap();
+    commit(&s);
+    assert_eq!(order(&s), vec!["f:exclusive:late"]);
+    s.begin().unwrap();
+    s.delete_waits_of("late").unwrap();
+    commit(&s);
+    assert!(order(&s).is_empty());
+}
+
+#[test]
 fn a_password_is_not_shown_in_messages() {
     assert_eq!(redact_url("postgres://kite:secret@db:5432/kite"), "postgres://kite:***@db:5432/kite");
     assert_eq!(redact_url("postgres://kite@db/kite"), "postgres://kite@db/kite");

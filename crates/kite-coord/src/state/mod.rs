@@ -339,9 +339,9 @@ impl State {
                 self.guarded(|s| s.gc_tick(now));
             }
             self.guarded(|s| s.expire_waits(now));
-            // Nothing else waits (no request queued, no earlier batch on its way to the disk):
-            // a backend may commit this one synchronously (see `Storage::more_waiting`).
-            self.store.more_waiting(!rx.is_empty() || !self.outlet.idle());
+            // No request is queued behind this batch: a backend may commit it synchronously
+            // (see `Storage::more_waiting`).
+            self.store.more_waiting(!rx.is_empty());
             self.commit_and_flush();
             if let (n, Some(since)) = self.outlet.staged() {
                 // Let the connections bring the next requests; while they keep coming, the

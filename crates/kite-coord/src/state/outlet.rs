@@ -63,14 +63,6 @@ impl Outlet {
         }
     }
 
-    /// Whether no committed batch is still held or on its way through the syncer.
-    pub(crate) fn idle(&self) -> bool {
-        match self {
-            Outlet::Synced { syncer, staged, .. } => staged.is_empty() && syncer.in_flight.load(Ordering::Acquire) == 0,
-            Outlet::Direct => true,
-        }
-    }
-
     /// Hands the held batches to the syncer: one fsync will cover them all.
     pub(crate) fn release(&mut self) {
         if let Outlet::Synced { syncer, staged, since } = self {
