@@ -150,10 +150,13 @@ with sync_playwright() as p:
 
     # With actions allowed: the stop button asks for a reason and records a stop order.
     busy = json.loads(kite("session", "register", "--name", "busy", "--json"))["id"]
-    button = page.wait_for_selector(f"#sessions button.stop[data-session='{busy}']", timeout=7000)
+    stop = f"#sessions button.stop[data-session='{busy}']"
+    page.wait_for_selector(stop, timeout=7000)
     page.once("dialog", lambda d: d.accept("enough for today"))
     t0 = time.monotonic()
-    button.click()
+    # A locator, not the element found above: the live page may redraw the sessions table
+    # between the two (a newer update), and a locator finds the button again.
+    page.locator(stop).click(timeout=7000)
     page.wait_for_selector(f"#sessions tr[data-session='{busy}'] .stop-order:has-text('enough for today')", timeout=5000)
     seen["stop_shown_ms"] = round((time.monotonic() - t0) * 1000)
     seen["stop_order"] = session(busy).get("stop")
