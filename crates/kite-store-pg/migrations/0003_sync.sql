@@ -33,3 +33,22 @@ CREATE TABLE lock_waits (
     seq      BIGINT GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (path, session, mode)
 );
+
+-- A batch's status changes, one statement from the daemon: each row changed by its primary key
+-- (a plan that stays an index look-up however large the table grows; a join of the batch's
+-- rows with `tasks`, planned while the table was small, became a sequential scan), and only if
+-- the row is still as the daemon remembers it.
+CREATE FUNCTION kite_change_tasks(p_ids BIGINT[], p_statuses TEXT[], p_sessions TEXT[], p_tokens BIGINT[],
+                                  p_attempts BIGINT[], p_results TEXT[], p_reasons TEXT[], p_at BIGINT[],
+                                  p_was_statuses TEXT[], p_was_tokens BIGINT[]) RETURNS VOID LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
+        UPDATE tasks SET status = p_statuses[i], claim_session = p_sessions[i], claim_token = p_tokens[i],
+                         attempts = p_attempts[i], result = p_results[i], reason = p_reasons[i], updated_at_ms = p_at[i]
+         WHERE id = p_ids[i] AND status = p_was_statuses[i] AND claim_token IS NOT DISTINCT FROM p_was_tokens[i];
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'task % changed in the database under this daemon (another writer?); the batch is undone', p_ids[i];
+        END IF;
+    END LOOP;
+END
+$$;
