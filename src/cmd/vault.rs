@@ -558,7 +558,6 @@ fn show_injection(
     Ok(())
 }
 
-/// `kite vault extract`: notes from a transcript, with the built-in extractor or a command.
 /// Extracts notes from a transcript on this machine and gives them to the daemon.
 ///
 /// For a session working for a team's daemon on another machine: its transcript stays here (it
@@ -597,6 +596,7 @@ fn extractor(command: Option<String>, prompt: Option<PathBuf>) -> Result<Box<dyn
     })
 }
 
+/// `kite vault extract`: notes from a transcript, with the built-in extractor or a command.
 fn extract(
     vault: &mut Vault,
     out: &mut impl Write,

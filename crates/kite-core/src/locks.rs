@@ -130,6 +130,23 @@ impl LockTable {
         }
     }
 
+    /// A waiter whose request is still open takes back its kept place (after the table was
+    /// rebuilt under it); its ticket, or `None` when no place was kept for it.
+    pub fn reclaim(&mut self, session: &str, path: &LockPath, mode: LockMode) -> Option<u64> {
+        let w = self.waiting.iter_mut().find(|w| w.absent && w.session == session && w.path == *path && w.mode == mode)?;
+        w.absent = false;
+        Some(w.ticket)
+    }
+
+    /// Gives up the kept places nobody came back for (their clients had long enough to ask
+    /// again): returns them, and the grants their leaving hands on.
+    pub fn drop_absent(&mut self) -> (Vec<Waiter>, Vec<Grant>) {
+        let (gone, kept): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiting).into_iter().partition(|w| w.absent);
+        self.waiting = kept.into();
+        let grants = if gone.is_empty() { Vec::new() } else { self.promote() };
+        (gone, grants)
+    }
+
     pub fn held(&self) -> &[Held] {
         &self.held
     }
@@ -196,13 +213,18 @@ impl LockTable {
         }
         if let Some(i) = self.waiting.iter().position(|w| w.absent && w.session == session && w.path == path && w.mode == mode) {
             // Back after a restart or a take-over: its old place, or the lock if its turn came.
-            self.waiting[i].absent = false;
             let ticket = self.waiting[i].ticket;
             if !self.is_blocked(&path, mode, session, i) {
                 let w = self.waiting.remove(i).expect("index in range");
                 return Ok(Requested::Granted(self.grant(w.path, w.mode, w.session, Some(ticket))));
             }
-            return Ok(Requested::Queued { ticket, blockers: self.blockers(&path, mode, session, i) });
+            let blockers = self.blockers(&path, mode, session, i);
+            if !wait {
+                // Not a wait: refused as any busy request, and the place stays kept.
+                return Err(LockError::Busy { path: path.as_str().to_string(), holders: blockers });
+            }
+            self.waiting[i].absent = false;
+            return Ok(Requested::Queued { ticket, blockers });
         }
         if !self.is_blocked(&path, mode, session, self.waiting.len()) {
             return Ok(Requested::Granted(self.grant(path, mode, session.to_string(), None)));
@@ -528,6 +550,16 @@ mod tests {
         assert_eq!((g[0].session.as_str(), g[0].ticket), ("c", Some(c)));
         let g = t.release("c", &p("f")).unwrap();
         assert_eq!((g[0].session.as_str(), g[0].ticket), ("d", Some(d)));
+        // Asked without waiting, a kept place that is not yet free is refused, and stays kept.
+        let mut t = LockTable::restore(vec![Held { path: p("h"), mode: Exclusive, session: "a".into(), token: 1 }], HashMap::new());
+        t.restore_waits(vec![(p("h"), Exclusive, "b".into())]);
+        assert!(matches!(t.request("b", p("h"), Exclusive, false), Err(LockError::Busy { .. })));
+        assert_eq!(t.waiting().filter(|w| w.absent).count(), 1);
+        // Places nobody came back for are given up, and what they held back moves on.
+        let c = queued(t.request("c", p("h"), Exclusive, true));
+        assert_eq!(t.release("a", &p("h")).unwrap(), vec![]);
+        let (gone, grants) = t.drop_absent();
+        assert_eq!((gone.len(), grants[0].ticket), (1, Some(c)));
         // A kept place whose session never comes back goes with it.
         let mut t = LockTable::new();
         t.restore_waits(vec![(p("g"), Exclusive, "gone".into())]);

@@ -162,6 +162,8 @@ pub struct PgStore {
     begun: Cell<bool>,
     /// The open batch wrote something that needs no flush of its own ([`PgStore::send_lazy`]).
     lazy: Cell<bool>,
+    /// A batch not waited for found another daemon's lease.
+    deposed_late: Cell<Option<(i64, i64)>>,
 }
 
 use writes::Write;
@@ -195,6 +197,7 @@ impl PgStore {
             busy: Cell::new(false),
             begun: Cell::new(false),
             lazy: Cell::new(false),
+            deposed_late: Cell::new(None),
             client,
             stmts: RefCell::default(),
             epoch,
@@ -295,11 +298,22 @@ impl PgStore {
     /// Puts every held write on the wire, each request's after its savepoint: a read is about to
     /// need them on the server. A request whose writes went is undone by its savepoint.
     fn flush(&self) -> Result<()> {
+        self.flush_to(false)
+    }
+
+    /// As [`PgStore::flush`], before a write that goes at once (its result is read): every open
+    /// request's savepoint goes to the server first, so that a refused request's write is undone.
+    fn flush_for_write(&self) -> Result<()> {
+        self.flush_to(true)
+    }
+
+    fn flush_to(&self, every_savepoint: bool) -> Result<()> {
         let ready = std::mem::take(&mut *self.ready.borrow_mut());
         self.send_writes(ready)?;
         let mut frames = self.frames.borrow_mut();
         // Savepoints nest: an inner request's writes on the server need the outer ones opened.
-        let Some(top) = frames.iter().rposition(|f| !f.held.is_empty()) else { return Ok(()) };
+        let top = if every_savepoint { frames.len().checked_sub(1) } else { frames.iter().rposition(|f| !f.held.is_empty()) };
+        let Some(top) = top else { return Ok(()) };
         for f in frames.iter_mut().take(top + 1) {
             if !f.opened {
                 self.send_simple("SAVEPOINT req")?;
@@ -377,8 +391,11 @@ impl PgStore {
         let trailing = std::mem::take(&mut *self.trailing.borrow_mut());
         if !trailing.is_empty() {
             for r in self.client.drive(futures::future::join_all(trailing)) {
-                if let Err(e) = r {
-                    tracing::warn!("a recorded lock wait was not written: {e}");
+                match r {
+                    // Found late, and not let go: the next batch is refused (see `begin`).
+                    Err(StoreError::Deposed { mine, current }) => self.deposed_late.set(Some((mine, current))),
+                    Err(e) => tracing::warn!("a batch not waited for (a recorded lock wait) was not written: {e}"),
+                    Ok(()) => {}
                 }
             }
         }
@@ -430,9 +447,11 @@ impl PgStore {
 
     pub(crate) fn one(&self, sql: &str, params: &[P<'_>]) -> Result<Row> {
         if !sql.trim_start().starts_with("SELECT") {
-            // INSERT ... RETURNING
+            // INSERT ... RETURNING: inside its request's savepoint.
             self.in_batch()?;
             self.wrote.set(true);
+            self.open_tx()?;
+            self.flush_for_write()?;
         }
         let st = self.stmt(sql)?;
         self.read(self.client.raw().query_one(&st, params))
@@ -443,6 +462,8 @@ impl PgStore {
         self.in_batch()?;
         let st = self.stmt(sql)?;
         self.wrote.set(true);
+        self.open_tx()?;
+        self.flush_for_write()?;
         self.read(self.client.raw().query_opt(&st, params))
     }
 
@@ -451,6 +472,8 @@ impl PgStore {
         self.in_batch()?;
         let st = self.stmt(sql)?;
         self.wrote.set(true);
+        self.open_tx()?;
+        self.flush_for_write()?;
         self.read(self.client.raw().execute(&st, params))
     }
 
@@ -480,6 +503,9 @@ impl Batch for PgStore {
     fn begin(&self) -> Result<()> {
         // What a failed batch left is not wanted.
         let _ = self.settle();
+        if let Some((mine, current)) = self.deposed_late.get() {
+            return Err(StoreError::Deposed { mine, current });
+        }
         self.frames.borrow_mut().clear();
         self.ready.borrow_mut().clear();
         self.cache.borrow_mut().begin();

@@ -19,20 +19,35 @@ use std::sync::Mutex;
 /// The durability connection.
 pub struct PgSync {
     conn: Mutex<Conn>,
+    url: String,
 }
 
 impl PgSync {
     pub(crate) fn open(url: &str) -> Result<PgSync> {
+        Ok(PgSync { conn: Mutex::new(PgSync::connect(url)?), url: url.to_string() })
+    }
+
+    fn connect(url: &str) -> Result<Conn> {
         let conn = crate::connect(url)?;
         // Whatever the server's default: this connection's commits are the flushes.
         conn.batch("SET synchronous_commit = on")?;
-        Ok(PgSync { conn: Mutex::new(conn) })
+        Ok(conn)
     }
 }
 
 impl Durable for PgSync {
     fn sync(&self) -> std::io::Result<()> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.batch("UPDATE kite_sync SET n = n + 1 WHERE id = 1").map_err(|e| std::io::Error::other(e.to_string()))
+        const FLUSH: &str = "UPDATE kite_sync SET n = n + 1 WHERE id = 1";
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        match conn.batch(FLUSH) {
+            Ok(()) => Ok(()),
+            // An idle connection the server or the network dropped: a new one's synchronous
+            // commit flushes past every earlier commit just the same.
+            Err(first) => {
+                tracing::warn!("the durability connection failed ({first}); connecting again");
+                *conn = PgSync::connect(&self.url).map_err(|e| std::io::Error::other(e.to_string()))?;
+                conn.batch(FLUSH).map_err(|e| std::io::Error::other(e.to_string()))
+            }
+        }
     }
 }

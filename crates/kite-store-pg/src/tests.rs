@@ -168,6 +168,16 @@ fn the_ready_query_skips_a_task_another_writer_has_locked() {
     s.begin().unwrap();
     assert_eq!(s.next_ready(None).unwrap(), Some(second), "the locked row is skipped, not waited for");
     s.rollback();
+    // A claim in a request the daemon then refuses is undone with it (the claim went to the
+    // server at once, inside the request's savepoint).
+    s.begin().unwrap();
+    s.savepoint().unwrap();
+    assert!(s.claim_next(None, "s0", 8, 3).unwrap().is_some());
+    s.rollback_savepoint().unwrap();
+    commit(&s);
+    let fresh = connect(&url).unwrap();
+    let statuses: Vec<String> = fresh.query("SELECT status FROM tasks ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(statuses, vec!["pending", "pending"], "the database's own rows");
     // A claim is one statement over the same query: the locked row is skipped there too, and
     // the row comes back as claimed.
     s.begin().unwrap();

@@ -61,7 +61,8 @@ impl State {
                 // its first time).
                 let path = self.locks.waiter(ticket).map(|w| w.path.as_str().to_string()).unwrap_or_default();
                 self.store.insert_wait(&path, &a.session, a.mode, self.now_ms).map_err(super::internal)?;
-                let deadline = a.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+                // A timeout too large to be a point in time waits without one.
+                let deadline = a.timeout_ms.and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms)));
                 self.waits.insert(ticket, Wait { conn, req_id, deadline });
                 tracing::debug!(session = a.session, path = a.path, ?blockers, "lock request queued");
                 Ok(Answer::Later)
@@ -143,6 +144,17 @@ impl State {
 
     /// Answers waits whose timeout passed with an error, and hands on what their leaving frees.
     pub(super) fn expire_waits(&mut self, now: Instant) -> Result<(), ErrorBody> {
+        if self.kept_until.is_some_and(|d| d <= now) {
+            // The places kept since a restart whose clients did not ask again in time go, and
+            // whoever they held back moves on.
+            self.kept_until = None;
+            let (gone, grants) = self.locks.drop_absent();
+            for w in &gone {
+                tracing::info!(session = w.session, path = w.path.as_str(), "a kept lock-wait place was given up: its client did not ask again");
+                self.store.delete_wait(w.path.as_str(), &w.session).map_err(super::internal)?;
+            }
+            self.apply_grants(grants)?;
+        }
         let expired: Vec<u64> =
             self.waits.iter().filter(|(_, w)| w.deadline.is_some_and(|d| d <= now)).map(|(t, _)| *t).collect();
         for t in expired {

@@ -192,6 +192,8 @@ pub(crate) struct State {
     told_ended: news::ToldEnded,
     conns: HashMap<ConnId, Conn>,
     waits: HashMap<u64, Wait>,
+    /// Until when the places kept for waits recorded before a restart wait for their clients.
+    kept_until: Option<Instant>,
     outbox: Vec<Out>,
     /// Counters and events of this batch, written right before its commit.
     pending: Pending,
@@ -265,6 +267,7 @@ impl State {
             told_ended: Default::default(),
             conns: HashMap::new(),
             waits: HashMap::new(),
+            kept_until: Some(Instant::now() + config.heartbeat_timeout.max(Duration::from_secs(60))),
             outbox: Vec::new(),
             pending,
             touched: Vec::new(),
@@ -283,7 +286,7 @@ impl State {
         let mut next_reap = Instant::now() + tick;
         let mut stopping = false;
         while !stopping {
-            let wake = self.waits.values().filter_map(|w| w.deadline).fold(next_reap.min(self.next_gc), Instant::min);
+            let wake = self.waits.values().filter_map(|w| w.deadline).chain(self.kept_until).fold(next_reap.min(self.next_gc), Instant::min);
             let first = tokio::select! {
                 biased;
                 c = rx.recv() => match c {
@@ -545,17 +548,47 @@ impl State {
         }
         self.outlet.deliver(false, deliveries);
         self.pending.reload(self.store.as_ref());
+        // The requests still waiting on their connections, to take their places back below.
+        let open: Vec<(String, kite_core::LockPath, kite_core::LockMode, Wait)> = std::mem::take(&mut self.waits)
+            .into_iter()
+            .filter_map(|(t, w)| self.locks.waiter(t).map(|x| (x.session.clone(), x.path.clone(), x.mode, w)))
+            .collect();
         match self.store.load_locks() {
             Ok((held, tokens)) => {
                 self.locks = LockTable::restore(held, tokens);
                 match self.store.load_waits() {
-                    Ok(w) => self.locks.restore_waits(w),
+                    Ok(w) => {
+                        self.locks.restore_waits(w);
+                        self.kept_until = Some(Instant::now() + self.keep_places_for());
+                    }
                     Err(e) => tracing::error!("cannot reload lock waits: {e}"),
                 }
             }
             Err(e) => tracing::error!("cannot reload locks: {e}"),
         }
-        self.waits.clear();
+        let mut deliveries = Vec::new();
+        for (session, path, mode, w) in open {
+            match self.locks.reclaim(&session, &path, mode) {
+                Some(t) => {
+                    self.waits.insert(t, w);
+                }
+                // Its wait was recorded in the batch that failed: it is told, and may ask again.
+                None => {
+                    if let Some(c) = self.conns.get(&w.conn) {
+                        let err = ErrorBody::from(Refusal::CommitFailed(e.to_string()));
+                        deliveries.push(Delivery { out: c.out.clone(), req_id: Some(w.req_id), line: ServerMessage::Reply { id: Some(w.req_id), result: Err(err) }.encode() });
+                    }
+                }
+            }
+        }
+        self.outlet.deliver(false, deliveries);
+    }
+
+    /// How long places kept for waits recorded before a restart wait for their clients: a
+    /// client asks again within a minute (`kite lock acquire --wait`), and a session whose agent
+    /// is gone is reaped after its timeout.
+    fn keep_places_for(&self) -> Duration {
+        self.heartbeat_timeout.max(Duration::from_secs(60))
     }
 
     fn disconnect(&mut self, conn: ConnId) -> Result<(), ErrorBody> {

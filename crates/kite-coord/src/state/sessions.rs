@@ -156,9 +156,7 @@ impl State {
         }
         let (released, dropped, grants) = self.locks.release_all(session);
         self.store.delete_locks_of(session).map_err(super::internal)?;
-        if !dropped.is_empty() {
-            self.store.delete_waits_of(session).map_err(super::internal)?;
-        }
+        self.store.delete_waits_of(session).map_err(super::internal)?;
         for path in &released {
             self.event(LogEvent::LockReleased { path: path.clone(), session: session.to_string(), reason: Some(format!("session {how}")) })?;
         }
