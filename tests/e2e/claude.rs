@@ -390,6 +390,41 @@ fn a_blocker_review_finding_sends_the_task_back_and_its_next_attempt_lands() {
     assert!(r["totals"]["tokens"].as_u64().unwrap() > 0, "{:#}", r["totals"]);
 }
 
+/// A reviewer whose answer is not the JSON asked for is asked once more, then the review is
+/// recorded as failed, never as a pass: the task goes back, saying the gate could not judge it,
+/// and lands once a review passes.
+#[test]
+fn a_review_with_no_readable_verdict_is_asked_again_then_fails_and_never_passes() {
+    let m = Machine::new(json!({
+        "scripts": {"You are reviewing a change before it lands": {"turns": [text("Looks good to me!"), text("I think it is fine."), text("[]")]}},
+        "turns": [
+            write("GREETING.md", "hello\n"),
+            bash("git add -A && git commit -m 'Add a greeting'"),
+            text("Done."),
+            write("GREETING.md", "hello, world\n"),
+            bash("git add -A && git commit -m 'Greet the world'"),
+            text("Done again."),
+        ],
+    }));
+    let toml = m.repo.join(".kite/kite.toml");
+    let t = std::fs::read_to_string(&toml).unwrap().replacen("\n[merge]\n", "\n[merge]\nreview = true\n", 1);
+    std::fs::write(&toml, t).unwrap();
+    let id = m.json(&["task", "create", "--title", "Add a greeting file"])["id"].as_i64().unwrap();
+    let (ok, report) = m.spawn(id);
+    assert!(ok, "{report:#}");
+    let attempts = report["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{report:#}");
+    assert!(attempts[0]["exit"].as_str().unwrap().contains("could not judge"), "{report:#}");
+    // Two tries at the first review, one at the second.
+    let reviews = m.api.main_requests().into_iter().filter(|r| sent(r).contains("You are reviewing a change")).count();
+    assert_eq!(reviews, 3);
+    let shown = m.json(&["task", "show", &id.to_string()]);
+    assert_eq!(shown["landing"]["state"], "landed", "{shown:#}");
+    assert_eq!(shown["landing"]["review"]["outcome"], "passed", "{shown:#}");
+    let r = m.json(&["report"]);
+    assert_eq!(r["totals"]["review_failed"], 1, "{:#}", r["totals"]);
+}
+
 #[test]
 fn a_spent_budget_stops_the_agent_and_nothing_lands() {
     let m = Machine::with_config(
