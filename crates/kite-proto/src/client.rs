@@ -246,10 +246,9 @@ pub mod blocking {
         O::Args: Send + 'static,
         O::Reply: Send + 'static,
     {
-        let crate::remote::Endpoint::Remote(_) = to else {
-            let crate::remote::Endpoint::Unix(socket) = to else { unreachable!() };
+        if let crate::remote::Endpoint::Unix(socket) = to {
             return request::<O>(socket, args, deadline);
-        };
+        }
         let to = to.clone();
         let call = move || -> Result<O::Reply, ClientError> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
