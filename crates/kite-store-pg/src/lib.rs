@@ -346,7 +346,12 @@ impl PgStore {
         // batch cannot commit after a take-over committed: the server fails the check, and the
         // COMMIT pipelined behind it rolls back. (A prepared statement: as part of a simple
         // query it was planned again for every batch.)
-        let st = self.stmt("SELECT kite_check(epoch = $1, 'kite-deposed ' || epoch) FROM lease WHERE id = 1 FOR SHARE")?;
+        // One row whatever the table holds, so that even a missing lease row fails on the server
+        // (a client-side error would be seen only after the pipelined COMMIT had committed).
+        let st = self.stmt(
+            "SELECT kite_check(coalesce((SELECT epoch = $1 FROM lease WHERE id = 1 FOR SHARE), false),
+                               'kite-deposed ' || coalesce((SELECT epoch FROM lease WHERE id = 1), 0))",
+        )?;
         let client = self.client.shared();
         self.defer_raw(Box::pin(async move { client.batch_execute("BEGIN").await.map_err(db) }))?;
         let client = self.client.shared();
