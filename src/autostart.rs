@@ -22,30 +22,11 @@ pub(crate) fn log_path(home: &Path) -> std::path::PathBuf {
 /// Starts `kite daemon` for these places in the background and returns its pid at once.
 /// `daemon_args` go after `kite daemon` (the flags of `kite daemon --detach`, or `--autostarted`).
 pub(crate) fn spawn(places: &Places, daemon_args: &[String]) -> Result<u32> {
-    use std::os::unix::process::CommandExt;
-    kite_coord::instance::private_dir(&places.home)?;
-    let exe = std::env::current_exe().context("cannot find the kite executable")?;
-    let log_file = log_path(&places.home);
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_file)
-        .with_context(|| format!("cannot open {}", log_file.display()))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--home").arg(&places.home).arg("--root").arg(&places.root).arg("--vault").arg(&places.vault).arg("daemon");
-    cmd.args(daemon_args);
-    let child = cmd
-        .current_dir(&places.root)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        // Its own process group: a Ctrl-C in the person's terminal, or the hook's process group
-        // being killed at its timeout, does not take the daemon with it.
-        .process_group(0)
-        .spawn()
-        .context("cannot start the kite daemon")?;
-    tracing::info!(pid = child.id(), home = %places.home.display(), "started the daemon in the background");
-    Ok(child.id())
+    let mut args = vec!["daemon".to_string()];
+    args.extend_from_slice(daemon_args);
+    let pid = spawn_detached(places, &log_path(&places.home), &args).context("cannot start the kite daemon")?;
+    tracing::info!(pid, home = %places.home.display(), "started the daemon in the background");
+    Ok(pid)
 }
 
 /// Runs `kite vault extract TRANSCRIPT --send` in the background for a session working for a
@@ -53,30 +34,39 @@ pub(crate) fn spawn(places: &Places, daemon_args: &[String]) -> Result<u32> {
 /// daemon (see `kite vault extract --send`). Returns its pid at once; its output goes to the
 /// home's `remote-extract.log`.
 pub(crate) fn spawn_remote_extract(places: &Places, transcript: &Path, command: Option<&str>) -> Result<u32> {
+    let mut args = vec!["vault".to_string(), "extract".to_string(), transcript.display().to_string(), "--send".to_string()];
+    if let Some(c) = command {
+        args.extend(["--command".to_string(), c.to_string()]);
+    }
+    spawn_detached(places, &places.home.join("remote-extract.log"), &args).context("cannot start the extraction")
+}
+
+/// Starts this kite with `args` for these places, in the background, its output appended to
+/// `log_file`, in a process group of its own: a Ctrl-C in the person's terminal, or the hook's
+/// process group being killed at its timeout, does not take it along.
+fn spawn_detached(places: &Places, log_file: &Path, args: &[String]) -> Result<u32> {
     use std::os::unix::process::CommandExt;
     kite_coord::instance::private_dir(&places.home)?;
     let exe = std::env::current_exe().context("cannot find the kite executable")?;
-    let log_file = places.home.join("remote-extract.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&log_file)
+        .open(log_file)
         .with_context(|| format!("cannot open {}", log_file.display()))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--home").arg(&places.home).arg("--root").arg(&places.root).arg("--vault").arg(&places.vault);
-    cmd.arg("vault").arg("extract").arg(transcript).arg("--send");
-    if let Some(c) = command {
-        cmd.arg("--command").arg(c);
-    }
-    let child = cmd
+    let child = Command::new(exe)
+        .arg("--home")
+        .arg(&places.home)
+        .arg("--root")
+        .arg(&places.root)
+        .arg("--vault")
+        .arg(&places.vault)
+        .args(args)
         .current_dir(&places.root)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
-        // Its own process group, as the daemon's: the hook's end does not take it along.
         .process_group(0)
-        .spawn()
-        .context("cannot start the extraction")?;
+        .spawn()?;
     Ok(child.id())
 }
 

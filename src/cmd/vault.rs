@@ -574,7 +574,9 @@ fn extract_and_send(ctx: &Ctx, json: bool, transcript: &Path, command: Option<St
     let mut added = Vec::new();
     for n in notes {
         let add = kite_proto::ops::MemoryAdd { title: n.title, body: n.body, kind: Some(n.kind.to_string()), tags: n.tags, source: n.source };
-        added.push(client.add(add).map_err(|e| anyhow::anyhow!("the daemon did not take the note: {e}"))?);
+        added.push(client.add(add).map_err(|e| {
+            anyhow::anyhow!("the daemon did not take the note: {e} (is it running, and are KITE_URL, KITE_TOKEN and KITE_CERT_SHA256 the ones `kite token create` printed?)")
+        })?);
     }
     if json {
         return print_json(&serde_json::json!({"source": source, "sent": added, "skipped": skipped}));

@@ -349,10 +349,7 @@ fn a_blocker_review_finding_sends_the_task_back_and_its_next_attempt_lands() {
             text("Done again."),
         ],
     }));
-    let toml = m.repo.join(".kite/kite.toml");
-    let t = std::fs::read_to_string(&toml).unwrap().replacen("\n[merge]\n", "\n[merge]\nreview = true\n", 1);
-    assert!(t.contains("review = true"), "kite install writes a [merge] section: {t}");
-    std::fs::write(&toml, t).unwrap();
+    review_on(&m);
     let id = m.json(&["task", "create", "--title", "Add a greeting file", "--body", "It must greet the whole world."])["id"].as_i64().unwrap();
     let (ok, report) = m.spawn(id);
     assert!(ok, "{report:#}");
@@ -390,6 +387,14 @@ fn a_blocker_review_finding_sends_the_task_back_and_its_next_attempt_lands() {
     assert!(r["totals"]["tokens"].as_u64().unwrap() > 0, "{:#}", r["totals"]);
 }
 
+/// Turns the review gate on in the project's kite.toml.
+fn review_on(m: &Machine) {
+    let toml = m.repo.join(".kite/kite.toml");
+    let t = std::fs::read_to_string(&toml).unwrap().replacen("\n[merge]\n", "\n[merge]\nreview = true\n", 1);
+    assert!(t.contains("review = true"), "kite install writes a [merge] section: {t}");
+    std::fs::write(&toml, t).unwrap();
+}
+
 /// A reviewer whose answer is not the JSON asked for is asked once more, then the review is
 /// recorded as failed, never as a pass: the task goes back, saying the gate could not judge it,
 /// and lands once a review passes.
@@ -406,9 +411,7 @@ fn a_review_with_no_readable_verdict_is_asked_again_then_fails_and_never_passes(
             text("Done again."),
         ],
     }));
-    let toml = m.repo.join(".kite/kite.toml");
-    let t = std::fs::read_to_string(&toml).unwrap().replacen("\n[merge]\n", "\n[merge]\nreview = true\n", 1);
-    std::fs::write(&toml, t).unwrap();
+    review_on(&m);
     let id = m.json(&["task", "create", "--title", "Add a greeting file"])["id"].as_i64().unwrap();
     let (ok, report) = m.spawn(id);
     assert!(ok, "{report:#}");

@@ -452,11 +452,9 @@ impl PgStore {
 
     pub(crate) fn one(&self, sql: &str, params: &[P<'_>]) -> Result<Row> {
         if !sql.trim_start().starts_with("SELECT") {
-            // INSERT ... RETURNING: inside its request's savepoint.
-            self.in_batch()?;
-            self.wrote.set(true);
-            self.open_tx()?;
-            self.flush_for_write()?;
+            // INSERT ... RETURNING
+            let st = self.write_now(sql)?;
+            return self.read(self.client.raw().query_one(&st, params));
         }
         let st = self.stmt(sql)?;
         self.read(self.client.raw().query_one(&st, params))
@@ -464,22 +462,34 @@ impl PgStore {
 
     /// A write that returns at most one row (`UPDATE ... RETURNING`).
     pub(crate) fn one_opt_write(&self, sql: &str, params: &[P<'_>]) -> Result<Option<Row>> {
-        self.in_batch()?;
-        let st = self.stmt(sql)?;
-        self.wrote.set(true);
-        self.open_tx()?;
-        self.flush_for_write()?;
+        let st = self.write_now(sql)?;
         self.read(self.client.raw().query_opt(&st, params))
     }
 
     /// A write whose count of rows is read.
     pub(crate) fn exec(&self, sql: &str, params: &[P<'_>]) -> Result<u64> {
+        let st = self.write_now(sql)?;
+        self.read(self.client.raw().execute(&st, params))
+    }
+
+    /// Readies a write whose result is read, so sent at once: inside the batch, and inside
+    /// every open request's savepoint (so that a refused request's write is undone).
+    fn write_now(&self, sql: &str) -> Result<Statement> {
         self.in_batch()?;
         let st = self.stmt(sql)?;
         self.wrote.set(true);
         self.open_tx()?;
         self.flush_for_write()?;
-        self.read(self.client.raw().execute(&st, params))
+        Ok(st)
+    }
+
+    /// Why a batch failed: another daemon's lease when the epoch check found one (whatever
+    /// else failed with it), else `e`.
+    fn deposed_or(&self, e: StoreError) -> StoreError {
+        match self.deposed.get() {
+            Some((mine, current)) => StoreError::Deposed { mine, current },
+            None => e,
+        }
     }
 
     /// The epoch this store writes under (0 without a lease).
@@ -527,12 +537,9 @@ impl Batch for PgStore {
     fn commit_deferred(&self) -> Result<Committed> {
         let failed = || StoreError::Backend("the transaction failed (see the error before): nothing of this batch was committed".into());
         let refused = |e: StoreError| {
-            let deposed = self.deposed.get();
+            let e = self.deposed_or(e);
             self.rollback();
-            match deposed {
-                Some((mine, current)) => StoreError::Deposed { mine, current },
-                None => e,
-            }
+            e
         };
         // An error the server never saw (a client-side one) would let COMMIT commit.
         if self.poisoned.get() {
@@ -576,14 +583,10 @@ impl Batch for PgStore {
         if let Err(e) = settled {
             // Whatever happened, no transaction stays open (a warning only, when none is).
             let _ = self.client.batch("ROLLBACK");
-            let deposed = self.deposed.get();
             self.frames.borrow_mut().clear();
             self.ready.borrow_mut().clear();
             self.cache.borrow_mut().forget();
-            return Err(match deposed {
-                Some((mine, current)) => StoreError::Deposed { mine, current },
-                None => e,
-            });
+            return Err(self.deposed_or(e));
         }
         self.cache.borrow_mut().commit();
         // The commit is in the WAL, and visible; it is on disk once the syncer's next commit
